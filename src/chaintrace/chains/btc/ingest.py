@@ -1,0 +1,417 @@
+"""Bitcoin ingestion into the store: batches of blocks -> Arrow tables -> one atomic commit per batch.
+
+The ingestor keeps a spend index (txid -> tx id, per-output value/address/spent) so every input is linked
+to the output it spends while the batch is built; blocks arrive in chain order (the block-file planner or
+the RPC source guarantee it) and a block that does not extend the tip first rolls the store back to its
+parent. Each batch is validated completely (structure, merkle roots, spends, value balance) before its
+commit, so a store only ever holds whole, linked blocks.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from chaintrace.chains.btc import script as S
+from chaintrace.chains.btc.blockfile import BlockFileError, header_work
+from chaintrace.chains.btc.parse import ParseError, hash_transactions, merkle_root, parse_blocks
+from chaintrace.chains.btc.utxo import SpendIndex, txid_strings_to_internal
+from chaintrace.model.encoding import hash160
+from chaintrace.model.networks import BtcNetwork, network as get_network
+from chaintrace.progress import NULL, Progress
+from chaintrace.store.schema import btc as schema
+from chaintrace.store.segments import StoreError
+from chaintrace.store.workspace import Workspace
+
+MAX_MONEY = 21_000_000 * 100_000_000
+COINBASE_PREV = b"\0" * 32
+BATCH_BYTES = 32 << 20
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did."""
+
+    chain: str = "btc"
+    network: str = ""
+    blocks: int = 0
+    transactions: int = 0
+    inputs: int = 0
+    outputs: int = 0
+    new_addresses: int = 0
+    bytes: int = 0
+    commits: int = 0
+    seconds: float = 0.0
+    tip_height: int | None = None
+    tip_hash: str | None = None
+    rolled_back_to: int | None = None
+    orphans: list[str] = field(default_factory=list)
+    already_stored: int = 0
+    unresolved_inputs: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Pending:
+    height: int
+    raw: bytes
+    source: str
+    offset: int
+
+
+class BtcIngestor:
+    """Append blocks to a workspace's Bitcoin store (use as a context manager; it holds the write lock)."""
+
+    def __init__(self, workspace: Workspace, network: str | None = None, batch_bytes: int = BATCH_BYTES,
+                 progress: Progress = NULL):
+        self.ws = workspace
+        self.store = workspace.chain("btc")
+        self.requested_network = network
+        self.batch_bytes = batch_bytes
+        self.progress = progress
+        self.report = IngestReport()
+        self._pending: list[_Pending] = []
+        self._pending_bytes = 0
+        self._cm = None
+        self._t0 = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> "BtcIngestor":
+        self._t0 = time.perf_counter()
+        self._cm = self.store.writer()
+        self._cm.__enter__()
+        try:
+            self._load()
+        except BaseException:
+            self._cm.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self._cm.__exit__(exc_type, exc, tb)
+            self.report.seconds = time.perf_counter() - self._t0
+        if exc_type is None and self.report.commits:
+            self.ws.refresh_catalog_views()
+
+    def set_network(self, net: BtcNetwork | None) -> None:
+        """Fix the network (from blk magic, the RPC node or --network); it must match the store's."""
+        stored = self.store.meta.get("network")
+        name = net.name if net else (self.requested_network and get_network(self.requested_network).name)
+        if self.requested_network and net and get_network(self.requested_network).name != net.name:
+            raise StoreError(f"--network {self.requested_network} contradicts the input, which is {net.name}")
+        name = name or stored or "main"
+        if stored and stored != name:
+            raise StoreError(f"the store holds {stored} blocks; refusing to add {name} blocks")
+        self.net = get_network(name)
+        self.report.network = name
+
+    def _load(self) -> None:
+        st = self.store
+        blocks = st.read("blocks", ["height", "hash", "bits"])
+        self.start_height = blocks["height"][0].as_py() if len(blocks) else None
+        self.hashes: list[bytes] = [bytes.fromhex(h)[::-1] for h in blocks["hash"].to_pylist()]
+        self.height_of = {h: i + (self.start_height or 0) for i, h in enumerate(self.hashes)}
+        self.cumwork: list[int] = []
+        acc = 0
+        for b in blocks["bits"].to_pylist():
+            acc += header_work(b)
+            self.cumwork.append(acc)
+        txs = st.read("transactions", ["txid", "first_output_id", "n_outputs"])
+        outs = st.read("outputs", ["value", "address_id"])
+        ins = st.read("inputs", ["spent_output_id"])
+        self.idx = SpendIndex()
+        self.idx.add_transactions(txid_strings_to_internal(txs["txid"]),
+                                  txs["first_output_id"].to_numpy(), txs["n_outputs"].to_numpy())
+        self.idx.add_outputs(outs["value"].to_numpy(),
+                             outs["address_id"].fill_null(-1).to_numpy())
+        spent = ins["spent_output_id"].drop_null().to_numpy()
+        self.idx.mark_spent(spent)
+        addr = st.read("addresses", ["script"])
+        self.addr_ids: dict[bytes, int] = {s: i for i, s in enumerate(addr["script"].to_pylist())}
+        self.n_tx = len(txs)
+        self.n_out = len(outs)
+        self.n_in = len(ins)
+        self.n_addr = len(self.addr_ids)
+        self.net = get_network(st.meta["network"]) if st.meta.get("network") else None
+        if self.net:
+            self.report.network = self.net.name
+
+    # ------------------------------------------------------------------ chain position
+
+    @property
+    def tip_height(self) -> int | None:
+        return None if self.start_height is None else self.start_height + len(self.hashes) - 1
+
+    @property
+    def tip_hash(self) -> bytes | None:
+        return self.hashes[-1] if self.hashes else None
+
+    def hash_at(self, height: int) -> bytes | None:
+        if self.start_height is None or not self.start_height <= height <= self.tip_height:
+            return None
+        return self.hashes[height - self.start_height]
+
+    # ------------------------------------------------------------------ adding blocks
+
+    def add_block(self, height: int, raw: bytes, source: str = "", offset: int = 0) -> None:
+        """Queue a block at `height`; it must extend the tip (after :meth:`rollback` if needed)."""
+        if self.net is None:
+            self.set_network(None)
+        if len(raw) < 81:
+            raise BlockFileError(source, offset, "block shorter than a header")
+        prev = raw[4:36]
+        if self.tip_height is not None:
+            if height != self.tip_height + 1 or prev != self.tip_hash:
+                raise StoreError(
+                    f"block at height {height} ({hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()[::-1].hex()}) "
+                    f"does not extend the tip {self.tip_height}")
+        elif self.start_height is None:
+            self.start_height = height
+        self._pending.append(_Pending(height, raw, source, offset))
+        h = hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()
+        self.hashes.append(h)
+        self.height_of[h] = height
+        self.cumwork.append((self.cumwork[-1] if self.cumwork else 0) + header_work(int.from_bytes(raw[72:76], "little")))
+        self._pending_bytes += len(raw)
+        self.progress.advance(len(raw), height=height)
+        if self._pending_bytes >= self.batch_bytes:
+            self.flush()
+
+    def rollback(self, height: int) -> None:
+        """Remove every block above `height` from the store (one atomic commit), then reload."""
+        self.flush()
+        if self.tip_height is None or height >= self.tip_height:
+            return
+        if height < self.start_height - 1:
+            raise StoreError(f"cannot roll back below the first stored block ({self.start_height})")
+        tip = None
+        if height >= self.start_height:
+            tip = {"height": height, "hash": self.hash_at(height)[::-1].hex()}
+        self.store.commit({}, tip=tip, truncate_above=height)
+        self.report.commits += 1
+        self.report.rolled_back_to = height
+        self._load()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        try:
+            rows, stats = self._build(pending)
+        except BaseException:
+            # the in-memory index may hold part of this batch; nothing was committed, so reload state
+            self._load()
+            raise
+        tip = {"height": pending[-1].height, "hash": hashlib.sha256(hashlib.sha256(
+            pending[-1].raw[:80]).digest()).digest()[::-1].hex()}
+        self.store.commit(rows, tip=tip, meta={"network": self.net.name})
+        r = self.report
+        r.commits += 1
+        r.blocks += len(pending)
+        r.transactions += stats["tx"]
+        r.inputs += stats["in"]
+        r.outputs += stats["out"]
+        r.new_addresses += stats["addr"]
+        r.unresolved_inputs += stats["unresolved"]
+        r.bytes += sum(len(p.raw) for p in pending)
+        r.tip_height, r.tip_hash = tip["height"], tip["hash"]
+
+    # ------------------------------------------------------------------ batch -> tables
+
+    def _where(self, pending: list[_Pending], starts: np.ndarray, pos: int) -> tuple[str, int]:
+        b = int(np.searchsorted(starts, pos, side="right") - 1)
+        return pending[b].source, pending[b].offset + (pos - int(starts[b]))
+
+    def _build(self, pending: list[_Pending]) -> tuple[dict[str, pa.Table], dict]:
+        raw = b"".join(p.raw for p in pending)
+        buf = np.frombuffer(raw, np.uint8)
+        lens = np.array([len(p.raw) for p in pending], np.int64)
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        try:
+            p = parse_blocks(buf, starts, ends)
+        except ParseError as e:
+            src, off = self._where(pending, starts, e.offset)
+            raise BlockFileError(src, off, e.message) from None
+        hash_transactions(p)
+        nblk, ntx, nin, nout = len(pending), p.n_tx, len(p.in_vout), len(p.out_value)
+
+        # merkle roots and coinbase shape
+        for b in range(nblk):
+            t0, k = int(p.blk_tx0[b]), int(p.blk_ntx[b])
+            if merkle_root(p.txid[t0:t0 + k]) != pending[b].raw[36:68]:
+                raise BlockFileError(pending[b].source, pending[b].offset + 36,
+                                     f"merkle root mismatch in block at height {pending[b].height}")
+        blk_of_tx = np.repeat(np.arange(nblk), p.blk_ntx)
+        tx_index = np.arange(ntx) - p.blk_tx0[blk_of_tx]
+        is_cb = tx_index == 0
+        in_tx = np.repeat(np.arange(ntx), p.tx_nin)
+        prev = buf[p.in_prev[:, None] + np.arange(32)] if nin else np.zeros((0, 32), np.uint8)
+        prev_null = ~prev.any(axis=1)
+        cb_in = is_cb[in_tx]
+        cb_shape = prev_null & (p.in_vout == 0xFFFFFFFF)
+        bad = np.flatnonzero(cb_in != cb_shape)
+        if len(bad):
+            i = int(bad[0])
+            src, off = self._where(pending, starts, int(p.in_prev[i]))
+            what = "coinbase input expected" if cb_in[i] else "coinbase-shaped input outside a coinbase"
+            raise BlockFileError(src, off, what)
+        if np.any(p.tx_nin[is_cb] != 1):
+            src, off = self._where(pending, starts, int(p.tx_start[np.flatnonzero(is_cb & (p.tx_nin != 1))[0]]))
+            raise BlockFileError(src, off, "coinbase must have exactly one input")
+        badv = np.flatnonzero((p.out_value < 0) | (p.out_value > MAX_MONEY))
+        if len(badv):
+            src, off = self._where(pending, starts, int(p.out_soff[badv[0]]) - 9)
+            raise BlockFileError(src, off, f"output value {int(p.out_value[badv[0]])} out of range")
+
+        heights = np.array([q.height for q in pending], np.int64)
+        tx_height = heights[blk_of_tx]
+        tx_ids = self.n_tx + np.arange(ntx, dtype=np.int64)
+        out_ids = self.n_out + np.arange(nout, dtype=np.int64)
+        in_ids = self.n_in + np.arange(nin, dtype=np.int64)
+        out_tx = np.repeat(np.arange(ntx), p.tx_nout)
+
+        # addresses
+        typ, poff, plen, wver = S.classify(buf, p.out_soff, p.out_slen)
+        addr_id = np.full(nout, -1, np.int64)
+        new_keys: list[bytes] = []
+        new_scripts: list[bytes] = []
+        new_heights: list[int] = []
+        ids = self.addr_ids
+        has_addr = np.flatnonzero((typ != S.NONSTANDARD) & (typ != S.NULLDATA))
+        for i, t, so, sl, po, pl, wv in zip(has_addr.tolist(), typ[has_addr].tolist(),
+                                             p.out_soff[has_addr].tolist(), p.out_slen[has_addr].tolist(),
+                                             poff[has_addr].tolist(), plen[has_addr].tolist(),
+                                             wver[has_addr].tolist()):
+            if t == S.P2PK:
+                h160 = hash160(raw[po:po + pl])
+                canon = b"\x76\xa9\x14" + h160 + b"\x88\xac"
+            else:
+                canon = raw[so:so + sl]
+            a = ids.get(canon)
+            if a is None:
+                a = self.n_addr + len(new_keys)
+                ids[canon] = a
+                new_keys.append(bytes([S.P2PKH]) + h160 if t == S.P2PK else S.address_key(t, raw[po:po + pl], wv))
+                new_scripts.append(canon)
+                new_heights.append(int(tx_height[out_tx[i]]))
+            addr_id[i] = a
+        new_addr_str, new_addr_type = S.encode_keys(new_keys, self.net)
+
+        # spend index: register this batch, then resolve inputs
+        txid_arr = np.frombuffer(b"".join(p.txid), np.uint8).reshape(ntx, 32)
+        self.idx.add_transactions(txid_arr, self.n_out + p.tx_out0, p.tx_nout)
+        self.idx.add_outputs(p.out_value, addr_id)
+        q_rows = np.flatnonzero(~cb_in)
+        tx_of = np.full(nin, -1, np.int64)
+        if len(q_rows):
+            tx_of[q_rows] = self.idx.lookup(prev, q_rows)
+        err, at, spent_oid, in_value, in_addr = self.idx.resolve(tx_of, p.in_vout, tx_ids[in_tx])
+        if err:
+            src, off = self._where(pending, starts, int(p.in_prev[at]))
+            msg = {1: "spends an output index its transaction does not have",
+                   2: "spends an output that is already spent (double spend)",
+                   3: "spends an output of its own or a later transaction"}[err]
+            raise BlockFileError(src, off, f"input {int(p.in_vout[at])} of {prev[at][::-1].hex()}: {msg}")
+        unresolved = (~cb_in) & (spent_oid < 0)
+
+        # per-transaction input value (NULL if any input is outside the store), fee
+        val0 = np.where(spent_oid >= 0, in_value, 0)
+        in_sum = np.zeros(ntx, np.int64)
+        np.add.at(in_sum, in_tx, val0)
+        unres_tx = np.zeros(ntx, np.bool_)
+        unres_tx[in_tx[unresolved]] = True
+        out_sum = np.zeros(ntx, np.int64)
+        np.add.at(out_sum, out_tx, p.out_value)
+        in_sum[is_cb] = 0
+        fee = in_sum - out_sum
+        fee[is_cb] = 0
+        neg = np.flatnonzero((fee < 0) & ~unres_tx & ~is_cb)
+        if len(neg):
+            t = int(neg[0])
+            src, off = self._where(pending, starts, int(p.tx_start[t]))
+            raise BlockFileError(src, off, f"transaction {p.txid[t][::-1].hex()} pays out more than it spends")
+        null_in = pa.array(in_sum, mask=unres_tx)
+        null_fee = pa.array(fee, mask=unres_tx)
+
+        size = p.tx_end - p.tx_start
+        stripped = np.where(p.tx_segwit, 8 + (p.tx_body1 - p.tx_body0), size)
+        weight = stripped * 3 + size
+        vsize = (weight + 3) // 4
+
+        times = np.array([int.from_bytes(q.raw[68:72], "little") for q in pending], np.int64)
+        txid_hex = [t[::-1].hex() for t in p.txid]
+        transactions = pa.table({
+            "tx_id": tx_ids, "txid": txid_hex, "wtxid": [w[::-1].hex() for w in p.wtxid],
+            "height": tx_height, "tx_index": tx_index.astype(np.int32), "time": times[blk_of_tx],
+            "is_coinbase": is_cb, "version": p.tx_version, "locktime": p.tx_locktime,
+            "size": size.astype(np.int32), "vsize": vsize.astype(np.int32), "weight": weight.astype(np.int32),
+            "n_inputs": p.tx_nin.astype(np.int32), "n_outputs": p.tx_nout.astype(np.int32),
+            "first_input_id": self.n_in + p.tx_in0, "first_output_id": self.n_out + p.tx_out0,
+            "input_value": null_in, "output_value": out_sum, "fee": null_fee,
+        }, schema=schema.TRANSACTIONS)
+
+        out_n = np.arange(nout) - p.tx_out0[out_tx]
+        scripts = [raw[s:s + n] for s, n in zip(p.out_soff.tolist(), p.out_slen.tolist())]
+        type_names = np.array(S.SCRIPT_TYPES, dtype=object)[typ]
+        outputs = pa.table({
+            "output_id": out_ids, "tx_id": tx_ids[out_tx], "height": tx_height[out_tx],
+            "n": out_n.astype(np.int32), "value": p.out_value, "script_type": type_names,
+            "address_id": pa.array(addr_id, mask=addr_id < 0), "script": pa.array(scripts, pa.binary()),
+        }, schema=schema.OUTPUTS)
+
+        in_n = np.arange(nin) - p.tx_in0[in_tx]
+        prev_hex = [None if c else r[::-1].tobytes().hex() for r, c in zip(prev, cb_in.tolist())]
+        inputs = pa.table({
+            "input_id": in_ids, "tx_id": tx_ids[in_tx], "height": tx_height[in_tx], "n": in_n.astype(np.int32),
+            "prev_txid": pa.array(prev_hex, pa.string()),
+            "prev_vout": pa.array(p.in_vout, mask=cb_in),
+            "spent_output_id": pa.array(spent_oid, mask=spent_oid < 0),
+            "value": pa.array(in_value, mask=spent_oid < 0),
+            "address_id": pa.array(in_addr, mask=in_addr < 0),
+            "sequence": p.in_seq,
+        }, schema=schema.INPUTS)
+
+        hdr = [q.raw[:80] for q in pending]
+        blk_stripped = np.zeros(nblk, np.int64)
+        np.add.at(blk_stripped, blk_of_tx, stripped)
+        hdr_len = (p.tx_start[p.blk_tx0] - starts)  # header + tx-count varint
+        blocks = pa.table({
+            "height": heights,
+            "hash": [hashlib.sha256(hashlib.sha256(h).digest()).digest()[::-1].hex() for h in hdr],
+            "prev_hash": [h[4:36][::-1].hex() for h in hdr],
+            "merkle_root": [h[36:68][::-1].hex() for h in hdr],
+            "time": times,
+            "version": [int.from_bytes(h[0:4], "little", signed=True) for h in hdr],
+            "bits": [int.from_bytes(h[72:76], "little") for h in hdr],
+            "nonce": [int.from_bytes(h[76:80], "little") for h in hdr],
+            "n_tx": p.blk_ntx.astype(np.int32), "size": lens, "stripped_size": hdr_len + blk_stripped,
+            "weight": (hdr_len + blk_stripped) * 3 + lens,
+            "first_tx_id": self.n_tx + p.blk_tx0,
+        }, schema=schema.BLOCKS)
+
+        addresses = pa.table({
+            "address_id": self.n_addr + np.arange(len(new_keys), dtype=np.int64),
+            "address": pa.array(new_addr_str, pa.string()), "script_type": pa.array(new_addr_type, pa.string()),
+            "script": pa.array(new_scripts, pa.binary()), "height": pa.array(new_heights, pa.int64()),
+        }, schema=schema.ADDRESSES)
+
+        self.n_tx += ntx
+        self.n_out += nout
+        self.n_in += nin
+        self.n_addr += len(new_keys)
+        rows = {"blocks": blocks, "transactions": transactions, "outputs": outputs, "inputs": inputs,
+                "addresses": addresses}
+        stats = {"tx": ntx, "in": nin, "out": nout, "addr": len(new_keys),
+                 "unresolved": int(unresolved.sum())}
+        return rows, stats

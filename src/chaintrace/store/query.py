@@ -1,0 +1,140 @@
+"""Reading the store back: store statistics, one transaction, one address, and free SQL.
+
+Every function returns plain dicts/lists (amounts as Python ints) that the CLI prints as tables or JSON.
+"""
+from __future__ import annotations
+
+import os
+
+from chaintrace.errors import UserError
+from chaintrace.store.workspace import Workspace
+
+
+def _rows(con, sql: str, params=()) -> list[dict]:
+    cur = con.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _dir_bytes(path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def stats(ws: Workspace) -> dict:
+    """Per chain: network, height range, tip, row counts, value totals, UTXO set, files and bytes on disk."""
+    out: dict = {"workspace": str(ws.path), "chains": {}}
+    chains = ws.chains()
+    if not chains:
+        return out
+    con = ws.connect()
+    for chain in chains:
+        store = ws.chain(chain)
+        m = store.manifest
+        info: dict = {
+            "network": m["meta"].get("network"),
+            "commit": m["commit"],
+            "tip_height": m["tip"]["height"] if m["tip"] else None,
+            "tip_hash": m["tip"]["hash"] if m["tip"] else None,
+            "rows": {t: store.row_count(t) for t in store.schemas},
+            "segments": {t: len(store.segments(t)) for t in store.schemas},
+            "disk_bytes": _dir_bytes(store.root),
+        }
+        if chain == "btc":
+            r = _rows(con, """
+                SELECT (SELECT min(height) FROM btc.blocks) AS first_height,
+                       (SELECT min(time) FROM btc.blocks) AS first_time,
+                       (SELECT max(time) FROM btc.blocks) AS last_time,
+                       (SELECT coalesce(sum(value), 0) FROM btc.outputs_raw) AS total_output_value,
+                       (SELECT count(*) FROM btc.inputs_raw WHERE prev_txid IS NOT NULL
+                                                           AND spent_output_id IS NULL) AS unresolved_inputs,
+                       (SELECT count(*) FROM btc.outputs_raw o WHERE NOT EXISTS
+                           (SELECT 1 FROM btc.inputs_raw i WHERE i.spent_output_id = o.output_id)) AS utxo_count,
+                       (SELECT coalesce(sum(value), 0) FROM btc.outputs_raw o WHERE NOT EXISTS
+                           (SELECT 1 FROM btc.inputs_raw i WHERE i.spent_output_id = o.output_id)) AS utxo_value
+            """)[0]
+            info.update({k: (int(v) if v is not None else None) for k, v in r.items()})
+        elif hasattr(_chain_stats, chain):
+            info.update(getattr(_chain_stats, chain)(con))
+        out["chains"][chain] = info
+    return out
+
+
+class _chain_stats:
+    """Extra statistics of other chains; their modules add functions here (``eth(con) -> dict``)."""
+
+
+def btc_tx(ws: Workspace, txid: str) -> dict:
+    """One Bitcoin transaction with its inputs (spent outputs) and outputs (and who spent them)."""
+    ws.require_chain("btc")
+    txid = txid.strip().lower()
+    con = ws.connect()
+    tx = _rows(con, """SELECT t.*, b.hash AS block_hash FROM btc.transactions t
+                       JOIN btc.blocks b USING (height) WHERE t.txid = ?""", [txid])
+    if not tx:
+        raise UserError(f"transaction {txid} is not in the store")
+    tx = tx[0]
+    tx["inputs"] = _rows(con, """SELECT n, prev_txid, prev_vout, value, address, sequence, spent_output_id
+                                 FROM btc.inputs WHERE tx_id = ? ORDER BY n""", [tx["tx_id"]])
+    tx["outputs"] = _rows(con, """SELECT n, value, script_type, address, spending_txid, spending_input,
+                                         spending_height FROM btc.outputs WHERE tx_id = ? ORDER BY n""",
+                          [tx["tx_id"]])
+    for o in tx["outputs"]:
+        o["spent"] = o["spending_txid"] is not None
+    return tx
+
+
+def btc_address(ws: Workspace, address: str, recent: int = 10) -> dict:
+    """Balance, received, sent, transaction count, first and last seen of a Bitcoin address."""
+    ws.require_chain("btc")
+    con = ws.connect()
+    a = _rows(con, "SELECT address_id, address, script_type FROM btc.addresses WHERE address = ?", [address])
+    if not a:
+        raise UserError(f"address {address} does not appear in the store")
+    a = a[0]
+    aid = a["address_id"]
+    r = _rows(con, """
+        WITH recv AS (SELECT o.output_id, o.value, o.tx_id, o.height FROM btc.outputs_raw o WHERE o.address_id = ?),
+             sent AS (SELECT i.value, i.tx_id, i.height FROM btc.inputs_raw i WHERE i.address_id = ?),
+             txs AS (SELECT tx_id, height FROM recv UNION SELECT tx_id, height FROM sent)
+        SELECT (SELECT coalesce(sum(value), 0) FROM recv) AS received,
+               (SELECT coalesce(sum(value), 0) FROM sent) AS sent,
+               (SELECT count(*) FROM recv) AS outputs_received,
+               (SELECT count(*) FROM sent) AS outputs_spent,
+               (SELECT count(*) FROM txs) AS tx_count,
+               (SELECT min(height) FROM txs) AS first_height,
+               (SELECT max(height) FROM txs) AS last_height
+    """, [aid, aid])[0]
+    a.update({k: int(v) if v is not None else None for k, v in r.items()})
+    a["balance"] = a["received"] - a["sent"]
+    a["unspent_outputs"] = a["outputs_received"] - a["outputs_spent"]
+    times = _rows(con, "SELECT height, time FROM btc.blocks WHERE height IN (?, ?)",
+                  [a["first_height"], a["last_height"]])
+    t = {x["height"]: x["time"] for x in times}
+    a["first_seen"] = t.get(a["first_height"])
+    a["last_seen"] = t.get(a["last_height"])
+    a["recent"] = _rows(con, """
+        WITH io AS (SELECT tx_id, value AS received, 0 AS sent FROM btc.outputs_raw WHERE address_id = ?
+                    UNION ALL SELECT tx_id, 0, value FROM btc.inputs_raw WHERE address_id = ?)
+        SELECT t.txid, t.height, t.time, sum(io.received) AS received, sum(io.sent) AS sent
+        FROM io JOIN btc.transactions t USING (tx_id)
+        GROUP BY t.txid, t.height, t.time, t.tx_id ORDER BY t.tx_id DESC LIMIT ?""", [aid, aid, recent])
+    for x in a["recent"]:
+        x["received"], x["sent"] = int(x["received"]), int(x["sent"])
+    return a
+
+
+def sql(ws: Workspace, query: str, params=()) -> tuple[list[str], list[tuple]]:
+    """Run SQL over the catalog views (btc.*, eth.*, intel.*, ...). Returns (column names, rows)."""
+    import duckdb
+
+    con = ws.connect()
+    try:
+        cur = con.execute(query, params)
+    except duckdb.Error as e:
+        raise UserError(f"SQL error: {e}") from None
+    if cur.description is None:
+        return [], []
+    return [d[0] for d in cur.description], cur.fetchall()

@@ -1,0 +1,119 @@
+"""The workspace: one directory holding every chain store and the DuckDB catalog.
+
+``DATA/`` (``--data``, env ``CHAINTRACE_DATA``, default ``./chaintrace-data``)::
+
+    btc/  eth/        chain stores (see chaintrace.store.segments)
+    catalog.duckdb    the catalog: views over the chain segments (refreshed after every commit) and the
+                      tables of the other parts of chaintrace (intelligence registry, clusters, ...)
+
+:meth:`Workspace.connect` gives a connection for queries: an in-memory DuckDB database whose views are
+built from the current manifests, with the catalog attached read-only, so queries work while another
+process ingests.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from chaintrace.store import schema as schema_mod
+from chaintrace.store.segments import MANIFEST, ChainStore, StoreError
+
+DEFAULT_DATA = "chaintrace-data"
+ENV_DATA = "CHAINTRACE_DATA"
+CATALOG = "catalog.duckdb"
+
+
+def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The workspace directory: `path`, else $CHAINTRACE_DATA, else ./chaintrace-data."""
+    return Path(path or os.environ.get(ENV_DATA) or DEFAULT_DATA).expanduser().absolute()
+
+
+class Workspace:
+    """A chaintrace workspace directory."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = resolve_data_dir(path)
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.path / CATALOG
+
+    def chain(self, name: str) -> ChainStore:
+        """The store of one chain (it need not exist yet)."""
+        return ChainStore(self.path / name, name, schema_mod.schemas(name))
+
+    def chains(self) -> list[str]:
+        """Chains that have a committed store in this workspace."""
+        if not self.path.exists():
+            return []
+        schema_mod._load_optional()
+        return [c for c in schema_mod.CHAINS if (self.path / c / MANIFEST).exists()]
+
+    def require_chain(self, name: str) -> ChainStore:
+        store = self.chain(name)
+        if not store.exists:
+            raise StoreError(
+                f"no {name} data in workspace {self.path} (run `chaintrace ingest ...` first, "
+                f"or point --data / {ENV_DATA} at a workspace)")
+        return store
+
+    # ------------------------------------------------------------------ DuckDB
+
+    def _chain_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name in self.chains():
+            store = self.chain(name)
+            files = {t: store.files(t) for t in store.schemas}
+            for stmt in schema_mod.CHAINS[name].views(files, schema=name):
+                con.execute(stmt)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A query connection: chain views from the manifests plus the catalog's tables, read-only."""
+        con = duckdb.connect(":memory:")
+        self._chain_views(con)
+        if self.catalog_path.exists():
+            try:
+                con.execute(f"ATTACH '{self.catalog_path}' AS catalog (READ_ONLY)")
+            except duckdb.Error:
+                return con  # a writer holds the catalog; chain data is still queryable
+            rows = con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'catalog'"
+            ).fetchall()
+            for sch, tbl in rows:
+                if sch in schema_mod.CHAINS:
+                    continue
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{sch}"')
+                con.execute(f'CREATE OR REPLACE VIEW "{sch}"."{tbl}" AS SELECT * FROM catalog."{sch}"."{tbl}"')
+        return con
+
+    @contextmanager
+    def catalog(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to the persistent catalog (held briefly: it excludes other writers)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self.catalog_path))
+        except duckdb.IOException as e:
+            raise StoreError(f"{self.catalog_path}: catalog is in use by another process ({e})") from e
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def refresh_catalog_views(self) -> bool:
+        """Rewrite the catalog's chain views so `duckdb DATA/catalog.duckdb` sees the committed data.
+
+        Best effort: returns False when another process holds the catalog (query commands do not need
+        these views; they build their own from the manifests).
+        """
+        try:
+            with self.catalog() as con:
+                self._chain_views(con)
+            return True
+        except StoreError:
+            return False
