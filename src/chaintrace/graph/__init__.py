@@ -1,0 +1,1 @@
+"""In-memory arrays built from the store (CSR, dense ids) and the algorithms that need only arrays."""
