@@ -1,0 +1,277 @@
+"""Union-find (disjoint sets) over dense ids in flat numpy arrays, with numba kernels.
+
+BlockSci-style: one ``parent`` array indexed by dense address id, ``find`` with *path halving*, union by
+*size*; no Python object per element. Memory is proportional to the number of ids: three arrays
+(``parent``, ``size``, ``cmin``) of int32 (int64 above 2**31 ids), plus an optional int32 ``label`` array
+used by the service-tag guard.
+
+``cmin[root]`` is the smallest id in the root's set. It is the *cluster id* reported to users: it is
+deterministic (independent of union order) and stable under merges (the merged cluster keeps the smaller
+of the two ids), so a cluster id printed yesterday still names the same entity today unless it merged
+into a cluster with an older address.
+
+Kernels:
+
+- :func:`union_csr` -- multi-input heuristic core: union every item of each CSR row with the row's first
+  item (the benchmark compares this against graphsense-clustering on the same arrays);
+- :func:`union_guarded` -- union a list of edges in chronological order with the guards of
+  ``../shared/docs/tracing-methods.md`` §2.4 (blocked edges, size limit, conflicting service labels) and
+  the growth alarm; returns a status per edge so that every union and every refusal can be logged.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# Status of one edge after :func:`union_guarded`.
+REDUNDANT = 0  # both ends were already in the same cluster
+UNION = 1  # the edge merged two clusters
+REFUSED_BLOCKED = 2  # refused before any look-up: the caller blocked it (see `blocked` codes)
+REFUSED_SIZE = 3  # both clusters already had at least `max_size` addresses
+REFUSED_LABEL = 4  # the clusters carry different service labels (two different exchanges)
+SKIPPED = 5  # an end is not an address (-1)
+
+STATUS_NAMES = {REDUNDANT: "redundant", UNION: "union", REFUSED_BLOCKED: "blocked", REFUSED_SIZE: "size_limit",
+                REFUSED_LABEL: "tag_conflict", SKIPPED: "skipped"}
+
+MAX_ALARMS = 100_000
+
+
+def id_dtype(n: int) -> type:
+    """The smallest signed integer type that holds ids 0..n (int32 up to 2**31 - 2)."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def find(parent, x):
+    """Root of `x`, halving the path on the way (every node visited points to its grandparent)."""
+    while True:
+        p = parent[x]
+        if p == x:
+            return x
+        gp = parent[p]
+        parent[x] = gp
+        x = gp
+
+
+@nb.njit(cache=True, nogil=True)
+def _link(parent, size, cmin, ra, rb):
+    """Union two distinct roots by size; returns the new root."""
+    if size[ra] < size[rb]:
+        ra, rb = rb, ra
+    parent[rb] = ra
+    size[ra] += size[rb]
+    if cmin[rb] < cmin[ra]:
+        cmin[ra] = cmin[rb]
+    return ra
+
+
+@nb.njit(cache=True, nogil=True)
+def union_csr(parent, size, cmin, offsets, items):
+    """Union every item of row r (``items[offsets[r]:offsets[r+1]]``) with the row's first valid item.
+
+    Items < 0 (unknown address) are ignored. Returns the number of unions performed.
+    """
+    n = 0
+    for r in range(offsets.shape[0] - 1):
+        lo, hi = offsets[r], offsets[r + 1]
+        r0 = -1
+        for k in range(lo, hi):
+            a = items[k]
+            if a < 0:
+                continue
+            if r0 < 0:
+                r0 = find(parent, a)
+                continue
+            ra = find(parent, a)
+            if ra != r0:
+                r0 = _link(parent, size, cmin, r0, ra)
+                n += 1
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def union_pairs(parent, size, cmin, a, b):
+    """Union ``a[k]`` with ``b[k]`` for every k (no guards). Returns the number of unions performed."""
+    n = 0
+    for k in range(a.shape[0]):
+        if a[k] < 0 or b[k] < 0:
+            continue
+        ra = find(parent, a[k])
+        rb = find(parent, b[k])
+        if ra != rb:
+            _link(parent, size, cmin, ra, rb)
+            n += 1
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def union_guarded(parent, size, cmin, label, a, b, height, blocked, max_size, status, size_a, size_b,
+                  label_a, label_b, alarm_growth, alarm_min, state, alarms):
+    """Union edges ``(a[k], b[k])`` in order, refusing those that fail a guard.
+
+    - ``blocked[k] != 0``: refused without look-up (CoinJoin, excluded transaction...): status 2;
+    - both clusters hold ``>= max_size`` addresses (``max_size <= 0``: no limit): status 3;
+    - ``label`` (empty array: guard off) holds a service label per root (-1 none); two different labels:
+      status 4. A union takes the label of the labelled side.
+
+    ``size_a``/``size_b``/``label_a``/``label_b`` receive the sizes and labels of both sides for every
+    refused (or merging) edge. ``height[k]`` is the block height of the edge's transaction: at every
+    block boundary the largest cluster size is compared with its size at the start of the block; if it
+    grew by more than ``alarm_growth`` (a fraction) and reached ``alarm_min`` addresses, an alarm row
+    ``(height, size_before, size_after, edge index of the biggest jump, jump)`` is appended to ``alarms``.
+    ``state`` carries ``[largest, largest at block start, current height, n_alarms, best jump, best edge]``
+    across calls, so a build split in chunks (or continued incrementally) raises the same alarms.
+    Returns the number of unions performed.
+    """
+    largest = state[0]
+    block_start = state[1]
+    cur_h = state[2]
+    n_alarms = state[3]
+    best_jump = state[4]
+    best_edge = state[5]
+    use_label = label.shape[0] > 0
+    n = 0
+    for k in range(a.shape[0]):
+        h = height[k]
+        if h != cur_h:
+            if cur_h >= 0 and largest >= alarm_min and largest - block_start > alarm_growth * max(block_start, 1):
+                if n_alarms < alarms.shape[0]:
+                    alarms[n_alarms, 0] = cur_h
+                    alarms[n_alarms, 1] = block_start
+                    alarms[n_alarms, 2] = largest
+                    alarms[n_alarms, 3] = best_edge
+                    alarms[n_alarms, 4] = best_jump
+                n_alarms += 1
+            cur_h = h
+            block_start = largest
+            best_jump = 0
+            best_edge = -1
+        x = a[k]
+        y = b[k]
+        if x < 0 or y < 0:
+            status[k] = SKIPPED
+            continue
+        if blocked[k] != 0:
+            status[k] = REFUSED_BLOCKED
+            continue
+        rx = find(parent, x)
+        ry = find(parent, y)
+        if rx == ry:
+            status[k] = REDUNDANT
+            continue
+        sx = size[rx]
+        sy = size[ry]
+        size_a[k] = sx
+        size_b[k] = sy
+        lx = -1
+        ly = -1
+        if use_label:
+            lx = label[rx]
+            ly = label[ry]
+            label_a[k] = lx
+            label_b[k] = ly
+        if max_size > 0 and sx >= max_size and sy >= max_size:
+            status[k] = REFUSED_SIZE
+            continue
+        if lx >= 0 and ly >= 0 and lx != ly:
+            status[k] = REFUSED_LABEL
+            continue
+        r = _link(parent, size, cmin, rx, ry)
+        if use_label and label[r] < 0:
+            label[r] = lx if lx >= 0 else ly
+        status[k] = UNION
+        n += 1
+        s = size[r]
+        if s > largest:
+            if s - largest > best_jump:
+                best_jump = s - largest
+                best_edge = k
+            largest = s
+    state[0] = largest
+    state[1] = block_start
+    state[2] = cur_h
+    state[3] = n_alarms
+    state[4] = best_jump
+    state[5] = best_edge
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def close_block(state, alarms, alarm_growth, alarm_min):
+    """Check the last block of a build for the growth alarm (call once after the last chunk)."""
+    largest, block_start, cur_h, n_alarms = state[0], state[1], state[2], state[3]
+    if cur_h >= 0 and largest >= alarm_min and largest - block_start > alarm_growth * max(block_start, 1):
+        if n_alarms < alarms.shape[0]:
+            alarms[n_alarms, 0] = cur_h
+            alarms[n_alarms, 1] = block_start
+            alarms[n_alarms, 2] = largest
+            alarms[n_alarms, 3] = state[5]
+            alarms[n_alarms, 4] = state[4]
+        n_alarms += 1
+    state[1] = largest
+    state[3] = n_alarms
+    state[4] = 0
+    state[5] = -1
+
+
+@nb.njit(cache=True, nogil=True)
+def cluster_ids(parent, cmin, out):
+    """``out[x]`` = cluster id (smallest member id) of every x; compresses every path fully."""
+    for x in range(parent.shape[0]):
+        r = find(parent, x)
+        parent[x] = r
+        out[x] = cmin[r]
+
+
+class UnionFind:
+    """Disjoint sets over ids ``0..n-1`` held in flat arrays (see the module docstring)."""
+
+    def __init__(self, n: int, dtype=None):
+        dt = dtype or id_dtype(n)
+        self.parent = np.arange(n, dtype=dt)
+        self.size = np.ones(n, dtype=dt)
+        self.cmin = np.arange(n, dtype=dt)
+
+    @classmethod
+    def from_arrays(cls, parent: np.ndarray, size: np.ndarray, cmin: np.ndarray) -> "UnionFind":
+        uf = cls.__new__(cls)
+        uf.parent, uf.size, uf.cmin = parent, size, cmin
+        return uf
+
+    def __len__(self) -> int:
+        return len(self.parent)
+
+    def grow(self, n: int) -> None:
+        """Add singleton ids up to n-1 (new addresses seen since the last build)."""
+        old = len(self.parent)
+        if n <= old:
+            return
+        dt = id_dtype(n)
+        if np.dtype(dt).itemsize > self.parent.dtype.itemsize:
+            self.parent, self.size, self.cmin = (x.astype(dt) for x in (self.parent, self.size, self.cmin))
+        new = np.arange(old, n, dtype=self.parent.dtype)
+        self.parent = np.concatenate([self.parent, new])
+        self.size = np.concatenate([self.size, np.ones(n - old, self.size.dtype)])
+        self.cmin = np.concatenate([self.cmin, new])
+
+    def find(self, x: int) -> int:
+        return int(find(self.parent, x))
+
+    def union_rows(self, offsets: np.ndarray, items: np.ndarray) -> int:
+        """Multi-input heuristic over CSR rows (see :func:`union_csr`)."""
+        return int(union_csr(self.parent, self.size, self.cmin, offsets, items.astype(self.parent.dtype, copy=False)))
+
+    def union_pairs(self, a: np.ndarray, b: np.ndarray) -> int:
+        dt = self.parent.dtype
+        return int(union_pairs(self.parent, self.size, self.cmin, a.astype(dt, copy=False), b.astype(dt, copy=False)))
+
+    def cluster_ids(self) -> np.ndarray:
+        """Cluster id (smallest member id) of every id."""
+        out = np.empty(len(self.parent), self.parent.dtype)
+        cluster_ids(self.parent, self.cmin, out)
+        return out
+
+    def sizes_of(self, ids: np.ndarray) -> np.ndarray:
+        """Size of the cluster of each id (after :meth:`cluster_ids`, parents point at roots)."""
+        return self.size[self.parent[ids]]
