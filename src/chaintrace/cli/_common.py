@@ -5,6 +5,7 @@ import csv
 import functools
 import io
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -19,7 +20,16 @@ from rich.table import Table
 from chaintrace.progress import Progress
 from chaintrace.store.workspace import ENV_DATA, Workspace
 
-console = Console()
+class _Stdout:
+    """Rich console on the *current* stdout: terminal width on a terminal, wide (no folding of ids and
+    addresses) when piped or captured."""
+
+    def print(self, *args, **kwargs) -> None:
+        wide = None if sys.stdout.isatty() else max(200, int(os.environ.get("COLUMNS") or 0))
+        Console(file=sys.stdout, width=wide).print(*args, **kwargs)
+
+
+console = _Stdout()
 err_console = Console(stderr=True)
 
 # JSON fields holding amounts in base units: written as decimal strings (exact for any size, and safe in
@@ -139,5 +149,5 @@ class RichProgress(Progress):
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import mmap
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,20 +69,36 @@ def _expand(paths) -> list[Path]:
     return out
 
 
+class _FileBytes:
+    """Read-only, slicable view of a file that reads with pread (no mapping, so memory stays bounded)."""
+
+    def __init__(self, path: Path):
+        self.fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self.fd).st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, s: slice) -> bytes:
+        start, stop, _ = s.indices(self.size)
+        return os.pread(self.fd, max(0, stop - start), start)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class BlockFiles:
-    """Open block files (memory-mapped, or decompressed into memory) and scan their block records."""
+    """Open block files (plain files are read on demand; compressed ones are decompressed into memory)
+    and scan their block records."""
 
     def __init__(self, paths):
         self.paths = _expand(paths)
-        self._data: dict[Path, bytes | mmap.mmap] = {}
-        self._fhs = []
+        self._data: dict[Path, bytes | _FileBytes] = {}
 
     def close(self) -> None:
         for d in self._data.values():
-            if isinstance(d, mmap.mmap):
+            if isinstance(d, _FileBytes):
                 d.close()
-        for fh in self._fhs:
-            fh.close()
         self._data.clear()
 
     def __enter__(self):
@@ -103,9 +119,7 @@ class BlockFiles:
                 elif path.stat().st_size == 0:
                     self._data[path] = b""
                 else:
-                    fh = open(path, "rb")
-                    self._fhs.append(fh)
-                    self._data[path] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                    self._data[path] = _FileBytes(path)
             except (OSError, EOFError, ValueError) as e:
                 raise BlockFileError(path, None, f"cannot decompress ({e})") from e
         return self._data[path]
@@ -134,10 +148,19 @@ class BlockFiles:
                 raise BlockFileError(path, 0, f"network {this.name} differs from {net.name} of earlier files")
             net = this
             pos = 0
-            while pos + 8 <= size:
+            while pos < size:
+                if pos + 8 > size:
+                    if any(data[pos:size]):
+                        raise BlockFileError(path, pos, "truncated block record header")
+                    break
                 m = bytes(data[pos:pos + 4])
-                if m == b"\0\0\0\0":
-                    break  # preallocated tail
+                if m == b"\0\0\0\0":  # Bitcoin Core preallocates files with zeros
+                    tail = bytes(data[pos:size])
+                    rest = tail.lstrip(b"\0")
+                    if rest:
+                        raise BlockFileError(path, pos + len(tail) - len(rest),
+                                             "data after the zero padding that ends the file")
+                    break
                 if m != magic:
                     raise BlockFileError(path, pos, f"expected network magic {magic.hex()}, found {m.hex()}")
                 length = int.from_bytes(data[pos + 4:pos + 8], "little")
@@ -148,9 +171,6 @@ class BlockFiles:
                                          f"end of the file ({size} bytes)")
                 refs.append(_ref(data, path, pos + 8, length))
                 pos += 8 + length
-            else:
-                if pos != size and any(data[pos:size]):
-                    raise BlockFileError(path, pos, "trailing bytes that are not a block record")
         return refs, net
 
 

@@ -322,7 +322,7 @@ class BtcIngestor:
             msg = {1: "spends an output index its transaction does not have",
                    2: "spends an output that is already spent (double spend)",
                    3: "spends an output of its own or a later transaction"}[err]
-            raise BlockFileError(src, off, f"input {int(p.in_vout[at])} of {prev[at][::-1].hex()}: {msg}")
+            raise BlockFileError(src, off, f"input spending {prev[at][::-1].tobytes().hex()}:{int(p.in_vout[at])} {msg}")
         unresolved = (~cb_in) & (spent_oid < 0)
 
         # per-transaction input value (NULL if any input is outside the store), fee

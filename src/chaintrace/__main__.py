@@ -1,0 +1,4 @@
+"""`python -m chaintrace` is the `chaintrace` command."""
+from chaintrace.cli import main
+
+main()
