@@ -1,0 +1,391 @@
+"""Read ethereum-etl exports: CSV (``ethereumetl export_all`` / ``export_*``) or JSON lines (``ethereumetl
+stream``, the ``expected_*.json`` test fixtures), as :class:`~chaintrace.chains.eth.records.EthBatch` batches.
+
+A directory (searched recursively, so ``export_all``'s ``start_block=.../end_block=...`` partitions work) is
+scanned for files whose name contains ``blocks``, ``transactions``, ``token_transfers``, ``traces``,
+``receipts``, ``logs`` or ``tokens`` (``.csv`` or ``.json``/``.jsonl``, optionally prefixed as in
+``expected_blocks.json``). Blocks are required; the rest are optional:
+
+* receipts come either as ``receipt_*`` columns of the transactions (the streaming form) or as a separate
+  ``receipts`` file (the batch form), joined on the transaction hash;
+* without traces, internal (contract-to-account) ETH transfers are unknown and the store says so;
+* ``logs`` are read only for WETH ``Deposit``/``Withdrawal`` events (wrapping ETH mints WETH without a
+  ``Transfer`` log).
+
+Files of each kind are streamed in block order (an export is written that way); a file that goes back in
+block number is rejected with its line, so memory stays bounded by the batch size.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from chaintrace.chains.eth.records import (DEPOSIT_TOPIC, KINDS, WITHDRAWAL_TOPIC, EthBatch, conform, empty)
+from chaintrace.errors import UserError
+
+_KIND_RE = [
+    ("token_transfers", re.compile(r"(^|[_\-.])token_transfers($|[_\-.])")),
+    ("transactions", re.compile(r"(^|[_\-.])transactions($|[_\-.])")),
+    ("blocks", re.compile(r"(^|[_\-.])blocks($|[_\-.])")),
+    ("traces", re.compile(r"(^|[_\-.])traces($|[_\-.])")),
+    ("receipts", re.compile(r"(^|[_\-.])receipts($|[_\-.])")),
+    ("logs", re.compile(r"(^|[_\-.])logs($|[_\-.])")),
+    ("tokens", re.compile(r"(^|[_\-.])tokens($|[_\-.])")),
+]
+_SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+class EtlError(UserError):
+    def __init__(self, src: str, line: int | None, message: str):
+        where = f"{src}:{line}" if line else src
+        super().__init__(f"{where}: {message}")
+        self.src, self.line = src, line
+
+
+def find_files(path: str | Path) -> dict[str, list[Path]]:
+    """Export files by kind (paths sorted, so partitions come in block order)."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise UserError(f"{root}: no such file or directory")
+    candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    out: dict[str, list[Path]] = {}
+    for p in candidates:
+        if p.suffix.lower() not in _SUFFIXES:
+            continue
+        stem = p.stem.lower()
+        for kind, rx in _KIND_RE:
+            if rx.search(stem):
+                if p.stat().st_size > 0:
+                    out.setdefault(kind, []).append(p)
+                break
+    return out
+
+
+# ---------------------------------------------------------------- one file -> canonical Arrow chunks
+
+
+def _json_value(v):
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v)
+    return v
+
+
+def _json_chunks(path: Path, kind: str, rows_per_chunk: int) -> Iterator[pa.Table]:
+    cols = KINDS[kind]
+    names = list(cols)
+    src = str(path)
+    buf: dict[str, list] = {c: [] for c in names}
+    lines: list[int] = []
+    wbuf: dict[str, list] = {c: [] for c in KINDS["withdrawals"]}
+    wlines: list[int] = []
+
+    def flush():
+        table = {}
+        for c, t in cols.items():
+            vals = buf[c]
+            if t == pa.string():
+                vals = [None if v is None else str(v) for v in vals]
+            else:
+                bad = next((i for i, v in enumerate(vals) if v is not None and not isinstance(v, int)), None)
+                if bad is not None:
+                    raise EtlError(src, lines[bad], f"{c}: expected an integer, got {vals[bad]!r}")
+            table[c] = pa.array(vals, t)
+        table["_src"] = pa.array([src] * len(lines), pa.string())
+        table["_line"] = pa.array(lines, pa.int64())
+        out = pa.table(table)
+        if kind == "blocks":
+            w = {c: pa.array([None if v is None else (str(v) if t == pa.string() else v) for v in wbuf[c]], t)
+                 for c, t in KINDS["withdrawals"].items()}
+            w["_src"] = pa.array([src] * len(wlines), pa.string())
+            w["_line"] = pa.array(wlines, pa.int64())
+            return out, pa.table(w)
+        return out, None
+
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except ValueError as e:
+                raise EtlError(src, lineno, f"not valid JSON ({e})") from None
+            if not isinstance(rec, dict):
+                raise EtlError(src, lineno, "expected one JSON object per line")
+            for c in names:
+                buf[c].append(_json_value(rec.get(c)))
+            lines.append(lineno)
+            if kind == "blocks":
+                for w in rec.get("withdrawals") or []:
+                    for c in KINDS["withdrawals"]:
+                        wbuf[c].append(rec.get("number") if c == "block_number" else w.get(c))
+                    wlines.append(lineno)
+            if len(lines) >= rows_per_chunk:
+                yield flush()
+                buf = {c: [] for c in names}
+                lines = []
+                wbuf = {c: [] for c in KINDS["withdrawals"]}
+                wlines = []
+    if lines:
+        yield flush()
+
+
+def _parse_withdrawals_cell(text: str, src: str, line: int) -> list[dict]:
+    text = text.strip()
+    if not text or text == "[]":
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise EtlError(src, line, f"withdrawals: cannot parse {text[:60]!r}") from None
+    if not isinstance(value, list):
+        raise EtlError(src, line, "withdrawals: expected a list")
+    return value
+
+
+def _csv_chunks(path: Path, kind: str, block_size: int) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+    src = str(path)
+    with open(path, "rb") as fh:
+        header = fh.readline().decode("utf-8", "replace").strip().split(",")
+    if not header or not header[0]:
+        return
+    wanted = set(KINDS[kind]) | ({"withdrawals"} if kind == "blocks" else set())
+    types = {c: pa.string() for c in header}
+    opts = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                include_columns=[c for c in header if c in wanted])
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
+                                convert_options=opts)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise EtlError(src, None, f"not a readable CSV file ({e})") from None
+    first_line = 2
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as e:
+            raise EtlError(src, None, f"malformed CSV ({e})") from None
+        t = pa.Table.from_batches([batch])
+        n = len(t)
+        lines = np.arange(first_line, first_line + n, dtype=np.int64)
+        first_line += n
+        cols = {}
+        for c, typ in KINDS[kind].items():
+            if c not in t.column_names:
+                cols[c] = pa.nulls(n, typ)
+                continue
+            col = t[c]
+            if typ == pa.int64():
+                ok = pc.fill_null(pc.match_substring_regex(col, r"^-?[0-9]+$"), True).to_numpy(zero_copy_only=False)
+                if not ok.all():
+                    i = int(np.flatnonzero(~ok)[0])
+                    raise EtlError(src, int(lines[i]), f"{c}: expected an integer, got {col[i].as_py()!r}")
+                col = pc.cast(col, pa.int64())
+            cols[c] = col
+        cols["_src"] = pa.array(np.full(n, src, dtype=object), pa.string())
+        cols["_line"] = pa.array(lines)
+        out = pa.table(cols)
+        wd = None
+        if kind == "blocks" and "withdrawals" in t.column_names:
+            wrows = {c: [] for c in KINDS["withdrawals"]}
+            wl = []
+            for i, (num, cell) in enumerate(zip(out["number"].to_pylist(), t["withdrawals"].to_pylist())):
+                if not cell:
+                    continue
+                for w in _parse_withdrawals_cell(cell, src, int(lines[i])):
+                    for c in KINDS["withdrawals"]:
+                        v = num if c == "block_number" else w.get(c)
+                        wrows[c].append(None if v is None else (str(v) if KINDS["withdrawals"][c] == pa.string()
+                                                                else int(v)))
+                    wl.append(int(lines[i]))
+            wd = pa.table({**{c: pa.array(v, KINDS["withdrawals"][c]) for c, v in wrows.items()},
+                           "_src": pa.array([src] * len(wl), pa.string()), "_line": pa.array(wl, pa.int64())})
+        yield out, wd
+
+
+def _chunks(path: Path, kind: str, chunk_bytes: int, rows_per_chunk: int):
+    fmt = _SUFFIXES[path.suffix.lower()]
+    if fmt == "csv":
+        yield from _csv_chunks(path, kind, chunk_bytes)
+    else:
+        yield from _json_chunks(path, kind, rows_per_chunk)
+
+
+class _Stream:
+    """Rows of one kind across its files, handed out by block range (files must be in block order)."""
+
+    def __init__(self, kind: str, files: list[Path], chunk_bytes: int = 16 << 20, rows_per_chunk: int = 100_000):
+        self.kind = kind
+        self.files = files
+        self._gen = (c for f in files for c in _chunks(f, kind, chunk_bytes, rows_per_chunk))
+        self._buf: list[pa.Table] = []
+        self._wbuf: list[pa.Table] = []
+        self._last = -1
+        self._done = False
+        self.bcol = "number" if kind == "blocks" else "block_number"
+
+    def _pull(self) -> bool:
+        if self._done:
+            return False
+        try:
+            t, w = next(self._gen)
+        except StopIteration:
+            self._done = True
+            return False
+        b = t[self.bcol]
+        if b.null_count and self.kind != "tokens":
+            i = int(np.flatnonzero(~b.is_valid().to_numpy(zero_copy_only=False))[0])
+            raise EtlError(t["_src"][i].as_py(), t["_line"][i].as_py(), f"{self.bcol} is missing")
+        if self.kind != "tokens" and len(t):
+            arr = b.to_numpy()
+            prev = np.concatenate([[self._last], arr[:-1]])
+            back = np.flatnonzero(arr < prev)
+            if len(back):
+                i = int(back[0])
+                raise EtlError(t["_src"][i].as_py(), t["_line"][i].as_py(),
+                               f"{self.bcol} {int(arr[i])} comes after {int(prev[i])}: the file is not in block "
+                               f"order (sort it by {self.bcol})")
+            self._last = int(arr[-1])
+        self._buf.append(t)
+        if w is not None:
+            self._wbuf.append(w)
+        return True
+
+    def take(self, hi: int | None) -> tuple[pa.Table, pa.Table | None]:
+        """Rows with block number <= hi (all remaining rows if hi is None)."""
+        while not self._done and (hi is None or self._last <= hi):
+            if not self._pull():
+                break
+        empty_t = empty(self.kind)
+        t = pa.concat_tables(self._buf) if self._buf else empty_t
+        w = pa.concat_tables(self._wbuf) if self._wbuf else None
+        if hi is None:
+            self._buf, self._wbuf = [], []
+            return t, w
+        m = pc.less_equal(t[self.bcol], hi)
+        out, rest = t.filter(m), t.filter(pc.invert(m))
+        self._buf = [rest] if len(rest) else []
+        wout = None
+        if w is not None:
+            wm = pc.less_equal(w["block_number"], hi)
+            wout, wrest = w.filter(wm), w.filter(pc.invert(wm))
+            self._wbuf = [wrest] if len(wrest) else []
+        return out, wout
+
+    def peek_blocks(self, n: int) -> pa.Table:
+        """At least n rows buffered (or all that remain), without consuming them."""
+        while not self._done and sum(len(t) for t in self._buf) < n:
+            if not self._pull():
+                break
+        return pa.concat_tables(self._buf) if self._buf else empty(self.kind)
+
+
+def _decode_weth_logs(logs: pa.Table, weth: set[str]) -> pa.Table:
+    """WETH Deposit/Withdrawal events -> token-transfer rows (mint to dst / burn from src)."""
+    if not len(logs):
+        return empty("token_transfers")
+    addr = pc.utf8_lower(logs["address"])
+    keep = pc.is_in(addr, value_set=pa.array(sorted(weth), pa.string()))
+    sel = logs.filter(keep)
+    rows = {c: [] for c in ("token_address", "from_address", "to_address", "value", "transaction_hash",
+                            "log_index", "block_number", "event", "_src", "_line")}
+    for rec in sel.to_pylist():
+        topics = [x.strip() for x in (rec["topics"] or "").split(",") if x.strip()]
+        if len(topics) != 2 or topics[0] not in (DEPOSIT_TOPIC, WITHDRAWAL_TOPIC):
+            continue
+        data = (rec["data"] or "0x")[2:]
+        if len(data) != 64:
+            continue
+        who = "0x" + topics[1][-40:]
+        dep = topics[0] == DEPOSIT_TOPIC
+        rows["token_address"].append(rec["address"].lower())
+        rows["from_address"].append("0x" + "0" * 40 if dep else who)
+        rows["to_address"].append(who if dep else "0x" + "0" * 40)
+        rows["value"].append(str(int(data, 16)))
+        rows["transaction_hash"].append(rec["transaction_hash"])
+        rows["log_index"].append(rec["log_index"])
+        rows["block_number"].append(rec["block_number"])
+        rows["event"].append("deposit" if dep else "withdrawal")
+        rows["_src"].append(rec["_src"])
+        rows["_line"].append(rec["_line"])
+    return conform("token_transfers", pa.table({k: pa.array(v, pa.int64() if k in ("log_index", "block_number",
+                                                                                     "_line") else pa.string())
+                                                 for k, v in rows.items()}))
+
+
+def _join_receipts(txs: pa.Table, receipts: pa.Table) -> pa.Table:
+    if not len(receipts):
+        return txs
+    idx = {h: i for i, h in enumerate(receipts["transaction_hash"].to_pylist())}
+    pos = [idx.get(h) for h in txs["hash"].to_pylist()]
+    missing = [i for i, p in enumerate(pos) if p is None]
+    if missing:
+        i = missing[0]
+        raise EtlError(txs["_src"][i].as_py(), txs["_line"][i].as_py(),
+                       f"transaction {txs['hash'][i].as_py()} has no receipt in the receipts file")
+    take = pa.array(pos, pa.int64())
+    out = txs
+    for rc, tc in (("cumulative_gas_used", "receipt_cumulative_gas_used"), ("gas_used", "receipt_gas_used"),
+                   ("contract_address", "receipt_contract_address"), ("status", "receipt_status"),
+                   ("effective_gas_price", "receipt_effective_gas_price"),
+                   ("blob_gas_used", "receipt_blob_gas_used"), ("blob_gas_price", "receipt_blob_gas_price")):
+        col = receipts[rc].take(take)
+        out = out.set_column(out.column_names.index(tc), tc, col)
+    return out
+
+
+def read_export(path: str | Path, *, batch_blocks: int = 2000, weth: set[str] | None = None
+                ) -> tuple[dict[str, list[Path]], Iterator[EthBatch]]:
+    """Scan `path` and return (files by kind, iterator of batches of up to `batch_blocks` blocks)."""
+    from chaintrace.chains.eth.tokens import WETH_ADDRESSES
+
+    files = find_files(path)
+    if "blocks" not in files:
+        raise UserError(f"{path}: no ethereum-etl blocks file (blocks.csv, blocks.json, expected_blocks.json...); "
+                        f"export them with `ethereumetl export_blocks_and_transactions`")
+    weth = weth or WETH_ADDRESSES
+    streams = {k: _Stream(k, v) for k, v in files.items() if k != "tokens"}
+    tokens = empty("tokens")
+    if "tokens" in files:
+        parts = [t for f in files["tokens"] for t, _ in _chunks(f, "tokens", 16 << 20, 100_000)]
+        tokens = pa.concat_tables(parts) if parts else tokens
+
+    def batches() -> Iterator[EthBatch]:
+        bs = streams["blocks"]
+        while True:
+            head = bs.peek_blocks(batch_blocks)
+            if not len(head):
+                return
+            nums = head["number"].to_numpy()
+            hi = int(nums[min(batch_blocks, len(nums)) - 1])
+            blocks, wd = bs.take(hi)
+            txs = streams["transactions"].take(hi)[0] if "transactions" in streams else empty("transactions")
+            has_receipts = True
+            if "receipts" in streams:
+                txs = _join_receipts(txs, streams["receipts"].take(hi)[0])
+            elif len(txs) and txs["receipt_gas_used"].null_count == len(txs):
+                has_receipts = False
+            tt = streams["token_transfers"].take(hi)[0] if "token_transfers" in streams else empty("token_transfers")
+            if "logs" in streams:
+                wl = _decode_weth_logs(streams["logs"].take(hi)[0], weth)
+                if len(wl):
+                    tt = pa.concat_tables([conform("token_transfers", tt), wl])
+            traces = streams["traces"].take(hi)[0] if "traces" in streams else None
+            yield EthBatch(blocks=blocks, transactions=txs, token_transfers=tt, traces=traces,
+                           withdrawals=wd if wd is not None else empty("withdrawals"), tokens=tokens,
+                           has_receipts=has_receipts)
+
+    return files, batches()
