@@ -18,7 +18,7 @@ import pyarrow as pa
 from chaintrace.chains.btc import script as S
 from chaintrace.chains.btc.blockfile import BlockFileError, header_work
 from chaintrace.chains.btc.parse import ParseError, hash_transactions, merkle_root, parse_blocks
-from chaintrace.chains.btc.utxo import SpendIndex, txid_strings_to_internal
+from chaintrace.chains.btc.utxo import SpendIndex, gather32, txid_strings_to_internal
 from chaintrace.model.encoding import hash160
 from chaintrace.model.networks import BtcNetwork, network as get_network
 from chaintrace.progress import NULL, Progress
@@ -256,7 +256,7 @@ class BtcIngestor:
         tx_index = np.arange(ntx) - p.blk_tx0[blk_of_tx]
         is_cb = tx_index == 0
         in_tx = np.repeat(np.arange(ntx), p.tx_nin)
-        prev = buf[p.in_prev[:, None] + np.arange(32)] if nin else np.zeros((0, 32), np.uint8)
+        prev = gather32(buf, p.in_prev)
         prev_null = ~prev.any(axis=1)
         cb_in = is_cb[in_tx]
         cb_shape = prev_null & (p.in_vout == 0xFFFFFFFF)

@@ -100,6 +100,21 @@ def hex_to_internal(ascii_hex, out):
             out[r, 31 - j] = (hv << 4) | lv
 
 
+@nb.njit(cache=True, nogil=True)
+def _gather32(buf, offsets, out):
+    for i in range(offsets.shape[0]):
+        o = offsets[i]
+        for j in range(32):
+            out[i, j] = buf[o + j]
+
+
+def gather32(buf: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The 32-byte strings at buf[offsets[i]:offsets[i]+32], as an (n, 32) uint8 array."""
+    out = np.empty((len(offsets), 32), np.uint8)
+    _gather32(buf, offsets, out)
+    return out
+
+
 def txid_strings_to_internal(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Arrow array of 64-char hex txids -> (n, 32) uint8 array in internal byte order."""
     if isinstance(arr, pa.ChunkedArray):
