@@ -171,6 +171,26 @@ def test_resume_and_out_of_order_files_give_identical_stores(tmp_path):
     assert _snapshot(ref) == _snapshot(inc) == _snapshot(shuf)
 
 
+def test_bitcoin_core_xor_obfuscated_blocks_dir(tmp_path):
+    """A Bitcoin Core 28+ blocks/ directory: blk files XORed with blocks/xor.dat, plus rev files to skip."""
+    import numpy as np
+
+    plain = dataset(*FIRST439).read_bytes()
+    key = bytes.fromhex("a1b2c3d4e5f60718")
+    d = tmp_path / "blocks"
+    d.mkdir()
+    (d / "xor.dat").write_bytes(key)
+    k = np.resize(np.frombuffer(key, np.uint8), len(plain))
+    (d / "blk00000.dat").write_bytes((np.frombuffer(plain, np.uint8) ^ k).tobytes())
+    (d / "rev00000.dat").write_bytes(b"undo data, not blocks")
+    a = Workspace(tmp_path / "a")
+    r = ingest_block_files(a, [d])
+    assert r.blocks == 439
+    b = Workspace(tmp_path / "b")
+    ingest_block_files(b, [dataset(*FIRST439)])
+    assert _snapshot(a) == _snapshot(b)
+
+
 def _fork_chains():
     """Main chain of 6 blocks with spends, and a heavier branch forking after block 3."""
     c = F.Chain()

@@ -3,7 +3,8 @@
 Accepted inputs: ``blk*.dat`` files (records of 4-byte network magic, 4-byte little-endian length, block;
 trailing zero padding, as Bitcoin Core preallocates, ends the file), single raw block files (the block
 bytes alone), directories of either (``blk*.dat`` files, else every regular file), each optionally
-compressed with bzip2 or gzip. Records need not be in height order: :func:`plan_chain` links blocks by
+compressed with bzip2 or gzip. Bitcoin Core 28+ obfuscates ``blk*.dat`` with the key in ``blocks/xor.dat``;
+that key is applied when present. Records need not be in height order: :func:`plan_chain` links blocks by
 their previous-block hash, takes the chain with the most work and sets the rest aside as orphans.
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from chaintrace.errors import UserError
 from chaintrace.model.networks import BY_MAGIC, BtcNetwork
@@ -60,7 +63,7 @@ def _expand(paths) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             blk = sorted(x for x in p.iterdir() if x.is_file() and x.name.startswith("blk")
-                         and ".dat" in x.name)
+                         and ".dat" in x.name)  # Bitcoin Core's blocks/: skips rev*.dat, xor.dat, index/
             out.extend(blk or sorted(x for x in p.iterdir() if x.is_file() and not x.name.startswith(".")))
         elif p.exists():
             out.append(p)
@@ -69,19 +72,37 @@ def _expand(paths) -> list[Path]:
     return out
 
 
+def _xor_key(path: Path) -> bytes | None:
+    """Bitcoin Core 28+ obfuscates blk*.dat with the 8-byte key in blocks/xor.dat (all zero = no-op)."""
+    key_file = path.parent / "xor.dat"
+    if path.name.startswith("blk") and key_file.is_file():
+        key = key_file.read_bytes()
+        if len(key) != 8:
+            raise BlockFileError(key_file, None, f"expected an 8-byte key, found {len(key)} bytes")
+        return key if any(key) else None
+    return None
+
+
 class _FileBytes:
-    """Read-only, slicable view of a file that reads with pread (no mapping, so memory stays bounded)."""
+    """Read-only, slicable view of a file that reads with pread (no mapping, so memory stays bounded),
+    undoing Bitcoin Core's XOR obfuscation when the file has a key."""
 
     def __init__(self, path: Path):
         self.fd = os.open(path, os.O_RDONLY)
         self.size = os.fstat(self.fd).st_size
+        key = _xor_key(path)
+        self.key = np.frombuffer(key * 2, np.uint8) if key else None
 
     def __len__(self) -> int:
         return self.size
 
     def __getitem__(self, s: slice) -> bytes:
         start, stop, _ = s.indices(self.size)
-        return os.pread(self.fd, max(0, stop - start), start)
+        data = os.pread(self.fd, max(0, stop - start), start)
+        if self.key is None or not data:
+            return data
+        k = np.resize(self.key[start % 8:start % 8 + 8], len(data))
+        return (np.frombuffer(data, np.uint8) ^ k).tobytes()
 
     def close(self) -> None:
         os.close(self.fd)
@@ -111,6 +132,8 @@ class BlockFiles:
         if path not in self._data:
             with open(path, "rb") as fh:
                 head = fh.read(4)
+            if _xor_key(path):
+                head = b""  # obfuscated: never compressed
             try:
                 if head[:3] == b"BZh":
                     self._data[path] = bz2.decompress(path.read_bytes())
