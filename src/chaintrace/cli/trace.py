@@ -1,0 +1,95 @@
+"""`chaintrace trace`: follow stolen funds forward under a taint policy (library: chaintrace.trace.trace)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from chaintrace.cli import main
+from chaintrace.cli._common import RichProgress, console, data_option, format_option
+from chaintrace.errors import UserError
+
+POLICY_HELP = ("Taint policy: poison, haircut, fifo, lifo, tiho (taint-in highest-out) [default: haircut]. "
+               "See docs/tracing.md.")
+
+
+def write_report_file(report, path: str, fmt: str | None = None) -> Path:
+    """Write `report` to `path` as JSON, CSV, HTML or text (from the suffix; JSON otherwise)."""
+    from chaintrace.report.html import write_html
+    from chaintrace.trace.render import to_csv, to_text
+
+    p = Path(path)
+    kind = fmt or {".csv": "csv", ".html": "html", ".htm": "html", ".txt": "text"}.get(p.suffix.lower(), "json")
+    if not p.parent.exists():
+        raise UserError(f"--out {path}: directory {p.parent} does not exist")
+    if kind == "html":
+        return write_html([report], p)
+    if kind == "json":
+        return report.write_json(p)
+    text = to_csv(report) if kind == "csv" else to_text(report)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(p)
+    return p
+
+
+@main.command("trace")
+@click.option("--from", "seeds", multiple=True, required=True, metavar="SEED",
+              help="Where the stolen value is: an address (all it received within --since/--until), a txid "
+                   "(its outputs) or TXID:VOUT. Repeat for several seeds.")
+@click.option("--chain", default="btc", show_default=True, help="Chain to trace on.")
+@click.option("--policy", default="haircut", metavar="POLICY", help=POLICY_HELP)
+@click.option("--fee-mode", type=click.Choice(["tail", "prorata"]), default="tail", show_default=True,
+              help="Where ordered policies (fifo/lifo/tiho) take the fee from: after all outputs (tail) or pro "
+                   "rata from every input.")
+@click.option("--tags", "tag_files", multiple=True, type=click.Path(exists=True), metavar="FILE",
+              help="GraphSense TagPack YAML file (or directory) whose service addresses stop the trace as sinks; "
+                   "used together with the intelligence registry. Repeatable.")
+@click.option("--no-registry", is_flag=True, help="Ignore tags imported into the workspace registry.")
+@click.option("--no-clusters", is_flag=True, help="Only tagged addresses are sinks, not their whole clusters.")
+@click.option("--max-hops", type=int, default=None, help="Stop following value after this many transactions.")
+@click.option("--min-value", type=int, default=None,
+              help="Stop following outputs carrying less traced value, in base units [default: btc 10000 sat].")
+@click.option("--min-share", type=float, default=0.0, show_default=True,
+              help="Stop following outputs carrying less than this fraction of the seeded value.")
+@click.option("--since", default=None, metavar="WHEN",
+              help="Address seeds: count only what arrived from this height / time (YYYY-MM-DD, Unix time).")
+@click.option("--until", default=None, metavar="WHEN",
+              help="Do not follow spends after this height / time; value still there is reported as stopped.")
+@click.option("--max-txs", type=int, default=None,
+              help="Stop after processing this many transactions (the report says it is partial).")
+@click.option("--explain", multiple=True, metavar="ADDRESS",
+              help="Show the paths from the seeds to ADDRESS with the amount carried at each hop. Repeatable.")
+@click.option("--top-paths", type=int, default=5, show_default=True, help="Paths shown for the largest sink transfers.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the report to FILE (.json, .csv, .html or .txt by suffix; JSON otherwise).")
+@format_option("text", "json", "csv")
+@data_option
+def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, no_registry, no_clusters, max_hops, min_value,
+              min_share, since, until, max_txs, explain, top_paths, out_file, fmt):
+    """Follow stolen funds forward and report where they went: exchanges and other services reached
+    (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
+    seeded.
+
+    \b
+    Example:
+      chaintrace trace --from f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16 --policy fifo
+      chaintrace trace --from ADDRESS --tags exchanges.yaml --policy haircut --format json --out report.json
+    """
+    from chaintrace.trace import trace
+    from chaintrace.trace.render import print_text, to_csv
+
+    report = trace(ws, list(seeds), chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,
+                   min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
+                   tags=tag_files, registry=not no_registry, clusters=not no_clusters, explain=explain,
+                   top_paths=top_paths, progress=RichProgress())
+    if out_file:
+        write_report_file(report, out_file)
+    if fmt == "json":
+        click.echo(report.to_json())
+    elif fmt == "csv":
+        click.echo(to_csv(report), nl=False)
+    else:
+        print_text(report, console)
+        if out_file:
+            console.print(f"report written to {out_file}")

@@ -1,0 +1,139 @@
+"""One-page HTML summary of one or more trace reports (same seeds, different policies).
+
+Self-contained (inline CSS, no scripts, no network), printable, every value escaped. Amounts are shown in
+whole units with their exact base-unit value in the tooltip.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+
+from chaintrace.trace.render import amount, policy_text, when
+from chaintrace.trace.report import TraceReport, compare, entities, stopped_by_reason
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2733;margin:2em auto;max-width:1100px;padding:0 1em}
+h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .5em;border-bottom:1px solid #d8dee6;padding-bottom:.2em}
+.muted{color:#667483}.warn{background:#fff1f0;border:1px solid #f5b5b0;padding:.5em .8em;border-radius:4px}
+table{border-collapse:collapse;width:100%;margin:.3em 0}th,td{padding:.25em .5em;border-bottom:1px solid #eef1f4;text-align:left;vertical-align:top}
+th{background:#f5f7f9;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #d8dee6;border-radius:6px;padding:.6em .9em;min-width:230px;flex:1}
+.card b{font-size:1.3em}.bar{display:inline-block;height:.7em;background:#3b82c4;border-radius:2px;vertical-align:middle}
+.bar.b1{background:#e0873a}.bar.b2{background:#4aa56b}.bar.b3{background:#8e62c1}
+code{font:12px ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
+"""
+
+
+def _amt(r: TraceReport, v: int, asset: str | None = None) -> str:
+    return f'<span title="{int(v)} base units">{escape(amount(r, v, asset))}</span>'
+
+
+def _pct(v: int, total: int) -> str:
+    return f"{100 * v / total:.2f}%" if total else ""
+
+
+def render_html(reports: list[TraceReport], title: str | None = None, note: str | None = None) -> str:
+    """The summary page of `reports` (the first one is the primary: its paths and holdings are shown)."""
+    if not reports:
+        raise ValueError("no report to render")
+    r0 = reports[0]
+    a = r0.asset
+    total = r0.total_seeded.get(a, 0)
+    title = title or f"Trace summary: {r0.chain} {', '.join(s.spec[:20] for s in r0.seeds[:3])}"
+    h: list[str] = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>",
+                    f"<style>{CSS}</style></head><body>", f"<h1>{escape(title)}</h1>"]
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    h.append(f'<p class=muted>{escape(r0.chain)} ({escape(r0.network)}), generated {now} by chaintrace. '
+             f'Seeded: {_amt(r0, total)} {escape(a)} from {len(r0.seeds)} seed(s). '
+             f'Policies: {", ".join(escape(policy_text(r)) for r in reports)}.</p>')
+    if note:
+        h.append(f"<p>{escape(note)}</p>")
+    for r in reports:
+        if r.partial:
+            h.append(f'<p class=warn>Partial result under {escape(policy_text(r))}: {escape(r.partial_reason or "")}</p>')
+
+    h.append("<h2>Outcome per model</h2><div class=cards>")
+    for r in reports:
+        t = r.totals(r.asset)
+        rows = [("reached sinks (cashed out)", t["sinks"]), ("still held", t["holdings"])]
+        rows += [(f"stopped: {k}", v) for k, v in stopped_by_reason(r).items()]
+        rows.append(("fees", t["fees"]))
+        h.append(f"<div class=card><div class=muted>{escape(policy_text(r))}</div>"
+                 f"<b>{_pct(t['sinks'], t['seeded'])}</b> to sinks<table>")
+        for k, v in rows:
+            h.append(f"<tr><td>{escape(k)}</td><td class=n>{_amt(r, v)}</td><td class=n>{_pct(v, t['seeded'])}</td></tr>")
+        ok = t["sinks"] + t["holdings"] + t["stopped"] + t["fees"] == t["seeded"]
+        h.append(f"<tr><th>total seeded</th><th class=n>{_amt(r, t['seeded'])}</th>"
+                 f"<th class=n>{'exact' if ok else 'MISMATCH'}</th></tr></table></div>")
+    h.append("</div>")
+
+    h.append(f"<h2>Where the money went (per receiving entity, {escape(a)})</h2><table><tr><th>entity</th>"
+             "<th>category</th>")
+    for r in reports:
+        h.append(f"<th class=n>{escape(policy_text(r))}</th><th class=n>share</th>")
+    h.append("<th>hops</th><th>first seen</th><th></th></tr>")
+    rows = compare(reports)
+    peak = max((max(x["amounts"]) for x in rows), default=0) or 1
+    for row in rows[:40]:
+        h.append(f"<tr><td>{escape(row['entity'])}</td><td>{escape(row['category'] or '')}</td>")
+        for v in row["amounts"]:
+            h.append(f"<td class=n>{_amt(r0, v, row['asset'])}</td><td class=n>{_pct(v, total)}</td>")
+        hops = [x for x in row["hops"] if x]
+        hop_txt = f"{min(x[0] for x in hops)}-{max(x[1] for x in hops)}" if hops else ""
+        firsts = [x for x in row["first_time"] if x is not None]
+        bars = "".join(f'<span class="bar b{i % 4}" style="width:{max(1, int(120 * v / peak))}px" '
+                       f'title="{escape(policy_text(reports[i]))}"></span><br>'
+                       for i, v in enumerate(row["amounts"]))
+        h.append(f"<td>{escape(hop_txt)}</td><td>{escape(when(min(firsts)) if firsts else '')}</td>"
+                 f"<td>{bars}</td></tr>")
+    if not rows:
+        h.append(f"<tr><td colspan={4 + 2 * len(reports)} class=muted>no traced value reached a tagged "
+                 "service</td></tr>")
+    h.append("</table>")
+
+    if r0.paths:
+        h.append(f"<h2>Top paths ({escape(policy_text(r0))})</h2>")
+        for i, p in enumerate(r0.paths):
+            h.append(f"<p><b>{i + 1}.</b> {_amt(r0, p.amount, p.asset)} {escape(p.asset)} to "
+                     f"<code>{escape(p.to or '')}</code> ({escape(p.kind)}), {len(p.steps)} step(s)</p>"
+                     "<table><tr><th class=n>hop</th><th>output</th><th>address</th><th class=n>traced</th>"
+                     "<th>time</th></tr>")
+            steps = p.steps if len(p.steps) <= 12 else p.steps[:6] + [None] + p.steps[-5:]
+            for s in steps:
+                if s is None:
+                    h.append(f"<tr><td colspan=5 class=muted>... {len(p.steps) - 11} more steps ...</td></tr>")
+                    continue
+                h.append(f"<tr><td class=n>{s.hop}</td><td><code>{escape(s.ref)}</code></td>"
+                         f"<td><code>{escape(s.address or '')}</code> {escape(s.label or '')}</td>"
+                         f"<td class=n>{_amt(r0, s.amount, p.asset)}</td><td>{escape(when(s.time))}</td></tr>")
+            h.append("</table>")
+    if r0.holdings:
+        h.append(f"<h2>Largest holdings still unspent ({escape(policy_text(r0))}, "
+                 f"{len(r0.holdings)} outputs)</h2><table><tr><th>address</th><th class=n>traced</th>"
+                 "<th class=n>hops</th><th>output</th></tr>")
+        for x in r0.holdings[:10]:
+            h.append(f"<tr><td><code>{escape(x.address or '')}</code> {escape(x.label or '')}</td>"
+                     f"<td class=n>{_amt(r0, x.amount, x.asset)}</td><td class=n>{x.hops}</td>"
+                     f"<td><code>{escape(x.ref)}</code></td></tr>")
+        h.append("</table>")
+    h.append("<h2>Seeds</h2><table><tr><th>seed</th><th>kind</th><th class=n>outputs</th><th class=n>seeded</th></tr>")
+    for s in r0.seeds:
+        h.append(f"<tr><td><code>{escape(s.spec)}</code></td><td>{escape(s.kind)}</td><td class=n>{s.outputs}</td>"
+                 f"<td class=n>{_amt(r0, s.amount, s.asset)}</td></tr>")
+    h.append("</table>")
+    h.append(f'<p class=muted>Amounts are exact integer base units (hover for the raw value). Every model '
+             f'satisfies sinks + holdings + stopped + fees = total seeded exactly. Report schema '
+             f'{escape(r0.schema)} (docs/tracing.md). Sinks: {r0.tags.get("sink_addresses", 0)} service addresses '
+             f'from {r0.tags.get("tags_loaded", 0)} tags.</p></body></html>')
+    return "".join(h)
+
+
+def write_html(reports: list[TraceReport], path: str | Path, title: str | None = None, note: str | None = None
+               ) -> Path:
+    """Write the summary page atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render_html(reports, title, note))
+    tmp.replace(path)
+    return path

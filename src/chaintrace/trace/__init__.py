@@ -1,0 +1,180 @@
+"""Tracing stolen funds: taint policies, propagation engines and the chain-neutral trace report.
+
+Library entry point (``chaintrace trace`` calls it)::
+
+    >>> import chaintrace
+    >>> from chaintrace.trace import trace
+    >>> r = trace(chaintrace.Workspace("chaintrace-data"), ["<txid of the theft>"], policy="fifo")  # doctest: +SKIP
+    >>> r.totals("BTC")                                                                          # doctest: +SKIP
+
+Each chain registers a :class:`Tracer` in :data:`TRACERS` (Bitcoin: :mod:`chaintrace.trace.btc`); every tracer
+returns the same :class:`~chaintrace.trace.report.TraceReport` (docs/tracing.md), whose value invariant is
+checked before it is returned.
+
+Modules: :mod:`.policies` (pure split functions), :mod:`.kernels` (numba engine), :mod:`.sinks` (which
+addresses stop a trace), :mod:`.report` (schema, invariant, summaries), :mod:`.render` (text and CSV),
+:mod:`chaintrace.report.html` (one-page HTML summary).
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from chaintrace.errors import ChaintraceError, UserError
+from chaintrace.progress import NULL, Progress
+from chaintrace.trace.report import TraceReport, check_invariant
+
+__all__ = ["trace", "TraceRequest", "Tracer", "TRACERS", "Bound", "parse_bound", "TraceReport"]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A point on the chain: a block height or a Unix time (seconds, UTC)."""
+
+    kind: str  # "height" | "time"
+    value: int
+
+    def __str__(self) -> str:
+        if self.kind == "height":
+            return f"height {self.value}"
+        return datetime.fromtimestamp(self.value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "value": self.value}
+
+
+def parse_bound(text: str | int | Bound | None, option: str = "--until") -> Bound | None:
+    """``800000`` (a height: integers below 500,000,000, as in nLockTime), ``1700000000`` (Unix time),
+    ``2024-03-01`` or ``2024-03-01T12:00:00[Z|+hh:mm]`` (UTC unless a zone is given)."""
+    if text is None or isinstance(text, Bound):
+        return text
+    s = str(text).strip()
+    if re.fullmatch(r"\d+", s):
+        v = int(s)
+        return Bound("height", v) if v < 500_000_000 else Bound("time", v)
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{option} {s!r}: expected a block height, a Unix time or a date "
+                        "(YYYY-MM-DD[THH:MM:SS])") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return Bound("time", int(dt.timestamp()))
+
+
+@dataclass
+class TraceRequest:
+    """Everything a tracer needs; :func:`trace` fills and validates it."""
+
+    seeds: list[str]
+    policy: str = "haircut"
+    fee_mode: str = "tail"
+    max_hops: int | None = None
+    min_value: int | None = None  # base units; None: the chain's default
+    min_share: float = 0.0  # of the seeded value
+    since: Bound | None = None
+    until: Bound | None = None
+    max_txs: int | None = None
+    tag_files: list[str] = field(default_factory=list)
+    registry: bool = True
+    clusters: bool = True
+    explain: list[str] = field(default_factory=list)
+    top_paths: int = 5
+
+
+@dataclass(frozen=True)
+class Tracer:
+    chain: str
+    policies: tuple[str, ...]
+    fee_modes: tuple[str, ...]
+    default_min_value: int
+    run: Callable[..., TraceReport]  # run(ws, request, progress) -> TraceReport
+    asset: str
+
+
+TRACERS: dict[str, Tracer] = {}
+# Modules that register a tracer when imported (Ethereum adds "chaintrace.trace.eth" or similar).
+TRACER_MODULES = {"btc": "chaintrace.trace.btc", "eth": "chaintrace.trace.eth"}
+
+
+def get_tracer(chain: str) -> Tracer:
+    if chain not in TRACERS and chain in TRACER_MODULES:
+        try:
+            importlib.import_module(TRACER_MODULES[chain])
+        except ModuleNotFoundError as e:
+            if e.name != TRACER_MODULES[chain]:
+                raise
+    if chain not in TRACERS:
+        known = sorted(set(TRACERS) | {c for c in TRACER_MODULES if c == "btc"})
+        raise UserError(f"no tracer for chain {chain!r} (available: {', '.join(known)})")
+    return TRACERS[chain]
+
+
+def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", fee_mode: str = "tail",
+          max_hops: int | None = None, min_value: int | None = None, min_share: float = 0.0,
+          since=None, until=None, max_txs: int | None = None, tags=(), registry: bool = True,
+          clusters: bool = True, explain=(), top_paths: int = 5, progress: Progress = NULL) -> TraceReport:
+    """Follow the value of `seeds` forward through the chain under a taint `policy`.
+
+    Seeds (Bitcoin): an address (every output it received, within `since`..`until`), a txid (its outputs)
+    or ``txid:vout``. Policies: see :mod:`chaintrace.trace.policies`. Limits: `max_hops`, `min_value`
+    (base units; default per chain), `min_share` (fraction of the seeded value), `until` (height or time;
+    later spends are not followed), `max_txs` (stop with a partial result). Sinks come from the intelligence
+    registry (`registry`) and TagPack files (`tags`); with `clusters`, every member of a tagged cluster is a
+    sink when a clustering is available. `explain`: addresses whose paths from the seeds the report carries.
+
+    Raises :class:`~chaintrace.errors.UserError` for bad requests (unknown seed, empty store, unsupported
+    policy, contradicting limits). The returned report satisfies the value invariant exactly.
+    """
+    tracer = get_tracer(chain)
+    if not seeds:
+        raise UserError("nothing to trace: give at least one seed (--from ADDRESS|TXID|TXID:VOUT)")
+    if policy not in tracer.policies:
+        raise UserError(f"policy {policy!r} is not supported for {chain} (choose from {', '.join(tracer.policies)})")
+    if fee_mode not in tracer.fee_modes:
+        raise UserError(f"fee mode {fee_mode!r} is not supported for {chain} "
+                        f"(choose from {', '.join(tracer.fee_modes)})")
+    if max_hops is not None and max_hops < 0:
+        raise UserError(f"--max-hops must be 0 or more, not {max_hops}")
+    if min_value is not None and min_value < 0:
+        raise UserError(f"--min-value must be 0 or more base units, not {min_value}")
+    if not 0.0 <= float(min_share) <= 1.0:
+        raise UserError(f"--min-share is a fraction of the seeded value between 0 and 1, not {min_share}")
+    if max_txs is not None and max_txs < 1:
+        raise UserError(f"--max-txs must be at least 1, not {max_txs}")
+    if top_paths < 0:
+        raise UserError("top_paths must be 0 or more")
+    s, u = parse_bound(since, "--since"), parse_bound(until, "--until")
+    if s and u and s.kind == u.kind and s.value > u.value:
+        raise UserError(f"--since ({s}) is after --until ({u})")
+    req = TraceRequest(
+        seeds=[str(x).strip() for x in seeds], policy=policy, fee_mode=fee_mode, max_hops=max_hops,
+        min_value=tracer.default_min_value if min_value is None else int(min_value), min_share=float(min_share),
+        since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags], registry=registry,
+        clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths)
+    report = tracer.run(ws, req, progress)
+    check_invariant(report)
+    return report
+
+
+def load_trace_tags(ws, chain: str, files: list[str], registry: bool) -> list:
+    """Tags for a trace: the intelligence registry's (unless `registry` is False) plus TagPack `files`."""
+    if not files and not registry:
+        return []
+    try:
+        from chaintrace.intel import load_tags
+    except ImportError as e:
+        if files:
+            raise ChaintraceError(f"cannot read --tags files: the intelligence registry is not available ({e})") from e
+        return []
+    tags = list(load_tags(ws, chain, tagpack_paths=tuple(files)))
+    if not registry:
+        # registry tags are those not coming from the given files; keep only the files' tags
+        import inspect
+
+        if "registry" in inspect.signature(load_tags).parameters:
+            tags = list(load_tags(ws, chain, tagpack_paths=tuple(files), registry=False))
+    return tags

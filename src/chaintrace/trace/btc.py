@@ -1,0 +1,364 @@
+"""Bitcoin tracer: seeds -> numba propagation over :class:`~chaintrace.graph.btc.BtcGraph` -> trace report.
+
+Steps (each timed in ``report.stats``): load the cached graph arrays; resolve seeds to output ids; build
+the sink index from tags (:mod:`chaintrace.trace.sinks`); run :func:`chaintrace.trace.kernels.propagate`;
+turn the slots (one per tainted output) into report rows, looking up txids and addresses only for the
+outputs the report names.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from chaintrace.chains.btc.script import NULLDATA
+from chaintrace.errors import UserError
+from chaintrace.graph.btc import BtcGraph, load_btc_graph
+from chaintrace.progress import Progress
+from chaintrace.trace import Bound, TraceRequest, Tracer, TRACERS, load_trace_tags
+from chaintrace.trace import kernels as K
+from chaintrace.trace.policies import FEE_MODES, POLICIES
+from chaintrace.trace.report import Holding, Path, Seed, Sink, Step, Stopped, TraceReport
+from chaintrace.trace.sinks import SinkIndex, resolve_sinks
+
+ASSET = "BTC"
+DECIMALS = 8
+DEFAULT_MIN_VALUE = 10_000  # sat (0.0001 BTC): below this, value is reported as stopped, not followed
+_TXID = re.compile(r"[0-9a-fA-F]{64}")
+BY_SEED_MAX = 64  # per-seed breakdown in report rows only up to this many seeds
+
+
+# ---------------------------------------------------------------------- lookups
+
+
+def _con(ws, tables: tuple[str, ...]):
+    """A DuckDB connection with the committed Parquet segments of the given btc tables as views (read
+    directly, independent of the catalog)."""
+    import duckdb
+
+    store = ws.require_chain("btc")
+    con = duckdb.connect(":memory:")
+    for t in tables:
+        files = [str(f) for f in store.files(t)]
+        if not files:
+            raise UserError(f"the btc store in {ws.path} has no {t}")
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet({files!r})")
+    return con
+
+
+def _txids(ws, tx_ids) -> dict[int, str]:
+    ids = np.unique(np.asarray(list(tx_ids), np.int64))
+    if not len(ids):
+        return {}
+    con = _con(ws, ("transactions",))
+    con.register("q_ids", pa.table({"tx_id": ids}))
+    rows = con.execute(f"""SELECT t.tx_id, t.txid FROM transactions t JOIN q_ids USING (tx_id)
+                           WHERE t.tx_id BETWEEN {int(ids[0])} AND {int(ids[-1])}""").fetchall()
+    return dict(rows)
+
+
+def _addresses(ws, addr_ids) -> dict[int, str]:
+    ids = np.unique(np.asarray([a for a in addr_ids if a is not None and a >= 0], np.int64))
+    if not len(ids):
+        return {}
+    con = _con(ws, ("addresses",))
+    con.register("q_ids", pa.table({"address_id": ids}))
+    rows = con.execute(f"""SELECT a.address_id, a.address FROM addresses a JOIN q_ids USING (address_id)
+                           WHERE a.address_id BETWEEN {int(ids[0])} AND {int(ids[-1])}""").fetchall()
+    return dict(rows)
+
+
+def _address_ids(ws, addresses: list[str]) -> dict[str, int]:
+    if not addresses:
+        return {}
+    con = _con(ws, ("addresses",))
+    con.register("q_addr", pa.table({"address": pa.array(addresses, pa.string())}))
+    return dict(con.execute("SELECT a.address, a.address_id FROM addresses a JOIN q_addr USING (address)")
+                .fetchall())
+
+
+def _norm_address(a: str) -> str:
+    low = a.lower()
+    if low.startswith(("bc1", "tb1", "bcrt1")) and a == a.upper():
+        return low  # bech32 may be written in upper case
+    return a
+
+
+def _tx_id(ws, txid: str) -> int | None:
+    r = _con(ws, ("transactions",)).execute("SELECT tx_id FROM transactions WHERE txid = ?",
+                                            [txid.lower()]).fetchone()
+    return None if r is None else int(r[0])
+
+
+# ---------------------------------------------------------------------- bounds and seeds
+
+
+def _bound_tx(g: BtcGraph, b: Bound, side: str) -> int:
+    """`side` = "until": last tx id inside the bound; "since": first tx id inside it."""
+    if b.kind == "height":
+        if side == "until":
+            return int(np.searchsorted(g.tx_height, b.value, side="right")) - 1
+        return int(np.searchsorted(g.tx_height, b.value, side="left"))
+    # block times are not monotonic: the bound is the first block whose time passes it
+    past = g.tx_time > b.value if side == "until" else g.tx_time >= b.value
+    first = int(np.argmax(past)) if past.any() else g.n_tx
+    if side == "until":
+        return first - 1
+    return first
+
+
+def _resolve_seeds(ws, g: BtcGraph, req: TraceRequest, since_tx: int, until_tx: int):
+    """Per seed: (spec, kind, output ids)."""
+    out = []
+    for spec in req.seeds:
+        m = re.fullmatch(r"([0-9a-fA-F]{64}):(\d+)", spec)
+        if m:
+            t = _tx_id(ws, m.group(1))
+            if t is None:
+                raise UserError(f"seed {spec}: transaction {m.group(1).lower()} is not in the btc store")
+            n = int(g.tx_out[t + 1] - g.tx_out[t])
+            vout = int(m.group(2))
+            if vout >= n:
+                raise UserError(f"seed {spec}: the transaction has {n} output(s); output {vout} does not exist")
+            if t > until_tx:
+                raise UserError(f"seed {spec} is after --until ({req.until}): nothing to trace")
+            out.append((spec, "output", np.array([g.tx_out[t] + vout], np.int64)))
+        elif _TXID.fullmatch(spec):
+            t = _tx_id(ws, spec)
+            if t is None:
+                raise UserError(f"seed {spec}: transaction is not in the btc store (nor an address)")
+            if t > until_tx:
+                raise UserError(f"seed {spec} is after --until ({req.until}): nothing to trace")
+            out.append((spec.lower(), "tx", np.arange(g.tx_out[t], g.tx_out[t + 1], dtype=np.int64)))
+        else:
+            addr = _norm_address(spec)
+            ids = _address_ids(ws, [addr])
+            if addr not in ids:
+                raise UserError(f"seed {spec}: not an address, txid or txid:vout in the btc store "
+                                f"(the address never appears in the stored blocks)")
+            outs = np.flatnonzero(np.asarray(g.out_addr) == ids[addr]).astype(np.int64)
+            tx = np.asarray(g.out_tx)[outs]
+            outs = outs[(tx >= since_tx) & (tx <= until_tx)]
+            if not len(outs):
+                raise UserError(f"seed {spec}: the address received nothing between "
+                                f"{req.since or 'the first block'} and {req.until or 'the tip'}")
+            out.append((spec, "address", outs))
+    return out
+
+
+# ---------------------------------------------------------------------- the tracer
+
+
+def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    progress.start("load graph", None)
+    store = ws.require_chain("btc")
+    g = load_btc_graph(ws)
+    progress.finish()
+    if g.n_tx == 0:
+        raise UserError(f"the btc store in {ws.path} holds no transactions")
+    times["graph_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    until_tx = g.n_tx - 1 if req.until is None else _bound_tx(g, req.until, "until")
+    since_tx = 0 if req.since is None else _bound_tx(g, req.since, "since")
+    if until_tx < 0:
+        raise UserError(f"--until ({req.until}) is before the first stored block")
+    if since_tx > until_tx:
+        raise UserError(f"--since ({req.since}) is after --until ({req.until}) on this chain")
+    seeds = _resolve_seeds(ws, g, req, since_tx, until_tx)
+    all_out = np.concatenate([o for _, _, o in seeds])
+    all_src = np.concatenate([np.full(len(o), k, np.int64) for k, (_, _, o) in enumerate(seeds)])
+    order = np.lexsort((all_src, all_out))
+    all_out, all_src = all_out[order], all_src[order]
+    keep = np.ones(len(all_out), bool)
+    keep[1:] = all_out[1:] != all_out[:-1]  # an output named by several seeds belongs to the first
+    seed_out, seed_src = all_out[keep], all_src[keep]
+    out_value = np.asarray(g.out_value)
+    nominal = np.bincount(seed_src, weights=None, minlength=len(seeds))
+    nominal_value = [int(out_value[seed_out[seed_src == k]].sum()) for k in range(len(seeds))]
+    total_nominal = sum(nominal_value)
+    min_value = max(req.min_value, math.ceil(req.min_share * total_nominal)) if req.min_share else req.min_value
+
+    tags = load_trace_tags(ws, "btc", req.tag_files, req.registry)
+    sinks = resolve_sinks(ws, g, tags, lambda a: _address_ids(ws, a), g.n_addresses, chain="btc",
+                          clusters=req.clusters)
+    times["setup_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress.start(f"trace ({req.policy})", None)
+    res = K.propagate(
+        g.tx_out, g.tx_in, g.out_value, g.out_addr, g.out_type, g.out_tx, g.out_spender_tx, g.in_output,
+        seed_out, seed_src, len(seeds), sinks.addr_sink, K.POLICY_CODE[req.policy], K.FEE_CODE[req.fee_mode],
+        np.int64(min_value), np.int64(req.max_hops if req.max_hops is not None else np.iinfo(np.int64).max),
+        np.int64(until_tx), np.int64(req.max_txs if req.max_txs is not None else np.iinfo(np.int64).max),
+        np.zeros(0, np.bool_), np.int8(NULLDATA))
+    progress.finish()
+    times["trace_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress.start("report", None)
+    report = _build_report(ws, g, store, req, seeds, nominal, nominal_value, res, sinks, min_value, until_tx, tags)
+    progress.finish()
+    times["report_s"] = time.perf_counter() - t0
+    report.stats.update({k: round(v, 4) for k, v in times.items()})
+    return report
+
+
+def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, res, sinks: SinkIndex,
+                  min_value, until_tx, tags) -> TraceReport:
+    (s_out, s_kind, s_amt, s_hop, s_par, s_seg, p_val, p_src, p_hop, seeded, fee, processed, partial,
+     n_pending) = res
+    if n_pending:
+        raise AssertionError(f"{n_pending} tainted outputs left pending after the trace")
+    n_src = len(seeds)
+    out_tx = np.asarray(g.out_tx)
+    out_value = np.asarray(g.out_value)
+    out_addr = np.asarray(g.out_addr)
+    tx_out = np.asarray(g.tx_out)
+    tx_time = np.asarray(g.tx_time)
+    terminal = np.flatnonzero((s_kind != K.PASSED) & (s_kind != K.PENDING))
+
+    by_seed = None
+    if 1 < n_src <= BY_SEED_MAX and len(terminal):
+        seg_slot = np.repeat(np.arange(len(s_out)), np.diff(s_seg))
+        m = p_src >= 0
+        mat = np.zeros((len(s_out), n_src), np.int64)
+        np.add.at(mat, (seg_slot[m], p_src[m]), p_val[m])
+        by_seed = mat
+
+    def bs(slots) -> list[int] | None:
+        if by_seed is None:
+            return None
+        return [int(x) for x in by_seed[slots].sum(axis=0)] if np.ndim(slots) else [int(x) for x in by_seed[slots]]
+
+    # paths: the largest sink transfers, and every output of the explained addresses
+    sink_slots = terminal[s_kind[terminal] == K.SINK]
+    top = sink_slots[np.argsort(-s_amt[sink_slots], kind="stable")[:req.top_paths]] if req.top_paths else []
+    explain_ids = _address_ids(ws, [_norm_address(a) for a in req.explain]) if req.explain else {}
+    explain_slots: dict[str, np.ndarray] = {}
+    for a in req.explain:
+        na = _norm_address(a)
+        if na not in explain_ids:
+            raise UserError(f"--explain {a}: the address never appears in the btc store")
+        sl = np.flatnonzero(out_addr[s_out] == explain_ids[na])
+        explain_slots[a] = sl[np.argsort(-s_amt[sl], kind="stable")][:10]
+    chains: dict[int, list[int]] = {}
+    for sl in list(top) + [x for v in explain_slots.values() for x in v]:
+        c = []
+        x = int(sl)
+        while x >= 0 and len(c) < 100_000:
+            c.append(x)
+            x = int(s_par[x])
+        chains[int(sl)] = c[::-1]
+    path_slots = np.array(sorted({x for c in chains.values() for x in c}), np.int64)
+
+    # aggregate stopped slots per (reason, address)
+    stop_slots = terminal[(s_kind[terminal] != K.SINK) & (s_kind[terminal] != K.HOLDING)]
+    hold_slots = terminal[s_kind[terminal] == K.HOLDING]
+    stopped_groups = []
+    if len(stop_slots):
+        key = s_kind[stop_slots].astype(np.int64) * (g.n_addresses + 1) + (out_addr[s_out[stop_slots]] + 1)
+        uk, inv = np.unique(key, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(uk) + 1))
+        stopped_groups = [stop_slots[order[bounds[i]:bounds[i + 1]]] for i in range(len(uk))]
+    rep_stop = [int(m[np.argmax(s_amt[m])]) for m in stopped_groups]
+
+    need_tx = set(out_tx[s_out[np.concatenate([sink_slots, hold_slots, path_slots,
+                                                np.array(rep_stop, np.int64)])]].tolist())
+    txid = _txids(ws, need_tx)
+    need_addr = set(out_addr[s_out[terminal]].tolist()) | set(out_addr[s_out[path_slots]].tolist()) \
+        if len(terminal) or len(path_slots) else set()
+    addr = _addresses(ws, need_addr)
+
+    def ref(sl: int) -> str:
+        o = int(s_out[sl])
+        t = int(out_tx[o])
+        return f"{txid[t]}:{o - int(tx_out[t])}"
+
+    def label(aid: int) -> str | None:
+        t = sinks.labels.get(int(aid))
+        return t.label if t else None
+
+    sink_rows = []
+    for sl in sink_slots[np.argsort(s_out[sink_slots], kind="stable")]:
+        o = int(s_out[sl])
+        a = int(out_addr[o])
+        e = sinks.entities[int(sinks.addr_sink[a])]
+        t = int(out_tx[o])
+        sink_rows.append(Sink(address=addr[a], label=e.label, category=e.category, actor=e.actor,
+                              amount=int(s_amt[sl]), asset=ASSET, hops=int(s_hop[sl]), txid=txid[t],
+                              time=int(tx_time[t]), ref=ref(sl), value=int(out_value[o]), source=e.source,
+                              via_cluster=bool(sinks.via_cluster[a]), by_seed=bs(sl)))
+    holding_rows = []
+    for sl in hold_slots[np.argsort(-s_amt[hold_slots], kind="stable")]:
+        o = int(s_out[sl])
+        a = int(out_addr[o])
+        holding_rows.append(Holding(address=addr.get(a), amount=int(s_amt[sl]), asset=ASSET, ref=ref(sl),
+                                    hops=int(s_hop[sl]), time=int(tx_time[out_tx[o]]), value=int(out_value[o]),
+                                    label=label(a) if a >= 0 else None, by_seed=bs(sl)))
+    stopped_rows = []
+    for members, rep in zip(stopped_groups, rep_stop):
+        a = int(out_addr[s_out[rep]])
+        stopped_rows.append(Stopped(
+            reason=K.KIND_NAMES[int(s_kind[rep])], amount=int(s_amt[members].sum()), asset=ASSET,
+            address=addr.get(a), outputs=len(members), hops=int(s_hop[members].min()), ref=ref(rep),
+            time=int(tx_time[out_tx[s_out[members]]].min()), by_seed=bs(members)))
+    stopped_rows.sort(key=lambda s: (-s.amount, s.reason, s.address or ""))
+
+    def make_path(sl: int) -> Path:
+        steps = []
+        for x in chains[sl]:
+            o = int(s_out[x])
+            a = int(out_addr[o])
+            t = int(out_tx[o])
+            steps.append(Step(hop=int(s_hop[x]), txid=txid[t], ref=ref(x), address=addr.get(a),
+                              amount=int(s_amt[x]), value=int(out_value[o]), time=int(tx_time[t]),
+                              label=label(a) if a >= 0 else None))
+        o = int(s_out[sl])
+        return Path(to=addr.get(int(out_addr[o])), kind=K.KIND_NAMES[int(s_kind[sl])], amount=int(s_amt[sl]),
+                    asset=ASSET, steps=steps)
+
+    explain = []
+    for a, sl in explain_slots.items():
+        n_all = int((out_addr[s_out] == explain_ids[_norm_address(a)]).sum())
+        explain.append({
+            "address": a, "found": bool(len(sl)), "outputs_reached": n_all,
+            "note": (f"traced value reached {a} in {n_all} output(s); the {len(sl)} largest are explained"
+                     if len(sl) else f"no traced value reached {a} under policy {req.policy} with these limits"),
+            "paths": [make_path(int(x)) for x in sl]})
+
+    total = int(seeded.sum())
+    seed_rows = [Seed(spec=spec, kind=kind, amount=int(seeded[k]), asset=ASSET, outputs=int(nominal[k]),
+                      nominal=nominal_value[k]) for k, (spec, kind, _o) in enumerate(seeds)]
+    limits = {"max_hops": req.max_hops, "min_value": str(req.min_value), "min_share": req.min_share,
+              "min_value_effective": str(min_value),
+              "since": req.since.as_dict() if req.since else None,
+              "until": req.until.as_dict() if req.until else None, "until_height": int(g.tx_height[until_tx]),
+              "max_txs": req.max_txs}
+    params = {"fee_mode": req.fee_mode} if req.policy in ("fifo", "lifo", "tiho") else {}
+    stats = {"txs_processed": int(processed), "tainted_outputs": int(len(s_out)),
+             "sink_transfers": len(sink_rows), "holdings": len(holding_rows), "stopped_entries": len(stopped_rows),
+             "store_commit": int(g.commit), "store_transactions": int(g.n_tx),
+             "tip_height": int(g.tx_height[-1])}
+    return TraceReport(
+        chain="btc", network=g.network, policy={"name": req.policy, "params": params}, limits=limits,
+        seeds=seed_rows, assets={ASSET: {"decimals": DECIMALS}}, total_seeded={ASSET: total},
+        sinks=sink_rows, holdings=holding_rows, stopped=stopped_rows, fees={ASSET: int(fee.sum())}, stats=stats,
+        partial=bool(partial),
+        partial_reason=(f"stopped after --max-txs {req.max_txs} transactions; value still being followed is "
+                        "reported as stopped (max_txs)") if partial else None,
+        paths=[make_path(int(x)) for x in top], explain=explain,
+        tags={"files": req.tag_files, "registry": req.registry, "tags_loaded": len(tags),
+              "tagged_addresses": sinks.tagged, "sink_addresses": sinks.n_sink_addresses,
+              "sink_entities": len(sinks.entities), "clusters": sinks.clusters_used},
+    )
+
+
+TRACERS["btc"] = Tracer(chain="btc", policies=POLICIES, fee_modes=FEE_MODES, default_min_value=DEFAULT_MIN_VALUE,
+                        run=trace_btc, asset=ASSET)

@@ -1,0 +1,697 @@
+"""Numba kernels of the UTXO taint engine: the policy split of one transaction and the chronological
+propagation loop over :class:`chaintrace.graph.btc.BtcGraph` arrays.
+
+Everything works on flat arrays indexed by dense ids; taints live in a flat segment pool (value, source,
+hop), one contiguous run of segments per tainted output ("slot"). The frontier is a bitmap over
+transaction ids: dense ids are in chain order and a spender always comes after the output it spends, so a
+single forward sweep visits every transaction with tainted inputs once, after all of them were produced
+(§1.2 of tracing-methods.md: a transaction reached by several branches is processed once, with all of
+them).
+
+:func:`split_tx` must agree exactly with :func:`chaintrace.trace.policies.split` (tests compare them on
+random transactions); :func:`split_fast` is its Python wrapper.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba import types
+from numba.typed import Dict
+
+from chaintrace.trace.policies import POLICIES, Segment, Taint, TxShape, normalize
+
+POLICY_CODE = {name: i for i, name in enumerate(POLICIES)}  # poison 0, haircut 1, fifo 2, lifo 3, tiho 4
+FEE_CODE = {"tail": 0, "prorata": 1}
+
+# slot kinds
+PENDING, PASSED, SINK, HOLDING, BELOW, MAX_HOPS, UNTIL, MAX_TXS, BURNED, COINJOIN = range(10)
+KIND_NAMES = {SINK: "sink", HOLDING: "holding", BELOW: "below_threshold", MAX_HOPS: "max_hops",
+              UNTIL: "until", MAX_TXS: "max_txs", BURNED: "unspendable", COINJOIN: "coinjoin",
+              PASSED: "passed", PENDING: "pending"}
+
+_I64MAX = np.int64(9223372036854775807)
+
+
+@nb.njit(cache=True)
+def _muldiv(a, b, c):
+    """(floor(a*b/c), a*b mod c) exactly, for 0 <= a <= c, 0 <= b, 0 < c < 2**62 (no 128-bit overflow)."""
+    if a == 0 or b == 0:
+        return np.int64(0), np.int64(0)
+    if a <= _I64MAX // b:
+        p = a * b
+        return p // c, p % c
+    qa = a // c
+    ra = a - qa * c
+    q = np.int64(0)
+    r = np.int64(0)
+    bit = 62
+    while bit >= 0 and ((b >> bit) & 1) == 0:
+        bit -= 1
+    while bit >= 0:
+        q = q * 2
+        r = r * 2
+        if r >= c:
+            r -= c
+            q += 1
+        if (b >> bit) & 1:
+            q += qa
+            r += ra
+            if r >= c:
+                r -= c
+                q += 1
+        bit -= 1
+    return q, r
+
+
+@nb.njit(cache=True)
+def _apportion(total, w, denom, out):
+    """Largest-remainder shares of `total` in proportion to `w` (sum `denom`), ties to the lower index."""
+    n = w.shape[0]
+    if total == 0 or denom == 0:
+        for k in range(n):
+            out[k] = 0
+        return
+    rem = np.empty(n, np.int64)
+    s = np.int64(0)
+    for k in range(n):
+        q, r = _muldiv(total, w[k], denom)
+        out[k] = q
+        rem[k] = r
+        s += q
+    left = total - s
+    if left > 0:
+        order = np.argsort(-rem, kind="mergesort")
+        for j in range(left):
+            out[order[j]] += 1
+
+
+@nb.njit(cache=True)
+def _aggregate(v, s, h, n, value, ov, os, oh, at):
+    """Write the order-free canonical form (per source sorted, min hop, then clean rest) of segments
+    v/s/h[:n] of a coin of `value` at position `at` of ov/os/oh; returns the new end position."""
+    m = 0
+    for j in range(n):
+        if s[j] >= 0 and v[j] > 0:
+            m += 1
+    start = at
+    if m:
+        srcs = np.empty(m, np.int64)
+        k = 0
+        for j in range(n):
+            if s[j] >= 0 and v[j] > 0:
+                srcs[k] = s[j]
+                k += 1
+        u = np.unique(srcs)
+        amt = np.zeros(u.shape[0], np.int64)
+        hop = np.full(u.shape[0], _I64MAX, np.int64)
+        for j in range(n):
+            if s[j] >= 0 and v[j] > 0:
+                x = np.searchsorted(u, s[j])
+                amt[x] += v[j]
+                if h[j] < hop[x]:
+                    hop[x] = h[j]
+        for x in range(u.shape[0]):
+            ov[at] = amt[x]
+            os[at] = u[x]
+            oh[at] = hop[x]
+            at += 1
+    tot = np.int64(0)
+    for j in range(start, at):
+        tot += ov[j]
+    if value - tot > 0:
+        ov[at] = value - tot
+        os[at] = -1
+        oh[at] = 0
+        at += 1
+    return at
+
+
+@nb.njit(cache=True)
+def _merge(v, s, h, n, ov, os, oh, at):
+    """Write segments v/s/h[:n] normalized (no empties, clean hop 0, adjacent equal merged) at `at`."""
+    start = at
+    for j in range(n):
+        if v[j] <= 0:
+            continue
+        hj = h[j] if s[j] >= 0 else 0
+        if at > start and os[at - 1] == s[j] and oh[at - 1] == hj:
+            ov[at - 1] += v[j]
+        else:
+            ov[at] = v[j]
+            os[at] = s[j]
+            oh[at] = hj
+            at += 1
+    return at
+
+
+@nb.njit(cache=True)
+def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
+    """Split one transaction. Inputs: values `iv`, their normalized segments sv/ss/sh (source -1 = clean)
+    at ip[k]:ip[k+1]; output values `ov`. Returns (op, rv, rs, rh, fv, fs, fh, parent): output k's
+    canonical segments at op[k]:op[k+1], the fee taint aggregated per source (tainted segments only), and
+    per output the input that contributed most tainted value to it (-1: none)."""
+    n_in = iv.shape[0]
+    n_out = ov.shape[0]
+    V = np.int64(0)
+    for k in range(n_in):
+        V += iv[k]
+    W = np.int64(0)
+    for k in range(n_out):
+        W += ov[k]
+    f = V - W
+    nseg = ip[n_in]
+    parent = np.full(n_out, -1, np.int64)
+    seg_in = np.empty(nseg, np.int64)
+    for k in range(n_in):
+        for j in range(ip[k], ip[k + 1]):
+            seg_in[j] = k
+    if policy <= 1:  # poison, haircut
+        m = 0
+        for j in range(nseg):
+            if ss[j] >= 0 and sv[j] > 0:
+                m += 1
+        srcs = np.empty(m, np.int64)
+        k = 0
+        for j in range(nseg):
+            if ss[j] >= 0 and sv[j] > 0:
+                srcs[k] = ss[j]
+                k += 1
+        u = np.unique(srcs)
+        m = u.shape[0]
+        A = np.zeros(m, np.int64)
+        H = np.full(m, _I64MAX, np.int64)
+        in_t = np.zeros(n_in, np.int64)
+        for j in range(nseg):
+            if ss[j] >= 0 and sv[j] > 0:
+                x = np.searchsorted(u, ss[j])
+                A[x] += sv[j]
+                if sh[j] < H[x]:
+                    H[x] = sh[j]
+                in_t[seg_in[j]] += sv[j]
+        best = -1
+        bv = np.int64(0)
+        for k in range(n_in):
+            if in_t[k] > bv:
+                bv = in_t[k]
+                best = k
+        T = np.int64(0)
+        for x in range(m):
+            T += A[x]
+        caps = np.empty(n_out + 1, np.int64)
+        caps[:n_out] = ov
+        caps[n_out] = f
+        bucket = np.empty(n_out + 1, np.int64)
+        _apportion(T, caps, V, bucket)
+        remain = A.copy()
+        R = T
+        x_ = np.empty(m, np.int64)
+        op = np.empty(n_out + 1, np.int64)
+        cap = n_out * (m + 1) + 1
+        rv = np.empty(cap, np.int64)
+        rs = np.empty(cap, np.int64)
+        rh = np.empty(cap, np.int64)
+        fv = np.empty(m, np.int64)
+        fs = np.empty(m, np.int64)
+        fh = np.empty(m, np.int64)
+        nf = 0
+        at = 0
+        for k in range(n_out + 1):
+            if k == n_out:
+                for x in range(m):
+                    x_[x] = remain[x]
+            else:
+                _apportion(bucket[k], remain, R, x_)
+            for x in range(m):
+                remain[x] -= x_[x]
+            R -= bucket[k]
+            if k < n_out:
+                op[k] = at
+                for x in range(m):
+                    if x_[x] > 0:
+                        rv[at] = x_[x]
+                        rs[at] = u[x]
+                        rh[at] = H[x] + 1
+                        at += 1
+                if caps[k] - bucket[k] > 0:
+                    rv[at] = caps[k] - bucket[k]
+                    rs[at] = -1
+                    rh[at] = 0
+                    at += 1
+                parent[k] = best
+            else:
+                for x in range(m):
+                    if x_[x] > 0:
+                        fv[nf] = x_[x]
+                        fs[nf] = u[x]
+                        fh[nf] = H[x] + 1
+                        nf += 1
+        op[n_out] = at
+        return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
+
+    # ordered policies: fifo 2, lifo 3, tiho 4
+    wv = sv.copy()
+    fpv = np.empty(nseg + 1, np.int64)
+    fps = np.empty(nseg + 1, np.int64)
+    fph = np.empty(nseg + 1, np.int64)
+    nfp = 0
+    if fee_mode == 1 and f > 0:
+        per_in = np.empty(n_in, np.int64)
+        _apportion(f, iv, V, per_in)
+        for k in range(n_in):
+            a, b = ip[k], ip[k + 1]
+            cut = np.empty(b - a, np.int64)
+            _apportion(per_in[k], sv[a:b], iv[k], cut)
+            for j in range(a, b):
+                c = cut[j - a]
+                if c > 0:
+                    wv[j] -= c
+                    fpv[nfp] = c
+                    fps[nfp] = ss[j]
+                    fph[nfp] = sh[j] + 1 if ss[j] >= 0 else 0
+                    nfp += 1
+    # piece order
+    order = np.empty(nseg, np.int64)
+    n_p = 0
+    if policy == 3:  # lifo
+        for k in range(n_in - 1, -1, -1):
+            for j in range(ip[k], ip[k + 1]):
+                if wv[j] > 0:
+                    order[n_p] = j
+                    n_p += 1
+    elif policy == 4:  # tiho: tainted first
+        for j in range(nseg):
+            if wv[j] > 0 and ss[j] >= 0:
+                order[n_p] = j
+                n_p += 1
+        for j in range(nseg):
+            if wv[j] > 0 and ss[j] < 0:
+                order[n_p] = j
+                n_p += 1
+    else:
+        for j in range(nseg):
+            if wv[j] > 0:
+                order[n_p] = j
+                n_p += 1
+    # slot order
+    if policy == 4:
+        slots = np.argsort(-ov, kind="mergesort")
+    else:
+        slots = np.arange(n_out)
+    tail = fee_mode == 0 and f > 0
+    n_slots = n_out + (1 if tail else 0)
+    cap = n_p + n_slots + 1
+    st_k = np.empty(cap, np.int64)  # output index (-1 fee)
+    st_v = np.empty(cap, np.int64)
+    st_s = np.empty(cap, np.int64)
+    st_h = np.empty(cap, np.int64)
+    st_i = np.empty(cap, np.int64)  # input index
+    ns = 0
+    p = 0
+    left = wv[order[0]] if n_p > 0 else np.int64(0)
+    for q in range(n_slots):
+        if q < n_out:
+            k = slots[q]
+            need = ov[k]
+        else:
+            k = -1
+            need = f
+        while need > 0:
+            j = order[p]
+            take = need if need < left else left
+            st_k[ns] = k
+            st_v[ns] = take
+            st_s[ns] = ss[j]
+            st_h[ns] = sh[j] + 1 if ss[j] >= 0 else 0
+            st_i[ns] = seg_in[j]
+            ns += 1
+            need -= take
+            left -= take
+            if left == 0:
+                p += 1
+                left = wv[order[p]] if p < n_p else np.int64(0)
+    # per output, in stream order
+    cnt = np.zeros(n_out + 1, np.int64)
+    for e in range(ns):
+        if st_k[e] >= 0:
+            cnt[st_k[e] + 1] += 1
+    for k in range(n_out):
+        cnt[k + 1] += cnt[k]
+    pos = cnt[:n_out].copy()
+    idx = np.empty(cnt[n_out], np.int64)
+    for e in range(ns):
+        k = st_k[e]
+        if k >= 0:
+            idx[pos[k]] = e
+            pos[k] += 1
+        else:
+            fpv[nfp] = st_v[e]
+            fps[nfp] = st_s[e]
+            fph[nfp] = st_h[e]
+            nfp += 1
+    op = np.empty(n_out + 1, np.int64)
+    rv = np.empty(cnt[n_out] + 1, np.int64)
+    rs = np.empty(cnt[n_out] + 1, np.int64)
+    rh = np.empty(cnt[n_out] + 1, np.int64)
+    at = 0
+    for k in range(n_out):
+        op[k] = at
+        a, b = cnt[k], cnt[k + 1]
+        e_ = idx[a:b]
+        at = _merge(st_v[e_], st_s[e_], st_h[e_], b - a, rv, rs, rh, at)
+        # parent: the input whose tainted pieces (contiguous runs) add up to the most
+        best = -1
+        bv = np.int64(0)
+        cur = -1
+        cv = np.int64(0)
+        for e in e_:
+            if st_s[e] < 0:
+                continue
+            if st_i[e] != cur:
+                cur = st_i[e]
+                cv = np.int64(0)
+            cv += st_v[e]
+            if cv > bv or (cv == bv and cur < best):
+                bv = cv
+                best = cur
+        parent[k] = best
+    op[n_out] = at
+    fv = np.empty(nfp + 1, np.int64)
+    fs = np.empty(nfp + 1, np.int64)
+    fh = np.empty(nfp + 1, np.int64)
+    nf = _aggregate(fpv, fps, fph, nfp, np.int64(0), fv, fs, fh, 0)
+    # _aggregate with value 0 writes no clean rest (tainted <= 0 rest is skipped)
+    return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
+
+
+def split_fast(policy: str, tx: TxShape, input_taints, fee_mode: str = "tail") -> tuple[list[Taint], Taint]:
+    """:func:`chaintrace.trace.policies.split` computed by the engine's kernel (same result, tested)."""
+    ins = [normalize(t) for t in input_taints]
+    if len(ins) != len(tx.inputs):
+        raise ValueError(f"{len(ins)} input taints for {len(tx.inputs)} inputs")
+    ip = np.zeros(len(ins) + 1, np.int64)
+    for k, t in enumerate(ins):
+        if sum(s.value for s in t) != tx.inputs[k]:
+            raise ValueError(f"taint of input {k} does not cover its value {tx.inputs[k]}")
+        ip[k + 1] = ip[k] + len(t)
+    segs = [s for t in ins for s in t]
+    sv = np.array([s.value for s in segs], np.int64)
+    ss = np.array([-1 if s.source is None else s.source for s in segs], np.int64)
+    sh = np.array([s.hop for s in segs], np.int64)
+    op, rv, rs, rh, fv, fs, fh, _parent = split_tx(
+        POLICY_CODE[policy], FEE_CODE[fee_mode], np.array(tx.inputs, np.int64), ip, sv, ss, sh,
+        np.array(tx.outputs, np.int64))
+
+    def seg(v, s, h):
+        return Segment(int(v), None if s < 0 else int(s), int(h))
+
+    outs = [[seg(rv[j], rs[j], rh[j]) for j in range(op[k], op[k + 1])] for k in range(len(tx.outputs))]
+    fee = [seg(v, s, h) for v, s, h in zip(fv, fs, fh)]
+    rest = tx.fee - sum(int(v) for v in fv)
+    if rest:
+        fee.append(Segment(rest, None, 0))
+    return outs, fee
+
+
+@nb.njit(cache=True)
+def _grow(a, n):
+    if n <= a.shape[0]:
+        return a
+    b = np.empty(max(2 * a.shape[0], n), a.dtype)
+    b[:a.shape[0]] = a
+    return b
+
+
+@nb.njit(cache=True)
+def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_tx, in_output,
+              seed_out, seed_src, n_src, sink_of_addr, policy, fee_mode, min_value, max_hops, until_tx,
+              max_txs, stop_tx, unspendable_type):
+    """Chronological propagation (tracing-methods.md §1.2) from seed outputs.
+
+    `seed_out` (sorted, unique output ids) with their source index `seed_src`; a seed output is tainted
+    when the transaction creating it is processed, so value reaching it from an earlier seed keeps its
+    first taint and only the rest counts as seeded. `sink_of_addr` maps address ids to a sink index (-1:
+    not a sink; an empty array: no sinks). Thresholds: `min_value` (base units; poison compares the
+    flagged output value), `max_hops`, `until_tx` (last transaction id followed), `max_txs` (transactions
+    processed before stopping with a partial result), `stop_tx` (bool per tx, or empty: spends by those
+    transactions stop the trace, e.g. CoinJoins).
+
+    Returns the slots (one per tainted output: output id, kind, tainted amount, min hop, parent slot,
+    segment range), the segment pool, the seeded and fee amounts per source, the number of transactions
+    processed and whether the trace stopped early.
+    """
+    n_tx = tx_out.shape[0] - 1
+    queued = np.zeros(n_tx, np.bool_)
+    n_seed = seed_out.shape[0]
+    lo = n_tx
+    n_queued = 0
+    for k in range(n_seed):
+        t = out_tx[seed_out[k]]
+        if not queued[t]:
+            queued[t] = True
+            n_queued += 1
+            if t < lo:
+                lo = t
+    pending = Dict.empty(key_type=types.int64, value_type=types.int64)
+    cap = 1024
+    s_out = np.empty(cap, np.int64)
+    s_kind = np.empty(cap, np.int8)
+    s_amt = np.empty(cap, np.int64)
+    s_hop = np.empty(cap, np.int64)
+    s_par = np.empty(cap, np.int64)
+    s_seg = np.empty(cap + 1, np.int64)
+    s_seg[0] = 0
+    n_slot = 0
+    pcap = 4096
+    p_val = np.empty(pcap, np.int64)
+    p_src = np.empty(pcap, np.int64)
+    p_hop = np.empty(pcap, np.int64)
+    seeded = np.zeros(n_src, np.int64)
+    fee = np.zeros(n_src, np.int64)
+    processed = 0
+    partial = False
+    sp = 0
+    poison = policy == 0
+    ordered = policy >= 2
+    has_sinks = sink_of_addr.shape[0] > 0
+    has_stop = stop_tx.shape[0] > 0
+    tmp_v = np.empty(64, np.int64)
+    tmp_s = np.empty(64, np.int64)
+    tmp_h = np.empty(64, np.int64)
+    t = lo
+    while n_queued > 0 and t < n_tx:
+        if not queued[t]:
+            t += 1
+            continue
+        if processed >= max_txs:
+            partial = True
+            break
+        processed += 1
+        n_queued -= 1
+        i0 = tx_in[t]
+        n_in = tx_in[t + 1] - i0
+        o0 = tx_out[t]
+        n_out = tx_out[t + 1] - o0
+        in_slot = np.empty(n_in, np.int64)
+        nseg = 0
+        has_taint = False
+        for k in range(n_in):
+            o = in_output[i0 + k]
+            sl = -1
+            if o >= 0 and o in pending:
+                sl = pending[o]
+            in_slot[k] = sl
+            if sl >= 0:
+                nseg += s_seg[sl + 1] - s_seg[sl]
+                has_taint = True
+            else:
+                nseg += 1
+        ov = out_value[o0:o0 + n_out]
+        txhop = _I64MAX
+        if has_taint:
+            iv = np.empty(n_in, np.int64)
+            ip = np.empty(n_in + 1, np.int64)
+            sv = np.empty(nseg, np.int64)
+            ss = np.empty(nseg, np.int64)
+            sh = np.empty(nseg, np.int64)
+            at = 0
+            known = np.int64(0)
+            first_unknown = -1
+            for k in range(n_in):
+                ip[k] = at
+                sl = in_slot[k]
+                o = in_output[i0 + k]
+                if sl >= 0:
+                    for j in range(s_seg[sl], s_seg[sl + 1]):
+                        sv[at] = p_val[j]
+                        ss[at] = p_src[j]
+                        sh[at] = p_hop[j]
+                        if p_src[j] >= 0 and p_hop[j] < txhop:
+                            txhop = p_hop[j]
+                        at += 1
+                    s_kind[sl] = PASSED
+                    pending.pop(o)
+                    iv[k] = out_value[o]
+                    known += iv[k]
+                else:
+                    iv[k] = out_value[o] if o >= 0 else 0
+                    if o < 0 and first_unknown < 0:
+                        first_unknown = k
+                    known += iv[k]
+                    sv[at] = iv[k]
+                    ss[at] = -1
+                    sh[at] = 0
+                    at += 1
+            ip[n_in] = at
+            W = np.int64(0)
+            for k in range(n_out):
+                W += ov[k]
+            if first_unknown >= 0 and W > known:
+                # inputs from outside the store: clean, with the value that balances the transaction
+                iv[first_unknown] = W - known
+                sv[ip[first_unknown]] = W - known
+            op, rv, rs, rh, fv, fs, fh, par = split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov)
+            for x in range(fv.shape[0]):
+                fee[fs[x]] += fv[x]
+            txhop += 1
+        else:
+            op = np.zeros(n_out + 1, np.int64)
+            rv = np.empty(n_out, np.int64)
+            rs = np.full(n_out, -1, np.int64)
+            rh = np.zeros(n_out, np.int64)
+            for k in range(n_out):
+                op[k] = k
+                rv[k] = ov[k]
+            op[n_out] = n_out
+            par = np.full(n_out, -1, np.int64)
+        for k in range(n_out):
+            o = o0 + k
+            a = op[k]
+            b = op[k + 1]
+            nb_ = b - a
+            src = -1
+            while sp < n_seed and seed_out[sp] < o:
+                sp += 1
+            if sp < n_seed and seed_out[sp] == o:
+                src = seed_src[sp]
+                sp += 1
+            amt = np.int64(0)
+            for j in range(a, b):
+                if rs[j] >= 0:
+                    amt += rv[j]
+            if amt == 0 and src < 0 and not (poison and has_taint):
+                continue
+            # the slot's segments
+            need = p_val.shape[0]
+            if s_seg[n_slot] + nb_ + 1 > need:
+                p_val = _grow(p_val, s_seg[n_slot] + nb_ + 1)
+                p_src = _grow(p_src, s_seg[n_slot] + nb_ + 1)
+                p_hop = _grow(p_hop, s_seg[n_slot] + nb_ + 1)
+            if n_slot + 1 >= s_out.shape[0]:
+                s_out = _grow(s_out, n_slot + 2)
+                s_kind = _grow(s_kind, n_slot + 2)
+                s_amt = _grow(s_amt, n_slot + 2)
+                s_hop = _grow(s_hop, n_slot + 2)
+                s_par = _grow(s_par, n_slot + 2)
+                s_seg = _grow(s_seg, n_slot + 3)
+            at = s_seg[n_slot]
+            if src >= 0:
+                if nb_ > tmp_v.shape[0]:
+                    tmp_v = np.empty(2 * nb_, np.int64)
+                    tmp_s = np.empty(2 * nb_, np.int64)
+                    tmp_h = np.empty(2 * nb_, np.int64)
+                for j in range(a, b):
+                    if rs[j] < 0:
+                        seeded[src] += rv[j]
+                        tmp_v[j - a] = rv[j]
+                        tmp_s[j - a] = src
+                        tmp_h[j - a] = 0
+                    else:
+                        tmp_v[j - a] = rv[j]
+                        tmp_s[j - a] = rs[j]
+                        tmp_h[j - a] = rh[j]
+                if ordered:
+                    end = _merge(tmp_v, tmp_s, tmp_h, nb_, p_val, p_src, p_hop, at)
+                else:
+                    end = _aggregate(tmp_v, tmp_s, tmp_h, nb_, ov[k], p_val, p_src, p_hop, at)
+                amt = np.int64(0)
+                for j in range(at, end):
+                    if p_src[j] >= 0:
+                        amt += p_val[j]
+            else:
+                for j in range(a, b):
+                    p_val[at + j - a] = rv[j]
+                    p_src[at + j - a] = rs[j]
+                    p_hop[at + j - a] = rh[j]
+                end = at + nb_
+            hop = _I64MAX
+            for j in range(at, end):
+                if p_src[j] >= 0 and p_val[j] > 0 and p_hop[j] < hop:
+                    hop = p_hop[j]
+            if hop == _I64MAX:
+                hop = txhop if txhop < _I64MAX else 0
+            sl = n_slot
+            n_slot += 1
+            s_seg[n_slot] = end
+            s_out[sl] = o
+            s_amt[sl] = amt
+            s_hop[sl] = hop
+            s_par[sl] = in_slot[par[k]] if par[k] >= 0 else -1
+            flag = out_value[o] if poison else amt
+            if flag < min_value:
+                s_kind[sl] = BELOW
+            elif hop > max_hops:
+                s_kind[sl] = MAX_HOPS
+            elif has_sinks and out_addr[o] >= 0 and sink_of_addr[out_addr[o]] >= 0:
+                s_kind[sl] = SINK
+            elif out_type[o] == unspendable_type:
+                s_kind[sl] = BURNED
+            else:
+                spt = out_spender_tx[o]
+                if spt < 0:
+                    s_kind[sl] = HOLDING
+                elif spt > until_tx:
+                    s_kind[sl] = UNTIL
+                elif has_stop and stop_tx[spt]:
+                    s_kind[sl] = COINJOIN
+                else:
+                    s_kind[sl] = PENDING
+                    pending[o] = sl
+                    if not queued[spt]:
+                        queued[spt] = True
+                        n_queued += 1
+        t += 1
+    if partial:
+        for o, sl in pending.items():
+            s_kind[sl] = MAX_TXS
+        # seeds whose creating transaction was not reached: seeded in full, stopped at once
+        while sp < n_seed:
+            o = seed_out[sp]
+            if out_tx[o] >= t:
+                if n_slot + 1 >= s_out.shape[0]:
+                    s_out = _grow(s_out, n_slot + 2)
+                    s_kind = _grow(s_kind, n_slot + 2)
+                    s_amt = _grow(s_amt, n_slot + 2)
+                    s_hop = _grow(s_hop, n_slot + 2)
+                    s_par = _grow(s_par, n_slot + 2)
+                    s_seg = _grow(s_seg, n_slot + 3)
+                at = s_seg[n_slot]
+                p_val = _grow(p_val, at + 1)
+                p_src = _grow(p_src, at + 1)
+                p_hop = _grow(p_hop, at + 1)
+                p_val[at] = out_value[o]
+                p_src[at] = seed_src[sp]
+                p_hop[at] = 0
+                seeded[seed_src[sp]] += out_value[o]
+                s_out[n_slot] = o
+                s_kind[n_slot] = MAX_TXS
+                s_amt[n_slot] = out_value[o]
+                s_hop[n_slot] = 0
+                s_par[n_slot] = -1
+                n_slot += 1
+                s_seg[n_slot] = at + 1
+            sp += 1
+    n_pending = len(pending)
+    npool = s_seg[n_slot]
+    return (s_out[:n_slot].copy(), s_kind[:n_slot].copy(), s_amt[:n_slot].copy(), s_hop[:n_slot].copy(),
+            s_par[:n_slot].copy(), s_seg[:n_slot + 1].copy(), p_val[:npool].copy(), p_src[:npool].copy(),
+            p_hop[:npool].copy(), seeded, fee, processed, partial, n_pending)

@@ -1,0 +1,164 @@
+"""Text (Rich) and CSV renderings of a :class:`~chaintrace.trace.report.TraceReport` (any chain)."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from chaintrace.model.amounts import fmt_units
+from chaintrace.trace.report import (Path, TraceReport, compare, entities, stopped_by_reason)
+
+CSV_COLUMNS = ["address", "label", "category", "actor", "amount", "asset", "hops", "txid", "time", "time_iso",
+               "ref", "value", "source", "via_cluster"]
+
+
+def amount(report: TraceReport, value: int, asset: str | None = None, symbol: bool = False) -> str:
+    asset = asset or report.asset
+    dec = int(report.assets.get(asset, {}).get("decimals", 0))
+    return fmt_units(int(value), dec, asset if symbol else "")
+
+
+def when(ts: int | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(title: str | None, cols: list[str], right: set[str] = frozenset()) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold", title_style="bold")
+    for c in cols:
+        t.add_column(c, justify="right" if c in right else "left", overflow="fold")
+    return t
+
+
+def policy_text(report: TraceReport) -> str:
+    p = report.policy
+    params = ", ".join(f"{k} {v}" for k, v in (p.get("params") or {}).items())
+    return p["name"] + (f" ({params})" if params else "")
+
+
+def path_table(report: TraceReport, p: Path, title: str) -> Table:
+    t = _table(title, ["hop", "output", "address", "traced", "of value", "time"], {"hop", "traced", "of value"})
+    for s in p.steps:
+        addr = s.address or ""
+        if s.label:
+            addr += f" [{s.label}]"
+        t.add_row(str(s.hop), s.ref, addr, amount(report, s.amount, p.asset), amount(report, s.value, p.asset),
+                  when(s.time))
+    return t
+
+
+def text_renderables(report: TraceReport, top: int = 10) -> list:
+    """Rich renderables: seeds, where the value went per entity, the balance, holdings, top paths."""
+    a = report.asset
+    out: list = []
+    head = Text()
+    head.append(f"Trace of {report.chain} ({report.network}) under policy {policy_text(report)}", style="bold")
+    if report.partial:
+        head.append(f"\nPARTIAL RESULT: {report.partial_reason}", style="bold red")
+    out.append(head)
+    st = _table("seeds", ["seed", "kind", "outputs", f"seeded {a}"], {"outputs", f"seeded {a}"})
+    for s in report.seeds:
+        st.add_row(s.spec, s.kind, str(s.outputs), amount(report, s.amount, s.asset))
+    out.append(st)
+
+    ents = entities(report)
+    if not ents:
+        why = ("no tags were loaded: pass --tags TAGPACK.yaml or import intelligence (chaintrace intel import)"
+               if not report.tags.get("sink_addresses") else "none of the sink addresses was reached")
+        out.append(Text(f"no traced value reached a tagged service ({why})", style="yellow"))
+    et = _table(f"where the value went: {len(ents)} receiving entit{'y' if len(ents) == 1 else 'ies'}",
+                ["entity", "category", a, "share", "hops", "first seen", "last seen", "transfers", "addresses"],
+                {a, "share", "hops", "transfers", "addresses"})
+    for e in ents[:top * 3]:
+        hops = str(e["hops_min"]) if e["hops_min"] == e["hops_max"] else f"{e['hops_min']}-{e['hops_max']}"
+        et.add_row(e["entity"], e["category"] or "", amount(report, e["amount"], e["asset"]),
+                   f"{100 * e['share']:.2f}%", hops, when(e["first_time"]), when(e["last_time"]),
+                   str(e["transfers"]), str(e["addresses"]))
+    if len(ents) > top * 3:
+        et.add_row(f"... {len(ents) - top * 3} more (use --format json)", "", "", "", "", "", "", "", "")
+    if ents:
+        out.append(et)
+
+    tot = report.totals(a)
+    bt = _table("balance (exact, base units)", ["", a, "share"], {a, "share"})
+
+    def share(v: int) -> str:
+        return f"{100 * v / tot['seeded']:.2f}%" if tot["seeded"] else ""
+
+    bt.add_row("reached sinks", amount(report, tot["sinks"]), share(tot["sinks"]))
+    bt.add_row("still held (unspent)", amount(report, tot["holdings"]), share(tot["holdings"]))
+    for reason, v in stopped_by_reason(report).items():
+        bt.add_row(f"stopped: {reason}", amount(report, v), share(v))
+    bt.add_row("fees (to miners)", amount(report, tot["fees"]), share(tot["fees"]))
+    got = tot["sinks"] + tot["holdings"] + tot["stopped"] + tot["fees"]
+    bt.add_row(Text("total seeded", style="bold"), Text(amount(report, tot["seeded"]), style="bold"),
+               "= sum above" if got == tot["seeded"] else "MISMATCH")
+    out.append(bt)
+
+    if report.holdings:
+        ht = _table(f"largest holdings ({len(report.holdings)} tainted unspent outputs)",
+                    ["address", "label", a, "hops", "since", "output"], {a, "hops"})
+        for h in report.holdings[:top]:
+            ht.add_row(h.address or "(no address)", h.label or "", amount(report, h.amount, h.asset), str(h.hops),
+                       when(h.time), h.ref)
+        out.append(ht)
+    for i, p in enumerate(report.paths):
+        out.append(path_table(report, p, f"path {i + 1}: {amount(report, p.amount, p.asset, True)} to "
+                                          f"{p.to} ({p.kind}), {len(p.steps)} step(s)"))
+    for e in report.explain:
+        out.append(Text(f"explain {e['address']}: {e['note']}", style="bold"))
+        for i, p in enumerate(e["paths"]):
+            out.append(path_table(report, p, f"{e['address']} #{i + 1}: {amount(report, p.amount, p.asset, True)}"
+                                             f" ({p.kind})"))
+    s = report.stats
+    out.append(Text(f"{s.get('txs_processed', 0):,} transactions processed, {s.get('tainted_outputs', 0):,} "
+                    f"tainted outputs; {report.tags.get('sink_addresses', 0):,} sink addresses from "
+                    f"{report.tags.get('tags_loaded', 0):,} tags", style="dim"))
+    return out
+
+
+def print_text(report: TraceReport, console: Console | None = None, top: int = 10) -> None:
+    console = console or Console()
+    for r in text_renderables(report, top):
+        console.print(r)
+
+
+def to_text(report: TraceReport, width: int = 140, top: int = 10) -> str:
+    """The text rendering as a plain string (no colours)."""
+    buf = io.StringIO()
+    c = Console(file=buf, width=width, color_system=None, force_terminal=False)
+    c.print(Group(*text_renderables(report, top)))
+    return buf.getvalue()
+
+
+def csv_rows(report: TraceReport):
+    for s in report.sinks:
+        yield [s.address, s.label, s.category or "", s.actor or "", str(s.amount), s.asset, s.hops, s.txid,
+               "" if s.time is None else s.time, when(s.time), s.ref, str(s.value), s.source or "",
+               "true" if s.via_cluster else "false"]
+
+
+def to_csv(report: TraceReport) -> str:
+    """One row per transfer into a sink (amounts in base units)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    w.writerows(csv_rows(report))
+    return buf.getvalue()
+
+
+def comparison_table(reports: list[TraceReport], top: int = 20) -> Table:
+    """Per entity, the amount under each report's policy and the spread between them."""
+    a = reports[0].asset
+    cols = ["entity", "category"] + [f"{policy_text(r)} {a}" for r in reports] + ["spread"]
+    t = _table("how the models differ", cols, set(cols[2:]))
+    for row in compare(reports)[:top]:
+        t.add_row(row["entity"], row["category"] or "",
+                  *[amount(reports[0], v, row["asset"]) for v in row["amounts"]],
+                  amount(reports[0], row["spread"], row["asset"]))
+    return t
