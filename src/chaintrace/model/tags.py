@@ -17,7 +17,16 @@ CATEGORIES = frozenset({
     "service_hack", "hacker", "exploit", "sanction", "ransomware", "scam", "phishing", "malware",
     "darkweb", "terrorism", "child_sexual_abuse_material", "smart_contract", "token", "organization",
     "entity", "user", "perpetrator", "victim", "unknown",
+    # further DW-VA concepts seen in the public TagPacks and label scrapes
+    "service", "black_list", "gov_black_list", "extremism", "terrorism_financing", "sextortion", "extortion",
+    "ponzi_scheme", "pyramid_scheme", "investment_fraud", "money_laundering", "account_hack", "data_breach",
+    "social_engineering", "hacking", "financial_crime", "drugs", "weapons", "human_trafficking",
+    "child_sexual_abuse", "mixing", "defi_lending", "bridge_exploit", "mev_bot",
 })
+
+# Categories too generic to describe an address on their own: when a tag also names an abuse (GraphSense's
+# ``abuse`` field: sanction, service_hack, ransomware...), the abuse becomes the tag's primary category.
+GENERIC_CATEGORIES = frozenset({"user", "organization", "entity", "service", "unknown"})
 
 SERVICE_CATEGORIES = frozenset({
     "exchange", "otc_broker", "payment_processor", "wallet_service", "custodial_wallet", "mixing_service",
@@ -41,8 +50,25 @@ class Tag:
     valid_from: str | None = None  # ISO date; None = always
     valid_to: str | None = None
     lastmod: str | None = None
+    abuse: str | None = None  # GraphSense abuse concept (sanction, service_hack...), when given apart from category
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_service(self) -> bool:
         return self.category in SERVICE_CATEGORIES
+
+    def valid_at(self, date: str | None) -> bool:
+        """True when the tag holds on ISO date `date` (``valid_from <= date < valid_to``; None = always)."""
+        if date is None:
+            return True
+        if self.valid_from is not None and date < self.valid_from:
+            return False
+        return self.valid_to is None or date < self.valid_to
+
+
+def primary_category(category: str | None, abuse: str | None) -> str | None:
+    """The one category a tag is filed under: a specific entity category (exchange, mixing_service...) wins;
+    a generic one (user, organization...) gives way to the abuse (sanction, service_hack...)."""
+    if category and (category not in GENERIC_CATEGORIES or not abuse):
+        return category
+    return abuse or category
