@@ -42,6 +42,10 @@ class EthDataError(UserError):
     pass
 
 
+class ChainMismatch(EthDataError):
+    """A block does not extend the block before it (a reorg happened between reads, or the input is broken)."""
+
+
 @dataclass
 class EthIngestReport:
     """What an ingest run did."""
@@ -341,8 +345,11 @@ class EthIngestor:
         expect_parent = self.tip_hash if self.tip_height is not None else None
         for i in range(nb_):
             if expect_parent is not None and pl[i] != expect_parent:
-                _fail(blocks, i, f"block {h0 + i} has parent {pl[i]}, expected {expect_parent} (not on the same "
-                                 f"chain as the block before it)")
+                src, line = _where(blocks, i)
+                raise ChainMismatch(f"{src}:{line}: block {h0 + i} has parent {pl[i]}, expected {expect_parent} "
+                                    f"(not on the same chain as the block before it)" if line else
+                                    f"{src}: block {h0 + i} has parent {pl[i]}, expected {expect_parent} "
+                                    f"(not on the same chain as the block before it)")
             expect_parent = hl[i]
         if len(set(hl)) != nb_:
             _fail(blocks, 0, "duplicate block hashes")
