@@ -106,7 +106,7 @@ def union_pairs(parent, size, cmin, a, b):
 
 
 @nb.njit(cache=True, nogil=True)
-def union_guarded(parent, size, cmin, label, a, b, height, blocked, max_size, status, size_a, size_b,
+def union_guarded(parent, size, cmin, label, a, b, edge_tx, height, blocked, max_size, status, size_a, size_b,
                   label_a, label_b, alarm_growth, alarm_min, state, alarms):
     """Union edges ``(a[k], b[k])`` in order, refusing those that fail a guard.
 
@@ -119,8 +119,9 @@ def union_guarded(parent, size, cmin, label, a, b, height, blocked, max_size, st
     refused (or merging) edge. ``height[k]`` is the block height of the edge's transaction: at every
     block boundary the largest cluster size is compared with its size at the start of the block; if it
     grew by more than ``alarm_growth`` (a fraction) and reached ``alarm_min`` addresses, an alarm row
-    ``(height, size_before, size_after, edge index of the biggest jump, jump)`` is appended to ``alarms``.
-    ``state`` carries ``[largest, largest at block start, current height, n_alarms, best jump, best edge]``
+    ``(height, size_before, size_after, edge_tx of the union that grew it most, that growth)`` is appended to
+    ``alarms``. ``state`` carries ``[largest, largest at block start, current height, n_alarms, best jump,
+    best tx]``
     across calls, so a build split in chunks (or continued incrementally) raises the same alarms.
     Returns the number of unions performed.
     """
@@ -186,7 +187,7 @@ def union_guarded(parent, size, cmin, label, a, b, height, blocked, max_size, st
         if s > largest:
             if s - largest > best_jump:
                 best_jump = s - largest
-                best_edge = k
+                best_edge = edge_tx[k]
             largest = s
     state[0] = largest
     state[1] = block_start
