@@ -118,4 +118,17 @@ def views(files: dict[str, list[Path]], schema: str = "btc") -> list[str]:
             LEFT JOIN {s}.addresses a ON a.address_id = o.address_id
             LEFT JOIN {s}.inputs_raw i ON i.spent_output_id = o.output_id
             LEFT JOIN {s}.transactions st ON st.tx_id = i.tx_id""",
+        *_cluster_views(files, s),
     ]
+
+
+def _cluster_views(files: dict[str, list[Path]], s: str) -> list[str]:
+    """Address clusters (issue 7): ``{s}.address_clusters`` (address_id, cluster_id, cluster_size),
+    ``cluster_unions``, ``cluster_refusals``, ``cluster_edges``, ``coinjoins`` over the Parquet files that
+    ``chaintrace cluster build`` commits under ``DATA/btc/clusters/`` (empty until the first build)."""
+    seg = next((p for fs in files.values() for p in fs), None)
+    if seg is None:
+        return []
+    from chaintrace.graph.cluster import catalog_views  # lazy: the store does not depend on graph/
+
+    return catalog_views(Path(seg).parent.parent, s)
