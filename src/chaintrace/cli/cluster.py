@@ -105,16 +105,16 @@ def _print_why(w: dict) -> None:
     if not w["same_cluster"]:
         console.print(f"{w['a']} (cluster {w['cluster_a']}) and {w['b']} (cluster {w['cluster_b']}) are "
                       "[bold]not[/] in one cluster", highlight=False)
-        if w["refusals"]:
-            console.print(table("refused unions between the two clusters",
-                                ["txid", "height", "heuristic", "reason", "detail"],
-                                [(r["txid"], r["height"], r["heuristic"], r["reason"], r["detail"])
-                                 for r in w["refusals"]]))
+        for r in w["refusals"]:
+            console.print(f"  refused: {r['heuristic']} union {r['a']} + {r['b']} in {r['txid']} (height "
+                          f"{r['height']}): {r['reason']} ({r['detail']})", highlight=False, soft_wrap=True)
         return
-    console.print(table(f"why {w['a']} and {w['b']} are one entity (cluster {w['cluster_a']})",
-                        ["step", "from", "to", "evidence", "txid", "height", "heuristic", "confidence"],
-                        [(i + 1, s["from"], s["to"], s["evidence"], s["txid"], s["height"], s["heuristic"],
-                          f"{s['confidence']:.2f}") for i, s in enumerate(w["path"])]))
+    console.print(f"[bold]why {w['a']} and {w['b']} are one entity[/] (cluster {w['cluster_a']}):",
+                  highlight=False, soft_wrap=True)
+    for i, s in enumerate(w["path"]):
+        console.print(f"  {i + 1}. {s['from']} -> {s['to']}: {s['evidence']} {s['txid']} "
+                      f"(height {s['height']}, {s['heuristic']}, confidence {s['confidence']:.2f})",
+                      highlight=False, soft_wrap=True)
 
 
 @cluster.command("show")
