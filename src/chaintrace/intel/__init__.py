@@ -27,14 +27,14 @@ def get_index(ws):
     return _g(ws)
 
 
-def incidents(ws, actor=None, since=None, until=None, attribution=None) -> dict:
+def timeline(ws, actor=None, since=None, until=None, attribution=None) -> dict:
     """The incident timeline (built-in DPRK catalogue + imports); see :func:`chaintrace.intel.incidents.timeline`."""
     from chaintrace.intel.incidents import timeline
 
     return timeline(ws, actor=actor, since=since, until=until, attribution=attribution)
 
 
-def actors(ws, query=None) -> list[dict]:
+def find_actors(ws, query=None) -> list[dict]:
     """Actors with aliases (all, or those `query` names: "lazarus", "APT38"...)."""
     from chaintrace.intel.actors import actor_list
 
@@ -42,5 +42,5 @@ def actors(ws, query=None) -> list[dict]:
 
 
 __all__ = ["KINDS", "import_paths", "imports", "remove_import", "load_tags", "lookup", "lookup_hits",
-           "read_address_file", "stats", "export_tags", "export_tagpack", "export_csv", "incidents", "actors",
+           "read_address_file", "stats", "export_tags", "export_tagpack", "export_csv", "timeline", "find_actors",
            "get_index"]

@@ -76,9 +76,12 @@ def alias_map(ws_or_actors) -> dict[str, set[str]]:
     return m
 
 
-def resolve(ws: Workspace | None, query: str, *, related: bool = True, actors: dict | None = None) -> set[str]:
+EXPAND_RELATIONS = frozenset({"similar", "part-of", "subgroup-of", "subgroup", "successor-of"})
+
+
+def resolve(ws: Workspace | None, query: str, *, related: bool = False, actors: dict | None = None) -> set[str]:
     """Actor ids named by `query`: exact alias matches first, else every actor one of whose names contains
-    it; with `related`, actors linked to those (both directions) are added."""
+    it; with `related`, actors linked to those by a close relation (similar, part-of...) are added."""
     actors = actors if actors is not None else all_actors(ws)
     amap = alias_map(actors)
     q = reg.norm_alias(query)
@@ -92,9 +95,9 @@ def resolve(ws: Workspace | None, query: str, *, related: bool = True, actors: d
     if related and ids:
         extra = set()
         for aid in ids:
-            extra |= {rid for rid, _ in actors.get(aid, {}).get("related", ())}
+            extra |= {rid for rid, rel in actors.get(aid, {}).get("related", ()) if rel in EXPAND_RELATIONS}
         for aid, a in actors.items():
-            if any(rid in ids for rid, _ in a.get("related", ())):
+            if any(rid in ids and rel in EXPAND_RELATIONS for rid, rel in a.get("related", ())):
                 extra.add(aid)
         ids |= {x for x in extra if x in actors}
     return ids

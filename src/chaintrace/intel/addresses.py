@@ -172,6 +172,12 @@ def check(chain: str, address: str) -> str | None:
                 return "EIP-55 checksum mismatch (mixed-case address with a wrong checksum)"
             return "not a 0x-prefixed 20-byte hex address"
         return None
+    if chain == "bnb-beacon":
+        try:
+            hrp, _, const = enc.bech32_decode(a)
+        except ValueError as e:
+            return f"invalid bech32 address ({e})"
+        return None if hrp == "bnb" and const == enc.BECH32_CONST else "not a BNB Beacon Chain (bnb1...) address"
     if chain in _SEGWIT_HRP and a.lower().startswith(_SEGWIT_HRP[chain] + "1"):
         return _segwit(_SEGWIT_HRP[chain], a)
     if chain == "bch" and (":" in a or a[:1].lower() in ("q", "p")):
@@ -192,6 +198,27 @@ def check(chain: str, address: str) -> str | None:
         return None if _XMR_RE.match(a) else "not a Monero address (95 or 106 base58 characters starting 4 or 8)"
     if chain == "sol":
         return None if _SOL_RE.match(a) else "not a Solana address (32-44 base58 characters)"
+    return None
+
+
+def detect(address: str) -> str | None:
+    """The chain an address's form and checksum say it belongs to (None when ambiguous or invalid)."""
+    a = address.strip()
+    low = a.lower()
+    if low.startswith("0x"):
+        return "eth" if check("eth", a) is None else None
+    for prefix, chain in (("bc1", "btc"), ("ltc1", "ltc")):
+        if low.startswith(prefix):
+            return chain if check(chain, a) is None else None
+    if low.startswith("bnb1"):
+        try:
+            hrp, _, const = enc.bech32_decode(a)
+            return "bnb-beacon" if hrp == "bnb" and const == enc.BECH32_CONST else None
+        except ValueError:
+            return None
+    for chain in ("btc", "trx", "ltc", "doge", "dash", "zec", "btg", "xrp"):
+        if check(chain, a) is None and chain in _B58_VERSIONS | {"xrp": ()}:
+            return chain
     return None
 
 

@@ -39,6 +39,10 @@ def _files(kind: str, paths: Sequence[str | Path]) -> list[Path]:
                     out.append(p)
                     continue
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(_SUFFIXES[kind]))
+            if kind == "labels":  # brianleect: combinedAll = combinedAccount + combinedToken; take All only
+                alls = {f.parent for f in found if f.name == "combinedAllLabels.json"}
+                found = [f for f in found if not (f.parent in alls and f.name in (
+                    "combinedAccountLabels.json", "combinedTokenLabels.json"))]
             if not found:
                 raise UserError(f"{p}: no {kind} files ({', '.join(_SUFFIXES[kind])}) in this directory")
             out += found
@@ -83,7 +87,8 @@ def _parse(ws: Workspace, kind: str, path: Path, *, chain: str | None, as_of: st
         p = parse_incidents_csv(path, ws)
     else:
         raise UserError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
-    info["options"] = {k: v for k, v in (("chain", chain), ("as_of", as_of), ("tlp", tlp), ("label", label)) if v}
+    info["options"] = {k: v for k, v in (("chain", chain), ("as_of", as_of), ("tlp", tlp), ("label", label),
+                                         ("notes", p.notes)) if v}
     return p, info
 
 
@@ -135,7 +140,7 @@ def import_paths(ws: Workspace, kind: str, paths: Sequence[str | Path], *, chain
         report.append({"path": p.path, "import_id": next(it), "tags": len(p.tags), "sanctions": len(p.sanctions),
                        "actors": len(p.actors), "incidents": len(p.incidents), "seeds": len(p.seeds),
                        "aggregates": len(p.aggregates), "rejected": len(p.rejects), "duplicates": p.duplicates,
-                       "replaced": info.get("replaced", []), "as_of": p.meta.get("as_of")})
+                       "replaced": info.get("replaced", []), "as_of": p.meta.get("as_of"), "notes": p.notes})
         rejects += [r.__dict__ for r in p.rejects]
     keys = ("tags", "sanctions", "actors", "incidents", "seeds", "aggregates", "rejected", "duplicates")
     totals = {k: sum(r.get(k, 0) for r in report) for k in keys}

@@ -322,7 +322,7 @@ def timeline(ws: Workspace | None, *, actor: str | None = None, since: int | str
         if ids is not None:
             a = i.get("actor")
             detail = reg.norm_alias(i.get("actor_detail") or "")
-            if a not in ids and not (detail and any(detail == n for n in names)):
+            if a not in ids and not (detail and any(len(n) >= 4 and n in detail for n in names)):
                 continue
         out.append({**i, "seeds": n_seeds.get(i["incident_id"], 0)})
     agg = []

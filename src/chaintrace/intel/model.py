@@ -140,6 +140,7 @@ class Parsed:
     rejects: list[Reject] = field(default_factory=list)
     meta: dict = field(default_factory=dict)  # title, creator, description, list name, as_of, assets covered
     duplicates: int = 0
+    notes: list[str] = field(default_factory=list)  # rows taken with a correction worth telling
 
 
 def iso_date(value, where: str) -> str | None:

@@ -434,11 +434,12 @@ def rebuild_sanction_periods(con) -> None:
                     st.update(uid=uid, entity=entity, ptype=ptype, programs=programs)
                 if listed is not None:
                     st["listed"] = listed
+                prev_end = st["periods"][-1][1] if st["periods"] else None
+                usable = listed is not None and listed <= as_of and (prev_end is None or listed >= prev_end)
                 if not st["open"]:
-                    prev_end = st["periods"][-1][1] if st["periods"] else None
-                    start = listed if listed is not None and listed <= as_of and (
-                        prev_end is None or listed >= prev_end) else as_of
-                    st["start"], st["open"] = start, True
+                    st["start"], st["open"] = (listed if usable else as_of), True
+                elif usable and listed < st["start"]:
+                    st["start"] = listed  # a later, richer snapshot (the XML) tells when the entry was made
         for (asset, k), st in state.items():
             periods = st["periods"] + ([(st["start"], None)] if st["open"] else [])
             for start, end in periods:
