@@ -191,12 +191,10 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
 
     t0 = time.perf_counter()
     progress.start(f"trace ({req.policy})", None)
-    res = K.propagate(
-        g.tx_out, g.tx_in, g.out_value, g.out_addr, g.out_type, g.out_tx, g.out_spender_tx, g.in_output,
-        seed_out, seed_src, len(seeds), sinks.addr_sink, K.POLICY_CODE[req.policy], K.FEE_CODE[req.fee_mode],
-        np.int64(min_value), np.int64(req.max_hops if req.max_hops is not None else np.iinfo(np.int64).max),
-        np.int64(until_tx), np.int64(req.max_txs if req.max_txs is not None else np.iinfo(np.int64).max),
-        np.zeros(0, np.bool_), np.int8(NULLDATA))
+    res = K.propagate_graph(g, seed_out, seed_src, len(seeds), policy=req.policy, fee_mode=req.fee_mode,
+                            sink_of_addr=sinks.addr_sink if len(sinks.addr_sink) else None, min_value=min_value,
+                            max_hops=req.max_hops, until_tx=until_tx, max_txs=req.max_txs,
+                            unspendable_type=NULLDATA)
     progress.finish()
     times["trace_s"] = time.perf_counter() - t0
 
@@ -211,8 +209,9 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
 
 def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, res, sinks: SinkIndex,
                   min_value, until_tx, tags) -> TraceReport:
-    (s_out, s_kind, s_amt, s_hop, s_par, s_seg, p_val, p_src, p_hop, seeded, fee, processed, partial,
-     n_pending) = res
+    s_out, s_kind, s_amt, s_hop, s_par, s_seg = res.out, res.kind, res.amount, res.hop, res.parent, res.seg
+    p_val, p_src, seeded, fee, processed, partial, n_pending = (res.seg_value, res.seg_source, res.seeded, res.fee,
+                                                                res.processed, res.partial, res.n_pending)
     if n_pending:
         raise AssertionError(f"{n_pending} tainted outputs left pending after the trace")
     n_src = len(seeds)

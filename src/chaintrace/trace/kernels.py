@@ -525,9 +525,9 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                         sv[at] = p_val[j]
                         ss[at] = p_src[j]
                         sh[at] = p_hop[j]
-                        if p_src[j] >= 0 and p_hop[j] < txhop:
-                            txhop = p_hop[j]
                         at += 1
+                    if s_hop[sl] < txhop:
+                        txhop = s_hop[sl]
                     s_kind[sl] = PASSED
                     pending.pop(o)
                     iv[k] = out_value[o]
@@ -690,8 +690,44 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                 n_slot += 1
                 s_seg[n_slot] = at + 1
             sp += 1
-    n_pending = len(pending)
+    n_pending = 0 if partial else len(pending)
     npool = s_seg[n_slot]
     return (s_out[:n_slot].copy(), s_kind[:n_slot].copy(), s_amt[:n_slot].copy(), s_hop[:n_slot].copy(),
             s_par[:n_slot].copy(), s_seg[:n_slot + 1].copy(), p_val[:npool].copy(), p_src[:npool].copy(),
             p_hop[:npool].copy(), seeded, fee, processed, partial, n_pending)
+
+
+class Slots:
+    """Result of :func:`propagate_graph`: one slot per tainted output, plus per-source totals."""
+
+    def __init__(self, res):
+        (self.out, self.kind, self.amount, self.hop, self.parent, self.seg, self.seg_value, self.seg_source,
+         self.seg_hop, self.seeded, self.fee, self.processed, self.partial, self.n_pending) = res
+        self.processed = int(self.processed)
+        self.partial = bool(self.partial)
+
+    def __len__(self) -> int:
+        return len(self.out)
+
+    def taint(self, k: int) -> Taint:
+        a, b = int(self.seg[k]), int(self.seg[k + 1])
+        return [Segment(int(v), None if s < 0 else int(s), int(h))
+                for v, s, h in zip(self.seg_value[a:b], self.seg_source[a:b], self.seg_hop[a:b])]
+
+
+def propagate_graph(g, seed_out, seed_src, n_src: int, *, policy: str = "haircut", fee_mode: str = "tail",
+                    sink_of_addr=None, min_value: int = 0, max_hops: int | None = None,
+                    until_tx: int | None = None, max_txs: int | None = None, stop_tx=None,
+                    unspendable_type: int = 9) -> Slots:
+    """Run :func:`propagate` over a graph's arrays (`seed_out` sorted and unique)."""
+    big = np.iinfo(np.int64).max
+    return Slots(propagate(
+        np.asarray(g.tx_out, np.int64), np.asarray(g.tx_in, np.int64), np.asarray(g.out_value, np.int64),
+        np.asarray(g.out_addr, np.int64), np.asarray(g.out_type, np.int8), np.asarray(g.out_tx, np.int64),
+        np.asarray(g.out_spender_tx, np.int64), np.asarray(g.in_output, np.int64),
+        np.asarray(seed_out, np.int64), np.asarray(seed_src, np.int64), int(n_src),
+        np.zeros(0, np.int32) if sink_of_addr is None else np.asarray(sink_of_addr, np.int32),
+        POLICY_CODE[policy], FEE_CODE[fee_mode], np.int64(min_value),
+        np.int64(big if max_hops is None else max_hops),
+        np.int64(len(g.tx_out) - 2 if until_tx is None else until_tx), np.int64(big if max_txs is None else max_txs),
+        np.zeros(0, np.bool_) if stop_tx is None else np.asarray(stop_tx, np.bool_), np.int8(unspendable_type)))
