@@ -23,7 +23,9 @@ Five detectors, each named in the evidence it leaves (``BtcGraph`` tx ids -> pro
     filters): exactly one group of equal-value outputs, with #equal = n_out - #equal (or + 1: a taker's
     sweep without change); at least #equal distinct output scripts and distinct input scripts; the largest
     input is at most equal value + largest other output - 0.0001 BTC; at most 100 inputs and outputs,
-    input/output count ratio at most 4, at most 34% of outputs paying an input address, no OP_RETURN.
+    input/output count ratio at most 4, at most 34% of outputs paying an input address, no OP_RETURN; and
+    (our addition) an equal value above ``joinmarket_min_value`` (2,730 sat: pairs of dust outputs are not
+    CoinJoins).
 ``equal_output``
     BlockSci ``isCoinjoin`` (generic, JoinMarket-oriented): >= 2 inputs, >= 3 outputs; with
     p = (n_out + 1) // 2 participants: p <= n_in, p <= distinct input addresses, the most frequent output
@@ -84,6 +86,7 @@ class CoinJoinParams:
     joinmarket_max_io: int = 100
     joinmarket_max_ratio: float = 4.0
     joinmarket_max_reuse: float = 0.34
+    joinmarket_min_value: int = 2_730
     dust_values: tuple[int, ...] = (546, 2730)
     wasabi_coordinators: tuple[str, ...] = field(default=WASABI_COORDINATORS)
 
@@ -131,7 +134,7 @@ def _classify(height, n_in, iv, it, ia, n_out, ov, ot, oa, tmp, denoms, coords, 
     assume = p_i[0] == 1
     heights = p_i[1] == 1
     w2_min_in, w1_base, w1_prec, w1_min_eq = p_i[2], p_i[3], p_i[4], p_i[5]
-    wp_excess, jm_margin, jm_max_io, dust1, dust2 = p_i[6], p_i[7], p_i[8], p_i[9], p_i[10]
+    wp_excess, jm_margin, jm_max_io, dust1, dust2, jm_min = p_i[6], p_i[7], p_i[8], p_i[9], p_i[10], p_i[11]
     w2_share, jm_ratio, jm_reuse = p_f[0], p_f[1], p_f[2]
     for k in range(5):
         res[k] = 0
@@ -291,7 +294,7 @@ def _classify(height, n_in, iv, it, ia, n_out, ov, ot, oa, tmp, denoms, coords, 
                     break
         filters = (n_in <= jm_max_io and n_out <= jm_max_io and n_in <= jm_ratio * n_out
                    and n_out <= jm_ratio * n_in and reuse <= jm_reuse * n_out and not has_opreturn)
-        if shape_ok and d_out >= e and d_in >= e and value_ok and filters:
+        if shape_ok and d_out >= e and d_in >= e and value_ok and filters and eq_val > jm_min:
             mask |= 1 << (JOINMARKET - 1)
             protocol = JOINMARKET
     # ---- BlockSci isCoinjoin
@@ -376,7 +379,7 @@ def _kernel_params(params: CoinJoinParams, mainnet: bool, coordinator_ids: np.nd
     p_i = np.array([1 if params.unknown_inputs == "assume" else 0, 1 if heights else 0, params.wasabi2_min_inputs,
                     params.wasabi1_base, params.wasabi1_precision, params.wasabi1_min_equal,
                     params.whirlpool_max_excess, params.joinmarket_margin, params.joinmarket_max_io,
-                    params.dust_values[0], params.dust_values[-1]], np.int64)
+                    params.dust_values[0], params.dust_values[-1], params.joinmarket_min_value], np.int64)
     p_f = np.array([params.wasabi2_share, params.joinmarket_max_ratio, params.joinmarket_max_reuse], np.float64)
     return (wasabi2_denominations(), np.asarray(coordinator_ids, np.int64),
             np.array(params.whirlpool_pools, np.int64), enabled, p_i, p_f)
