@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from chaintrace.errors import ChaintraceError, UserError
+from chaintrace.errors import UserError
 from chaintrace.progress import NULL, Progress
 from chaintrace.trace.report import TraceReport, check_invariant
 
@@ -161,20 +161,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
 
 
 def load_trace_tags(ws, chain: str, files: list[str], registry: bool) -> list:
-    """Tags for a trace: the intelligence registry's (unless `registry` is False) plus TagPack `files`."""
-    if not files and not registry:
-        return []
-    try:
-        from chaintrace.intel import load_tags
-    except ImportError as e:
-        if files:
-            raise ChaintraceError(f"cannot read --tags files: the intelligence registry is not available ({e})") from e
-        return []
-    tags = list(load_tags(ws, chain, tagpack_paths=tuple(files)))
-    if not registry:
-        # registry tags are those not coming from the given files; keep only the files' tags
-        import inspect
+    """Tags for a trace: the workspace intelligence registry's (unless `registry` is False), the built-in
+    incident catalogue's, and those of the TagPack `files` (parsed directly, no import needed)."""
+    from chaintrace.intel import load_tags
 
-        if "registry" in inspect.signature(load_tags).parameters:
-            tags = list(load_tags(ws, chain, tagpack_paths=tuple(files), registry=False))
-    return tags
+    return list(load_tags(ws if registry else None, chain, tagpack_paths=tuple(files)))

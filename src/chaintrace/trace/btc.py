@@ -21,7 +21,7 @@ from chaintrace.progress import Progress
 from chaintrace.trace import Bound, TraceRequest, Tracer, TRACERS, load_trace_tags
 from chaintrace.trace import kernels as K
 from chaintrace.trace.policies import FEE_MODES, POLICIES
-from chaintrace.trace.report import Holding, Path, Seed, Sink, Step, Stopped, TraceReport
+from chaintrace.trace.report import Holding, TracePath, Seed, Sink, Step, Stopped, TraceReport
 from chaintrace.trace.sinks import SinkIndex, resolve_sinks
 
 ASSET = "BTC"
@@ -310,7 +310,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
             time=int(tx_time[out_tx[s_out[members]]].min()), by_seed=bs(members)))
     stopped_rows.sort(key=lambda s: (-s.amount, s.reason, s.address or ""))
 
-    def make_path(sl: int) -> Path:
+    def make_path(sl: int) -> TracePath:
         steps = []
         for x in chains[sl]:
             o = int(s_out[x])
@@ -320,7 +320,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
                               amount=int(s_amt[x]), value=int(out_value[o]), time=int(tx_time[t]),
                               label=label(a) if a >= 0 else None))
         o = int(s_out[sl])
-        return Path(to=addr.get(int(out_addr[o])), kind=K.KIND_NAMES[int(s_kind[sl])], amount=int(s_amt[sl]),
+        return TracePath(to=addr.get(int(out_addr[o])), kind=K.KIND_NAMES[int(s_kind[sl])], amount=int(s_amt[sl]),
                     asset=ASSET, steps=steps)
 
     explain = []
@@ -355,7 +355,8 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
         paths=[make_path(int(x)) for x in top], explain=explain,
         tags={"files": req.tag_files, "registry": req.registry, "tags_loaded": len(tags),
               "tagged_addresses": sinks.tagged, "sink_addresses": sinks.n_sink_addresses,
-              "sink_entities": len(sinks.entities), "clusters": sinks.clusters_used},
+              "sink_entities": len(sinks.entities), "clusters": sinks.clusters_used,
+              "cluster_conflicts": sinks.cluster_conflicts},
     )
 
 

@@ -114,6 +114,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
     n_sw = 0
     swap = False
     swapper = -1
+    scanned = False
     cur_tx = -2
     tx_had_taint = False
 
@@ -184,7 +185,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                             hop[h] = 0
             if tx_had_taint:
                 txs_done += 1
-                if max_txs >= 0 and txs_done >= max_txs:
+                if max_txs >= 0 and txs_done >= max_txs and k < end_k:
                     partial = True
                     stop_k = k
                     break
@@ -195,45 +196,9 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
             swap = False
             n_sw = 0
             swapper = -1
+            scanned = False
             if tx >= 0:
                 swapper = tx_from[tx]
-                # net flows of the swapper per asset in this transaction (fees excluded)
-                for q in range(tx_tr[tx], tx_tr[tx + 1]):
-                    kd = tr_kind[q]
-                    if kd == fee_lo_code or kd == fee_hi_code:
-                        continue
-                    a = tr_asset[q]
-                    out_side = tr_from_h[q] >= 0 and hold_account[tr_from_h[q]] == swapper
-                    in_side = tr_to_h[q] >= 0 and hold_account[tr_to_h[q]] == swapper
-                    if not out_side and not in_side:
-                        continue
-                    j = -1
-                    for jj in range(n_sw):
-                        if sw_asset[jj] == a:
-                            j = jj
-                            break
-                    if j < 0:
-                        if n_sw == 64:
-                            continue
-                        j = n_sw
-                        n_sw += 1
-                        sw_asset[j] = a
-                        sw_out_lo[j], sw_out_hi[j] = Z, Z
-                        sw_in_lo[j], sw_in_hi[j] = Z, Z
-                        sw_tau_lo[j], sw_tau_hi[j] = Z, Z
-                        sw_rec[j] = -1
-                    if out_side:
-                        sw_out_lo[j], sw_out_hi[j] = u_add(sw_out_lo[j], sw_out_hi[j], tr_lo[q], tr_hi[q])
-                    if in_side:
-                        sw_in_lo[j], sw_in_hi[j] = u_add(sw_in_lo[j], sw_in_hi[j], tr_lo[q], tr_hi[q])
-                n_out = 0
-                n_in = 0
-                for j in range(n_sw):
-                    if u_lt(sw_in_lo[j], sw_in_hi[j], sw_out_lo[j], sw_out_hi[j]):
-                        n_out += 1
-                    elif u_lt(sw_out_lo[j], sw_out_hi[j], sw_in_lo[j], sw_in_hi[j]):
-                        n_in += 1
-                swap = n_out > 0 and n_in > 0
 
         f = tr_from_h[k]
         g = tr_to_h[k]
@@ -314,14 +279,51 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                         g, Z, Z, xlo, xhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vhi, e_next, n_e, trk_lo,
                         trk_hi, last_e)
                     last_e_tx[g] = tx
-            if swap and g >= 0 and hold_account[g] == swapper:
-                for j in range(n_sw):
-                    if sw_asset[j] == a:
-                        sw_rec[j] = g
             k += 1
             continue
         # ---------- where does the taint go?
         tx_had_taint = True
+        if not scanned and tx >= 0 and f >= 0 and hold_account[f] == swapper and sd < 0:
+            # the swapper sends taint: look at its net flows per asset in this transaction (fees excluded)
+            scanned = True
+            n_sw = 0
+            for q in range(tx_tr[tx], tx_tr[tx + 1]):
+                kd = tr_kind[q]
+                if kd == fee_lo_code or kd == fee_hi_code:
+                    continue
+                aq = tr_asset[q]
+                out_side = tr_from_h[q] >= 0 and hold_account[tr_from_h[q]] == swapper
+                in_side = tr_to_h[q] >= 0 and hold_account[tr_to_h[q]] == swapper
+                if not out_side and not in_side:
+                    continue
+                j = -1
+                for jj in range(n_sw):
+                    if sw_asset[jj] == aq:
+                        j = jj
+                        break
+                if j < 0:
+                    if n_sw == 64:
+                        continue
+                    j = n_sw
+                    n_sw += 1
+                    sw_asset[j] = aq
+                    sw_out_lo[j], sw_out_hi[j] = Z, Z
+                    sw_in_lo[j], sw_in_hi[j] = Z, Z
+                    sw_tau_lo[j], sw_tau_hi[j] = Z, Z
+                    sw_rec[j] = -1
+                if out_side:
+                    sw_out_lo[j], sw_out_hi[j] = u_add(sw_out_lo[j], sw_out_hi[j], tr_lo[q], tr_hi[q])
+                if in_side:
+                    sw_in_lo[j], sw_in_hi[j] = u_add(sw_in_lo[j], sw_in_hi[j], tr_lo[q], tr_hi[q])
+                    sw_rec[j] = tr_to_h[q]
+            n_out = 0
+            n_in = 0
+            for j in range(n_sw):
+                if u_lt(sw_in_lo[j], sw_in_hi[j], sw_out_lo[j], sw_out_hi[j]):
+                    n_out += 1
+                elif u_lt(sw_out_lo[j], sw_out_hi[j], sw_in_lo[j], sw_in_hi[j]):
+                    n_in += 1
+            swap = n_out > 0 and n_in > 0
         code = PASS
         to_acct = tr_to[k]
         if kind == fee_lo_code or kind == fee_hi_code or g < 0:
@@ -385,10 +387,6 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                     g, credit_lo, credit_hi, xlo, xhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vhi, e_next, n_e,
                     trk_lo, trk_hi, last_e)
                 last_e_tx[g] = tx
-            if swap and hold_account[g] == swapper:
-                for j in range(n_sw):
-                    if sw_asset[j] == a:
-                        sw_rec[j] = g
         k += 1
     return (r_k[:n_r], r_lo[:n_r], r_hi[:n_r], r_par[:n_r], r_hop[:n_r], r_code[:n_r], r_mlo[:n_r], r_mhi[:n_r],
             t_lo, t_hi, hop, src, flagged,

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chaintrace.model.amounts import fmt_units
-from chaintrace.trace.report import (Path, TraceReport, compare, entities, stopped_by_reason)
+from chaintrace.trace.report import (TracePath, TraceReport, compare, entities, stopped_by_reason)
 
 CSV_COLUMNS = ["address", "label", "category", "actor", "amount", "asset", "hops", "txid", "time", "time_iso",
                "ref", "value", "source", "via_cluster"]
@@ -41,7 +41,7 @@ def policy_text(report: TraceReport) -> str:
     return p["name"] + (f" ({params})" if params else "")
 
 
-def path_table(report: TraceReport, p: Path, title: str) -> Table:
+def path_table(report: TraceReport, p: TracePath, title: str) -> Table:
     t = _table(title, ["hop", "output", "address", "traced", "of value", "time"], {"hop", "traced", "of value"})
     for s in p.steps:
         addr = s.address or ""

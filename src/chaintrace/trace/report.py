@@ -110,7 +110,7 @@ class Step:
 
 
 @dataclass
-class Path:
+class TracePath:
     """The dominant path from a seed to one report entry: at each step back, the input that contributed
     the most traced value."""
 
@@ -137,8 +137,8 @@ class TraceReport:
     stats: dict
     partial: bool = False
     partial_reason: str | None = None
-    paths: list[Path] = field(default_factory=list)  # top paths (largest sink transfers)
-    explain: list[dict] = field(default_factory=list)  # {"address", "found", "note", "paths": [Path]}
+    paths: list[TracePath] = field(default_factory=list)  # top paths (largest sink transfers)
+    explain: list[dict] = field(default_factory=list)  # {"address", "found", "note", "paths": [TracePath]}
     tags: dict = field(default_factory=dict)  # {"files": [...], "registry": bool, "sink_addresses": n, ...}
     schema: str = SCHEMA
 
@@ -181,7 +181,7 @@ class TraceReport:
                 d["time_iso"] = iso(d["time"])
             return d
 
-        def path(p: Path) -> dict:
+        def path(p: TracePath) -> dict:
             return {"to": p.to, "kind": p.kind, "amount": str(p.amount), "asset": p.asset,
                     "steps": [row(s) for s in p.steps]}
 
@@ -234,8 +234,8 @@ class TraceReport:
                 x["by_seed"] = [int(v) for v in x["by_seed"]]
             return kind(**x)
 
-        def path(p: dict) -> Path:
-            return Path(p["to"], p["kind"], int(p["amount"]), p["asset"], [load(Step, s) for s in p["steps"]])
+        def path(p: dict) -> TracePath:
+            return TracePath(p["to"], p["kind"], int(p["amount"]), p["asset"], [load(Step, s) for s in p["steps"]])
 
         return cls(
             chain=d["chain"], network=d["network"], policy=d["policy"], limits=d["limits"],

@@ -9,8 +9,10 @@ address, a victim) only label report rows (:attr:`SinkIndex.labels`).
 Clustering plugs in through :data:`CLUSTER_EXPANDERS`: ``CLUSTER_EXPANDERS[chain](ws, graph)`` returns a
 function ``expand(address_ids) -> (member_ids, origin)`` giving, for every tagged address id, the ids of all
 members of its cluster (``origin[j]`` = position in `address_ids` of the tagged address that
-``member_ids[j]`` belongs with). :func:`resolve_sinks` then makes every member a sink of the same entity
-(an address tagged itself keeps its own tag). Modules listed in :data:`EXPANDER_MODULES` are imported
+``member_ids[j]`` belongs with); it is called with ``keys=`` (the entity index of every tagged address) so
+that it can refuse to expand a cluster holding two different entities (listed in ``expand.conflicts``).
+:func:`resolve_sinks` then makes every member a sink of the same entity (an address tagged itself keeps its
+own tag). Modules listed in :data:`EXPANDER_MODULES` are imported
 first so that they can register; ``clusters=False`` (``--no-clusters``) skips the step.
 """
 from __future__ import annotations
@@ -36,6 +38,7 @@ class SinkIndex:
     tagged: int = 0  # tagged addresses found in the store
     tags_loaded: int = 0
     clusters_used: bool = False
+    cluster_conflicts: int = 0  # clusters not expanded because they hold two different entities' tags
 
     @property
     def n_sink_addresses(self) -> int:
@@ -91,15 +94,20 @@ def resolve_sinks(ws, graph, tags: list[Tag], address_ids: Callable[[list[str]],
     addr_sink = np.full(n_addresses, -1, np.int32)
     via = np.zeros(n_addresses, bool)
     used = False
+    conflicts: list = []
     if clusters:
         expand = _expander(ws, chain, graph)
         if expand is not None:
             used = True
-            members, origin = expand(np.asarray(sink_ids, np.int64))
+            try:
+                members, origin = expand(np.asarray(sink_ids, np.int64), keys=np.asarray(sink_idx, np.int64))
+            except TypeError:
+                members, origin = expand(np.asarray(sink_ids, np.int64))
+            conflicts = list(getattr(expand, "conflicts", []))
             members = np.asarray(members, np.int64)
             idx = np.asarray(sink_idx, np.int32)[np.asarray(origin, np.int64)]
             addr_sink[members] = idx
             via[members] = True
     addr_sink[np.asarray(sink_ids, np.int64)] = np.asarray(sink_idx, np.int32)
     via[np.asarray(sink_ids, np.int64)] = False
-    return SinkIndex(addr_sink, entities, via, labels, len(labels), len(tags), used)
+    return SinkIndex(addr_sink, entities, via, labels, len(labels), len(tags), used, len(conflicts))
