@@ -157,8 +157,10 @@ def _parse_withdrawals_cell(text: str, src: str, line: int) -> list[dict]:
 
 def _csv_chunks(path: Path, kind: str, block_size: int) -> Iterator[tuple[pa.Table, pa.Table | None]]:
     src = str(path)
-    with open(path, "rb") as fh:
-        header = fh.readline().decode("utf-8", "replace").strip().split(",")
+    import csv as _csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(_csv.reader(fh), [])
     if not header or not header[0]:
         return
     wanted = set(KINDS[kind]) | ({"withdrawals"} if kind == "blocks" else set())

@@ -53,6 +53,7 @@ class EthRpcClient:
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self._id = 0
         self.requests = 0
+        self.answered = 0
 
     def __repr__(self) -> str:
         return f"EthRpcClient({self.url!r})"
@@ -67,7 +68,9 @@ class EthRpcClient:
             try:
                 self.requests += 1
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read())
+                    data = resp.read()
+                self.answered += 1
+                return json.loads(data)
             except urllib.error.HTTPError as e:
                 if e.code in (401, 403):
                     raise EthRpcError(f"{self.url}: access denied (HTTP {e.code})") from None
@@ -78,7 +81,7 @@ class EthRpcClient:
                         raise EthRpcError(f"{self.url}: HTTP {e.code}") from None
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
                 refused = isinstance(getattr(e, "reason", e), ConnectionRefusedError)
-                if attempt == self.retries or (refused and self.requests == 1):  # nothing listens there
+                if attempt == self.retries or (refused and not self.answered):  # nothing listens there
                     raise EthRpcError(f"{self.url}: {getattr(e, 'reason', e)} (after {attempt + 1} attempts)") from None
             except ValueError as e:
                 raise EthRpcError(f"{self.url}: answer is not JSON ({e})") from None
