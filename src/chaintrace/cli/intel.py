@@ -233,7 +233,7 @@ def stats_cmd(ws, at, fmt):
     if fmt == "json":
         return print_json(s)
     rows = [("imports", ", ".join(f"{k} {v['current']}" for k, v in s["imports"].items()) or "none"),
-            ("tags", f"{s['tags']['total']:,}"),
+            ("tags", f"{s['tags']['count']:,}"),
             ("tags by chain", ", ".join(f"{k} {v:,}" for k, v in list(s["tags"]["by_chain"].items())[:12])),
             ("tags by category", ", ".join(f"{k} {v:,}" for k, v in list(s["tags"]["by_category"].items())[:12])),
             ("sanctions snapshots", ", ".join(f"{x['as_of']} ({x['addresses']:,})" for x in s["sanctions"]["snapshots"])),
@@ -241,7 +241,7 @@ def stats_cmd(ws, at, fmt):
                                           f"{s['sanctions']['entities_at']:,} named entities"),
             ("by asset", ", ".join(f"{k} {v}" for k, v in s["sanctions"]["by_asset_at"].items())),
             ("actors", f"{s['actors']:,}"),
-            ("incidents", f"{s['incidents']['total']} ({s['incidents']['built_in']} built-in), "
+            ("incidents", f"{s['incidents']['count']} ({s['incidents']['built_in']} built-in), "
                           f"{s['incidents']['seed_addresses']} seed addresses, {s['incidents']['aggregates']} aggregates"),
             ("rejected rows", f"{s['rejected']:,}")]
     console.print(table(f"intelligence registry in {s['workspace']}", ["", "value"], rows))

@@ -444,7 +444,7 @@ def stats(ws: Workspace | None, at: str | None = None) -> dict:
 
     at = parse_date_arg(at) or _dt.date.today().isoformat()
     out: dict = {"workspace": str(ws.path) if ws is not None else None, "at": at, "generation": reg.generation(ws),
-                 "imports": {}, "tags": {"total": 0, "by_chain": {}, "by_category": {}, "by_source": []},
+                 "imports": {}, "tags": {"count": 0, "by_chain": {}, "by_category": {}, "by_source": []},
                  "sanctions": {"snapshots": [], "addresses_at": 0, "by_asset_at": {}, "entities_at": 0},
                  "rejected": 0}
     with reg.reader(ws) as con:
@@ -454,7 +454,7 @@ def stats(ws: Workspace | None, at: str | None = None) -> dict:
                     f"GROUP BY kind ORDER BY kind").fetchall():
                 out["imports"][kind] = {"files": n, "current": cur}
             t = out["tags"]
-            t["total"] = con.execute(f"SELECT count(*) FROM {reg.SCHEMA}.tags").fetchone()[0]
+            t["count"] = con.execute(f"SELECT count(*) FROM {reg.SCHEMA}.tags").fetchone()[0]
             t["by_chain"] = dict(con.execute(f"SELECT chain, count(*) n FROM {reg.SCHEMA}.tags GROUP BY chain "
                                              f"ORDER BY n DESC, chain").fetchall())
             t["by_category"] = dict(con.execute(
@@ -479,7 +479,7 @@ def stats(ws: Workspace | None, at: str | None = None) -> dict:
                                                 vargs).fetchall())
             out["rejected"] = con.execute(f"SELECT count(*) FROM {reg.SCHEMA}.rejects").fetchone()[0]
     inc, seeds, aggs = all_incidents(ws)
-    out["incidents"] = {"total": len(inc), "built_in": sum(1 for i in inc if i["origin"] == "built-in"),
+    out["incidents"] = {"count": len(inc), "built_in": sum(1 for i in inc if i["origin"] == "built-in"),
                         "seed_addresses": sum(1 for s in seeds if s.get("address")), "aggregates": len(aggs)}
     out["actors"] = len(all_actors(ws))
     return out

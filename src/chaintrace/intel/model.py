@@ -152,9 +152,11 @@ def iso_date(value, where: str) -> str | None:
     if isinstance(value, _dt.date):
         return value.isoformat()
     text = str(value).strip()
-    for fmt, n in (("%Y-%m-%d", 10), ("%Y-%m", 7), ("%Y", 4)):
+    if len(text) > 10 and text[10] in "T ":
+        text = text[:10]  # a timestamp: keep its date
+    for fmt in ("%Y-%m-%d", "%Y-%m", "%Y"):
         try:
-            return _dt.datetime.strptime(text[:n], fmt).date().isoformat() if len(text) >= n else None
+            return _dt.datetime.strptime(text, fmt).date().isoformat()
         except ValueError:
             continue
     raise UserError(f"{where}: {text!r} is not a date (expected YYYY-MM-DD)")
