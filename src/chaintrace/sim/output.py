@@ -1,0 +1,40 @@
+"""Writing a simulation's output directory atomically: everything goes to a hidden sibling directory that
+is renamed into place when complete, so an interrupted run never leaves a half-written result."""
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from chaintrace.errors import UserError
+
+
+@contextmanager
+def atomic_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory that replaces `out_dir` when the block completes without error."""
+    out = Path(out_dir).expanduser().absolute()
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"{out}: exists and is not a directory")
+        if any(out.iterdir()) and not overwrite:
+            raise UserError(f"{out}: directory is not empty (pass --overwrite to replace it)")
+    if not out.parent.exists():
+        raise UserError(f"{out.parent}: parent directory does not exist")
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
