@@ -26,7 +26,7 @@ from chaintrace.graph.eth import FEE_KINDS, EthGraph, address_ids, address_strin
 from chaintrace.progress import Progress
 from chaintrace.trace import TRACERS, Bound, TraceRequest, Tracer, load_trace_tags
 from chaintrace.trace import eth_kernels as K
-from chaintrace.trace.report import Holding, Path, Seed, Sink, Step, Stopped, TraceReport
+from chaintrace.trace.report import Holding, Seed, Sink, Step, Stopped, TracePath, TraceReport
 from chaintrace.trace.sinks import resolve_sinks
 
 POLICIES = ("poison", "haircut", "fifo", "lifo", "seniority")
@@ -152,7 +152,7 @@ def run_kernel(g: EthGraph, policy: str, seed_of, start_k, end_k, acct_sink, bur
         return {"engine": "python", "rec_k": np.array([r[0] for r in recs], np.int64),
                 "rec_amt": [r[1] for r in recs], "rec_par": np.array([r[2] for r in recs], np.int64),
                 "rec_hop": np.array([r[3] for r in recs], np.int64), "rec_code": np.array([r[4] for r in recs], np.int8),
-                "rec_minted": [r[5] for r in recs], "taint": taint, "hop": np.array(hop, np.int64),
+                "rec_minted": [r[5] for r in recs], "taint": {h: v for h, v in enumerate(taint) if v}, "hop": np.array(hop, np.int64),
                 "src": np.array(src, np.int64), "convs": convs, "deficits": deficits, "partial": partial,
                 "stop_k": stop_k, "txs": txs_done}
     lim = 1 << 128
@@ -403,7 +403,7 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         return Step(hop=int(rhop[i]), txid=inf["txid"], ref=inf["ref"], address=addr.get(acct),
                     amount=ramt[i], value=g.amount(k), time=inf["time"], label=label(acct))
 
-    def make_path(i, kind) -> Path:
+    def make_path(i, kind) -> TracePath:
         steps = []
         j = i
         seen = set()
@@ -412,7 +412,7 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
             steps.append(step(j))
             j = int(rpar[j])
         k = int(rk[i])
-        return Path(to=addr.get(int(to_acct[k])), kind=kind, amount=ramt[i], asset=asset_of(k), steps=steps[::-1])
+        return TracePath(to=addr.get(int(to_acct[k])), kind=kind, amount=ramt[i], asset=asset_of(k), steps=steps[::-1])
 
     paths = [make_path(i, "sink") for i in path_heads]
     explain = []

@@ -148,7 +148,18 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                             continue
                         room_lo, room_hi = u_sub(bal_lo[h], bal_hi[h], t_lo[h], t_hi[h])
                         clo, chi = u_min(clo, chi, room_lo, room_hi)
-                        if ordered:
+                        if ordered and not tracking[h]:
+                            # first taint of this holding: what the swap brought in becomes its first entry
+                            ylo, yhi = u_min(ylo, yhi, bal_lo[h], bal_hi[h])
+                            clo, chi = u_min(clo, chi, ylo, yhi)
+                            if not u_iszero(clo, chi):
+                                tracking[h] = True
+                                trk_lo[h], trk_hi[h] = Z, Z
+                                n_e, e_tlo, e_thi, e_vlo, e_vhi, e_next = _credit(
+                                    h, clo, chi, ylo, yhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vhi, e_next,
+                                    n_e, trk_lo, trk_hi, last_e)
+                                last_e_tx[h] = cur_tx
+                        elif ordered:
                             e = last_e[h]
                             if e < 0 or last_e_tx[h] != cur_tx:
                                 clo, chi = Z, Z

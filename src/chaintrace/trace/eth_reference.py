@@ -70,7 +70,15 @@ def propagate_py(policy: int, entry_mode: int, tr_from_h, tr_to_h, tr_to, tr_ass
                             continue
                         c = (i - o) * xt // xo
                         c = min(c, bal[h] - taint[h])
-                        if ordered:
+                        if ordered and h not in tracking:
+                            y = min(i - o, bal[h])
+                            c = min(c, y)
+                            if c:
+                                tracking.add(h)
+                                tracked[h] = 0
+                                entries[h] = deque()
+                                credit(h, c, y, cur_tx)
+                        elif ordered:
                             e = last_e.get(h)
                             if e is None or last_e_tx[h] != cur_tx:
                                 c = 0
