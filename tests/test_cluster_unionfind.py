@@ -50,6 +50,7 @@ def test_union_csr_matches_networkx_components(seed):
         ids = cid[list(c)]
         assert (ids == min(c)).all()
         assert int(uf.size[uf.parent[min(c)]]) == len(c)
+        assert (uf.cluster_sizes()[list(c)] == len(c)).all()
 
 
 def test_union_csr_matches_graphsense_clustering():
@@ -80,8 +81,8 @@ def _guarded(n, a, b, height, blocked=None, max_size=0, label=None, growth=0.5, 
     state = np.array([0, 0, -1, 0, 0, -1], np.int64)
     alarms = np.zeros((10, 5), np.int64)
     lab = np.zeros(0, np.int32) if label is None else np.asarray(label, np.int32)
-    dt = uf.parent.dtype
-    U.union_guarded(uf.parent, uf.size, uf.cmin, lab, np.asarray(a, dt), np.asarray(b, dt),
+    dt = uf.dtype
+    U.union_guarded(uf.ps, lab, np.asarray(a, dt), np.asarray(b, dt),
                     np.arange(100, 100 + k, dtype=np.int64), np.asarray(height, np.int64),
                     np.zeros(k, np.uint8) if blocked is None else np.asarray(blocked, np.uint8), max_size,
                     status, sa, sb, la, lb, growth, amin, state, alarms)

@@ -703,8 +703,7 @@ def build_clusters(ws: Workspace, config: ClusterConfig | None = None, *, tags: 
             u_from = 0
         else:
             d = cs.root / u["uf"]
-            uf = uf_mod.UnionFind.from_arrays(np.load(d / "parent.npy"), np.load(d / "size.npy"),
-                                              np.load(d / "cmin.npy"))
+            uf = uf_mod.UnionFind.from_array(np.load(d / "uf.npy"))
             old_n = len(uf)
             uf.grow(n_addr)
             label = np.load(d / "label.npy") if (d / "label.npy").exists() else np.zeros(0, np.int32)
@@ -757,10 +756,10 @@ def build_clusters(ws: Workspace, config: ClusterConfig | None = None, *, tags: 
         # ---- cluster ids, sizes, write-back
         progress.start("cluster: write-back", n_addr, "addresses")
         cid = uf.cluster_ids()
-        csize = uf.size[uf.parent] if n_addr else np.zeros(0, uf.size.dtype)
+        csize = uf.cluster_sizes()
         ud = f"uf.g{gen:06d}"
         (cs.root / ud).mkdir(parents=True, exist_ok=True)
-        for name, arr in (("parent", uf.parent), ("size", uf.size), ("cmin", uf.cmin), ("cluster_of", cid),
+        for name, arr in (("uf", uf.ps), ("cluster_of", cid), ("cluster_size", csize),
                           ("label", label)):
             np.save(cs.root / ud / f"{name}.npy", arr)
         u["uf"] = ud
@@ -789,7 +788,7 @@ def build_clusters(ws: Workspace, config: ClusterConfig | None = None, *, tags: 
 
 def _union_window(cs, gen, lo, hi, e, uf, label, svc, excl, excl_ids, cfg, alarm_state, u, counts, alarms_raw):
     n = len(e)
-    dt = uf.parent.dtype
+    dt = uf.dtype
     a = e["a"].to_numpy().astype(dt)
     b = e["b"].to_numpy().astype(dt)
     tx = e["tx_id"].to_numpy()
@@ -808,7 +807,7 @@ def _union_window(cs, gen, lo, hi, e, uf, label, svc, excl, excl_ids, cfg, alarm
     lb = np.full(n, -1, np.int32)
     alarms = np.zeros((1024, 5), np.int64)
     before = int(alarm_state[3])
-    uf_mod.union_guarded(uf.parent, uf.size, uf.cmin, label, a, b, tx, height, blocked,
+    uf_mod.union_guarded(uf.ps, label, a, b, tx, height, blocked,
                          cfg.max_merge_size, status, sa, sb, la, lb, cfg.alarm_growth, cfg.alarm_min_size,
                          alarm_state, alarms)
     for r in alarms[:min(int(alarm_state[3]) - before, len(alarms))]:
@@ -885,12 +884,12 @@ class Clusters:
         self.state = self.cs.require()
         d = self.cs.root / self.state["union"]["uf"]
         self.cluster_of = np.load(d / "cluster_of.npy", mmap_mode="r")
-        self.size = np.load(d / "size.npy", mmap_mode="r")
-        self.parent = np.load(d / "parent.npy", mmap_mode="r")
+        self.cluster_size_of = np.load(d / "cluster_size.npy", mmap_mode="r")
+        self.ps = np.load(d / "uf.npy", mmap_mode="r")  # parents point at roots (fully compressed)
         self.n = len(self.cluster_of)
 
     def cluster_size(self, cid: int) -> int:
-        return int(self.size[self.parent[cid]])
+        return int(self.cluster_size_of[cid])
 
     def members(self, cid: int) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.cluster_of) == cid)
@@ -1155,7 +1154,7 @@ def cluster_stats(ws: Workspace, top: int = 10, tags: list[Tag] | None = None) -
     c = Clusters(ws)
     st = c.state
     roots = np.flatnonzero(np.asarray(c.cluster_of) == np.arange(c.n))
-    sizes = np.asarray(c.size)[np.asarray(c.parent)[roots]] if len(roots) else np.zeros(0, np.int64)
+    sizes = np.asarray(c.cluster_size_of)[roots] if len(roots) else np.zeros(0, np.int64)
     order = np.argsort(-sizes, kind="stable")[:top]
     d = c.cs.root / st["union"]["uf"]
     label = np.load(d / "label.npy") if (d / "label.npy").exists() else np.zeros(0, np.int32)
@@ -1164,7 +1163,7 @@ def cluster_stats(ws: Workspace, top: int = 10, tags: list[Tag] | None = None) -
     largest = []
     for i in order:
         r = int(roots[i])
-        lab = int(label[int(c.parent[r])]) if len(label) else -1
+        lab = int(label[int(c.ps[r, 0])]) if len(label) else -1
         largest.append({"cluster_id": r, "size": int(sizes[i]), "first_address": names.get(r),
                         "service": ents[lab] if lab >= 0 else None})
     cj = c.cs.read(st["coinjoins"]["files"], ["protocol"], COINJOINS)

@@ -1,14 +1,16 @@
 """Union-find (disjoint sets) over dense ids in flat numpy arrays, with numba kernels.
 
-BlockSci-style: one ``parent`` array indexed by dense address id, ``find`` with *path halving*, union by
-*size*; no Python object per element. Memory is proportional to the number of ids: three arrays
-(``parent``, ``size``, ``cmin``) of int32 (int64 above 2**31 ids), plus an optional int32 ``label`` array
-used by the service-tag guard.
+BlockSci-style: a parent array indexed by dense address id, ``find`` with *path halving*, union by *size*;
+no Python object per element. Parent and size are interleaved in one ``(n, 2)`` array ``ps`` (``ps[x, 0]``
+= parent, ``ps[x, 1]`` = size, meaningful at roots) so that reading a root's size after finding it touches
+the same cache line. Memory is proportional to the number of ids: 8 bytes per id (int32; 16 above 2**31
+ids), plus an optional int32 ``label`` array used by the service-tag guard.
 
-``cmin[root]`` is the smallest id in the root's set. It is the *cluster id* reported to users: it is
-deterministic (independent of union order) and stable under merges (the merged cluster keeps the smaller
-of the two ids), so a cluster id printed yesterday still names the same entity today unless it merged
-into a cluster with an older address.
+The *cluster id* reported to users is the smallest id in the set (:func:`cluster_ids`): deterministic
+(independent of union order) and stable under merges (the merged cluster keeps the smaller of the two ids),
+so a cluster id printed yesterday still names the same entity today unless it merged into a cluster with an
+older address. It is computed in one pass after the unions, not maintained during them (that would cost a
+third random memory access per union).
 
 Kernels:
 
@@ -43,31 +45,29 @@ def id_dtype(n: int) -> type:
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def find(parent, x):
+def find(ps, x):
     """Root of `x`, halving the path on the way (every node visited points to its grandparent)."""
     while True:
-        p = parent[x]
+        p = ps[x, 0]
         if p == x:
             return x
-        gp = parent[p]
-        parent[x] = gp
+        gp = ps[p, 0]
+        ps[x, 0] = gp
         x = gp
 
 
-@nb.njit(cache=True, nogil=True)
-def _link(parent, size, cmin, ra, rb):
+@nb.njit(cache=True, nogil=True, inline="always")
+def _link(ps, ra, rb):
     """Union two distinct roots by size; returns the new root."""
-    if size[ra] < size[rb]:
+    if ps[ra, 1] < ps[rb, 1]:
         ra, rb = rb, ra
-    parent[rb] = ra
-    size[ra] += size[rb]
-    if cmin[rb] < cmin[ra]:
-        cmin[ra] = cmin[rb]
+    ps[rb, 0] = ra
+    ps[ra, 1] += ps[rb, 1]
     return ra
 
 
 @nb.njit(cache=True, nogil=True)
-def union_csr(parent, size, cmin, offsets, items):
+def union_csr(ps, offsets, items):
     """Union every item of row r (``items[offsets[r]:offsets[r+1]]``) with the row's first valid item.
 
     Items < 0 (unknown address) are ignored. Returns the number of unions performed.
@@ -81,32 +81,54 @@ def union_csr(parent, size, cmin, offsets, items):
             if a < 0:
                 continue
             if r0 < 0:
-                r0 = find(parent, a)
+                r0 = find(ps, a)
                 continue
-            ra = find(parent, a)
+            ra = find(ps, a)
             if ra != r0:
-                r0 = _link(parent, size, cmin, r0, ra)
+                r0 = _link(ps, r0, ra)
                 n += 1
     return n
 
 
 @nb.njit(cache=True, nogil=True)
-def union_pairs(parent, size, cmin, a, b):
+def star_edges(offsets, items, ea, eb, erow):
+    """Edges (first valid item, other item) of every CSR row into ea/eb (row index into erow), skipping
+    items < 0 and items equal to the row's first; returns the edge count. The edge form of
+    :func:`union_csr`, used when every union must be logged as evidence."""
+    k = 0
+    for r in range(offsets.shape[0] - 1):
+        first = -1
+        for j in range(offsets[r], offsets[r + 1]):
+            x = items[j]
+            if x < 0:
+                continue
+            if first < 0:
+                first = x
+            elif x != first:
+                ea[k] = first
+                eb[k] = x
+                erow[k] = r
+                k += 1
+    return k
+
+
+@nb.njit(cache=True, nogil=True)
+def union_pairs(ps, a, b):
     """Union ``a[k]`` with ``b[k]`` for every k (no guards). Returns the number of unions performed."""
     n = 0
     for k in range(a.shape[0]):
         if a[k] < 0 or b[k] < 0:
             continue
-        ra = find(parent, a[k])
-        rb = find(parent, b[k])
+        ra = find(ps, a[k])
+        rb = find(ps, b[k])
         if ra != rb:
-            _link(parent, size, cmin, ra, rb)
+            _link(ps, ra, rb)
             n += 1
     return n
 
 
 @nb.njit(cache=True, nogil=True)
-def union_guarded(parent, size, cmin, label, a, b, edge_tx, height, blocked, max_size, status, size_a, size_b,
+def union_guarded(ps, label, a, b, edge_tx, height, blocked, max_size, status, size_a, size_b,
                   label_a, label_b, alarm_growth, alarm_min, state, alarms):
     """Union edges ``(a[k], b[k])`` in order, refusing those that fail a guard.
 
@@ -156,13 +178,13 @@ def union_guarded(parent, size, cmin, label, a, b, edge_tx, height, blocked, max
         if blocked[k] != 0:
             status[k] = REFUSED_BLOCKED
             continue
-        rx = find(parent, x)
-        ry = find(parent, y)
+        rx = find(ps, x)
+        ry = find(ps, y)
         if rx == ry:
             status[k] = REDUNDANT
             continue
-        sx = size[rx]
-        sy = size[ry]
+        sx = ps[rx, 1]
+        sy = ps[ry, 1]
         size_a[k] = sx
         size_b[k] = sy
         lx = -1
@@ -178,12 +200,12 @@ def union_guarded(parent, size, cmin, label, a, b, edge_tx, height, blocked, max
         if lx >= 0 and ly >= 0 and lx != ly:
             status[k] = REFUSED_LABEL
             continue
-        r = _link(parent, size, cmin, rx, ry)
+        r = _link(ps, rx, ry)
         if use_label and label[r] < 0:
             label[r] = lx if lx >= 0 else ly
         status[k] = UNION
         n += 1
-        s = size[r]
+        s = ps[r, 1]
         if s > largest:
             if s - largest > best_jump:
                 best_jump = s - largest
@@ -217,62 +239,82 @@ def close_block(state, alarms, alarm_growth, alarm_min):
 
 
 @nb.njit(cache=True, nogil=True)
-def cluster_ids(parent, cmin, out):
-    """``out[x]`` = cluster id (smallest member id) of every x; compresses every path fully."""
-    for x in range(parent.shape[0]):
-        r = find(parent, x)
-        parent[x] = r
-        out[x] = cmin[r]
+def cluster_ids(ps, out):
+    """``out[x]`` = cluster id (smallest member id) of every x; compresses every path fully.
+
+    One ascending pass: the first member of a set met is its smallest; it is parked in ``out[root]``
+    (``out`` starts at -1), which every later member copies (the root itself is met later or earlier,
+    but always after or as that smallest member, so the slot always holds it)."""
+    for x in range(ps.shape[0]):
+        out[x] = -1
+    for x in range(ps.shape[0]):
+        r = find(ps, x)
+        ps[x, 0] = r
+        if out[r] < 0:
+            out[r] = x
+        out[x] = out[r]
 
 
 class UnionFind:
-    """Disjoint sets over ids ``0..n-1`` held in flat arrays (see the module docstring)."""
+    """Disjoint sets over ids ``0..n-1`` held in one flat ``(n, 2)`` array (see the module docstring)."""
 
     def __init__(self, n: int, dtype=None):
         dt = dtype or id_dtype(n)
-        self.parent = np.arange(n, dtype=dt)
-        self.size = np.ones(n, dtype=dt)
-        self.cmin = np.arange(n, dtype=dt)
+        self.ps = np.empty((n, 2), dtype=dt)
+        self.ps[:, 0] = np.arange(n, dtype=dt)
+        self.ps[:, 1] = 1
 
     @classmethod
-    def from_arrays(cls, parent: np.ndarray, size: np.ndarray, cmin: np.ndarray) -> "UnionFind":
+    def from_array(cls, ps: np.ndarray) -> "UnionFind":
         uf = cls.__new__(cls)
-        uf.parent, uf.size, uf.cmin = parent, size, cmin
+        uf.ps = np.ascontiguousarray(ps)
         return uf
 
+    @property
+    def parent(self) -> np.ndarray:
+        return self.ps[:, 0]
+
+    @property
+    def size(self) -> np.ndarray:
+        """Set size (meaningful at roots)."""
+        return self.ps[:, 1]
+
+    @property
+    def dtype(self):
+        return self.ps.dtype
+
     def __len__(self) -> int:
-        return len(self.parent)
+        return len(self.ps)
 
     def grow(self, n: int) -> None:
         """Add singleton ids up to n-1 (new addresses seen since the last build)."""
-        old = len(self.parent)
+        old = len(self.ps)
         if n <= old:
             return
         dt = id_dtype(n)
-        if np.dtype(dt).itemsize > self.parent.dtype.itemsize:
-            self.parent, self.size, self.cmin = (x.astype(dt) for x in (self.parent, self.size, self.cmin))
-        new = np.arange(old, n, dtype=self.parent.dtype)
-        self.parent = np.concatenate([self.parent, new])
-        self.size = np.concatenate([self.size, np.ones(n - old, self.size.dtype)])
-        self.cmin = np.concatenate([self.cmin, new])
+        ps = self.ps.astype(dt) if np.dtype(dt).itemsize > self.ps.dtype.itemsize else self.ps
+        new = np.empty((n - old, 2), ps.dtype)
+        new[:, 0] = np.arange(old, n, dtype=ps.dtype)
+        new[:, 1] = 1
+        self.ps = np.concatenate([ps, new])
 
     def find(self, x: int) -> int:
-        return int(find(self.parent, x))
+        return int(find(self.ps, x))
 
     def union_rows(self, offsets: np.ndarray, items: np.ndarray) -> int:
         """Multi-input heuristic over CSR rows (see :func:`union_csr`)."""
-        return int(union_csr(self.parent, self.size, self.cmin, offsets, items.astype(self.parent.dtype, copy=False)))
+        return int(union_csr(self.ps, offsets, items.astype(self.ps.dtype, copy=False)))
 
     def union_pairs(self, a: np.ndarray, b: np.ndarray) -> int:
-        dt = self.parent.dtype
-        return int(union_pairs(self.parent, self.size, self.cmin, a.astype(dt, copy=False), b.astype(dt, copy=False)))
+        dt = self.ps.dtype
+        return int(union_pairs(self.ps, a.astype(dt, copy=False), b.astype(dt, copy=False)))
 
     def cluster_ids(self) -> np.ndarray:
-        """Cluster id (smallest member id) of every id."""
-        out = np.empty(len(self.parent), self.parent.dtype)
-        cluster_ids(self.parent, self.cmin, out)
+        """Cluster id (smallest member id) of every id; afterwards every id points at its root."""
+        out = np.empty(len(self.ps), self.ps.dtype)
+        cluster_ids(self.ps, out)
         return out
 
-    def sizes_of(self, ids: np.ndarray) -> np.ndarray:
-        """Size of the cluster of each id (after :meth:`cluster_ids`, parents point at roots)."""
-        return self.size[self.parent[ids]]
+    def cluster_sizes(self) -> np.ndarray:
+        """Size of the cluster of every id (call after :meth:`cluster_ids`, which points ids at roots)."""
+        return self.ps[self.ps[:, 0], 1]
