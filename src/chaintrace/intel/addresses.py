@@ -92,21 +92,33 @@ def is_evm(chain: str) -> bool:
     return chain in EVM_CHAINS
 
 
+_CASHADDR_SET = frozenset(enc.BECH32_CHARSET)
+
+
+def _is_cashaddr_body(a: str) -> bool:
+    return (len(a) == 42 and a[0] in "qpQP" and (a.islower() or a.isupper() or a.isdigit())
+            and set(a.lower()) <= _CASHADDR_SET)
+
+
 def key(chain: str | None, address: str) -> str:
-    """The lookup key of an address: EVM, bech32 and CashAddr forms lower-cased, base58 kept as written."""
+    """The lookup key of an address: EVM, bech32 and CashAddr forms lower-cased (CashAddr without its
+    ``bitcoincash:`` prefix), base58 kept as written."""
     a = address.strip()
     if a[:2] in ("0x", "0X") or (chain is not None and chain in EVM_CHAINS):
         return a.lower()
     low = a.lower()
-    if low.startswith(("bc1", "tb1", "bcrt1", "ltc1", "bitcoincash:")):
+    if low.startswith("bitcoincash:"):
+        return low[len("bitcoincash:"):]
+    if low.startswith(("bc1", "tb1", "bcrt1", "ltc1", "bnb1")) or _is_cashaddr_body(a):
         return low
-    if chain == "bch" and low[:1] in ("q", "p") and len(low) == 42:
-        return "bitcoincash:" + low
     return a
 
 
 def key_any(address: str) -> str:
     """Lookup key of an address whose chain is not known (what a screening query gets)."""
+    c = address[:1]
+    if c in "123" and c and address[-1:] not in " \t\r\n":  # base58 Bitcoin forms: as written (fast path)
+        return address
     return key(None, address)
 
 
