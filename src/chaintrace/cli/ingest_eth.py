@@ -72,3 +72,67 @@ def eth_rpc(ws, url, from_height, to_height, traces, fetch_batch, commit_blocks,
     report = ingest_eth_rpc(ws, url, from_height=from_height, to_height=to_height, traces=traces,
                             fetch_batch=fetch_batch, commit_blocks=commit_blocks, progress=RichProgress())
     _print_eth_report(report, fmt)
+
+
+# ---------------------------------------------------------------- `chaintrace show tx/address` on eth
+
+
+def _fmt(value, decimals, symbol) -> str:
+    from chaintrace.model.amounts import fmt_units
+
+    if value is None:
+        return "?"
+    return fmt_units(int(value), decimals if decimals is not None else 0, symbol or "")
+
+
+def _print_eth_tx(d: dict) -> None:
+    from chaintrace.cli._common import when
+
+    status = {1: "success", 0: "FAILED (no value moved, gas paid)", None: "unknown"}[d["status"]]
+    head = [("hash", d["hash"]), ("block", f"{d['height']} ({d['block_hash']})"), ("index in block", d["tx_index"]),
+            ("time", when(d["time"])), ("status", status), ("value", _fmt(d["value"], 18, "ETH")),
+            ("gas used / limit", f"{d['gas_used']} / {d['gas']}"),
+            ("effective gas price", _fmt(d["effective_gas_price"], 9, "gwei")),
+            ("fee (burned + tip)", f"{_fmt(d['fee'], 18, 'ETH')} ({_fmt(d['burned'], 18, '')} + {_fmt(d['tip'], 18, '')})"),
+            ("method id", d["method_id"]), ("input bytes", d["input_bytes"]), ("nonce", d["nonce"])]
+    console.print(table("transaction", ["", "value"], head))
+    console.print(table("value transfers", ["#", "kind", "from", "to", "amount", "where"],
+                        [(t["seq"], t["kind"], t["from_address"] or "(protocol)", t["to_address"] or "(burned)",
+                          _fmt(t["value"], t["decimals"], t["asset"] if t["symbol"] else "units of " + (t["token_address"] or "")),
+                          f"log {t['log_index']}" if t["log_index"] is not None else
+                          (f"call {t['trace_address']}" if t["trace_address"] else ""))
+                         for t in d["transfers"]], {"amount": "right"}))
+
+
+def _print_eth_address(d: dict) -> None:
+    from chaintrace.cli._common import when
+
+    rows = [("address", d["address"]), ("transactions", d["tx_count"]), ("sent transactions", d["sent_transactions"]),
+            ("first seen", f"{when(d['first_seen'])} (block {d['first_height']})"),
+            ("last seen", f"{when(d['last_seen'])} (block {d['last_height']})")]
+    console.print(table("address", ["", "value"], rows))
+    console.print(table("balances (net of the transfers in the store)", ["asset", "balance", "received", "sent",
+                                                                         "transfers"],
+                        [(b["asset"], _fmt(b["balance"], b["decimals"], ""), _fmt(b["received"], b["decimals"], ""),
+                          _fmt(b["sent"], b["decimals"], ""), b["transfers"]) for b in d["balances"]],
+                        {"balance": "right", "received": "right", "sent": "right"}))
+    console.print(table("recent transfers", ["tx", "block", "kind", "asset", "from", "to", "amount"],
+                        [(r["tx_hash"], r["height"], r["kind"], r["asset"], r["from_address"], r["to_address"],
+                          r["value"]) for r in d["recent"]], {"amount": "right"}))
+
+
+def _register_views() -> None:
+    import re
+
+    from chaintrace.chains.eth import query as q
+    from chaintrace.cli.show import CHAIN_VIEWS
+
+    def looks_like(ident: str, kind: str) -> bool:
+        s = ident.strip()
+        return bool(re.fullmatch(r"0x[0-9a-fA-F]{64}" if kind == "tx" else r"0x[0-9a-fA-F]{40}", s))
+
+    CHAIN_VIEWS["eth"] = {"looks_like": looks_like, "tx": q.eth_tx, "address": q.eth_address,
+                          "print_tx": _print_eth_tx, "print_address": _print_eth_address}
+
+
+_register_views()

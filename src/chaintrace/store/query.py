@@ -65,6 +65,12 @@ def stats(ws: Workspace) -> dict:
 class _chain_stats:
     """Extra statistics of other chains; their modules add functions here (``eth(con) -> dict``)."""
 
+    @staticmethod
+    def eth(con) -> dict:
+        from chaintrace.chains.eth.query import eth_stats
+
+        return eth_stats(con)
+
 
 def btc_tx(ws: Workspace, txid: str) -> dict:
     """One Bitcoin transaction with its inputs (spent outputs) and outputs (and who spent them)."""

@@ -311,16 +311,15 @@ class EthIngestor:
         if len(new):
             first_key = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
             np.minimum.at(first_key, inv, order_key)
-            first_h = np.zeros(len(uniq), np.int64)
-            first_h[inv[::-1]] = heights[::-1]  # any occurrence's height; replaced below by the first one
-            occ_first = np.full(len(uniq), n, np.int64)
-            np.minimum.at(occ_first, inv, np.arange(n))
+            first_h = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
+            np.minimum.at(first_h, inv, heights)  # block of first appearance (ids follow it, so a rollback
+            # removes a suffix of the ids)
             new = new[np.argsort(first_key[new], kind="stable")]
             ids_new = self.n_addr + np.arange(len(new), dtype=np.int64)
             ids_u[new] = ids_new
             new_rows = pa.table({"address_id": ids_new,
                                  "address": pa.array(uniq[new].astype(str), pa.string()),
-                                 "height": heights[occ_first[new]]}, schema=schema.ADDRESSES)
+                                 "height": first_h[new]}, schema=schema.ADDRESSES)
             self.n_addr += len(new)
             keys_all = np.concatenate([self.addr_keys, uniq[new]])
             ids_all = np.concatenate([self.addr_ids, ids_new])
