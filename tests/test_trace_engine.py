@@ -209,3 +209,12 @@ def test_seed_overlap_first_taint_wins():
     already = int(first.amount[k])
     assert int(got.seeded[1]) == int(g.out_value[extra]) - already
     assert int(got.seeded[0]) == int(first.seeded[0])
+
+
+def test_buffers_grow_past_their_initial_size():
+    """Thousands of tainted outputs and segments: the slot and pool buffers are regrown several times."""
+    g = random_graph(5, n_tx=2500, n_addr=400)
+    seed_out, seed_src = pick_seeds(g, 5, 4, 60)
+    for policy in ("poison", "fifo"):
+        got = compare(g, seed_out, seed_src, 4, policy, "tail")
+        assert len(got) > 4096 or policy == "fifo"

@@ -414,6 +414,7 @@ def split_fast(policy: str, tx: TxShape, input_taints, fee_mode: str = "tail") -
 
 @nb.njit(cache=True)
 def _grow(a, n):
+    """`a`, or a copy with room for at least `n` elements (at least double the size)."""
     if n <= a.shape[0]:
         return a
     b = np.empty(max(2 * a.shape[0], n), a.dtype)
@@ -587,12 +588,13 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                 p_src = _grow(p_src, s_seg[n_slot] + nb_ + 1)
                 p_hop = _grow(p_hop, s_seg[n_slot] + nb_ + 1)
             if n_slot + 1 >= s_out.shape[0]:
-                s_out = _grow(s_out, n_slot + 2)
-                s_kind = _grow(s_kind, n_slot + 2)
-                s_amt = _grow(s_amt, n_slot + 2)
-                s_hop = _grow(s_hop, n_slot + 2)
-                s_par = _grow(s_par, n_slot + 2)
-                s_seg = _grow(s_seg, n_slot + 3)
+                ncap = 2 * s_out.shape[0]
+                s_out = _grow(s_out, ncap)
+                s_kind = _grow(s_kind, ncap)
+                s_amt = _grow(s_amt, ncap)
+                s_hop = _grow(s_hop, ncap)
+                s_par = _grow(s_par, ncap)
+                s_seg = _grow(s_seg, ncap + 1)
             at = s_seg[n_slot]
             if src >= 0:
                 if nb_ > tmp_v.shape[0]:
@@ -668,12 +670,13 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
             o = seed_out[sp]
             if out_tx[o] >= t:
                 if n_slot + 1 >= s_out.shape[0]:
-                    s_out = _grow(s_out, n_slot + 2)
-                    s_kind = _grow(s_kind, n_slot + 2)
-                    s_amt = _grow(s_amt, n_slot + 2)
-                    s_hop = _grow(s_hop, n_slot + 2)
-                    s_par = _grow(s_par, n_slot + 2)
-                    s_seg = _grow(s_seg, n_slot + 3)
+                    ncap = 2 * s_out.shape[0]
+                    s_out = _grow(s_out, ncap)
+                    s_kind = _grow(s_kind, ncap)
+                    s_amt = _grow(s_amt, ncap)
+                    s_hop = _grow(s_hop, ncap)
+                    s_par = _grow(s_par, ncap)
+                    s_seg = _grow(s_seg, ncap + 1)
                 at = s_seg[n_slot]
                 p_val = _grow(p_val, at + 1)
                 p_src = _grow(p_src, at + 1)

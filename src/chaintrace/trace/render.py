@@ -19,7 +19,12 @@ CSV_COLUMNS = ["address", "label", "category", "actor", "amount", "asset", "hops
 def amount(report: TraceReport, value: int, asset: str | None = None, symbol: bool = False) -> str:
     asset = asset or report.asset
     dec = int(report.assets.get(asset, {}).get("decimals", 0))
-    return fmt_units(int(value), dec, asset if symbol else "")
+    if not dec:
+        return fmt_units(int(value), 0, asset if symbol else "")
+    sign = "-" if value < 0 else ""
+    q, r = divmod(abs(int(value)), 10**dec)
+    text = f"{sign}{q:,}.{r:0{dec}d}"
+    return f"{text} {asset}" if symbol else text
 
 
 def when(ts: int | None) -> str:
