@@ -74,6 +74,25 @@ def eth_rpc(ws, url, from_height, to_height, traces, fetch_batch, commit_blocks,
     _print_eth_report(report, fmt)
 
 
+@ingest.command("eth-transfers")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@format_option("text", "json")
+@data_option
+def eth_transfers(ws, path, fmt):
+    """Load a CSV transfer list (Dune/Etherscan export: time, from, to, amount in ETH or wei[, tx hash]).
+
+    The rows become ETH transfers in synthetic blocks (ordered by time), in a workspace of their own, so
+    they can be traced and shown like ingested chain data. Amounts are converted to wei exactly.
+
+    \b
+    Example:
+      chaintrace --data lazarus-ws ingest eth-transfers ../shared/datasets/lazarus-eth-dune-dspytdao/LazarusTabularTxs1322519.csv
+    """
+    from chaintrace.chains.eth import ingest_transfer_list
+
+    _print_eth_report(ingest_transfer_list(ws, path, progress=RichProgress()), fmt)
+
+
 # ---------------------------------------------------------------- `chaintrace show tx/address` on eth
 
 

@@ -15,11 +15,18 @@ from chaintrace.chains.eth.ingest import EthDataError, EthIngestor, EthIngestRep
 from chaintrace.progress import NULL, Progress
 from chaintrace.store.workspace import Workspace
 
-__all__ = ["ingest_etl", "ingest_eth_rpc", "EthIngestReport", "EthDataError"]
+__all__ = ["ingest_etl", "ingest_eth_rpc", "ingest_transfer_list", "EthIngestReport", "EthDataError"]
+
+
+def ingest_transfer_list(workspace: Workspace, path: str | Path, progress: Progress = NULL) -> EthIngestReport:
+    """Load a CSV transfer list (time, from, to, amount): see :mod:`chaintrace.chains.eth.lists`."""
+    from chaintrace.chains.eth.lists import ingest_transfer_list as run
+
+    return run(workspace, path, progress)
 
 
 def ingest_etl(workspace: Workspace, path: str | Path, *, chain_id: int | None = None, batch_blocks: int = 2000,
-               progress: Progress = NULL) -> EthIngestReport:
+               progress: Progress = NULL, extra_meta: dict | None = None) -> EthIngestReport:
     """Ingest an ethereum-etl export (CSV or JSON lines; a directory or one blocks file).
 
     Blocks already in the store (same hash) are skipped, so re-running after an interruption, or ingesting
@@ -30,7 +37,7 @@ def ingest_etl(workspace: Workspace, path: str | Path, *, chain_id: int | None =
     from chaintrace.chains.eth.etl import read_export
 
     files, batches = read_export(path, batch_blocks=batch_blocks)
-    with EthIngestor(workspace, progress, source=str(path), chain_id=chain_id) as ing:
+    with EthIngestor(workspace, progress, source=str(path), chain_id=chain_id, extra_meta=extra_meta) as ing:
         progress.start("ingest eth-etl", None, "blocks")
         for batch in batches:
             ing.add(batch)

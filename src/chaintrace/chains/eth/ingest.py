@@ -121,13 +121,14 @@ class EthIngestor:
     """Append blocks to a workspace's Ethereum store (a context manager: it holds the write lock)."""
 
     def __init__(self, workspace: Workspace, progress: Progress = NULL, source: str = "",
-                 chain_id: int | None = None, token_info=None):
+                 chain_id: int | None = None, token_info=None, extra_meta: dict | None = None):
         self.ws = workspace
         self.store = workspace.chain("eth")
         self.progress = progress
         self.report = EthIngestReport(source=source)
         self.chain_id = chain_id
         self.token_info = token_info  # callable(list[address]) -> {address: (symbol, name, decimals)}
+        self.extra_meta = extra_meta or {}
         self._cm = None
         self._t0 = 0.0
 
@@ -261,7 +262,7 @@ class EthIngestor:
             raise
         last = rows["blocks"]
         tip = {"height": int(last["height"][-1].as_py()), "hash": last["hash"][-1].as_py()}
-        meta = {"network": self._network_name(), "chain_id": self.chain_id}
+        meta = {"network": self._network_name(), "chain_id": self.chain_id, **self.extra_meta}
         prev_internal = self.store.meta.get("internal_transfers")
         internal = batch.traces is not None
         meta["internal_transfers"] = ("complete" if internal and prev_internal in (None, "complete")
