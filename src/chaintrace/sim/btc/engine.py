@@ -104,41 +104,54 @@ class TxRef:
     txid: str | None = None
 
 
-def encode_addresses(ids: np.ndarray, stypes: np.ndarray, key: int, net: BtcNetwork) -> list[str]:
-    """Address strings of simulator address ids (vectorised base58check / bech32 / bech32m)."""
+def encode_addresses_arrow(ids: np.ndarray, stypes: np.ndarray, key: int, net: BtcNetwork) -> pa.StringArray:
+    """Address strings of simulator address ids as an Arrow array (vectorised base58check / bech32 / bech32m,
+    no Python object per address)."""
+    from chaintrace.sim.btc.sha import sha256d_rows
+
     n = len(ids)
-    if n == 0:
-        return []
     ids = np.ascontiguousarray(ids, np.int64)
     stypes = np.ascontiguousarray(stypes, np.int64)
     progs = np.zeros((n, 40), np.uint8)
     K.programs(ids, stypes, np.uint64(key), progs)
-    out: list[str | None] = [None] * n
+    enc = np.zeros((n, 100), np.uint8)
+    enc_len = np.zeros(n, np.int64)
     b58 = np.flatnonzero((stypes == K.P2PKH) | (stypes == K.P2SH))
     if len(b58):
-        ver = np.where(stypes[b58] == K.P2PKH, net.p2pkh, net.p2sh).astype(np.uint8)
-        payload = np.concatenate([ver[:, None], progs[b58, :20]], axis=1)
         rows = np.empty((len(b58), 25), np.uint8)
-        rows[:, :21] = payload
-        pb = payload.tobytes()
-        chk = b"".join(sha256d(pb[i * 21:(i + 1) * 21])[:4] for i in range(len(b58)))
-        rows[:, 21:] = np.frombuffer(chk, np.uint8).reshape(-1, 4)
-        enc = np.empty((len(b58), 40), np.uint8)
-        enc_len = np.empty(len(b58), np.int64)
-        S._b58_rows(rows, enc, enc_len, S._B58)
-        for i, j in enumerate(b58.tolist()):
-            out[j] = enc[i, :enc_len[i]].tobytes().decode()
+        rows[:, 0] = np.where(stypes[b58] == K.P2PKH, net.p2pkh, net.p2sh)
+        rows[:, 1:21] = progs[b58, :20]
+        chk = np.empty((len(b58), 32), np.uint8)
+        sha256d_rows(rows, 21, chk)
+        rows[:, 21:] = chk[:, :4]
+        e = np.empty((len(b58), 40), np.uint8)
+        el = np.empty(len(b58), np.int64)
+        S._b58_rows(rows, e, el, S._B58)
+        enc[b58, :40] = e
+        enc_len[b58] = el
     sw = np.flatnonzero((stypes == K.P2WPKH) | (stypes == K.P2WSH) | (stypes == K.P2TR))
     if len(sw):
         vers = np.where(stypes[sw] == K.P2TR, 1, 0).astype(np.int64)
         plen = np.where(stypes[sw] == K.P2WPKH, 20, 32).astype(np.int64)
-        enc = np.empty((len(sw), 100), np.uint8)
-        enc_len = np.empty(len(sw), np.int64)
+        e = np.empty((len(sw), 100), np.uint8)
+        el = np.empty(len(sw), np.int64)
         S._bech32_rows(np.frombuffer(net.hrp.encode(), np.uint8), vers, np.ascontiguousarray(progs[sw]), plen,
-                       enc, enc_len, S._B32, S._GEN)
-        for i, j in enumerate(sw.tolist()):
-            out[j] = enc[i, :enc_len[i]].tobytes().decode()
-    return out  # type: ignore[return-value]
+                       e, el, S._B32, S._GEN)
+        enc[sw] = e
+        enc_len[sw] = el
+    if (enc_len == 0).any():
+        raise ValueError("address of an unknown script type")
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(enc_len, out=offsets[1:])
+    data = enc[np.arange(100)[None, :] < enc_len[:, None]]
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data.tobytes()))
+
+
+def encode_addresses(ids, stypes, key: int, net: BtcNetwork) -> list[str]:
+    """Address strings of simulator address ids (a Python list; see :func:`encode_addresses_arrow`)."""
+    if len(ids) == 0:
+        return []
+    return encode_addresses_arrow(np.asarray(ids), np.asarray(stypes), key, net).to_pylist()
 
 
 class BlkWriter:
@@ -184,7 +197,8 @@ class AddressSink:
     and picks the deposit / mixer addresses an analyst's tag set would know (``tag_coverage``)."""
 
     SCHEMA = pa.schema([("address", pa.string()), ("address_id", pa.int64()), ("entity", pa.int64()),
-                        ("role", pa.string()), ("script_type", pa.string()), ("customer", pa.int64())])
+                        ("role", pa.dictionary(pa.int32(), pa.string())),
+                        ("script_type", pa.dictionary(pa.int32(), pa.string())), ("customer", pa.int64())])
     ROWS = 1 << 18
 
     def __init__(self, path: Path, key: int, net: BtcNetwork, tag_coverage: float, tag_key: int, on_tags):
@@ -194,24 +208,27 @@ class AddressSink:
         self.cov = tag_coverage
         self.tag_key = tag_key
         self.on_tags = on_tags  # callback(list of (address, role, entity, customer))
-        self.writer = pq.ParquetWriter(path, self.SCHEMA, compression="zstd")
+        self.writer = pq.ParquetWriter(path, self.SCHEMA, compression="zstd",
+                                       use_dictionary=["role", "script_type"])
         self.parts: list[pa.Table] = []
         self.pending = 0
         self.count = 0
-        self.roles = np.array(E.ROLES, dtype=object)
-        self.stype_names = np.array([STYPE_NAMES.get(i, "nonstandard") for i in range(10)], dtype=object)
+        self.roles_arrow = pa.array(E.ROLES, pa.string())
+        self.stype_arrow = pa.array(list(S.SCRIPT_TYPES), pa.string())  # unique names, index = type code
 
     def add(self, first_id: int, rows: np.ndarray) -> None:
         n = len(rows)
         if n == 0:
             return
         ids = np.arange(first_id, first_id + n, dtype=np.int64)
-        addrs = encode_addresses(ids, rows[:, K.L_STYPE], self.key, self.net)
+        addrs = encode_addresses_arrow(ids, rows[:, K.L_STYPE], self.key, self.net)
         role = rows[:, K.L_ROLE]
         t = pa.table({
-            "address": pa.array(addrs, pa.string()), "address_id": ids,
-            "entity": rows[:, K.L_ENTITY].astype(np.int64), "role": self.roles[role],
-            "script_type": self.stype_names[rows[:, K.L_STYPE]], "customer": rows[:, K.L_AUX].astype(np.int64),
+            "address": addrs, "address_id": ids,
+            "entity": rows[:, K.L_ENTITY].astype(np.int64), "role": pa.DictionaryArray.from_arrays(
+                role.astype(np.int32), self.roles_arrow),
+            "script_type": pa.DictionaryArray.from_arrays(rows[:, K.L_STYPE].astype(np.int32), self.stype_arrow),
+            "customer": rows[:, K.L_AUX].astype(np.int64),
         }, schema=self.SCHEMA)
         self.parts.append(t)
         self.pending += n
@@ -222,8 +239,9 @@ class AddressSink:
                 u = tag_uniform(ids[cand], self.tag_key)
                 pick = cand[u < self.cov]
                 if len(pick):
-                    self.on_tags([(addrs[i], int(role[i]), int(rows[i, K.L_ENTITY]), int(rows[i, K.L_AUX]))
-                                  for i in pick.tolist()])
+                    picked = addrs.take(pa.array(pick)).to_pylist()
+                    self.on_tags([(a, int(role[i]), int(rows[i, K.L_ENTITY]), int(rows[i, K.L_AUX]))
+                                  for a, i in zip(picked, pick.tolist())])
         if self.pending >= self.ROWS:
             self.flush()
 

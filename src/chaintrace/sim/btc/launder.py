@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from chaintrace.sim.btc import econ as E
 from chaintrace.sim.btc.engine import Engine, TxRef
+from chaintrace.sim.btc.kernels import NULLDATA
 
 
 @dataclass
@@ -198,6 +199,9 @@ class Launderer:
         L = self.ledger
         for j, p in enumerate(pays):
             ts, tm, _tc = alloc[j]
+            if p.stype == NULLDATA:
+                assert p.value == 0 and ts == tm == 0
+                continue  # an OP_RETURN carries no value
             rec = {"ref": ref, "index": j, "value": ref.out_value[j], "stolen": ts, "mixed": tm, "hops": hop,
                    "addr": p.addr, "stype": p.stype, "via_mixer": via_mixer or tm > 0, "via_coinjoin": via_cj,
                    **p.info}
