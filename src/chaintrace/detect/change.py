@@ -21,6 +21,9 @@ remains (``.unique_change``). Its confidence is the agreement of the *informativ
 eight (those whose candidate set is a non-empty proper subset of the spendable outputs): the share of them
 that include the chosen output. Never applied to coinbases, CoinJoins, transactions with an input outside
 the store, fewer than two spendable outputs, or more than ``max_outputs`` outputs (batch payouts).
+``DEFAULT`` (address_type + optimal_change + power_of_ten) is the combination with the best precision of the
+change links measured on simulated ground truth (``bench/eval_cluster.py``, docs/benchmarks.md);
+fresh_address alone is weak there (payees' receive addresses are fresh too, as with modern wallets).
 The *dynamic* heuristics (locktime, peeling_chain, fixed_fee) depend on later spends: an output that is
 still unspent stays a candidate, so their answer can change as new blocks arrive.
 """
@@ -35,7 +38,7 @@ BITS = {h: 1 << i for i, h in enumerate(HEURISTICS)}
 ALIASES = {"client_change_address_behavior": "fresh_address", "fresh": "fresh_address", "optimal": "optimal_change",
            "type": "address_type", "round": "power_of_ten", "power_of_ten_value": "power_of_ten",
            "reuse": "address_reuse", "peel": "peeling_chain", "fee": "fixed_fee"}
-DEFAULT = ("fresh_address", "optimal_change", "address_type", "power_of_ten")
+DEFAULT = ("address_type", "optimal_change", "power_of_ten")
 
 
 def parse_heuristics(spec: str | None) -> tuple[str, ...]:

@@ -117,8 +117,11 @@ class ClusterConfig:
                             "change_digits 0..15")
 
     @classmethod
-    def parse(cls, heuristics: str = "mih", detectors: str | None = None, **kw) -> "ClusterConfig":
-        """From the CLI syntax: ``"mih,change:fresh_address+optimal_change"``; detectors ``"wasabi2,whirlpool"``."""
+    def parse(cls, heuristics: str = "mih", detectors: str | None = None, activation_heights: bool = True,
+              **kw) -> "ClusterConfig":
+        """From the CLI syntax: ``"mih,change:fresh_address+optimal_change"``; detectors ``"wasabi2,whirlpool"``;
+        `activation_heights` False: detect CoinJoins on mainnet below the protocols' launch heights too (for
+        simulated chains written with mainnet parameters)."""
         names: list[str] = []
         change = ch.DEFAULT
         for part in heuristics.split(","):
@@ -137,12 +140,12 @@ class ClusterConfig:
                     raise UserError(f"--heuristics: {e}") from None
             if name not in names:
                 names.append(name)
-        if detectors is not None:
-            dets = tuple(d.strip().lower() for d in detectors.split(",") if d.strip())
-            try:
-                kw["coinjoin_params"] = CoinJoinParams(detectors=dets)
-            except ValueError as e:
-                raise UserError(f"--detectors: {e}") from None
+        dets = CJ_DETECTORS if detectors is None else tuple(d.strip().lower() for d in detectors.split(",")
+                                                            if d.strip())
+        try:
+            kw["coinjoin_params"] = CoinJoinParams(detectors=dets, mainnet_heights=activation_heights)
+        except ValueError as e:
+            raise UserError(f"--detectors: {e}") from None
         return cls(heuristics=tuple(names), change=change, **kw)
 
     @property
@@ -160,6 +163,7 @@ class ClusterConfig:
         return {"heuristics": [self.change_name if h == "change" else h for h in self.heuristics],
                 "change_digits": self.change_digits, "change_max_outputs": self.change_max_outputs,
                 "coinjoin": self.coinjoin, "detectors": list(self.coinjoin_params.detectors),
+                "activation_heights": self.coinjoin_params.mainnet_heights,
                 "max_merge_size": self.max_merge_size, "tag_guard": self.tag_guard,
                 "alarm_growth": self.alarm_growth, "alarm_min_size": self.alarm_min_size}
 
@@ -393,11 +397,27 @@ def _ids_of(ws: Workspace, addresses: list[str]) -> dict[str, int]:
     return dict(rows)
 
 
+_ROLE_WORDS = ("deposit addresses", "deposit address", "deposit", "hot wallets", "hot wallet", "cold wallets",
+               "cold wallet", "reserve wallets", "reserve wallet", "reserves", "wallets", "wallet", "payouts",
+               "payout", "coinbase", "fee address", "address", "change")
+
+
 def service_entity(t: Tag) -> str | None:
-    """The service a tag names, for the tag-conflict guard: its actor, else its label (lower-case)."""
+    """The service a tag names, for the tag-conflict guard and cluster labels: its actor (GraphSense's entity
+    id) when given; else its label, lower-cased, without a trailing role ("Arbor Exchange deposit address"
+    and "Arbor Exchange hot wallet" both name "arbor exchange"). None for non-service tags."""
     if not t.is_service:
         return None
-    key = (t.actor or t.label or "").strip().lower()
+    if t.actor and t.actor.strip():
+        return t.actor.strip().lower()
+    key = " ".join((t.label or "").lower().replace("_", " ").split())
+    changed = True
+    while changed and key:
+        changed = False
+        for w in _ROLE_WORDS:
+            if key.endswith(" " + w):
+                key = key[: -len(w) - 1].rstrip(" -:,")
+                changed = True
     return key or None
 
 
@@ -777,13 +797,23 @@ def build_clusters(ws: Workspace, config: ClusterConfig | None = None, *, tags: 
         state["stats"] = st
         state["built_at"] = int(time.time())
         cs.commit(state)
-    ws.refresh_catalog_views()
+    _refresh_views(ws)
     return {
         "workspace": str(ws.path), "generation": gen, "config": cfg.describe(), "store_commit": g.commit,
         "transactions": g.n_tx, "addresses": n_addr, "incremental": not redo,
         "new_transactions": g.n_tx - u_from, "edges_generated": dict(gen_stats), **st,
         "edges_by_status": dict(sorted(counts.items())), "alarms": u["alarms"][-20:], "notes": notes,
         "heuristics": selected, "seconds": round(time.time() - t_start, 3)}
+
+
+def _refresh_views(ws: Workspace) -> None:
+    """Best effort: the persistent catalog's views (queries through Workspace.connect() never need them)."""
+    import duckdb
+
+    try:
+        ws.refresh_catalog_views()
+    except duckdb.Error:
+        pass  # the catalog is open in this process or another one; it is refreshed at the next commit
 
 
 def _union_window(cs, gen, lo, hi, e, uf, label, svc, excl, excl_ids, cfg, alarm_state, u, counts, alarms_raw):
@@ -1141,6 +1171,7 @@ def config_from_state(st: dict) -> ClusterConfig:
     c = st.get("config") or {}
     heur = ",".join(c.get("heuristics", ["mih"]))
     return ClusterConfig.parse(heur, detectors=",".join(c.get("detectors", CJ_DETECTORS)),
+                               activation_heights=c.get("activation_heights", True),
                                coinjoin=c.get("coinjoin", "skip"), max_merge_size=c.get("max_merge_size", 100_000),
                                change_digits=c.get("change_digits", 6),
                                change_max_outputs=c.get("change_max_outputs", 10),
