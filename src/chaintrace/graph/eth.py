@@ -152,7 +152,8 @@ def load_eth_graph(ws: Workspace, use_cache: bool = True) -> EthGraph:
     cdir = _cache_dir(ws) / f"graph-v{FORMAT}-c{commit:06d}"
     if use_cache and (cdir / "DONE").exists():
         meta = json.loads((cdir / "DONE").read_text())
-        arrays = {n: np.load(cdir / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+        # plain ndarray views of the maps: element access from Python skips np.memmap's slow __getitem__
+        arrays = {n: np.load(cdir / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in _ARRAYS}
         return EthGraph(commit=commit, network=meta["network"], n_addresses=meta["n_addresses"],
                         n_assets=meta["n_assets"], blk_height0=meta["blk_height0"],
                         big_values={int(k): int(v) for k, v in meta["big_values"].items()}, **arrays)

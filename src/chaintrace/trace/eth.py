@@ -173,10 +173,23 @@ def run_kernel(g: EthGraph, policy: str, seed_of, start_k, end_k, acct_sink, bur
     taint = {int(h): v for h, v in zip(nz.tolist(), ints(t_lo[nz], t_hi[nz]))}
     convs = list(zip(c_tx.tolist(), c_acct.tolist(), c_afrom.tolist(), ints(c_flo, c_fhi), c_ato.tolist(),
                      ints(c_tlo, c_thi), c_rec.tolist()))
-    return {"engine": "numba", "rec_k": r_k, "rec_amt": ints(r_lo, r_hi), "rec_par": r_par,
-            "rec_hop": r_hop.astype(np.int64), "rec_code": r_code, "rec_minted": ints(r_mlo, r_mhi),
+    return {"engine": "numba", "rec_k": r_k, "rec_amt": _Limbs(r_lo, r_hi), "rec_par": r_par,
+            "rec_hop": r_hop.astype(np.int64), "rec_code": r_code, "rec_minted": _Limbs(r_mlo, r_mhi),
             "taint": taint, "hop": hop.astype(np.int64), "src": src, "convs": convs, "deficits": int(deficits),
             "partial": bool(partial), "stop_k": int(stop_k), "txs": int(txs_done)}
+
+
+class _Limbs:
+    """Exact ints from (lo, hi) uint64 arrays, converted on access (a kernel result may hold millions)."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    def __getitem__(self, i) -> int:
+        return (int(self.hi[i]) << 64) | int(self.lo[i])
 
 
 def _transfer_info(ws, ks) -> dict[int, dict]:
@@ -251,7 +264,9 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
     rk, ramt, rpar, rhop, rcode = res["rec_k"], res["rec_amt"], res["rec_par"], res["rec_hop"], res["rec_code"]
     n_rec = len(rk)
     codes = rcode.astype(np.int64)
-    interesting = set(np.flatnonzero(codes != K.PASS).tolist())
+    rec_to = np.asarray(g.tr_to)[rk] if n_rec else np.zeros(0, np.int64)
+    terminal = np.flatnonzero(codes != K.PASS)
+    interesting = set(terminal[codes[terminal] != K.FEE].tolist())
     # holdings: remaining taint per holding (or stopped: max_txs when partial)
     hold_rows = sorted(res["taint"].items(), key=lambda kv: -kv[1])
     for h, _ in hold_rows:
@@ -262,7 +277,8 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         if c[6] >= 0:
             interesting.add(int(c[6]))
     # paths: walk parents of sink records (largest first) and explain targets
-    sink_recs = [i for i in range(n_rec) if codes[i] == K.SINK and ramt[i] > 0]
+    sink_idx = terminal[codes[terminal] == K.SINK]
+    sink_recs = [int(i) for i in sink_idx if ramt[int(i)] > 0]
     sink_recs.sort(key=lambda i: -ramt[i])
     explain_ids = address_ids(ws, req.explain) if req.explain else {}
     path_heads = list(sink_recs[:req.top_paths])
@@ -273,7 +289,7 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         if aid is None:
             expl_heads[a] = []
             continue
-        mine = [i for i in range(n_rec) if to_acct[rk[i]] == aid and ramt[i] > 0]
+        mine = [int(i) for i in np.flatnonzero(rec_to == aid) if ramt[int(i)] > 0]
         mine.sort(key=lambda i: -ramt[i])
         expl_heads[a] = mine[:5]
     chain_recs = set()
@@ -282,10 +298,12 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         while i >= 0 and i not in chain_recs:
             chain_recs.add(i)
             i = int(rpar[i])
-    need = interesting | chain_recs
-    info = _transfer_info(ws, [int(rk[i]) for i in need])
-    acct_ids = {int(to_acct[rk[i]]) for i in need} | {int(g.hold_account[h]) for h, _ in hold_rows}
+    need = np.fromiter(interesting | chain_recs, np.int64)
+    info = _transfer_info(ws, rk[need] if len(need) else [])
+    acct_ids = set(np.unique(rec_to[need]).tolist()) if len(need) else set()
+    acct_ids |= {int(g.hold_account[h]) for h, _ in hold_rows}
     acct_ids |= {int(c[1]) for c in res["convs"]}
+    acct_ids |= set(np.unique(np.asarray(g.hold_account)[np.asarray(g.tr_from_h)[rk[terminal[codes[terminal] == K.CONVERTED]]]]).tolist())
     addr = address_strings(ws, acct_ids)
 
     def label(aid):
@@ -296,16 +314,28 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         return names[int(g.tr_asset[k])]
 
     sink_rows, stop_groups, fees = [], {}, {}
-    for i in range(n_rec):
+    fee_recs = terminal[codes[terminal] == K.FEE]
+    if len(fee_recs):
+        if isinstance(ramt, _Limbs):
+            from chaintrace.chains.eth import u128 as U
+
+            fa = np.asarray(g.tr_asset)[rk[fee_recs]]
+            for a_id in np.unique(fa).tolist():
+                sel = fee_recs[fa == a_id]
+                lo, hi = ramt.lo[sel], ramt.hi[sel]
+                total = int(lo.astype(object).sum()) + (int(hi.astype(object).sum()) << 64)
+                fees[names[a_id]] = fees.get(names[a_id], 0) + total
+        else:
+            for i in fee_recs.tolist():
+                a = asset_of(int(rk[i]))
+                fees[a] = fees.get(a, 0) + ramt[i]
+    for i in terminal.tolist():
         c = int(codes[i])
         k = int(rk[i])
         amt = ramt[i]
-        if c == K.PASS:
+        if c == K.FEE:
             continue
         a = asset_of(k)
-        if c == K.FEE:
-            fees[a] = fees.get(a, 0) + amt
-            continue
         acct = int(to_acct[k])
         inf = info[k]
         if c == K.SINK:
@@ -330,8 +360,6 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
             grp[5] = inf["time"] if grp[5] is None else min(grp[5], inf["time"])
     if res["convs"]:
         addr.update(address_strings(ws, {int(c[1]) for c in res["convs"]}))
-    for (reason, who, a), (amt, n, hmin, ref, _, tm) in stop_groups.items():
-        pass
     stopped_rows = [Stopped(reason=reason, amount=amt, asset=a, address=addr.get(who) if who >= 0 else None,
                             outputs=n, hops=hmin, ref=ref, time=tm)
                     for (reason, who, a), (amt, n, hmin, ref, _, tm) in stop_groups.items()]
@@ -353,7 +381,7 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
     # seeds: minted per (seed, asset); conversions add taint to the asset received
     seed_rows = []
     minted = res["rec_minted"]
-    rec_of_k = {int(k): i for i, k in enumerate(rk.tolist())}
+    rk_arr = np.asarray(rk)
     total = {}
     for idx, (spec, kind, ks) in enumerate(specs):
         per: dict[str, list] = {}
@@ -362,8 +390,8 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
                 continue
             a = asset_of(k)
             row = per.setdefault(a, [0, 0, 0])
-            i = rec_of_k.get(k)
-            row[0] += minted[i] if i is not None else 0
+            j = int(np.searchsorted(rk_arr, k))
+            row[0] += minted[j] if j < len(rk_arr) and rk_arr[j] == k else 0
             row[1] += 1
             row[2] += g.amount(k)
         for a, (m, n, nom) in per.items():

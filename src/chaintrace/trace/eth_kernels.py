@@ -61,7 +61,11 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
     flagged = np.zeros(n_holdings, np.bool_)
     # fifo/lifo entry pool
     ordered = policy == 3 or policy == 4
-    cap = 1024 if ordered else 1
+    span = max(end_k - start_k, 0)
+    n_txs = tx_tr.shape[0]
+    # every credit adds at most one entry, every conversion one more: no growth inside the loop (array
+    # variables reassigned in a numba loop cost reference counting on every iteration)
+    cap = span + n_txs + 1 if ordered else 1
     e_tlo = np.zeros(cap, np.uint64)
     e_thi = np.zeros(cap, np.uint64)
     e_vlo = np.zeros(cap, np.uint64)
@@ -76,7 +80,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
     last_e = np.full(n_holdings if ordered else 1, -1, np.int64)
     last_e_tx = np.full(n_holdings if ordered else 1, -1, np.int64)
     # records: one per transfer that carried taint (or minted it)
-    rcap = 1024
+    rcap = span + 1
     r_k = np.empty(rcap, np.int64)
     r_lo = np.empty(rcap, np.uint64)
     r_hi = np.empty(rcap, np.uint64)
@@ -87,7 +91,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
     r_mhi = np.empty(rcap, np.uint64)
     n_r = 0
     # conversions
-    ccap = 64
+    ccap = n_txs + 1
     c_tx = np.empty(ccap, np.int64)
     c_acct = np.empty(ccap, np.int64)
     c_afrom = np.empty(ccap, np.int32)
@@ -155,7 +159,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                             if not u_iszero(clo, chi):
                                 tracking[h] = True
                                 trk_lo[h], trk_hi[h] = Z, Z
-                                n_e, e_tlo, e_thi, e_vlo, e_vhi, e_next = _credit(
+                                n_e = _credit(
                                     h, clo, chi, ylo, yhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vhi, e_next,
                                     n_e, trk_lo, trk_hi, last_e)
                                 last_e_tx[h] = cur_tx
@@ -172,16 +176,6 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                         t_lo[h], t_hi[h] = u_add(t_lo[h], t_hi[h], clo, chi)
                         if policy == 0:
                             flagged[h] = True
-                        if n_c == c_tx.shape[0]:
-                            c_tx = _grow(c_tx, n_c + 1)
-                            c_acct = _grow(c_acct, n_c + 1)
-                            c_afrom = _grow(c_afrom, n_c + 1)
-                            c_flo = _grow(c_flo, n_c + 1)
-                            c_fhi = _grow(c_fhi, n_c + 1)
-                            c_ato = _grow(c_ato, n_c + 1)
-                            c_tlo = _grow(c_tlo, n_c + 1)
-                            c_thi = _grow(c_thi, n_c + 1)
-                            c_rec = _grow(c_rec, n_c + 1)
                         c_tx[n_c] = cur_tx
                         c_acct[n_c] = swapper
                         c_afrom[n_c] = sw_asset[best]
@@ -286,7 +280,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
             if g >= 0:
                 bal_lo[g], bal_hi[g] = u_add(bal_lo[g], bal_hi[g], xlo, xhi)
                 if ordered and tracking[g]:
-                    n_e, e_tlo, e_thi, e_vlo, e_vhi, e_next = _credit(
+                    n_e = _credit(
                         g, Z, Z, xlo, xhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vhi, e_next, n_e, trk_lo,
                         trk_hi, last_e)
                     last_e_tx[g] = tx
@@ -359,15 +353,6 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
             elif u_lt(tau_lo, tau_hi, min_lo[a], min_hi[a]):
                 code = BELOW
         # record
-        if n_r == r_k.shape[0]:
-            r_k = _grow(r_k, n_r + 1)
-            r_lo = _grow(r_lo, n_r + 1)
-            r_hi = _grow(r_hi, n_r + 1)
-            r_par = _grow(r_par, n_r + 1)
-            r_hop = _grow(r_hop, n_r + 1)
-            r_code = _grow(r_code, n_r + 1)
-            r_mlo = _grow(r_mlo, n_r + 1)
-            r_mhi = _grow(r_mhi, n_r + 1)
         r_k[n_r] = k
         r_lo[n_r] = tau_lo
         r_hi[n_r] = tau_hi
@@ -394,7 +379,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                     # the balance before this credit is untracked; this credit is the first entry
                     trk_lo[g], trk_hi[g] = Z, Z
             if ordered and tracking[g]:
-                n_e, e_tlo, e_thi, e_vlo, e_vhi, e_next = _credit(
+                n_e = _credit(
                     g, credit_lo, credit_hi, xlo, xhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vhi, e_next, n_e,
                     trk_lo, trk_hi, last_e)
                 last_e_tx[g] = tx
@@ -409,7 +394,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
 def _credit(g, tlo, thi, vlo, vhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vhi, e_next, n_e, trk_lo, trk_hi,
             last_e):
     """Add a credit entry [tainted, total] to holding g (merged into the newest entry when both are clean or
-    both fully tainted). Returns the pool (possibly grown) and its new size."""
+    both fully tainted). Returns the new pool size (the pool is preallocated large enough)."""
     trk_lo[g], trk_hi[g] = u_add(trk_lo[g], trk_hi[g], vlo, vhi)
     newest = tail[g] if policy == 3 else head[g]
     if newest >= 0:
@@ -421,13 +406,7 @@ def _credit(g, tlo, thi, vlo, vhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vh
             e_tlo[newest], e_thi[newest] = u_add(e_tlo[newest], e_thi[newest], tlo, thi)
             e_vlo[newest], e_vhi[newest] = u_add(e_vlo[newest], e_vhi[newest], vlo, vhi)
             last_e[g] = newest
-            return n_e, e_tlo, e_thi, e_vlo, e_vhi, e_next
-    if n_e == e_tlo.shape[0]:
-        e_tlo = _grow(e_tlo, n_e + 1)
-        e_thi = _grow(e_thi, n_e + 1)
-        e_vlo = _grow(e_vlo, n_e + 1)
-        e_vhi = _grow(e_vhi, n_e + 1)
-        e_next = _grow(e_next, n_e + 1)
+            return n_e
     e = n_e
     e_tlo[e] = tlo
     e_thi[e] = thi
@@ -446,4 +425,4 @@ def _credit(g, tlo, thi, vlo, vhi, policy, head, tail, e_tlo, e_thi, e_vlo, e_vh
         if tail[g] < 0:
             tail[g] = e
     last_e[g] = e
-    return n_e + 1, e_tlo, e_thi, e_vlo, e_vhi, e_next
+    return n_e + 1
