@@ -107,3 +107,46 @@ def simulate_btc_cmd(ws, out_dir, txs, seed, scenario, network, tag_coverage, us
         rep = ingest_block_files(ws, [r.out_dir], progress=RichProgress())
         if fmt != "json":
             console.print(f"ingested {rep.blocks} blocks, {rep.transactions} transactions into {ws.path}")
+
+
+def _eth(value: int) -> str:
+    from chaintrace.model.amounts import fmt_units
+
+    return fmt_units(int(value), 18, "ETH")
+
+
+@simulate.command("eth")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory (created; must be empty unless --overwrite).")
+@click.option("--txs", type=click.IntRange(min=1000), default=20_000, show_default=True, help="Transactions.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed: same bytes).")
+@click.option("--scenario", type=click.Choice(_scenario_names("eth")), default="bridge-drain", show_default=True,
+              help="Incident scenario (`chaintrace simulate scenarios` lists them).")
+@click.option("--tag-coverage", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="Fraction of exchange deposit addresses that tags.yaml labels; hot wallets always tagged.")
+@click.option("--users", type=int, default=None, help="Number of users [default: txs/20, at least 200].")
+@click.option("--per-block", type=click.IntRange(min=10), default=None,
+              help="Target transactions per block [default: txs/200, between 40 and 300].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+@click.option("--ingest", "do_ingest", is_flag=True, help="Also ingest the export into the workspace (--data).")
+@format_option("text", "json")
+@data_option
+def simulate_eth_cmd(ws, out_dir, txs, seed, scenario, tag_coverage, users, per_block, overwrite, do_ingest, fmt):
+    """Simulate an Ethereum chain: an ethereum-etl export, tags.yaml and truth.json.
+
+    \b
+    Example:
+      chaintrace simulate eth --out sim-eth --txs 20000 --seed 7 --scenario bridge-drain
+      chaintrace ingest eth-etl sim-eth
+    """
+    from chaintrace.sim.eth import simulate_eth
+
+    r = simulate_eth(out_dir, txs=txs, seed=seed, scenario=scenario, tag_coverage=tag_coverage, users=users,
+                     per_block=per_block, overwrite=overwrite, progress=RichProgress())
+    _print_result(r, fmt, _eth)
+    if do_ingest:
+        from chaintrace.chains.eth import ingest_etl
+
+        rep = ingest_etl(ws, r.out_dir, progress=RichProgress())
+        if fmt != "json":
+            console.print(f"ingested {rep.blocks} blocks, {rep.transactions} transactions into {ws.path}")

@@ -13,7 +13,8 @@ from chaintrace.errors import UserError
 AMOUNT_FIELDS = frozenset({
     "value", "stolen", "mixed", "amount", "total", "stolen_total", "cashed_out", "mixer_deposited", "coordinator_fees",
     "other_payments", "fees", "dormant", "received", "fees_total", "subsidy_total", "bridged", "swapped", "burned",
-    "gas", "miner", "coinjoin", "denomination_value", "held", "pool_deposited", "relayer_fees", "tip",
+    "gas", "miner", "coinjoin", "denomination_value", "held", "pool_deposited", "relayer_fees", "tip", "issued",
+    "tips", "supply", "total_supply", "balance", "amount_in", "stolen_in", "eth_out", "stolen_out", "from_swaps",
 })
 
 
