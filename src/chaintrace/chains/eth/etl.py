@@ -197,7 +197,7 @@ def _csv_chunks(path: Path, kind: str, block_size: int) -> Iterator[tuple[pa.Tab
                     raise EtlError(src, int(lines[i]), f"{c}: expected an integer, got {col[i].as_py()!r}")
                 col = pc.cast(col, pa.int64())
             cols[c] = col
-        cols["_src"] = pa.array(np.full(n, src, dtype=object), pa.string())
+        cols["_src"] = pa.repeat(pa.scalar(src, pa.string()), n)
         cols["_line"] = pa.array(lines)
         out = pa.table(cols)
         wd = None

@@ -171,10 +171,9 @@ class EthIngestor:
         self.start_height = int(b["height"][0].as_py()) if len(b) else None
         self.hashes: list[str] = b["hash"].to_pylist()
         a = st.read("addresses", ["address_id", "address"])
-        keys = a["address"].to_numpy(zero_copy_only=False).astype("S42") if len(a) else np.zeros(0, "S42")
-        ids = a["address_id"].to_numpy().astype(np.int64) if len(a) else np.zeros(0, np.int64)
-        order = np.argsort(keys, kind="stable")
-        self.addr_keys, self.addr_ids = keys[order], ids[order]
+        if len(a) and not np.array_equal(a["address_id"].to_numpy(), np.arange(len(a))):
+            raise StoreError(f"{st.root}: address ids are not dense 0..{len(a) - 1} (store damaged)")
+        self.addr_known = a["address"].combine_chunks() if len(a) else pa.array([], pa.string())
         self.n_addr = len(a)
         assets = st.read("assets", ["asset_id", "address"])
         self.assets: dict[str, int] = {ad: i for i, ad in zip(assets["asset_id"].to_pylist(),
@@ -294,40 +293,35 @@ class EthIngestor:
     # ------------------------------------------------------------------ batch -> tables
 
     def _address_ids(self, addrs: pa.Array, heights: np.ndarray, order_key: np.ndarray) -> tuple[np.ndarray, pa.Table]:
-        """Ids for an array of address strings (NULL -> -1); new addresses get ids by first appearance."""
+        """Ids for an array of address strings (NULL -> -1); new addresses get ids by first appearance.
+
+        Hash-based (Arrow ``unique``/``index_in``): the known addresses are one string array in id order, so
+        an address's position in it is its id."""
         n = len(addrs)
-        valid = addrs.is_valid().to_numpy(zero_copy_only=False) if n else np.zeros(0, bool)
-        keys = np.where(valid, addrs.fill_null("").to_numpy(zero_copy_only=False), "").astype("S42")
-        uniq, inv = np.unique(keys, return_inverse=True)
-        ids_u = np.full(len(uniq), -1, np.int64)
-        if len(self.addr_keys):
-            pos = np.searchsorted(self.addr_keys, uniq)
-            pos_c = np.minimum(pos, len(self.addr_keys) - 1)
-            found = self.addr_keys[pos_c] == uniq
-            ids_u[found] = self.addr_ids[pos_c[found]]
-        empty_key = uniq == b""
-        new = np.flatnonzero((ids_u < 0) & ~empty_key)
-        new_rows = pa.table({"address_id": pa.array([], pa.int64()), "address": pa.array([], pa.string()),
-                             "height": pa.array([], pa.int64())})
+        uniq = pc.unique(addrs.drop_null()) if n else pa.array([], pa.string())
+        inv = pc.index_in(addrs, value_set=uniq).fill_null(-1).to_numpy().astype(np.int64) if n else \
+            np.zeros(0, np.int64)
+        known = pc.index_in(uniq, value_set=self.addr_known).fill_null(-1).to_numpy().astype(np.int64) \
+            if len(self.addr_known) and len(uniq) else np.full(len(uniq), -1, np.int64)
+        ids_u = known.copy()
+        new = np.flatnonzero(ids_u < 0)
+        new_rows = pa.Table.from_pylist([], schema=schema.ADDRESSES)
         if len(new):
+            valid = inv >= 0
             first_key = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
-            np.minimum.at(first_key, inv, order_key)
+            np.minimum.at(first_key, inv[valid], order_key[valid])
             first_h = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
-            np.minimum.at(first_h, inv, heights)  # block of first appearance (ids follow it, so a rollback
-            # removes a suffix of the ids)
+            np.minimum.at(first_h, inv[valid], heights[valid])  # block of first appearance (ids follow it, so a
+            # rollback removes a suffix of the ids)
             new = new[np.argsort(first_key[new], kind="stable")]
             ids_new = self.n_addr + np.arange(len(new), dtype=np.int64)
             ids_u[new] = ids_new
-            new_rows = pa.table({"address_id": ids_new,
-                                 "address": pa.array(uniq[new].astype(str), pa.string()),
-                                 "height": first_h[new]}, schema=schema.ADDRESSES)
+            new_strs = uniq.take(pa.array(new))
+            new_rows = pa.table({"address_id": ids_new, "address": new_strs, "height": first_h[new]},
+                                schema=schema.ADDRESSES)
             self.n_addr += len(new)
-            keys_all = np.concatenate([self.addr_keys, uniq[new]])
-            ids_all = np.concatenate([self.addr_ids, ids_new])
-            o = np.argsort(keys_all, kind="stable")
-            self.addr_keys, self.addr_ids = keys_all[o], ids_all[o]
-        out = ids_u[inv]
-        out[~valid] = -1
+            self.addr_known = pa.concat_arrays([self.addr_known, new_strs])
+        out = np.where(inv >= 0, ids_u[np.maximum(inv, 0)] if len(ids_u) else -1, -1).astype(np.int64)
         return out, new_rows
 
     def _build(self, batch: EthBatch) -> tuple[dict[str, pa.Table], dict]:
