@@ -9,7 +9,8 @@ from chaintrace.cli import main
 from chaintrace.cli._common import RichProgress, console, data_option, format_option
 from chaintrace.errors import UserError
 
-POLICY_HELP = ("Taint policy: poison, haircut, fifo, lifo, tiho (taint-in highest-out) [default: haircut]. "
+POLICY_HELP = ("Taint policy: poison, haircut, fifo, lifo, tiho (taint-in highest-out); on eth poison, haircut, "
+               "fifo, lifo, seniority (tainted-first-out) [default: haircut]. "
                "See docs/tracing.md.")
 
 
@@ -36,7 +37,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @main.command("trace")
 @click.option("--from", "seeds", multiple=True, required=True, metavar="SEED",
               help="Where the stolen value is: an address (all it received within --since/--until), a txid "
-                   "(its outputs) or TXID:VOUT. Repeat for several seeds.")
+                   "(its outputs) or TXID:VOUT; on eth an address (every credit it received) or a transaction "
+                   "hash (its value transfers). Repeat for several seeds.")
 @click.option("--chain", default="btc", show_default=True, help="Chain to trace on.")
 @click.option("--policy", default="haircut", metavar="POLICY", help=POLICY_HELP)
 @click.option("--fee-mode", type=click.Choice(["tail", "prorata"]), default="tail", show_default=True,
@@ -49,7 +51,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @click.option("--no-clusters", is_flag=True, help="Only tagged addresses are sinks, not their whole clusters.")
 @click.option("--max-hops", type=int, default=None, help="Stop following value after this many transactions.")
 @click.option("--min-value", type=int, default=None,
-              help="Stop following outputs carrying less traced value, in base units [default: btc 10000 sat].")
+              help="Stop following outputs carrying less traced value, in base units "
+                   "[default: btc 10000 sat; eth 10**12 wei, ETH only].")
 @click.option("--min-share", type=float, default=0.0, show_default=True,
               help="Stop following outputs carrying less than this fraction of the seeded value.")
 @click.option("--since", default=None, metavar="WHEN",
