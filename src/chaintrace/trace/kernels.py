@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba import types
-from numba.typed import Dict
 
 from chaintrace.trace.policies import POLICIES, Segment, Taint, TxShape, normalize
 
@@ -64,6 +62,102 @@ def _muldiv(a, b, c):
 
 
 @nb.njit(cache=True)
+def _argsort_desc(keys):
+    """Indices ordering `keys` by value, largest first; stable (ties keep the lower index first)."""
+    n = keys.shape[0]
+    idx = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    width = 1
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if keys[idx[j]] > keys[idx[i]]:
+                    tmp[k] = idx[j]
+                    j += 1
+                else:
+                    tmp[k] = idx[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                tmp[k] = idx[i]
+                i += 1
+                k += 1
+            while j < hi:
+                tmp[k] = idx[j]
+                j += 1
+                k += 1
+            lo += 2 * width
+        for q in range(n):
+            idx[q] = tmp[q]
+        width *= 2
+    return idx
+
+
+@nb.njit(cache=True)
+def _sources(s, v, n):
+    """Sorted distinct sources of the tainted, non-empty segments among the first `n`."""
+    u = np.empty(n, np.int64)
+    m = 0
+    for j in range(n):
+        if s[j] >= 0 and v[j] > 0:
+            x = s[j]
+            found = False
+            for q in range(m):
+                if u[q] == x:
+                    found = True
+                    break
+            if not found:
+                q = m
+                while q > 0 and u[q - 1] > x:  # insertion keeps u sorted
+                    u[q] = u[q - 1]
+                    q -= 1
+                u[q] = x
+                m += 1
+    return u[:m]
+
+
+@nb.njit(cache=True)
+def _pos(u, x):
+    for q in range(u.shape[0]):
+        if u[q] == x:
+            return q
+    return -1
+
+
+# Open-addressing hash table output id -> slot (keys -1 = empty). Entries are never deleted: an output is
+# spent once, so its entry is looked up once; the table is rebuilt larger at half load.
+
+@nb.njit(cache=True)
+def _h_slot(keys, o):
+    mask = keys.shape[0] - 1
+    i = (o * np.int64(-7046029254386353131)) & mask
+    while keys[i] != -1 and keys[i] != o:
+        i = (i + 1) & mask
+    return i
+
+
+@nb.njit(cache=True)
+def _h_put(keys, vals, o, v):
+    i = _h_slot(keys, o)
+    keys[i] = o
+    vals[i] = v
+
+
+@nb.njit(cache=True)
+def _h_grow(keys, vals):
+    nk = np.full(2 * keys.shape[0], -1, np.int64)
+    nv = np.empty(2 * keys.shape[0], np.int64)
+    for i in range(keys.shape[0]):
+        if keys[i] != -1:
+            _h_put(nk, nv, keys[i], vals[i])
+    return nk, nv
+
+
+@nb.njit(cache=True)
 def _apportion(total, w, denom, out):
     """Largest-remainder shares of `total` in proportion to `w` (sum `denom`), ties to the lower index."""
     n = w.shape[0]
@@ -80,7 +174,7 @@ def _apportion(total, w, denom, out):
         s += q
     left = total - s
     if left > 0:
-        order = np.argsort(-rem, kind="mergesort")
+        order = _argsort_desc(rem)
         for j in range(left):
             out[order[j]] += 1
 
@@ -89,24 +183,14 @@ def _apportion(total, w, denom, out):
 def _aggregate(v, s, h, n, value, ov, os, oh, at):
     """Write the order-free canonical form (per source sorted, min hop, then clean rest) of segments
     v/s/h[:n] of a coin of `value` at position `at` of ov/os/oh; returns the new end position."""
-    m = 0
-    for j in range(n):
-        if s[j] >= 0 and v[j] > 0:
-            m += 1
     start = at
-    if m:
-        srcs = np.empty(m, np.int64)
-        k = 0
-        for j in range(n):
-            if s[j] >= 0 and v[j] > 0:
-                srcs[k] = s[j]
-                k += 1
-        u = np.unique(srcs)
+    u = _sources(s, v, n)
+    if u.shape[0]:
         amt = np.zeros(u.shape[0], np.int64)
         hop = np.full(u.shape[0], _I64MAX, np.int64)
         for j in range(n):
             if s[j] >= 0 and v[j] > 0:
-                x = np.searchsorted(u, s[j])
+                x = _pos(u, s[j])
                 amt[x] += v[j]
                 if h[j] < hop[x]:
                     hop[x] = h[j]
@@ -127,10 +211,11 @@ def _aggregate(v, s, h, n, value, ov, os, oh, at):
 
 
 @nb.njit(cache=True)
-def _merge(v, s, h, n, ov, os, oh, at):
-    """Write segments v/s/h[:n] normalized (no empties, clean hop 0, adjacent equal merged) at `at`."""
+def _merge(v, s, h, idx, ov, os, oh, at):
+    """Write segments v/s/h[idx] normalized (no empties, clean hop 0, adjacent equal merged) at `at`."""
     start = at
-    for j in range(n):
+    for q in range(idx.shape[0]):
+        j = idx[q]
         if v[j] <= 0:
             continue
         hj = h[j] if s[j] >= 0 else 0
@@ -145,110 +230,83 @@ def _merge(v, s, h, n, ov, os, oh, at):
 
 
 @nb.njit(cache=True)
-def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
-    """Split one transaction. Inputs: values `iv`, their normalized segments sv/ss/sh (source -1 = clean)
-    at ip[k]:ip[k+1]; output values `ov`. Returns (op, rv, rs, rh, fv, fs, fh, parent): output k's
-    canonical segments at op[k]:op[k+1], the fee taint aggregated per source (tainted segments only), and
-    per output the input that contributed most tainted value to it (-1: none)."""
-    n_in = iv.shape[0]
-    n_out = ov.shape[0]
-    V = np.int64(0)
+def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in):
+    u = _sources(ss, sv, nseg)
+    m = u.shape[0]
+    A = np.zeros(m, np.int64)
+    H = np.full(m, _I64MAX, np.int64)
+    in_t = np.zeros(n_in, np.int64)
+    for j in range(nseg):
+        if ss[j] >= 0 and sv[j] > 0:
+            x = _pos(u, ss[j])
+            A[x] += sv[j]
+            if sh[j] < H[x]:
+                H[x] = sh[j]
+            in_t[seg_in[j]] += sv[j]
+    best = -1
+    bv = np.int64(0)
     for k in range(n_in):
-        V += iv[k]
-    W = np.int64(0)
-    for k in range(n_out):
-        W += ov[k]
-    f = V - W
-    nseg = ip[n_in]
-    parent = np.full(n_out, -1, np.int64)
-    seg_in = np.empty(nseg, np.int64)
-    for k in range(n_in):
-        for j in range(ip[k], ip[k + 1]):
-            seg_in[j] = k
-    if policy <= 1:  # poison, haircut
-        m = 0
-        for j in range(nseg):
-            if ss[j] >= 0 and sv[j] > 0:
-                m += 1
-        srcs = np.empty(m, np.int64)
-        k = 0
-        for j in range(nseg):
-            if ss[j] >= 0 and sv[j] > 0:
-                srcs[k] = ss[j]
-                k += 1
-        u = np.unique(srcs)
-        m = u.shape[0]
-        A = np.zeros(m, np.int64)
-        H = np.full(m, _I64MAX, np.int64)
-        in_t = np.zeros(n_in, np.int64)
-        for j in range(nseg):
-            if ss[j] >= 0 and sv[j] > 0:
-                x = np.searchsorted(u, ss[j])
-                A[x] += sv[j]
-                if sh[j] < H[x]:
-                    H[x] = sh[j]
-                in_t[seg_in[j]] += sv[j]
-        best = -1
-        bv = np.int64(0)
-        for k in range(n_in):
-            if in_t[k] > bv:
-                bv = in_t[k]
-                best = k
-        T = np.int64(0)
-        for x in range(m):
-            T += A[x]
-        caps = np.empty(n_out + 1, np.int64)
-        caps[:n_out] = ov
-        caps[n_out] = f
-        bucket = np.empty(n_out + 1, np.int64)
-        _apportion(T, caps, V, bucket)
-        remain = A.copy()
-        R = T
-        x_ = np.empty(m, np.int64)
-        op = np.empty(n_out + 1, np.int64)
-        cap = n_out * (m + 1) + 1
-        rv = np.empty(cap, np.int64)
-        rs = np.empty(cap, np.int64)
-        rh = np.empty(cap, np.int64)
-        fv = np.empty(m, np.int64)
-        fs = np.empty(m, np.int64)
-        fh = np.empty(m, np.int64)
-        nf = 0
-        at = 0
-        for k in range(n_out + 1):
-            if k == n_out:
-                for x in range(m):
-                    x_[x] = remain[x]
-            else:
-                _apportion(bucket[k], remain, R, x_)
+        if in_t[k] > bv:
+            bv = in_t[k]
+            best = k
+    T = np.int64(0)
+    for x in range(m):
+        T += A[x]
+    caps = np.empty(n_out + 1, np.int64)
+    caps[:n_out] = ov
+    caps[n_out] = f
+    bucket = np.empty(n_out + 1, np.int64)
+    _apportion(T, caps, V, bucket)
+    remain = A.copy()
+    R = T
+    x_ = np.empty(m, np.int64)
+    op = np.empty(n_out + 1, np.int64)
+    cap = n_out * (m + 1) + 1
+    rv = np.empty(cap, np.int64)
+    rs = np.empty(cap, np.int64)
+    rh = np.empty(cap, np.int64)
+    fv = np.empty(m, np.int64)
+    fs = np.empty(m, np.int64)
+    fh = np.empty(m, np.int64)
+    nf = 0
+    at = 0
+    for k in range(n_out + 1):
+        if k == n_out:
             for x in range(m):
-                remain[x] -= x_[x]
-            R -= bucket[k]
-            if k < n_out:
-                op[k] = at
-                for x in range(m):
-                    if x_[x] > 0:
-                        rv[at] = x_[x]
-                        rs[at] = u[x]
-                        rh[at] = H[x] + 1
-                        at += 1
-                if caps[k] - bucket[k] > 0:
-                    rv[at] = caps[k] - bucket[k]
-                    rs[at] = -1
-                    rh[at] = 0
+                x_[x] = remain[x]
+        else:
+            _apportion(bucket[k], remain, R, x_)
+        for x in range(m):
+            remain[x] -= x_[x]
+        R -= bucket[k]
+        if k < n_out:
+            op[k] = at
+            for x in range(m):
+                if x_[x] > 0:
+                    rv[at] = x_[x]
+                    rs[at] = u[x]
+                    rh[at] = H[x] + 1
                     at += 1
-                parent[k] = best
-            else:
-                for x in range(m):
-                    if x_[x] > 0:
-                        fv[nf] = x_[x]
-                        fs[nf] = u[x]
-                        fh[nf] = H[x] + 1
-                        nf += 1
-        op[n_out] = at
-        return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
+            if caps[k] - bucket[k] > 0:
+                rv[at] = caps[k] - bucket[k]
+                rs[at] = -1
+                rh[at] = 0
+                at += 1
+            parent[k] = best
+        else:
+            for x in range(m):
+                if x_[x] > 0:
+                    fv[nf] = x_[x]
+                    fs[nf] = u[x]
+                    fh[nf] = H[x] + 1
+                    nf += 1
+    op[n_out] = at
+    return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
 
-    # ordered policies: fifo 2, lifo 3, tiho 4
+
+
+@nb.njit(cache=True)
+def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in):
     wv = sv.copy()
     fpv = np.empty(nseg + 1, np.int64)
     fps = np.empty(nseg + 1, np.int64)
@@ -294,7 +352,7 @@ def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
                 n_p += 1
     # slot order
     if policy == 4:
-        slots = np.argsort(-ov, kind="mergesort")
+        slots = _argsort_desc(ov)
     else:
         slots = np.arange(n_out)
     tail = fee_mode == 0 and f > 0
@@ -357,7 +415,7 @@ def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
         op[k] = at
         a, b = cnt[k], cnt[k + 1]
         e_ = idx[a:b]
-        at = _merge(st_v[e_], st_s[e_], st_h[e_], b - a, rv, rs, rh, at)
+        at = _merge(st_v, st_s, st_h, e_, rv, rs, rh, at)
         # parent: the input whose tainted pieces (contiguous runs) add up to the most
         best = -1
         bv = np.int64(0)
@@ -381,6 +439,34 @@ def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
     nf = _aggregate(fpv, fps, fph, nfp, np.int64(0), fv, fs, fh, 0)
     # _aggregate with value 0 writes no clean rest (tainted <= 0 rest is skipped)
     return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
+
+
+
+
+@nb.njit(cache=True)
+def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
+    """Split one transaction. Inputs: values `iv`, their normalized segments sv/ss/sh (source -1 = clean)
+    at ip[k]:ip[k+1]; output values `ov`. Returns (op, rv, rs, rh, fv, fs, fh, parent): output k's
+    canonical segments at op[k]:op[k+1], the fee taint aggregated per source (tainted segments only), and
+    per output the input that contributed most tainted value to it (-1: none)."""
+    n_in = iv.shape[0]
+    n_out = ov.shape[0]
+    V = np.int64(0)
+    for k in range(n_in):
+        V += iv[k]
+    W = np.int64(0)
+    for k in range(n_out):
+        W += ov[k]
+    f = V - W
+    nseg = ip[n_in]
+    parent = np.full(n_out, -1, np.int64)
+    seg_in = np.empty(nseg, np.int64)
+    for k in range(n_in):
+        for j in range(ip[k], ip[k + 1]):
+            seg_in[j] = k
+    if policy <= 1:  # poison, haircut
+        return _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in)
+    return _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in)
 
 
 def split_fast(policy: str, tx: TxShape, input_taints, fee_mode: str = "tail") -> tuple[list[Taint], Taint]:
@@ -452,7 +538,9 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
             n_queued += 1
             if t < lo:
                 lo = t
-    pending = Dict.empty(key_type=types.int64, value_type=types.int64)
+    hk = np.full(1024, -1, np.int64)  # pending: output id -> slot (hash table)
+    hv = np.empty(1024, np.int64)
+    n_hash = 0
     cap = 1024
     s_out = np.empty(cap, np.int64)
     s_kind = np.empty(cap, np.int8)
@@ -498,8 +586,10 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
         for k in range(n_in):
             o = in_output[i0 + k]
             sl = -1
-            if o >= 0 and o in pending:
-                sl = pending[o]
+            if o >= 0 and n_hash > 0:
+                hi_ = _h_slot(hk, o)
+                if hk[hi_] == o and s_kind[hv[hi_]] == PENDING:
+                    sl = hv[hi_]
             in_slot[k] = sl
             if sl >= 0:
                 nseg += s_seg[sl + 1] - s_seg[sl]
@@ -530,7 +620,6 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                     if s_hop[sl] < txhop:
                         txhop = s_hop[sl]
                     s_kind[sl] = PASSED
-                    pending.pop(o)
                     iv[k] = out_value[o]
                     known += iv[k]
                 else:
@@ -612,7 +701,7 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                         tmp_s[j - a] = rs[j]
                         tmp_h[j - a] = rh[j]
                 if ordered:
-                    end = _merge(tmp_v, tmp_s, tmp_h, nb_, p_val, p_src, p_hop, at)
+                    end = _merge(tmp_v, tmp_s, tmp_h, np.arange(nb_), p_val, p_src, p_hop, at)
                 else:
                     end = _aggregate(tmp_v, tmp_s, tmp_h, nb_, ov[k], p_val, p_src, p_hop, at)
                 amt = np.int64(0)
@@ -657,14 +746,18 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                     s_kind[sl] = COINJOIN
                 else:
                     s_kind[sl] = PENDING
-                    pending[o] = sl
+                    if 2 * (n_hash + 1) > hk.shape[0]:
+                        hk, hv = _h_grow(hk, hv)
+                    _h_put(hk, hv, o, sl)
+                    n_hash += 1
                     if not queued[spt]:
                         queued[spt] = True
                         n_queued += 1
         t += 1
     if partial:
-        for o, sl in pending.items():
-            s_kind[sl] = MAX_TXS
+        for q in range(hk.shape[0]):
+            if hk[q] != -1 and s_kind[hv[q]] == PENDING:
+                s_kind[hv[q]] = MAX_TXS
         # seeds whose creating transaction was not reached: seeded in full, stopped at once
         while sp < n_seed:
             o = seed_out[sp]
@@ -693,7 +786,10 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                 n_slot += 1
                 s_seg[n_slot] = at + 1
             sp += 1
-    n_pending = 0 if partial else len(pending)
+    n_pending = 0
+    for q in range(n_slot):
+        if s_kind[q] == PENDING:
+            n_pending += 1
     npool = s_seg[n_slot]
     return (s_out[:n_slot].copy(), s_kind[:n_slot].copy(), s_amt[:n_slot].copy(), s_hop[:n_slot].copy(),
             s_par[:n_slot].copy(), s_seg[:n_slot + 1].copy(), p_val[:npool].copy(), p_src[:npool].copy(),

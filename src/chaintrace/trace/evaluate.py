@@ -1,0 +1,78 @@
+"""Scoring a trace report against simulator ground truth (``chaintrace simulate`` truth.json).
+
+Metrics (tracing-methods.md §6.3, issue 4):
+
+``recall``
+    value-weighted recall of the true cash-outs: for every address where the thief really cashed out
+    stolen value at an exchange, the smaller of the traced and the true amount, summed, over the true total.
+    Direct cash-outs only (``recall``) and including the cash-outs of mixer payouts (``recall_all``; taint
+    cannot follow value through a custodial mixer, so this one measures what a tracer misses there).
+``precision``
+    traced value landing on true cash-out addresses over all traced value landing on exchange sinks.
+``collateral``
+    innocent deposit addresses flagged: exchange sink addresses that received traced value but never a
+    true cash-out (and the traced value they received).
+"""
+from __future__ import annotations
+
+from chaintrace.trace.report import TraceReport
+
+
+def true_cashouts(incident: dict, via_mixer: bool = False) -> dict[str, int]:
+    """address -> true amount cashed out there (direct: the stolen part; via_mixer: also mixer payouts)."""
+    out: dict[str, int] = {}
+    for c in incident.get("cashouts", []):
+        if c.get("address") and c["stolen"]:
+            out[c["address"]] = out.get(c["address"], 0) + int(c["stolen"])
+    if via_mixer:
+        for c in incident.get("cashouts_via_mixer", []):
+            if c.get("address"):
+                out[c["address"]] = out.get(c["address"], 0) + int(c["amount"])
+    return out
+
+
+def incident_seeds(incident: dict) -> list[str]:
+    """The stolen outputs of an incident as ``txid:vout`` seeds."""
+    return [f"{o['txid']}:{o['vout']}" for o in incident["stolen"]["outputs"]]
+
+
+def score(report: TraceReport, incident: dict) -> dict:
+    """Recall, precision and collateral of `report` against one simulated `incident` (see module doc)."""
+    direct = true_cashouts(incident)
+    allc = true_cashouts(incident, via_mixer=True)
+    traced: dict[str, int] = {}
+    exch_total = 0
+    mixer_total = 0
+    for s in report.sinks:
+        if s.category == "exchange":
+            traced[s.address] = traced.get(s.address, 0) + s.amount
+            exch_total += s.amount
+        elif s.category in ("mixing_service", "coinjoin"):
+            mixer_total += s.amount
+
+    def recall(truth: dict[str, int]) -> float:
+        total = sum(truth.values())
+        return sum(min(traced.get(a, 0), v) for a, v in truth.items()) / total if total else 0.0
+
+    on_true = sum(v for a, v in traced.items() if a in allc)
+    innocent = {a: v for a, v in traced.items() if a not in allc and v > 0}
+    t = report.totals(report.asset)
+    bal = incident.get("balance", {})
+    return {
+        "policy": report.policy["name"],
+        "params": report.policy.get("params", {}),
+        "recall": round(recall(direct), 4),
+        "recall_all": round(recall(allc), 4),
+        "precision": round(on_true / exch_total, 4) if exch_total else 0.0,
+        "collateral_addresses": len(innocent),
+        "collateral_value": sum(innocent.values()),
+        "true_cashout_addresses": len(direct),
+        "true_cashed_out": sum(direct.values()),
+        "traced_to_exchanges": exch_total,
+        "traced_to_mixers": mixer_total,
+        "true_to_mixer": int(bal.get("mixer_deposited", 0)),
+        "holdings": t["holdings"],
+        "true_dormant": int(bal.get("dormant", 0)),
+        "seeded": t["seeded"],
+        "txs_processed": report.stats.get("txs_processed", 0),
+    }
