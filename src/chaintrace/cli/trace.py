@@ -77,7 +77,7 @@ def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, no_registry, no_clu
     \b
     Example:
       chaintrace trace --from f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16 --policy fifo
-      chaintrace trace --from ADDRESS --tags exchanges.yaml --policy haircut --format json --out report.json
+      chaintrace trace --from 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S --until 200 --format json --out report.json
     """
     from chaintrace.trace import trace
     from chaintrace.trace.render import print_text, to_csv
