@@ -236,7 +236,9 @@ def test_tag_conflict_guard_and_query_time_labels(ws, tmp_path):
     # a member without any tag is labelled by its cluster (query time)
     info = C.cluster_info(ws, lg.addr("x4"), tags=tags)
     assert info["label"] == "kraken" and info["conflicts"] == []
-    assert {(t["address"], t["label"]) for t in info["tags"]} == {(lg.addr("x0"), "Kraken"), (lg.addr("x1"), "hacker")}
+    assert {(t["addresses"][0], t["label"], t["count"]) for t in info["tags"]} == {
+        (lg.addr("x0"), "Kraken", 1), (lg.addr("x1"), "hacker", 1)}
+    assert info["tagged_addresses"] == 2
     assert C.cluster_stats(ws)["largest"][0]["service"] in ("kraken", "bitstamp")
     # guard off: the clusters merge and the conflict is reported, not resolved
     C.build_clusters(ws, C.ClusterConfig(max_merge_size=0, tag_guard=False), tags=tags)

@@ -13,13 +13,33 @@ def cluster():
     """Bitcoin address clustering: multi-input and change heuristics, CoinJoin-aware, explainable, undoable.
 
     Build once after ingesting (incremental afterwards), then look up any address's entity, why two
-    addresses are together, and query `btc.address_clusters` with `chaintrace sql`.
+    addresses are together, and query `btc.address_clusters` with `chaintrace sql`. The examples run on
+    the chain of `chaintrace simulate btc --out sim-btc --txs 20000 --seed 7 --network main --ingest`
+    (docs/clustering.md).
     """
 
 
 def _tags(ws, paths):
+    """Registry tags plus TagPack files; says on stderr when a file's tags are rejected (e.g. addresses of
+    another network than the chain's), since a silently empty tag set would disable the guards and labels."""
+    from pathlib import Path
+
+    from chaintrace.cli._common import err_console
     from chaintrace.graph.cluster import _load_tags
 
+    for p in paths:
+        if not Path(p).is_file():
+            continue
+        try:
+            from chaintrace.intel.tagpack import parse_tagpack
+
+            parsed = parse_tagpack(p)
+        except Exception:  # the loader below reports unreadable files with their location
+            continue
+        if parsed.rejects:
+            r = parsed.rejects[0]
+            err_console.print(f"warning: {p}: {len(parsed.rejects):,} of {len(parsed.rejects) + len(parsed.tags):,} "
+                              f"tags rejected (line {r.line}: {r.address}: {r.reason})", highlight=False)
     return _load_tags(ws, paths)
 
 
@@ -86,7 +106,7 @@ def build(ws, heuristics, coinjoin, detectors, no_activation_heights, max_merge_
 
     \b
     Example:
-      chaintrace cluster build --heuristics mih --coinjoin skip
+      chaintrace cluster build --no-activation-heights --tags sim-btc/tags.yaml
     """
     from chaintrace.graph.cluster import ClusterConfig, build_clusters
 
@@ -135,7 +155,7 @@ def show(ws, ref, sample, why, tag_files, fmt):
 
     \b
     Example:
-      chaintrace cluster show bcrt1qexampleaddress --why bcrt1qotheraddress
+      chaintrace cluster show bc1qz3y8ppy3m5xdghgfskr4zm2frxgwgdg0sa3ek4 --tags sim-btc/tags.yaml
     """
     from chaintrace.graph.cluster import cluster_info
 
@@ -156,9 +176,10 @@ def show(ws, ref, sample, why, tag_files, fmt):
     console.print(table(f"addresses (first {len(d['addresses'])} of {d['size']:,})", ["address"],
                         [(a,) for a in d["addresses"]]))
     if d["tags"]:
-        console.print(table("tags on members", ["address", "label", "category", "actor", "source"],
-                            [(t["address"], t["label"], t["category"], t["actor"], t["source"])
-                             for t in d["tags"]]))
+        console.print(table(f"tags on members ({d['tagged_addresses']:,} tagged addresses)",
+                            ["label", "category", "actor", "source", "addresses", "e.g."],
+                            [(t["label"], t["category"], t["actor"], t["source"], f"{t['count']:,}", t["addresses"][0])
+                             for t in d["tags"][:max(sample, 1)]], {"addresses": "right"}))
     if d["conflicts"]:
         console.print("[bold red]conflict[/]: members are tagged as different services: "
                       + "; ".join(f"{c['service']} ({', '.join(c['addresses'][:3])})" for c in d["conflicts"]),
@@ -182,7 +203,7 @@ def why_cmd(ws, address_a, address_b, fmt):
 
     \b
     Example:
-      chaintrace cluster why bcrt1qexampleaddress bcrt1qotheraddress
+      chaintrace cluster why bc1qz3y8ppy3m5xdghgfskr4zm2frxgwgdg0sa3ek4 bc1qly9cff6c4tnuc7u7jzh53tuaz53772lv902th9
     """
     from chaintrace.graph.cluster import explain
 
@@ -204,7 +225,7 @@ def exclude_cmd(ws, txids, reason, undo, fmt):
 
     \b
     Example:
-      chaintrace cluster exclude 5f4e...c3a1 --reason "PayJoin, not common ownership"
+      chaintrace cluster exclude 05f280d974165716f97a437e7305b736c55496e3fce2d70f50d23b894bc6cd54 --reason "checking the sweep"
     """
     from chaintrace.graph.cluster import exclude
 
@@ -259,7 +280,7 @@ def coinjoins_cmd(ws, protocol, limit, fmt):
 
     \b
     Example:
-      chaintrace cluster coinjoins --protocol whirlpool --format csv
+      chaintrace cluster coinjoins --protocol whirlpool --limit 5
     """
     from chaintrace.graph.cluster import coinjoin_list
 

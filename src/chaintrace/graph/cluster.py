@@ -39,6 +39,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -398,8 +399,9 @@ def _ids_of(ws: Workspace, addresses: list[str]) -> dict[str, int]:
 
 
 _ROLE_WORDS = ("deposit addresses", "deposit address", "deposit", "hot wallets", "hot wallet", "cold wallets",
-               "cold wallet", "reserve wallets", "reserve wallet", "reserves", "wallets", "wallet", "payouts",
+               "cold wallet", "reserve wallets", "reserve wallet", "reserves", "reserve", "wallets", "wallet", "payouts",
                "payout", "coinbase", "fee address", "address", "change")
+_ROLE_RE = re.compile(r"(?:[\s:,-]+(?:" + "|".join(re.escape(w) for w in _ROLE_WORDS) + r"))+$")
 
 
 def service_entity(t: Tag) -> str | None:
@@ -411,14 +413,8 @@ def service_entity(t: Tag) -> str | None:
     if t.actor and t.actor.strip():
         return t.actor.strip().lower()
     key = " ".join((t.label or "").lower().replace("_", " ").split())
-    changed = True
-    while changed and key:
-        changed = False
-        for w in _ROLE_WORDS:
-            if key.endswith(" " + w):
-                key = key[: -len(w) - 1].rstrip(" -:,")
-                changed = True
-    return key or None
+    stripped = _ROLE_RE.sub("", key).strip(" -:,")
+    return stripped or key or None
 
 
 @dataclass
@@ -977,9 +973,18 @@ def _addr_strings(ws: Workspace, ids) -> dict[int, str]:
                 .fetchall())
 
 
-def _tag_row(t: Tag) -> dict:
-    return {"address": t.address, "label": t.label, "category": t.category, "actor": t.actor, "source": t.source,
-            "confidence": t.confidence, "service": t.is_service}
+def _tag_groups(tags: list[Tag], sample: int) -> list[dict]:
+    """Tags on members grouped by (label, category, actor, source): count and a few addresses each."""
+    groups: dict[tuple, list[str]] = {}
+    conf: dict[tuple, int | None] = {}
+    for t in sorted(tags, key=lambda t: (t.address, t.label or "")):
+        k = (t.label, t.category, t.actor, t.source)
+        groups.setdefault(k, []).append(t.address)
+        conf[k] = t.confidence
+    out = [{"label": k[0], "category": k[1], "actor": k[2], "source": k[3], "confidence": conf[k],
+            "service": service_entity(Tag("btc", "", k[0] or "", k[1], k[2])), "count": len(v),
+            "addresses": v[:max(1, min(sample, 5))]} for k, v in groups.items()]
+    return sorted(out, key=lambda g: (-g["count"], g["label"] or ""))
 
 
 def cluster_info(ws: Workspace, ref: str, *, sample: int = 20, tags: list[Tag] | None = None, tagpack_paths=(),
@@ -1044,7 +1049,8 @@ def cluster_info(ws: Workspace, ref: str, *, sample: int = 20, tags: list[Tag] |
         "built_generation": c.state["generation"], "store_commit": c.state.get("store_commit"),
         "stale": c.state.get("store_commit") != g.commit,
         "addresses": [names.get(int(i), str(i)) for i in sample_ids],
-        "tags": [_tag_row(t) for t in sorted(member_tags, key=lambda t: (t.address, t.label or ""))],
+        "tagged_addresses": len({t.address for t in member_tags}),
+        "tags": _tag_groups(member_tags, sample),
         "services": sorted(services), "conflicts": conflicts,
         "label": (sorted(services)[0] if len(services) == 1 else ("CONFLICT: " + " / ".join(sorted(services))
                                                                    if services else None)),
