@@ -437,3 +437,20 @@ def test_cli_build_show_why_stats_coinjoins(tmp_path):
     res = r.invoke(main, ["--data", str(data), "cluster", "exclude", tx["tx2"], "--format", "json"])
     assert res.exit_code == 0, res.output
     assert tx["tx2"] in json.loads(res.output)["exclusions"]
+
+
+def test_service_entity_names_the_service_not_the_role():
+    def e(label, actor=None, category="exchange"):
+        return C.service_entity(Tag(chain="btc", address="x", label=label, category=category, actor=actor))
+
+    assert e("Arbor Exchange deposit address") == e("Arbor Exchange hot wallet") == "arbor exchange"
+    assert e("binance reserve wallets") == "binance" and e("Kraken") == "kraken"
+    assert e("whatever label", actor="Bitstamp") == "bitstamp"  # the actor wins
+    assert e("Lazarus group", category="sanction") is None  # not a service: no guard label
+    labels = C.ServiceLabels.from_tags([
+        Tag(chain="btc", address="a1", label="Kraken", category="exchange"),
+        Tag(chain="btc", address="a1", label="Kraken deposit address", category="exchange"),
+        Tag(chain="btc", address="a2", label="Kraken", category="exchange"),
+        Tag(chain="btc", address="a2", label="Bitstamp", category="exchange"),
+        Tag(chain="eth", address="a3", label="Bitstamp", category="exchange")])
+    assert labels.entities == ["kraken"] and labels.ambiguous == ["a2"] and set(labels.by_address) == {"a1"}
