@@ -74,3 +74,4 @@ def sha256d_rows(rows, n, out):
         _one_block(block, mid, _K, _H0, w)
         _pad(mid, 32, block)
         _one_block(block, out[r], _K, _H0, w)
+
