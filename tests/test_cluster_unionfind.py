@@ -46,11 +46,12 @@ def test_union_csr_matches_networkx_components(seed):
     # a union per spanning-forest edge: n - #components
     assert n_unions == n_addr - len(comps)
     # cluster id = smallest member, sizes consistent
+    _, sizes = uf.clusters()
     for c in comps:
         ids = cid[list(c)]
         assert (ids == min(c)).all()
-        assert int(uf.size[uf.parent[min(c)]]) == len(c)
-        assert (uf.cluster_sizes()[list(c)] == len(c)).all()
+        assert uf.size_of(max(c)) == len(c)
+        assert (sizes[list(c)] == len(c)).all()
 
 
 def test_union_csr_matches_graphsense_clustering():
@@ -82,7 +83,7 @@ def _guarded(n, a, b, height, blocked=None, max_size=0, label=None, growth=0.5, 
     alarms = np.zeros((10, 5), np.int64)
     lab = np.zeros(0, np.int32) if label is None else np.asarray(label, np.int32)
     dt = uf.dtype
-    U.union_guarded(uf.ps, lab, np.asarray(a, dt), np.asarray(b, dt),
+    U.union_guarded(uf.par, lab, np.asarray(a, dt), np.asarray(b, dt),
                     np.arange(100, 100 + k, dtype=np.int64), np.asarray(height, np.int64),
                     np.zeros(k, np.uint8) if blocked is None else np.asarray(blocked, np.uint8), max_size,
                     status, sa, sb, la, lb, growth, amin, state, alarms)

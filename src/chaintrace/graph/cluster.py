@@ -771,11 +771,10 @@ def build_clusters(ws: Workspace, config: ClusterConfig | None = None, *, tags: 
 
         # ---- cluster ids, sizes, write-back
         progress.start("cluster: write-back", n_addr, "addresses")
-        cid = uf.cluster_ids()
-        csize = uf.cluster_sizes()
+        cid, csize = uf.clusters()
         ud = f"uf.g{gen:06d}"
         (cs.root / ud).mkdir(parents=True, exist_ok=True)
-        for name, arr in (("uf", uf.ps), ("cluster_of", cid), ("cluster_size", csize),
+        for name, arr in (("uf", uf.par), ("cluster_of", cid), ("cluster_size", csize),
                           ("label", label)):
             np.save(cs.root / ud / f"{name}.npy", arr)
         u["uf"] = ud
@@ -833,7 +832,7 @@ def _union_window(cs, gen, lo, hi, e, uf, label, svc, excl, excl_ids, cfg, alarm
     lb = np.full(n, -1, np.int32)
     alarms = np.zeros((1024, 5), np.int64)
     before = int(alarm_state[3])
-    uf_mod.union_guarded(uf.ps, label, a, b, tx, height, blocked,
+    uf_mod.union_guarded(uf.par, label, a, b, tx, height, blocked,
                          cfg.max_merge_size, status, sa, sb, la, lb, cfg.alarm_growth, cfg.alarm_min_size,
                          alarm_state, alarms)
     for r in alarms[:min(int(alarm_state[3]) - before, len(alarms))]:
@@ -911,7 +910,7 @@ class Clusters:
         d = self.cs.root / self.state["union"]["uf"]
         self.cluster_of = np.load(d / "cluster_of.npy", mmap_mode="r")
         self.cluster_size_of = np.load(d / "cluster_size.npy", mmap_mode="r")
-        self.ps = np.load(d / "uf.npy", mmap_mode="r")  # parents point at roots (fully compressed)
+        self.par = np.load(d / "uf.npy", mmap_mode="r")  # non-roots point at their root; roots hold -size
         self.n = len(self.cluster_of)
 
     def cluster_size(self, cid: int) -> int:
@@ -1200,7 +1199,8 @@ def cluster_stats(ws: Workspace, top: int = 10, tags: list[Tag] | None = None) -
     largest = []
     for i in order:
         r = int(roots[i])
-        lab = int(label[int(c.ps[r, 0])]) if len(label) else -1
+        root = r if int(c.par[r]) < 0 else int(c.par[r])
+        lab = int(label[root]) if len(label) else -1
         largest.append({"cluster_id": r, "size": int(sizes[i]), "first_address": names.get(r),
                         "service": ents[lab] if lab >= 0 else None})
     cj = c.cs.read(st["coinjoins"]["files"], ["protocol"], COINJOINS)

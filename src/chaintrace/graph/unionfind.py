@@ -1,16 +1,15 @@
 """Union-find (disjoint sets) over dense ids in flat numpy arrays, with numba kernels.
 
 BlockSci-style: a parent array indexed by dense address id, ``find`` with *path halving*, union by *size*;
-no Python object per element. Parent and size are interleaved in one ``(n, 2)`` array ``ps`` (``ps[x, 0]``
-= parent, ``ps[x, 1]`` = size, meaningful at roots) so that reading a root's size after finding it touches
-the same cache line. Memory is proportional to the number of ids: 8 bytes per id (int32; 16 above 2**31
-ids), plus an optional int32 ``label`` array used by the service-tag guard.
+no Python object per element. Parent and size share **one** array ``par``: ``par[x] >= 0`` is x's parent,
+``par[x] < 0`` marks a root whose set has ``-par[x]`` members. Memory is 4 bytes per id (int32 below 2**31
+ids, int64 above), plus an optional int32 ``label`` array used by the service-tag guard; reading a root's
+size costs nothing beyond finding it.
 
 The *cluster id* reported to users is the smallest id in the set (:func:`cluster_ids`): deterministic
 (independent of union order) and stable under merges (the merged cluster keeps the smaller of the two ids),
 so a cluster id printed yesterday still names the same entity today unless it merged into a cluster with an
-older address. It is computed in one pass after the unions, not maintained during them (that would cost a
-third random memory access per union).
+older address. It is computed in one pass after the unions, not maintained during them.
 
 Kernels:
 
@@ -45,29 +44,37 @@ def id_dtype(n: int) -> type:
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def find(ps, x):
+def find(par, x):
     """Root of `x`, halving the path on the way (every node visited points to its grandparent)."""
     while True:
-        p = ps[x, 0]
-        if p == x:
+        p = par[x]
+        if p < 0:
             return x
-        gp = ps[p, 0]
-        ps[x, 0] = gp
+        gp = par[p]
+        if gp < 0:
+            return p
+        par[x] = gp
         x = gp
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _link(ps, ra, rb):
-    """Union two distinct roots by size; returns the new root."""
-    if ps[ra, 1] < ps[rb, 1]:
+def _link(par, ra, rb):
+    """Union two distinct roots by size (the larger set's root stays root); returns the new root."""
+    if par[ra] > par[rb]:  # sizes are stored negated: ra is the smaller set
         ra, rb = rb, ra
-    ps[rb, 0] = ra
-    ps[ra, 1] += ps[rb, 1]
+    par[ra] += par[rb]
+    par[rb] = ra
     return ra
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def set_size(par, r):
+    """Size of the set whose root is r."""
+    return -par[r]
+
+
 @nb.njit(cache=True, nogil=True)
-def union_csr(ps, offsets, items):
+def union_csr(par, offsets, items):
     """Union every item of row r (``items[offsets[r]:offsets[r+1]]``) with the row's first valid item.
 
     Items < 0 (unknown address) are ignored. Returns the number of unions performed.
@@ -75,17 +82,19 @@ def union_csr(ps, offsets, items):
     n = 0
     for r in range(offsets.shape[0] - 1):
         lo, hi = offsets[r], offsets[r + 1]
+        if hi - lo < 2:
+            continue  # a single input links nothing: skip its (random) memory access
         r0 = -1
         for k in range(lo, hi):
             a = items[k]
             if a < 0:
                 continue
             if r0 < 0:
-                r0 = find(ps, a)
+                r0 = find(par, a)
                 continue
-            ra = find(ps, a)
+            ra = find(par, a)
             if ra != r0:
-                r0 = _link(ps, r0, ra)
+                r0 = _link(par, r0, ra)
                 n += 1
     return n
 
@@ -113,22 +122,22 @@ def star_edges(offsets, items, ea, eb, erow):
 
 
 @nb.njit(cache=True, nogil=True)
-def union_pairs(ps, a, b):
+def union_pairs(par, a, b):
     """Union ``a[k]`` with ``b[k]`` for every k (no guards). Returns the number of unions performed."""
     n = 0
     for k in range(a.shape[0]):
         if a[k] < 0 or b[k] < 0:
             continue
-        ra = find(ps, a[k])
-        rb = find(ps, b[k])
+        ra = find(par, a[k])
+        rb = find(par, b[k])
         if ra != rb:
-            _link(ps, ra, rb)
+            _link(par, ra, rb)
             n += 1
     return n
 
 
 @nb.njit(cache=True, nogil=True)
-def union_guarded(ps, label, a, b, edge_tx, height, blocked, max_size, status, size_a, size_b,
+def union_guarded(par, label, a, b, edge_tx, height, blocked, max_size, status, size_a, size_b,
                   label_a, label_b, alarm_growth, alarm_min, state, alarms):
     """Union edges ``(a[k], b[k])`` in order, refusing those that fail a guard.
 
@@ -178,13 +187,13 @@ def union_guarded(ps, label, a, b, edge_tx, height, blocked, max_size, status, s
         if blocked[k] != 0:
             status[k] = REFUSED_BLOCKED
             continue
-        rx = find(ps, x)
-        ry = find(ps, y)
+        rx = find(par, x)
+        ry = find(par, y)
         if rx == ry:
             status[k] = REDUNDANT
             continue
-        sx = ps[rx, 1]
-        sy = ps[ry, 1]
+        sx = -par[rx]
+        sy = -par[ry]
         size_a[k] = sx
         size_b[k] = sy
         lx = -1
@@ -200,12 +209,12 @@ def union_guarded(ps, label, a, b, edge_tx, height, blocked, max_size, status, s
         if lx >= 0 and ly >= 0 and lx != ly:
             status[k] = REFUSED_LABEL
             continue
-        r = _link(ps, rx, ry)
+        r = _link(par, rx, ry)
         if use_label and label[r] < 0:
             label[r] = lx if lx >= 0 else ly
         status[k] = UNION
         n += 1
-        s = ps[r, 1]
+        s = -par[r]
         if s > largest:
             if s - largest > best_jump:
                 best_jump = s - largest
@@ -239,82 +248,75 @@ def close_block(state, alarms, alarm_growth, alarm_min):
 
 
 @nb.njit(cache=True, nogil=True)
-def cluster_ids(ps, out):
-    """``out[x]`` = cluster id (smallest member id) of every x; compresses every path fully.
+def cluster_ids(par, out, size_out):
+    """``out[x]`` = cluster id (smallest member id) and ``size_out[x]`` = cluster size of every x; every
+    non-root then points straight at its root.
 
     One ascending pass: the first member of a set met is its smallest; it is parked in ``out[root]``
-    (``out`` starts at -1), which every later member copies (the root itself is met later or earlier,
-    but always after or as that smallest member, so the slot always holds it)."""
-    for x in range(ps.shape[0]):
+    (``out`` starts at -1), which every later member copies (the root is met at or after that member)."""
+    n = par.shape[0]
+    for x in range(n):
         out[x] = -1
-    for x in range(ps.shape[0]):
-        r = find(ps, x)
-        ps[x, 0] = r
+    for x in range(n):
+        r = find(par, x)
+        if r != x:
+            par[x] = r
         if out[r] < 0:
             out[r] = x
         out[x] = out[r]
+        size_out[x] = -par[r]
 
 
 class UnionFind:
-    """Disjoint sets over ids ``0..n-1`` held in one flat ``(n, 2)`` array (see the module docstring)."""
+    """Disjoint sets over ids ``0..n-1`` held in one flat array (see the module docstring)."""
 
     def __init__(self, n: int, dtype=None):
-        dt = dtype or id_dtype(n)
-        self.ps = np.empty((n, 2), dtype=dt)
-        self.ps[:, 0] = np.arange(n, dtype=dt)
-        self.ps[:, 1] = 1
+        self.par = np.full(n, -1, dtype=dtype or id_dtype(n))
 
     @classmethod
-    def from_array(cls, ps: np.ndarray) -> "UnionFind":
+    def from_array(cls, par: np.ndarray) -> "UnionFind":
         uf = cls.__new__(cls)
-        uf.ps = np.ascontiguousarray(ps)
+        uf.par = np.ascontiguousarray(par)
         return uf
 
     @property
-    def parent(self) -> np.ndarray:
-        return self.ps[:, 0]
-
-    @property
-    def size(self) -> np.ndarray:
-        """Set size (meaningful at roots)."""
-        return self.ps[:, 1]
-
-    @property
     def dtype(self):
-        return self.ps.dtype
+        return self.par.dtype
 
     def __len__(self) -> int:
-        return len(self.ps)
+        return len(self.par)
 
     def grow(self, n: int) -> None:
         """Add singleton ids up to n-1 (new addresses seen since the last build)."""
-        old = len(self.ps)
+        old = len(self.par)
         if n <= old:
             return
         dt = id_dtype(n)
-        ps = self.ps.astype(dt) if np.dtype(dt).itemsize > self.ps.dtype.itemsize else self.ps
-        new = np.empty((n - old, 2), ps.dtype)
-        new[:, 0] = np.arange(old, n, dtype=ps.dtype)
-        new[:, 1] = 1
-        self.ps = np.concatenate([ps, new])
+        par = self.par.astype(dt) if np.dtype(dt).itemsize > self.par.dtype.itemsize else self.par
+        self.par = np.concatenate([par, np.full(n - old, -1, par.dtype)])
 
     def find(self, x: int) -> int:
-        return int(find(self.ps, x))
+        return int(find(self.par, x))
+
+    def size_of(self, x: int) -> int:
+        """Size of the set of x."""
+        return int(-self.par[find(self.par, x)])
 
     def union_rows(self, offsets: np.ndarray, items: np.ndarray) -> int:
         """Multi-input heuristic over CSR rows (see :func:`union_csr`)."""
-        return int(union_csr(self.ps, offsets, items.astype(self.ps.dtype, copy=False)))
+        return int(union_csr(self.par, offsets, items.astype(self.par.dtype, copy=False)))
 
     def union_pairs(self, a: np.ndarray, b: np.ndarray) -> int:
-        dt = self.ps.dtype
-        return int(union_pairs(self.ps, a.astype(dt, copy=False), b.astype(dt, copy=False)))
+        dt = self.par.dtype
+        return int(union_pairs(self.par, a.astype(dt, copy=False), b.astype(dt, copy=False)))
 
     def cluster_ids(self) -> np.ndarray:
-        """Cluster id (smallest member id) of every id; afterwards every id points at its root."""
-        out = np.empty(len(self.ps), self.ps.dtype)
-        cluster_ids(self.ps, out)
-        return out
+        """Cluster id (smallest member id) of every id (see :meth:`clusters` for the sizes too)."""
+        return self.clusters()[0]
 
-    def cluster_sizes(self) -> np.ndarray:
-        """Size of the cluster of every id (call after :meth:`cluster_ids`, which points ids at roots)."""
-        return self.ps[self.ps[:, 0], 1]
+    def clusters(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cluster id, cluster size) of every id, in one pass."""
+        out = np.empty(len(self.par), self.par.dtype)
+        size = np.empty(len(self.par), self.par.dtype)
+        cluster_ids(self.par, out, size)
+        return out, size
