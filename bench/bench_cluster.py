@@ -47,43 +47,71 @@ sys.path.insert(0, str(ROOT))
 from bench._report import write_section  # noqa: E402
 
 
-def synth(n_inputs: int, seed: int = 1, cross: float = 0.001) -> tuple[np.ndarray, np.ndarray, int]:
-    """CSR arrays (offsets int64[n_tx+1], items uint32[n_inputs]) and the address count."""
+def synth(n_inputs: int, seed: int = 1, cross: float = 0.001, chunk: int = 10_000_000
+          ) -> tuple[np.ndarray, np.ndarray, int]:
+    """CSR arrays (offsets int64[n_tx+1], items uint32[n_inputs]) and the address count.
+
+    Generated in chunks of `chunk` inputs (peak memory a few bytes per input beyond the result)."""
     rng = np.random.default_rng(seed)
     n_addr = max(2, n_inputs // 2)
-    # inputs per transaction
-    kinds = rng.random(n_inputs)  # more than enough draws
-    counts = np.ones(n_inputs, np.int64)
-    counts[kinds < 0.20] = 2
-    counts[kinds < 0.08] = 3
-    counts[kinds < 0.05] = rng.integers(4, 11, int((kinds < 0.05).sum()))
-    counts[kinds < 0.01] = rng.integers(11, 101, int((kinds < 0.01).sum()))
-    counts[kinds < 0.001] = rng.integers(101, 501, int((kinds < 0.001).sum()))
-    cum = np.cumsum(counts)
-    n_tx = int(np.searchsorted(cum, n_inputs, side="left")) + 1
-    counts = counts[:n_tx]
-    counts[-1] -= int(cum[n_tx - 1] - n_inputs)
-    counts = counts[counts > 0]
-    offsets = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
     # entities: contiguous address ranges with Zipf sizes
-    sizes = np.minimum(rng.zipf(1.8, n_addr), 200_000).astype(np.int64)
+    sizes = np.minimum(rng.zipf(1.8, n_addr // 2 + 1), 200_000).astype(np.int64)
     ends = np.cumsum(sizes)
+    while ends[-1] < n_addr:
+        more = np.minimum(rng.zipf(1.8, n_addr // 4 + 1), 200_000).astype(np.int64)
+        ends = np.concatenate([ends, ends[-1] + np.cumsum(more)])
     n_ent = int(np.searchsorted(ends, n_addr)) + 1
     ends = np.minimum(ends[:n_ent], n_addr)
     ends[-1] = n_addr
     starts = np.concatenate([[0], ends[:-1]])
+    widths = ends - starts
+    del sizes
+    # inputs per transaction: most spend 1-2, a tail of consolidations up to 500
+    counts_parts = []
+    total = 0
+    while total < n_inputs:
+        kinds = rng.random(min(chunk, n_inputs), dtype=np.float32)
+        c = np.ones(len(kinds), np.int32)
+        c[kinds < 0.20] = 2
+        c[kinds < 0.08] = 3
+        m = kinds < 0.05
+        c[m] = rng.integers(4, 11, int(m.sum()))
+        m = kinds < 0.01
+        c[m] = rng.integers(11, 101, int(m.sum()))
+        m = kinds < 0.001
+        c[m] = rng.integers(101, 501, int(m.sum()))
+        counts_parts.append(c)
+        total += int(c.sum(dtype=np.int64))
+    counts = np.concatenate(counts_parts)
+    del counts_parts
+    cum = np.cumsum(counts, dtype=np.int64)
+    n_tx = int(np.searchsorted(cum, n_inputs, side="left")) + 1
+    counts = counts[:n_tx]
+    counts[-1] -= int(cum[n_tx - 1] - n_inputs)
+    del cum
+    counts = counts[counts > 0]
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    del counts
     # each transaction: a first input anywhere, the others from its entity (or, rarely, anywhere)
-    tx_of = np.repeat(np.arange(len(counts)), counts)
-    first = rng.integers(0, n_addr, len(counts))
+    first = rng.integers(0, n_addr, len(offsets) - 1)
     ent = np.searchsorted(ends, first, side="right")
-    lo = starts[ent][tx_of]
-    width = (ends - starts)[ent][tx_of]
-    items = lo + (rng.random(n_inputs) * width).astype(np.int64)
-    items[offsets[:-1]] = first
-    anywhere = rng.random(n_inputs) < cross
-    items[anywhere] = rng.integers(0, n_addr, int(anywhere.sum()))
-    return offsets, items.astype(np.uint32), n_addr
+    items = np.empty(n_inputs, np.uint32)
+    t0 = 0
+    while t0 < len(offsets) - 1:
+        t1 = int(np.searchsorted(offsets, offsets[t0] + chunk, side="right")) - 1
+        t1 = min(max(t1, t0 + 1), len(offsets) - 1)
+        lo_i, hi_i = int(offsets[t0]), int(offsets[t1])
+        cnt = np.diff(offsets[t0:t1 + 1])
+        e = np.repeat(ent[t0:t1], cnt)
+        v = starts[e] + (rng.random(hi_i - lo_i) * widths[e]).astype(np.int64)
+        del e
+        v[offsets[t0:t1] - lo_i] = first[t0:t1]
+        anywhere = rng.random(hi_i - lo_i, dtype=np.float32) < cross
+        v[anywhere] = rng.integers(0, n_addr, int(anywhere.sum()))
+        items[lo_i:hi_i] = v
+        t0 = t1
+    return offsets, items, n_addr
 
 
 CHILD = r"""
