@@ -68,6 +68,7 @@ from chaintrace.store.workspace import Workspace
 FORMAT = 1
 STATE = "state.json"
 CHUNK_INPUTS = 4_000_000  # inputs per generation chunk (bounds memory)
+MERGE_ROWS = 1_000_000  # a file smaller than this is merged with the next rows of the same kind
 
 EDGES = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("tx_id", pa.int64()), ("height", pa.int64()),
                    ("heuristic", pa.string()), ("confidence", pa.float64()), ("coinjoin", pa.uint8())])
@@ -268,6 +269,18 @@ class ClusterStore:
         with open(path, "rb+") as fh:
             os.fsync(fh.fileno())
         return {"file": rel, "rows": len(table)}
+
+    def append(self, files: list[dict], kind: str, lo: int, hi: int, gen: int, table: pa.Table,
+               schema: pa.Schema) -> None:
+        """Add the rows of transactions lo..hi-1 to a file list; a small last file that ends at `lo` is merged
+        with them into one new file (incremental builds after every block would otherwise leave thousands of
+        tiny files). The replaced file stays on disk until the commit names the new one."""
+        if files and files[-1]["hi"] == lo and files[-1]["rows"] < MERGE_ROWS:
+            last = files.pop()
+            table = pa.concat_tables([pq.read_table(self.root / last["file"]).cast(schema), table.cast(schema)])
+            lo = last["lo"]
+        f = self.write_parquet(_name(kind, lo, hi, gen), table)
+        files.append({**f, "lo": lo, "hi": hi})
 
     def commit(self, state: dict) -> None:
         tmp = self.root / (STATE + ".tmp")
@@ -673,16 +686,13 @@ def build_clusters(ws: Workspace, config: ClusterConfig | None = None, *, tags: 
                     if want_chg:
                         _, _, chg_t = _gen_chunk(ctx, c0, hi, mark, False, True)
                 if chg_t is not None:
-                    f = cs.write_parquet(_name("layers/change", c0, hi, gen), chg_t)
-                    layers["change"]["files"].append({**f, "lo": c0, "hi": hi})
+                    cs.append(layers["change"]["files"], "layers/change", c0, hi, gen, chg_t, EDGES)
                     layers["change"]["n_tx"] = hi
                     gen_stats["change_edges"] += len(chg_t)
                 if mih_t is not None:
-                    f = cs.write_parquet(_name("layers/mih", a, hi, gen), mih_t)
-                    layers["mih"]["files"].append({**f, "lo": a, "hi": hi})
+                    cs.append(layers["mih"]["files"], "layers/mih", a, hi, gen, mih_t, EDGES)
                     layers["mih"]["n_tx"] = hi
-                    f = cs.write_parquet(_name("coinjoins", a, hi, gen), cj_t)
-                    state["coinjoins"]["files"].append({**f, "lo": a, "hi": hi})
+                    cs.append(state["coinjoins"]["files"], "coinjoins", a, hi, gen, cj_t, COINJOINS)
                     gen_stats["mih_edges"] += len(mih_t)
                     gen_stats["coinjoins"] += len(cj_t)
                 progress.advance(hi - lo)
@@ -851,8 +861,7 @@ def _union_window(cs, gen, lo, hi, e, uf, label, svc, excl, excl_ids, cfg, alarm
                       "height": height[sel], "heuristic": heur.take(pa.array(sel)),
                       "confidence": e["confidence"].take(pa.array(sel)), "size_a": sa[sel], "size_b": sb[sel]},
                      schema=UNIONS)
-        f = cs.write_parquet(_name("unions", lo, hi, gen), t)
-        u["unions"].append({**f, "lo": lo, "hi": hi})
+        cs.append(u["unions"], "unions", lo, hi, gen, t, UNIONS)
     ref = np.flatnonzero((status == uf_mod.REFUSED_BLOCKED) | (status == uf_mod.REFUSED_SIZE)
                          | (status == uf_mod.REFUSED_LABEL))
     if len(ref):
@@ -881,8 +890,7 @@ def _union_window(cs, gen, lo, hi, e, uf, label, svc, excl, excl_ids, cfg, alarm
                       "confidence": e["confidence"].take(pa.array(ref)),
                       "reason": pa.array(reason.tolist(), pa.string()), "detail": pa.array(detail.tolist(), pa.string()),
                       "size_a": sa[ref], "size_b": sb[ref]}, schema=REFUSALS)
-        f = cs.write_parquet(_name("refusals", lo, hi, gen), t)
-        u["refusals"].append({**f, "lo": lo, "hi": hi})
+        cs.append(u["refusals"], "refusals", lo, hi, gen, t, REFUSALS)
 
 
 def _stats(uf, cid, csize, n_addr) -> dict:
