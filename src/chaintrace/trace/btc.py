@@ -87,10 +87,14 @@ def _norm_address(a: str) -> str:
     return a
 
 
-def _tx_id(ws, txid: str) -> int | None:
-    r = _con(ws, ("transactions",)).execute("SELECT tx_id FROM transactions WHERE txid = ?",
-                                            [txid.lower()]).fetchone()
-    return None if r is None else int(r[0])
+def _tx_ids(ws, txids: list[str]) -> dict[str, int]:
+    """Dense ids of the given txids (lower-case hex) that are in the store, in one query."""
+    if not txids:
+        return {}
+    con = _con(ws, ("transactions",))
+    con.register("q_txid", pa.table({"txid": pa.array(sorted(set(txids)), pa.string())}))
+    return {t: int(i) for t, i in con.execute("SELECT t.txid, t.tx_id FROM transactions t JOIN q_txid USING (txid)")
+            .fetchall()}
 
 
 # ---------------------------------------------------------------------- bounds and seeds
@@ -113,10 +117,29 @@ def _bound_tx(g: BtcGraph, b: Bound, side: str) -> int:
 def _resolve_seeds(ws, g: BtcGraph, req: TraceRequest, since_tx: int, until_tx: int):
     """Per seed: (spec, kind, output ids)."""
     out = []
+    wanted = []
+    for spec in req.seeds:
+        m = re.fullmatch(r"([0-9a-fA-F]{64})(:\d+)?", spec)
+        if m:
+            wanted.append(m.group(1).lower())
+    ids = _tx_ids(ws, wanted)
+    addr_specs = [_norm_address(x) for x in req.seeds if not re.fullmatch(r"[0-9a-fA-F]{64}(:\d+)?", x)]
+    aids = _address_ids(ws, addr_specs)
+    by_addr: dict[int, np.ndarray] = {}
+    if aids:
+        want = np.array(sorted(set(aids.values())), np.int64)
+        out_addr = np.asarray(g.out_addr)
+        hit = np.flatnonzero(np.isin(out_addr, want)).astype(np.int64)
+        order = np.argsort(out_addr[hit], kind="stable")
+        hit = hit[order]
+        keys = out_addr[hit]
+        for a in want:
+            lo, hi = np.searchsorted(keys, a), np.searchsorted(keys, a, side="right")
+            by_addr[int(a)] = np.sort(hit[lo:hi])
     for spec in req.seeds:
         m = re.fullmatch(r"([0-9a-fA-F]{64}):(\d+)", spec)
         if m:
-            t = _tx_id(ws, m.group(1))
+            t = ids.get(m.group(1).lower())
             if t is None:
                 raise UserError(f"seed {spec}: transaction {m.group(1).lower()} is not in the btc store")
             n = int(g.tx_out[t + 1] - g.tx_out[t])
@@ -127,7 +150,7 @@ def _resolve_seeds(ws, g: BtcGraph, req: TraceRequest, since_tx: int, until_tx: 
                 raise UserError(f"seed {spec} is after --until ({req.until}): nothing to trace")
             out.append((spec, "output", np.array([g.tx_out[t] + vout], np.int64)))
         elif _TXID.fullmatch(spec):
-            t = _tx_id(ws, spec)
+            t = ids.get(spec.lower())
             if t is None:
                 raise UserError(f"seed {spec}: transaction is not in the btc store (nor an address)")
             if t > until_tx:
@@ -135,11 +158,10 @@ def _resolve_seeds(ws, g: BtcGraph, req: TraceRequest, since_tx: int, until_tx: 
             out.append((spec.lower(), "tx", np.arange(g.tx_out[t], g.tx_out[t + 1], dtype=np.int64)))
         else:
             addr = _norm_address(spec)
-            ids = _address_ids(ws, [addr])
-            if addr not in ids:
+            if addr not in aids:
                 raise UserError(f"seed {spec}: not an address, txid or txid:vout in the btc store "
                                 f"(the address never appears in the stored blocks)")
-            outs = np.flatnonzero(np.asarray(g.out_addr) == ids[addr]).astype(np.int64)
+            outs = by_addr[aids[addr]]
             tx = np.asarray(g.out_tx)[outs]
             outs = outs[(tx >= since_tx) & (tx <= until_tx)]
             if not len(outs):

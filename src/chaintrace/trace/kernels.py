@@ -158,14 +158,14 @@ def _h_grow(keys, vals):
 
 
 @nb.njit(cache=True)
-def _apportion(total, w, denom, out):
-    """Largest-remainder shares of `total` in proportion to `w` (sum `denom`), ties to the lower index."""
+def _apportion(total, w, denom, out, rem):
+    """Largest-remainder shares of `total` in proportion to `w` (sum `denom`), ties to the lower index.
+    `rem` is scratch of at least len(w)."""
     n = w.shape[0]
     if total == 0 or denom == 0:
         for k in range(n):
             out[k] = 0
         return
-    rem = np.empty(n, np.int64)
     s = np.int64(0)
     for k in range(n):
         q, r = _muldiv(total, w[k], denom)
@@ -173,8 +173,20 @@ def _apportion(total, w, denom, out):
         rem[k] = r
         s += q
     left = total - s
-    if left > 0:
-        order = _argsort_desc(rem)
+    if left <= 0:
+        return
+    if left * n <= 4096:  # a few picks: select the largest remainder each time (first index on ties)
+        for _ in range(left):
+            best = 0
+            bv = np.int64(-1)
+            for k in range(n):
+                if rem[k] > bv:
+                    bv = rem[k]
+                    best = k
+            out[best] += 1
+            rem[best] = -1
+    else:
+        order = _argsort_desc(rem[:n])
         for j in range(left):
             out[order[j]] += 1
 
@@ -233,12 +245,26 @@ def _merge(v, s, h, idx, ov, os, oh, at):
 def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in):
     u = _sources(ss, sv, nseg)
     m = u.shape[0]
-    A = np.zeros(m, np.int64)
-    H = np.full(m, _I64MAX, np.int64)
-    in_t = np.zeros(n_in, np.int64)
+    # one scratch buffer: A[m] H[m] remain[m] x_[m] in_t[n_in] caps[n_out+1] bucket[n_out+1] rem[max]
+    nb_ = max(m, n_out + 1)
+    w = np.empty(4 * m + n_in + 2 * (n_out + 1) + nb_, np.int64)
+    A = w[0:m]
+    H = w[m:2 * m]
+    remain = w[2 * m:3 * m]
+    x_ = w[3 * m:4 * m]
+    in_t = w[4 * m:4 * m + n_in]
+    o = 4 * m + n_in
+    caps = w[o:o + n_out + 1]
+    bucket = w[o + n_out + 1:o + 2 * (n_out + 1)]
+    rem = w[o + 2 * (n_out + 1):]
+    for x in range(m):
+        A[x] = 0
+        H[x] = _I64MAX
+    for k in range(n_in):
+        in_t[k] = 0
     for j in range(nseg):
         if ss[j] >= 0 and sv[j] > 0:
-            x = _pos(u, ss[j])
+            x = 0 if m == 1 else _pos(u, ss[j])
             A[x] += sv[j]
             if sh[j] < H[x]:
                 H[x] = sh[j]
@@ -252,30 +278,34 @@ def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_
     T = np.int64(0)
     for x in range(m):
         T += A[x]
-    caps = np.empty(n_out + 1, np.int64)
-    caps[:n_out] = ov
+        remain[x] = A[x]
+    for k in range(n_out):
+        caps[k] = ov[k]
     caps[n_out] = f
-    bucket = np.empty(n_out + 1, np.int64)
-    _apportion(T, caps, V, bucket)
-    remain = A.copy()
+    _apportion(T, caps, V, bucket, rem)
     R = T
-    x_ = np.empty(m, np.int64)
-    op = np.empty(n_out + 1, np.int64)
+    # results in one buffer: op[n_out+1] rv/rs/rh[cap] fv/fs/fh[m]
     cap = n_out * (m + 1) + 1
-    rv = np.empty(cap, np.int64)
-    rs = np.empty(cap, np.int64)
-    rh = np.empty(cap, np.int64)
-    fv = np.empty(m, np.int64)
-    fs = np.empty(m, np.int64)
-    fh = np.empty(m, np.int64)
+    r = np.empty(n_out + 1 + 3 * cap + 3 * m, np.int64)
+    op = r[0:n_out + 1]
+    rv = r[n_out + 1:n_out + 1 + cap]
+    rs = r[n_out + 1 + cap:n_out + 1 + 2 * cap]
+    rh = r[n_out + 1 + 2 * cap:n_out + 1 + 3 * cap]
+    q = n_out + 1 + 3 * cap
+    fv = r[q:q + m]
+    fs = r[q + m:q + 2 * m]
+    fh = r[q + 2 * m:q + 3 * m]
     nf = 0
     at = 0
     for k in range(n_out + 1):
-        if k == n_out:
-            for x in range(m):
-                x_[x] = remain[x]
+        if k == n_out or m == 1:
+            if k == n_out:
+                for x in range(m):
+                    x_[x] = remain[x]
+            else:
+                x_[0] = bucket[k]
         else:
-            _apportion(bucket[k], remain, R, x_)
+            _apportion(bucket[k], remain, R, x_, rem)
         for x in range(m):
             remain[x] -= x_[x]
         R -= bucket[k]
@@ -304,21 +334,48 @@ def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_
     return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
 
 
-
 @nb.njit(cache=True)
 def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in):
-    wv = sv.copy()
-    fpv = np.empty(nseg + 1, np.int64)
-    fps = np.empty(nseg + 1, np.int64)
-    fph = np.empty(nseg + 1, np.int64)
+    tail = fee_mode == 0 and f > 0
+    n_slots = n_out + (1 if tail else 0)
+    cap = nseg + n_slots + 1
+    # one scratch buffer for everything below
+    w = np.empty(7 * nseg + 2 * n_in + 6 * cap + 2 * n_out + 8, np.int64)
+    o = 0
+    wv = w[o:o + nseg]
+    o += nseg
+    fpv = w[o:o + nseg + 1]
+    o += nseg + 1
+    fps = w[o:o + nseg + 1]
+    o += nseg + 1
+    fph = w[o:o + nseg + 1]
+    o += nseg + 1
+    per_in = w[o:o + n_in]
+    o += n_in
+    rem = w[o:o + max(n_in, nseg) + 1]
+    o += n_in + nseg + 1
+    cut = w[o:o + nseg + 1]
+    o += nseg + 1
+    order = w[o:o + nseg]
+    o += nseg
+    st_k = w[o:o + cap]  # output index (-1 fee)
+    st_v = w[o + cap:o + 2 * cap]
+    st_s = w[o + 2 * cap:o + 3 * cap]
+    st_h = w[o + 3 * cap:o + 4 * cap]
+    st_i = w[o + 4 * cap:o + 5 * cap]  # input index
+    idx = w[o + 5 * cap:o + 6 * cap]
+    o += 6 * cap
+    cnt = w[o:o + n_out + 1]
+    o += n_out + 1
+    pos = w[o:o + n_out]
+    for j in range(nseg):
+        wv[j] = sv[j]
     nfp = 0
     if fee_mode == 1 and f > 0:
-        per_in = np.empty(n_in, np.int64)
-        _apportion(f, iv, V, per_in)
+        _apportion(f, iv, V, per_in, rem)
         for k in range(n_in):
             a, b = ip[k], ip[k + 1]
-            cut = np.empty(b - a, np.int64)
-            _apportion(per_in[k], sv[a:b], iv[k], cut)
+            _apportion(per_in[k], sv[a:b], iv[k], cut, rem)
             for j in range(a, b):
                 c = cut[j - a]
                 if c > 0:
@@ -328,7 +385,6 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
                     fph[nfp] = sh[j] + 1 if ss[j] >= 0 else 0
                     nfp += 1
     # piece order
-    order = np.empty(nseg, np.int64)
     n_p = 0
     if policy == 3:  # lifo
         for k in range(n_in - 1, -1, -1):
@@ -355,14 +411,6 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
         slots = _argsort_desc(ov)
     else:
         slots = np.arange(n_out)
-    tail = fee_mode == 0 and f > 0
-    n_slots = n_out + (1 if tail else 0)
-    cap = n_p + n_slots + 1
-    st_k = np.empty(cap, np.int64)  # output index (-1 fee)
-    st_v = np.empty(cap, np.int64)
-    st_s = np.empty(cap, np.int64)
-    st_h = np.empty(cap, np.int64)
-    st_i = np.empty(cap, np.int64)  # input index
     ns = 0
     p = 0
     left = wv[order[0]] if n_p > 0 else np.int64(0)
@@ -388,14 +436,15 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
                 p += 1
                 left = wv[order[p]] if p < n_p else np.int64(0)
     # per output, in stream order
-    cnt = np.zeros(n_out + 1, np.int64)
+    for k in range(n_out + 1):
+        cnt[k] = 0
     for e in range(ns):
         if st_k[e] >= 0:
             cnt[st_k[e] + 1] += 1
     for k in range(n_out):
         cnt[k + 1] += cnt[k]
-    pos = cnt[:n_out].copy()
-    idx = np.empty(cnt[n_out], np.int64)
+    for k in range(n_out):
+        pos[k] = cnt[k]
     for e in range(ns):
         k = st_k[e]
         if k >= 0:
@@ -406,10 +455,16 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
             fps[nfp] = st_s[e]
             fph[nfp] = st_h[e]
             nfp += 1
-    op = np.empty(n_out + 1, np.int64)
-    rv = np.empty(cnt[n_out] + 1, np.int64)
-    rs = np.empty(cnt[n_out] + 1, np.int64)
-    rh = np.empty(cnt[n_out] + 1, np.int64)
+    nr = cnt[n_out] + 1
+    r = np.empty(n_out + 1 + 3 * nr + 3 * (nfp + 1), np.int64)
+    op = r[0:n_out + 1]
+    rv = r[n_out + 1:n_out + 1 + nr]
+    rs = r[n_out + 1 + nr:n_out + 1 + 2 * nr]
+    rh = r[n_out + 1 + 2 * nr:n_out + 1 + 3 * nr]
+    q0 = n_out + 1 + 3 * nr
+    fv = r[q0:q0 + nfp + 1]
+    fs = r[q0 + nfp + 1:q0 + 2 * (nfp + 1)]
+    fh = r[q0 + 2 * (nfp + 1):q0 + 3 * (nfp + 1)]
     at = 0
     for k in range(n_out):
         op[k] = at
@@ -433,9 +488,6 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
                 best = cur
         parent[k] = best
     op[n_out] = at
-    fv = np.empty(nfp + 1, np.int64)
-    fs = np.empty(nfp + 1, np.int64)
-    fh = np.empty(nfp + 1, np.int64)
     nf = _aggregate(fpv, fps, fph, nfp, np.int64(0), fv, fs, fh, 0)
     # _aggregate with value 0 writes no clean rest (tainted <= 0 rest is skipped)
     return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
@@ -563,6 +615,8 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
     ordered = policy >= 2
     has_sinks = sink_of_addr.shape[0] > 0
     has_stop = stop_tx.shape[0] > 0
+    sc_in = np.empty(3 * 64 + 1, np.int64)  # per-transaction scratch: in_slot, iv, ip
+    sc_seg = np.empty(3 * 64, np.int64)  # sv, ss, sh
     tmp_v = np.empty(64, np.int64)
     tmp_s = np.empty(64, np.int64)
     tmp_h = np.empty(64, np.int64)
@@ -580,7 +634,9 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
         n_in = tx_in[t + 1] - i0
         o0 = tx_out[t]
         n_out = tx_out[t + 1] - o0
-        in_slot = np.empty(n_in, np.int64)
+        if 3 * n_in + 1 > sc_in.shape[0]:
+            sc_in = np.empty(2 * (3 * n_in + 1), np.int64)
+        in_slot = sc_in[:n_in]
         nseg = 0
         has_taint = False
         for k in range(n_in):
@@ -599,11 +655,13 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
         ov = out_value[o0:o0 + n_out]
         txhop = _I64MAX
         if has_taint:
-            iv = np.empty(n_in, np.int64)
-            ip = np.empty(n_in + 1, np.int64)
-            sv = np.empty(nseg, np.int64)
-            ss = np.empty(nseg, np.int64)
-            sh = np.empty(nseg, np.int64)
+            iv = sc_in[n_in:2 * n_in]
+            ip = sc_in[2 * n_in:3 * n_in + 1]
+            if 3 * nseg > sc_seg.shape[0]:
+                sc_seg = np.empty(6 * nseg, np.int64)
+            sv = sc_seg[:nseg]
+            ss = sc_seg[nseg:2 * nseg]
+            sh = sc_seg[2 * nseg:3 * nseg]
             at = 0
             known = np.int64(0)
             first_unknown = -1

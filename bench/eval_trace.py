@@ -1,0 +1,163 @@
+"""Tracing quality on simulator ground truth: every taint policy, with and without address clusters, on the
+simulator's laundering scenarios (peel chains, fan-out, the full DPRK playbook, mixer, CoinJoin).
+
+For each scenario and simulation seed: `chaintrace simulate btc` (mainnet encoding), ingest through the real
+block-file parser, build address clusters, then trace the incident's stolen outputs with the simulator's
+TagPack (the tags an analyst would hold: exchange hot/cold wallets, 60% of deposit addresses, the mixer,
+CoinJoin coordinators, pools) as sinks. Scored with `chaintrace.trace.evaluate.score`:
+
+* recall: value-weighted recall of the true cash-outs (per true cash-out address, the smaller of traced and
+  true stolen amount, summed, over the true total); "recall+mix" also counts cash-outs of mixer payouts;
+* precision: traced value on true cash-out addresses over all traced value on exchange sinks;
+* collateral: innocent deposit addresses flagged (and the value flagged there).
+
+Targets (issue 4): on peel-chain and fan-out, the best policy reaches recall >= 0.9 and precision >= 0.8.
+
+    python bench/eval_trace.py                                   # 3 seeds x 5 scenarios x 20,000 txs
+    python bench/eval_trace.py --txs 100000 --seeds 1 2 3 4 5    # full
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from statistics import mean
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._report import write_section  # noqa: E402
+
+POLICIES = [("poison", "tail"), ("haircut", "tail"), ("fifo", "tail"), ("fifo", "prorata"), ("lifo", "tail"),
+            ("tiho", "tail")]
+SCENARIOS = ["peel-chain", "fan-out", "dprk", "mixer", "coinjoin"]
+TARGET = {"peel-chain", "fan-out"}
+
+
+def name(policy: str, fee_mode: str) -> str:
+    return policy if fee_mode == "tail" else f"{policy}/{fee_mode}"
+
+
+def run_one(workdir: Path, scenario: str, seed: int, txs: int) -> list[dict]:
+    from chaintrace import Workspace
+    from chaintrace.chains.btc import ingest_block_files
+    from chaintrace.graph.cluster import build_clusters
+    from chaintrace.intel import load_tags
+    from chaintrace.sim import load_truth, simulate_btc
+    from chaintrace.trace import trace
+    from chaintrace.trace.evaluate import incident_seeds, score
+
+    sim = workdir / f"sim-{scenario}-{seed}-{txs}"
+    ws = Workspace(workdir / f"ws-{scenario}-{seed}-{txs}")
+    if not (sim / "truth.json").exists():
+        simulate_btc(sim, txs=txs, seed=seed, scenario=scenario, network="main", overwrite=True)
+    tags_file = sim / "tags.yaml"
+    if not ws.chain("btc").exists:
+        ingest_block_files(ws, [sim])
+        build_clusters(ws, tags=load_tags(None, "btc", [tags_file]))
+    truth = load_truth(sim)
+    rows = []
+    for inc in truth["incidents"]:
+        seeds = incident_seeds(inc)
+        for policy, fee_mode in POLICIES:
+            for clusters in (False, True):
+                t = time.perf_counter()
+                r = trace(ws, seeds, policy=policy, fee_mode=fee_mode, tags=[tags_file], registry=False,
+                          clusters=clusters)
+                s = score(r, inc)
+                s.update(scenario=scenario, seed=seed, clusters=clusters, name=name(policy, fee_mode),
+                         seconds=time.perf_counter() - t)
+                rows.append(s)
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict:
+    keys = sorted({(r["scenario"], r["name"], r["clusters"]) for r in rows},
+                  key=lambda k: (SCENARIOS.index(k[0]), [name(*p) for p in POLICIES].index(k[1]), k[2]))
+    out = {}
+    for k in keys:
+        rs = [r for r in rows if (r["scenario"], r["name"], r["clusters"]) == k]
+        out[k] = {
+            "recall": mean(r["recall"] for r in rs), "recall_all": mean(r["recall_all"] for r in rs),
+            "precision": mean(r["precision"] for r in rs),
+            "collateral": mean(r["collateral_addresses"] for r in rs),
+            "collateral_btc": mean(r["collateral_value"] for r in rs) / 1e8,
+            "txs": mean(r["txs_processed"] for r in rs), "n": len(rs),
+            "seconds": mean(r["seconds"] for r in rs),
+        }
+    return out
+
+
+def best(summary: dict, scenario: str, clusters: bool) -> tuple[str, dict]:
+    cands = [(k[1], v) for k, v in summary.items() if k[0] == scenario and k[2] == clusters]
+    return max(cands, key=lambda kv: (round(kv[1]["recall"] + kv[1]["precision"], 3), -kv[1]["collateral"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--txs", type=int, default=20_000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--scenarios", nargs="+", default=SCENARIOS, choices=SCENARIOS)
+    ap.add_argument("--workdir", type=Path, default=Path("bench-data/eval-trace"))
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for sc in a.scenarios:
+        for seed in a.seeds:
+            t = time.perf_counter()
+            rows += run_one(a.workdir, sc, seed, a.txs)
+            print(f"{sc} seed {seed}: {time.perf_counter() - t:.1f} s", flush=True)
+    summary = summarize(rows)
+    lines = ["| scenario | policy | clusters | recall | recall+mix | precision | innocent deposits | innocent BTC | txs followed |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (sc, nm, cl), v in summary.items():
+        lines.append(f"| {sc} | {nm} | {'yes' if cl else 'no'} | {v['recall']:.3f} | {v['recall_all']:.3f} | "
+                     f"{v['precision']:.3f} | {v['collateral']:.1f} | {v['collateral_btc']:.4f} | {v['txs']:,.0f} |")
+    verdicts = []
+    for sc in a.scenarios:
+        for cl in (False, True):
+            nm, v = best(summary, sc, cl)
+            ok = v["recall"] >= 0.9 and v["precision"] >= 0.8
+            tgt = (" - target recall >= 0.9, precision >= 0.8: **" + ("met" if ok else "not met") + "**") \
+                if sc in TARGET else ""
+            verdicts.append(f"- {sc}, clusters {'on' if cl else 'off'}: best {nm} (recall {v['recall']:.3f}, "
+                            f"precision {v['precision']:.3f}, {v['collateral']:.1f} innocent deposits){tgt}")
+    print("\n".join(lines + [""] + verdicts))
+    if a.no_write:
+        return
+    seeds = " ".join(map(str, a.seeds))
+    body = f"""
+Simulated chains of {a.txs:,} transactions (`chaintrace simulate btc --network main`), simulation seeds {seeds},
+one incident each; the stolen outputs traced with the simulator's TagPack as sinks (exchange wallets, 60% of
+the deposit addresses, mixer, CoinJoin coordinators, pools); default limits (min value 10,000 sat).
+"Clusters yes": address clusters built (`chaintrace cluster build`) so every member of a tagged cluster is a sink.
+Means over the seeds. Metrics: `chaintrace.trace.evaluate` (docs/tracing.md).
+
+{chr(10).join(lines)}
+
+Best policy per scenario (by recall + precision, then fewer innocent deposits flagged):
+
+{chr(10).join(verdicts)}
+
+What decides the outcome:
+
+- Without clusters, recall is capped by tag coverage: value deposited at an *untagged* deposit address is not
+  stopped there; it is followed into the exchange's sweep and lands on the tagged hot wallet, which is not the
+  true cash-out address. Clustering links swept deposit addresses to the tagged ones (common-input ownership),
+  so they become sinks themselves and recall rises to near the whole cash-out.
+- Peel chains and fan-out without mixing: every laundering transaction spends only stolen coins, so all
+  policies assign exactly the same amounts; they differ only where tainted and clean coins meet.
+- When stolen and clean coins meet (DPRK playbook: the launderer's own clean top-ups, CoinJoins, the mixer),
+  haircut and poison spread taint over every output and follow far more transactions, flagging many more
+  innocent deposit addresses (mostly with tiny amounts) for no gain in recall; FIFO and TIHO keep stolen value
+  together and flag the fewest. LIFO attributes the clean part first, so it moves taint later in spending order.
+- Value sent through the custodial mixer is not followed (the mixer is a sink): "recall+mix" shows what that
+  costs; the mixer scenario is where taint analysis alone cannot reach the cash-outs.
+"""
+    cmd = f"python bench/eval_trace.py --txs {a.txs} --seeds {seeds}"
+    write_section("trace-eval", "Trace evaluation on simulator truth (eval_trace.py)", cmd, body)
+
+
+if __name__ == "__main__":
+    main()
