@@ -179,17 +179,26 @@ def coinjoin_scores(ws, truth) -> tuple[list[dict], dict]:
     from chaintrace.graph.btc import load_btc_graph
     from chaintrace.graph.cluster import _resolve_txids
 
+    from chaintrace.chains.btc.script import P2TR, P2WPKH
+
     g = load_btc_graph(ws)
-    missed = [c for c in truth["coinjoins"] if c["protocol"] == "whirlpool" and c["txid"] not in det]
+    missed = [c for c in truth["coinjoins"] if c["protocol"] in ("whirlpool", "wasabi2") and c["txid"] not in det]
     ids = _resolve_txids(ws, [c["txid"] for c in missed])
-    no_remix = 0
+    why: dict[str, Counter] = {}
     for c in missed:
         t = ids[c["txid"]]
-        vals = [int(g.out_value[o]) for o in g.in_output[g.tx_in[t]:g.tx_in[t + 1]] if o >= 0]
-        no_remix += all(v != c["denomination"] for v in vals)
+        outs = [o for o in g.in_output[g.tx_in[t]:g.tx_in[t + 1]] if o >= 0]
+        types = {int(g.out_type[o]) for o in outs}
+        allowed = {P2WPKH} if c["protocol"] == "whirlpool" else {P2WPKH, P2TR}
+        reasons = []
+        if types - allowed:
+            reasons.append("an input script type the protocol does not accept")
+        if c["protocol"] == "whirlpool" and all(int(g.out_value[o]) != c["denomination"] for o in outs):
+            reasons.append("no remixer input")
+        why.setdefault(c["protocol"], Counter())["; ".join(reasons) or "other"] += 1
     for r in rows:
-        if r["truth"] == "whirlpool":
-            r["missed_without_remixer"] = no_remix
+        if r["truth"] in why:
+            r["why_missed"] = dict(why[r["truth"]])
     return rows, dict(fps)
 
 
@@ -386,8 +395,8 @@ def main() -> None:
         note = ""
         if r["truth"] == "whirlpool_tx0":
             note = " (correct: a premix is not a CoinJoin)"
-        elif r.get("missed_without_remixer"):
-            note = f" ({r['missed_without_remixer']} have no remixer input)"
+        elif r.get("why_missed"):
+            note = " (" + "; ".join(f"{n}: {k}" for k, n in r["why_missed"].items()) + ")"
         cl.append(f"| {r['truth']} | {r['n']} | {r['detected_as_same']} | {r['detected_as_other'] or ''} | "
                   f"{r['missed']}{note} |")
     real_l = ""
@@ -412,7 +421,9 @@ cash-out address the smaller of traced and true amount, summed, over the true to
 CoinJoin detectors on the simulated rounds (Whirlpool TX0 premixes are single-user transactions and must not
 be detected); detections of transactions that are not simulated CoinJoins: {cj_fp or 'none'}. The Whirlpool
 rule (SCDH) requires at least one remixed input of exactly the pool size, as every real Whirlpool round has;
-simulated rounds made only of new entrants (the first rounds of a pool) do not match it.
+simulated rounds made only of new entrants (the first rounds of a pool) do not match it. Real Wasabi 2 and
+Whirlpool coordinators only accept P2WPKH (and, for Wasabi 2, P2TR) inputs; a simulated round with another
+input type does not match either. Both are simulator deviations from the real protocols, listed per round.
 
 {chr(10).join(cl)}
 
