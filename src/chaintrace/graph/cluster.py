@@ -1244,6 +1244,8 @@ def cluster_expander(ws: Workspace, graph=None):
     its cluster, with ``origin[j]`` the position of the given id that member j belongs with. When `keys` (one
     entity key per given id) name two different entities inside one cluster, that cluster is *not*
     expanded (a conflict is never silently resolved): its ids are listed in ``expand.conflicts``.
+    ``expand.entity_key`` (:func:`service_entity`) tells callers how to key a tag so that one service's
+    differently labelled tags count as one entity.
     Returns None when no clusters were built.
     """
     if not ClusterStore(ws).exists:
@@ -1277,6 +1279,8 @@ def cluster_expander(ws: Workspace, graph=None):
         return members, origin
 
     expand.conflicts = []
+    # tags naming one service with different labels ("X deposit address", "X hot wallet") are one entity
+    expand.entity_key = service_entity
     return expand
 
 

@@ -99,8 +99,13 @@ def resolve_sinks(ws, graph, tags: list[Tag], address_ids: Callable[[list[str]],
         expand = _expander(ws, chain, graph)
         if expand is not None:
             used = True
+            keys = np.asarray(sink_idx, np.int64)
+            entity_key = getattr(expand, "entity_key", None)  # the clusterer's notion of "the same service"
+            if entity_key is not None:
+                names = [entity_key(e) for e in entities]
+                keys = np.asarray([names[i] for i in sink_idx], dtype=object)
             try:
-                members, origin = expand(np.asarray(sink_ids, np.int64), keys=np.asarray(sink_idx, np.int64))
+                members, origin = expand(np.asarray(sink_ids, np.int64), keys=keys)
             except TypeError:
                 members, origin = expand(np.asarray(sink_ids, np.int64))
             conflicts = list(getattr(expand, "conflicts", []))
