@@ -46,9 +46,10 @@ _CHAIN_NAMES = {
 
 TOKEN_TICKERS = frozenset({"usdt", "usdc", "dai", "busd", "tusd", "usdp", "pyusd", "wbtc", "token"})
 
-# base58check version prefixes (mainnet) per chain.
+# base58check version prefixes per chain (mainnet; Bitcoin also its test networks, so tags of a
+# testnet/signet/regtest chain - e.g. `chaintrace simulate` output - import too).
 _B58_VERSIONS: dict[str, tuple[bytes, ...]] = {
-    "btc": (b"\x00", b"\x05"),
+    "btc": (b"\x00", b"\x05", b"\x6f", b"\xc4"),
     "bch": (b"\x00", b"\x05"),
     "bsv": (b"\x00", b"\x05"),
     "ltc": (b"\x30", b"\x32", b"\x05"),
@@ -81,7 +82,7 @@ def chain_of(name: str | None, address: str | None = None) -> str | None:
             return "trx"
         if (not n or n in TOKEN_TICKERS) and a[:1] in ("1", "3") and 26 <= len(a) <= 35:
             return "btc"  # a token on a Bitcoin address: the Omni layer (USDT's first home)
-        if not n and a.lower().startswith("bc1"):
+        if not n and a.lower().startswith(("bc1", "tb1", "bcrt1")):
             return "btc"
     if n and n not in TOKEN_TICKERS:
         return n  # an unknown network keeps its own (lower-case) name
@@ -192,6 +193,8 @@ def check(chain: str, address: str) -> str | None:
         return None if hrp == "bnb" and const == enc.BECH32_CONST else "not a BNB Beacon Chain (bnb1...) address"
     if chain in _SEGWIT_HRP and a.lower().startswith(_SEGWIT_HRP[chain] + "1"):
         return _segwit(_SEGWIT_HRP[chain], a)
+    if chain == "btc" and a.lower().startswith(("tb1", "bcrt1")):
+        return _segwit(a.lower().split("1", 1)[0], a)
     if chain == "bch" and (":" in a or a[:1].lower() in ("q", "p")):
         return _cashaddr(a)
     if chain == "zec" and a[:1] in ("z", "u"):

@@ -98,8 +98,8 @@ class Workspace:
         self.path.mkdir(parents=True, exist_ok=True)
         try:
             con = duckdb.connect(str(self.catalog_path))
-        except duckdb.IOException as e:
-            raise StoreError(f"{self.catalog_path}: catalog is in use by another process ({e})") from e
+        except duckdb.Error as e:  # IOException (another process), ResourceInUse (this process), ...
+            raise StoreError(f"{self.catalog_path}: catalog is in use ({e})") from e
         try:
             yield con
         finally:
