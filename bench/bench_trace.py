@@ -5,8 +5,9 @@ Chain: `chaintrace simulate btc` (scenario dprk, mainnet encoding) of --txs tran
 real block-file parser (both reused from --workdir when already there).
 
 1. arrays: `build_btc_graph(ws)` from the Parquet store (no cache), then loading the cached arrays.
-2. the hack: from 10% into the economy, the largest (later spent) outputs held by non-service addresses, taken
-   until they hold at least --hack-btc BTC, are the "stolen" seeds; they are traced forward over the whole rest of the chain with the
+2. the hack: from 10% into the economy, the largest (later spent) outputs held by non-service addresses in a few
+   consecutive blocks (none spending another), taken until they hold at least --hack-btc BTC, are the "stolen"
+   seeds; they are traced forward over the whole rest of the chain with the
    simulator's tags as sinks (exchanges, mixers, ...), default limits (min value 10,000 sat). Timed: the numba
    kernel alone (one core), and `chaintrace.trace.trace` end to end (seeds, tags, report).
 3. baseline: the same trace with a networkx graph (one node per transaction, one edge per output) walked by
@@ -55,20 +56,33 @@ def prepare(workdir: Path, txs: int, seed: int):
 
 
 def pick_hack(g, target: int, addr_sink: np.ndarray):
-    """Stolen coins for the benchmark: from 10% into the economy (after the coinbase-only bootstrap), the
-    largest spent outputs held by non-service addresses, until they hold `target` sat."""
+    """Stolen coins for the benchmark: from 10% into the economy (after the coinbase-only bootstrap), whole
+    blocks are scanned; outputs of non-coinbase transactions that spend nothing created inside the scanned
+    blocks (so no seed carries another seed's value), held by non-service addresses and spent later, are
+    taken largest first until they hold `target` sat."""
     cb = np.asarray(g.tx_coinbase)
+    out_tx, out_value = np.asarray(g.out_tx), np.asarray(g.out_value)
+    out_addr, out_sp = np.asarray(g.out_addr), np.asarray(g.out_spender_tx)
+    in_output, in_tx = np.asarray(g.in_output), np.asarray(g.in_tx)
     t0 = int(np.argmax(~cb)) if (~cb).any() else 0
     start = t0 + (g.n_tx - t0) // 10
-    t1 = min(g.n_tx, start + 50_000)
-    outs = np.arange(g.tx_out[start], g.tx_out[t1], dtype=np.int64)
-    addr = np.asarray(g.out_addr)[outs]
-    ok = ~cb[np.asarray(g.out_tx)[outs]] & (np.asarray(g.out_spender_tx)[outs] >= 0) & (addr >= 0)
-    if len(addr_sink):
-        ok &= addr_sink[np.maximum(addr, 0)] < 0
-    outs = outs[ok]
-    outs = outs[np.argsort(-np.asarray(g.out_value)[outs], kind="stable")]
-    k = int(np.searchsorted(np.cumsum(np.asarray(g.out_value)[outs]), target)) + 1
+    h = int(g.tx_height[start])
+    while True:
+        t1 = int(np.searchsorted(g.tx_height, h, side="right"))
+        lo_out, hi_out = int(g.tx_out[start]), int(g.tx_out[t1])
+        spends = in_output[g.tx_in[start]:g.tx_in[t1]]
+        inner = np.unique(in_tx[g.tx_in[start]:g.tx_in[t1]][(spends >= lo_out) & (spends < hi_out)])
+        outs = np.arange(lo_out, hi_out, dtype=np.int64)
+        tx = out_tx[outs]
+        ok = ~cb[tx] & ~np.isin(tx, inner) & (out_sp[outs] >= 0) & (out_addr[outs] >= 0)
+        if len(addr_sink):
+            ok &= addr_sink[np.maximum(out_addr[outs], 0)] < 0
+        outs = outs[ok]
+        if int(out_value[outs].sum()) >= target or t1 >= g.n_tx:
+            break
+        h += 1
+    outs = outs[np.argsort(-out_value[outs], kind="stable")]
+    k = int(np.searchsorted(np.cumsum(out_value[outs]), target)) + 1
     return np.sort(outs[:k])
 
 
@@ -174,7 +188,7 @@ def main() -> None:
     tags = load_tags(None, "btc", [sim / "tags.yaml"])
     sinks = resolve_sinks(ws, g, tags, lambda x: _address_ids(ws, x), g.n_addresses, clusters=False)
     seeds = pick_hack(g, a.hack_btc * BTC, sinks.addr_sink)
-    seeded = int(np.asarray(g.out_value)[seeds].sum())
+    nominal = int(np.asarray(g.out_value)[seeds].sum())
     src = np.zeros(len(seeds), np.int64)
     K.propagate_graph(g, seeds[:1], src[:1], 1, policy=a.policy, sink_of_addr=sinks.addr_sink,
                       min_value=10_000)  # compile / load the kernels
@@ -185,6 +199,9 @@ def main() -> None:
                                 unspendable_type=NULLDATA)
         runs.append(time.perf_counter() - t)
     kernel_s = min(runs)
+    seeded = int(res.seeded.sum())
+    if seeded != nominal:
+        raise SystemExit(f"seeds overlap: seeded {seeded} of nominal {nominal}")
     first_tx = int(np.asarray(g.out_tx)[seeds[0]])
     print(f"hack: {len(seeds)} outputs, {seeded / BTC:,.2f} BTC at tx {first_tx:,}; {a.policy} kernel "
           f"{kernel_s:.3f} s, {res.processed:,} txs followed, {len(res):,} tainted outputs")

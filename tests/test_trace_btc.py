@@ -329,3 +329,17 @@ def test_real_mainnet_satoshi_to_hal(tmp_path):
     # the 40 BTC change moved on: following it by address gives the same total as by output
     r = trace(ws, [txid + ":1"], policy="fifo", registry=False)
     assert r.totals("BTC")["seeded"] == 40 * BTC and r.stats["txs_processed"] >= 1
+
+
+def test_overlapping_and_many_seeds(story):
+    # a seed downstream of another: already carries its taint, so it seeds nothing more
+    r = run(story, "fifo", seeds=[story.txid("theft"), story.txid("peel1") + ":1"])
+    assert [s.amount for s in r.seeds] == [story.stolen, 0]
+    assert r.seeds[1].nominal == story.stolen - 5 * BTC - FEE
+    # more seeds than tracked sources: one source, exact per-seed amounts, no by_seed breakdown
+    specs = [story.txid("theft")] + [story.txid("alice") + ":1"] * 70
+    r = run(story, "haircut", seeds=specs, min_value=0)
+    assert r.seeds[0].amount == story.stolen and r.seeds[1].amount == story.alice2
+    assert all(s.amount == 0 and s.outputs == 0 for s in r.seeds[2:])
+    assert r.totals("BTC")["seeded"] == story.stolen + story.alice2
+    assert all(s.by_seed is None for s in r.sinks)

@@ -28,7 +28,7 @@ ASSET = "BTC"
 DECIMALS = 8
 DEFAULT_MIN_VALUE = 10_000  # sat (0.0001 BTC): below this, value is reported as stopped, not followed
 _TXID = re.compile(r"[0-9a-fA-F]{64}")
-BY_SEED_MAX = 64  # per-seed breakdown in report rows only up to this many seeds
+BY_SEED_MAX = 64  # up to this many seeds, each is its own source (by_seed breakdowns); beyond, one source
 
 
 # ---------------------------------------------------------------------- lookups
@@ -213,7 +213,10 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
 
     t0 = time.perf_counter()
     progress.start(f"trace ({req.policy})", None)
-    res = K.propagate_graph(g, seed_out, seed_src, len(seeds), policy=req.policy, fee_mode=req.fee_mode,
+    # every seed is its own source (per-seed attribution, by_seed) up to BY_SEED_MAX seeds; beyond, one source
+    n_src = len(seeds) if len(seeds) <= BY_SEED_MAX else 1
+    src_of = seed_src if n_src > 1 else np.zeros(len(seed_src), np.int64)
+    res = K.propagate_graph(g, seed_out, src_of, n_src, policy=req.policy, fee_mode=req.fee_mode,
                             sink_of_addr=sinks.addr_sink if len(sinks.addr_sink) else None, min_value=min_value,
                             max_hops=req.max_hops, until_tx=until_tx, max_txs=req.max_txs,
                             unspendable_type=NULLDATA)
@@ -222,7 +225,10 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
 
     t0 = time.perf_counter()
     progress.start("report", None)
-    report = _build_report(ws, g, store, req, seeds, nominal, nominal_value, res, sinks, min_value, until_tx, tags)
+    per_seed = np.zeros(len(seeds), np.int64)
+    np.add.at(per_seed, seed_src, res.seed_seeded)
+    report = _build_report(ws, g, store, req, seeds, nominal, nominal_value, res, sinks, min_value, until_tx, tags,
+                           per_seed, n_src)
     progress.finish()
     times["report_s"] = time.perf_counter() - t0
     report.stats.update({k: round(v, 4) for k, v in times.items()})
@@ -230,13 +236,12 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
 
 
 def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, res, sinks: SinkIndex,
-                  min_value, until_tx, tags) -> TraceReport:
+                  min_value, until_tx, tags, per_seed, n_src) -> TraceReport:
     s_out, s_kind, s_amt, s_hop, s_par, s_seg = res.out, res.kind, res.amount, res.hop, res.parent, res.seg
     p_val, p_src, seeded, fee, processed, partial, n_pending = (res.seg_value, res.seg_source, res.seeded, res.fee,
                                                                 res.processed, res.partial, res.n_pending)
     if n_pending:
         raise AssertionError(f"{n_pending} tainted outputs left pending after the trace")
-    n_src = len(seeds)
     out_tx = np.asarray(g.out_tx)
     out_value = np.asarray(g.out_value)
     out_addr = np.asarray(g.out_addr)
@@ -245,17 +250,21 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
     terminal = np.flatnonzero((s_kind != K.PASSED) & (s_kind != K.PENDING))
 
     by_seed = None
-    if 1 < n_src <= BY_SEED_MAX and len(terminal):
+    row = None
+    if 1 < n_src and len(terminal):
+        row = np.full(len(s_out), -1, np.int64)  # terminal slot -> row of the per-seed matrix
+        row[terminal] = np.arange(len(terminal))
         seg_slot = np.repeat(np.arange(len(s_out)), np.diff(s_seg))
-        m = p_src >= 0
-        mat = np.zeros((len(s_out), n_src), np.int64)
-        np.add.at(mat, (seg_slot[m], p_src[m]), p_val[m])
-        by_seed = mat
+        m = (p_src >= 0) & (row[seg_slot] >= 0)
+        by_seed = np.zeros((len(terminal), n_src), np.int64)
+        np.add.at(by_seed, (row[seg_slot[m]], p_src[m]), p_val[m])
 
     def bs(slots) -> list[int] | None:
         if by_seed is None:
             return None
-        return [int(x) for x in by_seed[slots].sum(axis=0)] if np.ndim(slots) else [int(x) for x in by_seed[slots]]
+        if np.ndim(slots):
+            return [int(x) for x in by_seed[row[slots]].sum(axis=0)]
+        return [int(x) for x in by_seed[row[slots]]]
 
     # paths: the largest sink transfers, and every output of the explained addresses
     sink_slots = terminal[s_kind[terminal] == K.SINK]
@@ -355,7 +364,9 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
             "paths": [make_path(int(x)) for x in sl]})
 
     total = int(seeded.sum())
-    seed_rows = [Seed(spec=spec, kind=kind, amount=int(seeded[k]), asset=ASSET, outputs=int(nominal[k]),
+    if int(per_seed.sum()) != int(seeded.sum()):
+        raise AssertionError("per-seed amounts do not add up to the seeded total")
+    seed_rows = [Seed(spec=spec, kind=kind, amount=int(per_seed[k]), asset=ASSET, outputs=int(nominal[k]),
                       nominal=nominal_value[k]) for k, (spec, kind, _o) in enumerate(seeds)]
     limits = {"max_hops": req.max_hops, "min_value": str(req.min_value), "min_share": req.min_share,
               "min_value_effective": str(min_value),

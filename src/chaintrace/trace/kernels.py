@@ -607,6 +607,7 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
     p_src = np.empty(pcap, np.int64)
     p_hop = np.empty(pcap, np.int64)
     seeded = np.zeros(n_src, np.int64)
+    seed_conv = np.zeros(n_seed, np.int64)  # per seed output: the value it seeded
     fee = np.zeros(n_src, np.int64)
     processed = 0
     partial = False
@@ -719,8 +720,10 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
             src = -1
             while sp < n_seed and seed_out[sp] < o:
                 sp += 1
+            sidx = -1
             if sp < n_seed and seed_out[sp] == o:
                 src = seed_src[sp]
+                sidx = sp
                 sp += 1
             amt = np.int64(0)
             for j in range(a, b):
@@ -751,6 +754,7 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                 for j in range(a, b):
                     if rs[j] < 0:
                         seeded[src] += rv[j]
+                        seed_conv[sidx] += rv[j]
                         tmp_v[j - a] = rv[j]
                         tmp_s[j - a] = src
                         tmp_h[j - a] = 0
@@ -836,6 +840,7 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                 p_src[at] = seed_src[sp]
                 p_hop[at] = 0
                 seeded[seed_src[sp]] += out_value[o]
+                seed_conv[sp] += out_value[o]
                 s_out[n_slot] = o
                 s_kind[n_slot] = MAX_TXS
                 s_amt[n_slot] = out_value[o]
@@ -851,7 +856,7 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
     npool = s_seg[n_slot]
     return (s_out[:n_slot].copy(), s_kind[:n_slot].copy(), s_amt[:n_slot].copy(), s_hop[:n_slot].copy(),
             s_par[:n_slot].copy(), s_seg[:n_slot + 1].copy(), p_val[:npool].copy(), p_src[:npool].copy(),
-            p_hop[:npool].copy(), seeded, fee, processed, partial, n_pending)
+            p_hop[:npool].copy(), seeded, fee, processed, partial, n_pending, seed_conv)
 
 
 class Slots:
@@ -859,7 +864,7 @@ class Slots:
 
     def __init__(self, res):
         (self.out, self.kind, self.amount, self.hop, self.parent, self.seg, self.seg_value, self.seg_source,
-         self.seg_hop, self.seeded, self.fee, self.processed, self.partial, self.n_pending) = res
+         self.seg_hop, self.seeded, self.fee, self.processed, self.partial, self.n_pending, self.seed_seeded) = res
         self.processed = int(self.processed)
         self.partial = bool(self.partial)
 
