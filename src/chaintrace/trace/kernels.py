@@ -100,7 +100,12 @@ def _argsort_desc(keys):
 @nb.njit(cache=True)
 def _sources(s, v, n):
     """Sorted distinct sources of the tainted, non-empty segments among the first `n`."""
-    u = np.empty(n, np.int64)
+    return _sources_into(s, v, n, np.empty(n, np.int64))
+
+
+@nb.njit(cache=True)
+def _sources_into(s, v, n, u):
+    """:func:`_sources` written into `u` (length >= n); returns the view of the sources."""
     m = 0
     for j in range(n):
         if s[j] >= 0 and v[j] > 0:
@@ -242,12 +247,13 @@ def _merge(v, s, h, idx, ov, os, oh, at):
 
 
 @nb.njit(cache=True)
-def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in):
-    u = _sources(ss, sv, nseg)
+def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in, sc):
+    u = _sources_into(ss, sv, nseg, sc[0:nseg])
     m = u.shape[0]
-    # one scratch buffer: A[m] H[m] remain[m] x_[m] in_t[n_in] caps[n_out+1] bucket[n_out+1] rem[max]
+    # scratch: A[m] H[m] remain[m] x_[m] in_t[n_in] caps[n_out+1] bucket[n_out+1] rem[max]
     nb_ = max(m, n_out + 1)
-    w = np.empty(4 * m + n_in + 2 * (n_out + 1) + nb_, np.int64)
+    nw = 4 * m + n_in + 2 * (n_out + 1) + nb_
+    w = sc[nseg:nseg + nw]
     A = w[0:m]
     H = w[m:2 * m]
     remain = w[2 * m:3 * m]
@@ -286,7 +292,7 @@ def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_
     R = T
     # results in one buffer: op[n_out+1] rv/rs/rh[cap] fv/fs/fh[m]
     cap = n_out * (m + 1) + 1
-    r = np.empty(n_out + 1 + 3 * cap + 3 * m, np.int64)
+    r = sc[nseg + nw:nseg + nw + n_out + 1 + 3 * cap + 3 * m]
     op = r[0:n_out + 1]
     rv = r[n_out + 1:n_out + 1 + cap]
     rs = r[n_out + 1 + cap:n_out + 1 + 2 * cap]
@@ -335,12 +341,13 @@ def _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_
 
 
 @nb.njit(cache=True)
-def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in):
+def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in, sc):
     tail = fee_mode == 0 and f > 0
     n_slots = n_out + (1 if tail else 0)
     cap = nseg + n_slots + 1
-    # one scratch buffer for everything below
-    w = np.empty(7 * nseg + 2 * n_in + 6 * cap + 2 * n_out + 8, np.int64)
+    # scratch for everything below, then the results
+    nw = 7 * nseg + 2 * n_in + 6 * cap + 2 * n_out + 8
+    w = sc[0:nw]
     o = 0
     wv = w[o:o + nseg]
     o += nseg
@@ -456,7 +463,7 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
             fph[nfp] = st_h[e]
             nfp += 1
     nr = cnt[n_out] + 1
-    r = np.empty(n_out + 1 + 3 * nr + 3 * (nfp + 1), np.int64)
+    r = sc[nw:nw + n_out + 1 + 3 * nr + 3 * (nfp + 1)]
     op = r[0:n_out + 1]
     rv = r[n_out + 1:n_out + 1 + nr]
     rs = r[n_out + 1 + nr:n_out + 1 + 2 * nr]
@@ -496,11 +503,18 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
 
 
 @nb.njit(cache=True)
-def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
-    """Split one transaction. Inputs: values `iv`, their normalized segments sv/ss/sh (source -1 = clean)
-    at ip[k]:ip[k+1]; output values `ov`. Returns (op, rv, rs, rh, fv, fs, fh, parent): output k's
-    canonical segments at op[k]:op[k+1], the fee taint aggregated per source (tainted segments only), and
-    per output the input that contributed most tainted value to it (-1: none)."""
+def split_need(n_in, n_out, nseg):
+    """Scratch size (int64 elements) that :func:`split_into` needs for a transaction of this shape."""
+    hair = 5 * nseg + n_in + 3 * (n_out + 1) + (n_out + 1) + 3 * (n_out * (nseg + 1) + 1) + 3 * nseg + 8
+    cap = nseg + n_out + 2
+    ordered = 7 * nseg + 2 * n_in + 6 * cap + 2 * n_out + 8 + (n_out + 1) + 3 * (cap + 1) + 3 * (nseg + 2)
+    return n_out + nseg + max(hair, ordered) + 16
+
+
+@nb.njit(cache=True)
+def split_into(policy, fee_mode, iv, ip, sv, ss, sh, ov, sc):
+    """:func:`split_tx` using the scratch buffer `sc` (at least :func:`split_need`): no allocation except for
+    TIHO's output order; the results are views into `sc`, valid until its next use."""
     n_in = iv.shape[0]
     n_out = ov.shape[0]
     V = np.int64(0)
@@ -511,14 +525,28 @@ def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
         W += ov[k]
     f = V - W
     nseg = ip[n_in]
-    parent = np.full(n_out, -1, np.int64)
-    seg_in = np.empty(nseg, np.int64)
+    parent = sc[0:n_out]
+    for k in range(n_out):
+        parent[k] = -1
+    seg_in = sc[n_out:n_out + nseg]
     for k in range(n_in):
         for j in range(ip[k], ip[k + 1]):
             seg_in[j] = k
+    rest = sc[n_out + nseg:]
     if policy <= 1:  # poison, haircut
-        return _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in)
-    return _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in)
+        return _split_haircut(iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in, rest)
+    return _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, nseg, parent, seg_in, rest)
+
+
+@nb.njit(cache=True)
+def split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov):
+    """Split one transaction. Inputs: values `iv`, their normalized segments sv/ss/sh (source -1 = clean)
+    at ip[k]:ip[k+1]; output values `ov`. Returns (op, rv, rs, rh, fv, fs, fh, parent): output k's
+    canonical segments at op[k]:op[k+1], the fee taint aggregated per source (tainted segments only), and
+    per output the input that contributed most tainted value to it (-1: none)."""
+    sc = np.empty(split_need(iv.shape[0], ov.shape[0], ip[iv.shape[0]]), np.int64)
+    op, rv, rs, rh, fv, fs, fh, parent = split_into(policy, fee_mode, iv, ip, sv, ss, sh, ov, sc)
+    return op.copy(), rv.copy(), rs.copy(), rh.copy(), fv.copy(), fs.copy(), fh.copy(), parent.copy()
 
 
 def split_fast(policy: str, tx: TxShape, input_taints, fee_mode: str = "tail") -> tuple[list[Taint], Taint]:
@@ -618,6 +646,7 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
     has_stop = stop_tx.shape[0] > 0
     sc_in = np.empty(3 * 64 + 1, np.int64)  # per-transaction scratch: in_slot, iv, ip
     sc_seg = np.empty(3 * 64, np.int64)  # sv, ss, sh
+    sc_split = np.empty(4096, np.int64)  # scratch of split_into
     tmp_v = np.empty(64, np.int64)
     tmp_s = np.empty(64, np.int64)
     tmp_h = np.empty(64, np.int64)
@@ -698,7 +727,10 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                 # inputs from outside the store: clean, with the value that balances the transaction
                 iv[first_unknown] = W - known
                 sv[ip[first_unknown]] = W - known
-            op, rv, rs, rh, fv, fs, fh, par = split_tx(policy, fee_mode, iv, ip, sv, ss, sh, ov)
+            need_sc = split_need(n_in, n_out, nseg)
+            if need_sc > sc_split.shape[0]:
+                sc_split = np.empty(2 * need_sc, np.int64)
+            op, rv, rs, rh, fv, fs, fh, par = split_into(policy, fee_mode, iv, ip, sv, ss, sh, ov, sc_split)
             for x in range(fv.shape[0]):
                 fee[fs[x]] += fv[x]
             txhop += 1
