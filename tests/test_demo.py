@@ -14,7 +14,7 @@ from chaintrace.errors import UserError
 from chaintrace.sim import load_truth
 from chaintrace.store.workspace import Workspace
 from chaintrace.trace.demo import run_demo
-from chaintrace.trace.evaluate import score, true_cashouts
+from chaintrace.trace.evaluate import score, sink_entities, true_cashouts
 from chaintrace.trace.report import TraceReport, check_invariant
 from tests.conftest import dataset
 
@@ -36,11 +36,12 @@ def test_demo_traces_the_simulated_hack(demo):
         assert r.sinks, policy
         # the scores recomputed from the written JSON report match
         back = TraceReport.read_json(res.files[f"{policy}_json"])
-        assert score(back, inc) == res.scores[policy]
+        assert score(back, inc, sink_entities(res.sim_dir, back)) == res.scores[policy]
         s = res.scores[policy]
         assert 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1
         # most stolen value that really reached an exchange is found, and most of what is found is right
         assert s["recall"] >= 0.8 and s["precision"] >= 0.8, s
+        assert s["recall_exchange"] >= s["recall"] - 1e-9 and 0 <= s["precision_exchange"] <= 1
     # haircut diffuses: it follows more transactions and flags at least as many innocent deposits
     assert res.scores["haircut"]["txs_processed"] >= res.scores["fifo"]["txs_processed"]
     assert res.scores["haircut"]["collateral_addresses"] >= res.scores["fifo"]["collateral_addresses"]

@@ -73,6 +73,8 @@ def demo_cmd(ws, txs, seed, scenario, no_clusters, fmt):
     acc = [["recall of true cash-outs (value-weighted)", *[f"{sc[p]['recall']:.3f}" for p in POLICIES]],
            ["recall incl. cash-outs of mixer payouts", *[f"{sc[p]['recall_all']:.3f}" for p in POLICIES]],
            ["precision (traced value on true cash-out addresses)", *[f"{sc[p]['precision']:.3f}" for p in POLICIES]],
+           ["recall per receiving exchange", *[f"{sc[p]['recall_exchange']:.3f}" for p in POLICIES]],
+           ["precision per receiving exchange", *[f"{sc[p]['precision_exchange']:.3f}" for p in POLICIES]],
            ["innocent deposit addresses flagged", *[str(sc[p]["collateral_addresses"]) for p in POLICIES]],
            ["value flagged at innocent deposits (BTC)", *[btc(sc[p]["collateral_value"]) for p in POLICIES]],
            ["transactions followed", *[f"{sc[p]['txs_processed']:,}" for p in POLICIES]]]

@@ -68,7 +68,7 @@ def run_demo(ws: Workspace, *, txs: int = 20_000, seed: int = 7, scenario: str =
     from chaintrace.chains.btc import ingest_block_files
     from chaintrace.sim import load_truth, simulate_btc
     from chaintrace.trace import trace
-    from chaintrace.trace.evaluate import incident_seeds, score
+    from chaintrace.trace.evaluate import incident_seeds, score, sink_entities
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -121,7 +121,7 @@ def run_demo(ws: Workspace, *, txs: int = 20_000, seed: int = 7, scenario: str =
         r = trace(ws, seeds, policy=policy, clusters=clusters, progress=progress)
         timings[f"trace_{policy}_s"] = time.perf_counter() - t
         reports[policy] = r
-        scores[policy] = score(r, incident)
+        scores[policy] = score(r, incident, sink_entities(sim_dir, r))
         files[f"{policy}_json"] = str(r.write_json(demo / f"report-{policy}.json"))
     from chaintrace.report.html import write_html
 

@@ -10,8 +10,13 @@ Metrics (tracing-methods.md §6.3, issue 4):
 ``precision``
     traced value landing on true cash-out addresses over all traced value landing on exchange sinks.
 ``collateral``
-    innocent deposit addresses flagged: exchange sink addresses that received traced value but never a
-    true cash-out (and the traced value they received).
+    innocent deposit addresses flagged: exchange deposit addresses (not the exchange's own wallets) that
+    received traced value but never a true cash-out (and the traced value they received).
+``recall_exchange``, ``precision_exchange``
+    the same at the level of the receiving exchange (what a freeze request needs): per exchange, the smaller
+    of the traced value landing on any of its addresses and the true stolen value cashed out there, over the
+    true total (recall) or over all traced value on exchange sinks (precision). Needs the true owner of the
+    sink addresses (`entity_of`, from the simulator's addresses.parquet: :func:`sink_entities`).
 """
 from __future__ import annotations
 
@@ -36,7 +41,20 @@ def incident_seeds(incident: dict) -> list[str]:
     return [f"{o['txid']}:{o['vout']}" for o in incident["stolen"]["outputs"]]
 
 
-def score(report: TraceReport, incident: dict) -> dict:
+def sink_entities(sim_dir, report: TraceReport) -> dict[str, tuple[int, str]]:
+    """The true (entity id, role) of every sink address of `report`, from a simulation's addresses.parquet."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from chaintrace.sim import address_entities
+
+    t = address_entities(sim_dir)
+    want = pa.array(sorted({s.address for s in report.sinks}), pa.string())
+    t = t.filter(pc.is_in(t["address"], value_set=want))
+    return {a: (e, r) for a, e, r in zip(t["address"].to_pylist(), t["entity"].to_pylist(), t["role"].to_pylist())}
+
+
+def score(report: TraceReport, incident: dict, entity_of: dict[str, tuple[int, str]] | None = None) -> dict:
     """Recall, precision and collateral of `report` against one simulated `incident` (see module doc)."""
     direct = true_cashouts(incident)
     allc = true_cashouts(incident, via_mixer=True)
@@ -55,7 +73,21 @@ def score(report: TraceReport, incident: dict) -> dict:
         return sum(min(traced.get(a, 0), v) for a, v in truth.items()) / total if total else 0.0
 
     on_true = sum(v for a, v in traced.items() if a in allc)
-    innocent = {a: v for a, v in traced.items() if a not in allc and v > 0}
+    wallets = {a for a, (_e, role) in (entity_of or {}).items() if role != "deposit"}
+    innocent = {a: v for a, v in traced.items() if a not in allc and v > 0 and a not in wallets}
+    ex = {}
+    if entity_of is not None:
+        true_e: dict[int, int] = {}
+        for c in incident.get("cashouts", []):
+            if c.get("address") and c["stolen"]:
+                true_e[c["exchange_entity"]] = true_e.get(c["exchange_entity"], 0) + int(c["stolen"])
+        traced_e: dict[int, int] = {}
+        for a, v in traced.items():
+            e = entity_of.get(a, (None, None))[0]
+            traced_e[e] = traced_e.get(e, 0) + v
+        hit = sum(min(traced_e.get(e, 0), v) for e, v in true_e.items())
+        ex = {"recall_exchange": round(hit / sum(true_e.values()), 4) if true_e else 0.0,
+              "precision_exchange": round(hit / exch_total, 4) if exch_total else 0.0}
     t = report.totals(report.asset)
     bal = incident.get("balance", {})
     return {
@@ -64,6 +96,7 @@ def score(report: TraceReport, incident: dict) -> dict:
         "recall": round(recall(direct), 4),
         "recall_all": round(recall(allc), 4),
         "precision": round(on_true / exch_total, 4) if exch_total else 0.0,
+        **ex,
         "collateral_addresses": len(innocent),
         "collateral_value": sum(innocent.values()),
         "true_cashout_addresses": len(direct),
