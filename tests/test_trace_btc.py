@@ -343,3 +343,25 @@ def test_overlapping_and_many_seeds(story):
     assert all(s.amount == 0 and s.outputs == 0 for s in r.seeds[2:])
     assert r.totals("BTC")["seeded"] == story.stolen + story.alice2
     assert all(s.by_seed is None for s in r.sinks)
+
+
+def test_docs_examples_run(tmp_path):
+    """The command examples of docs/tracing.md run as written (workspace and output paths moved to tmp)."""
+    import re as _re
+    import shlex
+    from pathlib import Path
+
+    blk = dataset("btc-raw-blocks", "bitcoinj", "first-100k-blocks.dat")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "tracing.md").read_text()
+    block = _re.findall(r"```\n(chaintrace --data hal.*?)```", doc, _re.S)[0]
+    cmds = [c.replace("\\\n", " ") for c in _re.split(r"\n(?=chaintrace )", block.strip())]
+    assert len(cmds) == 3
+    for c in cmds:
+        args = shlex.split(c)[1:]
+        args = [str(tmp_path / "hal") if a == "hal" else a for a in args]
+        args = [str(blk) if a.endswith("first-100k-blocks.dat") else a for a in args]
+        args = [str(tmp_path / "report.json") if a == "report.json" else a for a in args]
+        r = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert r.exit_code == 0, (c, r.output)
+    d = json.loads((tmp_path / "report.json").read_text())
+    assert d["seeds"][0]["spec"] == "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S" and d["limits"]["until_height"] == 200
