@@ -287,58 +287,69 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
         chains[int(sl)] = c[::-1]
     path_slots = np.array(sorted({x for c in chains.values() for x in c}), np.int64)
 
-    # aggregate stopped slots per (reason, address)
+    # aggregate stopped slots per (reason, address), vectorised
     stop_slots = terminal[(s_kind[terminal] != K.SINK) & (s_kind[terminal] != K.HOLDING)]
     hold_slots = terminal[s_kind[terminal] == K.HOLDING]
-    stopped_groups = []
+    g_start = np.zeros(0, np.int64)
+    g_sorted = np.zeros(0, np.int64)
+    rep_stop = np.zeros(0, np.int64)
     if len(stop_slots):
         key = s_kind[stop_slots].astype(np.int64) * (g.n_addresses + 1) + (out_addr[s_out[stop_slots]] + 1)
-        uk, inv = np.unique(key, return_inverse=True)
-        order = np.argsort(inv, kind="stable")
-        bounds = np.searchsorted(inv[order], np.arange(len(uk) + 1))
-        stopped_groups = [stop_slots[order[bounds[i]:bounds[i + 1]]] for i in range(len(uk))]
-    rep_stop = [int(m[np.argmax(s_amt[m])]) for m in stopped_groups]
+        order = np.lexsort((-s_amt[stop_slots], key))  # by group, largest first inside a group
+        g_sorted = stop_slots[order]
+        ks = key[order]
+        g_start = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+        rep_stop = g_sorted[g_start]
 
-    need_tx = set(out_tx[s_out[np.concatenate([sink_slots, hold_slots, path_slots,
-                                                np.array(rep_stop, np.int64)])]].tolist())
+    need_tx = set(out_tx[s_out[np.concatenate([sink_slots, hold_slots, path_slots, rep_stop])]].tolist())
     txid = _txids(ws, need_tx)
     need_addr = set(out_addr[s_out[terminal]].tolist()) | set(out_addr[s_out[path_slots]].tolist()) \
         if len(terminal) or len(path_slots) else set()
     addr = _addresses(ws, need_addr)
 
+    def refs(slots: np.ndarray) -> list[str]:
+        o = s_out[slots]
+        t = out_tx[o]
+        return [f"{txid[a]}:{b}" for a, b in zip(t.tolist(), (o - tx_out[t]).tolist())]
+
     def ref(sl: int) -> str:
-        o = int(s_out[sl])
-        t = int(out_tx[o])
-        return f"{txid[t]}:{o - int(tx_out[t])}"
+        return refs(np.array([sl]))[0]
 
     def label(aid: int) -> str | None:
         t = sinks.labels.get(int(aid))
         return t.label if t else None
 
     sink_rows = []
-    for sl in sink_slots[np.argsort(s_out[sink_slots], kind="stable")]:
-        o = int(s_out[sl])
-        a = int(out_addr[o])
+    ss_ = sink_slots[np.argsort(s_out[sink_slots], kind="stable")]
+    so = s_out[ss_]
+    for k, (sl, a, t, am, hp, v, r) in enumerate(zip(
+            ss_.tolist(), out_addr[so].tolist(), out_tx[so].tolist(), s_amt[ss_].tolist(), s_hop[ss_].tolist(),
+            out_value[so].tolist(), refs(ss_))):
         e = sinks.entities[int(sinks.addr_sink[a])]
-        t = int(out_tx[o])
-        sink_rows.append(Sink(address=addr[a], label=e.label, category=e.category, actor=e.actor,
-                              amount=int(s_amt[sl]), asset=ASSET, hops=int(s_hop[sl]), txid=txid[t],
-                              time=int(tx_time[t]), ref=ref(sl), value=int(out_value[o]), source=e.source,
-                              via_cluster=bool(sinks.via_cluster[a]), by_seed=bs(sl)))
+        sink_rows.append(Sink(address=addr[a], label=e.label, category=e.category, actor=e.actor, amount=am,
+                              asset=ASSET, hops=hp, txid=txid[t], time=int(tx_time[t]), ref=r, value=v,
+                              source=e.source, via_cluster=bool(sinks.via_cluster[a]), by_seed=bs(sl)))
     holding_rows = []
-    for sl in hold_slots[np.argsort(-s_amt[hold_slots], kind="stable")]:
-        o = int(s_out[sl])
-        a = int(out_addr[o])
-        holding_rows.append(Holding(address=addr.get(a), amount=int(s_amt[sl]), asset=ASSET, ref=ref(sl),
-                                    hops=int(s_hop[sl]), time=int(tx_time[out_tx[o]]), value=int(out_value[o]),
+    hs = hold_slots[np.argsort(-s_amt[hold_slots], kind="stable")]
+    ho = s_out[hs]
+    for sl, a, am, hp, tm, v, r in zip(hs.tolist(), out_addr[ho].tolist(), s_amt[hs].tolist(), s_hop[hs].tolist(),
+                                       tx_time[out_tx[ho]].tolist(), out_value[ho].tolist(), refs(hs)):
+        holding_rows.append(Holding(address=addr.get(a), amount=am, asset=ASSET, ref=r, hops=hp, time=tm, value=v,
                                     label=label(a) if a >= 0 else None, by_seed=bs(sl)))
     stopped_rows = []
-    for members, rep in zip(stopped_groups, rep_stop):
-        a = int(out_addr[s_out[rep]])
-        stopped_rows.append(Stopped(
-            reason=K.KIND_NAMES[int(s_kind[rep])], amount=int(s_amt[members].sum()), asset=ASSET,
-            address=addr.get(a), outputs=len(members), hops=int(s_hop[members].min()), ref=ref(rep),
-            time=int(tx_time[out_tx[s_out[members]]].min()), by_seed=bs(members)))
+    if len(g_start):
+        g_amt = np.add.reduceat(s_amt[g_sorted], g_start)
+        g_hop = np.minimum.reduceat(s_hop[g_sorted], g_start)
+        g_time = np.minimum.reduceat(tx_time[out_tx[s_out[g_sorted]]], g_start)
+        g_n = np.diff(np.concatenate([g_start, [len(g_sorted)]]))
+        bounds = np.concatenate([g_start, [len(g_sorted)]]).tolist()
+        for k, (rep, am, hp, tm, n, r) in enumerate(zip(rep_stop.tolist(), g_amt.tolist(), g_hop.tolist(),
+                                                        g_time.tolist(), g_n.tolist(), refs(rep_stop))):
+            a = int(out_addr[s_out[rep]])
+            stopped_rows.append(Stopped(
+                reason=K.KIND_NAMES[int(s_kind[rep])], amount=am, asset=ASSET, address=addr.get(a), outputs=n,
+                hops=hp, ref=r, time=tm,
+                by_seed=bs(g_sorted[bounds[k]:bounds[k + 1]]) if by_seed is not None else None))
     stopped_rows.sort(key=lambda s: (-s.amount, s.reason, s.address or ""))
 
     def make_path(sl: int) -> TracePath:
