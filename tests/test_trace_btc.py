@@ -365,3 +365,35 @@ def test_docs_examples_run(tmp_path):
         assert r.exit_code == 0, (c, r.output)
     d = json.loads((tmp_path / "report.json").read_text())
     assert d["seeds"][0]["spec"] == "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S" and d["limits"]["until_height"] == 200
+
+
+def test_coinjoins_follow_or_stop(tmp_path):
+    """Stolen coins enter an equal-output CoinJoin (3 participants, 3 x 1 BTC + 2 change): followed under the
+    policy by default, stopped with reason "coinjoin" on request."""
+    from chaintrace.detect.coinjoin import detect_coinjoins
+    from chaintrace.graph.btc import load_btc_graph
+
+    c = Chain()
+    _, cb1 = c.add(miner="victim")
+    _, cb2 = c.add(miner="p2")
+    _, cb3 = c.add(miner="p3")
+    theft = Tx([(cb1.txid, 0)], [pay("thief", 3 * BTC)])
+    c.add([theft])
+    cj = Tx([(theft.txid, 0), (cb2.txid, 0), (cb3.txid, 0)],
+            [pay("mixA", BTC), pay("mixB", BTC), pay("mixC", BTC), pay("chg2", 49 * BTC - FEE),
+             pay("chg3", 49 * BTC)])
+    c.add([cj])
+    (tmp_path / "blk00000.dat").write_bytes(blk_file(c.blocks, MAIN.magic))
+    ws = Workspace(tmp_path / "data")
+    ingest_block_files(ws, [tmp_path / "blk00000.dat"])
+    g = load_btc_graph(ws)
+    assert (detect_coinjoins(g).protocol > 0).sum() == 1  # the detectors recognise it (equal_output)
+    seed = [theft.txid[::-1].hex()]
+    follow = trace(ws, seed, policy="fifo", registry=False)
+    assert follow.stats["txs_processed"] == 2 and not [s for s in follow.stopped if s.reason == "coinjoin"]
+    stop = trace(ws, seed, policy="fifo", registry=False, coinjoins="stop")
+    check_invariant(stop)
+    assert [(s.reason, s.address, s.amount) for s in stop.stopped] == [("coinjoin", addr("thief"), 3 * BTC)]
+    assert stop.stats["coinjoins_detected"] == 1 and stop.limits["coinjoins"] == "stop"
+    with pytest.raises(UserError, match="--coinjoins"):
+        trace(ws, seed, coinjoins="maybe", registry=False)

@@ -61,6 +61,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Do not follow spends after this height / time; value still there is reported as stopped.")
 @click.option("--max-txs", type=int, default=None,
               help="Stop after processing this many transactions (the report says it is partial).")
+@click.option("--coinjoins", type=click.Choice(["follow", "stop"]), default="follow", show_default=True,
+              help="Follow value through detected CoinJoins under the policy, or stop there (reason coinjoin).")
 @click.option("--explain", multiple=True, metavar="ADDRESS",
               help="Show the paths from the seeds to ADDRESS with the amount carried at each hop. Repeatable.")
 @click.option("--top-paths", type=int, default=5, show_default=True, help="Paths shown for the largest sink transfers.")
@@ -69,7 +71,7 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @format_option("text", "json", "csv")
 @data_option
 def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, no_registry, no_clusters, max_hops, min_value,
-              min_share, since, until, max_txs, explain, top_paths, out_file, fmt):
+              min_share, since, until, max_txs, coinjoins, explain, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -85,7 +87,7 @@ def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, no_registry, no_clu
     report = trace(ws, list(seeds), chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
                    tags=tag_files, registry=not no_registry, clusters=not no_clusters, explain=explain,
-                   top_paths=top_paths, progress=RichProgress())
+                   top_paths=top_paths, coinjoins=coinjoins, progress=RichProgress())
     if out_file:
         write_report_file(report, out_file)
     if fmt == "json":

@@ -83,6 +83,7 @@ class TraceRequest:
     clusters: bool = True
     explain: list[str] = field(default_factory=list)
     top_paths: int = 5
+    coinjoins: str = "follow"  # follow | stop (value entering a detected CoinJoin is reported as stopped)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def get_tracer(chain: str) -> Tracer:
 def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", fee_mode: str = "tail",
           max_hops: int | None = None, min_value: int | None = None, min_share: float = 0.0,
           since=None, until=None, max_txs: int | None = None, tags=(), registry: bool = True,
-          clusters: bool = True, explain=(), top_paths: int = 5, progress: Progress = NULL) -> TraceReport:
+          clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
+          progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
     Seeds (Bitcoin): an address (every output it received, within `since`..`until`), a txid (its outputs)
@@ -125,6 +127,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     later spends are not followed), `max_txs` (stop with a partial result). Sinks come from the intelligence
     registry (`registry`) and TagPack files (`tags`); with `clusters`, every member of a tagged cluster is a
     sink when a clustering is available. `explain`: addresses whose paths from the seeds the report carries.
+    `coinjoins="stop"`: value entering a transaction the CoinJoin detectors recognise is not followed (reason
+    ``coinjoin``); ``"follow"`` (default) applies the policy through it like any transaction.
 
     Raises :class:`~chaintrace.errors.UserError` for bad requests (unknown seed, empty store, unsupported
     policy, contradicting limits). The returned report satisfies the value invariant exactly.
@@ -147,6 +151,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         raise UserError(f"--max-txs must be at least 1, not {max_txs}")
     if top_paths < 0:
         raise UserError("top_paths must be 0 or more")
+    if coinjoins not in ("follow", "stop"):
+        raise UserError(f"--coinjoins must be follow or stop, not {coinjoins!r}")
     s, u = parse_bound(since, "--since"), parse_bound(until, "--until")
     if s and u and s.kind == u.kind and s.value > u.value:
         raise UserError(f"--since ({s}) is after --until ({u})")
@@ -154,7 +160,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         seeds=[str(x).strip() for x in seeds], policy=policy, fee_mode=fee_mode, max_hops=max_hops,
         min_value=tracer.default_min_value if min_value is None else int(min_value), min_share=float(min_share),
         since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags], registry=registry,
-        clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths)
+        clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins)
     report = tracer.run(ws, req, progress)
     check_invariant(report)
     return report

@@ -209,6 +209,14 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     tags = load_trace_tags(ws, "btc", req.tag_files, req.registry)
     sinks = resolve_sinks(ws, g, tags, lambda a: _address_ids(ws, a), g.n_addresses, chain="btc",
                           clusters=req.clusters)
+    stop_tx = None
+    n_coinjoins = None
+    if req.coinjoins == "stop":
+        from chaintrace.detect.coinjoin import coordinator_address_ids, detect_coinjoins
+
+        coords = coordinator_address_ids(ws) if g.network == "main" else None
+        stop_tx = detect_coinjoins(g, coordinator_ids=coords).protocol > 0
+        n_coinjoins = int(stop_tx.sum())
     times["setup_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -219,7 +227,7 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     res = K.propagate_graph(g, seed_out, src_of, n_src, policy=req.policy, fee_mode=req.fee_mode,
                             sink_of_addr=sinks.addr_sink if len(sinks.addr_sink) else None, min_value=min_value,
                             max_hops=req.max_hops, until_tx=until_tx, max_txs=req.max_txs,
-                            unspendable_type=NULLDATA)
+                            stop_tx=stop_tx, unspendable_type=NULLDATA)
     progress.finish()
     times["trace_s"] = time.perf_counter() - t0
 
@@ -229,6 +237,8 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     np.add.at(per_seed, seed_src, res.seed_seeded)
     report = _build_report(ws, g, store, req, seeds, nominal, nominal_value, res, sinks, min_value, until_tx, tags,
                            per_seed, n_src)
+    if n_coinjoins is not None:
+        report.stats["coinjoins_detected"] = n_coinjoins
     progress.finish()
     times["report_s"] = time.perf_counter() - t0
     report.stats.update({k: round(v, 4) for k, v in times.items()})
@@ -383,7 +393,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
               "min_value_effective": str(min_value),
               "since": req.since.as_dict() if req.since else None,
               "until": req.until.as_dict() if req.until else None, "until_height": int(g.tx_height[until_tx]),
-              "max_txs": req.max_txs}
+              "max_txs": req.max_txs, "coinjoins": req.coinjoins}
     params = {"fee_mode": req.fee_mode} if req.policy in ("fifo", "lifo", "tiho") else {}
     stats = {"txs_processed": int(processed), "tainted_outputs": int(len(s_out)),
              "sink_transfers": len(sink_rows), "holdings": len(holding_rows), "stopped_entries": len(stopped_rows),
