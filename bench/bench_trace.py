@@ -269,7 +269,7 @@ addresses) as sinks. Peak RSS {peak_rss_mb():,.0f} MB.
 | build the graph arrays from the store (`build_btc_graph`) | {build_s:.2f} s | < 60 s at 10M txs |
 | load the cached arrays | {load_s:.3f} s | |
 | trace the {seeded / BTC:,.0f} BTC hack ({len(seeds)} outputs from tx {first_tx:,}) over the rest of the chain, numba kernel, one core | {kernel_s:.3f} s | < 5 s at 10M txs |
-| same, `chaintrace.trace.trace` end to end (seeds, tags, report) | {e2e_s:.2f} s | |
+| same, `chaintrace.trace.trace` end to end (resolving {len(seeds):,} seed txids, parsing the {len(tags):,}-tag TagPack, report of {len(rep.sinks) + len(rep.holdings) + len(rep.stopped):,} rows) | {e2e_s:.2f} s | |
 {"".join(f"| same trace under {p}, numba kernel ({n:,} txs followed) | {t:.3f} s | |{chr(10)}" for p, (t, n, _) in others.items())}
 The {a.policy} trace followed {res.processed:,} transactions and {len(res):,} tainted outputs; {tot['sinks'] / BTC:,.2f} BTC
 reached sinks, {tot['holdings'] / BTC:,.2f} BTC is held, {tot['stopped'] / BTC:,.2f} BTC stopped (thresholds).
