@@ -8,26 +8,34 @@ in two uint64 limbs (``tr_lo``, ``tr_hi``); amounts of 10**38 and more (``value_
 A *holding* is one (account, asset) pair: ``tr_from_h``/``tr_to_h`` are dense holding ids (-1: the protocol
 side of issuance and burned fees), so per-balance state in the trace kernels is a flat array. Transactions
 are CSR ranges into the transfers (``tx_tr[t]:tx_tr[t+1]``; block-level issuance lies outside every range).
+
+Report rows name transfers and accounts, so the graph also keeps what that takes without a query: the
+transaction hashes and addresses as uint64 words (``tx_hash``, ``addr_words``), and each transfer's position
+in its transaction, log index and call-trace address (``tr_seq``, ``tr_log``, ``tr_trace`` into
+:attr:`EthGraph.trace_paths`); :meth:`EthGraph.refs` and :meth:`EthGraph.address_strings` turn them into
+strings for any number of rows at once. Cached with :mod:`chaintrace.graph.cache`.
 """
 from __future__ import annotations
 
 import json
-import shutil
-import time
+import re
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
+from chaintrace.chains.eth import columns as C
 from chaintrace.chains.eth import u128 as U
+from chaintrace.graph.cache import load_arrays, save_arrays
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 1
+FORMAT = 2
 KINDS = ("fee_burn", "fee_tip", "call", "create", "internal", "selfdestruct", "token", "wrap", "unwrap",
          "withdrawal", "reward", "genesis")
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 FEE_KINDS = (KIND_CODE["fee_burn"], KIND_CODE["fee_tip"])
+_ADDR = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 @dataclass
@@ -55,6 +63,13 @@ class EthGraph:
     blk_height0: int
     blk_time: np.ndarray  # int64 time of block height blk_height0 + i
     big_values: dict  # transfer index -> exact int, for amounts >= 10**38
+    tr_seq: np.ndarray  # int32 position inside the transaction (or the block's issuance)
+    tr_log: np.ndarray  # int32 log index of token transfers, -1 none
+    tr_trace: np.ndarray  # int32 index into trace_paths, -1 none
+    tx_hash: np.ndarray  # uint64[n_tx, 4] transaction hashes
+    addr_words: np.ndarray  # uint64[n_addresses, 3] addresses
+    trace_paths: list  # distinct call-trace addresses ("0,2")
+    _index: object = None  # address -> id (chaintrace.chains.eth.columns.KeyIndex), built on first use
 
     @property
     def n_transfers(self) -> int:
@@ -76,9 +91,66 @@ class EthGraph:
     def time_of_height(self, h) -> np.ndarray:
         return self.blk_time[np.asarray(h) - self.blk_height0]
 
+    def amounts(self, ks) -> list[int]:
+        """Exact amounts of transfers `ks` (Python ints)."""
+        ks = np.asarray(ks, np.int64)
+        out = U.to_ints(self.tr_lo[ks], self.tr_hi[ks]) if len(ks) else []
+        if self.big_values:
+            for j in np.flatnonzero(self.tr_big[ks]).tolist():
+                out[j] = self.big_values[int(ks[j])]
+        return out
+
+    def address_ids(self, addresses: list[str]) -> dict[str, int]:
+        """Dense ids of the given addresses present in the graph, keyed by the lower-cased address."""
+        q = sorted({a.lower() for a in addresses if isinstance(a, str) and _ADDR.fullmatch(a)})
+        if not q:
+            return {}
+        if self._index is None:
+            self._index = C.KeyIndex(3, self.addr_words)
+        words, valid, _ = C.hex_words(pa.array(q, pa.string()), 20, False)
+        ids = self._index.lookup(words, valid)
+        return {a: int(i) for a, i in zip(q, ids.tolist()) if i >= 0}
+
+    def address_strings(self, ids) -> list[str | None]:
+        """Addresses of account ids (None for -1)."""
+        ids = np.asarray(ids, np.int64)
+        ok = ids >= 0
+        return C.words_to_strings(self.addr_words[np.where(ok, ids, 0)], 20, ok).to_pylist() if len(ids) else []
+
+    def refs(self, ks) -> tuple[list[str], list[str], np.ndarray]:
+        """(txid, ref, time) of transfers `ks`, as the report names them: the transaction hash (or
+        ``block:<height>`` for block-level issuance) and ``<txid>:log<i>`` (token transfers),
+        ``<txid>:trace<a.b>`` (internal), ``<txid>:<kind>`` (fees, creations...) or ``<txid>:<seq>`` (the
+        transaction's own value)."""
+        ks = np.asarray(ks, np.int64)
+        if not len(ks):
+            return [], [], np.zeros(0, np.int64)
+        tx = self.tr_tx[ks]
+        height = self.tr_height[ks]
+        has_tx = tx >= 0
+        hashes = C.words_to_strings(self.tx_hash[np.where(has_tx, tx, 0)], 32, has_tx) if len(self.tx_hash) \
+            else pa.nulls(len(ks), pa.string())
+        txid = pc.coalesce(hashes, pc.binary_join_element_wise("block:", pc.cast(pa.array(height), pa.string()), ""))
+        kind = self.tr_kind[ks]
+        kind_name = pa.DictionaryArray.from_arrays(pa.array(kind, pa.int8()), pa.array(KINDS)).cast(pa.string())
+        log = self.tr_log[ks]
+        trace = self.tr_trace[ks]
+        is_log = np.isin(kind, TOKEN_KINDS) & (log >= 0)
+        is_trace = ~is_log & (trace >= 0)
+        is_call = ~is_log & ~is_trace & (kind == KIND_CODE["call"])
+        paths = pa.array([p.replace(",", ".") for p in self.trace_paths] or [""], pa.string())
+        suffix = pc.if_else(pa.array(is_log), pc.binary_join_element_wise("log", pc.cast(pa.array(log), pa.string()), ""),
+                 pc.if_else(pa.array(is_trace), pc.binary_join_element_wise("trace", paths.take(
+                     pa.array(np.maximum(trace, 0))), ""),
+                 pc.if_else(pa.array(is_call), pc.cast(pa.array(self.tr_seq[ks]), pa.string()), kind_name)))
+        ref = pc.binary_join_element_wise(txid, suffix, ":")
+        return txid.to_pylist(), ref.to_pylist(), self.time_of_height(height)
+
 
 _ARRAYS = [f.name for f in fields(EthGraph)
-           if f.name not in ("commit", "network", "n_addresses", "n_assets", "blk_height0", "big_values")]
+           if f.name not in ("commit", "network", "n_addresses", "n_assets", "blk_height0", "big_values",
+                             "trace_paths", "_index")]
+TOKEN_KINDS = np.array([KIND_CODE[k] for k in ("token", "wrap", "unwrap")], np.int8)
 
 
 def holdings(acct_from: np.ndarray, acct_to: np.ndarray, asset: np.ndarray, n_assets: int):
@@ -101,9 +173,11 @@ def holdings(acct_from: np.ndarray, acct_to: np.ndarray, asset: np.ndarray, n_as
 def build_eth_graph(ws: Workspace) -> EthGraph:
     """Build the arrays from the store (no cache)."""
     store = ws.require_chain("eth")
-    tr = store.read("transfers", ["from_id", "to_id", "asset_id", "value", "value_big", "kind", "tx_id", "height"])
-    tx = store.read("transactions", ["from_id", "height", "first_transfer_id", "n_transfers"])
+    tr = store.read("transfers", ["from_id", "to_id", "asset_id", "value", "value_big", "kind", "tx_id", "height",
+                                  "seq", "log_index", "trace_address"])
+    tx = store.read("transactions", ["from_id", "height", "first_transfer_id", "n_transfers", "hash"])
     blk = store.read("blocks", ["height", "time"])
+    addr = store.read("addresses", ["address"])
     n = len(tr)
     lo, hi = U.from_decimal(tr["value"])
     big = tr["value_big"].is_valid().to_numpy(zero_copy_only=False) if n else np.zeros(0, bool)
@@ -129,6 +203,11 @@ def build_eth_graph(ws: Workspace) -> EthGraph:
     tx_tr[:-1] = first
     tx_tr[-1] = first[-1] + cnt[-1] if len(first) else 0
     heights = blk["height"].to_numpy().astype(np.int64)
+    trace = tr["trace_address"].combine_chunks().dictionary_encode() if n else None
+    tx_hash, _, bad = C.hex_words(tx["hash"], 32, False)
+    addr_words, _, bad2 = C.hex_words(addr["address"], 20, False)
+    if bad >= 0 or bad2 >= 0:
+        raise ValueError("malformed hash or address in the store")
     return EthGraph(
         commit=store.manifest["commit"], network=store.meta.get("network", "unknown"),
         n_addresses=store.row_count("addresses"), n_assets=n_assets,
@@ -138,41 +217,30 @@ def build_eth_graph(ws: Workspace) -> EthGraph:
         hold_account=hacct, hold_asset=hasset, tx_tr=tx_tr,
         tx_from=tx["from_id"].to_numpy().astype(np.int64), tx_height=tx["height"].to_numpy().astype(np.int64),
         blk_height0=int(heights[0]) if len(heights) else 0, blk_time=blk["time"].to_numpy().astype(np.int64),
-        big_values=big_values)
-
-
-def _cache_dir(ws: Workspace) -> Path:
-    return ws.path / "eth" / "cache"
+        big_values=big_values, tr_seq=tr["seq"].to_numpy().astype(np.int32),
+        tr_log=tr["log_index"].fill_null(-1).to_numpy().astype(np.int32),
+        tr_trace=trace.indices.fill_null(-1).to_numpy().astype(np.int32) if n else np.zeros(0, np.int32),
+        tx_hash=tx_hash, addr_words=addr_words, trace_paths=trace.dictionary.to_pylist() if n else [])
 
 
 def load_eth_graph(ws: Workspace, use_cache: bool = True) -> EthGraph:
     """The graph of the current commit: memory-mapped from the on-disk cache, else built and cached."""
     store = ws.require_chain("eth")
     commit = store.manifest["commit"]
-    cdir = _cache_dir(ws) / f"graph-v{FORMAT}-c{commit:06d}"
-    if use_cache and (cdir / "DONE").exists():
-        meta = json.loads((cdir / "DONE").read_text())
-        # plain ndarray views of the maps: element access from Python skips np.memmap's slow __getitem__
-        arrays = {n: np.load(cdir / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in _ARRAYS}
+    hit = load_arrays(ws, "eth", FORMAT, commit, _ARRAYS) if use_cache else None
+    if hit is not None:
+        arrays, done = hit
+        meta = json.loads(done)
         return EthGraph(commit=commit, network=meta["network"], n_addresses=meta["n_addresses"],
                         n_assets=meta["n_assets"], blk_height0=meta["blk_height0"],
-                        big_values={int(k): int(v) for k, v in meta["big_values"].items()}, **arrays)
+                        big_values={int(k): int(v) for k, v in meta["big_values"].items()},
+                        trace_paths=meta["trace_paths"], **arrays)
     g = build_eth_graph(ws)
     if use_cache:
-        tmp = cdir.with_name(cdir.name + f".tmp{time.time_ns()}")
-        tmp.mkdir(parents=True)
-        for n in _ARRAYS:
-            np.save(tmp / f"{n}.npy", getattr(g, n))
-        (tmp / "DONE").write_text(json.dumps({
+        save_arrays(ws, "eth", FORMAT, commit, {n: getattr(g, n) for n in _ARRAYS}, json.dumps({
             "network": g.network, "n_addresses": g.n_addresses, "n_assets": g.n_assets,
-            "blk_height0": g.blk_height0, "big_values": {str(k): str(v) for k, v in g.big_values.items()}}))
-        for old in _cache_dir(ws).glob("graph-*"):
-            if old != tmp:
-                shutil.rmtree(old, ignore_errors=True)
-        try:
-            tmp.rename(cdir)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
+            "blk_height0": g.blk_height0, "big_values": {str(k): str(v) for k, v in g.big_values.items()},
+            "trace_paths": g.trace_paths}))
     return g
 
 
@@ -180,8 +248,6 @@ def address_ids(ws: Workspace, addresses: list[str]) -> dict[str, int]:
     """Dense ids of the given addresses (lower-cased; those present in the store)."""
     if not addresses:
         return {}
-    import pyarrow as pa
-
     store = ws.require_chain("eth")
     t = store.read("addresses", ["address_id", "address"])
     q = pa.array([a.lower() for a in addresses], pa.string())
@@ -190,8 +256,6 @@ def address_ids(ws: Workspace, addresses: list[str]) -> dict[str, int]:
 
 
 def address_strings(ws: Workspace, ids) -> dict[int, str]:
-    import pyarrow as pa
-
     ids = sorted({int(i) for i in ids if int(i) >= 0})
     if not ids:
         return {}

@@ -19,10 +19,11 @@ import time
 from decimal import Decimal, ROUND_CEILING
 
 import numpy as np
-import pyarrow as pa
 
+from chaintrace.chains.eth import columns as C
+from chaintrace.chains.eth import u128 as U
 from chaintrace.errors import UserError
-from chaintrace.graph.eth import FEE_KINDS, EthGraph, address_ids, address_strings, load_eth_graph
+from chaintrace.graph.eth import FEE_KINDS, EthGraph, load_eth_graph
 from chaintrace.progress import Progress
 from chaintrace.trace import TRACERS, Bound, TraceRequest, Tracer, load_trace_tags
 from chaintrace.trace import eth_kernels as K
@@ -97,7 +98,7 @@ def _resolve_seeds(ws, g: EthGraph, req: TraceRequest, since_k: int, until_k: in
     for i, spec in enumerate(req.seeds):
         s = spec.strip()
         if _ADDR.fullmatch(s):
-            ids = address_ids(ws, [s])
+            ids = g.address_ids([s])
             if not ids:
                 raise UserError(f"seed {s}: address not in the eth store")
             aid = next(iter(ids.values()))
@@ -130,12 +131,82 @@ def _resolve_seeds(ws, g: EthGraph, req: TraceRequest, since_k: int, until_k: in
 
 
 def _amounts(g: EthGraph, ks: np.ndarray) -> list[int]:
-    return [g.amount(int(k)) for k in ks]
+    return g.amounts(ks)
+
+
+class _Amt:
+    """Exact amounts of a kernel result, indexed by position: uint64 limbs (numba engine) or Python ints
+    (the reference engine, whose amounts may reach 2**256). Report code works on index arrays, so only the
+    rows it prints become Python ints."""
+
+    def __init__(self, lo=None, hi=None, ints=None):
+        self.lo, self.hi = lo, hi
+        self.obj = None if ints is None else np.array(list(ints) + [None], dtype=object)[:-1]
+
+    def __len__(self) -> int:
+        return len(self.lo) if self.obj is None else len(self.obj)
+
+    def __getitem__(self, i) -> int:
+        return (int(self.hi[i]) << 64) | int(self.lo[i]) if self.obj is None else self.obj[i]
+
+    def ints(self, idx) -> list[int]:
+        idx = np.asarray(idx, np.int64)
+        if self.obj is not None:
+            return self.obj[idx].tolist()
+        hi = self.hi[idx]
+        return self.lo[idx].tolist() if not hi.any() else U.to_ints(self.lo[idx], hi)
+
+    def positive(self, idx) -> np.ndarray:
+        idx = np.asarray(idx, np.int64)
+        if self.obj is not None:
+            return np.array([v > 0 for v in self.obj[idx]], bool)
+        return (self.lo[idx] != 0) | (self.hi[idx] != 0)
+
+    def desc(self, idx) -> np.ndarray:
+        """`idx` ordered by amount, largest first (equal amounts keep their order)."""
+        idx = np.asarray(idx, np.int64)
+        if self.obj is not None:
+            vals = self.obj[idx]
+            return idx[sorted(range(len(idx)), key=lambda j: -vals[j])]
+        return idx[np.lexsort((np.arange(len(idx)), ~self.lo[idx], ~self.hi[idx]))]
+
+    def group_sums(self, idx, grp, n: int) -> list[int]:
+        """Sum per group (grp[j] in 0..n-1 is the group of idx[j])."""
+        idx = np.asarray(idx, np.int64)
+        if self.obj is not None:
+            out = [0] * n
+            for g_, v in zip(grp.tolist(), self.obj[idx]):
+                out[g_] += v
+            return out
+        m32 = np.uint64(0xFFFFFFFF)
+        parts = []
+        for limb in (self.lo[idx], self.hi[idx]):
+            for half in (limb & m32, limb >> np.uint64(32)):
+                acc = np.zeros(n, np.uint64)
+                np.add.at(acc, grp, half)
+                parts.append(acc.tolist())
+        return [a + (b << 32) + (c << 64) + (d << 96) for a, b, c, d in zip(*parts)]
+
+    def group_last_max(self, idx, grp, n: int) -> np.ndarray:
+        """Per group, the element of idx with the largest amount (the last one among equals)."""
+        idx = np.asarray(idx, np.int64)
+        out = np.full(n, -1, np.int64)
+        if self.obj is not None:
+            best = [None] * n
+            for g_, i in zip(grp.tolist(), idx.tolist()):
+                if best[g_] is None or self.obj[i] >= best[g_]:
+                    best[g_], out[g_] = self.obj[i], i
+            return out
+        order = np.lexsort((np.arange(len(idx)), self.lo[idx], self.hi[idx], grp))
+        last = np.r_[np.flatnonzero(grp[order][1:] != grp[order][:-1]), len(order) - 1] if len(order) else order
+        out[grp[order][last]] = idx[order][last]
+        return out
 
 
 def run_kernel(g: EthGraph, policy: str, seed_of, start_k, end_k, acct_sink, burn_acct, min_per_asset: list[int],
                max_hops, max_txs, engine: str = "auto", entry_mode: str = ENTRY_MODE) -> dict:
-    """Run the numba kernel (or the exact Python reference) and return its results with Python-int amounts."""
+    """Run the numba kernel (or the exact Python reference) and return its results: records (``rec_*``), the
+    holdings left with taint (``taint_h``, ascending, and their amounts ``taint``), and the rest."""
     pcode = K.POLICY_CODES[policy]
     emode = K.ENTRY_MODES[entry_mode]
     use_py = engine == "python" or (engine == "auto" and bool(g.tr_big.any()))
@@ -149,10 +220,12 @@ def run_kernel(g: EthGraph, policy: str, seed_of, start_k, end_k, acct_sink, bur
             pcode, emode, g.tr_from_h, g.tr_to_h, g.tr_to, g.tr_asset, amounts, g.tr_kind, g.tr_tx, g.tx_tr,
             g.tx_from, g.hold_account, g.n_holdings, seed_of, start_k, end_k, acct_sink, burn_acct,
             min_per_asset, mh, mt, set(FEE_KINDS))
+        taint_h = np.array([h for h, v in enumerate(taint) if v], np.int64)
         return {"engine": "python", "rec_k": np.array([r[0] for r in recs], np.int64),
-                "rec_amt": [r[1] for r in recs], "rec_par": np.array([r[2] for r in recs], np.int64),
+                "rec_amt": _Amt(ints=[r[1] for r in recs]), "rec_par": np.array([r[2] for r in recs], np.int64),
                 "rec_hop": np.array([r[3] for r in recs], np.int64), "rec_code": np.array([r[4] for r in recs], np.int8),
-                "rec_minted": [r[5] for r in recs], "taint": {h: v for h, v in enumerate(taint) if v}, "hop": np.array(hop, np.int64),
+                "rec_minted": _Amt(ints=[r[5] for r in recs]), "taint_h": taint_h,
+                "taint": _Amt(ints=[taint[h] for h in taint_h.tolist()]), "hop": np.array(hop, np.int64),
                 "src": np.array(src, np.int64), "convs": convs, "deficits": deficits, "partial": partial,
                 "stop_k": stop_k, "txs": txs_done}
     lim = 1 << 128
@@ -165,56 +238,14 @@ def run_kernel(g: EthGraph, policy: str, seed_of, start_k, end_k, acct_sink, bur
                       int(FEE_KINDS[0]), int(FEE_KINDS[1]))
     (r_k, r_lo, r_hi, r_par, r_hop, r_code, r_mlo, r_mhi, t_lo, t_hi, hop, src, flagged,
      c_tx, c_acct, c_afrom, c_flo, c_fhi, c_ato, c_tlo, c_thi, c_rec, deficits, partial, stop_k, txs_done) = out
-
-    def ints(lo, hi):
-        return [(int(h) << 64) | int(x) for x, h in zip(lo.tolist(), hi.tolist())]
-
-    nz = np.flatnonzero((t_lo != 0) | (t_hi != 0))
-    taint = {int(h): v for h, v in zip(nz.tolist(), ints(t_lo[nz], t_hi[nz]))}
-    convs = list(zip(c_tx.tolist(), c_acct.tolist(), c_afrom.tolist(), ints(c_flo, c_fhi), c_ato.tolist(),
-                     ints(c_tlo, c_thi), c_rec.tolist()))
-    return {"engine": "numba", "rec_k": r_k, "rec_amt": _Limbs(r_lo, r_hi), "rec_par": r_par,
-            "rec_hop": r_hop.astype(np.int64), "rec_code": r_code, "rec_minted": _Limbs(r_mlo, r_mhi),
-            "taint": taint, "hop": hop.astype(np.int64), "src": src, "convs": convs, "deficits": int(deficits),
-            "partial": bool(partial), "stop_k": int(stop_k), "txs": int(txs_done)}
-
-
-class _Limbs:
-    """Exact ints from (lo, hi) uint64 arrays, converted on access (a kernel result may hold millions)."""
-
-    def __init__(self, lo, hi):
-        self.lo, self.hi = lo, hi
-
-    def __len__(self) -> int:
-        return len(self.lo)
-
-    def __getitem__(self, i) -> int:
-        return (int(self.hi[i]) << 64) | int(self.lo[i])
-
-
-def _transfer_info(ws, ks) -> dict[int, dict]:
-    ks = np.unique(np.asarray(list(ks), np.int64))
-    if not len(ks):
-        return {}
-    con = _con(ws, ("transfers", "transactions", "blocks"))
-    con.register("q_ids", pa.table({"transfer_id": ks}))
-    rows = con.execute(f"""
-        SELECT r.transfer_id, r.kind, r.seq, r.log_index, r.trace_address, t.hash, b.time, r.height
-        FROM transfers r JOIN q_ids USING (transfer_id)
-        LEFT JOIN transactions t ON t.tx_id = r.tx_id
-        LEFT JOIN blocks b ON b.height = r.height
-        WHERE r.transfer_id BETWEEN {int(ks[0])} AND {int(ks[-1])}""").fetchall()
-    out = {}
-    for k, kind, seq, li, ta, h, tm, height in rows:
-        base = h or f"block:{height}"
-        if kind in ("token", "wrap", "unwrap") and li is not None:
-            ref = f"{base}:log{li}"
-        elif ta:
-            ref = f"{base}:trace{ta.replace(',', '.')}"
-        else:
-            ref = f"{base}:{kind}" if kind != "call" else f"{base}:{seq}"
-        out[int(k)] = {"txid": h or f"block:{height}", "ref": ref, "time": tm, "kind": kind}
-    return out
+    taint_h = np.flatnonzero((t_lo != 0) | (t_hi != 0))
+    convs = list(zip(c_tx.tolist(), c_acct.tolist(), c_afrom.tolist(), U.to_ints(c_flo, c_fhi), c_ato.tolist(),
+                     U.to_ints(c_tlo, c_thi), c_rec.tolist()))
+    return {"engine": "numba", "rec_k": r_k, "rec_amt": _Amt(r_lo, r_hi), "rec_par": r_par,
+            "rec_hop": r_hop.astype(np.int64), "rec_code": r_code, "rec_minted": _Amt(r_mlo, r_mhi),
+            "taint_h": taint_h, "taint": _Amt(t_lo[taint_h], t_hi[taint_h]), "hop": hop.astype(np.int64), "src": src,
+            "convs": convs, "deficits": int(deficits), "partial": bool(partial), "stop_k": int(stop_k),
+            "txs": int(txs_done)}
 
 
 def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -> TraceReport:
@@ -229,10 +260,10 @@ def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -
     # sinks and labels
     t1 = time.perf_counter()
     tags = load_trace_tags(ws, "eth", req.tag_files, req.registry)
-    sinks = resolve_sinks(ws, g, tags, lambda a: address_ids(ws, a), g.n_addresses, chain="eth",
+    sinks = resolve_sinks(ws, g, tags, g.address_ids, g.n_addresses, chain="eth",
                           clusters=req.clusters)
     timing["sinks_s"] = round(time.perf_counter() - t1, 4)
-    burn = address_ids(ws, ["0x" + "0" * 40])
+    burn = g.address_ids(["0x" + "0" * 40])
     burn_acct = next(iter(burn.values())) if burn else -1
     # thresholds per asset: --min-value (wei) for ETH, --min-share of each asset's seeded (nominal) value
     seeded_k = np.flatnonzero(seed_of >= 0)
@@ -261,186 +292,190 @@ def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -
 
 
 def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res, sinks, start_k, until_k):
-    rk, ramt, rpar, rhop, rcode = res["rec_k"], res["rec_amt"], res["rec_par"], res["rec_hop"], res["rec_code"]
+    """Report rows from the kernel's record arrays: grouping, ordering and the transfer references are
+    array operations; Python objects are made only for the rows the report holds."""
+    rk, ramt, rpar, rhop = res["rec_k"], res["rec_amt"], res["rec_par"], res["rec_hop"]
+    codes = res["rec_code"].astype(np.int64)
     n_rec = len(rk)
-    codes = rcode.astype(np.int64)
-    rec_to = np.asarray(g.tr_to)[rk] if n_rec else np.zeros(0, np.int64)
+    rec_to = g.tr_to[rk]
+    asset_names = np.array(names, dtype=object)
     terminal = np.flatnonzero(codes != K.PASS)
-    interesting = set(terminal[codes[terminal] != K.FEE].tolist())
-    # holdings: remaining taint per holding (or stopped: max_txs when partial)
-    hold_rows = sorted(res["taint"].items(), key=lambda kv: -kv[1])
-    for h, _ in hold_rows:
-        s = int(res["src"][h])
-        if s >= 0:
-            interesting.add(s)
-    for c in res["convs"]:
-        if c[6] >= 0:
-            interesting.add(int(c[6]))
-    # paths: walk parents of sink records (largest first) and explain targets
-    sink_idx = terminal[codes[terminal] == K.SINK]
-    sink_recs = [int(i) for i in sink_idx if ramt[int(i)] > 0]
-    sink_recs.sort(key=lambda i: -ramt[i])
-    explain_ids = address_ids(ws, req.explain) if req.explain else {}
-    path_heads = list(sink_recs[:req.top_paths])
-    expl_heads: dict[str, list[int]] = {}
-    to_acct = g.tr_to
-    for a in req.explain:
-        aid = explain_ids.get(a.lower())
-        if aid is None:
-            expl_heads[a] = []
-            continue
-        mine = [int(i) for i in np.flatnonzero(rec_to == aid) if ramt[int(i)] > 0]
-        mine.sort(key=lambda i: -ramt[i])
-        expl_heads[a] = mine[:5]
-    chain_recs = set()
-    for head in path_heads + [i for v in expl_heads.values() for i in v]:
-        i = head
-        while i >= 0 and i not in chain_recs:
-            chain_recs.add(i)
-            i = int(rpar[i])
-    need = np.fromiter(interesting | chain_recs, np.int64)
-    info = _transfer_info(ws, rk[need] if len(need) else [])
-    acct_ids = set(np.unique(rec_to[need]).tolist()) if len(need) else set()
-    acct_ids |= {int(g.hold_account[h]) for h, _ in hold_rows}
-    acct_ids |= {int(c[1]) for c in res["convs"]}
-    acct_ids |= set(np.unique(np.asarray(g.hold_account)[np.asarray(g.tr_from_h)[rk[terminal[codes[terminal] == K.CONVERTED]]]]).tolist())
-    addr = address_strings(ws, acct_ids)
+    tcodes = codes[terminal]
 
-    def label(aid):
-        t = sinks.labels.get(aid)
+    def label(acct: int):
+        t = sinks.labels.get(acct)
         return t.label if t else None
 
-    def asset_of(k):
-        return names[int(g.tr_asset[k])]
-
-    sink_rows, stop_groups, fees = [], {}, {}
-    fee_recs = terminal[codes[terminal] == K.FEE]
+    # fees: per asset
+    fees: dict[str, int] = {}
+    fee_recs = terminal[tcodes == K.FEE]
     if len(fee_recs):
-        if isinstance(ramt, _Limbs):
-            from chaintrace.chains.eth import u128 as U
-
-            fa = np.asarray(g.tr_asset)[rk[fee_recs]]
-            for a_id in np.unique(fa).tolist():
-                sel = fee_recs[fa == a_id]
-                lo, hi = ramt.lo[sel], ramt.hi[sel]
-                total = int(lo.astype(object).sum()) + (int(hi.astype(object).sum()) << 64)
-                fees[names[a_id]] = fees.get(names[a_id], 0) + total
-        else:
-            for i in fee_recs.tolist():
-                a = asset_of(int(rk[i]))
-                fees[a] = fees.get(a, 0) + ramt[i]
-    for i in terminal.tolist():
-        c = int(codes[i])
-        k = int(rk[i])
-        amt = ramt[i]
-        if c == K.FEE:
-            continue
-        a = asset_of(k)
-        acct = int(to_acct[k])
-        inf = info[k]
-        if c == K.SINK:
-            if amt == 0:
-                continue
+        fa = g.tr_asset[rk[fee_recs]].astype(np.int64)
+        assets_, grp = np.unique(fa, return_inverse=True)
+        for a_id, total in zip(assets_.tolist(), ramt.group_sums(fee_recs, grp.reshape(-1), len(assets_))):
+            fees[names[a_id]] = fees.get(names[a_id], 0) + total
+    # sinks: one row per transfer into a sink
+    sink_idx = terminal[tcodes == K.SINK]
+    sink_idx = sink_idx[ramt.positive(sink_idx)]
+    sink_rows = []
+    if len(sink_idx):
+        ks = rk[sink_idx]
+        txid, ref, tm = g.refs(ks)
+        accts = g.tr_to[ks]
+        addrs = g.address_strings(accts)
+        for i, k, acct, a_, amt, value, t_, r_, tm_ in zip(
+                sink_idx.tolist(), ks.tolist(), accts.tolist(), addrs, ramt.ints(sink_idx), g.amounts(ks), txid, ref,
+                tm.tolist()):
             ent = sinks.entities[int(sinks.addr_sink[acct])]
-            sink_rows.append(Sink(address=addr.get(acct, str(acct)), label=ent.label, category=ent.category,
-                                  actor=ent.actor, amount=amt, asset=a, hops=int(rhop[i]), txid=inf["txid"],
-                                  time=inf["time"], ref=inf["ref"], value=g.amount(k), source=ent.source,
+            sink_rows.append(Sink(address=a_ if a_ is not None else str(acct), label=ent.label, category=ent.category,
+                                  actor=ent.actor, amount=amt, asset=names[int(g.tr_asset[k])], hops=int(rhop[i]),
+                                  txid=t_, time=tm_, ref=r_, value=value, source=ent.source,
                                   via_cluster=bool(sinks.via_cluster[acct]) if len(sinks.via_cluster) else False))
-            continue
-        reason = K.CODE_NAMES[c]
-        who = int(g.hold_account[g.tr_from_h[k]]) if c == K.CONVERTED else acct
-        key = (reason, who, a)
-        grp = stop_groups.setdefault(key, [0, 0, 1 << 30, None, 0, None])
-        grp[0] += amt
-        grp[1] += 1
-        grp[2] = min(grp[2], int(rhop[i]))
-        if amt >= grp[4]:
-            grp[3], grp[4] = inf["ref"], amt
-        if inf["time"] is not None:
-            grp[5] = inf["time"] if grp[5] is None else min(grp[5], inf["time"])
-    if res["convs"]:
-        addr.update(address_strings(ws, {int(c[1]) for c in res["convs"]}))
-    stopped_rows = [Stopped(reason=reason, amount=amt, asset=a, address=addr.get(who) if who >= 0 else None,
-                            outputs=n, hops=hmin, ref=ref, time=tm)
-                    for (reason, who, a), (amt, n, hmin, ref, _, tm) in stop_groups.items()]
+    # stopped: per (reason, account, asset), in order of first occurrence
+    stop_idx = terminal[(tcodes != K.FEE) & (tcodes != K.SINK)]
+    stopped_rows = []
+    if len(stop_idx):
+        ks = rk[stop_idx]
+        c = codes[stop_idx]
+        who = np.where(c == K.CONVERTED, g.hold_account[np.maximum(g.tr_from_h[ks], 0)], g.tr_to[ks])
+        asset = g.tr_asset[ks].astype(np.int64)
+        order = np.lexsort((asset, who, c))
+        key = np.stack([c[order], who[order], asset[order]])
+        starts = np.r_[0, np.flatnonzero((key[:, 1:] != key[:, :-1]).any(axis=0)) + 1]
+        mark = np.zeros(len(order), np.int64)
+        mark[starts] = 1
+        grp = np.empty(len(order), np.int64)
+        grp[order] = np.cumsum(mark) - 1
+        n_g = len(starts)
+        first = order[starts]  # stable sort: the first record of each group
+        hop_min = np.minimum.reduceat(rhop[stop_idx][order], starts)
+        times = g.time_of_height(g.tr_height[ks])
+        t_min = np.minimum.reduceat(times[order], starts)
+        sums = ramt.group_sums(stop_idx, grp, n_g)
+        best = ramt.group_last_max(stop_idx, grp, n_g)
+        _, best_ref, _ = g.refs(rk[best])
+        who_g = who[first]
+        addrs = g.address_strings(who_g)
+        cnt = np.diff(np.r_[starts, len(order)])
+        for j in np.argsort(first, kind="stable").tolist():
+            stopped_rows.append(Stopped(reason=K.CODE_NAMES[int(c[first[j]])], amount=sums[j],
+                                        asset=names[int(asset[first[j]])], address=addrs[j], outputs=int(cnt[j]),
+                                        hops=int(hop_min[j]), ref=best_ref[j], time=int(t_min[j])))
+    # holdings: taint still held, largest first
+    hold = res["taint_h"]
+    pos = res["taint"].desc(np.arange(len(hold)))
+    hold = hold[pos]
     holding_rows = []
-    for h, amt in hold_rows:
-        acct = int(g.hold_account[h])
-        a = names[int(g.hold_asset[h])]
-        s = int(res["src"][h])
-        inf = info.get(int(rk[s])) if s >= 0 else None
+    if len(hold):
+        h_amt = res["taint"].ints(pos)
+        h_acct = g.hold_account[hold]
+        h_addr = g.address_strings(h_acct)
+        h_asset = asset_names[g.hold_asset[hold].astype(np.int64)].tolist()
+        h_hops = res["hop"][hold].tolist()
+        s = res["src"][hold]
+        has = s >= 0
+        _, refs_, tms_ = g.refs(rk[s[has]])
+        h_ref = np.full(len(hold), "", dtype=object)
+        h_ref[has] = refs_
+        h_time = np.full(len(hold), None, dtype=object)
+        h_time[has] = tms_.tolist()
+        h_ref, h_time = h_ref.tolist(), h_time.tolist()
         if res["partial"]:
-            stopped_rows.append(Stopped(reason="max_txs", amount=amt, asset=a, address=addr.get(acct), outputs=1,
-                                        hops=int(res["hop"][h]), ref=inf["ref"] if inf else "", time=inf["time"] if inf else None))
-            continue
-        holding_rows.append(Holding(address=addr.get(acct), amount=amt, asset=a, ref=inf["ref"] if inf else "",
-                                    hops=int(res["hop"][h]), time=inf["time"] if inf else None,
-                                    value=amt, label=label(acct)))
+            stopped_rows += [Stopped(reason="max_txs", amount=am, asset=a_, address=ad, outputs=1, hops=hp, ref=r_, time=t_)
+                             for am, a_, ad, hp, r_, t_ in zip(h_amt, h_asset, h_addr, h_hops, h_ref, h_time)]
+        else:
+            labels = [None] * len(hold)
+            if sinks.labels:
+                for j in np.flatnonzero(np.isin(h_acct, np.fromiter(sinks.labels, np.int64))).tolist():
+                    labels[j] = label(int(h_acct[j]))
+            holding_rows = [Holding(address=ad, amount=am, asset=a_, ref=r_, hops=hp, time=t_, value=am, label=lb)
+                            for ad, am, a_, r_, hp, t_, lb in zip(h_addr, h_amt, h_asset, h_ref, h_hops, h_time, labels)]
     stopped_rows.sort(key=lambda s: (-s.amount, s.reason, s.address or ""))
     sink_rows.sort(key=lambda s: (-s.amount, s.address))
     # seeds: minted per (seed, asset); conversions add taint to the asset received
     seed_rows = []
     minted = res["rec_minted"]
-    rk_arr = np.asarray(rk)
     total = {}
     for idx, (spec, kind, ks) in enumerate(specs):
-        per: dict[str, list] = {}
-        for k in ks.tolist():
-            if k >= until_k or seed_of[k] != idx:
-                continue
-            a = asset_of(k)
-            row = per.setdefault(a, [0, 0, 0])
-            j = int(np.searchsorted(rk_arr, k))
-            row[0] += minted[j] if j < len(rk_arr) and rk_arr[j] == k else 0
-            row[1] += 1
-            row[2] += g.amount(k)
-        for a, (m, n, nom) in per.items():
-            seed_rows.append(Seed(spec=spec, kind=kind, amount=m, asset=a, outputs=n, nominal=nom))
-            total[a] = total.get(a, 0) + m
+        ks = ks[(ks < until_k) & (seed_of[ks] == idx)]
+        j = np.minimum(np.searchsorted(rk, ks), max(n_rec - 1, 0))
+        hit = (j < n_rec) & (rk[j] == ks) if n_rec else np.zeros(len(ks), bool)
+        m = minted.ints(j[hit]) if n_rec else []
+        minted_k = [0] * len(ks)
+        for p_, v in zip(np.flatnonzero(hit).tolist(), m):
+            minted_k[p_] = v
+        nominal = g.amounts(ks)
+        a_of = g.tr_asset[ks].astype(np.int64)
+        uniq, first = np.unique(a_of, return_index=True)
+        for a_id in uniq[np.argsort(first)].tolist():
+            sel = np.flatnonzero(a_of == a_id).tolist()
+            amt = sum(minted_k[p_] for p_ in sel)
+            seed_rows.append(Seed(spec=spec, kind=kind, amount=amt, asset=names[a_id], outputs=len(sel),
+                                  nominal=sum(nominal[p_] for p_ in sel)))
+            total[names[a_id]] = total.get(names[a_id], 0) + amt
     conv_detail = []
     conv_sum: dict[tuple, list] = {}
     tx_hash = {}
     if res["convs"]:
-        con = _con(ws, ("transactions",))
-        ids = sorted({int(c[0]) for c in res["convs"]})
-        con.register("q_tx", pa.table({"tx_id": pa.array(ids, pa.int64())}))
-        tx_hash = dict(con.execute("SELECT tx_id, hash FROM transactions JOIN q_tx USING (tx_id)").fetchall())
+        ids = np.array(sorted({int(c[0]) for c in res["convs"]}), np.int64)
+        tx_hash = dict(zip(ids.tolist(), C.words_to_strings(g.tx_hash[ids], 32).to_pylist()))
+    conv_addr = dict(zip([int(c[1]) for c in res["convs"]], g.address_strings([int(c[1]) for c in res["convs"]])))
     for tx, acct, afrom, tfrom, ato, tto, _rec in res["convs"]:
         af, at = names[afrom], names[ato]
-        s = conv_sum.setdefault((af, at), [0, 0])
-        s[0] += tto
-        s[1] += 1
+        s_ = conv_sum.setdefault((af, at), [0, 0])
+        s_[0] += tto
+        s_[1] += 1
         if len(conv_detail) < 200:
-            conv_detail.append({"txid": tx_hash.get(tx), "account": addr.get(acct), "from_asset": af,
+            conv_detail.append({"txid": tx_hash.get(tx), "account": conv_addr.get(acct), "from_asset": af,
                                 "from_amount": str(tfrom), "to_asset": at, "to_amount": str(tto)})
     for (af, at), (amt, n) in conv_sum.items():
         seed_rows.append(Seed(spec=f"conversion {af}->{at}", kind="conversion", amount=amt, asset=at, outputs=n,
                               nominal=amt))
         total[at] = total.get(at, 0) + amt
-    used_assets = set(total) | {s.asset for s in sink_rows} | {h.asset for h in holding_rows} | \
+    used_assets = set(total) | {s.asset for s in sink_rows} | set(h.asset for h in holding_rows) | \
         {s.asset for s in stopped_rows} | set(fees)
     assets = {a: assets_info[a] for a in sorted(used_assets, key=lambda x: (x != "ETH", x))}
     for a in assets:
         total.setdefault(a, 0)
         fees.setdefault(a, 0)
 
-    def step(i) -> Step:
-        k = int(rk[i])
-        inf = info[k]
-        acct = int(to_acct[k])
-        return Step(hop=int(rhop[i]), txid=inf["txid"], ref=inf["ref"], address=addr.get(acct),
-                    amount=ramt[i], value=g.amount(k), time=inf["time"], label=label(acct))
+    # paths: walk parents of the largest sink records and of the explained addresses' records
+    sink_recs = ramt.desc(sink_idx).tolist()
+    path_heads = sink_recs[:req.top_paths]
+    explain_ids = g.address_ids(req.explain) if req.explain else {}
+    expl_heads: dict[str, list[int]] = {}
+    for a in req.explain:
+        aid = explain_ids.get(a.lower())
+        if aid is None:
+            expl_heads[a] = []
+            continue
+        mine = np.flatnonzero(rec_to == aid)
+        mine = mine[ramt.positive(mine)]
+        expl_heads[a] = ramt.desc(mine)[:5].tolist()
+    chains = {}
+    for head in path_heads + [i for v in expl_heads.values() for i in v]:
+        i, seen = head, []
+        while i >= 0 and i not in seen:
+            seen.append(i)
+            i = int(rpar[i])
+        chains[head] = seen
+    steps_at = {}
+    recs_ = sorted({i for v in chains.values() for i in v})
+    if recs_:
+        ks = rk[recs_]
+        txid, ref, tm = g.refs(ks)
+        accts = g.tr_to[ks]
+        for i, k, acct, a_, amt, value, t_, r_, tm_ in zip(recs_, ks.tolist(), accts.tolist(),
+                                                           g.address_strings(accts), ramt.ints(recs_),
+                                                           g.amounts(ks), txid, ref, tm.tolist()):
+            steps_at[i] = Step(hop=int(rhop[i]), txid=t_, ref=r_, address=a_, amount=amt, value=value, time=tm_,
+                               label=label(acct))
 
     def make_path(i, kind) -> TracePath:
-        steps = []
-        j = i
-        seen = set()
-        while j >= 0 and j not in seen:
-            seen.add(j)
-            steps.append(step(j))
-            j = int(rpar[j])
         k = int(rk[i])
-        return TracePath(to=addr.get(int(to_acct[k])), kind=kind, amount=ramt[i], asset=asset_of(k), steps=steps[::-1])
+        head = steps_at[i]
+        return TracePath(to=head.address, kind=kind, amount=head.amount, asset=names[int(g.tr_asset[k])],
+                         steps=[steps_at[j] for j in chains[i]][::-1])
 
     paths = [make_path(i, "sink") for i in path_heads]
     explain = []

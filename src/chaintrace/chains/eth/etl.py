@@ -100,13 +100,13 @@ def _json_chunks(path: Path, kind: str, rows_per_chunk: int) -> Iterator[pa.Tabl
                 if bad is not None:
                     raise EtlError(src, lines[bad], f"{c}: expected an integer, got {vals[bad]!r}")
             table[c] = pa.array(vals, t)
-        table["_src"] = pa.array([src] * len(lines), pa.string())
+        table["_src"] = _src_column(src, len(lines))
         table["_line"] = pa.array(lines, pa.int64())
         out = pa.table(table)
         if kind == "blocks":
             w = {c: pa.array([None if v is None else (str(v) if t == pa.string() else v) for v in wbuf[c]], t)
                  for c, t in KINDS["withdrawals"].items()}
-            w["_src"] = pa.array([src] * len(wlines), pa.string())
+            w["_src"] = _src_column(src, len(wlines))
             w["_line"] = pa.array(wlines, pa.int64())
             return out, pa.table(w)
         return out, None
@@ -155,22 +155,66 @@ def _parse_withdrawals_cell(text: str, src: str, line: int) -> list[dict]:
     return value
 
 
-def _csv_chunks(path: Path, kind: str, block_size: int) -> Iterator[tuple[pa.Table, pa.Table | None]]:
-    src = str(path)
+def _csv_header(path: Path) -> list[str]:
     import csv as _csv
 
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        header = next(_csv.reader(fh), [])
-    if not header or not header[0]:
-        return
+        return next(_csv.reader(fh), [])
+
+
+def _src_column(src: str, n: int) -> pa.Array:
+    """The ``_src`` bookkeeping column: one dictionary entry for the whole file (not n copies of the path)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([src], pa.string()))
+
+
+def _csv_reader(path: Path, header: list[str], kind: str, block_size: int, typed: bool):
     wanted = set(KINDS[kind]) | ({"withdrawals"} if kind == "blocks" else set())
     types = {c: pa.string() for c in header}
+    if typed:  # integer columns straight to int64 (a bad cell makes the reader fail: see _csv_bad_cell)
+        types.update({c: t for c, t in KINDS[kind].items() if c in types and t == pa.int64()})
     opts = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
                                 include_columns=[c for c in header if c in wanted])
+    return pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size), convert_options=opts)
+
+
+def _csv_bad_cell(path: Path, header: list[str], kind: str, block_size: int, err: Exception) -> EtlError:
+    """The typed reader failed: find the first cell that is not an integer (reading everything as text)."""
+    src = str(path)
+    line = 2
     try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                                convert_options=opts)
+        reader = _csv_reader(path, header, kind, block_size, typed=False)
+        for batch in reader:
+            for c, typ in KINDS[kind].items():
+                if typ != pa.int64() or c not in batch.schema.names:
+                    continue
+                col = batch.column(c)
+                ok = pc.fill_null(pc.match_substring_regex(col, r"^-?[0-9]+$"), True).to_numpy(zero_copy_only=False)
+                if not ok.all():
+                    i = int(np.flatnonzero(~ok)[0])
+                    return EtlError(src, line + i, f"{c}: expected an integer, got {col[i].as_py()!r}")
+                big = pc.fill_null(pc.greater(pc.utf8_length(col), 18), False).to_numpy(zero_copy_only=False)
+                if big.any():
+                    i = int(np.flatnonzero(big)[0])
+                    try:
+                        int(col[i].as_py()).to_bytes(8, "little", signed=True)
+                    except OverflowError:
+                        return EtlError(src, line + i, f"{c}: integer out of range: {col[i].as_py()!r}")
+            line += batch.num_rows
     except (pa.ArrowInvalid, OSError) as e:
+        return EtlError(src, None, f"malformed CSV ({e})")
+    return EtlError(src, None, f"malformed CSV ({err})")
+
+
+def _csv_chunks(path: Path, kind: str, block_size: int) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+    src = str(path)
+    header = _csv_header(path)
+    if not header or not header[0]:
+        return
+    try:
+        reader = _csv_reader(path, header, kind, block_size, typed=True)
+    except (pa.ArrowInvalid, OSError) as e:
+        if isinstance(e, pa.ArrowInvalid) and "conversion error" in str(e):
+            raise _csv_bad_cell(path, header, kind, block_size, e) from None
         raise EtlError(src, None, f"not a readable CSV file ({e})") from None
     first_line = 2
     while True:
@@ -179,25 +223,15 @@ def _csv_chunks(path: Path, kind: str, block_size: int) -> Iterator[tuple[pa.Tab
         except StopIteration:
             return
         except pa.ArrowInvalid as e:
+            if "conversion error" in str(e):
+                raise _csv_bad_cell(path, header, kind, block_size, e) from None
             raise EtlError(src, None, f"malformed CSV ({e})") from None
         t = pa.Table.from_batches([batch])
         n = len(t)
         lines = np.arange(first_line, first_line + n, dtype=np.int64)
         first_line += n
-        cols = {}
-        for c, typ in KINDS[kind].items():
-            if c not in t.column_names:
-                cols[c] = pa.nulls(n, typ)
-                continue
-            col = t[c]
-            if typ == pa.int64():
-                ok = pc.fill_null(pc.match_substring_regex(col, r"^-?[0-9]+$"), True).to_numpy(zero_copy_only=False)
-                if not ok.all():
-                    i = int(np.flatnonzero(~ok)[0])
-                    raise EtlError(src, int(lines[i]), f"{c}: expected an integer, got {col[i].as_py()!r}")
-                col = pc.cast(col, pa.int64())
-            cols[c] = col
-        cols["_src"] = pa.repeat(pa.scalar(src, pa.string()), n)
+        cols = {c: (t[c] if c in t.column_names else pa.nulls(n, typ)) for c, typ in KINDS[kind].items()}
+        cols["_src"] = _src_column(src, n)
         cols["_line"] = pa.array(lines)
         out = pa.table(cols)
         wd = None
@@ -214,7 +248,7 @@ def _csv_chunks(path: Path, kind: str, block_size: int) -> Iterator[tuple[pa.Tab
                                                                 else int(v)))
                     wl.append(int(lines[i]))
             wd = pa.table({**{c: pa.array(v, KINDS["withdrawals"][c]) for c, v in wrows.items()},
-                           "_src": pa.array([src] * len(wl), pa.string()), "_line": pa.array(wl, pa.int64())})
+                           "_src": _src_column(src, len(wl)), "_line": pa.array(wl, pa.int64())})
         yield out, wd
 
 
@@ -267,23 +301,23 @@ class _Stream:
         return True
 
     def take(self, hi: int | None) -> tuple[pa.Table, pa.Table | None]:
-        """Rows with block number <= hi (all remaining rows if hi is None)."""
+        """Rows with block number <= hi (all remaining rows if hi is None). Rows come in block order, so
+        this is a split of the buffered rows (zero-copy slices)."""
         while not self._done and (hi is None or self._last <= hi):
             if not self._pull():
                 break
-        empty_t = empty(self.kind)
-        t = pa.concat_tables(self._buf) if self._buf else empty_t
-        w = pa.concat_tables(self._wbuf) if self._wbuf else None
+        t = pa.concat_tables(self._buf).combine_chunks() if self._buf else empty(self.kind)
+        w = pa.concat_tables(self._wbuf).combine_chunks() if self._wbuf else None
         if hi is None:
             self._buf, self._wbuf = [], []
             return t, w
-        m = pc.less_equal(t[self.bcol], hi)
-        out, rest = t.filter(m), t.filter(pc.invert(m))
+        k = int(np.searchsorted(t[self.bcol].to_numpy(), hi, side="right")) if len(t) else 0
+        out, rest = t.slice(0, k), t.slice(k)
         self._buf = [rest] if len(rest) else []
         wout = None
         if w is not None:
-            wm = pc.less_equal(w["block_number"], hi)
-            wout, wrest = w.filter(wm), w.filter(pc.invert(wm))
+            kw = int(np.searchsorted(w["block_number"].to_numpy(), hi, side="right")) if len(w) else 0
+            wout, wrest = w.slice(0, kw), w.slice(kw)
             self._wbuf = [wrest] if len(wrest) else []
         return out, wout
 
@@ -390,4 +424,47 @@ def read_export(path: str | Path, *, batch_blocks: int = 2000, weth: set[str] | 
                            withdrawals=wd if wd is not None else empty("withdrawals"), tokens=tokens,
                            has_receipts=has_receipts)
 
-    return files, batches()
+    return files, _prefetch(batches())
+
+
+def _prefetch(gen: Iterator, depth: int = 1) -> Iterator:
+    """Items of `gen`, produced by a background thread up to `depth` items ahead: Arrow's CSV reader releases
+    the GIL, so the next batch is read while the ingestor builds and commits this one. Errors are raised
+    where the item would have been; closing the iterator stops the thread."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for x in gen:
+                if not put(("item", x)):
+                    return
+            put(("end", None))
+        except BaseException as e:  # handed to the consumer
+            put(("error", e))
+
+    th = threading.Thread(target=run, name="eth-etl-reader", daemon=True)
+    th.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise x
+            yield x
+    finally:
+        stop.set()
+        th.join(timeout=5)

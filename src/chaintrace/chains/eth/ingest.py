@@ -1,27 +1,32 @@
 """Ethereum ingestion into the store: canonical batches -> validated, id-assigned Arrow tables -> one atomic
 commit per batch.
 
-Work is columnar (Arrow compute and numpy over whole batches); Python loops run only over things that are
-rare (new token contracts, failed call frames, amounts of 10**38 and more). A batch is validated completely
-before its commit — block linkage (parent hashes), transaction counts and positions, receipts, amounts,
-addresses, references from transfers to transactions — so the store only ever holds whole blocks.
+Work is columnar end to end: hex strings, decimal amounts and addresses are read straight from the Arrow
+string buffers by numba kernels (:mod:`chaintrace.chains.eth.columns`), amounts stay in 128-bit limbs until
+the Decimal columns are written, transfers are ordered with one integer sort, and address ids come from a
+hash table kept by the ingestor. Python loops run only over things that are rare (blocks, new token
+contracts, amounts of 10**38 and more, the first bad row of a failing batch). A batch is validated
+completely before its commit — block linkage (parent hashes), transaction counts and positions, receipts,
+amounts, addresses, references from transfers to transactions — so the store only ever holds whole blocks.
 
-The ingestor keeps the stored block hashes, the address index (sorted keys + ids, searched with
-``np.searchsorted``) and the token index in memory; a batch that starts at or below the stored tip is matched
-against the stored hashes: identical blocks are skipped (a re-run after a crash, an overlapping export), a
-different block rolls the store back to the fork first (a reorg), and a gap is refused.
+The ingestor keeps the stored block hashes, the address dictionary and the token index in memory; a batch
+that starts at or below the stored tip is matched against the stored hashes: identical blocks are skipped (a
+re-run after a crash, an overlapping export), a different block rolls the store back to the fork first (a
+reorg), and a gap is refused.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
 
+import numba as nb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chaintrace.chains.eth import columns as C
 from chaintrace.chains.eth import u128 as U
-from chaintrace.chains.eth.records import ZERO_ADDRESS, EthBatch, conform, empty
+from chaintrace.chains.eth.records import EthBatch, conform
 from chaintrace.chains.eth.tokens import KNOWN_TOKENS
 from chaintrace.errors import UserError
 from chaintrace.progress import NULL, Progress
@@ -29,13 +34,19 @@ from chaintrace.store.schema import eth as schema
 from chaintrace.store.segments import StoreError
 from chaintrace.store.workspace import Workspace
 
-ADDR_RE = r"^0x[0-9a-f]{40}$"
-HASH_RE = r"^0x[0-9a-f]{64}$"
+# transfer kinds: code (the int8 stored in the graph arrays follows chaintrace.graph.eth.KINDS) and the
+# order of the kind inside a transaction (fees, top-level value, call trace, logs; block-level issuance)
+KINDS = ("fee_burn", "fee_tip", "call", "create", "internal", "selfdestruct", "token", "wrap", "unwrap",
+         "withdrawal", "reward", "genesis")
+KCODE = {k: i for i, k in enumerate(KINDS)}
 KIND_ORDER = {"fee_burn": 0, "fee_tip": 1, "call": 2, "create": 2, "internal": 3, "selfdestruct": 3,
               "token": 4, "wrap": 4, "unwrap": 4, "withdrawal": 5, "reward": 6, "genesis": 7}
+TRACE_ORDER = 3  # every value-moving frame of a call trace (calls, creates, selfdestructs) in pre-order
 NATIVE = {"asset_id": 0, "address": None, "symbol": "ETH", "name": "Ether", "decimals": 18, "standard": "native",
           "height": -1}
 CHAIN_NAMES = {1: "mainnet", 11155111: "sepolia", 17000: "holesky", 560048: "hoodi", 31337: "anvil"}
+_KIND_ARR = pa.array(KINDS, pa.string())
+_KORDER = np.array([KIND_ORDER[k] for k in KINDS], np.int64)
 
 
 class EthDataError(UserError):
@@ -83,38 +94,176 @@ def _fail(t: pa.Table, i: int, msg: str):
     raise EthDataError(f"{src}:{line}: {msg}" if line else f"{src}: {msg}")
 
 
-def _lower(col) -> pa.Array:
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return pc.utf8_lower(col)
+def _first_null(col) -> int:
+    return int(np.flatnonzero(~col.is_valid().to_numpy(zero_copy_only=False))[0])
 
 
-def _check_re(t: pa.Table, col: str, rx: str, what: str, nullable: bool) -> pa.Array:
-    v = _lower(t[col])
-    ok = pc.match_substring_regex(v, rx)
-    ok = pc.fill_null(ok, nullable).to_numpy(zero_copy_only=False)
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        _fail(t, i, f"{col}: not {what}: {t[col][i].as_py()!r}")
-    return v
+def _hash_words(t: pa.Table, col: str, nullable: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A column of 32-byte hashes, checked, as (n, 4) uint64 words + validity."""
+    words, valid, bad = C.hex_words(t[col], 32, nullable)
+    if bad >= 0:
+        _fail(t, bad, f"{col}: not a 32-byte hex hash: {t[col][bad].as_py()!r}")
+    return words, valid
 
 
-def _amounts(t: pa.Table, col: str, default: str | None = None) -> tuple[pa.Array, pa.Array]:
+def _hash_col(t: pa.Table, col: str) -> tuple[pa.Array, np.ndarray]:
+    """A column of 32-byte hashes, checked: (lower-cased strings, words)."""
+    words, valid = _hash_words(t, col)
+    return C.words_to_strings(words, 32, valid), words
+
+
+class _Addr:
+    """An address column as (n, 3) uint64 words + validity (NULL where absent)."""
+
+    __slots__ = ("words", "valid")
+
+    def __init__(self, words: np.ndarray, valid: np.ndarray):
+        self.words, self.valid = words, valid
+
+    @classmethod
+    def of(cls, t: pa.Table, col: str, nullable: bool) -> "_Addr":
+        words, valid, bad = C.hex_words(t[col], 20, nullable)
+        if bad >= 0:
+            _fail(t, bad, f"{col}: not an address: {t[col][bad].as_py()!r}")
+        return cls(words, valid)
+
+    @classmethod
+    def null(cls, n: int) -> "_Addr":
+        return cls(np.zeros((n, 3), np.uint64), np.zeros(n, np.bool_))
+
+    def take(self, idx) -> "_Addr":
+        return _Addr(self.words[idx], self.valid[idx])
+
+    def __len__(self) -> int:
+        return len(self.valid)
+
+    @staticmethod
+    def concat(parts) -> "_Addr":
+        parts = list(parts)
+        if not parts:
+            return _Addr.null(0)
+        return _Addr(np.concatenate([p.words for p in parts]), np.concatenate([p.valid for p in parts]))
+
+
+class _Amounts:
+    """An amount column in 128-bit limbs; ``big`` marks amounts of 10**38 and more, whose exact text is in
+    ``big_text`` (a string column, NULL elsewhere; None when there are none)."""
+
+    __slots__ = ("lo", "hi", "big", "big_text")
+
+    def __init__(self, lo, hi, big=None, big_text=None):
+        self.lo, self.hi = lo, hi
+        self.big = np.zeros(len(lo), np.bool_) if big is None else big
+        self.big_text = big_text
+
+    def take(self, idx) -> "_Amounts":
+        idx = np.asarray(idx, np.int64)
+        return _Amounts(self.lo[idx], self.hi[idx], self.big[idx],
+                        None if self.big_text is None or not self.big[idx].any() else self.big_text.take(pa.array(idx)))
+
+    def nonzero(self) -> np.ndarray:
+        return (self.lo != 0) | (self.hi != 0) | self.big
+
+    def decimal(self, null: np.ndarray | None = None) -> pa.Array:
+        """The ``DECIMAL(38,0)`` column (NULL where big or `null`)."""
+        mask = self.big if null is None else (self.big | null)
+        return U.to_decimal(np.where(mask, 0, self.lo), np.where(mask, 0, self.hi), mask)
+
+    def big_column(self) -> pa.Array:
+        return pa.nulls(len(self.lo), pa.string()) if self.big_text is None else self.big_text
+
+    @staticmethod
+    def concat(parts) -> "_Amounts":
+        parts = list(parts)
+        lo = np.concatenate([p.lo for p in parts]) if parts else np.zeros(0, np.uint64)
+        hi = np.concatenate([p.hi for p in parts]) if parts else np.zeros(0, np.uint64)
+        big = np.concatenate([p.big for p in parts]) if parts else np.zeros(0, np.bool_)
+        text = None
+        if big.any():
+            text = pa.concat_arrays([p.big_column() for p in parts])
+        return _Amounts(lo, hi, big, text)
+
+
+def _amounts(t: pa.Table, col: str, default: str | None = None) -> _Amounts:
     c = t[col]
-    if default is not None:
+    if default is not None and c.null_count:
         c = pc.fill_null(c, default)
-    value, big, bad = U.parse_amounts(c)
+    lo, hi, big, text, bad = C.parse_amounts(c)
     if len(bad):
         i = int(bad[0])
         _fail(t, i, f"{col}: not an amount in base units (0 .. 2**256-1): {t[col][i].as_py()!r}")
-    return value, big
+    return _Amounts(lo, hi, big, text)
 
 
-def _u64(t: pa.Table, col: str, values: pa.Array) -> np.ndarray:
-    lo, hi = U.from_decimal(values)
-    if np.any(hi):
-        i = int(np.flatnonzero(hi)[0])
+def _u64(t: pa.Table, col: str, a: _Amounts) -> np.ndarray:
+    over = (a.hi != 0) | a.big
+    if over.any():
+        i = int(np.flatnonzero(over)[0])
         _fail(t, i, f"{col}: {t[col][i].as_py()} exceeds 2**64")
-    return lo
+    return a.lo
+
+
+def _ints(t: pa.Table, col: str, fill: int = 0, dtype=np.int64) -> np.ndarray:
+    c = t[col]
+    if c.null_count:
+        c = pc.fill_null(c, fill)
+    return c.to_numpy().astype(dtype, copy=False) if len(c) else np.zeros(0, dtype)
+
+
+@nb.njit(cache=True)
+def _trace_paths(off, data, valid, depth, out, ncol):
+    """Parse trace addresses ("0,2,1"; NULL or "" is the top-level frame) into rows of `out` (padded with -1);
+    returns the first malformed row or -1. Only the first `ncol` levels are stored (depth is exact)."""
+    for i in range(off.shape[0] - 1):
+        d = 0
+        if valid[i]:
+            s, e = off[i], off[i + 1]
+            v = -1
+            for j in range(s, e + 1):
+                c = data[j] if j < e else 44
+                if 48 <= c <= 57:
+                    v = (0 if v < 0 else v) * 10 + (c - 48)
+                    if v > 2_000_000_000:
+                        return i
+                elif c == 44:
+                    if v < 0:
+                        if j == e and d == 0:
+                            break  # empty string
+                        return i
+                    if d < ncol:
+                        out[i, d] = v
+                    d += 1
+                    v = -1
+                elif c != 32:
+                    return i
+        depth[i] = d
+    return -1
+
+
+@nb.njit(cache=True)
+def _ineffective(grp_start, rows, failed, depth, path):
+    """Frames that moved nothing: failed ones, and those below a failed frame of the same transaction.
+    `rows` lists the frames grouped by transaction (group g: rows[grp_start[g]:grp_start[g + 1]])."""
+    out = failed.copy()
+    for g in range(grp_start.shape[0] - 1):
+        a, b = grp_start[g], grp_start[g + 1]
+        for x in range(a, b):
+            f = rows[x]
+            if not failed[f]:
+                continue
+            df = depth[f]
+            for y in range(a, b):
+                r = rows[y]
+                if out[r] or depth[r] < df:
+                    continue
+                same = True
+                for k in range(min(df, path.shape[1])):
+                    if path[r, k] != path[f, k]:
+                        same = False
+                        break
+                if same:
+                    out[r] = True
+    return out
 
 
 class EthIngestor:
@@ -173,8 +322,13 @@ class EthIngestor:
         a = st.read("addresses", ["address_id", "address"])
         if len(a) and not np.array_equal(a["address_id"].to_numpy(), np.arange(len(a))):
             raise StoreError(f"{st.root}: address ids are not dense 0..{len(a) - 1} (store damaged)")
-        self.addr_known = a["address"].combine_chunks() if len(a) else pa.array([], pa.string())
-        self.n_addr = len(a)
+        words, _, bad = C.hex_words(a["address"], 20, False)
+        if bad >= 0:
+            raise StoreError(f"{st.root}: stored address {a['address'][bad].as_py()!r} is malformed (store damaged)")
+        self.book = C.KeyIndex(3, words)  # the address dictionary: address -> address_id
+        if self.book.duplicate >= 0:
+            raise StoreError(f"{st.root}: address {a['address'][self.book.duplicate].as_py()} is stored twice "
+                             f"(store damaged)")
         assets = st.read("assets", ["asset_id", "address"])
         self.assets: dict[str, int] = {ad: i for i, ad in zip(assets["asset_id"].to_pylist(),
                                                                assets["address"].to_pylist()) if ad is not None}
@@ -217,10 +371,11 @@ class EthIngestor:
         blocks = batch.blocks
         if not len(blocks):
             return
-        order = pc.sort_indices(blocks, [("number", "ascending")])
-        blocks = blocks.take(order)
         nums = blocks["number"].to_numpy()
-        hashes = _check_re(blocks, "hash", HASH_RE, "a 32-byte hex hash", False).to_pylist()
+        if np.any(nums[1:] < nums[:-1]):
+            blocks = blocks.take(pc.sort_indices(blocks, [("number", "ascending")]))
+            nums = blocks["number"].to_numpy()
+        hashes = _hash_col(blocks, "hash")[0].to_pylist()
         keep_from = 0
         if self.tip_height is not None:
             first = int(nums[0])
@@ -271,7 +426,7 @@ class EthIngestor:
                             else "partial")
         self.store.commit(rows, tip=tip, meta=meta,
                           counters={"transactions": self.n_tx, "transfers": self.n_transfers,
-                                    "addresses": self.n_addr, "assets": self.n_assets})
+                                    "addresses": self.book.n, "assets": self.n_assets})
         self.hashes.extend(rows["blocks"]["hash"].to_pylist())
         if self.start_height is None:
             self.start_height = int(rows["blocks"]["height"][0].as_py())
@@ -292,38 +447,6 @@ class EthIngestor:
 
     # ------------------------------------------------------------------ batch -> tables
 
-    def _address_ids(self, addrs: pa.Array, heights: np.ndarray, order_key: np.ndarray) -> tuple[np.ndarray, pa.Table]:
-        """Ids for an array of address strings (NULL -> -1); new addresses get ids by first appearance.
-
-        Hash-based (Arrow ``unique``/``index_in``): the known addresses are one string array in id order, so
-        an address's position in it is its id."""
-        n = len(addrs)
-        uniq = pc.unique(addrs.drop_null()) if n else pa.array([], pa.string())
-        inv = pc.index_in(addrs, value_set=uniq).fill_null(-1).to_numpy().astype(np.int64) if n else \
-            np.zeros(0, np.int64)
-        known = pc.index_in(uniq, value_set=self.addr_known).fill_null(-1).to_numpy().astype(np.int64) \
-            if len(self.addr_known) and len(uniq) else np.full(len(uniq), -1, np.int64)
-        ids_u = known.copy()
-        new = np.flatnonzero(ids_u < 0)
-        new_rows = pa.Table.from_pylist([], schema=schema.ADDRESSES)
-        if len(new):
-            valid = inv >= 0
-            first_key = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
-            np.minimum.at(first_key, inv[valid], order_key[valid])
-            first_h = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
-            np.minimum.at(first_h, inv[valid], heights[valid])  # block of first appearance (ids follow it, so a
-            # rollback removes a suffix of the ids)
-            new = new[np.argsort(first_key[new], kind="stable")]
-            ids_new = self.n_addr + np.arange(len(new), dtype=np.int64)
-            ids_u[new] = ids_new
-            new_strs = uniq.take(pa.array(new))
-            new_rows = pa.table({"address_id": ids_new, "address": new_strs, "height": first_h[new]},
-                                schema=schema.ADDRESSES)
-            self.n_addr += len(new)
-            self.addr_known = pa.concat_arrays([self.addr_known, new_strs])
-        out = np.where(inv >= 0, ids_u[np.maximum(inv, 0)] if len(ids_u) else -1, -1).astype(np.int64)
-        return out, new_rows
-
     def _build(self, batch: EthBatch) -> tuple[dict[str, pa.Table], dict]:
         blocks = batch.blocks
         nb_ = len(blocks)
@@ -333,47 +456,42 @@ class EthIngestor:
             i = int(np.flatnonzero(nums != h0 + np.arange(nb_))[0])
             _fail(blocks, i, f"block {int(nums[i])} is not the next block (expected {h0 + i}): blocks must be "
                              f"contiguous")
-        hashes = _lower(blocks["hash"])
-        parents = _check_re(blocks, "parent_hash", HASH_RE, "a 32-byte hex hash", False)
+        hashes, hashes_w = _hash_col(blocks, "hash")
+        parents, _ = _hash_col(blocks, "parent_hash")
         hl, pl = hashes.to_pylist(), parents.to_pylist()
         expect_parent = self.tip_hash if self.tip_height is not None else None
         for i in range(nb_):
             if expect_parent is not None and pl[i] != expect_parent:
                 src, line = _where(blocks, i)
-                raise ChainMismatch(f"{src}:{line}: block {h0 + i} has parent {pl[i]}, expected {expect_parent} "
-                                    f"(not on the same chain as the block before it)" if line else
-                                    f"{src}: block {h0 + i} has parent {pl[i]}, expected {expect_parent} "
-                                    f"(not on the same chain as the block before it)")
+                msg = (f"block {h0 + i} has parent {pl[i]}, expected {expect_parent} (not on the same chain as the "
+                       f"block before it)")
+                raise ChainMismatch(f"{src}:{line}: {msg}" if line else f"{src}: {msg}")
             expect_parent = hl[i]
         if len(set(hl)) != nb_:
             _fail(blocks, 0, "duplicate block hashes")
         for c in ("timestamp", "gas_used", "gas_limit"):
             if blocks[c].null_count:
-                i = int(np.flatnonzero(~blocks[c].is_valid().to_numpy(zero_copy_only=False))[0])
-                _fail(blocks, i, f"{c} is missing")
-        base_fee, base_big = _amounts(blocks, "base_fee_per_gas", None) if blocks["base_fee_per_gas"].null_count < nb_ \
-            else (pa.nulls(nb_, U.D38), None)
+                _fail(blocks, _first_null(blocks[c]), f"{c} is missing")
         base_fee_null = blocks["base_fee_per_gas"].is_null().to_numpy(zero_copy_only=False)
-        base_fee = pc.if_else(pa.array(base_fee_null), pa.scalar(None, U.D38), base_fee)
-        base_lo = _u64(blocks, "base_fee_per_gas", pc.fill_null(base_fee, pa.scalar(0, U.D38)))
-        miners = _check_re(blocks, "miner", ADDR_RE, "an address", True)
+        base = _amounts(blocks, "base_fee_per_gas", "0")
+        base_lo = _u64(blocks, "base_fee_per_gas", base)
+        miners = _Addr.of(blocks, "miner", True)
         btime = blocks["timestamp"].to_numpy().astype(np.int64)
-        n_tx_decl = blocks["transaction_count"]
 
         # ---------------- transactions
         txs = batch.transactions
-        if len(txs):
-            txs = txs.take(pc.sort_indices(txs, [("block_number", "ascending"), ("transaction_index", "ascending")]))
         nt = len(txs)
         for c in ("block_number", "transaction_index", "hash", "from_address"):
             if txs[c].null_count:
-                i = int(np.flatnonzero(~txs[c].is_valid().to_numpy(zero_copy_only=False))[0])
-                _fail(txs, i, f"{c} is missing")
-        tblk = txs["block_number"].to_numpy().astype(np.int64) - h0 if nt else np.zeros(0, np.int64)
+                _fail(txs, _first_null(txs[c]), f"{c} is missing")
+        tblk = _ints(txs, "block_number") - h0
+        tidx = _ints(txs, "transaction_index")
+        if nt and np.any((tblk[1:] < tblk[:-1]) | ((tblk[1:] == tblk[:-1]) & (tidx[1:] < tidx[:-1]))):
+            txs = txs.take(pc.sort_indices(txs, [("block_number", "ascending"), ("transaction_index", "ascending")]))
+            tblk, tidx = _ints(txs, "block_number") - h0, _ints(txs, "transaction_index")
         if nt and (tblk.min() < 0 or tblk.max() >= nb_):
             i = int(np.flatnonzero((tblk < 0) | (tblk >= nb_))[0])
             _fail(txs, i, f"transaction of block {int(tblk[i]) + h0}, which is not in this batch's blocks file range")
-        tidx = txs["transaction_index"].to_numpy().astype(np.int64) if nt else np.zeros(0, np.int64)
         counts = np.bincount(tblk, minlength=nb_) if nt else np.zeros(nb_, np.int64)
         first_in_block = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         if nt:
@@ -383,53 +501,48 @@ class EthIngestor:
                 i = int(bad[0])
                 _fail(txs, i, f"transaction index {int(tidx[i])} in block {int(tblk[i]) + h0}: expected "
                               f"{int(expected_idx[i])} (missing or duplicate transactions)")
-        decl = n_tx_decl.fill_null(-1).to_numpy()
+        decl = blocks["transaction_count"].fill_null(-1).to_numpy()
         badc = np.flatnonzero((decl >= 0) & (decl != counts))
         if len(badc):
             i = int(badc[0])
             _fail(blocks, i, f"block {h0 + i} declares {int(decl[i])} transactions, the export has {int(counts[i])}")
-        thash = _check_re(txs, "hash", HASH_RE, "a 32-byte hex hash", False)
-        thash_l = thash.to_pylist()
-        if len(set(thash_l)) != nt:
-            seen = set()
-            for i, h in enumerate(thash_l):
-                if h in seen:
-                    _fail(txs, i, f"duplicate transaction {h}")
-                seen.add(h)
+        thash, thash_w = _hash_col(txs, "hash")
+        tx_index = C.KeyIndex(4, thash_w)  # transaction hash -> position in the batch
+        if tx_index.duplicate >= 0:
+            _fail(txs, tx_index.duplicate, f"duplicate transaction {thash[tx_index.duplicate].as_py()}")
         if nt and txs["block_hash"].null_count < nt:
-            bh = _lower(txs["block_hash"]).to_pylist()
-            for i, (b, k) in enumerate(zip(bh, tblk.tolist())):
-                if b is not None and b != hl[k]:
-                    _fail(txs, i, f"block_hash {b} differs from block {h0 + k}'s hash {hl[k]}")
-        tfrom = _check_re(txs, "from_address", ADDR_RE, "an address", False)
-        tto = _check_re(txs, "to_address", ADDR_RE, "an address", True)
-        tcontract = _check_re(txs, "receipt_contract_address", ADDR_RE, "an address", True)
-        tvalue, tvalue_big = _amounts(txs, "value", "0")
-        gas_price, _ = _amounts(txs, "gas_price", "0")
-        maxfee, _ = _amounts(txs, "max_fee_per_gas", "0")
-        maxprio, _ = _amounts(txs, "max_priority_fee_per_gas", "0")
-        maxfee = pc.if_else(txs["max_fee_per_gas"].is_null(), pa.scalar(None, U.D38), maxfee)
-        maxprio = pc.if_else(txs["max_priority_fee_per_gas"].is_null(), pa.scalar(None, U.D38), maxprio)
-        eff = pc.coalesce(txs["receipt_effective_gas_price"], txs["gas_price"])
-        eff_t = txs.set_column(txs.column_names.index("receipt_effective_gas_price"), "receipt_effective_gas_price", eff)
-        eff_dec, _ = _amounts(eff_t, "receipt_effective_gas_price", "0")
-        eff_lo = _u64(eff_t, "receipt_effective_gas_price", eff_dec)
-        gas_used = txs["receipt_gas_used"]
-        has_gas = gas_used.is_valid().to_numpy(zero_copy_only=False) if nt else np.zeros(0, bool)
-        gu = gas_used.fill_null(0).to_numpy().astype(np.uint64) if nt else np.zeros(0, np.uint64)
+            bh, bh_valid = _hash_words(txs, "block_hash", True)
+            same = ~bh_valid | (bh == hashes_w[tblk]).all(axis=1)
+            if not same.all():
+                i = int(np.flatnonzero(~same)[0])
+                _fail(txs, i, f"block_hash {txs['block_hash'][i].as_py().lower()} differs from block "
+                              f"{int(tblk[i]) + h0}'s hash {hl[int(tblk[i])]}")
+        tfrom = _Addr.of(txs, "from_address", False)
+        tto = _Addr.of(txs, "to_address", True)
+        tcontract = _Addr.of(txs, "receipt_contract_address", True)
+        tvalue = _amounts(txs, "value", "0")
+        gas_price = _amounts(txs, "gas_price", "0")
+        maxfee = _amounts(txs, "max_fee_per_gas", "0")
+        maxprio = _amounts(txs, "max_priority_fee_per_gas", "0")
+        eff_t = txs.set_column(txs.column_names.index("receipt_effective_gas_price"), "receipt_effective_gas_price",
+                               pc.coalesce(txs["receipt_effective_gas_price"], txs["gas_price"]))
+        eff = _amounts(eff_t, "receipt_effective_gas_price", "0")
+        eff_lo = _u64(eff_t, "receipt_effective_gas_price", eff)
+        has_gas = txs["receipt_gas_used"].is_valid().to_numpy(zero_copy_only=False) if nt else np.zeros(0, bool)
+        gu = _ints(txs, "receipt_gas_used", 0, np.uint64)
 
         # status: receipt, else the top-level call frame, else assumed successful
-        status = txs["receipt_status"].to_numpy(zero_copy_only=False) if nt else np.zeros(0)
-        status = np.where(np.isnan(status.astype(float)), -1, status).astype(np.int64) if nt else np.zeros(0, np.int64)
+        status = _ints(txs, "receipt_status", -1)
         if nt and np.any((status != -1) & (status != 0) & (status != 1)):
             i = int(np.flatnonzero((status != -1) & (status != 0) & (status != 1))[0])
             _fail(txs, i, f"receipt_status must be 0 or 1, got {int(status[i])}")
 
         # ---------------- traces -> internal transfers (and status of receipt-less transactions)
         traces = batch.traces
-        tr_rows = None
+        trace_part, create_to = None, None
         if traces is not None and len(traces):
-            tr_rows, status = self._traces(traces, txs, thash_l, tblk, tidx, h0, nb_, first_in_block, status)
+            trace_part, create_to, status = self._traces(traces, thash, tx_index, tblk, h0, nb_, first_in_block,
+                                                         counts, status)
         unknown_status = status == -1
         if nt and unknown_status.any() and traces is None:
             self.report.warnings.append(f"{int(unknown_status.sum())} transactions without receipt status or "
@@ -446,93 +559,70 @@ class EthIngestor:
         if below.any():
             i = int(np.flatnonzero(below)[0])
             _fail(txs, i, f"effective gas price {int(eff_lo[i])} is below the block's base fee {int(tx_base[i])}")
-        blob_used = txs["receipt_blob_gas_used"].fill_null(0).to_numpy().astype(np.uint64) if nt else np.zeros(0, np.uint64)
+        blob_used = _ints(txs, "receipt_blob_gas_used", 0, np.uint64)
         if nt and blob_used.any():
-            bp_dec, _ = _amounts(txs, "receipt_blob_gas_price", "0")
-            blo, bhi = U.mul64(blob_used, _u64(txs, "receipt_blob_gas_price", bp_dec))
+            blo, bhi = U.mul64(blob_used, _u64(txs, "receipt_blob_gas_price",
+                                               _amounts(txs, "receipt_blob_gas_price", "0")))
             fee_lo, fee_hi = U.add(fee_lo, fee_hi, blo, bhi)
             burn_lo, burn_hi = U.add(burn_lo, burn_hi, blo, bhi)
         tip_lo, tip_hi = U.sub(fee_lo, fee_hi, burn_lo, burn_hi)
         nofee = ~has_gas
-        fee_col = U.to_decimal(fee_lo, fee_hi, nofee)
-        burn_col = U.to_decimal(burn_lo, burn_hi, nofee)
-        tip_col = U.to_decimal(tip_lo, tip_hi, nofee)
 
         # ---------------- transfer rows from every source (as columns), then one chronological sort
         parts = []
         tx_pos = np.arange(nt, dtype=np.int64)
-        burn_nz = has_gas & ~((burn_lo == 0) & (burn_hi == 0))
-        tip_nz = has_gas & ~((tip_lo == 0) & (tip_hi == 0))
-        mblk = miners
-        tx_miner = mblk.take(pa.array(tblk)) if nt else pa.array([], pa.string())
         if nt:
-            sel = np.flatnonzero(burn_nz)
-            parts.append(self._part("fee_burn", tblk[sel], tx_pos[sel], np.zeros(len(sel), np.int64),
-                                    tfrom.take(pa.array(sel)), pa.nulls(len(sel), pa.string()),
-                                    pa.nulls(len(sel), pa.string()),
-                                    U.to_decimal(burn_lo[sel], burn_hi[sel]), pa.nulls(len(sel), pa.string())))
-            sel = np.flatnonzero(tip_nz)
-            tip_to = tx_miner.take(pa.array(sel))
-            if tip_to.null_count:
-                i = int(sel[np.flatnonzero(~tip_to.is_valid().to_numpy(zero_copy_only=False))[0]])
+            sel = np.flatnonzero(has_gas & ((burn_lo != 0) | (burn_hi != 0)))
+            parts.append(_part("fee_burn", tblk[sel], sel, 0, tfrom.take(sel), _Addr.null(len(sel)),
+                               _Amounts(burn_lo[sel], burn_hi[sel])))
+            sel = np.flatnonzero(has_gas & ((tip_lo != 0) | (tip_hi != 0)))
+            tip_to = miners.take(tblk[sel])
+            if not tip_to.valid.all():
+                i = int(sel[np.flatnonzero(~tip_to.valid)[0]])
                 _fail(blocks, int(tblk[i]), "miner (fee recipient) is missing")
-            parts.append(self._part("fee_tip", tblk[sel], tx_pos[sel], np.zeros(len(sel), np.int64),
-                                    tfrom.take(pa.array(sel)), tip_to, pa.nulls(len(sel), pa.string()),
-                                    U.to_decimal(tip_lo[sel], tip_hi[sel]), pa.nulls(len(sel), pa.string())))
-            # top-level value
-            vlo, vhi = U.from_decimal(tvalue)
-            nonzero = ~((vlo == 0) & (vhi == 0)) | tvalue_big.is_valid().to_numpy(zero_copy_only=False)
-            dest = pc.coalesce(tto, tcontract)
-            if tr_rows is not None and "create_to" in tr_rows:
-                dest = pc.coalesce(dest, tr_rows["create_to"])
-            sel = np.flatnonzero(nonzero & ok_tx)
-            d = dest.take(pa.array(sel))
-            if d.null_count:
-                i = int(sel[np.flatnonzero(~d.is_valid().to_numpy(zero_copy_only=False))[0]])
+            parts.append(_part("fee_tip", tblk[sel], sel, 0, tfrom.take(sel), tip_to,
+                               _Amounts(tip_lo[sel], tip_hi[sel])))
+            # top-level value: to the recipient, or the created contract (receipt, else the create frame)
+            sel = np.flatnonzero(tvalue.nonzero() & ok_tx)
+            dest = _Addr(np.where(tto.valid[:, None], tto.words, tcontract.words), tto.valid | tcontract.valid)
+            if create_to is not None:
+                dest = _Addr(np.where(dest.valid[:, None], dest.words, create_to.words), dest.valid | create_to.valid)
+            d = dest.take(sel)
+            if not d.valid.all():
+                i = int(sel[np.flatnonzero(~d.valid)[0]])
                 _fail(txs, i, "contract creation with value but no receipt_contract_address")
-            kinds = np.where(tto.is_null().to_numpy(zero_copy_only=False)[sel], "create", "call")
-            parts.append(self._part(kinds, tblk[sel], tx_pos[sel], np.zeros(len(sel), np.int64),
-                                    tfrom.take(pa.array(sel)), d, pa.nulls(len(sel), pa.string()),
-                                    tvalue.take(pa.array(sel)), tvalue_big.take(pa.array(sel))))
-        if tr_rows is not None:
-            parts.extend(tr_rows["parts"])
-        # token transfers
+            kinds = np.where(tto.valid[sel], KCODE["call"], KCODE["create"]).astype(np.int8)
+            parts.append(_part(kinds, tblk[sel], sel, 0, tfrom.take(sel), d, tvalue.take(sel)))
+        if trace_part is not None:
+            parts.append(trace_part)
         tt = batch.token_transfers
         if len(tt):
-            parts.append(self._tokens(tt, thash_l, tblk, h0, nb_, ok_tx, txs))
-        # withdrawals (block-level issuance, after the block's transactions)
+            parts.append(self._tokens(tt, thash, tx_index, tblk, h0, ok_tx))
         wd = batch.withdrawals
-        if len(wd):
-            wb = wd["block_number"].to_numpy().astype(np.int64) - h0
+        if len(wd):  # block-level issuance, after the block's transactions
+            wb = _ints(wd, "block_number") - h0
             if wb.min() < 0 or wb.max() >= nb_:
                 _fail(wd, int(np.flatnonzero((wb < 0) | (wb >= nb_))[0]), "withdrawal outside the batch's blocks")
-            waddr = _check_re(wd, "address", ADDR_RE, "an address", False)
-            gwei, _ = _amounts(wd, "amount", None)
-            glo = _u64(wd, "amount", gwei)
+            waddr = _Addr.of(wd, "address", False)
+            glo = _u64(wd, "amount", _amounts(wd, "amount", None))
             wlo, whi = U.mul64(glo, np.full(len(glo), 10**9, np.uint64))
-            widx = wd["index"].fill_null(0).to_numpy().astype(np.int64)
-            parts.append(self._part("withdrawal", wb, np.full(len(wb), -1, np.int64), widx,
-                                    pa.nulls(len(wb), pa.string()), waddr, pa.nulls(len(wb), pa.string()),
-                                    U.to_decimal(wlo, whi), pa.nulls(len(wb), pa.string())))
-        parts = [p for p in parts if p is not None and len(p["blk"])]
-        if parts:
-            cat = {k: (np.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], np.ndarray)
-                       else pa.concat_arrays([p[k] if isinstance(p[k], pa.Array) else p[k].combine_chunks()
-                                              for p in parts]))
-                   for k in parts[0]}
-        else:
-            cat = {k: np.zeros(0, np.int64) for k in ("blk", "txpos", "sub", "korder")}
-            cat.update({k: pa.array([], pa.string()) for k in ("kind", "from", "to", "token", "value_big",
-                                                                 "trace_address")})
-            cat["value"] = pa.array([], U.D38)
-            cat["log_index"] = np.zeros(0, np.int64)
-        txpos_key = np.where(cat["txpos"] < 0, np.iinfo(np.int64).max, cat["txpos"])
-        order = np.lexsort((cat["sub"], cat["korder"], txpos_key, cat["blk"]))
-        ntr = len(order)
-        take = pa.array(order)
+            # order inside the block by withdrawal index (as a rank, so the sort key stays small)
+            worder = np.lexsort((_ints(wd, "index"), wb))
+            wsub = np.empty(len(wb), np.int64)
+            wsub[worder] = np.arange(len(wb))
+            parts.append(_part("withdrawal", wb, -1, wsub, _Addr.null(len(wb)), waddr, _Amounts(wlo, whi)))
+        parts = [p for p in parts if len(p["blk"])]
+        ntr = sum(len(p["blk"]) for p in parts)
+        cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)
+               for k in ("blk", "txpos", "sub", "kind", "korder", "log_index")}
+        cat["kind"] = cat["kind"].astype(np.int8)
+        amt = _Amounts.concat(p["amount"] for p in parts)
+        order = _transfer_order(cat["blk"], cat["txpos"], cat["korder"], cat["sub"], first_in_block + counts)
+        rank = np.empty(ntr, np.int64)
+        rank[order] = np.arange(ntr)
         t_blk = cat["blk"][order]
         t_txpos = cat["txpos"][order]
-        t_kind = cat["kind"].take(take)
+        t_kind = cat["kind"][order]
         # seq: position inside the transaction (or inside the block's issuance group)
         grp = np.where(t_txpos < 0, -1 - t_blk, t_txpos)
         starts = np.r_[0, np.flatnonzero(grp[1:] != grp[:-1]) + 1] if ntr else np.zeros(0, np.int64)
@@ -548,40 +638,44 @@ class EthIngestor:
         tr_ids = self.n_transfers + np.arange(ntr, dtype=np.int64)
         # address occurrences in chronological order: per block, miner, then txs (from, to, contract), then
         # transfers; the order key is (height, position)
-        occ = [
-            (miners, heights, heights * 0),
-            (tfrom, tblk + h0, (tx_pos + 1) * 4),
-            (tto, tblk + h0, (tx_pos + 1) * 4 + 1),
-            (tcontract, tblk + h0, (tx_pos + 1) * 4 + 2),
-            (cat["from"].take(take), t_blk + h0, (nt + 1) * 4 + 2 * np.arange(ntr)),
-            (cat["to"].take(take), t_blk + h0, (nt + 1) * 4 + 2 * np.arange(ntr) + 1),
-        ]
-        all_addr = pa.concat_arrays([o[0] if isinstance(o[0], pa.Array) else o[0].combine_chunks() for o in occ])
-        all_h = np.concatenate([o[1] for o in occ]).astype(np.int64)
-        all_pos = np.concatenate([o[2] for o in occ]).astype(np.int64)
-        key = all_h * (1 << 40) + all_pos
-        ids, new_addr = self._address_ids(all_addr, all_h, key)
-        splits = np.cumsum([len(o[0]) for o in occ])[:-1]
-        miner_id, from_id, to_id, contract_id, trf_id, trt_id = np.split(ids, splits)
+        tx_h = tblk + h0
+        tr_h = cat["blk"] + h0
+        occ_addr = _Addr.concat([miners, tfrom, tto, tcontract] + [p["from"] for p in parts] + [p["to"] for p in parts])
+        occ_h = np.concatenate([heights, tx_h, tx_h, tx_h, tr_h, tr_h])
+        occ_pos = np.concatenate([np.zeros(nb_, np.int64), (tx_pos + 1) * 4, (tx_pos + 1) * 4 + 1, (tx_pos + 1) * 4 + 2,
+                                  (nt + 1) * 4 + 2 * rank, (nt + 1) * 4 + 2 * rank + 1])
+        n_before = self.book.n
+        ids, first = self.book.assign(occ_addr.words, occ_addr.valid, occ_h * (1 << 40) + occ_pos)
+        new_addr = pa.table({"address_id": np.arange(n_before, self.book.n, dtype=np.int64),
+                             "address": C.words_to_strings(occ_addr.words[first], 20), "height": occ_h[first]},
+                            schema=schema.ADDRESSES)
+        miner_id, from_id, to_id, contract_id, trf_id, trt_id = np.split(
+            ids, np.cumsum([nb_, nt, nt, nt, ntr]))[:6]
 
-        # assets (native ETH is asset 0 of every store)
+        # assets (native ETH is asset 0 of every store; tokens by first appearance)
         add_native = self.n_assets == 0
         if add_native:
             self.n_assets = 1
-        tok = cat["token"].take(take)
         asset_id = np.zeros(ntr, np.int32)
         new_assets = []
-        if tok.null_count < ntr:
-            tl = tok.to_pylist()
-            for i, a in enumerate(tl):
-                if a is None:
-                    continue
+        tok_rows = [(k, p) for k, p in zip(np.cumsum([0] + [len(p["blk"]) for p in parts]), parts)
+                    if p["token"] is not None]
+        if tok_rows:
+            # token contracts of the batch, numbered in order of first appearance
+            tok = _Addr.concat(p["token"] for _, p in tok_rows)
+            rows_ = np.concatenate([k + np.arange(len(p["blk"])) for k, p in tok_rows])
+            codes, first = C.KeyIndex(3).assign(tok.words, tok.valid, rank[rows_])
+            lut = np.zeros(len(first), np.int32)
+            for c, (a, r) in enumerate(zip(C.words_to_strings(tok.words[first], 20).to_pylist(),
+                                           rank[rows_[first]].tolist())):
                 aid = self.assets.get(a)
                 if aid is None:
                     aid = self.n_assets + len(new_assets)
                     self.assets[a] = aid
-                    new_assets.append((a, int(t_blk[i] + h0)))
-                asset_id[i] = aid
+                    new_assets.append((a, int(t_blk[r] + h0)))
+                lut[c] = aid
+            asset_id[rows_] = lut[codes]
+        asset_id = asset_id[order]
         asset_rows = self._asset_rows(new_assets, batch.tokens, add_native)
         self.n_assets += len(new_assets)
 
@@ -600,49 +694,58 @@ class EthIngestor:
         blk_first_tr = self.n_transfers + np.concatenate([[0], np.cumsum(blk_n_tr)[:-1]]).astype(np.int64)
 
         status_col = pa.array(np.where(status < 0, 0, status).astype(np.int8), mask=status < 0)
-        inp = txs["input"]
-        if nt:
-            inp = pc.fill_null(inp, "0x")
-            ok_in = pc.match_substring_regex(inp, r"^0x([0-9a-fA-F]{2})*$").to_numpy(zero_copy_only=False)
-            if not ok_in.all():
-                _fail(txs, int(np.flatnonzero(~ok_in)[0]), "input: not hex data")
-            inp_bin = pa.array([bytes.fromhex(x[2:]) for x in inp.to_pylist()], pa.binary())
-        else:
-            inp_bin = pa.array([], pa.binary())
+        inp, bad = C.hex_bytes(txs["input"])
+        if bad >= 0:
+            _fail(txs, bad, "input: not hex data")
         transactions = pa.table({
-            "tx_id": tx_ids, "hash": thash, "height": tblk + h0, "tx_index": tidx.astype(np.int32),
+            "tx_id": tx_ids, "hash": thash, "height": tx_h, "tx_index": tidx.astype(np.int32),
             "time": btime[tblk] if nt else np.zeros(0, np.int64), "nonce": txs["nonce"],
             "from_id": from_id, "to_id": nz(to_id), "contract_id": nz(contract_id),
-            "value": tvalue, "value_big": tvalue_big, "gas": txs["gas"], "gas_price": gas_price,
-            "max_fee_per_gas": maxfee, "max_priority_fee_per_gas": maxprio,
-            "tx_type": pc.cast(txs["transaction_type"], pa.int16()), "input": inp_bin, "status": status_col,
+            "value": tvalue.decimal(), "value_big": tvalue.big_column(), "gas": txs["gas"],
+            "gas_price": gas_price.decimal(),
+            "max_fee_per_gas": maxfee.decimal(txs["max_fee_per_gas"].is_null().to_numpy(zero_copy_only=False)),
+            "max_priority_fee_per_gas": maxprio.decimal(
+                txs["max_priority_fee_per_gas"].is_null().to_numpy(zero_copy_only=False)),
+            "tx_type": pc.cast(txs["transaction_type"], pa.int16()), "input": inp, "status": status_col,
             "gas_used": txs["receipt_gas_used"], "cumulative_gas_used": txs["receipt_cumulative_gas_used"],
-            "effective_gas_price": pc.if_else(pa.array(nofee), pa.scalar(None, U.D38), eff_dec),
-            "fee": fee_col, "burned": burn_col, "tip": tip_col,
+            "effective_gas_price": eff.decimal(nofee),
+            "fee": U.to_decimal(fee_lo, fee_hi, nofee), "burned": U.to_decimal(burn_lo, burn_hi, nofee),
+            "tip": U.to_decimal(tip_lo, tip_hi, nofee),
             "first_transfer_id": tx_first_tr, "n_transfers": tx_n_tr,
         }, schema=schema.TRANSACTIONS)
+        t_amt = amt.take(order) if ntr else amt
+        t_li = cat["log_index"][order]
+        trace_addr = pa.nulls(ntr, pa.string())
+        if trace_part is not None and trace_part["trace_address"] is not None and len(trace_part["blk"]):
+            k0 = sum(len(p["blk"]) for p in parts[:next(i for i, p in enumerate(parts) if p is trace_part)])
+            src = np.full(ntr, -1, np.int64)
+            src[rank[k0:k0 + len(trace_part["blk"])]] = np.arange(len(trace_part["blk"]))
+            trace_addr = trace_part["trace_address"].take(pa.array(src, mask=src < 0))
+        tx_of = np.where(t_txpos >= 0, self.n_tx + t_txpos, -1)
         transfers = pa.table({
-            "transfer_id": tr_ids, "height": t_blk + h0, "tx_id": nz(np.where(t_txpos >= 0, self.n_tx + t_txpos, -1)),
+            "transfer_id": tr_ids, "height": t_blk + h0, "tx_id": nz(tx_of),
             "tx_index": pa.array(np.where(t_txpos >= 0, tidx[np.maximum(t_txpos, 0)] if nt else 0, 0).astype(np.int32),
                                  mask=t_txpos < 0),
-            "seq": seq, "kind": t_kind, "asset_id": asset_id, "from_id": nz(trf_id), "to_id": nz(trt_id),
-            "value": cat["value"].take(take), "value_big": cat["value_big"].take(take),
-            "log_index": pa.array(cat["log_index"][order].astype(np.int32), mask=cat["log_index"][order] < 0),
-            "trace_address": cat["trace_address"].take(take),
+            "seq": seq, "kind": pa.DictionaryArray.from_arrays(pa.array(t_kind, pa.int8()), _KIND_ARR).cast(pa.string()),
+            "asset_id": asset_id, "from_id": nz(trf_id[order]), "to_id": nz(trt_id[order]),
+            "value": t_amt.decimal(), "value_big": t_amt.big_column(),
+            "log_index": pa.array(t_li.astype(np.int32), mask=t_li < 0),
+            "trace_address": trace_addr,
         }, schema=schema.TRANSFERS)
 
         def opt_int(c):
             return blocks[c] if c in blocks.column_names else pa.nulls(nb_, pa.int64())
 
-        diff, _ = _amounts(blocks, "difficulty", "0")
-        tdiff, _ = _amounts(blocks, "total_difficulty", "0")
-        nwd = np.bincount(wd["block_number"].to_numpy().astype(np.int64) - h0, minlength=nb_) if len(wd) else np.zeros(nb_)
+        diff = _amounts(blocks, "difficulty", "0")
+        tdiff = _amounts(blocks, "total_difficulty", "0")
+        nwd = np.bincount(_ints(wd, "block_number") - h0, minlength=nb_) if len(wd) else np.zeros(nb_)
         blocks_t = pa.table({
             "height": heights, "hash": hashes, "parent_hash": parents, "time": btime, "miner_id": nz(miner_id),
-            "gas_limit": blocks["gas_limit"], "gas_used": blocks["gas_used"], "base_fee_per_gas": base_fee,
+            "gas_limit": blocks["gas_limit"], "gas_used": blocks["gas_used"],
+            "base_fee_per_gas": base.decimal(base_fee_null),
             "n_tx": counts.astype(np.int32), "size": blocks["size"],
-            "difficulty": pc.if_else(blocks["difficulty"].is_null(), pa.scalar(None, U.D38), diff),
-            "total_difficulty": pc.if_else(blocks["total_difficulty"].is_null(), pa.scalar(None, U.D38), tdiff),
+            "difficulty": diff.decimal(blocks["difficulty"].is_null().to_numpy(zero_copy_only=False)),
+            "total_difficulty": tdiff.decimal(blocks["total_difficulty"].is_null().to_numpy(zero_copy_only=False)),
             "nonce": blocks["nonce"], "sha3_uncles": blocks["sha3_uncles"],
             "transactions_root": blocks["transactions_root"], "state_root": blocks["state_root"],
             "receipts_root": blocks["receipts_root"], "extra_data": blocks["extra_data"],
@@ -652,178 +755,151 @@ class EthIngestor:
         }, schema=schema.BLOCKS)
         self.n_tx += nt
         self.n_transfers += ntr
-        kinds = {}
-        if ntr:
-            vc = pc.value_counts(t_kind)
-            kinds = {d["values"]: int(d["counts"]) for d in vc.to_pylist()}
+        kc = np.bincount(t_kind, minlength=len(KINDS)) if ntr else np.zeros(len(KINDS), np.int64)
+        firsts = np.unique(t_kind, return_index=True)[1] if ntr else []
+        kinds = {KINDS[int(t_kind[i])]: int(kc[t_kind[i]]) for i in sorted(firsts)}
         rows = {"blocks": blocks_t, "transactions": transactions, "transfers": transfers, "addresses": new_addr,
                 "assets": asset_rows}
         return rows, {"failed": int((status_known == 0).sum()), "kinds": kinds}
 
-    @staticmethod
-    def _part(kind, blk, txpos, sub, frm, to, token, value, value_big, log_index=None, trace_address=None,
-              korder=None) -> dict:
-        n = len(blk)
-        if isinstance(kind, str):
-            kind_arr = pa.array(np.full(n, kind, dtype=object), pa.string())
-            ko = np.full(n, KIND_ORDER[kind], np.int64)
-        else:
-            kind_arr = pa.array(np.asarray(kind, dtype=object), pa.string())
-            ko = np.array([KIND_ORDER[k] for k in kind], np.int64) if n else np.zeros(0, np.int64)
-        return {
-            "blk": np.asarray(blk, np.int64), "txpos": np.asarray(txpos, np.int64), "sub": np.asarray(sub, np.int64),
-            "korder": ko if korder is None else korder, "kind": kind_arr,
-            "from": frm.combine_chunks() if isinstance(frm, pa.ChunkedArray) else frm,
-            "to": to.combine_chunks() if isinstance(to, pa.ChunkedArray) else to,
-            "token": token, "value": value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value,
-            "value_big": value_big.combine_chunks() if isinstance(value_big, pa.ChunkedArray) else value_big,
-            "log_index": np.full(n, -1, np.int64) if log_index is None else np.asarray(log_index, np.int64),
-            "trace_address": pa.nulls(n, pa.string()) if trace_address is None else trace_address,
-        }
-
-    def _tx_positions(self, t: pa.Table, thash_l: list[str], h0: int, tblk: np.ndarray) -> np.ndarray:
-        hashes = _check_re(t, "transaction_hash", HASH_RE, "a 32-byte hex hash", False).to_pylist()
-        index = {h: i for i, h in enumerate(thash_l)}
-        pos = np.fromiter((index.get(h, -1) for h in hashes), np.int64, len(hashes))
+    def _tx_positions(self, t: pa.Table, tx_index: C.KeyIndex, h0: int, tblk: np.ndarray) -> np.ndarray:
+        """Positions in the batch's transactions of the rows' ``transaction_hash``, checked against their
+        ``block_number``."""
+        words, valid = _hash_words(t, "transaction_hash")
+        pos = tx_index.lookup(words, valid)
         if np.any(pos < 0):
             i = int(np.flatnonzero(pos < 0)[0])
-            _fail(t, i, f"transaction {hashes[i]} is not in the transactions of this block range")
-        b = t["block_number"].to_numpy().astype(np.int64) - h0
+            _fail(t, i, f"transaction {t['transaction_hash'][i].as_py().lower()} is not in the transactions of "
+                        f"this block range")
+        b = _ints(t, "block_number") - h0
         bad = np.flatnonzero(tblk[pos] != b)
         if len(bad):
             i = int(bad[0])
             _fail(t, i, f"block_number {int(b[i]) + h0} differs from its transaction's block {int(tblk[pos[i]]) + h0}")
         return pos
 
-    def _tokens(self, tt: pa.Table, thash_l, tblk, h0, nb_, ok_tx, txs) -> dict:
+    def _tokens(self, tt: pa.Table, thash, tx_index, tblk, h0, ok_tx) -> dict:
         tt = conform("token_transfers", tt)
-        pos = self._tx_positions(tt, thash_l, h0, tblk)
+        pos = self._tx_positions(tt, tx_index, h0, tblk)
         if np.any(~ok_tx[pos]):
             i = int(np.flatnonzero(~ok_tx[pos])[0])
-            _fail(tt, i, f"token transfer in failed transaction {thash_l[pos[i]]}")
-        token = _check_re(tt, "token_address", ADDR_RE, "an address", False)
-        frm = _check_re(tt, "from_address", ADDR_RE, "an address", False)
-        to = _check_re(tt, "to_address", ADDR_RE, "an address", False)
-        value, big = _amounts(tt, "value", None)
-        li = tt["log_index"]
-        if li.null_count:
-            _fail(tt, int(np.flatnonzero(~li.is_valid().to_numpy(zero_copy_only=False))[0]), "log_index is missing")
-        li = li.to_numpy().astype(np.int64)
-        ev = tt["event"].fill_null("transfer").to_pylist()
-        kinds = ["wrap" if e == "deposit" else "unwrap" if e == "withdrawal" else "token" for e in ev]
-        return self._part(kinds, tblk[pos], pos, li, frm, to, token, value, big, log_index=li)
+            _fail(tt, i, f"token transfer in failed transaction {thash[int(pos[i])].as_py()}")
+        token = _Addr.of(tt, "token_address", False)
+        frm = _Addr.of(tt, "from_address", False)
+        to = _Addr.of(tt, "to_address", False)
+        value = _amounts(tt, "value", None)
+        if tt["log_index"].null_count:
+            _fail(tt, _first_null(tt["log_index"]), "log_index is missing")
+        li = _ints(tt, "log_index")
+        ev = pc.fill_null(tt["event"], "transfer")
+        kinds = np.where(pc.equal(ev, "deposit").to_numpy(zero_copy_only=False), KCODE["wrap"],
+                         np.where(pc.equal(ev, "withdrawal").to_numpy(zero_copy_only=False), KCODE["unwrap"],
+                                  KCODE["token"])).astype(np.int8)
+        return _part(kinds, tblk[pos], pos, li, frm, to, value, token=token, log_index=li)
 
-    def _traces(self, traces: pa.Table, txs: pa.Table, thash_l, tblk, tidx, h0, nb_, first_in_block, status):
+    def _traces(self, traces: pa.Table, thash, tx_index, tblk, h0, nb_, first_in_block, counts, status):
+        """Call-trace frames -> the internal-transfer part, the created contract of top-level create frames
+        (per transaction) and the status of transactions that have no receipt status."""
         tr = conform("traces", traces)
         n = len(tr)
-        ttype = pc.fill_null(pc.utf8_lower(tr["trace_type"]), "").to_pylist()
-        ctype = pc.fill_null(pc.utf8_lower(tr["call_type"]), "").to_pylist()
-        taddr = pc.fill_null(tr["trace_address"], "").to_pylist()
-        err = tr["error"].is_valid().to_numpy(zero_copy_only=False)
-        st = tr["status"].to_numpy(zero_copy_only=False)
-        st = np.where(np.isnan(st.astype(float)), -1, st).astype(np.int64) if n else np.zeros(0, np.int64)
+        nt = len(tblk)
+        tcode = pc.index_in(pc.fill_null(pc.utf8_lower(tr["trace_type"]), ""), value_set=pa.array(
+            ["call", "create", "create2", "suicide", "selfdestruct", "reward", "genesis"])).fill_null(-1).to_numpy()
+        is_call, is_create = tcode == 0, (tcode == 1) | (tcode == 2)
+        is_destruct, is_issue = (tcode == 3) | (tcode == 4), (tcode == 5) | (tcode == 6)
+        plain_call = pc.is_in(pc.fill_null(pc.utf8_lower(tr["call_type"]), ""),
+                              value_set=pa.array(["call", ""])).to_numpy(zero_copy_only=False)
+        off, data, valid = C.string_buffers(tr["trace_address"])
+        depth = np.zeros(n, np.int64)
+        ncol = 1
+        path = np.full((n, ncol), -1, np.int64)
+        bad = _trace_paths(off, data, valid, depth, path, ncol)
+        if bad >= 0:
+            _fail(tr, bad, f"trace_address: not a list of call indices: {tr['trace_address'][bad].as_py()!r}")
+        if n and depth.max() > ncol:
+            ncol = int(depth.max())
+            path = np.full((n, ncol), -1, np.int64)
+            _trace_paths(off, data, valid, depth, path, ncol)
+        top = depth == 0
+        failed = tr["error"].is_valid().to_numpy(zero_copy_only=False) | (_ints(tr, "status", -1) == 0)
         has_hash = tr["transaction_hash"].is_valid().to_numpy(zero_copy_only=False)
         has_idx = tr["transaction_index"].is_valid().to_numpy(zero_copy_only=False)
         in_tx = has_hash | has_idx
-        b = tr["block_number"].to_numpy().astype(np.int64) - h0
+        b = _ints(tr, "block_number") - h0
         if n and (b.min() < 0 or b.max() >= nb_):
             _fail(tr, int(np.flatnonzero((b < 0) | (b >= nb_))[0]), "trace outside the batch's blocks")
         pos = np.full(n, -1, np.int64)
         if has_hash.any():
             sel = np.flatnonzero(has_hash)
-            pos[sel] = self._tx_positions(tr.take(pa.array(sel)), thash_l, h0, tblk)
+            pos[sel] = self._tx_positions(tr.take(pa.array(sel)), tx_index, h0, tblk)
         sel = np.flatnonzero(~has_hash & has_idx)
         if len(sel):
-            ti = tr["transaction_index"].to_numpy(zero_copy_only=False)[sel].astype(np.int64)
-            p = first_in_block[b[sel]] + ti
-            counts = np.bincount(tblk, minlength=nb_) if len(tblk) else np.zeros(nb_, np.int64)
+            ti = _ints(tr, "transaction_index")[sel]
             bad = np.flatnonzero(ti >= counts[b[sel]])
             if len(bad):
                 _fail(tr, int(sel[bad[0]]), f"transaction_index {int(ti[bad[0]])} is not in block {int(b[sel[bad[0]]]) + h0}")
-            pos[sel] = p
-        # failed frames: a frame is effective only if neither it nor an ancestor failed
-        failed = err | (st == 0)
+            pos[sel] = first_in_block[b[sel]] + ti
+        # frames that move value: neither they nor an ancestor failed
         effective = ~failed
-        if failed.any():
-            bad_by_tx: dict[int, list[str]] = {}
-            for i in np.flatnonzero(failed & in_tx).tolist():
-                bad_by_tx.setdefault(int(pos[i]), []).append(taddr[i])
-            for i in np.flatnonzero(in_tx & ~failed).tolist():
-                fl = bad_by_tx.get(int(pos[i]))
-                if fl:
-                    a = taddr[i]
-                    if any(f == "" or a == f or a.startswith(f + ",") for f in fl):
-                        effective[i] = False
+        if (failed & in_tx).any():
+            rows = np.flatnonzero(in_tx)
+            rows = rows[np.argsort(pos[rows], kind="stable")]
+            p = pos[rows]
+            grp = np.r_[0, np.flatnonzero(p[1:] != p[:-1]) + 1, len(rows)]
+            effective = ~_ineffective(grp, rows, failed, depth, path)
         # status of transactions without a receipt status: their top-level frame
-        top = in_tx & np.array([a == "" for a in taddr], bool) if n else np.zeros(0, bool)
         status = status.copy()
-        for i in np.flatnonzero(top).tolist():
-            p = int(pos[i])
-            s = 0 if failed[i] else 1
-            if status[p] == -1:
-                status[p] = s
-            elif status[p] != s and ttype[i] in ("call", "create", "create2"):
-                _fail(tr, i, f"top-level trace {'failed' if s == 0 else 'succeeded'} but the receipt status of "
-                             f"{thash_l[p]} is {int(status[p])}")
-        # value-moving frames
-        value, big = _amounts(tr, "value", "0")
-        vlo, vhi = U.from_decimal(value)
-        nonzero = ~((vlo == 0) & (vhi == 0)) | big.is_valid().to_numpy(zero_copy_only=False)
-        kind = []
-        keep = []
-        create_to = {}
-        for i in range(n):
-            t, c, a = ttype[i], ctype[i], taddr[i]
-            if in_tx[i] and a == "":
-                if t in ("create", "create2") and tr["to_address"][i].is_valid:
-                    create_to[int(pos[i])] = tr["to_address"][i].as_py().lower()
-                continue  # top-level value comes from the transaction itself
-            if not nonzero[i]:
-                continue
-            if not in_tx[i]:
-                if t in ("reward", "genesis"):
-                    kind.append(t)
-                    keep.append(i)
-                continue
-            if not effective[i]:
-                continue
-            if t == "call" and c in ("call", ""):
-                kind.append("internal")
-            elif t in ("create", "create2"):
-                kind.append("create")
-            elif t in ("suicide", "selfdestruct"):
-                kind.append("selfdestruct")
-            else:
-                continue  # delegatecall/staticcall/callcode move no value to another account
-            keep.append(i)
-        keep_a = np.array(keep, np.int64)
-        sub = tr.take(pa.array(keep_a)) if len(keep) else conform("traces", tr.slice(0, 0))
-        frm = _check_re(sub, "from_address", ADDR_RE, "an address", True)
-        to = _check_re(sub, "to_address", ADDR_RE, "an address", False)
-        issued = np.array([k in ("reward", "genesis") for k in kind], bool)
-        if len(keep) and frm.null_count and np.any(~frm.is_valid().to_numpy(zero_copy_only=False) & ~issued):
-            i = int(np.flatnonzero(~frm.is_valid().to_numpy(zero_copy_only=False) & ~issued)[0])
-            _fail(sub, i, "from_address is missing")
-        frm = pc.if_else(pa.array(issued), pa.scalar(None, pa.string()), frm) if len(keep) else frm
+        tops = np.flatnonzero(in_tx & top)
+        if len(tops):
+            tp = pos[tops]
+            s = np.where(failed[tops], 0, 1)
+            unknown = status[tp] == -1
+            _, first = np.unique(tp, return_index=True)
+            firsts = np.zeros(len(tops), bool)
+            firsts[first] = True
+            setting = unknown & firsts
+            status[tp[setting]] = s[setting]
+            clash = ~setting & (status[tp] != s) & (is_call | is_create)[tops]
+            if clash.any():
+                k = int(np.flatnonzero(clash)[0])
+                i, p_ = int(tops[k]), int(tp[k])
+                _fail(tr, i, f"top-level trace {'failed' if s[k] == 0 else 'succeeded'} but the receipt status of "
+                             f"{thash[p_].as_py()} is {int(status[p_])}")
+        # the created contract of top-level create frames (the transaction's value goes there)
+        create_to = _Addr.null(nt)
+        cr = np.flatnonzero(in_tx & top & is_create & tr["to_address"].is_valid().to_numpy(zero_copy_only=False))
+        if len(cr):
+            a = _Addr.of(tr.take(pa.array(cr)), "to_address", False)
+            create_to.words[pos[cr]] = a.words
+            create_to.valid[pos[cr]] = True
+        # value-moving frames (top-level value comes from the transaction itself)
+        value = _amounts(tr, "value", "0")
+        moves = ~(in_tx & top) & value.nonzero()
+        kind = np.full(n, -1, np.int64)
+        kind[moves & ~in_tx & is_issue] = np.where(tcode == 5, KCODE["reward"], KCODE["genesis"])[moves & ~in_tx & is_issue]
+        inner = moves & in_tx & effective
+        kind[inner & is_call & plain_call] = KCODE["internal"]
+        kind[inner & is_create] = KCODE["create"]
+        kind[inner & is_destruct] = KCODE["selfdestruct"]  # delegatecall/staticcall/callcode move no value
+        keep = np.flatnonzero(kind >= 0)
+        sub = tr.take(pa.array(keep))
+        frm = _Addr.of(sub, "from_address", True)
+        to = _Addr.of(sub, "to_address", False)
+        issued = (kind[keep] == KCODE["reward"]) | (kind[keep] == KCODE["genesis"])
+        if np.any(~frm.valid & ~issued):
+            _fail(sub, int(np.flatnonzero(~frm.valid & ~issued)[0]), "from_address is missing")
+        frm.valid &= ~issued
         # order inside a transaction: call-trace pre-order = lexicographic order of the trace address
-        addr_lists = [[int(x) for x in taddr[i].split(",")] if taddr[i] else [] for i in keep]
-        depth = max((len(x) for x in addr_lists), default=0)
-        mat = np.full((len(keep), max(depth, 1)), -1, np.int64)
-        for r, x in enumerate(addr_lists):
-            mat[r, :len(x)] = x
-        kp = pos[keep_a] if len(keep) else np.zeros(0, np.int64)
-        okey = np.lexsort(tuple(mat[:, j] for j in range(mat.shape[1] - 1, -1, -1)) + (kp, b[keep_a] if len(keep) else kp))
-        sub_order = np.empty(len(keep), np.int64)
-        sub_order[okey] = np.arange(len(keep))
-        rank_in_block = sub_order
-        part = self._part(kind, b[keep_a] if len(keep) else np.zeros(0, np.int64), np.where(issued, -1, kp),
-                          rank_in_block, frm, to, pa.nulls(len(keep), pa.string()),
-                          value.take(pa.array(keep_a)), big.take(pa.array(keep_a)),
-                          trace_address=pa.array([taddr[i] if taddr[i] else None for i in keep], pa.string()))
-        ct = [None] * len(txs)
-        for p, a in create_to.items():
-            ct[p] = a
-        return {"parts": [part], "create_to": pa.array(ct, pa.string())}, status
+        kp, kb = pos[keep], b[keep]
+        okey = np.lexsort(tuple(path[keep, j] for j in range(ncol - 1, -1, -1)) + (kp, kb))
+        rank_in_block = np.empty(len(keep), np.int64)
+        rank_in_block[okey] = np.arange(len(keep))
+        ta = sub["trace_address"]
+        ta = pc.if_else(pc.equal(pc.fill_null(ta, ""), ""), pa.scalar(None, pa.string()), ta)
+        part = _part(kind[keep].astype(np.int8), kb, np.where(issued, -1, kp), rank_in_block, frm, to,
+                     value.take(keep), trace_address=ta.combine_chunks() if isinstance(ta, pa.ChunkedArray) else ta,
+                     korder=np.where(issued, _KORDER[kind[keep]], TRACE_ORDER))
+        return part, create_to, status
 
     def _asset_rows(self, new_assets: list[tuple[str, int]], tokens: pa.Table, add_native: bool) -> pa.Table:
         rows = [dict(NATIVE)] if add_native else []
@@ -844,3 +920,36 @@ class EthIngestor:
                          "decimals": dec if dec is None or 0 <= int(dec) <= 255 else None, "standard": "erc20",
                          "height": h})
         return pa.Table.from_pylist(rows, schema=schema.ASSETS) if rows else pa.Table.from_pylist([], schema=schema.ASSETS)
+
+
+def _part(kind, blk, txpos, sub, frm: _Addr, to: _Addr, amount: _Amounts, token=None, log_index=None,
+          trace_address=None, korder=None) -> dict:
+    """Transfer rows of one source, as columns. `kind` is a kind name or an int8 code array; `korder` (an
+    array) overrides the kinds' order inside the transaction."""
+    n = len(blk)
+    kind = np.full(n, KCODE[kind], np.int8) if isinstance(kind, str) else np.asarray(kind, np.int8)
+    return {
+        "blk": np.asarray(blk, np.int64), "txpos": np.broadcast_to(np.asarray(txpos, np.int64), (n,)).copy(),
+        "sub": np.broadcast_to(np.asarray(sub, np.int64), (n,)).copy(), "kind": kind,
+        "korder": _KORDER[kind] if korder is None else np.asarray(korder, np.int64), "from": frm, "to": to, "amount": amount, "token": token,
+        "log_index": np.full(n, -1, np.int64) if log_index is None else np.asarray(log_index, np.int64),
+        "trace_address": trace_address,
+    }
+
+
+def _transfer_order(blk, txpos, korder, sub, block_end) -> np.ndarray:
+    """Chronological order of transfer rows: block, transaction (block-level issuance after the block's
+    transactions), kind order, then `sub` (log index, call-trace rank, withdrawal rank). One stable integer
+    argsort when the composite key fits 63 bits, else a lexsort."""
+    n = len(blk)
+    if not n:
+        return np.zeros(0, np.int64)
+    # group: tx position + block, or (first tx of the next block) + block for block-level rows: increasing
+    # with (block, position in block), block-level rows last, distinct across blocks (empty ones too)
+    g = np.where(txpos >= 0, txpos, block_end[blk]) + blk
+    sub_bits = max(int(sub.max()).bit_length(), 1) if n else 1
+    g_bits = max(int(g.max()).bit_length(), 1)
+    if g_bits + 3 + sub_bits <= 63 and sub.min() >= 0:
+        key = (g << (3 + sub_bits)) | (korder << sub_bits) | sub
+        return np.argsort(key, kind="stable")
+    return np.lexsort((sub, korder, g))

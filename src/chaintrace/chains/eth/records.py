@@ -42,7 +42,7 @@ RECEIPT_COLS = {
 }
 LOG_COLS = {"log_index": I, "transaction_hash": S, "block_number": I, "address": S, "data": S, "topics": S}
 TOKEN_COLS = {"address": S, "symbol": S, "name": S, "decimals": I, "block_number": I}
-BOOK = {"_src": S, "_line": I}
+BOOK = {"_src": pa.dictionary(pa.int32(), S), "_line": I}  # _src: one dictionary entry per file
 
 KINDS = {
     "blocks": BLOCK_COLS, "withdrawals": WITHDRAWAL_COLS, "transactions": TX_COLS,

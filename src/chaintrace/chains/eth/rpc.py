@@ -332,7 +332,7 @@ def parity_trace_rows(answer: list, block_number: int) -> dict:
 def _table(kind: str, cols: dict, src: str) -> pa.Table:
     n = len(next(iter(cols.values()))) if cols else 0
     arrays = {c: pa.array(cols.get(c, [None] * n), t) for c, t in KINDS[kind].items()}
-    arrays["_src"] = pa.array([src] * n, pa.string())
+    arrays["_src"] = pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array([src], pa.string()))
     arrays["_line"] = pa.array([0] * n, pa.int64())
     return pa.table(arrays)
 

@@ -101,7 +101,10 @@ def sub(alo, ahi, blo, bhi):
 
 
 def to_ints(lo, hi) -> list[int]:
-    return [(int(h) << 64) | int(x) for x, h in zip(lo.tolist(), hi.tolist())]
+    lo, hi = np.asarray(lo, np.uint64), np.asarray(hi, np.uint64)
+    if not hi.any():
+        return lo.tolist()
+    return ((hi.astype(object) << 64) | lo.astype(object)).tolist()
 
 
 def from_ints(values) -> tuple[np.ndarray, np.ndarray]:
