@@ -121,9 +121,65 @@ class CoinJoins:
         return {PROTOCOLS[k]: int(c[k]) for k in PROTOCOLS}
 
 
+# The kernels sort and search with the small helpers below rather than np.sort / np.searchsorted: same
+# results, but numba compiles those library routines (quicksort, searchsorted variants) for seconds on a
+# fresh machine.
+
+@nb.njit(cache=True, nogil=True)
+def _lower(a, n, v):
+    """First index i < n with a[i] >= v (a[:n] ascending): np.searchsorted(a[:n], v)."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
+def _upper(a, n, v):
+    """First index i < n with a[i] > v: np.searchsorted(a[:n], v, side="right")."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
+def _heapsort(a, n):
+    """Sort a[:n] ascending in place."""
+    for start in range(n // 2 - 1, -1, -1):
+        _sift(a, start, n)
+    for end in range(n - 1, 0, -1):
+        a[0], a[end] = a[end], a[0]
+        _sift(a, np.int64(0), end)
+
+
+@nb.njit(cache=True, nogil=True)
+def _sift(a, root, n):
+    while True:
+        c = 2 * root + 1
+        if c >= n:
+            return
+        if c + 1 < n and a[c + 1] > a[c]:
+            c += 1
+        if a[root] >= a[c]:
+            return
+        a[root], a[c] = a[c], a[root]
+        root = c
+
+
 @nb.njit(cache=True, nogil=True)
 def _in_sorted(arr, v):
-    i = np.searchsorted(arr, v)
+    i = _lower(arr, arr.shape[0], v)
     return i < arr.shape[0] and arr[i] == v
 
 
@@ -141,7 +197,8 @@ def _classify(height, n_in, iv, it, ia, n_out, ov, ot, oa, tmp, denoms, coords, 
     # ---- equal-value groups of the outputs (by value only, as NBitcoin's GetIndistinguishableOutputs)
     for k in range(n_out):
         tmp[k] = ov[k]
-    s = np.sort(tmp[:n_out])
+    _heapsort(tmp, n_out)
+    s = tmp
     n_groups = 0  # groups with >= 2 outputs
     max_cnt = 0
     n_unique = 0
@@ -162,8 +219,8 @@ def _classify(height, n_in, iv, it, ia, n_out, ov, ot, oa, tmp, denoms, coords, 
     eq_val = -1
     for k in range(n_out):
         v = ov[k]
-        lo_i = np.searchsorted(s, v)
-        hi_i = np.searchsorted(s, v, side="right")
+        lo_i = _lower(s, n_out, v)
+        hi_i = _upper(s, n_out, v)
         if hi_i - lo_i == max_cnt:
             eq_val = v
             break

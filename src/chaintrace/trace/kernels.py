@@ -10,6 +10,13 @@ them).
 
 :func:`split_tx` must agree exactly with :func:`chaintrace.trace.policies.split` (tests compare them on
 random transactions); :func:`split_fast` is its Python wrapper.
+
+Compile time (a fresh machine compiles every kernel before the first trace): each kernel is compiled for
+one signature. Integer arguments between kernels are int64 variables, never plain constants or counters
+first set to ``0`` (numba types those as literals and compiles the callee again for each), arrays passed
+on are writable scratch rather than the read-only graph arrays, and copies are element loops (a slice
+assignment compiles numba's shape-check error path). :func:`split_into` is inlined into
+:func:`propagate` (no separate copy of the split code to optimise again).
 """
 from __future__ import annotations
 
@@ -377,7 +384,7 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
     pos = w[o:o + n_out]
     for j in range(nseg):
         wv[j] = sv[j]
-    nfp = 0
+    nfp = np.int64(0)
     if fee_mode == 1 and f > 0:
         _apportion(f, iv, V, per_in, rem)
         for k in range(n_in):
@@ -415,7 +422,9 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
                 n_p += 1
     # slot order
     if policy == 4:
-        slots = _argsort_desc(ov)
+        for k in range(n_out):  # keys in writable scratch (`ov` may be a read-only graph array: one signature)
+            pos[k] = ov[k]
+        slots = _argsort_desc(pos)
     else:
         slots = np.arange(n_out)
     ns = 0
@@ -472,7 +481,7 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
     fv = r[q0:q0 + nfp + 1]
     fs = r[q0 + nfp + 1:q0 + 2 * (nfp + 1)]
     fh = r[q0 + 2 * (nfp + 1):q0 + 3 * (nfp + 1)]
-    at = 0
+    at = np.int64(0)
     for k in range(n_out):
         op[k] = at
         a, b = cnt[k], cnt[k + 1]
@@ -495,7 +504,7 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
                 best = cur
         parent[k] = best
     op[n_out] = at
-    nf = _aggregate(fpv, fps, fph, nfp, np.int64(0), fv, fs, fh, 0)
+    nf = _aggregate(fpv, fps, fph, nfp, np.int64(0), fv, fs, fh, np.int64(0))
     # _aggregate with value 0 writes no clean rest (tainted <= 0 rest is skipped)
     return op, rv[:at], rs[:at], rh[:at], fv[:nf], fs[:nf], fh[:nf], parent
 
@@ -511,7 +520,7 @@ def split_need(n_in, n_out, nseg):
     return n_out + nseg + max(hair, ordered) + 16
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def split_into(policy, fee_mode, iv, ip, sv, ss, sh, ov, sc):
     """:func:`split_tx` using the scratch buffer `sc` (at least :func:`split_need`): no allocation except for
     TIHO's output order; the results are views into `sc`, valid until its next use."""
@@ -584,7 +593,8 @@ def _grow(a, n):
     if n <= a.shape[0]:
         return a
     b = np.empty(max(2 * a.shape[0], n), a.dtype)
-    b[:a.shape[0]] = a
+    for i in range(a.shape[0]):
+        b[i] = a[i]
     return b
 
 
@@ -620,16 +630,16 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
                 lo = t
     hk = np.full(1024, -1, np.int64)  # pending: output id -> slot (hash table)
     hv = np.empty(1024, np.int64)
-    n_hash = 0
+    n_hash = np.int64(0)
     cap = 1024
     s_out = np.empty(cap, np.int64)
-    s_kind = np.empty(cap, np.int8)
+    s_kind = np.empty(cap, np.int64)
     s_amt = np.empty(cap, np.int64)
     s_hop = np.empty(cap, np.int64)
     s_par = np.empty(cap, np.int64)
     s_seg = np.empty(cap + 1, np.int64)
     s_seg[0] = 0
-    n_slot = 0
+    n_slot = np.int64(0)
     pcap = 4096
     p_val = np.empty(pcap, np.int64)
     p_src = np.empty(pcap, np.int64)
@@ -667,7 +677,7 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
         if 3 * n_in + 1 > sc_in.shape[0]:
             sc_in = np.empty(2 * (3 * n_in + 1), np.int64)
         in_slot = sc_in[:n_in]
-        nseg = 0
+        nseg = np.int64(0)
         has_taint = False
         for k in range(n_in):
             o = in_output[i0 + k]

@@ -49,6 +49,13 @@ P_COLS = 8
 
 MAXIN = 60
 
+# Constants passed between kernels are numpy scalars (a plain int argument is typed as a literal and makes
+# numba compile a separate specialisation of the callee; see chaintrace.sim.btc.kernels).
+_I0, _I1, _M1, _MAXIN = np.int64(0), np.int64(1), np.int64(-1), np.int64(MAXIN)
+_R_RECEIVE, _R_CHANGE, _R_DEPOSIT, _R_HOT = np.int64(R_RECEIVE), np.int64(R_CHANGE), np.int64(R_DEPOSIT), np.int64(R_HOT)
+_SEL_ALL, _SEL_LARGEST, _ORD_GIVEN = np.int64(SEL_ALL), np.int64(SEL_LARGEST), np.int64(ORD_GIVEN)
+_K_WITHDRAW, _K_SWEEP = np.int64(K_WITHDRAW), np.int64(K_SWEEP)
+
 
 @nb.njit(cache=True)
 def round_amount(v, digits):
@@ -64,7 +71,15 @@ def round_amount(v, digits):
 @nb.njit(cache=True)
 def pick_user(UCUM):
     x = np.random.random() * UCUM[-1]
-    return np.searchsorted(UCUM, x, side="right")
+    lo = 0
+    hi = UCUM.shape[0]
+    while lo < hi:  # np.searchsorted(UCUM, x, side="right")
+        mid = (lo + hi) // 2
+        if UCUM[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @nb.njit(cache=True)
@@ -72,7 +87,7 @@ def user_recv(ST, AL, UF, v, p_hit):
     """An address user v gives a payer: its current one (address-reusing wallets) or a fresh one."""
     if UF[v, F_REUSE] == 1 and UF[v, F_RECV] >= 0 and np.random.random() < p_hit:
         return UF[v, F_RECV]
-    a = new_addr(ST, AL, v, UF[v, F_STYPE], R_RECEIVE, -1)
+    a = new_addr(ST, AL, v, UF[v, F_STYPE], _R_RECEIVE, _M1)
     UF[v, F_RECV] = a
     return a
 
@@ -82,7 +97,7 @@ def deposit_addr(ST, AL, EX, DEP, c, e):
     """Customer c's deposit address at exchange e (created on first use)."""
     a = DEP[c, e]
     if a < 0:
-        a = new_addr(ST, AL, EX[e, E_ENTITY], EX[e, E_DEP_STYPE], R_DEPOSIT, c)
+        a = new_addr(ST, AL, EX[e, E_ENTITY], EX[e, E_DEP_STYPE], _R_DEPOSIT, c)
         DEP[c, e] = a
     return a
 
@@ -112,37 +127,37 @@ def user_tx(W, UF, u, d_addr, d_st, d_own, d_val, n_dest, sendall, height, fr_ba
     fr = max(1000, fr_base * UF[u, F_FEE] // 1000)
     lt, seq = locktime_seq(UF[u, F_LOCK], UF[u, F_RBF], height)
     pos = UF[u, F_POS]
-    order = ORD_GIVEN
+    order = _ORD_GIVEN
     if pos == POS_RANDOM:
-        order = ORD_RANDOM
+        order = np.int64(ORD_RANDOM)
     elif pos == POS_BIP69:
-        order = ORD_BIP69
+        order = np.int64(ORD_BIP69)
     if sendall:
-        n = select(SL, OW, u, height, 0, 0, fr, SEL_ALL, MAXIN, tmp, sel)
+        n = select(SL, OW, u, height, _I0, _I0, fr, _SEL_ALL, _MAXIN, tmp, sel)
         if n == 0:
             return -1
         ov[0] = 0
         oa[0] = d_addr[0]
         os_[0] = d_st[0]
         oo[0] = d_own[0]
-        return emit(W, sel, n, ov, oa, os_, oo, 1, 0, fr, UF[u, F_VERSION], lt, seq, UF[u, F_LOWR] == 1,
-                    ORD_GIVEN, kind, height, perm)
-    total = 0
-    ob = 0
+        return emit(W, sel, n, ov, oa, os_, oo, _I1, _I0, fr, UF[u, F_VERSION], lt, seq, UF[u, F_LOWR] == 1,
+                    _ORD_GIVEN, kind, height, perm)
+    total = np.int64(0)
+    ob = np.int64(0)
     for j in range(n_dest):
         total += d_val[j]
-        ob += out_size(d_st[j], 0)
-    ob += out_size(UF[u, F_STYPE], 0)
-    n = select(SL, OW, u, height, total, ob, fr, UF[u, F_SEL], MAXIN, tmp, sel)
+        ob += out_size(d_st[j], _I0)
+    ob += out_size(UF[u, F_STYPE], _I0)
+    n = select(SL, OW, u, height, total, ob, fr, UF[u, F_SEL], _MAXIN, tmp, sel)
     if n == 0:
         return -1
     if UF[u, F_CHANGE] == 1:
         c_addr = SL[sel[0], S_ADDR]
         c_st = SL[sel[0], S_META] & 0xFF
     else:
-        c_addr = new_addr(ST, AL, u, UF[u, F_STYPE], R_CHANGE, -1)
+        c_addr = new_addr(ST, AL, u, UF[u, F_STYPE], _R_CHANGE, _M1)
         c_st = UF[u, F_STYPE]
-    k = 0
+    k = np.int64(0)
     if pos == POS_FIRST:
         ov[0] = 0
         oa[0] = c_addr
@@ -155,7 +170,7 @@ def user_tx(W, UF, u, d_addr, d_st, d_own, d_val, n_dest, sendall, height, fr_ba
         os_[k] = d_st[j]
         oo[k] = d_own[j]
         k += 1
-    rem = 0
+    rem = np.int64(0)
     if pos != POS_FIRST:
         ov[k] = 0
         oa[k] = c_addr
@@ -190,11 +205,11 @@ def gen_users(W, UF, UCUM, EX, DEP, n, height, fr_base, P, tmp, sel, perm, ov, o
         frac = np.exp(np.random.uniform(np.log(0.01), np.log(0.9)))
         amount = int(bal * frac)
         if np.random.random() < P[P_ROUND]:
-            amount = round_amount(amount, 2)
+            amount = round_amount(amount, np.int64(2))
         amount = max(amount, 5 * DUST)
         sendall = False
-        kind = 1  # K_PAYMENT
-        nd = 1
+        kind = np.int64(1)  # K_PAYMENT
+        nd = np.int64(1)
         if r < P[P_DEPOSIT]:
             e = UF[u, F_EXCH]
             if np.random.random() < P[P_OTHER_EX]:
@@ -203,14 +218,14 @@ def gen_users(W, UF, UCUM, EX, DEP, n, height, fr_base, P, tmp, sel, perm, ov, o
             d_st[0] = EX[e, E_DEP_STYPE]
             d_own[0] = EX[e, E_DEP_OWNER]
             d_val[0] = amount
-            kind = 2  # K_DEPOSIT
+            kind = np.int64(2)  # K_DEPOSIT
             sendall = np.random.random() < 0.2
         elif r < P[P_DEPOSIT] + P[P_CONSOLIDATE] and OW[u, O_COUNT] >= 6:
-            d_addr[0] = new_addr(ST, AL, u, UF[u, F_STYPE], R_CHANGE, -1)
+            d_addr[0] = new_addr(ST, AL, u, UF[u, F_STYPE], _R_CHANGE, _M1)
             d_st[0] = UF[u, F_STYPE]
             d_own[0] = u
             sendall = True
-            kind = 3  # K_CONSOLIDATE
+            kind = np.int64(3)  # K_CONSOLIDATE
         else:
             v = pick_user(UCUM)
             if v == u:
@@ -221,18 +236,18 @@ def gen_users(W, UF, UCUM, EX, DEP, n, height, fr_base, P, tmp, sel, perm, ov, o
             d_val[0] = amount
             if np.random.random() < P[P_SENDALL]:
                 sendall = True
-                kind = 4  # K_SENDALL
+                kind = np.int64(4)  # K_SENDALL
             elif np.random.random() < P[P_TWO]:
                 w = pick_user(UCUM)
                 if w != u and w != v:
                     a2 = int(amount * np.random.uniform(0.1, 1.0))
                     if np.random.random() < P[P_ROUND]:
-                        a2 = round_amount(a2, 2)
+                        a2 = round_amount(a2, np.int64(2))
                     d_addr[1] = user_recv(ST, AL, UF, w, P[P_REUSE_HIT])
                     d_st[1] = UF[w, F_STYPE]
                     d_own[1] = w
                     d_val[1] = max(a2, 5 * DUST)
-                    nd = 2
+                    nd = np.int64(2)
         t = user_tx(W, UF, u, d_addr, d_st, d_own, d_val, nd, sendall, height, fr_base, kind, tmp, sel, perm,
                     ov, oa, os_, oo)
         if t >= 0:
@@ -254,12 +269,12 @@ def ex_withdraw(W, UF, UCUM, EX, e, k, budget_frac, height, fr_milli, p_round, p
     for i in range(k):
         w[i] = np.exp(np.random.normal(0.0, 1.2))
     ws = w.sum()
-    total = 0
-    ob = 0
+    total = np.int64(0)
+    ob = np.int64(0)
     for i in range(k):
         a = int(budget * w[i] / ws)
         if np.random.random() < p_round:
-            a = round_amount(a, 3)
+            a = round_amount(a, np.int64(3))
         a = max(a, 20 * DUST)
         v = pick_user(UCUM)
         ov[i] = a
@@ -267,15 +282,15 @@ def ex_withdraw(W, UF, UCUM, EX, e, k, budget_frac, height, fr_milli, p_round, p
         os_[i] = UF[v, F_STYPE]
         oo[i] = v
         total += a
-        ob += out_size(os_[i], 0)
-    ob += out_size(EX[e, E_HOT_STYPE], 0)
-    n = select(SL, OW, hot, height, total, ob, fr_milli, SEL_LARGEST, MAXIN, tmp, sel)
+        ob += out_size(os_[i], _I0)
+    ob += out_size(EX[e, E_HOT_STYPE], _I0)
+    n = select(SL, OW, hot, height, total, ob, fr_milli, _SEL_LARGEST, _MAXIN, tmp, sel)
     if n == 0:
         return -1
     if EX[e, E_CHANGE_REUSE] == 1:
         c_addr = EX[e, E_HOT_ADDR]
     else:
-        c_addr = new_addr(ST, AL, EX[e, E_ENTITY], EX[e, E_HOT_STYPE], R_HOT, -1)
+        c_addr = new_addr(ST, AL, EX[e, E_ENTITY], EX[e, E_HOT_STYPE], _R_HOT, _M1)
         EX[e, E_HOT_ADDR] = c_addr
     ov[k] = 0
     oa[k] = c_addr
@@ -283,7 +298,7 @@ def ex_withdraw(W, UF, UCUM, EX, e, k, budget_frac, height, fr_milli, p_round, p
     oo[k] = hot
     lt, seq = locktime_seq(EX[e, E_LOCK], EX[e, E_RBF], height)
     return emit(W, sel, n, ov, oa, os_, oo, k + 1, k, fr_milli, EX[e, E_VERSION], lt, seq, EX[e, E_LOWR] == 1,
-                EX[e, E_ORDER], 5, height, perm)  # K_WITHDRAW
+                EX[e, E_ORDER], _K_WITHDRAW, height, perm)
 
 
 @nb.njit(cache=True)
@@ -291,7 +306,7 @@ def ex_sweep(W, EX, e, max_in, height, fr_milli, to_cold, tmp, sel, perm, ov, oa
     """Exchange e sweeps its oldest spendable deposits (at most max_in) into its hot (or cold) wallet."""
     SL, SLTX, OW, ST, AL, TXB, INB, INTX, OUTB, CNT = W
     dep = EX[e, E_DEP_OWNER]
-    n = select(SL, OW, dep, height, 0, 0, fr_milli, SEL_ALL, max_in, tmp, sel)
+    n = select(SL, OW, dep, height, _I0, _I0, fr_milli, _SEL_ALL, max_in, tmp, sel)
     if n == 0:
         return -1
     if to_cold:
@@ -305,8 +320,8 @@ def ex_sweep(W, EX, e, max_in, height, fr_milli, to_cold, tmp, sel, perm, ov, oa
         os_[0] = EX[e, E_HOT_STYPE]
         oo[0] = EX[e, E_HOT_OWNER]
     lt, seq = locktime_seq(EX[e, E_LOCK], EX[e, E_RBF], height)
-    return emit(W, sel, n, ov, oa, os_, oo, 1, 0, fr_milli, EX[e, E_VERSION], lt, seq, EX[e, E_LOWR] == 1,
-                ORD_GIVEN, 6, height, perm)  # K_SWEEP
+    return emit(W, sel, n, ov, oa, os_, oo, _I1, _I0, fr_milli, EX[e, E_VERSION], lt, seq, EX[e, E_LOWR] == 1,
+                _ORD_GIVEN, _K_SWEEP, height, perm)
 
 
 @nb.njit(cache=True)
@@ -315,8 +330,8 @@ def owner_pay(W, o, policy, maxin, ov, oa, os_, oo, n_out, c_addr, c_st, height,
     """Owner o pays outputs [0, n_out) with change (c_addr, c_st) back to itself, selecting coins by
     `policy`. Returns the TXB row or a negative number."""
     SL, SLTX, OW, ST, AL, TXB, INB, INTX, OUTB, CNT = W
-    total = 0
-    ob = out_size(c_st, 0)
+    total = np.int64(0)
+    ob = out_size(c_st, _I0)
     for j in range(n_out):
         total += ov[j]
         ob += out_size(os_[j], oa[j])

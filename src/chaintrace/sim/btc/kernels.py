@@ -65,6 +65,11 @@ DUST = 546
 # salts of the derived byte strings
 SALT_PROG, SALT_PUB, SALT_REDEEM = 0, 0x5A17_0000_0000_0001, 0x5A17_0000_0000_0002
 
+# Constants passed to other kernels from inside kernels are numpy scalars: numba types a plain int constant
+# argument as a literal (Literal[int](20)) and compiles a separate specialisation of the callee for each one.
+_I0, _N20, _N32, _N72 = np.int64(0), np.int64(20), np.int64(32), np.int64(72)
+_SALT_PROG, _SALT_PUB, _SALT_REDEEM = np.int64(SALT_PROG), np.int64(SALT_PUB), np.int64(SALT_REDEEM)
+
 
 # ------------------------------------------------------------------ derived bytes
 
@@ -111,27 +116,27 @@ def write_script(buf, p, stype, addr, key):
         buf[p] = 0x76
         buf[p + 1] = 0xA9
         buf[p + 2] = 0x14
-        derive(addr, key, SALT_PROG, buf, p + 3, 20)
+        derive(addr, key, _SALT_PROG, buf, p + 3, _N20)
         buf[p + 23] = 0x88
         buf[p + 24] = 0xAC
         return p + 25
     if stype == P2SH:
         buf[p] = 0xA9
         buf[p + 1] = 0x14
-        derive(addr, key, SALT_PROG, buf, p + 2, 20)
+        derive(addr, key, _SALT_PROG, buf, p + 2, _N20)
         buf[p + 22] = 0x87
         return p + 23
     if stype == P2WPKH:
         buf[p] = 0x00
         buf[p + 1] = 0x14
-        derive(addr, key, SALT_PROG, buf, p + 2, 20)
+        derive(addr, key, _SALT_PROG, buf, p + 2, _N20)
         return p + 22
     if stype == P2WSH:
         buf[p] = 0x00
     else:
         buf[p] = 0x51
     buf[p + 1] = 0x20
-    derive(addr, key, SALT_PROG, buf, p + 2, 32)
+    derive(addr, key, _SALT_PROG, buf, p + 2, _N32)
     return p + 34
 
 
@@ -139,8 +144,8 @@ def write_script(buf, p, stype, addr, key):
 def programs(ids, stypes, key, out):
     """Witness programs / hashes of addresses (20 or 32 bytes) into out[i, :]."""
     for i in range(ids.shape[0]):
-        n = 20 if stypes[i] in (P2PKH, P2SH, P2WPKH) else 32
-        derive(ids[i], key, SALT_PROG, out[i], 0, n)
+        n = _N20 if stypes[i] == P2PKH or stypes[i] == P2SH or stypes[i] == P2WPKH else _N32
+        derive(ids[i], np.int64(key), _SALT_PROG, out[i], _I0, n)
 
 
 # ------------------------------------------------------------------ sizes
@@ -185,10 +190,10 @@ def out_size(stype, payload):
 @nb.njit(cache=True)
 def in_vbytes_max(stype):
     """Upper bound of an input's virtual size (72-byte signatures), for fee estimates."""
-    nw = in_nonwit(stype, 72)
+    nw = in_nonwit(stype, _N72)
     if stype == P2PKH:
         return nw
-    return (nw * 4 + in_wit(stype, 72, 72) + 3) // 4
+    return (nw * 4 + in_wit(stype, _N72, _N72) + 3) // 4
 
 
 # ------------------------------------------------------------------ slot lists
@@ -282,6 +287,42 @@ def new_addr(ST, AL, entity, stype, role, aux):
 
 
 @nb.njit(cache=True)
+def _order_desc(SL, slots, n):
+    """Positions 0..n-1 of `slots` ordered by value, largest first, ties in position order (a stable merge
+    sort: the same order as ``np.argsort(-values, kind="mergesort")``)."""
+    idx = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    width = 1
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if SL[slots[idx[j]], S_VALUE] > SL[slots[idx[i]], S_VALUE]:
+                    tmp[k] = idx[j]
+                    j += 1
+                else:
+                    tmp[k] = idx[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                tmp[k] = idx[i]
+                i += 1
+                k += 1
+            while j < hi:
+                tmp[k] = idx[j]
+                j += 1
+                k += 1
+            lo += 2 * width
+        for q in range(n):
+            idx[q] = tmp[q]
+        width *= 2
+    return idx
+
+
+@nb.njit(cache=True)
 def select(SL, OW, o, height, amount, out_bytes, fr_milli, policy, maxin, tmp, out):
     """Choose inputs of owner o paying `amount` plus the fee of a transaction whose outputs take
     `out_bytes` (estimated with 72-byte signatures). Returns the number of slots written to `out`
@@ -296,10 +337,7 @@ def select(SL, OW, o, height, amount, out_bytes, fr_milli, policy, maxin, tmp, o
         return k
     order = np.arange(n)
     if policy == SEL_LARGEST or policy == SEL_SMALLEST_SUFFICIENT:
-        vals = np.empty(n, np.int64)
-        for i in range(n):
-            vals[i] = -SL[tmp[i], S_VALUE]
-        order = np.argsort(vals, kind="mergesort")
+        order = _order_desc(SL, tmp, n)
     elif policy == SEL_RANDOM:
         np.random.shuffle(order)
     base = 11 + out_bytes
@@ -334,8 +372,8 @@ def select(SL, OW, o, height, amount, out_bytes, fr_milli, policy, maxin, tmp, o
 
 @nb.njit(cache=True)
 def _script_cmp(sa, aa, sb, ab, key, ta, tb):
-    na = write_script(ta, 0, sa, aa, key)
-    nb_ = write_script(tb, 0, sb, ab, key)
+    na = write_script(ta, _I0, sa, aa, key)
+    nb_ = write_script(tb, _I0, sb, ab, key)
     m = min(na, nb_)
     for i in range(m):
         if ta[i] != tb[i]:
@@ -503,7 +541,8 @@ def emit(W, in_slots, n_in, out_val, out_addr, out_st, out_own, n_out, rem, fr_m
         INB[r, I_SIG1] = sig1[k]
         INB[r, I_SIG2] = sig2[k]
         INB[r, I_VALUE] = SL[s, S_VALUE]
-        INTX[r, :] = SLTX[s, :]
+        for b in range(32):
+            INTX[r, b] = SLTX[s, b]
         owner_remove(SL, OW, s)
         slot_free(SL, ST, s)
     for k in range(m):
@@ -591,7 +630,7 @@ def _put_sig(buf, p, n):
 
 @nb.njit(cache=True)
 def _put_pub(buf, p, addr, key, salt):
-    derive(addr, key, salt, buf, p + 1, 32)
+    derive(addr, key, salt, buf, p + 1, _N32)
     buf[p] = 0x02 + (buf[p + 1] & 1)
     return p + 33
 
@@ -628,13 +667,13 @@ def serialize(W, order, buf, tx_start, tx_end, tx_b0, tx_b1):
                 buf[p + 1] = s1
                 p = _put_sig(buf, p + 2, s1)
                 buf[p] = 33
-                p = _put_pub(buf, p + 1, a, key, SALT_PUB)
+                p = _put_pub(buf, p + 1, a, key, _SALT_PUB)
             elif st == P2SH:
                 buf[p] = 23
                 buf[p + 1] = 0x16
                 buf[p + 2] = 0x00
                 buf[p + 3] = 0x14
-                derive(a, key, SALT_REDEEM, buf, p + 4, 20)
+                derive(a, key, _SALT_REDEEM, buf, p + 4, _N20)
                 p += 24
             else:
                 buf[p] = 0
@@ -667,7 +706,7 @@ def serialize(W, order, buf, tx_start, tx_end, tx_b0, tx_b1):
                     buf[p + 1] = s1
                     p = _put_sig(buf, p + 2, s1)
                     buf[p] = 33
-                    p = _put_pub(buf, p + 1, a, key, SALT_PUB)
+                    p = _put_pub(buf, p + 1, a, key, _SALT_PUB)
                 elif st == P2WSH:  # 2-of-3 multisig: <> <sig> <sig> <script>
                     s2 = INB[r, I_SIG2]
                     buf[p] = 4
@@ -728,6 +767,7 @@ def add_coin(SL, SLTX, OW, ST, o, value, addr, stype, height, meta, txid, vout):
     SL[s, S_HEIGHT] = height
     SL[s, S_VOUT] = vout
     SL[s, S_META] = stype | meta
-    SLTX[s, :] = txid
+    for b in range(32):
+        SLTX[s, b] = txid[b]
     owner_push(SL, OW, o, s)
     return s

@@ -55,8 +55,8 @@ def _one_block(block, out, K, H0, w):
 
 @nb.njit(cache=True)
 def _pad(msg, n, block):
-    block[:] = 0
-    block[:n] = msg[:n]
+    for i in range(64):  # element loops: slice assignment compiles numba's shape-mismatch error path
+        block[i] = msg[i] if i < n else 0
     block[n] = 0x80
     bits = n * 8
     for i in range(8):
@@ -72,6 +72,6 @@ def sha256d_rows(rows, n, out):
     for r in range(rows.shape[0]):
         _pad(rows[r], n, block)
         _one_block(block, mid, _K, _H0, w)
-        _pad(mid, 32, block)
+        _pad(mid, np.int64(32), block)
         _one_block(block, out[r], _K, _H0, w)
 
