@@ -1,8 +1,8 @@
 """Bitcoin transaction graph as flat arrays indexed by dense ids (BlockSci style), cached on disk.
 
 :func:`load_btc_graph` reads the store's columns once, derives the spender of every output, and saves the
-arrays as ``.npy`` files under ``DATA/btc/cache/graph-c<commit>/``; later loads memory-map them (a new
-commit invalidates the cache). Everything downstream (tracing, clustering, detectors) takes a
+arrays as ``.npy`` files under ``DATA/btc/cache/graph-v<format>-c<commit>/`` (:mod:`chaintrace.graph.cache`);
+later loads memory-map them (a new commit invalidates the cache). Everything downstream (tracing, clustering, detectors) takes a
 :class:`BtcGraph` and works on its arrays; no per-transaction Python objects.
 
 CSR layout: the outputs of transaction ``t`` are ``tx_out[t]:tx_out[t+1]`` (output ids), its inputs
@@ -12,15 +12,13 @@ CSR layout: the outputs of transaction ``t`` are ``tx_out[t]:tx_out[t+1]`` (outp
 """
 from __future__ import annotations
 
-import shutil
-import time
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numba as nb
 import numpy as np
 import pyarrow.compute as pc
 
+from chaintrace.graph.cache import load_arrays, save_arrays
 from chaintrace.store.workspace import Workspace
 
 FORMAT = 1
@@ -138,33 +136,18 @@ def build_btc_graph(ws: Workspace) -> BtcGraph:
     )
 
 
-def _cache_dir(ws: Workspace) -> Path:
-    return ws.path / "btc" / "cache"
-
-
 def load_btc_graph(ws: Workspace, use_cache: bool = True) -> BtcGraph:
     """The graph of the current commit: from the on-disk cache if present, else built and cached."""
     store = ws.require_chain("btc")
     commit = store.manifest["commit"]
-    cdir = _cache_dir(ws) / f"graph-v{FORMAT}-c{commit:06d}"
-    if use_cache and (cdir / "DONE").exists():
-        meta = (cdir / "DONE").read_text().split()
-        arrays = {n: np.load(cdir / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
-        return BtcGraph(commit=commit, network=meta[0], n_addresses=int(meta[1]), **arrays)
+    hit = load_arrays(ws, "btc", FORMAT, commit, _ARRAYS) if use_cache else None
+    if hit is not None:
+        arrays, done = hit
+        network, n_addresses = done.split()[:2]
+        return BtcGraph(commit=commit, network=network, n_addresses=int(n_addresses), **arrays)
     g = build_btc_graph(ws)
     if use_cache:
-        tmp = cdir.with_name(cdir.name + f".tmp{time.time_ns()}")
-        tmp.mkdir(parents=True)
-        for n in _ARRAYS:
-            np.save(tmp / f"{n}.npy", getattr(g, n))
-        (tmp / "DONE").write_text(f"{g.network} {g.n_addresses}\n")
-        for old in _cache_dir(ws).glob("graph-*"):
-            if old != tmp:
-                shutil.rmtree(old, ignore_errors=True)
-        try:
-            tmp.rename(cdir)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another process cached the same commit first
+        save_arrays(ws, "btc", FORMAT, commit, {n: getattr(g, n) for n in _ARRAYS}, f"{g.network} {g.n_addresses}\n")
     return g
 
 
