@@ -1,4 +1,5 @@
-"""Bitcoin Core JSON-RPC: a small batched client with retries, and block reconstruction from getblock.
+"""Bitcoin Core JSON-RPC: the client (:class:`chaintrace.chains.jsonrpc.JsonRpcClient` with Bitcoin Core's
+settings), and block reconstruction from getblock.
 
 Credentials come from the URL (``http://user:pass@host:8332``) or from a cookie file (Bitcoin Core's
 ``.cookie``, ``__cookie__:<password>``). Transient failures (connection refused or reset, timeouts, HTTP
@@ -10,111 +11,20 @@ must hash to the block hash the node reported).
 """
 from __future__ import annotations
 
-import base64
-import json
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from pathlib import Path
+from chaintrace.chains.jsonrpc import JsonRpcClient, RpcError
 
-from chaintrace.errors import ChaintraceError
+__all__ = ["RpcClient", "RpcError", "TRANSIENT_CODES", "raw_block_from_verbose"]
+
+TRANSIENT_CODES = frozenset({-28})  # RPC_IN_WARMUP
 
 
-class RpcError(ChaintraceError):
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.code = code
+class RpcClient(JsonRpcClient):
+    """Bitcoin Core: JSON-RPC 1.0 requests, always sent as batches (a single request's RPC error comes back
+    as HTTP 500, which would be retried), -28 "warming up" retried."""
 
-
-TRANSIENT_CODES = {-28}  # RPC_IN_WARMUP
-
-
-class RpcClient:
-    def __init__(self, url: str, cookie_file: str | Path | None = None, timeout: float = 60.0,
-                 retries: int = 5, backoff: float = 0.25):
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"RPC URL must be http(s)://..., got {url!r}")
-        user, password = parts.username, parts.password
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        self.url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        if cookie_file:
-            text = Path(cookie_file).read_text().strip()
-            user, _, password = text.partition(":")
-        self.auth = None
-        if user is not None:
-            token = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password or '')}"
-            self.auth = "Basic " + base64.b64encode(token.encode()).decode()
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self._id = 0
-
-    def __repr__(self) -> str:
-        return f"RpcClient({self.url!r})"
-
-    def _post(self, payload) -> object:
-        body = json.dumps(payload).encode()
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
-            if self.auth:
-                req.add_header("Authorization", self.auth)
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read())
-            except urllib.error.HTTPError as e:
-                if e.code == 401:
-                    raise RpcError(f"{self.url}: authentication failed (HTTP 401)") from None
-                if e.code < 500 or attempt == self.retries:
-                    # Bitcoin Core answers RPC errors with HTTP 404/500 and a JSON body
-                    try:
-                        return json.loads(e.read())
-                    except (ValueError, OSError):
-                        raise RpcError(f"{self.url}: HTTP {e.code}") from None
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
-                if attempt == self.retries:
-                    raise RpcError(f"{self.url}: {getattr(e, 'reason', e)} (after {attempt + 1} attempts)") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise RpcError(f"{self.url}: no answer")
-
-    def batch(self, calls: list[tuple[str, list]]) -> list:
-        """Send several calls in one HTTP request; results in call order. Retries transient RPC errors."""
-        if not calls:
-            return []
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            payload = []
-            for method, params in calls:
-                self._id += 1
-                payload.append({"jsonrpc": "1.0", "id": self._id, "method": method, "params": params})
-            answer = self._post(payload)
-            if isinstance(answer, dict):  # a server without batch support answers one error object
-                err = answer.get("error") or {}
-                raise RpcError(f"{self.url}: {err.get('message', answer)}", err.get("code"))
-            by_id = {a.get("id"): a for a in answer}
-            results, transient = [], False
-            for req in payload:
-                a = by_id.get(req["id"])
-                if a is None:
-                    raise RpcError(f"{self.url}: no answer to {req['method']}")
-                if a.get("error"):
-                    code = a["error"].get("code")
-                    if code in TRANSIENT_CODES and attempt < self.retries:
-                        transient = True
-                        break
-                    raise RpcError(f"{req['method']}{req['params']}: {a['error'].get('message')}", code)
-                results.append(a.get("result"))
-            if not transient:
-                return results
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise RpcError(f"{self.url}: node still warming up")
-
-    def call(self, method: str, *params):
-        return self.batch([(method, list(params))])[0]
+    version = "1.0"
+    transient_codes = TRANSIENT_CODES
+    always_batch = True
 
 
 def raw_block_from_verbose(block: dict) -> bytes:

@@ -1,6 +1,7 @@
 """Ethereum JSON-RPC: a batched client with retries, and blocks + receipts + call traces -> canonical records.
 
-Methods used: ``eth_chainId``, ``eth_blockNumber``, ``eth_getBlockByNumber`` (full transactions),
+The client is :class:`chaintrace.chains.jsonrpc.JsonRpcClient` (shared with Bitcoin Core). Methods used:
+``eth_chainId``, ``eth_blockNumber``, ``eth_getBlockByNumber`` (full transactions),
 ``eth_getBlockReceipts`` (falling back to ``eth_getTransactionReceipt`` per transaction), for internal
 transfers ``debug_traceBlockByNumber`` with the ``callTracer`` (geth, reth, anvil, erigon) or ``trace_block``
 (erigon, nethermind, reth, anvil), and ``eth_call`` for token ``symbol()``/``name()``/``decimals()``.
@@ -10,131 +11,34 @@ are retried with exponential backoff; other errors are raised with the method an
 """
 from __future__ import annotations
 
-import base64
-import json
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-
 import pyarrow as pa
 
 from chaintrace.chains.eth.ingest import ChainMismatch, EthIngestor, EthIngestReport
 from chaintrace.chains.eth.records import (DEPOSIT_TOPIC, TRANSFER_TOPIC, WITHDRAWAL_TOPIC, ZERO_ADDRESS, EthBatch,
-                                           KINDS, conform, empty)
+                                           KINDS, conform)
 from chaintrace.chains.eth.tokens import SELECTORS, WETH_ADDRESSES, decode_string, decode_uint
-from chaintrace.errors import ChaintraceError, UserError
+from chaintrace.chains.jsonrpc import JsonRpcClient, RpcError
+from chaintrace.errors import UserError
 from chaintrace.progress import NULL, Progress
 from chaintrace.store.segments import StoreError
 from chaintrace.store.workspace import Workspace
 
-TRANSIENT_CODES = {-32005, -32603}
+TRANSIENT_CODES = frozenset({-32005, -32603})
 
 
-class EthRpcError(ChaintraceError):
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.code = code
+class EthRpcError(RpcError):
+    """An Ethereum node could not be reached or answered with an error."""
 
 
-class EthRpcClient:
-    """Minimal JSON-RPC 2.0 client (batched requests, retries). Credentials may be given in the URL."""
+class EthRpcClient(JsonRpcClient):
+    """JSON-RPC 2.0 (:class:`chaintrace.chains.jsonrpc.JsonRpcClient`): HTTP 429 and -32005/-32603 retried; a
+    refused connection before any answer fails at once."""
 
-    def __init__(self, url: str, timeout: float = 120.0, retries: int = 5, backoff: float = 0.25):
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise UserError(f"RPC URL must be http(s)://..., got {url!r}")
-        netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-        self.url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        self.auth = None
-        if parts.username is not None:
-            token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-            self.auth = "Basic " + base64.b64encode(token.encode()).decode()
-        self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        self._id = 0
-        self.requests = 0
-        self.answered = 0
-
-    def __repr__(self) -> str:
-        return f"EthRpcClient({self.url!r})"
-
-    def _post(self, payload):
-        body = json.dumps(payload).encode()
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
-            if self.auth:
-                req.add_header("Authorization", self.auth)
-            try:
-                self.requests += 1
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    data = resp.read()
-                self.answered += 1
-                return json.loads(data)
-            except urllib.error.HTTPError as e:
-                if e.code in (401, 403):
-                    raise EthRpcError(f"{self.url}: access denied (HTTP {e.code})") from None
-                if (e.code != 429 and e.code < 500) or attempt == self.retries:
-                    try:
-                        return json.loads(e.read())
-                    except (ValueError, OSError):
-                        raise EthRpcError(f"{self.url}: HTTP {e.code}") from None
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
-                refused = isinstance(getattr(e, "reason", e), ConnectionRefusedError)
-                if attempt == self.retries or (refused and not self.answered):  # nothing listens there
-                    raise EthRpcError(f"{self.url}: {getattr(e, 'reason', e)} (after {attempt + 1} attempts)") from None
-            except ValueError as e:
-                raise EthRpcError(f"{self.url}: answer is not JSON ({e})") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise EthRpcError(f"{self.url}: no answer")
-
-    def batch(self, calls: list[tuple[str, list]], allow_errors: bool = False) -> list:
-        """Several calls in one HTTP request; results in call order. With `allow_errors`, a failed call's
-        result is an :class:`EthRpcError` instead of raising."""
-        if not calls:
-            return []
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            payload = []
-            for method, params in calls:
-                self._id += 1
-                payload.append({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
-            answer = self._post(payload if len(payload) > 1 else payload[0])
-            if isinstance(answer, dict):
-                answer = [answer]
-            if not isinstance(answer, list):
-                raise EthRpcError(f"{self.url}: unexpected answer {str(answer)[:100]}")
-            by_id = {a.get("id"): a for a in answer if isinstance(a, dict)}
-            results, transient = [], False
-            for req in payload:
-                a = by_id.get(req["id"])
-                if a is None and len(answer) == 1 and answer[0].get("error") and len(payload) > 1:
-                    err = answer[0]["error"]
-                    raise EthRpcError(f"{self.url}: {err.get('message')} (batch requests unsupported?)",
-                                      err.get("code"))
-                if a is None:
-                    raise EthRpcError(f"{self.url}: no answer to {req['method']}")
-                if a.get("error"):
-                    code = a["error"].get("code")
-                    if code in TRANSIENT_CODES and attempt < self.retries and not allow_errors:
-                        transient = True
-                        break
-                    err = EthRpcError(f"{req['method']}{json.dumps(req['params'])[:120]}: "
-                                      f"{a['error'].get('message')}", code)
-                    if allow_errors:
-                        results.append(err)
-                        continue
-                    raise err
-                results.append(a.get("result"))
-            if not transient:
-                return results
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise EthRpcError(f"{self.url}: node kept answering with transient errors")
-
-    def call(self, method: str, *params):
-        return self.batch([(method, list(params))])[0]
+    transient_codes = TRANSIENT_CODES
+    retry_statuses = frozenset({429})
+    fail_fast_refused = True
+    error = EthRpcError
+    default_timeout = 120.0
 
 
 # ---------------------------------------------------------------- JSON-RPC answers -> canonical rows
