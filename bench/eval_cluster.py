@@ -177,13 +177,13 @@ def coinjoin_scores(ws, truth) -> tuple[list[dict], dict]:
     fps = Counter(p for t, p in det.items() if t not in tru)
     # why Whirlpool rounds are missed: SCDH needs a remixer (an input of exactly the pool size)
     from chaintrace.graph.btc import load_btc_graph
-    from chaintrace.graph.cluster import _resolve_txids
+    from chaintrace.graph.cluster import resolve_txids
 
     from chaintrace.chains.btc.script import P2TR, P2WPKH
 
     g = load_btc_graph(ws)
     missed = [c for c in truth["coinjoins"] if c["protocol"] in ("whirlpool", "wasabi2") and c["txid"] not in det]
-    ids = _resolve_txids(ws, [c["txid"] for c in missed])
+    ids = resolve_txids(ws, [c["txid"] for c in missed])
     why: dict[str, Counter] = {}
     for c in missed:
         t = ids[c["txid"]]
@@ -347,7 +347,7 @@ def main() -> None:
         row.update({"uncovered_deposits": len(unc), "attributed": right, "misattributed": wrong})
         results.append(row)
         print(f"{name[:60]:60s} P {pc['precision']:.4f} R {pc['recall']:.4f} largest {rep['largest_cluster_share']:.4f} "
-              f"deposits {right}/{len(unc)} (wrong {wrong})"
+              f"deposits {right}/{len(unc)} (wrong {wrong}) build {rep['seconds']:.2f} s"
               + (f" change links {row['change_links']} precision {row['change_precision']}" if "change" in heur else ""))
 
     # trace recall: full tags vs partial tags vs partial tags + clusters (layer 0 default)

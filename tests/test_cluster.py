@@ -326,7 +326,7 @@ def test_incremental_build_equals_full_build(tmp_path):
     assert len(a[1]) > 10 and any(r[3] == "coinjoin" for r in a[2])
 
 
-def test_reorg_below_clustered_tip_rebuilds(tmp_path):
+def test_reorg_below_clustered_tip_rebuilds(tmp_path, monkeypatch):
     lg = random_economy(9, blocks=6)
     lg.write(tmp_path / "main.dat")
     ws = Workspace(tmp_path / "ws")
@@ -341,12 +341,21 @@ def test_reorg_below_clustered_tip_rebuilds(tmp_path):
     raws = []
     for k in range(4):
         h = fork_at + 1 + k
-        cb = F.Tx([], [(F.p2wpkh("forkminer"), 50 * BTC)], height=h, extra=b"fork")
+        cb = F.Tx([], [(F.p2wpkh("forkminer"), 2 * BTC)] * 25, height=h, extra=b"fork")  # more outputs than
+        # the abandoned blocks had: output ids of the old branch are reused
         raw = F.block(prev, [cb], t + 60 * (k + 1))
         raws.append(raw)
         prev = F.block_hash(raw)
     (tmp_path / "fork.dat").write_bytes(F.blk_file(raws))
     ingest_block_files(ws, [tmp_path / "fork.dat"])
+    # before the rebuild, `cluster show` does not read the outputs index of the abandoned branch
+    from chaintrace.graph.cluster import index as I
+
+    monkeypatch.setattr(I, "SCAN_SHARE", 0)  # the index would be read for clusters this large
+    for name in ("p0", "q0", "r0", "forkminer"):
+        info = C.cluster_info(ws, lg.addr(name), tags=[], sample=1000)
+        per = [query.btc_address(ws, a) for a in info["addresses"]]
+        assert info["balance"] == sum(p["balance"] for p in per) and info["stale"]
     rep = C.build_clusters(ws, C.ClusterConfig(), tags=[])
     assert any("reorganised" in n for n in rep["notes"]) and not rep["incremental"]
     fresh = Workspace(tmp_path / "fresh")
@@ -454,3 +463,107 @@ def test_service_entity_names_the_service_not_the_role():
         Tag(chain="btc", address="a2", label="Bitstamp", category="exchange"),
         Tag(chain="eth", address="a3", label="Bitstamp", category="exchange")])
     assert labels.entities == ["kraken"] and labels.ambiguous == ["a2"] and set(labels.by_address) == {"a1"}
+
+
+def test_balance_reads_members_outputs_including_blocks_after_the_build(ws, tmp_path, monkeypatch):
+    """`cluster show` reads its members' outputs from the address -> outputs index (segments written by
+    each build) plus the outputs of blocks ingested since the build; the figures always equal the sum of the
+    members' own balances in the current store."""
+    from chaintrace.chains.btc import ingest_block_files
+    from chaintrace.graph.btc import load_btc_graph
+    from chaintrace.graph.cluster import build as B, index as I
+
+    monkeypatch.setattr(B, "MERGE_ROWS", 0)  # small index segments are not merged just for being small
+    monkeypatch.setattr(I, "SCAN_SHARE", 0)  # read through the index even for clusters this large
+    lg = Ledger()
+    f = lg.fund([("k1", BTC), ("k2", BTC), ("k3", BTC), ("m1", BTC)])
+    lg.mine()
+    lg.pay([f[0], f[1]], [("x", 2 * BTC - 700)])  # k1 + k2: one wallet
+    lg.mine()
+    cuts = [len(lg.chain.blocks)]
+    lg.pay([f[2]], [("k1", BTC // 2), ("k5", BTC // 2 - 500)])  # k1 is paid again
+    lg.mine()
+    cuts.append(len(lg.chain.blocks))
+    k2 = lg.fund([("k2", 3 * BTC)])
+    lg.mine()
+    lg.pay([k2[0], f[3]], [("n1", 4 * BTC - 900)])  # k2 spends with m1: the wallet grows by m1
+    lg.mine()
+    cuts.append(len(lg.chain.blocks))
+    lg.fund([("m1", BTC // 4)])  # m1 paid after the last build
+    lg.mine()
+    blocks = lg.chain.blocks
+    bounds = [0, *cuts, len(blocks)]
+    for i in range(len(bounds) - 1):
+        (tmp_path / f"p{i}.dat").write_bytes(F.blk_file(blocks[bounds[i]:bounds[i + 1]]))
+
+    def check(names: list[str]) -> dict:
+        info = C.cluster_info(ws, lg.addr("k1"), tags=[], sample=100)
+        per = [query.btc_address(ws, lg.addr(n)) for n in names]
+        assert sorted(info["addresses"]) == sorted(lg.addr(n) for n in names)
+        for k in ("balance", "received", "sent", "outputs_received"):
+            assert info[k] == sum(p[k] for p in per), k
+        c = C.Clusters(ws)  # the same outputs as a scan of every output
+        g = load_btc_graph(ws)
+        members = c.members(info["cluster_id"])
+        assert np.array_equal(c.outputs_of(g, members), np.flatnonzero(np.isin(np.asarray(g.out_addr), members)))
+        return info
+
+    ingest_block_files(ws, [tmp_path / "p0.dat"])
+    C.build_clusters(ws, C.ClusterConfig(), tags=[])
+    assert not check(["k1", "k2"])["stale"]
+    ingest_block_files(ws, [tmp_path / "p1.dat"])  # not clustered yet: read from the outputs added since
+    info = check(["k1", "k2"])
+    assert info["stale"] and info["balance"] == BTC // 2
+    C.build_clusters(ws, C.ClusterConfig(), tags=[])
+    assert len(C.ClusterStore(ws).state()["address_outputs"]["files"]) == 2
+    check(["k1", "k2"])
+    ingest_block_files(ws, [tmp_path / "p2.dat"])
+    C.build_clusters(ws, C.ClusterConfig(), tags=[])
+    ingest_block_files(ws, [tmp_path / "p3.dat"])
+    info = check(["k1", "k2", "m1"])
+    assert info["balance"] == BTC // 2 + BTC // 4 and info["received"] == 6 * BTC + BTC // 2 + BTC // 4
+    st = C.ClusterStore(ws).state()
+    segs = st["address_outputs"]["files"]
+    assert segs[0]["lo"] == 0 and segs[-1]["hi"] == st["address_outputs"]["n_out"]
+    assert [s["lo"] for s in segs[1:]] == [s["hi"] for s in segs[:-1]]  # contiguous output ranges
+
+
+def test_incremental_build_reports_change_links_altered_by_later_spends(tmp_path):
+    """Dynamic change heuristics (here locktime) depend on later spends: an incremental build keeps the
+    links evaluated when a transaction was new, counts the ones the new blocks alter and says so; --full
+    re-evaluates them (and equals a fresh full build)."""
+    lg = Ledger()
+    f = lg.fund([("a1", BTC), ("a2", BTC)])
+    lg.mine()
+    lg.pay([f[0], f[1]], [("p", 120_000_003), ("a3", 79_998_997)])  # locktime 0; both outputs unspent
+    lg.mine()
+    cut = len(lg.chain.blocks)
+    p = next(op for op, name in lg.owner.items() if name == "p")
+    lg.pay([p], [("q", 120_000_003 - 800)], locktime=500)  # the payee spends with another locktime behaviour
+    lg.mine()
+    blocks = lg.chain.blocks
+    (tmp_path / "a.dat").write_bytes(F.blk_file(blocks[:cut]))
+    (tmp_path / "b.dat").write_bytes(F.blk_file(blocks[cut:]))
+    (tmp_path / "all.dat").write_bytes(F.blk_file(blocks))
+    from chaintrace.chains.btc import ingest_block_files
+
+    cfg = C.ClusterConfig.parse("mih,change:locktime")
+    ws = Workspace(tmp_path / "inc")
+    ingest_block_files(ws, [tmp_path / "a.dat"])
+    r1 = C.build_clusters(ws, cfg, tags=[])
+    assert r1["edges_generated"].get("change_edges", 0) == 0  # two candidates: no unique change yet
+    ingest_block_files(ws, [tmp_path / "b.dat"])
+    r2 = C.build_clusters(ws, cfg, tags=[])
+    assert r2["incremental"] and r2["change_drift"]["links"] == 1
+    assert any("--full" in n and "1 of them" in n for n in r2["notes"])
+    assert C.cluster_stats(ws)["change_drift"] == {"links": 1, "confidence": 0}
+    res = CliRunner().invoke(main, ["--data", str(ws.path), "cluster", "stats"])
+    assert res.exit_code == 0 and "change links altered by later spends" in res.output and "1 links" in res.output
+    assert clusters_by_name(ws, lg, ["a1", "a2", "a3"]) == {frozenset({"a1", "a2"}), frozenset({"a3"})}
+    r3 = C.build_clusters(ws, cfg, tags=[], full=True)
+    assert not r3["incremental"] and C.cluster_stats(ws)["change_drift"] == {"links": 0, "confidence": 0}
+    assert clusters_by_name(ws, lg, ["a1", "a2", "a3"]) == {frozenset({"a1", "a2", "a3"})}
+    fresh = Workspace(tmp_path / "fresh")
+    ingest_block_files(fresh, [tmp_path / "all.dat"])
+    C.build_clusters(fresh, cfg, tags=[])
+    assert _snapshot(ws) == _snapshot(fresh)

@@ -25,7 +25,7 @@ def _tags(ws, paths):
     from pathlib import Path
 
     from chaintrace.cli._common import err_console
-    from chaintrace.graph.cluster import _load_tags
+    from chaintrace.graph.cluster import load_tags
 
     for p in paths:
         if not Path(p).is_file():
@@ -40,7 +40,7 @@ def _tags(ws, paths):
             r = parsed.rejects[0]
             err_console.print(f"warning: {p}: {len(parsed.rejects):,} of {len(parsed.rejects) + len(parsed.tags):,} "
                               f"tags rejected (line {r.line}: {r.address}: {r.reason})", highlight=False)
-    return _load_tags(ws, paths)
+    return load_tags(ws, paths)
 
 
 def _print_build(d: dict) -> None:
@@ -93,7 +93,8 @@ def _print_build(d: dict) -> None:
               help="power_of_ten: round amounts are multiples of 10^digits sat.")
 @click.option("--change-max-outputs", type=int, default=10, show_default=True,
               help="No change link for transactions with more outputs (batch payouts).")
-@click.option("--full", is_flag=True, help="Recompute everything instead of continuing incrementally.")
+@click.option("--full", is_flag=True, help="Recompute everything instead of continuing incrementally (also "
+              "re-evaluates earlier change links whose outputs were spent since: locktime, peeling_chain, fixed_fee).")
 @format_option("text", "json")
 @data_option
 def build(ws, heuristics, coinjoin, detectors, no_activation_heights, max_merge_size, tag_files, no_tag_guard, alarm_growth,
@@ -241,7 +242,8 @@ def exclude_cmd(ws, txids, reason, undo, fmt):
 @format_option("text", "json")
 @data_option
 def stats_cmd(ws, top, fmt):
-    """Counts, largest clusters with their service label, edges and refusals, CoinJoins, alarms.
+    """Counts, largest clusters with their service label, edges and refusals, CoinJoins, alarms, and the
+    earlier change links that new blocks altered since the change layer was generated.
 
     \b
     Example:
@@ -260,6 +262,10 @@ def stats_cmd(ws, top, fmt):
             ("largest cluster share", f"{100 * d.get('largest_cluster_share', 0):.2f}%"),
             ("coinjoins", ", ".join(f"{k}: {v:,}" for k, v in d["coinjoins_by_protocol"].items()) or "none"),
             ("exclusions", len(d["exclusions"])), ("growth alarms", len(d["alarms"]))]
+    drift = d.get("change_drift")
+    if drift and (drift["links"] or drift["confidence"]):
+        rows.append(("change links altered by later spends",
+                     f"{drift['links']:,} links, {drift['confidence']:,} confidences (re-evaluated by --full)"))
     console.print(table("clusters", ["", "value"], rows))
     console.print(table("largest clusters", ["cluster", "size", "first address", "service"],
                         [(c["cluster_id"], f"{c['size']:,}", c["first_address"], c["service"])

@@ -25,7 +25,9 @@ the store, fewer than two spendable outputs, or more than ``max_outputs`` output
 change links measured on simulated ground truth (``bench/eval_cluster.py``, docs/benchmarks.md);
 fresh_address alone is weak there (payees' receive addresses are fresh too, as with modern wallets).
 The *dynamic* heuristics (locktime, peeling_chain, fixed_fee) depend on later spends: an output that is
-still unspent stays a candidate, so their answer can change as new blocks arrive.
+still unspent stays a candidate, so their answer can change as new blocks arrive (and, since every
+heuristic counts towards it, so can the confidence of any change link). ``horizon`` evaluates a
+transaction as an earlier build saw it (spends from transactions at or after the horizon unknown).
 """
 from __future__ import annotations
 
@@ -74,12 +76,13 @@ def _first_tx(out_addr, out_tx, first):
 
 
 @nb.njit(cache=True, nogil=True)
-def _masks(lo, hi, tx_in, tx_out, tx_coinbase, tx_locktime, tx_fee, tx_vsize, in_output, out_value, out_type,
-           out_addr, out_spender_tx, first_tx, peel, pow10, masks):
-    base = tx_out[lo]
-    for t in range(lo, hi):
+def _masks(txs, obase, tx_in, tx_out, tx_coinbase, tx_locktime, tx_fee, tx_vsize, in_output, out_value, out_type,
+           out_addr, out_spender_tx, first_tx, peel, pow10, horizon, masks):
+    for k in range(txs.shape[0]):
+        t = txs[k]
         if tx_coinbase[t]:
             continue
+        base = tx_out[t] - obase[k]
         i0, i1 = tx_in[t], tx_in[t + 1]
         known = True
         same_type = True
@@ -121,6 +124,8 @@ def _masks(lo, hi, tx_in, tx_out, tx_coinbase, tx_locktime, tx_fee, tx_vsize, in
                     m |= 16
                     break
             s = out_spender_tx[o]
+            if s >= horizon:
+                s = -1  # spent after the horizon: unspent as far as this evaluation knows
             if s < 0 or (tx_locktime[s] > 0) == lt:
                 m |= 32
             if peel[t] and (s < 0 or peel[s]):
@@ -133,34 +138,51 @@ def _masks(lo, hi, tx_in, tx_out, tx_coinbase, tx_locktime, tx_fee, tx_vsize, in
             masks[o - base] = m
 
 
+def _tx_list(g, lo: int, hi: int | None, txs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(transactions, position of each one's first output in a per-output array of just their outputs)."""
+    if txs is None:
+        hi = g.n_tx if hi is None else hi
+        txs = np.arange(lo, max(lo, hi), dtype=np.int64)
+    txs = np.asarray(txs, np.int64)
+    counts = np.asarray(g.tx_out)[txs + 1] - np.asarray(g.tx_out)[txs]
+    obase = np.zeros(len(txs) + 1, np.int64)
+    np.cumsum(counts, out=obase[1:])
+    return txs, obase
+
+
 def change_masks(g, vsize: np.ndarray, lo: int = 0, hi: int | None = None, digits: int = 6,
-                 first_tx: np.ndarray | None = None, peel: np.ndarray | None = None) -> np.ndarray:
-    """uint8 heuristic mask per output of transactions ``lo..hi-1`` (index ``output_id - tx_out[lo]``).
+                 first_tx: np.ndarray | None = None, peel: np.ndarray | None = None, *,
+                 txs: np.ndarray | None = None, horizon: int | None = None) -> np.ndarray:
+    """uint8 heuristic mask per output of transactions ``lo..hi-1`` (index ``output_id - tx_out[lo]``), or
+    of the listed transactions `txs` (their outputs one after the other, in the order given).
 
     `vsize` is the virtual size per transaction (``transactions.vsize``); `first_tx` and `peel` are
     computed when not given (:func:`address_first_tx`, :func:`chaintrace.detect.peel.is_peeling_chain`).
+    `horizon`: evaluate as if transactions ``horizon..`` did not exist yet (their spends count as unspent;
+    pass `peel` computed with the same horizon): what an earlier build saw.
     """
     from chaintrace.detect.peel import is_peeling_chain
 
-    hi = g.n_tx if hi is None else hi
-    if hi <= lo:
+    txs, obase = _tx_list(g, lo, hi, txs)
+    if len(txs) == 0:
         return np.zeros(0, np.uint8)
     first_tx = address_first_tx(g) if first_tx is None else first_tx
-    peel = is_peeling_chain(g) if peel is None else peel
-    masks = np.zeros(int(g.tx_out[hi] - g.tx_out[lo]), np.uint8)
-    _masks(lo, hi, g.tx_in, g.tx_out, g.tx_coinbase, g.tx_locktime, g.tx_fee, vsize, g.in_output, g.out_value,
-           g.out_type, g.out_addr, g.out_spender_tx, first_tx, peel, np.int64(10) ** digits, masks)
+    peel = is_peeling_chain(g, horizon=horizon) if peel is None else peel
+    masks = np.zeros(int(obase[-1]), np.uint8)
+    _masks(txs, obase, g.tx_in, g.tx_out, g.tx_coinbase, g.tx_locktime, g.tx_fee, vsize, g.in_output, g.out_value,
+           g.out_type, g.out_addr, g.out_spender_tx, first_tx, peel, np.int64(10) ** digits,
+           np.int64(g.n_tx if horizon is None else horizon), masks)
     return masks
 
 
 @nb.njit(cache=True, nogil=True)
-def _unique(lo, hi, tx_in, tx_out, tx_coinbase, in_output, out_addr, masks, required, skip, max_outputs,
+def _unique(txs, obase, tx_in, tx_out, tx_coinbase, in_output, out_addr, masks, required, skip, max_outputs,
             n_heur, change, confidence):
-    base = tx_out[lo]
-    for t in range(lo, hi):
-        r = t - lo
+    for r in range(txs.shape[0]):
+        t = txs[r]
         if tx_coinbase[t] or skip[r]:
             continue
+        base = tx_out[t] - obase[r]
         o0, o1 = tx_out[t], tx_out[t + 1]
         if o1 - o0 > max_outputs or o1 - o0 < 2 or tx_in[t + 1] == tx_in[t]:
             continue
@@ -197,13 +219,15 @@ def _unique(lo, hi, tx_in, tx_out, tx_coinbase, in_output, out_addr, masks, requ
 
 
 def unique_change(g, masks: np.ndarray, heuristics: tuple[str, ...] = DEFAULT, lo: int = 0, hi: int | None = None,
-                  skip: np.ndarray | None = None, max_outputs: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """The change output id per transaction ``lo..hi-1`` (-1: none) and its confidence (float32 in (0, 1]).
+                  skip: np.ndarray | None = None, max_outputs: int = 10, *,
+                  txs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The change output id per transaction ``lo..hi-1`` (or per listed transaction `txs`, with the masks
+    :func:`change_masks` gave for the same list) (-1: none) and its confidence (float32 in (0, 1]).
 
-    `skip` (bool per transaction of the range) excludes transactions (CoinJoins).
+    `skip` (bool per transaction of the range or list) excludes transactions (CoinJoins).
     """
-    hi = g.n_tx if hi is None else hi
-    n = max(0, hi - lo)
+    txs, obase = _tx_list(g, lo, hi, txs)
+    n = len(txs)
     change = np.full(n, -1, np.int64)
     conf = np.zeros(n, np.float32)
     if n == 0:
@@ -212,6 +236,6 @@ def unique_change(g, masks: np.ndarray, heuristics: tuple[str, ...] = DEFAULT, l
     for h in heuristics:
         required |= BITS[h]
     skip = np.zeros(n, np.bool_) if skip is None else skip
-    _unique(lo, hi, g.tx_in, g.tx_out, g.tx_coinbase, g.in_output, g.out_addr, masks, required, skip, max_outputs,
-            len(HEURISTICS), change, conf)
+    _unique(txs, obase, g.tx_in, g.tx_out, g.tx_coinbase, g.in_output, g.out_addr, masks, required, skip,
+            max_outputs, len(HEURISTICS), change, conf)
     return change, conf

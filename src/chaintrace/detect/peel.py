@@ -18,7 +18,7 @@ def looks_like_peeling_chain(g) -> np.ndarray:
 
 
 @nb.njit(cache=True, nogil=True)
-def _is_peeling(looks, tx_in, tx_out, in_output, out_tx, out_spender_tx, out):
+def _is_peeling(looks, tx_in, tx_out, in_output, out_tx, out_spender_tx, horizon, out):
     for t in range(looks.shape[0]):
         if not looks[t]:
             continue
@@ -28,14 +28,17 @@ def _is_peeling(looks, tx_in, tx_out, in_output, out_tx, out_spender_tx, out):
             continue
         for k in range(tx_out[t], tx_out[t + 1]):
             s = out_spender_tx[k]
-            if s >= 0 and looks[s]:
+            if s >= 0 and s < horizon and looks[s]:
                 out[t] = True
                 break
 
 
-def is_peeling_chain(g, looks: np.ndarray | None = None) -> np.ndarray:
-    """bool per transaction: looks like a peeling chain and a neighbour (parent or child) does too."""
+def is_peeling_chain(g, looks: np.ndarray | None = None, horizon: int | None = None) -> np.ndarray:
+    """bool per transaction: looks like a peeling chain and a neighbour (parent or child) does too.
+
+    `horizon`: children at or after this transaction id are not known yet (what an earlier build saw)."""
     looks = looks_like_peeling_chain(g) if looks is None else looks
     out = np.zeros(len(looks), np.bool_)
-    _is_peeling(looks, g.tx_in, g.tx_out, g.in_output, g.out_tx, g.out_spender_tx, out)
+    _is_peeling(looks, g.tx_in, g.tx_out, g.in_output, g.out_tx, g.out_spender_tx,
+                np.int64(len(looks) if horizon is None else horizon), out)
     return out

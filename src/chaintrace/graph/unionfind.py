@@ -15,6 +15,8 @@ Kernels:
 
 - :func:`union_csr` -- multi-input heuristic core: union every item of each CSR row with the row's first
   item (the benchmark compares this against graphsense-clustering on the same arrays);
+- :func:`star_edges` / :func:`star_edges_distinct` -- the same rows as edges (first item, other item), for a
+  build that stores every candidate union as evidence (``chaintrace.graph.cluster.edges``);
 - :func:`union_guarded` -- union a list of edges in chronological order with the guards of
   ``../shared/docs/tracing-methods.md`` §2.4 (blocked edges, size limit, conflicting service labels) and
   the growth alarm; returns a status per edge so that every union and every refusal can be logged.
@@ -99,18 +101,21 @@ def union_csr(par, offsets, items):
     return n
 
 
-@nb.njit(cache=True, nogil=True)
-def star_edges(offsets, items, ea, eb, erow):
-    """Edges (first valid item, other item) of every CSR row into ea/eb (row index into erow), skipping
-    items < 0 and items equal to the row's first; returns the edge count. The edge form of
-    :func:`union_csr`, used when every union must be logged as evidence."""
+@nb.njit(cache=True, nogil=True, inline="always")
+def _star(offsets, items, mark, row0, ea, eb, erow):
+    distinct = mark.shape[0] > 0
     k = 0
     for r in range(offsets.shape[0] - 1):
         first = -1
+        seen = row0 + r
         for j in range(offsets[r], offsets[r + 1]):
             x = items[j]
             if x < 0:
                 continue
+            if distinct:
+                if mark[x] == seen:
+                    continue
+                mark[x] = seen
             if first < 0:
                 first = x
             elif x != first:
@@ -119,6 +124,22 @@ def star_edges(offsets, items, ea, eb, erow):
                 erow[k] = r
                 k += 1
     return k
+
+
+@nb.njit(cache=True, nogil=True)
+def star_edges(offsets, items, ea, eb, erow):
+    """Edges (first valid item, other item) of every CSR row into ea/eb (row index into erow), skipping
+    items < 0 and items equal to the row's first; returns the edge count. The edge form of
+    :func:`union_csr`, used when every union must be logged as evidence."""
+    return _star(offsets, items, np.empty(0, np.int64), np.int64(0), ea, eb, erow)
+
+
+@nb.njit(cache=True, nogil=True)
+def star_edges_distinct(offsets, items, mark, row0, ea, eb, erow):
+    """:func:`star_edges` with every item at most once per row: ``mark`` (one slot per item value, never
+    equal to ``row0 + r`` beforehand) records the rows an item was seen in. A caller reusing `mark` over
+    successive calls passes increasing, disjoint ``row0 ..`` ranges (e.g. transaction ids)."""
+    return _star(offsets, items, mark, row0, ea, eb, erow)
 
 
 @nb.njit(cache=True, nogil=True)
