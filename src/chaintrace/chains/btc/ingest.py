@@ -9,7 +9,6 @@ commit, so a store only ever holds whole, linked blocks.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,6 +21,7 @@ from chaintrace.chains.btc.utxo import SpendIndex, gather32, txid_strings_to_int
 from chaintrace.model.encoding import hash160
 from chaintrace.model.networks import BtcNetwork, network as get_network
 from chaintrace.progress import NULL, Progress
+from chaintrace.store.ingestor import ChainIngestor
 from chaintrace.store.schema import btc as schema
 from chaintrace.store.segments import StoreError
 from chaintrace.store.workspace import Workspace
@@ -64,44 +64,20 @@ class _Pending:
     offset: int
 
 
-class BtcIngestor:
-    """Append blocks to a workspace's Bitcoin store (use as a context manager; it holds the write lock)."""
+class BtcIngestor(ChainIngestor):
+    """Append blocks to a workspace's Bitcoin store (use as a context manager; it holds the write lock).
+    Blocks are queued by :meth:`add_block` and committed by :meth:`flush` every `batch_bytes`."""
+
+    chain = "btc"
 
     def __init__(self, workspace: Workspace, network: str | None = None, batch_bytes: int = BATCH_BYTES,
                  progress: Progress = NULL):
-        self.ws = workspace
-        self.store = workspace.chain("btc")
+        super().__init__(workspace, progress)
         self.requested_network = network
         self.batch_bytes = batch_bytes
-        self.progress = progress
         self.report = IngestReport()
         self._pending: list[_Pending] = []
         self._pending_bytes = 0
-        self._cm = None
-        self._t0 = 0.0
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> "BtcIngestor":
-        self._t0 = time.perf_counter()
-        self._cm = self.store.writer()
-        self._cm.__enter__()
-        try:
-            self._load()
-        except BaseException:
-            self._cm.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.flush()
-        finally:
-            self._cm.__exit__(exc_type, exc, tb)
-            self.report.seconds = time.perf_counter() - self._t0
-        if exc_type is None and self.report.commits:
-            self.ws.refresh_catalog_views()
 
     def set_network(self, net: BtcNetwork | None) -> None:
         """Fix the network (from blk magic, the RPC node or --network); it must match the store's."""
@@ -146,20 +122,8 @@ class BtcIngestor:
         if self.net:
             self.report.network = self.net.name
 
-    # ------------------------------------------------------------------ chain position
-
-    @property
-    def tip_height(self) -> int | None:
-        return None if self.start_height is None else self.start_height + len(self.hashes) - 1
-
-    @property
-    def tip_hash(self) -> bytes | None:
-        return self.hashes[-1] if self.hashes else None
-
-    def hash_at(self, height: int) -> bytes | None:
-        if self.start_height is None or not self.start_height <= height <= self.tip_height:
-            return None
-        return self.hashes[height - self.start_height]
+    def hash_text(self, h: bytes) -> str:
+        return h[::-1].hex()  # hashes are kept in internal byte order
 
     # ------------------------------------------------------------------ adding blocks
 
@@ -187,21 +151,6 @@ class BtcIngestor:
         if self._pending_bytes >= self.batch_bytes:
             self.flush()
 
-    def rollback(self, height: int) -> None:
-        """Remove every block above `height` from the store (one atomic commit), then reload."""
-        self.flush()
-        if self.tip_height is None or height >= self.tip_height:
-            return
-        if height < self.start_height - 1:
-            raise StoreError(f"cannot roll back below the first stored block ({self.start_height})")
-        tip = None
-        if height >= self.start_height:
-            tip = {"height": height, "hash": self.hash_at(height)[::-1].hex()}
-        self.store.commit({}, tip=tip, truncate_above=height)
-        self.report.commits += 1
-        self.report.rolled_back_to = height
-        self._load()
-
     def flush(self) -> None:
         if not self._pending:
             return
@@ -214,9 +163,8 @@ class BtcIngestor:
             raise
         tip = {"height": pending[-1].height, "hash": hashlib.sha256(hashlib.sha256(
             pending[-1].raw[:80]).digest()).digest()[::-1].hex()}
-        self.store.commit(rows, tip=tip, meta={"network": self.net.name})
+        self.commit(rows, tip, meta={"network": self.net.name})
         r = self.report
-        r.commits += 1
         r.blocks += len(pending)
         r.transactions += stats["tx"]
         r.inputs += stats["in"]
@@ -224,7 +172,6 @@ class BtcIngestor:
         r.new_addresses += stats["addr"]
         r.unresolved_inputs += stats["unresolved"]
         r.bytes += sum(len(p.raw) for p in pending)
-        r.tip_height, r.tip_hash = tip["height"], tip["hash"]
 
     # ------------------------------------------------------------------ batch -> tables
 

@@ -16,7 +16,6 @@ reorg), and a gap is refused.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
 import numba as nb
@@ -30,6 +29,7 @@ from chaintrace.chains.eth.records import EthBatch, conform
 from chaintrace.chains.eth.tokens import KNOWN_TOKENS
 from chaintrace.errors import UserError
 from chaintrace.progress import NULL, Progress
+from chaintrace.store.ingestor import ChainIngestor
 from chaintrace.store.schema import eth as schema
 from chaintrace.store.segments import StoreError
 from chaintrace.store.workspace import Workspace
@@ -266,48 +266,29 @@ def _ineffective(grp_start, rows, failed, depth, path):
     return out
 
 
-class EthIngestor:
-    """Append blocks to a workspace's Ethereum store (a context manager: it holds the write lock)."""
+class EthIngestor(ChainIngestor):
+    """Append blocks to a workspace's Ethereum store (a context manager: it holds the write lock). Every
+    :meth:`add` is validated and committed at once."""
+
+    chain = "eth"
 
     def __init__(self, workspace: Workspace, progress: Progress = NULL, source: str = "",
                  chain_id: int | None = None, token_info=None, extra_meta: dict | None = None):
-        self.ws = workspace
-        self.store = workspace.chain("eth")
-        self.progress = progress
+        super().__init__(workspace, progress)
         self.report = EthIngestReport(source=source)
         self.chain_id = chain_id
         self.token_info = token_info  # callable(list[address]) -> {address: (symbol, name, decimals)}
         self.extra_meta = extra_meta or {}
-        self._cm = None
-        self._t0 = 0.0
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> "EthIngestor":
-        self._t0 = time.perf_counter()
-        self._cm = self.store.writer()
-        self._cm.__enter__()
-        try:
-            self._load()
-            stored = self.store.meta.get("chain_id")
-            if self.chain_id is not None and stored is not None and stored != self.chain_id:
-                raise StoreError(f"the store holds chain id {stored} ({CHAIN_NAMES.get(stored, '?')}); refusing "
-                                 f"blocks of chain id {self.chain_id}")
-            if self.chain_id is None:
-                self.chain_id = stored
-            self.report.network = self._network_name()
-        except BaseException:
-            self._cm.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self._cm.__exit__(exc_type, exc, tb)
-        finally:
-            self.report.seconds = time.perf_counter() - self._t0
-        if exc_type is None and self.report.commits:
-            self.ws.refresh_catalog_views()
+    def _open(self) -> None:
+        self._load()
+        stored = self.store.meta.get("chain_id")
+        if self.chain_id is not None and stored is not None and stored != self.chain_id:
+            raise StoreError(f"the store holds chain id {stored} ({CHAIN_NAMES.get(stored, '?')}); refusing "
+                             f"blocks of chain id {self.chain_id}")
+        if self.chain_id is None:
+            self.chain_id = stored
+        self.report.network = self._network_name()
 
     def _network_name(self) -> str:
         if self.chain_id is None:
@@ -335,33 +316,6 @@ class EthIngestor:
         self.n_assets = len(assets)
         self.n_tx = st.row_count("transactions")
         self.n_transfers = st.row_count("transfers")
-
-    # ------------------------------------------------------------------ chain position
-
-    @property
-    def tip_height(self) -> int | None:
-        return None if self.start_height is None else self.start_height + len(self.hashes) - 1
-
-    @property
-    def tip_hash(self) -> str | None:
-        return self.hashes[-1] if self.hashes else None
-
-    def hash_at(self, height: int) -> str | None:
-        if self.start_height is None or not self.start_height <= height <= self.tip_height:
-            return None
-        return self.hashes[height - self.start_height]
-
-    def rollback(self, height: int) -> None:
-        """Remove every block above `height` (one atomic commit), then reload the indexes."""
-        if self.tip_height is None or height >= self.tip_height:
-            return
-        if height < self.start_height - 1:
-            raise StoreError(f"cannot roll back below the first stored block ({self.start_height})")
-        tip = {"height": height, "hash": self.hash_at(height)} if height >= self.start_height else None
-        self.store.commit({}, tip=tip, truncate_above=height)
-        self.report.commits += 1
-        self.report.rolled_back_to = height
-        self._load()
 
     # ------------------------------------------------------------------ adding blocks
 
@@ -424,14 +378,12 @@ class EthIngestor:
                                       else "partial")
         meta["receipts"] = ("complete" if batch.has_receipts and self.store.meta.get("receipts") in (None, "complete")
                             else "partial")
-        self.store.commit(rows, tip=tip, meta=meta,
-                          counters={"transactions": self.n_tx, "transfers": self.n_transfers,
-                                    "addresses": self.book.n, "assets": self.n_assets})
+        self.commit(rows, tip, meta=meta, counters={"transactions": self.n_tx, "transfers": self.n_transfers,
+                                                    "addresses": self.book.n, "assets": self.n_assets})
         self.hashes.extend(rows["blocks"]["hash"].to_pylist())
         if self.start_height is None:
             self.start_height = int(rows["blocks"]["height"][0].as_py())
         r = self.report
-        r.commits += 1
         r.blocks += len(rows["blocks"])
         r.transactions += len(rows["transactions"])
         r.failed_transactions += stats["failed"]
@@ -440,7 +392,6 @@ class EthIngestor:
             r.transfers_by_kind[k] = r.transfers_by_kind.get(k, 0) + v
         r.new_addresses += len(rows["addresses"])
         r.new_assets += len(rows["assets"])
-        r.tip_height, r.tip_hash = tip["height"], tip["hash"]
         r.internal_transfers = r.internal_transfers and internal
         r.receipts = r.receipts and batch.has_receipts
         self.progress.advance(len(rows["blocks"]), height=tip["height"])
