@@ -245,3 +245,12 @@ def test_graph_names_transfers_and_accounts(tmp_path):
     assert g.address_ids([_a(1).upper().replace("0X", "0x"), _a(2), "0x" + "ab" * 20, "nonsense"]) == {_a(1): 1, _a(2): 2}
     g2 = load_eth_graph(ws)  # from the cache
     assert g2.refs([3])[1] == [ref[3]] and g2.trace_paths == g.trace_paths
+
+
+def test_hex_column_keeps_lower_case_input_and_lowers_the_rest():
+    low = pa.array([_h(5), _h(0xABC)])
+    words, _, bad, strings = C.hex_column(low, 32, False)
+    assert bad == -1 and strings is low  # no copy
+    up = pa.array([_h(5), _h(0xABC).upper().replace("0X", "0x"), "0X" + _h(7)[2:]])
+    _, _, bad, strings = C.hex_column(up, 32, False)
+    assert bad == -1 and strings.to_pylist() == [_h(5), _h(0xABC), _h(7)]

@@ -67,33 +67,40 @@ def n_words(nbytes: int) -> int:
     return (nbytes + 7) // 8
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _hex_words(off, data, valid, nbytes, nullable, hexval, words):
     """`0x` + 2*nbytes hex digits (any case) per row -> big-endian uint64 words (the last one holds the
-    remaining bytes); returns the first bad row (a NULL is bad unless `nullable`) or -1."""
+    remaining bytes). Returns (the first bad row (a NULL is bad unless `nullable`) or -1, whether any row
+    had an upper-case digit or ``0X``)."""
     w = 2 + 2 * nbytes
+    upper = False
     for i in range(off.shape[0] - 1):
         if not valid[i]:
             if not nullable:
-                return i
+                return i, upper
             continue
         s = off[i]
         if off[i + 1] - s != w or data[s] != 48 or (data[s + 1] != 120 and data[s + 1] != 88):
-            return i
+            return i, upper
+        if data[s + 1] == 88:
+            upper = True
         s += 2
         for k in range(words.shape[1]):
             x = np.uint64(0)
             nd = min(16, 2 * nbytes - 16 * k)
             for j in range(nd):
-                v = hexval[data[s + 16 * k + j]]
+                c = data[s + 16 * k + j]
+                v = hexval[c]
                 if v == 255:
-                    return i
+                    return i, upper
+                if c < 97 and v >= 10:
+                    upper = True
                 x = (x << np.uint64(4)) | np.uint64(v)
             words[i, k] = x
-    return -1
+    return -1, upper
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _words_hex(words, nbytes, hexchr, out):
     for i in range(words.shape[0]):
         out[i, 0] = 48
@@ -108,11 +115,24 @@ def _words_hex(words, nbytes, hexchr, out):
 
 def hex_words(arr, nbytes: int, nullable: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """(words (n, n_words) uint64, valid, first bad row or -1) of a column of `0x` + 2*nbytes hex digits."""
+    words, valid, bad, _ = hex_column(arr, nbytes, nullable, strings=False)
+    return words, valid, bad
+
+
+def hex_column(arr, nbytes: int, nullable: bool, strings: bool = True):
+    """(words, valid, first bad row or -1, the column as lower-case strings): the input column itself when
+    it is lower-case already (the usual case: no copy), else written from the words."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.chunk(0) if arr.num_chunks == 1 else (
+            arr.combine_chunks() if arr.num_chunks else pa.array([], arr.type))
     off, data, valid = string_buffers(arr)
     n = len(valid)
     words = np.zeros((n, n_words(nbytes)), np.uint64)
-    bad = _hex_words(off, data, valid, nbytes, nullable, _HEXVAL, words) if n else -1
-    return words, valid, int(bad)
+    bad, upper = _hex_words(off, data, valid, nbytes, nullable, _HEXVAL, words) if n else (-1, False)
+    out = None
+    if strings and bad < 0:
+        out = arr if not upper and arr.type == pa.string() else words_to_strings(words, nbytes, valid)
+    return words, valid, int(bad), out
 
 
 def words_to_strings(words: np.ndarray, nbytes: int = 20, valid: np.ndarray | None = None) -> pa.Array:
@@ -123,7 +143,7 @@ def words_to_strings(words: np.ndarray, nbytes: int = 20, valid: np.ndarray | No
     return _fixed_string_array(out, np.ones(len(words), np.bool_) if valid is None else valid)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _hex_data_sizes(off, data, valid, hexval, sizes):
     for i in range(off.shape[0] - 1):
         if not valid[i]:
@@ -139,7 +159,7 @@ def _hex_data_sizes(off, data, valid, hexval, sizes):
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _hex_data_decode(off, data, valid, hexval, out_off, out):
     for i in range(off.shape[0] - 1):
         if not valid[i]:
@@ -171,7 +191,7 @@ def hex_bytes(arr) -> tuple[pa.Array | None, int]:
 # ---------------------------------------------------------------- decimal amounts
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _parse_dec(off, data, valid, lo, hi, state):
     """state: 0 small (lo, hi set), 1 big (39..78 significant digits: value_big), 2 bad (NULL, empty, not
     all ASCII digits, more than 78 significant digits)."""
@@ -252,7 +272,7 @@ def parse_amounts(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array | N
 # ---------------------------------------------------------------- hash tables of fixed-width keys
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _hashw(keys, i):
     x = np.uint64(0x632BE59BD9B4E019)
     for k in range(keys.shape[1]):
@@ -263,7 +283,7 @@ def _hashw(keys, i):
     return x
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _same(tk, h, words, i):
     for k in range(words.shape[1]):
         if tk[h, k] != words[i, k]:
@@ -271,7 +291,7 @@ def _same(tk, h, words, i):
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _insert(tk, tv, words, ids):
     """Insert rows with their ids; returns the first row whose key is already present (not inserted) or -1."""
     mask = np.uint64(tk.shape[0] - 1)
@@ -287,7 +307,7 @@ def _insert(tk, tv, words, ids):
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _lookup(tk, tv, words, valid, out):
     mask = np.uint64(tk.shape[0] - 1)
     for i in range(words.shape[0]):
@@ -302,7 +322,7 @@ def _lookup(tk, tv, words, valid, out):
             h = (h + np.uint64(1)) & mask
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _grown(tk, tv):
     """The table at twice the size, every entry re-inserted."""
     nk = np.zeros((2 * tk.shape[0], tk.shape[1]), np.uint64)
@@ -320,7 +340,7 @@ def _grown(tk, tv):
     return nk, nv
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _assign(tk, tv, words, valid, key, n_known, ids, first_key, first_occ):
     """Look up every valid row; an unknown key gets the provisional id n_known + (its number among the new
     ones) and remembers its smallest order key. Returns the table (grown when it got half full) and the
@@ -355,7 +375,7 @@ def _assign(tk, tv, words, valid, key, n_known, ids, first_key, first_occ):
     return tk, tv, n_new
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _renumber(vals, ids, n_known, rank):
     for h in range(vals.shape[0]):
         if vals[h] >= n_known:
@@ -374,7 +394,7 @@ class KeyIndex:
         self.width = width
         known = np.zeros((0, width), np.uint64) if known is None else np.ascontiguousarray(known, np.uint64)
         self.n = len(known)
-        self.duplicate = self._rehash(max(1 << 10, _pow2(4 * self.n)), known, np.arange(self.n, dtype=np.int64))
+        self.duplicate = self._rehash(max(1 << 10, _pow2(2 * self.n)), known, np.arange(self.n, dtype=np.int64))
 
     def _rehash(self, cap: int, words: np.ndarray, ids: np.ndarray) -> int:
         self.keys = np.zeros((cap, self.width), np.uint64)

@@ -13,13 +13,16 @@ scanned for files whose name contains ``blocks``, ``transactions``, ``token_tran
   ``Transfer`` log).
 
 Files of each kind are streamed in block order (an export is written that way); a file that goes back in
-block number is rejected with its line, so memory stays bounded by the batch size.
+block number is rejected with its line, so memory stays bounded by the batch size. CSV files are read with
+Arrow's reader (integer columns typed as they are read), the files of one batch in parallel, one batch ahead
+of the ingestor.
 """
 from __future__ import annotations
 
 import ast
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -401,28 +404,33 @@ def read_export(path: str | Path, *, batch_blocks: int = 2000, weth: set[str] | 
 
     def batches() -> Iterator[EthBatch]:
         bs = streams["blocks"]
-        while True:
-            head = bs.peek_blocks(batch_blocks)
-            if not len(head):
-                return
-            nums = head["number"].to_numpy()
-            hi = int(nums[min(batch_blocks, len(nums)) - 1])
-            blocks, wd = bs.take(hi)
-            txs = streams["transactions"].take(hi)[0] if "transactions" in streams else empty("transactions")
-            has_receipts = True
-            if "receipts" in streams:
-                txs = _join_receipts(txs, streams["receipts"].take(hi)[0])
-            elif len(txs) and txs["receipt_gas_used"].null_count == len(txs):
-                has_receipts = False
-            tt = streams["token_transfers"].take(hi)[0] if "token_transfers" in streams else empty("token_transfers")
-            if "logs" in streams:
-                wl = _decode_weth_logs(streams["logs"].take(hi)[0], weth)
-                if len(wl):
-                    tt = pa.concat_tables([conform("token_transfers", tt), wl])
-            traces = streams["traces"].take(hi)[0] if "traces" in streams else None
-            yield EthBatch(blocks=blocks, transactions=txs, token_transfers=tt, traces=traces,
-                           withdrawals=wd if wd is not None else empty("withdrawals"), tokens=tokens,
-                           has_receipts=has_receipts)
+        others = [k for k in ("transactions", "receipts", "token_transfers", "logs", "traces") if k in streams]
+        # the files of one block range are read in parallel (Arrow's CSV reader releases the GIL); results are
+        # taken in this order, so the first file with an error is the one reported
+        with ThreadPoolExecutor(max_workers=max(len(others), 1), thread_name_prefix="eth-etl-read") as pool:
+            while True:
+                head = bs.peek_blocks(batch_blocks)
+                if not len(head):
+                    return
+                nums = head["number"].to_numpy()
+                hi = int(nums[min(batch_blocks, len(nums)) - 1])
+                blocks, wd = bs.take(hi)
+                futures = {k: pool.submit(streams[k].take, hi) for k in others}
+                got = {k: futures[k].result()[0] for k in others}
+                txs = got.get("transactions", empty("transactions"))
+                has_receipts = True
+                if "receipts" in got:
+                    txs = _join_receipts(txs, got["receipts"])
+                elif len(txs) and txs["receipt_gas_used"].null_count == len(txs):
+                    has_receipts = False
+                tt = got.get("token_transfers", empty("token_transfers"))
+                if "logs" in got:
+                    wl = _decode_weth_logs(got["logs"], weth)
+                    if len(wl):
+                        tt = pa.concat_tables([conform("token_transfers", tt), wl])
+                yield EthBatch(blocks=blocks, transactions=txs, token_transfers=tt, traces=got.get("traces"),
+                               withdrawals=wd if wd is not None else empty("withdrawals"), tokens=tokens,
+                               has_receipts=has_receipts)
 
     return files, _prefetch(batches())
 

@@ -108,8 +108,10 @@ def _hash_words(t: pa.Table, col: str, nullable: bool = False) -> tuple[np.ndarr
 
 def _hash_col(t: pa.Table, col: str) -> tuple[pa.Array, np.ndarray]:
     """A column of 32-byte hashes, checked: (lower-cased strings, words)."""
-    words, valid = _hash_words(t, col)
-    return C.words_to_strings(words, 32, valid), words
+    words, _, bad, strings = C.hex_column(t[col], 32, False)
+    if bad >= 0:
+        _fail(t, bad, f"{col}: not a 32-byte hex hash: {t[col][bad].as_py()!r}")
+    return strings, words
 
 
 class _Addr:
@@ -145,6 +147,20 @@ class _Addr:
         return _Addr(np.concatenate([p.words for p in parts]), np.concatenate([p.valid for p in parts]))
 
 
+class _SameAs:
+    """Transfer-side addresses that are another column's (the transaction's sender, the block's miner) at
+    rows `idx`, or none (`source` None): they need no lookup, and are never an address's first appearance
+    (the transaction or block that names them comes first)."""
+
+    __slots__ = ("source", "idx")
+
+    def __init__(self, source: str | None, idx):
+        self.source, self.idx = source, np.asarray(idx, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
 class _Amounts:
     """An amount column in 128-bit limbs; ``big`` marks amounts of 10**38 and more, whose exact text is in
     ``big_text`` (a string column, NULL elsewhere; None when there are none)."""
@@ -167,6 +183,8 @@ class _Amounts:
     def decimal(self, null: np.ndarray | None = None) -> pa.Array:
         """The ``DECIMAL(38,0)`` column (NULL where big or `null`)."""
         mask = self.big if null is None else (self.big | null)
+        if not mask.any():
+            return U.to_decimal(self.lo, self.hi)
         return U.to_decimal(np.where(mask, 0, self.lo), np.where(mask, 0, self.hi), mask)
 
     def big_column(self) -> pa.Array:
@@ -210,7 +228,7 @@ def _ints(t: pa.Table, col: str, fill: int = 0, dtype=np.int64) -> np.ndarray:
     return c.to_numpy().astype(dtype, copy=False) if len(c) else np.zeros(0, dtype)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _trace_paths(off, data, valid, depth, out, ncol):
     """Parse trace addresses ("0,2,1"; NULL or "" is the top-level frame) into rows of `out` (padded with -1);
     returns the first malformed row or -1. Only the first `ncol` levels are stored (depth is exact)."""
@@ -240,7 +258,7 @@ def _trace_paths(off, data, valid, depth, out, ncol):
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _ineffective(grp_start, rows, failed, depth, path):
     """Frames that moved nothing: failed ones, and those below a failed frame of the same transaction.
     `rows` lists the frames grouped by transaction (group g: rows[grp_start[g]:grp_start[g + 1]])."""
@@ -268,7 +286,8 @@ def _ineffective(grp_start, rows, failed, depth, path):
 
 class EthIngestor(ChainIngestor):
     """Append blocks to a workspace's Ethereum store (a context manager: it holds the write lock). Every
-    :meth:`add` is validated and committed at once."""
+    :meth:`add` is validated, then committed in the background while the caller reads the next batch (see
+    :meth:`ChainIngestor.commit`)."""
 
     chain = "eth"
 
@@ -366,8 +385,10 @@ class EthIngestor(ChainIngestor):
         try:
             rows, stats = self._build(batch)
         except BaseException:
+            self._wait_quietly()
             self._load()
             raise
+        self.wait()  # the previous batch's commit (written while this one was built)
         last = rows["blocks"]
         tip = {"height": int(last["height"][-1].as_py()), "hash": last["hash"][-1].as_py()}
         meta = {"network": self._network_name(), "chain_id": self.chain_id, **self.extra_meta}
@@ -378,8 +399,8 @@ class EthIngestor(ChainIngestor):
                                       else "partial")
         meta["receipts"] = ("complete" if batch.has_receipts and self.store.meta.get("receipts") in (None, "complete")
                             else "partial")
-        self.commit(rows, tip, meta=meta, counters={"transactions": self.n_tx, "transfers": self.n_transfers,
-                                                    "addresses": self.book.n, "assets": self.n_assets})
+        self.commit(rows, tip, background=True, meta=meta, counters={
+            "transactions": self.n_tx, "transfers": self.n_transfers, "addresses": self.book.n, "assets": self.n_assets})
         self.hashes.extend(rows["blocks"]["hash"].to_pylist())
         if self.start_height is None:
             self.start_height = int(rows["blocks"]["height"][0].as_py())
@@ -524,14 +545,13 @@ class EthIngestor(ChainIngestor):
         tx_pos = np.arange(nt, dtype=np.int64)
         if nt:
             sel = np.flatnonzero(has_gas & ((burn_lo != 0) | (burn_hi != 0)))
-            parts.append(_part("fee_burn", tblk[sel], sel, 0, tfrom.take(sel), _Addr.null(len(sel)),
+            parts.append(_part("fee_burn", tblk[sel], sel, 0, _SameAs("from", sel), _SameAs(None, sel),
                                _Amounts(burn_lo[sel], burn_hi[sel])))
             sel = np.flatnonzero(has_gas & ((tip_lo != 0) | (tip_hi != 0)))
-            tip_to = miners.take(tblk[sel])
-            if not tip_to.valid.all():
-                i = int(sel[np.flatnonzero(~tip_to.valid)[0]])
+            if not miners.valid[tblk[sel]].all():
+                i = int(sel[np.flatnonzero(~miners.valid[tblk[sel]])[0]])
                 _fail(blocks, int(tblk[i]), "miner (fee recipient) is missing")
-            parts.append(_part("fee_tip", tblk[sel], sel, 0, tfrom.take(sel), tip_to,
+            parts.append(_part("fee_tip", tblk[sel], sel, 0, _SameAs("from", sel), _SameAs("miner", tblk[sel]),
                                _Amounts(tip_lo[sel], tip_hi[sel])))
             # top-level value: to the recipient, or the created contract (receipt, else the create frame)
             sel = np.flatnonzero(tvalue.nonzero() & ok_tx)
@@ -543,7 +563,7 @@ class EthIngestor(ChainIngestor):
                 i = int(sel[np.flatnonzero(~d.valid)[0]])
                 _fail(txs, i, "contract creation with value but no receipt_contract_address")
             kinds = np.where(tto.valid[sel], KCODE["call"], KCODE["create"]).astype(np.int8)
-            parts.append(_part(kinds, tblk[sel], sel, 0, tfrom.take(sel), d, tvalue.take(sel)))
+            parts.append(_part(kinds, tblk[sel], sel, 0, _SameAs("from", sel), d, tvalue.take(sel)))
         if trace_part is not None:
             parts.append(trace_part)
         tt = batch.token_transfers
@@ -561,7 +581,7 @@ class EthIngestor(ChainIngestor):
             worder = np.lexsort((_ints(wd, "index"), wb))
             wsub = np.empty(len(wb), np.int64)
             wsub[worder] = np.arange(len(wb))
-            parts.append(_part("withdrawal", wb, -1, wsub, _Addr.null(len(wb)), waddr, _Amounts(wlo, whi)))
+            parts.append(_part("withdrawal", wb, -1, wsub, _SameAs(None, wb), waddr, _Amounts(wlo, whi)))
         parts = [p for p in parts if len(p["blk"])]
         ntr = sum(len(p["blk"]) for p in parts)
         cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)
@@ -590,18 +610,30 @@ class EthIngestor(ChainIngestor):
         # address occurrences in chronological order: per block, miner, then txs (from, to, contract), then
         # transfers; the order key is (height, position)
         tx_h = tblk + h0
-        tr_h = cat["blk"] + h0
-        occ_addr = _Addr.concat([miners, tfrom, tto, tcontract] + [p["from"] for p in parts] + [p["to"] for p in parts])
-        occ_h = np.concatenate([heights, tx_h, tx_h, tx_h, tr_h, tr_h])
-        occ_pos = np.concatenate([np.zeros(nb_, np.int64), (tx_pos + 1) * 4, (tx_pos + 1) * 4 + 1, (tx_pos + 1) * 4 + 2,
-                                  (nt + 1) * 4 + 2 * rank, (nt + 1) * 4 + 2 * rank + 1])
+        offs = np.cumsum([0] + [len(p["blk"]) for p in parts])
+        looked_up = [(p[side], np.arange(o, o + len(p["blk"])), j) for j, side in enumerate(("from", "to"))
+                     for p, o in zip(parts, offs) if isinstance(p[side], _Addr)]
+        occ_addr = _Addr.concat([miners, tfrom, tto, tcontract] + [a for a, _, _ in looked_up])
+        occ_h = np.concatenate([heights, tx_h, tx_h, tx_h] + [cat["blk"][rows] + h0 for _, rows, _ in looked_up])
+        occ_pos = np.concatenate([np.zeros(nb_, np.int64), (tx_pos + 1) * 4, (tx_pos + 1) * 4 + 1, (tx_pos + 1) * 4 + 2]
+                                 + [(nt + 1) * 4 + 2 * rank[rows] + j for _, rows, j in looked_up])
         n_before = self.book.n
         ids, first = self.book.assign(occ_addr.words, occ_addr.valid, occ_h * (1 << 40) + occ_pos)
         new_addr = pa.table({"address_id": np.arange(n_before, self.book.n, dtype=np.int64),
                              "address": C.words_to_strings(occ_addr.words[first], 20), "height": occ_h[first]},
                             schema=schema.ADDRESSES)
-        miner_id, from_id, to_id, contract_id, trf_id, trt_id = np.split(
-            ids, np.cumsum([nb_, nt, nt, nt, ntr]))[:6]
+        miner_id, from_id, to_id, contract_id = np.split(ids, np.cumsum([nb_, nt, nt, nt]))[:4]
+        side_ids = (np.full(ntr, -1, np.int64), np.full(ntr, -1, np.int64))
+        k = 3 * nt + nb_
+        for a, rows, j in looked_up:
+            side_ids[j][rows] = ids[k:k + len(rows)]
+            k += len(rows)
+        for j, side in enumerate(("from", "to")):
+            for p, o in zip(parts, offs):
+                if isinstance(p[side], _SameAs) and p[side].source is not None:
+                    src = from_id if p[side].source == "from" else miner_id
+                    side_ids[j][o:o + len(p["blk"])] = src[p[side].idx]
+        trf_id, trt_id = side_ids
 
         # assets (native ETH is asset 0 of every store; tokens by first appearance)
         add_native = self.n_assets == 0
@@ -780,7 +812,9 @@ class EthIngestor(ChainIngestor):
         if n and (b.min() < 0 or b.max() >= nb_):
             _fail(tr, int(np.flatnonzero((b < 0) | (b >= nb_))[0]), "trace outside the batch's blocks")
         pos = np.full(n, -1, np.int64)
-        if has_hash.any():
+        if has_hash.all():
+            pos = self._tx_positions(tr, tx_index, h0, tblk)
+        elif has_hash.any():
             sel = np.flatnonzero(has_hash)
             pos[sel] = self._tx_positions(tr.take(pa.array(sel)), tx_index, h0, tblk)
         sel = np.flatnonzero(~has_hash & has_idx)
@@ -833,7 +867,7 @@ class EthIngestor(ChainIngestor):
         kind[inner & is_create] = KCODE["create"]
         kind[inner & is_destruct] = KCODE["selfdestruct"]  # delegatecall/staticcall/callcode move no value
         keep = np.flatnonzero(kind >= 0)
-        sub = tr.take(pa.array(keep))
+        sub = tr.select(["from_address", "to_address", "trace_address", "_src", "_line"]).take(pa.array(keep))
         frm = _Addr.of(sub, "from_address", True)
         to = _Addr.of(sub, "to_address", False)
         issued = (kind[keep] == KCODE["reward"]) | (kind[keep] == KCODE["genesis"])
@@ -873,7 +907,7 @@ class EthIngestor(ChainIngestor):
         return pa.Table.from_pylist(rows, schema=schema.ASSETS) if rows else pa.Table.from_pylist([], schema=schema.ASSETS)
 
 
-def _part(kind, blk, txpos, sub, frm: _Addr, to: _Addr, amount: _Amounts, token=None, log_index=None,
+def _part(kind, blk, txpos, sub, frm: _Addr | _SameAs, to: _Addr | _SameAs, amount: _Amounts, token=None, log_index=None,
           trace_address=None, korder=None) -> dict:
     """Transfer rows of one source, as columns. `kind` is a kind name or an int8 code array; `korder` (an
     array) overrides the kinds' order inside the transaction."""

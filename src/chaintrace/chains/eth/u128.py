@@ -62,7 +62,7 @@ def to_decimal(lo: np.ndarray, hi: np.ndarray, mask: np.ndarray | None = None) -
     if mask is not None and mask.any():
         validity = pa.array(~mask).buffers()[1]
         null_count = int(mask.sum())
-    return pa.Array.from_buffers(D38, n, [validity, pa.py_buffer(words.tobytes())], null_count=null_count)
+    return pa.Array.from_buffers(D38, n, [validity, pa.py_buffer(words)], null_count=null_count)
 
 
 def lt_const(lo: np.ndarray, hi: np.ndarray, c: int) -> np.ndarray:
