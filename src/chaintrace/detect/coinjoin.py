@@ -438,7 +438,7 @@ def _kernel_params(params: CoinJoinParams, mainnet: bool, coordinator_ids: np.nd
                     params.whirlpool_max_excess, params.joinmarket_margin, params.joinmarket_max_io,
                     params.dust_values[0], params.dust_values[-1], params.joinmarket_min_value], np.int64)
     p_f = np.array([params.wasabi2_share, params.joinmarket_max_ratio, params.joinmarket_max_reuse], np.float64)
-    return (wasabi2_denominations(), np.asarray(coordinator_ids, np.int64),
+    return (wasabi2_denominations(), np.array(coordinator_ids, np.int64),
             np.array(params.whirlpool_pools, np.int64), enabled, p_i, p_f)
 
 
@@ -457,9 +457,20 @@ def detect_coinjoins(g, params: CoinJoinParams = CoinJoinParams(), lo: int = 0, 
         return out
     coords = np.zeros(0, np.int64) if coordinator_ids is None else coordinator_ids
     kp = _kernel_params(params, g.network == "main", coords)
-    _detect_range(lo, hi, g.tx_in, g.tx_out, g.tx_coinbase, g.tx_height, g.in_output, g.out_value, g.out_type,
-                  g.out_addr, *kp, out.protocol, out.mask, out.partial, out.denomination, out.n_equal)
+    ro = _readonly  # the graph's arrays always read-only and of one dtype: one compiled signature
+    _detect_range(np.int64(lo), np.int64(hi), ro(g.tx_in, np.int64), ro(g.tx_out, np.int64),
+                  ro(g.tx_coinbase, np.bool_), ro(g.tx_height, np.int64), ro(g.in_output, np.int64),
+                  ro(g.out_value, np.int64), ro(g.out_type, np.int8), ro(g.out_addr, np.int64), *kp, out.protocol,
+                  out.mask, out.partial, out.denomination, out.n_equal)
     return out
+
+
+def _readonly(a, dtype) -> np.ndarray:
+    a = np.asarray(a, dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def coordinator_address_ids(ws, params: CoinJoinParams = CoinJoinParams()) -> np.ndarray:

@@ -919,19 +919,31 @@ class Slots:
                 for v, s, h in zip(self.seg_value[a:b], self.seg_source[a:b], self.seg_hop[a:b])]
 
 
+def readonly(a, dtype=None) -> np.ndarray:
+    """`a` as a read-only array (a view, no copy, when it already has `dtype`). Kernels get their inputs
+    read-only whatever the caller holds (memory-mapped graph cache or arrays built in memory), so each is
+    compiled for one signature (numba types read-only and writable arrays differently)."""
+    a = np.asarray(a, dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def propagate_graph(g, seed_out, seed_src, n_src: int, *, policy: str = "haircut", fee_mode: str = "tail",
                     sink_of_addr=None, min_value: int = 0, max_hops: int | None = None,
                     until_tx: int | None = None, max_txs: int | None = None, stop_tx=None,
                     unspendable_type: int = 9) -> Slots:
-    """Run :func:`propagate` over a graph's arrays (`seed_out` sorted and unique)."""
+    """Run :func:`propagate` over a graph's arrays (`seed_out` sorted and unique). Every array goes in
+    read-only (:func:`readonly`): one compiled signature for every caller."""
     big = np.iinfo(np.int64).max
     return Slots(propagate(
-        np.asarray(g.tx_out, np.int64), np.asarray(g.tx_in, np.int64), np.asarray(g.out_value, np.int64),
-        np.asarray(g.out_addr, np.int64), np.asarray(g.out_type, np.int8), np.asarray(g.out_tx, np.int64),
-        np.asarray(g.out_spender_tx, np.int64), np.asarray(g.in_output, np.int64),
-        np.asarray(seed_out, np.int64), np.asarray(seed_src, np.int64), int(n_src),
-        np.zeros(0, np.int32) if sink_of_addr is None else np.asarray(sink_of_addr, np.int32),
-        POLICY_CODE[policy], FEE_CODE[fee_mode], np.int64(min_value),
+        readonly(g.tx_out, np.int64), readonly(g.tx_in, np.int64), readonly(g.out_value, np.int64),
+        readonly(g.out_addr, np.int64), readonly(g.out_type, np.int8), readonly(g.out_tx, np.int64),
+        readonly(g.out_spender_tx, np.int64), readonly(g.in_output, np.int64),
+        readonly(seed_out, np.int64), readonly(seed_src, np.int64), np.int64(n_src),
+        readonly(np.zeros(0, np.int32) if sink_of_addr is None else sink_of_addr, np.int32),
+        np.int64(POLICY_CODE[policy]), np.int64(FEE_CODE[fee_mode]), np.int64(min_value),
         np.int64(big if max_hops is None else max_hops),
         np.int64(len(g.tx_out) - 2 if until_tx is None else until_tx), np.int64(big if max_txs is None else max_txs),
-        np.zeros(0, np.bool_) if stop_tx is None else np.asarray(stop_tx, np.bool_), np.int8(unspendable_type)))
+        readonly(np.zeros(0, np.bool_) if stop_tx is None else stop_tx, np.bool_), np.int8(unspendable_type)))

@@ -292,6 +292,9 @@ def _order_desc(SL, slots, n):
     sort: the same order as ``np.argsort(-values, kind="mergesort")``)."""
     idx = np.arange(n)
     tmp = np.empty(n, np.int64)
+    key = np.empty(n, np.int64)
+    for q in range(n):
+        key[q] = SL[slots[q], S_VALUE]
     width = 1
     while width < n:
         lo = 0
@@ -300,7 +303,7 @@ def _order_desc(SL, slots, n):
             hi = min(lo + 2 * width, n)
             i, j, k = lo, mid, lo
             while i < mid and j < hi:
-                if SL[slots[idx[j]], S_VALUE] > SL[slots[idx[i]], S_VALUE]:
+                if key[idx[j]] > key[idx[i]]:
                     tmp[k] = idx[j]
                     j += 1
                 else:
