@@ -48,6 +48,29 @@ def test_demo_traces_the_simulated_hack(demo):
     assert true_cashouts(inc)
 
 
+def test_demo_reports_one_row_per_service(demo):
+    """The comparison has one row per receiving service (its deposit addresses, hot and cold wallets
+    together), named by the service's label from the simulator's ActorPack, with the amounts of its sink
+    transfers."""
+    ws, res = demo
+    truth = load_truth(res.sim_dir)
+    names = {e["actor"]: e["name"] for e in truth["entities"] if e.get("actor") and e["kind"] != "launderer"}
+    rows = res.comparison()
+    assert rows and len({r["actor"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["actor"] in names and r["entity"] == names[r["actor"]], r
+        for i, p in enumerate(("haircut", "fifo")):
+            assert r["amounts"][i] == sum(s.amount for s in res.reports[p].sinks if s.actor == r["actor"])
+    exchanges = {e["name"] for e in truth["entities"] if e["kind"] == "exchange"}
+    shown = {r["entity"] for r in rows}
+    assert len(shown & exchanges) >= 2
+    assert not [e for e in shown if "deposit address" in e or "hot wallet" in e or "cold wallet" in e]
+    d = res.as_dict()
+    assert [e["entity"] for e in d["entities"]] == [r["entity"] for r in rows]
+    html = open(res.files["html"]).read()
+    assert all(r["entity"] in html for r in rows[:5])
+
+
 def test_demo_writes_html_and_json(demo):
     ws, res = demo
     html = open(res.files["html"]).read()

@@ -343,3 +343,42 @@ def test_tags_form_a_tagpack_with_the_requested_coverage(sim):
     assert 0.5 < cov < 0.7
     hot = {a for a, r in addr.items() if r["role"] == "hot_wallet"}
     assert hot <= {t["address"] for t in tags}
+
+
+def test_service_tags_name_their_actor_and_the_actorpack_lists_them(sim):
+    """Every service tag carries its service's GraphSense actor id (one per entity: deposit addresses, hot
+    and cold wallets alike); actors.yaml is an ActorPack the intel importer reads, with one actor per
+    service named by the entity's name; the truth's entities carry the same ids."""
+    from chaintrace.intel import import_paths
+    from chaintrace.intel.actors import all_actors
+    from chaintrace.intel.tagpack import parse_actorpack, parse_tagpack
+    from chaintrace.model.tags import SERVICE_CATEGORIES
+
+    out, truth = sim["out"], sim["truth"]
+    ents = {e["id"]: e for e in truth["entities"]}
+    raw = yaml.safe_load((out / "tags.yaml").read_text())["tags"]
+    service = [t for t in raw if t["category"] in SERVICE_CATEGORIES]
+    assert service and all(t.get("actor") for t in service)
+    by_entity: dict[int, set] = {}
+    for t in service:
+        e = json.loads(t["context"])["entity"]
+        by_entity.setdefault(e, set()).add(t["actor"])
+        assert ents[e]["actor"] == t["actor"] and t["actor"].isalnum() and t["actor"] == t["actor"].lower()
+    assert all(len(v) == 1 for v in by_entity.values())  # one actor per service entity
+    assert {t.get("actor") for t in raw if t["category"] == "perpetrator"} == {"lazarusgroup"}
+    assert len(parse_tagpack(out / "tags.yaml").tags) == len(raw)  # the importer's parser takes every tag
+    pack = parse_actorpack(out / "actors.yaml")
+    assert not pack.rejects and len(pack.actors) == truth["actors"]["count"]
+    services = {e["actor"]: e for e in truth["entities"] if e["category"] in SERVICE_CATEGORIES}
+    assert {a.id for a in pack.actors} == set(services) >= {t["actor"] for t in service}
+    for a in pack.actors:
+        assert a.name == services[a.id]["name"] and a.categories == [services[a.id]["category"]]
+        assert a.uri and a.lastmod
+    kinds = Counter(e["kind"] for e in services.values())
+    assert kinds["exchange"] == 6 and kinds["mining_pool"] >= 1 and kinds["mixer"] == 1
+    # the real importer takes the pack; the registry then names the actors
+    ws = Workspace(out.parent / "intel")
+    rep = import_paths(ws, "actorpack", [out / "actors.yaml"])
+    assert rep["totals"]["actors"] == len(pack.actors) and rep["totals"]["rejected"] == 0
+    known = all_actors(ws)
+    assert all(known[a]["name"] == services[a]["name"] for a in services)

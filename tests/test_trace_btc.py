@@ -137,7 +137,63 @@ def test_every_policy_conserves_and_finds_the_peels(story, policy):
     assert by[addr("depA1")].label == "Exchange A" and by[addr("depA1")].category == "exchange"
     assert by[addr("depA1")].txid == story.txid("peel1") and by[addr("depA1")].ref == story.txid("peel1") + ":0"
     ents = {e["entity"]: e for e in entities(r)}
-    assert set(ents) >= {"exchange_a", "exchange_b"}
+    assert set(ents) >= {"exchange_a", "exchange_b"}  # no actor names known: shown by actor id
+
+
+ACTORPACK = """title: test actors
+creator: chaintrace tests
+lastmod: 2024-01-01
+actors:
+  - id: exchange_a
+    uri: https://example.org/a
+    label: Exchange A Ltd
+    lastmod: 2024-01-01
+    categories: [exchange]
+"""
+
+
+def test_entities_are_named_by_actor_label(story, tmp_path):
+    """Sink transfers group per actor id, and the entity is shown by the actor's label from an ActorPack
+    given to the trace or imported into the registry; an actor no pack names keeps its id."""
+    pack = tmp_path / "actors.yaml"
+    pack.write_text(ACTORPACK)
+    plain = run(story, "fifo", min_value=0)
+    named = run(story, "fifo", min_value=0, actors=[pack])
+    assert named.tags["actor_files"] == [str(pack)] and plain.tags["actor_files"] == []
+    a = [s for s in named.sinks if s.actor == "exchange_a"]
+    assert a and all(s.actor_name == "Exchange A Ltd" for s in a)
+    assert all(s.actor_name is None for s in named.sinks if s.actor == "exchange_b")
+    ents = {e["entity"]: e for e in entities(named)}
+    assert set(ents) >= {"Exchange A Ltd", "exchange_b"} and "exchange_a" not in ents
+    # the same rows and amounts as without names: only the display name changes
+    before = {e["actor"]: (e["amount"], e["transfers"], e["addresses"]) for e in entities(plain)}
+    assert {e["actor"]: (e["amount"], e["transfers"], e["addresses"]) for e in entities(named)} == before
+    assert ents["Exchange A Ltd"]["amount"] == sum(s.amount for s in a)
+    # JSON keeps the name; a report read back shows it again
+    d = named.to_dict()
+    assert {x["actor_name"] for x in d["sinks"] if x["actor"] == "exchange_a"} == {"Exchange A Ltd"}
+    assert {e["entity"] for e in entities(TraceReport.from_dict(d))} == set(ents)
+    # through the registry: the ActorPack imported into a copy of the workspace (the story's stays clean)
+    from chaintrace.intel import import_paths
+
+    ws = Workspace(tmp_path / "data")
+    ingest_block_files(ws, [story.blk])
+    import_paths(ws, "actorpack", [pack])
+    r = trace(ws, [story.txid("theft")], policy="fifo", min_value=0, tags=[story.tags])
+    assert {e["entity"] for e in entities(r)} == set(ents)
+    r = trace(ws, [story.txid("theft")], policy="fifo", min_value=0, tags=[story.tags], registry=False)
+    assert "Exchange A Ltd" not in {e["entity"] for e in entities(r)}  # --no-registry: imported actors unused
+    with pytest.raises(UserError, match="no such file"):
+        run(story, "fifo", actors=[tmp_path / "missing.yaml"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tags: []\n")
+    with pytest.raises(UserError, match="TagPack"):
+        run(story, "fifo", actors=[bad])
+    r = CliRunner().invoke(main, ["--data", str(story.ws.path), "trace", "--from", story.txid("theft"), "--tags",
+                                  str(story.tags), "--actors", str(pack), "--no-registry", "--policy", "fifo"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "Exchange A Ltd" in r.output and "exchange_b" in r.output
 
 
 def test_policies_differ_where_taint_meets_clean_coins(story):

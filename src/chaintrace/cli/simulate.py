@@ -88,7 +88,8 @@ def _print_result(r, fmt: str, unit) -> None:
 @data_option
 def simulate_btc_cmd(ws, out_dir, txs, seed, scenario, network, tag_coverage, users, exchanges, per_block, overwrite,
                      do_ingest, fmt):
-    """Simulate a Bitcoin chain: blk*.dat files, tags.yaml and truth.json.
+    """Simulate a Bitcoin chain: blk*.dat files, tags.yaml (services named by actor id), actors.yaml (their
+    ActorPack: import it with `chaintrace intel import actorpack`) and truth.json.
 
     \b
     Example:

@@ -47,7 +47,11 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @click.option("--tags", "tag_files", multiple=True, type=click.Path(exists=True), metavar="FILE",
               help="GraphSense TagPack YAML file (or directory) whose service addresses stop the trace as sinks; "
                    "used together with the intelligence registry. Repeatable.")
-@click.option("--no-registry", is_flag=True, help="Ignore tags imported into the workspace registry.")
+@click.option("--actors", "actor_files", multiple=True, type=click.Path(exists=True), metavar="FILE",
+              help="GraphSense ActorPack YAML file (or directory) naming the actors of the sinks' tags (e.g. the "
+                   "actors.yaml next to a simulated chain's tags.yaml); used together with the registry's actors. "
+                   "Repeatable.")
+@click.option("--no-registry", is_flag=True, help="Ignore tags and actors imported into the workspace registry.")
 @click.option("--no-clusters", is_flag=True, help="Only tagged addresses are sinks, not their whole clusters.")
 @click.option("--max-hops", type=int, default=None, help="Stop following value after this many transactions.")
 @click.option("--min-value", type=int, default=None,
@@ -70,8 +74,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Also write the report to FILE (.json, .csv, .html or .txt by suffix; JSON otherwise).")
 @format_option("text", "json", "csv")
 @data_option
-def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, no_registry, no_clusters, max_hops, min_value,
-              min_share, since, until, max_txs, coinjoins, explain, top_paths, out_file, fmt):
+def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
+              min_value, min_share, since, until, max_txs, coinjoins, explain, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -86,8 +90,8 @@ def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, no_registry, no_clu
 
     report = trace(ws, list(seeds), chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
-                   tags=tag_files, registry=not no_registry, clusters=not no_clusters, explain=explain,
-                   top_paths=top_paths, coinjoins=coinjoins, progress=RichProgress())
+                   tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
+                   explain=explain, top_paths=top_paths, coinjoins=coinjoins, progress=RichProgress())
     if out_file:
         write_report_file(report, out_file)
     if fmt == "json":

@@ -278,6 +278,22 @@ def load_tags(ws: Workspace | None, chain: str, tagpack_paths: Iterable[str | Pa
     return out
 
 
+def actor_names(ws: Workspace | None, actorpack_paths: Iterable[str | Path] = ()) -> dict[str, str]:
+    """Actor id -> label: the built-in actors, the workspace registry's (imported ActorPacks and MISP
+    galaxies) and those of the ActorPack YAML files in `actorpack_paths`, parsed directly without importing
+    (a file's label wins over the registry's)."""
+    from chaintrace.intel.actors import all_actors
+
+    out = {aid: a["name"] for aid, a in all_actors(ws).items() if a.get("name")}
+    for p in actorpack_paths:
+        from chaintrace.intel.tagpack import parse_actorpack
+
+        for path in _files("actorpack", [p]):
+            for a in parse_actorpack(path).actors:
+                out[a.id] = a.name
+    return out
+
+
 def _periods(con, *, chain: str | None = None, keys: Sequence[str] | None = None, at: str | None = None) -> list[dict]:
     sql = f"SELECT * FROM {reg.SCHEMA}.sanction_periods WHERE TRUE"
     args: list = []

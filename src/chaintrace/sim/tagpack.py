@@ -1,13 +1,19 @@
-"""A GraphSense TagPack writer (YAML) that streams tags to disk.
+"""GraphSense TagPack (streamed) and ActorPack writers (YAML) for the simulators.
 
-Header fields (title, creator, description, currency, network, lastmod, source) are written once; each
-tag carries address, label, category (DW-VA / GraphSense concept id), confidence (GraphSense confidence
-id), optional abuse and actor, and a JSON ``context`` naming the simulated entity, so the pack validates
-with ``graphsense-cli tagpack-tool tagpack validate``.
+TagPack: header fields (title, creator, description, currency, network, lastmod, source) are written
+once; each tag carries address, label, category (DW-VA / GraphSense concept id), confidence (GraphSense
+confidence id), optional abuse and actor (a GraphSense actor id: every service tag names its service), and
+a JSON ``context`` naming the simulated entity, so the pack validates with ``graphsense-cli tagpack-tool
+tagpack validate``.
+
+ActorPack (:func:`write_actorpack`): one actor per simulated service with the mandatory fields of the
+GraphSense ActorPack schema (id, uri, label, lastmod, categories) and a JSON context naming the entity;
+``chaintrace intel import actorpack`` reads it, and traces then name each receiving service by its label.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from chaintrace.model.tags import CATEGORIES
@@ -62,3 +68,34 @@ class TagPackWriter:
                 while chunk := b.read(1 << 20):
                     out.write(chunk)
         self.body_path.unlink()
+
+
+def actor_id(name: str) -> str:
+    """The GraphSense-style actor id of a simulated entity name: lower-case letters and digits only
+    ("Cobalt Exchange" -> ``cobaltexchange``)."""
+    a = re.sub(r"[^a-z0-9]", "", name.lower())
+    if not a:
+        raise ValueError(f"no actor id can be made from {name!r}")
+    return a
+
+
+def write_actorpack(path: Path, actors: list[dict], *, title: str, creator: str, description: str,
+                    lastmod: str) -> int:
+    """Write a GraphSense ActorPack. `actors`: dicts with ``id``, ``label``, ``uri``, ``categories`` (concept
+    ids) and optional ``context`` (a dict, written as a JSON string). Returns the number of actors."""
+    ids = [a["id"] for a in actors]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"duplicate actor ids {dup}")
+    lines = [f"title: {_q(title)}", f"creator: {_q(creator)}", f"description: {_q(description)}",
+             f"lastmod: {lastmod}", "actors:" if actors else "actors: []"]
+    for a in actors:
+        bad = [c for c in a["categories"] if c not in CATEGORIES]
+        if bad:
+            raise ValueError(f"actor {a['id']}: unknown categories {bad}")
+        lines += [f"- id: {a['id']}", f"  uri: {_q(a['uri'])}", f"  label: {_q(a['label'])}", f"  lastmod: {lastmod}",
+                  "  categories: [" + ", ".join(a["categories"]) + "]"]
+        if a.get("context"):
+            lines.append(f"  context: {_q(json.dumps(a['context'], sort_keys=True))}")
+    Path(path).write_text("\n".join(lines) + "\n")
+    return len(actors)

@@ -79,6 +79,7 @@ class TraceRequest:
     until: Bound | None = None
     max_txs: int | None = None
     tag_files: list[str] = field(default_factory=list)
+    actor_files: list[str] = field(default_factory=list)  # ActorPacks naming the sinks' actors
     registry: bool = True
     clusters: bool = True
     explain: list[str] = field(default_factory=list)
@@ -116,7 +117,7 @@ def get_tracer(chain: str) -> Tracer:
 
 def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", fee_mode: str = "tail",
           max_hops: int | None = None, min_value: int | None = None, min_share: float = 0.0,
-          since=None, until=None, max_txs: int | None = None, tags=(), registry: bool = True,
+          since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
           progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
@@ -126,7 +127,10 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     (base units; default per chain), `min_share` (fraction of the seeded value), `until` (height or time;
     later spends are not followed), `max_txs` (stop with a partial result). Sinks come from the intelligence
     registry (`registry`) and TagPack files (`tags`); with `clusters`, every member of a tagged cluster is a
-    sink when a clustering is available. `explain`: addresses whose paths from the seeds the report carries.
+    sink when a clustering is available. Sink transfers are grouped per receiving service by the tags' actor
+    id, named by the actor's label from the registry (built-in actors, imported ActorPacks) or the ActorPack
+    files `actors` (read directly, no import needed); an unknown actor is shown by its id. `explain`:
+    addresses whose paths from the seeds the report carries.
     `coinjoins="stop"`: value entering a transaction the CoinJoin detectors recognise is not followed (reason
     ``coinjoin``); ``"follow"`` (default) applies the policy through it like any transaction.
 
@@ -159,11 +163,28 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     req = TraceRequest(
         seeds=[str(x).strip() for x in seeds], policy=policy, fee_mode=fee_mode, max_hops=max_hops,
         min_value=tracer.default_min_value if min_value is None else int(min_value), min_share=float(min_share),
-        since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags], registry=registry,
+        since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags],
+        actor_files=[str(a) for a in actors], registry=registry,
         clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins)
     report = tracer.run(ws, req, progress)
+    name_actors(ws, report, req.actor_files, req.registry)
     check_invariant(report)
     return report
+
+
+def name_actors(ws, report: TraceReport, files=(), registry: bool = True) -> None:
+    """Set ``actor_name`` of every sink transfer whose actor id the intelligence registry (built-in actors and
+    imports; only the built-in ones without `registry`) or the ActorPack `files` know; record the files in
+    ``report.tags["actor_files"]``."""
+    report.tags["actor_files"] = [str(f) for f in files]
+    if not any(s.actor for s in report.sinks):
+        return
+    from chaintrace.intel.api import actor_names
+
+    names = actor_names(ws if registry else None, files)
+    for s in report.sinks:
+        if s.actor:
+            s.actor_name = names.get(s.actor)
 
 
 def load_trace_tags(ws, chain: str, files: list[str], registry: bool) -> list:

@@ -63,6 +63,7 @@ class Sink:
     source: str | None = None  # where the attribution comes from
     via_cluster: bool = False  # the address is a sink because its cluster carries the tag
     by_seed: list[int] | None = None  # amount per seed (present when the trace has several seeds)
+    actor_name: str | None = None  # the label of `actor` (intelligence registry / ActorPack), when known
 
 
 @dataclass
@@ -278,19 +279,27 @@ def check_invariant(report: TraceReport) -> None:
 # ---------------------------------------------------------------------- summaries
 
 
-def entity_name(s: Sink) -> str:
+def entity_key(s: Sink) -> str:
+    """The receiving entity of a sink transfer: its actor id (every tag of one service: deposit addresses,
+    hot and cold wallets), else its tag label, else the address."""
     return s.actor or s.label or s.address
 
 
+def entity_name(s: Sink) -> str:
+    """How the receiving entity is shown: the actor's label, else the actor id, else the tag label."""
+    return s.actor_name or s.actor or s.label or s.address
+
+
 def entities(report: TraceReport) -> list[dict]:
-    """Per receiving entity (actor, else label): amount, share of the seeded value, hop range, first and
-    last time, number of transfers and deposit addresses; largest first."""
+    """Per receiving entity (actor, else label; named by :func:`entity_name`): amount, share of the seeded
+    value, hop range, first and last time, number of transfers and deposit addresses; largest first."""
     groups: dict[tuple, dict] = {}
     for s in report.sinks:
-        key = (entity_name(s), s.category, s.asset)
+        key = (entity_key(s), s.category, s.asset)
         g = groups.get(key)
         if g is None:
-            g = groups[key] = {"entity": key[0], "category": s.category, "asset": s.asset, "amount": 0,
+            g = groups[key] = {"entity": entity_name(s), "actor": s.actor, "category": s.category,
+                               "asset": s.asset, "amount": 0,
                                "hops_min": s.hops, "hops_max": s.hops, "first_time": s.time,
                                "last_time": s.time, "transfers": 0, "_addr": set()}
         g["amount"] += s.amount
@@ -322,12 +331,14 @@ def stopped_by_reason(report: TraceReport) -> dict[str, int]:
 
 def compare(reports: list[TraceReport]) -> list[dict]:
     """Per entity, the amount each report sends there (reports of the same seeds under different policies):
-    ``{"entity", "category", "asset", "amounts": [int per report], "spread": max - min}``, largest first."""
+    ``{"entity", "actor", "category", "asset", "amounts": [int per report], "spread": max - min}``, largest
+    first."""
     rows: dict[tuple, dict] = {}
     for i, r in enumerate(reports):
         for e in entities(r):
-            key = (e["entity"], e["category"], e["asset"])
-            row = rows.setdefault(key, {"entity": key[0], "category": key[1], "asset": key[2],
+            key = (e["actor"] or e["entity"], e["category"], e["asset"])
+            row = rows.setdefault(key, {"entity": e["entity"], "actor": e["actor"], "category": key[1],
+                                        "asset": key[2],
                                         "amounts": [0] * len(reports), "hops": [None] * len(reports),
                                         "first_time": [None] * len(reports)})
             row["amounts"][i] = e["amount"]

@@ -52,7 +52,8 @@ MAXIN = 60
 # Constants passed between kernels are numpy scalars (a plain int argument is typed as a literal and makes
 # numba compile a separate specialisation of the callee; see chaintrace.sim.btc.kernels).
 _I0, _I1, _M1, _MAXIN = np.int64(0), np.int64(1), np.int64(-1), np.int64(MAXIN)
-_R_RECEIVE, _R_CHANGE, _R_DEPOSIT, _R_HOT = np.int64(R_RECEIVE), np.int64(R_CHANGE), np.int64(R_DEPOSIT), np.int64(R_HOT)
+_R_RECEIVE, _R_CHANGE = np.int64(R_RECEIVE), np.int64(R_CHANGE)
+_R_DEPOSIT, _R_HOT = np.int64(R_DEPOSIT), np.int64(R_HOT)
 _SEL_ALL, _SEL_LARGEST, _ORD_GIVEN = np.int64(SEL_ALL), np.int64(SEL_LARGEST), np.int64(ORD_GIVEN)
 _K_WITHDRAW, _K_SWEEP = np.int64(K_WITHDRAW), np.int64(K_SWEEP)
 

@@ -27,8 +27,10 @@ import pyarrow.parquet as pq
 from chaintrace.chains.btc import script as S
 from chaintrace.chains.btc.parse import merkle_root
 from chaintrace.model.networks import BtcNetwork
+from chaintrace.model.tags import SERVICE_CATEGORIES
 from chaintrace.sim.btc import econ as E
 from chaintrace.sim.btc import kernels as K
+from chaintrace.sim.tagpack import actor_id
 
 MAX_BLOCKFILE = 128 << 20  # Bitcoin Core's MAX_BLOCKFILE_SIZE
 REGTEST_BITS = 0x207FFFFF
@@ -80,6 +82,12 @@ class Entity:
     name: str
     category: str  # GraphSense / DW-VA concept id
     extra: dict = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str | None:
+        """GraphSense actor id: every service has its own (from its name); the launderer's is the DPRK
+        actor it stands for."""
+        return self.extra.get("actor")
 
     def as_json(self) -> dict:
         d = {"id": self.id, "kind": self.kind, "name": self.name, "category": self.category}
@@ -340,6 +348,8 @@ class Engine:
         return first
 
     def add_entity(self, kind: str, name: str, category: str, **extra) -> Entity:
+        if category in SERVICE_CATEGORIES and "actor" not in extra:
+            extra["actor"] = actor_id(name)
         e = Entity(self.n_users + len(self.entities), kind, name, category, extra)
         self.entities.append(e)
         return e

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from chaintrace import __version__
 from chaintrace.errors import UserError
 from chaintrace.model.networks import network as get_network
+from chaintrace.model.tags import SERVICE_CATEGORIES
 from chaintrace.progress import NULL, Progress
 from chaintrace.sim.btc import econ as E
 from chaintrace.sim.btc import kernels as K
@@ -22,7 +23,7 @@ from chaintrace.sim.btc.engine import STYPE_NAMES, Engine
 from chaintrace.sim.btc.scenarios import SCENARIOS, Incident, Plan
 from chaintrace.sim.btc.world import World
 from chaintrace.sim.output import atomic_dir
-from chaintrace.sim.tagpack import TagPackWriter
+from chaintrace.sim.tagpack import TagPackWriter, write_actorpack
 
 TRUTH_FORMAT = "chaintrace-sim-truth"
 TRUTH_VERSION = 1
@@ -70,7 +71,9 @@ def simulate_btc(out_dir, *, txs: int = 20_000, seed: int = 1, scenario: str = "
     Writes Bitcoin Core block files ``blk*.dat`` (regtest magic unless `network` says otherwise; blocks
     follow the network's genesis block), a GraphSense TagPack ``tags.yaml`` (exchange hot/cold wallets
     always, the fraction `tag_coverage` of exchange deposit and mixer deposit addresses, pools, CoinJoin
-    coordinators, and the published theft addresses), ``truth.json`` (exact ground truth, see
+    coordinators, and the published theft addresses; every service tag names its service's GraphSense
+    ``actor`` id), a GraphSense ActorPack ``actors.yaml`` (one actor per service: id, label, categories),
+    ``truth.json`` (exact ground truth, see
     docs/simulator.md), ``addresses.parquet`` (the true entity of every address) and ``users.parquet``
     (each user's wallet fingerprint). `txs` is the number of transactions in the chain, coinbases included.
 
@@ -113,15 +116,16 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
                          currency="BTC", network="BTC", lastmod="2024-01-01",
                          source=f"chaintrace-sim://btc/{scenario}/{seed}")
     entity_names: dict[int, str] = {}
+    entity_actors: dict[int, str | None] = {}
 
     def on_tags(rows):
         for addr, role, ent, customer in rows:
             name = entity_names.get(ent, f"entity {ent}")
             if role == E.R_DEPOSIT:
-                tags.add(addr, f"{name} deposit address", "exchange", "forensic",
+                tags.add(addr, f"{name} deposit address", "exchange", "forensic", actor=entity_actors.get(ent),
                          context={"entity": ent, "role": "deposit"})
             else:
-                tags.add(addr, f"{name} deposit address", "mixing_service", "forensic",
+                tags.add(addr, f"{name} deposit address", "mixing_service", "forensic", actor=entity_actors.get(ent),
                          context={"entity": ent, "role": "mixer_deposit"})
 
     eng = Engine(tmp, seed=seed, net=net, halving=halving, start_time=start_time, n_users=n_users,
@@ -136,6 +140,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
     coinjoins = CoinJoins(eng, world, rng, per_block=per_block)
     for e in eng.entities:
         entity_names[e.id] = e.name
+        entity_actors[e.id] = e.actor
     a0 = dist_start
     plan = Plan(prep=a0 + int(0.18 * active), hack=a0 + int(0.28 * active),
                 dormant_until=a0 + int(0.72 * active), end=a0 + active)
@@ -167,15 +172,17 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
 
     # tags of the services and the reported theft addresses
     for ex in world.exchanges:
+        actor = entity_actors[ex.entity]
         for a in ex.hot_addrs:
-            tags.add(eng.address(a, ex.hot_st), f"{ex.name} hot wallet", "exchange", "service_data",
+            tags.add(eng.address(a, ex.hot_st), f"{ex.name} hot wallet", "exchange", "service_data", actor=actor,
                      context={"entity": ex.entity, "role": "hot_wallet"})
         tags.add(eng.address(ex.cold_addr, K.P2WSH), f"{ex.name} cold wallet", "exchange", "service_data",
-                 context={"entity": ex.entity, "role": "cold_wallet"})
+                 actor=actor, context={"entity": ex.entity, "role": "cold_wallet"})
     for p in world.pools:
-        tags.add(eng.address(p.cb_addr), f"{p.name} coinbase", "mining_service", "ledger_immanent",
+        actor = entity_actors[p.entity]
+        tags.add(eng.address(p.cb_addr), f"{p.name} coinbase", "mining_service", "ledger_immanent", actor=actor,
                  context={"entity": p.entity, "role": "coinbase"})
-        tags.add(eng.address(p.payout_addr), f"{p.name} payouts", "mining_service", "service_data",
+        tags.add(eng.address(p.payout_addr), f"{p.name} payouts", "mining_service", "service_data", actor=actor,
                  context={"entity": p.entity, "role": "pool_payout"})
     mixer.tag(tags)
     coinjoins.tag(tags)
@@ -186,6 +193,11 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
                      context={"entity": incident.L.entity.id, "incident": incident.id, "role": "theft"})
     lastmod = datetime.fromtimestamp(eng.time, timezone.utc).strftime("%Y-%m-%d")
     tags.close(lastmod)
+    n_actors = write_actorpack(
+        tmp / "actors.yaml", service_actors(eng.entities, f"chaintrace-sim://btc/{scenario}/{seed}"),
+        title=f"chaintrace simulation: {scenario} (seed {seed}): services", creator="chaintrace simulate",
+        description=f"The services of the simulated {net.name} chain (exchanges, mining pools, mixer, CoinJoin "
+                    "coordinators), one actor each: the `actor` of their tags in tags.yaml.", lastmod=lastmod)
 
     # users.parquet: every user's wallet fingerprint
     UF = world.UF
@@ -222,6 +234,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
                       "columns": ["address", "address_id", "entity", "role", "script_type", "customer"]},
         "tags": {"file": "tags.yaml", "count": tags.count, "by_category": tags.by_category,
                  "deposit_coverage": tag_coverage},
+        "actors": {"file": "actors.yaml", "count": n_actors},
         "incidents": [],
         "coinjoins": coinjoins.truth(),
         "mixer": mixer.truth(),
@@ -240,6 +253,13 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
                      incidents=[{"id": i["id"], "stolen": i["stolen"]["total"], "cashouts": len(i["cashouts"]),
                                  "balance": i["balance"]} for i in inc],
                      stats=truth["chain_summary"]["tx_kinds"])
+
+
+def service_actors(entities, uri_base: str) -> list[dict]:
+    """ActorPack entries of the simulated services (entities with an actor id of their own)."""
+    return [{"id": e.actor, "label": e.name, "uri": f"{uri_base}/entity/{e.id}", "categories": [e.category],
+             "context": {"entity": e.id, "kind": e.kind}}
+            for e in entities if e.actor and e.category in SERVICE_CATEGORIES]
 
 
 def incident_truth(eng: Engine, inc: Incident, block_times: dict[int, int]) -> dict:

@@ -159,7 +159,7 @@ class Mixer:
     def tag(self, tags) -> None:
         for a in self.res_addrs[:1]:
             tags.add(self.eng.address(a, K.P2WPKH), f"{self.entity.name} reserve", "mixing_service", "forensic",
-                     context={"entity": self.entity.id, "role": "mixer_reserve"})
+                     actor=self.entity.actor, context={"entity": self.entity.id, "role": "mixer_reserve"})
 
     def truth(self) -> dict:
         return {"entity": self.entity.id, "name": self.entity.name, "fee_rate": round(self.fee, 6),
@@ -343,7 +343,8 @@ class Whirlpool(_Coordinator):
     def tag(self, tags) -> None:
         for a, (d, _f) in zip(self.fee_addrs, self.POOLS):
             tags.add(self.eng.address(a, K.P2WPKH), f"{self.entity.name} pool {d / 1e8:g} BTC fee address",
-                     "coinjoin", "forensic", context={"entity": self.entity.id, "role": "coinjoin_coordinator"})
+                     "coinjoin", "forensic", actor=self.entity.actor,
+                     context={"entity": self.entity.id, "role": "coinjoin_coordinator"})
 
 
 class Wasabi1(_Coordinator):
@@ -453,7 +454,8 @@ class Wasabi1(_Coordinator):
     def tag(self, tags) -> None:
         for a in self.fee_addrs:
             tags.add(self.eng.address(a, K.P2WPKH), f"{self.entity.name} coordinator fee address", "coinjoin",
-                     "forensic", context={"entity": self.entity.id, "role": "coinjoin_coordinator"})
+                     "forensic", actor=self.entity.actor,
+                     context={"entity": self.entity.id, "role": "coinjoin_coordinator"})
 
 
 def standard_denominations() -> list[int]:
@@ -580,7 +582,8 @@ class Wasabi2(_Coordinator):
     def tag(self, tags) -> None:
         for a in self.fee_addrs:
             tags.add(self.eng.address(a, K.P2WPKH), f"{self.entity.name} coordinator fee address", "coinjoin",
-                     "forensic", context={"entity": self.entity.id, "role": "coinjoin_coordinator"})
+                     "forensic", actor=self.entity.actor,
+                     context={"entity": self.entity.id, "role": "coinjoin_coordinator"})
 
 
 def _to_p2wpkh(inc, coin: Coin):
