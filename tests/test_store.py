@@ -35,16 +35,20 @@ def test_commit_append_truncate_and_read(store, monkeypatch):
     monkeypatch.setattr(segments, "MERGE_ROWS", 5)
     with store.writer() as s:
         s.commit(rows(0, 3), tip={"height": 3})
-        s.commit(rows(4, 9), tip={"height": 9})  # merged into the first (4 rows < 5)
-        s.commit(rows(10, 12), tip={"height": 12})  # new segment (10 rows >= 5)
-    assert heights(store) == list(range(13))
-    assert [(x.lo, x.hi) for x in store.segments("t")] == [(0, 9), (10, 12)]
+        s.commit(rows(4, 6), tip={"height": 6})  # small batch, small last segment: merged (7 rows)
+        s.commit(rows(7, 7), tip={"height": 7})  # last segment has 7 >= 5 rows: a new segment
+        s.commit(rows(8, 9), tip={"height": 9})  # merged into that one
+        s.commit(rows(10, 16), tip={"height": 16})  # a large batch (7 rows) is never merged
+        s.commit(rows(17, 17), tip={"height": 17})  # ... and is large enough to stand alone
+    assert heights(store) == list(range(18))
+    assert [(x.lo, x.hi) for x in store.segments("t")] == [(0, 6), (7, 9), (10, 16), (17, 17)]
     assert store.read("t", lo=5, hi=10)["height"].to_pylist() == [5, 6, 7, 8, 9, 10]
-    assert store.read("u", columns=["s"], lo=11)["s"].to_pylist() == ["h11", "h12"]
+    assert store.read("u", columns=["s"], lo=15)["s"].to_pylist() == ["h15", "h16", "h17"]
     with store.writer() as s:
-        s.commit(rows(8, 9), tip={"height": 9}, truncate_above=7)  # reorg: cut above 7, append new 8..9
-    assert heights(store) == list(range(10))
-    assert store.read("u")["s"].to_pylist()[-3:] == ["h7", "h8", "h9"]
+        s.commit(rows(13, 14), tip={"height": 14}, truncate_above=12)  # reorg: cut above 12, append 13..14
+    assert heights(store) == list(range(15))
+    assert store.read("u")["s"].to_pylist()[-3:] == ["h12", "h13", "h14"]
+    assert [(x.lo, x.hi) for x in store.segments("t")] == [(0, 6), (7, 9), (10, 14)]
     files = sorted(p.name for p in (store.root / "t").iterdir())
     assert files == sorted(x.file for x in store.segments("t"))  # superseded files were deleted
 
