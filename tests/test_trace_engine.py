@@ -218,3 +218,28 @@ def test_buffers_grow_past_their_initial_size():
     for policy in ("poison", "fifo"):
         got = compare(g, seed_out, seed_src, 4, policy, "tail")
         assert len(got) > 4096 or policy == "fifo"
+
+
+def test_kernels_compile_one_signature_and_the_warm_up_child_runs():
+    """propagate_graph and the CoinJoin detectors hand the kernels read-only arrays and int64 scalars
+    whatever the caller holds, so the warm-up's tiny graph, writable test graphs and read-only (memory-mapped)
+    graphs all use one compiled signature, the one the warm-up child compiles ahead of a demo."""
+    from chaintrace.detect.coinjoin import _detect_range, detect_coinjoins
+    from chaintrace.trace import warmup
+
+    warmup.compile_kernels()
+    g = random_graph(3)
+    ro = random_graph(4)
+    for name in ("tx_out", "tx_in", "out_value", "out_addr", "out_type", "out_tx", "out_spender_tx", "in_output"):
+        getattr(ro, name).flags.writeable = False
+    for graph in (g, ro):
+        seed_out, seed_src = pick_seeds(graph, 3, 2, 4)
+        got = K.propagate_graph(graph, seed_out, seed_src, 2, policy="haircut", max_txs=50,
+                                sink_of_addr=np.arange(graph.n_addresses, dtype=np.int32) % 5 - 3)
+        assert int(got.seeded.sum()) == int(graph.out_value[seed_out].sum())
+        detect_coinjoins(graph)
+    assert len(K.propagate.signatures) == 1
+    assert len(_detect_range.signatures) == 1
+    proc = warmup.start()
+    if proc is not None:  # one core: no child
+        assert warmup.wait(proc) and proc.returncode == 0
