@@ -3,6 +3,9 @@ random transaction graphs: every tainted output, its kind, amount, hop and segme
 totals must be identical, and value must be conserved exactly, for every policy, fee mode and limit."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -240,6 +243,6 @@ def test_kernels_compile_one_signature_and_the_warm_up_child_runs():
         detect_coinjoins(graph)
     assert len(K.propagate.signatures) == 1
     assert len(_detect_range.signatures) == 1
-    proc = warmup.start()
-    if proc is not None:  # one core: no child
-        assert warmup.wait(proc) and proc.returncode == 0
+    # both are in numba's on-disk cache now: a demo starts no warm-up child; the child itself runs cleanly
+    assert not warmup.needed() and warmup.start() is None
+    assert subprocess.run([sys.executable, "-m", "chaintrace.trace.warmup"], timeout=600).returncode == 0

@@ -4,8 +4,8 @@ On a machine that has never run chaintrace, numba compiles every kernel the firs
 caches it on disk). The propagation kernel and the CoinJoin detectors take about 25 s of that; the demo
 needs them only after simulating and ingesting a chain. :func:`start` launches ``python -m
 chaintrace.trace.warmup`` (which calls :func:`compile_kernels` on a tiny graph, filling numba's cache) so that
-this happens on another core while the main process simulates; :func:`wait` joins it before the kernels are
-first used, which then only load from the cache. The kernels take their arrays read-only and int64 scalars
+this happens on another core while the main process simulates (unless numba's cache already holds them);
+:func:`wait` joins it before the kernels are first used, which then only load from the cache. The kernels take their arrays read-only and int64 scalars
 whatever the caller holds (:func:`chaintrace.trace.kernels.readonly`), so the tiny graph compiles the same
 signature as a real trace.
 
@@ -45,10 +45,22 @@ def compile_kernels() -> None:
     detect_coinjoins(g)
 
 
+def needed() -> bool:
+    """Whether the kernels still have to be compiled: False when numba's on-disk cache already holds a fresh
+    entry for each (read from numba's cache index; any doubt answers True)."""
+    try:
+        from chaintrace.detect.coinjoin import _detect_range
+        from chaintrace.trace.kernels import propagate
+
+        return not all(d._cache._cache_file._load_index() for d in (propagate, _detect_range))
+    except Exception:  # numba internals differ, caching disabled, unreadable index: compile to be safe
+        return True
+
+
 def start() -> subprocess.Popen | None:
-    """Start compiling the kernels in a child process; None on a single-core machine (nothing would run in
-    parallel) or when the child cannot be started."""
-    if (os.cpu_count() or 1) < 2:
+    """Start compiling the kernels in a child process; None when they are cached already (:func:`needed`),
+    on a single-core machine (nothing would run in parallel) or when the child cannot be started."""
+    if (os.cpu_count() or 1) < 2 or not needed():
         return None
     try:
         return subprocess.Popen([sys.executable, "-m", "chaintrace.trace.warmup"], stdin=subprocess.DEVNULL,
