@@ -46,8 +46,10 @@ def test_simulated_export_ingests_consistently(sim):
 def test_trace_finds_the_cash_outs(sim, policy):
     ws, d, truth, _ = sim
     inc = truth["incidents"][0]
-    r = trace(ws, [inc["drain_tx"]], chain="eth", policy=policy, tags=[str(d / "tags.yaml")], registry=False)
+    r = trace(ws, [inc["drain_tx"]], chain="eth", policy=policy, tags=[str(d / "tags.yaml")],
+              actors=[str(d / "actors.yaml")], registry=False)
     check_invariant(r)
+    assert all(s.actor and s.actor_name for s in r.sinks if s.category == "exchange")  # named via the ActorPack
     name = {(v.get("address") or "ETH"): k for k, v in r.assets.items()}
     for asset, s in inc["stolen"].items():
         # what the drain moved is seeded exactly (ETH also receives the conversions of swapped tokens)
@@ -55,7 +57,7 @@ def test_trace_finds_the_cash_outs(sim, policy):
         assert seeded == int(s["total"]), asset
     got = collections.Counter()
     for s in r.sinks:
-        got[((s.actor or s.label or "").lower(), s.asset)] += s.amount
+        got[((s.actor_name or s.label or "").lower(), s.asset)] += s.amount
     want = collections.Counter()
     for c in inc["cashouts"]:
         if not c["via_mixer"]:

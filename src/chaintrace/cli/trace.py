@@ -35,10 +35,13 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 
 
 @main.command("trace")
-@click.option("--from", "seeds", multiple=True, required=True, metavar="SEED",
+@click.option("--from", "seeds", multiple=True, metavar="SEED",
               help="Where the stolen value is: an address (all it received within --since/--until), a txid "
                    "(its outputs) or TXID:VOUT; on eth an address (every credit it received) or a transaction "
                    "hash (its value transfers). Repeat for several seeds.")
+@click.option("--from-file", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="Seeds listed in a file, one per line (# comments; the first column of a CSV). "
+                                   "Repeatable; adds to --from.")
 @click.option("--chain", default="btc", show_default=True, help="Chain to trace on.")
 @click.option("--policy", default="haircut", metavar="POLICY", help=POLICY_HELP)
 @click.option("--fee-mode", type=click.Choice(["tail", "prorata"]), default="tail", show_default=True,
@@ -74,7 +77,7 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Also write the report to FILE (.json, .csv, .html or .txt by suffix; JSON otherwise).")
 @format_option("text", "json", "csv")
 @data_option
-def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
+def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
               min_value, min_share, since, until, max_txs, coinjoins, explain, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
@@ -84,11 +87,13 @@ def trace_cmd(ws, seeds, chain, policy, fee_mode, tag_files, actor_files, no_reg
     Example:
       chaintrace trace --from f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16 --policy fifo
       chaintrace trace --from 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S --until 200 --format json --out report.json
+      chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
     """
-    from chaintrace.trace import trace
+    from chaintrace.trace import read_seed_file, trace
     from chaintrace.trace.render import print_text, to_csv
 
-    report = trace(ws, list(seeds), chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,
+    seeds = list(seeds) + [x for f in seed_files for x in read_seed_file(f)]
+    report = trace(ws, seeds, chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
                    tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
                    explain=explain, top_paths=top_paths, coinjoins=coinjoins, progress=RichProgress())

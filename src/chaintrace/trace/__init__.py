@@ -27,7 +27,7 @@ from chaintrace.errors import UserError
 from chaintrace.progress import NULL, Progress
 from chaintrace.trace.report import TraceReport, check_invariant
 
-__all__ = ["trace", "TraceRequest", "Tracer", "TRACERS", "Bound", "parse_bound", "TraceReport"]
+__all__ = ["trace", "read_seed_file", "TraceRequest", "Tracer", "TRACERS", "Bound", "parse_bound", "TraceReport"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,30 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     name_actors(ws, report, req.actor_files, req.registry)
     check_invariant(report)
     return report
+
+
+def read_seed_file(path) -> list[str]:
+    """Seeds listed in a file: one per line (address, txid, ``txid:vout`` or transaction hash); blank lines
+    and ``#`` comments are skipped, and only the first field of a line counts (so the first column of a CSV
+    works). Raises UserError naming the file and line of a line that is not a seed."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        lines = p.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{p}: cannot read seed file ({e})") from None
+    seeds = []
+    for n, line in enumerate(lines, 1):
+        field_ = re.split(r"[\s,;]", line.split("#", 1)[0].strip(), maxsplit=1)[0].strip().strip('"')
+        if not field_:
+            continue
+        if not re.fullmatch(r"[0-9A-Za-z:]{20,100}", field_):
+            raise UserError(f"{p}:{n}: {field_[:60]!r} is not an address, txid or txid:vout")
+        seeds.append(field_)
+    if not seeds:
+        raise UserError(f"{p}: no seeds in the file")
+    return seeds
 
 
 def name_actors(ws, report: TraceReport, files=(), registry: bool = True) -> None:

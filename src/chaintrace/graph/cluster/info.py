@@ -10,7 +10,7 @@ from chaintrace.graph.btc import BtcGraph, load_btc_graph
 from chaintrace.graph.cluster.explain import explain
 from chaintrace.graph.cluster.lookup import address_ids, address_strings, name_rows
 from chaintrace.graph.cluster.reader import Clusters
-from chaintrace.graph.cluster.services import load_tags, service_entity
+from chaintrace.graph.cluster.services import display_names, load_tags, service_entity
 from chaintrace.model.tags import Tag
 from chaintrace.store.workspace import Workspace
 
@@ -98,7 +98,8 @@ def cluster_info(ws: Workspace, ref: str, *, sample: int = 20, tags: list[Tag] |
         e = service_entity(t)
         if e:
             services.setdefault(e, []).append(t.address)
-    conflicts = [{"service": e, "addresses": sorted(set(v))} for e, v in sorted(services.items())] \
+    shown = display_names(ws, services, member_tags)
+    conflicts = [{"service": shown[e], "addresses": sorted(set(v))} for e, v in sorted(services.items())] \
         if len(services) > 1 else []
     unions = c.unions_touching(mask)
     refusals = c.refusals_touching(mask)
@@ -113,8 +114,8 @@ def cluster_info(ws: Workspace, ref: str, *, sample: int = 20, tags: list[Tag] |
         "tagged_addresses": len({t.address for t in member_tags}),
         "tags": tag_groups(member_tags, sample),
         "services": sorted(services), "conflicts": conflicts,
-        "label": (sorted(services)[0] if len(services) == 1 else ("CONFLICT: " + " / ".join(sorted(services))
-                                                                   if services else None)),
+        "label": (shown[next(iter(services))] if len(services) == 1
+                  else ("CONFLICT: " + " / ".join(shown[e] for e in sorted(services)) if services else None)),
         **money,
         "unions_by_heuristic": dict(by_heur), "refusals_by_reason": dict(ref_reasons), "refusals": ref_sample,
         "config": c.state.get("config"),

@@ -27,9 +27,32 @@ def service_entity(t: Tag) -> str | None:
         return None
     if t.actor and t.actor.strip():
         return t.actor.strip().lower()
-    key = " ".join((t.label or "").lower().replace("_", " ").split())
-    stripped = _ROLE_RE.sub("", key).strip(" -:,")
-    return stripped or key or None
+    return _role_stripped(t.label) or None
+
+
+def _role_stripped(label: str | None) -> str:
+    key = " ".join((label or "").lower().replace("_", " ").split())
+    return _ROLE_RE.sub("", key).strip(" -:,") or key
+
+
+def display_names(ws: Workspace | None, keys, tags: list[Tag] = ()) -> dict[str, str]:
+    """Readable name of each service key: the actor's label (built-in actors, the registry's ActorPacks),
+    else the label of a tag naming that service without its role ("arbor exchange"), else the key."""
+    keys = [k for k in keys if k]
+    if not keys:
+        return {}
+    try:
+        from chaintrace.intel.api import actor_names
+
+        actors = actor_names(ws)
+    except Exception:  # no registry, or a registry being written: names are a nicety
+        actors = {}
+    by_tag: dict[str, str] = {}
+    for t in tags:
+        e = service_entity(t)
+        if e and e not in by_tag and t.label:
+            by_tag[e] = _role_stripped(t.label)
+    return {k: actors.get(k) or by_tag.get(k) or k for k in keys}
 
 
 @dataclass

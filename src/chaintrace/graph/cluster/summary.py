@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 
 from chaintrace.detect.coinjoin import ALL as CJ_DETECTORS
 from chaintrace.errors import UserError
+from chaintrace.graph.cluster.services import display_names
 from chaintrace.graph.cluster.lookup import address_strings, txids_of
 from chaintrace.graph.cluster.reader import Clusters
 from chaintrace.graph.cluster.storage import ClusterStore
@@ -51,6 +52,9 @@ def cluster_stats(ws: Workspace, top: int = 10, tags: list[Tag] | None = None) -
         lab = int(label[root]) if len(label) else -1
         largest.append({"cluster_id": r, "size": int(sizes[i]), "first_address": names.get(r),
                         "service": ents[lab] if lab >= 0 else None})
+    shown = display_names(ws, [x["service"] for x in largest], tags or ())
+    for x in largest:
+        x["service"] = shown.get(x["service"], x["service"])
     cj = c.cs.read(st["coinjoins"]["files"], ["protocol"], COINJOINS)
     return {"generation": st["generation"], "store_commit": st.get("store_commit"), "transactions": st["n_tx"],
             "config": st.get("config"), **st.get("stats", {}), "largest": largest,

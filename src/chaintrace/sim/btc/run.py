@@ -23,6 +23,7 @@ from chaintrace.sim.btc.engine import STYPE_NAMES, Engine
 from chaintrace.sim.btc.scenarios import SCENARIOS, Incident, Plan
 from chaintrace.sim.btc.world import World
 from chaintrace.sim.output import atomic_dir
+from chaintrace.sim.seeds import write_seed_file
 from chaintrace.sim.tagpack import TagPackWriter, write_actorpack
 
 TRUTH_FORMAT = "chaintrace-sim-truth"
@@ -244,6 +245,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
     truth["peel_chains"] = [{"incident": i["id"], "txids": c} for i in truth["incidents"] for c in i["peel_chains"]]
     with open(tmp / "truth.json", "w") as fh:
         json.dump(truth, fh, indent=1)
+    write_seed_file(tmp / "stolen.txt", truth)
     files = sorted(p.name for p in tmp.iterdir())
     inc = truth["incidents"]
     return SimResult(chain="btc", out_dir=str(final), scenario=scenario, seed=seed, network=net.name,

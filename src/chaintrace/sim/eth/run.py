@@ -19,7 +19,8 @@ from chaintrace.sim.eth.chain import (ETH, GWEI, ZERO, Call, Chain, Insufficient
                                       topic_of, u256)
 from chaintrace.sim.eth.scenarios import SCENARIOS
 from chaintrace.sim.output import atomic_dir
-from chaintrace.sim.tagpack import TagPackWriter
+from chaintrace.sim.seeds import write_seed_file
+from chaintrace.sim.tagpack import TagPackWriter, actor_id, write_actorpack
 
 DEFAULT_START = 1_704_067_200
 NATIVE = "ETH"
@@ -746,30 +747,49 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
                          description="Tags an analyst would hold for the simulated Ethereum chain.",
                          currency="ETH", network="ETH", lastmod="2024-01-01", source=f"chaintrace-sim://eth/{scenario}/{seed}")
     sel = np.random.default_rng([seed, 0x7A6])
+    uri = f"chaintrace-sim://eth/{scenario}/{seed}"
+    actors: list[dict] = []
+
+    def service(name: str, category: str, ent) -> str:
+        """The actor id of a service (added to the ActorPack once)."""
+        aid = actor_id(name)
+        if aid not in {a["id"] for a in actors}:
+            actors.append({"id": aid, "label": name, "uri": f"{uri}/entity/{ent.id}", "categories": [category],
+                           "context": {"entity": ent.id}})
+        return aid
+
     for ex in w.ex:
-        tags.add(ex["hot"], f"{ex['name']} hot wallet", "exchange", "service_data",
+        ea = service(ex["name"], "exchange", ex["ent"])
+        tags.add(ex["hot"], f"{ex['name']} hot wallet", "exchange", "service_data", actor=ea,
                  context={"entity": ex["ent"].id, "role": "hot_wallet"})
         for d in ex["deposits"].values():
             if sel.random() < tag_coverage:
-                tags.add(d, f"{ex['name']} deposit address", "exchange", "forensic",
+                tags.add(d, f"{ex['name']} deposit address", "exchange", "forensic", actor=ea,
                          context={"entity": ex["ent"].id, "role": "deposit"})
+    ma = service("Cyclone Pools", "mixing_service", w.mixer_ent)
     for d, a in w.mixers.items():
-        tags.add(a, f"Cyclone Pools {d / ETH:g} ETH", "mixing_service", "ledger_immanent",
+        tags.add(a, f"Cyclone Pools {d / ETH:g} ETH", "mixing_service", "ledger_immanent", actor=ma,
                  context={"entity": w.mixer_ent.id, "role": "mixer_pool"})
+    ra = service("Cyclone Relayers", "mixing_service", w.relayer_ent)
     for a in w.relayers:
-        tags.add(a, "Cyclone relayer", "mixing_service", "forensic", context={"entity": w.relayer_ent.id,
-                                                                              "role": "relayer"})
+        tags.add(a, "Cyclone relayer", "mixing_service", "forensic", actor=ra,
+                 context={"entity": w.relayer_ent.id, "role": "relayer"})
     tags.add(w.bridge, "Horizon-like Bridge", "defi_bridge", "ledger_immanent",
+             actor=service("Horizon-like Bridge", "defi_bridge", w.bridge_ent),
              context={"entity": w.bridge_ent.id, "role": "bridge_contract"})
     for t, pool in w.pools.items():
         tags.add(pool, f"Simswap {ch.tokens[t][0]}/ETH pool", "defi_dex", "ledger_immanent",
-                 context={"entity": w.dex_ent.id, "role": "dex_pool"})
+                 actor=service("Simswap", "defi_dex", w.dex_ent), context={"entity": w.dex_ent.id, "role": "dex_pool"})
     for t, (sym, name, _dec) in ch.tokens.items():
         tags.add(t, name, "token", "ledger_immanent", context={"entity": w.addr_entity[t][0], "role": "token_contract"})
     if inc is not None:
         tags.add(inc.attacker, "Horizon-like Bridge exploiter", "perpetrator", "authority_data", abuse="exploit",
                  actor="lazarusgroup", context={"entity": inc.ent.id, "incident": "sim-eth-drain-1", "role": "attacker"})
     tags.close()
+    n_actors = write_actorpack(tmp / "actors.yaml", actors, title=f"chaintrace simulation: {scenario} (seed {seed}, eth): services",
+                               creator="chaintrace simulate", lastmod="2024-01-01",
+                               description="The services of the simulated Ethereum chain, one actor each: the `actor` "
+                                           "of their tags in tags.yaml.")
 
     rows = sorted(w.addr_entity.items())
     pq.write_table(pa.table({"address": [a for a, _ in rows], "entity": [e for _, (e, _r) in rows],
@@ -790,6 +810,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
         "users": {"first_id": 0, "count": n_users, "kind": "user", "category": "user"},
         "addresses": {"file": "addresses.parquet", "count": len(rows), "columns": ["address", "entity", "role"]},
         "tags": {"file": "tags.yaml", "count": tags.count, "by_category": tags.by_category},
+        "actors": {"file": "actors.yaml", "count": n_actors},
         "mixer": {"entity": w.mixer_ent.id, "pools": {str(d): a for d, a in w.mixers.items()},
                   "relayers": w.relayers, "txids": w.mixer_txs},
         "bridge": {"entity": w.bridge_ent.id, "address": w.bridge, "deposits": w.bridge_txs},
@@ -798,6 +819,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
     }
     with open(tmp / "truth.json", "w") as fh:
         json.dump(truth, fh, indent=1)
+    write_seed_file(tmp / "stolen.txt", truth)
     files = sorted(p.name for p in tmp.iterdir())
     incs = truth["incidents"]
     return SimResult(chain="eth", out_dir=str(final), scenario=scenario, seed=seed, network="sim",
