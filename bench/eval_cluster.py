@@ -44,7 +44,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,7 +74,6 @@ def pair_counts(cluster: np.ndarray, entity: np.ndarray) -> dict:
 
 def normalise_tags(tags, entities: dict[int, dict]):
     """Service tags named by their simulated entity (label and actor), as GraphSense packs do."""
-    from chaintrace.model.tags import Tag  # noqa: F401
 
     out = []
     for t in tags:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pyarrow.compute as pc
 import pytest
 
 from chaintrace.chains.btc import BlockFileError, ingest_block_files

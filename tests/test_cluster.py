@@ -17,7 +17,7 @@ from chaintrace.model.tags import Tag
 from chaintrace.store import query
 from chaintrace.store.workspace import Workspace
 from tests import btcfactory as F
-from tests.test_cluster_ledger import P2PKH, Ledger
+from tests.test_cluster_ledger import Ledger
 
 BTC = 10**8
 

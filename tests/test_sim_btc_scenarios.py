@@ -35,8 +35,9 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
     c = simulate_btc(tmp_path / "c", txs=SMALL, seed=6)
     da, db, dc = _digest(tmp_path / "a"), _digest(tmp_path / "b"), _digest(tmp_path / "c")
     assert da == db
-    assert set(da) == {"blk00000.dat", "tags.yaml", "actors.yaml", "truth.json", "addresses.parquet", "users.parquet"}
-    for name in ("blk00000.dat", "truth.json", "tags.yaml", "addresses.parquet"):
+    assert set(da) == {"blk00000.dat", "tags.yaml", "actors.yaml", "truth.json", "stolen.txt", "addresses.parquet",
+                       "users.parquet"}
+    for name in ("blk00000.dat", "truth.json", "tags.yaml", "stolen.txt", "addresses.parquet"):
         assert da[name] != dc[name]
     assert a.tip_hash == b.tip_hash != c.tip_hash
 

@@ -291,7 +291,7 @@ def test_ingest_round_trip(sim, tmp_path):
 def test_same_seed_same_bytes_and_scenarios(tmp_path):
     a = simulate_eth(tmp_path / "a", txs=2000, seed=3, scenario="fan-out")
     b = simulate_eth(tmp_path / "b", txs=2000, seed=3, scenario="fan-out")
-    c = simulate_eth(tmp_path / "c", txs=2000, seed=4, scenario="fan-out")
+    simulate_eth(tmp_path / "c", txs=2000, seed=4, scenario="fan-out")
 
     def digest(d):
         return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())}

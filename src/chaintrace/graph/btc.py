@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 
 import numba as nb
 import numpy as np
-import pyarrow.compute as pc
+import pyarrow as pa
 
 from chaintrace.graph.cache import load_arrays, save_arrays
 from chaintrace.store.workspace import Workspace
@@ -151,23 +151,57 @@ def load_btc_graph(ws: Workspace, use_cache: bool = True) -> BtcGraph:
     return g
 
 
-def address_ids(ws: Workspace, addresses: list[str]) -> dict[str, int]:
-    """Dense ids of the given addresses (those present in the store)."""
-    if not addresses:
+# ---------------------------------------------------------------- ids <-> strings, at the edge of the graph
+
+
+def _scan(ws: Workspace, table: str):
+    """An in-memory DuckDB connection with one view, `table`, over the store's segments of it."""
+    import duckdb
+
+    from chaintrace.errors import UserError
+
+    files = [str(f) for f in ws.require_chain("btc").files(table)]
+    con = duckdb.connect(":memory:")
+    if not files:
+        raise UserError(f"the btc store in {ws.path} has no {table}")
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({files!r})")
+    return con
+
+
+def _by_ids(ws: Workspace, table: str, key: str, value: str, ids) -> dict:
+    ids = np.unique(np.asarray([int(i) for i in ids if i is not None and int(i) >= 0], np.int64))
+    if not len(ids):
         return {}
-    con = ws.connect()
-    con.execute("CREATE TEMP TABLE q(address VARCHAR)")
-    con.executemany("INSERT INTO q VALUES (?)", [(a,) for a in addresses])
-    rows = con.execute("SELECT a.address, a.address_id FROM btc.addresses a JOIN q USING (address)").fetchall()
-    return dict(rows)
+    con = _scan(ws, table)
+    con.register("q_ids", pa.table({key: ids}))
+    return dict(con.execute(f"""SELECT t.{key}, t.{value} FROM {table} t JOIN q_ids USING ({key})
+                                WHERE t.{key} BETWEEN {int(ids[0])} AND {int(ids[-1])}""").fetchall())
+
+
+def _by_strings(ws: Workspace, table: str, key: str, value: str, strings) -> dict:
+    strings = sorted(set(strings))
+    if not strings:
+        return {}
+    con = _scan(ws, table)
+    con.register("q_str", pa.table({key: pa.array(strings, pa.string())}))
+    return dict(con.execute(f"SELECT t.{key}, t.{value} FROM {table} t JOIN q_str USING ({key})").fetchall())
+
+
+def address_ids(ws: Workspace, addresses) -> dict[str, int]:
+    """Dense ids of the given addresses (those present in the store)."""
+    return _by_strings(ws, "addresses", "address", "address_id", addresses)
 
 
 def address_strings(ws: Workspace, ids) -> dict[int, str]:
-    """Address strings of the given dense ids."""
-    ids = sorted({int(i) for i in ids if int(i) >= 0})
-    if not ids:
-        return {}
-    store = ws.require_chain("btc")
-    t = store.read("addresses", ["address_id", "address"])
-    sel = t.filter(pc.is_in(t["address_id"], value_set=__import__("pyarrow").array(ids, type=t["address_id"].type)))
-    return dict(zip(sel["address_id"].to_pylist(), sel["address"].to_pylist()))
+    """Address strings of dense address ids (negative ids and None ignored)."""
+    return _by_ids(ws, "addresses", "address_id", "address", ids)
+
+
+def tx_ids(ws: Workspace, txids) -> dict[str, int]:
+    """Dense transaction ids of txids (hex, any case; those in the store), keyed by the lower-case txid."""
+    return _by_strings(ws, "transactions", "txid", "tx_id", [t.lower() for t in txids])
+
+
+def txids(ws: Workspace, ids) -> dict[int, str]:
+    """txid strings of dense transaction ids."""
+    return _by_ids(ws, "transactions", "tx_id", "txid", ids)

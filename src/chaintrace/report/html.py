@@ -10,7 +10,7 @@ from html import escape
 from pathlib import Path
 
 from chaintrace.trace.render import amount, policy_text, when
-from chaintrace.trace.report import TraceReport, compare, entities, stopped_by_reason
+from chaintrace.trace.report import TraceReport, compare, stopped_by_reason
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2733;margin:2em auto;max-width:1100px;padding:0 1em}

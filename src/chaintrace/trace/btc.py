@@ -12,11 +12,10 @@ import re
 import time
 
 import numpy as np
-import pyarrow as pa
 
 from chaintrace.chains.btc.script import NULLDATA
 from chaintrace.errors import UserError
-from chaintrace.graph.btc import BtcGraph, load_btc_graph
+from chaintrace.graph.btc import BtcGraph, address_ids, address_strings, load_btc_graph, tx_ids, txids
 from chaintrace.progress import Progress
 from chaintrace.trace import Bound, TraceRequest, Tracer, TRACERS, load_trace_tags
 from chaintrace.trace import kernels as K
@@ -34,67 +33,11 @@ BY_SEED_MAX = 64  # up to this many seeds, each is its own source (by_seed break
 # ---------------------------------------------------------------------- lookups
 
 
-def _con(ws, tables: tuple[str, ...]):
-    """A DuckDB connection with the committed Parquet segments of the given btc tables as views (read
-    directly, independent of the catalog)."""
-    import duckdb
-
-    store = ws.require_chain("btc")
-    con = duckdb.connect(":memory:")
-    for t in tables:
-        files = [str(f) for f in store.files(t)]
-        if not files:
-            raise UserError(f"the btc store in {ws.path} has no {t}")
-        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet({files!r})")
-    return con
-
-
-def _txids(ws, tx_ids) -> dict[int, str]:
-    ids = np.unique(np.asarray(list(tx_ids), np.int64))
-    if not len(ids):
-        return {}
-    con = _con(ws, ("transactions",))
-    con.register("q_ids", pa.table({"tx_id": ids}))
-    rows = con.execute(f"""SELECT t.tx_id, t.txid FROM transactions t JOIN q_ids USING (tx_id)
-                           WHERE t.tx_id BETWEEN {int(ids[0])} AND {int(ids[-1])}""").fetchall()
-    return dict(rows)
-
-
-def _addresses(ws, addr_ids) -> dict[int, str]:
-    ids = np.unique(np.asarray([a for a in addr_ids if a is not None and a >= 0], np.int64))
-    if not len(ids):
-        return {}
-    con = _con(ws, ("addresses",))
-    con.register("q_ids", pa.table({"address_id": ids}))
-    rows = con.execute(f"""SELECT a.address_id, a.address FROM addresses a JOIN q_ids USING (address_id)
-                           WHERE a.address_id BETWEEN {int(ids[0])} AND {int(ids[-1])}""").fetchall()
-    return dict(rows)
-
-
-def _address_ids(ws, addresses: list[str]) -> dict[str, int]:
-    if not addresses:
-        return {}
-    con = _con(ws, ("addresses",))
-    con.register("q_addr", pa.table({"address": pa.array(addresses, pa.string())}))
-    return dict(con.execute("SELECT a.address, a.address_id FROM addresses a JOIN q_addr USING (address)")
-                .fetchall())
-
-
 def _norm_address(a: str) -> str:
     low = a.lower()
     if low.startswith(("bc1", "tb1", "bcrt1")) and a == a.upper():
         return low  # bech32 may be written in upper case
     return a
-
-
-def _tx_ids(ws, txids: list[str]) -> dict[str, int]:
-    """Dense ids of the given txids (lower-case hex) that are in the store, in one query."""
-    if not txids:
-        return {}
-    con = _con(ws, ("transactions",))
-    con.register("q_txid", pa.table({"txid": pa.array(sorted(set(txids)), pa.string())}))
-    return {t: int(i) for t, i in con.execute("SELECT t.txid, t.tx_id FROM transactions t JOIN q_txid USING (txid)")
-            .fetchall()}
 
 
 # ---------------------------------------------------------------------- bounds and seeds
@@ -122,9 +65,9 @@ def _resolve_seeds(ws, g: BtcGraph, req: TraceRequest, since_tx: int, until_tx: 
         m = re.fullmatch(r"([0-9a-fA-F]{64})(:\d+)?", spec)
         if m:
             wanted.append(m.group(1).lower())
-    ids = _tx_ids(ws, wanted)
+    ids = tx_ids(ws, wanted)
     addr_specs = [_norm_address(x) for x in req.seeds if not re.fullmatch(r"[0-9a-fA-F]{64}(:\d+)?", x)]
-    aids = _address_ids(ws, addr_specs)
+    aids = address_ids(ws, addr_specs)
     by_addr: dict[int, np.ndarray] = {}
     if aids:
         want = np.array(sorted(set(aids.values())), np.int64)
@@ -207,7 +150,7 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     min_value = max(req.min_value, math.ceil(req.min_share * total_nominal)) if req.min_share else req.min_value
 
     tags = load_trace_tags(ws, "btc", req.tag_files, req.registry)
-    sinks = resolve_sinks(ws, g, tags, lambda a: _address_ids(ws, a), g.n_addresses, chain="btc",
+    sinks = resolve_sinks(ws, g, tags, lambda a: address_ids(ws, a), g.n_addresses, chain="btc",
                           clusters=req.clusters)
     stop_tx = None
     n_coinjoins = None
@@ -279,7 +222,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
     # paths: the largest sink transfers, and every output of the explained addresses
     sink_slots = terminal[s_kind[terminal] == K.SINK]
     top = sink_slots[np.argsort(-s_amt[sink_slots], kind="stable")[:req.top_paths]] if req.top_paths else []
-    explain_ids = _address_ids(ws, [_norm_address(a) for a in req.explain]) if req.explain else {}
+    explain_ids = address_ids(ws, [_norm_address(a) for a in req.explain]) if req.explain else {}
     explain_slots: dict[str, np.ndarray] = {}
     for a in req.explain:
         na = _norm_address(a)
@@ -312,10 +255,10 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
         rep_stop = g_sorted[g_start]
 
     need_tx = set(out_tx[s_out[np.concatenate([sink_slots, hold_slots, path_slots, rep_stop])]].tolist())
-    txid = _txids(ws, need_tx)
+    txid = txids(ws, need_tx)
     need_addr = set(out_addr[s_out[terminal]].tolist()) | set(out_addr[s_out[path_slots]].tolist()) \
         if len(terminal) or len(path_slots) else set()
-    addr = _addresses(ws, need_addr)
+    addr = address_strings(ws, need_addr)
 
     def refs(slots: np.ndarray) -> list[str]:
         o = s_out[slots]

@@ -51,7 +51,6 @@ def _grow(a, n):
 def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr_hi, tr_kind, tr_tx,
               tx_tr, tx_from, hold_account, hold_asset, n_holdings, seed_of_tr, start_k, end_k, acct_sink,
               burn_acct, min_lo, min_hi, max_hops, max_txs, fee_lo_code, fee_hi_code):
-    n_tr = tr_from_h.shape[0]
     bal_lo = np.zeros(n_holdings, np.uint64)
     bal_hi = np.zeros(n_holdings, np.uint64)
     t_lo = np.zeros(n_holdings, np.uint64)

@@ -1,50 +1,13 @@
-"""Store look-ups the cluster code needs at its edges: address strings <-> dense ids, txids <-> dense
-transaction ids, block hashes. One DuckDB join per call (the ids are registered as an Arrow table)."""
+"""Store look-ups the cluster code needs at its edges: address strings <-> dense ids and txids <-> dense
+transaction ids (from :mod:`chaintrace.graph.btc`), evidence rows with names, block hashes."""
 from __future__ import annotations
 
-import pyarrow as pa
-
+from chaintrace.graph.btc import address_ids, address_strings  # re-exported
+from chaintrace.graph.btc import tx_ids as resolve_txids
+from chaintrace.graph.btc import txids as txids_of
 from chaintrace.store.workspace import Workspace
 
-
-def address_ids(ws: Workspace, addresses: list[str]) -> dict[str, int]:
-    """Dense ids of the given addresses (those in the store)."""
-    if not addresses:
-        return {}
-    con = ws.connect()
-    con.register("q_addr", pa.table({"address": pa.array(addresses, pa.string())}))
-    rows = con.execute("SELECT a.address, a.address_id FROM btc.addresses a JOIN q_addr q USING (address)").fetchall()
-    return dict(rows)
-
-
-def address_strings(ws: Workspace, ids) -> dict[int, str]:
-    """Address strings of dense address ids (negative ids ignored)."""
-    ids = sorted({int(i) for i in ids if int(i) >= 0})
-    if not ids:
-        return {}
-    con = ws.connect()
-    con.register("q_aid", pa.table({"address_id": pa.array(ids, pa.int64())}))
-    return dict(con.execute("SELECT a.address_id, a.address FROM btc.addresses a JOIN q_aid USING (address_id)")
-                .fetchall())
-
-
-def resolve_txids(ws: Workspace, txids: list[str]) -> dict[str, int]:
-    """Dense transaction ids of txids (hex, any case; those in the store), keyed by the lower-case txid."""
-    if not txids:
-        return {}
-    con = ws.connect()
-    con.register("q_tx", pa.table({"txid": pa.array([t.lower() for t in txids], pa.string())}))
-    return dict(con.execute("SELECT t.txid, t.tx_id FROM btc.transactions t JOIN q_tx USING (txid)").fetchall())
-
-
-def txids_of(ws: Workspace, tx_ids) -> dict[int, str]:
-    """txid strings of dense transaction ids."""
-    ids = sorted({int(t) for t in tx_ids if t is not None and int(t) >= 0})
-    if not ids:
-        return {}
-    con = ws.connect()
-    con.register("q_ids", pa.table({"tx_id": pa.array(ids, pa.int64())}))
-    return dict(con.execute("SELECT t.tx_id, t.txid FROM btc.transactions t JOIN q_ids USING (tx_id)").fetchall())
+__all__ = ["address_ids", "address_strings", "resolve_txids", "txids_of", "name_rows", "block_hash"]
 
 
 def name_rows(ws: Workspace, rows: list[dict]) -> list[dict]:

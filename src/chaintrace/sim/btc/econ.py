@@ -13,7 +13,7 @@ import numba as nb
 import numpy as np
 
 from chaintrace.sim.btc.kernels import (DUST, META_CB, META_LOCK, O_BAL, O_COUNT, O_HEAD, ORD_BIP69, ORD_GIVEN,
-                                        ORD_RANDOM, P2TR, P2WPKH, P2WSH, S_ADDR, S_HEIGHT, S_META, S_NEXT,
+                                        ORD_RANDOM, P2WSH, S_ADDR, S_HEIGHT, S_META, S_NEXT,
                                         S_VALUE, SEL_ALL, SEL_LARGEST, candidates, emit, new_addr, out_size,
                                         select)
 

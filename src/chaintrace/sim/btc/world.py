@@ -200,7 +200,7 @@ class World:
             k = int(min(200, 1 + self.rng.poisson(ex.batch)))
             eng.ensure(1, E.MAXIN, k + 1, k + 1)
             sc = eng.scratch
-            t = E.ex_withdraw(eng.W, self.UF, self.UCUM, self.EX, ex.index, k, float(self.rng.uniform(0.01, 0.08)),
+            E.ex_withdraw(eng.W, self.UF, self.UCUM, self.EX, ex.index, k, float(self.rng.uniform(0.01, 0.08)),
                               height, fr, self.P[E.P_ROUND], self.P[E.P_REUSE_HIT], sc["tmp"], sc["sel"], sc["perm"],
                               sc["ov"], sc["oa"], sc["os"], sc["oo"])
             if int(self.EX[ex.index, E.E_HOT_ADDR]) != ex.hot_addrs[-1]:

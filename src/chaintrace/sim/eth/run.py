@@ -304,12 +304,10 @@ class World:
                             pass
                 bal = ch.balance(d)
                 if bal > 4 * gas_cost:
-                    eff = min(ch.base_fee * 2 + GWEI // 2, ch.base_fee + GWEI // 2)
                     try:
                         ch.tx(d, ex["hot"], bal - 21000 * (ch.base_fee * 2 + GWEI // 2), tip_gwei=0.5, fail=False)
                     except InsufficientFunds:
                         pass
-                    del eff
         # innocent mixer withdrawals (a while after the deposits)
         for denom, notes in self.mixer_notes.items():
             keep = []
