@@ -350,3 +350,27 @@ def test_kill_9_at_random_moments_then_rerun(tmp_path):
     _check_integrity(ws)
     assert _snapshot(ws) == expected
     assert not list((ws.path / "btc" / "_staging").glob("*"))
+
+
+@pytest.mark.parametrize("path", [
+    ("btc-raw-blocks", "btcd", "wire", "testdata",
+     "block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk"),
+    ("btc-raw-blocks", "bitcoinj", "block383616.dat"),  # bare multisig and P2PK outputs
+])
+def test_every_stored_address_equals_the_reference_decoding(ws, path):
+    """The vectorised address map and encoders agree with the one-script reference decoder on every output,
+    and each address row's canonical script decodes to that address."""
+    from chaintrace.chains.btc.script import reference_address
+    from chaintrace.model.networks import network
+
+    kw = {"start_height": 383616} if path[-1] == "block383616.dat" else {}
+    ingest_block_files(ws, [dataset(*path)], **kw)
+    net = network("main")
+    cols, rows = query.sql(ws, "SELECT script, script_type, address FROM btc.outputs ORDER BY output_id")
+    assert len(rows) > 400
+    for script, stype, address in rows:
+        assert (stype, address) == reference_address(bytes(script), net)
+    _, arows = query.sql(ws, "SELECT address, script_type, script FROM btc.addresses")
+    for address, stype, script in arows:
+        assert reference_address(bytes(script), net)[1] == address
+    assert len({a for a, _, _ in arows}) == len(arows)  # one row per address

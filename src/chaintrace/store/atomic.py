@@ -29,9 +29,10 @@ def fsync_path(path: Path | str) -> None:
         os.close(fd)
 
 
-def write_parquet(table: pa.Table, path: Path | str, row_group_size: int = 1 << 20) -> None:
-    """Write `table` as zstd Parquet and fsync it."""
-    pq.write_table(table, path, compression="zstd", row_group_size=row_group_size)
+def write_parquet(table: pa.Table, path: Path | str, row_group_size: int = 1 << 20,
+                  use_dictionary: bool | list[str] = True) -> None:
+    """Write `table` as zstd Parquet and fsync it (`use_dictionary`: all columns, or only those named)."""
+    pq.write_table(table, path, compression="zstd", row_group_size=row_group_size, use_dictionary=use_dictionary)
     fsync_path(path)
 
 

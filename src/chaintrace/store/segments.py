@@ -44,12 +44,17 @@ from chaintrace.store.atomic import exclusive_lock, fsync_path, replace_json, wr
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STAGING = "_staging"
-# A small batch is merged into the table's last segment while both are smaller than this, so interactive
-# ingests of a few blocks do not leave thousands of tiny files; a large batch gets a segment of its own
-# (rewriting the previous segment would cost more than it saves).
+# A small batch is merged into the table's last segment while that is smaller than this, so interactive
+# ingests of a few blocks do not leave thousands of tiny files; a bulk batch gets a segment of its own
+# (rewriting the previous segment again and again would cost more than it saves).
 MERGE_ROWS = 1_000_000
+# A batch of fewer rows than this is small (an interactive ingest of a few blocks).
+SMALL_BATCH_ROWS = 100_000
 # Segments of different tables are written in parallel (Parquet encoding releases the GIL).
 WRITE_THREADS = 4
+# Columns worth Parquet dictionary encoding (few distinct values); hashes, ids and addresses are not, and
+# trying costs time.
+DICTIONARY_COLUMNS = frozenset({"script_type", "kind", "symbol", "name", "standard", "network", "category"})
 
 
 class StoreError(UserError):
@@ -276,7 +281,7 @@ class ChainStore:
                 add = add.select(schema.names).cast(schema)
                 if segs and pc.min(add["height"]).as_py() <= segs[-1].hi:
                     raise StoreError(f"{table}: appended rows must lie above height {segs[-1].hi}")
-                if segs and segs[-1].rows < MERGE_ROWS and len(add) < MERGE_ROWS:
+                if segs and segs[-1].rows < MERGE_ROWS and len(add) < min(SMALL_BATCH_ROWS, MERGE_ROWS):
                     last = segs.pop()
                     pending = [w for w in to_write if w[2] == self.root / table / last.file]
                     if pending:  # truncated earlier in this commit: not on disk yet
@@ -292,7 +297,8 @@ class ChainStore:
         # 1. every new segment written to _staging/ and fsynced (tables in parallel)
         if to_write:
             with ThreadPoolExecutor(min(WRITE_THREADS, len(to_write))) as pool:
-                list(pool.map(lambda w: write_parquet(w[0], w[1]), to_write))
+                list(pool.map(lambda w: write_parquet(
+                    w[0], w[1], use_dictionary=[c for c in w[0].column_names if c in DICTIONARY_COLUMNS]), to_write))
             fsync_path(staging)
 
         new = dict(m)

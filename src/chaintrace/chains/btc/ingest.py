@@ -17,6 +17,7 @@ import pyarrow as pa
 from chaintrace.chains.btc import script as S
 from chaintrace.chains.btc.blockfile import BlockFileError, header_work
 from chaintrace.chains.btc.parse import ParseError, hash_transactions, merkle_root, parse_blocks
+from chaintrace.chains.btc.columns import AddressMap, address_column, binary_column, hex_column, string_codes
 from chaintrace.chains.btc.utxo import SpendIndex, gather32, txid_strings_to_internal
 from chaintrace.model.encoding import hash160
 from chaintrace.model.networks import BtcNetwork, network as get_network
@@ -113,11 +114,11 @@ class BtcIngestor(ChainIngestor):
         spent = ins["spent_output_id"].drop_null().to_numpy()
         self.idx.mark_spent(spent)
         addr = st.read("addresses", ["script"])
-        self.addr_ids: dict[bytes, int] = {s: i for i, s in enumerate(addr["script"].to_pylist())}
+        self.amap = AddressMap.from_scripts(addr["script"])
         self.n_tx = len(txs)
         self.n_out = len(outs)
         self.n_in = len(ins)
-        self.n_addr = len(self.addr_ids)
+        self.n_addr = self.amap.n
         self.net = get_network(st.meta["network"]) if st.meta.get("network") else None
         if self.net:
             self.report.network = self.net.name
@@ -228,32 +229,32 @@ class BtcIngestor(ChainIngestor):
         in_ids = self.n_in + np.arange(nin, dtype=np.int64)
         out_tx = np.repeat(np.arange(ntx), p.tx_nout)
 
-        # addresses
+        # addresses: one canonical script per output (a P2PK output pays the P2PKH script of its key), looked
+        # up in the numba address map; new addresses are encoded as a column
         typ, poff, plen, wver = S.classify(buf, p.out_soff, p.out_slen)
+        has = np.flatnonzero((typ != S.NONSTANDARD) & (typ != S.NULLDATA))
+        koff, klen = p.out_soff[has].copy(), p.out_slen[has].copy()
+        atype, aoff, alen, awver = typ[has].copy(), poff[has].copy(), plen[has].copy(), wver[has]
+        keybuf = buf
+        pk = np.flatnonzero(atype == S.P2PK)
+        if len(pk):
+            extra = b"".join(b"\x76\xa9\x14" + hash160(raw[o:o + n]) + b"\x88\xac"
+                             for o, n in zip(aoff[pk].tolist(), alen[pk].tolist()))
+            keybuf = np.concatenate([buf, np.frombuffer(extra, np.uint8)])
+            base = len(buf) + 25 * np.arange(len(pk), dtype=np.int64)
+            koff[pk], klen[pk] = base, 25
+            atype[pk], aoff[pk], alen[pk] = S.P2PKH, base + 3, 20
+        ids, first_new = self.amap.assign(keybuf, koff, klen)
         addr_id = np.full(nout, -1, np.int64)
-        new_keys: list[bytes] = []
-        new_scripts: list[bytes] = []
-        new_heights: list[int] = []
-        ids = self.addr_ids
-        has_addr = np.flatnonzero((typ != S.NONSTANDARD) & (typ != S.NULLDATA))
-        for i, t, so, sl, po, pl, wv in zip(has_addr.tolist(), typ[has_addr].tolist(),
-                                             p.out_soff[has_addr].tolist(), p.out_slen[has_addr].tolist(),
-                                             poff[has_addr].tolist(), plen[has_addr].tolist(),
-                                             wver[has_addr].tolist()):
-            if t == S.P2PK:
-                h160 = hash160(raw[po:po + pl])
-                canon = b"\x76\xa9\x14" + h160 + b"\x88\xac"
-            else:
-                canon = raw[so:so + sl]
-            a = ids.get(canon)
-            if a is None:
-                a = self.n_addr + len(new_keys)
-                ids[canon] = a
-                new_keys.append(bytes([S.P2PKH]) + h160 if t == S.P2PK else S.address_key(t, raw[po:po + pl], wv))
-                new_scripts.append(canon)
-                new_heights.append(int(tx_height[out_tx[i]]))
-            addr_id[i] = a
-        new_addr_str, new_addr_type = S.encode_keys(new_keys, self.net)
+        addr_id[has] = ids
+        new_at = np.flatnonzero(ids >= first_new)
+        _uniq, pos = np.unique(ids[new_at], return_index=True)  # first occurrence of each new id, in id order
+        sel = new_at[pos]
+        ms = sel[atype[sel] == S.MULTISIG]
+        new_addresses = (address_column(keybuf, atype[sel], aoff[sel], alen[sel], awver[sel], self.net,
+                                        [raw[o:o + n] for o, n in zip(koff[ms].tolist(), klen[ms].tolist())]),
+                         string_codes(atype[sel], S.SCRIPT_TYPES), self.amap.scripts_since(first_new),
+                         tx_height[out_tx[has[sel]]])
 
         # spend index: register this batch, then resolve inputs
         txid_arr = np.frombuffer(b"".join(p.txid), np.uint8).reshape(ntx, 32)
@@ -297,9 +298,9 @@ class BtcIngestor(ChainIngestor):
         vsize = (weight + 3) // 4
 
         times = np.array([int.from_bytes(q.raw[68:72], "little") for q in pending], np.int64)
-        txid_hex = [t[::-1].hex() for t in p.txid]
+        wtxid_arr = np.frombuffer(b"".join(p.wtxid), np.uint8).reshape(ntx, 32)
         transactions = pa.table({
-            "tx_id": tx_ids, "txid": txid_hex, "wtxid": [w[::-1].hex() for w in p.wtxid],
+            "tx_id": tx_ids, "txid": hex_column(txid_arr), "wtxid": hex_column(wtxid_arr),
             "height": tx_height, "tx_index": tx_index.astype(np.int32), "time": times[blk_of_tx],
             "is_coinbase": is_cb, "version": p.tx_version, "locktime": p.tx_locktime,
             "size": size.astype(np.int32), "vsize": vsize.astype(np.int32), "weight": weight.astype(np.int32),
@@ -309,19 +310,17 @@ class BtcIngestor(ChainIngestor):
         }, schema=schema.TRANSACTIONS)
 
         out_n = np.arange(nout) - p.tx_out0[out_tx]
-        scripts = [raw[s:s + n] for s, n in zip(p.out_soff.tolist(), p.out_slen.tolist())]
-        type_names = np.array(S.SCRIPT_TYPES, dtype=object)[typ]
         outputs = pa.table({
             "output_id": out_ids, "tx_id": tx_ids[out_tx], "height": tx_height[out_tx],
-            "n": out_n.astype(np.int32), "value": p.out_value, "script_type": type_names,
-            "address_id": pa.array(addr_id, mask=addr_id < 0), "script": pa.array(scripts, pa.binary()),
+            "n": out_n.astype(np.int32), "value": p.out_value, "script_type": string_codes(typ, S.SCRIPT_TYPES),
+            "address_id": pa.array(addr_id, mask=addr_id < 0),
+            "script": binary_column(buf, p.out_soff, p.out_slen),
         }, schema=schema.OUTPUTS)
 
         in_n = np.arange(nin) - p.tx_in0[in_tx]
-        prev_hex = [None if c else r[::-1].tobytes().hex() for r, c in zip(prev, cb_in.tolist())]
         inputs = pa.table({
             "input_id": in_ids, "tx_id": tx_ids[in_tx], "height": tx_height[in_tx], "n": in_n.astype(np.int32),
-            "prev_txid": pa.array(prev_hex, pa.string()),
+            "prev_txid": hex_column(prev, valid=~cb_in),
             "prev_vout": pa.array(p.in_vout, mask=cb_in),
             "spent_output_id": pa.array(spent_oid, mask=spent_oid < 0),
             "value": pa.array(in_value, mask=spent_oid < 0),
@@ -348,17 +347,17 @@ class BtcIngestor(ChainIngestor):
         }, schema=schema.BLOCKS)
 
         addresses = pa.table({
-            "address_id": self.n_addr + np.arange(len(new_keys), dtype=np.int64),
-            "address": pa.array(new_addr_str, pa.string()), "script_type": pa.array(new_addr_type, pa.string()),
-            "script": pa.array(new_scripts, pa.binary()), "height": pa.array(new_heights, pa.int64()),
+            "address_id": self.n_addr + np.arange(len(sel), dtype=np.int64),
+            "address": new_addresses[0], "script_type": new_addresses[1], "script": new_addresses[2],
+            "height": new_addresses[3],
         }, schema=schema.ADDRESSES)
 
         self.n_tx += ntx
         self.n_out += nout
         self.n_in += nin
-        self.n_addr += len(new_keys)
+        self.n_addr += len(sel)
         rows = {"blocks": blocks, "transactions": transactions, "outputs": outputs, "inputs": inputs,
                 "addresses": addresses}
-        stats = {"tx": ntx, "in": nin, "out": nout, "addr": len(new_keys),
+        stats = {"tx": ntx, "in": nin, "out": nout, "addr": len(sel),
                  "unresolved": int(unresolved.sum())}
         return rows, stats

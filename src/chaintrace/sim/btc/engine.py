@@ -115,7 +115,7 @@ class TxRef:
 def encode_addresses_arrow(ids: np.ndarray, stypes: np.ndarray, key: int, net: BtcNetwork) -> pa.StringArray:
     """Address strings of simulator address ids as an Arrow array (vectorised base58check / bech32 / bech32m,
     no Python object per address)."""
-    from chaintrace.sim.btc.sha import sha256d_rows
+    from chaintrace.chains.btc.sha256 import sha256d_rows
 
     n = len(ids)
     ids = np.ascontiguousarray(ids, np.int64)

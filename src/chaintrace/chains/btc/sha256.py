@@ -1,4 +1,5 @@
-"""SHA-256 in numba for many short messages at once (base58check checksums of simulated addresses)."""
+"""SHA-256 in numba for many short messages at once (base58check checksums of addresses, in ingest and the
+simulator)."""
 from __future__ import annotations
 
 import numba as nb
