@@ -167,11 +167,10 @@ def main() -> None:
     a = ap.parse_args()
     a.workdir.mkdir(parents=True, exist_ok=True)
 
-    from chaintrace.graph.btc import build_btc_graph, load_btc_graph
+    from chaintrace.graph.btc import address_ids, build_btc_graph, load_btc_graph, txids
     from chaintrace.chains.btc.script import NULLDATA
     from chaintrace.intel import load_tags
     from chaintrace.trace import kernels as K, trace
-    from chaintrace.trace.btc import _address_ids
     from chaintrace.trace.reference import propagate_reference
     from chaintrace.trace.sinks import resolve_sinks
 
@@ -186,7 +185,7 @@ def main() -> None:
     print(f"chain: {g.n_tx:,} txs, {g.n_out:,} outputs; arrays built in {build_s:.2f} s, cached load {load_s:.3f} s")
 
     tags = load_tags(None, "btc", [sim / "tags.yaml"])
-    sinks = resolve_sinks(ws, g, tags, lambda x: _address_ids(ws, x), g.n_addresses, clusters=False)
+    sinks = resolve_sinks(ws, g, tags, lambda x: address_ids(ws, x), g.n_addresses, clusters=False)
     seeds = pick_hack(g, a.hack_btc * BTC, sinks.addr_sink)
     nominal = int(np.asarray(g.out_value)[seeds].sum())
     src = np.zeros(len(seeds), np.int64)
@@ -219,11 +218,10 @@ def main() -> None:
     print(f"hack: {len(seeds)} outputs, {seeded / BTC:,.2f} BTC at tx {first_tx:,}; {a.policy} kernel "
           f"{kernel_s:.3f} s, {res.processed:,} txs followed, {len(res):,} tainted outputs")
     specs = []
-    from chaintrace.trace.btc import _txids
-    txids = _txids(ws, np.asarray(g.out_tx)[seeds])
+    seed_txids = txids(ws, np.asarray(g.out_tx)[seeds])
     for o in seeds:
         tt = int(np.asarray(g.out_tx)[o])
-        specs.append(f"{txids[tt]}:{int(o - g.tx_out[tt])}")
+        specs.append(f"{seed_txids[tt]}:{int(o - g.tx_out[tt])}")
     t = time.perf_counter()
     rep = trace(ws, specs, policy=a.policy, tags=[sim / "tags.yaml"], registry=False, clusters=False)
     e2e_s = time.perf_counter() - t
