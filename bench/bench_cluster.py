@@ -381,7 +381,8 @@ clusters (checked: identical cluster ids, {n_clusters:,} clusters, the largest h
 sizes kept for the evidence tables, growth alarm): the price of explainability on top of the bare union-find.
 Memory over the input is what each adds while running. For the bare union-find it is one parent array whose
 roots hold their set's size, negated (4 bytes per address in int32, below 2**31 addresses), plus the
-cluster-id output (4 bytes) and the cluster sizes (4 bytes, computed in the same pass):
+cluster-id output (4 bytes; linking by index makes the root the smallest member, so one sequential pass
+reads the ids off):
 it grows with the address count, not the input count. The guarded kernel also holds one edge list with a
 status and both cluster sizes per edge (the evidence), so its extra memory grows with the edges; the build
 bounds it by processing the stored edges in chunks of about 4 million inputs.

@@ -184,6 +184,22 @@ def _in_sorted(arr, v):
 
 
 @nb.njit(cache=True, nogil=True)
+def _distinct(a, n):
+    """Distinct values among a[:n], where each negative value (no address) counts as distinct."""
+    d = 0
+    for k in range(n):
+        first = True
+        if a[k] >= 0:
+            for j in range(k):
+                if a[j] == a[k]:
+                    first = False
+                    break
+        if first:
+            d += 1
+    return d
+
+
+@nb.njit(cache=True, nogil=True)
 def _classify(height, n_in, iv, it, ia, n_out, ov, ot, oa, tmp, denoms, coords, pools, enabled, p_i, p_f, res):
     """Classify one transaction from its input/output buffers. Writes res[0..4] =
     (protocol, mask, partial, denomination, n_equal)."""
@@ -314,26 +330,8 @@ def _classify(height, n_in, iv, it, ia, n_out, ov, ot, oa, tmp, denoms, coords, 
         e = max_cnt
         shape_ok = e == n_out - e or e == n_out - e + 1
         # distinct output scripts (address ids; outputs without an address count as distinct)
-        d_out = 0
-        for k in range(n_out):
-            first = True
-            if oa[k] >= 0:
-                for j in range(k):
-                    if oa[j] == oa[k]:
-                        first = False
-                        break
-            if first:
-                d_out += 1
-        d_in = 0
-        for k in range(n_in):
-            first = True
-            if ia[k] >= 0:
-                for j in range(k):
-                    if ia[j] == ia[k]:
-                        first = False
-                        break
-            if first:
-                d_in += 1
+        d_out = _distinct(oa, n_out)
+        d_in = _distinct(ia, n_in)
         max_other = -1
         for k in range(n_out):
             if ov[k] != eq_val and ov[k] > max_other:

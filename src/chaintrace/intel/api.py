@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
 from chaintrace.intel import registry as reg
+from chaintrace.intel.files import read_text
 from chaintrace.intel.model import Parsed, parse_date_arg
 from chaintrace.model.tags import Tag
 from chaintrace.progress import NULL, Progress
@@ -343,12 +344,7 @@ def _invalidate() -> None:
 def read_address_file(path: str | Path) -> list[str]:
     """Addresses from a text file: one per line (first field of CSV/TSV lines); blank and # lines skipped."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    text = read_text(path)
     out = []
     for line in text.splitlines():
         s = line.strip()

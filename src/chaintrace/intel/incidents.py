@@ -28,6 +28,7 @@ from pathlib import Path
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
 from chaintrace.intel import registry as reg
+from chaintrace.intel.files import read_text
 from chaintrace.intel.model import Aggregate, Incident, Parsed, Reject, Seed, iso_date, usd
 from chaintrace.store.workspace import Workspace
 
@@ -201,12 +202,7 @@ def parse_incidents_text(text: str, path: str, known: list[dict] | None = None) 
 def parse_incidents_csv(path: str | Path, ws: Workspace | None = None) -> Parsed:
     """Read an incidents, seeds or aggregates CSV (see the module docstring)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    text = read_text(path)
     known = all_incidents(ws)[0] if ws is not None else [_row(i) for i in builtin().incidents]
     return parse_incidents_text(text, str(path), known)
 

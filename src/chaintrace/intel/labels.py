@@ -17,12 +17,12 @@ Confidence is ``web_crawl`` (20): these are scraped attributions.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
+from chaintrace.intel.files import read_json
 from chaintrace.intel.model import CONFIDENCE_LEVELS, Parsed, Reject
 from chaintrace.model.tags import Tag
 
@@ -83,12 +83,7 @@ def _label_from_name(path: Path) -> str:
 def parse_labels(path: str | Path, *, chain: str | None = None, label: str | None = None,
                  tlp: str | None = None) -> Parsed:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: line {e.lineno}, column {e.colno}: malformed JSON ({e.msg})") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
+    data = read_json(path)
     chain = (addr.chain_of(chain) if chain else None) or _chain_from_path(path)
     if chain is None:
         raise UserError(f"{path}: cannot tell the chain from the path; give --chain (eth, bsc, polygon...)")

@@ -8,22 +8,17 @@ clusters of the same file are kept with their type (similar, part-of, linked-to.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from chaintrace.errors import UserError
+from chaintrace.intel.files import read_json
 from chaintrace.intel.model import Actor, Parsed, Reject
 from chaintrace.intel.registry import norm_alias
 
 
 def parse_galaxy(path: str | Path) -> Parsed:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: line {e.lineno}, column {e.colno}: malformed JSON ({e.msg})") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("values"), list):
         raise UserError(f"{path}: not a MISP galaxy cluster file (expected an object with a 'values' list)")
     out = Parsed(kind="misp-galaxy", path=str(path))

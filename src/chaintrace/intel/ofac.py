@@ -24,13 +24,13 @@ import bz2
 import csv
 import hashlib
 import io
-import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
+from chaintrace.intel.files import parse_json, read_text
 from chaintrace.intel.model import Parsed, Reject, Sanction, iso_date
 from chaintrace.progress import NULL, Progress
 
@@ -278,12 +278,9 @@ def parse_plain_lists(path: Path, *, as_of: str | None) -> Parsed:
     out.meta = {"list_name": LIST_NAME, "as_of": as_of, "assets": sorted(files),
                 "title": f"OFAC SDN address lists ({', '.join(sorted(files))}) as of {as_of}"}
     for asset, f in sorted(files.items()):
-        text = f.read_text(encoding="utf-8")
+        text = read_text(f)
         if f.suffix == ".json":
-            try:
-                items = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{f}: line {e.lineno}, column {e.colno}: malformed JSON ({e.msg})") from None
+            items = parse_json(text, f)
             if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
                 raise UserError(f"{f}: expected a JSON array of address strings")
             lines = [(None, x) for x in items]

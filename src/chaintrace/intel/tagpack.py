@@ -21,6 +21,7 @@ import yaml
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
 from chaintrace.intel.model import CONFIDENCE_LEVELS, Actor, Parsed, Reject, confidence_id_for, iso_date
+from chaintrace.intel.yamlblock import read_flat
 from chaintrace.model.tags import Tag, primary_category
 
 TAG_FIELDS = ("label", "source", "currency", "network", "confidence", "address", "tx_hash", "actor", "category",
@@ -30,12 +31,20 @@ HEADER_FIELDS = ("title", "creator", "description", "owner", "tags", "is_public"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml(path: Path) -> tuple[object, yaml.Node | None]:
-    """Parse a YAML file into (data, root node); the nodes carry line numbers. Syntax errors name the line."""
+def load_yaml(path: Path, list_key: str) -> tuple[object, list[int]]:
+    """Parse a YAML file into (data, 1-based line of each item of the top-level list `list_key`). Files in
+    the flat TagPack layout take the fast reader (:mod:`chaintrace.intel.yamlblock`), others PyYAML (libyaml
+    when installed). Syntax errors name the line."""
     try:
         stream = path.read_bytes()
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        flat = read_flat(stream.decode("utf-8"), list_key)
+    except UnicodeDecodeError:
+        flat = None
+    if flat is not None:
+        return flat
     loader = _Loader(stream)
     try:
         node = loader.get_single_node()
@@ -50,7 +59,7 @@ def load_yaml(path: Path) -> tuple[object, yaml.Node | None]:
         raise UserError(f"{path}: invalid YAML value: {e}") from None
     finally:
         loader.dispose()
-    return data, node
+    return data, _item_lines(node, list_key)
 
 
 def _item_lines(root: yaml.Node | None, key: str) -> list[int]:
@@ -83,7 +92,7 @@ def _context(v) -> str | None:
 def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: str | None = None) -> Parsed:
     """Read one TagPack file. Tags inherit header fields; each bad tag becomes a :class:`Reject`."""
     path = Path(path)
-    data, root = load_yaml(path)
+    data, lines = load_yaml(path, "tags")
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a TagPack (expected a mapping with title, creator and tags)")
     if "tags" not in data:
@@ -93,7 +102,6 @@ def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: st
     tags = data.get("tags") or []
     if not isinstance(tags, list):
         raise UserError(f"{path}: 'tags' must be a list")
-    lines = _item_lines(root, "tags")
     header = {k: v for k, v in data.items() if k in TAG_FIELDS}
     out = Parsed(kind="tagpack", path=str(path))
     out.meta = {"title": _text(data.get("title")), "creator": _text(data.get("creator")),
@@ -184,12 +192,11 @@ def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: st
 def parse_actorpack(path: str | Path) -> Parsed:
     """Read a GraphSense ActorPack: actors with id, label, uri, categories, jurisdictions, aliases, context."""
     path = Path(path)
-    data, root = load_yaml(path)
+    data, lines = load_yaml(path, "actors")
     if not isinstance(data, dict) or not isinstance(data.get("actors"), list):
         if isinstance(data, dict) and "tags" in data:
             raise UserError(f"{path}: this is a TagPack; import it with `intel import tagpack`")
         raise UserError(f"{path}: not an ActorPack (expected a mapping with an 'actors' list)")
-    lines = _item_lines(root, "actors")
     out = Parsed(kind="actorpack", path=str(path))
     out.meta = {"title": _text(data.get("title")), "creator": _text(data.get("creator")),
                 "description": _text(data.get("description"))}

@@ -72,14 +72,18 @@ def b58check_decode(text: str) -> bytes:
 # ---------------------------------------------------------------- bech32 / bech32m
 
 
+_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+# the XOR of the generator terms selected by each 5-bit value of the top bits (BIP-173 polymod, one lookup a step)
+_GEN_TABLE = tuple(
+    (_GEN[0] if t & 1 else 0) ^ (_GEN[1] if t & 2 else 0) ^ (_GEN[2] if t & 4 else 0) ^ (_GEN[3] if t & 8 else 0)
+    ^ (_GEN[4] if t & 16 else 0) for t in range(32))
+
+
 def _polymod(values) -> int:
-    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    table = _GEN_TABLE
     chk = 1
     for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            chk ^= gen[i] if ((top >> i) & 1) else 0
+        chk = ((chk & 0x1FFFFFF) << 5 ^ v) ^ table[chk >> 25]
     return chk
 
 

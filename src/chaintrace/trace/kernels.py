@@ -23,6 +23,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from chaintrace.sorting import argsort_desc
 from chaintrace.trace.policies import POLICIES, Segment, Taint, TxShape, normalize
 
 POLICY_CODE = {name: i for i, name in enumerate(POLICIES)}  # poison 0, haircut 1, fifo 2, lifo 3, tiho 4
@@ -66,42 +67,6 @@ def _muldiv(a, b, c):
                 q += 1
         bit -= 1
     return q, r
-
-
-@nb.njit(cache=True)
-def _argsort_desc(keys):
-    """Indices ordering `keys` by value, largest first; stable (ties keep the lower index first)."""
-    n = keys.shape[0]
-    idx = np.arange(n)
-    tmp = np.empty(n, np.int64)
-    width = 1
-    while width < n:
-        lo = 0
-        while lo < n:
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            i, j, k = lo, mid, lo
-            while i < mid and j < hi:
-                if keys[idx[j]] > keys[idx[i]]:
-                    tmp[k] = idx[j]
-                    j += 1
-                else:
-                    tmp[k] = idx[i]
-                    i += 1
-                k += 1
-            while i < mid:
-                tmp[k] = idx[i]
-                i += 1
-                k += 1
-            while j < hi:
-                tmp[k] = idx[j]
-                j += 1
-                k += 1
-            lo += 2 * width
-        for q in range(n):
-            idx[q] = tmp[q]
-        width *= 2
-    return idx
 
 
 @nb.njit(cache=True)
@@ -198,7 +163,7 @@ def _apportion(total, w, denom, out, rem):
             out[best] += 1
             rem[best] = -1
     else:
-        order = _argsort_desc(rem[:n])
+        order = argsort_desc(rem[:n])
         for j in range(left):
             out[order[j]] += 1
 
@@ -424,7 +389,7 @@ def _split_ordered(policy, fee_mode, iv, ip, sv, ss, sh, ov, n_in, n_out, V, f, 
     if policy == 4:
         for k in range(n_out):  # keys in writable scratch (`ov` may be a read-only graph array: one signature)
             pos[k] = ov[k]
-        slots = _argsort_desc(pos)
+        slots = argsort_desc(pos)
     else:
         slots = np.arange(n_out)
     ns = 0

@@ -310,7 +310,7 @@ def build_clusters(ws: Workspace, config: ClusterConfig | None = None, *, tags: 
     cs = ClusterStore(ws)
     notes: list[str] = []
     with cs.writer():
-        old = cs.state()
+        old = cs.state(any_format=full)
         if old is not None and not full and _reorganised(ws, old, g):
             notes.append("the store was reorganised below the last clustered block: full rebuild")
             full = True

@@ -23,7 +23,7 @@ from chaintrace.errors import UserError
 from chaintrace.store import atomic
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 1
+FORMAT = 2  # 2: union-find linked by index (every parent below its child); 1 (union by size) needs --full
 STATE = "state.json"
 LOCK = ".lock"
 MERGE_ROWS = 1_000_000  # a file smaller than this is merged with the next rows of the same kind
@@ -48,7 +48,9 @@ class ClusterStore:
     def exists(self) -> bool:
         return (self.root / STATE).exists()
 
-    def state(self) -> dict | None:
+    def state(self, any_format: bool = False) -> dict | None:
+        """The committed cluster state (None before the first build); another format is an error unless
+        `any_format` (a full rebuild replaces it)."""
         p = self.root / STATE
         if not p.exists():
             return None
@@ -56,7 +58,7 @@ class ClusterStore:
             s = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise UserError(f"{p}: unreadable cluster state ({e}); delete {self.root} and rebuild") from e
-        if s.get("format") != FORMAT:
+        if s.get("format") != FORMAT and not any_format:
             raise UserError(f"{p}: cluster state of format {s.get('format')}, expected {FORMAT}; rebuild with "
                             "`chaintrace cluster build --full`")
         return s

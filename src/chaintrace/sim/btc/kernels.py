@@ -22,6 +22,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from chaintrace.sorting import argsort_desc
+
 # script types: the codes of chaintrace.chains.btc.script
 P2PKH, P2SH, P2WPKH, P2WSH, P2TR = 1, 2, 3, 4, 5
 NULLDATA = 9
@@ -288,41 +290,11 @@ def new_addr(ST, AL, entity, stype, role, aux):
 
 @nb.njit(cache=True)
 def _order_desc(SL, slots, n):
-    """Positions 0..n-1 of `slots` ordered by value, largest first, ties in position order (a stable merge
-    sort: the same order as ``np.argsort(-values, kind="mergesort")``)."""
-    idx = np.arange(n)
-    tmp = np.empty(n, np.int64)
+    """Positions 0..n-1 of `slots` ordered by value, largest first, ties in position order."""
     key = np.empty(n, np.int64)
     for q in range(n):
         key[q] = SL[slots[q], S_VALUE]
-    width = 1
-    while width < n:
-        lo = 0
-        while lo < n:
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            i, j, k = lo, mid, lo
-            while i < mid and j < hi:
-                if key[idx[j]] > key[idx[i]]:
-                    tmp[k] = idx[j]
-                    j += 1
-                else:
-                    tmp[k] = idx[i]
-                    i += 1
-                k += 1
-            while i < mid:
-                tmp[k] = idx[i]
-                i += 1
-                k += 1
-            while j < hi:
-                tmp[k] = idx[j]
-                j += 1
-                k += 1
-            lo += 2 * width
-        for q in range(n):
-            idx[q] = tmp[q]
-        width *= 2
-    return idx
+    return argsort_desc(key)
 
 
 @nb.njit(cache=True)

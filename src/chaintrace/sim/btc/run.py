@@ -23,6 +23,7 @@ from chaintrace.sim.btc.engine import STYPE_NAMES, Engine
 from chaintrace.sim.btc.scenarios import SCENARIOS, Incident, Plan
 from chaintrace.sim.btc.world import World
 from chaintrace.sim.output import atomic_dir
+from chaintrace.sim.params import check_params
 from chaintrace.sim.seeds import write_seed_file
 from chaintrace.sim.tagpack import TagPackWriter, write_actorpack
 
@@ -81,12 +82,7 @@ def simulate_btc(out_dir, *, txs: int = 20_000, seed: int = 1, scenario: str = "
     >>> from chaintrace.sim import simulate_btc
     >>> r = simulate_btc("sim-out", txs=20_000, seed=7, scenario="dprk")   # doctest: +SKIP
     """
-    if scenario not in SCENARIOS:
-        raise UserError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
-    if txs < 1000:
-        raise UserError(f"--txs {txs}: at least 1000 transactions are needed for a working economy")
-    if not 0.0 <= tag_coverage <= 1.0:
-        raise UserError(f"--tag-coverage {tag_coverage}: must be between 0 and 1")
+    check_params(scenario, SCENARIOS, txs, tag_coverage)
     if not 2 <= exchanges <= len(wallets.EXCHANGES):
         raise UserError(f"--exchanges {exchanges}: must be between 2 and {len(wallets.EXCHANGES)}")
     try:

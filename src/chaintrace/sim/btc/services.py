@@ -347,16 +347,14 @@ class Whirlpool(_Coordinator):
                      context={"entity": self.entity.id, "role": "coinjoin_coordinator"})
 
 
-class Wasabi1(_Coordinator):
-    protocol = "wasabi1"
+class _RoundCoordinator(_Coordinator):
+    """A coordinator that runs a round every `every` blocks or so (first one within `every` blocks)."""
 
-    def __init__(self, eng, world, rng, every: int):
-        super().__init__(eng, world, rng, "Wasabi-1-like coordinator")
+    def __init__(self, eng, world, rng, name: str, every: int):
+        super().__init__(eng, world, rng, name)
         self.every = every
         self.next_round = None
         self.registered: list = []
-        self._fee_addr(new=True)
-        self._fee_addr(new=True)
 
     def step(self, height: int) -> None:
         if self.next_round is None:
@@ -365,6 +363,18 @@ class Wasabi1(_Coordinator):
             return
         self.next_round = height + self.every + int(self.rng.integers(0, self.every))
         self._round(height)
+
+    def _round(self, height: int) -> None:
+        raise NotImplementedError
+
+
+class Wasabi1(_RoundCoordinator):
+    protocol = "wasabi1"
+
+    def __init__(self, eng, world, rng, every: int):
+        super().__init__(eng, world, rng, "Wasabi-1-like coordinator", every)
+        self._fee_addr(new=True)
+        self._fee_addr(new=True)
 
     def _round(self, height: int) -> None:
         eng = self.eng
@@ -473,24 +483,13 @@ def standard_denominations() -> list[int]:
     return sorted(x for x in s if 5_000 <= x <= 134_375_000_000)
 
 
-class Wasabi2(_Coordinator):
+class Wasabi2(_RoundCoordinator):
     protocol = "wasabi2"
     DENOMS = standard_denominations()
 
     def __init__(self, eng, world, rng, every: int):
-        super().__init__(eng, world, rng, "WabiSabi-like coordinator")
-        self.every = every
-        self.next_round = None
-        self.registered: list = []
+        super().__init__(eng, world, rng, "WabiSabi-like coordinator", every)
         self._fee_addr(new=True)
-
-    def step(self, height: int) -> None:
-        if self.next_round is None:
-            self.next_round = height + int(self.rng.integers(1, self.every + 1))
-        if height < self.next_round:
-            return
-        self.next_round = height + self.every + int(self.rng.integers(0, self.every))
-        self._round(height)
 
     def _decompose(self, amount: int, limit: int = 8) -> tuple[list[int], int]:
         outs = []

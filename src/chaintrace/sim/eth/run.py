@@ -12,13 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chaintrace import __version__
-from chaintrace.errors import UserError
 from chaintrace.progress import NULL, Progress
 from chaintrace.sim.btc.run import SimResult
 from chaintrace.sim.eth.chain import (ETH, GWEI, ZERO, Call, Chain, InsufficientFunds, Log, TokenMove, pad32,
                                       topic_of, u256)
 from chaintrace.sim.eth.scenarios import SCENARIOS
 from chaintrace.sim.output import atomic_dir
+from chaintrace.sim.params import check_params
 from chaintrace.sim.seeds import write_seed_file
 from chaintrace.sim.tagpack import TagPackWriter, actor_id, write_actorpack
 
@@ -675,12 +675,7 @@ def simulate_eth(out_dir, *, txs: int = 20_000, seed: int = 1, scenario: str = "
     allocations as ``genesis`` traces), ``tags.yaml``, ``truth.json`` and ``addresses.parquet`` (the true
     entity of every address). See docs/simulator.md.
     """
-    if scenario not in SCENARIOS:
-        raise UserError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
-    if txs < 1000:
-        raise UserError(f"--txs {txs}: at least 1000 transactions are needed for a working economy")
-    if not 0.0 <= tag_coverage <= 1.0:
-        raise UserError(f"--tag-coverage {tag_coverage}: must be between 0 and 1")
+    check_params(scenario, SCENARIOS, txs, tag_coverage)
     n_users = users if users is not None else max(200, min(500_000, txs // 20))
     pb = per_block if per_block is not None else int(min(300, max(40, txs // 200)))
     t0 = _time.perf_counter()
