@@ -240,3 +240,17 @@ def test_bz2_fixture_277647_parses():
     assert p.block_hash(0)[::-1].hex().startswith("0000000000000000054a714e")
     assert parse.merkle_root(p.txid) == block[36:68]
     assert parse.coinbase_height(block[p.in_soff[0]:p.in_soff[0] + p.in_slen[0]]) == 277647
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(st.integers(0, 31), max_size=70))
+def test_bech32_program_bytes_equal_bit_conversion(data):
+    """The one-integer 5-to-8-bit conversion of segwit_decode equals the reference bit conversion, padding
+    errors included."""
+    try:
+        want = bytes(encoding.convertbits(data, 5, 8, pad=False))
+    except ValueError:
+        with pytest.raises(ValueError):
+            encoding._from5(data)
+        return
+    assert encoding._from5(data) == want

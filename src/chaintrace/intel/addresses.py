@@ -169,6 +169,9 @@ def _cashaddr(address: str) -> str | None:
     return None
 
 
+_SPACE = re.compile(r"\s")
+
+
 def check(chain: str, address: str) -> str | None:
     """Why `address` is not a valid `chain` address, or None when it is valid (or the chain has no checker)."""
     a = address.strip()
@@ -176,7 +179,7 @@ def check(chain: str, address: str) -> str | None:
         return "empty address"
     if a != address:
         return "address has leading/trailing whitespace"
-    if any(c.isspace() for c in a):
+    if _SPACE.search(a):
         return "address contains whitespace"
     if chain in EVM_CHAINS:
         if not enc.is_valid_evm(a):

@@ -37,6 +37,7 @@ _NOT_PLAIN_TEXT = re.compile("[^\x09\x0A\x0D\x20-\x7E\xA0-\u2027\u202A-\uD7FF\uE
 _resolver = Resolver()
 _constructor = SafeConstructor()
 _str_keys: set[str] = set()  # keys known to resolve to plain strings (not `yes:`, `null:`...)
+_plain: dict = {}  # plain scalar text -> its value (labels, categories and actors repeat across tags)
 
 
 class _Outside(Exception):
@@ -59,6 +60,10 @@ def _scalar(text: str | None):
         raise _Outside
     c = text[0]
     if c == '"':
+        if "\\" not in text:
+            if text[-1] != '"' or len(text) < 2 or '"' in text[1:-1]:
+                raise _Outside
+            return text[1:-1]
         if not _DQ_OK.fullmatch(text):
             raise _Outside
         return json.loads(text)
@@ -67,12 +72,16 @@ def _scalar(text: str | None):
         if len(text) < 2 or text[-1] != "'" or "'" in inner.replace("''", ""):
             raise _Outside
         return inner.replace("''", "'")
+    got = _plain.get(text, _plain)
+    if got is not _plain:
+        return got
     if _PLAIN_BAD.search(text):
         raise _Outside
     tag = _resolver.resolve(yaml.ScalarNode, text, (True, False))
-    if tag == _STR:
-        return text
-    return _constructor.construct_object(yaml.ScalarNode(tag, text), deep=True)
+    value = text if tag == _STR else _constructor.construct_object(yaml.ScalarNode(tag, text), deep=True)
+    if len(_plain) < 100_000:
+        _plain[text] = value  # immutable values only: str, int, float, bool, None, date, datetime
+    return value
 
 
 def read_flat(text: str, list_key: str) -> tuple[dict, list[int]] | None:

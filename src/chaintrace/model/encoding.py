@@ -111,6 +111,18 @@ def convertbits(data, frombits: int, tobits: int, pad: bool = True) -> list[int]
     return ret
 
 
+def _from5(data: list[int]) -> bytes:
+    """5-bit groups (valid bech32 symbols) to bytes, without padding: ``convertbits(data, 5, 8, pad=False)``
+    through one Python integer."""
+    acc = 0
+    for v in data:
+        acc = acc << 5 | v
+    spare = len(data) * 5 % 8
+    if spare >= 5 or acc & ((1 << spare) - 1):
+        raise ValueError("invalid padding in bit conversion")
+    return (acc >> spare).to_bytes(len(data) * 5 // 8, "big")
+
+
 def bech32_encode(hrp: str, data: list[int], const: int) -> str:
     values = _hrp_expand(hrp) + data
     polymod = _polymod(values + [0] * 6) ^ const
@@ -149,7 +161,7 @@ def segwit_decode(hrp: str, address: str) -> tuple[int, bytes]:
     if not data:
         raise ValueError("empty segwit data")
     version = data[0]
-    program = bytes(convertbits(data[1:], 5, 8, pad=False))
+    program = _from5(data[1:])
     if version > 16 or not 2 <= len(program) <= 40:
         raise ValueError("invalid witness version or program length")
     if version == 0 and len(program) not in (20, 32):
