@@ -159,12 +159,15 @@ class BtcIngestor(ChainIngestor):
         try:
             rows, stats = self._build(pending)
         except BaseException:
-            # the in-memory index may hold part of this batch; nothing was committed, so reload state
+            # the in-memory index may hold part of this batch; this batch was not committed, so reload state
+            # (after the previous batch's commit, which may still be in flight)
+            self._wait_quietly()
             self._load()
             raise
         tip = {"height": pending[-1].height, "hash": hashlib.sha256(hashlib.sha256(
             pending[-1].raw[:80]).digest()).digest()[::-1].hex()}
-        self.commit(rows, tip, meta={"network": self.net.name})
+        # written in a background thread while the next batch is parsed (commits stay one at a time, in order)
+        self.commit(rows, tip, background=True, meta={"network": self.net.name})
         r = self.report
         r.blocks += len(pending)
         r.transactions += stats["tx"]
