@@ -105,6 +105,7 @@ def test_flat_layout_scalars_resolve_as_pyyaml():
     "tags:\n- address: a\u2028b\n",                                       # Unicode line separator
     "tags:\n- address: a\x07\n",                                           # non-printable
     "tags:\n- x\n",                                                        # scalar item
+    "tags:\nfoo: bar\n- address: a\n",                                       # list after another key
     "---\ntags:\n- address: a\n---\ntags: []\n",                            # two documents
     "tags:\n-\taddress: a\n",                                              # tab
 ])

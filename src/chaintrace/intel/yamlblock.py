@@ -102,7 +102,8 @@ def _read(text: str, list_key: str) -> tuple[dict, list[int]]:
     lines = text.split("\n")
     doc: dict = {}
     item_lines: list[int] = []
-    items: list[dict] | None = None
+    items: list[dict] = []
+    in_list = False  # after the `list_key:` header line, before any other header line
     item: dict | None = None
     dash = key_col = -1
     started = False
@@ -122,14 +123,11 @@ def _read(text: str, list_key: str) -> tuple[dict, list[int]]:
             if m is None or _key(m.group(1)) in doc:
                 raise _Outside
             item = None
-            if m.group(1) == list_key and m.group(2) is None:
-                items = doc[list_key] = []
-                dash = -1
-                continue
-            doc[m.group(1)] = _scalar(m.group(2))
+            in_list = m.group(1) == list_key and m.group(2) is None
+            doc[m.group(1)] = items if in_list else _scalar(m.group(2))
             continue
-        if items is None or doc.get(list_key) is not items or item_lines and item is None:
-            raise _Outside  # list content that does not belong to the list key (or after another header)
+        if not in_list:
+            raise _Outside  # indented or list content that does not belong to the list key
         m = _ITEM.fullmatch(line)
         if m is not None:
             col = len(m.group(1))
