@@ -19,7 +19,7 @@ smallest address id). Times exclude JIT compilation (warmed up on a tiny input) 
 
 Full scale (the figure the issue asks for)::
 
-    python bench/bench_cluster.py --inputs 100000000 --sim-txs 10000000
+    python bench/bench_cluster.py --inputs 100000000 --repeat 5 --sim-txs 10000000
 
 Reduced scale (CI machines, shared CPUs)::
 

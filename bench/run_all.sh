@@ -9,7 +9,7 @@ run python bench/bench_ingest.py --copies 25 100 400 --sim-txs 1000000
 run python bench/bench_simulate.py --txs 10000000
 run python bench/bench_trace.py --txs 10000000 --baseline-txs 1000000 --workdir bench-data/trace
 run python bench/eval_trace.py --txs 100000 --seeds 1 2 3 4 5
-run python bench/bench_cluster.py --inputs 100000000 --repeat 3 --sim-txs 10000000
+run python bench/bench_cluster.py --inputs 100000000 --repeat 5 --sim-txs 10000000
 run python bench/eval_cluster.py --txs 200000
 run python bench/bench_eth_ingest.py --transfers 5000000
 run python bench/bench_eth_trace.py --transfers 5000000
