@@ -1,4 +1,6 @@
-"""Sorting kernels shared by the numba code of the simulator and the trace engine."""
+"""Sorting and binary-search kernels shared by the numba code of the simulator, the trace engine and the
+CoinJoin detectors (hand-written: numba compiles np.argsort / np.searchsorted variants for seconds on a fresh
+machine)."""
 from __future__ import annotations
 
 import numba as nb
@@ -41,3 +43,31 @@ def argsort_desc(keys):
             idx[q] = tmp[q]
         width *= 2
     return idx
+
+
+@nb.njit(cache=True, nogil=True)
+def lower_bound(a, n, v):
+    """First index i < n with a[i] >= v (a[:n] ascending): ``np.searchsorted(a[:n], v)``."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, nogil=True)
+def upper_bound(a, n, v):
+    """First index i < n with a[i] > v (a[:n] ascending): ``np.searchsorted(a[:n], v, side="right")``."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

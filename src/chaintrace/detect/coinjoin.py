@@ -44,6 +44,7 @@ import numba as nb
 import numpy as np
 
 from chaintrace.chains.btc.script import NULLDATA, P2TR, P2WPKH
+from chaintrace.sorting import lower_bound, upper_bound
 
 WASABI2, WASABI1, WHIRLPOOL, JOINMARKET, EQUAL_OUTPUT = 1, 2, 3, 4, 5
 PROTOCOLS = {WASABI2: "wasabi2", WASABI1: "wasabi1", WHIRLPOOL: "whirlpool", JOINMARKET: "joinmarket",
@@ -121,37 +122,9 @@ class CoinJoins:
         return {PROTOCOLS[k]: int(c[k]) for k in PROTOCOLS}
 
 
-# The kernels sort and search with the small helpers below rather than np.sort / np.searchsorted: same
-# results, but numba compiles those library routines (quicksort, searchsorted variants) for seconds on a
-# fresh machine.
-
-@nb.njit(cache=True, nogil=True)
-def _lower(a, n, v):
-    """First index i < n with a[i] >= v (a[:n] ascending): np.searchsorted(a[:n], v)."""
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@nb.njit(cache=True, nogil=True)
-def _upper(a, n, v):
-    """First index i < n with a[i] > v: np.searchsorted(a[:n], v, side="right")."""
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] <= v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
+# The kernels sort and search with the small helpers below and chaintrace.sorting's binary searches rather
+# than np.sort / np.searchsorted: same results, but numba compiles those library routines (quicksort,
+# searchsorted variants) for seconds on a fresh machine.
 
 @nb.njit(cache=True, nogil=True)
 def _heapsort(a, n):
@@ -179,7 +152,7 @@ def _sift(a, root, n):
 
 @nb.njit(cache=True, nogil=True)
 def _in_sorted(arr, v):
-    i = _lower(arr, arr.shape[0], v)
+    i = lower_bound(arr, arr.shape[0], v)
     return i < arr.shape[0] and arr[i] == v
 
 
@@ -235,8 +208,8 @@ def _classify(height, n_in, iv, it, ia, n_out, ov, ot, oa, tmp, denoms, coords, 
     eq_val = -1
     for k in range(n_out):
         v = ov[k]
-        lo_i = _lower(s, n_out, v)
-        hi_i = _upper(s, n_out, v)
+        lo_i = lower_bound(s, n_out, v)
+        hi_i = upper_bound(s, n_out, v)
         if hi_i - lo_i == max_cnt:
             eq_val = v
             break

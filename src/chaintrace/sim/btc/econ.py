@@ -16,6 +16,7 @@ from chaintrace.sim.btc.kernels import (DUST, META_CB, META_LOCK, O_BAL, O_COUNT
                                         ORD_RANDOM, P2WSH, S_ADDR, S_HEIGHT, S_META, S_NEXT,
                                         S_VALUE, SEL_ALL, SEL_LARGEST, candidates, emit, new_addr, out_size,
                                         select)
+from chaintrace.sorting import upper_bound
 
 # user fingerprint columns
 (F_STYPE, F_CHANGE, F_POS, F_LOCK, F_RBF, F_SEL, F_VERSION, F_FEE, F_LOWR, F_REUSE, F_RECV, F_EXCH,
@@ -71,16 +72,8 @@ def round_amount(v, digits):
 
 @nb.njit(cache=True)
 def pick_user(UCUM):
-    x = np.random.random() * UCUM[-1]
-    lo = 0
-    hi = UCUM.shape[0]
-    while lo < hi:  # np.searchsorted(UCUM, x, side="right")
-        mid = (lo + hi) // 2
-        if UCUM[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    """A user drawn with probability proportional to its weight (UCUM: cumulative weights)."""
+    return upper_bound(UCUM, UCUM.shape[0], np.random.random() * UCUM[-1])
 
 
 @nb.njit(cache=True)
