@@ -8,15 +8,20 @@ from typing import Any
 from chaintrace.errors import UserError
 
 
-def read_text(path: str | Path) -> str:
-    """The UTF-8 text of `path`; a :class:`UserError` naming the file (and byte offset) when it cannot be read."""
-    path = Path(path)
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of `path`; a :class:`UserError` naming the file when it cannot be read."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
+        return Path(path).read_bytes()
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of `path`; a :class:`UserError` naming the file (and byte offset) when it cannot be read."""
+    try:
+        return read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
 
 
 def parse_json(text: str, path: str | Path) -> Any:

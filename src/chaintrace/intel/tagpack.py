@@ -20,6 +20,7 @@ import yaml
 
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
+from chaintrace.intel.files import read_bytes
 from chaintrace.intel.model import CONFIDENCE_LEVELS, Actor, Parsed, Reject, confidence_id_for, iso_date
 from chaintrace.intel.yamlblock import read_flat
 from chaintrace.model.tags import Tag, primary_category
@@ -35,10 +36,7 @@ def load_yaml(path: Path, list_key: str) -> tuple[object, list[int]]:
     """Parse a YAML file into (data, 1-based line of each item of the top-level list `list_key`). Files in
     the flat TagPack layout take the fast reader (:mod:`chaintrace.intel.yamlblock`), others PyYAML (libyaml
     when installed). Syntax errors name the line."""
-    try:
-        stream = path.read_bytes()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    stream = read_bytes(path)
     try:
         flat = read_flat(stream.decode("utf-8"), list_key)
     except UnicodeDecodeError:

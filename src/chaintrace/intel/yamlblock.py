@@ -105,7 +105,7 @@ def _read(text: str, list_key: str) -> tuple[dict, list[int]]:
     items: list[dict] = []
     in_list = False  # after the `list_key:` header line, before any other header line
     item: dict | None = None
-    dash = key_col = -1
+    dash = -1  # column of the items' "- " (their keys are 2 columns further)
     started = False
     for no, line in enumerate(lines, 1):
         s = line.lstrip(" ")
@@ -135,12 +135,11 @@ def _read(text: str, list_key: str) -> tuple[dict, list[int]]:
                 dash = col
             elif col != dash:
                 raise _Outside
-            key_col = dash + 2
             item = {_key(m.group(2)): _scalar(m.group(3))}
             items.append(item)
             item_lines.append(no)
             continue
-        if item is None or len(line) - len(s) != key_col:
+        if item is None or len(line) - len(s) != dash + 2:
             raise _Outside
         m = _HEADER.fullmatch(s)
         if m is None or _key(m.group(1)) in item:
