@@ -3,6 +3,7 @@
 Serves `getblockhash`, `getblock <hash> <verbosity>`, `getblockcount` and `getblockchaininfo` from verbose
 block JSON (bitcoind's own answers recorded by bitcoin-etl, or blocks built by the tests), with HTTP Basic
 authentication, JSON-RPC batches, and injectable transient failures (HTTP 503, RPC -28 "warming up").
+:func:`send_json` and :func:`start` are the HTTP plumbing, shared with the Ethereum JSON-RPC client tests.
 """
 from __future__ import annotations
 
@@ -74,6 +75,22 @@ class RpcNode:
         return None, {"code": -32601, "message": "Method not found"}
 
 
+def send_json(handler: BaseHTTPRequestHandler, data: bytes, status: int = 200) -> None:
+    """Answer the request `handler` is serving with the JSON body `data`."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def start(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """Serve `handler` on 127.0.0.1 (random port) in a daemon thread: (server, url)."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}/"
+
+
 def serve(node: RpcNode):
     """Start an HTTP server for `node` on 127.0.0.1 (random port). Returns (server, url without auth)."""
 
@@ -101,13 +118,6 @@ def serve(node: RpcNode):
                 for req in (body if batch else [body]):
                     result, error = node.call(req["method"], req.get("params", []))
                     answers.append({"result": result, "error": error, "id": req.get("id")})
-            data = json.dumps(answers if batch else answers[0]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, json.dumps(answers if batch else answers[0]).encode())
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.server_address[1]}/"
+    return start(Handler)

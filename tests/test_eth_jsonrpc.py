@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -14,6 +13,7 @@ from chaintrace.chains.btc.rpc import RpcClient
 from chaintrace.chains.eth.rpc import EthRpcClient, EthRpcError
 from chaintrace.chains.jsonrpc import RpcError
 from chaintrace.errors import UserError
+from tests.btc_rpc_server import send_json, start
 
 
 class Script:
@@ -47,16 +47,10 @@ def server():
                 status, out = script.queue.pop(0)
             else:
                 status, out = 200, json.dumps(script.answer(body))
-            data = out.encode() if isinstance(out, str) else json.dumps(out(body)).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, out.encode() if isinstance(out, str) else json.dumps(out(body)).encode(), status)
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield script, f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv, url = start(H)
+    yield script, url
     srv.shutdown()
     srv.server_close()
 
