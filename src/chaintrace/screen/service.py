@@ -109,7 +109,10 @@ def score(config: Config, chain: str, exposures: list[dict], sanctions: list[dic
         sev = e.get("severity")
         if sev is None:
             continue
-        ok = config.counts(sev, e["hops_min"], e["share"], int(e["amount"]), chain)
+        if e["amount"] is None:  # a direct hit from the registry, no amount known (no index / not in the chain)
+            ok = config.counts(sev, 0, 1.0, 1 << 62, chain)
+        else:
+            ok = config.counts(sev, e["hops_min"], e["share"], int(e["amount"]), chain)
         e["counts"] = ok
         if not ok:
             continue
@@ -185,7 +188,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
             for amt, gi, di, o, ei in exp_rows[:EVIDENCE_PATHS]:
                 if exposures[ei]["hops_min"] == 0:
                     continue
-                r["evidence"].append({"exposure": ei, "direction": exposures[ei]["direction"],
+                r["evidence"].append({"exposure": exposures[ei], "direction": exposures[ei]["direction"],
                                       "entity": idx.groups[gi].get("entity"), "amount": str(amt),
                                       "path": idx.trail(o, gi, di)})
             r["totals"] = {"received": str(rec), "sent": str(sent)}
@@ -194,7 +197,14 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
                                  f"(up to height {idx.data_version['chains']['btc']['tip_height']})")
     elif chain == "eth":
         r["warnings"].append("indirect exposure is indexed for btc only: eth answers hold direct hits only")
+    # a registry hit that the index also measured (hop 0, with amounts) is reported once, with the amounts
+    measured = {(e["category"], e["abuse"], e["entity"], e["actor"]) for e in exposures
+                if e["hops_min"] == 0 and e["amount"] is not None}
+    exposures = [e for e in exposures if e["amount"] is not None
+                 or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
     r["exposures"] = exposures
+    for ev in r["evidence"]:  # evidence names its exposure by position in the final list
+        ev["exposure"] = next(i for i, e in enumerate(exposures) if e is ev["exposure"])
     r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
     r["warnings"].extend(snap.warnings)
     return r
