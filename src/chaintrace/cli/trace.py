@@ -42,7 +42,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @click.option("--from-file", "seed_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               metavar="FILE", help="Seeds listed in a file, one per line (# comments; the first column of a CSV). "
                                    "Repeatable; adds to --from.")
-@click.option("--chain", default="btc", show_default=True, help="Chain to trace on.")
+@click.option("--chain", default="btc", show_default=True,
+              help="Chain to trace on: btc or eth (aliases bitcoin, ethereum).")
 @click.option("--policy", default="haircut", metavar="POLICY", help=POLICY_HELP)
 @click.option("--fee-mode", type=click.Choice(["tail", "prorata"]), default="tail", show_default=True,
               help="Where ordered policies (fifo/lifo/tiho) take the fee from: after all outputs (tail) or pro "
