@@ -57,6 +57,8 @@ def stats(ws: Workspace) -> dict:
                            (SELECT 1 FROM btc.inputs_raw i WHERE i.spent_output_id = o.output_id)) AS utxo_value
             """)[0]
             info.update({k: (int(v) if v is not None else None) for k, v in r.items()})
+            # which proof-of-work rules the stored blocks passed (docs/schema.md, "Proof of work")
+            info["proof_of_work"] = m["meta"].get("pow_rules") or "not recorded (ingested before the checks)"
         elif hasattr(_chain_stats, chain):
             info.update(getattr(_chain_stats, chain)(con))
         out["chains"][chain] = info
