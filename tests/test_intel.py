@@ -16,7 +16,7 @@ from chaintrace import intel
 from chaintrace.cli import main
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
-from chaintrace.intel.registry import reader
+from chaintrace.intel.registry import Registry, reader
 from chaintrace.store.workspace import Workspace
 from tests.conftest import dataset
 
@@ -26,18 +26,17 @@ TORNADO = "0x8589427373D6D84E98730D7795D8f6f8731FDA16"  # Tornado Cash contract:
 
 @pytest.fixture(scope="session")
 def sdn_ws(tmp_path_factory):
-    """A workspace with the 2025-11-19 SDN advanced XML imported (parsed once per test session)."""
+    """A registry with the 2025-11-19 SDN advanced XML imported (parsed once per test session)."""
     xml = dataset("ofac-sdn", "sdn_advanced_2025-11-19.xml.bz2")
-    ws = Workspace(tmp_path_factory.mktemp("sdn") / "data")
-    r = intel.import_paths(ws, "ofac-sdn", [xml])
-    return ws, r
+    reg = Registry(tmp_path_factory.mktemp("sdn") / "registry")
+    r = intel.import_paths(reg, "ofac-sdn", [xml])
+    return reg, r
 
 
-def copy_ws(src: Workspace, tmp_path) -> Workspace:
-    ws = Workspace(tmp_path / "copy")
-    ws.path.mkdir(parents=True)
-    shutil.copy(src.catalog_path, ws.catalog_path)
-    return ws
+def copy_ws(src: Registry, tmp_path) -> Registry:
+    """A copy of a registry directory (its generations and pointer)."""
+    shutil.copytree(src.path, tmp_path / "copy")
+    return Registry(tmp_path / "copy")
 
 
 def n_imports(ws) -> int:

@@ -244,7 +244,7 @@ def stats_cmd(ws, at, fmt):
             ("incidents", f"{s['incidents']['count']} ({s['incidents']['built_in']} built-in), "
                           f"{s['incidents']['seed_addresses']} seed addresses, {s['incidents']['aggregates']} aggregates"),
             ("rejected rows", f"{s['rejected']:,}")]
-    console.print(table(f"intelligence registry in {s['workspace']}", ["", "value"], rows))
+    console.print(table(f"intelligence registry {s['registry']} (generation {s['generation']})", ["", "value"], rows))
     if s["tags"]["by_source"]:
         console.print(table("tags per source", ["import", "kind", "file", "title", "tags", "rejected"],
                             [(f"#{x['import_id']}", x["kind"], x["file"], x["title"], f"{x['tags']:,}", x["rejected"])
