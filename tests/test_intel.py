@@ -128,10 +128,13 @@ def test_tornado_cash_time_validity(sdn_ws, tmp_path):
     assert during["sanctioned"] and not after["sanctioned"]
     s = during["sanctions"][0]
     assert (s["valid_from"], s["valid_to"]) == ("2024-09-27", "2025-11-19")  # dropped by the 2025 list
-    # the Lazarus address: listed since its entity's entry date, still listed
+    # the Lazarus address: on every snapshot since the first imported one; its entry dates from 2019, which
+    # bounds the address's listing from below only
     laz = intel.lookup(ws, [LAZARUS_ETH], at="2024-10-01")[0]["sanctions"][0]
-    assert (laz["valid_from"], laz["valid_to"], laz["first_seen"]) == ("2019-09-13", None, "2024-09-27")
-    assert not intel.lookup(ws, [LAZARUS_ETH], at="2019-01-01")[0]["sanctioned"]
+    assert (laz["valid_from"], laz["valid_to"], laz["first_seen"], laz["listed_date"]) == \
+        ("2024-09-27", None, "2024-09-27", "2019-09-13")
+    assert intel.lookup(ws, [LAZARUS_ETH], at="2019-01-01")[0]["sanctioned"] is False  # before the entry
+    assert intel.lookup(ws, [LAZARUS_ETH], at="2020-01-01")[0]["sanctioned"] is None
     # tags for tracing follow the same validity
     eth_now = {t.address for t in intel.load_tags(ws, "eth", at="2025-12-01") if t.category == "sanction"}
     eth_then = {t.address for t in intel.load_tags(ws, "eth", at="2024-10-01") if t.category == "sanction"}

@@ -7,7 +7,7 @@ import click
 
 from chaintrace import intel
 from chaintrace.cli import main
-from chaintrace.cli._common import RichProgress, console, data_option, format_option, print_csv, print_json, table
+from chaintrace.cli._common import RichProgress, console, err_console, data_option, format_option, print_csv, print_json, table
 
 AT_HELP = "Answer as of this date (YYYY-MM-DD): only what was valid then (sanctions listed, not yet delisted)."
 
@@ -101,14 +101,22 @@ def lookup_cmd(ws, addresses, file_, chain, at, only_known, fmt):
       chaintrace intel lookup 0x098B716B8Aaf21512996dC57EB0615e2383E2f96
       chaintrace intel lookup --at 2024-09-27 0x8589427373D6D84E98730D7795D8f6f8731FDA16
     """
+    from chaintrace.errors import UserError
+    from chaintrace.intel.lookup import answer_basis
+
     addrs = list(addresses) + (intel.read_address_file(file_) if file_ else [])
     if not addrs:
         raise click.UsageError("give addresses or --file")
     res = intel.lookup(ws, addrs, chain=chain, at=at)
+    if len(res) == 1 and not file_ and res[0]["verdict"] == "invalid":
+        raise UserError(f"{res[0]['address']!r}: {res[0]['error']}" + (f" (--chain {chain})" if chain else ""))
+    basis = answer_basis(ws, at)
     if only_known:
         res = [r for r in res if r["known"]]
-    if fmt == "json":
+    if fmt == "json":  # each row carries its generation, date and sanction_reason (the warning included)
         return print_json(res)
+    for w in basis["warnings"]:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if fmt == "csv":
         rows = []
         for r in res:
@@ -128,22 +136,28 @@ def lookup_cmd(ws, addresses, file_, chain, at, only_known, fmt):
         return print_csv(["address", "hit", "chain", "label", "category", "detail", "date", "valid_from", "valid_to",
                           "actor"], rows)
     known = sum(r["known"] for r in res)
-    sanctioned = sum(r["sanctioned"] for r in res)
+    sanctioned = sum(r["sanctioned"] is True for r in res)
+    invalid = sum(r["verdict"] == "invalid" for r in res)
+    unknown = sum(r["sanctioned"] is None and r["verdict"] != "invalid" for r in res)
     for r in res:
         if not r["known"]:
             if len(res) <= 50:
-                chk = r["address_check"]
-                note = f" ({chk['chain']} address check: {chk['error']})" if chk and chk["error"] else ""
-                console.print(f"[bold]{r['address']}[/]: not in the registry{note}", highlight=False)
+                what = f"invalid: {r['error']}" if r["error"] else "not in the registry"
+                console.print(f"[bold]{r['address']}[/]: {what}", highlight=False)
             continue
-        flag = " [bold red]SANCTIONED[/]" if r["sanctioned"] else ""
+        flag = {True: " [bold red]SANCTIONED[/]", None: " [yellow]sanctions: unknown[/]"}.get(r["sanctioned"], "")
+        if r["sanctions"] or r["sanctioned"] is None:
+            flag += f" ({r['sanction_reason']})"
         actors = ", ".join(a["name"] for a in r["actors"])
         console.print(f"[bold]{r['address']}[/]{flag}  {', '.join(r['categories'])}"
                       + (f"  actor: {actors}" if actors else ""), highlight=False)
         if r["sanctions"]:
-            console.print(table(None, ["list", "asset", "entity", "uid", "programs", "listed", "valid from", "valid to"],
+            console.print(table(None, ["list", "asset", "entity", "uid", "programs", "entry listed", "on snapshots",
+                                       "removed by", f"at {r['at']}"],
                                 [(s["list"], s["asset"], s["entity"], s["uid"], ", ".join(s["programs"]),
-                                  s["listed_date"], s["valid_from"], s["valid_to"] or "(still listed)")
+                                  s["listed_date"], f"{s['valid_from']} .. {s['last_seen']}",
+                                  s["valid_to"] or "(still listed)",
+                                  {True: "listed", False: "not listed", None: "unknown"}[s["state"]])
                                  for s in r["sanctions"]]))
         if r["incidents"]:
             console.print(table(None, ["incident", "date", "victim", "stolen (USD)", "attribution", "role"],
@@ -154,8 +168,11 @@ def lookup_cmd(ws, addresses, file_, chain, at, only_known, fmt):
                                 [(t["chain"], t["label"], t["category"], t["actor"], t["confidence_id"] or t["confidence"],
                                   t["source"], f"{t['origin']} #{t['import_id']}"
                                   + (f" line {t['line']}" if t["line"] else "")) for t in r["tags"]]))
-    console.print(f"{len(res):,} address(es): {known:,} known, {sanctioned:,} sanctioned"
-                  + (f" (as of {at})" if at else ""))
+    lists = "; ".join(f"{x['list']} of {x['latest']} ({x['age_days']} days old)" for x in basis["sanctions_lists"])
+    console.print(f"{len(res):,} address(es): {known:,} known, {sanctioned:,} sanctioned, {unknown:,} sanctions "
+                  f"status unknown, {invalid:,} invalid; as of {basis['at']} (registry generation "
+                  f"{basis['generation']}" + (f"; {lists}" if lists else "; no sanctions list") + ")",
+                  highlight=False)
 
 
 @intel_group.command("incidents")

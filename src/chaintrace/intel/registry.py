@@ -65,7 +65,7 @@ DDL = [
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sanction_periods (
         list_name VARCHAR, asset VARCHAR, chain VARCHAR, address VARCHAR, addr_key VARCHAR, uid VARCHAR,
         entity VARCHAR, party_type VARCHAR, programs VARCHAR[], listed_date DATE, valid_from DATE,
-        valid_to DATE, first_seen DATE, last_seen DATE, snapshots INTEGER)""",
+        valid_to DATE, first_seen DATE, last_seen DATE, snapshots INTEGER, absent_before DATE)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.actors (
         import_id INTEGER, actor_id VARCHAR, name VARCHAR, country VARCHAR, categories VARCHAR[],
         uri VARCHAR, refs VARCHAR[], source_ref VARCHAR, lastmod DATE, line INTEGER)""",
@@ -535,12 +535,15 @@ def remove_import(ws: RegistryLike, import_id: int) -> dict:
 
 
 def rebuild_sanction_periods(con) -> None:
-    """Recompute ``sanction_periods`` from every current list snapshot.
+    """Recompute ``sanction_periods`` from every current list snapshot (the list history).
 
-    Per list, asset and address: a period opens at the address's listing date (the entry date of its
-    entity, when the list gives one and no earlier period ended after it) or else at the as-of date of the
-    first snapshot that holds it, and closes at the as-of date of the first later snapshot that covers the
-    asset and no longer holds it.
+    Per list, asset and address, a period runs from the as-of date of a snapshot that holds the address to
+    the as-of date of the first later snapshot that covers the asset and no longer holds it (a removal), or
+    stays open. The entity's listing date is kept beside it but does not open the period: the SDN list gives
+    no date per address (an address can be added to an old entry years later), so the entry date is only a
+    lower bound. ``absent_before`` is the latest snapshot covering the asset that did not hold the address
+    before the period began. :func:`chaintrace.intel.history.status_at` answers true / false / unknown
+    from these rows.
     """
     snaps = con.execute(f"SELECT import_id, list_name, as_of, assets FROM {SCHEMA}.imports WHERE kind IN "
                         f"({', '.join(repr(k) for k in SNAPSHOT_KINDS)}) AND superseded_by IS NULL "
@@ -556,17 +559,22 @@ def rebuild_sanction_periods(con) -> None:
         lists.setdefault(lname, []).append((iid, as_of, set(assets) if assets else None))
     for lname, seq in lists.items():
         state: dict[tuple, dict] = {}
+        last_cover: dict[str, object] = {}  # asset -> as-of of the latest snapshot covering it (seen so far)
         for iid, as_of, assets in seq:
             present = by_snap.get(iid, {})
             for ident, st in state.items():
-                if st["open"] and ident not in present and (assets is None or ident[0] in assets):
-                    st["periods"].append((st["start"], as_of))
-                    st["open"] = False
+                if ident not in present and (assets is None or ident[0] in assets):
+                    if st["open"]:
+                        st["periods"].append((st["start"], as_of, st["absent"]))
+                        st["open"] = False
+                    st["absent"] = as_of
             for ident, info in present.items():
                 st = state.get(ident)
                 chain, address, uid, entity, ptype, programs, listed = info
                 if st is None:
-                    st = state[ident] = {"open": False, "periods": [], "first": as_of, "n": 0}
+                    st = state[ident] = {"open": False, "periods": [], "first": as_of, "n": 0,
+                                         "absent": max((x for x in (last_cover.get("*"), last_cover.get(ident[0]))
+                                                         if x is not None), default=None)}
                 st["last"] = as_of
                 st["n"] += 1
                 st["address"], st["chain"] = address, chain
@@ -574,19 +582,20 @@ def rebuild_sanction_periods(con) -> None:
                     st.update(uid=uid, entity=entity, ptype=ptype, programs=programs)
                 if listed is not None:
                     st["listed"] = listed
-                prev_end = st["periods"][-1][1] if st["periods"] else None
-                usable = listed is not None and listed <= as_of and (prev_end is None or listed >= prev_end)
                 if not st["open"]:
-                    st["start"], st["open"] = (listed if usable else as_of), True
-                elif usable and listed < st["start"]:
-                    st["start"] = listed  # a later, richer snapshot (the XML) tells when the entry was made
+                    st["start"], st["open"] = as_of, True
+            for a in (assets if assets is not None else {"*"}):
+                last_cover[a] = as_of
+            if assets is None:
+                for a in list(last_cover):
+                    last_cover[a] = as_of
         for (asset, k), st in state.items():
-            periods = st["periods"] + ([(st["start"], None)] if st["open"] else [])
-            for start, end in periods:
+            periods = st["periods"] + ([(st["start"], None, st["absent"])] if st["open"] else [])
+            for start, end, absent in periods:
                 out.append((lname, asset, st["chain"], st["address"], k, st.get("uid"), st.get("entity"),
                             st.get("ptype"), st.get("programs"), st.get("listed"), start, end, st["first"],
-                            st["last"], st["n"]))
+                            st["last"], st["n"], absent if absent is not None and absent < start else None))
     con.execute(f"DELETE FROM {SCHEMA}.sanction_periods")
     if out:
-        con.executemany(f"INSERT INTO {SCHEMA}.sanction_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        out)
+        con.executemany(f"INSERT INTO {SCHEMA}.sanction_periods VALUES "
+                        f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
