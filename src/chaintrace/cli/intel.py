@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import click
 
@@ -19,7 +20,24 @@ def usd(v) -> str:
     return f"${d:,.2f}".replace(".00", "") if d == d.to_integral_value() else f"${d:,.2f}"
 
 
+def _use_registry(ctx, param, value):
+    if value is not None:
+        from chaintrace.intel.registry import _OVERRIDE
+
+        token = _OVERRIDE.set(Path(value).expanduser())
+        ctx.call_on_close(lambda: _OVERRIDE.reset(token))
+    return value
+
+
+registry_option = click.option(
+    "--registry", type=click.Path(file_okay=False), default=None, expose_value=False, is_eager=True,
+    callback=_use_registry,
+    help="Registry directory, shared by every workspace [env CHAINTRACE_REGISTRY; default "
+         "~/.local/share/chaintrace/registry].")
+
+
 @main.group("intel")
+@registry_option
 def intel_group():
     """Intelligence registry: sanctions lists, attribution tags, actors and incidents.
 
@@ -29,6 +47,7 @@ def intel_group():
 
 
 @intel_group.command("import")
+@registry_option
 @click.argument("kind", type=click.Choice(intel.KINDS))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--chain", default=None, help="Chain of label files / tags that do not say (eth, bsc, btc...).")
@@ -83,6 +102,7 @@ def import_cmd(ws, kind, paths, chain, as_of, tlp, label, show_rejects, fmt):
 
 
 @intel_group.command("lookup")
+@registry_option
 @click.argument("addresses", nargs=-1)
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False),
               help="File of addresses (one per line, or the first CSV column).")
@@ -168,7 +188,9 @@ def lookup_cmd(ws, addresses, file_, chain, at, only_known, fmt):
                                 [(t["chain"], t["label"], t["category"], t["actor"], t["confidence_id"] or t["confidence"],
                                   t["source"], f"{t['origin']} #{t['import_id']}"
                                   + (f" line {t['line']}" if t["line"] else "")) for t in r["tags"]]))
-    lists = "; ".join(f"{x['list']} of {x['latest']} ({x['age_days']} days old)" for x in basis["sanctions_lists"])
+    lists = "; ".join(f"{x['list']} of {x['version']} ({x['age_days']} days old)" if x["version"] else
+                      f"{x['list']}: no snapshot on or before that date (first {x['latest']})"
+                      for x in basis["sanctions_lists"])
     console.print(f"{len(res):,} address(es): {known:,} known, {sanctioned:,} sanctioned, {unknown:,} sanctions "
                   f"status unknown, {invalid:,} invalid; as of {basis['at']} (registry generation "
                   f"{basis['generation']}" + (f"; {lists}" if lists else "; no sanctions list") + ")",
@@ -176,6 +198,7 @@ def lookup_cmd(ws, addresses, file_, chain, at, only_known, fmt):
 
 
 @intel_group.command("incidents")
+@registry_option
 @click.option("--actor", default=None, help="Actor name or alias (lazarus, APT38, TraderTraitor...).")
 @click.option("--since", type=int, default=None, help="First year.")
 @click.option("--until", type=int, default=None, help="Last year.")
@@ -214,6 +237,7 @@ def incidents_cmd(ws, actor, since, until, attribution, fmt):
 
 
 @intel_group.command("actors")
+@registry_option
 @click.argument("query", required=False)
 @format_option("text", "json")
 @data_option
@@ -236,6 +260,7 @@ def actors_cmd(ws, query, fmt):
 
 
 @intel_group.command("stats")
+@registry_option
 @click.option("--at", default=None, help=AT_HELP + " [default: today]")
 @format_option("text", "json")
 @data_option
@@ -269,6 +294,7 @@ def stats_cmd(ws, at, fmt):
 
 
 @intel_group.command("imports")
+@registry_option
 @format_option("text", "json")
 @data_option
 def imports_cmd(ws, fmt):
@@ -292,6 +318,7 @@ def imports_cmd(ws, fmt):
 
 
 @intel_group.command("rejects")
+@registry_option
 @click.option("--import-id", type=int, default=None, help="Only this import.")
 @click.option("--limit", type=int, default=200, show_default=True)
 @format_option("text", "json", "csv")
@@ -318,6 +345,7 @@ def rejects_cmd(ws, import_id, limit, fmt):
 
 
 @intel_group.command("remove")
+@registry_option
 @click.argument("import_id", type=int)
 @data_option
 def remove_cmd(ws, import_id):
@@ -332,6 +360,7 @@ def remove_cmd(ws, import_id):
 
 
 @intel_group.command("export")
+@registry_option
 @click.argument("what", type=click.Choice(["tagpack", "csv"]))
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--chain", default=None, help="Only this chain.")

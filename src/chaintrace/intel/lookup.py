@@ -53,14 +53,22 @@ def _tag_dict(t: Tag) -> dict:
             "origin": e.get("kind"), "file": e.get("file"), "line": e.get("line"), "import_id": e.get("import_id")}
 
 
-def sanction_lists(ws: RegistryLike) -> list[dict]:
-    """The sanctions lists of the registry: name, latest snapshot date (the list version), snapshots."""
+def sanction_lists(ws: RegistryLike, at: str | None = None) -> list[dict]:
+    """The sanctions lists of the registry: name, its version at `at` (the latest snapshot on or before that
+    date, default today; None when every snapshot is later), the latest snapshot and the snapshot count."""
+    day = at or _dt.date.today().isoformat()
     with reg.reader(ws) as con:
         if con is None:
             return []
-        return [{"list": n, "latest": _iso(latest), "snapshots": k} for n, latest, k in con.execute(
-            f"SELECT list_name, max(as_of), count(*) FROM {reg.SCHEMA}.imports WHERE kind = 'ofac-sdn' AND "
-            f"superseded_by IS NULL GROUP BY list_name ORDER BY list_name").fetchall()]
+        rows = con.execute(f"SELECT list_name, list(as_of ORDER BY as_of) FROM {reg.SCHEMA}.imports WHERE "
+                           f"kind = 'ofac-sdn' AND superseded_by IS NULL GROUP BY list_name ORDER BY list_name"
+                           ).fetchall()
+    out = []
+    for name, dates in rows:
+        ds = [_iso(d) for d in dates]
+        before = [d for d in ds if d <= day]
+        out.append({"list": name, "version": before[-1] if before else None, "latest": ds[-1], "snapshots": len(ds)})
+    return out
 
 
 def answer_basis(ws: RegistryLike, at: str | None = None) -> dict:
@@ -69,9 +77,9 @@ def answer_basis(ws: RegistryLike, at: str | None = None) -> dict:
     list imported: every "not sanctioned" would then mean nothing)."""
     r = reg.as_registry(ws)
     day = _dt.date.fromisoformat(at) if at else _dt.date.today()
-    lists = sanction_lists(r)
+    lists = sanction_lists(r, day.isoformat())
     for x in lists:
-        x["age_days"] = (day - _dt.date.fromisoformat(x["latest"])).days
+        x["age_days"] = (day - _dt.date.fromisoformat(x["version"])).days if x["version"] else None
     warnings = []
     if not lists:
         warnings.append("no sanctions list imported: sanctions answers are unknown "
