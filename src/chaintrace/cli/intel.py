@@ -55,13 +55,23 @@ def intel_group():
 @click.option("--tlp", default=None, help="TLP marking for the imported tags (clear, green, amber, red).")
 @click.option("--label", default=None, help="Label slug for flat label lists (default: from the file name).")
 @click.option("--show-rejects", type=int, default=20, show_default=True, help="Rejected rows to print.")
+@click.option("--address-column", "address_columns", multiple=True,
+              help="list: column holding addresses (repeatable: a contract and its creator).")
+@click.option("--label-column", default=None, help="list: column holding each address's label.")
+@click.option("--chain-column", default=None, help="list: column naming each row's chain (instead of --chain).")
+@click.option("--category", default=None, help="list: category of every address (default: --abuse, else black_list).")
+@click.option("--abuse", default=None, help="list: abuse of every address (phishing, service_hack, scam...).")
+@click.option("--source", default=None, help="list: where the list comes from (URL).")
+@click.option("--confidence", default=None, help="list: GraphSense confidence id or level (e.g. service_data, 50).")
 @format_option("text", "json")
 @data_option
-def import_cmd(ws, kind, paths, chain, as_of, tlp, label, show_rejects, fmt):
+def import_cmd(ws, kind, paths, chain, as_of, tlp, label, show_rejects, address_columns, label_column, chain_column,
+               category, abuse, source, confidence, fmt):
     """Import intelligence files of one KIND (a directory imports every matching file).
 
     KIND: ofac-sdn (SDN advanced XML .xml/.xml.bz2, derived CSV, or a directory of plain address lists
-    with --as-of), tagpack, actorpack, labels (Etherscan-style JSON), misp-galaxy, incidents (CSV).
+    with --as-of), tagpack, actorpack, labels (Etherscan-style JSON), misp-galaxy, incidents (CSV), list (any
+    watch-list: CSV, TSV, JSON, JSON lines or plain text, with --address-column ...).
     Each file imports whole or not at all; importing the same file again does nothing; rows that cannot be
     taken are listed with file, line and reason.
 
@@ -70,9 +80,13 @@ def import_cmd(ws, kind, paths, chain, as_of, tlp, label, show_rejects, fmt):
       chaintrace intel import ofac-sdn ../shared/datasets/ofac-sdn/sdn_advanced_2025-11-19.xml.bz2
       chaintrace intel import tagpack ../shared/datasets/graphsense-tagpacks/packs
       chaintrace intel import ofac-sdn ../shared/datasets/ofac-sdn/0xB10C-lists-2024-09 --as-of 2024-09-27
+      chaintrace intel import list ../shared/datasets/forta-labelled-datasets/labels/1/etherscan_malicious_labels.csv
+        --address-column banned_address --label-column wallet_tag --abuse phishing --chain eth
     """
     r = intel.import_paths(ws, kind, paths, chain=chain, as_of=as_of, tlp=tlp, label=label,
-                           progress=RichProgress())
+                           progress=RichProgress(), address_columns=tuple(address_columns),
+                           label_column=label_column, chain_column=chain_column, category=category, abuse=abuse,
+                           source=source, confidence=confidence)
     if fmt == "json":
         return print_json(r)
     rows = []
@@ -189,7 +203,7 @@ def lookup_cmd(ws, addresses, file_, chain, at, only_known, fmt):
                                   t["source"], f"{t['origin']} #{t['import_id']}"
                                   + (f" line {t['line']}" if t["line"] else "")) for t in r["tags"]]))
     lists = "; ".join(f"{x['list']} of {x['version']} ({x['age_days']} days old)" if x["version"] else
-                      f"{x['list']}: no snapshot on or before that date (first {x['latest']})"
+                      f"{x['list']}: no snapshot on or before that date (first {x['first']})"
                       for x in basis["sanctions_lists"])
     console.print(f"{len(res):,} address(es): {known:,} known, {sanctioned:,} sanctioned, {unknown:,} sanctions "
                   f"status unknown, {invalid:,} invalid; as of {basis['at']} (registry generation "

@@ -11,11 +11,12 @@ from chaintrace.intel.registry import RegistryLike
 from chaintrace.intel.model import Parsed, parse_date_arg
 from chaintrace.progress import NULL, Progress
 
-KINDS = ("ofac-sdn", "tagpack", "actorpack", "labels", "misp-galaxy", "incidents")
+KINDS = ("ofac-sdn", "tagpack", "actorpack", "labels", "misp-galaxy", "incidents", "list")
 
 _SUFFIXES = {
     "tagpack": (".yaml", ".yml"), "actorpack": (".yaml", ".yml"), "labels": (".json",),
     "misp-galaxy": (".json",), "incidents": (".csv",), "ofac-sdn": (".xml", ".bz2", ".csv"),
+    "list": (".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".txt", ".list"),
 }
 
 
@@ -50,7 +51,7 @@ def _files(kind: str, paths: Sequence[str | Path]) -> list[Path]:
 
 
 def _parse(ws: RegistryLike, kind: str, path: Path, *, chain: str | None, as_of: str | None, tlp: str | None,
-           label: str | None, progress: Progress) -> tuple[Parsed, dict]:
+           label: str | None, progress: Progress, list_options: dict | None = None) -> tuple[Parsed, dict]:
     info: dict = {"path": str(path.resolve())}
     if path.is_dir():
         from chaintrace.intel.ofac import dir_digest
@@ -83,16 +84,20 @@ def _parse(ws: RegistryLike, kind: str, path: Path, *, chain: str | None, as_of:
         from chaintrace.intel.incidents import parse_incidents_csv
 
         p = parse_incidents_csv(path, ws)
+    elif kind == "list":
+        from chaintrace.intel.watchlist import parse_list
+
+        p = parse_list(path, chain=chain, tlp=tlp, **(list_options or {}))
     else:
         raise UserError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
     info["options"] = {k: v for k, v in (("chain", chain), ("as_of", as_of), ("tlp", tlp), ("label", label),
-                                         ("notes", p.notes)) if v}
+                                         ("notes", p.notes), *(list_options or {}).items()) if v}
     return p, info
 
 
 def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, chain: str | None = None,
                  as_of: str | None = None, tlp: str | None = None, label: str | None = None,
-                 progress: Progress = NULL) -> dict:
+                 progress: Progress = NULL, **list_options) -> dict:
     """Import intelligence files of one `kind` (see :data:`KINDS`) into the workspace registry.
 
     Directories are searched for matching files. Every file is parsed first; a malformed file (bad XML,
@@ -106,6 +111,9 @@ def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, ch
     """
     if kind not in KINDS:
         raise UserError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
+    list_options = {k: v for k, v in list_options.items() if v not in (None, ())}
+    if list_options and kind != "list":
+        raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in list_options)}: only for `intel import list`")
     as_of = parse_date_arg(as_of, "--as-of")
     files = _files(kind, paths)
     todo: list[tuple[Parsed, dict]] = []
@@ -118,7 +126,8 @@ def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, ch
             report.append({"path": str(f), "skipped_as": done})
             progress.advance(1)
             continue
-        p, info = _parse(ws, kind, f, chain=chain, as_of=as_of, tlp=tlp, label=label, progress=progress)
+        p, info = _parse(ws, kind, f, chain=chain, as_of=as_of, tlp=tlp, label=label, progress=progress,
+                         list_options=list_options)
         if f.is_dir():
             done = reg.existing_import(ws, kind, info["sha256"])
             if done is not None:

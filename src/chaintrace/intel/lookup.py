@@ -17,10 +17,11 @@ from chaintrace.model.tags import Tag
 
 
 def read_address_file(path: str | Path) -> list[str]:
-    """Addresses from a text file: one per line (first field of CSV/TSV lines); blank and # lines skipped."""
+    """Addresses from a text file: one per line (first field of CSV/TSV lines); blank and # lines skipped, and
+    a first line naming a column (``address``, ``banned_address``...) rather than holding an address."""
     path = Path(path)
     text = read_text(path)
-    out = []
+    out: list[str] = []
     for line in text.splitlines():
         s = line.strip()
         if not s or s.startswith("#"):
@@ -28,7 +29,7 @@ def read_address_file(path: str | Path) -> list[str]:
         for sep in (",", "\t", ";", " "):
             if sep in s:
                 s = s.split(sep, 1)[0].strip()
-        if s.lower() == "address":
+        if not out and "address" in s.lower() and addr.valid_for(s) is None:
             continue
         out.append(s)
     return out
@@ -67,7 +68,7 @@ def sanction_lists(ws: RegistryLike, at: str | None = None) -> list[dict]:
     for name, dates in rows:
         ds = [_iso(d) for d in dates]
         before = [d for d in ds if d <= day]
-        out.append({"list": name, "version": before[-1] if before else None, "latest": ds[-1], "snapshots": len(ds)})
+        out.append({"list": name, "version": before[-1] if before else None, "first": ds[0], "latest": ds[-1], "snapshots": len(ds)})
     return out
 
 
