@@ -300,3 +300,9 @@ def get_index(ws) -> LookupIndex:
 def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()
+
+
+def _stamp(ws) -> tuple:
+    """A cheap stamp of the registry `ws` uses: changes when a new generation is published."""
+    r = reg.as_registry(ws)
+    return () if r is None else (str(r.path), r.generation)

@@ -242,12 +242,27 @@ RegistryLike = Union[Registry, Workspace, str, os.PathLike, None]
 
 def as_registry(x: RegistryLike) -> Registry | None:
     """The registry an argument stands for: a :class:`Registry`, a directory path, None (no registry:
-    built-in data only), or a Workspace (the registry every workspace shares: :func:`default_registry_dir`)."""
+    built-in data only), or a Workspace: the registry it was bound to (:func:`bind`), else the registry every
+    workspace shares (:func:`default_registry_dir`, resolved once per Workspace object and then kept, so one
+    object never switches registry half-way)."""
     if x is None or isinstance(x, Registry):
         return x
     if isinstance(x, (str, os.PathLike)):
         return Registry(x)
-    return Registry(default_registry_dir())
+    bound = getattr(x, "_intel_registry", None)
+    if isinstance(bound, Registry):
+        return bound
+    return bind(x, default_registry_dir())
+
+
+def bind(ws: Workspace, path: str | os.PathLike) -> Registry:
+    """Make workspace object `ws` use the registry in `path` (e.g. a service or a test with its own)."""
+    r = Registry(path)
+    try:
+        ws._intel_registry = r  # type: ignore[attr-defined]
+    except AttributeError:  # an object that takes no attributes: resolved on every call
+        pass
+    return r
 
 
 # ------------------------------------------------------------------------------------------- connections
