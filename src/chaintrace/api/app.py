@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chaintrace import __version__
@@ -22,8 +22,8 @@ from chaintrace.errors import ChaintraceError
 from chaintrace.store.workspace import Workspace
 
 
-class JSONBody(Response):
-    media_type = "application/json"
+class JSONBody(JSONResponse):
+    """JSON through orjson; bytes are sent as they are (precomputed answers)."""
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):

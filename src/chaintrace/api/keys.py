@@ -105,9 +105,10 @@ class KeyStore:
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise UserError(f"{self.path}: cannot read the API key file ({e})") from e
 
-    def keys(self) -> dict[str, ApiKey]:
+    def keys(self, fresh: bool = False) -> dict[str, ApiKey]:
+        """Key id -> record; the file is checked for changes at most once a second (`fresh`: now)."""
         now = time.monotonic()
-        if now - self._checked < 1.0 and self._stamp is not None:
+        if not fresh and now - self._checked < 1.0 and self._stamp is not None:
             return self._keys
         with self._lock:
             self._checked = now
@@ -184,6 +185,8 @@ class KeyStore:
         if not m:
             return None
         rec = self.keys().get(m.group(1))
+        if rec is None:  # perhaps created a moment ago: look at the file now (a stat when unchanged)
+            rec = self.keys(fresh=True).get(m.group(1))
         if rec is None or rec.revoked is not None:
             return None
         if not hmac.compare_digest(rec.hash, key_hash(key)):
