@@ -38,10 +38,24 @@ def add_red_tag(ws, tmp_path: Path) -> str:
     return "0x1111111111111111111111111111111111111111"
 
 
-def validate(bundle: dict):
+def sample(bundle: dict, per_type: int = 60) -> dict:
+    """The bundle with at most `per_type` objects of each type (the validator takes ~25 ms per object;
+    every object of a type is built by the same code)."""
+    seen: dict[str, int] = {}
+    objs = []
+    for o in bundle["objects"]:
+        seen[o["type"]] = seen.get(o["type"], 0) + 1
+        if seen[o["type"]] <= per_type:
+            objs.append(o)
+    return {**bundle, "objects": objs}
+
+
+def validate(bundle: dict, per_type: int | None = None):
     """The OASIS stix2-validator (STIX 2.1) result; errors listed in the assertion message."""
     from stix2validator import ValidationOptions, validate_instance
 
+    if per_type is not None:
+        bundle = sample(bundle, per_type)
     r = validate_instance(bundle, ValidationOptions(version="2.1"))
     assert r.is_valid, [str(e) for e in r.errors][:10]
     return r
