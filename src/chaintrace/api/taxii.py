@@ -260,4 +260,28 @@ def _root(root: str) -> None:
         raise TaxiiError(404, "API root not found", f"this server has one API root: {API_ROOT}")
 
 
-__all__ = ["taxii_router", "TAXII", "REGISTRY_COLLECTION", "TaxiiError"]
+__all__ = ["taxii_router", "mount_taxii", "TAXII", "REGISTRY_COLLECTION", "TaxiiError"]
+
+
+ENV_ORG = "CHAINTRACE_ORG"
+
+
+def mount_taxii(app, ws) -> None:
+    """Add the TAXII router to the app of ``chaintrace serve``: store ``DATA/share/taxii.sqlite``, keys of
+    any role may read (per collection), analysts and admins may write; the server's own organisation (owner
+    of the registry collection's objects) is ``$CHAINTRACE_ORG`` (default ``local``)."""
+    import os
+    from pathlib import Path
+
+    from chaintrace.api.auth import require_role
+
+    state: dict = {}
+
+    def store() -> TaxiiStore:
+        if "store" not in state:
+            state["store"] = TaxiiStore(Path(ws.path) / "share" / "taxii.sqlite")
+        return state["store"]
+
+    app.state.taxii_store = store
+    app.include_router(taxii_router(store, require_role("screener", "analyst"), ws=ws,
+                                    server_org=os.environ.get(ENV_ORG, "local")))
