@@ -271,15 +271,15 @@ def mount_taxii(app, ws) -> None:
     any role may read (per collection), analysts and admins may write; the server's own organisation (owner
     of the registry collection's objects) is ``$CHAINTRACE_ORG`` (default ``local``)."""
     import os
-    from pathlib import Path
 
     from chaintrace.api.auth import require_role
+    from chaintrace.share.taxii_server import store_for
 
     state: dict = {}
 
     def store() -> TaxiiStore:
         if "store" not in state:
-            state["store"] = TaxiiStore(Path(ws.path) / "share" / "taxii.sqlite")
+            state["store"] = store_for(ws)
         return state["store"]
 
     app.state.taxii_store = store

@@ -132,3 +132,126 @@ def verify_cmd(path, sig, key, fmt):
         console.print(f"{mark} {path}: {r['reason']} (signing key {r['key_id']})", highlight=False)
     if not r["valid"]:
         raise ChaintraceError(f"{path}: signature check failed: {r['reason']}")
+
+
+def _key_opts(f):
+    f = click.option("--key", "key", default=None, envvar="CHAINTRACE_TAXII_KEY",
+                     help="API key of the peer (sent as the HTTP Basic password) [env CHAINTRACE_TAXII_KEY].")(f)
+    f = click.option("--user", default=None, help="HTTP Basic user name (servers with user accounts, e.g. medallion).")(f)
+    f = click.option("--password", default=None, envvar="CHAINTRACE_TAXII_PASSWORD",
+                     help="HTTP Basic password, when it is not an API key [env CHAINTRACE_TAXII_PASSWORD].")(f)
+    f = click.option("--collection", required=True, help="Collection id on the peer (see its /collections/).")(f)
+    f = click.option("--taxii", "url", required=True,
+                     help="API root URL of the peer, e.g. http://127.0.0.1:8000/taxii2/chaintrace/")(f)
+    return f
+
+
+@share_group.command("pull")
+@_key_opts
+@click.option("--full", is_flag=True, help="Fetch everything, not only what was added since the last pull.")
+@format_option("text", "json")
+@data_option
+def pull_cmd(ws, url, collection, key, user, password, full, fmt):
+    """Fetch a peer's TAXII collection into the registry (only objects added since the last pull).
+
+    \b
+    Example:
+      chaintrace share pull --taxii http://127.0.0.1:8000/taxii2/chaintrace/ --collection ID --key $PEER_KEY
+    """
+    from chaintrace.share.taxii_client import pull
+
+    r = pull(ws, url, collection, key=key, user=user, password=password, full=full)
+    if fmt == "json":
+        return print_json(r)
+    imp = r["import"]
+    what = "nothing new" if imp is None else (
+        f"already imported (#{imp['skipped_as']})" if imp.get("skipped_as") is not None else
+        f"import #{imp['import_id']}: {imp['tags']:,} tags, {imp['rejected']:,} rejected")
+    console.print(f"pulled {r['objects']:,} objects from {url} collection {collection} "
+                  f"(added after {r['added_after'] or 'the beginning'}): {what}", highlight=False)
+
+
+@share_group.command("push")
+@_key_opts
+@click.option("--max-tlp", default="green", show_default=True, type=click.Choice(["clear", "green", "amber"]),
+              help="Highest TLP to send (amber: you vouch the peer's members may receive it). RED and "
+                   "AMBER+STRICT never leave.")
+@click.option("--skip-type", "skip_types", multiple=True,
+              help="STIX types not to send (e.g. extension-definition for medallion 3.0, which fails on them).")
+@click.option("--producer", default="chaintrace", show_default=True, help="Name of the producing organisation.")
+@format_option("text", "json")
+@data_option
+def push_cmd(ws, url, collection, key, user, password, max_tlp, skip_types, producer, fmt):
+    """Send the shareable registry to a peer's TAXII collection (only what was not sent before).
+
+    \b
+    Example:
+      chaintrace share push --taxii http://127.0.0.1:8000/taxii2/chaintrace/ --collection ID --key $PEER_KEY
+    """
+    from chaintrace.share.taxii_client import push
+
+    r = push(ws, url, collection, key=key, user=user, password=password, max_tlp=max_tlp,
+             skip_types=skip_types, producer=producer)
+    if fmt == "json":
+        return print_json(r)
+    console.print(f"pushed {r['sent']:,} objects to {url} collection {collection} ({r['success']:,} accepted, "
+                  f"{r['failure']:,} refused, {r['already_sent']:,} sent before)", highlight=False)
+    for why, n in r["held_back"].items():
+        console.print(f"[yellow]held back:[/] {n:,} object(s): {why}", highlight=False)
+
+
+@share_group.group("collection")
+def collection_group():
+    """TAXII collections of this server (`chaintrace serve` publishes them under /taxii2/)."""
+
+
+@collection_group.command("create")
+@click.option("--id", "cid", default=None, help="Collection id (default: a new UUID).")
+@click.option("--title", required=True)
+@click.option("--description", default="")
+@click.option("--read", "readers", default="*", show_default=True,
+              help="Organisations that may read (comma list; * = every key holder).")
+@click.option("--write", "writers", default="", help="Organisations that may write (comma list).")
+@click.option("--max-tlp", default="green", show_default=True,
+              type=click.Choice(["clear", "green", "amber", "amber+strict", "red"]),
+              help="Highest TLP the collection carries (amber: every member may receive AMBER; amber+strict and "
+                   "red: only a collection whose sole member is the producing organisation).")
+@click.option("--hide", default="", help="Properties removed before serving (comma list: amounts, notes, names).")
+@format_option("text", "json")
+@data_option
+def collection_create(ws, cid, title, description, readers, writers, max_tlp, hide, fmt):
+    """Create (or replace) a TAXII collection with its readers, writers, TLP limit and hidden properties.
+
+    \b
+    Example:
+      chaintrace share collection create --title "ISAC exchange" --read bank-a,bank-b --write bank-a,bank-b --hide amounts
+    """
+    from chaintrace.share.taxii_server import create_collection
+
+    r = create_collection(ws, cid=cid, title=title, description=description, readers=readers, writers=writers,
+                          max_tlp=max_tlp, hide=hide)
+    if fmt == "json":
+        return print_json(r)
+    console.print(f"collection {r['id']} ({r['title']}): read {', '.join(r['readers'])}; write "
+                  f"{', '.join(r['writers']) or 'nobody'}; up to TLP:{r['max_tlp'].upper()}"
+                  + (f"; hides {', '.join(r['hidden'])}" if r["hidden"] else ""), highlight=False)
+
+
+@collection_group.command("list")
+@format_option("text", "json")
+@data_option
+def collection_list(ws, fmt):
+    """List this server's TAXII collections.
+
+    \b
+    Example:
+      chaintrace share collection list --format json
+    """
+    from chaintrace.share.taxii_server import list_collections
+
+    rows = list_collections(ws)
+    if fmt == "json":
+        return print_json(rows)
+    console.print(table("TAXII collections", ["id", "title", "read", "write", "max TLP", "hides", "objects"],
+                        [(r["id"], r["title"], ", ".join(r["readers"]), ", ".join(r["writers"]), r["max_tlp"],
+                          ", ".join(r["hidden"]), r["objects"]) for r in rows]))
