@@ -194,8 +194,8 @@ def push_cmd(ws, url, collection, key, user, password, max_tlp, skip_types, prod
              skip_types=skip_types, producer=producer)
     if fmt == "json":
         return print_json(r)
-    console.print(f"pushed {r['sent']:,} objects to {url} collection {collection} ({r['success']:,} accepted, "
-                  f"{r['failure']:,} refused, {r['already_sent']:,} sent before)", highlight=False)
+    console.print(f"pushed {r['pushed']:,} objects to {url} collection {collection} ({r['accepted']:,} accepted, "
+                  f"{r['refused']:,} refused, {r['already_pushed']:,} pushed before)", highlight=False)
     for why, n in r["held_back"].items():
         console.print(f"[yellow]held back:[/] {n:,} object(s): {why}", highlight=False)
 

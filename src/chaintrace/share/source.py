@@ -34,17 +34,21 @@ def norm_tlp(value: str | None) -> str | None:
 def shareable(tag: Tag) -> tuple[bool, str]:
     """Whether an imported tag may be exported with no filter, and why not.
 
-    TLP:RED never leaves the organisation; a tag marked not public (TagPack ``is_public: false``, a TLP
-    above CLEAR given at import) or whose import recorded a licence that forbids redistribution stays home.
+    TLP:RED never leaves the organisation. CLEAR and GREEN are shareable; AMBER and AMBER+STRICT only on
+    request (``include_restricted``; TAXII collections then apply their own TLP rules). A tag with no TLP
+    that is not public (TagPack ``is_public: false``) or whose import recorded a licence that forbids
+    redistribution stays home.
     """
     e = tag.extra or {}
-    if norm_tlp(tag.tlp) == "red":
+    level = norm_tlp(tag.tlp)
+    if level == "red":
         return False, "TLP:RED"
     if e.get("redistribution") is False or e.get("restricted") is True:
         return False, "licence forbids redistribution"
-    ctx = e.get("context")
-    if ctx and isinstance(ctx, str) and '"chaintrace_share"' in ctx:
-        return True, ""  # received through sharing: its own TLP decides
+    if level in ("amber", "amber+strict"):
+        return False, f"TLP:{level.upper()}"
+    if level in ("clear", "green"):
+        return True, ""
     if not tag.is_public:
         return False, "not public"
     return True, ""

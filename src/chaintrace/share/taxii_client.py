@@ -147,14 +147,14 @@ def push(ws, url: str, collection: str, *, key: str | None = None, user: str | N
 
     todo = [o for o in ok if sig(o) not in sent]
     col = _collection(url, collection, key, user, password)
-    results = {"success": 0, "failure": 0, "failures": []}
+    results = {"accepted": 0, "refused": 0, "failures": []}
     try:
         for i in range(0, len(todo), batch):
             part = todo[i:i + batch]
             st = col.add_objects(json.dumps({"objects": part}), wait_for_completion=True, poll_interval=0.2,
                                  timeout=60)
-            results["success"] += st.success_count
-            results["failure"] += st.failure_count
+            results["accepted"] += st.success_count
+            results["refused"] += st.failure_count
             results["failures"] += list(st.failures or [])[:20]
             failed = {f.get("id") for f in st.failures or ()}
             sent |= {sig(o) for o in part if o["id"] not in failed}
@@ -165,4 +165,4 @@ def push(ws, url: str, collection: str, *, key: str | None = None, user: str | N
     state.setdefault("push", {})[slot] = sorted(sent)
     _save_state(ws, state)
     return {"url": url, "collection": collection, "candidates": len(objects), "held_back": held,
-            "already_sent": len(ok) - len(todo), "sent": len(todo), **results}
+            "already_pushed": len(ok) - len(todo), "pushed": len(todo), **results}
