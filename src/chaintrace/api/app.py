@@ -80,6 +80,9 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
 
     app.include_router(routes.router)
     # other parts of chaintrace: one include_router line each, below
+    from chaintrace.api.taxii import mount_taxii
+
+    mount_taxii(app, ws)
     return app
 
 
