@@ -24,6 +24,7 @@ SHORT_SCALES = {"k", "m", "mn", "b", "bn", "tn", "mln", "bln"}   # only right af
 DUALS = {"مليوني": 2 * 10**6, "مليونين": 2 * 10**6, "مليونان": 2 * 10**6, "ملياري": 2 * 10**9,
          "مليارين": 2 * 10**9, "ملياران": 2 * 10**9, "الفي": 2000, "الفين": 2000, "الفان": 2000}
 
+BARE = {"مليار": 10**9, "مليون": 10**6, "بليون": 10**9, "الف": 10**3}   # "مليار دولار" = 1e9 (currency required)
 # prefix currency symbols / codes -> currency
 PREFIX = {"us$": "USD", "usd": "USD", "$": "USD", "€": "EUR", "eur": "EUR", "£": "GBP", "gbp": "GBP",
           "¥": "JPY", "₩": "KRW", "krw": "KRW", "hk$": "HKD", "a$": "AUD", "c$": "CAD"}
@@ -83,7 +84,7 @@ _WORDS = rf"{_WORD1}(?:(?:\s+|-)(?:و|and\s+)?(?:{_ARW}|{_ENW}))*"
 _PROCLITIC = r"(?:وب|ول|و|ف|ب|ل)"
 MONEY_RE = re.compile(
     rf"(?<![\w$.,\d])(?P<pro>{_PROCLITIC})?(?:(?P<pre>{_alt(PREFIX)})\s?)?"
-    rf"(?:(?P<num>{_NUM})|(?P<words>{_WORDS})|(?P<dual>{_alt(DUALS)}))"
+    rf"(?:(?P<num>{_NUM})|(?P<words>{_WORDS})|(?P<dual>{_alt(DUALS)})|(?P<bare>{_alt(BARE)}))"
     rf"(?:\s*-?\s*(?P<scale>{_alt(SCALES)})(?![\w]))?"
     rf"(?:\s*(?:of\s+|worth\s+of\s+|من\s+)?(?P<suf>{_alt(SUFFIX)})(?![\w]))?"
     rf"(?!\w)"
@@ -165,6 +166,13 @@ def find_money(norm: str) -> list[Money]:
     out = []
     for m in MONEY_RE.finditer(norm):
         pre, num, words, dual, scale, suf = (m.group(k) for k in ("pre", "num", "words", "dual", "scale", "suf"))
+        if m.group("bare"):
+            if not suf or scale:
+                continue
+            c = SUFFIX[re.sub(r"\s+", " ", suf)]
+            out.append(Money(m.start("bare"), m.end(), Decimal(BARE[m.group("bare")]), c,
+                             qualifier=_qualifier(norm, m.start())))
+            continue
         scale_key = re.sub(r"\s+", " ", scale) if scale else None
         if scale_key in SHORT_SCALES and not pre:
             # "5 m" is not money; retry without the short scale only if a suffix currency is there (rare)

@@ -63,6 +63,8 @@ class Prepared:
         if e <= s:
             return {"text": "", "start": self.idx[s] if s < len(self.idx) else len(self.original), "end": None}
         a, b = self.idx[s], self.idx[e - 1] + 1
+        while b < len(self.original) and self.original[b] in _TASHKEEL:   # keep the word's diacritics (مليوناً)
+            b += 1
         return {"text": self.original[a:b], "start": a, "end": b}
 
 
