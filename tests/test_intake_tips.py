@@ -168,8 +168,7 @@ def test_tips_cli(tmp_path):
 # ------------------------------------------------------------------------------------ real HTTP server
 
 
-@pytest.fixture
-def server(tmp_path):
+def _serve(tmp_path, factory):
     ws = tmp_path / "ws"
     k = keygen(tmp_path / "analysts.key")
     TipStore(chaintrace.Workspace(ws)).set_public_key(k["public_key"])
@@ -178,13 +177,13 @@ def server(tmp_path):
     port = sock.getsockname()[1]
     env = dict(os.environ, CHAINTRACE_DATA=str(ws), CHAINTRACE_TIP_RATE="5/3600",
                PYTHONPATH=str(REPO / "src") + os.pathsep + str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "chaintrace.api.tips:create_tip_app",
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", factory,
                              "--fd", str(sock.fileno()), "--log-level", "warning"], env=env, pass_fds=[sock.fileno()])
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
             try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
+                urllib.request.urlopen(base + "/tip", timeout=1)
                 break
             except OSError:
                 time.sleep(0.05)
@@ -193,6 +192,18 @@ def server(tmp_path):
         proc.terminate()
         proc.wait(10)
         sock.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`chaintrace serve`'s app (create_app, with the tip router mounted) in a real uvicorn process."""
+    yield from _serve(tmp_path, "chaintrace.api.server:app_factory")
+
+
+@pytest.fixture
+def tip_server(tmp_path):
+    """The tip line alone (create_tip_app), for a separate public host."""
+    yield from _serve(tmp_path, "chaintrace.api.tips:create_tip_app")
 
 
 def _post(url, data: bytes, ctype="application/json"):
@@ -234,8 +245,8 @@ def test_http_tip_line(server):
     assert store.get(tips[0]["id"], key)["tip"]["narrative"] == SECRET
 
 
-def test_http_form_en_ar(server):
-    base, ws, key = server
+def test_http_form_en_ar(tip_server):
+    base, ws, key = tip_server
     with urllib.request.urlopen(base + "/tip", timeout=10) as r:
         en = r.read().decode()
         assert "default-src 'none'" in r.headers["content-security-policy"]

@@ -41,6 +41,17 @@ def _state(request: Request) -> tuple[TipStore, TipLimiter]:
     return st.tip_store, st.tip_limiter
 
 
+def _screen(request: Request, store: TipStore):
+    """Screening on arrival with the service's Screener (one snapshot for every request)."""
+    st = request.app.state
+    if getattr(st, "screener", None) is None:
+        from chaintrace.screen import Screener
+
+        st.screener = Screener(store.ws)
+    screener = st.screener
+    return lambda t: screen_tip(store.ws, t, screener)
+
+
 def _err(status: int, error: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
     return JSONResponse({"error": error, "status": status, "field": field, "message": message},
                         status_code=status, headers=headers)
@@ -86,9 +97,8 @@ async def post_tip(request: Request):
     data = await _json(request)
     if isinstance(data, JSONResponse):
         return data
-    ws = store.ws
     try:
-        out = store.submit(data, screen=lambda t: screen_tip(ws, t))
+        out = store.submit(data, screen=_screen(request, store))
     except TipError as e:
         return _err(422, "invalid_tip", e.message, e.field)
     return JSONResponse({"status": "received", "receipt": out["receipt"],
@@ -249,7 +259,7 @@ async def tip_form_post(request: Request):
         return _page(lang, f'<p class="err">{html.escape(t["error"])} 429</p>', 429)
     try:
         tip = await _form_tip(request)
-        out = store.submit(tip, screen=lambda x: screen_tip(store.ws, x))
+        out = store.submit(tip, screen=_screen(request, store))
     except TipError as e:
         return _page(lang, f'<p class="err">{html.escape(t["error"])} {html.escape(e.field)}: {html.escape(e.message)}</p>'
                            f'<p><a href="/tip?lang={lang}">{html.escape(t["back"])}</a></p>', 422)

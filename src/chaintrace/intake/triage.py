@@ -1,36 +1,39 @@
-"""Triage: screen a tip's addresses against the intelligence registry on arrival and score it; turn a
-tip into a case.
+"""Triage: screen a tip's addresses on arrival (the screening library, chaintrace.screen) and score it;
+turn a tip into a case.
 
-Score (0-100): 10 base; +50 when an address is sanctioned; +30 when an address is a seed of a catalogued
-incident or tagged with an abuse category; +10 when an address is otherwise known (e.g. an exchange);
-+5 per transaction id (at most 10); +5 for a narrative of 100+ characters."""
+Score (0-100): 10 base; +50 when an address is sanctioned; +30 when an address has severe or high exposure
+(a catalogued incident's address, abuse tags, funds traced from them); +10 when an address is otherwise
+known or exposed; +5 per transaction id (at most 10); +5 for a narrative of 100+ characters."""
 from __future__ import annotations
 
 from chaintrace.errors import UserError
 from chaintrace.store.workspace import Workspace
 
-ABUSE = {"service_hack", "sanction", "ransomware", "scam", "phishing", "mixer", "darknet", "theft", "hack",
-         "terrorism", "sextortion", "ponzi", "malware"}
-
-
-def screen_tip(ws: Workspace | None, tip: dict) -> dict:
-    from chaintrace import intel
-
+def screen_tip(ws: Workspace | None, tip: dict, screener=None) -> dict:
+    """Screen a tip's addresses on arrival with the screening library (:mod:`chaintrace.screen`; pass the
+    service's ``Screener`` to reuse its snapshot) and score the tip."""
     addrs = [a["address"] for a in tip.get("addresses", [])]
-    hits = intel.lookup(ws, addrs) if addrs else []
+    results = []
+    if addrs:
+        if screener is None:
+            from chaintrace.screen import Screener
+
+            screener = Screener(ws if isinstance(ws, Workspace) else Workspace(ws))
+        results = screener.addresses(addrs)["results"]
     score, reasons = 10, []
-    sanctioned = [h["address"] for h in hits if h["sanctioned"]]
-    abuse = [h["address"] for h in hits if not h["sanctioned"] and (h["incidents"] or set(h["categories"]) & ABUSE)]
-    known = [h["address"] for h in hits if h["known"] and h["address"] not in sanctioned + abuse]
+    sanctioned = [r["subject"] for r in results if r.get("sanctions")]
+    abuse = [r["subject"] for r in results if r["subject"] not in sanctioned and r.get("risk") in ("severe", "high")]
+    known = [r["subject"] for r in results if r["subject"] not in sanctioned + abuse and
+             (r.get("labels") or r.get("risk") not in (None, "none"))]
     if sanctioned:
         score += 50
         reasons.append(f"{len(sanctioned)} sanctioned address(es)")
     if abuse:
         score += 30
-        reasons.append(f"{len(abuse)} address(es) linked to incidents or abuse")
+        reasons.append(f"{len(abuse)} address(es) with severe or high exposure (incidents, abuse)")
     if known:
         score += 10
-        reasons.append(f"{len(known)} known address(es)")
+        reasons.append(f"{len(known)} otherwise known or exposed address(es)")
     if tip.get("txids"):
         score += min(10, 5 * len(tip["txids"]))
         reasons.append(f"{len(tip['txids'])} transaction id(s)")
@@ -38,10 +41,8 @@ def screen_tip(ws: Workspace | None, tip: dict) -> dict:
         score += 5
         reasons.append("detailed narrative")
     return {"score": min(score, 100), "reasons": reasons, "sanctioned": sanctioned, "abuse": abuse,
-            "known": known, "hits": [{"address": h["address"], "sanctioned": h["sanctioned"],
-                                      "categories": h["categories"], "actors": h["actors"],
-                                      "sanctions": [{"list": s["list"], "entity": s["entity"]} for s in h["sanctions"]],
-                                      "incidents": [i["incident_id"] for i in h["incidents"]]} for h in hits if h["known"]]}
+            "known": known, "results": [{k: r.get(k) for k in ("subject", "chain", "risk", "score", "rules",
+                                                                "sanctions", "labels", "warnings")} for r in results]}
 
 
 def triage(ws: Workspace, tid: str, key_path: str, *, title: str | None = None, analyst: str | None = None) -> dict:
