@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import click
 
-from chaintrace.cli._common import console, data_option, format_option, print_json, table
+from chaintrace.cli._common import (
+    console,
+    data_option,
+    format_option,
+    print_json,
+    table,
+)
 from chaintrace.cli.intel import intel_group, usd
 
 

@@ -8,7 +8,13 @@ import click
 from rich.markup import escape
 
 from chaintrace.cli import main
-from chaintrace.cli._common import console, data_option, format_option, print_json, table
+from chaintrace.cli._common import (
+    console,
+    data_option,
+    format_option,
+    print_json,
+    table,
+)
 from chaintrace.errors import UserError
 
 KEY = click.option("--key", "key", required=True, type=click.Path(dir_okay=False),

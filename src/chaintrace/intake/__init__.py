@@ -17,5 +17,15 @@ from chaintrace.intake.store import TipStore, attachment_bytes, receipt_hash
 from chaintrace.intake.triage import screen_tip, triage
 from chaintrace.intake.validate import MAX_BODY, TipError, validate_tip
 
-__all__ = ["keygen", "TipStore", "TipLimiter", "screen_tip", "triage", "validate_tip", "TipError", "MAX_BODY",
-           "attachment_bytes", "receipt_hash"]
+__all__ = [
+           "MAX_BODY",
+           "TipError",
+           "TipLimiter",
+           "TipStore",
+           "attachment_bytes",
+           "keygen",
+           "receipt_hash",
+           "screen_tip",
+           "triage",
+           "validate_tip",
+]

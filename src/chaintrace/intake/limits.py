@@ -25,7 +25,7 @@ class TipLimiter:
         self._lock = threading.Lock()
 
     def _key(self, client: str) -> bytes:
-        day = _dt.datetime.now(_dt.timezone.utc).date()
+        day = _dt.datetime.now(_dt.UTC).date()
         if day != self._day:
             self._day, self._secret, self._buckets = day, secrets.token_bytes(32), {}
         return hmac.new(self._secret, client.encode(), hashlib.sha256).digest()[:16]

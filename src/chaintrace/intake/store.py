@@ -14,9 +14,9 @@ import json
 import secrets
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from chaintrace.errors import UserError
 from chaintrace.intake import crypto
@@ -93,7 +93,7 @@ class TipStore:
         receipt, score}``; the receipt code is not stored (only its hash)."""
         t = validate_tip(tip)
         pk = self.public_key()
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         t["received_at"] = now.replace(microsecond=0).isoformat()
         result = screen(t) if screen is not None else {"score": 0, "reasons": ["not screened"]}
         tid = "tip-" + secrets.token_hex(6)
@@ -110,7 +110,7 @@ class TipStore:
         if not isinstance(receipt, str) or len(receipt) > 64:
             raise UserError("receipt: not a receipt code")
         t = validate_tip(tip)
-        t["received_at"] = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        t["received_at"] = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         pk = self.public_key()
         with self._lock, self._db() as con:
             row = con.execute("SELECT id FROM tips WHERE receipt_sha256 = ?", [receipt_hash(receipt)]).fetchone()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from chaintrace.errors import UserError
 from chaintrace.store.workspace import Workspace
 
+
 def screen_tip(ws: Workspace | None, tip: dict, screener=None) -> dict:
     """Screen a tip's addresses on arrival with the screening library (:mod:`chaintrace.screen`; pass the
     service's ``Screener`` to reuse its snapshot) and score the tip."""

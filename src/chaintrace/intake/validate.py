@@ -57,7 +57,7 @@ def _address(item, field: str) -> dict:
     if isinstance(item, dict):
         extra = set(item) - {"chain", "address"}
         if extra:
-            raise TipError(field, f"unknown key {sorted(extra)[0]!r}")
+            raise TipError(field, f"unknown key {min(extra)!r}")
         a, chain = item.get("address"), item.get("chain")
     else:
         a = item
@@ -80,7 +80,7 @@ def _txid(item, field: str) -> dict:
     if isinstance(item, dict):
         extra = set(item) - {"chain", "txid"}
         if extra:
-            raise TipError(field, f"unknown key {sorted(extra)[0]!r}")
+            raise TipError(field, f"unknown key {min(extra)!r}")
         t, chain = item.get("txid"), item.get("chain")
     else:
         t = item
@@ -152,7 +152,7 @@ def validate_tip(tip) -> dict:
         raise TipError("body", "a tip is a JSON object")
     extra = set(tip) - FIELDS
     if extra:
-        raise TipError(sorted(extra)[0], "unknown field")
+        raise TipError(min(extra), "unknown field")
     out = {
         "addresses": _list(tip.get("addresses"), "addresses", _address),
         "txids": _list(tip.get("txids"), "txids", _txid),
@@ -170,7 +170,7 @@ def validate_tip(tip) -> dict:
     t = _text(tip.get("time"), "time", 40)
     if t is not None:
         try:
-            _dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+            _dt.datetime.fromisoformat(t)
         except ValueError:
             raise TipError("time", f"{t!r} is not an ISO date or date-time (2024-05-01 or 2024-05-01T13:00Z)") from None
     out["time"] = t

@@ -50,7 +50,7 @@ def _save(ws: Workspace, data: dict) -> None:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def add(ws: Workspace, candidates: list[dict]) -> dict:

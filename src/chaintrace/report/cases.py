@@ -11,9 +11,9 @@ import getpass
 import json
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from chaintrace.errors import UserError
 from chaintrace.store.workspace import Workspace
@@ -50,7 +50,7 @@ def _db(ws: Workspace) -> Iterator[sqlite3.Connection]:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def _who(analyst: str | None) -> str:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from chaintrace.errors import UserError
 from chaintrace.intel.extract.gazetteer import load as load_gazetteer
@@ -72,4 +72,4 @@ def extract_files(paths: Sequence[str | Path], *, lang: str = "auto", date: str 
             "publication_date": d.isoformat() if d else None}
 
 
-__all__ = ["extract_text", "extract_files", "KINDS", "LANGS"]
+__all__ = ["KINDS", "LANGS", "extract_files", "extract_text"]

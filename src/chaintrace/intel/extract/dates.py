@@ -20,7 +20,7 @@ MONTHS = {
     "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
     "september": 9, "october": 10, "november": 11, "december": 12, "jan": 1, "feb": 2, "mar": 3, "apr": 4,
     "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
-    "يناير": 1, "فبراير": 2, "مارس": 3, "ابريل": 4, "ابريل": 4, "مايو": 5, "يونيو": 6, "يونيه": 6,
+    "يناير": 1, "فبراير": 2, "مارس": 3, "ابريل": 4, "مايو": 5, "يونيو": 6, "يونيه": 6,
     "يوليو": 7, "يوليه": 7, "اغسطس": 8, "اغسطوس": 8, "سبتمبر": 9, "اكتوبر": 10, "نوفمبر": 11, "ديسمبر": 12,
     "كانون الثاني": 1, "شباط": 2, "اذار": 3, "نيسان": 4, "ايار": 5, "حزيران": 6, "تموز": 7, "اب": 8,
     "ايلول": 9, "تشرين الاول": 10, "تشرين الثاني": 11, "كانون الاول": 12,
@@ -301,7 +301,7 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
         if nxt is not None and not nxt.relative and nxt.start < se and nxt.y is not None and \
                 (_RANGE_STRONG.match(norm[a.end:nxt.start]) or
                  (opener and _RANGE_MID.match(norm[a.end:nxt.start]))):
-            lo2, hi2, _, _ = _point_bounds(nxt)
+            _lo2, hi2, _, _ = _point_bounds(nxt)
             hi = hi2
             gran, qual = "range", (qual or ("between" if opener else None))
             end = nxt.end

@@ -73,7 +73,9 @@ class Gazetteer:
 
 @lru_cache(maxsize=4)
 def load(path: str | None = None) -> Gazetteer:
-    text = open(path, encoding="utf-8").read() if path else \
+    from pathlib import Path
+
+    text = Path(path).read_text("utf-8") if path else \
         resources.files("chaintrace.intel.extract").joinpath("gazetteer.json").read_text("utf-8")
     data = json.loads(text)
     entries = data["entries"]

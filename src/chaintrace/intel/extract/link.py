@@ -344,9 +344,7 @@ def _dedupe(cands: list[dict]) -> list[dict]:
         if twin["kind"] == "incident" and c["kind"] == "aggregate":
             twin["kind"] = c["kind"]
         for k in ("date", "victim", "attack_type", "actor", "source"):
-            if twin.get(k) is None and c.get(k) is not None:
-                twin[k] = c[k]
-            elif k == "actor" and twin[k] and twin[k]["inherited"] and c[k] and not c[k]["inherited"]:
+            if twin.get(k) is None and c.get(k) is not None or k == "actor" and twin[k] and twin[k]["inherited"] and c[k] and not c[k]["inherited"]:
                 twin[k] = c[k]
         twin["confidence"] = max(twin["confidence"], c["confidence"])
         twin["notes"] = list(dict.fromkeys(twin["notes"] + c["notes"] + ["mentioned more than once; merged"]))

@@ -63,11 +63,11 @@ EN_WORDS = {
 }
 
 QUALIFIERS = [
-    (r"(?:more than|over|in excess of|upwards of|exceeding|at least|no less than|اكثر من|ما يزيد (?:عن|علي)|"
-     r"ما لا يقل عن|ازيد من|يزيد (?:عن|علي))\s*$", "more_than"),
+    ((r"(?:more than|over|in excess of|upwards of|exceeding|at least|no less than|اكثر من|ما يزيد (?:عن|علي)|"
+     r"ما لا يقل عن|ازيد من|يزيد (?:عن|علي))\s*$"), "more_than"),
     (r"(?:up to|as much as|as high as|حتي|ما يصل (?:الي|ل)|يصل (?:الي|ل)|تصل (?:الي|ل))\s*$", "up_to"),
-    (r"(?:about|around|approximately|roughly|nearly|almost|some|close to|an estimated|estimated|nearly|"
-     r"نحو|حوالي|قرابة|ما يقارب|ما يناهز|زهاء|تقريبا|قرابه)\s*$", "about"),
+    ((r"(?:about|around|approximately|roughly|nearly|almost|some|close to|an estimated|estimated|nearly|"
+     r"نحو|حوالي|قرابة|ما يقارب|ما يناهز|زهاء|تقريبا|قرابه)\s*$"), "about"),
     (r"(?:less than|under|below|اقل من)\s*$", "less_than"),
 ]
 
