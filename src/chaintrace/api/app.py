@@ -83,6 +83,8 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
     from chaintrace.api.taxii import mount_taxii
 
     mount_taxii(app, ws)
+    from chaintrace.api import tips as _tips
+    app.include_router(_tips.router)        # the public tip line: /v1/tips, /tip (no API key)
     return app
 
 
