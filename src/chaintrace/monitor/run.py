@@ -1,0 +1,132 @@
+"""The watcher loop behind ``chaintrace watch run``.
+
+Each round: ingest new blocks from the nodes with the existing RPC ingestors
+(:func:`chaintrace.chains.btc.ingest_rpc`, :func:`chaintrace.chains.eth.ingest_eth_rpc`; they roll the store
+back on a reorganisation), process the new blocks of every watched chain (:mod:`.follow_btc`,
+:mod:`.follow_eth`), compare sanctions answers when the registry changed (:mod:`.sanctions`), then sleep
+`interval` seconds. A delivery thread sends the outbox (:mod:`.deliver`) as soon as alerts are recorded
+and retries failures with backoff.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from chaintrace.chains.jsonrpc import RpcError
+from chaintrace.monitor import alerts as A
+from chaintrace.monitor import db, deliver, follow_btc, follow_eth, sanctions
+
+
+@dataclass
+class WatchStats:
+    rounds: int = 0
+    alerts: int = 0
+    delivered: int = 0
+    failed_attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+    pending: int = 0
+    tips: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"rounds": self.rounds, "alerts": self.alerts, "delivered": self.delivered,
+                "failed_attempts": self.failed_attempts, "pending": self.pending, "tips": self.tips,
+                "errors": self.errors[-20:]}
+
+
+class _Deliverer(threading.Thread):
+    def __init__(self, ws, channels: dict, stats: WatchStats):
+        super().__init__(daemon=True, name="chaintrace-deliver")
+        self.con = db.connect(ws)
+        self.channels, self.stats = channels, stats
+        self.wake, self.stop = threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            r = deliver.deliver_due(self.con, self.channels)
+            self.stats.delivered += r["delivered"]
+            self.stats.failed_attempts += r["failed"]
+            nxt = deliver.next_due(self.con, self.channels)
+            wait = 1.0 if nxt is None else max(0.0, min(1.0, nxt - db.now()))
+            if r["delivered"] and nxt is not None and nxt <= db.now():
+                continue
+            self.wake.wait(wait)
+            self.wake.clear()
+
+
+def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, channels=(), interval: float = 5.0,
+              once: bool = False, rounds: int | None = None, btc_cookie: str | None = None,
+              on_alert: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None
+              ) -> WatchStats:
+    """Follow the chains and raise/deliver alerts until stopped (``once``: one round, then deliver what is
+    due and return; ``rounds``: that many rounds). Node errors are recorded in the stats and retried next
+    round; the outbox persists, so a restarted watcher delivers what an earlier one could not."""
+    chans = {c.id: c for c in channels}
+    ids = list(chans)
+    stats = WatchStats()
+    con = db.connect(ws)
+    dl = _Deliverer(ws, chans, stats)
+    dl.start()
+    tags: dict[str, A.TagIndex] = {}
+    gen = None
+    try:
+        while True:
+            from chaintrace.intel.registry import generation
+
+            g = generation(ws)
+            if g != gen:
+                tags, gen = {}, g
+            new = _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats)
+            stats.rounds += 1
+            stats.alerts += len(new)
+            if new:
+                dl.wake.set()
+            for a in new:
+                if on_alert:
+                    on_alert(a)
+            if once or (rounds is not None and stats.rounds >= rounds) or (should_stop and should_stop()):
+                break
+            time.sleep(interval)
+    finally:
+        dl.stop.set()
+        dl.wake.set()
+        dl.join(30)
+        if once or rounds is not None:
+            r = deliver.deliver_due(con, chans)  # a last pass for what became due
+            stats.delivered += r["delivered"]
+            stats.failed_attempts += r["failed"]
+        stats.pending = A.pending_count(con)
+        con.close()
+        dl.con.close()
+    return stats
+
+
+def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats) -> list[dict]:
+    lists = {r[0] for r in con.execute("SELECT DISTINCT chain FROM watchlists")}
+    if btc_rpc and "btc" in lists:
+        from chaintrace.chains.btc import ingest_rpc
+
+        try:
+            stats.tips["btc"] = ingest_rpc(ws, btc_rpc, cookie_file=btc_cookie).tip_height
+        except RpcError as e:
+            stats.errors.append(f"btc: {e}")
+    if eth_rpc and "eth" in lists:
+        from chaintrace.chains.eth import ingest_eth_rpc
+
+        try:
+            stats.tips["eth"] = ingest_eth_rpc(ws, eth_rpc).tip_height
+        except RpcError as e:
+            stats.errors.append(f"eth: {e}")
+    new: list[dict] = []
+    duck = None
+    for chain, mod in (("btc", follow_btc), ("eth", follow_eth)):
+        if chain in lists and chain in ws.chains():
+            duck = duck or ws.connect()
+            if chain not in tags:
+                tags[chain] = A.TagIndex(ws, chain)
+            new += mod.follow(ws, con, duck, ids, tags[chain])
+    if duck is not None:
+        duck.close()
+    new += sanctions.check(ws, con, ids)
+    return new
