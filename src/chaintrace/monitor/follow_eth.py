@@ -69,12 +69,13 @@ def _range(ws, con, duck, lists, names, lo, hi, channels, tags) -> list[dict]:
                 if moved == 0:
                     continue
                 bh, btime = blocks[height]
-                if kind in FEES:  # gas paid from a traced balance: tainted first out, no alert
+                g = groups.setdefault((lid, txh), {"height": height, "hash": bh, "time": btime, "moves": [],
+                                                   "sources": [], "woke": [], "fee": {}})
+                if kind in FEES:  # gas paid from a traced balance: tainted first out
                     if it["amount"] is not None:
                         F.update_item(con, CHAIN, height, it, amount=str(int(it["amount"]) - moved))
+                        g["fee"][asset] = g["fee"].get(asset, 0) + moved
                     continue
-                g = groups.setdefault((lid, txh), {"height": height, "hash": bh, "time": btime, "moves": [],
-                                                   "sources": [], "woke": []})
                 if not any(s is it for s in g["sources"]):
                     days = F.woke(it, lists[lid], btime)
                     if days is not None:
@@ -119,6 +120,8 @@ def _move(con, wl, it, to, asset, moved, tid, txh, height, btime, tags, items) -
 def _alerts(ws, con, wl, txh, g, channels, tags) -> list[dict]:
     out = []
     moves = g["moves"]
+    if not moves:
+        return out
     by_asset: dict[str, int] = {}
     for m in moves:
         by_asset[m["asset"]] = by_asset.get(m["asset"], 0) + m["amount"]
@@ -130,7 +133,7 @@ def _alerts(ws, con, wl, txh, g, channels, tags) -> list[dict]:
     a = A.make("moved", (wl["list_id"], CHAIN, txh, g["hash"]), chain=CHAIN, watchlist=wl, height=g["height"],
                block_hash=g["hash"], time=g["time"], txid=txh, asset=first_asset,
                amount=str(by_asset[first_asset]), amounts={k: str(v) for k, v in by_asset.items()},
-               policy="seniority", **{"from": srcs, "to": [{**m, "amount": str(m["amount"])} for m in moves]})
+               policy="seniority", fee={k: str(v) for k, v in g["fee"].items()}, **{"from": srcs, "to": [{**m, "amount": str(m["amount"])} for m in moves]})
     if A.record(ws, con, a, channels, wl["list_id"]):
         out.append(a)
     for it, days in g["woke"]:
