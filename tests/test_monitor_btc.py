@@ -201,3 +201,29 @@ def _txid_of(raw_block: bytes, index: int) -> bytes:
     from tests.btc_rpc_server import verbose_from_raw as v
 
     return bytes.fromhex(v(raw_block, 0)["tx"][index]["txid"])[::-1]
+
+
+def test_trace_holdings_become_watched_outputs_with_their_taint(scene, tmp_path):
+    from chaintrace.trace import trace
+
+    # the thief pays 20 BTC to a clean output and keeps 30 BTC: trace, then watch the holdings
+    split = _spend(scene.thief_cb, 0, [("stash", 30 * COIN), ("thief2", 20 * COIN - FEE)])
+    scene.c.add([split])
+    scene.publish()
+    ingest_rpc(scene.ws, scene.url)
+    rep = trace(scene.ws, [F.p2wpkh("thief")], policy="fifo", registry=False)
+    path = tmp_path / "report.json"
+    rep.write_json(path)
+    w = add_watchlist(scene.ws, "from-trace", "btc", from_trace=path)
+    assert w["policy"] == "fifo" and w["outputs"] == 2 and w["amount"] == 50 * COIN - FEE
+    # stash (30 BTC, all traced) is merged with a clean coinbase: FIFO puts the traced satoshis first
+    clean_cb = scene.c.add(miner="clean")[1]
+    merge = F.Tx([(split.txid, 0), (clean_cb.txid, 0)], [(F.p2wpkh("a"), 40 * COIN), (F.p2wpkh("b"), 40 * COIN - FEE)])
+    scene.c.add([merge])
+    scene.publish()
+    out = tmp_path / "a.jsonl"
+    run_watch(scene.ws, btc_rpc=scene.url, channels=[JsonLines(str(out))], once=True)
+    a = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["kind"] for x in a] == ["moved"]
+    assert a[0]["amount"] == str(30 * COIN) and a[0]["policy"] == "fifo"
+    assert [(d["address"], d["amount"]) for d in a[0]["to"]] == [(F.p2wpkh("a"), str(30 * COIN))]
