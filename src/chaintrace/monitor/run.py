@@ -69,6 +69,7 @@ def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, cha
     dl = _Deliverer(ws, chans, stats)
     dl.start()
     tags: dict[str, A.TagIndex] = {}
+    clients: dict = {}
     gen = None
     try:
         while True:
@@ -77,7 +78,7 @@ def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, cha
             g = generation(ws)
             if g != gen:
                 tags, gen = {}, g
-            new = _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats)
+            new = _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients)
             stats.rounds += 1
             stats.alerts += len(new)
             if new:
@@ -102,16 +103,51 @@ def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, cha
     return stats
 
 
-def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats) -> list[dict]:
+def _node_tip(chain: str, url: str, cookie: str | None, clients: dict) -> tuple[int, str] | None:
+    """The node's best (height, hash), asked cheaply (two calls), to skip rounds with nothing new."""
+    try:
+        if chain == "btc":
+            from chaintrace.chains.btc.rpc import RpcClient
+
+            c = clients.setdefault(chain, RpcClient(url, cookie))
+            h = c.call("getblockcount")
+            return h, c.call("getblockhash", h)
+        from chaintrace.chains.eth.rpc import EthRpcClient
+
+        c = clients.setdefault(chain, EthRpcClient(url))
+        b = c.call("eth_getBlockByNumber", "latest", False)
+        return int(b["number"], 16), b["hash"].lower()
+    except (RpcError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _up_to_date(ws, con, chain: str, node: tuple[int, str] | None) -> bool:
+    """The store's tip is the node's and the monitor has processed exactly that block."""
+    if node is None or chain not in ws.chains():
+        return False
+    tip = ws.chain(chain).manifest.get("tip")
+    if not tip or (tip["height"], tip["hash"]) != node:
+        return False
+    row = con.execute("SELECT height, hash FROM blocks WHERE chain = ? ORDER BY height DESC LIMIT 1",
+                      (chain,)).fetchone()
+    return row is not None and (row[0], row[1]) == node
+
+
+def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients=None) -> list[dict]:
+    clients = {} if clients is None else clients
     lists = {r[0] for r in con.execute("SELECT DISTINCT chain FROM watchlists")}
-    if btc_rpc and "btc" in lists:
+    idle = set()
+    for chain, url in (("btc", btc_rpc), ("eth", eth_rpc)):
+        if url and chain in lists and _up_to_date(ws, con, chain, _node_tip(chain, url, btc_cookie, clients)):
+            idle.add(chain)
+    if btc_rpc and "btc" in lists and "btc" not in idle:
         from chaintrace.chains.btc import ingest_rpc
 
         try:
             stats.tips["btc"] = ingest_rpc(ws, btc_rpc, cookie_file=btc_cookie).tip_height
         except RpcError as e:
             stats.errors.append(f"btc: {e}")
-    if eth_rpc and "eth" in lists:
+    if eth_rpc and "eth" in lists and "eth" not in idle:
         from chaintrace.chains.eth import ingest_eth_rpc
 
         try:
@@ -121,7 +157,7 @@ def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats) -> list[dict
     new: list[dict] = []
     duck = None
     for chain, mod in (("btc", follow_btc), ("eth", follow_eth)):
-        if chain in lists and chain in ws.chains():
+        if chain in lists and chain in ws.chains() and chain not in idle:
             duck = duck or ws.connect()
             if chain not in tags:
                 tags[chain] = A.TagIndex(ws, chain)
