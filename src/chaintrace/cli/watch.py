@@ -109,10 +109,12 @@ def watch_remove(ws, name, fmt):
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between polls of the nodes.")
 @click.option("--once", is_flag=True, help="One round (ingest, detect, deliver what is due), then exit.")
 @click.option("--rounds", type=int, default=None, help="Stop after this many rounds.")
+@click.option("--registry-interval", type=float, default=30.0, show_default=True,
+              help="Seconds between checks of the intelligence registry (new tags, sanctions list changes).")
 @format_option("text", "json")
 @data_option
 def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_from, mail_to, smtp_starttls,
-              smtp_user, jsonl, interval, once, rounds, fmt):
+              smtp_user, jsonl, interval, once, rounds, registry_interval, fmt):
     """Follow the nodes, raise alerts on watched funds and deliver them (at least once, from a persistent
     outbox). Alerts are printed as they are raised (JSON lines with --format json).
 
@@ -146,7 +148,8 @@ def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_fro
             console.print(summary(a), highlight=False)
 
     stats = run_watch(ws, btc_rpc=btc_rpc, eth_rpc=eth_rpc, btc_cookie=btc_cookie, channels=channels,
-                      interval=interval, once=once, rounds=rounds, on_alert=show)
+                      interval=interval, once=once, rounds=rounds, registry_interval=registry_interval,
+                      on_alert=show)
     if fmt == "json":
         click.echo(json.dumps({"stats": stats.as_dict()}))
     else:

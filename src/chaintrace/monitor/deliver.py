@@ -47,10 +47,26 @@ def verify_signature(secret: str, headers, body: bytes, max_age: float = 300.0) 
     return hmac.compare_digest(sign(secret, ts, body), sig)
 
 
+DECIMALS = {"BTC": 8, "ETH": 18}
+
+
+def amount_text(amount, asset: str | None) -> str:
+    """Base units as an exact decimal of the asset (BTC: 8 places, ETH: 18); other assets in base units."""
+    if amount is None:
+        return ""
+    n = int(amount)
+    d = DECIMALS.get(asset or "")
+    if d is None:
+        return f"{n} {asset or ''} base units".strip()
+    q, r = divmod(abs(n), 10**d)
+    frac = f"{r:0{d}d}".rstrip("0")
+    return f"{'-' if n < 0 else ''}{q}{'.' + frac if frac else ''} {asset}"
+
+
 def summary(a: dict) -> str:
     """One line for people."""
     k = a["kind"]
-    amt = f"{a.get('amount')} {a.get('asset') or ''}".strip() if a.get("amount") is not None else ""
+    amt = amount_text(a.get("amount"), a.get("asset"))
     where = f"{a.get('chain')} block {a.get('height')}" if a.get("height") is not None else a.get("chain") or ""
     if k == "moved":
         to = ", ".join(str(d.get("address")) for d in a.get("to", [])[:3])

@@ -18,8 +18,30 @@ def watchlists(con, chain: str) -> dict[int, dict]:
     return {r["list_id"]: dict(r) for r in con.execute("SELECT * FROM watchlists WHERE chain = ?", (chain,))}
 
 
+def store_con(ws, chain: str, lo: int, whole=("addresses", "assets")):
+    """A DuckDB connection with one view per table of the chain's store (``blocks``, ``transactions``, ...)
+    over only the segments that reach height `lo` or above (tables in `whole`: every segment). Much cheaper
+    than the full catalog (:meth:`Workspace.connect`) when following the tip."""
+    import duckdb
+
+    from chaintrace.store.schema import empty_select, schemas
+
+    store = ws.chain(chain)
+    con = duckdb.connect(":memory:")
+    for t, sch in schemas(chain).items():
+        files = [str(f) for f in store.files(t, None if t in whole else lo)]
+        sql = f"SELECT * FROM read_parquet({files!r})" if files else empty_select(sch)
+        con.execute(f"CREATE VIEW {t} AS {sql}")
+    return con
+
+
+def view_low(con, chain: str, lists: dict[int, dict]) -> int:
+    """The lowest height the follower may read this round (the reorg window below the next height)."""
+    return max(0, next_height(con, chain, lists) - REORG_WINDOW)
+
+
 def store_hashes(duck, chain: str, lo: int) -> dict[int, str]:
-    return dict(duck.execute(f"SELECT height, hash FROM {chain}.blocks WHERE height >= ?", [lo]).fetchall())
+    return dict(duck.execute("SELECT height, hash FROM blocks WHERE height >= ?", [lo]).fetchall())
 
 
 def undo_reorg(ws, con, duck, chain: str, channels: list[str]) -> list[dict]:

@@ -35,55 +35,72 @@ class _Watched:
         return h
 
 
-def follow(ws, con, duck, channels: list[str], tags: A.TagIndex, chunk: int = 50) -> list[dict]:
+def follow(ws, con, channels: list[str], tags: A.TagIndex, chunk: int = 50) -> list[dict]:
     """Process the store's Bitcoin blocks above the cursor; returns the alerts raised."""
     lists = F.watchlists(con, CHAIN)
     if not lists or CHAIN not in ws.chains():
         return []
-    out = F.undo_reorg(ws, con, duck, CHAIN, channels)
-    tip = duck.execute(f"SELECT max(height) FROM {CHAIN}.blocks").fetchone()[0]
-    if tip is None:
+    duck = F.store_con(ws, CHAIN, F.view_low(con, CHAIN, lists))
+    try:
+        out = F.undo_reorg(ws, con, duck, CHAIN, channels)
+        tip = duck.execute("SELECT max(height) FROM blocks").fetchone()[0]
+        h = F.next_height(con, CHAIN, lists)
+        while tip is not None and h <= tip:
+            end = min(tip, h + chunk - 1)
+            out += _range(ws, con, duck, lists, h, end, channels, tags)
+            h = end + 1
         return out
-    h = F.next_height(con, CHAIN, lists)
-    while h <= tip:
-        end = min(tip, h + chunk - 1)
-        out += _range(ws, con, duck, lists, h, end, channels, tags)
-        h = end + 1
-    return out
+    finally:
+        duck.close()
+
+
+class _Range:
+    """The transactions, inputs and outputs of a height range, read once, grouped by transaction."""
+
+    def __init__(self, duck, lo: int, hi: int):
+        q = lambda sql: duck.execute(sql, [lo, hi]).fetchall()  # noqa: E731
+        self.blocks = q("SELECT height, hash, time FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height")
+        self.hash_at = {h: bh for h, bh, _ in self.blocks}
+        self.tx = {r[0]: r[1:] for r in q("SELECT tx_id, txid, height, time FROM transactions "
+                                           "WHERE height BETWEEN ? AND ?")}
+        self.ins: dict[int, list] = {}
+        for r in q("SELECT tx_id, prev_txid, prev_vout, value, address_id FROM inputs WHERE height BETWEEN ? AND ? "
+                   "AND prev_txid IS NOT NULL ORDER BY tx_id, n"):
+            self.ins.setdefault(r[0], []).append(list(r[1:]))
+        self.outs: dict[int, list] = {}
+        for r in q("SELECT tx_id, n, value, address_id FROM outputs WHERE height BETWEEN ? AND ? ORDER BY tx_id, n"):
+            self.outs.setdefault(r[0], []).append(list(r[1:]))
+        self.duck = duck
+
+    def addresses(self, ids) -> dict[int, str]:
+        ids = sorted({int(i) for i in ids if i is not None})
+        if not ids:
+            return {}
+        return dict(self.duck.execute("SELECT address_id, address FROM addresses WHERE address_id BETWEEN ? AND ? "
+                                      "AND address_id IN (SELECT unnest(?::BIGINT[]))",
+                                      [ids[0], ids[-1], ids]).fetchall())
 
 
 def _range(ws, con, duck, lists, lo, hi, channels, tags) -> list[dict]:
-    blocks = duck.execute("SELECT height, hash, time FROM btc.blocks WHERE height BETWEEN ? AND ? ORDER BY height",
-                          [lo, hi]).fetchall()
-    ins = duck.execute("""SELECT i.tx_id, i.prev_txid, i.prev_vout, a.address FROM btc.inputs_raw i
-                          LEFT JOIN btc.addresses a USING (address_id)
-                          WHERE i.height BETWEEN ? AND ? AND i.prev_txid IS NOT NULL ORDER BY i.tx_id, i.n""",
-                       [lo, hi]).fetchall()
+    r = _Range(duck, lo, hi)
     watched = _Watched(con)
+    names = r.addresses(a for ins in r.ins.values() for *_, a in ins) if watched.addr else {}
     out: list[dict] = []
     with db.tx(con):
-        cur = None
-        for tx_id, ptxid, pvout, address in ins + [(None, None, None, None)]:
-            if tx_id != cur and cur is not None and hit:
-                out += _spend(ws, con, duck, lists, watched, cur, channels, tags)
-            if tx_id != cur:
-                cur, hit = tx_id, False
-            if tx_id is not None and not hit:
-                hit = bool(watched.hits(f"{ptxid}:{pvout}", address))
-        con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)", [(CHAIN, h, bh) for h, bh, _ in blocks])
+        for tx_id in sorted(r.ins):
+            ins = r.ins[tx_id]
+            if any(watched.hits(f"{p}:{n}", names.get(a)) for p, n, _, a in ins):
+                out += _spend(ws, con, r, lists, watched, tx_id, channels, tags)
+        con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)", [(CHAIN, h, bh) for h, bh, _ in r.blocks])
     return out
 
 
-def _spend(ws, con, duck, lists, watched: _Watched, tx_id: int, channels, tags) -> list[dict]:
-    txid, height, time = duck.execute("SELECT txid, height, time FROM btc.transactions WHERE tx_id = ?",
-                                      [tx_id]).fetchone()
-    block_hash = duck.execute("SELECT hash FROM btc.blocks WHERE height = ?", [height]).fetchone()[0]
-    ins = duck.execute("""SELECT i.prev_txid, i.prev_vout, i.value, a.address FROM btc.inputs_raw i
-                          LEFT JOIN btc.addresses a USING (address_id) WHERE i.tx_id = ? ORDER BY i.n""",
-                       [tx_id]).fetchall()
-    outs = duck.execute("""SELECT o.n, o.value, a.address FROM btc.outputs_raw o
-                           LEFT JOIN btc.addresses a USING (address_id) WHERE o.tx_id = ? ORDER BY o.n""",
-                        [tx_id]).fetchall()
+def _spend(ws, con, r: _Range, lists, watched: _Watched, tx_id: int, channels, tags) -> list[dict]:
+    txid, height, time = r.tx[tx_id]
+    block_hash = r.hash_at[height]
+    names = r.addresses([a for *_, a in r.ins[tx_id]] + [a for *_, a in r.outs.get(tx_id, [])])
+    ins = [(p, n, v, names.get(a)) for p, n, v, a in r.ins[tx_id]]
+    outs = [(n, v, names.get(a)) for n, v, a in r.outs.get(tx_id, [])]
     out_values = [int(v) for _, v, _ in outs]
     in_values = [None if v is None else int(v) for _, _, v, _ in ins]
     assumed = None

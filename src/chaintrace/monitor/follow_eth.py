@@ -14,24 +14,28 @@ CHAIN = "eth"
 FEES = ("fee_burn", "fee_tip")
 
 
-def follow(ws, con, duck, channels: list[str], tags: A.TagIndex, chunk: int = 200) -> list[dict]:
+def follow(ws, con, channels: list[str], tags: A.TagIndex, chunk: int = 200) -> list[dict]:
     """Process the store's Ethereum blocks above the cursor; returns the alerts raised."""
     lists = F.watchlists(con, CHAIN)
     if not lists or CHAIN not in ws.chains():
         return []
-    out = F.undo_reorg(ws, con, duck, CHAIN, channels)
-    tip = duck.execute(f"SELECT max(height) FROM {CHAIN}.blocks").fetchone()[0]
-    if tip is None:
-        return out
-    from chaintrace.trace.eth import asset_names
+    duck = F.store_con(ws, CHAIN, F.view_low(con, CHAIN, lists))
+    try:
+        out = F.undo_reorg(ws, con, duck, CHAIN, channels)
+        tip = duck.execute("SELECT max(height) FROM blocks").fetchone()[0]
+        if tip is None:
+            return out
+        from chaintrace.trace.eth import asset_names
 
-    names = asset_names(ws)[0]
-    h = F.next_height(con, CHAIN, lists)
-    while h <= tip:
-        end = min(tip, h + chunk - 1)
-        out += _range(ws, con, duck, lists, names, h, end, channels, tags)
-        h = end + 1
-    return out
+        names = asset_names(ws)[0]
+        h = F.next_height(con, CHAIN, lists)
+        while h <= tip:
+            end = min(tip, h + chunk - 1)
+            out += _range(ws, con, duck, lists, names, h, end, channels, tags)
+            h = end + 1
+        return out
+    finally:
+        duck.close()
 
 
 def _items(con) -> dict[str, dict[tuple[int, str], dict]]:
@@ -43,13 +47,13 @@ def _items(con) -> dict[str, dict[tuple[int, str], dict]]:
 
 def _range(ws, con, duck, lists, names, lo, hi, channels, tags) -> list[dict]:
     blocks = {h: (bh, t) for h, bh, t in duck.execute(
-        "SELECT height, hash, time FROM eth.blocks_raw WHERE height BETWEEN ? AND ?", [lo, hi]).fetchall()}
+        "SELECT height, hash, time FROM blocks WHERE height BETWEEN ? AND ?", [lo, hi]).fetchall()}
     rows = duck.execute("""SELECT r.transfer_id, r.height, t.hash, r.kind, r.asset_id, f.address, o.address,
                                   r.value, r.value_big
-                           FROM eth.transfers_raw r
-                           JOIN eth.transactions_raw t ON t.tx_id = r.tx_id
-                           JOIN eth.addresses f ON f.address_id = r.from_id
-                           LEFT JOIN eth.addresses o ON o.address_id = r.to_id
+                           FROM transfers r
+                           JOIN transactions t ON t.tx_id = r.tx_id
+                           JOIN addresses f ON f.address_id = r.from_id
+                           LEFT JOIN addresses o ON o.address_id = r.to_id
                            WHERE r.height BETWEEN ? AND ? ORDER BY r.transfer_id""", [lo, hi]).fetchall()
     items = _items(con)
     groups: dict[tuple[int, str], dict] = {}  # (list, tx hash) -> what moved

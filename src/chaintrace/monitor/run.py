@@ -9,6 +9,8 @@ and retries failures with backoff.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ class WatchStats:
     errors: list[str] = field(default_factory=list)
     pending: int = 0
     tips: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # seconds per working round: ingest_s, follow_s, sanctions_s
 
     def as_dict(self) -> dict:
         return {"rounds": self.rounds, "alerts": self.alerts, "delivered": self.delivered,
@@ -57,11 +60,14 @@ class _Deliverer(threading.Thread):
 
 def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, channels=(), interval: float = 5.0,
               once: bool = False, rounds: int | None = None, btc_cookie: str | None = None,
+              registry_interval: float = 30.0,
               on_alert: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None
               ) -> WatchStats:
     """Follow the chains and raise/deliver alerts until stopped (``once``: one round, then deliver what is
     due and return; ``rounds``: that many rounds). Node errors are recorded in the stats and retried next
-    round; the outbox persists, so a restarted watcher delivers what an earlier one could not."""
+    round; the outbox persists, so a restarted watcher delivers what an earlier one could not. The
+    intelligence registry (service tags, sanctions answers) is checked for changes every
+    `registry_interval` seconds (every round with ``once``/``rounds``), off the path of block alerts."""
     chans = {c.id: c for c in channels}
     ids = list(chans)
     stats = WatchStats()
@@ -71,14 +77,18 @@ def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, cha
     tags: dict[str, A.TagIndex] = {}
     clients: dict = {}
     gen = None
+    checked = 0.0
     try:
         while True:
-            from chaintrace.intel.registry import generation
+            due = time.monotonic() - checked >= registry_interval or once or rounds is not None
+            if due:  # the registry (tags, sanctions) is re-read when it changed, every registry_interval s
+                from chaintrace.intel.registry import generation
 
-            g = generation(ws)
-            if g != gen:
-                tags, gen = {}, g
-            new = _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients)
+                checked = time.monotonic()
+                g = generation(ws)
+                if g != gen:
+                    tags, gen = {}, g
+            new = _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients, due)
             stats.rounds += 1
             stats.alerts += len(new)
             if new:
@@ -133,13 +143,15 @@ def _up_to_date(ws, con, chain: str, node: tuple[int, str] | None) -> bool:
     return row is not None and (row[0], row[1]) == node
 
 
-def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients=None) -> list[dict]:
+def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients=None, sanctions_due=True
+           ) -> list[dict]:
     clients = {} if clients is None else clients
     lists = {r[0] for r in con.execute("SELECT DISTINCT chain FROM watchlists")}
     idle = set()
     for chain, url in (("btc", btc_rpc), ("eth", eth_rpc)):
         if url and chain in lists and _up_to_date(ws, con, chain, _node_tip(chain, url, btc_cookie, clients)):
             idle.add(chain)
+    t0 = time.perf_counter()
     if btc_rpc and "btc" in lists and "btc" not in idle:
         from chaintrace.chains.btc import ingest_rpc
 
@@ -154,15 +166,21 @@ def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients=None
             stats.tips["eth"] = ingest_eth_rpc(ws, eth_rpc).tip_height
         except RpcError as e:
             stats.errors.append(f"eth: {e}")
+    t1 = time.perf_counter()
     new: list[dict] = []
-    duck = None
     for chain, mod in (("btc", follow_btc), ("eth", follow_eth)):
         if chain in lists and chain in ws.chains() and chain not in idle:
-            duck = duck or ws.connect()
             if chain not in tags:
                 tags[chain] = A.TagIndex(ws, chain)
-            new += mod.follow(ws, con, duck, ids, tags[chain])
-    if duck is not None:
-        duck.close()
-    new += sanctions.check(ws, con, ids)
+            new += mod.follow(ws, con, ids, tags[chain])
+    t2 = time.perf_counter()
+    if sanctions_due:
+        new += sanctions.check(ws, con, ids)
+    t3 = time.perf_counter()
+    if len(idle) < len(lists):
+        for k, v in (("ingest_s", t1 - t0), ("follow_s", t2 - t1), ("sanctions_s", t3 - t2)):
+            stats.timings.setdefault(k, []).append(round(v, 4))
+        if os.environ.get("CHAINTRACE_WATCH_TIMINGS"):
+            print(f"round: ingest {t1 - t0:.3f}s follow {t2 - t1:.3f}s sanctions {t3 - t2:.3f}s", file=sys.stderr,
+                  flush=True)
     return new

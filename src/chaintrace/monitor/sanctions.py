@@ -47,8 +47,9 @@ def _generation(ws) -> int:
 
 def baseline(ws, con) -> None:
     """Record the current answer for watched addresses not seen before (no alerts)."""
-    pairs = [p for p in _watched(con)
-             if not con.execute("SELECT 1 FROM sanctions WHERE chain = ? AND address = ?", p).fetchone()]
+    pairs = [(r[0], r[1]) for r in con.execute(
+        "SELECT DISTINCT w.chain, w.address FROM watched w LEFT JOIN sanctions s ON s.chain = w.chain AND "
+        "s.address = w.address WHERE w.address IS NOT NULL AND w.spent_height IS NULL AND s.address IS NULL")]
     if not pairs:
         return
     answers = _answers(ws, [a for _, a in pairs])
