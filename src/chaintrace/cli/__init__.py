@@ -37,3 +37,4 @@ from chaintrace.cli import screen, serve  # noqa: E402,F401  (screening and the 
 from chaintrace.cli import share  # noqa: E402,F401  (register commands)
 from chaintrace.cli import intel_extract  # noqa: E402,F401  (intel extract, intel candidates)
 from chaintrace.cli import tips  # noqa: E402,F401  (tips, case)
+from chaintrace.cli import watch  # noqa: E402,F401  (chaintrace watch ...)
