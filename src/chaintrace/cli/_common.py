@@ -41,7 +41,10 @@ AMOUNT_KEYS = frozenset({
 
 
 def data_option(f: Callable) -> Callable:
-    """Add ``--data DIR`` and pass a ``ws`` Workspace (falls back to the group's --data, env, default)."""
+    """Add ``--data DIR`` and pass a ``ws`` Workspace (falls back to the group's --data, env, default).
+
+    When the command fails, directories it created in the workspace that hold no data are removed again
+    (and the workspace directory itself when the command created it)."""
 
     @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
                   help=f"Workspace directory [env {ENV_DATA}; default ./chaintrace-data].")
@@ -50,7 +53,13 @@ def data_option(f: Callable) -> Callable:
     def wrapper(ctx, data_dir, *args, **kwargs):
         root = (ctx.find_root().params or {}).get("data_dir") if ctx.find_root() else None
         ws = Workspace(data_dir or root)
-        return ctx.invoke(f, ws, *args, **kwargs)
+        before = ws.entries()
+        try:
+            return ctx.invoke(f, ws, *args, **kwargs)
+        except BaseException as e:
+            if not (isinstance(e, SystemExit) and e.code in (0, None)):
+                ws.discard_new_empty(before)  # a failed command leaves no empty workspace behind
+            raise
 
     return wrapper
 

@@ -1,4 +1,4 @@
-"""`chaintrace demo`: simulate a DPRK-style exchange hack and trace it (library: chaintrace.trace.demo)."""
+"""`chaintrace demo`: simulate a DPRK-style exchange hack and trace it (library: chaintrace.app.demo)."""
 from __future__ import annotations
 
 import click
@@ -25,8 +25,8 @@ def demo_cmd(ws, txs, seed, scenario, no_clusters, fmt):
     Example:
       chaintrace --data demo-workspace demo
     """
-    from chaintrace.trace.demo import POLICIES, run_demo
-    from chaintrace.trace.render import amount, when
+    from chaintrace.app.demo import POLICIES, run_demo
+    from chaintrace.report.text import amount, when
 
     res = run_demo(ws, txs=txs, seed=seed, scenario=scenario, clusters=not no_clusters, progress=RichProgress())
     if fmt == "json":

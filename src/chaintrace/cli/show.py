@@ -6,6 +6,7 @@ import click
 from chaintrace.cli import main
 from chaintrace.cli._common import (btc, console, data_option, format_option, print_csv, print_json, table,
                                     when)
+from chaintrace.model.chains import resolve_chain
 from chaintrace.store import query
 
 
@@ -21,7 +22,7 @@ CHAIN_VIEWS: dict[str, dict] = {}
 
 def _chain_for(ident: str, chain: str | None, kind: str) -> str:
     if chain:
-        return chain
+        return resolve_chain(chain)
     for name, v in CHAIN_VIEWS.items():
         if v["looks_like"](ident, kind):
             return name
@@ -30,7 +31,7 @@ def _chain_for(ident: str, chain: str | None, kind: str) -> str:
 
 @show.command("tx")
 @click.argument("txid")
-@click.option("--chain", type=click.Choice(["btc", "eth"]), default=None, help="Chain [default: from the id].")
+@click.option("--chain", default=None, help="Chain: btc or eth (aliases bitcoin, ethereum) [default: from the id].")
 @format_option("text", "json")
 @data_option
 def show_tx(ws, txid, chain, fmt):
@@ -67,7 +68,8 @@ def show_tx(ws, txid, chain, fmt):
 
 @show.command("address")
 @click.argument("address")
-@click.option("--chain", type=click.Choice(["btc", "eth"]), default=None, help="Chain [default: from the form].")
+@click.option("--chain", default=None,
+              help="Chain: btc or eth (aliases bitcoin, ethereum) [default: from the form].")
 @format_option("text", "json")
 @data_option
 def show_address(ws, address, chain, fmt):

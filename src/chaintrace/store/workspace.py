@@ -13,6 +13,7 @@ process ingests.
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -30,6 +31,16 @@ CATALOG = "catalog.duckdb"
 def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     """The workspace directory: `path`, else $CHAINTRACE_DATA, else ./chaintrace-data."""
     return Path(path or os.environ.get(ENV_DATA) or DEFAULT_DATA).expanduser().absolute()
+
+
+def _holds_no_data(d: Path) -> bool:
+    """True when the tree under `d` has only directories and empty lock files."""
+    for root, _dirs, files in os.walk(d):
+        for f in files:
+            p = Path(root) / f
+            if p.is_symlink() or not (f.endswith(".lock") and p.stat().st_size == 0):
+                return False
+    return True
 
 
 class Workspace:
@@ -63,6 +74,36 @@ class Workspace:
                 f"no {name} data in workspace {self.path} (run `chaintrace ingest ...` first, "
                 f"or point --data / {ENV_DATA} at a workspace)")
         return store
+
+    # ------------------------------------------------------------------ clean-up after failures
+
+    def entries(self) -> frozenset[str] | None:
+        """Names directly in the workspace directory, or None when it does not exist (see :meth:`discard_new_empty`)."""
+        try:
+            return frozenset(p.name for p in self.path.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def discard_new_empty(self, before: frozenset[str] | None) -> list[Path]:
+        """Remove what a failed command created and left without data: new top-level directories holding only
+        (empty) directories and lock files, and the workspace directory itself if it was new and is now empty.
+        `before` is :meth:`entries` from before the command. Returns the paths removed."""
+        removed: list[Path] = []
+        now = self.entries()
+        if now is None:
+            return removed
+        for name in sorted(now - (before or frozenset())):
+            p = self.path / name
+            if p.is_dir() and not p.is_symlink() and _holds_no_data(p):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+        if before is None:
+            try:
+                self.path.rmdir()  # only succeeds when empty
+                removed.append(self.path)
+            except OSError:
+                pass
+        return removed
 
     # ------------------------------------------------------------------ DuckDB
 

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from chaintrace.errors import UserError
+from chaintrace.model.chains import resolve_chain
 from chaintrace.progress import NULL, Progress
 from chaintrace.trace.report import TraceReport, check_invariant
 
@@ -137,6 +138,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     Raises :class:`~chaintrace.errors.UserError` for bad requests (unknown seed, empty store, unsupported
     policy, contradicting limits). The returned report satisfies the value invariant exactly.
     """
+    chain = resolve_chain(chain)
     tracer = get_tracer(chain)
     if not seeds:
         raise UserError("nothing to trace: give at least one seed (--from ADDRESS|TXID|TXID:VOUT)")

@@ -21,7 +21,7 @@ from decimal import Decimal, ROUND_CEILING
 import numpy as np
 
 from chaintrace.chains.eth import columns as C
-from chaintrace.chains.eth import u128 as U
+from chaintrace.model import u128 as U
 from chaintrace.errors import UserError
 from chaintrace.graph.eth import FEE_KINDS, EthGraph, load_eth_graph
 from chaintrace.progress import Progress

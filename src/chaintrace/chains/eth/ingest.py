@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chaintrace.chains.eth import columns as C
-from chaintrace.chains.eth import u128 as U
+from chaintrace.model import u128 as U
 from chaintrace.chains.eth.records import EthBatch, conform
 from chaintrace.chains.eth.tokens import KNOWN_TOKENS
 from chaintrace.errors import UserError

@@ -13,11 +13,10 @@ import pyarrow.parquet as pq
 
 from chaintrace import __version__
 from chaintrace.progress import NULL, Progress
-from chaintrace.sim.btc.run import SimResult
 from chaintrace.sim.eth.chain import (ETH, GWEI, ZERO, Call, Chain, InsufficientFunds, Log, TokenMove, pad32,
                                       topic_of, u256)
 from chaintrace.sim.eth.scenarios import SCENARIOS
-from chaintrace.sim.output import atomic_dir
+from chaintrace.sim.output import SimResult, atomic_dir
 from chaintrace.sim.params import check_params
 from chaintrace.sim.seeds import write_seed_file
 from chaintrace.sim.tagpack import TagPackWriter, actor_id, write_actorpack

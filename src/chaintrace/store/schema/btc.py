@@ -129,6 +129,6 @@ def _cluster_views(files: dict[str, list[Path]], s: str) -> list[str]:
     seg = next((p for fs in files.values() for p in fs), None)
     if seg is None:
         return []
-    from chaintrace.graph.cluster import catalog_views  # lazy: the store does not depend on graph/
+    from chaintrace.store.clusters.views import catalog_views  # lazy: clusters.views imports the workspace
 
     return catalog_views(Path(seg).parent.parent, s)

@@ -72,7 +72,7 @@ def run_demo(ws: Workspace, *, txs: int = 20_000, seed: int = 7, scenario: str =
     most of their compile time)."""
     from chaintrace.sim import load_truth
     from chaintrace.trace import trace
-    from chaintrace.trace.evaluate import incident_seeds, score, sink_entities
+    from chaintrace.app.evaluate import incident_seeds, score, sink_entities
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
