@@ -34,3 +34,4 @@ def main(data_dir):
 
 from chaintrace.cli import cluster, demo, ingest, ingest_eth, intel, show, simulate, trace  # noqa: E402,F401  (register commands)
 from chaintrace.cli import screen, serve  # noqa: E402,F401  (screening and the service)
+from chaintrace.cli import spark  # noqa: E402,F401  (chaintrace spark run)

@@ -22,8 +22,8 @@ from chaintrace.graph import unionfind as uf_mod
 from chaintrace.graph.cluster import ClusterConfig, ClusterStore, FORMAT, ServiceLabels, load_tags, resolve_txids
 from chaintrace.graph.cluster.index import group_by_cluster
 from chaintrace.graph.cluster.summary import partition_stats
-from chaintrace.graph.cluster.tables import address_cluster_table
-from chaintrace.graph.cluster.views import refresh_views
+from chaintrace.store.clusters.tables import address_cluster_table
+from chaintrace.store.clusters.views import refresh_views
 from chaintrace.progress import NULL, Progress
 from chaintrace.spark import clusters as C
 from chaintrace.spark.coinjoin import detect
