@@ -60,7 +60,7 @@ def child(work: str, txs: int, seed: int, warm_up: bool) -> None:
 
     event.register("numba:compile", Rec())
     from chaintrace.store.workspace import Workspace
-    from chaintrace.trace.demo import run_demo
+    from chaintrace.app.demo import run_demo
 
     t_import = time.perf_counter() - t0
     r = run_demo(Workspace(work), txs=txs, seed=seed, warm_up=warm_up)

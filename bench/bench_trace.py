@@ -126,7 +126,7 @@ def build_nx(g, t_lo: int, t_hi: int):
     """networkx graph of transactions t_lo..t_hi (their outputs as edges)."""
     import networkx as nx
 
-    from chaintrace.chains.btc.script import NULLDATA
+    from chaintrace.model.scripts import NULLDATA
 
     G = nx.MultiDiGraph()
     G.graph["edge_of"] = {}
@@ -168,7 +168,7 @@ def main() -> None:
     a.workdir.mkdir(parents=True, exist_ok=True)
 
     from chaintrace.graph.btc import address_ids, build_btc_graph, load_btc_graph, txids
-    from chaintrace.chains.btc.script import NULLDATA
+    from chaintrace.model.scripts import NULLDATA
     from chaintrace.intel import load_tags
     from chaintrace.trace import kernels as K, trace
     from chaintrace.trace.reference import propagate_reference

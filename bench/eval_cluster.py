@@ -177,7 +177,7 @@ def coinjoin_scores(ws, truth) -> tuple[list[dict], dict]:
     from chaintrace.graph.btc import load_btc_graph
     from chaintrace.graph.cluster import resolve_txids
 
-    from chaintrace.chains.btc.script import P2TR, P2WPKH
+    from chaintrace.model.scripts import P2TR, P2WPKH
 
     g = load_btc_graph(ws)
     missed = [c for c in truth["coinjoins"] if c["protocol"] in ("whirlpool", "wasabi2") and c["txid"] not in det]

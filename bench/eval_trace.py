@@ -4,7 +4,7 @@ simulator's laundering scenarios (peel chains, fan-out, the full DPRK playbook, 
 For each scenario and simulation seed: `chaintrace simulate btc` (mainnet encoding), ingest through the real
 block-file parser, build address clusters, then trace the incident's stolen outputs with the simulator's
 TagPack (the tags an analyst would hold: exchange hot/cold wallets, 60% of deposit addresses, the mixer,
-CoinJoin coordinators, pools) as sinks. Scored with `chaintrace.trace.evaluate.score`:
+CoinJoin coordinators, pools) as sinks. Scored with `chaintrace.app.evaluate.score`:
 
 * recall: value-weighted recall of the true cash-outs (per true cash-out address, the smaller of traced and
   true stolen amount, summed, over the true total); "recall+mix" also counts cash-outs of mixer payouts;
@@ -45,7 +45,7 @@ def run_one(workdir: Path, scenario: str, seed: int, txs: int) -> list[dict]:
     from chaintrace.intel import load_tags
     from chaintrace.sim import load_truth, simulate_btc
     from chaintrace.trace import trace
-    from chaintrace.trace.evaluate import incident_seeds, score, sink_entities
+    from chaintrace.app.evaluate import incident_seeds, score, sink_entities
 
     sim = workdir / f"sim-{scenario}-{seed}-{txs}"
     ws = Workspace(workdir / f"ws-{scenario}-{seed}-{txs}")
@@ -194,7 +194,7 @@ Simulated chains of {a.txs:,} transactions (`chaintrace simulate btc --network m
 one incident each; the stolen outputs traced with the simulator's TagPack as sinks (exchange wallets, 60% of
 the deposit addresses, mixer, CoinJoin coordinators, pools); default limits (min value 10,000 sat).
 "Clusters yes": address clusters built (`chaintrace cluster build`) so every member of a tagged cluster is a sink.
-Means over the seeds. Metrics: `chaintrace.trace.evaluate` (docs/tracing.md).
+Means over the seeds. Metrics: `chaintrace.app.evaluate` (docs/tracing.md).
 
 {chr(10).join(lines)}
 

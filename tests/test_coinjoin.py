@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from chaintrace.chains.btc import ingest_block_files
-from chaintrace.chains.btc.script import P2WPKH
+from chaintrace.model.scripts import P2WPKH
 from chaintrace.detect import coinjoin as CJ
 from chaintrace.graph.btc import load_btc_graph
 from chaintrace.graph.cluster import _resolve_txids

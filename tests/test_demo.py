@@ -13,8 +13,8 @@ from chaintrace.cli import main
 from chaintrace.errors import UserError
 from chaintrace.sim import load_truth
 from chaintrace.store.workspace import Workspace
-from chaintrace.trace.demo import run_demo
-from chaintrace.trace.evaluate import score, sink_entities, true_cashouts
+from chaintrace.app.demo import run_demo
+from chaintrace.app.evaluate import score, sink_entities, true_cashouts
 from chaintrace.trace.report import TraceReport, check_invariant
 from tests.conftest import dataset
 

@@ -1,4 +1,4 @@
-"""`chaintrace demo`: simulate a DPRK-style exchange hack and trace it (library: chaintrace.trace.demo)."""
+"""`chaintrace demo`: simulate a DPRK-style exchange hack and trace it (library: chaintrace.app.demo)."""
 from __future__ import annotations
 
 import click
@@ -25,8 +25,8 @@ def demo_cmd(ws, txs, seed, scenario, no_clusters, fmt):
     Example:
       chaintrace --data demo-workspace demo
     """
-    from chaintrace.trace.demo import POLICIES, run_demo
-    from chaintrace.trace.render import amount, when
+    from chaintrace.app.demo import POLICIES, run_demo
+    from chaintrace.report.text import amount, when
 
     res = run_demo(ws, txs=txs, seed=seed, scenario=scenario, clusters=not no_clusters, progress=RichProgress())
     if fmt == "json":
@@ -47,7 +47,7 @@ def demo_cmd(ws, txs, seed, scenario, no_clusters, fmt):
     rows = []
     for row in res.comparison()[:15]:
         cells = [row["entity"]]
-        for i, p in enumerate(POLICIES):
+        for i, _p in enumerate(POLICIES):
             v = row["amounts"][i]
             hops = row["hops"][i]
             cells += [btc(v), f"{100 * v / res.stolen:.1f}%" if v else "",
@@ -99,7 +99,7 @@ def demo_cmd(ws, txs, seed, scenario, no_clusters, fmt):
     for line in lines:
         console.print(f"  {line}")
     console.print(Text("written", style="bold"))
-    for k, v in res.files.items():
+    for v in res.files.values():
         console.print(f"  {v}")
     seed0 = " ".join(f"--from {x}" for x in res.seeds[:4])
     console.print(Text("next", style="bold"))

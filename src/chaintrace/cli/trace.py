@@ -17,7 +17,7 @@ POLICY_HELP = ("Taint policy: poison, haircut, fifo, lifo, tiho (taint-in highes
 def write_report_file(report, path: str, fmt: str | None = None) -> Path:
     """Write `report` to `path` as JSON, CSV, HTML or text (from the suffix; JSON otherwise)."""
     from chaintrace.report.html import write_html
-    from chaintrace.trace.render import to_csv, to_text
+    from chaintrace.report.text import to_csv, to_text
 
     p = Path(path)
     kind = fmt or {".csv": "csv", ".html": "html", ".htm": "html", ".txt": "text"}.get(p.suffix.lower(), "json")
@@ -91,7 +91,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
     """
     from chaintrace.trace import read_seed_file, trace
-    from chaintrace.trace.render import print_text, to_csv
+    from chaintrace.report.text import print_text, to_csv
 
     seeds = list(seeds) + [x for f in seed_files for x in read_seed_file(f)]
     report = trace(ws, seeds, chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,

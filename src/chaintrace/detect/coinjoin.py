@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from chaintrace.chains.btc.script import NULLDATA, P2TR, P2WPKH
+from chaintrace.model.scripts import NULLDATA, P2TR, P2WPKH
 from chaintrace.sorting import lower_bound, upper_bound
 
 WASABI2, WASABI1, WHIRLPOOL, JOINMARKET, EQUAL_OUTPUT = 1, 2, 3, 4, 5
@@ -418,7 +418,7 @@ def detect_coinjoins(g, params: CoinJoinParams = CoinJoinParams(), lo: int = 0, 
     """Run the detectors on transactions ``lo..hi-1`` of a :class:`chaintrace.graph.btc.BtcGraph`.
 
     `coordinator_ids` are the address ids of the Wasabi 1 coordinator addresses present in the store
-    (see :func:`coordinator_address_ids`); none by default.
+    (see :func:`chaintrace.graph.cluster.lookup.coordinator_address_ids`); none by default.
     """
     hi = g.n_tx if hi is None else hi
     n = max(0, hi - lo)
@@ -442,13 +442,6 @@ def _readonly(a, dtype) -> np.ndarray:
         a = a.view()
         a.flags.writeable = False
     return a
-
-
-def coordinator_address_ids(ws, params: CoinJoinParams = CoinJoinParams()) -> np.ndarray:
-    """Address ids of the known Wasabi 1 coordinator addresses that appear in the store."""
-    from chaintrace.graph.btc import address_ids
-
-    return np.array(sorted(address_ids(ws, list(params.wasabi_coordinators)).values()), np.int64)
 
 
 def classify_transaction(inputs: list[tuple[int, int, int]], outputs: list[tuple[int, int, int]],

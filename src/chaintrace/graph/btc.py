@@ -90,7 +90,7 @@ def _csr(first: np.ndarray, count: np.ndarray, total: int) -> np.ndarray:
 
 def build_btc_graph(ws: Workspace) -> BtcGraph:
     """Build the arrays from the store (no cache)."""
-    from chaintrace.chains.btc.script import SCRIPT_TYPES
+    from chaintrace.model.scripts import SCRIPT_TYPES
 
     store = ws.require_chain("btc")
     tx = store.read("transactions", ["height", "time", "tx_index", "is_coinbase", "fee", "locktime", "version",

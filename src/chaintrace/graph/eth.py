@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chaintrace.chains.eth import columns as C
-from chaintrace.chains.eth import u128 as U
+from chaintrace.model import u128 as U
 from chaintrace.graph.cache import load_arrays, save_arrays
 from chaintrace.store.workspace import Workspace
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from chaintrace.trace.render import amount, policy_text, when
+from chaintrace.report.text import amount, policy_text, when
 from chaintrace.trace.report import TraceReport, compare, stopped_by_reason
 
 CSS = """

@@ -11,7 +11,7 @@ from __future__ import annotations
 def __getattr__(name: str):
     lazy = {
         "simulate_btc": ("chaintrace.sim.btc.run", "simulate_btc"),
-        "SimResult": ("chaintrace.sim.btc.run", "SimResult"),
+        "SimResult": ("chaintrace.sim.output", "SimResult"),
         "BTC_SCENARIOS": ("chaintrace.sim.btc.scenarios", "SCENARIOS"),
         "load_truth": ("chaintrace.sim.truth", "load_truth"),
         "address_entities": ("chaintrace.sim.truth", "address_entities"),

@@ -1,14 +1,40 @@
-"""Writing a simulation's output directory atomically: everything goes to a hidden sibling directory that
+"""What a simulation wrote (:class:`SimResult`, any chain) and writing its output directory atomically: everything goes to a hidden sibling directory that
 is renamed into place when complete, so an interrupted run never leaves a half-written result."""
 from __future__ import annotations
 
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from chaintrace.errors import UserError
+
+
+@dataclass
+class SimResult:
+    """What a simulation wrote."""
+
+    chain: str
+    out_dir: str
+    scenario: str
+    seed: int
+    network: str
+    blocks: int
+    transactions: int
+    tip_height: int
+    tip_hash: str
+    files: list[str]
+    truth: str
+    tags: str
+    seconds: float
+    stolen_total: int = 0
+    incidents: list[dict] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from chaintrace.chains.btc.script import NULLDATA
+from chaintrace.model.scripts import NULLDATA
 from chaintrace.errors import UserError
 from chaintrace.graph.btc import BtcGraph, address_ids, address_strings, load_btc_graph, tx_ids, txids
 from chaintrace.progress import Progress
@@ -155,7 +155,8 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     stop_tx = None
     n_coinjoins = None
     if req.coinjoins == "stop":
-        from chaintrace.detect.coinjoin import coordinator_address_ids, detect_coinjoins
+        from chaintrace.detect.coinjoin import detect_coinjoins
+        from chaintrace.graph.cluster.lookup import coordinator_address_ids
 
         coords = coordinator_address_ids(ws) if g.network == "main" else None
         stop_tx = detect_coinjoins(g, coordinator_ids=coords).protocol > 0
@@ -275,7 +276,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
     sink_rows = []
     ss_ = sink_slots[np.argsort(s_out[sink_slots], kind="stable")]
     so = s_out[ss_]
-    for k, (sl, a, t, am, hp, v, r) in enumerate(zip(
+    for _k, (sl, a, t, am, hp, v, r) in enumerate(zip(
             ss_.tolist(), out_addr[so].tolist(), out_tx[so].tolist(), s_amt[ss_].tolist(), s_hop[ss_].tolist(),
             out_value[so].tolist(), refs(ss_))):
         e = sinks.entities[int(sinks.addr_sink[a])]

@@ -1,7 +1,7 @@
 """Account-model taint propagation (Ethereum): one chronological pass over the transfer arrays, in numba.
 
 State per holding (one (account, asset) pair): balance and tainted amount as exact 128-bit integers
-(:mod:`chaintrace.chains.eth.u128`), the minimum hop count of its taint, and the record that brought it the
+(:mod:`chaintrace.model.u128`), the minimum hop count of its taint, and the record that brought it the
 most taint (for explanations). FIFO/LIFO keep, per holding, a linked list of credit entries ``[tainted,
 total]`` in one growable pool. For a transfer of ``x`` from a holding with balance ``bal`` and taint ``t``,
 the tainted part ``tau`` is (§1.3 of docs/tracing-methods):
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from chaintrace.chains.eth.u128 import u_add, u_iszero, u_le, u_lt, u_min, u_muldiv, u_sub
+from chaintrace.model.u128 import u_add, u_iszero, u_le, u_lt, u_min, u_muldiv, u_sub
 
 POLICY_CODES = {"poison": 0, "haircut": 1, "seniority": 2, "fifo": 3, "lifo": 4}
 ENTRY_MODES = {"prorata": 0, "clean-first": 1, "taint-first": 2}

@@ -9,7 +9,7 @@ leaves an engine::
 
 JSON form (:meth:`TraceReport.to_dict`): amounts are decimal strings of base units (exact at any size);
 times are Unix seconds (UTC) plus an ISO-8601 copy in ``*_iso`` fields. :meth:`TraceReport.from_dict`
-reads it back. Renderers: :mod:`chaintrace.trace.render` (text, CSV) and :mod:`chaintrace.report.html`.
+reads it back. Renderers: :mod:`chaintrace.report.text` (text, CSV) and :mod:`chaintrace.report.html`.
 """
 from __future__ import annotations
 

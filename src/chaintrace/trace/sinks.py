@@ -6,18 +6,17 @@ Only tags of a service category (:data:`chaintrace.model.tags.SERVICE_CATEGORIES
 custodial wallets, payment processors, gambling, mixers, bridges, ...) make sinks; other tags (a hacker's
 address, a victim) only label report rows (:attr:`SinkIndex.labels`).
 
-Clustering plugs in through :data:`CLUSTER_EXPANDERS`: ``CLUSTER_EXPANDERS[chain](ws, graph)`` returns a
-function ``expand(address_ids) -> (member_ids, origin)`` giving, for every tagged address id, the ids of all
+Clustering plugs in through :data:`CLUSTER_EXPANDERS`: ``CLUSTER_EXPANDERS[chain](ws, graph)`` (Bitcoin:
+:func:`chaintrace.graph.cluster.expander.cluster_expander`, imported here: the tracer sits above the graph)
+returns a function ``expand(address_ids) -> (member_ids, origin)`` giving, for every tagged address id, the ids of all
 members of its cluster (``origin[j]`` = position in `address_ids` of the tagged address that
 ``member_ids[j]`` belongs with); it is called with ``keys=`` (the entity index of every tagged address) so
 that it can refuse to expand a cluster holding two different entities (listed in ``expand.conflicts``).
 :func:`resolve_sinks` then makes every member a sink of the same entity (an address tagged itself keeps its
-own tag). Modules listed in :data:`EXPANDER_MODULES` are imported
-first so that they can register; ``clusters=False`` (``--no-clusters``) skips the step.
+own tag). ``clusters=False`` (``--no-clusters``) skips the step.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,8 +24,14 @@ import numpy as np
 
 from chaintrace.model.tags import Tag
 
-CLUSTER_EXPANDERS: dict[str, Callable] = {}
-EXPANDER_MODULES = ("chaintrace.graph.cluster", "chaintrace.graph.clustering", "chaintrace.cluster")
+
+def _btc_expander(ws, graph):
+    from chaintrace.graph.cluster.expander import cluster_expander  # lazy: clustering loads only when used
+
+    return cluster_expander(ws, graph)
+
+
+CLUSTER_EXPANDERS: dict[str, Callable] = {"btc": _btc_expander}
 
 
 @dataclass
@@ -60,12 +65,6 @@ def best_tags(tags: list[Tag]) -> dict[str, Tag]:
 
 
 def _expander(ws, chain: str, graph):
-    if chain not in CLUSTER_EXPANDERS:
-        for name in EXPANDER_MODULES:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                continue
     make = CLUSTER_EXPANDERS.get(chain)
     return make(ws, graph) if make else None
 

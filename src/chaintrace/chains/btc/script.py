@@ -1,6 +1,6 @@
 """Output script classification and address encoding, vectorised.
 
-Script types (``SCRIPT_TYPES``): P2PKH, P2SH, P2WPKH, P2WSH, P2TR (BIP-341), other witness versions
+Script types (``SCRIPT_TYPES``, codes in :mod:`chaintrace.model.scripts`): P2PKH, P2SH, P2WPKH, P2WSH, P2TR (BIP-341), other witness versions
 (``witness_unknown``, bech32m), P2PK (written as the P2PKH address of its public key, as block explorers and
 bitcoin-etl do), bare multisig (``multisig:<m>-of-<n>:<P2PKH of each key>``), OP_RETURN (``nulldata``, no
 address) and ``nonstandard`` (no address).
@@ -18,10 +18,9 @@ import numpy as np
 
 from chaintrace.model.encoding import b58check_encode, hash160, segwit_encode
 from chaintrace.model.networks import BtcNetwork
+from chaintrace.model.scripts import (MULTISIG, NONSTANDARD, NULLDATA, P2PK, P2PKH, P2SH, P2TR,  # noqa: F401
+                                      P2WPKH, P2WSH, SCRIPT_TYPES, WITNESS_UNKNOWN)
 
-SCRIPT_TYPES = ("nonstandard", "p2pkh", "p2sh", "p2wpkh", "p2wsh", "p2tr", "witness_unknown", "p2pk",
-                "multisig", "nulldata")
-NONSTANDARD, P2PKH, P2SH, P2WPKH, P2WSH, P2TR, WITNESS_UNKNOWN, P2PK, MULTISIG, NULLDATA = range(10)
 
 
 @nb.njit(cache=True, nogil=True)

@@ -104,20 +104,3 @@ def eth_address(ws: Workspace, address: str, recent: int = 10) -> dict:
         x["asset"] = x["symbol"] or x["token_address"]
         info["recent"].append(x)
     return info
-
-
-def eth_stats(con) -> dict:
-    """Extra store statistics of the eth chain (used by chaintrace.store.query.stats)."""
-    r = _rows(con, """
-        SELECT (SELECT min(height) FROM eth.blocks_raw) AS first_height,
-               (SELECT min(time) FROM eth.blocks_raw) AS first_time,
-               (SELECT max(time) FROM eth.blocks_raw) AS last_time,
-               (SELECT count(*) FROM eth.transactions_raw WHERE status = 0) AS failed_transactions,
-               (SELECT count(*) FROM eth.assets) AS assets,
-               (SELECT CAST(coalesce(sum(fee), 0) AS VARCHAR) FROM eth.transactions_raw) AS total_fees_wei,
-               (SELECT CAST(coalesce(sum(burned), 0) AS VARCHAR) FROM eth.transactions_raw) AS burned_wei""")[0]
-    r["total_fees_wei"] = int(r["total_fees_wei"])
-    r["burned_wei"] = int(r["burned_wei"])
-    r["transfers_by_kind"] = dict(con.execute(
-        "SELECT kind, count(*) FROM eth.transfers_raw GROUP BY 1 ORDER BY 2 DESC").fetchall())
-    return r

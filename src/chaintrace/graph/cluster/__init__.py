@@ -26,11 +26,9 @@ Modules, by responsibility:
 
 ============== ==========================================================================================
 ``config``     :class:`ClusterConfig` (heuristics, CoinJoin handling, guards, alarm) and its parsing
-``edges``      candidate edges per layer and the CoinJoin rows, from the graph arrays (pure)
+``edges``      candidate edges per layer and the CoinJoin rows/table, from the graph arrays (pure)
 ``unionpass``  the guarded union pass over a window of stored edges: unions, refusals and reasons (pure)
 ``index``      members by cluster and outputs by address, for look-ups (pure)
-``tables``     Arrow schemas and table construction from arrays (pure)
-``storage``    the files under ``DATA/btc/clusters/``, ``state.json`` and its atomic commits
 ``build``      :func:`build_clusters` (incremental orchestration) and :func:`exclude`
 ``reader``     :class:`Clusters`: read access to the committed arrays and evidence
 ``info``       :func:`cluster_info` (``cluster show``)
@@ -38,14 +36,16 @@ Modules, by responsibility:
 ``summary``    :func:`cluster_stats`, :func:`coinjoin_list`
 ``services``   :func:`service_entity`, :class:`ServiceLabels` (the tag-conflict guard), tag loading
 ``lookup``     address / txid look-ups in the store (the I/O edge)
-``views``      :func:`catalog_views` (DuckDB views ``btc.address_clusters`` ...)
-``expander``   :func:`cluster_expander`: clusters as trace sinks (registered with ``chaintrace.trace.sinks``)
+``expander``   :func:`cluster_expander`: clusters as trace sinks (imported by ``chaintrace.trace.sinks``)
 ============== ==========================================================================================
+
+Storage (Arrow schemas, the files under ``DATA/btc/clusters/`` with ``state.json`` and its atomic commits, and
+the catalog views ``btc.address_clusters`` ...) is :mod:`chaintrace.store.clusters`; its names are re-exported
+here.
 """
 from __future__ import annotations
 
 from chaintrace.detect import change as ch  # noqa: F401  (chaintrace.graph.cluster.ch.DEFAULT, as before)
-from chaintrace.graph.cluster import expander as _expander
 from chaintrace.graph.cluster.build import CHUNK_INPUTS, build_clusters, chunks, exclude
 from chaintrace.graph.cluster.config import HEURISTICS, ClusterConfig, config_from_state
 from chaintrace.graph.cluster.expander import cluster_expander
@@ -54,10 +54,10 @@ from chaintrace.graph.cluster.info import cluster_info
 from chaintrace.graph.cluster.lookup import address_ids, address_strings, resolve_txids, txids_of
 from chaintrace.graph.cluster.reader import Clusters
 from chaintrace.graph.cluster.services import ServiceLabels, load_tags, service_entity
-from chaintrace.graph.cluster.storage import FORMAT, MERGE_ROWS, STATE, ClusterStore
+from chaintrace.store.clusters.storage import FORMAT, MERGE_ROWS, STATE, ClusterStore
 from chaintrace.graph.cluster.summary import cluster_stats, coinjoin_list
-from chaintrace.graph.cluster.tables import ADDRESS_CLUSTERS, COINJOINS, EDGES, REFUSALS, UNIONS, VIEW_TABLES
-from chaintrace.graph.cluster.views import catalog_views, view_files
+from chaintrace.store.clusters.tables import ADDRESS_CLUSTERS, COINJOINS, EDGES, REFUSALS, UNIONS, VIEW_TABLES
+from chaintrace.store.clusters.views import catalog_views, view_files
 
 # names of the single-module version, still imported by callers outside this package
 _ids_of = address_ids
@@ -72,5 +72,3 @@ __all__ = [
     "cluster_info", "cluster_stats", "coinjoin_list", "config_from_state", "exclude", "explain", "load_tags",
     "resolve_txids", "service_entity", "txids_of", "view_files",
 ]
-
-_expander.register()

@@ -30,23 +30,23 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from chaintrace.detect.coinjoin import coordinator_address_ids, detect_coinjoins
+from chaintrace.detect.coinjoin import detect_coinjoins
 from chaintrace.errors import UserError
 from chaintrace.graph import unionfind as uf_mod
 from chaintrace.graph.btc import BtcGraph, load_btc_graph
 from chaintrace.graph.cluster.config import ClusterConfig, config_from_state
-from chaintrace.graph.cluster.edges import ChangeInputs, change_drift, change_edges, coinjoin_arrays, mih_edges
+from chaintrace.graph.cluster.edges import ChangeInputs, change_drift, change_edges, coinjoin_arrays, \
+    coinjoin_table, mih_edges
 from chaintrace.graph.cluster.index import group_by_cluster, index_outputs
-from chaintrace.graph.cluster.lookup import block_hash, resolve_txids, txids_of
+from chaintrace.graph.cluster.lookup import block_hash, coordinator_address_ids, resolve_txids, txids_of
 from chaintrace.graph.cluster.services import ServiceLabels, load_tags
-from chaintrace.graph.cluster.storage import FORMAT, MERGE_ROWS, ClusterStore, file_name
 from chaintrace.graph.cluster.summary import partition_stats
-from chaintrace.graph.cluster.tables import COINJOINS, EDGES, REFUSALS, UNIONS, address_cluster_table, \
-    coinjoin_table, edge_table
 from chaintrace.graph.cluster.unionpass import Guards, union_window
-from chaintrace.graph.cluster.views import refresh_views
 from chaintrace.model.tags import Tag
 from chaintrace.progress import NULL, Progress
+from chaintrace.store.clusters.storage import FORMAT, MERGE_ROWS, ClusterStore, file_name
+from chaintrace.store.clusters.tables import COINJOINS, EDGES, REFUSALS, UNIONS, address_cluster_table, edge_table
+from chaintrace.store.clusters.views import refresh_views
 from chaintrace.store.workspace import Workspace
 
 CHUNK_INPUTS = 4_000_000  # inputs per generation chunk (bounds memory)

@@ -4,7 +4,8 @@
   a0, a1, a2... the edges (a0, a1), (a0, a2)... (BlockSci's star), each distinct address once;
 - layer 1, unique change (:func:`change_edges`): (first input address, the change output's address) when the
   combined change heuristics leave exactly one output (:mod:`chaintrace.detect.change`);
-- :func:`coinjoin_arrays`: the CoinJoin detections of a range, as the columns of the ``coinjoins`` table;
+- :func:`coinjoin_arrays`: the CoinJoin detections of a range, as the columns of the ``coinjoins`` table
+  (:func:`coinjoin_table` makes the Arrow table);
 - :func:`change_drift`: how many earlier change links the spends of new transactions would alter (the
   dynamic heuristics), which an incremental build reports instead of re-evaluating.
 
@@ -17,12 +18,15 @@ from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
+import pyarrow as pa
 
 from chaintrace.detect import change as ch
+from chaintrace.detect.coinjoin import PROTOCOLS
 from chaintrace.detect.peel import is_peeling_chain
 from chaintrace.graph.btc import BtcGraph
 from chaintrace.graph.cluster.index import concat_ranges
 from chaintrace.graph.unionfind import star_edges_distinct
+from chaintrace.store.clusters.tables import COINJOINS
 
 
 @dataclass
@@ -101,7 +105,7 @@ def change_edges(g: BtcGraph, inputs: ChangeInputs, heuristics: tuple[str, ...],
 
 
 def coinjoin_arrays(g: BtcGraph, cj, lo: int) -> dict[str, np.ndarray]:
-    """Columns of the ``coinjoins`` table (:func:`.tables.coinjoin_table`) for the transactions a detection
+    """Columns of the ``coinjoins`` table (:func:`coinjoin_table`) for the transactions a detection
     result `cj` (:func:`chaintrace.detect.coinjoin.detect_coinjoins` of lo..) flags."""
     hit = np.flatnonzero(cj.protocol)
     tx = lo + hit
@@ -145,3 +149,22 @@ def change_drift(g: BtcGraph, inputs: ChangeInputs, heuristics: tuple[str, ...],
         elif x[1] != y[1]:
             conf += 1
     return {"links": links, "confidence": conf, "checked": int(len(txs))}
+
+
+# protocol code (chaintrace.detect.coinjoin.PROTOCOLS) -> name; code 0: not a CoinJoin
+PROTOCOL_NAMES = np.array([""] + [PROTOCOLS[k] for k in sorted(PROTOCOLS)], dtype=object)
+
+
+def coinjoin_table(tx: np.ndarray, height: np.ndarray, protocol: np.ndarray, mask: np.ndarray,
+                   partial: np.ndarray, denomination: np.ndarray, n_equal: np.ndarray, n_inputs: np.ndarray,
+                   n_outputs: np.ndarray) -> pa.Table:
+    """Detected CoinJoins: `protocol` is the winning detector's code, `mask` the bit set of every detector
+    that fired (bit ``code - 1``)."""
+    dets = [",".join(PROTOCOLS[c] for c in sorted(PROTOCOLS) if m >> (c - 1) & 1) for m in mask.tolist()]
+    return pa.table({
+        "tx_id": pa.array(tx, pa.int64()), "height": pa.array(height, pa.int64()),
+        "protocol": pa.array(PROTOCOL_NAMES[protocol].tolist(), pa.string()),
+        "detectors": pa.array(dets, pa.string()), "partial": pa.array(partial, pa.bool_()),
+        "denomination": pa.array(denomination, pa.int64()), "n_equal": pa.array(n_equal, pa.int32()),
+        "n_inputs": pa.array(n_inputs, pa.int32()), "n_outputs": pa.array(n_outputs, pa.int32())},
+        schema=COINJOINS)

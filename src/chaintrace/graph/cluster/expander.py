@@ -1,12 +1,12 @@
 """Clusters for tracing: every member of a cluster tagged as a service is a sink of that service
-(:func:`cluster_expander`, registered in :data:`chaintrace.trace.sinks.CLUSTER_EXPANDERS`)."""
+(:func:`cluster_expander`, which :data:`chaintrace.trace.sinks.CLUSTER_EXPANDERS` imports)."""
 from __future__ import annotations
 
 import numpy as np
 
 from chaintrace.graph.cluster.reader import Clusters
 from chaintrace.graph.cluster.services import service_entity
-from chaintrace.graph.cluster.storage import ClusterStore
+from chaintrace.store.clusters.storage import ClusterStore
 from chaintrace.store.workspace import Workspace
 
 
@@ -54,11 +54,3 @@ def cluster_expander(ws: Workspace, graph=None):
     expand.entity_key = service_entity
     return expand
 
-
-def register() -> None:
-    """Make :func:`cluster_expander` the Bitcoin cluster expander of ``chaintrace.trace.sinks``."""
-    try:
-        from chaintrace.trace import sinks
-    except ImportError:
-        return
-    sinks.CLUSTER_EXPANDERS.setdefault("btc", cluster_expander)

@@ -1,13 +1,18 @@
 """Store look-ups the cluster code needs at its edges: address strings <-> dense ids and txids <-> dense
-transaction ids (from :mod:`chaintrace.graph.btc`), evidence rows with names, block hashes."""
+transaction ids (from :mod:`chaintrace.graph.btc`), evidence rows with names, block hashes, the Wasabi 1
+coordinator addresses present in the store."""
 from __future__ import annotations
 
+import numpy as np
+
+from chaintrace.detect.coinjoin import CoinJoinParams
 from chaintrace.graph.btc import address_ids, address_strings  # re-exported
 from chaintrace.graph.btc import tx_ids as resolve_txids
 from chaintrace.graph.btc import txids as txids_of
 from chaintrace.store.workspace import Workspace
 
-__all__ = ["address_ids", "address_strings", "resolve_txids", "txids_of", "name_rows", "block_hash"]
+__all__ = ["address_ids", "address_strings", "resolve_txids", "txids_of", "name_rows", "block_hash",
+           "coordinator_address_ids"]
 
 
 def name_rows(ws: Workspace, rows: list[dict]) -> list[dict]:
@@ -25,3 +30,10 @@ def block_hash(ws: Workspace, height: int) -> str | None:
     """Hash of the stored block at `height` (None when there is none)."""
     t = ws.chain("btc").read("blocks", ["hash"], lo=height, hi=height)
     return t["hash"][0].as_py() if len(t) else None
+
+
+def coordinator_address_ids(ws: Workspace, params: CoinJoinParams | None = None) -> np.ndarray:
+    """Address ids of the known Wasabi 1 coordinator addresses that appear in the store (sorted), for
+    :func:`chaintrace.detect.coinjoin.detect_coinjoins`."""
+    coordinators = (params or CoinJoinParams()).wasabi_coordinators
+    return np.array(sorted(address_ids(ws, list(coordinators)).values()), np.int64)

@@ -8,8 +8,8 @@ import pyarrow as pa
 from chaintrace.graph.btc import BtcGraph
 from chaintrace.graph.cluster.index import concat_ranges, lookup_outputs, prefer_scan
 from chaintrace.graph.cluster.lookup import block_hash
-from chaintrace.graph.cluster.storage import ClusterStore
-from chaintrace.graph.cluster.tables import REFUSALS, UNIONS
+from chaintrace.store.clusters.storage import ClusterStore
+from chaintrace.store.clusters.tables import REFUSALS, UNIONS
 from chaintrace.store.workspace import Workspace
 
 

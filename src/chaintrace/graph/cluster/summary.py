@@ -12,8 +12,8 @@ from chaintrace.errors import UserError
 from chaintrace.graph.cluster.services import display_names
 from chaintrace.graph.cluster.lookup import address_strings, txids_of
 from chaintrace.graph.cluster.reader import Clusters
-from chaintrace.graph.cluster.storage import ClusterStore
-from chaintrace.graph.cluster.tables import COINJOINS
+from chaintrace.store.clusters.storage import ClusterStore
+from chaintrace.store.clusters.tables import COINJOINS
 from chaintrace.model.tags import Tag
 from chaintrace.store.workspace import Workspace
 

@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 
 from chaintrace.graph import unionfind as uf_mod
 from chaintrace.graph.cluster.config import ClusterConfig
-from chaintrace.graph.cluster.tables import PROTOCOL_NAMES, refusal_table, union_table
+from chaintrace.graph.cluster.edges import PROTOCOL_NAMES
+from chaintrace.store.clusters.tables import refusal_table, union_table
 
 BLOCKED_COINJOIN = 1
 BLOCKED_EXCLUDED = 2

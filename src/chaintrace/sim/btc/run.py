@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import time as _time
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from chaintrace.sim.btc import wallets
 from chaintrace.sim.btc.engine import STYPE_NAMES, Engine
 from chaintrace.sim.btc.scenarios import SCENARIOS, Incident, Plan
 from chaintrace.sim.btc.world import World
-from chaintrace.sim.output import atomic_dir
+from chaintrace.sim.output import SimResult, atomic_dir
 from chaintrace.sim.params import check_params
 from chaintrace.sim.seeds import write_seed_file
 from chaintrace.sim.tagpack import TagPackWriter, write_actorpack
@@ -31,31 +30,6 @@ TRUTH_FORMAT = "chaintrace-sim-truth"
 TRUTH_VERSION = 1
 DEFAULT_START = 1_704_067_200  # 2024-01-01T00:00:00Z
 BOOTSTRAP = 100  # coinbase-only blocks before the first coinbase matures
-
-
-@dataclass
-class SimResult:
-    """What a simulation wrote."""
-
-    chain: str
-    out_dir: str
-    scenario: str
-    seed: int
-    network: str
-    blocks: int
-    transactions: int
-    tip_height: int
-    tip_hash: str
-    files: list[str]
-    truth: str
-    tags: str
-    seconds: float
-    stolen_total: int = 0
-    incidents: list[dict] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _defaults(txs: int, users: int | None, per_block: int | None) -> tuple[int, int]:
@@ -116,7 +90,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
     entity_actors: dict[int, str | None] = {}
 
     def on_tags(rows):
-        for addr, role, ent, customer in rows:
+        for addr, role, ent, _customer in rows:
             name = entity_names.get(ent, f"entity {ent}")
             if role == E.R_DEPOSIT:
                 tags.add(addr, f"{name} deposit address", "exchange", "forensic", actor=entity_actors.get(ent),

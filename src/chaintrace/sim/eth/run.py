@@ -13,11 +13,10 @@ import pyarrow.parquet as pq
 
 from chaintrace import __version__
 from chaintrace.progress import NULL, Progress
-from chaintrace.sim.btc.run import SimResult
 from chaintrace.sim.eth.chain import (ETH, GWEI, ZERO, Call, Chain, InsufficientFunds, Log, TokenMove, pad32,
                                       topic_of, u256)
 from chaintrace.sim.eth.scenarios import SCENARIOS
-from chaintrace.sim.output import atomic_dir
+from chaintrace.sim.output import SimResult, atomic_dir
 from chaintrace.sim.params import check_params
 from chaintrace.sim.seeds import write_seed_file
 from chaintrace.sim.tagpack import TagPackWriter, actor_id, write_actorpack
@@ -618,7 +617,7 @@ class Incident:
     def _unmix(self, d: int, hop: int):
         ch, w = self.ch, self.w
         notes = w.mixer_notes[d]
-        for i, (res, cb) in enumerate(notes):
+        for i, (_res, cb) in enumerate(notes):
             if cb and cb[0] == "launderer":
                 del notes[i]
                 break
@@ -773,7 +772,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
     for t, pool in w.pools.items():
         tags.add(pool, f"Simswap {ch.tokens[t][0]}/ETH pool", "defi_dex", "ledger_immanent",
                  actor=service("Simswap", "defi_dex", w.dex_ent), context={"entity": w.dex_ent.id, "role": "dex_pool"})
-    for t, (sym, name, _dec) in ch.tokens.items():
+    for t, (_sym, name, _dec) in ch.tokens.items():
         tags.add(t, name, "token", "ledger_immanent", context={"entity": w.addr_entity[t][0], "role": "token_contract"})
     if inc is not None:
         tags.add(inc.attacker, "Horizon-like Bridge exploiter", "perpetrator", "authority_data", abuse="exploit",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chaintrace.graph.cluster.storage import FORMAT, STATE, ClusterStore
-from chaintrace.graph.cluster.tables import VIEW_TABLES
+from chaintrace.store.clusters.storage import FORMAT, STATE, ClusterStore
+from chaintrace.store.clusters.tables import VIEW_TABLES
 from chaintrace.store.workspace import Workspace
 
 

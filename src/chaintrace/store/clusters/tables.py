@@ -1,14 +1,14 @@
-"""Arrow schemas of the cluster tables and their construction from arrays (no I/O).
+"""Arrow schemas of the cluster tables stored under ``DATA/btc/clusters/`` and their construction from arrays
+(no I/O).
 
 Each table is stored as Parquet under ``DATA/btc/clusters/`` and seen in DuckDB as the view ``btc.<name>`` of
-:data:`VIEW_TABLES` (see :mod:`.views`).
+:data:`VIEW_TABLES` (see :mod:`.views`). The ``coinjoins`` table is built by
+:func:`chaintrace.graph.cluster.edges.coinjoin_table` (it needs the CoinJoin detectors' protocol codes).
 """
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-
-from chaintrace.detect.coinjoin import PROTOCOLS
 
 EDGES = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("tx_id", pa.int64()), ("height", pa.int64()),
                    ("heuristic", pa.string()), ("confidence", pa.float64()), ("coinjoin", pa.uint8())])
@@ -27,8 +27,6 @@ ADDRESS_CLUSTERS = pa.schema([("address_id", pa.int64()), ("cluster_id", pa.int6
 VIEW_TABLES = {"address_clusters": ADDRESS_CLUSTERS, "cluster_unions": UNIONS, "cluster_refusals": REFUSALS,
                "cluster_edges": EDGES, "coinjoins": COINJOINS}
 
-# protocol code (chaintrace.detect.coinjoin.PROTOCOLS) -> name; code 0: not a CoinJoin
-PROTOCOL_NAMES = np.array([""] + [PROTOCOLS[k] for k in sorted(PROTOCOLS)], dtype=object)
 
 
 def _constant_strings(value: str, n: int) -> pa.Array:
@@ -43,21 +41,6 @@ def edge_table(a: np.ndarray, b: np.ndarray, tx: np.ndarray, height: np.ndarray,
     return pa.table({"a": a, "b": b, "tx_id": tx, "height": height, "heuristic": _constant_strings(heuristic, n),
                      "confidence": np.ones(n, np.float64) if confidence is None else confidence.astype(np.float64),
                      "coinjoin": np.zeros(n, np.uint8) if coinjoin is None else coinjoin}, schema=EDGES)
-
-
-def coinjoin_table(tx: np.ndarray, height: np.ndarray, protocol: np.ndarray, mask: np.ndarray,
-                   partial: np.ndarray, denomination: np.ndarray, n_equal: np.ndarray, n_inputs: np.ndarray,
-                   n_outputs: np.ndarray) -> pa.Table:
-    """Detected CoinJoins: `protocol` is the winning detector's code, `mask` the bit set of every detector
-    that fired (bit ``code - 1``)."""
-    dets = [",".join(PROTOCOLS[c] for c in sorted(PROTOCOLS) if m >> (c - 1) & 1) for m in mask.tolist()]
-    return pa.table({
-        "tx_id": pa.array(tx, pa.int64()), "height": pa.array(height, pa.int64()),
-        "protocol": pa.array(PROTOCOL_NAMES[protocol].tolist(), pa.string()),
-        "detectors": pa.array(dets, pa.string()), "partial": pa.array(partial, pa.bool_()),
-        "denomination": pa.array(denomination, pa.int64()), "n_equal": pa.array(n_equal, pa.int32()),
-        "n_inputs": pa.array(n_inputs, pa.int32()), "n_outputs": pa.array(n_outputs, pa.int32())},
-        schema=COINJOINS)
 
 
 def union_table(edges: pa.Table, rows: np.ndarray, a: np.ndarray, b: np.ndarray, size_a: np.ndarray,

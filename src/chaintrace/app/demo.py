@@ -72,7 +72,7 @@ def run_demo(ws: Workspace, *, txs: int = 20_000, seed: int = 7, scenario: str =
     most of their compile time)."""
     from chaintrace.sim import load_truth
     from chaintrace.trace import trace
-    from chaintrace.trace.evaluate import incident_seeds, score, sink_entities
+    from chaintrace.app.evaluate import incident_seeds, score, sink_entities
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -80,6 +80,9 @@ def run_demo(ws: Workspace, *, txs: int = 20_000, seed: int = 7, scenario: str =
     demo = ws.path / DEMO_DIR
     sim_dir = demo / "sim"
     marker = demo / MARKER
+    from chaintrace.intel.registry import bind
+
+    bind(ws, demo / "registry")  # the simulated tags and actors stay out of the registry workspaces share
     params = {"txs": txs, "seed": seed, "scenario": scenario}
     reused = False
     if ws.chain("btc").exists:

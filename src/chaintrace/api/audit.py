@@ -1,0 +1,128 @@
+"""The audit log of the service: every screening appended as one JSON line, chained by hashes.
+
+``DATA/api/audit.jsonl`` holds one record per screening: ``seq``, ``time``, who (``key_id``, ``name``,
+``org``), what (``action``, ``request``), the answer (per subject: subject, risk, score; and the SHA-256
+of the full answer body), the ``data_version`` it stood on, ``prev`` (the hash of the previous record) and
+``hash`` = SHA-256 of ``prev`` + the record's canonical JSON (sorted keys, without ``hash``).
+``DATA/api/audit.head`` holds the sequence number and hash of the last record, so deleting records at the
+end is detected too. :func:`verify` (``chaintrace audit verify``) recomputes the chain and names the first
+line that was edited, inserted, reordered or deleted.
+
+Appends from several worker processes serialise on an exclusive ``flock`` of the head file. The chain
+proves integrity against edits made without rewriting every later hash; anchor the head elsewhere
+(``chaintrace audit verify --format json`` prints it) to protect against a full rewrite.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import orjson
+
+from chaintrace.errors import UserError
+
+GENESIS = "0" * 64
+HEAD_SIZE = 96
+LOG_FILE = "audit.jsonl"
+HEAD_FILE = "audit.head"
+
+
+def _digest(prev: str, body: dict) -> str:
+    return hashlib.sha256(prev.encode("ascii") + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _read_head(fd: int) -> tuple[int, str]:
+    raw = os.pread(fd, HEAD_SIZE, 0).decode("ascii", "replace").strip()
+    if not raw:
+        return 0, GENESIS
+    seq, h = raw.split()
+    return int(seq), h
+
+
+class AuditLog:
+    """Appends hash-chained records to ``DIR/audit.jsonl`` (safe across threads and processes)."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / LOG_FILE
+        self.head_path = self.dir / HEAD_FILE
+        self._log = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._head = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock = threading.Lock()
+
+    def append(self, record: dict) -> dict:
+        """Append `record` (who/what/answer/data_version); returns it with seq, time, prev and hash."""
+        with self._lock:
+            fcntl.flock(self._head, fcntl.LOCK_EX)
+            try:
+                seq, prev = _read_head(self._head)
+                body = {**record, "seq": seq + 1, "prev": prev,
+                        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")}
+                h = _digest(prev, body)
+                body["hash"] = h
+                os.write(self._log, orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + b"\n")
+                os.pwrite(self._head, f"{seq + 1} {h}".ljust(HEAD_SIZE - 1).encode("ascii") + b"\n", 0)
+            finally:
+                fcntl.flock(self._head, fcntl.LOCK_UN)
+        return body
+
+    def close(self) -> None:
+        for fd in (self._log, self._head):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def verify(directory: str | os.PathLike) -> dict:
+    """Recompute the chain of ``DIR/audit.jsonl``: ``{ok, records, head, problems: [{line, problem}]}``.
+
+    Detected: an edited record (its hash no longer matches), a deleted or inserted record (sequence gap,
+    broken ``prev`` link), records deleted at the end (the head file names a later record), an unreadable
+    line."""
+    d = Path(directory)
+    log, head = d / LOG_FILE, d / HEAD_FILE
+    if not log.exists():
+        raise UserError(f"{log}: no audit log (nothing was screened through `chaintrace serve` yet)")
+    problems: list[dict] = []
+    prev, seq, n = GENESIS, 0, 0
+    with open(log, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            n += 1
+            try:
+                body = orjson.loads(line)
+                h = body.pop("hash")
+            except (orjson.JSONDecodeError, KeyError, AttributeError, TypeError):
+                problems.append({"line": lineno, "problem": "not a JSON audit record"})
+                continue
+            if body.get("seq") != seq + 1:
+                problems.append({"line": lineno, "problem": f"sequence {body.get('seq')} follows {seq}: "
+                                                            "records deleted, inserted or reordered"})
+            if body.get("prev") != prev:
+                problems.append({"line": lineno, "problem": "prev does not match the previous record's hash"})
+            if _digest(str(body.get("prev")), body) != h:
+                problems.append({"line": lineno, "problem": f"record {body.get('seq')} was modified "
+                                                            "(hash mismatch)"})
+            prev, seq = h, body.get("seq") if isinstance(body.get("seq"), int) else seq + 1
+    head_seq, head_hash = 0, GENESIS
+    if head.exists():
+        raw = head.read_text("ascii", "replace").strip()
+        if raw:
+            try:
+                s, head_hash = raw.split()
+                head_seq = int(s)
+            except ValueError:
+                problems.append({"line": None, "problem": f"{head}: unreadable head"})
+    else:
+        problems.append({"line": None, "problem": f"{head}: head file missing"})
+    if (head_seq, head_hash) != (seq, prev):
+        problems.append({"line": None, "problem": f"head names record {head_seq} ({head_hash[:16]}...), the log "
+                                                  f"ends at record {seq}: records deleted at the end or the "
+                                                  "head rewritten"})
+    return {"ok": not problems, "records": n, "last_seq": seq, "head": {"seq": head_seq, "hash": head_hash},
+            "log": str(log), "problems": problems}

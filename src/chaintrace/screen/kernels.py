@@ -1,0 +1,194 @@
+"""Numba kernels of the exposure index: haircut propagation of one source group over the Bitcoin graph.
+
+:func:`forward` follows value *out of* a group's addresses (where stolen/sanctioned funds went: the
+incoming exposure of every address they reach), :func:`backward` follows value *into* them back to where
+it came from (the outgoing exposure of every address that paid them). Both apportion pro rata (haircut),
+exactly in integers: a transaction with tainted amount X and total input value T gives output k the
+difference of floor(X * cum_k / T) between consecutive cumulative output values, the fee taking the rest,
+so the parts add up to X to the unit. Propagation stops after ``max_hops`` transactions and at service
+addresses (``stop_addr``: tagged exchanges etc., tracing-methods.md §4.2).
+
+Scratch arrays (``taint``, ``hop``, ``parent``: one entry per output; ``queued``: one per transaction) are
+passed in and left as they were found (only touched entries are reset), so one allocation serves every
+group.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from chaintrace.trace.kernels import _muldiv
+
+
+@nb.njit(cache=True)
+def forward(tx_out, tx_in, out_value, out_addr, out_spender_tx, in_output, seed_out, stop_addr, max_hops,
+            taint, hop, parent, queued):
+    """Touched outputs (seeds first) of a forward haircut propagation; fills taint/hop/parent for them."""
+    n_tx = tx_out.shape[0] - 1
+    touched = np.empty(max(16, 2 * seed_out.shape[0]), np.int64)
+    nt = 0
+    lo = n_tx
+    hi = -1
+    for k in range(seed_out.shape[0]):
+        o = seed_out[k]
+        taint[o] = out_value[o]
+        hop[o] = 0
+        parent[o] = -1
+        touched[nt] = o
+        nt += 1
+        t = out_spender_tx[o]
+        if t >= 0 and max_hops > 0:
+            queued[t] = True
+            lo = min(lo, t)
+            hi = max(hi, t)
+    t = lo
+    while t <= hi:
+        if not queued[t]:
+            t += 1
+            continue
+        queued[t] = False
+        X = np.int64(0)
+        T = np.int64(0)
+        hmin = np.int64(1 << 30)
+        best = np.int64(-1)
+        bestv = np.int64(-1)
+        for i in range(tx_in[t], tx_in[t + 1]):
+            o = in_output[i]
+            if o < 0:
+                continue
+            T += out_value[o]
+            if hop[o] >= 0 and taint[o] > 0:
+                X += taint[o]
+                if hop[o] < hmin:
+                    hmin = hop[o]
+                if taint[o] > bestv:
+                    bestv = taint[o]
+                    best = o
+        W = np.int64(0)
+        for o in range(tx_out[t], tx_out[t + 1]):
+            W += out_value[o]
+        if W > T:
+            T = W  # inputs from outside the store: clean, balancing the transaction
+        h = hmin + 1
+        if X == 0 or h > max_hops or T == 0:
+            t += 1
+            continue
+        cum = np.int64(0)
+        prev = np.int64(0)
+        for o in range(tx_out[t], tx_out[t + 1]):
+            cum += out_value[o]
+            c, _ = _muldiv(X, cum, T)
+            share = c - prev
+            prev = c
+            if share <= 0 or hop[o] == 0:
+                continue  # nothing, or a seed (already tainted in full)
+            taint[o] = share
+            hop[o] = h
+            parent[o] = best
+            if nt >= touched.shape[0]:
+                bigger = np.empty(2 * touched.shape[0], np.int64)
+                bigger[:nt] = touched[:nt]
+                touched = bigger
+            touched[nt] = o
+            nt += 1
+            a = out_addr[o]
+            s = out_spender_tx[o]
+            if s >= 0 and h < max_hops and not (a >= 0 and stop_addr[a]):
+                queued[s] = True
+                if s > hi:
+                    hi = s
+        t += 1
+    return touched[:nt].copy()
+
+
+@nb.njit(cache=True)
+def backward(tx_out, tx_in, out_value, out_addr, out_tx, in_output, seed_out, stop_addr, max_hops,
+             taint, hop, parent, queued):
+    """Touched outputs (seeds first) of a backward haircut apportionment: the value of each earlier output
+    that went on, through at most `max_hops` transactions, to the seed outputs."""
+    n_tx = tx_out.shape[0] - 1
+    touched = np.empty(max(16, 2 * seed_out.shape[0]), np.int64)
+    nt = 0
+    lo = n_tx
+    hi = -1
+    for k in range(seed_out.shape[0]):
+        o = seed_out[k]
+        taint[o] = out_value[o]
+        hop[o] = 0
+        parent[o] = -1
+        touched[nt] = o
+        nt += 1
+        t = out_tx[o]
+        if max_hops > 0:
+            queued[t] = True
+            lo = min(lo, t)
+            hi = max(hi, t)
+    t = hi
+    while t >= lo:
+        if not queued[t]:
+            t -= 1
+            continue
+        queued[t] = False
+        X = np.int64(0)
+        W = np.int64(0)
+        hmin = np.int64(1 << 30)
+        best = np.int64(-1)
+        bestv = np.int64(-1)
+        for o in range(tx_out[t], tx_out[t + 1]):
+            W += out_value[o]
+            if hop[o] >= 0 and taint[o] > 0:
+                X += taint[o]
+                if hop[o] < hmin:
+                    hmin = hop[o]
+                if taint[o] > bestv:
+                    bestv = taint[o]
+                    best = o
+        T = np.int64(0)
+        for i in range(tx_in[t], tx_in[t + 1]):
+            o = in_output[i]
+            if o >= 0:
+                T += out_value[o]
+        h = hmin + 1
+        if X == 0 or h > max_hops or T == 0:
+            t -= 1
+            continue
+        if X > T:
+            X = T  # part of the value came from outside the store (or a coinbase): not followed
+        cum = np.int64(0)
+        prev = np.int64(0)
+        for i in range(tx_in[t], tx_in[t + 1]):
+            o = in_output[i]
+            if o < 0:
+                continue
+            cum += out_value[o]
+            c, _ = _muldiv(X, cum, T)
+            share = c - prev
+            prev = c
+            if share <= 0 or hop[o] == 0:
+                continue
+            taint[o] = share
+            hop[o] = h
+            parent[o] = best
+            if nt >= touched.shape[0]:
+                bigger = np.empty(2 * touched.shape[0], np.int64)
+                bigger[:nt] = touched[:nt]
+                touched = bigger
+            touched[nt] = o
+            nt += 1
+            a = out_addr[o]
+            if h < max_hops and not (a >= 0 and stop_addr[a]):
+                s = out_tx[o]
+                queued[s] = True
+                if s < lo:
+                    lo = s
+        t -= 1
+    return touched[:nt].copy()
+
+
+@nb.njit(cache=True)
+def reset(touched, taint, hop, parent):
+    for k in range(touched.shape[0]):
+        o = touched[k]
+        taint[o] = 0
+        hop[o] = -1
+        parent[o] = -1

@@ -1,0 +1,330 @@
+"""Screening answers: addresses and transfers, from one consistent snapshot of index, registry and config.
+
+A :class:`Screener` holds the current :class:`Snapshot` (exposure index + registry sources + config, with
+their ``data_version``) and swaps it for a new one only when a complete new index exists, so every answer
+comes from one data version, never from a half-written state (an ingest or import may be committing).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from chaintrace.intel import addresses as addr
+from chaintrace.screen.config import RANK, Config, load_config
+from chaintrace.screen.index import ExposureIndex, current_name, latest_index, load_index
+from chaintrace.screen.sources import Sources, read_sources
+from chaintrace.store.workspace import Workspace
+
+MAX_BATCH = 100_000
+EVIDENCE_PATHS = 3
+_TXID = re.compile(r"^[0-9a-fA-F]{64}$")
+_ETH_TX = re.compile(r"^0x[0-9a-fA-F]{64}(:(log|trace)?[0-9]+(\.[0-9]+)*)?$")
+
+
+@dataclass
+class Snapshot:
+    config: Config
+    sources: dict[str, Sources]  # chain -> sources (direct facts)
+    index: ExposureIndex | None  # btc exposure index
+    data_version: dict
+    warnings: list[str] = field(default_factory=list)  # apply to every answer
+    created: float = field(default_factory=time.time)
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snapshot:
+    """The snapshot of the current data: the index of the current commit/registry (built first when
+    `build`), else the newest complete one (with a warning that it is behind), else direct facts only."""
+    from chaintrace.intel import registry as reg
+
+    warnings: list[str] = []
+    idx = None
+    cur = current_name(ws, config)
+    if cur is None:
+        warnings.append(f"no btc chain data in workspace {ws.path}: only direct hits are reported")
+    else:
+        if build:
+            from chaintrace.screen.index import build_index
+
+            build_index(ws, config)
+        idx = load_index(ws, config, cur[0])
+        if idx is None:
+            idx = latest_index(ws, config)
+            if idx is None:
+                warnings.append("no exposure index for btc: only direct hits are reported "
+                                "(run `chaintrace screen index`)")
+            else:
+                warnings.append(f"exposure index {idx.path.name} is behind the current data "
+                                f"(commit {cur[1]}, registry generation {cur[2]}): run `chaintrace screen index`")
+    gen = reg.generation(ws)
+    at = idx.data_version.get("registry_at") if idx is not None else None
+    sources = {"btc": read_sources(ws, "btc", config, at=at)}
+    sources["eth"] = read_sources(ws, "eth", config, at=at)
+    if not any(d["sanctions"] for s in sources.values() for d in s.direct.values()):
+        warnings.append("no sanctions list loaded (import one: `chaintrace intel import ofac-sdn ...`)")
+    if idx is not None:
+        dv = dict(idx.data_version)
+        if dv.get("registry_generation") != gen:
+            dv["registry_generation_now"] = gen
+    else:
+        dv = {"chains": {}, "registry_generation": gen, "config_version": config.version,
+              "config_digest": config.digest, "index_built": None, "index": None, "max_hops": config.max_hops,
+              "policy": config.policy}
+        for c in ws.chains():
+            st = ws.chain(c)
+            tip = st.tip or {}
+            dv["chains"][c] = {"commit": st.manifest["commit"], "tip_height": tip.get("height"),
+                               "tip_hash": tip.get("hash"), "tip_time": None}
+    tip_time = ((dv.get("chains") or {}).get("btc") or {}).get("tip_time")
+    if tip_time:
+        age = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(tip_time)
+        if age.days > config.stale_days:
+            warnings.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
+                            "after that is not known")
+    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings)
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+
+def _group_exposure(g: dict, typ: str, direction: str, hops: int, amount: int, share: float) -> dict:
+    return {"category": g.get("category"), "abuse": g.get("abuse"), "entity": g.get("entity"),
+            "actor": g.get("actor"), "type": typ, "direction": direction, "hops_min": int(hops),
+            "amount": str(int(amount)), "share": round(float(share), 6), "severity": g.get("severity")}
+
+
+def score(config: Config, chain: str, exposures: list[dict], sanctions: list[dict]) -> tuple[str, int, list[str]]:
+    """(risk, score 0-100, ids of the rules that fired) of a subject's exposures (tracing-methods.md §4.2)."""
+    best_rank, best_score, rules = 0, 0.0, []
+    if sanctions:
+        best_rank, best_score = RANK["severe"], float(config.points["severe"])
+        rules.append("sanctioned")
+    for e in exposures:
+        sev = e.get("severity")
+        if sev is None:
+            continue
+        if e["amount"] is None:  # a direct hit from the registry, no amount known (no index / not in the chain)
+            ok = config.counts(sev, 0, 1.0, 1 << 62, chain)
+        else:
+            ok = config.counts(sev, e["hops_min"], e["share"], int(e["amount"]), chain)
+        e["counts"] = ok
+        if not ok:
+            continue
+        rules.append(f"{sev}:{e['direction']}:hops{e['hops_min']}")
+        best_rank = max(best_rank, RANK[sev])
+        best_score = max(best_score, config.points[sev] * config.weight(e["hops_min"]))
+    risk = {v: k for k, v in RANK.items()}[best_rank]
+    return risk, int(round(best_score)), sorted(set(rules))
+
+
+def classify(subject: str) -> tuple[str | None, str | None]:
+    """(chain, None) of a valid address, or (None, reason)."""
+    if not isinstance(subject, str) or not subject:
+        return None, "empty subject"
+    if subject != subject.strip():
+        return None, "address has leading/trailing whitespace"
+    if len(subject) > 128:
+        return None, "too long for an address (more than 128 characters)"
+    chain = addr.detect(subject)
+    if chain is None:
+        guess = addr.chain_of(None, subject)
+        if guess is not None and guess in ("btc", "eth"):
+            return None, f"not a valid {guess} address: {addr.check(guess, subject) or 'unrecognised form'}"
+        return None, "not a valid Bitcoin or Ethereum address"
+    if chain not in ("btc", "eth"):
+        return None, f"a {chain} address: only btc and eth are screened"
+    return chain, None
+
+
+def _empty(subject: str, chain: str | None) -> dict:
+    return {"subject": subject, "chain": chain, "risk": "none", "score": 0, "exposures": [], "sanctions": [],
+            "evidence": [], "warnings": [], "invalid": None}
+
+
+def screen_one_address(snap: Snapshot, subject: str) -> dict:
+    chain, why = classify(subject)
+    r = _empty(subject, chain)
+    if why is not None:
+        r["risk"] = None
+        r["score"] = None
+        r["invalid"] = why
+        return r
+    key = addr.key(chain, subject)
+    src = snap.sources.get(chain)
+    d = src.direct.get(key) if src is not None else None
+    exposures: list[dict] = []
+    if d:
+        r["sanctions"] = [dict(s) for s in d["sanctions"]]
+        for h in d["hits"]:
+            if h["severity"] is not None:
+                exposures.append({**_group_exposure(h, "direct", "incoming", 0, 0, 1.0), "amount": None,
+                                  "share": None, "label": h.get("label"), "source": h.get("source")})
+        r["labels"] = [{k: h.get(k) for k in ("label", "category", "abuse", "actor", "source", "origin")}
+                       for h in d["hits"]]
+    idx = snap.index if chain == "btc" else None
+    if chain == "btc" and idx is not None:
+        row = idx.addr_row.get(key)
+        if row is not None:
+            a = idx.arrays
+            lo, hi = int(idx.e_start[row]), int(idx.e_end[row])
+            rec, sent = int(a["a_received"][row]), int(a["a_sent"][row])
+            exp_rows = []
+            for k in range(lo, hi):
+                gi, di = int(a["e_group"][k]), int(a["e_dir"][k])
+                amt, hops = int(a["e_amount"][k]), int(a["e_hops"][k])
+                base = rec if di == 0 else sent
+                share = amt / base if base else 0.0
+                typ = "direct" if hops <= 1 else "indirect"
+                exposures.append(_group_exposure(idx.groups[gi], typ, "incoming" if di == 0 else "outgoing",
+                                                 hops, amt, share))
+                exp_rows.append((amt, gi, di, int(a["e_out"][k]), len(exposures) - 1))
+            exp_rows.sort(key=lambda x: -x[0])
+            for amt, gi, di, o, ei in exp_rows[:EVIDENCE_PATHS]:
+                if exposures[ei]["hops_min"] == 0:
+                    continue
+                r["evidence"].append({"exposure": exposures[ei], "direction": exposures[ei]["direction"],
+                                      "entity": idx.groups[gi].get("entity"), "amount": str(amt),
+                                      "path": idx.trail(o, gi, di)})
+            r["totals"] = {"received": str(rec), "sent": str(sent)}
+        elif not idx.seen(key):
+            r["warnings"].append("address never seen in the btc chain data indexed "
+                                 f"(up to height {idx.data_version['chains']['btc']['tip_height']})")
+    elif chain == "eth":
+        r["warnings"].append("indirect exposure is indexed for btc only: eth answers hold direct hits only")
+    # a registry hit that the index also measured (hop 0, with amounts) is reported once, with the amounts
+    measured = {(e["category"], e["abuse"], e["entity"], e["actor"]) for e in exposures
+                if e["hops_min"] == 0 and e["amount"] is not None}
+    exposures = [e for e in exposures if e["amount"] is not None
+                 or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
+    r["exposures"] = exposures
+    for ev in r["evidence"]:  # evidence names its exposure by position in the final list
+        ev["exposure"] = next(i for i, e in enumerate(exposures) if e is ev["exposure"])
+    r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
+    r["warnings"].extend(snap.warnings)
+    return r
+
+
+def parse_ref(ref: str) -> tuple[str | None, str | None, int | None, str | None]:
+    """(chain, txid, vout, None) of a transfer reference, or (None, None, None, reason)."""
+    if not isinstance(ref, str) or not ref:
+        return None, None, None, "empty reference"
+    if _ETH_TX.match(ref):
+        return "eth", ref.split(":")[0].lower(), None, None
+    txid, sep, vout = ref.partition(":")
+    if not _TXID.match(txid):
+        return None, None, None, "expected txid:vout (Bitcoin) or 0x-txhash[:log|trace] (Ethereum)"
+    if not sep or not vout.isdigit() or len(vout) > 6:
+        return None, None, None, "Bitcoin transfer reference needs the output index: txid:vout"
+    return "btc", txid.lower(), int(vout), None
+
+
+def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
+    chain, txid, vout, why = parse_ref(ref)
+    r = _empty(ref, chain)
+    if why is not None:
+        r.update(risk=None, score=None, invalid=why)
+        return r
+    if chain == "eth":
+        r.update(risk=None, score=None, invalid="not screened: Ethereum transfer screening is not implemented "
+                                                "in this version (Bitcoin txid:vout only)")
+        return r
+    idx = snap.index
+    if idx is None:
+        r["warnings"].append("no exposure index for btc (run `chaintrace screen index`): not screened")
+        r["risk"], r["score"] = None, None
+        r["warnings"].extend(snap.warnings)
+        return r
+    a = idx.arrays
+    t = idx.tx_of(txid)
+    if t < 0:
+        r["warnings"].append("transaction not in the btc chain data indexed (up to height "
+                             f"{idx.data_version['chains']['btc']['tip_height']}): exposure unknown")
+        r["risk"], r["score"] = None, None
+        r["warnings"].extend(snap.warnings)
+        return r
+    o0, o1 = int(a["tx_out"][t]), int(a["tx_out"][t + 1])
+    if vout >= o1 - o0:
+        r.update(risk=None, score=None, invalid=f"transaction has {o1 - o0} outputs: no output {vout}")
+        return r
+    o = o0 + vout
+    value = int(a["out_value"][o])
+    r["transfer"] = {"txid": txid, "vout": vout, "value": str(value)}
+    exposures = []
+    ents = sorted(idx.output_entries(o, 0), key=lambda e: -e[1])
+    for gi, taint, hop, _parent in ents:
+        share = taint / value if value else 0.0
+        exposures.append(_group_exposure(idx.groups[gi], "direct" if hop <= 1 else "indirect", "incoming",
+                                         hop, taint, share))
+    for (gi, taint, _hop, _p), ex in list(zip(ents, exposures))[:EVIDENCE_PATHS]:
+        r["evidence"].append({"exposure": exposures.index(ex), "direction": "incoming",
+                              "entity": idx.groups[gi].get("entity"), "amount": str(taint),
+                              "path": idx.trail(o, gi, 0)})
+    r["exposures"] = exposures
+    r["policy"] = {"name": snap.config.policy, "max_hops": snap.config.max_hops}
+    r["risk"], r["score"], r["rules"] = score(snap.config, "btc", exposures, [])
+    r["warnings"].extend(snap.warnings)
+    return r
+
+
+class Screener:
+    """Answers screening questions for a workspace; thread-safe; refreshes its snapshot when newer data
+    has a complete index (checked at most every `check_seconds`)."""
+
+    def __init__(self, ws: Workspace, config: Config | None = None, *, check_seconds: float = 2.0,
+                 build: bool = False):
+        self.ws = ws
+        self.config = config or load_config()
+        self.check_seconds = check_seconds
+        self._lock = threading.Lock()
+        self._snap = make_snapshot(ws, self.config, build=build)
+        self._checked = time.monotonic()
+        self._stamp = self._data_stamp()
+
+    def _data_stamp(self) -> tuple:
+        cur = current_name(self.ws, self.config)
+        from chaintrace.intel.index import _stamp
+
+        idx = self._snap.index.path.name if self._snap.index is not None else None
+        ready = cur is not None and (self.ws.path / "btc" / "cache" / cur[0] / "DONE").exists()
+        return (cur, ready, idx, _stamp(self.ws))
+
+    def snapshot(self) -> Snapshot:
+        now = time.monotonic()
+        if now - self._checked < self.check_seconds:
+            return self._snap
+        with self._lock:
+            if now - self._checked < self.check_seconds:
+                return self._snap
+            self._checked = now
+            try:
+                stamp = self._data_stamp()
+                if stamp != self._stamp:
+                    self._snap = make_snapshot(self.ws, self.config)
+                    self._stamp = self._data_stamp()
+            except Exception:  # noqa: BLE001  a store being written: keep answering from the snapshot we have
+                pass
+            return self._snap
+
+    def addresses(self, subjects: list[str]) -> dict:
+        snap = self.snapshot()
+        return {"results": [screen_one_address(snap, s) for s in subjects], "data_version": snap.data_version}
+
+    def transfers(self, refs: list[str]) -> dict:
+        snap = self.snapshot()
+        return {"results": [screen_one_transfer(snap, s) for s in refs], "data_version": snap.data_version}
+
+
+def screen_addresses(ws: Workspace, subjects: list[str], *, config: Config | None = None) -> dict:
+    """Screen addresses: ``{"results": [...], "data_version": {...}}``, one result per subject in order."""
+    return Screener(ws, config).addresses(list(subjects))
+
+
+def screen_transfers(ws: Workspace, refs: list[str], *, config: Config | None = None) -> dict:
+    """Screen transfers (deposits) by reference: ``txid:vout`` on Bitcoin."""
+    return Screener(ws, config).transfers(list(refs))

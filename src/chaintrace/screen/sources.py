@@ -1,0 +1,87 @@
+"""The seam between the intelligence registry and screening: every tagged address of a chain as arrays.
+
+:func:`read_sources` reads the registry once per (chain, registry generation, config) and returns the
+illicit / high-risk *sources* (addresses whose category or abuse has a severity in the configuration:
+sanctioned addresses, ``service_hack`` / ransomware / scam ... tags, attacker-side incident seeds, mixers
+and darknet markets) grouped by ``(category, abuse, entity, actor)``, the *services* (every other tagged
+address: exchanges, miners...; exposure stops there, tracing-methods.md §4.2), and the direct facts per
+address that answers quote (sanctions listings, tags).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chaintrace.intel import addresses as addr
+from chaintrace.intel import registry as reg
+from chaintrace.intel.api import load_tags
+from chaintrace.screen.config import RANK, Config
+from chaintrace.store.workspace import Workspace
+
+NO_DAY = np.iinfo(np.int32).min
+
+
+def _day(iso: str | None) -> int:
+    if not iso:
+        return int(NO_DAY)
+    return (_dt.date.fromisoformat(str(iso)[:10]) - _dt.date(1970, 1, 1)).days
+
+
+@dataclass
+class Sources:
+    chain: str
+    generation: int
+    at: str
+    groups: list[dict]  # {category, abuse, entity, actor, severity}
+    keys: list[str]  # address keys of the sources
+    key_group: np.ndarray  # int32 per key: its (most severe) group
+    key_from: np.ndarray  # int32 per key: valid_from as days since 1970 (NO_DAY: always)
+    services: set[str]  # tagged addresses that are not sources (exposure stops there)
+    direct: dict[str, dict] = field(default_factory=dict)  # key -> {"sanctions": [...], "hits": [...]}
+    n_tags: int = 0
+
+
+def read_sources(ws: Workspace | None, chain: str, config: Config, at: str | None = None) -> Sources:
+    """Sources, services and direct facts of `chain` valid at ISO date `at` (default: today, UTC)."""
+    at = at or _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    gen = reg.generation(ws)
+    tags = load_tags(ws, chain, at=at)
+    gid: dict[tuple, int] = {}
+    groups: list[dict] = []
+    best: dict[str, tuple[int, int, int]] = {}  # key -> (rank, group, from day)
+    labeled: set[str] = set()
+    direct: dict[str, dict] = {}
+    for t in tags:
+        k = addr.key(chain, t.address)
+        labeled.add(k)
+        e = t.extra or {}
+        kind = e.get("kind")
+        entity = e.get("entity") if kind == "sanction" else (t.label or None)
+        abuse = t.abuse or ("sanction" if kind == "sanction" else None)
+        sev = config.severity_of(t.category, abuse, t.actor)
+        d = direct.setdefault(k, {"sanctions": [], "hits": []})
+        if kind == "sanction":
+            d["sanctions"].append({"list": t.source.split(" (")[0] if t.source else "sanctions list",
+                                   "entity": e.get("entity"), "programmes": list(e.get("programs") or []),
+                                   "listed": e.get("listed_date"), "as_of": e.get("last_seen")})
+        d["hits"].append({"category": t.category, "abuse": abuse, "entity": entity, "actor": t.actor,
+                          "label": t.label, "source": t.source, "severity": sev, "origin": kind or "tag"})
+        if sev is None:
+            continue
+        g = (t.category, abuse, entity, t.actor)
+        if g not in gid:
+            gid[g] = len(groups)
+            groups.append({"category": t.category, "abuse": abuse, "entity": entity, "actor": t.actor,
+                           "severity": sev})
+        r = RANK[sev]
+        # stolen funds only from the theft on: an incident address before its date is not the attacker's yet
+        frm = _day(t.valid_from) if abuse not in ("sanction",) else int(NO_DAY)
+        if k not in best or r > best[k][0]:
+            best[k] = (r, gid[g], frm)
+    keys = sorted(best)
+    return Sources(chain=chain, generation=gen, at=at, groups=groups, keys=keys,
+                   key_group=np.array([best[k][1] for k in keys], np.int32),
+                   key_from=np.array([best[k][2] for k in keys], np.int32),
+                   services=labeled - set(best), direct=direct, n_tags=len(tags))
