@@ -173,3 +173,21 @@ def test_illicit_table_for_screening(lists_registry):
     assert rows(now, RONIN)[0]["sanctioned"] is True and rows(now, RONIN)[0]["entity"] == "Lazarus Group"
     assert rows(illicit_table(reg, "eth", at="2020-01-01"), RONIN)[0]["sanctioned"] is None
     assert {r["origin"] for r in now.to_pylist()} == {"sanction", "incident"}
+
+
+def test_tagpack_rows_never_snapped(tmp_path):
+    """Issue 11: unknown confidence, unknown currency, non-string addresses are rejected with the reason."""
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("title: t\ncreator: me\ntags:\n"
+                    "- {address: 0x098b716b8aaf21512996dc57eb0615e2383e2f96, label: unquoted, currency: ETH}\n"
+                    "- {address: '0x098b716b8aaf21512996dc57eb0615e2383e2f96', label: c, currency: ETH, confidence: 999}\n"
+                    "- {address: [1, 2], label: list, currency: ETH}\n"
+                    "- {address: 'DH5yaieqoZN36fDVciNyRueRGvGLR3mr7L', label: x, currency: LUNA}\n"
+                    "- {address: '0x098b716b8aaf21512996dc57eb0615e2383e2f96', label: ok, currency: ETH, confidence: 50}\n")
+    r = intel.import_paths(Registry(tmp_path / "reg"), "tagpack", [pack])
+    why = {x["line"]: (x["address"], x["reason"]) for x in r["rejects"]}
+    assert r["totals"]["tags"] == 1 and len(why) == 4
+    assert why[4][0] == "0x098b716b8aaf21512996dc57eb0615e2383e2f96" and "quote it" in why[4][1]
+    assert "undefined confidence '999'" in why[5][1]
+    assert "is a list, not a string" in why[6][1]
+    assert "unknown currency 'LUNA'" in why[7][1]
