@@ -103,6 +103,7 @@ def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: st
     header = {k: v for k, v in data.items() if k in TAG_FIELDS}
     out = Parsed(kind="tagpack", path=str(path))
     out.meta = {"title": _text(data.get("title")), "creator": _text(data.get("creator")),
+                "licence": _text(data.get("license") or data.get("licence")),
                 "description": _text(data.get("description"))}
     header_line = 1
     if header.get("lastmod") is not None:
@@ -211,6 +212,7 @@ def parse_actorpack(path: str | Path) -> Parsed:
         raise UserError(f"{path}: not an ActorPack (expected a mapping with an 'actors' list)")
     out = Parsed(kind="actorpack", path=str(path))
     out.meta = {"title": _text(data.get("title")), "creator": _text(data.get("creator")),
+                "licence": _text(data.get("license") or data.get("licence")),
                 "description": _text(data.get("description"))}
     head_lastmod = iso_date(data.get("lastmod"), f"{path}: lastmod")
     seen = set()
