@@ -118,3 +118,50 @@ def test_cli_watch_add_list_remove(tmp_path):
     p = subprocess.run([sys.executable, "-m", "chaintrace", "--data", str(tmp_path / "d"), "watch", "list",
                         "--format", "json"], capture_output=True, text=True, check=False)
     assert p.returncode == 0 and json.loads(p.stdout) == []
+
+
+def test_webhook_retried_with_backoff_until_accepted(tmp_path):
+    """A receiver failing with HTTP 503 gets the same signed alert again (same dedup key) until it accepts."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from chaintrace.monitor import Webhook, verify_signature
+    from chaintrace.monitor import alerts as A
+    from chaintrace.monitor import db, deliver
+
+    got = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.headers["X-Chaintrace-Dedup-Key"], verify_signature("s", self.headers, body)))
+            self.send_response(503 if len(got) <= 2 else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        ws = Workspace(tmp_path / "data")
+        con = db.connect(ws)
+        hook = Webhook(f"http://127.0.0.1:{srv.server_address[1]}/", "s")
+        a = A.make("moved", ("k",), chain="btc", watchlist=None, txid="00" * 32, amount="5")
+        with db.tx(con):
+            assert A.record(ws, con, a, [hook.id])
+            assert not A.record(ws, con, dict(a), [hook.id])  # same dedup key: queued once
+        delays = []
+        while True:
+            r = deliver.deliver_due(con, {hook.id: hook})
+            row = con.execute("SELECT attempts, next_try, delivered FROM outbox").fetchone()
+            if row["delivered"] is not None:
+                break
+            assert r["failed"] == 1
+            delays.append(row["next_try"] - db.now())
+            con.execute("UPDATE outbox SET next_try = 0")  # skip the wait
+        assert row["attempts"] == 3 and len(delays) == 2 and delays[1] > delays[0] > 0
+        assert got == [(a["dedup_key"], True)] * 3
+    finally:
+        srv.shutdown()

@@ -7,7 +7,13 @@ import os
 import click
 
 from chaintrace.cli import main
-from chaintrace.cli._common import console, data_option, format_option, print_json, table
+from chaintrace.cli._common import (
+    console,
+    data_option,
+    format_option,
+    print_json,
+    table,
+)
 from chaintrace.errors import UserError
 
 
@@ -111,10 +117,12 @@ def watch_remove(ws, name, fmt):
 @click.option("--rounds", type=int, default=None, help="Stop after this many rounds.")
 @click.option("--registry-interval", type=float, default=30.0, show_default=True,
               help="Seconds between checks of the intelligence registry (new tags, sanctions list changes).")
+@click.option("--from-height", type=int, default=None,
+              help="Height an empty store starts at (default 0: on a mainnet node, start near the tip).")
 @format_option("text", "json")
 @data_option
 def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_from, mail_to, smtp_starttls,
-              smtp_user, jsonl, interval, once, rounds, registry_interval, fmt):
+              smtp_user, jsonl, interval, once, rounds, registry_interval, from_height, fmt):
     """Follow the nodes, raise alerts on watched funds and deliver them (at least once, from a persistent
     outbox). Alerts are printed as they are raised (JSON lines with --format json).
 
@@ -149,7 +157,7 @@ def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_fro
 
     stats = run_watch(ws, btc_rpc=btc_rpc, eth_rpc=eth_rpc, btc_cookie=btc_cookie, channels=channels,
                       interval=interval, once=once, rounds=rounds, registry_interval=registry_interval,
-                      on_alert=show)
+                      from_height=from_height, on_alert=show)
     if fmt == "json":
         click.echo(json.dumps({"stats": stats.as_dict()}))
     else:

@@ -19,7 +19,7 @@ def follow(ws, con, channels: list[str], tags: A.TagIndex, chunk: int = 200) -> 
     lists = F.watchlists(con, CHAIN)
     if not lists or CHAIN not in ws.chains():
         return []
-    duck = F.store_con(ws, CHAIN, F.view_low(con, CHAIN, lists))
+    duck = F.store_con(ws, CHAIN, *F.view_low(con, CHAIN, lists))
     try:
         out = F.undo_reorg(ws, con, duck, CHAIN, channels)
         tip = duck.execute("SELECT max(height) FROM blocks").fetchone()[0]
