@@ -92,6 +92,17 @@ def next_height(con, chain: str, lists: dict[int, dict]) -> int:
     return min(w["since_height"] for w in lists.values()) + 1
 
 
+def mark_processed(con, chain: str, blocks) -> None:
+    """Record processed (height, hash) pairs; forget journal entries and block hashes below the reorg window
+    (inside the caller's transaction)."""
+    blocks = list(blocks)
+    con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)", [(chain, h, bh) for h, bh in blocks])
+    if blocks:
+        low = max(h for h, _ in blocks) - REORG_WINDOW
+        con.execute("DELETE FROM journal WHERE chain = ? AND height < ?", (chain, low))
+        con.execute("DELETE FROM blocks WHERE chain = ? AND height < ?", (chain, low))
+
+
 def journal(con, chain: str, height: int, item: dict) -> None:
     con.execute("INSERT INTO journal (chain, height, item_id, amount, last_time, spent_height, spent_txid) "
                 "VALUES (?,?,?,?,?,?,?)", (chain, height, item["item_id"], item["amount"], item["last_time"],

@@ -98,7 +98,7 @@ def _range(ws, con, duck, lists, lo, hi, channels, tags) -> list[dict]:
             ins = r.ins[tx_id]
             if any(watched.hit(f"{p}:{n}", names.get(a)) for p, n, _, a in ins):
                 out += _spend(ws, con, r, lists, watched, tx_id, channels, tags)
-        con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)", [(CHAIN, h, bh) for h, bh, _ in r.blocks])
+        F.mark_processed(con, CHAIN, [(h, bh) for h, bh, _ in r.blocks])
     return out
 
 

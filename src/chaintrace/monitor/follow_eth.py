@@ -91,8 +91,7 @@ def _range(ws, con, duck, lists, names, lo, hi, channels, tags) -> list[dict]:
                                         items))
         for (lid, txh), g in groups.items():
             out += _alerts(ws, con, lists[lid], txh, g, channels, tags)
-        con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)",
-                        [(CHAIN, h, bh) for h, (bh, _) in blocks.items()])
+        F.mark_processed(con, CHAIN, [(h, bh) for h, (bh, _) in blocks.items()])
     return out
 
 
