@@ -11,7 +11,7 @@ import pytest
 
 from chaintrace import intel
 from chaintrace.errors import UserError
-from chaintrace.monitor import JsonLines, Smtp, add_watchlist, list_watchlists, remove_watchlist, run_watch
+from chaintrace.monitor import JsonLines, Smtp, Syslog, add_watchlist, list_watchlists, remove_watchlist, run_watch
 from chaintrace.store.workspace import Workspace
 
 WATCHED = "0x8576acc5c05d6ce88f4e49bf65bdf0c62f91353c"
@@ -50,7 +50,13 @@ def test_new_sanctions_snapshot_raises_list_change_by_email(tmp_path, smtp_serve
     ctl, handler = smtp_server
     ws = Workspace(tmp_path / "data")
     add_watchlist(ws, "watch-eth", "eth", addresses=[WATCHED, OTHER])
-    chans = [Smtp("127.0.0.1", ctl.port, "monitor@test", ["analyst@test"]), JsonLines(str(tmp_path / "a.jsonl"))]
+    import socket
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(10)
+    chans = [Smtp("127.0.0.1", ctl.port, "monitor@test", ["analyst@test"]), JsonLines(str(tmp_path / "a.jsonl")),
+             Syslog(f"127.0.0.1:{udp.getsockname()[1]}")]
     st = run_watch(ws, channels=chans, once=True)
     assert st.alerts == 0  # the answer recorded at `watch add` has not changed
     intel.import_paths(ws, "ofac-sdn", [_snapshot(tmp_path, "2024-01-01", [WATCHED])])
@@ -62,6 +68,10 @@ def test_new_sanctions_snapshot_raises_list_change_by_email(tmp_path, smtp_serve
     rcpt, msg = handler.messages[0]
     assert rcpt == ["analyst@test"] and msg["X-Chaintrace-Dedup-Key"] == a["dedup_key"]
     assert "added" in msg["Subject"] and WATCHED in msg["Subject"]
+    line = udp.recv(65536)
+    assert line.startswith(b"<132>1 ") and f'dedup_key="{a["dedup_key"]}"'.encode() in line
+    assert json.loads(line[line.index(b"{"):])["change"] == "added"
+    udp.close()
     # nothing new: no repeat
     assert run_watch(ws, channels=chans, once=True).alerts == 0
     # a later snapshot drops the address: removed
