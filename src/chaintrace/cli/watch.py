@@ -23,7 +23,7 @@ def watch():
 
 
 @watch.command("add")
-@click.option("--chain", required=True, type=click.Choice(["btc", "eth"]), help="Chain the watchlist follows.")
+@click.option("--chain", required=True, help="Chain the watchlist follows: btc or eth (aliases bitcoin, ethereum).")
 @click.option("--name", required=True, help="Name of the new watchlist.")
 @click.option("--address", "addresses", multiple=True, help="Watch this address in full (repeatable).")
 @click.option("--from-trace", type=click.Path(dir_okay=False, exists=True),
@@ -47,9 +47,10 @@ def watch_add(ws, chain, name, addresses, from_trace, incident, tags, sanctioned
     Example:
       chaintrace --data hal watch add --chain btc --name hal --from-trace report.json
     """
+    from chaintrace.model.chains import resolve_chain
     from chaintrace.monitor import add_watchlist
 
-    w = add_watchlist(ws, name, chain, addresses=addresses, from_trace=from_trace, incident=incident, tags=tags,
+    w = add_watchlist(ws, name, resolve_chain(chain), addresses=addresses, from_trace=from_trace, incident=incident, tags=tags,
                       sanctioned=sanctioned, policy=policy, fee_mode=fee_mode, min_value=min_value,
                       dormant_days=dormant_days, case_id=case_id)
     if fmt == "json":
