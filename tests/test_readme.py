@@ -31,6 +31,11 @@ EXPECT: list[tuple[str, list[str]]] = [
     ("simulate btc --out sim-btc --txs 20000 --seed 7 --ingest", ["100.99153958", "ingested 275 blocks"]),
     ("intel import tagpack sim-btc/tags.yaml", ["987 tags"]),
     ("intel import actorpack sim-btc/actors.yaml", ["14 actors"]),
+    ("sim-ws cluster build", ["26,509", "51,104"]),
+    ("sim-ws cluster stats --top 5", ["26,509", "Arbor Exchange"]),
+    ("trace --from-file sim-btc/stolen.txt --policy fifo", [
+        "be77d6466945268aaa00ebbd2cf810ef015c7186add9025a0ab9c83f345aadd0:1", "72.69160443", "Arbor Exchange"]),
+    ("eth-ws ingest eth-etl", ["298", "1102"]),
 ]
 
 README = REPO / "README.md"
