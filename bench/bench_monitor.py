@@ -229,7 +229,9 @@ def main() -> None:
         except AssertionError:
             pass
 
+    load0 = os.getloadavg()[0]
     mh = run_phase("monitor", producer, c, a.blocks, a.block_interval, a.rate, a.spends, wait_mon)
+    load1 = os.getloadavg()[0]
     time.sleep(1)
     mem = vm_hwm_mb(wp.pid)
     stop(wp)
@@ -255,7 +257,7 @@ def main() -> None:
         "latency_p99_s": pct(lat, 99) if lat else None, "latency_max_s": max(lat) if lat else None,
         "baseline_p50_s": statistics.median(base_lat) if base_lat else None,
         "baseline_p99_s": pct(base_lat, 99) if base_lat else None,
-        "watcher_peak_rss_mb": mem, "setup_s": setup_s,
+        "watcher_peak_rss_mb": mem, "setup_s": setup_s, "load_avg": [load0, load1],
     }
     print(json.dumps(res, indent=2))
     print("watcher log:", work / "watcher.log")
@@ -276,7 +278,9 @@ with a freeze request), {len(mh)} blocks.
 
 Alerts: {len(moved)} `moved` of {expect_moved} expected, {len(services)} `service`; every signature verified:
 {valid}. Watcher peak memory (VmHWM of the process): {f(mem)} MB. Setup (ingest, trace of the {a.watched:,}
-outputs, watch add): {setup_s:.1f} s. Target: p99 < 2 s.
+outputs, watch add): {setup_s:.1f} s. Target: p99 < 2 s. Machine load average during the watcher phase:
+{load0:.1f} -> {load1:.1f} (a shared machine: other jobs compete for the cores; the watcher's working rounds
+log `ingest / follow` times with `CHAINTRACE_WATCH_TIMINGS=1`).
 """
     cmd = "python bench/bench_monitor.py" + ("" if a.watched == 10_000 else f" --watched {a.watched}") + \
           ("" if a.blocks == 30 else f" --blocks {a.blocks}")

@@ -178,7 +178,9 @@ def test_whole_graphsense_tagpacks_import(tmp_path):
         total += len(yaml.load(f.read_bytes(), Loader=yaml.CSafeLoader).get("tags") or [])
     assert t["files"] == len(list(packs.rglob("*.yaml"))) == t["imported"]
     assert t["tags"] + t["rejected"] + t["duplicates"] == total
-    assert t["rejected"] < 100 and t["tags"] > 187_000
+    assert t["rejected"] < 150 and t["tags"] > 187_000
+    # 68 rows name a currency chaintrace does not know (FIL, LUNA, XTZ...): rejected, never imported under a guess
+    assert sum("unknown currency" in x["reason"] for x in r["rejects"]) == 68
     for x in r["rejects"]:
         assert x["file"].endswith(".yaml") and x["line"] and x["reason"]
     assert any("checksum" in x["reason"] for x in r["rejects"])

@@ -173,3 +173,48 @@ def test_illicit_table_for_screening(lists_registry):
     assert rows(now, RONIN)[0]["sanctioned"] is True and rows(now, RONIN)[0]["entity"] == "Lazarus Group"
     assert rows(illicit_table(reg, "eth", at="2020-01-01"), RONIN)[0]["sanctioned"] is None
     assert {r["origin"] for r in now.to_pylist()} == {"sanction", "incident"}
+
+
+def test_tagpack_rows_never_snapped(tmp_path):
+    """Issue 11: unknown confidence, unknown currency, non-string addresses are rejected with the reason."""
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("title: t\ncreator: me\ntags:\n"
+                    "- {address: 0x098b716b8aaf21512996dc57eb0615e2383e2f96, label: unquoted, currency: ETH}\n"
+                    "- {address: '0x098b716b8aaf21512996dc57eb0615e2383e2f96', label: c, currency: ETH, confidence: 999}\n"
+                    "- {address: [1, 2], label: list, currency: ETH}\n"
+                    "- {address: 'DH5yaieqoZN36fDVciNyRueRGvGLR3mr7L', label: x, currency: LUNA}\n"
+                    "- {address: '0x098b716b8aaf21512996dc57eb0615e2383e2f96', label: ok, currency: ETH, confidence: 50}\n")
+    r = intel.import_paths(Registry(tmp_path / "reg"), "tagpack", [pack])
+    why = {x["line"]: (x["address"], x["reason"]) for x in r["rejects"]}
+    assert r["totals"]["tags"] == 1 and len(why) == 4
+    assert why[4][0] == "0x098b716b8aaf21512996dc57eb0615e2383e2f96" and "quote it" in why[4][1]
+    assert "undefined confidence '999'" in why[5][1]
+    assert "is a list, not a string" in why[6][1]
+    assert "unknown currency 'LUNA'" in why[7][1]
+
+
+def test_licences_travel_with_the_data(tmp_path):
+    """Scraped explorer labels are restricted by default: exports leave them out and say so; OFAC data is
+    public domain; --include-restricted exports everything."""
+    reg = tmp_path / "reg"
+    labels = dataset("etherscan-labels-brianleect")
+    files = sorted(p for p in labels.rglob("*.json"))
+    assert files
+    run = CliRunner().invoke
+    r = run(main, ["intel", "import", "labels", "--registry", str(reg), str(files[0]), "--chain", "eth"])
+    assert r.exit_code == 0, r.output
+    pack = dataset("graphsense-tagpacks", "packs", "lazarus.yaml")
+    r = run(main, ["intel", "import", "tagpack", "--registry", str(reg), str(pack), "--licence", "MIT"])
+    assert r.exit_code == 0, r.output
+    imports = intel.imports(Registry(reg))
+    assert [(x["kind"], x["restricted"]) for x in imports] == [("labels", True), ("tagpack", False)]
+    assert imports[1]["licence"] == "MIT" and "redistribution not permitted" in imports[0]["licence"]
+    out = tmp_path / "x.csv"
+    r = run(main, ["intel", "export", "csv", "--registry", str(reg), str(out), "--include", "tags"])
+    assert r.exit_code == 0 and "left out" in r.output and "--include-restricted" in r.output, r.output
+    n_public = len(out.read_text().splitlines()) - 1
+    assert n_public == 21  # the TagPack's tags only
+    r = run(main, ["intel", "export", "csv", "--registry", str(reg), str(out), "--include", "tags",
+                   "--include-restricted"])
+    assert r.exit_code == 0 and "left out" not in r.output
+    assert len(out.read_text().splitlines()) - 1 > n_public

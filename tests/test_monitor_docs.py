@@ -21,10 +21,13 @@ def _bash_lines() -> list[str]:
 
 
 def test_help_has_examples():
+    from click.testing import CliRunner
+
+    from chaintrace.cli import main
+
     for cmd in ("add", "list", "remove", "run", "outbox"):
-        p = subprocess.run([sys.executable, "-m", "chaintrace", "watch", cmd, "--help"], capture_output=True,
-                           text=True)
-        assert p.returncode == 0 and "Example:" in p.stdout, cmd
+        p = CliRunner().invoke(main, ["watch", cmd, "--help"])
+        assert p.exit_code == 0 and "Example:" in p.output, cmd
 
 
 @pytest.mark.skipif(find_anvil() is None, reason=f"anvil not installed (run `{INSTALL}`)")

@@ -179,9 +179,12 @@ def test_import_opencti_style_bundle_with_tlp1_and_old_address_field(ws, tmp_pat
     assert btc["tlp"] == "amber" and btc["confidence"] == 80 and btc["category"] == "ransomware"
     eth = intel.lookup(ws, [RONIN])[0]["tags"][0]
     assert eth["tlp"] == "amber+strict" and eth["source"] == "Peer CERT (STIX)"
-    # the OpenCTI AMBER+STRICT object is not part of the shareable registry... but stays in ours
-    b, _ = share.build_bundle(ws)
-    ind = [o for o in by_type(b, "indicator") if RONIN in o["pattern"]]
+    # AMBER and AMBER+STRICT are not in the shareable registry; on request they are, with their marking and
+    # their producer kept
+    b, summary = share.build_bundle(ws)
+    assert summary["held_back"] == {"TLP:AMBER": 1, "TLP:AMBER+STRICT": 1}
+    b, _ = share.build_bundle(ws, include_restricted=True)
+    ind = [o for o in by_type(b, "indicator") if RONIN in o["pattern"] and o["created_by_ref"] == ident["id"]]
     assert ind and ind[0]["object_marking_refs"] == [stix.TLP2_IDS["amber+strict"]]
 
 

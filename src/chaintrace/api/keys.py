@@ -85,6 +85,7 @@ class KeyStore:
         self._keys: dict[str, ApiKey] = {}
         self._stamp: tuple | None = None
         self._checked = 0.0
+        self._verified: dict[str, tuple[dict, ApiKey]] = {}  # key -> (key set it was checked in, record)
 
     # ------------------------------------------------------------------ file
 
@@ -181,6 +182,10 @@ class KeyStore:
 
     def verify(self, key: str) -> ApiKey | None:
         """The active key record of `key`, or None (unknown, malformed or revoked)."""
+        keys = self.keys()
+        hit = self._verified.get(key)
+        if hit is not None and hit[0] is keys:  # verified against this very key set before
+            return hit[1]
         m = _KEY_RE.match(key or "")
         if not m:
             return None
@@ -191,6 +196,9 @@ class KeyStore:
             return None
         if not hmac.compare_digest(rec.hash, key_hash(key)):
             return None
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[key] = (self.keys(), rec)
         return rec
 
 

@@ -220,6 +220,8 @@ def audit_verify(request: Request, who: Principal = Depends(require_role("admin"
     from chaintrace.api.audit import verify
     from chaintrace.api.keys import api_dir
 
+    if request.app.state.audit is not None:
+        request.app.state.audit.flush()
     return verify(api_dir(request.app.state.ws))
 
 

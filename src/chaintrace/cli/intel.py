@@ -63,10 +63,14 @@ def intel_group():
 @click.option("--abuse", default=None, help="list: abuse of every address (phishing, service_hack, scam...).")
 @click.option("--source", default=None, help="list: where the list comes from (URL).")
 @click.option("--confidence", default=None, help="list: GraphSense confidence id or level (e.g. service_data, 50).")
+@click.option("--licence", "--license", "licence", default=None,
+              help="Licence or terms of the data (recorded with the import; exports name it).")
+@click.option("--restricted/--redistributable", default=None,
+              help="Whether the terms forbid redistribution [default: restricted for scraped explorer labels].")
 @format_option("text", "json")
 @data_option
 def import_cmd(ws, kind, paths, chain, as_of, tlp, label, show_rejects, address_columns, label_column, chain_column,
-               category, abuse, source, confidence, fmt):
+               category, abuse, source, confidence, licence, restricted, fmt):
     """Import intelligence files of one KIND (a directory imports every matching file).
 
     KIND: ofac-sdn (SDN advanced XML .xml/.xml.bz2, derived CSV, or a directory of plain address lists
@@ -86,7 +90,7 @@ def import_cmd(ws, kind, paths, chain, as_of, tlp, label, show_rejects, address_
     r = intel.import_paths(ws, kind, paths, chain=chain, as_of=as_of, tlp=tlp, label=label,
                            progress=RichProgress(), address_columns=tuple(address_columns),
                            label_column=label_column, chain_column=chain_column, category=category, abuse=abuse,
-                           source=source, confidence=confidence)
+                           source=source, confidence=confidence, licence=licence, restricted=restricted)
     if fmt == "json":
         return print_json(r)
     rows = []
@@ -322,12 +326,13 @@ def imports_cmd(ws, fmt):
     if fmt == "json":
         return print_json(rows)
     console.print(table("imports", ["#", "kind", "file", "sha256", "imported at", "as of", "rows", "rejected",
-                                    "status"],
+                                    "status", "licence"],
                         [(r["import_id"], r["kind"], r["file_name"], r["sha256"][:12], str(r["imported_at"])[:19],
                           r["as_of"], sum(r[k] or 0 for k in ("n_tags", "n_sanctions", "n_actors", "n_incidents",
                                                               "n_seeds", "n_aggregates")), r["n_rejected"],
                           "current" if r["superseded_by"] is None else
-                          ("removed" if r["superseded_by"] == 0 else f"replaced by #{r['superseded_by']}"))
+                          ("removed" if r["superseded_by"] == 0 else f"replaced by #{r['superseded_by']}"),
+                          (r.get("licence") or "") + (" [restricted]" if r.get("restricted") else ""))
                          for r in rows]))
 
 
@@ -384,10 +389,13 @@ def remove_cmd(ws, import_id):
 @click.option("--public-only", is_flag=True, help="Leave out tags marked with a TLP other than clear/white.")
 @click.option("--include", default=None,
               help="Comma list of tags,sanctions,incidents [default: tags for tagpack, all for csv].")
+@click.option("--include-restricted", is_flag=True,
+              help="Also export data whose terms forbid redistribution (left out by default, and listed).")
 @click.option("--title", default="chaintrace export", show_default=True, help="TagPack title.")
 @click.option("--creator", default="chaintrace", show_default=True, help="TagPack creator.")
 @data_option
-def export_cmd(ws, what, out, chain, at, category, import_id, public_only, include, title, creator):
+def export_cmd(ws, what, out, chain, at, category, import_id, public_only, include, include_restricted, title,
+               creator):
     """Export tags as a GraphSense TagPack (round trip with `intel import tagpack`) or CSV.
 
     \b
@@ -395,7 +403,8 @@ def export_cmd(ws, what, out, chain, at, category, import_id, public_only, inclu
       chaintrace intel export tagpack lazarus.yaml --category sanction
       chaintrace intel export csv registry.csv --at 2024-09-27
     """
-    sel = {"chain": chain, "at": at, "category": category, "import_id": import_id, "public_only": public_only}
+    sel = {"chain": chain, "at": at, "category": category, "import_id": import_id, "public_only": public_only,
+           "include_restricted": include_restricted}
     if include:
         sel["include"] = tuple(x.strip() for x in include.split(",") if x.strip())
     if what == "tagpack":
@@ -403,3 +412,7 @@ def export_cmd(ws, what, out, chain, at, category, import_id, public_only, inclu
     else:
         r = intel.export_csv(ws, out, **sel)
     console.print(f"wrote {r['tags']:,} tags to {r['path']} ({r['format']})")
+    for x in r["left_out"]:
+        console.print(f"[yellow]left out[/] {x['tags']:,} tags of import #{x['import_id']} ({x['file']}): "
+                      f"{x['licence'] or 'terms forbid redistribution'} (--include-restricted to export them)",
+                      highlight=False)

@@ -118,9 +118,11 @@ def cand_show(ws, cid, fmt):
         f = c.get(k)
         if f:
             ev = f.get("evidence") or {}
-            rows.append((k, {"amount": usd(c["amount_usd"]), "date": _when(f), "victim": _who(f),
-                             "actor": _actor(f), "attack_type": f.get("type"), "source": f.get("name")}[k],
-                         f"{ev.get('start')}-{ev.get('end')}", ev.get("text")))
+            value = {"amount": lambda: usd(c["amount_usd"]) if c["amount_usd"] is not None else
+                     f"{f['value']} {f['currency']}", "date": lambda: _when(f), "victim": lambda: _who(f),
+                     "actor": lambda: _actor(f), "attack_type": lambda: f.get("type"),
+                     "source": lambda: f.get("name")}[k]()
+            rows.append((k, value, f"{ev.get('start')}-{ev.get('end')}", ev.get("text")))
     console.print(table(f"{cid}: {c['kind']} ({e['status']}), confidence {c['confidence']:.2f}, {c['document']}",
                         ["field", "value", "chars", "evidence"], rows))
     console.print("sentence: " + c["sentence"]["text"])

@@ -159,8 +159,8 @@ def show_cmd(ws, tip_id, key, fmt):
 @tips_group.command("decrypt")
 @KEY
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False),
-              help="Also write each tip's attachments to OUT/<tip id>/.")
-@format_option("json")
+              help="Also write each tip to OUT/<tip id>.json and its attachments to OUT/<tip id>/.")
+@format_option("json", default="json")
 @data_option
 def decrypt_cmd(ws, key, out, fmt):
     """Decrypt every tip to JSON (attachments to --out).
@@ -183,6 +183,10 @@ def decrypt_cmd(ws, key, out, fmt):
                     d.mkdir(parents=True, exist_ok=True)
                     (d / a["name"]).write_bytes(data)
                     a["file"] = str(d / a["name"])
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        for t in tips:
+            (Path(out) / f"{t['id']}.json").write_text(json.dumps(t, ensure_ascii=False, indent=1), "utf-8")
     print_json({"tips": tips})
 
 

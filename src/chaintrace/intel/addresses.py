@@ -287,12 +287,18 @@ def why_invalid(address: str, chain: str | None = None) -> str | None:
         return "address has leading/trailing whitespace"
     g = chain_of(None, a)
     err = check(g, a) if g and checked(g) else None
-    return f"not a valid address of any supported chain" + (f" ({g}: {err})" if err else "")
+    return "not a valid address of any supported chain" + (f" ({g}: {err})" if err else "")
 
 
 def known_chain_names() -> list[str]:
     """Chain names and aliases `--chain` accepts (sorted)."""
     return sorted(set(_CHAIN_NAMES) | set(EVM_CHAINS) | set(_CHAIN_NAMES.values()))
+
+
+def known_chain(name: str) -> bool:
+    """Whether `name` is a chain, network or token ticker chaintrace knows (TagPack currency/network)."""
+    n = name.strip().lower()
+    return n in _CHAIN_NAMES or n in EVM_CHAINS or n in TOKEN_TICKERS
 
 
 def resolve_chain(name: str | None) -> str | None:

@@ -13,6 +13,13 @@ from chaintrace.progress import NULL, Progress
 
 KINDS = ("ofac-sdn", "tagpack", "actorpack", "labels", "misp-galaxy", "incidents", "list")
 
+# Terms each kind's data comes under unless the import says (--licence, --restricted): sanctions lists are U.S.
+# government works; explorer label scrapes are bound by the explorer's terms, which forbid redistribution.
+DEFAULT_TERMS = {
+    "ofac-sdn": ("public domain (U.S. government work, OFAC SDN list)", False),
+    "labels": ("block explorer terms of service (scraped labels; redistribution not permitted)", True),
+}
+
 _SUFFIXES = {
     "tagpack": (".yaml", ".yml"), "actorpack": (".yaml", ".yml"), "labels": (".json",),
     "misp-galaxy": (".json",), "incidents": (".csv",), "ofac-sdn": (".xml", ".bz2", ".csv"),
@@ -97,7 +104,8 @@ def _parse(ws: RegistryLike, kind: str, path: Path, *, chain: str | None, as_of:
 
 def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, chain: str | None = None,
                  as_of: str | None = None, tlp: str | None = None, label: str | None = None,
-                 progress: Progress = NULL, **list_options) -> dict:
+                 progress: Progress = NULL, licence: str | None = None, restricted: bool | None = None,
+                 **list_options) -> dict:
     """Import intelligence files of one `kind` (see :data:`KINDS`) into the workspace registry.
 
     Directories are searched for matching files. Every file is parsed first; a malformed file (bad XML,
@@ -108,6 +116,10 @@ def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, ch
 
     Returns ``{"kind", "files": [{path, import_id | skipped_as, tags, sanctions, actors, incidents, seeds,
     aggregates, rejected, duplicates, replaced}], "totals": {...}, "rejects": [first 1000 as dicts]}``.
+
+    Licences travel with the data: `licence` (text) and `restricted` (its terms forbid redistribution) are
+    recorded per import (defaults per kind: :data:`DEFAULT_TERMS`; a TagPack's own ``licence`` field);
+    exports leave restricted rows out unless told (:func:`chaintrace.intel.export.export_tags`).
     """
     if kind not in KINDS:
         raise UserError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -134,6 +146,9 @@ def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, ch
                 report.append({"path": str(f), "skipped_as": done})
                 progress.advance(1)
                 continue
+        default_licence, default_restricted = DEFAULT_TERMS.get(kind, (None, False))
+        info["licence"] = licence or p.meta.get("licence") or default_licence
+        info["restricted"] = default_restricted if restricted is None else restricted
         todo.append((p, info))
         progress.advance(1)
     progress.finish()

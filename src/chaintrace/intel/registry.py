@@ -51,7 +51,7 @@ DDL = [
         content_sha256 VARCHAR, imported_at TIMESTAMP, as_of DATE, title VARCHAR, creator VARCHAR,
         description VARCHAR, list_name VARCHAR, assets VARCHAR[], n_tags INTEGER, n_actors INTEGER,
         n_incidents INTEGER, n_seeds INTEGER, n_aggregates INTEGER, n_sanctions INTEGER, n_rejected INTEGER,
-        n_duplicates INTEGER, superseded_by INTEGER, options VARCHAR)""",
+        n_duplicates INTEGER, superseded_by INTEGER, options VARCHAR, licence VARCHAR, restricted BOOLEAN)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.tags (
         import_id INTEGER, kind VARCHAR, chain VARCHAR, address VARCHAR, addr_key VARCHAR, label VARCHAR,
         category VARCHAR, entity_category VARCHAR, abuse VARCHAR, actor VARCHAR, source VARCHAR,
@@ -508,13 +508,14 @@ def write_imports(ws: RegistryLike, parsed: list[tuple[Parsed, dict]]) -> list[i
                     counts[table] = _insert(con, table, cols, types)
                 con.execute(
                     f"INSERT INTO {SCHEMA}.imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    f"?, ?, NULL, ?)",
+                    f"?, ?, NULL, ?, ?, ?)",
                     [iid, p.kind, info["path"], Path(info["path"]).name, info["sha256"], info.get("content_sha256"),
                      _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None), _date(p.meta.get("as_of")),
                      p.meta.get("title"), p.meta.get("creator"), p.meta.get("description"),
                      p.meta.get("list_name"), p.meta.get("assets"), len(p.tags), len(p.actors), len(p.incidents),
                      len(p.seeds), len(p.aggregates), len(p.sanctions), len(p.rejects), p.duplicates,
-                     json.dumps(info.get("options") or {}, sort_keys=True)])
+                     json.dumps(info.get("options") or {}, sort_keys=True), info.get("licence"),
+                     bool(info.get("restricted"))])
                 ids.append(iid)
             if snapshots_changed:
                 rebuild_sanction_periods(con)

@@ -32,20 +32,18 @@ def dedup_key(*parts) -> str:
     return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:32]
 
 
-def iso(t: int | float | None) -> str | None:
+def iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(int(t), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TagIndex:
     """Best attribution tag per address of a chain (the trace's sink rule: service categories stop)."""
 
     def __init__(self, ws, chain: str, extra_files=()):
-        from chaintrace.intel.api import load_tags
+        from chaintrace.intel.api import actor_names, load_tags
         from chaintrace.trace.sinks import best_tags
-
-        from chaintrace.intel.api import actor_names
 
         self.best = best_tags(load_tags(ws, chain, tagpack_paths=tuple(extra_files)))
         self.names = actor_names(ws) if any(t.actor for t in self.best.values()) else {}

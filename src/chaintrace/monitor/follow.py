@@ -104,7 +104,7 @@ def add_item(con, chain: str, list_id: int, kind: str, key: str, address: str | 
 
 def provenance(con, item: dict, limit: int = 64) -> list[dict]:
     """The chain of watched items from the list's original item to `item` (the evidence path)."""
-    steps = []
+    steps: list[dict] = []
     cur: dict | None = item
     while cur is not None and len(steps) < limit:
         steps.append({"item": cur["key"], "address": cur["address"], "asset": cur["asset"],

@@ -58,7 +58,7 @@ class _Range:
     """The transactions, inputs and outputs of a height range, read once, grouped by transaction."""
 
     def __init__(self, duck, lo: int, hi: int):
-        q = lambda sql: duck.execute(sql, [lo, hi]).fetchall()  # noqa: E731
+        q = lambda sql: duck.execute(sql, [lo, hi]).fetchall()
         self.blocks = q("SELECT height, hash, time FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height")
         self.hash_at = {h: bh for h, bh, _ in self.blocks}
         self.tx = {r[0]: r[1:] for r in q("SELECT tx_id, txid, height, time FROM transactions "
@@ -102,16 +102,15 @@ def _spend(ws, con, r: _Range, lists, watched: _Watched, tx_id: int, channels, t
     ins = [(p, n, v, names.get(a)) for p, n, v, a in r.ins[tx_id]]
     outs = [(n, v, names.get(a)) for n, v, a in r.outs.get(tx_id, [])]
     out_values = [int(v) for _, v, _ in outs]
-    in_values = [None if v is None else int(v) for _, _, v, _ in ins]
+    in_known: list[int | None] = [None if v is None else int(v) for _, _, v, _ in ins]
     assumed = None
-    if any(v is None for v in in_values):  # a spent output the store does not hold (store started later)
-        known = sum(v for v in in_values if v is not None)
-        gap = max(0, sum(out_values) - known)
-        first = in_values.index(None)
-        in_values = [(gap if k == first else 0) if v is None else v for k, v in enumerate(in_values)]
+    in_values = [0 if v is None else v for v in in_known]
+    if any(v is None for v in in_known):  # a spent output the store does not hold (store started later)
+        gap = max(0, sum(out_values) - sum(in_values))
+        in_values[in_known.index(None)] = gap
         assumed = "some spent outputs are not in the store: their value is taken as what the outputs need (fee 0)"
     refs = [f"{p}:{n}" for p, n, _, _ in ins]
-    hits = [watched.hits(r, a) for r, (_, _, _, a) in zip(refs, ins)]
+    hits = [watched.hits(ref, a) for ref, (_, _, _, a) in zip(refs, ins)]
     alerts: list[dict] = []
     for lid in sorted({lid for h in hits for lid in h}):
         wl = lists[lid]
@@ -128,7 +127,7 @@ def _spend(ws, con, r: _Range, lists, watched: _Watched, tx_id: int, channels, t
                 continue
             hops = min(s.hop for s in t if s.source is not None)
             tag = tags.get(a)
-            d = {"address": a, "ref": f"{txid}:{n}", "amount": amt, "value": int(v), "hops": hops,
+            d: dict = {"address": a, "ref": f"{txid}:{n}", "amount": amt, "value": int(v), "hops": hops,
                  "label": tag.label if tag else None, "category": tag.category if tag else None}
             flagged = int(v) if wl["policy"] == "poison" else amt
             if flagged < int(wl["min_value"]):
@@ -144,12 +143,12 @@ def _spend(ws, con, r: _Range, lists, watched: _Watched, tx_id: int, channels, t
                            sources[0], txid, height, time)
             dests.append({**d, "amount": str(amt), "value": str(v)})
         moved = sum(tainted(t) for t in taints)
-        a = A.make("moved", (lid, CHAIN, txid, block_hash), chain=CHAIN, watchlist=wl, height=height,
+        alert = A.make("moved", (lid, CHAIN, txid, block_hash), chain=CHAIN, watchlist=wl, height=height,
                    block_hash=block_hash, time=time, txid=txid, asset=ASSET, amount=str(moved),
                    policy=wl["policy"], fee=str(tainted(fee_t)), **{"from": src_rows, "to": dests},
                    assumed=assumed)
-        if A.record(ws, con, a, channels, lid):
-            alerts.append(a)
+        if A.record(ws, con, alert, channels, lid):
+            alerts.append(alert)
         for it in sources:
             days = F.woke(it, wl, time)
             if days is not None:
@@ -166,12 +165,13 @@ def _spend(ws, con, r: _Range, lists, watched: _Watched, tx_id: int, channels, t
             else:
                 F.update_item(con, CHAIN, height, it, last_time=time)
         for d in sinks:
-            s = F.sink_alerts(ws, con, wl, CHAIN, d, tags.get(d["address"]), tags.entity(d["address"]), txid=txid, height=height,
-                              block_hash=block_hash, time=time, asset=ASSET, sources=sources, channels=channels)
+            s = F.sink_alerts(ws, con, wl, CHAIN, d, tags.get(d["address"]), tags.entity(d["address"]), txid=txid,
+                              height=height, block_hash=block_hash, time=time, asset=ASSET, sources=sources,
+                              channels=channels)
             if s is not None:
                 alerts.append(s)
     # outputs created here may be spent later in the same range
-    for r in con.execute("SELECT * FROM watched WHERE chain = ? AND parent_txid = ? AND spent_height IS NULL",
-                         (CHAIN, txid)):
-        watched.out.setdefault(r["key"], {})[r["list_id"]] = dict(r)
+    for row in con.execute("SELECT * FROM watched WHERE chain = ? AND parent_txid = ? AND spent_height IS NULL",
+                           (CHAIN, txid)):
+        watched.out.setdefault(row["key"], {})[row["list_id"]] = dict(row)
     return alerts

@@ -122,7 +122,7 @@ def _move(con, wl, it, to, asset, moved, tid, txh, height, btime, tags, items) -
 
 
 def _alerts(ws, con, wl, txh, g, channels, tags) -> list[dict]:
-    out = []
+    out: list[dict] = []
     moves = g["moves"]
     if not moves:
         return out
@@ -130,7 +130,7 @@ def _alerts(ws, con, wl, txh, g, channels, tags) -> list[dict]:
     for m in moves:
         by_asset[m["asset"]] = by_asset.get(m["asset"], 0) + m["amount"]
     first_asset = moves[0]["asset"]
-    srcs = []
+    srcs: list[dict] = []
     for s in g["sources"]:
         if s["key"] not in [x["address"] for x in srcs]:
             srcs.append({"address": s["key"], "watched_asset": s["asset"]})

@@ -13,8 +13,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from chaintrace.chains.jsonrpc import RpcError
 from chaintrace.monitor import alerts as A

@@ -16,7 +16,7 @@ from chaintrace.monitor import db
 
 
 def _today() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def _answers(ws, addresses: list[str]) -> list[dict[str, dict]]:
@@ -67,7 +67,7 @@ def check(ws, con, channels: list[str], force: bool = False) -> list[dict]:
         return []
     pairs = _watched(con)
     answers = _answers(ws, [a for _, a in pairs]) if pairs else []
-    lists = {}
+    lists: dict[tuple[str, str], list[dict]] = {}
     for r in con.execute("SELECT DISTINCT w.chain, w.address, l.* FROM watched w JOIN watchlists l USING (list_id)"
                          " WHERE w.address IS NOT NULL AND w.spent_height IS NULL"):
         lists.setdefault((r["chain"], r["address"]), []).append(dict(r))

@@ -97,7 +97,7 @@ def _sanctioned_addresses(ws, chain: str) -> list[str]:
 
     from chaintrace.intel.api import load_tags
 
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     found = sorted({t.address for t in load_tags(ws, chain, at=today) if t.category == "sanction"})
     if not found:
         raise UserError(f"--sanctioned: the registry lists no {chain} addresses as sanctioned today "

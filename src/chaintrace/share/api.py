@@ -20,7 +20,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def dumps(bundle: dict) -> bytes:
-    return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON (orjson when installed: the same bytes as ``json.dumps(..., separators=(",", ":"),
+    ensure_ascii=False)`` for our objects, several times faster)."""
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return orjson.dumps(bundle)
 
 
 def export(ws, fmt: str = "stix", out: str | Path | None = None, *, tlp: str | None = None,

@@ -24,6 +24,7 @@ class _Builder:
         self.producer = stix.identity(producer_name, key="producer|" + producer_name.lower())
         self.producer["sectors"] = ["financial-services"]
         self.used_levels: set[str] = set()
+        self._marks: dict[str | None, list[str]] = {}
 
     def level(self, own: str | None) -> str:
         lv = norm_tlp(own) or "clear"
@@ -33,7 +34,10 @@ class _Builder:
         return lv
 
     def marks(self, own: str | None = None) -> list[str]:
-        return [stix.TLP2_IDS[self.level(own)]]
+        m = self._marks.get(own)
+        if m is None:
+            m = self._marks[own] = [stix.TLP2_IDS[self.level(own)]]
+        return list(m)
 
     def add(self, obj: dict) -> str:
         old = self.objects.get(obj["id"])

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from chaintrace.detect.coinjoin import coordinator_address_ids
+from chaintrace.graph.cluster.lookup import coordinator_address_ids
 from chaintrace.graph import unionfind as uf_mod
 from chaintrace.graph.cluster import ClusterConfig, ClusterStore, FORMAT, ServiceLabels, load_tags, resolve_txids
 from chaintrace.graph.cluster.index import group_by_cluster

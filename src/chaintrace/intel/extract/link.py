@@ -241,7 +241,10 @@ def _kind(hits, seg, clause, sent, victim, date, notes) -> str:
 
 
 def _base(p, lang, doc_id, anchor, sent, kind, notes) -> dict:
-    h = hashlib.sha1(f"{doc_id}\0{p.idx[anchor] if anchor < len(p.idx) else anchor}".encode()).hexdigest()[:12]
+    # the id depends on the article's text and the offset, not on its file name: the same article queued twice
+    # is the same candidate
+    doc = hashlib.sha256(p.original.encode()).hexdigest()
+    h = hashlib.sha256(f"{doc}\0{p.idx[anchor] if anchor < len(p.idx) else anchor}".encode()).hexdigest()[:12]
     return {"id": f"cand-{h}", "kind": kind, "lang": lang, "document": doc_id,
             "sentence": p.span(*sent) | {"text": p.original[p.idx[sent[0]]:p.idx[sent[1] - 1] + 1]},
             "notes": notes}
