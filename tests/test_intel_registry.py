@@ -141,7 +141,7 @@ def test_invalid_addresses_and_chains_are_errors(tmp_path):
     run = CliRunner().invoke
     for bad in ("hello", "0xZZ", "", "1a1zp1ep5qgefi2dmptftl5slmv7divfna"):
         r = run(main, ["intel", "lookup", bad])
-        assert r.exit_code == 2 and "not a valid address" in r.output or "empty" in r.output, (bad, r.output)
+        assert r.exit_code == 2 and ("not a valid address" in r.output or "empty" in r.output), (bad, r.output)
     r = run(main, ["intel", "lookup", "--chain", "etherum", RONIN])
     assert r.exit_code == 2 and "valid names" in r.output and "eth" in r.output
     r = run(main, ["intel", "lookup", "--chain", "ethereum", "--format", "json", RONIN])
