@@ -218,3 +218,25 @@ def test_licences_travel_with_the_data(tmp_path):
                    "--include-restricted"])
     assert r.exit_code == 0 and "left out" not in r.output
     assert len(out.read_text().splitlines()) - 1 > n_public
+
+
+def test_trust_order_token_contracts_and_service_entities(tmp_path):
+    """Scraped explorer labels: the USDT contract is a token, never an exchange sink; Coinbase's numbered
+    wallets are one entity (actor coinbase) keeping their own labels; a curated TagPack tag outranks a
+    scraped label on the same address and the disagreement is shown."""
+    reg = Registry(tmp_path / "reg")
+    labels = dataset("etherscan-labels-brianleect", "data", "etherscan", "combined", "combinedAllLabels.json")
+    intel.import_paths(reg, "labels", [labels], chain="eth")
+    usdt, cb1 = "0xdac17f958d2ee523a2206206994597c13d831ec7", "0x71660c4005ba85c37ccec55d0c4493e66fe775d3"
+    tags = {t.address: t for t in intel.load_tags(reg, "eth")}
+    assert tags[usdt].category == "token" and not tags[usdt].is_service
+    assert tags[cb1].category == "exchange" and tags[cb1].actor == "coinbase" and tags[cb1].label == "Coinbase 1"
+    coinbase = [t for t in tags.values() if t.actor == "coinbase"]
+    assert len(coinbase) > 5 and len({t.label for t in coinbase}) == len(coinbase)
+    pack = tmp_path / "p.yaml"
+    pack.write_text(f"title: t\ncreator: me\ntags:\n- {{address: '{cb1}', label: seized, currency: ETH, "
+                    f"category: perpetrator, confidence: forensic_investigation}}\n")
+    intel.import_paths(reg, "tagpack", [pack])
+    r = intel.lookup(reg, [cb1])[0]
+    assert r["primary"]["trust"] == "curated" and r["primary"]["category"] == "perpetrator"
+    assert r["conflicts"] and r["conflicts"][0]["category"] == "exchange" and r["conflicts"][0]["trust"] == "scraped"
