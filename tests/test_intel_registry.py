@@ -240,3 +240,19 @@ def test_trust_order_token_contracts_and_service_entities(tmp_path):
     r = intel.lookup(reg, [cb1])[0]
     assert r["primary"]["trust"] == "curated" and r["primary"]["category"] == "perpetrator"
     assert r["conflicts"] and r["conflicts"][0]["category"] == "exchange" and r["conflicts"][0]["trust"] == "scraped"
+
+
+def test_tayvano_hack_index_imports_as_incidents(tmp_path):
+    """`intel import incidents` learns an index without an id column: ids synthesised (and said so), incidents
+    already in the catalogue (same date and victim) are not counted twice."""
+    src = dataset("dprk-hacks-tayvano", "dprk_hack_index.csv")
+    reg = Registry(tmp_path / "reg")
+    r = intel.import_paths(reg, "incidents", [src])
+    rows = len(src.read_text().splitlines()) - 1
+    t = r["totals"]
+    assert rows == 87 and t["incidents"] + t["duplicates"] == rows and t["duplicates"] >= 9
+    assert any("synthesised" in n for n in r["files"][0]["notes"])
+    tl = intel.timeline(reg, since=2025)
+    assert [i["victim"] for i in tl["incidents"]].count("Bybit") == 1
+    shib = [i for i in tl["incidents"] if i["victim"] == "Shibarium"][0]
+    assert shib["incident_id"].startswith("idx-2025-09-11") and str(shib["amount_usd"]) == "2000000"
