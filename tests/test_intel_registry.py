@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
@@ -255,4 +256,4 @@ def test_tayvano_hack_index_imports_as_incidents(tmp_path):
     tl = intel.timeline(reg, since=2025)
     assert [i["victim"] for i in tl["incidents"]].count("Bybit") == 1
     shib = [i for i in tl["incidents"] if i["victim"] == "Shibarium"][0]
-    assert shib["incident_id"].startswith("idx-2025-09-11") and str(shib["amount_usd"]) == "2000000"
+    assert shib["incident_id"].startswith("idx-2025-09-11") and Decimal(str(shib["amount_usd"])) == Decimal(2_000_000)
