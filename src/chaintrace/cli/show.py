@@ -150,7 +150,10 @@ def sql_cmd(ws, query_text, fmt, limit):
     Example:
       chaintrace sql "SELECT height, n_tx, hash FROM btc.blocks ORDER BY height DESC LIMIT 5"
     """
-    cols, rows = query.sql(ws, query_text)
+    from chaintrace.intel.registry import as_registry
+
+    reg = as_registry(ws)
+    cols, rows = query.sql(ws, query_text, attach=[reg.catalog_path] if reg is not None and reg.generation else [])
     if fmt == "json":
         return print_json([dict(zip(cols, r)) for r in rows])
     if fmt == "csv":

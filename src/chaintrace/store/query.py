@@ -147,11 +147,12 @@ def btc_address(ws: Workspace, address: str, recent: int = 10) -> dict:
     return a
 
 
-def sql(ws: Workspace, query: str, params=()) -> tuple[list[str], list[tuple]]:
-    """Run SQL over the catalog views (btc.*, eth.*, intel.*, ...). Returns (column names, rows)."""
+def sql(ws: Workspace, query: str, params=(), attach=()) -> tuple[list[str], list[tuple]]:
+    """Run SQL over the catalog views (btc.*, eth.*, ...) and the tables of the DuckDB files in `attach`
+    (the CLI attaches the intelligence registry: intel.*). Returns (column names, rows)."""
     import duckdb
 
-    con = ws.connect()
+    con = ws.connect(attach=attach)
     try:
         cur = con.execute(query, params)
     except duckdb.Error as e:

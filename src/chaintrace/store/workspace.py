@@ -16,7 +16,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import duckdb
 
@@ -114,23 +114,26 @@ class Workspace:
             for stmt in schema_mod.CHAINS[name].views(files, schema=name):
                 con.execute(stmt)
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A query connection: chain views from the manifests plus the catalog's tables, read-only."""
+    def connect(self, attach: Iterable[Path] = ()) -> duckdb.DuckDBPyConnection:
+        """A query connection: chain views from the manifests plus the catalog's tables, read-only; the tables
+        of the DuckDB files in `attach` (e.g. the intelligence registry's current generation) become views too."""
         con = duckdb.connect(":memory:")
         self._chain_views(con)
-        if self.catalog_path.exists():
+        dbs = ([("catalog", self.catalog_path)] if self.catalog_path.exists() else [])
+        dbs += [(f"attached{i}", Path(p)) for i, p in enumerate(attach) if Path(p).exists()]
+        for alias, path in dbs:
             try:
-                con.execute(f"ATTACH '{self.catalog_path}' AS catalog (READ_ONLY)")
+                con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)")
             except duckdb.Error:
-                return con  # a writer holds the catalog; chain data is still queryable
+                continue  # a writer holds the catalog; chain data is still queryable
             rows = con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'catalog'"
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]
             ).fetchall()
             for sch, tbl in rows:
                 if sch in schema_mod.CHAINS:
                     continue
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{sch}"')
-                con.execute(f'CREATE OR REPLACE VIEW "{sch}"."{tbl}" AS SELECT * FROM catalog."{sch}"."{tbl}"')
+                con.execute(f'CREATE OR REPLACE VIEW "{sch}"."{tbl}" AS SELECT * FROM {alias}."{sch}"."{tbl}"')
         return con
 
     @contextmanager
