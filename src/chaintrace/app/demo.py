@@ -150,7 +150,7 @@ def _build(ws, demo, sim_dir, marker, params, txs, seed, scenario, clusters, hel
                  progress=progress)
     timings["simulate_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    ingest_block_files(ws, [sim_dir], progress=progress)
+    ingest_block_files(ws, [sim_dir], progress=progress, pow_rules="target-only")  # mined at regtest difficulty
     timings["ingest_s"] = time.perf_counter() - t
     t = time.perf_counter()
     import_paths(ws, "tagpack", [sim_dir / "tags.yaml"], progress=progress)

@@ -243,7 +243,9 @@ def build(ws, gen: int | None = None) -> LookupIndex:
     seeds = incident_seed_rows(ws)
     tables["incident"] = seeds
     add(KIND_SEED, [s["addr_key"] for s in seeds], [None] * len(seeds), [None] * len(seeds))
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt))
+    def cat(xs, dt):
+        return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt)
+
     idx = LookupIndex(keys, cat(kinds, np.int8), cat(rows, np.int64), cat(vf, np.int64), cat(vt, np.int64),
                       tables, gen)
     tables["tag"].bind(_TAG_SQL, _tag_from_row)

@@ -33,6 +33,11 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get(ENV_DATA) or DEFAULT_DATA).expanduser().absolute()
 
 
+def sql_string(text: str) -> str:
+    """`text` as a DuckDB string literal (any path works: quotes, spaces, unicode)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _holds_no_data(d: Path) -> bool:
     """True when the tree under `d` has only directories and empty lock files."""
     for root, _dirs, files in os.walk(d):
@@ -114,18 +119,37 @@ class Workspace:
             for stmt in schema_mod.CHAINS[name].views(files, schema=name):
                 con.execute(stmt)
 
-    def connect(self, attach: Iterable[Path] = ()) -> duckdb.DuckDBPyConnection:
+    def connect(self, *, sandbox: bool = False, attach: Iterable[Path] = ()) -> duckdb.DuckDBPyConnection:
         """A query connection: chain views from the manifests plus the catalog's tables, read-only; the tables
-        of the DuckDB files in `attach` (e.g. the intelligence registry's current generation) become views too."""
+        of the DuckDB files in `attach` (e.g. the intelligence registry's current generation) become views too.
+
+        With `sandbox`, once the views are set up the connection can read no file outside the chain stores
+        (``enable_external_access=false`` with the stores as ``allowed_directories``) and its configuration is
+        locked, so no statement can turn that back on (``chaintrace sql`` runs on such a connection).
+        """
         con = duckdb.connect(":memory:")
-        self._chain_views(con)
-        dbs = ([("catalog", self.catalog_path)] if self.catalog_path.exists() else [])
-        dbs += [(f"attached{i}", Path(p)) for i, p in enumerate(attach) if Path(p).exists()]
-        for alias, path in dbs:
+        try:
+            self._chain_views(con)
+            self._catalog_views(con)
+            for i, p in enumerate(attach):
+                self._catalog_views(con, Path(p), f"attached{i}")
+            if sandbox:
+                con.execute("SET allowed_directories = ?", [[str(self.path / c) + os.sep for c in self.chains()]])
+                con.execute("SET enable_external_access = false")
+                con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _catalog_views(self, con: duckdb.DuckDBPyConnection, path: Path | None = None,
+                       alias: str = "catalog") -> None:
+        path = self.catalog_path if path is None else path
+        if path.exists():
             try:
-                con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)")
+                con.execute(f"ATTACH {sql_string(str(path))} AS {alias} (READ_ONLY)")
             except duckdb.Error:
-                continue  # a writer holds the catalog; chain data is still queryable
+                return  # a writer holds the catalog; chain data is still queryable
             rows = con.execute(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]
             ).fetchall()
@@ -134,7 +158,6 @@ class Workspace:
                     continue
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{sch}"')
                 con.execute(f'CREATE OR REPLACE VIEW "{sch}"."{tbl}" AS SELECT * FROM {alias}."{sch}"."{tbl}"')
-        return con
 
     @contextmanager
     def catalog(self) -> Iterator[duckdb.DuckDBPyConnection]:
