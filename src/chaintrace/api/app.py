@@ -94,6 +94,11 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
 
     app.include_router(routes.router)
     # other parts of chaintrace: one include_router line each, below
+    from chaintrace.api.taxii import mount_taxii
+
+    mount_taxii(app, ws)
+    from chaintrace.api import tips as _tips
+    app.include_router(_tips.router)        # the public tip line: /v1/tips, /tip (no API key)
     return app
 
 

@@ -292,7 +292,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
         share = taint / value if value else 0.0
         exposures.append(_group_exposure(idx.groups[gi], "direct" if hop <= 1 else "indirect", "incoming",
                                          hop, taint, share))
-    for (gi, taint, hop, _p), ex in list(zip(ents, exposures))[:EVIDENCE_PATHS]:
+    for (gi, taint, _hop, _p), ex in list(zip(ents, exposures))[:EVIDENCE_PATHS]:
         r["evidence"].append({"exposure": exposures.index(ex), "direction": "incoming",
                               "entity": idx.groups[gi].get("entity"), "amount": str(taint),
                               "path": idx.trail(o, gi, 0)})
