@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import peak_rss_mb, write_section  # noqa: E402
-from chaintrace import intel, share  # noqa: E402
-from chaintrace.share import stix  # noqa: E402
-from chaintrace.store.workspace import Workspace  # noqa: E402
+from bench._report import peak_rss_mb, write_section
+from chaintrace import intel, share
+from chaintrace.share import stix
+from chaintrace.store.workspace import Workspace
 
 
 def addresses(n: int) -> list[str]:
@@ -42,8 +42,7 @@ def write_pack(path: Path, addrs: list[str]) -> None:
         f.write("title: bench pack\ncreator: bench\nlastmod: 2026-11-01\nsource: generated\n"
                 "confidence: forensic_investigation\ncurrency: ETH\nnetwork: ETH\ncategory: perpetrator\n"
                 "abuse: service_hack\nactor: lazarusgroup\nlabel: laundering address\ntags:\n")
-        for a in addrs:
-            f.write(f"- address: '{a}'\n")
+        f.writelines(f"- address: '{a}'\n" for a in addrs)
 
 
 def stix2_baseline(addrs: list[str]) -> tuple[float, int]:

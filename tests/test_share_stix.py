@@ -193,7 +193,7 @@ def test_red_and_private_intel_is_held_back(ws, tmp_path):
     b, summary = share.build_bundle(ws)
     assert summary["held_back"] == {"TLP:RED": 1}
     assert not any(red in o.get("pattern", "") or o.get("value") == red for o in b["objects"])
-    b2, s2 = share.build_bundle(ws, include_restricted=True)
+    b2, _ = share.build_bundle(ws, include_restricted=True)
     assert not any(o.get("value") == red for o in b2["objects"])  # RED never, even with --include-restricted
 
 

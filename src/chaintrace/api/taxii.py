@@ -16,7 +16,8 @@ shareable registry (read-only).
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -260,7 +261,7 @@ def _root(root: str) -> None:
         raise TaxiiError(404, "API root not found", f"this server has one API root: {API_ROOT}")
 
 
-__all__ = ["taxii_router", "mount_taxii", "TAXII", "REGISTRY_COLLECTION", "TaxiiError"]
+__all__ = ["REGISTRY_COLLECTION", "TAXII", "TaxiiError", "mount_taxii", "taxii_router"]
 
 
 ENV_ORG = "CHAINTRACE_ORG"

@@ -163,9 +163,9 @@ def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> di
         created = stix.ts(i.get("date"))
         chain = s["chain"]
         if s.get("address"):
-            victim = (s.get("side") or "").lower().startswith("victim")
-            w = b.wallet(chain, s["address"], None, labels=["victim" if victim else "service_hack"])
-            if victim:
+            is_victim = (s.get("side") or "").lower().startswith("victim")
+            w = b.wallet(chain, s["address"], None, labels=["victim" if is_victim else "service_hack"])
+            if is_victim:
                 b.rel("related-to", w, out[s["incident_id"]], created=created, description="victim address")
                 continue
             title = i.get("title") or i["incident_id"]
@@ -192,7 +192,7 @@ def _tags(b: _Builder, tags, actor_sid) -> None:
     for t in tags:
         e = t.extra or {}
         value = e.get("address_as_written") or t.address
-        ctx = {}
+        ctx: dict = {}
         if e.get("context"):
             try:
                 ctx = json.loads(e["context"]).get("chaintrace_share") or {}
@@ -233,15 +233,15 @@ def _trace(b: _Builder, path: str | Path, incident_sid: dict[str, str], seeds: l
             if v and v.lower() in seed_specs and s["incident_id"] in incident_sid:
                 refs.append(incident_sid[s["incident_id"]])
     cash_outs = []
-    for s in rep.sinks:
-        w = b.wallet(rep.chain, s.address, None, labels=[s.category] if s.category else None,
-                     description=s.label)
+    for sink in rep.sinks:
+        w = b.wallet(rep.chain, sink.address, None, labels=[sink.category] if sink.category else None,
+                     description=sink.label)
         refs.append(w)
-        tx = b.add(stix.transaction(sym, s.txid, markings=b.marks(None)))
+        tx = b.add(stix.transaction(sym, sink.txid, markings=b.marks(None)))
         refs.append(tx)
-        cash_outs.append({"address": s.address, "wallet_ref": w, "label": s.label, "category": s.category,
-                          "actor": s.actor, "amount": str(s.amount), "asset": s.asset, "hops": s.hops,
-                          "txid": s.txid, "transaction_ref": tx, "ref": s.ref, "time": s.time})
+        cash_outs.append({"address": sink.address, "wallet_ref": w, "label": sink.label, "category": sink.category,
+                          "actor": sink.actor, "amount": str(sink.amount), "asset": sink.asset, "hops": sink.hops,
+                          "txid": sink.txid, "transaction_ref": tx, "ref": sink.ref, "time": sink.time})
     paths = [{"to": p.to, "kind": p.kind, "amount": str(p.amount), "asset": p.asset,
               "steps": [{"hop": st.hop, "txid": st.txid, "ref": st.ref, "address": st.address,
                          "amount": str(st.amount)} for st in p.steps]} for p in rep.paths]

@@ -25,8 +25,7 @@ def norm_tlp(value: str | None) -> str | None:
     if value is None or str(value).strip() == "":
         return None
     v = str(value).strip().lower()
-    if v.startswith("tlp:"):
-        v = v[4:]
+    v = v.removeprefix("tlp:")
     v = {"white": "clear", "amber strict": "amber+strict", "amber_strict": "amber+strict"}.get(v, v)
     return v if v in TLP_RANK else None
 
@@ -135,10 +134,10 @@ def lookup(ws: Workspace, addresses: list[str]) -> list[dict]:
 
 def resolve_actor(ws: Workspace | None, name: str) -> str | None:
     """The actor id a name (alias) resolves to, when exactly one; else None."""
-    from chaintrace.intel.actors import all_actors, alias_map
+    from chaintrace.intel.actors import alias_map, all_actors
 
     ids = alias_map(all_actors(ws)).get(reg.norm_alias(name), set())
-    return sorted(ids)[0] if len(ids) == 1 else None
+    return next(iter(ids)) if len(ids) == 1 else None
 
 
 def norm_alias(name: str) -> str:

@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 from chaintrace.errors import UserError
-from chaintrace.share import stix, tlp as tlp_rules
+from chaintrace.share import stix
+from chaintrace.share import tlp as tlp_rules
 from chaintrace.share.tlp import Collection
 
 REGISTRY_COLLECTION = str(uuid.uuid5(stix.CHAINTRACE_NAMESPACE, "taxii|registry"))
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 
 
 def iso_us(us: int) -> str:
-    return dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_ts(text: str, what: str) -> int:
@@ -46,8 +47,8 @@ def parse_ts(text: str, what: str) -> int:
         s = text.strip().replace("Z", "+00:00")
         d = dt.datetime.fromisoformat(s)
         if d.tzinfo is None:
-            d = d.replace(tzinfo=dt.timezone.utc)
-        return int(round(d.timestamp() * 1e6))
+            d = d.replace(tzinfo=dt.UTC)
+        return round(d.timestamp() * 1e6)
     except (ValueError, AttributeError):
         raise UserError(f"{what}: {text!r} is not a timestamp (e.g. 2026-01-01T00:00:00.000Z)") from None
 
