@@ -13,7 +13,7 @@ from chaintrace.errors import UserError
 from chaintrace.share import stix
 from chaintrace.store.workspace import Workspace
 from chaintrace.trace.report import Seed, Sink, Step, TracePath, TraceReport, check_invariant
-from tests.share_fixtures import LAZARUS, RONIN, add_red_tag, by_type, load, ofac_workspace, validate
+from tests.share_fixtures import LAZARUS, RED_PACK, RONIN, add_red_tag, by_type, load, ofac_workspace, validate
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +190,13 @@ def test_import_opencti_style_bundle_with_tlp1_and_old_address_field(ws, tmp_pat
 
 def test_red_and_private_intel_is_held_back(ws, tmp_path):
     red = add_red_tag(ws, tmp_path)
+    lic = tmp_path / "vendor.yaml"
+    lic.write_text(RED_PACK.replace("0x1111111111111111111111111111111111111111",
+                                    "0x7777777777777777777777777777777777777777"))
+    intel.import_paths(ws, "tagpack", [lic], licence="vendor terms: no redistribution", restricted=True)
     b, summary = share.build_bundle(ws)
-    assert summary["held_back"] == {"TLP:RED": 1}
+    assert summary["held_back"] == {"TLP:RED": 1, "licence forbids redistribution (vendor terms: no redistribution)": 1}
+    assert not any(o.get("value") == "0x7777777777777777777777777777777777777777" for o in b["objects"])
     assert not any(red in o.get("pattern", "") or o.get("value") == red for o in b["objects"])
     b2, _ = share.build_bundle(ws, include_restricted=True)
     assert not any(o.get("value") == red for o in b2["objects"])  # RED never, even with --include-restricted
