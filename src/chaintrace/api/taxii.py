@@ -166,11 +166,14 @@ def taxii_router(store: TaxiiStore | Callable[[], TaxiiStore], principal: Callab
         _root(root)
         c = collection(cid, who)
         page, rows, hide, headers = served(c, who, filters(request))
-        objs = [rules.redact(json.loads(body), hide) for _, _, _, body in rows]
-        body = {"more": page["more"], "objects": objs}
-        if page["next"]:
-            body["next"] = page["next"]
-        return _resp(body, headers=headers)
+        if hide:
+            bodies = [json.dumps(rules.redact(json.loads(b), hide), separators=(",", ":"), ensure_ascii=False)
+                      for _, _, _, b in rows]
+        else:
+            bodies = [b for _, _, _, b in rows]  # stored as compact JSON: spliced, not re-encoded
+        head = {"more": page["more"], **({"next": page["next"]} if page["next"] else {})}
+        raw = json.dumps(head)[:-1] + ',"objects":[' + ",".join(bodies) + "]}"
+        return Response(raw.encode("utf-8"), status_code=200, media_type=TAXII, headers=headers)
 
     @router.post("/{root}/collections/{cid}/objects/")
     @guard

@@ -201,12 +201,20 @@ class TaxiiStore:
 
     def bulk_load(self, cid: str, objects, org: str, batch: int = 50_000) -> int:
         """Fast load for large collections (benchmarks, registry publication): rows in batches."""
+        try:
+            from orjson import dumps as _dumps
+
+            def enc(o):
+                return _dumps(o).decode()
+        except ImportError:
+            def enc(o):
+                return json.dumps(o, separators=(",", ":"), ensure_ascii=False)
         n = 0
-        buf = []
+        buf: list[tuple] = []
         for o in objects:
             now = self._now_us()
             buf.append((cid, now, o["id"], version_of(o, now), o["type"], o.get("spec_version", "2.1"),
-                        tlp_rules.tlp_of(o), org, json.dumps(o, separators=(",", ":"))))
+                        tlp_rules.tlp_of(o), org, enc(o)))
             if len(buf) >= batch:
                 n += self._flush(buf)
         return n + self._flush(buf)
@@ -257,8 +265,8 @@ class TaxiiStore:
         args: list = [cid]
         if next_token:
             da, seq = _untoken(next_token)
-            sql += " AND (date_added > ? OR (date_added = ? AND seq > ?))"
-            args += [da, da, seq]
+            sql += " AND (date_added, seq) > (?, ?)"  # a row-value range: one index seek
+            args += [da, seq]
         if added_after:
             sql += " AND date_added > ?"
             args.append(parse_ts(added_after, "added_after"))
