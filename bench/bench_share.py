@@ -193,6 +193,9 @@ def main() -> None:
                     help="directory keeping the TAXII store between runs")
     ap.add_argument("--no-report", action="store_true")
     a = ap.parse_args()
+    import os
+
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-share-") as d:
         tmp = Path(d)
         e = bench_export(a.n, a.baseline_n, tmp)
@@ -232,7 +235,9 @@ baseline.
 | baseline, store only: SQL `LIMIT 1000 OFFSET {x['m'] // 2:,}` | {x['offset_middle'] * 1000:.0f} ms |
 | baseline, store only: SQL `LIMIT 1000 OFFSET {x['m'] - 1000:,}` | {x['offset_end'] * 1000:.0f} ms |
 
-Peak RSS {peak_rss_mb():.0f} MB.
+Peak RSS {peak_rss_mb():.0f} MB. Machine load average {load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the
+end of the run on {os.cpu_count()} cores (shared with other work: absolute times are pessimistic; the
+comparisons were made in the same run).
 """
     print(body)
     if not a.no_report:

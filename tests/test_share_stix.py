@@ -238,3 +238,19 @@ def test_signed_export_verify_and_refused_import(ofac_ws, tmp_path):
     assert res.exit_code == 1 and "changed after signing" in res.output
     with pytest.raises(UserError, match="refusing to import"):
         share.import_file(Workspace(tmp_path / "peer2"), out, verify_key=str(key) + ".pub")
+
+
+def test_screening_hits_become_sightings(ofac_ws, tmp_path):
+    res = tmp_path / "screen.json"
+    runner = CliRunner()
+    out = runner.invoke(main, ["--data", str(ofac_ws.path), "screen", "address", RONIN,
+                               "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    res.write_text(out.output)
+    b, _ = share.build_bundle(ofac_ws, screening=res, producer="Exchange X")
+    validate(b)
+    (s,) = by_type(b, "sighting")  # the unflagged address is not a sighting
+    ind = next(o for o in by_type(b, "indicator") if o["id"] == s["sighting_of_ref"])
+    assert RONIN in ind["pattern"] and ind["name"].startswith("Screening hit")
+    producer = next(o for o in by_type(b, "identity") if o["name"] == "Exchange X")
+    assert s["where_sighted_refs"] == [producer["id"]] and s["count"] == 1
