@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 
 from chaintrace.intel.extract.dates import DateMention, find_dates
-from chaintrace.intel.extract.gazetteer import Gazetteer, Hit
+from chaintrace.intel.extract.gazetteer import Gazetteer, Hit, tokenize
 from chaintrace.intel.extract.money import CRYPTO, Money, find_money
 from chaintrace.intel.extract.text import Prepared, clauses, sentences
 
@@ -108,7 +108,8 @@ def candidates(p: Prepared, gz: Gazetteer, *, doc_date: _dt.date | None = None, 
     sents = sentences(norm)
     money = _inherit_currency(find_money(norm), sents)
     dates = find_dates(norm, sents, [(m.start, m.end) for m in money], doc_date)
-    hits = {t: gz.find(norm, t) for t in TYPES}
+    found = gz.find_all(norm, tokenize(norm))
+    hits = {t: found.get(t, []) for t in TYPES}
     named = hits["victim"]
     hits["victim"] = named + _dyn_victims(p, named)
     hits["victim_type"] = [h for h in hits["victim_type"]
