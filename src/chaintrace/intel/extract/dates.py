@@ -63,7 +63,7 @@ ATOM_RE = re.compile(
     rf"(?:"
     rf"(?P<iso>{_Y}-[01]\d-[0-3]\d)"
     rf"|(?:(?P<part>{_alt(_PARTS)})\s*(?:عام\s+|سنة\s+)?(?P<pyear>{_Y}))"
-    rf"|(?:(?P<day1>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?)?{_PRO}(?P<month>{_alt(MONTHS)})\.?(?![\w])"
+    rf"|(?:(?P<day1>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?)?{_PRO}(?P<month>{_alt(MONTHS)})\.?(?![\w])\)?"
     rf"(?:\s+(?P<day2>[0-3]?\d)(?:st|nd|rd|th)?(?!\d))?(?:\s*,?\s*(?:(?:عام|سنة|of)\s+)?(?P<year>{_Y}))?"
     rf"|(?:(?:عام|سنة|العام|year)\s+)?(?P<yonly>{_Y})(?!\s*(?:[.,]\d|%))"
     rf")"
@@ -83,6 +83,11 @@ REL_RE = re.compile(
     rf"(?P<arunit>{_alt(_UNIT_AR)})(?:\s+(?:من\s+ذلك|علي\s+ذلك|من\s+ذلك\s+التاريخ|لاحقا|تقريبا))?)"
     rf"|(?P<next>(?:the\s+)?(?:following|next)\s+(?P<nextunit>month|year)|(?:في\s+)?(?:ال)?(?P<nextar>شهر|عام|سنة)\s+"
     rf"(?:التالي|التالية|الذي\s+تلاه|اللاحق|التالي\s+له))"
+    rf"|(?P<docrel>(?P<drwhen>last|this|past|earlier\s+this|later\s+this|previous)\s+(?P<drunit>year|month)|"
+    rf"(?:ال)?(?P<drar>عام|شهر|سنة)\s+(?P<drarwhen>الماضي|الماضية|الحالي|الحالية|الجاري|الجارية)|"
+    rf"(?:هذا|هذه)\s+(?P<drar2>العام|الشهر|السنة))"
+    rf"|(?P<wday>(?:on\s+|last\s+)?(?P<wden>monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+    rf"(?:يوم\s+)?(?P<wdar>الاثنين|الثلاثاء|الاربعاء|الخميس|الجمعة|السبت|الاحد)(?:\s+الماضي)?)"
     rf"|(?P<same>(?:the\s+)?same\s+(?P<sameunit>month|year)|later\s+that\s+(?P<lunit>month|year)|"
     rf"earlier\s+that\s+(?P<eunit>month|year)|(?:في\s+)?(?:نفس\s+(?P<samear1>الشهر|العام|السنة)|"
     rf"(?P<samear2>الشهر|العام|السنة)\s+(?:نفسه|نفسها|ذاته|ذاتها)))"
@@ -188,6 +193,19 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
         s, e = m.start(), m.end()
         if any(a < e and s < b for a, b in blocked) or any(a.start < e and s < a.end for a in out):
             continue
+        if m.group("docrel"):
+            unit = m.group("drunit") or ("month" if (m.group("drar") or m.group("drar2") or "") in ("شهر", "الشهر")
+                                         else "year")
+            back = (m.group("drwhen") or "") in ("last", "past", "previous") or \
+                (m.group("drarwhen") or "") in ("الماضي", "الماضية")
+            out.append(_Atom(s, e, None, None, None, None, None, relative=("doc-" + unit, -1 if back else 0)))
+            continue
+        if m.group("wday"):
+            days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            ar = ["الاثنين", "الثلاثاء", "الاربعاء", "الخميس", "الجمعة", "السبت", "الاحد"]
+            wd = days.index(m.group("wden")) if m.group("wden") else ar.index(m.group("wdar"))
+            out.append(_Atom(s, e, None, None, None, None, None, relative=("doc-weekday", wd)))
+            continue
         if m.group("en"):
             c = m.group("encount")
             n = int(c) if c.isdigit() else _COUNT.get(re.sub(r"\s+", " ", c), 1)
@@ -209,7 +227,16 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             rel = (u, 0)
         out.append(_Atom(s, e, None, None, None, None, None, relative=rel))
     out.sort(key=lambda a: a.start)
-    return out
+    merged: list[_Atom] = []
+    for a in out:
+        p = merged[-1] if merged else None
+        if p is not None and p.m is not None and p.m == a.m and p.y is None and not p.relative and \
+                norm[p.end:a.start].strip() in ("/", "(", "-", "او"):
+            a.start = p.start          # تموز/يوليو 2024: two names of one month
+            merged[-1] = a
+            continue
+        merged.append(a)
+    return merged
 
 
 def _point_bounds(a: _Atom) -> tuple[Point, Point, str, str | None]:
@@ -244,6 +271,20 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
     used = set()
     for i, a in enumerate(atoms):
         if i in used:
+            continue
+        if a.relative and a.relative[0].startswith("doc-"):
+            if doc_date is None:
+                continue               # "last year" needs the publication date
+            kind, n = a.relative
+            if kind == "doc-weekday":
+                d = doc_date - _dt.timedelta(days=(doc_date.weekday() - n) % 7)
+                lo, g = Point(d.year, d.month, d.day), "day"
+            elif kind == "doc-month":
+                lo, g = _add_months(Point(doc_date.year, doc_date.month), n), "month"
+            else:
+                lo, g = Point(doc_date.year + n), "year"
+            out.append(DateMention(a.start, a.end, lo, lo, g, None, False, "publication-date",
+                                   [f"resolved against the publication date {doc_date.isoformat()}"]))
             continue
         if a.relative:
             prev = out[-1] if out else None

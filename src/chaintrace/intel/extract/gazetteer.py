@@ -16,7 +16,6 @@ from importlib import resources
 from chaintrace.intel.extract.text import norm_alias
 
 
-
 @dataclass
 class Hit:
     start: int
@@ -137,7 +136,7 @@ def _match_rest(alias: tuple[str, ...], toks, i: int, arabic: bool, first_tok: s
                 return s + pre + used
         return None
     for j in range(1, k):
-        s2, e2, t2 = toks[i + j]
+        s2, _e2, t2 = toks[i + j]
         used = _same(alias[j], t2, arabic, j == k - 1)
         if used is None:
             return None

@@ -14,8 +14,10 @@ from chaintrace.intel.extract.text import Prepared, clauses, sentences
 
 TYPES = ("actor", "victim", "victim_type", "attack_type", "source", "trigger", "hedge", "confirmed",
          "aggregate_cue", "aggregate_weak_cue", "attempt_cue", "ransom_cue", "reward_cue")
-_SAME_AMOUNT = re.compile(r"^\s*[(\[]?\s*(?:worth|valued at|about|around|approximately|roughly|or|equivalent to|"
-                          r"then worth|at the time worth|بقيمة|ما قيمته|اي|ما يعادل|حوالي|نحو|تعادل|يعادل)?\s*$")
+_SAME_AMOUNT = re.compile(r"^\s*[,(\[،]?\s*(?:(?:then\s+|at\s+the\s+time\s+)?(?:worth|valued\s+at|equivalent\s+to)|or|"
+                          r"بقيمة|ما\s+قيمته|اي|ما\s+يعادل|تعادل|يعادل|تقدر\s+ب|تبلغ\s+قيمتها)?\s*"
+                          r"(?:about|around|approximately|roughly|some|nearly|almost|over|more\s+than|حوالي|نحو|قرابة|"
+                          r"اكثر\s+من)?\s*$")
 _CONNECT = re.compile(r"\s(?:and|but|while|whereas|of which|as well as|plus|لكن|بينما|و)\s?|,\s|\)\s")
 _HACK_BY_VICTIM = {"exchange": "exchange_hack", "bridge": "bridge_hack", "wallet": "wallet_hack",
                    "defi": "defi_exploit", "bank": "bank_hack", "payment_processor": "payment_processor_hack"}
@@ -41,7 +43,7 @@ def _dyn_victims(p: Prepared, gz_victims: list[Hit]) -> list[Hit]:
     for rx, grp in ((_EN_VICTIM_AFTER, 1), (_EN_VICTIM_BEFORE, 1)):
         for m in rx.finditer(p.cased):
             name = m.group(grp).strip()
-            words = name.split()
+            words = [w for w in name.split() if not re.search(r"-(based|listed|registered|linked|owned)$", w)]
             while words and words[0] in _EN_STOP:
                 words.pop(0)
             while words and words[-1] in ("of", "de", "del"):
@@ -185,11 +187,12 @@ def _money_candidate(p, g, groups, gi, cls, sent, sd, hits, doc_actor, doc_sourc
         return _pick(hits[t], seg, clause, sent, anchor, single, first_seg_start)
 
     date = _pick_date(sd, seg, clause, sent, anchor, single, first_seg_start)
-    victim = pick("victim")
+    victim = _pick([h for h in hits["victim"] if not h.entry.get("dynamic")], seg, clause, sent, anchor, single,
+                   first_seg_start) or pick("victim")
     vtype = pick("victim_type") if victim is None else None
     attack = pick("attack_type") or _near(hits["attack_type"], sent[0], sent[1], anchor)
     trigger = _near(hits["trigger"], sent[0], sent[1], anchor)
-    kind = _kind(hits, seg, clause, sent, victim, date, notes)
+    kind = _kind(hits, seg, clause, sent, victim, date, notes, vtype)
     c = _base(p, lang, doc_id, anchor, sent, kind, notes)
     if usd is not None:
         c["amount_usd"] = _usd(usd.value)
@@ -221,7 +224,7 @@ def _pick_date(sd: list[DateMention], seg, clause, sent, anchor, single, first_s
     return d
 
 
-def _kind(hits, seg, clause, sent, victim, date, notes) -> str:
+def _kind(hits, seg, clause, sent, victim, date, notes, vtype=None) -> str:
     def has(t, a, b):
         return any(h.start >= a and h.end <= b for h in hits[t])
     if has("reward_cue", *sent):
@@ -237,6 +240,9 @@ def _kind(hits, seg, clause, sent, victim, date, notes) -> str:
     if has("aggregate_weak_cue", *clause) and (victim is None or victim.entry.get("dynamic")) and \
             (date is None or date.granularity in ("year", "range", "part-of-year")):
         notes.append("plural thefts/hacks with no named victim: read as a total")
+        return "aggregate"
+    if victim is None and not vtype and date is not None and date.granularity in ("year", "range"):
+        notes.append("no victim and a whole year or a range: read as a total over the period")
         return "aggregate"
     return "incident"
 
