@@ -8,6 +8,7 @@ they reach the database; follow-ups likewise. The server cannot read a stored ti
 from __future__ import annotations
 
 import base64
+import builtins
 import datetime as _dt
 import hashlib
 import json
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from chaintrace.errors import UserError
 from chaintrace.intake import crypto
@@ -110,7 +112,7 @@ class TipStore:
         pk = self.public_key()
         now = _dt.datetime.now(_dt.UTC)
         t["received_at"] = now.replace(microsecond=0).isoformat()
-        result = screen(t) if screen is not None else {"score": 0, "reasons": ["not screened"]}
+        result: dict[str, Any] = screen(t) if screen is not None else {"score": 0, "reasons": ["not screened"]}
         tid = "tip-" + secrets.token_hex(6)
         receipt = new_receipt()
         sealed = crypto.seal(pk, json.dumps(t, ensure_ascii=False).encode())
@@ -177,7 +179,7 @@ class TipStore:
                 "followups": [{"seq": s, "received_day": d, "tip": json.loads(crypto.unseal(sk, b, f"{tid}#{s}"))}
                               for s, d, b in fu]}
 
-    def ids(self) -> list[str]:
+    def ids(self) -> builtins.list[str]:
         with self._db() as con:
             return [r[0] for r in con.execute("SELECT id FROM tips ORDER BY id")]
 

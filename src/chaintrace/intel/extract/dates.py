@@ -71,6 +71,7 @@ ATOM_RE = re.compile(
 _COUNT = {"a": 1, "an": 1, "one": 1, "several": 3, "a few": 3, "few": 3, **{k: v for k, v in EN_WORDS.items()
                                                                         if isinstance(v, int)},
           **{k: v for k, v in AR_WORDS.items() if isinstance(v, int) and v < 13}}
+_SMALL_AR = [k for k, v in AR_WORDS.items() if isinstance(v, int) and v < 13]
 _UNIT_AR = {"شهر": ("month", 1), "شهرين": ("month", 2), "اشهر": ("month", 0), "شهور": ("month", 0),
             "عام": ("year", 1), "عامين": ("year", 2), "اعوام": ("year", 0), "سنة": ("year", 1),
             "سنتين": ("year", 2), "سنوات": ("year", 0), "اسبوع": ("week", 1), "اسبوعين": ("week", 2),
@@ -79,7 +80,7 @@ REL_RE = re.compile(
     rf"(?<!\w)(?:"
     rf"(?P<en>(?P<encount>\d+|{_alt(_COUNT)})\s+(?P<enunit>day|week|month|year)s?\s+(?P<endir>later|after|afterwards|"
     rf"earlier|before))"
-    rf"|(?P<ar>(?:و|ف)?(?P<ardir>بعد|قبل)\s+(?:(?P<arcount>\d+|{_alt(k for k in AR_WORDS if AR_WORDS[k] < 13)})\s+)?"
+    rf"|(?P<ar>(?:و|ف)?(?P<ardir>بعد|قبل)\s+(?:(?P<arcount>\d+|{_alt(_SMALL_AR)})\s+)?"
     rf"(?P<arunit>{_alt(_UNIT_AR)})(?:\s+(?:من\s+ذلك|علي\s+ذلك|من\s+ذلك\s+التاريخ|لاحقا|تقريبا))?)"
     rf"|(?P<next>(?:the\s+)?(?:following|next)\s+(?P<nextunit>month|year)|(?:في\s+)?(?:ال)?(?P<nextar>شهر|عام|سنة)\s+"
     rf"(?:التالي|التالية|الذي\s+تلاه|اللاحق|التالي\s+له))"
@@ -170,10 +171,10 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             continue
         qual = _QUAL_WORDS.get(re.sub(r"\s+", " ", m.group("qual"))) if m.group("qual") else None
         if m.group("iso"):
-            y, mo, d = (int(x) for x in m.group("iso").split("-"))
-            if not 1 <= mo <= 12:
+            iy, im, iday = (int(x) for x in m.group("iso").split("-"))
+            if not 1 <= im <= 12:
                 continue
-            out.append(_Atom(s, e, y, mo, d, qual, None))
+            out.append(_Atom(s, e, iy, im, iday, qual, None))
         elif m.group("part"):
             out.append(_Atom(s, e, int(m.group("pyear")), None, None, None,
                              _PARTS[re.sub(r"\s+", " ", m.group("part"))]))
@@ -183,7 +184,7 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             year = m.group("year")
             if name in AMBIGUOUS and not (day or year):
                 continue
-            d = int(day) if day and 1 <= int(day) <= 31 else None
+            d: int | None = int(day) if day and 1 <= int(day) <= 31 else None
             if not qual and not m.group("day1"):
                 s = m.start("month")        # a glued proclitic (ونوفمبر) is the range connector, not the date
             out.append(_Atom(s, e, int(year) if year else None, MONTHS[name], d, qual, None))
@@ -215,7 +216,7 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             unit, n = _UNIT_AR[m.group("arunit")]
             c = m.group("arcount")
             if c:
-                n = int(c) if c.isdigit() else AR_WORDS.get(c, 1)
+                n = int(c) if c.isdigit() else int(AR_WORDS.get(c, 1))
             n = n or 1
             rel = (unit, n if m.group("ardir") == "بعد" else -n)
         elif m.group("next"):
@@ -291,7 +292,8 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
             if prev is None or prev.hi.y is None:
                 continue
             unit, n = a.relative
-            base = prev.hi if n >= 0 else prev.lo
+            base = prev.hi if n >= 0 or prev.lo.y is None else prev.lo
+            assert base.y is not None
             g = "month" if base.m is not None else "year"
             if unit == "year":
                 lo = Point(base.y + n, base.m) if base.m else Point(base.y + n)
@@ -310,7 +312,7 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
         ss, se = sent_of(a.start)
         y_inf = False
         if a.y is None:
-            y = None
+            y: int | None = None
             nxt = atoms[i + 1] if i + 1 < len(atoms) else None
             if nxt is not None and nxt.y is not None and nxt.start < se and \
                     (_COORD.match(norm[a.end:nxt.start]) or _RANGE_MID.match(norm[a.end:nxt.start])):
@@ -325,9 +327,9 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
             if y is None and doc_date is not None:
                 y = doc_date.year if a.m is None or a.m <= doc_date.month else doc_date.year - 1
             if y is None:
-                for b in reversed(out):
-                    if b.hi.y is not None:
-                        y = b.hi.y
+                for dm in reversed(out):
+                    if dm.hi.y is not None:
+                        y = dm.hi.y
                         break
             if y is None:
                 continue

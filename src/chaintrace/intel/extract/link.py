@@ -39,7 +39,7 @@ def _near(hits: list[Hit], a: int, b: int, anchor: int) -> Hit | None:
 
 
 def _dyn_victims(p: Prepared, gz_victims: list[Hit]) -> list[Hit]:
-    out = []
+    out: list[Hit] = []
     for rx, grp in ((_EN_VICTIM_AFTER, 1), (_EN_VICTIM_BEFORE, 1)):
         for m in rx.finditer(p.cased):
             name = m.group(grp).strip()
@@ -55,7 +55,8 @@ def _dyn_victims(p: Prepared, gz_victims: list[Hit]) -> list[Hit]:
             e = s + len(name)
             if any(h.start < e and s < h.end for h in gz_victims):
                 continue
-            t = re.search(_EN_TYPE, m.group(0)).group(0)
+            tm = re.search(_EN_TYPE, m.group(0))
+            t = tm.group(0) if tm else "company"
             out.append(Hit(s, e, {"id": None, "canonical_en": name, "meta": {"victim_type": _vtype(t)},
                                   "dynamic": True}, "victim"))
     for m in _AR_VICTIM.finditer(p.norm):
@@ -89,7 +90,7 @@ def _usd(v: Decimal):
 
 
 def _inherit_currency(money: list[Money], sents) -> list[Money]:
-    out = []
+    out: list[Money] = []
     for m in money:
         if m.currency is None:
             si = next((i for i, (s, e) in enumerate(sents) if s <= m.start < e), None)
@@ -275,7 +276,7 @@ def _fill(c, p, date, victim, vtype, attack, hits, sent, anchor, doc_actor, doc_
         t = attack.entry["id"]
         if t == "hack":
             vt = (c["victim"] or {}).get("type")
-            t = _HACK_BY_VICTIM.get(vt, "exchange_hack" if vt is None else "hack")
+            t = _HACK_BY_VICTIM.get(vt or "", "exchange_hack" if vt is None else "hack")
         c["attack_type"] = {"type": t, "evidence": _ev(p, attack)}
     else:
         c["attack_type"] = None
