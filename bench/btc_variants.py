@@ -3,7 +3,9 @@
 Copy k changes every transaction's locktime to k+1 (so every txid changes), rewrites spends of earlier
 transactions of the same block to their new txids, recomputes the merkle root and links the header to the
 previous copy. The result is a valid-shaped chain of N blocks that the ingest accepts (spends of outputs
-outside the chain stay unresolved, exactly as for the original block).
+outside the chain stay unresolved, exactly as for the original block). A changed header cannot keep mainnet
+proof of work, so each copy is mined at regtest difficulty (bits 207fffff, about two tries) and is ingested
+with ``pow_rules="target-only"``.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import numpy as np
 from chaintrace.chains.btc.parse import merkle_root, parse_blocks
 
 MAINNET_MAGIC = bytes.fromhex("f9beb4d9")
+REGTEST_BITS = 0x207FFFFF
+REGTEST_TARGET = 0x7FFFFF << (8 * (0x20 - 3))
 
 
 def _sha256d(b: bytes) -> bytes:
@@ -47,7 +51,11 @@ def variants(raw: bytes, n: int):
             remap[old_id] = new_id
             out.append(b)
             ids.append(new_id)
-        header = raw[:4] + prev_hash + merkle_root(ids) + raw[68:80]
+        head = raw[:4] + prev_hash + merkle_root(ids) + raw[68:72] + REGTEST_BITS.to_bytes(4, "little")
+        nonce = 0
+        while int.from_bytes(_sha256d(head + nonce.to_bytes(4, "little")), "little") > REGTEST_TARGET:
+            nonce += 1
+        header = head + nonce.to_bytes(4, "little")
         prev_hash = _sha256d(header)
         yield header + count + b"".join(out)
 

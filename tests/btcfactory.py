@@ -68,10 +68,15 @@ class Tx:
             self.raw = version + body + lock
 
 
-def block(prev: bytes, txs: list[Tx], time: int, nonce: int = 0, bits: int = 0x207FFFFF) -> bytes:
-    header = ((0x20000000).to_bytes(4, "little") + prev + merkle_root([t.txid for t in txs])
-              + time.to_bytes(4, "little") + bits.to_bytes(4, "little") + nonce.to_bytes(4, "little"))
-    return header + varint(len(txs)) + b"".join(t.raw for t in txs)
+def block(prev: bytes, txs: list[Tx], time: int, nonce: int = 0, bits: int = 0x207FFFFF, mine: bool = True) -> bytes:
+    """A block whose header meets the target of `bits` (regtest's powLimit by default: about two tries): the
+    nonce is ground from `nonce` on. `mine=False` keeps `nonce` as given (for blocks that must fail)."""
+    head = ((0x20000000).to_bytes(4, "little") + prev + merkle_root([t.txid for t in txs])
+            + time.to_bytes(4, "little") + bits.to_bytes(4, "little"))
+    target = (bits & 0x007FFFFF) << (8 * ((bits >> 24) - 3))
+    while mine and int.from_bytes(sha256d(head + nonce.to_bytes(4, "little")), "little") > target:
+        nonce += 1
+    return head + nonce.to_bytes(4, "little") + varint(len(txs)) + b"".join(t.raw for t in txs)
 
 
 def block_hash(raw: bytes) -> bytes:

@@ -3,6 +3,7 @@ a test whose data is missing is skipped with the reason."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,14 @@ def dataset(*parts: str) -> Path:
 def ws(tmp_path) -> Workspace:
     """An empty workspace in a temporary directory."""
     return Workspace(tmp_path / "data")
+
+
+# The intelligence registry is one directory shared by every workspace (default: under the user's data
+# directory). Tests never touch the user's: the whole session points at a temporary directory, and each
+# test at its own.
+os.environ["CHAINTRACE_REGISTRY"] = tempfile.mkdtemp(prefix="chaintrace-registry-")
+
+
+@pytest.fixture(autouse=True)
+def _own_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINTRACE_REGISTRY", str(tmp_path / "registry"))

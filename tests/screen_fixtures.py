@@ -19,6 +19,7 @@ def simulated_hack(root: Path, txs: int = 4000, seed: int = 11, scenario: str = 
     out = root / "sim"
     simulate_btc(out, txs=txs, seed=seed, scenario=scenario)
     ws = Workspace(root / "data")
+    intel.registry.bind(ws, root / "registry")  # this module's own intelligence registry
     chaintrace.ingest_block_files(ws, [out])
     intel.import_paths(ws, "tagpack", [out / "tags.yaml"])
     build_index(ws, load_config())

@@ -66,6 +66,7 @@ def chain_ws(tmp_path_factory):
     ["trace", "--from", "TXID", "--chain", "foo"],
     ["show", "tx", "TXID", "--chain", "etherum"],
     ["show", "address", "ADDR", "--chain", "foo"],
+    ["watch", "add", "--chain", "etherum", "--name", "w", "--address", "ADDR"],
 ])
 def test_unknown_chain_is_exit_2_listing_valid_names(chain_ws, cmd):
     ws, txid = chain_ws

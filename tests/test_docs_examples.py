@@ -22,6 +22,7 @@ PAGES = {
                                        "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n"}),
     "simulator.md": ([], {}),
     "ethereum.md": ([], {}),
+    "screening.md": ([], {}),
     "schema.md": (["chaintrace simulate btc --out sim --txs 5000 --seed 1 --ingest",
                    "chaintrace cluster build"], {}),
 }

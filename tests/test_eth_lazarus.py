@@ -77,7 +77,7 @@ def test_bad_transfer_list_names_line(tmp_path):
 
 def test_tayvano_incident_addresses_seed_a_trace(lazarus):
     from chaintrace.intel import load_tags
-    from chaintrace.intel.api import import_paths
+    from chaintrace.intel import import_paths
 
     ws, _, rows = lazarus
     src = dataset("dprk-hacks-tayvano", "dprk_incident_addresses.csv")

@@ -16,7 +16,7 @@ from chaintrace import intel
 from chaintrace.cli import main
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
-from chaintrace.intel.registry import reader
+from chaintrace.intel.registry import Registry, reader
 from chaintrace.store.workspace import Workspace
 from tests.conftest import dataset
 
@@ -26,18 +26,17 @@ TORNADO = "0x8589427373D6D84E98730D7795D8f6f8731FDA16"  # Tornado Cash contract:
 
 @pytest.fixture(scope="session")
 def sdn_ws(tmp_path_factory):
-    """A workspace with the 2025-11-19 SDN advanced XML imported (parsed once per test session)."""
+    """A registry with the 2025-11-19 SDN advanced XML imported (parsed once per test session)."""
     xml = dataset("ofac-sdn", "sdn_advanced_2025-11-19.xml.bz2")
-    ws = Workspace(tmp_path_factory.mktemp("sdn") / "data")
-    r = intel.import_paths(ws, "ofac-sdn", [xml])
-    return ws, r
+    reg = Registry(tmp_path_factory.mktemp("sdn") / "registry")
+    r = intel.import_paths(reg, "ofac-sdn", [xml])
+    return reg, r
 
 
-def copy_ws(src: Workspace, tmp_path) -> Workspace:
-    ws = Workspace(tmp_path / "copy")
-    ws.path.mkdir(parents=True)
-    shutil.copy(src.catalog_path, ws.catalog_path)
-    return ws
+def copy_ws(src: Registry, tmp_path) -> Registry:
+    """A copy of a registry directory (its generations and pointer)."""
+    shutil.copytree(src.path, tmp_path / "copy")
+    return Registry(tmp_path / "copy")
 
 
 def n_imports(ws) -> int:
@@ -129,10 +128,13 @@ def test_tornado_cash_time_validity(sdn_ws, tmp_path):
     assert during["sanctioned"] and not after["sanctioned"]
     s = during["sanctions"][0]
     assert (s["valid_from"], s["valid_to"]) == ("2024-09-27", "2025-11-19")  # dropped by the 2025 list
-    # the Lazarus address: listed since its entity's entry date, still listed
+    # the Lazarus address: on every snapshot since the first imported one; its entry dates from 2019, which
+    # bounds the address's listing from below only
     laz = intel.lookup(ws, [LAZARUS_ETH], at="2024-10-01")[0]["sanctions"][0]
-    assert (laz["valid_from"], laz["valid_to"], laz["first_seen"]) == ("2019-09-13", None, "2024-09-27")
-    assert not intel.lookup(ws, [LAZARUS_ETH], at="2019-01-01")[0]["sanctioned"]
+    assert (laz["valid_from"], laz["valid_to"], laz["first_seen"], laz["listed_date"]) == \
+        ("2024-09-27", None, "2024-09-27", "2019-09-13")
+    assert intel.lookup(ws, [LAZARUS_ETH], at="2019-01-01")[0]["sanctioned"] is False  # before the entry
+    assert intel.lookup(ws, [LAZARUS_ETH], at="2020-01-01")[0]["sanctioned"] is None
     # tags for tracing follow the same validity
     eth_now = {t.address for t in intel.load_tags(ws, "eth", at="2025-12-01") if t.category == "sanction"}
     eth_then = {t.address for t in intel.load_tags(ws, "eth", at="2024-10-01") if t.category == "sanction"}
@@ -176,7 +178,9 @@ def test_whole_graphsense_tagpacks_import(tmp_path):
         total += len(yaml.load(f.read_bytes(), Loader=yaml.CSafeLoader).get("tags") or [])
     assert t["files"] == len(list(packs.rglob("*.yaml"))) == t["imported"]
     assert t["tags"] + t["rejected"] + t["duplicates"] == total
-    assert t["rejected"] < 100 and t["tags"] > 187_000
+    assert t["rejected"] < 150 and t["tags"] > 187_000
+    # 68 rows name a currency chaintrace does not know (FIL, LUNA, XTZ...): rejected, never imported under a guess
+    assert sum("unknown currency" in x["reason"] for x in r["rejects"]) == 68
     for x in r["rejects"]:
         assert x["file"].endswith(".yaml") and x["line"] and x["reason"]
     assert any("checksum" in x["reason"] for x in r["rejects"])

@@ -133,8 +133,11 @@ def test_exposure_conservation(hack):
             assert 0 < outs <= ins
 
 
-def test_cli_screen_commands(hack):
+def test_cli_screen_commands(hack, monkeypatch):
+    from chaintrace.intel.registry import as_registry
+
     ws, sim, inc = hack
+    monkeypatch.setenv("CHAINTRACE_REGISTRY", str(as_registry(ws).path))  # the registry the fixture imported into
     c = inc["cashouts"][0]
     runner = CliRunner()
     r = runner.invoke(main, ["--data", str(ws.path), "screen", "transfer", f"{c['txid']}:{c['vout']}", "--format",

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from chaintrace.chains.btc import ingest_block_files
+from chaintrace.chains.btc import BlockFileError, ingest_block_files
 from chaintrace.cli import main
 from chaintrace.errors import UserError
 from chaintrace.sim import load_truth
@@ -126,8 +126,13 @@ def test_mainnet_option_writes_mainnet_magic_and_addresses(tmp_path):
     raw = (tmp_path / "o" / "blk00000.dat").read_bytes()
     assert raw[:4] == bytes.fromhex("f9beb4d9")
     ws = Workspace(tmp_path / "data")
-    rep = ingest_block_files(ws, [tmp_path / "o"])
+    # mined at regtest difficulty: mainnet's proof-of-work limit refuses it, each block's own target holds
+    with pytest.raises(BlockFileError, match="above the network's proof-of-work limit.*--pow-rules target-only"):
+        ingest_block_files(ws, [tmp_path / "o"])
+    assert not ws.chains()
+    rep = ingest_block_files(ws, [tmp_path / "o"], pow_rules="target-only")
     assert rep.network == "main" and rep.unresolved_inputs == 0 and rep.transactions == SMALL
+    assert ws.chain("btc").meta["pow_rules"] == "target-only"
     t = load_truth(tmp_path / "o")
     assert all(a[0] in "13" or a.startswith("bc1") for a in t["incidents"][0]["launderer_addresses"])
     # mainnet tags parse with chaintrace's own TagPack reader without a single reject

@@ -23,6 +23,7 @@ from tests.btcfactory import Chain, Tx, blk_file
 from tests.conftest import dataset
 
 MAIN = network("main")
+TARGET_ONLY = "target-only"  # hand-built blocks at regtest difficulty with mainnet magic and addresses
 BTC = 100_000_000
 FEE = 10_000
 POLICIES = ["poison", "haircut", "fifo", "lifo", "tiho"]
@@ -96,7 +97,7 @@ tags:
     category: perpetrator
 """)
         self.ws = Workspace(tmp / "data")
-        ingest_block_files(self.ws, [self.blk])
+        ingest_block_files(self.ws, [self.blk], pow_rules=TARGET_ONLY)
 
     def txid(self, name: str) -> str:
         return self.txs[name].txid[::-1].hex()
@@ -177,7 +178,7 @@ def test_entities_are_named_by_actor_label(story, tmp_path):
     from chaintrace.intel import import_paths
 
     ws = Workspace(tmp_path / "data")
-    ingest_block_files(ws, [story.blk])
+    ingest_block_files(ws, [story.blk], pow_rules=TARGET_ONLY)
     import_paths(ws, "actorpack", [pack])
     r = trace(ws, [story.txid("theft")], policy="fifo", min_value=0, tags=[story.tags])
     assert {e["entity"] for e in entities(r)} == set(ents)
@@ -281,7 +282,7 @@ def test_registry_tags_and_clusters(story, tmp_path):
     from chaintrace.intel import import_paths
 
     ws = Workspace(tmp_path / "data")
-    ingest_block_files(ws, [story.blk])
+    ingest_block_files(ws, [story.blk], pow_rules=TARGET_ONLY)
     import_paths(ws, "tagpack", [story.tags])
     r = trace(ws, [story.txid("theft")], policy="fifo", clusters=False)
     assert sinks_of(r)[addr("depA1")] == 5 * BTC  # tags from the registry, no --tags needed
@@ -314,7 +315,7 @@ def test_bad_requests(story, tmp_path):
         (dict(since="2030-01-01", until="2020-01-01"), "is after --until"),
         (dict(until="yesterday"), "--until 'yesterday'"),
         (dict(until=1), "after --until"),
-        (dict(chain="doge"), "no tracer for chain"),
+        (dict(chain="doge"), "unknown chain .doge.: valid chains are btc, eth"),
     ]
     for kw, msg in cases:
         seeds = kw.pop("seeds", [story.txid("theft")])
@@ -441,7 +442,7 @@ def test_coinjoins_follow_or_stop(tmp_path):
     c.add([cj])
     (tmp_path / "blk00000.dat").write_bytes(blk_file(c.blocks, MAIN.magic))
     ws = Workspace(tmp_path / "data")
-    ingest_block_files(ws, [tmp_path / "blk00000.dat"])
+    ingest_block_files(ws, [tmp_path / "blk00000.dat"], pow_rules=TARGET_ONLY)
     g = load_btc_graph(ws)
     assert (detect_coinjoins(g).protocol > 0).sum() == 1  # the detectors recognise it (equal_output)
     seed = [theft.txid[::-1].hex()]

@@ -6,12 +6,13 @@ status and health, with API keys, roles, rate limits and the audit log.
 """
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chaintrace import __version__
@@ -22,8 +23,8 @@ from chaintrace.errors import ChaintraceError
 from chaintrace.store.workspace import Workspace
 
 
-class JSONBody(Response):
-    media_type = "application/json"
+class JSONBody(JSONResponse):
+    """JSON through orjson; bytes are sent as they are (precomputed answers)."""
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
@@ -45,7 +46,14 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
     from chaintrace.screen import Screener, load_config
 
     ws = ws if isinstance(ws, Workspace) else Workspace(ws)
-    app = FastAPI(title="chaintrace", version=__version__, default_response_class=JSONBody,
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if app.state.audit is not None:
+            app.state.audit.close()
+
+    app = FastAPI(title="chaintrace", version=__version__, default_response_class=JSONBody, lifespan=lifespan,
                   description="Screening of addresses and deposits for exposure to hacked or sanctioned funds, "
                               "and the sharing endpoints of chaintrace. Authenticate with `X-API-Key` (or HTTP "
                               "Basic, the key as password).")
@@ -53,7 +61,10 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
     app.state.keys = KeyStore(ws)
     app.state.limiter = RateLimiter()
     app.state.audit = AuditLog(api_dir(ws)) if audit else None
-    app.state.screener = screener or Screener(ws, config or load_config(), build=build_index)
+    app.state.screener = screener or Screener(ws, config or load_config(), build=build_index, watch=True)
+    from chaintrace.api.fastpath import AnswerCache
+
+    app.state.answers = AnswerCache()  # serialized single-address answers (chaintrace.api.fastpath)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -80,6 +91,9 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
 
     app.include_router(routes.router)
     # other parts of chaintrace: one include_router line each, below
+    from chaintrace.api.taxii import mount_taxii
+
+    mount_taxii(app, ws)
     from chaintrace.api import tips as _tips
     app.include_router(_tips.router)        # the public tip line: /v1/tips, /tip (no API key)
     return app

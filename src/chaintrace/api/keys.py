@@ -85,6 +85,7 @@ class KeyStore:
         self._keys: dict[str, ApiKey] = {}
         self._stamp: tuple | None = None
         self._checked = 0.0
+        self._verified: dict[str, tuple[dict, ApiKey]] = {}  # key -> (key set it was checked in, record)
 
     # ------------------------------------------------------------------ file
 
@@ -105,9 +106,10 @@ class KeyStore:
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise UserError(f"{self.path}: cannot read the API key file ({e})") from e
 
-    def keys(self) -> dict[str, ApiKey]:
+    def keys(self, fresh: bool = False) -> dict[str, ApiKey]:
+        """Key id -> record; the file is checked for changes at most once a second (`fresh`: now)."""
         now = time.monotonic()
-        if now - self._checked < 1.0 and self._stamp is not None:
+        if not fresh and now - self._checked < 1.0 and self._stamp is not None:
             return self._keys
         with self._lock:
             self._checked = now
@@ -180,14 +182,23 @@ class KeyStore:
 
     def verify(self, key: str) -> ApiKey | None:
         """The active key record of `key`, or None (unknown, malformed or revoked)."""
+        keys = self.keys()
+        hit = self._verified.get(key)
+        if hit is not None and hit[0] is keys:  # verified against this very key set before
+            return hit[1]
         m = _KEY_RE.match(key or "")
         if not m:
             return None
         rec = self.keys().get(m.group(1))
+        if rec is None:  # perhaps created a moment ago: look at the file now (a stat when unchanged)
+            rec = self.keys(fresh=True).get(m.group(1))
         if rec is None or rec.revoked is not None:
             return None
         if not hmac.compare_digest(rec.hash, key_hash(key)):
             return None
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[key] = (self.keys(), rec)
         return rec
 
 

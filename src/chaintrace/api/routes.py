@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from enum import Enum
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
-from chaintrace.api.app import JSONBody, http_error
+from chaintrace.api.app import JSONBody
 from chaintrace.api.auth import Principal, ratelimit_headers, require_role
 from chaintrace.screen.service import MAX_BATCH
 
@@ -19,6 +20,11 @@ ANY_KEY = require_role("screener", "analyst")
 
 
 # ----------------------------------------------------------------------------------------------- models
+
+
+class Chain(str, Enum):
+    btc = "btc"
+    eth = "eth"
 
 
 class AddressesRequest(BaseModel):
@@ -87,7 +93,8 @@ class Error(BaseModel):
     message: str
 
 
-ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 429: {"model": Error}}
+ERRORS = {400: {"model": Error}, 401: {"model": Error}, 403: {"model": Error}, 404: {"model": Error},
+          422: {"model": Error}, 429: {"model": Error}}
 
 
 # ----------------------------------------------------------------------------------------------- audit
@@ -132,17 +139,15 @@ def screen_transfers(req: TransfersRequest, request: Request, who: Principal = D
 
 @router.get("/v1/screen/address/{chain}/{address}", response_model=ScreenResponse, responses=ERRORS,
             tags=["screening"])
-def screen_address(request: Request, chain: Annotated[str, Path(max_length=16, description="btc | eth")],
-                   address: Annotated[str, Path(max_length=256)], who: Principal = Depends(SCREENER)):
+def screen_address(request: Request, chain: Chain, address: Annotated[str, Path(max_length=256)],
+                   who: Principal = Depends(SCREENER)):
     """Screen one address of `chain`."""
-    if chain not in ("btc", "eth"):
-        raise http_error(422, "invalid_request", f"chain {chain!r}: expected btc or eth", "path.chain")
     ans = request.app.state.screener.addresses([address])
     r = ans["results"][0]
-    if r["chain"] is not None and r["chain"] != chain:
-        raise http_error(422, "invalid_request", f"{address!r} is a {r['chain']} address, not {chain}",
-                         "path.address")
-    return _answer(request, who, "screen.address", {"n": 1, "subjects": [address], "chain": chain}, ans)
+    if r["chain"] is not None and r["chain"] != chain.value:
+        r.update(risk=None, score=None, exposures=[], sanctions=[], evidence=[],
+                 invalid=f"a {r['chain']} address, not {chain.value}")
+    return _answer(request, who, "screen.address", {"n": 1, "subjects": [address], "chain": chain.value}, ans)
 
 
 # ----------------------------------------------------------------------------------------------- sanctions
@@ -176,13 +181,12 @@ def identifications(ws, address: str) -> list[dict]:
 
 
 @router.get("/api/v1/address/{address}", response_model=Identifications, responses=ERRORS, tags=["sanctions"])
-def sanctions_address(request: Request, address: Annotated[str, Path(max_length=256)],
+def sanctions_address(request: Request,
+                      address: Annotated[str, Path(max_length=256, pattern=r"^[!-~]+$",
+                                                   description="an address (printable ASCII)")],
                       who: Principal = Depends(ANY_KEY)):
     """Compatible with Chainalysis' free sanctions API: ``{"identifications": [...]}``, empty when the
     address is not on a sanctions list the registry holds."""
-    if not address.strip() or address != address.strip() or not address.isprintable():
-        raise http_error(422, "invalid_request", "address must be non-empty printable text without surrounding "
-                                                 "whitespace", "path.address")
     ans = {"identifications": identifications(request.app.state.ws, address)}
     body = orjson.dumps(ans)
     log = request.app.state.audit
@@ -197,7 +201,7 @@ def sanctions_address(request: Request, address: Annotated[str, Path(max_length=
 # ----------------------------------------------------------------------------------------------- service
 
 
-@router.get("/status", tags=["service"])
+@router.get("/status", responses=ERRORS, tags=["service"])
 def status(request: Request, who: Principal = Depends(require_role("screener", "analyst"))):
     """Data version the answers stand on, warnings, and your key's quota."""
     from chaintrace import __version__
@@ -208,6 +212,17 @@ def status(request: Request, who: Principal = Depends(require_role("screener", "
     return {"version": __version__, "data_version": snap.data_version, "warnings": snap.warnings,
             "key": {"key_id": who.key_id, "name": who.name, "role": who.role, "org": who.org,
                     "quota": st.limiter.peek(who.key_id, rec.limit, rec.window)}}
+
+
+@router.get("/v1/audit/verify", responses=ERRORS, tags=["service"])
+def audit_verify(request: Request, who: Principal = Depends(require_role("admin"))):
+    """Recompute the audit log's hash chain (admin keys only); same answer as `chaintrace audit verify`."""
+    from chaintrace.api.audit import verify
+    from chaintrace.api.keys import api_dir
+
+    if request.app.state.audit is not None:
+        request.app.state.audit.flush()
+    return verify(api_dir(request.app.state.ws))
 
 
 @router.get("/health", tags=["service"])

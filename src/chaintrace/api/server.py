@@ -13,11 +13,12 @@ ENV_BUILD = "CHAINTRACE_SCREEN_BUILD"
 def app_factory():
     """uvicorn factory for worker processes: the workspace and options come from the environment."""
     from chaintrace.api.app import create_app
+    from chaintrace.api.fastpath import FastPath
     from chaintrace.screen import load_config
 
     ws = Workspace(os.environ.get("CHAINTRACE_DATA"))
-    return create_app(ws, config=load_config(os.environ.get(ENV_CONFIG) or None),
-                      build_index=os.environ.get(ENV_BUILD) == "1")
+    return FastPath(create_app(ws, config=load_config(os.environ.get(ENV_CONFIG) or None),
+                               build_index=os.environ.get(ENV_BUILD) == "1"))
 
 
 def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,

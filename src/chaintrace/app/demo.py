@@ -80,6 +80,9 @@ def run_demo(ws: Workspace, *, txs: int = 20_000, seed: int = 7, scenario: str =
     demo = ws.path / DEMO_DIR
     sim_dir = demo / "sim"
     marker = demo / MARKER
+    from chaintrace.intel.registry import bind
+
+    bind(ws, demo / "registry")  # the simulated tags and actors stay out of the registry workspaces share
     params = {"txs": txs, "seed": seed, "scenario": scenario}
     reused = False
     if ws.chain("btc").exists:
@@ -147,7 +150,7 @@ def _build(ws, demo, sim_dir, marker, params, txs, seed, scenario, clusters, hel
                  progress=progress)
     timings["simulate_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    ingest_block_files(ws, [sim_dir], progress=progress)
+    ingest_block_files(ws, [sim_dir], progress=progress, pow_rules="target-only")  # mined at regtest difficulty
     timings["ingest_s"] = time.perf_counter() - t
     t = time.perf_counter()
     import_paths(ws, "tagpack", [sim_dir / "tags.yaml"], progress=progress)

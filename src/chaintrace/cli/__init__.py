@@ -34,5 +34,8 @@ def main(data_dir):
 
 from chaintrace.cli import cluster, demo, ingest, ingest_eth, intel, show, simulate, trace  # noqa: E402,F401  (register commands)
 from chaintrace.cli import screen, serve  # noqa: E402,F401  (screening and the service)
+from chaintrace.cli import share  # noqa: E402,F401  (register commands)
 from chaintrace.cli import intel_extract  # noqa: E402,F401  (intel extract, intel candidates)
 from chaintrace.cli import tips  # noqa: E402,F401  (tips, case)
+from chaintrace.cli import watch  # noqa: E402,F401  (chaintrace watch ...)
+from chaintrace.cli import spark  # noqa: E402,F401  (chaintrace spark run)

@@ -96,12 +96,17 @@ def print_json(obj) -> None:
     click.echo(json.dumps(jsonable(obj), indent=2, ensure_ascii=False))
 
 
-def print_csv(columns: list[str], rows) -> None:
+def print_csv(columns: list[str], rows, chunk: int = 4096) -> None:
+    """Write CSV to stdout, `chunk` rows at a time (rows may be a stream)."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(columns)
-    for r in rows:
+    for i, r in enumerate(rows, 1):
         w.writerow(["" if v is None else (v.hex() if isinstance(v, bytes) else v) for v in r])
+        if i % chunk == 0:
+            click.echo(buf.getvalue(), nl=False)
+            buf.seek(0)
+            buf.truncate()
     click.echo(buf.getvalue(), nl=False)
 
 

@@ -47,7 +47,7 @@ def demo_cmd(ws, txs, seed, scenario, no_clusters, fmt):
     rows = []
     for row in res.comparison()[:15]:
         cells = [row["entity"]]
-        for i, p in enumerate(POLICIES):
+        for i, _p in enumerate(POLICIES):
             v = row["amounts"][i]
             hops = row["hops"][i]
             cells += [btc(v), f"{100 * v / res.stolen:.1f}%" if v else "",
@@ -99,7 +99,7 @@ def demo_cmd(ws, txs, seed, scenario, no_clusters, fmt):
     for line in lines:
         console.print(f"  {line}")
     console.print(Text("written", style="bold"))
-    for k, v in res.files.items():
+    for v in res.files.values():
         console.print(f"  {v}")
     seed0 = " ".join(f"--from {x}" for x in res.seeds[:4])
     console.print(Text("next", style="bold"))

@@ -30,10 +30,14 @@ def _print_report(report, fmt: str) -> None:
               help="Network of raw block files (blk*.dat files carry it in their magic).")
 @click.option("--start-height", type=int, default=None,
               help="Height of the first block when it cannot be inferred (no genesis parent, no BIP-34).")
+@click.option("--pow-rules", type=click.Choice(["network", "target-only"]), default="network", show_default=True,
+              help="Proof-of-work checks: the network's limit and difficulty transitions, or only each block's "
+                   "own target (for chains simulated at regtest difficulty with another network's magic). "
+                   "See docs/schema.md.")
 @click.option("--batch-mb", type=int, default=32, show_default=True, help="Raw block bytes per commit.")
 @format_option("text", "json")
 @data_option
-def btc_blocks(ws, paths, network, start_height, batch_mb, fmt):
+def btc_blocks(ws, paths, network, start_height, pow_rules, batch_mb, fmt):
     """Ingest Bitcoin Core blk*.dat files, raw block files, or directories of them.
 
     \b
@@ -43,7 +47,7 @@ def btc_blocks(ws, paths, network, start_height, batch_mb, fmt):
     from chaintrace.chains.btc import ingest_block_files
 
     report = ingest_block_files(ws, paths, network=network, start_height=start_height,
-                                batch_bytes=batch_mb << 20, progress=RichProgress())
+                                batch_bytes=batch_mb << 20, progress=RichProgress(), pow_rules=pow_rules)
     _print_report(report, fmt)
 
 
@@ -55,10 +59,14 @@ def btc_blocks(ws, paths, network, start_height, batch_mb, fmt):
 @click.option("--to", "to_height", type=int, default=None, help="Last height [default: the node's tip].")
 @click.option("--network", type=click.Choice(["main", "test", "testnet4", "signet", "regtest"]), default=None,
               help="Network, when the node does not answer getblockchaininfo.")
+@click.option("--pow-rules", type=click.Choice(["network", "target-only"]), default="network", show_default=True,
+              help="Proof-of-work checks: the network's limit and difficulty transitions, or only each block's "
+                   "own target (for chains simulated at regtest difficulty with another network's magic). "
+                   "See docs/schema.md.")
 @click.option("--batch-mb", type=int, default=32, show_default=True, help="Raw block bytes per commit.")
 @format_option("text", "json")
 @data_option
-def btc_rpc(ws, url, cookie, from_height, to_height, network, batch_mb, fmt):
+def btc_rpc(ws, url, cookie, from_height, to_height, network, pow_rules, batch_mb, fmt):
     """Ingest blocks from a Bitcoin Core node over JSON-RPC (getblockhash, getblock verbosity 2).
 
     \b
@@ -68,5 +76,5 @@ def btc_rpc(ws, url, cookie, from_height, to_height, network, batch_mb, fmt):
     from chaintrace.chains.btc import ingest_rpc
 
     report = ingest_rpc(ws, url, from_height=from_height, to_height=to_height, cookie_file=cookie,
-                        network=network, batch_bytes=batch_mb << 20, progress=RichProgress())
+                        network=network, batch_bytes=batch_mb << 20, progress=RichProgress(), pow_rules=pow_rules)
     _print_report(report, fmt)

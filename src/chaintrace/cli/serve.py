@@ -5,7 +5,6 @@ import click
 
 from chaintrace.cli import main
 from chaintrace.cli._common import console, data_option, format_option, print_json, table
-from chaintrace.errors import UserError
 
 
 @main.command("serve")

@@ -1,11 +1,13 @@
 """`chaintrace show`, `stats` and `sql`: read the store back."""
 from __future__ import annotations
 
+import json
+
 import click
 
 from chaintrace.cli import main
-from chaintrace.cli._common import (btc, console, data_option, format_option, print_csv, print_json, table,
-                                    when)
+from chaintrace.cli._common import (btc, console, data_option, format_option, jsonable, print_csv, print_json,
+                                    table, when)
 from chaintrace.model.chains import resolve_chain
 from chaintrace.store import query
 
@@ -141,20 +143,31 @@ def stats(ws, fmt):
 @main.command("sql")
 @click.argument("query_text", metavar="QUERY")
 @format_option("text", "json", "csv")
-@click.option("--limit", type=int, default=1000, show_default=True, help="Rows shown in text output.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many rows, pushed into the query [default: 1000 for text, all for json/csv].")
 @data_option
 def sql_cmd(ws, query_text, fmt, limit):
-    """Run SQL (DuckDB dialect) over the catalog views: btc.blocks, btc.transactions, btc.outputs, ...
+    """Run one read-only SQL statement (DuckDB dialect) over the catalog views: btc.blocks,
+    btc.transactions, btc.outputs, eth.*, intel.*, ... Statements that write or load (COPY, ATTACH, CREATE,
+    INSERT, INSTALL/LOAD, SET...) and files outside the workspace's stores are refused (exit 2).
 
     \b
     Example:
       chaintrace sql "SELECT height, n_tx, hash FROM btc.blocks ORDER BY height DESC LIMIT 5"
     """
-    cols, rows = query.sql(ws, query_text)
+    shown = limit if limit is not None else (1000 if fmt == "text" else None)
+    # text: one row more than shown, to say whether there are more
+    cols, rows = query.sql_stream(ws, query_text, limit=None if shown is None else shown + (fmt == "text"))
     if fmt == "json":
-        return print_json([dict(zip(cols, r)) for r in rows])
+        click.echo("[", nl=False)
+        for i, r in enumerate(rows):
+            click.echo(("," if i else "") + "\n  " + json.dumps(jsonable(dict(zip(cols, r))), ensure_ascii=False),
+                       nl=False)
+        click.echo("\n]")
+        return
     if fmt == "csv":
         return print_csv(cols, rows)
-    console.print(table(None, cols, rows[:limit]))
-    if len(rows) > limit:
-        console.print(f"... {len(rows) - limit} more rows (use --limit or --format csv)")
+    got = list(rows)
+    console.print(table(None, cols, got[:shown]))
+    if shown is not None and len(got) > shown:
+        console.print(f"... more than {shown} rows (raise --limit, or use --format csv)")

@@ -105,7 +105,9 @@ def simulate_btc_cmd(ws, out_dir, txs, seed, scenario, network, tag_coverage, us
     if do_ingest:
         from chaintrace.chains.btc import ingest_block_files
 
-        rep = ingest_block_files(ws, [r.out_dir], progress=RichProgress())
+        # simulated blocks are mined at regtest difficulty whatever the network's magic and prefixes
+        rep = ingest_block_files(ws, [r.out_dir], progress=RichProgress(),
+                                 pow_rules="network" if network == "regtest" else "target-only")
         if fmt != "json":
             console.print(f"ingested {rep.blocks} blocks, {rep.transactions} transactions into {ws.path}")
 

@@ -2,12 +2,14 @@
 
 Importers read the formats analysts already use (OFAC SDN advanced XML and plain address lists,
 GraphSense TagPacks and ActorPacks, Etherscan-style label JSON, MISP threat-actor galaxies, incident CSVs)
-into the workspace catalog (DuckDB schema ``intel``), one transaction and one versioned import per file.
+into one registry directory shared by every workspace (``--registry DIR``, env ``CHAINTRACE_REGISTRY``,
+default ``~/.local/share/chaintrace/registry``; see :class:`chaintrace.intel.registry.Registry`), one
+transaction and one published registry generation per import.
 The package ships a DPRK incident catalogue (2014-2025) with sources per row.
 
 >>> import chaintrace
 >>> from chaintrace import intel
->>> ws = chaintrace.Workspace("chaintrace-data")                                     # doctest: +SKIP
+>>> ws = intel.Registry("/tmp/registry")   # or a Workspace: the registry workspaces share   # doctest: +SKIP
 >>> intel.import_paths(ws, "ofac-sdn", ["sdn_advanced.xml.bz2"])["totals"]["sanctions"]  # doctest: +SKIP
 761
 >>> intel.lookup(ws, ["0x098B716B8Aaf21512996dC57EB0615e2383E2f96"])[0]["sanctions"][0]["entity"]  # doctest: +SKIP
@@ -16,8 +18,11 @@ The package ships a DPRK incident catalogue (2014-2025) with sources per row.
 """
 from __future__ import annotations
 
-from chaintrace.intel.api import (KINDS, export_csv, export_tagpack, export_tags, import_paths, imports,
-                                  load_tags, lookup, lookup_hits, read_address_file, remove_import, stats)
+from chaintrace.intel.export import export_csv, export_tagpack, export_tags
+from chaintrace.intel.importer import KINDS, import_paths, imports, remove_import
+from chaintrace.intel.lookup import lookup, lookup_hits, read_address_file, stats
+from chaintrace.intel.registry import Registry, default_registry_dir
+from chaintrace.intel.tags import load_tags
 
 
 def get_index(ws):
@@ -41,6 +46,6 @@ def find_actors(ws, query=None) -> list[dict]:
     return actor_list(ws, query)
 
 
-__all__ = ["KINDS", "import_paths", "imports", "remove_import", "load_tags", "lookup", "lookup_hits",
+__all__ = ["Registry", "default_registry_dir", "KINDS", "import_paths", "imports", "remove_import", "load_tags", "lookup", "lookup_hits",
            "read_address_file", "stats", "export_tags", "export_tagpack", "export_csv", "timeline", "find_actors",
            "get_index"]

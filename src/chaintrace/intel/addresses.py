@@ -243,3 +243,74 @@ def detect(address: str) -> str | None:
 def checked(chain: str) -> bool:
     """Whether :func:`check` really validates addresses of `chain`."""
     return chain in EVM_CHAINS or chain in _B58_VERSIONS or chain in ("xrp", "xmr", "sol")
+
+
+def _sol_ok(a: str) -> bool:
+    if not _SOL_RE.match(a):
+        return False
+    try:
+        return len(enc.b58decode(a)) == 32
+    except ValueError:
+        return False
+
+
+# Chains whose addresses a query may be (with a real checker), tried in this order.
+_QUERY_CHAINS = ("eth", "btc", "trx", "ltc", "bch", "doge", "dash", "zec", "btg", "bsv", "xvg", "xrp", "xmr",
+                 "bnb-beacon")
+
+
+def valid_for(address: str) -> str | None:
+    """A chain `address` is a valid address of (the first that fits), or None when it fits none."""
+    a = address.strip()
+    if not a or a != address:
+        return None
+    for chain in _QUERY_CHAINS:
+        if check(chain, a) is None:
+            return chain
+    return "sol" if _sol_ok(a) else None
+
+
+def why_invalid(address: str, chain: str | None = None) -> str | None:
+    """None when `address` is a valid address of `chain` (or, without one, of some supported chain); else why."""
+    if chain is not None and checked(chain):
+        if chain == "sol":
+            return None if _sol_ok(address) else "not a Solana address (32 bytes in base58)"
+        return check(chain, address)
+    if chain is not None:
+        return None if address.strip() and address.strip() == address else "empty or padded address"
+    if valid_for(address) is not None:
+        return None
+    a = address.strip()
+    if not a:
+        return "empty address"
+    if a != address:
+        return "address has leading/trailing whitespace"
+    g = chain_of(None, a)
+    err = check(g, a) if g and checked(g) else None
+    return "not a valid address of any supported chain" + (f" ({g}: {err})" if err else "")
+
+
+def known_chain_names() -> list[str]:
+    """Chain names and aliases `--chain` accepts (sorted)."""
+    return sorted(set(_CHAIN_NAMES) | set(EVM_CHAINS) | set(_CHAIN_NAMES.values()))
+
+
+def known_chain(name: str) -> bool:
+    """Whether `name` is a chain, network or token ticker chaintrace knows (TagPack currency/network)."""
+    n = name.strip().lower()
+    return n in _CHAIN_NAMES or n in EVM_CHAINS or n in TOKEN_TICKERS
+
+
+def resolve_chain(name: str | None) -> str | None:
+    """The registry chain for a user-given `--chain` (aliases: ethereum, bitcoin, tron...); None stays None;
+    an unknown name is a UserError (exit 2) listing the valid names."""
+    from chaintrace.errors import UserError
+
+    if name is None:
+        return None
+    n = name.strip().lower()
+    if n in _CHAIN_NAMES:
+        return _CHAIN_NAMES[n]
+    if n in EVM_CHAINS:
+        return n
+    raise UserError(f"--chain: unknown chain {name!r}; valid names: {', '.join(known_chain_names())}")

@@ -19,7 +19,6 @@ import numpy as np
 
 from chaintrace.intel import addresses as addr
 from chaintrace.intel import registry as reg
-from chaintrace.store.workspace import Workspace
 
 KIND_TAG, KIND_SANCTION, KIND_SEED = 0, 1, 2
 KIND_NAMES = ("tag", "sanction", "incident")
@@ -204,17 +203,19 @@ class LookupIndex:
 # ----------------------------------------------------------------------------------------------- build
 
 
-def build(ws: Workspace | None) -> LookupIndex:
-    """Read every address key of the registry (tags, sanctions periods, incident seeds) into an index."""
-    from chaintrace.intel.api import _TAG_SQL, _periods, _tag_from_row, incident_seed_rows
+def build(ws, gen: int | None = None) -> LookupIndex:
+    """Read every address key of one registry generation (default: the current one) -- tags, sanctions
+    periods, incident seeds -- into an index."""
+    from chaintrace.intel.tags import _TAG_SQL, _periods, _tag_from_row, incident_seed_rows
 
-    gen = reg.generation(ws)
+    ws = reg.as_registry(ws)
+    gen = reg.generation(ws) if gen is None else gen
     keys: list[str] = []
     kinds: list[np.ndarray] = []
     rows: list[np.ndarray] = []
     vf: list[np.ndarray] = []
     vt: list[np.ndarray] = []
-    tables: dict[str, list] = {"tag": _LazyTags(ws), "sanction": [], "incident": []}
+    tables: dict[str, list] = {"tag": _LazyTags(ws, gen), "sanction": [], "incident": []}
 
     def add(kind, ks, froms, tos):
         keys.extend(ks)
@@ -223,7 +224,7 @@ def build(ws: Workspace | None) -> LookupIndex:
         vf.append(np.array([_NO_FROM if f is None else day(f) for f in froms], dtype=np.int64))
         vt.append(np.array([_NO_TO if t is None else day(t) for t in tos], dtype=np.int64))
 
-    with reg.reader(ws) as con:
+    with reg.reader(ws, gen) as con:
         if con is not None:
             import pyarrow.compute as pc
 
@@ -242,7 +243,9 @@ def build(ws: Workspace | None) -> LookupIndex:
     seeds = incident_seed_rows(ws)
     tables["incident"] = seeds
     add(KIND_SEED, [s["addr_key"] for s in seeds], [None] * len(seeds), [None] * len(seeds))
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt))
+    def cat(xs, dt):
+        return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dtype=dt)
+
     idx = LookupIndex(keys, cat(kinds, np.int8), cat(rows, np.int64), cat(vf, np.int64), cat(vt, np.int64),
                       tables, gen)
     tables["tag"].bind(_TAG_SQL, _tag_from_row)
@@ -252,8 +255,9 @@ def build(ws: Workspace | None) -> LookupIndex:
 class _LazyTags:
     """Tag rows fetched from the catalog (by rowid) only for the rows a lookup hit."""
 
-    def __init__(self, ws):
+    def __init__(self, ws, generation: int):
         self.ws = ws
+        self.generation = generation
         self.cache: dict[int, object] = {}
 
     def bind(self, sql, conv):
@@ -264,7 +268,7 @@ class _LazyTags:
         need = sorted({int(r) for r in rows if int(r) not in self.cache})
         if not need:
             return
-        with reg.reader(self.ws) as con:
+        with reg.reader(self.ws, self.generation) as con:
             for r in con.execute(self.sql + " WHERE t.rowid IN (SELECT unnest(?::BIGINT[]))", [need]).fetchall():
                 self.cache[int(r[0])] = self.conv(r[1:])
 
@@ -274,45 +278,33 @@ class _LazyTags:
         return self.cache[row]
 
 
-_CACHE: dict[str, tuple[LookupIndex, tuple]] = {}
+_CACHE: dict[str, LookupIndex] = {}
 _LOCK = threading.Lock()
 
 
-def _stamp(ws: Workspace | None) -> tuple:
-    """File-system stamp of the catalog (and its WAL): unchanged stamp = unchanged registry."""
-    if ws is None:
-        return ()
-    out = []
-    for p in (ws.catalog_path, ws.catalog_path.with_name(ws.catalog_path.name + ".wal")):
-        try:
-            st = p.stat()
-            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            out.append(None)
-    return tuple(out)
-
-
-def get_index(ws: Workspace | None) -> LookupIndex:
-    """The lookup index of `ws`, built once per registry generation and kept in memory.
-
-    Whether the cached index is current is decided from a stat() of the catalog files (microseconds); only
-    when they changed is the registry generation read from the catalog."""
-    key = str(ws.catalog_path) if ws is not None else ""
-    stamp = _stamp(ws)
+def get_index(ws) -> LookupIndex:
+    """The lookup index of a registry (or of the registry a workspace uses; see
+    :func:`chaintrace.intel.registry.as_registry`), built once per registry generation and kept in memory.
+    Whether the cached index is current is one read of the registry's generation pointer."""
+    r = reg.as_registry(ws)
+    key = str(r.path.resolve()) if r is not None else ""
+    gen = r.generation if r is not None else 0
     with _LOCK:
         hit = _CACHE.get(key)
-        if hit is not None and hit[1] == stamp:
-            return hit[0]
-    gen = reg.generation(ws)
-    if hit is not None and hit[0].generation == gen:
-        idx = hit[0]
-    else:
-        idx = build(ws)
+    if hit is not None and hit.generation == gen:
+        return hit
+    idx = build(r, gen)
     with _LOCK:
-        _CACHE[key] = (idx, stamp)
+        _CACHE[key] = idx
     return idx
 
 
 def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()
+
+
+def _stamp(ws) -> tuple:
+    """A cheap stamp of the registry `ws` uses: changes when a new generation is published."""
+    r = reg.as_registry(ws)
+    return () if r is None else (str(r.path), r.generation)

@@ -90,7 +90,7 @@ def _plain_files(p: Path) -> dict[str, Path]:
 def dir_digest(p: Path) -> str:
     """sha256 over the names and bytes of the list files a plain-list directory holds."""
     h = hashlib.sha256()
-    for asset, f in sorted(_plain_files(p).items()):
+    for _asset, f in sorted(_plain_files(p).items()):
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 

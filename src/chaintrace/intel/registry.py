@@ -24,9 +24,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
+import shutil
+import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Union
 
 import duckdb
 import pyarrow as pa
@@ -47,7 +51,7 @@ DDL = [
         content_sha256 VARCHAR, imported_at TIMESTAMP, as_of DATE, title VARCHAR, creator VARCHAR,
         description VARCHAR, list_name VARCHAR, assets VARCHAR[], n_tags INTEGER, n_actors INTEGER,
         n_incidents INTEGER, n_seeds INTEGER, n_aggregates INTEGER, n_sanctions INTEGER, n_rejected INTEGER,
-        n_duplicates INTEGER, superseded_by INTEGER, options VARCHAR)""",
+        n_duplicates INTEGER, superseded_by INTEGER, options VARCHAR, licence VARCHAR, restricted BOOLEAN)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.tags (
         import_id INTEGER, kind VARCHAR, chain VARCHAR, address VARCHAR, addr_key VARCHAR, label VARCHAR,
         category VARCHAR, entity_category VARCHAR, abuse VARCHAR, actor VARCHAR, source VARCHAR,
@@ -61,7 +65,7 @@ DDL = [
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sanction_periods (
         list_name VARCHAR, asset VARCHAR, chain VARCHAR, address VARCHAR, addr_key VARCHAR, uid VARCHAR,
         entity VARCHAR, party_type VARCHAR, programs VARCHAR[], listed_date DATE, valid_from DATE,
-        valid_to DATE, first_seen DATE, last_seen DATE, snapshots INTEGER)""",
+        valid_to DATE, first_seen DATE, last_seen DATE, snapshots INTEGER, absent_before DATE)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.actors (
         import_id INTEGER, actor_id VARCHAR, name VARCHAR, country VARCHAR, categories VARCHAR[],
         uri VARCHAR, refs VARCHAR[], source_ref VARCHAR, lastmod DATE, line INTEGER)""",
@@ -102,23 +106,187 @@ def norm_alias(name: str) -> str:
     return "".join(c for c in name.lower() if c.isalnum())
 
 
+# -------------------------------------------------------------------------------------------- directory
+
+ENV_REGISTRY = "CHAINTRACE_REGISTRY"
+POINTER = "CURRENT"
+KEEP_GENERATIONS = 8  # older generation files are deleted (a reader holding one keeps its open file)
+_OVERRIDE: ContextVar[Path | None] = ContextVar("chaintrace_registry_override", default=None)
+
+
+def user_data_dir() -> Path:
+    """The per-user data directory: $XDG_DATA_HOME/chaintrace (default ~/.local/share/chaintrace) on Linux,
+    ~/Library/Application Support/chaintrace on macOS, %APPDATA%\\chaintrace on Windows."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "chaintrace"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "chaintrace"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chaintrace"
+
+
+def default_registry_dir() -> Path:
+    """Where the registry lives unless told: ``--registry DIR`` (see :func:`use`), else env
+    ``CHAINTRACE_REGISTRY``, else ``<user data dir>/registry`` (:func:`user_data_dir`)."""
+    o = _OVERRIDE.get()
+    if o is not None:
+        return o
+    env = os.environ.get(ENV_REGISTRY)
+    return Path(env).expanduser() if env else user_data_dir() / "registry"
+
+
+@contextmanager
+def use(path: str | os.PathLike | None) -> Iterator[None]:
+    """Within the block, workspaces use the registry in `path` (the CLI's ``--registry DIR``)."""
+    token = _OVERRIDE.set(Path(path).expanduser() if path is not None else _OVERRIDE.get())
+    try:
+        yield
+    finally:
+        _OVERRIDE.reset(token)
+
+
+class Registry:
+    """The intelligence registry: a directory shared by every workspace (and the service).
+
+    Layout: ``CURRENT`` names the current generation; ``generations/g000042.duckdb`` is generation 42, a
+    DuckDB database that is never changed once published. An import copies the current generation to a new
+    file, writes it in one transaction, checkpoints it and publishes it by replacing ``CURRENT`` atomically
+    (``os.replace``) under an exclusive lock. A reader opens the generation ``CURRENT`` names and keeps it:
+    a lookup during an import sees the old or the new generation, never a mix.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).expanduser()
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.path)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Registry) and self.path.resolve() == other.path.resolve()
+
+    def __hash__(self) -> int:
+        return hash(str(self.path))
+
+    @property
+    def generation(self) -> int:
+        """The current generation (0: nothing imported yet)."""
+        try:
+            text = (self.path / POINTER).read_text().strip()
+        except FileNotFoundError:
+            return 0
+        try:
+            return int(text.lstrip("g"))
+        except ValueError:
+            raise ChaintraceError(f"{self.path / POINTER}: not a registry generation pointer ({text[:40]!r})") from None
+
+    def file(self, generation: int | None = None) -> Path:
+        g = self.generation if generation is None else generation
+        return self.path / "generations" / f"g{g:06d}.duckdb"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The DuckDB file of the current generation."""
+        return self.file()
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to a new generation; published when the block ends without an error."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "generations").mkdir(exist_ok=True)
+        with open(self.path / ".lock", "a+") as lock:
+            _lock(lock)
+            old = self.generation
+            new = old + 1
+            target = self.file(new)
+            tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+            for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+                p.unlink(missing_ok=True)
+            if old:
+                shutil.copyfile(self.file(old), tmp)
+            con = duckdb.connect(str(tmp))
+            try:
+                ensure_schema(con)
+                yield con
+                con.execute("CHECKPOINT")
+            except BaseException as e:
+                con.close()
+                for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+                    p.unlink(missing_ok=True)
+                if isinstance(e, NothingToPublish):
+                    return
+                raise
+            con.close()
+            os.replace(tmp, target)
+            ptr = self.path / (POINTER + ".tmp")
+            ptr.write_text(f"g{new:06d}\n")
+            os.replace(ptr, self.path / POINTER)
+            for g in range(max(1, new - 4 * KEEP_GENERATIONS), new - KEEP_GENERATIONS + 1):
+                self.file(g).unlink(missing_ok=True)
+
+
+class NothingToPublish(Exception):
+    """Raised inside :meth:`Registry.writer` to drop the new generation (nothing changed)."""
+
+
+def _lock(f) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: one writer at a time is the caller's duty
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+
+
+# What the library functions take as their first argument: a Registry, a registry directory, a Workspace (the
+# registry every workspace shares) or None (no registry: the built-in catalogue only).
+RegistryLike = Union[Registry, Workspace, str, os.PathLike, None]
+
+
+def as_registry(x: RegistryLike) -> Registry | None:
+    """The registry an argument stands for: a :class:`Registry`, a directory path, None (no registry:
+    built-in data only), or a Workspace: the registry it was bound to (:func:`bind`), else the registry every
+    workspace shares (:func:`default_registry_dir`, resolved once per Workspace object and then kept, so one
+    object never switches registry half-way)."""
+    if x is None or isinstance(x, Registry):
+        return x
+    if isinstance(x, (str, os.PathLike)):
+        return Registry(x)
+    bound = getattr(x, "_intel_registry", None)
+    if isinstance(bound, Registry):
+        return bound
+    return bind(x, default_registry_dir())
+
+
+def bind(ws: Workspace, path: str | os.PathLike) -> Registry:
+    """Make workspace object `ws` use the registry in `path` (e.g. a service or a test with its own)."""
+    r = Registry(path)
+    try:
+        ws._intel_registry = r  # type: ignore[attr-defined]
+    except AttributeError:  # an object that takes no attributes: resolved on every call
+        pass
+    return r
+
+
 # ------------------------------------------------------------------------------------------- connections
 
 
 @contextmanager
-def reader(ws: Workspace | None) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    """A read-only connection to the catalog, or None when the workspace has no intel registry yet."""
-    if ws is None or not ws.catalog_path.exists():
+def reader(ws: RegistryLike, generation: int | None = None) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only connection to one registry generation (default: the current one), or None when the
+    registry is empty. `ws`: anything :func:`as_registry` takes."""
+    r = as_registry(ws)
+    if r is None:
         yield None
         return
+    g = r.generation if generation is None else generation
+    if not g:
+        yield None
+        return
+    path = r.file(g)
     try:
-        con = duckdb.connect(str(ws.catalog_path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as e:
-        raise StoreError(f"{ws.catalog_path}: catalog is in use by another process ({e})") from e
+        raise StoreError(f"{path}: cannot open registry generation {g} ({e})") from e
     try:
-        n = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = 'imports'",
-                        [SCHEMA]).fetchall()[0][0]
-        yield con if n else None
+        yield con
     finally:
         con.close()
 
@@ -128,21 +296,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(stmt)
 
 
-def generation(ws: Workspace | None) -> int:
-    """Changes whenever the registry changes (0 for none): the cache key of lookup indexes."""
-    with reader(ws) as con:
-        if con is None:
-            return 0
-        row = con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
-
-
-def _bump(con) -> None:
-    row = con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'generation'").fetchone()
-    if row is None:
-        con.execute(f"INSERT INTO {SCHEMA}.meta VALUES ('generation', '1')")
-    else:
-        con.execute(f"UPDATE {SCHEMA}.meta SET value = ? WHERE key = 'generation'", [str(int(row[0]) + 1)])
+def generation(ws: RegistryLike) -> int:
+    """The registry's current generation (0 for none): the cache key of lookup indexes."""
+    r = as_registry(ws)
+    return r.generation if r is not None else 0
 
 
 # --------------------------------------------------------------------------------------------- columns
@@ -302,7 +459,7 @@ def _rows_for(p: Parsed, import_id: int) -> dict[str, tuple[dict, dict]]:
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def existing_import(ws: Workspace, kind: str, sha: str) -> int | None:
+def existing_import(ws: RegistryLike, kind: str, sha: str) -> int | None:
     """The id of a current import of these exact bytes, if any."""
     with reader(ws) as con:
         if con is None:
@@ -313,14 +470,13 @@ def existing_import(ws: Workspace, kind: str, sha: str) -> int | None:
         return row[0] if row else None
 
 
-def write_imports(ws: Workspace, parsed: list[tuple[Parsed, dict]]) -> list[int]:
+def write_imports(ws: RegistryLike, parsed: list[tuple[Parsed, dict]]) -> list[int]:
     """Store parsed files in one transaction. Each item is (Parsed, info) with info: sha256, path, options.
     Returns the new import ids. Either every file lands or none does."""
-    ids = []
-    with ws.catalog() as con:
+    ids: list[int] = []
+    with as_registry(ws).writer() as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            ensure_schema(con)
             next_id = con.execute(f"SELECT coalesce(max(import_id), 0) + 1 FROM {SCHEMA}.imports").fetchone()[0]
             snapshots_changed = False
             for p, info in parsed:
@@ -352,33 +508,34 @@ def write_imports(ws: Workspace, parsed: list[tuple[Parsed, dict]]) -> list[int]
                     counts[table] = _insert(con, table, cols, types)
                 con.execute(
                     f"INSERT INTO {SCHEMA}.imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    f"?, ?, NULL, ?)",
+                    f"?, ?, NULL, ?, ?, ?)",
                     [iid, p.kind, info["path"], Path(info["path"]).name, info["sha256"], info.get("content_sha256"),
                      _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None), _date(p.meta.get("as_of")),
                      p.meta.get("title"), p.meta.get("creator"), p.meta.get("description"),
                      p.meta.get("list_name"), p.meta.get("assets"), len(p.tags), len(p.actors), len(p.incidents),
                      len(p.seeds), len(p.aggregates), len(p.sanctions), len(p.rejects), p.duplicates,
-                     json.dumps(info.get("options") or {}, sort_keys=True)])
+                     json.dumps(info.get("options") or {}, sort_keys=True), info.get("licence"),
+                     bool(info.get("restricted"))])
                 ids.append(iid)
             if snapshots_changed:
                 rebuild_sanction_periods(con)
-            if ids:
-                _bump(con)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        if not ids:
+            raise NothingToPublish
     return ids
 
 
-def remove_import(ws: Workspace, import_id: int) -> dict:
+def remove_import(ws: RegistryLike, import_id: int) -> dict:
     """Delete the rows of one import (its record stays, marked superseded by 0)."""
-    with ws.catalog() as con:
-        ensure_schema(con)
+    r = as_registry(ws)
+    with r.writer() as con:
         row = con.execute(f"SELECT kind, path, superseded_by FROM {SCHEMA}.imports WHERE import_id = ?",
                           [import_id]).fetchone()
         if row is None:
-            raise ChaintraceError(f"no import #{import_id} in {ws.catalog_path} (see `chaintrace intel imports`)")
+            raise ChaintraceError(f"no import #{import_id} in the registry {r.path} (see `chaintrace intel imports`)")
         con.execute("BEGIN TRANSACTION")
         try:
             for t in DATA_TABLES:
@@ -386,7 +543,6 @@ def remove_import(ws: Workspace, import_id: int) -> dict:
             con.execute(f"UPDATE {SCHEMA}.imports SET superseded_by = 0 WHERE import_id = ?", [import_id])
             if row[0] in SNAPSHOT_KINDS:
                 rebuild_sanction_periods(con)
-            _bump(con)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -395,12 +551,15 @@ def remove_import(ws: Workspace, import_id: int) -> dict:
 
 
 def rebuild_sanction_periods(con) -> None:
-    """Recompute ``sanction_periods`` from every current list snapshot.
+    """Recompute ``sanction_periods`` from every current list snapshot (the list history).
 
-    Per list, asset and address: a period opens at the address's listing date (the entry date of its
-    entity, when the list gives one and no earlier period ended after it) or else at the as-of date of the
-    first snapshot that holds it, and closes at the as-of date of the first later snapshot that covers the
-    asset and no longer holds it.
+    Per list, asset and address, a period runs from the as-of date of a snapshot that holds the address to
+    the as-of date of the first later snapshot that covers the asset and no longer holds it (a removal), or
+    stays open. The entity's listing date is kept beside it but does not open the period: the SDN list gives
+    no date per address (an address can be added to an old entry years later), so the entry date is only a
+    lower bound. ``absent_before`` is the latest snapshot covering the asset that did not hold the address
+    before the period began. :func:`chaintrace.intel.history.status_at` answers true / false / unknown
+    from these rows.
     """
     snaps = con.execute(f"SELECT import_id, list_name, as_of, assets FROM {SCHEMA}.imports WHERE kind IN "
                         f"({', '.join(repr(k) for k in SNAPSHOT_KINDS)}) AND superseded_by IS NULL "
@@ -416,17 +575,22 @@ def rebuild_sanction_periods(con) -> None:
         lists.setdefault(lname, []).append((iid, as_of, set(assets) if assets else None))
     for lname, seq in lists.items():
         state: dict[tuple, dict] = {}
+        last_cover: dict[str, object] = {}  # asset -> as-of of the latest snapshot covering it (seen so far)
         for iid, as_of, assets in seq:
             present = by_snap.get(iid, {})
             for ident, st in state.items():
-                if st["open"] and ident not in present and (assets is None or ident[0] in assets):
-                    st["periods"].append((st["start"], as_of))
-                    st["open"] = False
+                if ident not in present and (assets is None or ident[0] in assets):
+                    if st["open"]:
+                        st["periods"].append((st["start"], as_of, st["absent"]))
+                        st["open"] = False
+                    st["absent"] = as_of
             for ident, info in present.items():
                 st = state.get(ident)
                 chain, address, uid, entity, ptype, programs, listed = info
                 if st is None:
-                    st = state[ident] = {"open": False, "periods": [], "first": as_of, "n": 0}
+                    st = state[ident] = {"open": False, "periods": [], "first": as_of, "n": 0,
+                                         "absent": max((x for x in (last_cover.get("*"), last_cover.get(ident[0]))
+                                                         if x is not None), default=None)}
                 st["last"] = as_of
                 st["n"] += 1
                 st["address"], st["chain"] = address, chain
@@ -434,19 +598,20 @@ def rebuild_sanction_periods(con) -> None:
                     st.update(uid=uid, entity=entity, ptype=ptype, programs=programs)
                 if listed is not None:
                     st["listed"] = listed
-                prev_end = st["periods"][-1][1] if st["periods"] else None
-                usable = listed is not None and listed <= as_of and (prev_end is None or listed >= prev_end)
                 if not st["open"]:
-                    st["start"], st["open"] = (listed if usable else as_of), True
-                elif usable and listed < st["start"]:
-                    st["start"] = listed  # a later, richer snapshot (the XML) tells when the entry was made
+                    st["start"], st["open"] = as_of, True
+            for a in (assets if assets is not None else {"*"}):
+                last_cover[a] = as_of
+            if assets is None:
+                for a in list(last_cover):
+                    last_cover[a] = as_of
         for (asset, k), st in state.items():
-            periods = st["periods"] + ([(st["start"], None)] if st["open"] else [])
-            for start, end in periods:
+            periods = st["periods"] + ([(st["start"], None, st["absent"])] if st["open"] else [])
+            for start, end, absent in periods:
                 out.append((lname, asset, st["chain"], st["address"], k, st.get("uid"), st.get("entity"),
                             st.get("ptype"), st.get("programs"), st.get("listed"), start, end, st["first"],
-                            st["last"], st["n"]))
+                            st["last"], st["n"], absent if absent is not None and absent < start else None))
     con.execute(f"DELETE FROM {SCHEMA}.sanction_periods")
     if out:
-        con.executemany(f"INSERT INTO {SCHEMA}.sanction_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        out)
+        con.executemany(f"INSERT INTO {SCHEMA}.sanction_periods VALUES "
+                        f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)

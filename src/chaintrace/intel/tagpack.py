@@ -21,7 +21,7 @@ import yaml
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
 from chaintrace.intel.files import read_bytes
-from chaintrace.intel.model import CONFIDENCE_LEVELS, Actor, Parsed, Reject, confidence_id_for, iso_date
+from chaintrace.intel.model import CONFIDENCE_LEVELS, LEVEL_IDS, Actor, Parsed, Reject, confidence_id_for, iso_date
 from chaintrace.intel.yamlblock import read_flat
 from chaintrace.model.tags import Tag, primary_category
 
@@ -103,6 +103,7 @@ def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: st
     header = {k: v for k, v in data.items() if k in TAG_FIELDS}
     out = Parsed(kind="tagpack", path=str(path))
     out.meta = {"title": _text(data.get("title")), "creator": _text(data.get("creator")),
+                "licence": _text(data.get("license") or data.get("licence")),
                 "description": _text(data.get("description"))}
     header_line = 1
     if header.get("lastmod") is not None:
@@ -115,7 +116,15 @@ def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: st
             continue
         t = {**header, **{k: v for k, v in raw.items() if v is not None}}
         unknown = [k for k in raw if k not in TAG_FIELDS]
-        address = _text(t.get("address"))
+        raw_address = t.get("address")
+        if raw_address is not None and not isinstance(raw_address, str):
+            why = ("address is a number, not a string (YAML reads an unquoted 0x... as an integer: quote it)"
+                   if isinstance(raw_address, int) else f"address is a {type(raw_address).__name__}, not a string")
+            shown = (f"0x{raw_address:040x}" if isinstance(raw_address, int) and 0 <= raw_address < 1 << 160
+                     else repr(raw_address)[:80])
+            out.rejects.append(Reject(str(path), line, shown, None, why))
+            continue
+        address = _text(raw_address)
         if t.get("tx_hash") is not None and address is None:
             out.rejects.append(Reject(str(path), line, _text(t.get("tx_hash")), None,
                                       "transaction tag (tx_hash): only address tags are supported"))
@@ -125,6 +134,12 @@ def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: st
             continue
         currency = _text(t.get("currency"))
         network = _text(t.get("network")) or currency
+        if network is not None and not addr.known_chain(network):
+            what = "network" if t.get("network") is not None else "currency"
+            out.rejects.append(Reject(str(path), line, address, None,
+                                      f"unknown {what} {network!r} (not a chain, network or token ticker "
+                                      f"chaintrace knows; the tag is not imported under a guessed chain)"))
+            continue
         chain = addr.chain_of(network, address) or default_chain
         if chain is None:
             why = (f"currency {currency!r} names no chain and the address form does not tell which (add network:)"
@@ -141,13 +156,13 @@ def parse_tagpack(path: str | Path, *, tlp: str | None = None, default_chain: st
             continue
         conf_id = _text(t.get("confidence"))
         if conf_id is not None and conf_id not in CONFIDENCE_LEVELS:
-            if conf_id.isdigit():
-                level = int(conf_id)
-                conf_id = confidence_id_for(level)
+            if conf_id.isdigit() and int(conf_id) in LEVEL_IDS:
+                conf_id = LEVEL_IDS[int(conf_id)]
             else:
                 out.rejects.append(Reject(str(path), line, address, chain,
                                           f"undefined confidence {conf_id!r} (expected one of "
-                                          f"{', '.join(sorted(CONFIDENCE_LEVELS))})"))
+                                          f"{', '.join(sorted(CONFIDENCE_LEVELS))}, or a level "
+                                          f"{', '.join(map(str, sorted(LEVEL_IDS)))})"))
                 continue
         level = CONFIDENCE_LEVELS.get(conf_id) if conf_id else None
         try:
@@ -197,6 +212,7 @@ def parse_actorpack(path: str | Path) -> Parsed:
         raise UserError(f"{path}: not an ActorPack (expected a mapping with an 'actors' list)")
     out = Parsed(kind="actorpack", path=str(path))
     out.meta = {"title": _text(data.get("title")), "creator": _text(data.get("creator")),
+                "licence": _text(data.get("license") or data.get("licence")),
                 "description": _text(data.get("description"))}
     head_lastmod = iso_date(data.get("lastmod"), f"{path}: lastmod")
     seen = set()

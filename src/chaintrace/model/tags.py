@@ -21,7 +21,7 @@ CATEGORIES = frozenset({
     "service", "black_list", "gov_black_list", "extremism", "terrorism_financing", "sextortion", "extortion",
     "ponzi_scheme", "pyramid_scheme", "investment_fraud", "money_laundering", "account_hack", "data_breach",
     "social_engineering", "hacking", "financial_crime", "drugs", "weapons", "human_trafficking",
-    "child_sexual_abuse", "mixing", "defi_lending", "bridge_exploit", "mev_bot",
+    "child_sexual_abuse", "mixing", "bridge_exploit", "mev_bot",
 })
 
 # Categories too generic to describe an address on their own: when a tag also names an abuse (GraphSense's

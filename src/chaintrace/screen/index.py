@@ -294,7 +294,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     spent = (oa >= 0) & (g.out_spender_tx >= 0)
     sent = np.bincount(oa[spent], weights=g.out_value[spent], minlength=n_addr)
     # txids: every transaction (hash prefix for transfer refs) and the evidence transactions in full
-    from chaintrace.graph.btc import address_strings, txids as txid_strings
+    from chaintrace.graph.btc import address_strings
 
     tx_tbl = store.read("transactions", ["txid", "tx_id"])
     tx_hex = tx_tbl.column("txid").to_pylist()

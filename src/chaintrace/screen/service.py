@@ -210,6 +210,33 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     return r
 
 
+def screen_address_batch(snap: Snapshot, subjects: list[str]) -> list[dict]:
+    """:func:`screen_one_address` for many subjects: those the chain data holds without any exposure or
+    registry hit (most of a batch) are answered from one template, found with vectorised hash probes."""
+    idx = snap.index
+    if idx is None or len(subjects) < 64:
+        return [screen_one_address(snap, s) for s in subjects]
+    import numpy as np
+
+    from chaintrace.screen.index import hash_keys
+
+    keys = [addr.key_any(s) if isinstance(s, str) else "" for s in subjects]
+    seen_hash = idx.arrays["seen_hash"]
+    h = hash_keys(keys)
+    pos = np.minimum(np.searchsorted(seen_hash, h), max(len(seen_hash) - 1, 0))
+    seen = (seen_hash[pos] == h) if len(seen_hash) else np.zeros(len(keys), np.bool_)
+    rows, direct_btc, direct_eth = idx.addr_row, snap.sources["btc"].direct, snap.sources["eth"].direct
+    warnings = list(snap.warnings)
+    out = []
+    for s, k, sn in zip(subjects, keys, seen.tolist()):
+        if sn and k == s and k not in rows and k not in direct_btc and k not in direct_eth:
+            out.append({"subject": s, "chain": "btc", "risk": "none", "score": 0, "exposures": [], "sanctions": [],
+                        "evidence": [], "warnings": warnings, "invalid": None, "rules": []})
+        else:
+            out.append(screen_one_address(snap, s))
+    return out
+
+
 def parse_ref(ref: str) -> tuple[str | None, str | None, int | None, str | None]:
     """(chain, txid, vout, None) of a transfer reference, or (None, None, None, reason)."""
     if not isinstance(ref, str) or not ref:
@@ -261,7 +288,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
         share = taint / value if value else 0.0
         exposures.append(_group_exposure(idx.groups[gi], "direct" if hop <= 1 else "indirect", "incoming",
                                          hop, taint, share))
-    for (gi, taint, hop, _p), ex in list(zip(ents, exposures))[:EVIDENCE_PATHS]:
+    for (gi, taint, _hop, _p), ex in list(zip(ents, exposures))[:EVIDENCE_PATHS]:
         r["evidence"].append({"exposure": exposures.index(ex), "direction": "incoming",
                               "entity": idx.groups[gi].get("entity"), "amount": str(taint),
                               "path": idx.trail(o, gi, 0)})
@@ -273,11 +300,12 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
 
 
 class Screener:
-    """Answers screening questions for a workspace; thread-safe; refreshes its snapshot when newer data
-    has a complete index (checked at most every `check_seconds`)."""
+    """Answers screening questions for a workspace; thread-safe. It swaps its snapshot when the data
+    changed and a complete index for it exists (checked every `check_seconds`: by a watcher thread with
+    `watch=True`, as a service does, else on the next question)."""
 
     def __init__(self, ws: Workspace, config: Config | None = None, *, check_seconds: float = 2.0,
-                 build: bool = False):
+                 build: bool = False, watch: bool = False):
         self.ws = ws
         self.config = config or load_config()
         self.check_seconds = check_seconds
@@ -285,35 +313,51 @@ class Screener:
         self._snap = make_snapshot(ws, self.config, build=build)
         self._checked = time.monotonic()
         self._stamp = self._data_stamp()
+        self._watch = watch
+        if watch:
+            threading.Thread(target=self._watcher, name="chaintrace-screen-watch", daemon=True).start()
 
     def _data_stamp(self) -> tuple:
-        cur = current_name(self.ws, self.config)
+        """Cheap stamp of everything a snapshot depends on: file stats of the btc manifest, the catalog
+        (registry) and the complete indexes of this configuration."""
         from chaintrace.intel.index import _stamp
 
-        idx = self._snap.index.path.name if self._snap.index is not None else None
-        ready = cur is not None and (self.ws.path / "btc" / "cache" / cur[0] / "DONE").exists()
-        return (cur, ready, idx, _stamp(self.ws))
+        out: list = [_stamp(self.ws)]
+        try:
+            st = (self.ws.path / "btc" / "manifest.json").stat()
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            out.append(None)
+        root = self.ws.path / "btc" / "cache"
+        out.append(tuple(sorted(p.parent.name for p in root.glob(f"screen-v*-{self.config.digest}/DONE")))
+                   if root.exists() else ())
+        return tuple(out)
 
-    def snapshot(self) -> Snapshot:
-        now = time.monotonic()
-        if now - self._checked < self.check_seconds:
-            return self._snap
+    def _refresh(self) -> None:
         with self._lock:
-            if now - self._checked < self.check_seconds:
-                return self._snap
-            self._checked = now
+            self._checked = time.monotonic()
             try:
                 stamp = self._data_stamp()
                 if stamp != self._stamp:
                     self._snap = make_snapshot(self.ws, self.config)
-                    self._stamp = self._data_stamp()
+                    self._stamp = stamp
             except Exception:  # noqa: BLE001  a store being written: keep answering from the snapshot we have
                 pass
-            return self._snap
+
+    def _watcher(self) -> None:
+        while True:
+            time.sleep(self.check_seconds)
+            self._refresh()
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot (one consistent data version)."""
+        if not self._watch and time.monotonic() - self._checked >= self.check_seconds:
+            self._refresh()
+        return self._snap
 
     def addresses(self, subjects: list[str]) -> dict:
         snap = self.snapshot()
-        return {"results": [screen_one_address(snap, s) for s in subjects], "data_version": snap.data_version}
+        return {"results": screen_address_batch(snap, subjects), "data_version": snap.data_version}
 
     def transfers(self, refs: list[str]) -> dict:
         snap = self.snapshot()

@@ -5,6 +5,7 @@ Every function returns plain dicts/lists (amounts as Python ints) that the CLI p
 from __future__ import annotations
 
 import os
+from typing import Iterator
 
 from chaintrace.errors import UserError
 from chaintrace.store.workspace import Workspace
@@ -56,6 +57,8 @@ def stats(ws: Workspace) -> dict:
                            (SELECT 1 FROM btc.inputs_raw i WHERE i.spent_output_id = o.output_id)) AS utxo_value
             """)[0]
             info.update({k: (int(v) if v is not None else None) for k, v in r.items()})
+            # which proof-of-work rules the stored blocks passed (docs/schema.md, "Proof of work")
+            info["proof_of_work"] = m["meta"].get("pow_rules") or "not recorded (ingested before the checks)"
         elif hasattr(_chain_stats, chain):
             info.update(getattr(_chain_stats, chain)(con))
         out["chains"][chain] = info
@@ -147,15 +150,62 @@ def btc_address(ws: Workspace, address: str, recent: int = 10) -> dict:
     return a
 
 
-def sql(ws: Workspace, query: str, params=()) -> tuple[list[str], list[tuple]]:
-    """Run SQL over the catalog views (btc.*, eth.*, intel.*, ...). Returns (column names, rows)."""
+def sql(ws: Workspace, query: str, params=(), limit: int | None = None) -> tuple[list[str], list[tuple]]:
+    """Run one read-only SQL statement over the catalog views (btc.*, eth.*, intel.*, ...).
+
+    Returns (column names, rows), at most `limit` rows when given. Same rules as :func:`sql_stream`.
+    """
+    cols, rows = sql_stream(ws, query, params, limit=limit)
+    return cols, list(rows)
+
+
+def sql_stream(ws: Workspace, query: str, params=(), *, limit: int | None = None,
+               batch_rows: int = 2048) -> tuple[list[str], Iterator[tuple]]:
+    """Run one read-only SQL statement; returns (column names, an iterator over the rows).
+
+    The statement must be exactly one that only reads (:func:`chaintrace.store.readonly.read_only_statement`:
+    COPY, ATTACH, INSTALL/LOAD, CREATE, INSERT, SET, a PRAGMA that sets... are refused with a
+    :class:`UserError`), and it runs on a sandboxed connection that cannot read files outside the workspace's
+    chain stores nor change its settings. `limit` is pushed into the query as a subquery ``LIMIT``; rows
+    are fetched `batch_rows` at a time (never the whole result at once). The iterator closes the connection
+    when exhausted or closed.
+    """
     import duckdb
 
-    con = ws.connect()
+    from chaintrace.store.readonly import limited, read_only_statement
+
+    if limit is not None and limit < 0:
+        raise UserError(f"--limit must be 0 or more rows, not {limit}")
+    statement, is_query = read_only_statement(query)
+    if limit is not None and is_query:
+        statement = limited(statement, limit)
+    con = ws.connect(sandbox=True)
     try:
-        cur = con.execute(query, params)
+        cur = con.execute(statement, params)
     except duckdb.Error as e:
+        con.close()
         raise UserError(f"SQL error: {e}") from None
     if cur.description is None:
-        return [], []
-    return [d[0] for d in cur.description], cur.fetchall()
+        con.close()
+        return [], iter(())
+    cols = [d[0] for d in cur.description]
+    return cols, _stream(con, cur, None if is_query else limit, batch_rows)
+
+
+def _stream(con, cur, limit: int | None, batch_rows: int) -> Iterator[tuple]:
+    import duckdb
+
+    left = limit
+    try:
+        while left is None or left > 0:
+            try:
+                batch = cur.fetchmany(batch_rows if left is None else min(batch_rows, left))
+            except duckdb.Error as e:
+                raise UserError(f"SQL error: {e}") from None
+            if not batch:
+                return
+            if left is not None:
+                left -= len(batch)
+            yield from batch
+    finally:
+        con.close()

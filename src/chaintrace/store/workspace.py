@@ -33,6 +33,11 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get(ENV_DATA) or DEFAULT_DATA).expanduser().absolute()
 
 
+def sql_string(text: str) -> str:
+    """`text` as a DuckDB string literal (any path works: quotes, spaces, unicode)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _holds_no_data(d: Path) -> bool:
     """True when the tree under `d` has only directories and empty lock files."""
     for root, _dirs, files in os.walk(d):
@@ -114,15 +119,32 @@ class Workspace:
             for stmt in schema_mod.CHAINS[name].views(files, schema=name):
                 con.execute(stmt)
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A query connection: chain views from the manifests plus the catalog's tables, read-only."""
+    def connect(self, *, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
+        """A query connection: chain views from the manifests plus the catalog's tables, read-only.
+
+        With `sandbox`, once the views are set up the connection can read no file outside the chain stores
+        (``enable_external_access=false`` with the stores as ``allowed_directories``) and its configuration is
+        locked, so no statement can turn that back on (``chaintrace sql`` runs on such a connection).
+        """
         con = duckdb.connect(":memory:")
-        self._chain_views(con)
+        try:
+            self._chain_views(con)
+            self._catalog_views(con)
+            if sandbox:
+                con.execute("SET allowed_directories = ?", [[str(self.path / c) + os.sep for c in self.chains()]])
+                con.execute("SET enable_external_access = false")
+                con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _catalog_views(self, con: duckdb.DuckDBPyConnection) -> None:
         if self.catalog_path.exists():
             try:
-                con.execute(f"ATTACH '{self.catalog_path}' AS catalog (READ_ONLY)")
+                con.execute(f"ATTACH {sql_string(str(self.catalog_path))} AS catalog (READ_ONLY)")
             except duckdb.Error:
-                return con  # a writer holds the catalog; chain data is still queryable
+                return  # a writer holds the catalog; chain data is still queryable
             rows = con.execute(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'catalog'"
             ).fetchall()
@@ -131,7 +153,6 @@ class Workspace:
                     continue
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{sch}"')
                 con.execute(f'CREATE OR REPLACE VIEW "{sch}"."{tbl}" AS SELECT * FROM catalog."{sch}"."{tbl}"')
-        return con
 
     @contextmanager
     def catalog(self) -> Iterator[duckdb.DuckDBPyConnection]:

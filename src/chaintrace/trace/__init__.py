@@ -205,7 +205,7 @@ def name_actors(ws, report: TraceReport, files=(), registry: bool = True) -> Non
     report.tags["actor_files"] = [str(f) for f in files]
     if not any(s.actor for s in report.sinks):
         return
-    from chaintrace.intel.api import actor_names
+    from chaintrace.intel.tags import actor_names
 
     names = actor_names(ws if registry else None, files)
     for s in report.sinks:

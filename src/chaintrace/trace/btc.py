@@ -276,7 +276,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
     sink_rows = []
     ss_ = sink_slots[np.argsort(s_out[sink_slots], kind="stable")]
     so = s_out[ss_]
-    for k, (sl, a, t, am, hp, v, r) in enumerate(zip(
+    for _k, (sl, a, t, am, hp, v, r) in enumerate(zip(
             ss_.tolist(), out_addr[so].tolist(), out_tx[so].tolist(), s_amt[ss_].tolist(), s_hop[ss_].tolist(),
             out_value[so].tolist(), refs(ss_))):
         e = sinks.entities[int(sinks.addr_sink[a])]

@@ -64,7 +64,7 @@ def asset_names(ws) -> tuple[list[str], dict]:
         if sym:
             count[sym] = count.get(sym, 0) + 1
     names, info = [], {}
-    for aid, addr, sym, dec in rows:
+    for _aid, addr, sym, dec in rows:
         if addr is None:
             name = sym or "ETH"
         elif sym and count[sym] == 1 and sym != "ETH":
@@ -465,7 +465,7 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         ks = rk[recs_]
         txid, ref, tm = g.refs(ks)
         accts = g.tr_to[ks]
-        for i, k, acct, a_, amt, value, t_, r_, tm_ in zip(recs_, ks.tolist(), accts.tolist(),
+        for i, _k, acct, a_, amt, value, t_, r_, tm_ in zip(recs_, ks.tolist(), accts.tolist(),
                                                            g.address_strings(accts), ramt.ints(recs_),
                                                            g.amounts(ks), txid, ref, tm.tolist()):
             steps_at[i] = Step(hop=int(rhop[i]), txid=t_, ref=r_, address=a_, amount=amt, value=value, time=tm_,

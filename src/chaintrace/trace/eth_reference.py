@@ -60,12 +60,12 @@ def propagate_py(policy: int, entry_mode: int, tr_from_h, tr_to_h, tr_to, tr_ass
         if tx != cur_tx:
             if swap and sw:
                 best, best_f = None, -1.0
-                for a, (o, i, t, h) in sw.items():
+                for a, (o, i, t, _h) in sw.items():
                     if i < o and t > 0 and t / o > best_f:
                         best_f, best = t / o, a
                 if best is not None:
                     xo, xt = sw[best][0], sw[best][2]
-                    for a, (o, i, t, h) in sw.items():
+                    for _a, (o, i, _t, h) in sw.items():
                         if not o < i or h < 0:
                             continue
                         c = (i - o) * xt // xo

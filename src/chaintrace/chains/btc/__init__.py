@@ -38,17 +38,23 @@ def _bip34_height(raw: bytes) -> int | None:
 
 def ingest_block_files(workspace: Workspace, paths, *, network: str | None = None,
                        start_height: int | None = None, batch_bytes: int = BATCH_BYTES,
-                       progress: Progress = NULL) -> IngestReport:
+                       progress: Progress = NULL, pow_rules: str = "network") -> IngestReport:
     """Ingest Bitcoin Core ``blk*.dat`` files, raw block files or directories of them.
 
     Blocks are linked by previous hash and the best chain (most work, including the stored chain) is
     ingested in height order; a better branch forking below the stored tip rolls the store back first.
     The height of the first block of an empty store comes from the genesis hash, BIP-34 (height in the
     coinbase) or `start_height`. Blocks not on the best chain are reported as orphans.
+
+    Proof of work (:mod:`chaintrace.chains.btc.pow`): every block must meet the target its bits encode, and
+    with ``pow_rules="network"`` the network's limit and difficulty transitions; the planned chain is checked
+    before anything is committed, and a failing block raises :class:`BlockFileError` naming file, offset and
+    block hash. ``pow_rules="target-only"`` is for chains simulated at regtest difficulty under another
+    network's magic (recorded in the store's metadata).
     """
     with BlockFiles(paths) as files:
         refs, file_net = files.scan()
-        with BtcIngestor(workspace, network, batch_bytes, progress) as ing:
+        with BtcIngestor(workspace, network, batch_bytes, progress, pow_rules) as ing:
             ing.set_network(file_net)
             net = ing.net
 
@@ -66,6 +72,8 @@ def ingest_block_files(workspace: Workspace, paths, *, network: str | None = Non
                 raise BlockFileError(refs[0].path, refs[0].offset, "cannot tell the height of the first block "
                                      "(its parent is not the genesis block and its coinbase has no BIP-34 "
                                      "height); pass --start-height")
+            ing.check_headers([(height, r.hash, r.bits, r.time, str(r.path), r.offset) for height, r in plan.blocks],
+                              plan.fork_height)
             progress.start("ingest btc blocks", sum(r.length for _, r in plan.blocks), "bytes")
             if plan.fork_height is not None:
                 ing.rollback(plan.fork_height)
@@ -79,13 +87,14 @@ def ingest_block_files(workspace: Workspace, paths, *, network: str | None = Non
 
 def ingest_rpc(workspace: Workspace, url: str, *, from_height: int | None = None, to_height: int | None = None,
                cookie_file: str | Path | None = None, network: str | None = None, fetch_batch: int = 16,
-               batch_bytes: int = BATCH_BYTES, progress: Progress = NULL, client: RpcClient | None = None
-               ) -> IngestReport:
+               batch_bytes: int = BATCH_BYTES, progress: Progress = NULL, client: RpcClient | None = None,
+               pow_rules: str = "network") -> IngestReport:
     """Ingest blocks from a Bitcoin Core node over JSON-RPC (``getblockhash``, ``getblock <hash> 2``).
 
     Incremental: an existing store continues after its tip (``from_height`` then only applies to an empty
     store). If the node's block at the stored tip differs, the store is rolled back to the fork point
-    first. Stops at `to_height` or the node's current height.
+    first. Stops at `to_height` or the node's current height. Every block's proof of work is checked as in
+    :func:`ingest_block_files`; a failing block is an error and its batch is not committed.
     """
     rpc = client or RpcClient(url, cookie_file)
     node_net = None
@@ -94,7 +103,7 @@ def ingest_rpc(workspace: Workspace, url: str, *, from_height: int | None = None
             node_net = get_network(rpc.call("getblockchaininfo")["chain"])
         except RpcError:
             node_net = None  # nodes or proxies without getblockchaininfo: use --network or the store's
-    with BtcIngestor(workspace, network, batch_bytes, progress) as ing:
+    with BtcIngestor(workspace, network, batch_bytes, progress, pow_rules) as ing:
         ing.set_network(node_net)
         if ing.tip_height is not None:
             fork = _find_fork(rpc, ing)

@@ -5,7 +5,10 @@ trailing zero padding, as Bitcoin Core preallocates, ends the file), single raw 
 bytes alone), directories of either (``blk*.dat`` files, else every regular file), each optionally
 compressed with bzip2 or gzip. Bitcoin Core 28+ obfuscates ``blk*.dat`` with the key in ``blocks/xor.dat``;
 that key is applied when present. Records need not be in height order: :func:`plan_chain` links blocks by
-their previous-block hash, takes the chain with the most work and sets the rest aside as orphans.
+their previous-block hash, takes the chain with the most work and sets the rest aside as orphans. Every
+record's header must meet the target its own ``bits`` encode (:func:`chaintrace.chains.btc.pow.check_target`):
+a block that fails is an error naming file, offset and hash, so orphans are only valid blocks that do not
+link to the best chain.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chaintrace.chains.btc.pow import check_target
 from chaintrace.errors import UserError
 from chaintrace.model.networks import BY_MAGIC, BtcNetwork
 
@@ -200,8 +204,11 @@ class BlockFiles:
 def _ref(data, path: Path, off: int, length: int) -> BlockRef:
     header = bytes(data[off:off + 80])
     h = hashlib.sha256(hashlib.sha256(header).digest()).digest()
-    return BlockRef(h, header[4:36], int.from_bytes(header[72:76], "little"),
-                    int.from_bytes(header[68:72], "little"), path, off, length)
+    bits = int.from_bytes(header[72:76], "little")
+    why = check_target(h, bits)  # a block failing its own target is an error, never an orphan
+    if why:
+        raise BlockFileError(path, off, f"block {h[::-1].hex()}: {why}")
+    return BlockRef(h, header[4:36], bits, int.from_bytes(header[68:72], "little"), path, off, length)
 
 
 @dataclass

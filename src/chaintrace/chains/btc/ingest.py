@@ -16,11 +16,13 @@ import pyarrow as pa
 
 from chaintrace.chains.btc import script as S
 from chaintrace.chains.btc.blockfile import BlockFileError, header_work
+from chaintrace.chains.btc.pow import PARAMS as POW_PARAMS, RULES as POW_RULES, check_target, required_bits
 from chaintrace.chains.btc.parse import ParseError, hash_transactions, merkle_root, parse_blocks
 from chaintrace.chains.btc.columns import AddressMap, address_column, binary_column, hex_column, string_codes
 from chaintrace.chains.btc.utxo import SpendIndex, gather32, txid_strings_to_internal
 from chaintrace.model.encoding import hash160
 from chaintrace.model.networks import BtcNetwork, network as get_network
+from chaintrace.errors import UserError
 from chaintrace.progress import NULL, Progress
 from chaintrace.store.ingestor import ChainIngestor
 from chaintrace.store.schema import btc as schema
@@ -72,8 +74,11 @@ class BtcIngestor(ChainIngestor):
     chain = "btc"
 
     def __init__(self, workspace: Workspace, network: str | None = None, batch_bytes: int = BATCH_BYTES,
-                 progress: Progress = NULL):
+                 progress: Progress = NULL, pow_rules: str = "network"):
         super().__init__(workspace, progress)
+        if pow_rules not in POW_RULES:
+            raise UserError(f"proof-of-work rules {pow_rules!r}: choose {' or '.join(POW_RULES)}")
+        self.pow_rules = pow_rules
         self.requested_network = network
         self.batch_bytes = batch_bytes
         self.report = IngestReport()
@@ -94,13 +99,16 @@ class BtcIngestor(ChainIngestor):
 
     def _load(self) -> None:
         st = self.store
-        blocks = st.read("blocks", ["height", "hash", "bits"])
+        blocks = st.read("blocks", ["height", "hash", "bits", "time"])
         self.start_height = blocks["height"][0].as_py() if len(blocks) else None
         self.hashes: list[bytes] = [bytes.fromhex(h)[::-1] for h in blocks["hash"].to_pylist()]
         self.height_of = {h: i + (self.start_height or 0) for i, h in enumerate(self.hashes)}
         self.cumwork: list[int] = []
         acc = 0
-        for b in blocks["bits"].to_pylist():
+        self.bits_hist: list[int] = blocks["bits"].to_pylist()  # per stored height, for the difficulty rules
+        self.time_hist: list[int] = blocks["time"].to_pylist()
+        self._pow_memo: dict[int, int] = {}  # min-difficulty walk per height (cleared with every reload)
+        for b in self.bits_hist:
             acc += header_work(b)
             self.cumwork.append(acc)
         txs = st.read("transactions", ["txid", "first_output_id", "n_outputs"])
@@ -120,6 +128,7 @@ class BtcIngestor(ChainIngestor):
         self.n_in = len(ins)
         self.n_addr = self.amap.n
         self.net = get_network(st.meta["network"]) if st.meta.get("network") else None
+        self.stored_pow_rules = st.meta.get("pow_rules")
         if self.net:
             self.report.network = self.net.name
 
@@ -129,28 +138,84 @@ class BtcIngestor(ChainIngestor):
     # ------------------------------------------------------------------ adding blocks
 
     def add_block(self, height: int, raw: bytes, source: str = "", offset: int = 0) -> None:
-        """Queue a block at `height`; it must extend the tip (after :meth:`rollback` if needed)."""
+        """Queue a block at `height`; it must extend the tip (after :meth:`rollback` if needed) and pass the
+        proof-of-work checks (:mod:`chaintrace.chains.btc.pow`)."""
         if self.net is None:
             self.set_network(None)
         if len(raw) < 81:
             raise BlockFileError(source, offset, "block shorter than a header")
         prev = raw[4:36]
+        h = hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()
         if self.tip_height is not None:
             if height != self.tip_height + 1 or prev != self.tip_hash:
-                raise StoreError(
-                    f"block at height {height} ({hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()[::-1].hex()}) "
-                    f"does not extend the tip {self.tip_height}")
-        elif self.start_height is None:
+                raise StoreError(f"block at height {height} ({h[::-1].hex()}) does not extend the tip {self.tip_height}")
+        bits, time = int.from_bytes(raw[72:76], "little"), int.from_bytes(raw[68:72], "little")
+        self.check_pow(height, h, bits, time, source, offset, self._bits_at, self._time_at, self._pow_memo)
+        if self.start_height is None:
             self.start_height = height
         self._pending.append(_Pending(height, raw, source, offset))
-        h = hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()
         self.hashes.append(h)
+        self.bits_hist.append(bits)
+        self.time_hist.append(time)
         self.height_of[h] = height
-        self.cumwork.append((self.cumwork[-1] if self.cumwork else 0) + header_work(int.from_bytes(raw[72:76], "little")))
+        self.cumwork.append((self.cumwork[-1] if self.cumwork else 0) + header_work(bits))
         self._pending_bytes += len(raw)
         self.progress.advance(len(raw), height=height)
         if self._pending_bytes >= self.batch_bytes:
             self.flush()
+
+    # ------------------------------------------------------------------ proof of work
+
+    def _bits_at(self, height: int) -> int | None:
+        i = height - (self.start_height if self.start_height is not None else height + 1)
+        if 0 <= i < len(self.bits_hist):
+            return self.bits_hist[i]
+        return POW_PARAMS[self.net.name].genesis_bits if height == 0 and self.net.name in POW_PARAMS else None
+
+    def _time_at(self, height: int) -> int | None:
+        i = height - (self.start_height if self.start_height is not None else height + 1)
+        if 0 <= i < len(self.time_hist):
+            return self.time_hist[i]
+        return POW_PARAMS[self.net.name].genesis_time if height == 0 and self.net.name in POW_PARAMS else None
+
+    def check_pow(self, height: int, block_hash: bytes, bits: int, time: int, source: str, offset: int,
+                  bits_at, time_at, memo: dict[int, int] | None = None) -> None:
+        """Raise :class:`BlockFileError` (naming `source`, `offset` and the block hash) when the header fails
+        its own target or, under the network rules, the network's limit or difficulty transition."""
+        params = POW_PARAMS.get(self.net.name) if self.pow_rules == "network" else None
+        why = check_target(block_hash, bits, params.pow_limit if params else None)
+        if why is None and params is not None:
+            need = required_bits(height, time, params, bits_at, time_at, memo)
+            if need is not None and need != bits:
+                why = f"bits {bits:08x} differ from the {need:08x} the {self.net.name} difficulty rules require"
+        if why is None:
+            return
+        hint = ""
+        if params is not None and self.net.name != "regtest" and bits == 0x207FFFFF:
+            hint = (" (a chain simulated at regtest difficulty under this network's magic? ingest it with "
+                    "--pow-rules target-only)")
+        raise BlockFileError(source, offset, f"block {block_hash[::-1].hex()} at height {height}: {why}{hint}")
+
+    def check_headers(self, headers, fork_height: int | None = None) -> None:
+        """Check the proof of work of a planned chain before anything of it is queued: `headers` are
+        (height, hash, bits, time, source, offset) in chain order, on top of the stored chain up to
+        `fork_height` (default: the tip)."""
+        if self.net is None:
+            self.set_network(None)
+        top = self.tip_height if fork_height is None else fork_height
+        new_bits: dict[int, int] = {}
+        new_time: dict[int, int] = {}
+        memo: dict[int, int] = {}
+
+        def bits_at(x: int) -> int | None:
+            return new_bits[x] if x in new_bits else (self._bits_at(x) if top is None or x <= top else None)
+
+        def time_at(x: int) -> int | None:
+            return new_time[x] if x in new_time else (self._time_at(x) if top is None or x <= top else None)
+
+        for height, h, bits, time, source, offset in headers:
+            self.check_pow(height, h, bits, time, source, offset, bits_at, time_at, memo)
+            new_bits[height], new_time[height] = bits, time
 
     def flush(self) -> None:
         if not self._pending:
@@ -167,7 +232,8 @@ class BtcIngestor(ChainIngestor):
         tip = {"height": pending[-1].height, "hash": hashlib.sha256(hashlib.sha256(
             pending[-1].raw[:80]).digest()).digest()[::-1].hex()}
         # written in a background thread while the next batch is parsed (commits stay one at a time, in order)
-        self.commit(rows, tip, background=True, meta={"network": self.net.name})
+        rules = "target-only" if "target-only" in (self.pow_rules, self.stored_pow_rules) else "network"
+        self.commit(rows, tip, background=True, meta={"network": self.net.name, "pow_rules": rules})
         r = self.report
         r.blocks += len(pending)
         r.transactions += stats["tx"]

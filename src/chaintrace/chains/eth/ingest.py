@@ -625,7 +625,7 @@ class EthIngestor(ChainIngestor):
         miner_id, from_id, to_id, contract_id = np.split(ids, np.cumsum([nb_, nt, nt, nt]))[:4]
         side_ids = (np.full(ntr, -1, np.int64), np.full(ntr, -1, np.int64))
         k = 3 * nt + nb_
-        for a, rows, j in looked_up:
+        for _a, rows, j in looked_up:
             side_ids[j][rows] = ids[k:k + len(rows)]
             k += len(rows)
         for j, side in enumerate(("from", "to")):

@@ -32,7 +32,8 @@ def block_hash(ws: Workspace, height: int) -> str | None:
     return t["hash"][0].as_py() if len(t) else None
 
 
-def coordinator_address_ids(ws: Workspace, params: CoinJoinParams = CoinJoinParams()) -> np.ndarray:
+def coordinator_address_ids(ws: Workspace, params: CoinJoinParams | None = None) -> np.ndarray:
     """Address ids of the known Wasabi 1 coordinator addresses that appear in the store (sorted), for
     :func:`chaintrace.detect.coinjoin.detect_coinjoins`."""
-    return np.array(sorted(address_ids(ws, list(params.wasabi_coordinators)).values()), np.int64)
+    coordinators = (params or CoinJoinParams()).wasabi_coordinators
+    return np.array(sorted(address_ids(ws, list(coordinators)).values()), np.int64)

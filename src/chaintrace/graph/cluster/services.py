@@ -42,7 +42,7 @@ def display_names(ws: Workspace | None, keys, tags: list[Tag] = ()) -> dict[str,
     if not keys:
         return {}
     try:
-        from chaintrace.intel.api import actor_names
+        from chaintrace.intel.tags import actor_names
 
         actors = actor_names(ws)
     except Exception:  # no registry, or a registry being written: names are a nicety
@@ -96,5 +96,5 @@ def load_tags(ws: Workspace, tagpack_paths=()) -> list[Tag]:
     try:
         from chaintrace.intel import load_tags as load
     except ImportError:
-        from chaintrace.intel.api import load_tags as load
+        from chaintrace.intel.tags import load_tags as load
     return load(ws, "btc", tagpack_paths)

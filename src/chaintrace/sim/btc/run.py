@@ -90,7 +90,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
     entity_actors: dict[int, str | None] = {}
 
     def on_tags(rows):
-        for addr, role, ent, customer in rows:
+        for addr, role, ent, _customer in rows:
             name = entity_names.get(ent, f"entity {ent}")
             if role == E.R_DEPOSIT:
                 tags.add(addr, f"{name} deposit address", "exchange", "forensic", actor=entity_actors.get(ent),

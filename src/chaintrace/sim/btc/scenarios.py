@@ -340,7 +340,7 @@ class Incident:
 
     def _hold(self, coin: Coin):
         return
-        yield  # noqa: unreachable (a generator that ends at once)
+        yield  # unreachable: a generator that ends at once
 
     def _dormant(self, coin: Coin):
         wait = self.plan.dormant_until - self.eng.height

@@ -617,7 +617,7 @@ class Incident:
     def _unmix(self, d: int, hop: int):
         ch, w = self.ch, self.w
         notes = w.mixer_notes[d]
-        for i, (res, cb) in enumerate(notes):
+        for i, (_res, cb) in enumerate(notes):
             if cb and cb[0] == "launderer":
                 del notes[i]
                 break
@@ -772,7 +772,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
     for t, pool in w.pools.items():
         tags.add(pool, f"Simswap {ch.tokens[t][0]}/ETH pool", "defi_dex", "ledger_immanent",
                  actor=service("Simswap", "defi_dex", w.dex_ent), context={"entity": w.dex_ent.id, "role": "dex_pool"})
-    for t, (sym, name, _dec) in ch.tokens.items():
+    for t, (_sym, name, _dec) in ch.tokens.items():
         tags.add(t, name, "token", "ledger_immanent", context={"entity": w.addr_entity[t][0], "role": "token_contract"})
     if inc is not None:
         tags.add(inc.attacker, "Horizon-like Bridge exploiter", "perpetrator", "authority_data", abuse="exploit",

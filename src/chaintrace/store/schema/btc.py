@@ -119,7 +119,18 @@ def views(files: dict[str, list[Path]], schema: str = "btc") -> list[str]:
             LEFT JOIN {s}.inputs_raw i ON i.spent_output_id = o.output_id
             LEFT JOIN {s}.transactions st ON st.tx_id = i.tx_id""",
         *_cluster_views(files, s),
+        *_derived_views(files, s),
     ]
+
+
+def _derived_views(files: dict[str, list[Path]], s: str) -> list[str]:
+    """Derived tables (issue 19: ``chaintrace spark run stats`` ...) committed under ``DATA/btc/derived/``."""
+    seg = next((p for fs in files.values() for p in fs), None)
+    if seg is None:
+        return []
+    from chaintrace.store.derived import catalog_views
+
+    return catalog_views(Path(seg).parent.parent, s)
 
 
 def _cluster_views(files: dict[str, list[Path]], s: str) -> list[str]:

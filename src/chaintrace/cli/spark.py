@@ -1,0 +1,114 @@
+"""`chaintrace spark run JOB`: the heavy jobs on Apache Spark (chaintrace.spark), spark-submit underneath."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from chaintrace.cli import main
+from chaintrace.cli._common import RichProgress, console, data_option, format_option, print_json, table
+from chaintrace.errors import UserError
+
+
+@main.group()
+def spark():
+    """Run the heavy jobs (clustering, statistics) on Apache Spark over the same Parquet store.
+
+    Results are committed where the embedded engine keeps its own (clusters in DATA/btc/clusters, tables
+    as views btc.address_stats, btc.cluster_stats, btc.address_table), so `cluster show` and `sql` use
+    them unchanged. Needs pyspark (pip install 'chaintrace[spark]') and Java 17+. See docs/spark.md.
+    """
+
+
+def _cluster_config(no_activation_heights, max_merge_size, no_tag_guard, coinjoin, detectors) -> dict:
+    return {"heuristics": "mih", "detectors": detectors, "activation_heights": not no_activation_heights,
+            "max_merge_size": max_merge_size, "tag_guard": not no_tag_guard, "coinjoin": coinjoin}
+
+
+def _submit(ws, job, master, conf, cc: dict, tag_files) -> dict:
+    import subprocess
+
+    from chaintrace.spark.submit import MARK, submit_command
+
+    args = ["--cluster-config", json.dumps(cc)] + [x for t in tag_files for x in ("--tagpack", str(t))]
+    cmd = submit_command(job, str(ws.path), master, conf, args)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # stderr (Spark's progress) goes to the terminal
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
+    if not lines:
+        raise UserError(f"spark-submit exited with status {proc.returncode} without a report (command: "
+                        f"{' '.join(cmd[:3])} ...); see Spark's messages above")
+    rep = json.loads(lines[-1][len(MARK):])
+    if "error" in rep:
+        raise UserError(rep["error"])
+    return rep
+
+
+def _print(rep: dict) -> None:
+    skip = {"config", "notes", "alarms", "edges_by_status", "edges_generated", "tables"}
+    rows = [(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+            for k, v in rep.items() if k not in skip]
+    console.print(table(f"spark {rep['job']}", ["", "value"], rows))
+    for name in ("edges_by_status", "tables"):
+        if rep.get(name):
+            console.print(table(name.replace("_", " "), ["", "rows"], [(k, f"{v:,}") for k, v in rep[name].items()],
+                                {"rows": "right"}))
+    for n in rep.get("notes", []):
+        console.print(f"note: {n}", highlight=False)
+
+
+@spark.command("run")
+@click.argument("job", type=click.Choice(["addresses", "clusters", "stats"]))
+@click.option("--master", default="local[*]", show_default=True,
+              help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://https://HOST:PORT.")
+@click.option("--conf", "confs", multiple=True, metavar="K=V",
+              help="Spark setting (repeatable), e.g. spark.executor.memory=8g, spark.sql.shuffle.partitions=2000.")
+@click.option("--in-process", is_flag=True,
+              help="Run the job in this process (local masters) instead of through spark-submit.")
+@click.option("--no-activation-heights", is_flag=True,
+              help="clusters: detect CoinJoins below the protocols' mainnet launch heights (simulated chains).")
+@click.option("--max-merge-size", type=int, default=100_000, show_default=True,
+              help="clusters: refuse a union when both clusters already have this many addresses (0: no limit).")
+@click.option("--tags", "tag_files", multiple=True, type=click.Path(exists=True),
+              help="clusters: TagPack YAML for the service-tag guard, besides the registry.")
+@click.option("--no-tag-guard", is_flag=True, help="clusters: no tag-conflict guard.")
+@click.option("--coinjoin", type=click.Choice(["skip", "include"]), default="skip", show_default=True,
+              help="clusters: skip: never union across a detected CoinJoin.")
+@click.option("--detectors", default=None, help="clusters: CoinJoin detectors [default: all].")
+@format_option("text", "json")
+@data_option
+def run(ws, job, master, confs, in_process, no_activation_heights, max_merge_size, tag_files, no_tag_guard, coinjoin,
+        detectors, fmt):
+    """Run JOB (addresses, clusters, stats) on Spark and commit its output into the workspace.
+
+    clusters: multi-input clustering, equal to `chaintrace cluster build` (layer 0, same guards, cluster id =
+    smallest member); stats: address and cluster statistics (views btc.address_stats, btc.cluster_stats);
+    addresses: first appearance of every address and a check of the dense ids (view btc.address_table).
+
+    \b
+    Example:
+      chaintrace spark run clusters --master local[2] --no-activation-heights --tags sim-btc/tags.yaml
+      chaintrace spark run stats --master local[2]
+      chaintrace sql "SELECT * FROM btc.cluster_stats ORDER BY balance DESC LIMIT 5"
+    """
+    from chaintrace.spark.session import parse_conf
+
+    conf = parse_conf(confs)
+    if any(p.endswith(":") for p in ws.path.parts[1:]):  # s3a://bucket/... (a Path keeps "s3a:")
+        raise UserError(f"--data {ws.path}: object-storage workspaces are not supported yet; the commit needs an "
+                        "atomic rename: use a directory on a shared filesystem (docs/spark.md)")
+    cc = _cluster_config(no_activation_heights, max_merge_size, no_tag_guard, coinjoin, detectors)
+    if in_process:
+        if not master.startswith("local"):
+            raise UserError(f"--in-process runs local masters only, not {master}: drop --in-process to use spark-submit")
+        from chaintrace.graph.cluster import ClusterConfig
+        from chaintrace.spark import run_job
+
+        cfg = ClusterConfig.parse(cc.pop("heuristics"), detectors=cc.pop("detectors"),
+                                  activation_heights=cc.pop("activation_heights"), **cc)
+        rep = run_job(ws, job, master=master, conf=conf, cluster_config=cfg, tagpack_paths=tag_files,
+                      progress=RichProgress())
+    else:
+        rep = _submit(ws, job, master, conf, cc, tag_files)
+    if fmt == "json":
+        return print_json(rep)
+    _print(rep)
