@@ -42,7 +42,7 @@ def chain(tmp_path_factory):
     out = root / "sim"
     simulate_btc(out, txs=TXS, seed=7, scenario="dprk", network="main")
     ws = Workspace(root / "data")
-    ingest_block_files(ws, [out])
+    ingest_block_files(ws, [out], pow_rules="target-only")  # a simulated chain under mainnet parameters
     return {"ws": ws, "tags": out / "tags.yaml", "root": root}
 
 
@@ -79,42 +79,44 @@ def edge_rows_in_order(ws) -> list[tuple]:
     return rows
 
 
-@pytest.mark.parametrize("guards", ["default", "tight"])
-def test_clusters_equal_embedded(spark, chain, guards):
-    """Same clusters (ids = smallest member), same candidate edges in the same order, same CoinJoins, same
-    edge counts. "tight": a merge limit of 4 addresses and the service-tag guard make the order-dependent
-    guards fire; Spark re-runs the affected components on the driver."""
-    tags = load_tags(chain["ws"], [chain["tags"]]) if guards == "tight" else []
-    cfg = ClusterConfig.parse("mih", activation_heights=False, max_merge_size=4 if guards == "tight" else 100_000)
-    emb = fresh_copy(chain, f"emb-{guards}")
+@pytest.fixture(scope="module")
+def both(spark, chain):
+    """The same chain clustered by both engines with tight guards: a merge limit of 4 addresses and the
+    service-tag guard make the order-dependent guards fire (Spark re-runs those components on the driver)."""
+    tags = load_tags(chain["ws"], [chain["tags"]])
+    cfg = ClusterConfig.parse("mih", activation_heights=False, max_merge_size=4)
+    emb = fresh_copy(chain, "emb")
     rep_e = build_clusters(emb, cfg, tags=tags)
-    sp = fresh_copy(chain, f"spark-{guards}")
+    sp = fresh_copy(chain, "spark")
     rep_s = run_job(sp, "clusters", cluster_config=cfg, tags=tags)
-    a, b = committed(emb), committed(sp)
+    return {"emb": emb, "sp": sp, "rep_e": rep_e, "rep_s": rep_s, "a": committed(emb), "b": committed(sp),
+            "order_e": edge_rows_in_order(emb), "order_s": edge_rows_in_order(sp)}
+
+
+def test_clusters_equal_embedded(both):
+    """Same clusters (ids = smallest member), same candidate edges in the same order, same CoinJoins, same
+    edge counts by outcome, guards included."""
+    a, b, rep_e, rep_s = both["a"], both["b"], both["rep_e"], both["rep_s"]
     assert len(a["cluster_of"]) == len(b["cluster_of"]) > 1000
     assert np.array_equal(a["cluster_of"], b["cluster_of"])
     assert np.array_equal(a["size"], b["size"])
     assert a["view"] == b["view"]
     assert a["edges"] == b["edges"] and len(a["edges"]) > 1000
-    assert edge_rows_in_order(emb) == edge_rows_in_order(sp)
+    assert both["order_e"] == both["order_s"]
     assert a["coinjoins"] == b["coinjoins"] and len(a["coinjoins"]) > 5
     assert rep_s["edges_by_status"] == rep_e["edges_by_status"] == a["counts"] == b["counts"]
     assert rep_s["edges_by_status"]["blocked:mih"] > 0  # CoinJoin guard exercised
+    assert rep_s["edges_by_status"].get("size_limit:mih", 0) > 0  # size guard exercised
+    assert rep_s["guarded_components"] > 0
     for k in ("clusters", "multi_address_clusters", "largest_cluster", "largest_cluster_size"):
         assert rep_s[k] == rep_e[k]
-    if guards == "tight":
-        assert rep_s["guarded_components"] > 0
-        assert any(k.startswith(("size_limit", "tag_conflict")) for k in rep_s["edges_by_status"])
-    else:
-        assert rep_s["guarded_components"] == 0
 
 
-def test_spark_clusters_used_unchanged(spark, chain):
+def test_spark_clusters_used_unchanged(both, chain):
     """`cluster show` reads the Spark clusters; a user exclusion is honoured; the next embedded build
     recomputes the evidence from the committed edges and keeps the same clusters."""
     cfg = ClusterConfig.parse("mih", activation_heights=False)
-    sp = fresh_copy(chain, "spark-use")
-    run_job(sp, "clusters", cluster_config=cfg, tags=[])
+    sp = both["sp"]
     c = Clusters(sp)
     cid = int(np.argmax(np.asarray(c.cluster_size_of)))
     cid = int(c.cluster_of[cid])
@@ -140,12 +142,10 @@ def test_spark_clusters_used_unchanged(spark, chain):
     assert sp.connect().execute("SELECT count(*) FROM btc.cluster_unions").fetchone()[0] > 0
 
 
-def test_stats_equal_embedded(spark, chain):
+def test_stats_equal_embedded(both):
     """Every address's and every cluster's balance, received, sent, outputs, transaction count and first/last
     seen equal `activity` (what `cluster show` reports) over its outputs; sums conserve value."""
-    cfg = ClusterConfig.parse("mih", activation_heights=False)
-    ws = fresh_copy(chain, "stats")
-    build_clusters(ws, cfg, tags=[])
+    ws = both["emb"]
     rep = run_job(ws, "stats")
     con = ws.connect()
     cols = "balance, received, sent, outputs_received, tx_count, first_seen, last_seen, first_height, last_height"
@@ -175,8 +175,8 @@ def test_stats_equal_embedded(spark, chain):
     assert sum(v[0] for v in addr.values()) == sum(v[1] for v in clus.values()) == unspent
 
 
-def test_addresses_job(spark, chain):
-    ws = fresh_copy(chain, "addresses")
+def test_addresses_job(both):
+    ws = both["emb"]
     rep = run_job(ws, "addresses")
     assert rep["dense"] and rep["mismatches"] == 0 and rep["addresses_without_output"] == 0
     con = ws.connect()
