@@ -5,6 +5,7 @@ Spark equal the embedded engine's exactly; the results are read back through the
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 
 import numpy as np
@@ -23,6 +24,7 @@ from chaintrace.graph.cluster.info import activity  # noqa: E402
 from chaintrace.sim.btc import simulate_btc  # noqa: E402
 from chaintrace.spark import run_job, spark_session  # noqa: E402
 from chaintrace.store.workspace import Workspace  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
 
 TXS = 2500
 
@@ -61,7 +63,8 @@ def committed(ws) -> dict:
     cjs = con.execute("SELECT * FROM btc.coinjoins ORDER BY tx_id").fetchall()
     view = con.execute("SELECT address_id, cluster_id, cluster_size FROM btc.address_clusters ORDER BY 1").fetchall()
     return {"cluster_of": np.asarray(c.cluster_of).astype(np.int64), "size": np.asarray(c.cluster_size_of).astype(np.int64),
-            "edges": edges, "coinjoins": cjs, "view": view, "counts": c.state["union"]["counts"]}
+            "edges": edges, "coinjoins": cjs, "view": view, "counts": c.state["union"]["counts"],
+            "label": np.asarray(c.labels()).astype(np.int64)}
 
 
 def edge_rows_in_order(ws) -> list[tuple]:
@@ -100,6 +103,7 @@ def test_clusters_equal_embedded(both):
     assert len(a["cluster_of"]) == len(b["cluster_of"]) > 1000
     assert np.array_equal(a["cluster_of"], b["cluster_of"])
     assert np.array_equal(a["size"], b["size"])
+    assert np.array_equal(a["label"], b["label"]) and (a["label"] >= 0).sum() > 10  # services of the clusters
     assert a["view"] == b["view"]
     assert a["edges"] == b["edges"] and len(a["edges"]) > 1000
     assert both["order_e"] == both["order_s"]
@@ -185,14 +189,39 @@ def test_addresses_job(both):
     assert bad == 0 and n == rep["addresses"] == rep["tables"]["address_table"]
 
 
-def test_cli_spark_submit(spark, chain):
-    """`chaintrace spark run` through spark-submit (a second JVM): JSON report, output committed, views."""
-    ws = fresh_copy(chain, "cli")
-    r = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "addresses", "--master", "local[1]",
-                                  "--conf", "spark.sql.shuffle.partitions=2", "--format", "json"])
-    assert r.exit_code == 0, r.output
-    rep = json.loads(r.output)
-    assert rep["job"] == "addresses" and rep["master"] == "local[1]" and rep["mismatches"] == 0
-    assert ws.connect().execute("SELECT count(*) FROM btc.address_table").fetchone()[0] == rep["addresses"]
-    bad = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "stats", "--conf", "nonsense"])
+def walkthrough() -> list[str]:
+    text = (REPO / "docs" / "spark.md").read_text()
+    block = text.split("```console", 1)[1].split("```", 1)[0]
+    return [ln[2:].strip() for ln in block.splitlines() if ln.startswith("$ chaintrace ")]
+
+
+def test_docs_walkthrough_through_spark_submit(spark, tmp_path, monkeypatch):
+    """docs/spark.md's commands run as written (`spark run` through spark-submit, a JVM of its own): the
+    reports, the statistics view and `cluster stats` over the Spark clusters."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    out = {}
+    for cmd in walkthrough():
+        argv = shlex.split(cmd)
+        if argv[3:5] == ["spark", "run"]:
+            argv += ["--format", "json"]
+        r = CliRunner().invoke(main, argv[1:], catch_exceptions=False)
+        assert r.exit_code == 0, f"{cmd}\n{r.output}"
+        out[" ".join(argv[3:6])] = r.output
+    rep = json.loads(out["spark run clusters"])
+    assert rep["engine"] == "spark" and rep["master"] == "local[2]" and rep["clusters"] > 100
+    assert rep["edges_by_status"]["union:mih"] > 0 and rep["edges_generated"]["coinjoins"] > 0
+    st = json.loads(out["spark run stats"])
+    assert st["tables"] == {"address_stats": rep["addresses"], "cluster_stats": rep["clusters"]}
+    sql = out[next(k for k in out if k.startswith("sql"))]
+    assert "cluster_id" in sql and "balance" in sql
+    assert "largest" in out["cluster stats --top"].lower()
+    bad = CliRunner().invoke(main, ["--data", "ws", "spark", "run", "stats", "--conf", "nonsense"])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+
+
+def test_help_example_is_documented():
+    r = CliRunner().invoke(main, ["spark", "run", "--help"])
+    ex = [ln.strip() for ln in r.output.split("Example:", 1)[1].strip().splitlines()]
+    cmds = {c.replace("chaintrace --data ws ", "chaintrace ") for c in walkthrough()}
+    assert ex[0] in cmds and ex[1] in cmds
