@@ -195,16 +195,17 @@ def walkthrough() -> list[str]:
     return [ln[2:].strip() for ln in block.splitlines() if ln.startswith("$ chaintrace ")]
 
 
-def test_docs_walkthrough_through_spark_submit(spark, tmp_path, monkeypatch):
-    """docs/spark.md's commands run as written (`spark run` through spark-submit, a JVM of its own): the
-    reports, the statistics view and `cluster stats` over the Spark clusters."""
+def test_docs_walkthrough(spark, tmp_path, monkeypatch):
+    """docs/spark.md's commands run as written, except that `spark run` runs in this process (--in-process,
+    sharing the test's JVM; the spark-submit path is tested below): the reports, the statistics view and
+    `cluster stats` over the Spark clusters."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "250")
     out = {}
     for cmd in walkthrough():
         argv = shlex.split(cmd)
         if argv[3:5] == ["spark", "run"]:
-            argv += ["--format", "json"]
+            argv += ["--format", "json", "--in-process"]
         r = CliRunner().invoke(main, argv[1:], catch_exceptions=False)
         assert r.exit_code == 0, f"{cmd}\n{r.output}"
         out[" ".join(argv[3:6])] = r.output
@@ -218,6 +219,18 @@ def test_docs_walkthrough_through_spark_submit(spark, tmp_path, monkeypatch):
     assert "largest" in out["cluster stats --top"].lower()
     bad = CliRunner().invoke(main, ["--data", "ws", "spark", "run", "stats", "--conf", "nonsense"])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+
+
+def test_cli_through_spark_submit(both, chain):
+    """`chaintrace spark run` through spark-submit (a second JVM, the driver program of
+    chaintrace.spark.submit): JSON report, output committed, view readable."""
+    ws = fresh_copy(chain, "cli")
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "addresses", "--master", "local[1]",
+                                  "--conf", "spark.sql.shuffle.partitions=1", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["job"] == "addresses" and rep["master"] == "local[1]" and rep["mismatches"] == 0
+    assert ws.connect().execute("SELECT count(*) FROM btc.address_table").fetchone()[0] == rep["addresses"] > 1000
 
 
 def test_help_example_is_documented():
