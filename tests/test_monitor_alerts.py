@@ -40,7 +40,7 @@ def smtp_server():
             return "250 OK"
 
     h = Handler()
-    c = aiosmtpd.Controller(h, hostname="127.0.0.1", port=free_port())
+    c = aiosmtpd.controller.Controller(h, hostname="127.0.0.1", port=free_port())
     c.start()
     yield c, h
     c.stop()
