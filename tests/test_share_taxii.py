@@ -15,8 +15,7 @@ from chaintrace.api.keys import create_key
 from chaintrace.share import stix
 from chaintrace.share.taxii_server import create_collection
 from chaintrace.share.taxii_store import REGISTRY_COLLECTION
-from chaintrace.store.workspace import Workspace
-from tests.share_fixtures import LAZARUS, add_red_tag
+from tests.share_fixtures import LAZARUS, add_red_tag, institution
 from tests.taxii_helpers import serve
 
 TAXII = "application/taxii+json;version=2.1"
@@ -40,7 +39,7 @@ def _indicator(n: int, level: str, *, amount: str | None = None) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("taxii")
-    ws = Workspace(tmp / "data")
+    ws = institution(tmp)
     add_red_tag(ws, tmp)
     keys = {name: create_key(ws, role, name, org)["key"] for name, role, org in (
         ("a-analyst", "analyst", "bank-a"), ("b-analyst", "analyst", "bank-b"), ("b-screener", "screener", "bank-b"),
