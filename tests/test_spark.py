@@ -42,7 +42,7 @@ def chain(tmp_path_factory):
     out = root / "sim"
     simulate_btc(out, txs=TXS, seed=7, scenario="dprk", network="main")
     ws = Workspace(root / "data")
-    ingest_block_files(ws, [out])
+    ingest_block_files(ws, [out], pow_rules="target-only")  # simulated at regtest difficulty, mainnet magic
     return {"ws": ws, "tags": out / "tags.yaml", "root": root}
 
 

@@ -121,7 +121,7 @@ def taxii_router(store: TaxiiStore | Callable[[], TaxiiStore], principal: Callab
         page = get_store().page(c.id, object_id=object_id, **f)
         hide = rules.hidden_names(c.hidden)
         rows = []
-        for seq, date_added, oid, version, typ, tlp, org, body in page["rows"]:
+        for _seq, date_added, oid, version, _typ, tlp, org, body in page["rows"]:
             if rules.may_serve(tlp, org, c, who.org).allowed:
                 rows.append((date_added, oid, version, body))
         headers = {}

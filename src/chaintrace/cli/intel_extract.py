@@ -118,10 +118,11 @@ def cand_show(ws, cid, fmt):
         f = c.get(k)
         if f:
             ev = f.get("evidence") or {}
-            value = {"amount": lambda: usd(c["amount_usd"]) if c["amount_usd"] is not None else
-                     f"{f['value']} {f['currency']}", "date": lambda: _when(f), "victim": lambda: _who(f),
-                     "actor": lambda: _actor(f), "attack_type": lambda: f.get("type"),
-                     "source": lambda: f.get("name")}[k]()
+            # the lambdas are called at once, in this iteration (B023 does not apply)
+            value = {"amount": lambda: usd(c["amount_usd"]) if c["amount_usd"] is not None else  # noqa: B023
+                     f"{f['value']} {f['currency']}", "date": lambda: _when(f), "victim": lambda: _who(f),  # noqa: B023
+                     "actor": lambda: _actor(f), "attack_type": lambda: f.get("type"),  # noqa: B023
+                     "source": lambda: f.get("name")}[k]()  # noqa: B023
             rows.append((k, value, f"{ev.get('start')}-{ev.get('end')}", ev.get("text")))
     console.print(table(f"{cid}: {c['kind']} ({e['status']}), confidence {c['confidence']:.2f}, {c['document']}",
                         ["field", "value", "chars", "evidence"], rows))

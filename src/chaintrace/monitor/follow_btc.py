@@ -58,7 +58,9 @@ class _Range:
     """The transactions, inputs and outputs of a height range, read once, grouped by transaction."""
 
     def __init__(self, duck, lo: int, hi: int):
-        q = lambda sql: duck.execute(sql, [lo, hi]).fetchall()
+        def q(sql):
+            return duck.execute(sql, [lo, hi]).fetchall()
+
         self.blocks = q("SELECT height, hash, time FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height")
         self.hash_at = {h: bh for h, bh, _ in self.blocks}
         self.tx = {r[0]: r[1:] for r in q("SELECT tx_id, txid, height, time FROM transactions "

@@ -29,7 +29,6 @@ import pyarrow as pa
 from chaintrace.graph.cluster import ClusterConfig
 from chaintrace.graph.cluster.unionpass import Guards, union_window
 from chaintrace.graph.unionfind import UnionFind
-from chaintrace.spark import coinjoin as cj_mod
 from chaintrace.spark.components import connected_components
 
 if TYPE_CHECKING:  # pragma: no cover

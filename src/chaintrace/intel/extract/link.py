@@ -120,7 +120,7 @@ def candidates(p: Prepared, gz: Gazetteer, *, doc_date: _dt.date | None = None, 
     srcs = hits["source"]
     doc_source = next((h for h in srcs if "(media)" not in h.entry["canonical_en"]), None) or next(iter(srcs), None)
     out: list[dict] = []
-    for si, (ss, se) in enumerate(sents):
+    for _si, (ss, se) in enumerate(sents):
         ms = [m for m in money if ss <= m.start < se]
         # a crypto amount and its USD value side by side are one amount ("1,000 BTC ($40 million)")
         groups: list[list[Money]] = []
