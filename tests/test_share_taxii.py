@@ -116,6 +116,12 @@ def test_post_status_tlp_and_hidden_amounts(server):
     assert [o["name"] for o in b.get_object(v2["id"])["objects"]] == ["test 1 (v2)"]
     assert len(b.get_object(v2["id"], version="all")["objects"]) == 2
     assert [o["name"] for o in b.get_object(v2["id"], version="first")["objects"]] == ["test 1"]
+    # DELETE needs write access: bank-b's screener may not, bank-a's analyst may
+    url = f"{server['url']}/taxii2/chaintrace/collections/{EXCHANGE}/objects/{objs[3]['id']}/"
+    hdr = {"Accept": TAXII}
+    assert requests.delete(url, headers={**hdr, "X-API-Key": server["keys"]["b-screener"]}, timeout=10).status_code == 403
+    assert requests.delete(url, headers={**hdr, "X-API-Key": server["keys"]["a-analyst"]}, timeout=10).status_code == 200
+    assert objs[3]["id"] not in {o["id"] for o in b.get_objects()["objects"]}
 
 
 def test_red_stays_inside_its_organisation(server):
