@@ -3,6 +3,7 @@ version (the old index until the new one is complete, then the new one), never f
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def test_screening_during_an_ingest(tmp_path):
     key = create_key(ws, "screener", "ingest-test", limit="100000/1")["key"]
     srv = Server(ws.path)
     refs = [f"{late['txid']}:{late['vout']}", f"{early['txid']}:{early['vout']}"]
-    env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}  # the test's registry (CHAINTRACE_REGISTRY) included
     seen: dict[str, int] = {}
     try:
         ingest = subprocess.Popen(

@@ -39,7 +39,10 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8000, workers: 
 
         if current_name(ws, cfg) is not None:
             build(ws, cfg)
+    from chaintrace.intel.registry import ENV_REGISTRY, default_registry_dir
+
     os.environ["CHAINTRACE_DATA"] = str(ws.path)
+    os.environ[ENV_REGISTRY] = str(default_registry_dir())  # --registry reaches the worker processes
     if config_path:
         os.environ[ENV_CONFIG] = str(config_path)
     opts = dict(host=host, port=port, workers=workers, factory=True, log_level=log_level,

@@ -5,6 +5,7 @@ import click
 
 from chaintrace.cli import main
 from chaintrace.cli._common import console, data_option, format_option, print_json, table
+from chaintrace.cli.intel import registry_option
 
 
 @main.command("serve")
@@ -24,6 +25,7 @@ from chaintrace.cli._common import console, data_option, format_option, print_js
               help="TLS certificate (PEM).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@registry_option
 @data_option
 def serve_cmd(ws, host, port, workers, config_path, build_index, forwarded_allow_ips, ssl_keyfile, ssl_certfile,
               log_level):
