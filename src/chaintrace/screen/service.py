@@ -309,7 +309,7 @@ class Screener:
     `watch=True`, as a service does, else on the next question)."""
 
     def __init__(self, ws: Workspace, config: Config | None = None, *, check_seconds: float = 2.0,
-                 build: bool = False, watch: bool = False):
+                 build: bool = False, watch: bool = False, auto_index: bool = False):
         self.ws = ws
         self.config = config or load_config()
         self.check_seconds = check_seconds
@@ -318,6 +318,8 @@ class Screener:
         self._checked = time.monotonic()
         self._stamp = self._data_stamp()
         self._watch = watch
+        self.auto_index = auto_index
+        self._build_failed = 0.0
         if watch:
             threading.Thread(target=self._watcher, name="chaintrace-screen-watch", daemon=True).start()
 
@@ -348,9 +350,28 @@ class Screener:
             except Exception:  # noqa: BLE001  a store being written: keep answering from the snapshot we have
                 pass
 
+    def _maybe_build(self) -> None:
+        """With `auto_index`: build the index of the current data when it is missing (after an ingest or an
+        import), at most one attempt per 30 s after a failure (e.g. a store being written)."""
+        if not self.auto_index or time.monotonic() - self._build_failed < 30:
+            return
+        cur = current_name(self.ws, self.config)
+        if cur is None or (self.ws.path / "btc" / "cache" / cur[0] / "DONE").exists():
+            return
+        from chaintrace.screen.index import build_index
+
+        try:
+            build_index(self.ws, self.config)
+        except Exception:  # noqa: BLE001  answered from the previous snapshot meanwhile; retried later
+            self._build_failed = time.monotonic()
+
     def _watcher(self) -> None:
         while True:
             time.sleep(self.check_seconds)
+            try:
+                self._maybe_build()
+            except Exception:  # noqa: BLE001  (a store or registry being written: next round)
+                pass
             self._refresh()
 
     def snapshot(self) -> Snapshot:
