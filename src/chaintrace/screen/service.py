@@ -163,6 +163,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     src = snap.sources.get(chain)
     d = src.direct.get(key) if src is not None else None
     exposures: list[dict] = []
+    pending: list[tuple] = []  # (amount, group, direction, output, exposure) of indexed exposures, largest first
     if d:
         r["sanctions"] = [dict(s) for s in d["sanctions"]]
         for h in d["hits"]:
@@ -189,12 +190,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
                                                  hops, amt, share))
                 exp_rows.append((amt, gi, di, o, len(exposures) - 1))
             exp_rows.sort(key=lambda x: -x[0])
-            for amt, gi, di, o, ei in exp_rows[:EVIDENCE_PATHS]:
-                if exposures[ei]["hops_min"] == 0:
-                    continue
-                r["evidence"].append({"exposure": exposures[ei], "direction": exposures[ei]["direction"],
-                                      "entity": idx.groups[gi].get("entity"), "amount": str(amt),
-                                      "path": idx.trail(o, gi, di)})
+            pending = [(amt, gi, di, o, exposures[ei]) for amt, gi, di, o, ei in exp_rows]
             r["totals"] = {"received": str(rec), "sent": str(sent)}
         elif not idx.seen(key):
             r["warnings"].append("address never seen in the btc chain data indexed "
@@ -207,9 +203,15 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
     r["exposures"] = exposures
-    for ev in r["evidence"]:  # evidence names its exposure by position in the final list
-        ev["exposure"] = next(i for i, e in enumerate(exposures) if e is ev["exposure"])
     r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
+    # evidence: the paths behind the largest exposures that fired a rule (informational ones are listed with
+    # their amounts; their paths would only cost time in a batch)
+    if idx is not None and chain == "btc":
+        for amt, gi, di, o, e in [p for p in pending if p[4].get("counts")
+                                  and p[4]["hops_min"] > 0][:EVIDENCE_PATHS]:
+            r["evidence"].append({"exposure": next(i for i, x in enumerate(exposures) if x is e),
+                                  "direction": e["direction"], "entity": idx.groups[gi].get("entity"),
+                                  "amount": str(amt), "path": idx.trail(o, gi, di)})
     r["warnings"].extend(snap.warnings)
     return r
 
