@@ -44,6 +44,11 @@ MONEY = [
     ("100 ألف إيثر", Decimal("100000"), "ETH"),
     ("401,000 ETH", Decimal("401000"), "ETH"),
     ("€5 million", Decimal("5000000"), "EUR"),
+    ("مليار و700 مليون دولار", Decimal("1700000000"), "USD"),
+    ("مليار ونصف دولار", Decimal("1500000000"), "USD"),
+    ("1 مليار ونصف المليار دولار", Decimal("1500000000"), "USD"),
+    ("a billion and a half dollars", Decimal("1500000000"), "USD"),
+    ("$2.5 billion", Decimal("2500000000"), "USD"),
 ]
 
 
