@@ -179,7 +179,7 @@ def find_money(norm: str) -> list[Money]:
                              qualifier=_qualifier(norm, m.start())))
             continue
         scale_key = re.sub(r"\s+", " ", scale) if scale else None
-        if scale_key in SHORT_SCALES and not pre:
+        if scale_key in SHORT_SCALES and not pre and not suf:
             # "5 m" is not money; retry without the short scale only if a suffix currency is there (rare)
             continue
         currency = PREFIX[pre] if pre else (SUFFIX[re.sub(r"\s+", " ", suf)] if suf else None)
