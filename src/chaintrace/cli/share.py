@@ -77,7 +77,8 @@ def export_cmd(ws, fmt_out, fmt_as, tlp, incident, trace_file, screening, out, p
     where = r.get("path") or "stdout"
     err_console.print(f"wrote {where} ({r['format']}): {what or _brief(r)}", highlight=False)
     for why, n in (r.get("held_back") or {}).items():
-        err_console.print(f"[yellow]held back:[/] {n:,} imported tag(s): {why}", highlight=False)
+        what = "incident(s)" if "incident" in why else "imported tag(s)"
+        err_console.print(f"[yellow]held back:[/] {n:,} {what}: {why}", highlight=False)
     if r.get("signature"):
         err_console.print(f"signed: {r['signature']['file']} (key {r['signature']['key_id']})", highlight=False)
 
@@ -112,7 +113,8 @@ def import_cmd(ws, path, fmt_in, verify_key, fmt):
         console.print(f"{path}: already imported (#{r['skipped_as']})", highlight=False)
         return
     console.print(f"{path}: {r['format']} from {r['producer'] or 'unknown producer'} -> import #{r['import_id']}: "
-                  f"{r['tags']:,} tags, {r['actors']:,} actors, {r['rejected']:,} rejected", highlight=False)
+                  f"{r['tags']:,} tags, {r['actors']:,} actors, {r.get('incidents', 0):,} incidents, "
+                  f"{r['rejected']:,} rejected", highlight=False)
     if r["rejects"]:
         console.print(table("rejected", ["address", "chain", "reason"],
                             [(x["address"], x["chain"], x["reason"]) for x in r["rejects"][:20]]))
