@@ -250,11 +250,11 @@ def end_to_end(txs: int, seed: int) -> dict:
             rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             return time.perf_counter() - t, max(rss, before) / 1024, out.stdout
 
-        cli("ingest", "btc-blocks", str(tmp / "a.dat"))
+        cli("ingest", "btc-blocks", str(tmp / "a.dat"), "--pow-rules", "target-only")  # regtest-difficulty sim
         build = ["cluster", "build", "--no-activation-heights", "--tags", str(sim / "tags.yaml"), "--format", "json"]
         full_s, full_rss, out = cli(*build)
         full = json.loads(out)
-        cli("ingest", "btc-blocks", str(tmp / "b.dat"))
+        cli("ingest", "btc-blocks", str(tmp / "b.dat"), "--pow-rules", "target-only")
         inc_s, _, out = cli(*build)
         inc = json.loads(out)
         noop_s, _, out = cli(*build)

@@ -50,7 +50,7 @@ def prepare(workdir: Path, txs: int, seed: int):
         info["simulate_s"] = time.perf_counter() - t
     if not ws.chain("btc").exists:
         t = time.perf_counter()
-        ingest_block_files(ws, [sim], pow_rules="target-only")  # the simulator mines at regtest difficulty
+        ingest_block_files(ws, [sim], pow_rules="target-only")  # simulated at regtest difficulty
         info["ingest_s"] = time.perf_counter() - t
     return sim, ws, info
 

@@ -282,7 +282,7 @@ def main() -> None:
     truth = load_truth(sim)
     entities = {e["id"]: e for e in truth["entities"]}
     ws = Workspace(tmp / "ws")
-    ingest_block_files(ws, sorted(sim.glob("blk*.dat")), pow_rules="target-only")  # regtest difficulty
+    ingest_block_files(ws, sorted(sim.glob("blk*.dat")), pow_rules="target-only")  # regtest-difficulty sim
     con = ws.connect()
     ent_tab = address_entities(sim).select(["address", "entity", "role"])
     con.register("truth_addr", ent_tab)

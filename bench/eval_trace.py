@@ -53,7 +53,7 @@ def run_one(workdir: Path, scenario: str, seed: int, txs: int) -> list[dict]:
         simulate_btc(sim, txs=txs, seed=seed, scenario=scenario, network="main", overwrite=True)
     tags_file = sim / "tags.yaml"
     if not ws.chain("btc").exists:
-        ingest_block_files(ws, [sim], pow_rules="target-only")  # the simulator mines at regtest difficulty
+        ingest_block_files(ws, [sim], pow_rules="target-only")  # simulated at regtest difficulty
         build_clusters(ws, tags=load_tags(None, "btc", [tags_file]))
     truth = load_truth(sim)
     rows = []

@@ -17,8 +17,8 @@ from chaintrace.trace.report import check_invariant
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    if "simulate" not in main.commands or "eth" not in getattr(main.commands["simulate"], "commands", {}):
-        pytest.skip("chaintrace simulate eth is not available")
+    # a missing `simulate eth` command is a failure, never a skip
+    assert "eth" in getattr(main.commands["simulate"], "commands", {}), "chaintrace simulate eth is missing"
     d = tmp_path_factory.mktemp("sim")
     r = CliRunner().invoke(main, ["simulate", "eth", "--out", str(d / "sim"), "--txs", "3000", "--seed", "3",
                                   "--scenario", "bridge-drain", "--format", "json"])

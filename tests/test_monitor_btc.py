@@ -85,10 +85,8 @@ def test_moves_reach_exchange_propagate_and_reorg_retracts(scene, tmp_path):
     try:
         theft = _spend(scene.thief_cb, 0, [("hop1", 30 * COIN), ("deposit", 20 * COIN - FEE)])
         scene.c.add([theft])
-        t0 = time.time()
         scene.publish()
-        sink.wait(lambda s: s.alerts("service"), timeout=60)
-        assert time.time() - t0 < 60
+        sink.wait(lambda s: s.alerts("service"), timeout=60)  # raises when no alert comes
         moved = sink.alerts("moved")[0]
         assert moved["txid"] == theft.txid[::-1].hex() and moved["amount"] == str(50 * COIN)
         assert moved["from"][0]["address"] == thief and moved["height"] == 3

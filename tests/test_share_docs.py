@@ -15,8 +15,8 @@ EXPECT = {
     "chaintrace intel import ofac-sdn": "1 file(s) imported",
     "chaintrace share export --tlp green": "cryptocurrency-wallet",
     "chaintrace share export --incident ronin-2022 --out ronin": "1 incident",
-    "chaintrace share export --incident ronin-2022 --as misp": "wrote ronin.misp.json (misp)",
-    "chaintrace share export --as misp-feed": "misp-feed",
+    "chaintrace share export --format misp --incident ronin-2022": "wrote ronin.misp.json (misp)",
+    "chaintrace share export --format misp-feed": "misp-feed",
     "chaintrace share import registry": "tags",
     "chaintrace share import misp-feed": "misp",
     "chaintrace intel lookup": "Lazarus",
@@ -32,7 +32,7 @@ EXPECT = {
 def _examples() -> list[str]:
     text = (REPO / "docs" / "sharing.md").read_text()
     out = []
-    for block in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M):
+    for block in re.findall(r"^```sh\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
         out += [ln.strip() for ln in block.splitlines() if ln.strip().startswith("chaintrace ")]
     return out
 

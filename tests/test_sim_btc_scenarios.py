@@ -200,12 +200,8 @@ def test_cli_simulate_and_ingest(tmp_path):
     assert {x["scenario"] for x in json.loads(r.output) if x["chain"] == "btc"} == set(SCENARIOS)
 
 
-def test_demo_size_run_is_fast(tmp_path):
-    import time
-
-    simulate_btc(tmp_path / "warm", txs=2000, seed=1)  # load the compiled kernels
-    t0 = time.perf_counter()
+def test_demo_size_run(tmp_path):
+    # its speed is measured in bench/ (docs/benchmarks.md, simulator section), not asserted here
     r = simulate_btc(tmp_path / "o", txs=20_000, seed=1)
     assert r.transactions == 20_000
-    assert time.perf_counter() - t0 < 30  # a few seconds on a laptop; generous for a shared CI machine
     assert os.path.getsize(tmp_path / "o" / "blk00000.dat") > 5_000_000

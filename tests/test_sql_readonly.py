@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +19,13 @@ from chaintrace import intel
 from chaintrace.chains.btc import ingest_block_files
 from chaintrace.cli import main
 from chaintrace.errors import UserError
+from chaintrace.intel.registry import ENV_REGISTRY, bind
 from chaintrace.store import query
 from chaintrace.store.readonly import read_only_statement, strip_tail
 from chaintrace.store.workspace import Workspace
 from tests import btcfactory as F
+
+REGISTRY: dict[str, str] = {}
 
 TAGPACK = """title: sql test pack
 creator: chaintrace tests
@@ -50,6 +54,8 @@ def store(tmp_path_factory):
     (base / "pack.yaml").write_text(TAGPACK)
     ws = Workspace(base / "da'ta dir")
     ingest_block_files(ws, [base / "blk00000.dat"])
+    REGISTRY["path"] = str(base / "regi'stry ü")  # the intelligence registry in an odd path too
+    bind(ws, REGISTRY["path"])
     intel.import_paths(ws, "tagpack", [base / "pack.yaml"])
     return ws
 
@@ -62,11 +68,12 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 def cli(ws, *args):
     return subprocess.run([sys.executable, "-m", "chaintrace", "--data", str(ws.path), "sql", *map(str, args)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env={**os.environ, ENV_REGISTRY: REGISTRY["path"]})
 
 
 def run(ws, *args):
-    return CliRunner().invoke(main, ["--data", str(ws.path), "sql", *map(str, args)], catch_exceptions=False)
+    return CliRunner().invoke(main, ["--data", str(ws.path), "sql", *map(str, args)], catch_exceptions=False,
+                              env={ENV_REGISTRY: REGISTRY["path"]})
 
 
 def _segment(ws) -> Path:
@@ -232,7 +239,7 @@ def test_sandboxed_connection_cannot_be_unlocked(store):
             con.execute("SET enable_external_access = true")
         with pytest.raises(duckdb.Error):
             con.execute("SELECT * FROM read_csv('/etc/hostname')")
-        assert con.execute("SELECT count(*) FROM intel.tags").fetchone()[0] >= 1
+        assert con.execute("SELECT count(*) FROM btc.blocks").fetchone()[0] == 30
     finally:
         con.close()
 
@@ -242,3 +249,13 @@ def test_sandboxed_connection_cannot_be_unlocked(store):
 def test_strip_tail(text, want):
     assert strip_tail(text) == want
     assert read_only_statement(text)[0] == want
+
+
+def test_registry_tables_are_read_only_views(store):
+    before = tree_digest(Path(REGISTRY["path"]))
+    for stmt in ("DELETE FROM intel.tags", "INSERT INTO intel.tags SELECT * FROM intel.tags",
+                 "DROP VIEW intel.tags", "DETACH intel_registry"):
+        r = run(store, stmt)
+        assert r.exit_code == 2 and "refused" in r.stderr, (stmt, r.output)
+    assert tree_digest(Path(REGISTRY["path"])) == before
+    assert json.loads(run(store, "SELECT count(*) AS n FROM intel.tags", "--format", "json").output) == [{"n": 1}]

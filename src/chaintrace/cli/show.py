@@ -155,9 +155,15 @@ def sql_cmd(ws, query_text, fmt, limit):
     Example:
       chaintrace sql "SELECT height, n_tx, hash FROM btc.blocks ORDER BY height DESC LIMIT 5"
     """
+    from chaintrace.intel.registry import as_registry
+
     shown = limit if limit is not None else (1000 if fmt == "text" else None)
+    reg = as_registry(ws)  # the intelligence registry's current generation: intel.* views
+    gen = reg.generation if reg is not None else 0
+    attach = {"intel_registry": reg.file(gen)} if reg is not None and gen else None
     # text: one row more than shown, to say whether there are more
-    cols, rows = query.sql_stream(ws, query_text, limit=None if shown is None else shown + (fmt == "text"))
+    cols, rows = query.sql_stream(ws, query_text, limit=None if shown is None else shown + (fmt == "text"),
+                                  attach=attach)
     if fmt == "json":
         click.echo("[", nl=False)
         for i, r in enumerate(rows):

@@ -5,7 +5,7 @@ Built by :func:`build_index` (``chaintrace screen index``) from the Bitcoin grap
 (:mod:`chaintrace.graph.btc`) and the registry (:mod:`chaintrace.screen.sources`): for each source group,
 :func:`chaintrace.screen.kernels.forward` (incoming exposure) and :func:`~chaintrace.screen.kernels.backward`
 (outgoing) over at most ``max_hops`` transactions. Stored beside the graph cache in
-``DATA/btc/cache/screen-v<FORMAT>-c<commit>-g<registry generation>-<config digest>/`` (written to a
+``DATA/btc/cache/screen-v<FORMAT>-c<commit>-g<registry generation>-r<registry id>-<config digest>/`` (written to a
 temporary directory and renamed: readers never see half an index), self-contained (a server keeps
 answering from it while an ingest commits and the next index is built: snapshot reads).
 
@@ -52,8 +52,18 @@ def index_root(ws: Workspace, chain: str = "btc") -> Path:
     return ws.path / chain / "cache"
 
 
-def index_name(commit: int, generation: int, config: Config) -> str:
-    return f"{PREFIX}c{commit:06d}-g{generation}-{config.digest}"
+def registry_id(ws: Workspace) -> str:
+    """Short id of the registry directory `ws` uses (indexes of different registries never mix)."""
+    import hashlib
+
+    from chaintrace.intel import registry as reg
+
+    r = reg.as_registry(ws)
+    return hashlib.sha256(str(r.path.resolve()).encode()).hexdigest()[:8] if r is not None else "none"
+
+
+def index_name(commit: int, generation: int, config: Config, registry: str = "none") -> str:
+    return f"{PREFIX}c{commit:06d}-g{generation}-r{registry}-{config.digest}"
 
 
 def hash_keys(keys: list[str]) -> np.ndarray:
@@ -88,6 +98,9 @@ class ExposureIndex:
         self.e_start = np.searchsorted(a["e_addr"], a["a_id"], side="left")
         self.e_end = np.searchsorted(a["e_addr"], a["a_id"], side="right")
         self.txids = {int(k): v for k, v in self.meta["txids"].items()}
+        # (output, group, direction) -> position in the f_* arrays (sorted by that triple): one probe
+        self._ng = 2 * max(1, len(self.groups))
+        self.f_key = a["f_out"].astype(np.int64) * self._ng + a["f_group"].astype(np.int64) * 2 + a["f_dir"]
 
     @property
     def data_version(self) -> dict:
@@ -114,10 +127,20 @@ class ExposureIndex:
     def output_entries(self, o: int, direction: int = 0) -> list[tuple[int, int, int, int]]:
         """(group, taint, hop, parent) of output `o` in `direction`."""
         a = self.arrays
-        lo = int(np.searchsorted(a["f_out"], o, side="left"))
-        hi = int(np.searchsorted(a["f_out"], o, side="right"))
-        return [(int(a["f_group"][k]), int(a["f_taint"][k]), int(a["f_hop"][k]), int(a["f_parent"][k]))
-                for k in range(lo, hi) if int(a["f_dir"][k]) == direction]
+        lo = int(self.f_key.searchsorted(o * self._ng))
+        hi = int(self.f_key.searchsorted((o + 1) * self._ng))
+        return [(g, t, h, p) for g, t, h, p, d in zip(a["f_group"][lo:hi].tolist(), a["f_taint"][lo:hi].tolist(),
+                                                    a["f_hop"][lo:hi].tolist(), a["f_parent"][lo:hi].tolist(),
+                                                    a["f_dir"][lo:hi].tolist()) if d == direction]
+
+    def entry(self, o: int, group: int, direction: int) -> tuple[int, int, int] | None:
+        """(taint, hop, parent) of output `o` for one group and direction, or None."""
+        k = o * self._ng + group * 2 + direction
+        p = int(self.f_key.searchsorted(k))
+        if p >= len(self.f_key) or self.f_key[p] != k:
+            return None
+        a = self.arrays
+        return int(a["f_taint"][p]), int(a["f_hop"][p]), int(a["f_parent"][p])
 
     def trail(self, o: int, group: int, direction: int, limit: int = 32) -> list[dict]:
         """The chain of outputs from the source (incoming) or to the destination (outgoing) through `o`:
@@ -127,10 +150,10 @@ class ExposureIndex:
         seen = set()
         while o >= 0 and len(steps) < limit and o not in seen:
             seen.add(o)
-            ent = [e for e in self.output_entries(o, direction) if e[0] == group]
-            if not ent:
+            ent = self.entry(o, group, direction)
+            if ent is None:
                 break
-            _, taint, hop, parent = ent[0]
+            taint, hop, parent = ent
             t = int(a["out_tx"][o])
             steps.append({"hop": hop, "txid": self.txids.get(t), "vout": o - int(a["tx_out"][t]),
                           "value": int(a["out_value"][o]), "taint": taint})
@@ -148,7 +171,7 @@ def current_name(ws: Workspace, config: Config) -> tuple[str, int, int] | None:
     store.reload()
     commit = int(store.manifest["commit"])
     gen = reg.generation(ws)
-    return index_name(commit, gen, config), commit, gen
+    return index_name(commit, gen, config, registry_id(ws)), commit, gen
 
 
 def load_index(ws: Workspace, config: Config, name: str | None = None) -> ExposureIndex | None:
@@ -167,12 +190,16 @@ def load_index(ws: Workspace, config: Config, name: str | None = None) -> Exposu
 
 
 def latest_index(ws: Workspace, config: Config) -> ExposureIndex | None:
-    """The newest complete index built with this configuration (possibly for older data)."""
+    """The newest complete index built with this configuration (possibly for older data), preferring one
+    built with the current registry generation."""
+    from chaintrace.intel import registry as reg
+
     root = index_root(ws)
     if not root.exists():
         return None
+    gen = f"-g{reg.generation(ws)}-r{registry_id(ws)}-"
     cands = sorted((p for p in root.glob(f"{PREFIX}c*-{config.digest}") if (p / "DONE").exists()),
-                   key=lambda p: p.stat().st_mtime_ns)
+                   key=lambda p: (gen in p.name, p.stat().st_mtime_ns))
     return load_index(ws, config, cands[-1].name) if cands else None
 
 

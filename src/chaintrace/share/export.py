@@ -52,9 +52,9 @@ class _Builder:
         return obj["id"]
 
     def rel(self, kind: str, src: str, dst: str, own: str | None = None, created: str = stix.EPOCH,
-            description: str | None = None) -> None:
-        self.add(stix.relationship(kind, src, dst, producer=self.producer["id"], markings=self.marks(own),
-                                   created=created, description=description))
+            description: str | None = None, producer: str | None = None) -> None:
+        self.add(stix.relationship(kind, src, dst, producer=producer or self.producer["id"],
+                                   markings=self.marks(own), created=created, description=description))
 
     def wallet(self, chain: str, address: str, own: str | None, labels=None, description=None) -> str:
         return self.add(stix.wallet(address, chain, _SYMBOL.get(chain, chain.upper()), markings=self.marks(own),
@@ -127,12 +127,19 @@ def _sanctions(b: _Builder, tags, actor_sid: dict[str, str]) -> None:
 
 def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
+    made_by: dict[str, str] = {}  # incident id -> the STIX id of its producer (ours, or the peer that shared it)
     for i in incidents:
         if only and i["incident_id"] != only:
             continue
         created = stix.ts(i.get("date"))
-        iid = stix.sdo_id("incident", i["incident_id"])
-        facts = {k: (str(v) if v is not None and k == "amount_usd" else v) for k, v in (
+        ctx = _share_context(i.get("context"))  # a shared incident keeps its producer's ids
+        iid = ctx.get("incident") or stix.sdo_id("incident", i["incident_id"])
+        producer = b.producer["id"]
+        if ctx.get("producer") and ctx.get("producer_name"):
+            producer = b.add({**stix.identity(ctx["producer_name"]), "id": ctx["producer"],
+                              "object_marking_refs": [stix.TLP2_IDS["clear"]]})
+        own = i.get("tlp")
+        facts = {k: (_usd(v) if v is not None and k == "amount_usd" else v) for k, v in (
             ("incident_id", i["incident_id"]), ("date", i.get("date")), ("date_end", i.get("date_end")),
             ("kind", i.get("kind")), ("chains", list(i.get("chains") or []) or None), ("asset", i.get("asset")),
             ("amount_asset", i.get("amount_asset")), ("amount_usd", i.get("amount_usd")),
@@ -141,49 +148,75 @@ def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> di
         o = {"type": "incident", "spec_version": "2.1", "id": iid, "created": created, "modified": created,
              "name": i.get("title") or i.get("victim") or i["incident_id"],
              "description": f"Victim: {i.get('victim')}." + (f" {i['notes']}" if i.get("notes") else ""),
-             "created_by_ref": b.producer["id"], "object_marking_refs": b.marks(None),
+             "created_by_ref": producer, "object_marking_refs": b.marks(own),
              "extensions": {stix.INCIDENT_EXTENSION: {"extension_type": "property-extension", **facts}}}
+        if i.get("confidence") is not None:
+            o["confidence"] = int(i["confidence"])
         refs = [{"source_name": "source", "url": u} for u in (i.get("sources") or []) if str(u).startswith("http")]
         if refs:
             o["external_references"] = refs
         b.add(o)
         out[i["incident_id"]] = iid
+        made_by[i["incident_id"]] = producer
         if i.get("victim"):
-            victim = b.add(stix.identity(i["victim"], key="victim|" + i["victim"].lower(), created=created,
-                                         created_by=b.producer["id"]))
-            b.objects[victim].setdefault("object_marking_refs", b.marks(None))
-            b.rel("related-to", iid, victim, created=created, description="victim")
+            vo = stix.identity(i["victim"], key="victim|" + i["victim"].lower(), created=created, created_by=producer)
+            if ctx.get("victim"):
+                vo["id"] = ctx["victim"]
+            victim = b.add(vo)
+            b.objects[victim].setdefault("object_marking_refs", b.marks(own))
+            b.rel("related-to", iid, victim, own, created=created, description="victim", producer=producer)
         if i.get("actor") in actor_sid:
-            b.rel("attributed-to", iid, actor_sid[i["actor"]], created=created)
+            b.rel("attributed-to", iid, actor_sid[i["actor"]], own, created=created, producer=producer)
     by_id = {i["incident_id"]: i for i in incidents}
     for s in seeds:
         if s["incident_id"] not in out:
             continue
         i = by_id[s["incident_id"]]
         created = stix.ts(i.get("date"))
-        chain = s["chain"]
+        chain, own, by = s["chain"], i.get("tlp"), made_by[s["incident_id"]]
         if s.get("address"):
-            victim = (s.get("side") or "").lower().startswith("victim")
-            w = b.wallet(chain, s["address"], None, labels=["victim" if victim else "service_hack"])
-            if victim:
-                b.rel("related-to", w, out[s["incident_id"]], created=created, description="victim address")
+            is_victim = (s.get("side") or "").lower().startswith("victim")
+            w = b.wallet(chain, s["address"], own, labels=["victim" if is_victim else "service_hack"])
+            if is_victim:
+                b.rel("related-to", w, out[s["incident_id"]], own, created=created, description="victim address", producer=by)
                 continue
             title = i.get("title") or i["incident_id"]
             ind = b.add(stix.indicator(("seed", s["incident_id"], chain, source.addr_key(chain, s["address"])),
                                        s["address"], name=f"{title}: {s.get('role') or 'attacker address'}",
-                                       description=s.get("source"), markings=b.marks(None),
-                                       producer=b.producer["id"], created=created, valid_from=created,
+                                       description=s.get("source"), markings=b.marks(own),
+                                       producer=by, created=created, valid_from=created,
                                        indicator_types=("malicious-activity", "attribution"),
                                        confidence=60 if i.get("attribution") == "confirmed" else 50,
                                        labels=["service_hack"]))
-            b.rel("based-on", ind, w, created=created)
-            b.rel("related-to", ind, out[s["incident_id"]], created=created)
+            b.rel("based-on", ind, w, own, created=created, producer=by)
+            b.rel("related-to", ind, out[s["incident_id"]], own, created=created, producer=by)
             if i.get("actor") in actor_sid:
-                b.rel("indicates", ind, actor_sid[i["actor"]], created=created)
+                b.rel("indicates", ind, actor_sid[i["actor"]], own, created=created, producer=by)
         if s.get("txid"):
-            tx = b.add(stix.transaction(_SYMBOL.get(chain, chain.upper()), s["txid"], markings=b.marks(None)))
-            b.rel("related-to", tx, out[s["incident_id"]], created=created, description=s.get("role"))
+            tx = b.add(stix.transaction(_SYMBOL.get(chain, chain.upper()), s["txid"], markings=b.marks(own)))
+            b.rel("related-to", tx, out[s["incident_id"]], own, created=created, description=s.get("role"), producer=by)
     return out
+
+
+def _usd(v) -> str:
+    """An exact USD amount as a canonical decimal string: 625000000.00 (the registry's DECIMAL(18,2)) and
+    625000000 (the catalogue) are the same fact, so they give the same bytes."""
+    from decimal import Decimal
+
+    txt = format(Decimal(str(v)), "f")
+    return txt.rstrip("0").rstrip(".") if "." in txt else txt
+
+
+def _share_context(raw) -> dict:
+    """The ``chaintrace_share`` part of a registry row's context JSON (STIX ids it was imported with)."""
+    import json
+
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw).get("chaintrace_share") or {}
+    except (ValueError, AttributeError):
+        return {}
 
 
 def _tags(b: _Builder, tags, actor_sid) -> None:
@@ -192,7 +225,7 @@ def _tags(b: _Builder, tags, actor_sid) -> None:
     for t in tags:
         e = t.extra or {}
         value = e.get("address_as_written") or t.address
-        ctx = {}
+        ctx: dict = {}
         if e.get("context"):
             try:
                 ctx = json.loads(e["context"]).get("chaintrace_share") or {}
@@ -233,15 +266,15 @@ def _trace(b: _Builder, path: str | Path, incident_sid: dict[str, str], seeds: l
             if v and v.lower() in seed_specs and s["incident_id"] in incident_sid:
                 refs.append(incident_sid[s["incident_id"]])
     cash_outs = []
-    for s in rep.sinks:
-        w = b.wallet(rep.chain, s.address, None, labels=[s.category] if s.category else None,
-                     description=s.label)
+    for sink in rep.sinks:
+        w = b.wallet(rep.chain, sink.address, None, labels=[sink.category] if sink.category else None,
+                     description=sink.label)
         refs.append(w)
-        tx = b.add(stix.transaction(sym, s.txid, markings=b.marks(None)))
+        tx = b.add(stix.transaction(sym, sink.txid, markings=b.marks(None)))
         refs.append(tx)
-        cash_outs.append({"address": s.address, "wallet_ref": w, "label": s.label, "category": s.category,
-                          "actor": s.actor, "amount": str(s.amount), "asset": s.asset, "hops": s.hops,
-                          "txid": s.txid, "transaction_ref": tx, "ref": s.ref, "time": s.time})
+        cash_outs.append({"address": sink.address, "wallet_ref": w, "label": sink.label, "category": sink.category,
+                          "actor": sink.actor, "amount": str(sink.amount), "asset": sink.asset, "hops": sink.hops,
+                          "txid": sink.txid, "transaction_ref": tx, "ref": sink.ref, "time": sink.time})
     paths = [{"to": p.to, "kind": p.kind, "amount": str(p.amount), "asset": p.asset,
               "steps": [{"hop": st.hop, "txid": st.txid, "ref": st.ref, "address": st.address,
                          "amount": str(st.amount)} for st in p.steps]} for p in rep.paths]
@@ -266,24 +299,72 @@ def _trace(b: _Builder, path: str | Path, incident_sid: dict[str, str], seeds: l
                "totals": totals, "cash_outs": cash_outs, "paths": paths, "report_sha256": digest}}})
 
 
+def _screening(b: _Builder, path: str | Path, actor_sid: dict[str, str]) -> int:
+    """Screening hits (``chaintrace screen address ... --format json``) as sightings: the producer saw each
+    flagged address (an indicator based on its wallet) when the result file was written."""
+    import datetime as dt
+    import json
+
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        results = doc["results"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a screening result (`chaintrace screen address ... --format json`): {e}") \
+            from None
+    seen = stix.ts(dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"))
+    n = 0
+    for r in results:
+        if r.get("invalid") or r.get("risk") in (None, "none", "unknown") or not r.get("chain"):
+            continue
+        chain, subject = r["chain"], r["subject"]
+        exps = r.get("exposures") or []
+        cats = sorted({e.get("category") for e in exps if e.get("category")})
+        w = b.wallet(chain, subject, None, labels=cats or None)
+        ind = b.add(stix.indicator(("screen-hit", chain, source.addr_key(chain, subject)), subject,
+                                   name=f"Screening hit: {subject} ({r['risk']})",
+                                   description=f"risk {r['risk']} (score {r.get('score')}): "
+                                               f"{', '.join(cats) or 'no category'}; "
+                                               f"{len(exps)} exposure(s)", markings=b.marks(None),
+                                   producer=b.producer["id"], created=seen, valid_from=seen,
+                                   labels=cats or None))
+        b.rel("based-on", ind, w, created=seen)
+        for actor in sorted({e.get("actor") for e in exps if e.get("actor") in actor_sid}):
+            b.rel("indicates", ind, actor_sid[actor], created=seen)
+        b.add({"type": "sighting", "spec_version": "2.1",
+               "id": stix.sdo_id("sighting", chain, source.addr_key(chain, subject), seen),
+               "created": seen, "modified": seen, "first_seen": seen, "last_seen": seen, "count": 1,
+               "sighting_of_ref": ind, "where_sighted_refs": [b.producer["id"]],
+               "description": f"{subject} screened {r['risk']} (score {r.get('score')}) by {b.producer['name']}",
+               "created_by_ref": b.producer["id"], "object_marking_refs": b.marks(None)})
+        n += 1
+    return n
+
+
 # ----------------------------------------------------------------------------------------------- API
 
 
 def build_bundle(ws, *, tlp: str | None = None, incident: str | None = None, trace: str | Path | None = None,
-                 producer: str = "chaintrace", include_restricted: bool = False) -> tuple[dict, dict]:
+                 producer: str = "chaintrace", include_restricted: bool = False,
+                 screening: str | Path | None = None) -> tuple[dict, dict]:
     """The STIX 2.1 bundle of a selection of the registry, and a summary (counts per type, what was held back).
 
     No filter: the shareable registry (sanctions, the incident catalogue with its actors, imported intel that
     may be redistributed). `incident`: that incident, its victim, actor and seed addresses. `trace`: a trace
     report JSON as a ``report`` of its cash-out addresses (plus the incident it started from, when known).
+    `screening`: a screening result JSON whose flagged addresses become ``sighting``s by the producer.
     `tlp`: the lowest marking of every object (an object already marked higher keeps its own marking).
     """
     b = _Builder(producer, tlp)
     f = source.facts(ws, include_restricted=include_restricted)
     if incident and incident not in {i["incident_id"] for i in f.incidents}:
+        held = [why for why in f.held_back if why.endswith("incident")]
+        if held:
+            raise UserError(f"--incident: no shareable incident {incident!r} (held back: {', '.join(held)}; "
+                            f"AMBER needs --include-restricted, RED never leaves)")
         raise UserError(f"--incident: no incident {incident!r} (see `chaintrace intel timeline`)")
     actor_sid = _actor_ids(b, f.actors)
-    selective = incident is not None or trace is not None
+    selective = incident is not None or trace is not None or screening is not None
     if not selective:
         _sanctions(b, f.sanctions, actor_sid)
         _tags(b, f.tags, actor_sid)
@@ -293,6 +374,8 @@ def build_bundle(ws, *, tlp: str | None = None, incident: str | None = None, tra
             for k in sorted(_trace_incidents(trace, f.seeds)):
                 inc_sid.update(_incidents(b, f.incidents, f.seeds, actor_sid, k))
         _trace(b, trace, inc_sid, f.seeds)
+    if screening is not None:
+        _screening(b, screening, actor_sid)
     head = [b.producer] + [stix.marking_definition(lv) for lv in stix.TLP_LEVELS] + \
         stix.extension_definitions(b.producer["id"])
     b.producer["object_marking_refs"] = [stix.TLP2_IDS["clear"]]

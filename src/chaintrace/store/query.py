@@ -5,7 +5,8 @@ Every function returns plain dicts/lists (amounts as Python ints) that the CLI p
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Mapping
 
 from chaintrace.errors import UserError
 from chaintrace.store.workspace import Workspace
@@ -150,17 +151,18 @@ def btc_address(ws: Workspace, address: str, recent: int = 10) -> dict:
     return a
 
 
-def sql(ws: Workspace, query: str, params=(), limit: int | None = None) -> tuple[list[str], list[tuple]]:
+def sql(ws: Workspace, query: str, params=(), limit: int | None = None,
+        attach: Mapping[str, Path] | None = None) -> tuple[list[str], list[tuple]]:
     """Run one read-only SQL statement over the catalog views (btc.*, eth.*, intel.*, ...).
 
     Returns (column names, rows), at most `limit` rows when given. Same rules as :func:`sql_stream`.
     """
-    cols, rows = sql_stream(ws, query, params, limit=limit)
+    cols, rows = sql_stream(ws, query, params, limit=limit, attach=attach)
     return cols, list(rows)
 
 
-def sql_stream(ws: Workspace, query: str, params=(), *, limit: int | None = None,
-               batch_rows: int = 2048) -> tuple[list[str], Iterator[tuple]]:
+def sql_stream(ws: Workspace, query: str, params=(), *, limit: int | None = None, batch_rows: int = 2048,
+               attach: Mapping[str, Path] | None = None) -> tuple[list[str], Iterator[tuple]]:
     """Run one read-only SQL statement; returns (column names, an iterator over the rows).
 
     The statement must be exactly one that only reads (:func:`chaintrace.store.readonly.read_only_statement`:
@@ -168,7 +170,7 @@ def sql_stream(ws: Workspace, query: str, params=(), *, limit: int | None = None
     :class:`UserError`), and it runs on a sandboxed connection that cannot read files outside the workspace's
     chain stores nor change its settings. `limit` is pushed into the query as a subquery ``LIMIT``; rows
     are fetched `batch_rows` at a time (never the whole result at once). The iterator closes the connection
-    when exhausted or closed.
+    when exhausted or closed. `attach`: more DuckDB files shown read-only (see :meth:`Workspace.connect`).
     """
     import duckdb
 
@@ -179,7 +181,7 @@ def sql_stream(ws: Workspace, query: str, params=(), *, limit: int | None = None
     statement, is_query = read_only_statement(query)
     if limit is not None and is_query:
         statement = limited(statement, limit)
-    con = ws.connect(sandbox=True)
+    con = ws.connect(sandbox=True, attach=attach)
     try:
         cur = con.execute(statement, params)
     except duckdb.Error as e:

@@ -16,7 +16,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import duckdb
 
@@ -31,6 +31,23 @@ CATALOG = "catalog.duckdb"
 def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     """The workspace directory: `path`, else $CHAINTRACE_DATA, else ./chaintrace-data."""
     return Path(path or os.environ.get(ENV_DATA) or DEFAULT_DATA).expanduser().absolute()
+
+
+def _attach_views(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    """Attach the DuckDB file `path` read-only as `alias` and show each of its tables as ``schema.table``
+    (chain schemas excepted: their views come from the manifests). Best effort: a file another process holds
+    for writing is skipped (chain data stays queryable)."""
+    try:
+        con.execute(f'ATTACH {sql_string(str(path))} AS "{alias}" (READ_ONLY)')
+    except duckdb.Error:
+        return
+    rows = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?",
+                       [alias]).fetchall()
+    for sch, tbl in rows:
+        if sch in schema_mod.CHAINS:
+            continue
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{sch}"')
+        con.execute(f'CREATE OR REPLACE VIEW "{sch}"."{tbl}" AS SELECT * FROM "{alias}"."{sch}"."{tbl}"')
 
 
 def sql_string(text: str) -> str:
@@ -119,8 +136,13 @@ class Workspace:
             for stmt in schema_mod.CHAINS[name].views(files, schema=name):
                 con.execute(stmt)
 
-    def connect(self, *, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, *, sandbox: bool = False, attach: Mapping[str, Path] | None = None
+                ) -> duckdb.DuckDBPyConnection:
         """A query connection: chain views from the manifests plus the catalog's tables, read-only.
+
+        `attach`: more DuckDB files opened read-only under the given aliases, each of their tables shown as a
+        view ``schema.table`` (e.g. the intelligence registry's current generation, whose tables are in schema
+        ``intel``; the CLI's ``sql`` passes it, the store does not know the registry).
 
         With `sandbox`, once the views are set up the connection can read no file outside the chain stores
         (``enable_external_access=false`` with the stores as ``allowed_directories``) and its configuration is
@@ -130,6 +152,8 @@ class Workspace:
         try:
             self._chain_views(con)
             self._catalog_views(con)
+            for alias, path in (attach or {}).items():
+                _attach_views(con, Path(path), alias)
             if sandbox:
                 con.execute("SET allowed_directories = ?", [[str(self.path / c) + os.sep for c in self.chains()]])
                 con.execute("SET enable_external_access = false")
@@ -141,18 +165,7 @@ class Workspace:
 
     def _catalog_views(self, con: duckdb.DuckDBPyConnection) -> None:
         if self.catalog_path.exists():
-            try:
-                con.execute(f"ATTACH {sql_string(str(self.catalog_path))} AS catalog (READ_ONLY)")
-            except duckdb.Error:
-                return  # a writer holds the catalog; chain data is still queryable
-            rows = con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'catalog'"
-            ).fetchall()
-            for sch, tbl in rows:
-                if sch in schema_mod.CHAINS:
-                    continue
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{sch}"')
-                con.execute(f'CREATE OR REPLACE VIEW "{sch}"."{tbl}" AS SELECT * FROM catalog."{sch}"."{tbl}"')
+            _attach_views(con, self.catalog_path, "catalog")
 
     @contextmanager
     def catalog(self) -> Iterator[duckdb.DuckDBPyConnection]:
