@@ -618,6 +618,11 @@ def rebuild_sanction_periods(con) -> None:
                             st.get("ptype"), st.get("programs"), st.get("listed"), start, end, st["first"],
                             st["last"], st["n"], absent if absent is not None and absent < start else None))
     con.execute(f"DELETE FROM {SCHEMA}.sanction_periods")
-    if out:
-        con.executemany(f"INSERT INTO {SCHEMA}.sanction_periods VALUES "
-                        f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
+    if out:  # one Arrow insert (executemany is a round trip per row)
+        names = ("list_name", "asset", "chain", "address", "addr_key", "uid", "entity", "party_type", "programs",
+                 "listed_date", "valid_from", "valid_to", "first_seen", "last_seen", "snapshots", "absent_before")
+        types = {"programs": _STR_LIST, "snapshots": pa.int32(),
+                 **{c: pa.date32() for c in ("listed_date", "valid_from", "valid_to", "first_seen", "last_seen",
+                                             "absent_before")}}
+        _insert(con, "sanction_periods", {n: [r[i] for r in out] for i, n in enumerate(names)},
+                {n: types.get(n, pa.string()) for n in names})
