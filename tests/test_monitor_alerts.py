@@ -28,7 +28,7 @@ def _snapshot(tmp, date: str, addresses: list[str]):
 
 @pytest.fixture
 def smtp_server():
-    import aiosmtpd.controller  # a dev dependency: missing is a failure, not a skip
+    from aiosmtpd.controller import Controller  # a dev dependency: missing is a failure, not a skip
     from tests.monitor_sinks import free_port
 
     class Handler:
@@ -40,7 +40,7 @@ def smtp_server():
             return "250 OK"
 
     h = Handler()
-    c = aiosmtpd.Controller(h, hostname="127.0.0.1", port=free_port())
+    c = Controller(h, hostname="127.0.0.1", port=free_port())
     c.start()
     yield c, h
     c.stop()
