@@ -31,7 +31,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import peak_rss_mb, write_section  # noqa: E402
-from chaintrace import Workspace, intel  # noqa: E402
+from chaintrace import intel  # noqa: E402
 from chaintrace.intel import addresses as addr  # noqa: E402
 from chaintrace.intel import index as index_mod  # noqa: E402
 from chaintrace.intel.registry import reader  # noqa: E402
@@ -42,7 +42,7 @@ SMALL = ["lazarus.yaml", "lazarus2.yaml", "ofac.yaml", "tornado_cash.yaml", "hac
          "walletexplorer.yaml", "usdt_blacklist.yaml"]
 
 
-def build_registry(ws: Workspace, packs: str) -> None:
+def build_registry(ws, packs: str) -> None:
     pack_dir = DATASETS / "graphsense-tagpacks" / "packs"
     paths = [pack_dir] if packs == "all" else [pack_dir / p for p in SMALL]
     t = time.perf_counter()
@@ -51,7 +51,7 @@ def build_registry(ws: Workspace, packs: str) -> None:
     print(f"registry ready in {time.perf_counter() - t:.1f}s", flush=True)
 
 
-def queries(ws: Workspace, n: int, known_share: float, seed: int) -> list[str]:
+def queries(ws, n: int, known_share: float, seed: int) -> list[str]:
     with reader(ws) as con:
         known = [r[0] for r in con.execute("SELECT address FROM intel.tags UNION ALL "
                                            "SELECT address FROM intel.sanction_periods").fetchall()]
@@ -68,7 +68,7 @@ def queries(ws: Workspace, n: int, known_share: float, seed: int) -> list[str]:
     return out
 
 
-def duckdb_join(ws: Workspace, qs: list[str]) -> int:
+def duckdb_join(ws, qs: list[str]) -> int:
     keys = [addr.key_any(a) for a in qs]
     with reader(ws) as con:
         con.register("q", pa.table({"i": np.arange(len(keys)), "k": keys}))
@@ -98,7 +98,7 @@ def main() -> None:
                     help="workspace kept between runs")
     ap.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks.md")
     a = ap.parse_args()
-    ws = Workspace(a.data)
+    ws = intel.Registry(Path(a.data) / "registry")  # the bench's own registry, never the user's
     build_registry(ws, a.packs)
     qs = queries(ws, a.n, a.known, seed=1)
 

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -247,7 +246,7 @@ def main() -> None:
         "| chain | build time | peak RSS | index on disk | exposed addresses | tainted outputs |",
         "|---|---|---|---|---|---|",
     ]
-    for n, b in builds:
+    for _n, b in builds:
         lines.append(f"| {b['n_tx']:,} txs | {b['seconds']:.1f} s | {b['rss_mb']:.0f} MB (graph loaded: "
                      f"{b['rss0_mb']:.0f} MB) | {b['bytes'] / 1e6:.1f} MB | {b['n_exposed_addresses']:,} | "
                      f"{b['n_tainted_outputs']:,} |")

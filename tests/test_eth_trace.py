@@ -232,5 +232,13 @@ def test_trace_cli_json_text_and_explain(synth_ws):
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "Exchange" in res.output
+    # account-chain words and the real counts (issue 12): no UTXO wording, no "0 transactions processed"
+    assert "unspent" not in res.output and "tainted outputs" not in res.output
+    st = d["stats"]
+    assert f"{st['transactions_with_taint']:,} transactions carried taint" in res.output
+    assert st["transactions_with_taint"] > 0 and f"from {d['tags']['tags_loaded']:,} tags" in res.output
+    res = CliRunner().invoke(main, [*args, "--explain", s["exchanges"][0], "--chain", "ethereum"])
+    assert res.exit_code == 0, res.output
+    assert f"explain {s['exchanges'][0]}:" in res.output and "None" not in res.output
     bad = CliRunner().invoke(main, ["--data", str(ws.path), "trace", "--chain", "eth", "--from", "0x1234"])
     assert bad.exit_code == 2 and "expected an address" in bad.output

@@ -278,7 +278,9 @@ def test_etherscan_label_layouts(tmp_path, ws):
     bancor = [t for t in intel.load_tags(ws, "eth") if t.label == "Bancor Hacker"]
     assert bancor and bancor[0].category == "phishing" and bancor[0].confidence == 20
     tc = [t for t in tags.values() if "tornado-cash" in (t.extra.get("concepts") or [])]
-    assert tc and all(t.category in ("mixing_service", "sanction") for t in tc)
+    assert tc and all(t.category in ("mixing_service", "sanction") for t in tc if t.category != "token")
+    # the TORN token contract is a token, not a mixer sink (issue 12: a scraped label alone never makes one)
+    assert all("Token" in t.label or "(" in t.label for t in tc if t.category == "token")
     bad = tmp_path / "bad.json"
     bad.write_text('{"0xabc": {"name": "x", "labels": []},\n "0xdef": }')
     with pytest.raises(UserError, match=r"bad\.json: line 2, column \d+: malformed JSON"):

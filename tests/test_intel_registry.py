@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
@@ -218,3 +219,41 @@ def test_licences_travel_with_the_data(tmp_path):
                    "--include-restricted"])
     assert r.exit_code == 0 and "left out" not in r.output
     assert len(out.read_text().splitlines()) - 1 > n_public
+
+
+def test_trust_order_token_contracts_and_service_entities(tmp_path):
+    """Scraped explorer labels: the USDT contract is a token, never an exchange sink; Coinbase's numbered
+    wallets are one entity (actor coinbase) keeping their own labels; a curated TagPack tag outranks a
+    scraped label on the same address and the disagreement is shown."""
+    reg = Registry(tmp_path / "reg")
+    labels = dataset("etherscan-labels-brianleect", "data", "etherscan", "combined", "combinedAllLabels.json")
+    intel.import_paths(reg, "labels", [labels], chain="eth")
+    usdt, cb1 = "0xdac17f958d2ee523a2206206994597c13d831ec7", "0x71660c4005ba85c37ccec55d0c4493e66fe775d3"
+    tags = {t.address: t for t in intel.load_tags(reg, "eth")}
+    assert tags[usdt].category == "token" and not tags[usdt].is_service
+    assert tags[cb1].category == "exchange" and tags[cb1].actor == "coinbase" and tags[cb1].label == "Coinbase 1"
+    coinbase = [t for t in tags.values() if t.actor == "coinbase"]
+    assert len(coinbase) > 5 and len({t.label for t in coinbase}) == len(coinbase)
+    pack = tmp_path / "p.yaml"
+    pack.write_text(f"title: t\ncreator: me\ntags:\n- {{address: '{cb1}', label: seized, currency: ETH, "
+                    f"category: perpetrator, confidence: forensic_investigation}}\n")
+    intel.import_paths(reg, "tagpack", [pack])
+    r = intel.lookup(reg, [cb1])[0]
+    assert r["primary"]["trust"] == "curated" and r["primary"]["category"] == "perpetrator"
+    assert r["conflicts"] and r["conflicts"][0]["category"] == "exchange" and r["conflicts"][0]["trust"] == "scraped"
+
+
+def test_tayvano_hack_index_imports_as_incidents(tmp_path):
+    """`intel import incidents` learns an index without an id column: ids synthesised (and said so), incidents
+    already in the catalogue (same date and victim) are not counted twice."""
+    src = dataset("dprk-hacks-tayvano", "dprk_hack_index.csv")
+    reg = Registry(tmp_path / "reg")
+    r = intel.import_paths(reg, "incidents", [src])
+    rows = len(src.read_text().splitlines()) - 1
+    t = r["totals"]
+    assert rows == 87 and t["incidents"] + t["duplicates"] == rows and t["duplicates"] >= 9
+    assert any("synthesised" in n for n in r["files"][0]["notes"])
+    tl = intel.timeline(reg, since=2025)
+    assert [i["victim"] for i in tl["incidents"]].count("Bybit") == 1
+    shib = [i for i in tl["incidents"] if i["victim"] == "Shibarium"][0]
+    assert shib["incident_id"].startswith("idx-2025-09-11") and Decimal(str(shib["amount_usd"])) == Decimal(2_000_000)

@@ -32,7 +32,7 @@ EXPECT = {
 def _examples() -> list[str]:
     text = (REPO / "docs" / "sharing.md").read_text()
     out = []
-    for block in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M):
+    for block in re.findall(r"^```sh\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
         out += [ln.strip() for ln in block.splitlines() if ln.strip().startswith("chaintrace ")]
     return out
 

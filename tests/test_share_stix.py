@@ -11,14 +11,13 @@ from chaintrace import intel, share
 from chaintrace.cli import main
 from chaintrace.errors import UserError
 from chaintrace.share import stix
-from chaintrace.store.workspace import Workspace
 from chaintrace.trace.report import Seed, Sink, Step, TracePath, TraceReport, check_invariant
-from tests.share_fixtures import LAZARUS, RONIN, add_red_tag, by_type, load, ofac_workspace, validate
+from tests.share_fixtures import LAZARUS, RED_PACK, RONIN, add_red_tag, institution, by_type, load, ofac_workspace, validate
 
 
 @pytest.fixture(scope="module")
 def ofac_ws_shared(tmp_path_factory):
-    return ofac_workspace(Workspace(tmp_path_factory.mktemp("ofac") / "data"))
+    return ofac_workspace(institution(tmp_path_factory.mktemp("ofac")))
 
 
 @pytest.fixture
@@ -137,7 +136,7 @@ def test_trace_findings_become_a_report_with_exact_amounts(ofac_ws, tmp_path):
 def test_round_trip_keeps_ids_and_markings(ofac_ws, tmp_path):
     share.export(ofac_ws, "stix", tmp_path / "a.json", tlp="green")
     a = load(tmp_path / "a.json")
-    peer = Workspace(tmp_path / "peer")
+    peer = institution(tmp_path / "peer")
     r = share.import_file(peer, tmp_path / "a.json")
     assert r["tags"] > 761 and r["rejected"] == 0 and r["producer"] == "chaintrace"
     assert share.import_file(peer, tmp_path / "a.json")["skipped_as"] == r["import_id"]  # idempotent
@@ -190,10 +189,15 @@ def test_import_opencti_style_bundle_with_tlp1_and_old_address_field(ws, tmp_pat
 
 def test_red_and_private_intel_is_held_back(ws, tmp_path):
     red = add_red_tag(ws, tmp_path)
+    lic = tmp_path / "vendor.yaml"
+    lic.write_text(RED_PACK.replace("0x1111111111111111111111111111111111111111",
+                                    "0x7777777777777777777777777777777777777777"))
+    intel.import_paths(ws, "tagpack", [lic], licence="vendor terms: no redistribution", restricted=True)
     b, summary = share.build_bundle(ws)
-    assert summary["held_back"] == {"TLP:RED": 1}
+    assert summary["held_back"] == {"TLP:RED": 1, "licence forbids redistribution (vendor terms: no redistribution)": 1}
+    assert not any(o.get("value") == "0x7777777777777777777777777777777777777777" for o in b["objects"])
     assert not any(red in o.get("pattern", "") or o.get("value") == red for o in b["objects"])
-    b2, s2 = share.build_bundle(ws, include_restricted=True)
+    b2, _ = share.build_bundle(ws, include_restricted=True)
     assert not any(o.get("value") == red for o in b2["objects"])  # RED never, even with --include-restricted
 
 
@@ -225,11 +229,27 @@ def test_signed_export_verify_and_refused_import(ofac_ws, tmp_path):
     share.keygen(other)
     res = runner.invoke(main, ["share", "verify", str(out), "--key", str(other) + ".pub"])
     assert res.exit_code == 1 and "not by the trusted key" in res.output
-    peer = Workspace(tmp_path / "peer")
+    peer = institution(tmp_path / "peer")
     assert share.import_file(peer, out, verify_key=str(key) + ".pub")["tags"] > 0
     data = out.read_bytes().replace(b"Ronin", b"R0nin", 1)
     out.write_bytes(data)
     res = runner.invoke(main, ["share", "verify", str(out)])
     assert res.exit_code == 1 and "changed after signing" in res.output
     with pytest.raises(UserError, match="refusing to import"):
-        share.import_file(Workspace(tmp_path / "peer2"), out, verify_key=str(key) + ".pub")
+        share.import_file(institution(tmp_path / "peer2"), out, verify_key=str(key) + ".pub")
+
+
+def test_screening_hits_become_sightings(ofac_ws, tmp_path):
+    res = tmp_path / "screen.json"
+    runner = CliRunner()
+    out = runner.invoke(main, ["--data", str(ofac_ws.path), "screen", "address", RONIN,
+                               "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    res.write_text(out.output)
+    b, _ = share.build_bundle(ofac_ws, screening=res, producer="Exchange X")
+    validate(b)
+    (s,) = by_type(b, "sighting")  # the unflagged address is not a sighting
+    ind = next(o for o in by_type(b, "indicator") if o["id"] == s["sighting_of_ref"])
+    assert RONIN in ind["pattern"] and ind["name"].startswith("Screening hit")
+    producer = next(o for o in by_type(b, "identity") if o["name"] == "Exchange X")
+    assert s["where_sighted_refs"] == [producer["id"]] and s["count"] == 1

@@ -5,6 +5,7 @@ Spark equal the embedded engine's exactly; the results are read back through the
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 
 import numpy as np
@@ -23,6 +24,7 @@ from chaintrace.graph.cluster.info import activity  # noqa: E402
 from chaintrace.sim.btc import simulate_btc  # noqa: E402
 from chaintrace.spark import run_job, spark_session  # noqa: E402
 from chaintrace.store.workspace import Workspace  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
 
 TXS = 2500
 
@@ -42,7 +44,7 @@ def chain(tmp_path_factory):
     out = root / "sim"
     simulate_btc(out, txs=TXS, seed=7, scenario="dprk", network="main")
     ws = Workspace(root / "data")
-    ingest_block_files(ws, [out], pow_rules="target-only")  # simulated at regtest difficulty, mainnet magic
+    ingest_block_files(ws, [out], pow_rules="target-only")  # a simulated chain under mainnet parameters
     return {"ws": ws, "tags": out / "tags.yaml", "root": root}
 
 
@@ -61,7 +63,8 @@ def committed(ws) -> dict:
     cjs = con.execute("SELECT * FROM btc.coinjoins ORDER BY tx_id").fetchall()
     view = con.execute("SELECT address_id, cluster_id, cluster_size FROM btc.address_clusters ORDER BY 1").fetchall()
     return {"cluster_of": np.asarray(c.cluster_of).astype(np.int64), "size": np.asarray(c.cluster_size_of).astype(np.int64),
-            "edges": edges, "coinjoins": cjs, "view": view, "counts": c.state["union"]["counts"]}
+            "edges": edges, "coinjoins": cjs, "view": view, "counts": c.state["union"]["counts"],
+            "label": np.asarray(c.labels()).astype(np.int64)}
 
 
 def edge_rows_in_order(ws) -> list[tuple]:
@@ -79,42 +82,45 @@ def edge_rows_in_order(ws) -> list[tuple]:
     return rows
 
 
-@pytest.mark.parametrize("guards", ["default", "tight"])
-def test_clusters_equal_embedded(spark, chain, guards):
-    """Same clusters (ids = smallest member), same candidate edges in the same order, same CoinJoins, same
-    edge counts. "tight": a merge limit of 4 addresses and the service-tag guard make the order-dependent
-    guards fire; Spark re-runs the affected components on the driver."""
-    tags = load_tags(chain["ws"], [chain["tags"]]) if guards == "tight" else []
-    cfg = ClusterConfig.parse("mih", activation_heights=False, max_merge_size=4 if guards == "tight" else 100_000)
-    emb = fresh_copy(chain, f"emb-{guards}")
+@pytest.fixture(scope="module")
+def both(spark, chain):
+    """The same chain clustered by both engines with tight guards: a merge limit of 4 addresses and the
+    service-tag guard make the order-dependent guards fire (Spark re-runs those components on the driver)."""
+    tags = load_tags(chain["ws"], [chain["tags"]])
+    cfg = ClusterConfig.parse("mih", activation_heights=False, max_merge_size=4)
+    emb = fresh_copy(chain, "emb")
     rep_e = build_clusters(emb, cfg, tags=tags)
-    sp = fresh_copy(chain, f"spark-{guards}")
+    sp = fresh_copy(chain, "spark")
     rep_s = run_job(sp, "clusters", cluster_config=cfg, tags=tags)
-    a, b = committed(emb), committed(sp)
+    return {"emb": emb, "sp": sp, "rep_e": rep_e, "rep_s": rep_s, "a": committed(emb), "b": committed(sp),
+            "order_e": edge_rows_in_order(emb), "order_s": edge_rows_in_order(sp)}
+
+
+def test_clusters_equal_embedded(both):
+    """Same clusters (ids = smallest member), same candidate edges in the same order, same CoinJoins, same
+    edge counts by outcome, guards included."""
+    a, b, rep_e, rep_s = both["a"], both["b"], both["rep_e"], both["rep_s"]
     assert len(a["cluster_of"]) == len(b["cluster_of"]) > 1000
     assert np.array_equal(a["cluster_of"], b["cluster_of"])
     assert np.array_equal(a["size"], b["size"])
+    assert np.array_equal(a["label"], b["label"]) and (a["label"] >= 0).sum() > 10  # services of the clusters
     assert a["view"] == b["view"]
     assert a["edges"] == b["edges"] and len(a["edges"]) > 1000
-    assert edge_rows_in_order(emb) == edge_rows_in_order(sp)
+    assert both["order_e"] == both["order_s"]
     assert a["coinjoins"] == b["coinjoins"] and len(a["coinjoins"]) > 5
     assert rep_s["edges_by_status"] == rep_e["edges_by_status"] == a["counts"] == b["counts"]
     assert rep_s["edges_by_status"]["blocked:mih"] > 0  # CoinJoin guard exercised
+    assert rep_s["edges_by_status"].get("size_limit:mih", 0) > 0  # size guard exercised
+    assert rep_s["guarded_components"] > 0
     for k in ("clusters", "multi_address_clusters", "largest_cluster", "largest_cluster_size"):
         assert rep_s[k] == rep_e[k]
-    if guards == "tight":
-        assert rep_s["guarded_components"] > 0
-        assert any(k.startswith(("size_limit", "tag_conflict")) for k in rep_s["edges_by_status"])
-    else:
-        assert rep_s["guarded_components"] == 0
 
 
-def test_spark_clusters_used_unchanged(spark, chain):
+def test_spark_clusters_used_unchanged(both, chain):
     """`cluster show` reads the Spark clusters; a user exclusion is honoured; the next embedded build
     recomputes the evidence from the committed edges and keeps the same clusters."""
     cfg = ClusterConfig.parse("mih", activation_heights=False)
-    sp = fresh_copy(chain, "spark-use")
-    run_job(sp, "clusters", cluster_config=cfg, tags=[])
+    sp = both["sp"]
     c = Clusters(sp)
     cid = int(np.argmax(np.asarray(c.cluster_size_of)))
     cid = int(c.cluster_of[cid])
@@ -140,12 +146,10 @@ def test_spark_clusters_used_unchanged(spark, chain):
     assert sp.connect().execute("SELECT count(*) FROM btc.cluster_unions").fetchone()[0] > 0
 
 
-def test_stats_equal_embedded(spark, chain):
+def test_stats_equal_embedded(both):
     """Every address's and every cluster's balance, received, sent, outputs, transaction count and first/last
     seen equal `activity` (what `cluster show` reports) over its outputs; sums conserve value."""
-    cfg = ClusterConfig.parse("mih", activation_heights=False)
-    ws = fresh_copy(chain, "stats")
-    build_clusters(ws, cfg, tags=[])
+    ws = both["emb"]
     rep = run_job(ws, "stats")
     con = ws.connect()
     cols = "balance, received, sent, outputs_received, tx_count, first_seen, last_seen, first_height, last_height"
@@ -175,8 +179,8 @@ def test_stats_equal_embedded(spark, chain):
     assert sum(v[0] for v in addr.values()) == sum(v[1] for v in clus.values()) == unspent
 
 
-def test_addresses_job(spark, chain):
-    ws = fresh_copy(chain, "addresses")
+def test_addresses_job(both):
+    ws = both["emb"]
     rep = run_job(ws, "addresses")
     assert rep["dense"] and rep["mismatches"] == 0 and rep["addresses_without_output"] == 0
     con = ws.connect()
@@ -185,14 +189,52 @@ def test_addresses_job(spark, chain):
     assert bad == 0 and n == rep["addresses"] == rep["tables"]["address_table"]
 
 
-def test_cli_spark_submit(spark, chain):
-    """`chaintrace spark run` through spark-submit (a second JVM): JSON report, output committed, views."""
+def walkthrough() -> list[str]:
+    text = (REPO / "docs" / "spark.md").read_text()
+    block = text.split("```console", 1)[1].split("```", 1)[0]
+    return [ln[2:].strip() for ln in block.splitlines() if ln.startswith("$ chaintrace ")]
+
+
+def test_docs_walkthrough(spark, tmp_path, monkeypatch):
+    """docs/spark.md's commands run as written, except that `spark run` runs in this process (--in-process,
+    sharing the test's JVM; the spark-submit path is tested below): the reports, the statistics view and
+    `cluster stats` over the Spark clusters."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    out = {}
+    for cmd in walkthrough():
+        argv = shlex.split(cmd)
+        if argv[3:5] == ["spark", "run"]:
+            argv += ["--format", "json", "--in-process"]
+        r = CliRunner().invoke(main, argv[1:], catch_exceptions=False)
+        assert r.exit_code == 0, f"{cmd}\n{r.output}"
+        out[" ".join(argv[3:6])] = r.output
+    rep = json.loads(out["spark run clusters"])
+    assert rep["engine"] == "spark" and rep["master"] == "local[2]" and rep["clusters"] > 100
+    assert rep["edges_by_status"]["union:mih"] > 0 and rep["edges_generated"]["coinjoins"] > 0
+    st = json.loads(out["spark run stats"])
+    assert st["tables"] == {"address_stats": rep["addresses"], "cluster_stats": rep["clusters"]}
+    sql = out[next(k for k in out if k.startswith("sql"))]
+    assert "cluster_id" in sql and "balance" in sql
+    assert "largest" in out["cluster stats --top"].lower()
+    bad = CliRunner().invoke(main, ["--data", "ws", "spark", "run", "stats", "--conf", "nonsense"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+
+
+def test_cli_through_spark_submit(both, chain):
+    """`chaintrace spark run` through spark-submit (a second JVM, the driver program of
+    chaintrace.spark.submit): JSON report, output committed, view readable."""
     ws = fresh_copy(chain, "cli")
     r = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "addresses", "--master", "local[1]",
-                                  "--conf", "spark.sql.shuffle.partitions=2", "--format", "json"])
+                                  "--conf", "spark.sql.shuffle.partitions=1", "--format", "json"])
     assert r.exit_code == 0, r.output
     rep = json.loads(r.output)
     assert rep["job"] == "addresses" and rep["master"] == "local[1]" and rep["mismatches"] == 0
-    assert ws.connect().execute("SELECT count(*) FROM btc.address_table").fetchone()[0] == rep["addresses"]
-    bad = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "stats", "--conf", "nonsense"])
-    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+    assert ws.connect().execute("SELECT count(*) FROM btc.address_table").fetchone()[0] == rep["addresses"] > 1000
+
+
+def test_help_example_is_documented():
+    r = CliRunner().invoke(main, ["spark", "run", "--help"])
+    ex = [ln.strip() for ln in r.output.split("Example:", 1)[1].strip().splitlines()]
+    cmds = {c.replace("chaintrace --data ws ", "chaintrace ") for c in walkthrough()}
+    assert ex[0] in cmds and ex[1] in cmds

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from chaintrace.trace.kernels import split_fast
+from chaintrace.trace.split import split_fast
 from chaintrace.trace.policies import (POLICIES, Segment as S, TxShape, apportion, by_source, clean, normalize,
                                        split, tainted)
 

@@ -87,6 +87,9 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
     async def chaintrace_error(request: Request, exc: ChaintraceError):
         return JSONBody(error_body(400, "bad_request", str(exc)), status_code=400)
 
+    from chaintrace.intel.index import get_index
+
+    get_index(ws)  # the registry lookup index of the sanctions endpoint, built before the first request
     from chaintrace.api import routes
 
     app.include_router(routes.router)

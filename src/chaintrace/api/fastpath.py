@@ -71,7 +71,8 @@ def _answer_entry(state, snap, kind: str, chain: str | None, address: str):
                      invalid=f"a {r['chain']} address, not {chain}")
         ans = {"results": [r], "data_version": snap.data_version}
         body = orjson.dumps(ans)
-        summary = {"sha256": hashlib.sha256(body).hexdigest(), "results": [[r["subject"], r["risk"], r["score"]]]}
+        summary: dict = {"sha256": hashlib.sha256(body).hexdigest(),
+                         "results": [[r["subject"], r["risk"], r["score"]]]}
         dv = {k: snap.data_version.get(k) for k in ("index", "registry_generation", "config_version", "index_built")}
     else:
         from chaintrace.api.routes import identifications

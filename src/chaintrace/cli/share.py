@@ -27,6 +27,8 @@ def share_group():
 @click.option("--incident", default=None, help="Only this incident (id from `chaintrace intel timeline`).")
 @click.option("--trace", "trace_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A trace report JSON (`chaintrace trace ... --format json`): its cash-outs as a STIX report.")
+@click.option("--screening", "screening", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A screening result (`chaintrace screen address ... --format json`): its hits as STIX sightings.")
 @click.option("--out", "out", type=click.Path(), default=None, help="Output file (feed: directory); default stdout.")
 @click.option("--producer", default="chaintrace", show_default=True, help="Name of the producing organisation.")
 @click.option("--sign", "sign", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -34,7 +36,7 @@ def share_group():
 @click.option("--include-restricted", is_flag=True, help="Also intel marked not public (never TLP:RED).")
 @format_option("text", "json")
 @data_option
-def export_cmd(ws, fmt_out, tlp, incident, trace_file, out, producer, sign, include_restricted, fmt):
+def export_cmd(ws, fmt_out, tlp, incident, trace_file, screening, out, producer, sign, include_restricted, fmt):
     """Export the shareable registry (or one incident, or trace findings) for another institution.
 
     With no filter: sanctions addresses, the DPRK incident catalogue with its actors (Lazarus Group as
@@ -47,7 +49,7 @@ def export_cmd(ws, fmt_out, tlp, incident, trace_file, out, producer, sign, incl
       chaintrace share export --out signed.json --sign me.key && chaintrace share verify signed.json
     """
     r = share.export(ws, fmt_out, out, tlp=tlp, incident=incident, trace=trace_file, producer=producer,
-                     sign=sign, include_restricted=include_restricted)
+                     sign=sign, include_restricted=include_restricted, screening=screening)
     if "data" in r:
         sys.stdout.buffer.write(r.pop("data") + b"\n")
         return

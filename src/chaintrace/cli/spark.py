@@ -86,9 +86,9 @@ def run(ws, job, master, confs, in_process, no_activation_heights, max_merge_siz
 
     \b
     Example:
-      chaintrace spark run clusters --master local[2] --no-activation-heights --tags sim-btc/tags.yaml
-      chaintrace spark run stats --master local[2]
-      chaintrace sql "SELECT * FROM btc.cluster_stats ORDER BY balance DESC LIMIT 5"
+      chaintrace spark run clusters --master 'local[2]' --no-activation-heights --tags sim-btc/tags.yaml
+      chaintrace spark run stats --master 'local[2]'
+
     """
     from chaintrace.spark.session import parse_conf
 

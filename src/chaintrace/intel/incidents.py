@@ -62,26 +62,55 @@ def _reader(text: str, path: str) -> tuple[list[str], list[tuple[int, dict]]]:
 
 def layout(header: list[str]) -> str:
     h = set(header)
-    if {"id", "date", "victim"} <= h:
-        return "incidents"
+    if {"date", "victim"} <= h:
+        return "incidents"  # without an id column (an index such as tayvano's), ids are synthesised
     if "incident" in h and ("address" in h or "txid" in h) and "chain" in h:
         return "seeds"
     if {"id", "period_start", "period_end", "amount_usd"} <= h:
         return "aggregates"
     raise UserError("unrecognised incidents CSV header " + ", ".join(header) +
-                    " (expected id,date,victim,... or incident,chain,address,... or id,period_start,period_end,...)")
+                    " (expected [id,]date,victim,... or incident,chain,address,... or id,period_start,period_end,...)")
 
 
 def _split(v: str, sep: str) -> list[str]:
     return [x.strip() for x in v.split(sep) if x.strip()] if v else []
 
 
-def _incidents(path: str, rows) -> Parsed:
+def _same_incident(date: str, victim: str, known: list[dict]) -> str | None:
+    """The id of a known incident on the same date whose victim names the same party (loosely)."""
+    v = "".join(c for c in victim.lower() if c.isalnum())
+    for k in known:
+        kv = "".join(c for c in (k.get("victim") or "").lower() if c.isalnum())
+        if str(k.get("date"))[:10] == date and v and kv and (v in kv or kv in v):
+            return k["incident_id"]
+    return None
+
+
+def _incidents(path: str, rows, known: list[dict] | None = None) -> Parsed:
     out = Parsed(kind="incidents", path=path)
+    same: list[str] = []
     seen = set()
+    synthesise = bool(rows) and "id" not in rows[0][1]
+    if synthesise:
+        out.notes.append("no id column: incident ids synthesised as idx-<date>-<victim> (marked in notes)")
     for line, r in rows:
         where = f"{path}: line {line}"
         iid = r.get("id", "")
+        if synthesise:
+            d = iso_date(r.get("date"), f"{where}: date") or "undated"
+            slug = "-".join("".join(c if c.isalnum() else " " for c in (r.get("victim") or "").lower()).split())
+            iid = f"idx-{d}-{slug[:40]}"
+            n = 2
+            while iid in seen:
+                iid, n = f"idx-{d}-{slug[:40]}-{n}", n + 1
+            dup = _same_incident(d, r.get("victim") or "", known or [])
+            if dup is not None:  # already catalogued: counting it twice would double the totals
+                out.duplicates += 1
+                same.append(dup)
+                continue
+            src = " ".join(x for x in (r.get("source_repo"), r.get("source_path")) if x)
+            r = {**r, "notes": "; ".join(x for x in (r.get("notes"), "id synthesised by chaintrace") if x),
+                 "sources": r.get("sources") or src}
         if not iid:
             raise UserError(f"{where}: empty id")
         if iid in seen:
@@ -111,6 +140,9 @@ def _incidents(path: str, rows) -> Parsed:
             actor_detail=r.get("actor_detail") or None, attribution=att,
             attributed_by=r.get("attributed_by") or None, sources=_split(r.get("sources", ""), "|"),
             notes=r.get("notes") or None, line=line))
+    if same:
+        out.notes.append(f"{len(same)} rows are incidents already known (same date and victim), not imported "
+                         f"twice: {', '.join(same[:12])}" + (" ..." if len(same) > 12 else ""))
     return out
 
 
@@ -193,7 +225,7 @@ def parse_incidents_text(text: str, path: str, known: list[dict] | None = None) 
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
     if kind == "incidents":
-        return _incidents(path, rows)
+        return _incidents(path, rows, known)
     if kind == "aggregates":
         return _aggregates(path, rows)
     return _seeds(path, rows, known if known is not None else [])

@@ -24,7 +24,7 @@ from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
 from chaintrace.intel.files import read_json
 from chaintrace.intel.model import CONFIDENCE_LEVELS, Parsed, Reject
-from chaintrace.model.tags import Tag
+from chaintrace.model.tags import SERVICE_CATEGORIES, Tag
 
 EXCHANGES = frozenset({
     "binance", "coinbase", "kraken", "okx", "okex", "kucoin", "huobi", "htx", "bitfinex", "bittrex", "poloniex",
@@ -54,6 +54,33 @@ SLUG_CATEGORIES = (
 )
 _EXPLORER_RE = re.compile(r"(etherscan|bscscan|polygonscan|ftmscan|arbiscan|optimism|avalanche|snowtrace|"
                           r"basescan|celoscan|celo|gnosisscan|gnosis|tronscan)", re.I)
+
+
+# A label that names a token contract or a router: never a service (a trace would stop at the USDT contract,
+# which explorers file under "bitfinex" and "stablecoin").
+_TOKEN_SLUGS = frozenset({"token-contract", "stablecoin", "token", "erc20", "erc-20", "bep20", "wrapped-token",
+                          "tokens"})
+_SYMBOL_RE = re.compile(r"\(([A-Za-z0-9.$-]{1,12})\)\s*$")
+_ROUTER_RE = re.compile(r"\b(router|aggregator|proxy|multicall)\b", re.I)
+# A wallet number or role after a service name: "Coinbase 10", "Binance Hot Wallet 3", "Kraken: Deposit".
+_WALLET_SUFFIX = re.compile(r"(\s*[:#-]?\s*(\d+|hot|cold|wallet|deposit|withdrawal|old|new|address|funder|"
+                            r"contract|exchange|\(.*?\)))+\s*$", re.I)
+
+
+def token_or_router(name: str, slugs: list[str]) -> str | None:
+    """"token" / "smart_contract" when the label names a token contract or a router, else None."""
+    if set(x.lower() for x in slugs) & _TOKEN_SLUGS or _SYMBOL_RE.search(name or ""):
+        return "token"
+    if _ROUTER_RE.search(name or ""):
+        return "smart_contract"
+    return None
+
+
+def service_entity(name: str) -> str | None:
+    """The service a wallet label names, as an actor id: "Coinbase 10" -> "coinbase" (None when empty)."""
+    base = _WALLET_SUFFIX.sub("", name or "").strip(" :-#")
+    slug = "".join(c for c in base.lower() if c.isalnum())
+    return slug or None
 
 
 def category_for(slugs: list[str]) -> str | None:
@@ -143,9 +170,17 @@ def parse_labels(path: str | Path, *, chain: str | None = None, label: str | Non
             out.duplicates += 1
             continue
         seen.add(k)
+        category = category_for(slugs)
+        actor = None
+        if category in SERVICE_CATEGORIES:
+            demoted = token_or_router(name, slugs)
+            if demoted:  # a scraped service label alone never makes a token contract or router a sink
+                category = demoted
+            else:
+                actor = service_entity(name) or next((x.lower() for x in slugs if x.lower() in EXCHANGES), None)
         out.tags.append(Tag(
             chain=chain, address=k if addr.is_evm(chain) else a.strip(), label=name or (slugs[0] if slugs else "labelled"),
-            category=category_for(slugs), source=f"{path.name} (explorer labels: {', '.join(slugs[:5])})",
+            category=category, actor=actor, source=f"{path.name} (explorer labels: {', '.join(slugs[:5])})",
             confidence=CONFIDENCE_LEVELS["web_crawl"], tlp=tlp, is_public=tlp is None,
             extra={"concepts": slugs, "confidence_id": "web_crawl", "address_as_written": a.strip(),
                    "currency": chain.upper()}))

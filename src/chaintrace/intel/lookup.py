@@ -51,7 +51,21 @@ def _tag_dict(t: Tag) -> dict:
     return {"chain": t.chain, "label": t.label, "category": t.category, "abuse": t.abuse, "actor": t.actor,
             "source": t.source, "confidence": t.confidence, "confidence_id": e.get("confidence_id"),
             "tlp": t.tlp, "lastmod": t.lastmod, "valid_from": t.valid_from, "valid_to": t.valid_to,
-            "origin": e.get("kind"), "file": e.get("file"), "line": e.get("line"), "import_id": e.get("import_id")}
+            "origin": e.get("kind"), "file": e.get("file"), "line": e.get("line"), "import_id": e.get("import_id"),
+            "trust": KIND_TRUST.get(e.get("kind") or "", "scraped")}
+
+
+def rank_by_trust(tags: list[dict]) -> tuple[dict | None, list[dict]]:
+    """Sort `tags` (dicts with trust, confidence, category) most trusted first; return (primary, conflicts):
+    the primary tag and every tag whose category disagrees with it (shown, never hidden)."""
+    tags.sort(key=lambda t: (-TRUST_LEVELS.get(t.get("trust") or "scraped", 0), -(t.get("confidence") or 0)))
+    if not tags:
+        return None, []
+    top = tags[0]
+    conflicts = [{"category": t["category"], "label": t["label"], "trust": t["trust"], "source": t["source"],
+                  "overridden_by": f"{top['trust']} {top['category']} ({top['source']})"}
+                 for t in tags[1:] if t.get("category") and t["category"] != top.get("category")]
+    return top, conflicts
 
 
 def sanction_lists(ws: RegistryLike, at: str | None = None) -> list[dict]:
@@ -162,6 +176,15 @@ def lookup(ws: RegistryLike, addresses: Sequence[str], *, chain: str | None = No
         if error:
             status = {"sanctioned": None, "reason": f"invalid address: {error}"}
         current = [s for s in sanctions if s["state"] is not False]
+        top, conflicts = rank_by_trust(tags)
+        if status["sanctioned"] and top is not None and top.get("category") != "sanction":
+            conflicts.insert(0, {"category": top["category"], "label": top["label"], "trust": top["trust"],
+                                 "source": top["source"], "overridden_by": "authority sanction (" +
+                                 status["reason"] + ")"})
+        primary = ({"category": "sanction", "trust": "authority", "source": current[0]["list"],
+                    "label": f"{current[0]['list']}: {current[0]['entity'] or 'listed address'}"}
+                   if status["sanctioned"] and current else
+                   ({k: top[k] for k in ("category", "trust", "source", "label")} if top else None))
         actor_ids = sorted({x["actor"] for x in tags + current + incidents if x.get("actor")
                             and not (x.get("side") or "").lower().startswith("victim")})
         guess = addr.chain_of(None, a)
@@ -176,6 +199,7 @@ def lookup(ws: RegistryLike, addresses: Sequence[str], *, chain: str | None = No
                                  | ({"sanction"} if status["sanctioned"] else set())
                                  | ({"service_hack"} if any(i.get("side") != "victim" for i in incidents) else set())),
             "actors": [{"id": x, "name": actors.get(x, {}).get("name", x)} for x in actor_ids],
+            "primary": primary, "conflicts": conflicts,
             "tags": tags, "sanctions": sanctions, "incidents": incidents,
             "address_check": {"chain": guess, "error": check} if guess else None,
             "generation": idx.generation, "at": day.isoformat(),

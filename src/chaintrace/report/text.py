@@ -96,18 +96,21 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
         return f"{100 * v / tot['seeded']:.2f}%" if tot["seeded"] else ""
 
     bt.add_row("reached sinks", amount(report, tot["sinks"]), share(tot["sinks"]))
-    bt.add_row("still held (unspent)", amount(report, tot["holdings"]), share(tot["holdings"]))
+    utxo = report.chain == "btc"  # account chains (eth) hold balances, not unspent outputs
+    bt.add_row("still held (unspent)" if utxo else "still held (balances)", amount(report, tot["holdings"]),
+               share(tot["holdings"]))
     for reason, v in stopped_by_reason(report).items():
         bt.add_row(f"stopped: {reason}", amount(report, v), share(v))
-    bt.add_row("fees (to miners)", amount(report, tot["fees"]), share(tot["fees"]))
+    bt.add_row("fees (to miners)" if utxo else "fees (gas)", amount(report, tot["fees"]), share(tot["fees"]))
     got = tot["sinks"] + tot["holdings"] + tot["stopped"] + tot["fees"]
     bt.add_row(Text("total seeded", style="bold"), Text(amount(report, tot["seeded"]), style="bold"),
                "= sum above" if got == tot["seeded"] else "MISMATCH")
     out.append(bt)
 
     if report.holdings:
-        ht = _table(f"largest holdings ({len(report.holdings)} tainted unspent outputs)",
-                    ["address", "label", a, "hops", "since", "output"], {a, "hops"})
+        ht = _table(f"largest holdings ({len(report.holdings)} tainted "
+                    + ("unspent outputs)" if utxo else "balances)"),
+                    ["address", "label", a, "hops", "since", "output" if utxo else "transfer"], {a, "hops"})
         for h in report.holdings[:top]:
             ht.add_row(h.address or "(no address)", h.label or "", amount(report, h.amount, h.asset), str(h.hops),
                        when(h.time), h.ref)
@@ -116,14 +119,21 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
         out.append(path_table(report, p, f"path {i + 1}: {amount(report, p.amount, p.asset, True)} to "
                                           f"{p.to} ({p.kind}), {len(p.steps)} step(s)"))
     for e in report.explain:
-        out.append(Text(f"explain {e['address']}: {e['note']}", style="bold"))
+        note = e.get("note") or f"{len(e['paths'])} path(s) carried traced value here"
+        out.append(Text(f"explain {e['address']}: {note}", style="bold"))
         for i, p in enumerate(e["paths"]):
             out.append(path_table(report, p, f"{e['address']} #{i + 1}: {amount(report, p.amount, p.asset, True)}"
                                              f" ({p.kind})"))
     s = report.stats
-    out.append(Text(f"{s.get('txs_processed', 0):,} transactions processed, {s.get('tainted_outputs', 0):,} "
-                    f"tainted outputs; {report.tags.get('sink_addresses', 0):,} sink addresses from "
-                    f"{report.tags.get('tags_loaded', 0):,} tags", style="dim"))
+    tags = (f"{report.tags.get('sink_addresses', 0):,} sink addresses from {report.tags.get('tags_loaded', 0):,} "
+            f"tags")
+    if utxo:
+        out.append(Text(f"{s.get('txs_processed', 0):,} transactions processed, {s.get('tainted_outputs', 0):,} "
+                        f"tainted outputs; {tags}", style="dim"))
+    else:
+        out.append(Text(f"{s.get('transactions_with_taint', 0):,} transactions carried taint, "
+                        f"{s.get('transfers_tainted', 0):,} tainted transfers ({s.get('transfers_scanned', 0):,} "
+                        f"transfers scanned); {tags}", style="dim"))
     return out
 
 

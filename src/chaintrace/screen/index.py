@@ -88,6 +88,9 @@ class ExposureIndex:
         self.e_start = np.searchsorted(a["e_addr"], a["a_id"], side="left")
         self.e_end = np.searchsorted(a["e_addr"], a["a_id"], side="right")
         self.txids = {int(k): v for k, v in self.meta["txids"].items()}
+        # (output, group, direction) -> position in the f_* arrays (sorted by that triple): one probe
+        self._ng = 2 * max(1, len(self.groups))
+        self.f_key = a["f_out"].astype(np.int64) * self._ng + a["f_group"].astype(np.int64) * 2 + a["f_dir"]
 
     @property
     def data_version(self) -> dict:
@@ -114,10 +117,20 @@ class ExposureIndex:
     def output_entries(self, o: int, direction: int = 0) -> list[tuple[int, int, int, int]]:
         """(group, taint, hop, parent) of output `o` in `direction`."""
         a = self.arrays
-        lo = int(np.searchsorted(a["f_out"], o, side="left"))
-        hi = int(np.searchsorted(a["f_out"], o, side="right"))
-        return [(int(a["f_group"][k]), int(a["f_taint"][k]), int(a["f_hop"][k]), int(a["f_parent"][k]))
-                for k in range(lo, hi) if int(a["f_dir"][k]) == direction]
+        lo = int(self.f_key.searchsorted(o * self._ng))
+        hi = int(self.f_key.searchsorted((o + 1) * self._ng))
+        return [(g, t, h, p) for g, t, h, p, d in zip(a["f_group"][lo:hi].tolist(), a["f_taint"][lo:hi].tolist(),
+                                                    a["f_hop"][lo:hi].tolist(), a["f_parent"][lo:hi].tolist(),
+                                                    a["f_dir"][lo:hi].tolist()) if d == direction]
+
+    def entry(self, o: int, group: int, direction: int) -> tuple[int, int, int] | None:
+        """(taint, hop, parent) of output `o` for one group and direction, or None."""
+        k = o * self._ng + group * 2 + direction
+        p = int(self.f_key.searchsorted(k))
+        if p >= len(self.f_key) or self.f_key[p] != k:
+            return None
+        a = self.arrays
+        return int(a["f_taint"][p]), int(a["f_hop"][p]), int(a["f_parent"][p])
 
     def trail(self, o: int, group: int, direction: int, limit: int = 32) -> list[dict]:
         """The chain of outputs from the source (incoming) or to the destination (outgoing) through `o`:
@@ -127,10 +140,10 @@ class ExposureIndex:
         seen = set()
         while o >= 0 and len(steps) < limit and o not in seen:
             seen.add(o)
-            ent = [e for e in self.output_entries(o, direction) if e[0] == group]
-            if not ent:
+            ent = self.entry(o, group, direction)
+            if ent is None:
                 break
-            _, taint, hop, parent = ent[0]
+            taint, hop, parent = ent
             t = int(a["out_tx"][o])
             steps.append({"hop": hop, "txid": self.txids.get(t), "vout": o - int(a["tx_out"][t]),
                           "value": int(a["out_value"][o]), "taint": taint})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from chaintrace.trace.kernels import _muldiv
+from chaintrace.trace.split import muldiv as _muldiv
 
 
 @nb.njit(cache=True)

@@ -148,7 +148,11 @@ def _empty(subject: str, chain: str | None) -> dict:
 
 
 def screen_one_address(snap: Snapshot, subject: str) -> dict:
-    chain, why = classify(subject)
+    idx0 = snap.index
+    if idx0 is not None and isinstance(subject, str) and subject in idx0.addr_row:
+        chain, why = "btc", None  # an address of the indexed chain data, as the chain writes it: valid
+    else:
+        chain, why = classify(subject)
     r = _empty(subject, chain)
     if why is not None:
         r["risk"] = None
@@ -175,15 +179,15 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
             lo, hi = int(idx.e_start[row]), int(idx.e_end[row])
             rec, sent = int(a["a_received"][row]), int(a["a_sent"][row])
             exp_rows = []
-            for k in range(lo, hi):
-                gi, di = int(a["e_group"][k]), int(a["e_dir"][k])
-                amt, hops = int(a["e_amount"][k]), int(a["e_hops"][k])
+            for gi, di, amt, hops, o in zip(a["e_group"][lo:hi].tolist(), a["e_dir"][lo:hi].tolist(),
+                                            a["e_amount"][lo:hi].tolist(), a["e_hops"][lo:hi].tolist(),
+                                            a["e_out"][lo:hi].tolist()):
                 base = rec if di == 0 else sent
                 share = amt / base if base else 0.0
                 typ = "direct" if hops <= 1 else "indirect"
                 exposures.append(_group_exposure(idx.groups[gi], typ, "incoming" if di == 0 else "outgoing",
                                                  hops, amt, share))
-                exp_rows.append((amt, gi, di, int(a["e_out"][k]), len(exposures) - 1))
+                exp_rows.append((amt, gi, di, o, len(exposures) - 1))
             exp_rows.sort(key=lambda x: -x[0])
             for amt, gi, di, o, ei in exp_rows[:EVIDENCE_PATHS]:
                 if exposures[ei]["hops_min"] == 0:

@@ -12,4 +12,4 @@ from __future__ import annotations
 from chaintrace.share.api import FORMATS, export, import_bytes, import_file, keygen, verify
 from chaintrace.share.export import build_bundle
 
-__all__ = ["FORMATS", "build_bundle", "export", "import_file", "import_bytes", "keygen", "verify"]
+__all__ = ["FORMATS", "build_bundle", "export", "import_bytes", "import_file", "keygen", "verify"]

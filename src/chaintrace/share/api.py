@@ -31,7 +31,8 @@ def dumps(bundle: dict) -> bytes:
 
 def export(ws, fmt: str = "stix", out: str | Path | None = None, *, tlp: str | None = None,
            incident: str | None = None, trace: str | Path | None = None, producer: str = "chaintrace",
-           sign: str | Path | None = None, include_restricted: bool = False) -> dict:
+           sign: str | Path | None = None, include_restricted: bool = False,
+           screening: str | Path | None = None) -> dict:
     """Export a selection of the registry (see :func:`chaintrace.share.export.build_bundle`) as a STIX 2.1
     bundle, a MISP event file, a MISP feed directory or a GraphSense TagPack; with `sign`, also an ed25519
     signature file ``OUT.sig``. Returns a summary; with no `out` (STIX/MISP) the summary holds ``data``."""
@@ -39,12 +40,12 @@ def export(ws, fmt: str = "stix", out: str | Path | None = None, *, tlp: str | N
         raise UserError(f"--format: unknown {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "stix":
         bundle, summary = build_bundle(ws, tlp=tlp, incident=incident, trace=trace, producer=producer,
-                                       include_restricted=include_restricted)
+                                       include_restricted=include_restricted, screening=screening)
         data = dumps(bundle)
         summary["bundle_id"] = bundle["id"]
     elif fmt in ("misp", "misp-feed"):
-        if trace is not None:
-            raise UserError("--trace: trace findings are exported as STIX only (--format stix)")
+        if trace is not None or screening is not None:
+            raise UserError("--trace/--screening: exported as STIX only (--as stix)")
         events = misp.build_events(ws, tlp=tlp, incident=incident, producer=producer,
                                    include_restricted=include_restricted)
         if fmt == "misp-feed":

@@ -163,9 +163,9 @@ def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> di
         created = stix.ts(i.get("date"))
         chain = s["chain"]
         if s.get("address"):
-            victim = (s.get("side") or "").lower().startswith("victim")
-            w = b.wallet(chain, s["address"], None, labels=["victim" if victim else "service_hack"])
-            if victim:
+            is_victim = (s.get("side") or "").lower().startswith("victim")
+            w = b.wallet(chain, s["address"], None, labels=["victim" if is_victim else "service_hack"])
+            if is_victim:
                 b.rel("related-to", w, out[s["incident_id"]], created=created, description="victim address")
                 continue
             title = i.get("title") or i["incident_id"]
@@ -192,7 +192,7 @@ def _tags(b: _Builder, tags, actor_sid) -> None:
     for t in tags:
         e = t.extra or {}
         value = e.get("address_as_written") or t.address
-        ctx = {}
+        ctx: dict = {}
         if e.get("context"):
             try:
                 ctx = json.loads(e["context"]).get("chaintrace_share") or {}
@@ -233,15 +233,15 @@ def _trace(b: _Builder, path: str | Path, incident_sid: dict[str, str], seeds: l
             if v and v.lower() in seed_specs and s["incident_id"] in incident_sid:
                 refs.append(incident_sid[s["incident_id"]])
     cash_outs = []
-    for s in rep.sinks:
-        w = b.wallet(rep.chain, s.address, None, labels=[s.category] if s.category else None,
-                     description=s.label)
+    for sink in rep.sinks:
+        w = b.wallet(rep.chain, sink.address, None, labels=[sink.category] if sink.category else None,
+                     description=sink.label)
         refs.append(w)
-        tx = b.add(stix.transaction(sym, s.txid, markings=b.marks(None)))
+        tx = b.add(stix.transaction(sym, sink.txid, markings=b.marks(None)))
         refs.append(tx)
-        cash_outs.append({"address": s.address, "wallet_ref": w, "label": s.label, "category": s.category,
-                          "actor": s.actor, "amount": str(s.amount), "asset": s.asset, "hops": s.hops,
-                          "txid": s.txid, "transaction_ref": tx, "ref": s.ref, "time": s.time})
+        cash_outs.append({"address": sink.address, "wallet_ref": w, "label": sink.label, "category": sink.category,
+                          "actor": sink.actor, "amount": str(sink.amount), "asset": sink.asset, "hops": sink.hops,
+                          "txid": sink.txid, "transaction_ref": tx, "ref": sink.ref, "time": sink.time})
     paths = [{"to": p.to, "kind": p.kind, "amount": str(p.amount), "asset": p.asset,
               "steps": [{"hop": st.hop, "txid": st.txid, "ref": st.ref, "address": st.address,
                          "amount": str(st.amount)} for st in p.steps]} for p in rep.paths]
@@ -266,16 +266,60 @@ def _trace(b: _Builder, path: str | Path, incident_sid: dict[str, str], seeds: l
                "totals": totals, "cash_outs": cash_outs, "paths": paths, "report_sha256": digest}}})
 
 
+def _screening(b: _Builder, path: str | Path, actor_sid: dict[str, str]) -> int:
+    """Screening hits (``chaintrace screen address ... --format json``) as sightings: the producer saw each
+    flagged address (an indicator based on its wallet) when the result file was written."""
+    import datetime as dt
+    import json
+
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        results = doc["results"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a screening result (`chaintrace screen address ... --format json`): {e}") \
+            from None
+    seen = stix.ts(dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"))
+    n = 0
+    for r in results:
+        if r.get("invalid") or r.get("risk") in (None, "none", "unknown") or not r.get("chain"):
+            continue
+        chain, subject = r["chain"], r["subject"]
+        exps = r.get("exposures") or []
+        cats = sorted({e.get("category") for e in exps if e.get("category")})
+        w = b.wallet(chain, subject, None, labels=cats or None)
+        ind = b.add(stix.indicator(("screen-hit", chain, source.addr_key(chain, subject)), subject,
+                                   name=f"Screening hit: {subject} ({r['risk']})",
+                                   description=f"risk {r['risk']} (score {r.get('score')}): "
+                                               f"{', '.join(cats) or 'no category'}; "
+                                               f"{len(exps)} exposure(s)", markings=b.marks(None),
+                                   producer=b.producer["id"], created=seen, valid_from=seen,
+                                   labels=cats or None))
+        b.rel("based-on", ind, w, created=seen)
+        for actor in sorted({e.get("actor") for e in exps if e.get("actor") in actor_sid}):
+            b.rel("indicates", ind, actor_sid[actor], created=seen)
+        b.add({"type": "sighting", "spec_version": "2.1",
+               "id": stix.sdo_id("sighting", chain, source.addr_key(chain, subject), seen),
+               "created": seen, "modified": seen, "first_seen": seen, "last_seen": seen, "count": 1,
+               "sighting_of_ref": ind, "where_sighted_refs": [b.producer["id"]],
+               "description": f"{subject} screened {r['risk']} (score {r.get('score')}) by {b.producer['name']}",
+               "created_by_ref": b.producer["id"], "object_marking_refs": b.marks(None)})
+        n += 1
+    return n
+
+
 # ----------------------------------------------------------------------------------------------- API
 
 
 def build_bundle(ws, *, tlp: str | None = None, incident: str | None = None, trace: str | Path | None = None,
-                 producer: str = "chaintrace", include_restricted: bool = False) -> tuple[dict, dict]:
+                 producer: str = "chaintrace", include_restricted: bool = False,
+                 screening: str | Path | None = None) -> tuple[dict, dict]:
     """The STIX 2.1 bundle of a selection of the registry, and a summary (counts per type, what was held back).
 
     No filter: the shareable registry (sanctions, the incident catalogue with its actors, imported intel that
     may be redistributed). `incident`: that incident, its victim, actor and seed addresses. `trace`: a trace
     report JSON as a ``report`` of its cash-out addresses (plus the incident it started from, when known).
+    `screening`: a screening result JSON whose flagged addresses become ``sighting``s by the producer.
     `tlp`: the lowest marking of every object (an object already marked higher keeps its own marking).
     """
     b = _Builder(producer, tlp)
@@ -283,7 +327,7 @@ def build_bundle(ws, *, tlp: str | None = None, incident: str | None = None, tra
     if incident and incident not in {i["incident_id"] for i in f.incidents}:
         raise UserError(f"--incident: no incident {incident!r} (see `chaintrace intel timeline`)")
     actor_sid = _actor_ids(b, f.actors)
-    selective = incident is not None or trace is not None
+    selective = incident is not None or trace is not None or screening is not None
     if not selective:
         _sanctions(b, f.sanctions, actor_sid)
         _tags(b, f.tags, actor_sid)
@@ -293,6 +337,8 @@ def build_bundle(ws, *, tlp: str | None = None, incident: str | None = None, tra
             for k in sorted(_trace_incidents(trace, f.seeds)):
                 inc_sid.update(_incidents(b, f.incidents, f.seeds, actor_sid, k))
         _trace(b, trace, inc_sid, f.seeds)
+    if screening is not None:
+        _screening(b, screening, actor_sid)
     head = [b.producer] + [stix.marking_definition(lv) for lv in stix.TLP_LEVELS] + \
         stix.extension_definitions(b.producer["id"])
     b.producer["object_marking_refs"] = [stix.TLP2_IDS["clear"]]

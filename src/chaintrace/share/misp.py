@@ -17,6 +17,7 @@ import io
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 from chaintrace.errors import UserError
 from chaintrace.intel.model import Reject
@@ -39,7 +40,7 @@ def _ts(date: str | None) -> str:
     if not date:
         return "1767225600"  # 2026-01-01
     d = dt.date.fromisoformat(str(date)[:10])
-    return str(int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp()))
+    return str(int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()))
 
 
 def _address_entry(ev: dict, chain: str, address: str, comment: str, key: tuple) -> None:
@@ -63,7 +64,7 @@ def _address_entry(ev: dict, chain: str, address: str, comment: str, key: tuple)
 
 
 def _event(key: str, info: str, date: str | None, org: str, tlp: str, actor_name: str | None = None) -> dict:
-    ev = {"uuid": _uuid("event", key), "info": info, "date": str(date or "2026-01-01")[:10],
+    ev: dict[str, Any] = {"uuid": _uuid("event", key), "info": info, "date": str(date or "2026-01-01")[:10],
           "threat_level_id": "2", "analysis": "2", "distribution": "1", "published": True,
           "timestamp": _ts(date), "Orgc": {"name": org, "uuid": _uuid("org", org)},
           "Org": {"name": org, "uuid": _uuid("org", org)},
@@ -89,7 +90,7 @@ def build_events(ws, *, tlp: str | None = None, incident: str | None = None, pro
         seeds = [s for s in by_inc.get(i["incident_id"], []) if not (s.get("side") or "").startswith("victim")]
         if not seeds and not incident:
             continue
-        actor = names.get(i.get("actor")) if i.get("actor") else None
+        actor = names.get(i["actor"]) if i.get("actor") else None
         ev = _event("incident|" + i["incident_id"], i.get("title") or i["incident_id"], i.get("date"), producer,
                     level, actor)
         if actor == "Lazarus Group":
@@ -123,9 +124,9 @@ def build_events(ws, *, tlp: str | None = None, incident: str | None = None, pro
                 _address_entry(ev, t.chain, e.get("address_as_written") or t.address, t.label,
                                ("sanction", t.source, t.chain, t.address))
             events.append({"Event": ev})
-        for lv in sorted({source.norm_tlp(t.tlp) or "clear" for t in f.tags}, key=source.TLP_RANK.get):
+        for lv in sorted({source.norm_tlp(t.tlp) or "clear" for t in f.tags}, key=source.TLP_RANK.__getitem__):
             tags = [t for t in f.tags if (source.norm_tlp(t.tlp) or "clear") == lv]
-            top = max(lv, level, key=source.TLP_RANK.get)
+            top = max(lv, level, key=source.TLP_RANK.__getitem__)
             ev = _event("tags|" + lv, f"Attributed addresses ({len(tags)}, TLP:{lv.upper()})", None, producer, top)
             for t in tags:
                 e = t.extra or {}
@@ -209,7 +210,7 @@ def _actors(ev: dict) -> list[str]:
     names = []
     for t in ev.get("Tag") or ():
         n = t.get("name") or ""
-        if n.startswith("misp-galaxy:threat-actor=") or n.startswith("misp-galaxy:mitre-intrusion-set="):
+        if n.startswith(("misp-galaxy:threat-actor=", "misp-galaxy:mitre-intrusion-set=")):
             names.append(n.split("=", 1)[1].strip('"').split(" - G")[0])
     for g in ev.get("Galaxy") or ():
         if g.get("type") in ("threat-actor", "mitre-intrusion-set"):
@@ -234,7 +235,7 @@ def parse_events(events: list[tuple[dict, str]], where: str, ws=None):
                 entries.append((a.get("value"), a["type"], a.get("comment"), _tlp(a.get("Tag")) or ev_tlp,
                                 a.get("uuid")))
         for o in ev.get("Object") or ():
-            attrs = {}
+            attrs: dict[str, Any] = {}
             for a in o.get("Attribute") or ():
                 attrs.setdefault(a.get("object_relation"), a.get("value"))
             name = o.get("name")

@@ -25,8 +25,7 @@ def norm_tlp(value: str | None) -> str | None:
     if value is None or str(value).strip() == "":
         return None
     v = str(value).strip().lower()
-    if v.startswith("tlp:"):
-        v = v[4:]
+    v = v.removeprefix("tlp:")
     v = {"white": "clear", "amber strict": "amber+strict", "amber_strict": "amber+strict"}.get(v, v)
     return v if v in TLP_RANK else None
 
@@ -68,7 +67,7 @@ class Facts:
 def facts(ws: Workspace | None, *, include_restricted: bool = False) -> Facts:
     """Everything the registry could share, with the count of imported tags held back (and why)."""
     from chaintrace.intel.actors import all_actors
-    from chaintrace.intel.api import export_tags
+    from chaintrace.intel.export import export_selection, export_tags
     from chaintrace.intel.incidents import all_incidents
 
     out = Facts()
@@ -76,7 +75,11 @@ def facts(ws: Workspace | None, *, include_restricted: bool = False) -> Facts:
     inc, seeds, _ = all_incidents(ws)
     out.incidents, out.seeds = inc, seeds
     out.actors = all_actors(ws)
-    for t in export_tags(ws, include=("tags",)):
+    sel = export_selection(ws, include=("tags",), include_restricted=include_restricted)
+    for lo in sel["left_out"]:  # the registry's licence rule: the import's terms forbid redistribution
+        why = f"licence forbids redistribution ({lo.get('licence') or 'restricted import'})"
+        out.held_back[why] = out.held_back.get(why, 0) + lo["tags"]
+    for t in sel["tags"]:
         ok, why = shareable(t)
         if ok or (include_restricted and why != "TLP:RED"):
             out.tags.append(t)
@@ -111,16 +114,18 @@ def make_parsed(kind: str, path: str, tags: list[Tag], actors: list[Actor], meta
 
 def store_parsed(ws: Workspace, parsed: Parsed, content: bytes) -> dict:
     """Write one import (kind ``stix``, ``misp``...) into the registry; the same content again is skipped."""
-    from chaintrace.intel import api
+    from chaintrace.intel.importer import _invalidate
 
     sha = hashlib.sha256(content).hexdigest()
     info = {"path": parsed.path, "sha256": sha,
-            "options": {"producer": parsed.meta.get("creator"), "format": parsed.kind}}
+            "options": {"producer": parsed.meta.get("creator"), "format": parsed.kind},
+            "licence": f"shared by {parsed.meta.get('creator') or 'an unnamed producer'} ({parsed.kind}); "
+                       f"redistribution follows each object's TLP marking", "restricted": False}
     done = reg.existing_import(ws, parsed.kind, sha)
     if done is not None:
         return {"import_id": None, "skipped_as": done, "tags": 0, "actors": 0, "rejected": 0}
     ids = reg.write_imports(ws, [(parsed, info)])
-    api._invalidate()
+    _invalidate()
     if not ids:
         return {"import_id": None, "skipped_as": info.get("skipped_as"), "tags": 0, "actors": 0, "rejected": 0}
     return {"import_id": ids[0], "tags": len(parsed.tags), "actors": len(parsed.actors),
@@ -135,10 +140,10 @@ def lookup(ws: Workspace, addresses: list[str]) -> list[dict]:
 
 def resolve_actor(ws: Workspace | None, name: str) -> str | None:
     """The actor id a name (alias) resolves to, when exactly one; else None."""
-    from chaintrace.intel.actors import all_actors, alias_map
+    from chaintrace.intel.actors import alias_map, all_actors
 
     ids = alias_map(all_actors(ws)).get(reg.norm_alias(name), set())
-    return sorted(ids)[0] if len(ids) == 1 else None
+    return next(iter(ids)) if len(ids) == 1 else None
 
 
 def norm_alias(name: str) -> str:

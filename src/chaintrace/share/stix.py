@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from typing import Any
 
 # STIX 2.1 namespace for deterministic SCO ids (spec 2.9), also OpenCTI's.
 SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
@@ -60,7 +61,7 @@ ATTACK_GROUPS = {
     "apt37": ("G0067", "intrusion-set--4a2ce82e-1a74-468a-a6fb-bbead541383c"),
 }
 
-CHAINTRACE_IDENTITY = "identity--" + str(uuid.uuid5(CHAINTRACE_NAMESPACE, "identity|chaintrace"))  # noqa
+CHAINTRACE_IDENTITY = "identity--" + str(uuid.uuid5(CHAINTRACE_NAMESPACE, "identity|chaintrace"))
 EPOCH = "2026-01-01T00:00:00.000Z"  # created/modified of chaintrace's own definitions
 
 
@@ -115,8 +116,7 @@ def ts(date: object | None, default: str = EPOCH) -> str:
     if len(s) == 10:
         return s + "T00:00:00.000Z"
     s = s.replace(" ", "T").replace("+00:00", "")
-    if s.endswith("Z"):
-        s = s[:-1]
+    s = s.removesuffix("Z")
     if "." in s:
         head, frac = s.split(".", 1)
         return f"{head}.{(frac + '000')[:3]}Z"
@@ -132,7 +132,7 @@ def marking_definition(level: str) -> dict:
 
 def identity(name: str, *, identity_class: str = "organization", key: str | None = None,
              created: str = EPOCH, sectors: list[str] | None = None, created_by: str | None = None) -> dict:
-    o = {"type": "identity", "spec_version": "2.1", "id": sdo_id("identity", key or name.lower()),
+    o: dict[str, Any] = {"type": "identity", "spec_version": "2.1", "id": sdo_id("identity", key or name.lower()),
          "created": created, "modified": created, "name": name, "identity_class": identity_class}
     if sectors:
         o["sectors"] = sectors
@@ -171,7 +171,7 @@ def extension_definitions(producer: str) -> list[dict]:
 
 def relationship(rel: str, source: str, target: str, *, producer: str, markings: list[str],
                  created: str = EPOCH, description: str | None = None) -> dict:
-    o = {"type": "relationship", "spec_version": "2.1", "id": sdo_id("relationship", rel, source, target),
+    o: dict[str, Any] = {"type": "relationship", "spec_version": "2.1", "id": sdo_id("relationship", rel, source, target),
          "created": created, "modified": created, "relationship_type": rel, "source_ref": source,
          "target_ref": target, "created_by_ref": producer, "object_marking_refs": markings}
     if description:
@@ -181,7 +181,7 @@ def relationship(rel: str, source: str, target: str, *, producer: str, markings:
 
 def wallet(value: str, chain: str, symbol: str | None, *, markings: list[str], producer: str,
            labels: list[str] | None = None, description: str | None = None) -> dict:
-    o = {"type": "cryptocurrency-wallet", "spec_version": "2.1", "id": wallet_id(value), "value": value,
+    o: dict[str, Any] = {"type": "cryptocurrency-wallet", "spec_version": "2.1", "id": wallet_id(value), "value": value,
          "object_marking_refs": markings,
          "extensions": {OCTI_SCO_EXTENSION: {"extension_type": "new-sco"},
                         WALLET_EXTENSION: {"extension_type": "property-extension", "chain": chain,
@@ -201,7 +201,7 @@ def indicator(key: tuple, value: str, *, name: str, description: str | None, mar
               producer: str, created: str, valid_from: str, valid_until: str | None = None,
               indicator_types: tuple[str, ...] = ("malicious-activity",), confidence: int | None = None,
               labels: list[str] | None = None, external_references: list[dict] | None = None) -> dict:
-    o = {"type": "indicator", "spec_version": "2.1", "id": sdo_id("indicator", *key), "created": created,
+    o: dict[str, Any] = {"type": "indicator", "spec_version": "2.1", "id": sdo_id("indicator", *key), "created": created,
          "modified": created, "name": name, "indicator_types": list(indicator_types),
          "pattern": f"[cryptocurrency-wallet:value = {pattern_literal(value)}]", "pattern_type": "stix",
          "pattern_version": "2.1", "valid_from": valid_from, "created_by_ref": producer,

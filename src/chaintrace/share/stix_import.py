@@ -73,7 +73,7 @@ def _day(value: str | None) -> str | None:
     return value[:10] if value else None
 
 
-def parse_bundle(data: bytes, where: str, ws=None) -> "source.Parsed":
+def parse_bundle(data: bytes, where: str, ws=None) -> source.Parsed:
     objects, bundle_id = load_objects(data, where)
     by_id = {o.get("id"): o for o in objects if isinstance(o, dict)}
     markings = _marking_levels(objects)
@@ -83,9 +83,9 @@ def parse_bundle(data: bytes, where: str, ws=None) -> "source.Parsed":
     for o in objects:
         if o.get("type") == "relationship":
             if o.get("relationship_type") == "based-on":
-                based_on.setdefault(o.get("source_ref"), []).append(o.get("target_ref"))
+                based_on.setdefault(str(o.get("source_ref")), []).append(str(o.get("target_ref")))
             elif o.get("relationship_type") == "indicates":
-                indicates.setdefault(o.get("source_ref"), []).append(o.get("target_ref"))
+                indicates.setdefault(str(o.get("source_ref")), []).append(str(o.get("target_ref")))
     actors: list[Actor] = []
     actor_of: dict[str, str] = {}
     targets = {t for ts in indicates.values() for t in ts}
@@ -153,12 +153,12 @@ def parse_bundle(data: bytes, where: str, ws=None) -> "source.Parsed":
                 covered.add(w["id"])
     for o in objects:
         if o.get("type") in WALLET_TYPES and o["id"] not in covered:
-            value = o.get("value") or o.get("address")
-            if not value:
+            wvalue = o.get("value") or o.get("address")
+            if not wvalue:
                 rejects.append(Reject(where, None, None, None, f"{o['id']}: wallet without value"))
                 continue
             hint = (o.get("extensions") or {}).get(stix.WALLET_EXTENSION, {}).get("chain")
-            add(value, hint, label=o.get("description") or ", ".join(o.get("labels") or []) or "shared address",
+            add(str(wvalue), hint, label=o.get("description") or ", ".join(o.get("labels") or []) or "shared address",
                 o=o, wallet_sid=o["id"], indicator_sid=None)
     meta = {"title": f"STIX bundle {bundle_id or Path(where).name}", "creator": "; ".join(sorted(producers)) or None,
             "description": f"{len(objects)} STIX objects"}

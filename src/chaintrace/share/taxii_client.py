@@ -73,7 +73,7 @@ def pull(ws, url: str, collection: str, *, key: str | None = None, user: str | N
         if v:
             seen_last.append(v)
 
-    col._conn.session.hooks["response"].append(hook)  # noqa: SLF001
+    col._conn.session.hooks["response"].append(hook)
     objects: list[dict] = []
     kwargs = {"added_after": since} if since else {}
     try:
@@ -115,7 +115,8 @@ def _last_added(col, since: str | None) -> str | None:
 
 def pushable(objects: list[dict], max_tlp: str = "green", skip_types=()) -> tuple[list[dict], dict]:
     """The objects that may leave the organisation, and counts of those held back (reason -> n)."""
-    out, held = [], {}
+    out: list[dict] = []
+    held: dict[str, int] = {}
     skip = set(skip_types)
     for o in objects:
         if o.get("type") in skip:
@@ -147,7 +148,7 @@ def push(ws, url: str, collection: str, *, key: str | None = None, user: str | N
 
     todo = [o for o in ok if sig(o) not in sent]
     col = _collection(url, collection, key, user, password)
-    results = {"accepted": 0, "refused": 0, "failures": []}
+    results: dict = {"accepted": 0, "refused": 0, "failures": []}
     try:
         for i in range(0, len(todo), batch):
             part = todo[i:i + batch]

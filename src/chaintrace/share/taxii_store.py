@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 from chaintrace.errors import UserError
-from chaintrace.share import stix, tlp as tlp_rules
+from chaintrace.share import stix
+from chaintrace.share import tlp as tlp_rules
 from chaintrace.share.tlp import Collection
 
 REGISTRY_COLLECTION = str(uuid.uuid5(stix.CHAINTRACE_NAMESPACE, "taxii|registry"))
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 
 
 def iso_us(us: int) -> str:
-    return dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_ts(text: str, what: str) -> int:
@@ -46,8 +47,8 @@ def parse_ts(text: str, what: str) -> int:
         s = text.strip().replace("Z", "+00:00")
         d = dt.datetime.fromisoformat(s)
         if d.tzinfo is None:
-            d = d.replace(tzinfo=dt.timezone.utc)
-        return int(round(d.timestamp() * 1e6))
+            d = d.replace(tzinfo=dt.UTC)
+        return round(d.timestamp() * 1e6)
     except (ValueError, AttributeError):
         raise UserError(f"{what}: {text!r} is not a timestamp (e.g. 2026-01-01T00:00:00.000Z)") from None
 
@@ -200,12 +201,20 @@ class TaxiiStore:
 
     def bulk_load(self, cid: str, objects, org: str, batch: int = 50_000) -> int:
         """Fast load for large collections (benchmarks, registry publication): rows in batches."""
+        try:
+            from orjson import dumps as _dumps
+
+            def enc(o):
+                return _dumps(o).decode()
+        except ImportError:
+            def enc(o):
+                return json.dumps(o, separators=(",", ":"), ensure_ascii=False)
         n = 0
-        buf = []
+        buf: list[tuple] = []
         for o in objects:
             now = self._now_us()
             buf.append((cid, now, o["id"], version_of(o, now), o["type"], o.get("spec_version", "2.1"),
-                        tlp_rules.tlp_of(o), org, json.dumps(o, separators=(",", ":"))))
+                        tlp_rules.tlp_of(o), org, enc(o)))
             if len(buf) >= batch:
                 n += self._flush(buf)
         return n + self._flush(buf)
@@ -256,8 +265,8 @@ class TaxiiStore:
         args: list = [cid]
         if next_token:
             da, seq = _untoken(next_token)
-            sql += " AND (date_added > ? OR (date_added = ? AND seq > ?))"
-            args += [da, da, seq]
+            sql += " AND (date_added, seq) > (?, ?)"  # a row-value range: one index seek
+            args += [da, seq]
         if added_after:
             sql += " AND date_added > ?"
             args.append(parse_ts(added_after, "added_after"))

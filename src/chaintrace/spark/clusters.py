@@ -29,7 +29,6 @@ import pyarrow as pa
 from chaintrace.graph.cluster import ClusterConfig
 from chaintrace.graph.cluster.unionpass import Guards, union_window
 from chaintrace.graph.unionfind import UnionFind
-from chaintrace.spark import coinjoin as cj_mod
 from chaintrace.spark.components import connected_components
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,6 +68,7 @@ class ClusterResult:
     rounds: int  # large-star/small-star rounds
     guarded_components: int  # components re-clustered on the driver (order-dependent guards)
     guarded_edges: int
+    label: np.ndarray  # service label per address id as the embedded pass leaves it (roots: their cluster's)
 
 
 def _collect(df: "DataFrame") -> pa.Table:
@@ -118,6 +118,10 @@ def cluster_edges(spark, edges: "DataFrame", n_addr: int, cfg: ClusterConfig, la
     n_guarded_edges = 0
     refused = 0
     rr = _collect(risky_roots)["root"].to_numpy()
+    final_label = label.astype(np.int32, copy=True)
+    if len(final_label):  # a union takes the label of its labelled side: a root carries its cluster's label
+        tagged = np.flatnonzero(label >= 0)
+        final_label[cid[tagged]] = label[tagged]
     if len(rr):
         n_guarded = len(rr)
         rn = comp.join(risky_roots, "root").select("node")
@@ -132,6 +136,8 @@ def cluster_edges(spark, edges: "DataFrame", n_addr: int, cfg: ClusterConfig, la
         c2 = uf.cluster_ids().astype(np.int64)
         members = np.flatnonzero(np.isin(cid, rr))
         cid[members] = c2[members]
+        if len(final_label):
+            final_label[members] = guards.label[members]
         for k, v in r.counts.items():
             if not k.startswith(("union:", "redundant:")):
                 counts[k] = counts.get(k, 0) + int(v)
@@ -148,4 +154,4 @@ def cluster_edges(spark, edges: "DataFrame", n_addr: int, cfg: ClusterConfig, la
     e.unpersist()
     comp.unpersist()
     risky_roots.unpersist()
-    return ClusterResult(cid, size.astype(np.int64), counts, rounds, n_guarded, n_guarded_edges)
+    return ClusterResult(cid, size.astype(np.int64), counts, rounds, n_guarded, n_guarded_edges, final_label)

@@ -41,14 +41,16 @@ def _small_star(e: "DataFrame") -> "DataFrame":
 
 
 def _is_star_forest(e: "DataFrame") -> bool:
-    """Every u has one parent v < u, and no parent is itself a child."""
+    """Every u has exactly one parent v < u, and no parent is itself a child (one Spark action)."""
     from pyspark.sql import functions as F
 
-    row = e.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("u").alias("nu")).first()
-    if row["n"] != row["nu"]:
-        return False
-    children = e.select(F.col("u").alias("v"))
-    return e.select("v").distinct().join(children, "v").limit(1).count() == 0
+    children = e.groupBy(F.col("u").alias("node")).agg(F.countDistinct("v").alias("parents"))
+    parents = e.select(F.col("v").alias("node")).distinct().withColumn("is_parent", F.lit(1))
+    row = children.join(parents, "node", "full_outer").agg(
+        F.max("parents").alias("most_parents"),
+        F.sum(F.when(F.col("parents").isNotNull() & F.col("is_parent").isNotNull(), 1).otherwise(0)).alias("both"),
+    ).collect()[0]
+    return (row["most_parents"] or 1) == 1 and not row["both"]
 
 
 def connected_components(edges: "DataFrame", progress=None) -> tuple["DataFrame", int]:

@@ -76,7 +76,7 @@ def run_job(ws: Workspace, job: str, *, master: str | None = None, conf: dict[st
         t = address_table(outputs, store_table(spark, ws, "addresses"), parts).persist()
         check = t.agg(F.count(F.lit(1)).alias("n"), F.min("address_id").alias("lo"), F.max("address_id").alias("hi"),
                       F.sum(F.when(F.col("first_appearance_rank") != F.col("address_id"), 1).otherwise(0)).alias("bad"),
-                      F.sum(F.when(F.col("first_output_id").isNull(), 1).otherwise(0)).alias("unpaid")).first()
+                      F.sum(F.when(F.col("first_output_id").isNull(), 1).otherwise(0)).alias("unpaid")).collect()[0]
         n = int(check["n"])
         dense = n == 0 or (check["lo"] == 0 and check["hi"] == n - 1)
         rep = {"dense": dense, "mismatches": int(check["bad"] or 0), "addresses_without_output": int(check["unpaid"] or 0)}

@@ -262,6 +262,7 @@ def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -
     tags = load_trace_tags(ws, "eth", req.tag_files, req.registry)
     sinks = resolve_sinks(ws, g, tags, g.address_ids, g.n_addresses, chain="eth",
                           clusters=req.clusters)
+    sinks.tags_loaded = len(tags)
     timing["sinks_s"] = round(time.perf_counter() - t1, 4)
     burn = g.address_ids(["0x" + "0" * 40])
     burn_acct = next(iter(burn.values())) if burn else -1
@@ -505,7 +506,8 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         partial_reason=(f"stopped after --max-txs {req.max_txs} transactions carrying taint; value still held is "
                         "reported as stopped (max_txs)") if res["partial"] else None,
         paths=paths, explain=explain,
-        tags={"files": req.tag_files, "registry": req.registry, "sink_addresses": sinks.n_sink_addresses})
+        tags={"files": req.tag_files, "registry": req.registry, "sink_addresses": sinks.n_sink_addresses,
+              "tags_loaded": sinks.tags_loaded, "tagged_addresses": sinks.tagged})
 
 
 TRACERS["eth"] = Tracer(chain="eth", policies=POLICIES, fee_modes=("tail",), default_min_value=DEFAULT_MIN_VALUE,

@@ -44,7 +44,7 @@ SUFFIX = {
 CRYPTO = {"BTC", "ETH", "USDT", "USDC", "DAI", "XRP", "LTC", "BNB", "TRX", "SOL", "XMR", "BCH", "EOS", "DOGE",
           "ATOM", "MATIC"}
 
-AR_WORDS = {
+AR_WORDS: dict[str, int | Decimal] = {
     "واحد": 1, "واحدة": 1, "احد": 1, "اثنان": 2, "اثنين": 2, "اثنتان": 2, "اثنتين": 2, "اثنا": 2, "اثني": 2,
     "ثلاث": 3, "ثلاثة": 3, "اربع": 4, "اربعة": 4, "خمس": 5, "خمسة": 5, "ست": 6, "ستة": 6, "سبع": 7,
     "سبعة": 7, "ثمان": 8, "ثماني": 8, "ثمانية": 8, "تسع": 9, "تسعة": 9, "عشر": 10, "عشرة": 10,
@@ -55,7 +55,7 @@ AR_WORDS = {
     "خمسمائة": 500, "ستمئة": 600, "ستمائة": 600, "سبعمئة": 700, "سبعمائة": 700, "ثمانمئة": 800,
     "ثمانمائة": 800, "ثمانيمئة": 800, "تسعمئة": 900, "تسعمائة": 900, "نصف": Decimal("0.5"),
 }
-EN_WORDS = {
+EN_WORDS: dict[str, int | Decimal] = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
     "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
@@ -145,9 +145,9 @@ def words_value(text: str) -> Decimal | None:
         if v is None:
             return None
         if tok == "hundred":
-            cur = (cur or 1) * 100
+            cur = (cur or Decimal(1)) * 100
         else:
-            cur += v
+            cur += Decimal(v)
     total += cur
     return total or None
 
