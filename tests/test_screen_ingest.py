@@ -3,6 +3,7 @@ version (the old index until the new one is complete, then the new one), never f
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def test_screening_during_an_ingest(tmp_path):
     key = create_key(ws, "screener", "ingest-test", limit="100000/1")["key"]
     srv = Server(ws.path)
     refs = [f"{late['txid']}:{late['vout']}", f"{early['txid']}:{early['vout']}"]
-    env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    # the ingest child must use this test's registry (conftest's CHAINTRACE_REGISTRY), never the user's
+    env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin", "CHAINTRACE_REGISTRY": os.environ["CHAINTRACE_REGISTRY"]}
     seen: dict[str, int] = {}
     try:
         ingest = subprocess.Popen(
