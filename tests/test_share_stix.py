@@ -253,3 +253,31 @@ def test_screening_hits_become_sightings(ofac_ws, tmp_path):
     assert RONIN in ind["pattern"] and ind["name"].startswith("Screening hit")
     producer = next(o for o in by_type(b, "identity") if o["name"] == "Exchange X")
     assert s["where_sighted_refs"] == [producer["id"]] and s["count"] == 1
+
+
+def test_export_format_option_and_tlp_choices(ofac_ws, tmp_path):
+    """`share export --format stix|misp|misp-feed|tagpack` (the issue's flag): the file on stdout stays pure
+    (the summary goes to stderr); `--as` is a deprecated alias; `--tlp` takes the five TLP 2.0 levels."""
+    runner = CliRunner()
+    base = ["--data", str(ofac_ws.path), "share", "export", "--incident", "ronin-2022"]
+    res = runner.invoke(main, base + ["--format", "misp", "--tlp", "amber+strict"])
+    assert res.exit_code == 0, res.output
+    event = json.loads(res.stdout)["Event"]
+    assert any(t["name"] == "tlp:amber+strict" for t in event["Tag"]) and "wrote stdout (misp)" in res.stderr
+    res = runner.invoke(main, base + ["--format", "stix", "--tlp", "RED", "--quiet"])
+    assert res.exit_code == 0 and res.stderr == "", res.output
+    b = json.loads(res.stdout)
+    assert all(stix.TLP2_IDS["red"] in o["object_marking_refs"] for o in by_type(b, "incident"))
+    out = tmp_path / "r.misp.json"
+    res = runner.invoke(main, base + ["--as", "misp", "--out", str(out), "--summary", "json"])
+    assert res.exit_code == 0 and "deprecated" in res.stderr, res.output
+    assert res.stdout == "" and json.loads(res.stderr[res.stderr.index("{"):])["format"] == "misp"
+    assert json.loads(out.read_text())["Event"]["info"]
+    res = runner.invoke(main, base + ["--format", "misp", "--as", "stix"])
+    assert res.exit_code == 2 and "contradicts" in res.output
+    for bad in (["--format", "json"], ["--tlp", "white"]):
+        res = runner.invoke(main, base + bad)
+        assert res.exit_code == 2 and "Invalid value" in res.output, res.output
+    res = runner.invoke(main, ["share", "export", "--help"])
+    assert "--format [stix|misp|misp-feed|tagpack]" in res.output and "amber+strict" in res.output
+    assert "--as " not in res.output
