@@ -44,6 +44,13 @@ MONEY = [
     ("100 ألف إيثر", Decimal("100000"), "ETH"),
     ("401,000 ETH", Decimal("401000"), "ETH"),
     ("€5 million", Decimal("5000000"), "EUR"),
+    ("مليار و700 مليون دولار", Decimal("1700000000"), "USD"),
+    ("مليار ونصف دولار", Decimal("1500000000"), "USD"),
+    ("1 مليار ونصف المليار دولار", Decimal("1500000000"), "USD"),
+    ("a billion and a half dollars", Decimal("1500000000"), "USD"),
+    ("$2.5 billion", Decimal("2500000000"), "USD"),
+    ("1.5bn dollars", Decimal("1500000000"), "USD"),
+    ("١٬٥٠٠ بيتكوين", Decimal("1500"), "BTC"),
 ]
 
 
@@ -88,6 +95,10 @@ DATES = [  # text, doc date, start, end, granularity, qualifier
     ("on Feb. 26, 2025", None, "2025-02-26", "2025-02-26", "day", None),
     ("from March 2022 to June 2022", None, "2022-03", "2022-06", "range", "between"),
     ("in the first half of 2022", None, "2022-01", "2022-06", "part-of-year", None),
+    ("في 21 شباط/فبراير 2025", None, "2025-02-21", "2025-02-21", "day", None),
+    ("خلال النصف الأول من عام 2024", None, "2024-01", "2024-06", "part-of-year", None),
+    ("between January and March 2023", None, "2023-01", "2023-03", "range", "between"),
+    ("from 2017 to 2023", None, "2017", "2023", "range", "between"),
     ("في سبتمبر", dt.date(2021, 2, 9), "2020-09", "2020-09", "month", None),   # after the publication month
     ("في يناير", dt.date(2021, 2, 9), "2021-01", "2021-01", "month", None),
 ]
@@ -232,3 +243,47 @@ def test_review_queue(tmp_path):
     assert r.exit_code == 2 and "accepted already" in r.output
     r = run(main, ["--data", ws, "intel", "candidates", "list", "--format", "json"])
     assert {c["status"] for c in json.loads(r.output)["candidates"]} == {"merged", "accepted"}
+
+
+NEWS = [  # hand-written news sentences: (text, publication date, kind, amount_usd, date start, victim id, actor id)
+    ("North Korean hackers stole a record $1.5 billion in crypto from the Dubai-based exchange Bybit on Friday, "
+     "the FBI said.", "2025-02-23", "incident", 1500000000, "2025-02-21", "bybit", "dprk"),
+    ("In 2022, hackers linked to North Korea stole an estimated $1.7 billion, according to Chainalysis.", None,
+     "aggregate", 1700000000, "2022", None, "dprk"),
+    ("The Ronin Network, which supports the Axie Infinity game, lost $625 million in March 2022.", None,
+     "incident", 625000000, "2022-03", "ronin", None),
+    ("Atomic Wallet users lost more than $100 million in early June 2023.", None, "incident", 100000000,
+     "2023-06-01", "atomic-wallet", None),
+    ("WazirX, India's largest crypto exchange, was hacked in July 2024, losing $235 million.", None, "incident",
+     235000000, "2024-07", "wazirx", None),
+    ("DMM Bitcoin lost 4,502.9 BTC, worth about $305 million at the time, in May 2024.", None, "incident",
+     305000000, "2024-05", "dmm-bitcoin", None),
+    ("سرق قراصنة كوريون شماليون ما قيمته 1,5 مليار دولار من منصة بايبت في 21 فبراير 2025.", None, "incident",
+     1500000000, "2025-02-21", "bybit", "dprk"),
+    ("خسرت منصة WazirX الهندية 235 مليون دولار في تموز/يوليو 2024 إثر عملية اختراق.", None, "incident", 235000000,
+     "2024-07", "wazirx", None),
+    ("في أيار (مايو) 2024 سرق قراصنة 305 ملايين دولار من منصة DMM Bitcoin اليابانية.", None, "incident", 305000000,
+     "2024-05", "dmm-bitcoin", None),
+    ("سرق القراصنة 20 مليون دولار العام الماضي من منصة بايبت.", "2025-02-23", "incident", 20000000, "2024", "bybit",
+     None),
+    ("وأعلنت وزارة الخارجية الأمريكية عن مكافأة تصل إلى 5 ملايين دولار مقابل معلومات عن غسل الأموال.", None,
+     "reward", 5000000, None, None, None),
+    ("North Korea-linked hackers have stolen more than $3 billion in crypto since 2017, the UN panel said.",
+     "2024-02-01", "aggregate", 3000000000, "2017", None, "dprk"),
+]
+
+
+@pytest.mark.parametrize("text,pub,kind,amount,start,victim,actor", NEWS)
+def test_news_sentences(text, pub, kind, amount, start, victim, actor):
+    c = [x for x in extract_text(text, date=pub) if x["amount_usd"] == amount]
+    assert len(c) == 1, extract_text(text, date=pub)
+    c = c[0]
+    assert c["kind"] == kind
+    assert (c["date"] or {}).get("start") == start
+    assert (c["victim"] or {}).get("id") == victim
+    assert (c["actor"] or {}).get("id") == actor
+
+
+def test_crypto_amount_and_its_usd_value_are_one_candidate():
+    c = extract_text("DMM Bitcoin lost 4,502.9 BTC, worth about $305 million at the time, in May 2024.")
+    assert len(c) == 1 and c[0]["crypto_amounts"][0] == {**c[0]["crypto_amounts"][0], "value": "4502.9", "asset": "BTC"}

@@ -30,6 +30,18 @@ def _actor(a: dict | None) -> str:
     return "" if not a else f"{a['name']}: {a['attribution']}" + (" (inherited)" if a.get("inherited") else "")
 
 
+def _field_text(k: str, f: dict, c: dict) -> str:
+    if k == "amount":
+        return usd(c["amount_usd"]) if c["amount_usd"] is not None else f"{f['value']} {f['currency']}"
+    if k == "date":
+        return _when(f)
+    if k == "victim":
+        return _who(f)
+    if k == "actor":
+        return _actor(f)
+    return f.get("type") or f.get("name") or ""
+
+
 @intel_group.command("extract")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--lang", type=click.Choice(["auto", "ar", "en"]), default="auto", show_default=True,
@@ -118,11 +130,7 @@ def cand_show(ws, cid, fmt):
         f = c.get(k)
         if f:
             ev = f.get("evidence") or {}
-            # the lambdas are called at once, in this iteration (B023 does not apply)
-            value = {"amount": lambda: usd(c["amount_usd"]) if c["amount_usd"] is not None else  # noqa: B023
-                     f"{f['value']} {f['currency']}", "date": lambda: _when(f), "victim": lambda: _who(f),  # noqa: B023
-                     "actor": lambda: _actor(f), "attack_type": lambda: f.get("type"),  # noqa: B023
-                     "source": lambda: f.get("name")}[k]()  # noqa: B023
+            value = _field_text(k, f, c)
             rows.append((k, value, f"{ev.get('start')}-{ev.get('end')}", ev.get("text")))
     console.print(table(f"{cid}: {c['kind']} ({e['status']}), confidence {c['confidence']:.2f}, {c['document']}",
                         ["field", "value", "chars", "evidence"], rows))

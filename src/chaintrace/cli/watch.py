@@ -7,7 +7,13 @@ import os
 import click
 
 from chaintrace.cli import main
-from chaintrace.cli._common import console, data_option, format_option, print_json, table
+from chaintrace.cli._common import (
+    console,
+    data_option,
+    format_option,
+    print_json,
+    table,
+)
 from chaintrace.errors import UserError
 
 
@@ -107,15 +113,18 @@ def watch_remove(ws, name, fmt):
 @click.option("--smtp-starttls", is_flag=True, help="Use STARTTLS.")
 @click.option("--smtp-user", help="SMTP login (password from env CHAINTRACE_SMTP_PASSWORD).")
 @click.option("--jsonl", type=click.Path(dir_okay=False), help="Append each alert as a JSON line to this file.")
+@click.option("--syslog", help="Send each alert to syslog: UDP HOST:PORT or a socket path (/dev/log).")
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between polls of the nodes.")
 @click.option("--once", is_flag=True, help="One round (ingest, detect, deliver what is due), then exit.")
 @click.option("--rounds", type=int, default=None, help="Stop after this many rounds.")
 @click.option("--registry-interval", type=float, default=30.0, show_default=True,
               help="Seconds between checks of the intelligence registry (new tags, sanctions list changes).")
+@click.option("--from-height", type=int, default=None,
+              help="Height an empty store starts at (default 0: on a mainnet node, start near the tip).")
 @format_option("text", "json")
 @data_option
 def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_from, mail_to, smtp_starttls,
-              smtp_user, jsonl, interval, once, rounds, registry_interval, fmt):
+              smtp_user, jsonl, syslog, interval, once, rounds, registry_interval, from_height, fmt):
     """Follow the nodes, raise alerts on watched funds and deliver them (at least once, from a persistent
     outbox). Alerts are printed as they are raised (JSON lines with --format json).
 
@@ -124,7 +133,7 @@ def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_fro
       chaintrace --data hal watch run --btc-rpc http://user:pass@127.0.0.1:8332 \\
           --webhook http://127.0.0.1:9000/hook --secret s3cret --jsonl alerts.jsonl --once
     """
-    from chaintrace.monitor import JsonLines, Smtp, Webhook, run_watch
+    from chaintrace.monitor import JsonLines, Smtp, Syslog, Webhook, run_watch
     from chaintrace.monitor.deliver import parse_smtp, summary
 
     channels: list = []
@@ -139,6 +148,8 @@ def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_fro
                              os.environ.get("CHAINTRACE_SMTP_PASSWORD")))
     if jsonl:
         channels.append(JsonLines(jsonl))
+    if syslog:
+        channels.append(Syslog(syslog))
     if not (btc_rpc or eth_rpc):
         raise UserError("give --btc-rpc and/or --eth-rpc (the nodes to follow)")
 
@@ -150,7 +161,7 @@ def watch_run(ws, btc_rpc, btc_cookie, eth_rpc, webhooks, secret, smtp, mail_fro
 
     stats = run_watch(ws, btc_rpc=btc_rpc, eth_rpc=eth_rpc, btc_cookie=btc_cookie, channels=channels,
                       interval=interval, once=once, rounds=rounds, registry_interval=registry_interval,
-                      on_alert=show)
+                      from_height=from_height, on_alert=show)
     if fmt == "json":
         click.echo(json.dumps({"stats": stats.as_dict()}))
     else:

@@ -19,7 +19,7 @@ class TipLimiter:
         self.capacity = capacity
         self.rate = per_hour / 3600.0
         self.clock = clock
-        self._day = None
+        self._day: _dt.date | None = None
         self._secret = b""
         self._buckets: dict[bytes, tuple[float, float]] = {}
         self._lock = threading.Lock()

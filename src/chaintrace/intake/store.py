@@ -8,6 +8,7 @@ they reach the database; follow-ups likewise. The server cannot read a stored ti
 from __future__ import annotations
 
 import base64
+import builtins
 import datetime as _dt
 import hashlib
 import json
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from chaintrace.errors import UserError
 from chaintrace.intake import crypto
@@ -54,21 +56,36 @@ class TipStore:
     def __init__(self, ws: Workspace | str | None):
         self.ws = ws if isinstance(ws, Workspace) else Workspace(ws)
         self.path = tips_path(self.ws)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pk = None
+        self._con: sqlite3.Connection | None = None
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=30)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            for s in DDL:
-                con.execute(s)
-            yield con
-            con.commit()
-        finally:
-            con.close()
+        """The store's connection (opened once, schema made once), one transaction per use, serialised by a
+        lock; commits are durable (WAL, synchronous=FULL: a receipt is only shown for a stored tip)."""
+        with self._lock:
+            if self._con is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=FULL")
+                for stmt in DDL:
+                    con.execute(stmt)
+                con.commit()
+                self._con = con
+            try:
+                yield self._con
+                self._con.commit()
+            except BaseException:
+                self._con.rollback()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     # ------------------------------------------------------------------------------------------ keys
     def set_public_key(self, text: str) -> None:
@@ -95,12 +112,12 @@ class TipStore:
         pk = self.public_key()
         now = _dt.datetime.now(_dt.UTC)
         t["received_at"] = now.replace(microsecond=0).isoformat()
-        result = screen(t) if screen is not None else {"score": 0, "reasons": ["not screened"]}
+        result: dict[str, Any] = screen(t) if screen is not None else {"score": 0, "reasons": ["not screened"]}
         tid = "tip-" + secrets.token_hex(6)
         receipt = new_receipt()
         sealed = crypto.seal(pk, json.dumps(t, ensure_ascii=False).encode())
         sealed_s = crypto.seal(pk, json.dumps(result, ensure_ascii=False, default=str).encode())
-        with self._lock, self._db() as con:
+        with self._db() as con:
             con.execute("INSERT INTO tips VALUES (?, ?, ?, ?, 'new', ?, ?, NULL)",
                         [tid, now.date().isoformat(), receipt_hash(receipt), int(result["score"]), sealed, sealed_s])
         return {"id": tid, "receipt": receipt, "score": int(result["score"])}
@@ -112,7 +129,7 @@ class TipStore:
         t = validate_tip(tip)
         t["received_at"] = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
         pk = self.public_key()
-        with self._lock, self._db() as con:
+        with self._db() as con:
             row = con.execute("SELECT id FROM tips WHERE receipt_sha256 = ?", [receipt_hash(receipt)]).fetchone()
             if row is None:
                 raise UserError("receipt: no tip has this receipt code")
@@ -162,12 +179,12 @@ class TipStore:
                 "followups": [{"seq": s, "received_day": d, "tip": json.loads(crypto.unseal(sk, b, f"{tid}#{s}"))}
                               for s, d, b in fu]}
 
-    def ids(self) -> list[str]:
+    def ids(self) -> builtins.list[str]:
         with self._db() as con:
             return [r[0] for r in con.execute("SELECT id FROM tips ORDER BY id")]
 
     def set_case(self, tid: str, case_id: str) -> None:
-        with self._lock, self._db() as con:
+        with self._db() as con:
             con.execute("UPDATE tips SET status = 'triaged', case_id = ? WHERE id = ?", [case_id, tid])
 
 

@@ -9,6 +9,7 @@ import binascii
 import datetime as _dt
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
@@ -115,7 +116,7 @@ def _amount(item, field: str) -> dict:
 def _attachment(item, field: str) -> dict:
     if not isinstance(item, dict) or set(item) - {"name", "content_type", "data"}:
         raise TipError(field, "an attachment is {\"name\", \"content_type\", \"data\" (base64)}")
-    name = _text(item.get("name"), field + ".name", 200, required=True)
+    name = _text(item.get("name"), field + ".name", 200, required=True) or ""
     name = _NAME.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip(". ") or "attachment"
     ctype = item.get("content_type") or "application/octet-stream"
     if ctype not in CONTENT_TYPES:
@@ -153,7 +154,7 @@ def validate_tip(tip) -> dict:
     extra = set(tip) - FIELDS
     if extra:
         raise TipError(min(extra), "unknown field")
-    out = {
+    out: dict[str, Any] = {
         "addresses": _list(tip.get("addresses"), "addresses", _address),
         "txids": _list(tip.get("txids"), "txids", _txid),
         "amounts": _list(tip.get("amounts"), "amounts", _amount, 20),

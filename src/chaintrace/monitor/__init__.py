@@ -15,29 +15,9 @@ Library entry points (the commands call these; see docs/monitoring.md):
 """
 from __future__ import annotations
 
-from chaintrace.monitor.deliver import (
-           JsonLines,
-           Smtp,
-           Webhook,
-           outbox,
-           verify_signature,
-)
+from chaintrace.monitor.deliver import JsonLines, Smtp, Syslog, Webhook, outbox, verify_signature
 from chaintrace.monitor.run import WatchStats, run_watch
-from chaintrace.monitor.watchlist import (
-           add_watchlist,
-           list_watchlists,
-           remove_watchlist,
-)
+from chaintrace.monitor.watchlist import add_watchlist, list_watchlists, remove_watchlist
 
-__all__ = [
-           "JsonLines",
-           "Smtp",
-           "WatchStats",
-           "Webhook",
-           "add_watchlist",
-           "list_watchlists",
-           "outbox",
-           "remove_watchlist",
-           "run_watch",
-           "verify_signature",
-]
+__all__ = ["JsonLines", "Smtp", "Syslog", "WatchStats", "Webhook", "add_watchlist", "list_watchlists", "outbox",
+           "remove_watchlist", "run_watch", "verify_signature"]

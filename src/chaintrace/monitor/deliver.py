@@ -1,4 +1,4 @@
-"""Delivery of alerts from the persistent outbox: signed webhooks, email (SMTP), JSON lines.
+"""Delivery of alerts from the persistent outbox: signed webhooks, email (SMTP), JSON lines, syslog.
 
 Every alert gets one outbox row per channel in the same SQLite transaction that records it; a row is marked
 delivered only after its channel accepted it (HTTP 2xx, the SMTP server's 250, the line written and
@@ -152,6 +152,36 @@ class JsonLines:
             f.write(body + b"\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+@dataclass
+class Syslog:
+    """RFC 5424 messages (facility local0, severity warning; retractions notice) to a syslog daemon: a UDP
+    ``HOST:PORT`` or a Unix datagram socket path (``/dev/log``). Datagrams are not acknowledged: delivered
+    means handed to the socket."""
+
+    target: str
+
+    @property
+    def id(self) -> str:
+        return f"syslog:{self.target}"
+
+    def send(self, alert: dict, body: bytes) -> None:
+        import socket
+
+        sev = 5 if alert["kind"] == "retracted" else 4
+        ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        msg = (f"<{16 * 8 + sev}>1 {ts} {socket.gethostname()} chaintrace {os.getpid()} {alert['kind']} "
+               f"[chaintrace dedup_key=\"{alert['dedup_key']}\"] ").encode() + body
+        if self.target.startswith("/"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.sendto(msg, self.target)
+            return
+        host, _, port = self.target.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"--syslog {self.target!r}: expected HOST:PORT (UDP) or a socket path")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(msg, (host, int(port)))
 
 
 def parse_smtp(spec: str) -> tuple[str, int]:

@@ -18,26 +18,40 @@ def watchlists(con, chain: str) -> dict[int, dict]:
     return {r["list_id"]: dict(r) for r in con.execute("SELECT * FROM watchlists WHERE chain = ?", (chain,))}
 
 
-def store_con(ws, chain: str, lo: int, whole=("addresses", "assets")):
+def store_con(ws, chain: str, lo: int, window_lo: int, lazy=()):
     """A DuckDB connection with one view per table of the chain's store (``blocks``, ``transactions``, ...)
-    over only the segments that reach height `lo` or above (tables in `whole`: every segment). Much cheaper
-    than the full catalog (:meth:`Workspace.connect`) when following the tip."""
+    over only the segments reaching height `lo` (``blocks``: `window_lo`, for the reorg check; ``addresses``
+    and ``assets``: every segment). Tables in `lazy` get their view on first use (:func:`ensure_view`).
+    Much cheaper than the full catalog (:meth:`Workspace.connect`) when following the tip."""
     import duckdb
 
-    from chaintrace.store.schema import empty_select, schemas
+    from chaintrace.store.schema import schemas
 
-    store = ws.chain(chain)
     con = duckdb.connect(":memory:")
-    for t, sch in schemas(chain).items():
-        files = [str(f) for f in store.files(t, None if t in whole else lo)]
-        sql = f"SELECT * FROM read_parquet({files!r})" if files else empty_select(sch)
-        con.execute(f"CREATE VIEW {t} AS {sql}")
+    for t in schemas(chain):
+        if t not in lazy:
+            _view(con, ws, chain, t, window_lo if t == "blocks" else None if t in ("addresses", "assets") else lo)
     return con
 
 
-def view_low(con, chain: str, lists: dict[int, dict]) -> int:
-    """The lowest height the follower may read this round (the reorg window below the next height)."""
-    return max(0, next_height(con, chain, lists) - REORG_WINDOW)
+def _view(con, ws, chain: str, table: str, lo: int | None) -> None:
+    from chaintrace.store.schema import empty_select, schemas
+
+    files = [str(f) for f in ws.chain(chain).files(table, lo)]
+    sql = f"SELECT * FROM read_parquet({files!r})" if files else empty_select(schemas(chain)[table])
+    con.execute(f"CREATE VIEW {table} AS {sql}")
+
+
+def ensure_view(con, ws, chain: str, table: str) -> None:
+    """Create the view of a lazy table (every segment) if this connection has none yet."""
+    if not con.execute("SELECT 1 FROM duckdb_views() WHERE view_name = ?", [table]).fetchone():
+        _view(con, ws, chain, table, None)
+
+
+def view_low(con, chain: str, lists: dict[int, dict]) -> tuple[int, int]:
+    """Heights the follower reads from this round: the next height, and the bottom of the reorg window."""
+    h = next_height(con, chain, lists)
+    return h, max(0, h - REORG_WINDOW)
 
 
 def store_hashes(duck, chain: str, lo: int) -> dict[int, str]:
@@ -76,6 +90,17 @@ def next_height(con, chain: str, lists: dict[int, dict]) -> int:
     if r is not None:
         return r + 1
     return min(w["since_height"] for w in lists.values()) + 1
+
+
+def mark_processed(con, chain: str, blocks) -> None:
+    """Record processed (height, hash) pairs; forget journal entries and block hashes below the reorg window
+    (inside the caller's transaction)."""
+    blocks = list(blocks)
+    con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)", [(chain, h, bh) for h, bh in blocks])
+    if blocks:
+        low = max(h for h, _ in blocks) - REORG_WINDOW
+        con.execute("DELETE FROM journal WHERE chain = ? AND height < ?", (chain, low))
+        con.execute("DELETE FROM blocks WHERE chain = ? AND height < ?", (chain, low))
 
 
 def journal(con, chain: str, height: int, item: dict) -> None:

@@ -20,19 +20,25 @@ def _taint(item: dict | None, value: int) -> list[Segment]:
 
 
 class _Watched:
-    """Unspent watched outputs by ``txid:vout`` and watched addresses, per list (rows as dicts)."""
+    """Unspent watched outputs by ``txid:vout`` and watched addresses: ``key -> {list id: item id}`` (light:
+    full rows are read only for the items a transaction spends)."""
 
     def __init__(self, con):
-        self.out: dict[str, dict[int, dict]] = {}
-        self.addr: dict[str, dict[int, dict]] = {}
-        for r in con.execute("SELECT * FROM watched WHERE chain = ? AND spent_height IS NULL", (CHAIN,)):
-            d = dict(r)
-            (self.out if d["kind"] == "output" else self.addr).setdefault(d["key"], {})[d["list_id"]] = d
+        self.con = con
+        self.out: dict[str, dict[int, int]] = {}
+        self.addr: dict[str, dict[int, int]] = {}
+        for kind, key, lid, iid in con.execute("SELECT kind, key, list_id, item_id FROM watched WHERE chain = ? AND "
+                                               "spent_height IS NULL", (CHAIN,)):
+            (self.out if kind == "output" else self.addr).setdefault(key, {})[lid] = iid
+
+    def hit(self, ref: str, address: str | None) -> bool:
+        return ref in self.out or (address is not None and address in self.addr)
 
     def hits(self, ref: str, address: str | None) -> dict[int, dict]:
-        h = dict(self.addr.get(address, {})) if address else {}
-        h.update(self.out.get(ref, {}))  # an output item is more precise than its address's
-        return h
+        ids = dict(self.addr.get(address, {})) if address else {}
+        ids.update(self.out.get(ref, {}))  # an output item is more precise than its address's
+        return {lid: dict(self.con.execute("SELECT * FROM watched WHERE item_id = ?", (iid,)).fetchone())
+                for lid, iid in ids.items()}
 
 
 def follow(ws, con, channels: list[str], tags: A.TagIndex, chunk: int = 50) -> list[dict]:
@@ -40,7 +46,7 @@ def follow(ws, con, channels: list[str], tags: A.TagIndex, chunk: int = 50) -> l
     lists = F.watchlists(con, CHAIN)
     if not lists or CHAIN not in ws.chains():
         return []
-    duck = F.store_con(ws, CHAIN, F.view_low(con, CHAIN, lists))
+    duck = F.store_con(ws, CHAIN, *F.view_low(con, CHAIN, lists), lazy=("addresses",))
     try:
         out = F.undo_reorg(ws, con, duck, CHAIN, channels)
         tip = duck.execute("SELECT max(height) FROM blocks").fetchone()[0]
@@ -57,10 +63,9 @@ def follow(ws, con, channels: list[str], tags: A.TagIndex, chunk: int = 50) -> l
 class _Range:
     """The transactions, inputs and outputs of a height range, read once, grouped by transaction."""
 
-    def __init__(self, duck, lo: int, hi: int):
-        def q(sql):
+    def __init__(self, ws, duck, lo: int, hi: int):
+        def q(sql: str) -> list:
             return duck.execute(sql, [lo, hi]).fetchall()
-
         self.blocks = q("SELECT height, hash, time FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height")
         self.hash_at = {h: bh for h, bh, _ in self.blocks}
         self.tx = {r[0]: r[1:] for r in q("SELECT tx_id, txid, height, time FROM transactions "
@@ -72,28 +77,29 @@ class _Range:
         self.outs: dict[int, list] = {}
         for r in q("SELECT tx_id, n, value, address_id FROM outputs WHERE height BETWEEN ? AND ? ORDER BY tx_id, n"):
             self.outs.setdefault(r[0], []).append(list(r[1:]))
-        self.duck = duck
+        self.ws, self.duck = ws, duck
 
     def addresses(self, ids) -> dict[int, str]:
         ids = sorted({int(i) for i in ids if i is not None})
         if not ids:
             return {}
+        F.ensure_view(self.duck, self.ws, CHAIN, "addresses")
         return dict(self.duck.execute("SELECT address_id, address FROM addresses WHERE address_id BETWEEN ? AND ? "
                                       "AND address_id IN (SELECT unnest(?::BIGINT[]))",
                                       [ids[0], ids[-1], ids]).fetchall())
 
 
 def _range(ws, con, duck, lists, lo, hi, channels, tags) -> list[dict]:
-    r = _Range(duck, lo, hi)
+    r = _Range(ws, duck, lo, hi)
     watched = _Watched(con)
     names = r.addresses(a for ins in r.ins.values() for *_, a in ins) if watched.addr else {}
     out: list[dict] = []
     with db.tx(con):
         for tx_id in sorted(r.ins):
             ins = r.ins[tx_id]
-            if any(watched.hits(f"{p}:{n}", names.get(a)) for p, n, _, a in ins):
+            if any(watched.hit(f"{p}:{n}", names.get(a)) for p, n, _, a in ins):
                 out += _spend(ws, con, r, lists, watched, tx_id, channels, tags)
-        con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)", [(CHAIN, h, bh) for h, bh, _ in r.blocks])
+        F.mark_processed(con, CHAIN, [(h, bh) for h, bh, _ in r.blocks])
     return out
 
 
@@ -164,6 +170,8 @@ def _spend(ws, con, r: _Range, lists, watched: _Watched, tx_id: int, channels, t
             if it["kind"] == "output":
                 F.update_item(con, CHAIN, height, it, spent_height=height, spent_txid=txid)
                 watched.out.get(it["key"], {}).pop(lid, None)
+                if not watched.out.get(it["key"], True):
+                    del watched.out[it["key"]]
             else:
                 F.update_item(con, CHAIN, height, it, last_time=time)
         for d in sinks:
@@ -175,5 +183,5 @@ def _spend(ws, con, r: _Range, lists, watched: _Watched, tx_id: int, channels, t
     # outputs created here may be spent later in the same range
     for row in con.execute("SELECT * FROM watched WHERE chain = ? AND parent_txid = ? AND spent_height IS NULL",
                            (CHAIN, txid)):
-        watched.out.setdefault(row["key"], {})[row["list_id"]] = dict(row)
+        watched.out.setdefault(row["key"], {})[row["list_id"]] = row["item_id"]
     return alerts

@@ -19,7 +19,7 @@ def follow(ws, con, channels: list[str], tags: A.TagIndex, chunk: int = 200) -> 
     lists = F.watchlists(con, CHAIN)
     if not lists or CHAIN not in ws.chains():
         return []
-    duck = F.store_con(ws, CHAIN, F.view_low(con, CHAIN, lists))
+    duck = F.store_con(ws, CHAIN, *F.view_low(con, CHAIN, lists))
     try:
         out = F.undo_reorg(ws, con, duck, CHAIN, channels)
         tip = duck.execute("SELECT max(height) FROM blocks").fetchone()[0]
@@ -91,8 +91,7 @@ def _range(ws, con, duck, lists, names, lo, hi, channels, tags) -> list[dict]:
                                         items))
         for (lid, txh), g in groups.items():
             out += _alerts(ws, con, lists[lid], txh, g, channels, tags)
-        con.executemany("INSERT OR REPLACE INTO blocks VALUES (?,?,?)",
-                        [(CHAIN, h, bh) for h, (bh, _) in blocks.items()])
+        F.mark_processed(con, CHAIN, [(h, bh) for h, (bh, _) in blocks.items()])
     return out
 
 

@@ -60,14 +60,15 @@ class _Deliverer(threading.Thread):
 
 def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, channels=(), interval: float = 5.0,
               once: bool = False, rounds: int | None = None, btc_cookie: str | None = None,
-              registry_interval: float = 30.0,
+              registry_interval: float = 30.0, from_height: int | None = None,
               on_alert: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None
               ) -> WatchStats:
     """Follow the chains and raise/deliver alerts until stopped (``once``: one round, then deliver what is
     due and return; ``rounds``: that many rounds). Node errors are recorded in the stats and retried next
     round; the outbox persists, so a restarted watcher delivers what an earlier one could not. The
     intelligence registry (service tags, sanctions answers) is checked for changes every
-    `registry_interval` seconds (every round with ``once``/``rounds``), off the path of block alerts."""
+    `registry_interval` seconds (every round with ``once``/``rounds``), off the path of block alerts.
+    `from_height` is where an empty store starts (the ingestors' ``from_height``; default: block 0)."""
     chans = {c.id: c for c in channels}
     ids = list(chans)
     stats = WatchStats()
@@ -88,7 +89,7 @@ def run_watch(ws, *, btc_rpc: str | None = None, eth_rpc: str | None = None, cha
                 g = generation(ws)
                 if g != gen:
                     tags, gen = {}, g
-            new = _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients, due)
+            new = _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients, due, from_height)
             stats.rounds += 1
             stats.alerts += len(new)
             if new:
@@ -143,8 +144,8 @@ def _up_to_date(ws, con, chain: str, node: tuple[int, str] | None) -> bool:
     return row is not None and (row[0], row[1]) == node
 
 
-def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients=None, sanctions_due=True
-           ) -> list[dict]:
+def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients=None, sanctions_due=True,
+           from_height=None) -> list[dict]:
     clients = {} if clients is None else clients
     lists = {r[0] for r in con.execute("SELECT DISTINCT chain FROM watchlists")}
     idle = set()
@@ -156,14 +157,15 @@ def _round(ws, con, btc_rpc, eth_rpc, btc_cookie, ids, tags, stats, clients=None
         from chaintrace.chains.btc import ingest_rpc
 
         try:
-            stats.tips["btc"] = ingest_rpc(ws, btc_rpc, cookie_file=btc_cookie).tip_height
+            stats.tips["btc"] = ingest_rpc(ws, btc_rpc, cookie_file=btc_cookie,
+                                           from_height=from_height).tip_height
         except RpcError as e:
             stats.errors.append(f"btc: {e}")
     if eth_rpc and "eth" in lists and "eth" not in idle:
         from chaintrace.chains.eth import ingest_eth_rpc
 
         try:
-            stats.tips["eth"] = ingest_eth_rpc(ws, eth_rpc).tip_height
+            stats.tips["eth"] = ingest_eth_rpc(ws, eth_rpc, from_height=from_height).tip_height
         except RpcError as e:
             stats.errors.append(f"eth: {e}")
     t1 = time.perf_counter()

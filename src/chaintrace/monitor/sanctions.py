@@ -1,7 +1,8 @@
 """Sanctions list changes: the registry's answer for every watched address, compared with the last one seen.
 
-The answer for an address is the set of sanctions entries that hold today (list name and entry uid, or the
-entity when a list has no uids), from :func:`chaintrace.intel.api.lookup`. A newly imported snapshot (OFAC
+The answer for an address is the set of sanctions entries in force today (list name and entry uid, or the
+entity when a list has no uids; an entry whose ``state`` is not true -- removed, or unknown -- does not count),
+from :func:`chaintrace.intel.api.lookup`. A newly imported snapshot (OFAC
 SDN XML, derived CSV, plain address lists) that adds or drops an entry for a watched address raises a
 ``sanctions_change`` alert (``change``: ``added`` or ``removed``, with the entries and the list snapshots the
 registry now holds). The registry is only asked again when its generation changes.
@@ -26,10 +27,13 @@ def _answers(ws, addresses: list[str]) -> list[dict[str, dict]]:
     for r in lookup(ws, addresses, at=_today()):
         entries = {}
         for s in r["sanctions"]:
+            if s.get("state", True) is not True:  # removed, or not known to hold today: not in force
+                continue
             k = f"{s['list']}|{s.get('uid') or s.get('entity') or ''}"
             entries[k] = {"list": s["list"], "uid": s.get("uid"), "entity": s.get("entity"),
                           "programs": s.get("programs"), "listed_date": s.get("listed_date"),
-                          "valid_from": s.get("valid_from"), "valid_to": s.get("valid_to")}
+                          "valid_from": s.get("valid_from"), "valid_to": s.get("valid_to"),
+                          "reason": s.get("reason")}
         out.append(entries)
     return out
 

@@ -63,7 +63,7 @@ ATOM_RE = re.compile(
     rf"(?:"
     rf"(?P<iso>{_Y}-[01]\d-[0-3]\d)"
     rf"|(?:(?P<part>{_alt(_PARTS)})\s*(?:عام\s+|سنة\s+)?(?P<pyear>{_Y}))"
-    rf"|(?:(?P<day1>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?)?{_PRO}(?P<month>{_alt(MONTHS)})\.?(?![\w])"
+    rf"|(?:(?P<day1>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?)?{_PRO}(?P<month>{_alt(MONTHS)})\.?(?![\w])\)?"
     rf"(?:\s+(?P<day2>[0-3]?\d)(?:st|nd|rd|th)?(?!\d))?(?:\s*,?\s*(?:(?:عام|سنة|of)\s+)?(?P<year>{_Y}))?"
     rf"|(?:(?:عام|سنة|العام|year)\s+)?(?P<yonly>{_Y})(?!\s*(?:[.,]\d|%))"
     rf")"
@@ -71,6 +71,7 @@ ATOM_RE = re.compile(
 _COUNT = {"a": 1, "an": 1, "one": 1, "several": 3, "a few": 3, "few": 3, **{k: v for k, v in EN_WORDS.items()
                                                                         if isinstance(v, int)},
           **{k: v for k, v in AR_WORDS.items() if isinstance(v, int) and v < 13}}
+_SMALL_AR = [k for k, v in AR_WORDS.items() if isinstance(v, int) and v < 13]
 _UNIT_AR = {"شهر": ("month", 1), "شهرين": ("month", 2), "اشهر": ("month", 0), "شهور": ("month", 0),
             "عام": ("year", 1), "عامين": ("year", 2), "اعوام": ("year", 0), "سنة": ("year", 1),
             "سنتين": ("year", 2), "سنوات": ("year", 0), "اسبوع": ("week", 1), "اسبوعين": ("week", 2),
@@ -79,10 +80,15 @@ REL_RE = re.compile(
     rf"(?<!\w)(?:"
     rf"(?P<en>(?P<encount>\d+|{_alt(_COUNT)})\s+(?P<enunit>day|week|month|year)s?\s+(?P<endir>later|after|afterwards|"
     rf"earlier|before))"
-    rf"|(?P<ar>(?:و|ف)?(?P<ardir>بعد|قبل)\s+(?:(?P<arcount>\d+|{_alt(k for k in AR_WORDS if AR_WORDS[k] < 13)})\s+)?"
+    rf"|(?P<ar>(?:و|ف)?(?P<ardir>بعد|قبل)\s+(?:(?P<arcount>\d+|{_alt(_SMALL_AR)})\s+)?"
     rf"(?P<arunit>{_alt(_UNIT_AR)})(?:\s+(?:من\s+ذلك|علي\s+ذلك|من\s+ذلك\s+التاريخ|لاحقا|تقريبا))?)"
     rf"|(?P<next>(?:the\s+)?(?:following|next)\s+(?P<nextunit>month|year)|(?:في\s+)?(?:ال)?(?P<nextar>شهر|عام|سنة)\s+"
     rf"(?:التالي|التالية|الذي\s+تلاه|اللاحق|التالي\s+له))"
+    rf"|(?P<docrel>(?P<drwhen>last|this|past|earlier\s+this|later\s+this|previous)\s+(?P<drunit>year|month)|"
+    rf"(?:ال)?(?P<drar>عام|شهر|سنة)\s+(?P<drarwhen>الماضي|الماضية|الحالي|الحالية|الجاري|الجارية)|"
+    rf"(?:هذا|هذه)\s+(?P<drar2>العام|الشهر|السنة))"
+    rf"|(?P<wday>(?:on\s+|last\s+)?(?P<wden>monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+    rf"(?:يوم\s+)?(?P<wdar>الاثنين|الثلاثاء|الاربعاء|الخميس|الجمعة|السبت|الاحد)(?:\s+الماضي)?)"
     rf"|(?P<same>(?:the\s+)?same\s+(?P<sameunit>month|year)|later\s+that\s+(?P<lunit>month|year)|"
     rf"earlier\s+that\s+(?P<eunit>month|year)|(?:في\s+)?(?:نفس\s+(?P<samear1>الشهر|العام|السنة)|"
     rf"(?P<samear2>الشهر|العام|السنة)\s+(?:نفسه|نفسها|ذاته|ذاتها)))"
@@ -165,10 +171,10 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             continue
         qual = _QUAL_WORDS.get(re.sub(r"\s+", " ", m.group("qual"))) if m.group("qual") else None
         if m.group("iso"):
-            y, mo, d = (int(x) for x in m.group("iso").split("-"))
-            if not 1 <= mo <= 12:
+            iy, im, iday = (int(x) for x in m.group("iso").split("-"))
+            if not 1 <= im <= 12:
                 continue
-            out.append(_Atom(s, e, y, mo, d, qual, None))
+            out.append(_Atom(s, e, iy, im, iday, qual, None))
         elif m.group("part"):
             out.append(_Atom(s, e, int(m.group("pyear")), None, None, None,
                              _PARTS[re.sub(r"\s+", " ", m.group("part"))]))
@@ -178,7 +184,7 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             year = m.group("year")
             if name in AMBIGUOUS and not (day or year):
                 continue
-            d = int(day) if day and 1 <= int(day) <= 31 else None
+            d: int | None = int(day) if day and 1 <= int(day) <= 31 else None
             if not qual and not m.group("day1"):
                 s = m.start("month")        # a glued proclitic (ونوفمبر) is the range connector, not the date
             out.append(_Atom(s, e, int(year) if year else None, MONTHS[name], d, qual, None))
@@ -187,6 +193,19 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
     for m in REL_RE.finditer(norm):
         s, e = m.start(), m.end()
         if any(a < e and s < b for a, b in blocked) or any(a.start < e and s < a.end for a in out):
+            continue
+        if m.group("docrel"):
+            unit = m.group("drunit") or ("month" if (m.group("drar") or m.group("drar2") or "") in ("شهر", "الشهر")
+                                         else "year")
+            back = (m.group("drwhen") or "") in ("last", "past", "previous") or \
+                (m.group("drarwhen") or "") in ("الماضي", "الماضية")
+            out.append(_Atom(s, e, None, None, None, None, None, relative=("doc-" + unit, -1 if back else 0)))
+            continue
+        if m.group("wday"):
+            days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            ar = ["الاثنين", "الثلاثاء", "الاربعاء", "الخميس", "الجمعة", "السبت", "الاحد"]
+            wd = days.index(m.group("wden")) if m.group("wden") else ar.index(m.group("wdar"))
+            out.append(_Atom(s, e, None, None, None, None, None, relative=("doc-weekday", wd)))
             continue
         if m.group("en"):
             c = m.group("encount")
@@ -197,7 +216,7 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             unit, n = _UNIT_AR[m.group("arunit")]
             c = m.group("arcount")
             if c:
-                n = int(c) if c.isdigit() else AR_WORDS.get(c, 1)
+                n = int(c) if c.isdigit() else int(AR_WORDS.get(c, 1))
             n = n or 1
             rel = (unit, n if m.group("ardir") == "بعد" else -n)
         elif m.group("next"):
@@ -209,7 +228,18 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
             rel = (u, 0)
         out.append(_Atom(s, e, None, None, None, None, None, relative=rel))
     out.sort(key=lambda a: a.start)
-    return out
+    merged: list[_Atom] = []
+    for a in out:
+        p = merged[-1] if merged else None
+        if p is not None and p.m is not None and p.m == a.m and p.y is None and not p.relative and \
+                norm[p.end:a.start].strip() in ("/", "(", "-", "او"):
+            a.start = p.start          # تموز/يوليو 2024: two names of one month
+            a.d = a.d if a.d is not None else p.d
+            a.qual = a.qual or p.qual
+            merged[-1] = a
+            continue
+        merged.append(a)
+    return merged
 
 
 def _point_bounds(a: _Atom) -> tuple[Point, Point, str, str | None]:
@@ -245,12 +275,27 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
     for i, a in enumerate(atoms):
         if i in used:
             continue
+        if a.relative and a.relative[0].startswith("doc-"):
+            if doc_date is None:
+                continue               # "last year" needs the publication date
+            kind, n = a.relative
+            if kind == "doc-weekday":
+                d = doc_date - _dt.timedelta(days=(doc_date.weekday() - n) % 7)
+                lo, g = Point(d.year, d.month, d.day), "day"
+            elif kind == "doc-month":
+                lo, g = _add_months(Point(doc_date.year, doc_date.month), n), "month"
+            else:
+                lo, g = Point(doc_date.year + n), "year"
+            out.append(DateMention(a.start, a.end, lo, lo, g, None, False, "publication-date",
+                                   [f"resolved against the publication date {doc_date.isoformat()}"]))
+            continue
         if a.relative:
             prev = out[-1] if out else None
             if prev is None or prev.hi.y is None:
                 continue
             unit, n = a.relative
-            base = prev.hi if n >= 0 else prev.lo
+            base = prev.hi if n >= 0 or prev.lo.y is None else prev.lo
+            assert base.y is not None
             g = "month" if base.m is not None else "year"
             if unit == "year":
                 lo = Point(base.y + n, base.m) if base.m else Point(base.y + n)
@@ -269,7 +314,7 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
         ss, se = sent_of(a.start)
         y_inf = False
         if a.y is None:
-            y = None
+            y: int | None = None
             nxt = atoms[i + 1] if i + 1 < len(atoms) else None
             if nxt is not None and nxt.y is not None and nxt.start < se and \
                     (_COORD.match(norm[a.end:nxt.start]) or _RANGE_MID.match(norm[a.end:nxt.start])):
@@ -284,9 +329,9 @@ def find_dates(norm: str, sents: list[tuple[int, int]], blocked: list[tuple[int,
             if y is None and doc_date is not None:
                 y = doc_date.year if a.m is None or a.m <= doc_date.month else doc_date.year - 1
             if y is None:
-                for b in reversed(out):
-                    if b.hi.y is not None:
-                        y = b.hi.y
+                for dm in reversed(out):
+                    if dm.hi.y is not None:
+                        y = dm.hi.y
                         break
             if y is None:
                 continue

@@ -8,14 +8,16 @@ import re
 from decimal import Decimal
 
 from chaintrace.intel.extract.dates import DateMention, find_dates
-from chaintrace.intel.extract.gazetteer import Gazetteer, Hit
+from chaintrace.intel.extract.gazetteer import Gazetteer, Hit, tokenize
 from chaintrace.intel.extract.money import CRYPTO, Money, find_money
 from chaintrace.intel.extract.text import Prepared, clauses, sentences
 
 TYPES = ("actor", "victim", "victim_type", "attack_type", "source", "trigger", "hedge", "confirmed",
          "aggregate_cue", "aggregate_weak_cue", "attempt_cue", "ransom_cue", "reward_cue")
-_SAME_AMOUNT = re.compile(r"^\s*[(\[]?\s*(?:worth|valued at|about|around|approximately|roughly|or|equivalent to|"
-                          r"then worth|at the time worth|بقيمة|ما قيمته|اي|ما يعادل|حوالي|نحو|تعادل|يعادل)?\s*$")
+_SAME_AMOUNT = re.compile(r"^\s*[,(\[،]?\s*(?:(?:then\s+|at\s+the\s+time\s+)?(?:worth|valued\s+at|equivalent\s+to)|or|"
+                          r"بقيمة|ما\s+قيمته|اي|ما\s+يعادل|تعادل|يعادل|تقدر\s+ب|تبلغ\s+قيمتها)?\s*"
+                          r"(?:about|around|approximately|roughly|some|nearly|almost|over|more\s+than|حوالي|نحو|قرابة|"
+                          r"اكثر\s+من)?\s*$")
 _CONNECT = re.compile(r"\s(?:and|but|while|whereas|of which|as well as|plus|لكن|بينما|و)\s?|,\s|\)\s")
 _HACK_BY_VICTIM = {"exchange": "exchange_hack", "bridge": "bridge_hack", "wallet": "wallet_hack",
                    "defi": "defi_exploit", "bank": "bank_hack", "payment_processor": "payment_processor_hack"}
@@ -37,11 +39,11 @@ def _near(hits: list[Hit], a: int, b: int, anchor: int) -> Hit | None:
 
 
 def _dyn_victims(p: Prepared, gz_victims: list[Hit]) -> list[Hit]:
-    out = []
+    out: list[Hit] = []
     for rx, grp in ((_EN_VICTIM_AFTER, 1), (_EN_VICTIM_BEFORE, 1)):
         for m in rx.finditer(p.cased):
             name = m.group(grp).strip()
-            words = name.split()
+            words = [w for w in name.split() if not re.search(r"-(based|listed|registered|linked|owned)$", w)]
             while words and words[0] in _EN_STOP:
                 words.pop(0)
             while words and words[-1] in ("of", "de", "del"):
@@ -53,7 +55,8 @@ def _dyn_victims(p: Prepared, gz_victims: list[Hit]) -> list[Hit]:
             e = s + len(name)
             if any(h.start < e and s < h.end for h in gz_victims):
                 continue
-            t = re.search(_EN_TYPE, m.group(0)).group(0)
+            tm = re.search(_EN_TYPE, m.group(0))
+            t = tm.group(0) if tm else "company"
             out.append(Hit(s, e, {"id": None, "canonical_en": name, "meta": {"victim_type": _vtype(t)},
                                   "dynamic": True}, "victim"))
     for m in _AR_VICTIM.finditer(p.norm):
@@ -87,7 +90,7 @@ def _usd(v: Decimal):
 
 
 def _inherit_currency(money: list[Money], sents) -> list[Money]:
-    out = []
+    out: list[Money] = []
     for m in money:
         if m.currency is None:
             si = next((i for i, (s, e) in enumerate(sents) if s <= m.start < e), None)
@@ -108,7 +111,8 @@ def candidates(p: Prepared, gz: Gazetteer, *, doc_date: _dt.date | None = None, 
     sents = sentences(norm)
     money = _inherit_currency(find_money(norm), sents)
     dates = find_dates(norm, sents, [(m.start, m.end) for m in money], doc_date)
-    hits = {t: gz.find(norm, t) for t in TYPES}
+    found = gz.find_all(norm, tokenize(norm))
+    hits = {t: found.get(t, []) for t in TYPES}
     named = hits["victim"]
     hits["victim"] = named + _dyn_victims(p, named)
     hits["victim_type"] = [h for h in hits["victim_type"]
@@ -120,7 +124,7 @@ def candidates(p: Prepared, gz: Gazetteer, *, doc_date: _dt.date | None = None, 
     srcs = hits["source"]
     doc_source = next((h for h in srcs if "(media)" not in h.entry["canonical_en"]), None) or next(iter(srcs), None)
     out: list[dict] = []
-    for _si, (ss, se) in enumerate(sents):
+    for ss, se in sents:
         ms = [m for m in money if ss <= m.start < se]
         # a crypto amount and its USD value side by side are one amount ("1,000 BTC ($40 million)")
         groups: list[list[Money]] = []
@@ -184,11 +188,12 @@ def _money_candidate(p, g, groups, gi, cls, sent, sd, hits, doc_actor, doc_sourc
         return _pick(hits[t], seg, clause, sent, anchor, single, first_seg_start)
 
     date = _pick_date(sd, seg, clause, sent, anchor, single, first_seg_start)
-    victim = pick("victim")
+    victim = _pick([h for h in hits["victim"] if not h.entry.get("dynamic")], seg, clause, sent, anchor, single,
+                   first_seg_start) or pick("victim")
     vtype = pick("victim_type") if victim is None else None
     attack = pick("attack_type") or _near(hits["attack_type"], sent[0], sent[1], anchor)
     trigger = _near(hits["trigger"], sent[0], sent[1], anchor)
-    kind = _kind(hits, seg, clause, sent, victim, date, notes)
+    kind = _kind(hits, seg, clause, sent, victim, date, notes, vtype)
     c = _base(p, lang, doc_id, anchor, sent, kind, notes)
     if usd is not None:
         c["amount_usd"] = _usd(usd.value)
@@ -220,7 +225,7 @@ def _pick_date(sd: list[DateMention], seg, clause, sent, anchor, single, first_s
     return d
 
 
-def _kind(hits, seg, clause, sent, victim, date, notes) -> str:
+def _kind(hits, seg, clause, sent, victim, date, notes, vtype=None) -> str:
     def has(t, a, b):
         return any(h.start >= a and h.end <= b for h in hits[t])
     if has("reward_cue", *sent):
@@ -236,6 +241,9 @@ def _kind(hits, seg, clause, sent, victim, date, notes) -> str:
     if has("aggregate_weak_cue", *clause) and (victim is None or victim.entry.get("dynamic")) and \
             (date is None or date.granularity in ("year", "range", "part-of-year")):
         notes.append("plural thefts/hacks with no named victim: read as a total")
+        return "aggregate"
+    if victim is None and not vtype and date is not None and date.granularity in ("year", "range"):
+        notes.append("no victim and a whole year or a range: read as a total over the period")
         return "aggregate"
     return "incident"
 
@@ -268,7 +276,7 @@ def _fill(c, p, date, victim, vtype, attack, hits, sent, anchor, doc_actor, doc_
         t = attack.entry["id"]
         if t == "hack":
             vt = (c["victim"] or {}).get("type")
-            t = _HACK_BY_VICTIM.get(vt, "exchange_hack" if vt is None else "hack")
+            t = _HACK_BY_VICTIM.get(vt or "", "exchange_hack" if vt is None else "hack")
         c["attack_type"] = {"type": t, "evidence": _ev(p, attack)}
     else:
         c["attack_type"] = None

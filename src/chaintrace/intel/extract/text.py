@@ -68,26 +68,24 @@ class Prepared:
         return {"text": self.original[a:b], "start": a, "end": b}
 
 
+_TABLE = str.maketrans({**{c: None for c in _TASHKEEL | _INVISIBLE}, **{k: (v or None) for k, v in _MAP.items()}})
+_DROP = frozenset(c for c, v in _TABLE.items() if v is None)     # code points
+
+
 def prepare(raw: str, is_html: bool | None = None) -> Prepared:
     if is_html is None:
         is_html = looks_like_html(raw)
-    text, base = strip_html(raw) if is_html else (raw, list(range(len(raw))))
-    chars: list[str] = []
-    idx: list[int] = []
-    for i, c in enumerate(text):
-        if c in _TASHKEEL or c in _INVISIBLE:
-            continue
-        c = _MAP.get(c, c)
-        if not c:
-            continue
-        chars.append(c)
-        idx.append(base[i])
-    cased = "".join(chars)
-    low = []
-    for c in chars:
-        lc = c.lower()
-        low.append(lc if len(lc) == 1 else c)
-    return Prepared(raw, cased, "".join(low), idx)
+    text, base = strip_html(raw) if is_html else (raw, None)
+    cased = text.translate(_TABLE)            # 1:1 mappings and deletions only
+    if len(cased) == len(text):
+        idx = base if base is not None else list(range(len(text)))
+    else:
+        keep = [i for i, c in enumerate(text) if ord(c) not in _DROP]
+        idx = [base[i] for i in keep] if base is not None else keep
+    norm = cased.lower()
+    if len(norm) != len(cased):               # a few characters lower-case to two (İ): keep them as they are
+        norm = "".join(c.lower() if len(c.lower()) == 1 else c for c in cased)
+    return Prepared(raw, cased, norm, idx)
 
 
 def norm_alias(s: str) -> str:
