@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 from chaintrace.model.ids import SYNTHETIC_NOTE, SYNTHETIC_TX_PREFIX
 from chaintrace.trace.report import TraceReport, iso
 
@@ -87,7 +89,8 @@ def describe_evidence(ws, report: TraceReport, request) -> None:
             f"read); later movements are not in the data") if end_h is not None else "no blocks in the store"
     sources = [meta["source_file"]] if meta.get("source_file") else [
         f"{chain} blocks ingested into {store.root}" if hasattr(store, "root") else f"{chain} blocks in the store"]
-    seeds_cov, partial_seeds = [], []
+    seeds_cov: list[dict[str, Any]] = []
+    partial_seeds: list[dict[str, Any]] = []
     for s in report.seeds:
         if s.kind != "address":
             continue
@@ -100,7 +103,7 @@ def describe_evidence(ws, report: TraceReport, request) -> None:
         seeds_cov.append(row)
         if sent > received:
             partial_seeds.append(row)
-    coverage = {
+    coverage: dict[str, Any] = {
         "chains": [chain], "network": report.network,
         "heights": {"first": lo_h, "last": hi_h, "synthetic": synthetic_blocks},
         "times": {"first": lo_t, "last": hi_t, "first_iso": iso(lo_t), "last_iso": iso(hi_t)},
@@ -128,14 +131,14 @@ def describe_evidence(ws, report: TraceReport, request) -> None:
             f"shares of the seeded value are not shares of what was stolen")
     report.coverage = coverage
     stats = report.stats or {}
-    assumptions = {
+    assumptions: dict[str, Any] = {
         "policy": {"name": report.policy.get("name"), "params": report.policy.get("params") or {},
-                   "means": POLICY_MEANING.get(report.policy.get("name"), "")},
+                   "means": POLICY_MEANING.get(str(report.policy.get("name")), "")},
         "thresholds": {k: report.limits.get(k) for k in ("min_value", "min_share", "max_hops", "max_txs", "since",
                                                          "until")},
     }
     if "opening_balance_assumed" in stats:
-        ob = {"debits": int(stats.get("opening_balance_assumed") or 0),
+        ob: dict[str, Any] = {"debits": int(stats.get("opening_balance_assumed") or 0),
               "meaning": "a debit larger than the balance the data shows is covered by an assumed clean opening "
                          "balance (the account was funded before the data begins)"}
         over = _opening_balances(con, chain)
