@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import unicodedata
 from decimal import Decimal
 
 import pytest
@@ -111,14 +114,20 @@ def test_show_tx_and_address_explain_synthetic_and_negative(lazarus):
     assert int(eth["balance"]) < 0 and "partial" in eth["note"]
 
 
-def test_simulator_trace_has_complete_coverage(tmp_path):
-    out = tmp_path / "sim"
+@pytest.fixture(scope="module")
+def simtrace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("simev")
+    out = root / "sim"
     simulate_btc(out, txs=1500, seed=7, scenario="peel-chain")
-    ws = Workspace(tmp_path / "data")
+    ws = Workspace(root / "data")
     ingest_block_files(ws, [out], pow_rules="target-only")
-    truth = load_truth(out)
     seeds = read_seed_file(out / "stolen.txt")[:1]
     r = trace(ws, seeds, policy="fifo", min_value=0, tags=[out / "tags.yaml"])
+    return {"ws": ws, "report": r, "out": out, "root": root}
+
+
+def test_simulator_trace_has_complete_coverage(simtrace):
+    ws, r = simtrace["ws"], simtrace["report"]
     check_invariant(r)
     con = ws.connect()
     lo, hi, tlo, thi = con.execute("SELECT min(height), max(height), min(time), max(time) FROM btc.blocks").fetchone()
@@ -130,4 +139,92 @@ def test_simulator_trace_has_complete_coverage(tmp_path):
     text = to_text(r, width=300)
     assert "PARTIAL SEED" not in text and "[synthesised]" not in text
     assert f"still held (unspent as of height {hi} /" in text
-    assert truth["incidents"]
+    assert load_truth(simtrace["out"])["incidents"]
+
+
+# ---------------------------------------------------------------------- report documents (en/ar, html/pdf)
+
+BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u200e\u200f\u2066\u2067\u2068\u2069"))
+
+
+def _report_cli(tmp_path, rep, lang, fmt):
+    src = tmp_path / "trace.json"
+    rep.write_json(src)
+    out = tmp_path / f"report-{lang}.{fmt}"
+    res = CliRunner().invoke(main, ["report", "--trace", str(src), "--lang", lang, "--format", fmt, "--out", str(out),
+                                    "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["out"] == str(out)
+    return out
+
+
+def _pdf_text(pdf) -> str:
+    txt = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True)
+    return unicodedata.normalize("NFKC", txt.stdout).translate(BIDI)
+
+
+def _page_png_ink(pdf, tmp_path) -> tuple[float, float]:
+    """Render page 1 with pdftoppm (PNG and a grey map); (share of dark pixels, horizontal centre of the dark
+    pixels of the top tenth of the page as a fraction of the width)."""
+    subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "40", "-png", str(pdf), str(tmp_path / "p")], check=True)
+    assert any(p.stat().st_size > 1000 for p in tmp_path.glob("p*.png"))
+    subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "40", "-gray", str(pdf), str(tmp_path / "g")], check=True)
+    raw = next(tmp_path.glob("g*.pgm")).read_bytes()
+    parts = raw.split(maxsplit=4)
+    w, h = int(parts[1]), int(parts[2])
+    px = parts[4][-w * h:]
+    dark = [i for i, v in enumerate(px) if v < 128]
+    top = [i % w for i in dark if i // w < h // 3]
+    return len(dark) / (w * h), (sum(top) / len(top) / w if top else 0.5)
+
+
+def test_document_html_english_and_arabic(lazarus, tmp_path):
+    r = lazarus["report"]
+    en = _report_cli(tmp_path, r, "en", "html").read_text()
+    ar = _report_cli(tmp_path, r, "ar", "html").read_text()
+    assert 'dir="ltr"' in en[:200] and 'lang="ar" dir="rtl"' in ar[:200]
+    for h in ("Summary", "Method and policies", "Coverage and caveats", "Cash-out", "Appendix: identifiers"):
+        assert h in en
+    for h in ("الملخّص", "المنهجية والسياسات", "التغطية والتحفّظات", "التسييل", "ملحق: المعرّفات"):
+        assert h in ar
+    seeded = f"{r.total_seeded['ETH'] // 10**18:,}."
+    for doc in (en, ar):
+        assert seeded in doc and "173,598.052947732402351950 ETH" in doc  # exact, left to right in both
+        assert f'<bdi dir="ltr" class="id">{RONIN}</bdi>' in doc
+    # the data covers 23 March .. 27 September 2022: Arabic month names and Arabic-Indic digits
+    assert "23 March 2022" in en and "٢٣ مارس ٢٠٢٢" in ar and "٢٧ سبتمبر ٢٠٢٢" in ar
+    assert "Partial data" in en and "بيانات جزئية" in ar
+    assert en.count("[synthesised]") >= len({h.ref.split(":")[0] for h in r.holdings}) and "[مُصطنَع]" in ar
+
+
+def test_document_pdf_text_and_pages(lazarus, simtrace, tmp_path):
+    import shutil
+
+    if not (shutil.which("chromium") or os.environ.get("CHAINTRACE_CHROMIUM")) or not shutil.which("pdftotext"):
+        pytest.skip("needs Debian chromium and poppler-utils (installed by .ci/run)")
+    r = lazarus["report"]
+    seeded = f"{r.total_seeded['ETH'] // 10**18:,}."
+    ink = {}
+    for lang in ("en", "ar"):
+        d = tmp_path / lang
+        d.mkdir()
+        pdf = _report_cli(d, r, lang, "pdf")
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        text = _pdf_text(pdf)
+        assert seeded in text and "173,598.052947732402351950 ETH" in text
+        assert "haircut" in text and RONIN in text
+        if lang == "en":
+            assert "Coverage and caveats" in text and "Method and policies" in text and "Partial data" in text
+            assert "not moved as of 27 September 2022" in text
+        else:
+            assert "المنهجية والسياسات" in text and "بيانات جزئية" in text and "مارس" in text and "٢٠٢٢" in text
+            assert "التغطية" in text
+        ink[lang] = _page_png_ink(pdf, d)
+        assert ink[lang][0] > 0.001  # not blank (a cover page: title and a few lines)
+    assert ink["en"][1] < 0.5 < ink["ar"][1]  # the cover reads from the left in English, from the right in Arabic
+    # a complete trace with cash-outs: the table and its evidence paths
+    s = simtrace["report"]
+    assert s.sinks and s.paths
+    text = _pdf_text(_report_cli(tmp_path, s, "en", "pdf"))
+    assert "Evidence path 1" in text and s.paths[0].steps[0].txid[:40] in text.replace("\n", "")
+    assert "Partial data" not in text
