@@ -69,21 +69,23 @@ def pass_through(out_tx: np.ndarray, out_addr: np.ndarray, out_value: np.ndarray
         return []
     order = idx[np.argsort(out_addr[idx], kind="stable")]
     a = out_addr[order]
-    bounds = np.flatnonzero(np.r_[True, a[1:] != a[:-1], True])
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    h = hold[order]
+    fast = (h >= 0) & (h <= max_hold)
+    v = out_value[order]
+    received = np.add.reduceat(v, starts)
+    passed = np.add.reduceat(np.where(fast, v, 0), starts)
+    n_fast = np.add.reduceat(fast.astype(np.int64), starts)
+    longest = np.maximum.reduceat(np.where(fast, h, -1), starts)
+    keep = (counts >= min_receipts) & (n_fast > 0) & (received > 0) & (passed >= min_share * received)
     res = []
-    for i in range(len(bounds) - 1):
-        o = order[bounds[i]:bounds[i + 1]]
-        if len(o) < min_receipts:
-            continue
-        fast = o[(hold[o] >= 0) & (hold[o] <= max_hold)]
-        received = int(out_value[o].sum())
-        passed = int(out_value[fast].sum())
-        if not len(fast) or received <= 0 or passed < min_share * received:
-            continue
-        res.append({"address": int(a[bounds[i]]), "receipts": int(len(o)), "received": received,
-                    "passed": passed, "max_hold_seen": int(hold[fast].max()), "outputs": fast.tolist()})
+    for i in np.flatnonzero(keep):  # vectorised above; objects only for the detections
+        g = slice(starts[i], starts[i] + counts[i])
+        res.append({"address": int(a[starts[i]]), "receipts": int(counts[i]), "received": int(received[i]),
+                    "passed": int(passed[i]), "max_hold_seen": int(longest[i]),
+                    "outputs": order[g][fast[g]].tolist()})
     return res
-
 
 def dormancy(out_tx: np.ndarray, out_spender_tx: np.ndarray, tx_clock: np.ndarray, *,
              min_dormant: int) -> np.ndarray:
