@@ -39,9 +39,14 @@ DATASETS = REPO.parent / "shared" / "datasets"
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
 
 
+def registry_of(data: Path) -> Path:
+    """Each benchmark workspace has its own intelligence registry (never the user's shared one)."""
+    return data.parent / f"registry-{data.name}"
+
+
 def cli(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, "-m", "chaintrace", "--data", str(data), *args], capture_output=True,
-                       text=True, env=ENV)
+                       text=True, env={**ENV, "CHAINTRACE_REGISTRY": str(registry_of(data))})
     if check and r.returncode != 0:
         raise SystemExit(f"chaintrace {' '.join(args)} failed: {r.stderr[-3000:]}")
     return r
@@ -76,7 +81,8 @@ def build_index_measured(data: Path) -> dict:
             "print(json.dumps({'seconds': s, 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
             " 'rss0_mb': rss0 / 1024, **{k: r[k] for k in ('n_tx', 'n_groups', 'n_sources_in_chain', "
             "'n_exposed_addresses', 'n_tainted_outputs', 'bytes')}}))") % (str(REPO / "src"), str(data))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**ENV, "CHAINTRACE_REGISTRY": str(registry_of(data))})
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -87,7 +93,10 @@ def sample_addresses(data: Path, n: int, seed: int) -> tuple[list[str], list[str
     from chaintrace import Workspace
     from chaintrace.screen import load_config, load_index
 
+    from chaintrace.intel.registry import bind
+
     ws = Workspace(data)
+    bind(ws, registry_of(data))
     idx = load_index(ws, load_config())
     con = ws.connect()
     allv = [r[0] for r in con.execute("SELECT address FROM btc.addresses USING SAMPLE 200000 ROWS").fetchall()]
@@ -137,7 +146,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10, help="seconds of wrk load per run")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--baseline-n", type=int, default=200)
+    ap.add_argument("--baseline-n", type=int, default=50)
     ap.add_argument("--no-packs", action="store_true", help="only the simulator's tags (no TagPack collection)")
     ap.add_argument("--no-report", action="store_true")
     a = ap.parse_args()
@@ -155,7 +164,10 @@ def main() -> None:
     from chaintrace.screen import Screener
     from chaintrace.screen.baseline import screen_address_trace, screen_transfer_trace
 
+    from chaintrace.intel.registry import bind
+
     ws = Workspace(data)
+    bind(ws, registry_of(data))
     sc = Screener(ws)
     snap = sc.snapshot()
     picks, exposed = sample_addresses(data, max(a.batch, 20_000), 1)
@@ -179,7 +191,7 @@ def main() -> None:
     truth = json.loads((sim / "truth.json").read_text())["incidents"][0]
     refs = [f"{c['txid']}:{c['vout']}" for c in truth["cashouts"]]
     con = ws.connect()
-    refs += [f"{t}:{v}" for t, v in con.execute("SELECT txid, n FROM btc.outputs USING SAMPLE 300 ROWS").fetchall()]
+    refs += [f"{t}:{v}" for t, v in con.execute("SELECT txid, n FROM btc.outputs USING SAMPLE 100 ROWS").fetchall()]
     lat_t, lat_tb = [], []
     screen_transfer_trace(ws, snap, refs[0])
     for r in refs:
@@ -193,7 +205,8 @@ def main() -> None:
     key = create_key(ws, "screener", "bench", limit="100000000/1")["key"]
     port = 18000 + random.randrange(20000)
     srv = subprocess.Popen([sys.executable, "-m", "chaintrace", "--data", str(data), "serve", "--port", str(port),
-                            "--workers", str(a.workers)], env=ENV, stdout=subprocess.DEVNULL,
+                            "--workers", str(a.workers)],
+                           env={**ENV, "CHAINTRACE_REGISTRY": str(registry_of(data))}, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     import httpx
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import peak_rss_mb, write_section
 from chaintrace import intel, share
+from chaintrace.intel.registry import bind
 from chaintrace.share import stix
 from chaintrace.store.workspace import Workspace
 
@@ -69,6 +70,7 @@ def stix2_baseline(addrs: list[str]) -> tuple[float, int]:
 
 def bench_export(n: int, base_n: int, tmp: Path) -> dict:
     ws = Workspace(tmp / "export")
+    bind(ws, tmp / "export-registry")  # its own registry, not the user's
     addrs = addresses(n)
     pack = tmp / "bench.yaml"
     write_pack(pack, addrs)
@@ -82,6 +84,7 @@ def bench_export(n: int, base_n: int, tmp: Path) -> dict:
     n_ind = sum(1 for o in bundle["objects"] if o["type"] == "indicator")
     n_rel = sum(1 for o in bundle["objects"] if o["type"] == "relationship")
     small = Workspace(tmp / "export-small")
+    bind(small, tmp / "export-small-registry")
     write_pack(tmp / "small.yaml", addrs[:base_n])
     intel.import_paths(small, "tagpack", [tmp / "small.yaml"], tlp="green")
     t = time.perf_counter()

@@ -20,10 +20,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, *args: str):
+    def __init__(self, data: Path, *args: str, registry: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        if registry is not None:
+            env["CHAINTRACE_REGISTRY"] = str(registry)
         self.log = open(Path(data).parent / f"serve-{self.port}.log", "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "chaintrace", "--data", str(data), "serve", "--port",
                                       str(self.port), *args], env=env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from chaintrace import intel
+from chaintrace.intel.registry import bind
+from chaintrace.store.workspace import Workspace
 from tests.conftest import dataset
 
 RONIN = "0x098B716B8Aaf21512996dC57EB0615e2383E2f96"
@@ -23,6 +25,14 @@ label: suspected mule
 tags:
 - address: '0x1111111111111111111111111111111111111111'
 """
+
+
+def institution(path: Path) -> Workspace:
+    """A workspace with its own intelligence registry (``path/registry``): another institution, not the
+    registry every workspace of this user shares."""
+    ws = Workspace(path / "data")
+    bind(ws, path / "registry")
+    return ws
 
 
 def ofac_workspace(ws):

@@ -44,6 +44,13 @@ MONEY = [
     ("100 ألف إيثر", Decimal("100000"), "ETH"),
     ("401,000 ETH", Decimal("401000"), "ETH"),
     ("€5 million", Decimal("5000000"), "EUR"),
+    ("مليار و700 مليون دولار", Decimal("1700000000"), "USD"),
+    ("مليار ونصف دولار", Decimal("1500000000"), "USD"),
+    ("1 مليار ونصف المليار دولار", Decimal("1500000000"), "USD"),
+    ("a billion and a half dollars", Decimal("1500000000"), "USD"),
+    ("$2.5 billion", Decimal("2500000000"), "USD"),
+    ("1.5bn dollars", Decimal("1500000000"), "USD"),
+    ("١٬٥٠٠ بيتكوين", Decimal("1500"), "BTC"),
 ]
 
 
@@ -88,6 +95,10 @@ DATES = [  # text, doc date, start, end, granularity, qualifier
     ("on Feb. 26, 2025", None, "2025-02-26", "2025-02-26", "day", None),
     ("from March 2022 to June 2022", None, "2022-03", "2022-06", "range", "between"),
     ("in the first half of 2022", None, "2022-01", "2022-06", "part-of-year", None),
+    ("في 21 شباط/فبراير 2025", None, "2025-02-21", "2025-02-21", "day", None),
+    ("خلال النصف الأول من عام 2024", None, "2024-01", "2024-06", "part-of-year", None),
+    ("between January and March 2023", None, "2023-01", "2023-03", "range", "between"),
+    ("from 2017 to 2023", None, "2017", "2023", "range", "between"),
     ("في سبتمبر", dt.date(2021, 2, 9), "2020-09", "2020-09", "month", None),   # after the publication month
     ("في يناير", dt.date(2021, 2, 9), "2021-01", "2021-01", "month", None),
 ]

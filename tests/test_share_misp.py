@@ -11,8 +11,7 @@ from pymisp import MISPEvent
 
 from chaintrace import intel, share
 from chaintrace.errors import UserError
-from chaintrace.store.workspace import Workspace
-from tests.share_fixtures import RONIN
+from tests.share_fixtures import RONIN, institution
 
 BTC = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 
@@ -49,7 +48,7 @@ def test_feed_directory_round_trip(ws, tmp_path):
                 values.add((hashlib.md5(a.value.encode()).hexdigest(), u))
     rows = list(csv.reader((feed / "hashes.csv").open()))
     assert rows and {tuple(r) for r in rows} == values
-    peer = Workspace(tmp_path / "peer")
+    peer = institution(tmp_path / "peer")
     got = share.import_file(peer, feed)
     assert got["format"] == "misp" and got["tags"] > 10 and got["rejected"] == 0
     hit = intel.lookup(peer, [RONIN])[0]

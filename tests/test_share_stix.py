@@ -11,14 +11,13 @@ from chaintrace import intel, share
 from chaintrace.cli import main
 from chaintrace.errors import UserError
 from chaintrace.share import stix
-from chaintrace.store.workspace import Workspace
 from chaintrace.trace.report import Seed, Sink, Step, TracePath, TraceReport, check_invariant
-from tests.share_fixtures import LAZARUS, RED_PACK, RONIN, add_red_tag, by_type, load, ofac_workspace, validate
+from tests.share_fixtures import LAZARUS, RED_PACK, RONIN, add_red_tag, institution, by_type, load, ofac_workspace, validate
 
 
 @pytest.fixture(scope="module")
 def ofac_ws_shared(tmp_path_factory):
-    return ofac_workspace(Workspace(tmp_path_factory.mktemp("ofac") / "data"))
+    return ofac_workspace(institution(tmp_path_factory.mktemp("ofac")))
 
 
 @pytest.fixture
@@ -137,7 +136,7 @@ def test_trace_findings_become_a_report_with_exact_amounts(ofac_ws, tmp_path):
 def test_round_trip_keeps_ids_and_markings(ofac_ws, tmp_path):
     share.export(ofac_ws, "stix", tmp_path / "a.json", tlp="green")
     a = load(tmp_path / "a.json")
-    peer = Workspace(tmp_path / "peer")
+    peer = institution(tmp_path / "peer")
     r = share.import_file(peer, tmp_path / "a.json")
     assert r["tags"] > 761 and r["rejected"] == 0 and r["producer"] == "chaintrace"
     assert share.import_file(peer, tmp_path / "a.json")["skipped_as"] == r["import_id"]  # idempotent
@@ -230,14 +229,14 @@ def test_signed_export_verify_and_refused_import(ofac_ws, tmp_path):
     share.keygen(other)
     res = runner.invoke(main, ["share", "verify", str(out), "--key", str(other) + ".pub"])
     assert res.exit_code == 1 and "not by the trusted key" in res.output
-    peer = Workspace(tmp_path / "peer")
+    peer = institution(tmp_path / "peer")
     assert share.import_file(peer, out, verify_key=str(key) + ".pub")["tags"] > 0
     data = out.read_bytes().replace(b"Ronin", b"R0nin", 1)
     out.write_bytes(data)
     res = runner.invoke(main, ["share", "verify", str(out)])
     assert res.exit_code == 1 and "changed after signing" in res.output
     with pytest.raises(UserError, match="refusing to import"):
-        share.import_file(Workspace(tmp_path / "peer2"), out, verify_key=str(key) + ".pub")
+        share.import_file(institution(tmp_path / "peer2"), out, verify_key=str(key) + ".pub")
 
 
 def test_screening_hits_become_sightings(ofac_ws, tmp_path):
@@ -254,3 +253,31 @@ def test_screening_hits_become_sightings(ofac_ws, tmp_path):
     assert RONIN in ind["pattern"] and ind["name"].startswith("Screening hit")
     producer = next(o for o in by_type(b, "identity") if o["name"] == "Exchange X")
     assert s["where_sighted_refs"] == [producer["id"]] and s["count"] == 1
+
+
+def test_export_format_option_and_tlp_choices(ofac_ws, tmp_path):
+    """`share export --format stix|misp|misp-feed|tagpack` (the issue's flag): the file on stdout stays pure
+    (the summary goes to stderr); `--as` is a deprecated alias; `--tlp` takes the five TLP 2.0 levels."""
+    runner = CliRunner()
+    base = ["--data", str(ofac_ws.path), "share", "export", "--incident", "ronin-2022"]
+    res = runner.invoke(main, base + ["--format", "misp", "--tlp", "amber+strict"])
+    assert res.exit_code == 0, res.output
+    event = json.loads(res.stdout)["Event"]
+    assert any(t["name"] == "tlp:amber+strict" for t in event["Tag"]) and "wrote stdout (misp)" in res.stderr
+    res = runner.invoke(main, base + ["--format", "stix", "--tlp", "RED", "--quiet"])
+    assert res.exit_code == 0 and res.stderr == "", res.output
+    b = json.loads(res.stdout)
+    assert all(stix.TLP2_IDS["red"] in o["object_marking_refs"] for o in by_type(b, "incident"))
+    out = tmp_path / "r.misp.json"
+    res = runner.invoke(main, base + ["--as", "misp", "--out", str(out), "--summary", "json"])
+    assert res.exit_code == 0 and "deprecated" in res.stderr, res.output
+    assert res.stdout == "" and json.loads(res.stderr[res.stderr.index("{"):])["format"] == "misp"
+    assert json.loads(out.read_text())["Event"]["info"]
+    res = runner.invoke(main, base + ["--format", "misp", "--as", "stix"])
+    assert res.exit_code == 2 and "contradicts" in res.output
+    for bad in (["--format", "json"], ["--tlp", "white"]):
+        res = runner.invoke(main, base + bad)
+        assert res.exit_code == 2 and "Invalid value" in res.output, res.output
+    res = runner.invoke(main, ["share", "export", "--help"])
+    assert "--format [stix|misp|misp-feed|tagpack]" in res.output and "amber+strict" in res.output
+    assert "--as " not in res.output

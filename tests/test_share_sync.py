@@ -23,6 +23,7 @@ from chaintrace.share.taxii_client import pull, push
 from chaintrace.share.taxii_server import create_collection
 from chaintrace.share.taxii_store import REGISTRY_COLLECTION
 from chaintrace.store.workspace import Workspace
+from tests.share_fixtures import institution
 from tests.taxii_helpers import free_port
 
 GREEN = "0x2222222222222222222222222222222222222222"
@@ -67,7 +68,7 @@ def _wait_http(url: str, proc, auth=None, timeout: float = 60) -> None:
 
 @pytest.fixture
 def bank_a(tmp_path) -> Workspace:
-    ws = Workspace(tmp_path / "bank-a")
+    ws = institution(tmp_path / "bank-a")
     _intel(ws, tmp_path, "bank-a", GREEN, "green", "bank-a: laundering deposit")
     _intel(ws, tmp_path, "bank-a", AMBER, "amber", "bank-a: suspect (amber)")
     _intel(ws, tmp_path, "bank-a", RED, "red", "bank-a: internal only")
@@ -112,7 +113,7 @@ def test_push_to_and_pull_from_medallion(bank_a, tmp_path, medallion):
     assert "TLP:AMBER is above --max-tlp green" in r["held_back"]
     again = push(bank_a, medallion, COLLECTION, user="peer", password="s3cret", skip_types=["extension-definition"])
     assert again["pushed"] == 0 and again["already_pushed"] == r["pushed"]  # incremental, idempotent
-    bank_b = Workspace(tmp_path / "bank-b")
+    bank_b = institution(tmp_path / "bank-b")
     got = pull(bank_b, medallion, COLLECTION, user="peer", password="s3cret", page_size=100)
     assert got["objects"] == r["pushed"] and got["import"]["tags"] > 0
     hits = {h["address"]: h for h in intel.lookup(bank_b, [GREEN, AMBER, RED])}
@@ -124,7 +125,7 @@ def test_push_to_and_pull_from_medallion(bank_a, tmp_path, medallion):
 
 def _serve(ws: Workspace, org: str, tmp: Path):
     port = free_port()
-    env = {**os.environ, "CHAINTRACE_ORG": org}
+    env = {**os.environ, "CHAINTRACE_ORG": org, "CHAINTRACE_REGISTRY": str(ws._intel_registry.path)}
     proc = subprocess.Popen([sys.executable, "-m", "chaintrace", "--data", str(ws.path), "serve", "--port", str(port),
                              "--no-build-index"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _wait_http(f"http://127.0.0.1:{port}/taxii2/", proc)
@@ -132,7 +133,7 @@ def _serve(ws: Workspace, org: str, tmp: Path):
 
 
 def test_two_chaintrace_servers_stay_in_sync(bank_a, tmp_path):
-    bank_b = Workspace(tmp_path / "bank-b")
+    bank_b = institution(tmp_path / "bank-b")
     _intel(bank_b, tmp_path, "bank-b", "0x5555555555555555555555555555555555555555", "green", "bank-b: mule")
     _intel(bank_b, tmp_path, "bank-b", "0x6666666666666666666666666666666666666666", "red", "bank-b: internal")
     key_b_at_a = create_key(bank_a, "analyst", "bank-b sync", "bank-b")["key"]
@@ -145,31 +146,33 @@ def test_two_chaintrace_servers_stay_in_sync(bank_a, tmp_path):
         pb, url_b = _serve(bank_b, "bank-b", tmp_path)
         procs.append(pb)
         runner = CliRunner()
+        A = {"CHAINTRACE_REGISTRY": str(bank_a._intel_registry.path)}
+        B = {"CHAINTRACE_REGISTRY": str(bank_b._intel_registry.path)}
         # B pulls A's published registry
-        res = runner.invoke(main, ["--data", str(bank_b.path), "share", "pull", "--taxii", url_a, "--collection",
+        res = runner.invoke(main, env=B, args=["--data", str(bank_b.path), "share", "pull", "--taxii", url_a, "--collection",
                                    REGISTRY_COLLECTION, "--key", key_b_at_a, "--format", "json"])
         assert res.exit_code == 0, res.output
         first = json.loads(res.output)
         assert first["objects"] > 50 and first["import"]["tags"] > 0
-        res = runner.invoke(main, ["--data", str(bank_b.path), "share", "pull", "--taxii", url_a, "--collection",
+        res = runner.invoke(main, env=B, args=["--data", str(bank_b.path), "share", "pull", "--taxii", url_a, "--collection",
                                    REGISTRY_COLLECTION, "--key", key_b_at_a, "--format", "json"])
         assert json.loads(res.output)["objects"] == 0  # incremental: nothing new
         hits = {h["address"]: h["known"] for h in intel.lookup(bank_b, [GREEN, AMBER, RED])}
         assert hits == {GREEN: True, AMBER: False, RED: False}
         # screening at B flags the address A shared
-        res = runner.invoke(main, ["--data", str(bank_b.path), "screen", "address", GREEN, "--format", "json"])
+        res = runner.invoke(main, env=B, args=["--data", str(bank_b.path), "screen", "address", GREEN, "--format", "json"])
         assert res.exit_code == 0, res.output
         (result,) = json.loads(res.output)["results"]
         assert result["risk"] not in ("none", "unknown", None) and result["exposures"]
         assert any(e["source"] == "bank-a (STIX)" for e in result["exposures"]) or \
             any("bank-a" in (e.get("label") or "") for e in result["exposures"])
         # B pushes its registry into A's partner collection: its RED tag stays home
-        res = runner.invoke(main, ["--data", str(bank_b.path), "share", "push", "--taxii", url_a, "--collection",
+        res = runner.invoke(main, env=B, args=["--data", str(bank_b.path), "share", "push", "--taxii", url_a, "--collection",
                                    EXCHANGE, "--key", key_b_at_a, "--producer", "bank-b", "--format", "json"])
         assert res.exit_code == 0, res.output
         pushed = json.loads(res.output)
         assert pushed["pushed"] > 0 and pushed["refused"] == 0
-        res = runner.invoke(main, ["--data", str(bank_a.path), "share", "pull", "--taxii", url_b, "--collection",
+        res = runner.invoke(main, env=A, args=["--data", str(bank_a.path), "share", "pull", "--taxii", url_b, "--collection",
                                    REGISTRY_COLLECTION, "--key", key_a_at_b, "--format", "json"])
         assert res.exit_code == 0, res.output
         a_hits = {h["address"]: h["known"] for h in intel.lookup(bank_a, [

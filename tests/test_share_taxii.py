@@ -15,8 +15,7 @@ from chaintrace.api.keys import create_key
 from chaintrace.share import stix
 from chaintrace.share.taxii_server import create_collection
 from chaintrace.share.taxii_store import REGISTRY_COLLECTION
-from chaintrace.store.workspace import Workspace
-from tests.share_fixtures import LAZARUS, add_red_tag
+from tests.share_fixtures import LAZARUS, add_red_tag, institution
 from tests.taxii_helpers import serve
 
 TAXII = "application/taxii+json;version=2.1"
@@ -40,7 +39,7 @@ def _indicator(n: int, level: str, *, amount: str | None = None) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("taxii")
-    ws = Workspace(tmp / "data")
+    ws = institution(tmp)
     add_red_tag(ws, tmp)
     keys = {name: create_key(ws, role, name, org)["key"] for name, role, org in (
         ("a-analyst", "analyst", "bank-a"), ("b-analyst", "analyst", "bank-b"), ("b-screener", "screener", "bank-b"),
@@ -117,6 +116,12 @@ def test_post_status_tlp_and_hidden_amounts(server):
     assert [o["name"] for o in b.get_object(v2["id"])["objects"]] == ["test 1 (v2)"]
     assert len(b.get_object(v2["id"], version="all")["objects"]) == 2
     assert [o["name"] for o in b.get_object(v2["id"], version="first")["objects"]] == ["test 1"]
+    # DELETE needs write access: bank-b's screener may not, bank-a's analyst may
+    url = f"{server['url']}/taxii2/chaintrace/collections/{EXCHANGE}/objects/{objs[3]['id']}/"
+    hdr = {"Accept": TAXII}
+    assert requests.delete(url, headers={**hdr, "X-API-Key": server["keys"]["b-screener"]}, timeout=10).status_code == 403
+    assert requests.delete(url, headers={**hdr, "X-API-Key": server["keys"]["a-analyst"]}, timeout=10).status_code == 200
+    assert objs[3]["id"] not in {o["id"] for o in b.get_objects()["objects"]}
 
 
 def test_red_stays_inside_its_organisation(server):

@@ -37,12 +37,13 @@ def error_body(status: int, error: str, message: str, field: str | None = None) 
 
 
 def create_app(ws: Workspace | str | None = None, *, config=None, screener=None, audit: bool = True,
-               build_index: bool = False) -> FastAPI:
+               build_index: bool = False, auto_index: bool = True) -> FastAPI:
     """The service for workspace `ws`: keys from ``DATA/api/keys.json``, audit log in ``DATA/api/``.
 
     `config`: a :class:`chaintrace.screen.Config` (default: the shipped one); `screener`: an existing
     :class:`chaintrace.screen.Screener` to answer from; `build_index`: build the exposure index at start
-    when the current one is missing."""
+    when the current one is missing; `auto_index`: rebuild it in the background after an ingest or an
+    import (answers come from the previous index until the new one is complete)."""
     from chaintrace.screen import Screener, load_config
 
     ws = ws if isinstance(ws, Workspace) else Workspace(ws)
@@ -61,7 +62,8 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
     app.state.keys = KeyStore(ws)
     app.state.limiter = RateLimiter()
     app.state.audit = AuditLog(api_dir(ws)) if audit else None
-    app.state.screener = screener or Screener(ws, config or load_config(), build=build_index, watch=True)
+    app.state.screener = screener or Screener(ws, config or load_config(), build=build_index, watch=True,
+                                                 auto_index=auto_index)
     from chaintrace.api.fastpath import AnswerCache
 
     app.state.answers = AnswerCache()  # serialized single-address answers (chaintrace.api.fastpath)

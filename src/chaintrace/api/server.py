@@ -8,6 +8,7 @@ from chaintrace.store.workspace import Workspace
 
 ENV_CONFIG = "CHAINTRACE_SCREEN_CONFIG"
 ENV_BUILD = "CHAINTRACE_SCREEN_BUILD"
+ENV_AUTO = "CHAINTRACE_SCREEN_AUTO_INDEX"
 
 
 def app_factory():
@@ -18,11 +19,13 @@ def app_factory():
 
     ws = Workspace(os.environ.get("CHAINTRACE_DATA"))
     return FastPath(create_app(ws, config=load_config(os.environ.get(ENV_CONFIG) or None),
-                               build_index=os.environ.get(ENV_BUILD) == "1"))
+                               build_index=os.environ.get(ENV_BUILD) == "1",
+                               auto_index=os.environ.get(ENV_AUTO, "1") == "1"))
 
 
 def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          config_path: str | None = None, build_index: bool = True, forwarded_allow_ips: str | None = None,
+          config_path: str | None = None, build_index: bool = True, auto_index: bool = True,
+          forwarded_allow_ips: str | None = None,
           ssl_keyfile: str | None = None, ssl_certfile: str | None = None, log_level: str = "warning") -> None:
     """Serve workspace `ws` until interrupted."""
     import uvicorn
@@ -39,9 +42,13 @@ def serve(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8000, workers: 
 
         if current_name(ws, cfg) is not None:
             build(ws, cfg)
+    from chaintrace.intel.registry import ENV_REGISTRY, default_registry_dir
+
     os.environ["CHAINTRACE_DATA"] = str(ws.path)
+    os.environ[ENV_REGISTRY] = str(default_registry_dir())  # --registry reaches the worker processes
     if config_path:
         os.environ[ENV_CONFIG] = str(config_path)
+    os.environ[ENV_AUTO] = "1" if auto_index else "0"
     opts = dict(host=host, port=port, workers=workers, factory=True, log_level=log_level,
                 forwarded_allow_ips=forwarded_allow_ips, ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile,
                 access_log=False, server_header=False)

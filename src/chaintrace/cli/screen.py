@@ -5,6 +5,7 @@ import click
 
 from chaintrace.cli import main
 from chaintrace.cli._common import RichProgress, console, data_option, format_option, print_csv, print_json, table
+from chaintrace.cli.intel import registry_option
 from chaintrace.errors import UserError
 
 CONFIG_HELP = "Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/1)."
@@ -46,6 +47,7 @@ def _print(ans: dict, fmt: str, kind: str) -> None:
 
 
 @main.group("screen")
+@registry_option
 def screen_group():
     """Screen addresses and deposits for exposure to hacked, sanctioned and other illicit funds.
 

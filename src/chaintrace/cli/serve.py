@@ -5,6 +5,7 @@ import click
 
 from chaintrace.cli import main
 from chaintrace.cli._common import console, data_option, format_option, print_json, table
+from chaintrace.cli.intel import registry_option
 
 
 @main.command("serve")
@@ -17,6 +18,8 @@ from chaintrace.cli._common import console, data_option, format_option, print_js
               help="Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/1).")
 @click.option("--build-index/--no-build-index", default=True, show_default=True,
               help="Build the exposure index at start when the current one is missing.")
+@click.option("--auto-index/--no-auto-index", default=True, show_default=True,
+              help="Rebuild the exposure index in the background after an ingest or an intel import.")
 @click.option("--forwarded-allow-ips", default=None,
               help="Reverse proxies whose X-Forwarded-* headers are trusted (e.g. 127.0.0.1).")
 @click.option("--ssl-keyfile", default=None, type=click.Path(exists=True, dir_okay=False), help="TLS key (PEM).")
@@ -24,9 +27,10 @@ from chaintrace.cli._common import console, data_option, format_option, print_js
               help="TLS certificate (PEM).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@registry_option
 @data_option
-def serve_cmd(ws, host, port, workers, config_path, build_index, forwarded_allow_ips, ssl_keyfile, ssl_certfile,
-              log_level):
+def serve_cmd(ws, host, port, workers, config_path, build_index, auto_index, forwarded_allow_ips, ssl_keyfile,
+              ssl_certfile, log_level):
     """Run the HTTP service (FastAPI + uvicorn): screening, the Chainalysis-compatible sanctions endpoint,
     status; OpenAPI at /openapi.json. Clients authenticate with keys from `chaintrace keys create`.
 
@@ -39,6 +43,7 @@ def serve_cmd(ws, host, port, workers, config_path, build_index, forwarded_allow
     from chaintrace.api.server import serve
 
     serve(ws, host=host, port=port, workers=workers, config_path=config_path, build_index=build_index,
+          auto_index=auto_index,
           forwarded_allow_ips=forwarded_allow_ips, ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile,
           log_level=log_level)
 

@@ -1,14 +1,17 @@
 """`chaintrace share ...`: exchange intelligence (STIX 2.1, MISP, TAXII 2.1), signed and TLP-enforced."""
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
 from chaintrace import share
 from chaintrace.cli import main
-from chaintrace.cli._common import console, data_option, format_option, print_json, table
-from chaintrace.errors import ChaintraceError
+from chaintrace.cli._common import console, data_option, err_console, format_option, jsonable, print_json, table
+from chaintrace.errors import ChaintraceError, UserError
+
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")  # TLP 2.0, as the --tlp option names them
 
 
 @main.group("share")
@@ -21,9 +24,12 @@ def share_group():
 
 
 @share_group.command("export")
-@click.option("--as", "fmt_out", type=click.Choice(share.FORMATS), default="stix", show_default=True,
+@click.option("--format", "fmt_out", type=click.Choice(share.FORMATS), default="stix", show_default=True,
               help="File format: STIX 2.1 bundle, MISP event JSON, MISP feed directory, GraphSense TagPack.")
-@click.option("--tlp", default=None, help="Lowest TLP marking of every object (clear, green, amber, amber+strict, red).")
+@click.option("--as", "fmt_as", type=click.Choice(share.FORMATS), default=None, hidden=True,
+              help="Deprecated alias of --format.")
+@click.option("--tlp", default=None, type=click.Choice(TLP_LEVELS, case_sensitive=False),
+              help="Lowest TLP marking of every object (clear, green, amber, amber+strict, red).")
 @click.option("--incident", default=None, help="Only this incident (id from `chaintrace intel timeline`).")
 @click.option("--trace", "trace_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A trace report JSON (`chaintrace trace ... --format json`): its cash-outs as a STIX report.")
@@ -34,33 +40,51 @@ def share_group():
 @click.option("--sign", "sign", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Sign with this ed25519 private key (`chaintrace share keygen`): writes OUT.sig.")
 @click.option("--include-restricted", is_flag=True, help="Also intel marked not public (never TLP:RED).")
-@format_option("text", "json")
+@click.option("--summary", "summary", type=click.Choice(["text", "json", "none"]), default="text",
+              show_default=True, help="What was written, on stderr: for people (text), programs (json) or nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary (same as --summary none).")
 @data_option
-def export_cmd(ws, fmt_out, tlp, incident, trace_file, screening, out, producer, sign, include_restricted, fmt):
+def export_cmd(ws, fmt_out, fmt_as, tlp, incident, trace_file, screening, out, producer, sign, include_restricted,
+               summary, quiet):
     """Export the shareable registry (or one incident, or trace findings) for another institution.
 
     With no filter: sanctions addresses, the DPRK incident catalogue with its actors (Lazarus Group as
-    MITRE ATT&CK G0032) and imported intel that may be redistributed. Same facts, same ids.
+    MITRE ATT&CK G0032) and imported intel that may be redistributed. Same facts, same ids. `--format`
+    is the file format; the bundle goes to --out (or stdout), the summary of what was written to stderr.
 
     \b
     Example:
       chaintrace share export --tlp green --out registry.stix.json
-      chaintrace share export --incident ronin-2022 --as misp --out ronin.misp.json
+      chaintrace share export --format misp --incident ronin-2022 --out ronin.misp.json
       chaintrace share export --out signed.json --sign me.key && chaintrace share verify signed.json
     """
-    r = share.export(ws, fmt_out, out, tlp=tlp, incident=incident, trace=trace_file, producer=producer,
-                     sign=sign, include_restricted=include_restricted, screening=screening)
+    if fmt_as is not None:
+        if fmt_out != "stix" and fmt_out != fmt_as:
+            raise UserError(f"--as {fmt_as} contradicts --format {fmt_out} (--as is a deprecated alias of --format)")
+        fmt_out = fmt_as
+        err_console.print("[yellow]--as is deprecated: use --format[/]", highlight=False)
+    r = share.export(ws, fmt_out, out, tlp=tlp.lower() if tlp else None, incident=incident, trace=trace_file,
+                     producer=producer, sign=sign, include_restricted=include_restricted, screening=screening)
     if "data" in r:
         sys.stdout.buffer.write(r.pop("data") + b"\n")
+        sys.stdout.flush()
+    if quiet or summary == "none":
         return
-    if fmt == "json":
-        return print_json(r)
+    if summary == "json":
+        click.echo(json.dumps(jsonable(r), indent=2, ensure_ascii=False), err=True)
+        return
     what = ", ".join(f"{n:,} {t}" for t, n in sorted((r.get("by_type") or {}).items(), key=lambda x: -x[1]))
-    console.print(f"wrote {r.get('path')} ({r['format']}): {what or r}", highlight=False)
+    where = r.get("path") or "stdout"
+    err_console.print(f"wrote {where} ({r['format']}): {what or _brief(r)}", highlight=False)
     for why, n in (r.get("held_back") or {}).items():
-        console.print(f"[yellow]held back:[/] {n:,} imported tag(s): {why}", highlight=False)
+        what = "incident(s)" if "incident" in why else "imported tag(s)"
+        err_console.print(f"[yellow]held back:[/] {n:,} {what}: {why}", highlight=False)
     if r.get("signature"):
-        console.print(f"signed: {r['signature']['file']} (key {r['signature']['key_id']})", highlight=False)
+        err_console.print(f"signed: {r['signature']['file']} (key {r['signature']['key_id']})", highlight=False)
+
+
+def _brief(r: dict) -> str:
+    return ", ".join(f"{v:,} {k}" for k, v in r.items() if isinstance(v, int) and not isinstance(v, bool)) or "done"
 
 
 @share_group.command("import")
@@ -89,7 +113,8 @@ def import_cmd(ws, path, fmt_in, verify_key, fmt):
         console.print(f"{path}: already imported (#{r['skipped_as']})", highlight=False)
         return
     console.print(f"{path}: {r['format']} from {r['producer'] or 'unknown producer'} -> import #{r['import_id']}: "
-                  f"{r['tags']:,} tags, {r['actors']:,} actors, {r['rejected']:,} rejected", highlight=False)
+                  f"{r['tags']:,} tags, {r['actors']:,} actors, {r.get('incidents', 0):,} incidents, "
+                  f"{r['rejected']:,} rejected", highlight=False)
     if r["rejects"]:
         console.print(table("rejected", ["address", "chain", "reason"],
                             [(x["address"], x["chain"], x["reason"]) for x in r["rejects"][:20]]))

@@ -13,8 +13,8 @@ from functools import lru_cache
 from importlib import resources
 
 from chaintrace.intel import registry as reg
+from chaintrace.intel.registry import RegistryLike
 from chaintrace.intel.model import Actor
-from chaintrace.store.workspace import Workspace
 
 
 @lru_cache(maxsize=1)
@@ -29,7 +29,7 @@ def builtin_actors() -> tuple[Actor, ...]:
     return tuple(out)
 
 
-def all_actors(ws: Workspace | None) -> dict[str, dict]:
+def all_actors(ws: RegistryLike) -> dict[str, dict]:
     """Every actor by id: name, country, aliases (set), related (set of (id, relation)), sources."""
     out: dict[str, dict] = {}
 
@@ -79,7 +79,7 @@ def alias_map(ws_or_actors) -> dict[str, set[str]]:
 EXPAND_RELATIONS = frozenset({"similar", "part-of", "subgroup-of", "subgroup", "successor-of"})
 
 
-def resolve(ws: Workspace | None, query: str, *, related: bool = False, actors: dict | None = None) -> set[str]:
+def resolve(ws: RegistryLike, query: str, *, related: bool = False, actors: dict | None = None) -> set[str]:
     """Actor ids named by `query`: exact alias matches first, else every actor one of whose names contains
     it; with `related`, actors linked to those by a close relation (similar, part-of...) are added."""
     actors = actors if actors is not None else all_actors(ws)
@@ -118,7 +118,7 @@ def resolve_entity_map(con) -> dict[str, str]:
     return m
 
 
-def actor_list(ws: Workspace | None, query: str | None = None) -> list[dict]:
+def actor_list(ws: RegistryLike, query: str | None = None) -> list[dict]:
     """Actors (all, or those `query` resolves to) with their aliases, country, relations and sources."""
     actors = all_actors(ws)
     ids = resolve(ws, query, actors=actors) if query else set(actors)

@@ -17,7 +17,7 @@ import datetime as _dt
 from typing import Iterable
 
 
-def _d(x) -> _dt.date | None:
+def _d(x) -> _dt.date | None:  # noqa: D103
     if x is None or isinstance(x, _dt.date):
         return x
     return _dt.date.fromisoformat(str(x)[:10])
@@ -25,8 +25,9 @@ def _d(x) -> _dt.date | None:
 
 def period_state(p: dict, at: _dt.date) -> tuple[bool | None, str]:
     """One period (a row of ``sanction_periods``) at date `at`: (True / False / None, reason)."""
-    f, t, listed, absent = _d(p["valid_from"]), _d(p.get("valid_to")), _d(p.get("listed_date")), \
-        _d(p.get("absent_before"))
+    f = _d(p["valid_from"])
+    assert f is not None, "a sanctions period always starts at a snapshot"
+    t, listed, absent = _d(p.get("valid_to")), _d(p.get("listed_date")), _d(p.get("absent_before"))
     name = p.get("list_name") or "sanctions list"
     if f <= at and (t is None or at < t):
         seen = _d(p.get("last_seen"))
@@ -50,12 +51,12 @@ def status_at(periods: Iterable[dict], at: str | _dt.date) -> dict:
     """The sanctions status of one address at date `at` from its periods (all lists and assets):
     ``{"sanctioned": True | False | None, "reason": ...}``. True when any period covers the date; else
     unknown when any period cannot tell; else False. No period: False (on no imported list)."""
-    at = _d(at)
-    assert at is not None
+    day = _d(at)
+    assert day is not None
     best: tuple[bool | None, str] | None = None
     rank = {True: 2, None: 1, False: 0}
-    for p in sorted(periods, key=lambda p: _d(p["valid_from"])):
-        s = period_state(p, at)
+    for p in sorted(periods, key=lambda p: str(p["valid_from"])):
+        s = period_state(p, day)
         if best is None or rank[s[0]] > rank[best[0]]:
             best = s
     if best is None:

@@ -129,7 +129,7 @@ def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, ch
     as_of = parse_date_arg(as_of, "--as-of")
     files = _files(kind, paths)
     todo: list[tuple[Parsed, dict]] = []
-    report = []
+    report: list[dict] = []
     progress.start(f"reading {kind}", total=len(files), unit="files")
     for f in files:
         sha = reg.sha256_file(f) if f.is_file() else None
@@ -165,7 +165,7 @@ def import_paths(ws: RegistryLike, kind: str, paths: Sequence[str | Path], *, ch
                        "replaced": info.get("replaced", []), "as_of": p.meta.get("as_of"), "notes": p.notes})
         rejects += [r.__dict__ for r in p.rejects]
     keys = ("tags", "sanctions", "actors", "incidents", "seeds", "aggregates", "rejected", "duplicates")
-    totals = {k: sum(r.get(k, 0) for r in report) for k in keys}
+    totals: dict[str, int] = {k: sum(int(r.get(k) or 0) for r in report) for k in keys}
     totals["files"] = len(report)
     totals["imported"] = sum(1 for r in report if "import_id" in r)
     totals["skipped"] = sum(1 for r in report if "skipped_as" in r)

@@ -28,9 +28,9 @@ from pathlib import Path
 from chaintrace.errors import UserError
 from chaintrace.intel import addresses as addr
 from chaintrace.intel import registry as reg
+from chaintrace.intel.registry import RegistryLike
 from chaintrace.intel.files import read_text
 from chaintrace.intel.model import Aggregate, Incident, Parsed, Reject, Seed, iso_date, usd
-from chaintrace.store.workspace import Workspace
 
 ATTRIBUTIONS = ("confirmed", "suspected")
 _DATA = "data/intel"
@@ -231,7 +231,7 @@ def parse_incidents_text(text: str, path: str, known: list[dict] | None = None) 
     return _seeds(path, rows, known if known is not None else [])
 
 
-def parse_incidents_csv(path: str | Path, ws: Workspace | None = None) -> Parsed:
+def parse_incidents_csv(path: str | Path, ws: RegistryLike = None) -> Parsed:
     """Read an incidents, seeds or aggregates CSV (see the module docstring)."""
     path = Path(path)
     text = read_text(path)
@@ -273,7 +273,7 @@ def _iso(v):
     return v.isoformat() if isinstance(v, (_dt.date, _dt.datetime)) else v
 
 
-def all_incidents(ws: Workspace | None) -> tuple[list[dict], list[dict], list[dict]]:
+def all_incidents(ws: RegistryLike) -> tuple[list[dict], list[dict], list[dict]]:
     """(incidents, seeds, aggregates) as dicts: the built-in catalogue plus the workspace's imports."""
     b = builtin()
     inc = {i.id: _row(i) for i in b.incidents}
@@ -311,7 +311,7 @@ def all_incidents(ws: Workspace | None) -> tuple[list[dict], list[dict], list[di
         sorted(aggs.values(), key=lambda d: (str(d["period_start"]), d["aggregate_id"]))
 
 
-def timeline(ws: Workspace | None, *, actor: str | None = None, since: int | str | None = None,
+def timeline(ws: RegistryLike, *, actor: str | None = None, since: int | str | None = None,
              until: int | str | None = None, attribution: str | None = None) -> dict:
     """The incident timeline with amounts, filtered by actor (any alias, e.g. "lazarus", "APT38"), first
     year `since` and last year `until`; plus the sourced aggregates of the same span and exact USD totals.

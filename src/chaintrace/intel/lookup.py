@@ -80,7 +80,7 @@ def sanction_lists(ws: RegistryLike, at: str | None = None) -> list[dict]:
                            ).fetchall()
     out = []
     for name, dates in rows:
-        ds = [_iso(d) for d in dates]
+        ds = [str(_iso(d)) for d in dates]
         before = [d for d in ds if d <= day]
         out.append({"list": name, "version": before[-1] if before else None, "first": ds[0], "latest": ds[-1], "snapshots": len(ds)})
     return out
@@ -230,7 +230,7 @@ def stats(ws: RegistryLike, at: str | None = None) -> dict:
                     f"GROUP BY kind ORDER BY kind").fetchall():
                 out["imports"][kind] = {"files": n, "current": cur}
             t = out["tags"]
-            t["count"] = con.execute(f"SELECT count(*) FROM {reg.SCHEMA}.tags").fetchone()[0]
+            t["count"] = con.execute(f"SELECT count(*) FROM {reg.SCHEMA}.tags").fetchall()[0][0]
             t["by_chain"] = dict(con.execute(f"SELECT chain, count(*) n FROM {reg.SCHEMA}.tags GROUP BY chain "
                                              f"ORDER BY n DESC, chain").fetchall())
             t["by_category"] = dict(con.execute(
@@ -247,13 +247,13 @@ def stats(ws: RegistryLike, at: str | None = None) -> dict:
                                   f"WHERE kind = 'ofac-sdn' AND superseded_by IS NULL ORDER BY as_of").fetchall()]
             vsql, vargs = _validity_sql(at)
             s["addresses_at"] = con.execute(f"SELECT count(DISTINCT addr_key) FROM {reg.SCHEMA}.sanction_periods "
-                                            f"WHERE TRUE" + vsql, vargs).fetchone()[0]
+                                            f"WHERE TRUE" + vsql, vargs).fetchall()[0][0]
             s["entities_at"] = con.execute(f"SELECT count(DISTINCT uid) FROM {reg.SCHEMA}.sanction_periods "
-                                           f"WHERE TRUE" + vsql, vargs).fetchone()[0]
+                                           f"WHERE TRUE" + vsql, vargs).fetchall()[0][0]
             s["by_asset_at"] = dict(con.execute(f"SELECT asset, count(*) n FROM {reg.SCHEMA}.sanction_periods "
                                                 f"WHERE TRUE{vsql} GROUP BY asset ORDER BY n DESC, asset",
                                                 vargs).fetchall())
-            out["rejected"] = con.execute(f"SELECT count(*) FROM {reg.SCHEMA}.rejects").fetchone()[0]
+            out["rejected"] = con.execute(f"SELECT count(*) FROM {reg.SCHEMA}.rejects").fetchall()[0][0]
     inc, seeds, aggs = all_incidents(ws)
     out["incidents"] = {"count": len(inc), "built_in": sum(1 for i in inc if i["origin"] == "built-in"),
                         "seed_addresses": sum(1 for s in seeds if s.get("address")), "aggregates": len(aggs)}

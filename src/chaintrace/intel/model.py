@@ -80,6 +80,11 @@ class Incident:
     sources: list[str] = field(default_factory=list)
     notes: str | None = None
     line: int | None = None
+    # provenance of an incident another institution shared (STIX/MISP import); None for CSV and built-in rows
+    tlp: str | None = None  # TLP 2.0 level (clear, green, amber, amber+strict, red)
+    confidence: int | None = None  # 0-100 as the producer stated it
+    producer: str | None = None  # the producing organisation's name
+    context: str | None = None  # JSON: the STIX ids (incident, victim identity, producer), markings, bundle
 
 
 @dataclass

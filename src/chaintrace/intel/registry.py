@@ -77,7 +77,10 @@ DDL = [
         import_id INTEGER, incident_id VARCHAR, date DATE, date_end DATE, victim VARCHAR, title VARCHAR,
         kind VARCHAR, chains VARCHAR[], asset VARCHAR, amount_asset VARCHAR, amount_usd DECIMAL(18,2),
         actor VARCHAR, actor_detail VARCHAR, attribution VARCHAR, attributed_by VARCHAR, sources VARCHAR[],
-        notes VARCHAR, line INTEGER)""",
+        notes VARCHAR, line INTEGER, tlp VARCHAR, confidence INTEGER, producer VARCHAR, context VARCHAR)""",
+    # provenance of shared incidents (STIX import), added to registries made before it
+    *(f"ALTER TABLE {SCHEMA}.incidents ADD COLUMN IF NOT EXISTS {c}"
+      for c in ("tlp VARCHAR", "confidence INTEGER", "producer VARCHAR", "context VARCHAR")),
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.incident_seeds (
         import_id INTEGER, incident_id VARCHAR, chain VARCHAR, address VARCHAR, addr_key VARCHAR,
         txid VARCHAR, role VARCHAR, side VARCHAR, source VARCHAR, line INTEGER)""",
@@ -412,7 +415,8 @@ def _rows_for(p: Parsed, import_id: int) -> dict[str, tuple[dict, dict]]:
     if p.incidents:
         cols = {k: [] for k in ("import_id", "incident_id", "date", "date_end", "victim", "title", "kind",
                                 "chains", "asset", "amount_asset", "amount_usd", "actor", "actor_detail",
-                                "attribution", "attributed_by", "sources", "notes", "line")}
+                                "attribution", "attributed_by", "sources", "notes", "line", "tlp", "confidence",
+                                "producer", "context")}
         for i in p.incidents:
             for k, v in (("import_id", import_id), ("incident_id", i.id), ("date", _date(i.date)),
                          ("date_end", _date(i.date_end)), ("victim", i.victim), ("title", i.title),
@@ -420,13 +424,15 @@ def _rows_for(p: Parsed, import_id: int) -> dict[str, tuple[dict, dict]]:
                          ("amount_asset", i.amount_asset), ("amount_usd", i.amount_usd), ("actor", i.actor),
                          ("actor_detail", i.actor_detail), ("attribution", i.attribution),
                          ("attributed_by", i.attributed_by), ("sources", i.sources), ("notes", i.notes),
-                         ("line", i.line)):
+                         ("line", i.line), ("tlp", i.tlp), ("confidence", i.confidence),
+                         ("producer", i.producer), ("context", i.context)):
                 cols[k].append(v)
         out["incidents"] = (cols, {"date": pa.date32(), "date_end": pa.date32(), "chains": _STR_LIST,
                                    "sources": _STR_LIST, "amount_usd": pa.decimal128(18, 2), "line": pa.int32(),
+                                   "confidence": pa.int32(),
                                    **{c: pa.string() for c in ("title", "kind", "asset", "amount_asset", "actor",
                                                                "actor_detail", "attribution", "attributed_by",
-                                                               "notes")}})
+                                                               "notes", "tlp", "producer", "context")}})
     if p.seeds:
         cols = {k: [] for k in ("import_id", "incident_id", "chain", "address", "addr_key", "txid", "role", "side",
                                 "source", "line")}
@@ -612,6 +618,11 @@ def rebuild_sanction_periods(con) -> None:
                             st.get("ptype"), st.get("programs"), st.get("listed"), start, end, st["first"],
                             st["last"], st["n"], absent if absent is not None and absent < start else None))
     con.execute(f"DELETE FROM {SCHEMA}.sanction_periods")
-    if out:
-        con.executemany(f"INSERT INTO {SCHEMA}.sanction_periods VALUES "
-                        f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
+    if out:  # one Arrow insert (executemany is a round trip per row)
+        names = ("list_name", "asset", "chain", "address", "addr_key", "uid", "entity", "party_type", "programs",
+                 "listed_date", "valid_from", "valid_to", "first_seen", "last_seen", "snapshots", "absent_before")
+        types = {"programs": _STR_LIST, "snapshots": pa.int32(),
+                 **{c: pa.date32() for c in ("listed_date", "valid_from", "valid_to", "first_seen", "last_seen",
+                                             "absent_before")}}
+        _insert(con, "sanction_periods", {n: [r[i] for r in out] for i, n in enumerate(names)},
+                {n: types.get(n, pa.string()) for n in names})

@@ -106,10 +106,10 @@ def load_tags(ws: RegistryLike, chain: str, tagpack_paths: Iterable[str | Path] 
             vsql, vargs = _validity_sql(at)
             for r in con.execute(_TAG_SQL + " WHERE chain = ?" + vsql, [chain] + vargs).fetchall():
                 out.append(_tag_from_row(r))
-            for r in _periods(con, chain=chain, at=at):
-                out.append(sanction_tag(r))
-    for r in incident_seed_rows(ws, chain=chain):
-        t = seed_tag(r)
+            for per in _periods(con, chain=chain, at=at):
+                out.append(sanction_tag(per))
+    for s in incident_seed_rows(ws, chain=chain):
+        t = seed_tag(s)
         if t.valid_at(at):
             out.append(t)
     for p in tagpack_paths:

@@ -64,8 +64,8 @@ def _rows(path: Path, text: str) -> tuple[list[str] | None, list[tuple[int, dict
                 data = [{"address": k, **(v if isinstance(v, dict) else {"label": v})} for k, v in data.items()]
         if not isinstance(data, list):
             raise UserError(f"{path}: expected a JSON array of objects, or an object of objects keyed by address")
-        rows = [(None, x) for x in data]
-        return _header(rows), rows  # type: ignore[return-value]
+        rows = [(i, x) for i, x in enumerate(data, 1)]  # JSON arrays: the item number stands for the line
+        return _header(rows), rows
     rows = []
     for i, line in enumerate(text.splitlines(), 1):
         s = line.strip()
@@ -125,7 +125,7 @@ def parse_list(path: str | Path, *, address_columns: tuple[str, ...] = (), label
     seen: set = set()
     for line, row in rows:
         if header is None:
-            row = {"address": row[0]}  # type: ignore[index]
+            row = {"address": row[0]}
         if not isinstance(row, dict):
             n = len(row)
             out.rejects.append(Reject(str(path), line, None, chain, f"{n} fields, the header has {len(header or [])}"))

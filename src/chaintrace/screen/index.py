@@ -5,7 +5,7 @@ Built by :func:`build_index` (``chaintrace screen index``) from the Bitcoin grap
 (:mod:`chaintrace.graph.btc`) and the registry (:mod:`chaintrace.screen.sources`): for each source group,
 :func:`chaintrace.screen.kernels.forward` (incoming exposure) and :func:`~chaintrace.screen.kernels.backward`
 (outgoing) over at most ``max_hops`` transactions. Stored beside the graph cache in
-``DATA/btc/cache/screen-v<FORMAT>-c<commit>-g<registry generation>-<config digest>/`` (written to a
+``DATA/btc/cache/screen-v<FORMAT>-c<commit>-g<registry generation>-r<registry id>-<config digest>/`` (written to a
 temporary directory and renamed: readers never see half an index), self-contained (a server keeps
 answering from it while an ingest commits and the next index is built: snapshot reads).
 
@@ -52,8 +52,18 @@ def index_root(ws: Workspace, chain: str = "btc") -> Path:
     return ws.path / chain / "cache"
 
 
-def index_name(commit: int, generation: int, config: Config) -> str:
-    return f"{PREFIX}c{commit:06d}-g{generation}-{config.digest}"
+def registry_id(ws: Workspace) -> str:
+    """Short id of the registry directory `ws` uses (indexes of different registries never mix)."""
+    import hashlib
+
+    from chaintrace.intel import registry as reg
+
+    r = reg.as_registry(ws)
+    return hashlib.sha256(str(r.path.resolve()).encode()).hexdigest()[:8] if r is not None else "none"
+
+
+def index_name(commit: int, generation: int, config: Config, registry: str = "none") -> str:
+    return f"{PREFIX}c{commit:06d}-g{generation}-r{registry}-{config.digest}"
 
 
 def hash_keys(keys: list[str]) -> np.ndarray:
@@ -161,7 +171,7 @@ def current_name(ws: Workspace, config: Config) -> tuple[str, int, int] | None:
     store.reload()
     commit = int(store.manifest["commit"])
     gen = reg.generation(ws)
-    return index_name(commit, gen, config), commit, gen
+    return index_name(commit, gen, config, registry_id(ws)), commit, gen
 
 
 def load_index(ws: Workspace, config: Config, name: str | None = None) -> ExposureIndex | None:
@@ -180,12 +190,16 @@ def load_index(ws: Workspace, config: Config, name: str | None = None) -> Exposu
 
 
 def latest_index(ws: Workspace, config: Config) -> ExposureIndex | None:
-    """The newest complete index built with this configuration (possibly for older data)."""
+    """The newest complete index built with this configuration (possibly for older data), preferring one
+    built with the current registry generation."""
+    from chaintrace.intel import registry as reg
+
     root = index_root(ws)
     if not root.exists():
         return None
+    gen = f"-g{reg.generation(ws)}-r{registry_id(ws)}-"
     cands = sorted((p for p in root.glob(f"{PREFIX}c*-{config.digest}") if (p / "DONE").exists()),
-                   key=lambda p: p.stat().st_mtime_ns)
+                   key=lambda p: (gen in p.name, p.stat().st_mtime_ns))
     return load_index(ws, config, cands[-1].name) if cands else None
 
 

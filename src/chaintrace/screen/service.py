@@ -163,6 +163,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     src = snap.sources.get(chain)
     d = src.direct.get(key) if src is not None else None
     exposures: list[dict] = []
+    pending: list[tuple] = []  # (amount, group, direction, output, exposure) of indexed exposures, largest first
     if d:
         r["sanctions"] = [dict(s) for s in d["sanctions"]]
         for h in d["hits"]:
@@ -189,12 +190,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
                                                  hops, amt, share))
                 exp_rows.append((amt, gi, di, o, len(exposures) - 1))
             exp_rows.sort(key=lambda x: -x[0])
-            for amt, gi, di, o, ei in exp_rows[:EVIDENCE_PATHS]:
-                if exposures[ei]["hops_min"] == 0:
-                    continue
-                r["evidence"].append({"exposure": exposures[ei], "direction": exposures[ei]["direction"],
-                                      "entity": idx.groups[gi].get("entity"), "amount": str(amt),
-                                      "path": idx.trail(o, gi, di)})
+            pending = [(amt, gi, di, o, exposures[ei]) for amt, gi, di, o, ei in exp_rows]
             r["totals"] = {"received": str(rec), "sent": str(sent)}
         elif not idx.seen(key):
             r["warnings"].append("address never seen in the btc chain data indexed "
@@ -207,9 +203,15 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
     r["exposures"] = exposures
-    for ev in r["evidence"]:  # evidence names its exposure by position in the final list
-        ev["exposure"] = next(i for i, e in enumerate(exposures) if e is ev["exposure"])
     r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
+    # evidence: the paths behind the largest exposures that fired a rule (informational ones are listed with
+    # their amounts; their paths would only cost time in a batch)
+    if idx is not None and chain == "btc":
+        for amt, gi, di, o, e in [p for p in pending if p[4].get("counts")
+                                  and p[4]["hops_min"] > 0][:EVIDENCE_PATHS]:
+            r["evidence"].append({"exposure": next(i for i, x in enumerate(exposures) if x is e),
+                                  "direction": e["direction"], "entity": idx.groups[gi].get("entity"),
+                                  "amount": str(amt), "path": idx.trail(o, gi, di)})
     r["warnings"].extend(snap.warnings)
     return r
 
@@ -309,7 +311,7 @@ class Screener:
     `watch=True`, as a service does, else on the next question)."""
 
     def __init__(self, ws: Workspace, config: Config | None = None, *, check_seconds: float = 2.0,
-                 build: bool = False, watch: bool = False):
+                 build: bool = False, watch: bool = False, auto_index: bool = False):
         self.ws = ws
         self.config = config or load_config()
         self.check_seconds = check_seconds
@@ -318,6 +320,8 @@ class Screener:
         self._checked = time.monotonic()
         self._stamp = self._data_stamp()
         self._watch = watch
+        self.auto_index = auto_index
+        self._build_failed = 0.0
         if watch:
             threading.Thread(target=self._watcher, name="chaintrace-screen-watch", daemon=True).start()
 
@@ -348,9 +352,28 @@ class Screener:
             except Exception:  # noqa: BLE001  a store being written: keep answering from the snapshot we have
                 pass
 
+    def _maybe_build(self) -> None:
+        """With `auto_index`: build the index of the current data when it is missing (after an ingest or an
+        import), at most one attempt per 30 s after a failure (e.g. a store being written)."""
+        if not self.auto_index or time.monotonic() - self._build_failed < 30:
+            return
+        cur = current_name(self.ws, self.config)
+        if cur is None or (self.ws.path / "btc" / "cache" / cur[0] / "DONE").exists():
+            return
+        from chaintrace.screen.index import build_index
+
+        try:
+            build_index(self.ws, self.config)
+        except Exception:  # noqa: BLE001  answered from the previous snapshot meanwhile; retried later
+            self._build_failed = time.monotonic()
+
     def _watcher(self) -> None:
         while True:
             time.sleep(self.check_seconds)
+            try:
+                self._maybe_build()
+            except Exception:  # noqa: BLE001  (a store or registry being written: next round)
+                pass
             self._refresh()
 
     def snapshot(self) -> Snapshot:

@@ -45,7 +45,7 @@ def export(ws, fmt: str = "stix", out: str | Path | None = None, *, tlp: str | N
         summary["bundle_id"] = bundle["id"]
     elif fmt in ("misp", "misp-feed"):
         if trace is not None or screening is not None:
-            raise UserError("--trace/--screening: exported as STIX only (--as stix)")
+            raise UserError("--trace/--screening: exported as STIX only (--format stix)")
         events = misp.build_events(ws, tlp=tlp, incident=incident, producer=producer,
                                    include_restricted=include_restricted)
         if fmt == "misp-feed":

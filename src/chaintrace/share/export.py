@@ -52,9 +52,9 @@ class _Builder:
         return obj["id"]
 
     def rel(self, kind: str, src: str, dst: str, own: str | None = None, created: str = stix.EPOCH,
-            description: str | None = None) -> None:
-        self.add(stix.relationship(kind, src, dst, producer=self.producer["id"], markings=self.marks(own),
-                                   created=created, description=description))
+            description: str | None = None, producer: str | None = None) -> None:
+        self.add(stix.relationship(kind, src, dst, producer=producer or self.producer["id"],
+                                   markings=self.marks(own), created=created, description=description))
 
     def wallet(self, chain: str, address: str, own: str | None, labels=None, description=None) -> str:
         return self.add(stix.wallet(address, chain, _SYMBOL.get(chain, chain.upper()), markings=self.marks(own),
@@ -127,12 +127,19 @@ def _sanctions(b: _Builder, tags, actor_sid: dict[str, str]) -> None:
 
 def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
+    made_by: dict[str, str] = {}  # incident id -> the STIX id of its producer (ours, or the peer that shared it)
     for i in incidents:
         if only and i["incident_id"] != only:
             continue
         created = stix.ts(i.get("date"))
-        iid = stix.sdo_id("incident", i["incident_id"])
-        facts = {k: (str(v) if v is not None and k == "amount_usd" else v) for k, v in (
+        ctx = _share_context(i.get("context"))  # a shared incident keeps its producer's ids
+        iid = ctx.get("incident") or stix.sdo_id("incident", i["incident_id"])
+        producer = b.producer["id"]
+        if ctx.get("producer") and ctx.get("producer_name"):
+            producer = b.add({**stix.identity(ctx["producer_name"]), "id": ctx["producer"],
+                              "object_marking_refs": [stix.TLP2_IDS["clear"]]})
+        own = i.get("tlp")
+        facts = {k: (_usd(v) if v is not None and k == "amount_usd" else v) for k, v in (
             ("incident_id", i["incident_id"]), ("date", i.get("date")), ("date_end", i.get("date_end")),
             ("kind", i.get("kind")), ("chains", list(i.get("chains") or []) or None), ("asset", i.get("asset")),
             ("amount_asset", i.get("amount_asset")), ("amount_usd", i.get("amount_usd")),
@@ -141,49 +148,77 @@ def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> di
         o = {"type": "incident", "spec_version": "2.1", "id": iid, "created": created, "modified": created,
              "name": i.get("title") or i.get("victim") or i["incident_id"],
              "description": f"Victim: {i.get('victim')}." + (f" {i['notes']}" if i.get("notes") else ""),
-             "created_by_ref": b.producer["id"], "object_marking_refs": b.marks(None),
+             "created_by_ref": producer, "object_marking_refs": b.marks(own),
              "extensions": {stix.INCIDENT_EXTENSION: {"extension_type": "property-extension", **facts}}}
+        if i.get("confidence") is not None:
+            o["confidence"] = int(i["confidence"])
         refs = [{"source_name": "source", "url": u} for u in (i.get("sources") or []) if str(u).startswith("http")]
         if refs:
             o["external_references"] = refs
         b.add(o)
         out[i["incident_id"]] = iid
+        made_by[i["incident_id"]] = producer
         if i.get("victim"):
-            victim = b.add(stix.identity(i["victim"], key="victim|" + i["victim"].lower(), created=created,
-                                         created_by=b.producer["id"]))
-            b.objects[victim].setdefault("object_marking_refs", b.marks(None))
-            b.rel("related-to", iid, victim, created=created, description="victim")
+            vo = stix.identity(i["victim"], key="victim|" + i["victim"].lower(), created=created, created_by=producer)
+            if ctx.get("victim"):
+                vo["id"] = ctx["victim"]
+            victim = b.add(vo)
+            b.objects[victim].setdefault("object_marking_refs", b.marks(own))
+            b.rel("related-to", iid, victim, own, created=created, description="victim", producer=producer)
         if i.get("actor") in actor_sid:
-            b.rel("attributed-to", iid, actor_sid[i["actor"]], created=created)
+            b.rel("attributed-to", iid, actor_sid[i["actor"]], own, created=created, producer=producer)
     by_id = {i["incident_id"]: i for i in incidents}
     for s in seeds:
         if s["incident_id"] not in out:
             continue
         i = by_id[s["incident_id"]]
         created = stix.ts(i.get("date"))
-        chain = s["chain"]
+        chain, own, by = s["chain"], i.get("tlp"), made_by[s["incident_id"]]
         if s.get("address"):
             is_victim = (s.get("side") or "").lower().startswith("victim")
-            w = b.wallet(chain, s["address"], None, labels=["victim" if is_victim else "service_hack"])
+            w = b.wallet(chain, s["address"], own, labels=["victim" if is_victim else "service_hack"])
             if is_victim:
-                b.rel("related-to", w, out[s["incident_id"]], created=created, description="victim address")
+                b.rel("related-to", w, out[s["incident_id"]], own, created=created, description="victim address",
+                      producer=by)
                 continue
             title = i.get("title") or i["incident_id"]
             ind = b.add(stix.indicator(("seed", s["incident_id"], chain, source.addr_key(chain, s["address"])),
                                        s["address"], name=f"{title}: {s.get('role') or 'attacker address'}",
-                                       description=s.get("source"), markings=b.marks(None),
-                                       producer=b.producer["id"], created=created, valid_from=created,
+                                       description=s.get("source"), markings=b.marks(own),
+                                       producer=by, created=created, valid_from=created,
                                        indicator_types=("malicious-activity", "attribution"),
                                        confidence=60 if i.get("attribution") == "confirmed" else 50,
                                        labels=["service_hack"]))
-            b.rel("based-on", ind, w, created=created)
-            b.rel("related-to", ind, out[s["incident_id"]], created=created)
+            b.rel("based-on", ind, w, own, created=created, producer=by)
+            b.rel("related-to", ind, out[s["incident_id"]], own, created=created, producer=by)
             if i.get("actor") in actor_sid:
-                b.rel("indicates", ind, actor_sid[i["actor"]], created=created)
+                b.rel("indicates", ind, actor_sid[i["actor"]], own, created=created, producer=by)
         if s.get("txid"):
-            tx = b.add(stix.transaction(_SYMBOL.get(chain, chain.upper()), s["txid"], markings=b.marks(None)))
-            b.rel("related-to", tx, out[s["incident_id"]], created=created, description=s.get("role"))
+            tx = b.add(stix.transaction(_SYMBOL.get(chain, chain.upper()), s["txid"], markings=b.marks(own)))
+            b.rel("related-to", tx, out[s["incident_id"]], own, created=created, description=s.get("role"),
+                  producer=by)
     return out
+
+
+def _usd(v) -> str:
+    """An exact USD amount as a canonical decimal string: 625000000.00 (the registry's DECIMAL(18,2)) and
+    625000000 (the catalogue) are the same fact, so they give the same bytes."""
+    from decimal import Decimal
+
+    txt = format(Decimal(str(v)), "f")
+    return txt.rstrip("0").rstrip(".") if "." in txt else txt
+
+
+def _share_context(raw) -> dict:
+    """The ``chaintrace_share`` part of a registry row's context JSON (STIX ids it was imported with)."""
+    import json
+
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw).get("chaintrace_share") or {}
+    except (ValueError, AttributeError):
+        return {}
 
 
 def _tags(b: _Builder, tags, actor_sid) -> None:
@@ -325,6 +360,10 @@ def build_bundle(ws, *, tlp: str | None = None, incident: str | None = None, tra
     b = _Builder(producer, tlp)
     f = source.facts(ws, include_restricted=include_restricted)
     if incident and incident not in {i["incident_id"] for i in f.incidents}:
+        held = [why for why in f.held_back if why.endswith("incident")]
+        if held:
+            raise UserError(f"--incident: no shareable incident {incident!r} (held back: {', '.join(held)}; "
+                            f"AMBER needs --include-restricted, RED never leaves)")
         raise UserError(f"--incident: no incident {incident!r} (see `chaintrace intel timeline`)")
     actor_sid = _actor_ids(b, f.actors)
     selective = incident is not None or trace is not None or screening is not None

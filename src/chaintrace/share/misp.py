@@ -91,8 +91,9 @@ def build_events(ws, *, tlp: str | None = None, incident: str | None = None, pro
         if not seeds and not incident:
             continue
         actor = names.get(i["actor"]) if i.get("actor") else None
+        own = source.norm_tlp(i.get("tlp")) or "clear"  # a shared incident keeps its producer's TLP
         ev = _event("incident|" + i["incident_id"], i.get("title") or i["incident_id"], i.get("date"), producer,
-                    level, actor)
+                    max(level, own, key=source.TLP_RANK.__getitem__), actor)
         if actor == "Lazarus Group":
             ev["Galaxy"] = [{"type": "threat-actor", "name": "Threat Actor",
                              "GalaxyCluster": [{"uuid": LAZARUS_GALAXY, "value": "Lazarus Group",

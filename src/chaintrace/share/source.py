@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from chaintrace.intel import addresses as addr
 from chaintrace.intel import registry as reg
-from chaintrace.intel.model import Actor, Parsed
+from chaintrace.intel.model import Actor, Incident, Parsed, Seed
 from chaintrace.model.tags import Tag
 from chaintrace.store.workspace import Workspace
 
@@ -73,7 +73,15 @@ def facts(ws: Workspace | None, *, include_restricted: bool = False) -> Facts:
     out = Facts()
     out.sanctions = export_tags(ws, include=("sanctions",))
     inc, seeds, _ = all_incidents(ws)
-    out.incidents, out.seeds = inc, seeds
+    for i in inc:  # shared incidents keep their producer's TLP: RED never leaves, AMBER only on request
+        level = norm_tlp(i.get("tlp"))
+        if level == "red" or (level in ("amber", "amber+strict") and not include_restricted):
+            why = f"TLP:{level.upper()} incident"
+            out.held_back[why] = out.held_back.get(why, 0) + 1
+        else:
+            out.incidents.append(i)
+    kept = {i["incident_id"] for i in out.incidents}
+    out.seeds = [s for s in seeds if s["incident_id"] in kept]
     out.actors = all_actors(ws)
     sel = export_selection(ws, include=("tags",), include_restricted=include_restricted)
     for lo in sel["left_out"]:  # the registry's licence rule: the import's terms forbid redistribution
@@ -97,6 +105,11 @@ def chain_of(symbol: str | None, address: str) -> str | None:
     return addr.detect(address) or addr.chain_of(symbol, address)
 
 
+def chain_of_symbol(symbol: str | None) -> str | None:
+    """The chain of a currency symbol (BTC -> btc, ETH -> eth...); None when unknown."""
+    return addr.chain_of(symbol) if symbol else None
+
+
 def address_error(chain: str, address: str) -> str | None:
     return addr.check(chain, address)
 
@@ -106,10 +119,20 @@ def is_evm(chain: str) -> bool:
 
 
 def make_parsed(kind: str, path: str, tags: list[Tag], actors: list[Actor], meta: dict, rejects: list,
-                duplicates: int = 0) -> Parsed:
+                duplicates: int = 0, incidents: list[Incident] | None = None,
+                seeds: list[Seed] | None = None) -> Parsed:
     p = Parsed(kind=kind, path=path)
     p.tags, p.actors, p.meta, p.rejects, p.duplicates = tags, actors, meta, rejects, duplicates
+    p.incidents, p.seeds = list(incidents or []), list(seeds or [])
     return p
+
+
+def known_seeds(ws: Workspace | None) -> set[tuple]:
+    """(incident id, chain, address key or txid) of every seed the registry (and built-in catalogue) holds."""
+    from chaintrace.intel.incidents import all_incidents
+
+    _, seeds, _ = all_incidents(ws)
+    return {(s["incident_id"], s["chain"], s.get("addr_key") or s.get("txid")) for s in seeds}
 
 
 def store_parsed(ws: Workspace, parsed: Parsed, content: bytes) -> dict:
@@ -123,12 +146,14 @@ def store_parsed(ws: Workspace, parsed: Parsed, content: bytes) -> dict:
                        f"redistribution follows each object's TLP marking", "restricted": False}
     done = reg.existing_import(ws, parsed.kind, sha)
     if done is not None:
-        return {"import_id": None, "skipped_as": done, "tags": 0, "actors": 0, "rejected": 0}
+        return {"import_id": None, "skipped_as": done, "tags": 0, "actors": 0, "incidents": 0, "rejected": 0}
     ids = reg.write_imports(ws, [(parsed, info)])
     _invalidate()
     if not ids:
-        return {"import_id": None, "skipped_as": info.get("skipped_as"), "tags": 0, "actors": 0, "rejected": 0}
+        return {"import_id": None, "skipped_as": info.get("skipped_as"), "tags": 0, "actors": 0, "incidents": 0,
+                "rejected": 0}
     return {"import_id": ids[0], "tags": len(parsed.tags), "actors": len(parsed.actors),
+            "incidents": len(parsed.incidents), "seeds": len(parsed.seeds),
             "rejected": len(parsed.rejects), "duplicates": parsed.duplicates}
 
 

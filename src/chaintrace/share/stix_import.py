@@ -2,7 +2,8 @@
 
 Addresses come from ``cryptocurrency-wallet`` SCOs (``value``, or the older ``address``; also OpenCTI's
 ``x-opencti-cryptocurrency-wallet``) and from indicators whose pattern compares ``cryptocurrency-wallet``
-values. Each becomes a registry tag carrying who produced it (the ``created_by_ref`` identity), its TLP
+values. ``incident`` objects become registry incidents (:mod:`chaintrace.share.stix_incidents`). Each address
+becomes a registry tag carrying who produced it (the ``created_by_ref`` identity), its TLP
 level (TLP 2.0, TLP 1.0, misp-stix and OpenCTI marking ids all understood) and its confidence; the STIX
 ids travel in the tag's context so a re-export gives the same objects (round trip).
 """
@@ -160,6 +161,11 @@ def parse_bundle(data: bytes, where: str, ws=None) -> source.Parsed:
             hint = (o.get("extensions") or {}).get(stix.WALLET_EXTENSION, {}).get("chain")
             add(str(wvalue), hint, label=o.get("description") or ", ".join(o.get("labels") or []) or "shared address",
                 o=o, wallet_sid=o["id"], indicator_sid=None)
+    from chaintrace.share.stix_incidents import parse_incidents
+
+    incidents, seeds = parse_incidents(objects, where=where, bundle_id=bundle_id, markings=markings, names=names,
+                                       actor_of=actor_of, known_seeds=source.known_seeds(ws), rejects=rejects)
+    producers |= {i.producer for i in incidents if i.producer}
     meta = {"title": f"STIX bundle {bundle_id or Path(where).name}", "creator": "; ".join(sorted(producers)) or None,
             "description": f"{len(objects)} STIX objects"}
-    return source.make_parsed("stix", where, tags, actors, meta, rejects)
+    return source.make_parsed("stix", where, tags, actors, meta, rejects, incidents=incidents, seeds=seeds)

@@ -234,6 +234,8 @@ def _atoms(norm: str, blocked: list[tuple[int, int]]) -> list[_Atom]:
         if p is not None and p.m is not None and p.m == a.m and p.y is None and not p.relative and \
                 norm[p.end:a.start].strip() in ("/", "(", "-", "او"):
             a.start = p.start          # تموز/يوليو 2024: two names of one month
+            a.d = a.d if a.d is not None else p.d
+            a.qual = a.qual or p.qual
             merged[-1] = a
             continue
         merged.append(a)

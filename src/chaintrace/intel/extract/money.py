@@ -83,9 +83,10 @@ _WORD1 = rf"(?:{_ARW}|{_ENW}|a|an)"
 _WORDS = rf"{_WORD1}(?:(?:\s+|-)(?:و|and\s+)?(?:{_ARW}|{_ENW}))*"
 _PROCLITIC = r"(?:وب|ول|و|ف|ب|ل)"
 MONEY_RE = re.compile(
-    rf"(?<![\w$.,\d])(?P<pro>{_PROCLITIC})?(?:(?P<pre>{_alt(PREFIX)})\s?)?"
+    rf"(?<![\w$.,\d])(?P<big>(?:مليار|مليارا|ملياري|مليارين)\s+(?=و(?!\s?نصف)))?(?P<pro>{_PROCLITIC})?(?:(?P<pre>{_alt(PREFIX)})\s?)?"
     rf"(?:(?P<num>{_NUM})|(?P<words>{_WORDS})|(?P<dual>{_alt(DUALS)})|(?P<bare>{_alt(BARE)}))"
     rf"(?:\s*-?\s*(?P<scale>{_alt(SCALES)})(?![\w]))?"
+    rf"(?P<half>\s+(?:و\s?نصف|and\s+a\s+half)(?:\s+(?:ال)?(?:مليار|مليون|الف))?(?![\w]))?"
     rf"(?:\s*(?:of\s+|worth\s+of\s+|من\s+)?(?P<suf>{_alt(SUFFIX)})(?![\w]))?"
     rf"(?!\w)"
 )
@@ -166,22 +167,22 @@ def find_money(norm: str) -> list[Money]:
     out = []
     for m in MONEY_RE.finditer(norm):
         pre, num, words, dual, scale, suf = (m.group(k) for k in ("pre", "num", "words", "dual", "scale", "suf"))
+        big = Decimal(2 * 10**9 if m.group("big").startswith(("ملياري", "مليارين")) else 10**9) \
+            if m.group("big") else Decimal(0)          # "مليار و700 مليون دولار" = 1.7e9
         if m.group("bare"):
             if not suf or scale:
                 continue
             c = SUFFIX[re.sub(r"\s+", " ", suf)]
-            out.append(Money(m.start("bare"), m.end(), Decimal(BARE[m.group("bare")]), c,
+            v = Decimal(BARE[m.group("bare")])
+            v += v / 2 if m.group("half") else 0         # "مليار ونصف دولار"
+            out.append(Money(m.start("big") if big else m.start("bare"), m.end(), big + v, c,
                              qualifier=_qualifier(norm, m.start())))
             continue
         scale_key = re.sub(r"\s+", " ", scale) if scale else None
-        if scale_key in SHORT_SCALES and not pre:
+        if scale_key in SHORT_SCALES and not pre and not suf:
             # "5 m" is not money; retry without the short scale only if a suffix currency is there (rare)
             continue
         currency = PREFIX[pre] if pre else (SUFFIX[re.sub(r"\s+", " ", suf)] if suf else None)
-        if pre and suf:
-            sc = SUFFIX[re.sub(r"\s+", " ", suf)]
-            if sc in CRYPTO:       # "$5 million of ETH": a USD amount; the asset is a note
-                pass
         if num is not None:
             value = parse_number(num, bool(scale))
             if value is None:
@@ -204,8 +205,12 @@ def find_money(norm: str) -> list[Money]:
                 continue
         mult = SCALES[scale_key] if scale_key else 1
         value = value * mult
-        start = m.start("pre") if pre else (m.start("num") if num is not None else
-                                              m.start("words") if words is not None else m.start("dual"))
+        if m.group("half") and scale_key:
+            value += Decimal(mult) / 2                  # "1 مليار ونصف", "a billion and a half"
+        if big and mult < 10**9:
+            value += big
+        start = m.start("big") if big else m.start("pre") if pre else (
+            m.start("num") if num is not None else m.start("words") if words is not None else m.start("dual"))
         if currency is None and not _FOLLOW_OK.match(norm, m.end()):
             continue            # "5 million users"
         out.append(Money(start, m.end(), value, currency, qualifier=_qualifier(norm, m.start())))
