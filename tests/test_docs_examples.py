@@ -23,6 +23,7 @@ PAGES = {
     "simulator.md": ([], {}),
     "ethereum.md": ([], {}),
     "screening.md": ([], {}),
+    "reports.md": ([], {}),
     "schema.md": (["chaintrace simulate btc --out sim --txs 5000 --seed 1 --ingest",
                    "chaintrace cluster build"], {}),
 }
@@ -44,6 +45,11 @@ EXPECT: dict[str, list[tuple[str, list[str]]]] = {
         ("max(cluster_size)", ["149"]),
     ],
 }
+
+EXPECT["reports.md"] = [
+    ("--out ronin.json", ["8,564.846182267597648050", "unmoved as of synthetic block 409"]),
+    ("report --trace ronin.json --lang ar", ['"lang": "ar"']),
+]
 
 # An example line may state its own expectation in a trailing comment: `# -> TEXT` (stdout contains TEXT) or
 # `# exit N: TEXT` (exit code N, TEXT in stderr): shown to readers, checked here.

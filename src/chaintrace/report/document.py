@@ -122,11 +122,14 @@ def _cashout(r: TraceReport, t: T, lang: str) -> list[str]:
 def _identifiers(r: TraceReport) -> tuple[list[str], list[str]]:
     addrs: set[str] = set()
     txs: set[str] = set()
-    for s in r.seeds:
-        (addrs if s.kind == "address" else txs).add(s.spec.split(":")[0] if s.kind != "address" else s.spec)
-    for s in r.sinks[:200]:
-        addrs.add(s.address)
-        txs.add(s.txid)
+    for sd in r.seeds:
+        if sd.kind == "address":
+            addrs.add(sd.spec)
+        elif sd.kind in ("tx", "output"):
+            txs.add(sd.spec.split(":")[0])
+    for sk in r.sinks[:200]:
+        addrs.add(sk.address)
+        txs.add(sk.txid)
     for h in r.holdings[:200]:
         if h.address:
             addrs.add(h.address)
