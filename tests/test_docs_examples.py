@@ -23,6 +23,7 @@ PAGES = {
     "simulator.md": ([], {}),
     "ethereum.md": ([], {}),
     "screening.md": ([], {}),
+    "reports.md": ([], {}),
     "schema.md": (["chaintrace simulate btc --out sim --txs 5000 --seed 1 --ingest",
                    "chaintrace cluster build"], {}),
 }
@@ -37,7 +38,18 @@ EXPECT: dict[str, list[tuple[str, list[str]]]] = {
                                 "7.4 ETH", "0.009618513515911864 ETH"]),
         ("show address 0x6b75d8af", ['"tx_count": 4', "0xd801359cc74a7cf535c43f0df29eff82135bc38c282e1d4882eac7f95513394f"]),
     ],
+    "schema.md": [
+        ("ORDER BY fee DESC LIMIT 3", ["b5fe191c585f36df2f43a75d322814c5dc06800cd6706721d388d7e53b08b0b0", "248496"]),
+        ("FROM btc.blocks ORDER BY height DESC LIMIT 1", [
+            "235,6672d2a71741040f158a264c2f41949b250004eebb24fa17507cf769665b52c0"]),
+        ("max(cluster_size)", ["149"]),
+    ],
 }
+
+EXPECT["reports.md"] = [
+    ("--out ronin.json", ["8,564.846182267597648050", "unmoved as of synthetic block 409"]),
+    ("report --trace ronin.json --lang ar", ['"lang": "ar"']),
+]
 
 # An example line may state its own expectation in a trailing comment: `# -> TEXT` (stdout contains TEXT) or
 # `# exit N: TEXT` (exit code N, TEXT in stderr): shown to readers, checked here.

@@ -24,7 +24,8 @@ def _incident_part(bundle: dict, incident_sid: str) -> dict[str, dict]:
     ids = {incident_sid} | {r["id"] for r in rels} | {r["source_ref"] for r in rels} | \
         {r["target_ref"] for r in rels if objs[r["target_ref"]]["type"] == "identity"}
     inds = {i for i in ids if i.startswith("indicator--")}
-    based = [o for o in by_type(bundle, "relationship") if o["relationship_type"] == "based-on" and o["source_ref"] in inds]
+    based = [o for o in by_type(bundle, "relationship")
+             if o["relationship_type"] == "based-on" and o["source_ref"] in inds]
     ids |= {r["id"] for r in based} | {r["target_ref"] for r in based}
     return {i: objs[i] for i in ids}
 

@@ -39,3 +39,5 @@ from chaintrace.cli import intel_extract  # noqa: E402,F401  (intel extract, int
 from chaintrace.cli import tips  # noqa: E402,F401  (tips, case)
 from chaintrace.cli import watch  # noqa: E402,F401  (chaintrace watch ...)
 from chaintrace.cli import spark  # noqa: E402,F401  (chaintrace spark run)
+from chaintrace.cli import detect  # noqa: E402,F401  (chaintrace detect KIND)
+from chaintrace.cli import report  # noqa: E402,F401  (chaintrace report: documents en/ar, html/pdf)

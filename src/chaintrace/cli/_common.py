@@ -37,6 +37,7 @@ err_console = Console(stderr=True)
 AMOUNT_KEYS = frozenset({
     "value", "fee", "input_value", "output_value", "received", "sent", "balance", "total_output_value",
     "utxo_value", "amount", "total", "gas_fee", "burned", "tip",
+    "peeled_total", "passed", "median",  # chaintrace detect
 })
 
 

@@ -5,6 +5,8 @@ import click
 
 from chaintrace.cli._common import RichProgress, console, data_option, format_option, print_json, table
 from chaintrace.cli.ingest import ingest
+from chaintrace.model.ids import mark_txid
+from rich.markup import escape
 
 
 def _print_eth_report(report, fmt: str) -> None:
@@ -108,7 +110,8 @@ def _print_eth_tx(d: dict) -> None:
     from chaintrace.cli._common import when
 
     status = {1: "success", 0: "FAILED (no value moved, gas paid)", None: "unknown"}[d["status"]]
-    head = [("hash", d["hash"]), ("block", f"{d['height']} ({d['block_hash']})"), ("index in block", d["tx_index"]),
+    head = [("hash", escape(mark_txid(d["hash"])))] + ([("NOTE", d["note"])] if d.get("note") else []) + [
+            ("block", f"{d['height']} ({d['block_hash']})"), ("index in block", d["tx_index"]),
             ("time", when(d["time"])), ("status", status), ("value", _fmt(d["value"], 18, "ETH")),
             ("gas used / limit", f"{d['gas_used']} / {d['gas']}"),
             ("effective gas price", _fmt(d["effective_gas_price"], 9, "gwei")),
@@ -135,8 +138,11 @@ def _print_eth_address(d: dict) -> None:
                         [(b["asset"], _fmt(b["balance"], b["decimals"], ""), _fmt(b["received"], b["decimals"], ""),
                           _fmt(b["sent"], b["decimals"], ""), b["transfers"]) for b in d["balances"]],
                         {"balance": "right", "received": "right", "sent": "right"}))
+    for b in d["balances"]:
+        if b.get("note"):
+            console.print(f"[bold red]{b['asset']} balance {_fmt(b['balance'], b['decimals'], '')}:[/] {b['note']}")
     console.print(table("recent transfers", ["tx", "block", "kind", "asset", "from", "to", "amount"],
-                        [(r["tx_hash"], r["height"], r["kind"], r["asset"], r["from_address"], r["to_address"],
+                        [(escape(mark_txid(r["tx_hash"])), r["height"], r["kind"], r["asset"], r["from_address"], r["to_address"],
                           r["value"]) for r in d["recent"]], {"amount": "right"}))
 
 

@@ -42,3 +42,63 @@ def is_peeling_chain(g, looks: np.ndarray | None = None, horizon: int | None = N
     _is_peeling(looks, g.tx_in, g.tx_out, g.in_output, g.out_tx, g.out_spender_tx,
                 np.int64(len(looks) if horizon is None else horizon), out)
     return out
+
+
+def peel_successor(looks: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray,
+                   out_spender_tx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per transaction: the next hop of a peel chain (-1 none) and the output that continues it (-1 none).
+
+    A peel-shaped transaction (`looks`) continues through the output whose spender is peel-shaped too; when
+    both outputs are, through the larger one (the remainder; ties: output 0)."""
+    n = looks.shape[0]
+    nxt = np.full(n, -1, np.int64)
+    via = np.full(n, -1, np.int64)
+    t = np.flatnonzero(looks)
+    if not len(t):
+        return nxt, via
+    k0 = tx_out[t]
+    k1 = k0 + 1
+    s0, s1 = out_spender_tx[k0], out_spender_tx[k1]
+    ok0 = (s0 >= 0) & looks[np.maximum(s0, 0)]
+    ok1 = (s1 >= 0) & looks[np.maximum(s1, 0)]
+    pick1 = ok1 & (~ok0 | (out_value[k1] > out_value[k0]))
+    pick0 = ok0 & ~pick1
+    via[t[pick0]] = k0[pick0]
+    via[t[pick1]] = k1[pick1]
+    nxt[t] = np.where(pick1, s1, np.where(pick0, s0, -1))
+    return nxt, via
+
+
+def peel_chains(looks: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, out_addr: np.ndarray,
+                out_spender_tx: np.ndarray, *, min_length: int = 3) -> list[dict]:
+    """Peel chains of at least `min_length` transactions, each followed from its first hop.
+
+    Each chain: ``txs`` (dense ids in order), ``length``, ``start`` (first transaction), ``peels`` (one per hop:
+    the output peeled off, its value and address id; the last hop's peel is its smaller output), ``remainder``
+    (the last hop's other output) and ``peeled_total``. Value is exact: the first hop's input value equals
+    peeled_total + remainder + the fees of the hops."""
+    nxt, via = peel_successor(looks, tx_out, out_value, out_spender_tx)
+    has_prev = np.zeros(len(looks), np.bool_)
+    has_prev[nxt[nxt >= 0]] = True
+    chains = []
+    for s in np.flatnonzero((nxt >= 0) & ~has_prev):
+        txs = [int(s)]
+        while nxt[txs[-1]] >= 0 and len(txs) <= len(looks):
+            txs.append(int(nxt[txs[-1]]))
+        if len(txs) < min_length:
+            continue
+        peels = []
+        for t in txs:
+            k0 = int(tx_out[t])
+            if via[t] >= 0:
+                p = k0 + 1 if via[t] == k0 else k0
+            else:  # last hop: the smaller output is the peel, the larger the remainder
+                p = k0 + 1 if out_value[k0 + 1] <= out_value[k0] else k0
+            peels.append({"tx": t, "output": p, "value": int(out_value[p]), "address": int(out_addr[p])})
+        last = txs[-1]
+        k0 = int(tx_out[last])
+        rem = k0 + 1 if peels[-1]["output"] == k0 else k0
+        chains.append({"start": txs[0], "txs": txs, "length": len(txs), "peels": peels,
+                       "peeled_total": sum(p["value"] for p in peels),
+                       "remainder": {"output": rem, "value": int(out_value[rem]), "address": int(out_addr[rem])}})
+    return chains

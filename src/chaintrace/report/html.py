@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from chaintrace.report.text import amount, policy_text, when
+from chaintrace.model.ids import SYNTHETIC_NOTE, is_synthetic_txid
+from chaintrace.report.text import amount, evidence_lines, held_label, policy_text, when
 from chaintrace.trace.report import TraceReport, compare, stopped_by_reason
 
 CSS = """
@@ -21,12 +22,27 @@ th{background:#f5f7f9;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 .cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #d8dee6;border-radius:6px;padding:.6em .9em;min-width:230px;flex:1}
 .card b{font-size:1.3em}.bar{display:inline-block;height:.7em;background:#3b82c4;border-radius:2px;vertical-align:middle}
 .bar.b1{background:#e0873a}.bar.b2{background:#4aa56b}.bar.b3{background:#8e62c1}
+.syn{color:#b42318;font-weight:600}code.synthetic{text-decoration:underline dotted #b42318}
 code{font:12px ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 """
 
 
 def _amt(r: TraceReport, v: int, asset: str | None = None) -> str:
     return f'<span title="{int(v)} base units">{escape(amount(r, v, asset))}</span>'
+
+
+def _id(ref: str | None) -> str:
+    """An id as HTML: synthesised ids are visibly marked and never look like on-chain ids."""
+    if is_synthetic_txid(ref):
+        return (f'<code class=synthetic title="{escape(SYNTHETIC_NOTE)}">{escape(ref or "")}</code> '
+                '<span class=syn>[synthesised]</span>')
+    return f"<code>{escape(ref or '')}</code>"
+
+
+def evidence_html(report: TraceReport) -> str:
+    rows = "".join(f"<tr><th>{escape(k)}</th><td{' class=warn' if k.isupper() else ''}>{escape(v)}</td></tr>"
+                   for k, v in evidence_lines(report))
+    return f"<h2>Evidence: what this trace stands on ({escape(policy_text(report))})</h2><table>{rows}</table>"
 
 
 def _pct(v: int, total: int) -> str:
@@ -52,11 +68,14 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
     for r in reports:
         if r.partial:
             h.append(f'<p class=warn>Partial result under {escape(policy_text(r))}: {escape(r.partial_reason or "")}</p>')
+    if (r0.coverage or {}).get("partial_seed_note"):
+        h.append(f'<p class=warn><b>Partial seed:</b> {escape(r0.coverage["partial_seed_note"])}</p>')
+    h.append(evidence_html(r0))
 
     h.append("<h2>Outcome per model</h2><div class=cards>")
     for r in reports:
         t = r.totals(r.asset)
-        rows = [("reached sinks (cashed out)", t["sinks"]), ("still held", t["holdings"])]
+        rows = [("reached sinks (cashed out)", t["sinks"]), (held_label(r), t["holdings"])]
         rows += [(f"stopped: {k}", v) for k, v in stopped_by_reason(r).items()]
         rows.append(("fees", t["fees"]))
         h.append(f"<div class=card><div class=muted>{escape(policy_text(r))}</div>"
@@ -104,18 +123,18 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
                 if s is None:
                     h.append(f"<tr><td colspan=5 class=muted>... {len(p.steps) - 11} more steps ...</td></tr>")
                     continue
-                h.append(f"<tr><td class=n>{s.hop}</td><td><code>{escape(s.ref)}</code></td>"
+                h.append(f"<tr><td class=n>{s.hop}</td><td>{_id(s.ref)}</td>"
                          f"<td><code>{escape(s.address or '')}</code> {escape(s.label or '')}</td>"
                          f"<td class=n>{_amt(r0, s.amount, p.asset)}</td><td>{escape(when(s.time))}</td></tr>")
             h.append("</table>")
     if r0.holdings:
-        h.append(f"<h2>Largest holdings still unspent ({escape(policy_text(r0))}, "
+        h.append(f"<h2>Largest holdings, {escape(held_label(r0))} ({escape(policy_text(r0))}, "
                  f"{len(r0.holdings)} outputs)</h2><table><tr><th>address</th><th class=n>traced</th>"
                  "<th class=n>hops</th><th>output</th></tr>")
         for x in r0.holdings[:10]:
             h.append(f"<tr><td><code>{escape(x.address or '')}</code> {escape(x.label or '')}</td>"
                      f"<td class=n>{_amt(r0, x.amount, x.asset)}</td><td class=n>{x.hops}</td>"
-                     f"<td><code>{escape(x.ref)}</code></td></tr>")
+                     f"<td>{_id(x.ref)}</td></tr>")
         h.append("</table>")
     h.append("<h2>Seeds</h2><table><tr><th>seed</th><th>kind</th><th class=n>outputs</th><th class=n>seeded</th></tr>")
     for s in r0.seeds:

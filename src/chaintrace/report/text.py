@@ -10,10 +10,11 @@ from rich.table import Table
 from rich.text import Text
 
 from chaintrace.model.amounts import fmt_units
+from chaintrace.model.ids import is_synthetic_txid, mark_txid
 from chaintrace.trace.report import (TracePath, TraceReport, compare, entities, stopped_by_reason)
 
 CSV_COLUMNS = ["address", "label", "category", "actor", "amount", "asset", "hops", "txid", "time", "time_iso",
-               "ref", "value", "source", "via_cluster"]
+               "ref", "value", "source", "via_cluster", "synthetic_id"]
 
 
 def amount(report: TraceReport, value: int, asset: str | None = None, symbol: bool = False) -> str:
@@ -46,13 +47,56 @@ def policy_text(report: TraceReport) -> str:
     return p["name"] + (f" ({params})" if params else "")
 
 
+def held_label(report: TraceReport) -> str:
+    """'still held' with its horizon: unspent / unmoved as of the end of the data."""
+    word = "unspent" if report.chain == "btc" else "unmoved"
+    h = (report.coverage or {}).get("held_as_of") or {}
+    if h.get("height") is None:
+        return f"still held ({word} at the end of the data)"
+    hw = "synthetic block" if ((report.coverage or {}).get("heights") or {}).get("synthetic") else "height"
+    return f"still held ({word} as of {hw} {h['height']} / {(h.get('time_iso') or '')[:10]})"
+
+
+def evidence_lines(report: TraceReport) -> list[tuple[str, str]]:
+    """(heading, sentence) pairs: what the data covers, what was assumed, which ids are synthesised. Every
+    renderer shows them; an old report without a coverage block says so."""
+    c, asm = report.coverage or {}, report.assumptions or {}
+    if not c:
+        return [("coverage", "unknown: this report predates coverage statements (re-run the trace)")]
+    h, t = c.get("heights") or {}, c.get("times") or {}
+    out = [("data", f"{', '.join(c.get('chains') or [])} ({c.get('network')}): "
+                    f"{'synthetic ' if h.get('synthetic') else ''}blocks {h.get('first')}..{h.get('last')}, "
+                    f"{(t.get('first_iso') or '?')[:10]} to {(t.get('last_iso') or '?')[:10]}; "
+                    f"sources: {'; '.join(c.get('sources') or [])}"),
+           ("held", c.get("held_means") or "")]
+    if c.get("partial_seed_note"):
+        out.append(("PARTIAL SEED", c["partial_seed_note"]))
+    if c.get("synthetic_txid_note"):
+        out.append(("synthesised ids", c["synthetic_txid_note"]))
+    p = asm.get("policy") or {}
+    if p:
+        out.append(("policy", f"{policy_text(report)}: {p.get('means') or ''}"))
+    th = {k: v for k, v in (asm.get("thresholds") or {}).items() if v not in (None, 0, 0.0)}
+    out.append(("thresholds", ", ".join(f"{k} {v}" for k, v in th.items()) or "none (every amount followed)"))
+    ob = asm.get("opening_balance")
+    if ob and ob.get("debits"):
+        over = ", ".join(f"{amount(report, int(v['amount']), a, True)} over {v['addresses']} addresses"
+                         for a, v in (ob.get("over_store") or {}).items())
+        seeds = sum(int(v) for v in (ob.get("seeds") or {}).values())
+        out.append(("assumed opening balances",
+                    f"{ob['debits']} debits larger than the known balance were covered by an assumed clean opening "
+                    f"balance ({over or 'amount unknown'} in the whole store"
+                    + (f"; {amount(report, seeds, None, True)} of it at the seeds" if seeds else "") + ")"))
+    return out
+
+
 def path_table(report: TraceReport, p: TracePath, title: str) -> Table:
     t = _table(title, ["hop", "output", "address", "traced", "of value", "time"], {"hop", "traced", "of value"})
     for s in p.steps:
         addr = s.address or ""
         if s.label:
             addr += f" [{s.label}]"
-        t.add_row(str(s.hop), s.ref, addr, amount(report, s.amount, p.asset), amount(report, s.value, p.asset),
+        t.add_row(str(s.hop), Text(mark_txid(s.ref)), addr, amount(report, s.amount, p.asset), amount(report, s.value, p.asset),
                   when(s.time))
     return t
 
@@ -66,6 +110,10 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
     if report.partial:
         head.append(f"\nPARTIAL RESULT: {report.partial_reason}", style="bold red")
     out.append(head)
+    ev = _table("evidence: what this trace stands on", ["", "statement"])
+    for k, v in evidence_lines(report):
+        ev.add_row(Text(k, style="bold red") if k.isupper() else k, v)
+    out.append(ev)
     st = _table("seeds", ["seed", "kind", "outputs", f"seeded {a}"], {"outputs", f"seeded {a}"})
     for s in report.seeds:
         st.add_row(s.spec, s.kind, str(s.outputs), amount(report, s.amount, s.asset))
@@ -97,7 +145,7 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
 
     bt.add_row("reached sinks", amount(report, tot["sinks"]), share(tot["sinks"]))
     utxo = report.chain == "btc"  # account chains (eth) hold balances, not unspent outputs
-    bt.add_row("still held (unspent)" if utxo else "still held (balances)", amount(report, tot["holdings"]),
+    bt.add_row(held_label(report), amount(report, tot["holdings"]),
                share(tot["holdings"]))
     for reason, v in stopped_by_reason(report).items():
         bt.add_row(f"stopped: {reason}", amount(report, v), share(v))
@@ -113,7 +161,7 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
                     ["address", "label", a, "hops", "since", "output" if utxo else "transfer"], {a, "hops"})
         for h in report.holdings[:top]:
             ht.add_row(h.address or "(no address)", h.label or "", amount(report, h.amount, h.asset), str(h.hops),
-                       when(h.time), h.ref)
+                       when(h.time), Text(mark_txid(h.ref)))
         out.append(ht)
     for i, p in enumerate(report.paths):
         out.append(path_table(report, p, f"path {i + 1}: {amount(report, p.amount, p.asset, True)} to "
@@ -155,7 +203,7 @@ def csv_rows(report: TraceReport):
     for s in report.sinks:
         yield [s.address, s.label, s.category or "", s.actor or "", str(s.amount), s.asset, s.hops, s.txid,
                "" if s.time is None else s.time, when(s.time), s.ref, str(s.value), s.source or "",
-               "true" if s.via_cluster else "false"]
+               "true" if s.via_cluster else "false", "true" if is_synthetic_txid(s.txid) else "false"]
 
 
 def to_csv(report: TraceReport) -> str:

@@ -178,7 +178,8 @@ def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> di
             is_victim = (s.get("side") or "").lower().startswith("victim")
             w = b.wallet(chain, s["address"], own, labels=["victim" if is_victim else "service_hack"])
             if is_victim:
-                b.rel("related-to", w, out[s["incident_id"]], own, created=created, description="victim address", producer=by)
+                b.rel("related-to", w, out[s["incident_id"]], own, created=created, description="victim address",
+                      producer=by)
                 continue
             title = i.get("title") or i["incident_id"]
             ind = b.add(stix.indicator(("seed", s["incident_id"], chain, source.addr_key(chain, s["address"])),
@@ -194,7 +195,8 @@ def _incidents(b: _Builder, incidents, seeds, actor_sid, only: str | None) -> di
                 b.rel("indicates", ind, actor_sid[i["actor"]], own, created=created, producer=by)
         if s.get("txid"):
             tx = b.add(stix.transaction(_SYMBOL.get(chain, chain.upper()), s["txid"], markings=b.marks(own)))
-            b.rel("related-to", tx, out[s["incident_id"]], own, created=created, description=s.get("role"), producer=by)
+            b.rel("related-to", tx, out[s["incident_id"]], own, created=created, description=s.get("role"),
+                  producer=by)
     return out
 
 

@@ -33,7 +33,7 @@ def _amount(value, where: str, rejects: list[Reject]) -> Decimal | None:
 
 
 def parse_incidents(objects: list[dict], *, where: str, bundle_id: str | None, markings: dict[str, str],
-                    names: dict[str, str | None], actor_of: dict[str, str], known_seeds: set[tuple],
+                    names: dict, actor_of: dict[str, str], known_seeds: set[tuple],
                     rejects: list[Reject]) -> tuple[list[Incident], list[Seed]]:
     """The incidents of a bundle and the seeds linked to them (seeds the registry already holds are skipped)."""
     from chaintrace.share.stix_import import WALLET_TYPES, tlp_of
@@ -85,14 +85,14 @@ def parse_incidents(objects: list[dict], *, where: str, bundle_id: str | None, m
     return incidents, _seeds(rels, by_id, inc_of, known_seeds, WALLET_TYPES)
 
 
-def _seeds(rels: list[dict], by_id: dict, inc_of: dict[str, Incident], known: set[tuple],
+def _seeds(rels: list[dict], by_id: dict, inc_of: dict, known: set[tuple],
            wallet_types: tuple[str, ...]) -> list[Seed]:
     """Attacker addresses (indicators ``related-to`` the incident), victim addresses (wallets related-to it as
     victim address) and transactions related-to it."""
-    based_on = {}
+    based_on: dict[str, list[str]] = {}
     for r in rels:
         if r.get("relationship_type") == "based-on":
-            based_on.setdefault(r.get("source_ref"), []).append(r.get("target_ref"))
+            based_on.setdefault(str(r.get("source_ref")), []).append(str(r.get("target_ref")))
     out: list[Seed] = []
     for r in rels:
         inc = inc_of.get(r.get("target_ref"))

@@ -170,6 +170,9 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins)
     report = tracer.run(ws, req, progress)
     name_actors(ws, report, req.actor_files, req.registry)
+    from chaintrace.trace.evidence import describe_evidence
+
+    describe_evidence(ws, report, req)
     check_invariant(report)
     return report
 

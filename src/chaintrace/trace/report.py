@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chaintrace.errors import ChaintraceError
+from chaintrace.model.ids import is_synthetic_txid
 
 SCHEMA = "chaintrace.trace/1"
 
@@ -141,6 +142,8 @@ class TraceReport:
     paths: list[TracePath] = field(default_factory=list)  # top paths (largest sink transfers)
     explain: list[dict] = field(default_factory=list)  # {"address", "found", "note", "paths": [TracePath]}
     tags: dict = field(default_factory=dict)  # {"files": [...], "registry": bool, "sink_addresses": n, ...}
+    coverage: dict = field(default_factory=dict)  # what the data covers (chaintrace.trace.evidence)
+    assumptions: dict = field(default_factory=dict)  # policy, thresholds, assumed opening balances
     schema: str = SCHEMA
 
     # ------------------------------------------------------------------ totals
@@ -180,6 +183,8 @@ class TraceReport:
                 del d["by_seed"]
             if "time" in d:
                 d["time_iso"] = iso(d["time"])
+            if is_synthetic_txid(d.get("txid")) or is_synthetic_txid(d.get("ref")):
+                d["synthetic_id"] = True  # made up by chaintrace for a transfer list: not an on-chain id
             return d
 
         def path(p: TracePath) -> dict:
@@ -203,6 +208,8 @@ class TraceReport:
             "partial_reason": self.partial_reason,
             "stats": self.stats,
             "tags": self.tags,
+            "coverage": self.coverage,
+            "assumptions": self.assumptions,
             "entities": [{**e, "amount": str(e["amount"])} for e in entities(self)],
             "paths": [path(p) for p in self.paths],
             "explain": [{**{k: v for k, v in e.items() if k != "paths"}, "paths": [path(p) for p in e["paths"]]}
@@ -247,7 +254,7 @@ class TraceReport:
             stats=d["stats"], partial=d["partial"], partial_reason=d.get("partial_reason"),
             paths=[path(p) for p in d.get("paths", [])],
             explain=[{**e, "paths": [path(p) for p in e["paths"]]} for e in d.get("explain", [])],
-            tags=d.get("tags", {}),
+            tags=d.get("tags", {}), coverage=d.get("coverage") or {}, assumptions=d.get("assumptions") or {},
         )
 
     @classmethod

@@ -3,7 +3,8 @@
 Investigators often hold only such a list, not blocks. :func:`ingest_transfer_list` turns one into ETH
 transfers in a workspace of its own: rows are ordered by time, each distinct time becomes a block whose hash
 is synthetic (derived from the file, flagged in the store's metadata as ``synthetic_blocks``), each row a
-successful transaction with its value and no gas. Amounts in ether (``total_eth``, ``amount_eth``, ``eth``,
+successful transaction (its hash from the list, else synthesised and marked: see :mod:`chaintrace.model.ids`;
+the count is the store's ``synthetic_txids`` metadata) with its value and no gas. Amounts in ether (``total_eth``, ``amount_eth``, ``eth``,
 ``amount``, ``value_eth``) are converted to wei exactly from their decimal text (``1e-05`` is 10**13 wei; a
 value with more than 18 decimals is refused, not rounded); ``value``/``value_wei`` columns are wei. Postgres
 ``\\x`` hex addresses (Dune) are read as ``0x``.
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from chaintrace.errors import UserError
 from chaintrace.model.encoding import keccak256
+from chaintrace.model.ids import is_synthetic_txid, synthetic_tx_hash
 from chaintrace.progress import NULL, Progress
 from chaintrace.store.workspace import Workspace
 
@@ -109,6 +111,7 @@ def transfer_list_to_etl(path: str | Path, out: str | Path) -> dict:
     blocks, txs = [], []
     parent = "0x" + keccak256(f"transfer-list:{tag}:genesis".encode()).hex()
     seen = set()
+    synthesised = 0
     for r in rows:
         if not blocks or blocks[-1]["timestamp"] != r["time"]:
             n = len(blocks)
@@ -118,10 +121,11 @@ def transfer_list_to_etl(path: str | Path, out: str | Path) -> dict:
                            "difficulty": 0, "total_difficulty": 0, "size": 0})
             parent = bh
         b = blocks[-1]
-        h = r["hash"] or "0x" + keccak256(f"transfer-list:{tag}:line{r['line']}".encode()).hex()
+        h = r["hash"] or synthetic_tx_hash(keccak256(f"transfer-list:{tag}:line{r['line']}".encode()).hex())
         if h in seen:  # the same transaction listed twice (e.g. two transfers of one tx): keep rows distinct
-            h = "0x" + keccak256(f"{h}:line{r['line']}".encode()).hex()
+            h = synthetic_tx_hash(keccak256(f"{h}:line{r['line']}".encode()).hex())
         seen.add(h)
+        synthesised += is_synthetic_txid(h)
         txs.append({"hash": h, "nonce": 0, "block_hash": b["hash"], "block_number": b["number"],
                     "transaction_index": b["transaction_count"], "from_address": r["from"], "to_address": r["to"],
                     "value": r["value"], "gas": 0, "gas_price": 0, "input": "0x", "transaction_type": 0,
@@ -130,7 +134,8 @@ def transfer_list_to_etl(path: str | Path, out: str | Path) -> dict:
         b["transaction_count"] += 1
     (out / "blocks.json").write_text("".join(json.dumps(b) + "\n" for b in blocks))
     (out / "transactions.json").write_text("".join(json.dumps(t) + "\n" for t in txs))
-    return {"rows": len(rows), "blocks": len(blocks), "total_wei": sum(r["value"] for r in rows)}
+    return {"rows": len(rows), "blocks": len(blocks), "total_wei": sum(r["value"] for r in rows),
+            "synthetic_txids": synthesised}
 
 
 def ingest_transfer_list(workspace: Workspace, path: str | Path, progress: Progress = NULL):
@@ -147,9 +152,13 @@ def ingest_transfer_list(workspace: Workspace, path: str | Path, progress: Progr
     with tempfile.TemporaryDirectory() as tmp:
         info = transfer_list_to_etl(path, tmp)
         rep = ingest_etl(workspace, tmp, progress=progress,
-                         extra_meta={"synthetic_blocks": True, "source_file": str(Path(path).resolve())})
+                         extra_meta={"synthetic_blocks": True, "source_file": str(Path(path).resolve()),
+                                     "synthetic_txids": info["synthetic_txids"]})
     rep.source = str(path)
     rep.warnings = [w for w in rep.warnings if "no token_transfers" not in w and "no traces" not in w]
     rep.warnings.append(f"{info['rows']} rows of a transfer list: block hashes are synthetic, no gas, no "
                         f"internal or token transfers")
+    if info["synthetic_txids"]:
+        rep.warnings.append(f"{info['synthetic_txids']} transaction hashes synthesised (the list has none for those "
+                            f"rows); they start with 0x{'0' * 16} and are not on-chain ids")
     return rep

@@ -8,6 +8,7 @@ import re
 
 from chaintrace.errors import UserError
 from chaintrace.model.amounts import join_amount
+from chaintrace.model.ids import SYNTHETIC_NOTE, is_synthetic_txid
 from chaintrace.store.workspace import Workspace
 
 TX_RE = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -42,6 +43,8 @@ def eth_tx(ws: Workspace, tx_hash: str) -> dict:
     for k in ("gas_price", "max_fee_per_gas", "max_priority_fee_per_gas", "effective_gas_price", "fee", "burned",
               "tip"):
         tx[k] = _int(tx[k])
+    tx["synthetic_id"] = is_synthetic_txid(tx["hash"])
+    tx["note"] = f"transaction hash {SYNTHETIC_NOTE}" if tx["synthetic_id"] else None
     raw = tx.pop("_input") or b""
     tx["method_id"] = "0x" + bytes(raw[:4]).hex() if len(raw) >= 4 else None
     tx["transfers"] = []
@@ -83,6 +86,11 @@ def eth_address(ws: Workspace, address: str, recent: int = 10) -> dict:
         b["received"], b["sent"] = int(b["received"]), int(b["sent"])
         b["balance"] = b["received"] - b["sent"]
         b["asset"] = b["symbol"] or b["token_address"]
+        b["note"] = None
+        if b["balance"] < 0:  # impossible on chain: the store lacks what funded the address
+            b["note"] = ("negative: the address sent more than the store shows it receiving; the data is partial "
+                         "(it begins after the address was funded, or lacks internal/token transfers), so this "
+                         "is not the address's real balance")
     info["balances"] = bals
     r = _rows(con, """
         WITH t AS (SELECT tx_id, height FROM eth.transfers_raw WHERE (to_id = ? OR from_id = ?) AND tx_id IS NOT NULL
@@ -102,5 +110,6 @@ def eth_address(ws: Workspace, address: str, recent: int = 10) -> dict:
                            ORDER BY transfer_id DESC LIMIT ?""", [aid, aid, recent]):
         x["value"] = join_amount(x["value"], x.pop("value_big"))
         x["asset"] = x["symbol"] or x["token_address"]
+        x["synthetic_id"] = is_synthetic_txid(x["tx_hash"])
         info["recent"].append(x)
     return info

@@ -1,0 +1,81 @@
+"""`chaintrace detect KIND`: laundering-shape detectors over the Bitcoin store (chaintrace.graph.detections)."""
+from __future__ import annotations
+
+import click
+
+from chaintrace.cli import main
+from chaintrace.cli._common import btc, console, data_option, format_option, print_json, table
+from chaintrace.errors import UserError
+from chaintrace.graph.detections import KINDS, detect as run_detect
+
+
+@main.command("detect")
+@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.option("--address", default=None, help="Only detections touching this address.")
+@click.option("--all", "all_", is_flag=True, help="Every detection in the store (the default without --address).")
+@click.option("--min-length", type=int, default=None, help="peel-chain: fewest hops [3].")
+@click.option("--min-outputs", type=int, default=None, help="fan-out [10] / structuring [5]: fewest outputs.")
+@click.option("--min-inputs", type=int, default=None, help="fan-in: fewest inputs [10].")
+@click.option("--tolerance", type=float, default=None, help="structuring: relative distance to the median [0.05].")
+@click.option("--min-share", type=float, default=None,
+              help="structuring: share of near-equal outputs [0.8]; pass-through: share of value passed fast [1.0].")
+@click.option("--max-hold-blocks", type=int, default=None, help="pass-through: longest hold in blocks [1].")
+@click.option("--min-receipts", type=int, default=None, help="pass-through: fewest outputs received [1].")
+@click.option("--min-dormant-blocks", type=int, default=None, help="dormancy: fewest blocks unmoved [1000].")
+@click.option("--limit", type=int, default=50, show_default=True, help="text: rows shown (json: all).")
+@format_option("text", "json")
+@data_option
+def detect_cmd(ws, kind, address, all_, limit, fmt, **params):
+    """Find peel chains, fan-out / fan-in, structuring, rapid pass-through or dormancy then movement.
+
+    Each detection carries its evidence: txids, features and the thresholds used (see docs/detection.md).
+
+    \b
+    Example:
+      chaintrace detect peel-chain --all --format json
+      chaintrace detect dormancy --min-dormant-blocks 100 --address bcrt1q...
+    """
+    if address and all_:
+        raise UserError("give --address A or --all, not both")
+    given = {k: v for k, v in params.items() if v is not None}
+    bad = set(given) - set(KINDS[kind])
+    if bad:
+        opts = ", ".join("--" + b.replace("_", "-") for b in sorted(bad))
+        raise UserError(f"{opts} does not apply to detect {kind} (it takes "
+                        + ", ".join("--" + k.replace("_", "-") for k in KINDS[kind]) + ")")
+    res = run_detect(ws, kind, address=address, **given)
+    if fmt == "json":
+        return print_json(res)
+    th = ", ".join(f"{k}={v}" for k, v in res["thresholds"].items())
+    console.print(f"{res['count']} {kind} detection(s) over {res['data']['transactions']} transactions "
+                  f"(store commit {res['data']['commit']}; {th})")
+    rows = []
+    for d in res["detections"][:limit]:
+        rows.append(_row(kind, d))
+    if rows:
+        console.print(table(kind, _COLUMNS[kind], rows))
+    if res["count"] > limit:
+        console.print(f"... {res['count'] - limit} more (--limit, or --format json for all)")
+
+
+_COLUMNS = {
+    "peel-chain": ["start", "length", "peeled", "remainder", "first peel to"],
+    "fan-out": ["txid", "inputs", "outputs", "value"],
+    "fan-in": ["txid", "inputs", "outputs", "value"],
+    "structuring": ["txid", "outputs", "near-equal", "median", "total"],
+    "pass-through": ["address", "receipts", "received", "passed fast", "max hold (blocks)"],
+    "dormancy": ["output", "value", "blocks dormant", "moved in"],
+}
+
+
+def _row(kind: str, d: dict) -> list:
+    if kind == "peel-chain":
+        return [d["start"], d["length"], btc(d["peeled_total"]), btc(d["remainder"]["value"]),
+                d["peels"][0]["address"] or "-"]
+    if kind in ("fan-out", "fan-in"):
+        return [d["txid"], d["n_inputs"], d["n_outputs"], btc(d["value"])]
+    if kind == "structuring":
+        return [d["txid"], d["n_outputs"], d["near_equal"], btc(d["median"]), btc(d["total"])]
+    if kind == "pass-through":
+        return [d["address"], d["receipts"], btc(d["received"]), btc(d["passed"]), d["max_hold_seen"]]
+    return [d["output"], btc(d["value"]), d["blocks_dormant"], d["moved_txid"]]

@@ -1,0 +1,108 @@
+"""Words of the report documents in English and Arabic (:mod:`.document`).
+
+Arabic is written for the reader, not pasted from a translator: Arabic month names (يناير ... ديسمبر, as used in
+Egypt and the Gulf), Arabic-Indic digits (٠-٩) for dates, counts and percentages. Values are inserted already
+escaped/marked up by the caller (ids and amounts isolated left to right).
+"""
+from __future__ import annotations
+
+from html import escape
+
+MONTHS_AR = ["يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر",
+             "ديسمبر"]
+_AR_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def digits(text: str, lang: str) -> str:
+    """Arabic-Indic digits for Arabic readers; unchanged for English."""
+    return text.translate(_AR_DIGITS) if lang == "ar" else text
+
+
+EN = {
+    "title": "Trace report: {chain}",
+    "generated": "Generated", "data_version": "Data version", "blocks": "blocks", "synthetic": "synthetic",
+    "data_dates": "Data covers", "sources": "Sources", "chain": "Chain", "policy": "Policy", "unknown": "unknown",
+    "h_summary": "Summary", "h_method": "Method and policies", "h_coverage": "Coverage and caveats",
+    "h_cashout": "Cash-out: where the traced value reached services", "h_appendix": "Appendix: identifiers",
+    "summary_seeded": "The trace followed {amount} from {n} seed(s) forward through the data.",
+    "summary_sinks": "{amount} ({pct}) reached {n} service(s) where funds are cashed out or leave the public chain.",
+    "summary_held": "{amount} ({pct}) is still held: not moved as of {date} (block {height}), the end of the data; "
+                    "later movements are not in the data.",
+    "summary_stopped": "{amount} ({pct}) was not followed further (reason: {reason}).",
+    "summary_partial": "Partial data: the seeds sent {amount} more than the data shows them receiving. The data "
+                       "begins after they were funded (the theft itself is not in it), so these figures are shares "
+                       "of what the data shows, not of what was stolen.",
+    "partial_result": "Partial result:",
+    "method_intro": "Value is followed forward from the seeds, transaction by transaction, in exact integer base "
+                    "units. A taint policy decides which part of a mixed balance or transaction carries the "
+                    "traced value; different policies give different answers, and the spread between them is "
+                    "the uncertainty of the attribution.",
+    "invariant": "Every figure is exact: reached services + still held + not followed + fees = total seeded.",
+    "policy_haircut": "haircut: each outgoing transfer carries traced value in proportion to the traced share of "
+                      "the balance.",
+    "policy_poison": "poison: any output of a transaction with a traced input is wholly traced (an upper bound).",
+    "policy_seniority": "seniority: traced value leaves first.",
+    "policy_fifo": "FIFO: value leaves in the order it arrived.",
+    "policy_lifo": "LIFO: the newest value leaves first.",
+    "coverage_intro": "What this report stands on, what was assumed, and what could not be known:",
+    "ev_data": "Data", "ev_held": "Still held means", "ev_partial_seed": "PARTIAL SEED",
+    "ev_synthesised_ids": "Synthesised ids", "ev_policy": "Policy", "ev_thresholds": "Thresholds",
+    "ev_assumed_opening_balances": "Assumed opening balances", "ev_coverage": "Coverage",
+    "entity": "Receiving service", "category": "Category", "amount": "Amount", "share": "Share",
+    "first_seen": "First seen", "transfers": "Transfers", "no_sinks": "No traced value reached a tagged service.",
+    "path_n": "Evidence path {n}", "hop": "Hop", "transaction": "Transaction", "address": "Address",
+    "traced": "Traced", "time": "Time", "addresses": "Addresses", "transactions": "Transactions",
+    "appendix_intro": "Every address and transaction cited above. Ids marked [synthesised] were made up by "
+                      "chaintrace for a source without transaction hashes: they are not on-chain ids.",
+    "synthesised": "synthesised",
+}
+
+AR = {
+    "title": "تقرير تتبّع الأموال: {chain}",
+    "generated": "تاريخ الإعداد", "data_version": "إصدار البيانات", "blocks": "الكتل", "synthetic": "اصطناعية",
+    "data_dates": "الفترة التي تغطيها البيانات", "sources": "المصادر", "chain": "السلسلة", "policy": "سياسة التتبّع",
+    "unknown": "غير معروف",
+    "h_summary": "الملخّص", "h_method": "المنهجية والسياسات", "h_coverage": "التغطية والتحفّظات",
+    "h_cashout": "التسييل: الخدمات التي وصلت إليها الأموال المتتبَّعة", "h_appendix": "ملحق: المعرّفات",
+    "summary_seeded": "تتبّع التقرير مبلغ {amount} انطلاقًا من {n} نقطة بداية عبر البيانات المتاحة.",
+    "summary_sinks": "وصل {amount} ({pct}) إلى {n} خدمة تُسيَّل فيها الأموال أو تغادر السلسلة العامة.",
+    "summary_held": "ما زال {amount} ({pct}) محتفظًا به: لم يتحرّك حتى {date} (الكتلة {height})، وهو نهاية "
+                    "البيانات؛ أي حركة لاحقة ليست في البيانات.",
+    "summary_stopped": "توقّف تتبّع {amount} ({pct}) (السبب: {reason}).",
+    "summary_partial": "بيانات جزئية: أرسلت نقاط البداية {amount} أكثر مما تُظهر البيانات أنها تلقّته. تبدأ "
+                       "البيانات بعد تمويلها (السرقة نفسها ليست فيها)، لذا فهذه الأرقام نسبٌ مما تُظهره البيانات، "
+                       "لا مما سُرق.",
+    "partial_result": "نتيجة جزئية:",
+    "method_intro": "تُتتبَّع القيمة من نقاط البداية إلى الأمام، معاملةً بعد معاملة، بوحدات أساسية صحيحة ودقيقة. "
+                    "تحدّد سياسة التتبّع أيّ جزء من الرصيد المختلط يحمل القيمة المتتبَّعة؛ وتعطي السياسات المختلفة "
+                    "نتائج مختلفة، والفرق بينها هو مقدار عدم اليقين في النسبة.",
+    "invariant": "كل رقم دقيق: ما وصل إلى الخدمات + ما زال محتفظًا به + ما توقّف تتبّعه + الرسوم = المجموع المتتبَّع.",
+    "policy_haircut": "الاقتطاع النسبي (haircut): يحمل كل تحويل صادر قيمة متتبَّعة بنسبة الحصة المتتبَّعة من الرصيد.",
+    "policy_poison": "التسميم (poison): كل مخرجات معاملة لها مدخل متتبَّع تُعدّ متتبَّعة بالكامل (حدّ أعلى).",
+    "policy_seniority": "الأسبقية (seniority): تخرج القيمة المتتبَّعة أولًا.",
+    "policy_fifo": "الوارد أولًا يخرج أولًا (FIFO).",
+    "policy_lifo": "الوارد أخيرًا يخرج أولًا (LIFO).",
+    "coverage_intro": "ما يستند إليه هذا التقرير، وما افتُرض، وما تعذّرت معرفته:",
+    "ev_data": "البيانات", "ev_held": "معنى «محتفظ به»", "ev_partial_seed": "نقطة بداية جزئية",
+    "ev_synthesised_ids": "معرّفات مُصطنَعة", "ev_policy": "السياسة", "ev_thresholds": "العتبات",
+    "ev_assumed_opening_balances": "أرصدة افتتاحية مفترضة", "ev_coverage": "التغطية",
+    "entity": "الخدمة المستلِمة", "category": "الفئة", "amount": "المبلغ", "share": "النسبة",
+    "first_seen": "أول ظهور", "transfers": "التحويلات", "no_sinks": "لم تصل أي قيمة متتبَّعة إلى خدمة معروفة.",
+    "path_n": "مسار الإثبات {n}", "hop": "القفزة", "transaction": "المعاملة", "address": "العنوان",
+    "traced": "المتتبَّع", "time": "الوقت", "addresses": "العناوين", "transactions": "المعاملات",
+    "appendix_intro": "كل عنوان ومعاملة وردت أعلاه. المعرّفات الموسومة [مُصطنَع] أنشأها chaintrace لمصدر بلا "
+                      "معرّفات معاملات، وهي ليست معرّفات على السلسلة.",
+    "synthesised": "مُصطنَع",
+}
+
+
+class T:
+    """``t(key, **values)``: the sentence in the language, values inserted as given (already HTML)."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self.words = AR if lang == "ar" else EN
+
+    def __call__(self, key: str, **values: str) -> str:
+        text = self.words.get(key) or EN.get(key) or key
+        return escape(text).format(**values) if values else escape(text)
