@@ -242,3 +242,43 @@ def test_trace_cli_json_text_and_explain(synth_ws):
     assert f"explain {s['exchanges'][0]}:" in res.output and "None" not in res.output
     bad = CliRunner().invoke(main, ["--data", str(ws.path), "trace", "--chain", "eth", "--from", "0x1234"])
     assert bad.exit_code == 2 and "expected an address" in bad.output
+
+
+def test_tokens_sharing_a_symbol_stay_apart(tmp_path):
+    """Two contracts both calling themselves "USDT" (the real one and a copy): amounts are keyed by contract
+    address, never summed together; the symbol is a label shown beside the address."""
+    from chaintrace.report.html import render_html
+    from chaintrace.report.text import to_text
+
+    ex = Export()
+    ex.block()
+    hack = ex.tx("V", "T", 0, tokens=[("REAL", "V", "T", 5_000_000), ("FAKE", "V", "T", 70_000_000_000)])
+    ex.tx("T", "X", 0, tokens=[("REAL", "T", "X", 3_000_001), ("FAKE", "T", "X", 69_999_999_999)])
+    out = ex.write(tmp_path / "x")
+    (out / "tokens.csv").write_text(
+        "address,symbol,name,decimals,total_supply,block_number\n"
+        f"{addr('REAL')},USDT,Tether USD,6,1000000000000,1\n"
+        f"{addr('FAKE')},USDT,Tether USD,6,1000000000000000,1\n")
+    ws = Workspace(tmp_path / "data")
+    ingest_etl(ws, out)
+    real, fake = addr("REAL"), addr("FAKE")
+    for policy in POLICIES:
+        r = trace(ws, [hack], chain="eth", policy=policy, tags=[tagpack(tmp_path / "t.yaml", {"X": "Exchange X"})],
+                  registry=False, min_value=0)
+        check_invariant(r)
+        assert r.total_seeded == {real: 5_000_000, fake: 70_000_000_000}, policy
+        assert "USDT" not in r.total_seeded and "USDT" not in r.fees
+        assert r.assets[real] == {"decimals": 6, "address": real, "symbol": "USDT"}
+        assert r.assets[fake]["symbol"] == "USDT" and r.assets[fake]["address"] == fake
+        sunk = {s.asset: s.amount for s in r.sinks}
+        assert sunk == {real: 3_000_001, fake: 69_999_999_999}, policy
+        held = {(h.address, h.asset): h.amount for h in r.holdings}
+        assert held == {(addr("T"), real): 1_999_999, (addr("T"), fake): 1}, policy
+        d = json.loads(json.dumps(r.to_dict()))
+        assert {k: int(v) for k, v in d["total_seeded"].items()} == r.total_seeded
+        assert d["assets"][fake]["symbol"] == "USDT"
+    assert r.asset_label(real) == f"USDT ({real})" and r.asset_label("ETH") == "ETH"
+    text = to_text(r, width=400)
+    assert f"USDT ({fake})" in text and f"USDT ({real})" in text  # path titles: symbol beside the contract
+    page = render_html([r])
+    assert f"USDT ({fake})" in page and f"USDT ({real})" in page

@@ -71,7 +71,7 @@ def _pct(v: int, total: int, lang: str) -> str:
 
 def _amt(r: TraceReport, v: int, asset: str | None = None) -> str:
     a = asset or r.asset
-    return _ltr(f"{amount(r, v, a)} {a}")
+    return _ltr(f"{amount(r, v, a)} {r.asset_label(a)}")
 
 
 def _summary(r: TraceReport, t: T, lang: str) -> list[str]:

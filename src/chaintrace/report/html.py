@@ -28,7 +28,8 @@ code{font:12px ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 
 
 def _amt(r: TraceReport, v: int, asset: str | None = None) -> str:
-    return f'<span title="{int(v)} base units">{escape(amount(r, v, asset))}</span>'
+    return (f'<span title="{int(v)} base units of {escape(r.asset_label(asset))}">'
+            f'{escape(amount(r, v, asset))}</span>')
 
 
 def _id(ref: str | None) -> str:
@@ -56,12 +57,13 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
     r0 = reports[0]
     a = r0.asset
     total = r0.total_seeded.get(a, 0)
+    a_label = r0.asset_label(a)  # amounts are keyed by contract address; the symbol is shown beside it
     title = title or f"Trace summary: {r0.chain} {', '.join(s.spec[:20] for s in r0.seeds[:3])}"
     h: list[str] = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>",
                     f"<style>{CSS}</style></head><body>", f"<h1>{escape(title)}</h1>"]
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     h.append(f'<p class=muted>{escape(r0.chain)} ({escape(r0.network)}), generated {now} by chaintrace. '
-             f'Seeded: {_amt(r0, total)} {escape(a)} from {len(r0.seeds)} seed(s). '
+             f'Seeded: {_amt(r0, total)} {escape(a_label)} from {len(r0.seeds)} seed(s). '
              f'Policies: {", ".join(escape(policy_text(r)) for r in reports)}.</p>')
     if note:
         h.append(f"<p>{escape(note)}</p>")
@@ -87,7 +89,7 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
                  f"<th class=n>{'exact' if ok else 'MISMATCH'}</th></tr></table></div>")
     h.append("</div>")
 
-    h.append(f"<h2>Where the money went (per receiving entity, {escape(a)})</h2><table><tr><th>entity</th>"
+    h.append(f"<h2>Where the money went (per receiving entity, {escape(a_label)})</h2><table><tr><th>entity</th>"
              "<th>category</th>")
     for r in reports:
         h.append(f"<th class=n>{escape(policy_text(r))}</th><th class=n>share</th>")
@@ -114,7 +116,7 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
     if r0.paths:
         h.append(f"<h2>Top paths ({escape(policy_text(r0))})</h2>")
         for i, p in enumerate(r0.paths):
-            h.append(f"<p><b>{i + 1}.</b> {_amt(r0, p.amount, p.asset)} {escape(p.asset)} to "
+            h.append(f"<p><b>{i + 1}.</b> {_amt(r0, p.amount, p.asset)} {escape(r0.asset_label(p.asset))} to "
                      f"<code>{escape(p.to or '')}</code> ({escape(p.kind)}), {len(p.steps)} step(s)</p>"
                      "<table><tr><th class=n>hop</th><th>output</th><th>address</th><th class=n>traced</th>"
                      "<th>time</th></tr>")

@@ -21,11 +21,11 @@ def amount(report: TraceReport, value: int, asset: str | None = None, symbol: bo
     asset = asset or report.asset
     dec = int(report.assets.get(asset, {}).get("decimals", 0))
     if not dec:
-        return fmt_units(int(value), 0, asset if symbol else "")
+        return fmt_units(int(value), 0, report.asset_label(asset) if symbol else "")
     sign = "-" if value < 0 else ""
     q, r = divmod(abs(int(value)), 10**dec)
     text = f"{sign}{q:,}.{r:0{dec}d}"
-    return f"{text} {asset}" if symbol else text
+    return f"{text} {report.asset_label(asset)}" if symbol else text
 
 
 def when(ts: int | None) -> str:
@@ -103,7 +103,7 @@ def path_table(report: TraceReport, p: TracePath, title: str) -> Table:
 
 def text_renderables(report: TraceReport, top: int = 10) -> list:
     """Rich renderables: seeds, where the value went per entity, the balance, holdings, top paths."""
-    a = report.asset
+    a = report.asset_label()  # column header: symbol beside the contract address
     out: list = []
     head = Text()
     head.append(f"Trace of {report.chain} ({report.network}) under policy {policy_text(report)}", style="bold")
@@ -137,7 +137,7 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
     if ents:
         out.append(et)
 
-    tot = report.totals(a)
+    tot = report.totals(report.asset)
     bt = _table("balance (exact, base units)", ["", a, "share"], {a, "share"})
 
     def share(v: int) -> str:
@@ -217,7 +217,7 @@ def to_csv(report: TraceReport) -> str:
 
 def comparison_table(reports: list[TraceReport], top: int = 20) -> Table:
     """Per entity, the amount under each report's policy and the spread between them."""
-    a = reports[0].asset
+    a = reports[0].asset_label()
     cols = ["entity", "category"] + [f"{policy_text(r)} {a}" for r in reports] + ["spread"]
     t = _table("how the models differ", cols, set(cols[2:]))
     for row in compare(reports)[:top]:

@@ -55,26 +55,16 @@ def _con(ws, tables):
 
 
 def asset_names(ws) -> tuple[list[str], dict]:
-    """Report names of every asset id (symbol, disambiguated by address when symbols repeat) and the
-    ``assets`` dict of the report."""
+    """Report keys of every asset id and the ``assets`` dict of the report. A token is keyed by its contract
+    address (lowercase), native ether by ``ETH``: symbols are not unique and scam tokens copy them, so two
+    tokens sharing a symbol are never summed together. The symbol is kept as a label in the dict."""
     t = ws.require_chain("eth").read("assets", ["asset_id", "address", "symbol", "decimals"])
     rows = sorted(zip(*(t[c].to_pylist() for c in ("asset_id", "address", "symbol", "decimals"))))
-    count: dict[str, int] = {}
-    for _, _, sym, _ in rows:
-        if sym:
-            count[sym] = count.get(sym, 0) + 1
     names, info = [], {}
     for _aid, addr, sym, dec in rows:
-        if addr is None:
-            name = sym or "ETH"
-        elif sym and count[sym] == 1 and sym != "ETH":
-            name = sym
-        elif sym:
-            name = f"{sym}@{addr[:10]}"
-        else:
-            name = addr
+        name = "ETH" if addr is None else addr.lower()
         names.append(name)
-        info[name] = {"decimals": dec, "address": addr}
+        info[name] = {"decimals": dec, "address": addr, "symbol": "ETH" if addr is None else (sym or None)}
     return names, info
 
 

@@ -130,7 +130,7 @@ class TraceReport:
     policy: dict  # {"name": ..., "params": {...}}
     limits: dict
     seeds: list[Seed]
-    assets: dict  # asset -> {"decimals": int}
+    assets: dict  # asset id (contract address, or the native symbol) -> {"decimals": int, ["address", "symbol"]}
     total_seeded: dict  # asset -> int
     sinks: list[Sink]
     holdings: list[Holding]
@@ -165,6 +165,15 @@ class TraceReport:
     def asset(self) -> str:
         """The main asset (the one with the most seeded value)."""
         return max(self.assets, key=lambda a: self.total_seeded.get(a, 0))
+
+    def asset_label(self, asset: str | None = None) -> str:
+        """How people see an asset: amounts are keyed by the asset id (a token's contract address, never its
+        symbol: symbols are not unique and scam tokens copy them); a known symbol is shown beside it,
+        e.g. ``USDT (0xdac17f958d2ee523a2206206994597c13d831ec7)``."""
+        a = asset or self.asset
+        info = self.assets.get(a) or {}
+        sym = info.get("symbol")
+        return f"{sym} ({a})" if sym and sym != a else a
 
     # ------------------------------------------------------------------ JSON
 
