@@ -127,7 +127,8 @@ def describe_evidence(ws, report: TraceReport, request) -> None:
         q, rem = divmod(miss, 10**dec)
         exact = f"{q:,}" + (f".{rem:0{dec}d}".rstrip("0").rstrip(".") if dec else "")
         coverage["partial_seed_note"] = (
-            f"the data begins after {len(partial_seeds)} seed(s) were funded: they sent {exact} {a} "
+            f"the data begins after {len(partial_seeds)} seed(s) were funded: they sent {exact} "
+            f"{report.asset_label(a)} "
             f"more than the data shows them receiving (e.g. the theft itself is not in the data), so the trace "
             f"seeds only what the data shows arriving and covers the rest with an assumed clean opening balance; "
             f"shares of the seeded value are not shares of what was stolen")
