@@ -11,7 +11,7 @@ from chaintrace.screen import history, screen_addresses
 from chaintrace.store.workspace import Workspace
 from tests.test_monitor_alerts import _snapshot
 
-SCREENED = "0x" + "33" * 20  # synthetic: on no real list
+SCREENED = "0x" + "3a" * 20  # synthetic: on no real list
 LONG_AGO = "0x" + "44" * 20
 OTHER = "0x" + "55" * 20
 
@@ -22,7 +22,7 @@ def _alerts(path):
 
 def test_new_snapshot_alerts_for_recently_screened_address(tmp_path):
     ws = Workspace(tmp_path / "data")
-    ans = screen_addresses(ws, [SCREENED, "not-an-address"])
+    ans = screen_addresses(ws, [SCREENED.upper().replace("0X", "0x"), "not-an-address"])
     assert ans["results"][0]["risk"] == "none"
     history.record(ws, [("eth", LONG_AGO, False, 0)], at=time.time() - 100 * 86400)  # outside the 90 days
     rec = history.recent(ws)

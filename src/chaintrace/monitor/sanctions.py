@@ -123,6 +123,7 @@ def _check_screened(ws, con, channels: list[str], gen: int, watched: set[tuple[s
         old_row = con.execute("SELECT answer FROM sanctions WHERE chain = ? AND address = ?",
                               (chain, address)).fetchone()
         con.execute("INSERT OR REPLACE INTO sanctions VALUES (?,?,?)", (chain, address, json.dumps(now, sort_keys=True)))
+        changes: tuple[tuple[str, list[str]], ...]
         if old_row is not None:
             old = json.loads(old_row[0])
             changes = (("added", sorted(set(now) - set(old))), ("removed", sorted(set(old) - set(now))))

@@ -1,6 +1,6 @@
 """Recently screened addresses: a small durable record per workspace (``DATA/screen/history.sqlite``, WAL).
 
-One row per (chain, address) screened -- by ``chaintrace screen address`` or any screening endpoint of
+One row per (chain, address) screened (the address as the registry keys it: EVM and bech32 lower-cased) -- by ``chaintrace screen address`` or any screening endpoint of
 ``chaintrace serve`` -- with the time it was last screened, whether the answer was sanctioned, and the
 registry generation the answer stood on. The monitor (``chaintrace watch run``) reads it to raise a
 ``sanctions_change`` alert when a new sanctions list changes the answer for an address screened within the
@@ -94,12 +94,13 @@ def recent(ws, days: float | None = None) -> list[dict]:
 
 
 def _rows_of(item) -> list[tuple[str, str, bool, int | None]]:
+    from chaintrace.intel import addresses as addr
+
     kind, snap, payload, _t = item
     gen = generation_of(snap)
     if kind == "results":
-        return [(r["chain"], r["subject"], bool(r["sanctions"]), gen) for r in payload
+        return [(r["chain"], addr.key(r["chain"], r["subject"]), bool(r["sanctions"]), gen) for r in payload
                 if r.get("invalid") is None and r.get("chain") in ("btc", "eth")]
-    from chaintrace.intel import addresses as addr
     from chaintrace.screen.service import classify
 
     want, address = payload
@@ -113,8 +114,9 @@ def _rows_of(item) -> list[tuple[str, str, bool, int | None]]:
     if chain is None or (want is not None and chain != want):
         return []
     src = snap.sources.get(chain)
-    d = src.direct.get(addr.key(chain, address)) if src is not None else None
-    return [(chain, address, bool(d and d["sanctions"]), gen)]
+    k = addr.key(chain, address)
+    d = src.direct.get(k) if src is not None else None
+    return [(chain, k, bool(d and d["sanctions"]), gen)]
 
 
 class ScreenLog:
