@@ -15,3 +15,4 @@ run python bench/bench_eth_ingest.py --transfers 5000000
 run python bench/bench_eth_trace.py --transfers 5000000
 run python bench/bench_intel_lookup.py --packs all --n 1000000
 run python bench/bench_coldstart.py
+run python bench/bench_report.py --txs 10000 --paths 50

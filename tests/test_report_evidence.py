@@ -228,3 +228,36 @@ def test_document_pdf_text_and_pages(lazarus, simtrace, tmp_path):
     text = _pdf_text(_report_cli(tmp_path, s, "en", "pdf"))
     assert "Evidence path 1" in text and s.paths[0].steps[0].txid[:40] in text.replace("\n", "")
     assert "Partial data" not in text
+
+
+def test_case_report_with_attached_trace(lazarus, tmp_path):
+    import hashlib
+
+    from chaintrace.report import cases
+
+    ws = Workspace(tmp_path / "casews")
+    c = cases.new(ws, "Ronin bridge outflows", addresses=[RONIN], analyst="amina")
+    cases.note(ws, c["id"], "exchange asked to freeze deposits", analyst="amina")
+    src = tmp_path / "ronin.json"
+    lazarus["report"].write_json(src)
+    run = CliRunner()
+    res = run.invoke(main, ["report", c["id"], "--lang", "en", "--out", str(tmp_path / "x.html"), "--data", str(ws.path)])
+    assert res.exit_code == 2 and "has no trace" in res.output
+    res = run.invoke(main, ["case", "add-trace", c["id"], "--trace", str(src), "--format", "json", "--data", str(ws.path)])
+    assert res.exit_code == 0, res.output
+    entry = json.loads(res.output)
+    assert entry["action"] == "trace" and entry["detail"]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert (cases.cases_path(ws).parent / entry["detail"]["file"]).read_bytes() == src.read_bytes()
+    for lang, words in (("en", ["Case record", "exchange asked to freeze deposits", "Ronin bridge outflows"]),
+                        ("ar", ["سجلّ القضية", "exchange asked to freeze deposits", "القضية"])):
+        out = tmp_path / f"case-{lang}.html"
+        res = run.invoke(main, ["report", c["id"], "--lang", lang, "--out", str(out), "--json", "--data", str(ws.path)])
+        assert res.exit_code == 0, res.output
+        doc = out.read_text()
+        assert all(w in doc for w in words) and c["id"] in doc and "amina" in doc
+        assert entry["detail"]["sha256"] in doc
+        assert ("Partial data" if lang == "en" else "بيانات جزئية") in doc
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    res = run.invoke(main, ["case", "add-trace", c["id"], "--trace", str(bad), "--data", str(ws.path)])
+    assert res.exit_code == 2 and "not a chaintrace trace report" in res.output

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from chaintrace.errors import UserError
+from chaintrace.errors import ChaintraceError, UserError
 from chaintrace.store.workspace import Workspace
 
 STATUSES = ("open", "investigating", "closed")
@@ -127,3 +127,37 @@ def set_status(ws: Workspace, case_id: str, status: str, analyst: str | None = N
         con.execute("UPDATE cases SET status = ? WHERE id = ?", [status, case_id])
         _append(con, case_id, "status", analyst, {"from": old, "to": status})
     return get(ws, case_id)
+
+
+def attach_trace(ws: Workspace, case_id: str, path: str | Path, analyst: str | None = None) -> dict:
+    """Keep a copy of the trace report JSON at `path` in the case (``cases/<id>/traces/<sha256>.json``) and
+    append an audited ``trace`` action with its SHA-256, chain, policy, limits and data coverage."""
+    import hashlib
+
+    from chaintrace.trace.report import TraceReport
+
+    get(ws, case_id)
+    try:
+        data = Path(path).read_bytes()
+        rep = TraceReport.from_dict(json.loads(data))
+    except OSError as e:
+        raise UserError(f"--trace {path}: {e.strerror}") from None
+    except (ChaintraceError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"--trace {path}: not a chaintrace trace report ({e})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    dest = cases_path(ws).parent / case_id / "traces" / f"{digest[:16]}.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    cov = rep.coverage or {}
+    with _db(ws) as con:
+        _append(con, case_id, "trace", analyst, {
+            "file": str(dest.relative_to(cases_path(ws).parent)), "source": str(path), "sha256": digest,
+            "chain": rep.chain, "policy": rep.policy, "limits": rep.limits, "seeds": [s.spec for s in rep.seeds],
+            "data": {"heights": cov.get("heights"), "times": cov.get("times"), "sources": cov.get("sources")}})
+    return get(ws, case_id)
+
+
+def case_traces(ws: Workspace, case: dict) -> list[Path]:
+    """The trace reports attached to `case` (from its audit trail), oldest first."""
+    root = cases_path(ws).parent
+    return [root / a["detail"]["file"] for a in case["audit"] if a["action"] == "trace"]

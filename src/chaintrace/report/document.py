@@ -143,20 +143,42 @@ def _identifiers(r: TraceReport) -> tuple[list[str], list[str]]:
     return sorted(addrs), sorted(txs)
 
 
-def render_document(report: TraceReport, lang: str = "en", title: str | None = None) -> str:
-    """The report document of `report` in `lang` (``en`` or ``ar``) as one HTML page (see the module doc)."""
+def _case_cover(case: dict, t: T, lang: str) -> str:
+    analysts = sorted({a["analyst"] for a in case.get("audit", []) if a.get("analyst")})
+    return (f'<dt>{t("case")}</dt><dd>{_ltr(case["id"])} — {escape(case["title"])} ({escape(case["status"])})</dd>'
+            f'<dt>{t("analysts")}</dt><dd>{", ".join(_ltr(a) for a in analysts)}</dd>'
+            f'<dt>{t("opened")}</dt><dd>{escape(digits(case["created_at"][:10], lang))}</dd>')
+
+
+def _case_section(case: dict, t: T, lang: str) -> list[str]:
+    h = [f'<section><h2>{t("h_case")}</h2><table><tr><th>#</th><th>{t("time")}</th><th>{t("analyst")}</th>'
+         f'<th>{t("action")}</th><th></th></tr>']
+    for a in case.get("audit", []):
+        d = a.get("detail") or {}
+        what = d.get("text") or (f'{d.get("file")} sha256 {d.get("sha256")}' if a["action"] == "trace" else
+                                 ", ".join(f"{k}: {v}" for k, v in d.items() if not isinstance(v, (dict, list))))
+        h.append(f'<tr><td>{digits(str(a["seq"]), lang)}</td><td>{_ltr(a["at"])}</td><td>{_ltr(a["analyst"] or "")}'
+                 f'</td><td>{escape(a["action"])}</td><td>{escape(str(what))}</td></tr>')
+    h.append("</table></section>")
+    return h
+
+
+def render_document(report: TraceReport, lang: str = "en", title: str | None = None, case: dict | None = None) -> str:
+    """The report document of `report` in `lang` (``en`` or ``ar``) as one HTML page (see the module doc);
+    with `case` (:func:`chaintrace.report.cases.get`), the cover names the case and its analysts, and a section
+    lists its audit trail (notes, traces attached with their SHA-256)."""
     if lang not in LANGS:
         raise ValueError(f"language {lang!r}: choose from {', '.join(LANGS)}")
     r, t = report, T(lang)
     c = r.coverage or {}
     times, heights = c.get("times") or {}, c.get("heights") or {}
     now = int(datetime.now(timezone.utc).timestamp())
-    title = title or t("title", chain=r.chain)
+    title = title or (case["title"] if case else t("title", chain=r.chain))
     block_range = f"{heights.get('first')}..{heights.get('last')}"
     chain_net = f"{r.chain} ({r.network})"
     h = [f'<!doctype html><html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}"><head><meta charset="utf-8">'
          f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-         f'<section class=cover><h1>{escape(title)}</h1><dl>'
+         f'<section class=cover><h1>{escape(title)}</h1><dl>{_case_cover(case, t, lang) if case else ""}'
          f'<dt>{t("generated")}</dt><dd>{fmt_date(now, lang, True)}</dd>'
          f'<dt>{t("data_version")}</dt><dd>{_ltr(r.schema)}; {t("blocks")} {_ltr(block_range)}'
          f'{" (" + t("synthetic") + ")" if heights.get("synthetic") else ""}</dd>'
@@ -182,6 +204,8 @@ def render_document(report: TraceReport, lang: str = "en", title: str | None = N
     h.append("</table></section><section>")
     h += _cashout(r, t, lang)
     h.append("</section>")
+    if case:
+        h += _case_section(case, t, lang)
     addrs, txs = _identifiers(r)
     h.append(f'<section><h2>{t("h_appendix")}</h2><p>{t("appendix_intro")}</p><h3>{t("addresses")} '
              f'({digits(str(len(addrs)), lang)})</h3><ul>')
@@ -193,10 +217,10 @@ def render_document(report: TraceReport, lang: str = "en", title: str | None = N
 
 
 def write_document(report: TraceReport, out: str | Path, lang: str = "en", fmt: str = "html",
-                   title: str | None = None) -> Path:
+                   title: str | None = None, case: dict | None = None) -> Path:
     """Write the report document to `out` as ``html`` or ``pdf`` (headless Chromium, :mod:`.pdf`)."""
     out = Path(out)
-    html = render_document(report, lang, title)
+    html = render_document(report, lang, title, case)
     if fmt == "html":
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(html, encoding="utf-8")

@@ -55,6 +55,8 @@ EN = {
     "appendix_intro": "Every address and transaction cited above. Ids marked [synthesised] were made up by "
                       "chaintrace for a source without transaction hashes: they are not on-chain ids.",
     "synthesised": "synthesised",
+    "case": "Case", "analysts": "Analysts", "opened": "Opened", "h_case": "Case record (append-only audit trail)",
+    "analyst": "Analyst", "action": "Action",
 }
 
 AR = {
@@ -93,6 +95,8 @@ AR = {
     "appendix_intro": "كل عنوان ومعاملة وردت أعلاه. المعرّفات الموسومة [مُصطنَع] أنشأها chaintrace لمصدر بلا "
                       "معرّفات معاملات، وهي ليست معرّفات على السلسلة.",
     "synthesised": "مُصطنَع",
+    "case": "القضية", "analysts": "المحلّلون", "opened": "تاريخ الفتح", "h_case": "سجلّ القضية (سجلّ تدقيق لا يُعدَّل)",
+    "analyst": "المحلّل", "action": "الإجراء",
 }
 
 

@@ -31,17 +31,20 @@ def _range(con, chain: str) -> tuple:
                        ).fetchone()
 
 
-def _address_flows(con, chain: str, address: str) -> tuple[int, int] | None:
-    """(received, sent) of `address` in the chain's main asset over the whole store (account chains)."""
-    if chain != "eth":
-        return None
-    r = con.execute("""
-        SELECT CAST(coalesce(sum(CASE WHEN to_address = ? THEN v END), 0) AS VARCHAR),
-               CAST(coalesce(sum(CASE WHEN from_address = ? THEN v END), 0) AS VARCHAR)
-        FROM (SELECT to_address, from_address, CAST(coalesce(value, CAST(value_big AS HUGEINT)) AS HUGEINT) AS v
-              FROM eth.transfers WHERE asset_id = 0 AND (to_address = ? OR from_address = ?))""",
-                    [address, address, address, address]).fetchone()
-    return int(r[0]), int(r[1])
+def _address_flows(con, chain: str, addresses: list[str]) -> dict[str, tuple[int, int]]:
+    """address -> (received, sent) in the chain's main asset over the whole store (account chains; one scan)."""
+    if chain != "eth" or not addresses:
+        return {}
+    marks = ", ".join("?" for _ in addresses)
+    rows = con.execute(f"""
+        WITH v AS (SELECT to_address, from_address, CAST(coalesce(value, CAST(value_big AS HUGEINT)) AS HUGEINT) AS v
+                   FROM eth.transfers WHERE asset_id = 0 AND (to_address IN ({marks}) OR from_address IN ({marks}))),
+             x AS (SELECT to_address AS a, v AS got, 0 AS gave FROM v UNION ALL SELECT from_address, 0, v FROM v)
+        SELECT a, CAST(sum(got) AS VARCHAR), CAST(sum(gave) AS VARCHAR) FROM x WHERE a IN ({marks}) GROUP BY a""",
+                       addresses * 3).fetchall()
+    out = {a: (0, 0) for a in addresses}
+    out.update({a: (int(g), int(s)) for a, g, s in rows})
+    return out
 
 
 def _opening_balances(con, chain: str) -> dict | None:
@@ -91,14 +94,13 @@ def describe_evidence(ws, report: TraceReport, request) -> None:
         f"{chain} blocks ingested into {store.root}" if hasattr(store, "root") else f"{chain} blocks in the store"]
     seeds_cov: list[dict[str, Any]] = []
     partial_seeds: list[dict[str, Any]] = []
-    for s in report.seeds:
-        if s.kind != "address":
+    address_seeds = list(dict.fromkeys(s.spec for s in report.seeds if s.kind == "address"))
+    flows = _address_flows(con, chain, sorted({a.lower() for a in address_seeds}))
+    for spec in address_seeds:
+        if spec.lower() not in flows:
             continue
-        flows = _address_flows(con, chain, s.spec.lower())
-        if flows is None:
-            continue
-        received, sent = flows
-        row = {"seed": s.spec, "received_in_data": str(received), "sent_in_data": str(sent),
+        received, sent = flows[spec.lower()]
+        row = {"seed": spec, "received_in_data": str(received), "sent_in_data": str(sent),
                "missing": str(max(sent - received, 0)), "partial": sent > received}
         seeds_cov.append(row)
         if sent > received:
@@ -141,7 +143,7 @@ def describe_evidence(ws, report: TraceReport, request) -> None:
         ob: dict[str, Any] = {"debits": int(stats.get("opening_balance_assumed") or 0),
               "meaning": "a debit larger than the balance the data shows is covered by an assumed clean opening "
                          "balance (the account was funded before the data begins)"}
-        over = _opening_balances(con, chain)
+        over = _opening_balances(con, chain) if ob["debits"] else None  # one pass over the store, only when needed
         if over is not None:
             ob["over_store"] = over
         ob["seeds"] = {r["seed"]: r["missing"] for r in partial_seeds}
