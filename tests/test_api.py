@@ -207,3 +207,29 @@ def test_openapi_schemathesis(served):
            "--include-tag", "screening", "--include-tag", "sanctions", "--include-tag", "service"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+
+
+def test_served_screenings_are_recorded_for_the_monitor(served):
+    """The fast GET path and the batch endpoint note what they screened; the service's watcher thread writes
+    it to DATA/screen/history.sqlite (read by the monitor's sanctions-change check)."""
+    import time
+
+    from chaintrace.screen import history
+
+    ws, srv, keys, _ = served
+    clean, got_only = "0x" + "66" * 20, "0x" + "77" * 20
+    with httpx.Client(base_url=srv.url, headers=H(keys["screener"])) as c:
+        assert c.get(f"/v1/screen/address/eth/{LAZARUS_ETH}").status_code == 200
+        assert c.get(f"/v1/screen/address/eth/{got_only}").status_code == 200
+        assert c.post("/v1/screen/addresses", json={"addresses": [clean, "nope"]}).status_code == 200
+    laz = LAZARUS_ETH.lower()  # recorded as the registry keys it
+    got: dict = {}
+    for _ in range(100):  # written within the watcher's check interval (2 s); wait for it, no timing assertion
+        got = {r["address"]: r for r in history.recent(ws)}
+        if laz in got and clean in got and got_only in got:
+            break
+        time.sleep(0.1)
+    assert got[laz]["sanctioned"] is True and got[laz]["chain"] == "eth"
+    assert got[got_only]["sanctioned"] is False and got[got_only]["chain"] == "eth"
+    assert got[clean]["sanctioned"] is False and "nope" not in got
+    assert got[clean]["registry_generation"] == intel.registry.generation(ws)

@@ -124,6 +124,7 @@ class FastPath:
             return await _send(send, 429, headers, body)
         snap = state.screener.snapshot()
         body, summary, dv = _answer_entry(state, snap, kind, chain, address)
+        state.screener.log.note(snap, chain, address)  # O(1); written by the screener's watcher thread
         if state.audit is not None:
             who = Principal.of(rec)
             req = {"n": 1, "subjects": [address]}

@@ -6,6 +6,13 @@ from :func:`chaintrace.intel.api.lookup`. A newly imported snapshot (OFAC
 SDN XML, derived CSV, plain address lists) that adds or drops an entry for a watched address raises a
 ``sanctions_change`` alert (``change``: ``added`` or ``removed``, with the entries and the list snapshots the
 registry now holds). The registry is only asked again when its generation changes.
+
+Addresses **screened** recently (``chaintrace screen address`` or ``chaintrace serve``; the record of
+:mod:`chaintrace.screen.history`, retention window 90 days by default) and not watched get the same check:
+their alert has ``source: "screening"`` (watchlist alerts: ``source: "watchlist"``), no watchlist, and
+``last_screened`` / ``screened_generation``. The previous answer is the one the monitor stored at its last
+check, else the screening's own (sanctioned or not, at the generation it was screened at): an address first
+screened after the change gets no alert (its screening already answered with the new list).
 """
 from __future__ import annotations
 
@@ -92,8 +99,50 @@ def check(ws, con, channels: list[str], force: bool = False) -> list[dict]:
                 for wl in lists.get((chain, address), []):
                     a = A.make("sanctions_change", (wl["list_id"], chain, address, change, *keys, gen),
                                chain=chain, watchlist=wl, address=address, change=change, entries=entries,
-                               sanctioned_now=bool(now), registry_generation=gen, as_of=_today())
+                               sanctioned_now=bool(now), registry_generation=gen, as_of=_today(),
+                               source="watchlist")
                     if A.record(ws, con, a, channels, wl["list_id"]):
                         out.append(a)
+        out += _check_screened(ws, con, channels, gen, {p for p in pairs})
         con.execute("INSERT OR REPLACE INTO meta VALUES ('registry_generation', ?)", (str(gen),))
+    return out
+
+
+def _check_screened(ws, con, channels: list[str], gen: int, watched: set[tuple[str, str]]) -> list[dict]:
+    """Alerts for recently screened, unwatched addresses whose answer changed (inside the caller's
+    transaction)."""
+    from chaintrace.screen.history import recent
+
+    rows = [r for r in recent(ws) if (r["chain"], r["address"]) not in watched]
+    if not rows:
+        return []
+    out = []
+    answers = _answers(ws, [r["address"] for r in rows])
+    for r, now in zip(rows, answers):
+        chain, address = r["chain"], r["address"]
+        old_row = con.execute("SELECT answer FROM sanctions WHERE chain = ? AND address = ?",
+                              (chain, address)).fetchone()
+        con.execute("INSERT OR REPLACE INTO sanctions VALUES (?,?,?)", (chain, address, json.dumps(now, sort_keys=True)))
+        changes: tuple[tuple[str, list[str]], ...]
+        if old_row is not None:
+            old = json.loads(old_row[0])
+            changes = (("added", sorted(set(now) - set(old))), ("removed", sorted(set(old) - set(now))))
+        elif r["registry_generation"] is None or int(r["registry_generation"]) >= gen:
+            continue  # screened with the current registry: that answer already was the new one
+        elif r["sanctioned"] == bool(now):
+            continue  # (entries may differ; the screening record keeps only sanctioned or not)
+        elif now:
+            old, changes = {}, (("added", sorted(now)),)
+        else:
+            old, changes = {}, (("removed", []),)  # which entries were in force then is not recorded
+        for change, keys in changes:
+            if not keys and old_row is not None:
+                continue
+            entries = [(now if change == "added" else old)[k] for k in keys]
+            a = A.make("sanctions_change", ("screened", chain, address, change, *keys, gen), chain=chain,
+                       watchlist=None, address=address, change=change, entries=entries, sanctioned_now=bool(now),
+                       registry_generation=gen, as_of=_today(), source="screening",
+                       last_screened=A.iso(r["last_screened"]), screened_generation=r["registry_generation"])
+            if A.record(ws, con, a, channels, None):
+                out.append(a)
     return out

@@ -322,7 +322,13 @@ class Screener:
         self._watch = watch
         self.auto_index = auto_index
         self._build_failed = 0.0
+        from chaintrace.screen.history import ScreenLog
+
+        self.log = ScreenLog(ws)  # recently screened addresses (for the monitor's sanctions-change check)
         if watch:
+            import atexit
+
+            atexit.register(self.log.flush)
             threading.Thread(target=self._watcher, name="chaintrace-screen-watch", daemon=True).start()
 
     def _data_stamp(self) -> tuple:
@@ -342,6 +348,7 @@ class Screener:
         return tuple(out)
 
     def _refresh(self) -> None:
+        self.log.flush()
         with self._lock:
             self._checked = time.monotonic()
             try:
@@ -384,7 +391,11 @@ class Screener:
 
     def addresses(self, subjects: list[str]) -> dict:
         snap = self.snapshot()
-        return {"results": screen_address_batch(snap, subjects), "data_version": snap.data_version}
+        results = screen_address_batch(snap, subjects)
+        self.log.note_results(snap, results)
+        if not self._watch:
+            self.log.flush()
+        return {"results": results, "data_version": snap.data_version}
 
     def transfers(self, refs: list[str]) -> dict:
         snap = self.snapshot()
