@@ -35,7 +35,7 @@ _I64MAX = np.int64(9223372036854775807)
 # Open-addressing hash table output id -> slot (keys -1 = empty). Entries are never deleted: an output is
 # spent once, so its entry is looked up once; the table is rebuilt larger at half load.
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _h_slot(keys, o):
     mask = keys.shape[0] - 1
     i = (o * np.int64(-7046029254386353131)) & mask
@@ -44,7 +44,7 @@ def _h_slot(keys, o):
     return i
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _h_put(keys, vals, o, v):
     i = _h_slot(keys, o)
     keys[i] = o
@@ -87,7 +87,7 @@ def _grow_pool(p_val, p_src, p_hop, n):
     return _grow(p_val, n), _grow(p_src, n), _grow(p_hop, n)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _gather_inputs(i0, n_in, in_slot, in_output, out_value, s_seg, s_hop, s_kind, p_val, p_src, p_hop,
                    iv, ip, sv, ss, sh):
     """Write the inputs of one transaction as split arguments: values `iv`, segments sv/ss/sh at ip[k]:ip[k+1]
@@ -126,7 +126,7 @@ def _gather_inputs(i0, n_in, in_slot, in_output, out_value, s_seg, s_hop, s_kind
     return txhop, known, first_unknown
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _slot_kind(o, flag, hop, min_value, max_hops, has_sinks, sink_of_addr, out_addr, out_type, unspendable_type,
                out_spender_tx, until_tx, has_stop, stop_tx):
     """Why a tainted output stops the trace (BELOW, MAX_HOPS, SINK, BURNED, HOLDING, UNTIL, COINJOIN) or
@@ -149,7 +149,7 @@ def _slot_kind(o, flag, hop, min_value, max_hops, has_sinks, sink_of_addr, out_a
     return PENDING
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _output_segments(a, b, rv, rs, rh, src, sidx, seeded, seed_conv, tmp_v, tmp_s, tmp_h, ordered, value,
                      p_val, p_src, p_hop, at, amt, txhop):
     """Write the segments of one output (split result rv/rs/rh[a:b]) into the pool at `at`. A seed output
