@@ -17,6 +17,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from chaintrace.trace.kernels import _grow
 from chaintrace.trace.split import muldiv as _muldiv
 
 
@@ -85,10 +86,7 @@ def forward(tx_out, tx_in, out_value, out_addr, out_spender_tx, in_output, seed_
             taint[o] = share
             hop[o] = h
             parent[o] = best
-            if nt >= touched.shape[0]:
-                bigger = np.empty(2 * touched.shape[0], np.int64)
-                bigger[:nt] = touched[:nt]
-                touched = bigger
+            touched = _grow(touched, nt + 1)
             touched[nt] = o
             nt += 1
             a = out_addr[o]
@@ -169,10 +167,7 @@ def backward(tx_out, tx_in, out_value, out_addr, out_tx, in_output, seed_out, st
             taint[o] = share
             hop[o] = h
             parent[o] = best
-            if nt >= touched.shape[0]:
-                bigger = np.empty(2 * touched.shape[0], np.int64)
-                bigger[:nt] = touched[:nt]
-                touched = bigger
+            touched = _grow(touched, nt + 1)
             touched[nt] = o
             nt += 1
             a = out_addr[o]
