@@ -121,17 +121,27 @@ async def post_tip(request: Request):
                                     "yourself (POST /v1/tips/followup)."}, status_code=201)
 
 
-@router.post("/v1/tips/followup", status_code=201, responses=_doc(400, 404, 413, 422, 429))
-async def post_followup(request: Request):
-    """Add information to a tip: the tip fields plus ``receipt``."""
+async def _with_receipt(request: Request):
+    """(store, body) of a request that names a receipt code, or the error answer (rate limit first: every
+    request counts, junk included; then a JSON object with a string ``receipt``)."""
     store, limiter = _state(request)
-    if (r := _limited(request, limiter)) is not None:     # every request counts, junk included
+    if (r := _limited(request, limiter)) is not None:
         return r
     data = await _json(request)
     if isinstance(data, JSONResponse):
         return data
     if not isinstance(data, dict) or not isinstance(data.get("receipt"), str):
         return _err(422, "invalid_tip", "receipt code required", "receipt")
+    return store, data
+
+
+@router.post("/v1/tips/followup", status_code=201, responses=_doc(400, 404, 413, 422, 429))
+async def post_followup(request: Request):
+    """Add information to a tip: the tip fields plus ``receipt``."""
+    got = await _with_receipt(request)
+    if isinstance(got, JSONResponse):
+        return got
+    store, data = got
     receipt = data.pop("receipt")
     try:
         out = store.follow_up(receipt, data)
@@ -145,14 +155,10 @@ async def post_followup(request: Request):
 @router.post("/v1/tips/status", responses=_doc(400, 404, 413, 422, 429))
 async def post_status(request: Request):
     """Where a tip stands (received / triaged), by receipt code (in the body, never in a URL)."""
-    store, limiter = _state(request)
-    if (r := _limited(request, limiter)) is not None:     # every request counts, junk included
-        return r
-    data = await _json(request)
-    if isinstance(data, JSONResponse):
-        return data
-    if not isinstance(data, dict) or not isinstance(data.get("receipt"), str):
-        return _err(422, "invalid_tip", "receipt code required", "receipt")
+    got = await _with_receipt(request)
+    if isinstance(got, JSONResponse):
+        return got
+    store, data = got
     try:
         return store.status(data["receipt"])
     except UserError as e:
