@@ -220,10 +220,57 @@ def _seeds(sources: Sources, keys_to_id: dict[str, int], g, out_by_addr_start, o
     return [np.unique(np.concatenate(x)) if x else np.zeros(0, np.int64) for x in per]
 
 
-def build_index(ws: Workspace, config: Config, *, at: str | None = None, progress: Progress | None = None) -> dict:
-    """Build (or reuse) the exposure index of the current Bitcoin data and registry; returns its summary."""
-    from chaintrace.graph.btc import load_btc_graph
+def propagate(g, seeds: list[np.ndarray], stop: np.ndarray, max_hops: int, progress: Progress) -> dict:
+    """Every tainted output per source group (``seeds[group]``: its seed outputs) and direction (0 incoming:
+    :func:`kernels.forward`, 1 outgoing: :func:`kernels.backward`), stopping at addresses flagged in `stop`:
+    arrays ``out, group, taint, hop, parent, dir`` (not sorted)."""
     from chaintrace.screen import kernels
+
+    n_out, n_tx = g.n_out, g.n_tx
+    taint = np.zeros(n_out, np.int64)
+    hop = np.full(n_out, -1, np.int64)
+    parent = np.full(n_out, -1, np.int64)
+    queued = np.zeros(n_tx, np.bool_)
+    ro = {n: np.ascontiguousarray(getattr(g, n)) for n in ("tx_out", "tx_in", "out_value", "out_addr",
+                                                              "out_spender_tx", "out_tx", "in_output")}
+    parts: dict[str, list] = {k: [] for k in ("out", "group", "taint", "hop", "parent", "dir")}
+    progress.start("exposure index", total=2 * len(seeds))
+    for gi, seed in enumerate(seeds):
+        if not len(seed):
+            progress.advance(2)
+            continue
+        for direction in (0, 1):
+            if direction == 0:
+                touched = kernels.forward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                          ro["out_spender_tx"], ro["in_output"], seed, stop,
+                                          np.int64(max_hops), taint, hop, parent, queued)
+            else:
+                touched = kernels.backward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                           ro["out_tx"], ro["in_output"], seed, stop,
+                                           np.int64(max_hops), taint, hop, parent, queued)
+            parts["out"].append(touched)
+            parts["group"].append(np.full(len(touched), gi, np.int32))
+            parts["taint"].append(taint[touched].copy())
+            parts["hop"].append(hop[touched].astype(np.int16))
+            parts["parent"].append(parent[touched].copy())
+            parts["dir"].append(np.full(len(touched), direction, np.int8))
+            kernels.reset(touched, taint, hop, parent)
+            progress.advance()
+    progress.finish()
+    cat = {k: (np.concatenate(v) if v else np.zeros(0, dt)) for (k, v), dt in zip(
+        parts.items(), (np.int64, np.int32, np.int64, np.int16, np.int64, np.int8))}
+    return cat
+
+
+def build_index(ws: Workspace, config: Config, *, at: str | None = None, progress: Progress | None = None,
+                exposures: dict | None = None, engine: str = "embedded") -> dict:
+    """Build (or reuse) the exposure index of the current Bitcoin data and registry; returns its summary.
+
+    `exposures` (``out, group, taint, hop, parent, dir`` arrays: every tainted output per group and
+    direction, as :func:`propagate` returns them) comes from another engine (``chaintrace spark run
+    exposure``): the propagation is then not run here, the index is written from them (replacing an index
+    of the same name) and its ``meta.json`` names the `engine`."""
+    from chaintrace.graph.btc import load_btc_graph
 
     progress = progress or Progress()
     t0 = time.perf_counter()
@@ -232,7 +279,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         raise UserError(f"no btc data in workspace {ws.path}: nothing to index (run `chaintrace ingest ...`)")
     name, commit, gen = cur
     done = index_root(ws) / name / "DONE"
-    if done.exists() and at is None:
+    if done.exists() and at is None and exposures is None:
         idx = load_index(ws, config, name)
         return {**summary(idx), "reused": True}
     g = load_btc_graph(ws)
@@ -261,38 +308,10 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             stop[a] = True
     seeds = _seeds(sources, keys_to_id, g, start, out_by_addr)
     n_out, n_tx = g.n_out, g.n_tx
-    taint = np.zeros(n_out, np.int64)
-    hop = np.full(n_out, -1, np.int64)
-    parent = np.full(n_out, -1, np.int64)
-    queued = np.zeros(n_tx, np.bool_)
-    ro = {n: np.ascontiguousarray(getattr(g, n)) for n in ("tx_out", "tx_in", "out_value", "out_addr",
-                                                              "out_spender_tx", "out_tx", "in_output")}
-    parts: dict[str, list] = {k: [] for k in ("out", "group", "taint", "hop", "parent", "dir")}
-    progress.start("exposure index", total=2 * len(sources.groups))
-    for gi, seed in enumerate(seeds):
-        if not len(seed):
-            progress.advance(2)
-            continue
-        for direction in (0, 1):
-            if direction == 0:
-                touched = kernels.forward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
-                                          ro["out_spender_tx"], ro["in_output"], seed, stop,
-                                          np.int64(config.max_hops), taint, hop, parent, queued)
-            else:
-                touched = kernels.backward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
-                                           ro["out_tx"], ro["in_output"], seed, stop,
-                                           np.int64(config.max_hops), taint, hop, parent, queued)
-            parts["out"].append(touched)
-            parts["group"].append(np.full(len(touched), gi, np.int32))
-            parts["taint"].append(taint[touched].copy())
-            parts["hop"].append(hop[touched].astype(np.int16))
-            parts["parent"].append(parent[touched].copy())
-            parts["dir"].append(np.full(len(touched), direction, np.int8))
-            kernels.reset(touched, taint, hop, parent)
-            progress.advance()
-    progress.finish()
-    cat = {k: (np.concatenate(v) if v else np.zeros(0, dt)) for (k, v), dt in zip(
-        parts.items(), (np.int64, np.int32, np.int64, np.int16, np.int64, np.int8))}
+    cat = propagate(g, seeds, stop, config.max_hops, progress) if exposures is None else \
+        {k: np.asarray(exposures[k]).astype(dt) for k, dt in zip(("out", "group", "taint", "hop", "parent", "dir"),
+                                                                   (np.int64, np.int32, np.int64, np.int16, np.int64,
+                                                                    np.int8))}
     fo = np.lexsort((cat["dir"], cat["group"], cat["out"]))
     f = {k: v[fo] for k, v in cat.items()}
     # per (address, group, direction) aggregation; outgoing exposure counts hop >= 1 only (a destination's
@@ -351,18 +370,18 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         "config_digest": config.digest, "index_built": built, "index": name, "max_hops": config.max_hops,
         "policy": config.policy,
     }
-    meta = {"format": FORMAT, "data_version": data_version, "groups": sources.groups,
+    meta = {"format": FORMAT, "engine": engine, "data_version": data_version, "groups": sources.groups,
             "addresses": exposed, "txids": {str(k): v for k, v in ev_txids.items()},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
-    _write(index_root(ws), name, arrays, meta)
+    _write(index_root(ws), name, arrays, meta, replace=exposures is not None)
     return {**summary(load_index(ws, config, name)), "reused": False}
 
 
-def _write(root: Path, name: str, arrays: dict, meta: dict) -> None:
+def _write(root: Path, name: str, arrays: dict, meta: dict, replace: bool = False) -> None:
     d = root / name
     tmp = root / f".{name}.tmp{time.time_ns()}"
     tmp.mkdir(parents=True)
@@ -370,7 +389,12 @@ def _write(root: Path, name: str, arrays: dict, meta: dict) -> None:
         np.save(tmp / f"{n}.npy", arrays[n])
     (tmp / "meta.json").write_text(json.dumps(meta))
     (tmp / "DONE").write_text("ok\n")
-    if d.exists():
+    if d.exists() and replace:  # readers holding the old files keep them (mapped) until they reload
+        trash = root / f".{name}.old{time.time_ns()}"
+        d.rename(trash)
+        tmp.rename(d)
+        shutil.rmtree(trash, ignore_errors=True)
+    elif d.exists():
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         try:

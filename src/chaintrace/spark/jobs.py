@@ -20,6 +20,7 @@ JOBS = {
     "addresses": "address table: first appearance of every address, check of the dense ids",
     "clusters": "multi-input clustering (connected components, CoinJoin/size/tag guards) into DATA/btc/clusters",
     "stats": "address and cluster statistics (balance, received, sent, transactions, first/last seen)",
+    "exposure": "screening exposure index (incoming/outgoing haircut exposure to every source group)",
 }
 
 
@@ -50,8 +51,10 @@ def _commit_derived(ws: Workspace, frames: dict, meta: dict, extra: dict, sort: 
 
 
 def run_job(ws: Workspace, job: str, *, master: str | None = None, conf: dict[str, str] | None = None,
-            cluster_config=None, tags=None, tagpack_paths=(), progress: Progress = NULL) -> dict:
-    """Run one job (:data:`JOBS`) on Spark against the workspace and commit its output. Returns a report."""
+            cluster_config=None, tags=None, tagpack_paths=(), screen_config=None, progress: Progress = NULL) -> dict:
+    """Run one job (:data:`JOBS`) on Spark against the workspace and commit its output. Returns a report.
+    `screen_config`: the screening configuration of ``exposure`` (a :class:`chaintrace.screen.config.Config`
+    or a file path; default: the shipped one, as ``chaintrace screen index``)."""
     if job not in JOBS:
         raise UserError(f"unknown Spark job {job!r}; jobs: {', '.join(JOBS)}")
     t0 = time.time()
@@ -65,6 +68,13 @@ def run_job(ws: Workspace, job: str, *, master: str | None = None, conf: dict[st
 
         rep = run_clusters(spark, ws, cluster_config, tags=tags, tagpack_paths=tagpack_paths, progress=progress)
         return {**base, **rep, "job": job, "seconds": round(time.time() - t0, 3)}
+    if job == "exposure":
+        from chaintrace.screen import load_config
+        from chaintrace.spark.exposure_job import run_exposure
+
+        cfg = screen_config if hasattr(screen_config, "max_hops") else load_config(screen_config)
+        rep = run_exposure(spark, ws, cfg, progress=progress)
+        return {**base, **rep, "seconds": round(time.time() - t0, 3)}
     tx = store_table(spark, ws, "transactions")
     inputs = store_table(spark, ws, "inputs")
     outputs = store_table(spark, ws, "outputs")

@@ -58,6 +58,7 @@ def _driver(argv: list[str]) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--cluster-config", default="{}")
     p.add_argument("--tagpack", action="append", default=[])
+    p.add_argument("--screen-config", default=None)
     a = p.parse_args(argv)
     from chaintrace.errors import ChaintraceError
     from chaintrace.spark.jobs import run_job
@@ -71,7 +72,8 @@ def _driver(argv: list[str]) -> int:
         cfg = ClusterConfig.parse(cc.pop("heuristics", "mih"), detectors=cc.pop("detectors", None),
                                   activation_heights=cc.pop("activation_heights", True), **cc)
     try:
-        rep = run_job(Workspace(a.data), a.job, cluster_config=cfg, tagpack_paths=a.tagpack)
+        rep = run_job(Workspace(a.data), a.job, cluster_config=cfg, tagpack_paths=a.tagpack,
+                      screen_config=a.screen_config)
     except ChaintraceError as e:
         print(MARK + json.dumps({"error": str(e)}), flush=True)
         return 2

@@ -1,0 +1,127 @@
+"""The ``exposure`` job: the screening exposure index (``chaintrace screen index``) computed on Spark.
+
+The definition is the embedded one (:mod:`chaintrace.screen.kernels`): for every source group, value
+followed *out of* its addresses (incoming exposure, ``dir`` 0) and *into* them back to where it came from
+(outgoing exposure, ``dir`` 1), apportioned pro rata (haircut) in exact integers -- a transaction with
+tainted amount X and total value T gives the output (forward) or spent output (backward) at cumulative
+value ``cum`` the part ``floor(X * cum / T) - floor(X * prev / T)`` -- stopping at service addresses and
+after ``max_hops`` transactions. The kernels visit transactions in chain order; here the same rules are
+a fixed point over the transaction DAG (:func:`propagate`):
+
+* a transaction is *active* for a group when one of its inputs (forward; its outputs, backward) is a seed,
+  or is tainted at a hop below ``max_hops`` and not paid to a service address;
+* an active transaction's X is the sum of the taint of *all* its tainted inputs (outputs), stopped ones
+  included, its hop ``1 + min(hop)`` of those, its parent the one carrying most (first on ties), and it
+  taints its outputs (inputs) with their non-zero parts (seeds keep their full value);
+* each round recomputes every active transaction from the previous round's taint, all groups at once. A
+  transaction's inputs come from earlier transactions (its outputs are spent by later ones), so after k
+  rounds every transaction at dependency depth <= k holds its final value; the state stops changing after
+  (longest chain of tainted transactions) + 1 rounds and is then, by induction over chain order, exactly
+  the sequential result.
+
+Why not one round per hop (``max_hops`` rounds): a transaction's amount at hop h includes the taint of its
+inputs at *higher* hops (and of stopped inputs), which a hop-by-hop pass has not computed yet, so the hop
+number does not order the dependencies; chain order does. The number of rounds is the depth of the tainted
+sub-DAG, not ``max_hops`` (a seed address paying itself again and again restarts at hop 1 each time).
+
+The products ``X * cum`` reach 2**102 (X, cum < 2**51): they are computed as DECIMAL(38,0) and divided
+with Spark's integral division (exact: ``BigDecimal.divideToIntegralValue``), so every part is exact and
+the parts of a transaction add up to X to the unit.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+DEC = "decimal(38,0)"
+STATE = ("g", "o", "taint", "hop", "parent")
+
+
+def muldiv(x: str, c: str, t: str) -> "Column":
+    """floor(x * c / t) exactly, for non-negative long columns named `x`, `c`, `t` (t > 0): the product as
+    DECIMAL(38,0) (up to 2**126), Spark's integral division ``div`` (exact on decimals), a long back."""
+    from pyspark.sql import functions as F
+
+    return F.expr(f"cast((cast({x} as {DEC}) * cast({c} as {DEC})) div cast({t} as {DEC}) as bigint)")
+
+
+def graph_tables(tx: "DataFrame", inputs: "DataFrame", outputs: "DataFrame", stop: "DataFrame"):
+    """The static tables of the propagation (persisted by the caller):
+
+    ``ins``   in-store inputs: ``t`` (spending tx), ``pos`` (input id), ``o`` (spent output), ``stop``
+              (its address is a service), ``cum``/``prev`` (running input value within ``t``, in input order)
+    ``outs``  outputs: ``t``, ``o``, ``stop``, ``cum``/``prev`` (running output value within ``t``)
+    ``tt``    per transaction: ``T_in`` (in-store input value), ``T_fwd`` = max(T_in, output value)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    svc = F.broadcast(stop.select(F.col("address_id"), F.lit(True).alias("svc")))
+    ins = (inputs.where(F.col("spent_output_id").isNotNull())
+           .select(F.col("tx_id").alias("t"), F.col("input_id").alias("pos"), F.col("spent_output_id").alias("o"),
+                   "value", "address_id")
+           .join(svc, "address_id", "left").withColumn("stop", F.coalesce("svc", F.lit(False))))
+    ins = ins.withColumn("cum", F.sum("value").over(Window.partitionBy("t").orderBy("pos")))
+    ins = ins.select("t", "pos", "o", "stop", "cum", (F.col("cum") - F.col("value")).alias("prev"))
+    outs = (outputs.select(F.col("tx_id").alias("t"), F.col("output_id").alias("o"), "value", "address_id")
+            .join(svc, "address_id", "left").withColumn("stop", F.coalesce("svc", F.lit(False))))
+    outs = outs.withColumn("cum", F.sum("value").over(Window.partitionBy("t").orderBy("o")))
+    outs = outs.select("t", "o", "stop", "cum", (F.col("cum") - F.col("value")).alias("prev"))
+    t_in = ins.groupBy("t").agg(F.max("cum").alias("T_in"))
+    t_out = outs.groupBy("t").agg(F.max("cum").alias("W"))
+    tt = (t_out.join(t_in, "t", "left").select("t", F.coalesce("T_in", F.lit(0)).alias("T_in"),
+                                               F.greatest(F.coalesce("T_in", F.lit(0)), "W").alias("T_fwd")))
+    return ins, outs, tt
+
+
+def _step(S: "DataFrame", seeds: "DataFrame", ins, outs, tt, max_hops: int, direction: int) -> "DataFrame":
+    """One round: seeds plus every output (forward) / spent output (backward) tainted by an active
+    transaction given the taint `S` of the previous round."""
+    from pyspark.sql import functions as F
+
+    # where a tainted output flows: its spending transaction (forward) or its own transaction (backward)
+    link = (ins.select("o", "t", "stop", F.col("pos").alias("rank")) if direction == 0
+            else outs.select("o", "t", "stop", F.col("o").alias("rank")))
+    sl = S.join(link, "o")
+    active = (sl.where((F.col("hop") < max_hops) & ((F.col("hop") == 0) | ~F.col("stop")))
+              .select("g", "t").distinct())
+    agg = (sl.where(F.col("taint") > 0).join(active, ["g", "t"], "left_semi").groupBy("g", "t")
+           .agg(F.sum("taint").alias("X"), (F.min("hop") + 1).alias("h"),
+                F.max(F.struct(F.col("taint"), (-F.col("rank")).alias("r"), F.col("o").alias("p"))).alias("best")))
+    total = "T_fwd" if direction == 0 else "T_in"
+    agg = (agg.join(tt.select("t", F.col(total).alias("tot")), "t")
+           .where((F.col("X") > 0) & (F.col("h") <= max_hops) & (F.col("tot") > 0))
+           .withColumn("X", F.least("X", "tot")))  # backward: value from outside the store is not followed
+    dest = outs if direction == 0 else ins
+    new = (agg.join(dest.select("t", "o", "cum", "prev"), "t")
+           .select("g", "o", (muldiv("X", "cum", "tot") - muldiv("X", "prev", "tot")).alias("taint"),
+                   F.col("h").cast("int").alias("hop"), F.col("best.p").alias("parent"))
+           .where(F.col("taint") > 0)
+           .join(seeds.select("g", "o"), ["g", "o"], "left_anti"))
+    return seeds.unionByName(new)
+
+
+def propagate(spark: "SparkSession", seeds: "DataFrame", ins, outs, tt, max_hops: int, direction: int,
+              max_rounds: int = 10_000, progress=None) -> tuple["DataFrame", int]:
+    """The fixed point of :func:`_step` from the seeds (``g, o, taint, hop, parent``); returns (the tainted
+    outputs of every group, rounds). Each round is checkpointed (no lineage growth)."""
+    seeds = seeds.select(*STATE).localCheckpoint()
+    S = seeds
+    n = S.count()
+    if max_hops <= 0:
+        return S, 0
+    rounds = 0
+    while rounds < max_rounds:
+        rounds += 1
+        S2 = _step(S, seeds, ins, outs, tt, max_hops, direction).localCheckpoint()
+        n2 = S2.count()
+        if progress is not None:
+            progress.advance()
+        if n2 == n and S2.join(S, list(STATE), "left_anti").isEmpty():
+            return S2, rounds
+        S, n = S2, n2
+    raise RuntimeError(f"exposure propagation did not converge in {max_rounds} rounds")  # pragma: no cover

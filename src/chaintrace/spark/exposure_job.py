@@ -1,0 +1,129 @@
+"""``spark run exposure``: the screening exposure index on Spark (:mod:`.exposure`), committed twice:
+
+* as derived tables (views ``btc.exposure_outputs``: every tainted output per group and direction with its
+  amount, hop and parent; ``btc.exposure``: per address, group and direction the amount, minimal hop and the
+  output carrying most -- the figures the index answers from), Parquet written by Spark;
+* as the screening index itself (``DATA/btc/cache/screen-v*``), written by
+  :func:`chaintrace.screen.index.build_index` from the Spark per-output amounts (the propagation is not run
+  again), so ``chaintrace screen`` and ``serve`` answer from it unchanged. The index's address/transaction
+  lookup arrays are the screen library's, as for an embedded build.
+
+Sources and services come from the registry exactly as for ``chaintrace screen index``
+(:func:`chaintrace.screen.sources.read_sources`, the same configuration and date).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from chaintrace.progress import NULL, Progress
+from chaintrace.screen.config import Config
+from chaintrace.screen.sources import NO_DAY, Sources, read_sources
+from chaintrace.spark.exposure import graph_tables, propagate
+from chaintrace.spark.session import store_meta, store_table
+from chaintrace.store.workspace import Workspace
+
+
+def address_ids(spark, ws: Workspace, keys: list[str]) -> dict[str, int]:
+    """Address key -> address id for the keys present in the store (the largest id when two addresses share
+    a key, as the embedded index's mapping). Candidates are found by two equi-joins (as written, lower-cased)
+    and checked on the driver with the registry's own key function."""
+    from pyspark.sql import functions as F
+
+    from chaintrace.intel import addresses as A
+
+    if not keys:
+        return {}
+    kdf = F.broadcast(spark.createDataFrame([(k,) for k in keys], "key string"))
+    addrs = store_table(spark, ws, "addresses").select("address_id", "address")
+    cand = (addrs.join(kdf, addrs["address"] == kdf["key"])
+            .unionByName(addrs.join(kdf, F.lower(addrs["address"]) == kdf["key"])).distinct().collect())
+    out: dict[str, int] = {}
+    for r in cand:
+        if A.key("btc", r["address"]) == r["key"]:
+            out[r["key"]] = max(out.get(r["key"], -1), int(r["address_id"]))
+    return out
+
+
+def seed_frame(spark, ws: Workspace, sources: Sources, ids: dict[str, int]):
+    """Seeds ``g, o, taint, hop, parent``: the outputs paid to each group's addresses from their valid_from
+    day on, tainted in full at hop 0."""
+    from pyspark.sql import functions as F
+
+    rows = [(ids[k], int(g), int(f)) for k, g, f in zip(sources.keys, sources.key_group.tolist(),
+                                                        sources.key_from.tolist()) if k in ids]
+    src = F.broadcast(spark.createDataFrame(rows or [(-1, 0, 0)], "address_id long, g int, frm int"))
+    out = store_table(spark, ws, "outputs").select("output_id", "tx_id", "value", "address_id")
+    tx = store_table(spark, ws, "transactions").select("tx_id", "time")
+    return (out.join(src, "address_id").join(tx, "tx_id")
+            .where((F.col("frm") == int(NO_DAY)) | (F.col("time") >= F.col("frm").cast("long") * 86400))
+            .select("g", F.col("output_id").alias("o"), F.col("value").alias("taint"), F.lit(0).alias("hop"),
+                    F.lit(-1).cast("long").alias("parent")).distinct())
+
+
+def exposures(f, outputs):
+    """Per (address, group, direction): ``amount`` (exact sum), ``hops`` (minimal), ``e_out`` (the output
+    carrying most, the smallest id on ties); outgoing exposure counts hop >= 1 only (as the index)."""
+    from pyspark.sql import functions as F
+
+    fa = f.join(outputs.select(F.col("output_id"), "address_id"), "output_id").where(
+        F.col("address_id").isNotNull() & ((F.col("direction") == 0) | (F.col("hop") >= 1)))
+    return (fa.groupBy("address_id", "group_id", "direction")
+            .agg(F.sum(F.col("taint").cast("decimal(38,0)")).cast("long").alias("amount"),
+                 F.min("hop").alias("hops"),
+                 F.max(F.struct("taint", (-F.col("output_id")).alias("r"), "output_id")).alias("best"))
+            .select("address_id", "group_id", "direction", "amount", "hops", F.col("best.output_id").alias("e_out")))
+
+
+def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = NULL) -> dict:
+    """Compute the exposure index on Spark, commit the derived tables and the screening index. Returns a
+    report (rows, rounds per direction, the index summary)."""
+    from pyspark.sql import functions as F
+
+    from chaintrace.screen.index import build_index
+    from chaintrace.spark.jobs import _commit_derived
+
+    t0 = time.time()
+    meta = store_meta(ws)
+    parts = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
+    sources = read_sources(ws, "btc", config)
+    ids = address_ids(spark, ws, sources.keys + sorted(sources.services))
+    stop_ids = [ids[k] for k in sources.services if k in ids]
+    stop = spark.createDataFrame([(a,) for a in stop_ids] or [(-1,)], "address_id long")
+    tx = store_table(spark, ws, "transactions")
+    inputs = store_table(spark, ws, "inputs")
+    outputs = store_table(spark, ws, "outputs")
+    ins, outs, tt = (d.persist() for d in graph_tables(tx, inputs, outputs, stop))
+    seeds = seed_frame(spark, ws, sources, ids)
+    progress.start("spark: exposure rounds", None, "rounds")
+    parts_f, rounds = [], {}
+    for direction, name in ((0, "incoming"), (1, "outgoing")):
+        S, rounds[name] = propagate(spark, seeds, ins, outs, tt, config.max_hops, direction, progress=progress)
+        parts_f.append(S.select(F.col("g").alias("group_id"), F.lit(direction).cast("tinyint").alias("direction"),
+                                F.col("o").alias("output_id"), "taint", F.col("hop").cast("smallint").alias("hop"),
+                                "parent"))
+    progress.finish()
+    f = parts_f[0].unionByName(parts_f[1]).localCheckpoint()
+    e = exposures(f, outputs)
+    extra = {"groups": sources.groups, "max_hops": config.max_hops, "policy": config.policy,
+             "config_digest": config.digest, "registry_generation": sources.generation, "registry_at": sources.at}
+    rows = _commit_derived(ws, {"exposure_outputs": f, "exposure": e}, meta,
+                           {"exposure_outputs": extra, "exposure": extra},
+                           {"exposure_outputs": "output_id", "exposure": "address_id"}, parts, progress)
+    for d in (ins, outs, tt):
+        d.unpersist()
+    # the screening index, from the committed per-output amounts
+    from chaintrace.store.derived import DerivedTables
+
+    files = DerivedTables(ws.path / "btc").files("exposure_outputs")
+    t = pq.ParquetDataset([str(p) for p in files]).read() if files else None
+    cols = {"out": "output_id", "group": "group_id", "taint": "taint", "hop": "hop", "parent": "parent",
+            "dir": "direction"}
+    arr = {k: (t.column(c).to_numpy() if t is not None else np.zeros(0, np.int64)) for k, c in cols.items()}
+    idx = build_index(ws, config, exposures=arr, engine="spark")
+    return {"tables": rows, "rounds": rounds, "groups": len(sources.groups),
+            "sources_in_chain": sum(1 for k in sources.keys if k in ids), "services_in_chain": len(stop_ids),
+            "index": idx["path"], "n_tainted_outputs": idx["n_tainted_outputs"], "n_exposures": idx["n_exposures"],
+            "n_exposed_addresses": idx["n_exposed_addresses"], "seconds": round(time.time() - t0, 3)}
