@@ -79,8 +79,8 @@ def graph_tables(tx: "DataFrame", inputs: "DataFrame", outputs: "DataFrame", sto
 
 
 def _step(S: "DataFrame", seeds: "DataFrame", ins, outs, tt, max_hops: int, direction: int) -> "DataFrame":
-    """One round: seeds plus every output (forward) / spent output (backward) tainted by an active
-    transaction given the taint `S` of the previous round."""
+    """One round in one direction: every output (forward) / spent output (backward) tainted by an active
+    transaction, given the taint `S` (``g, o, taint, hop, parent`` of that direction) of the previous round."""
     from pyspark.sql import functions as F
 
     # where a tainted output flows: its spending transaction (forward) or its own transaction (backward)
@@ -97,31 +97,39 @@ def _step(S: "DataFrame", seeds: "DataFrame", ins, outs, tt, max_hops: int, dire
            .where((F.col("X") > 0) & (F.col("h") <= max_hops) & (F.col("tot") > 0))
            .withColumn("X", F.least("X", "tot")))  # backward: value from outside the store is not followed
     dest = outs if direction == 0 else ins
-    new = (agg.join(dest.select("t", "o", "cum", "prev"), "t")
-           .select("g", "o", (muldiv("X", "cum", "tot") - muldiv("X", "prev", "tot")).alias("taint"),
-                   F.col("h").cast("int").alias("hop"), F.col("best.p").alias("parent"))
-           .where(F.col("taint") > 0)
-           .join(seeds.select("g", "o"), ["g", "o"], "left_anti"))
-    return seeds.unionByName(new)
+    return (agg.join(dest.select("t", "o", "cum", "prev"), "t")
+            .select("g", "o", (muldiv("X", "cum", "tot") - muldiv("X", "prev", "tot")).alias("taint"),
+                    F.col("h").cast("int").alias("hop"), F.col("best.p").alias("parent"))
+            .where(F.col("taint") > 0)
+            .join(seeds.select("g", "o"), ["g", "o"], "left_anti"))
 
 
-def propagate(spark: "SparkSession", seeds: "DataFrame", ins, outs, tt, max_hops: int, direction: int,
-              max_rounds: int = 10_000, progress=None) -> tuple["DataFrame", int]:
-    """The fixed point of :func:`_step` from the seeds (``g, o, taint, hop, parent``); returns (the tainted
-    outputs of every group, rounds). Each round is checkpointed (no lineage growth)."""
+def propagate(seeds: "DataFrame", ins, outs, tt, max_hops: int, max_rounds: int = 10_000,
+              progress=None) -> tuple["DataFrame", int]:
+    """The fixed point of :func:`_step` in both directions at once, from the seeds (``g, o, taint, hop,
+    parent``); returns (``d, g, o, taint, hop, parent``: the tainted outputs of every group and direction,
+    the number of rounds). One Spark action per round: the new state is checkpointed (no lineage growth)
+    while it is compared with the previous one."""
+    from pyspark.sql import functions as F
+
     seeds = seeds.select(*STATE).localCheckpoint()
-    S = seeds
-    n = S.count()
+    both = seeds.select(F.lit(0).cast("tinyint").alias("d"), *STATE).unionByName(
+        seeds.select(F.lit(1).cast("tinyint").alias("d"), *STATE))
+    S = both.localCheckpoint()
     if max_hops <= 0:
         return S, 0
+    key = ["d", *STATE]
     rounds = 0
     while rounds < max_rounds:
         rounds += 1
-        S2 = _step(S, seeds, ins, outs, tt, max_hops, direction).localCheckpoint()
-        n2 = S2.count()
+        new = [_step(S.where(F.col("d") == d).drop("d"), seeds, ins, outs, tt, max_hops, d)
+               .select(F.lit(d).cast("tinyint").alias("d"), *STATE) for d in (0, 1)]
+        S2 = both.unionByName(new[0]).unionByName(new[1]).localCheckpoint(eager=False)
+        changed = (S2.withColumn("_a", F.lit(1)).join(S.withColumn("_b", F.lit(1)), key, "full_outer")
+                   .where(F.col("_a").isNull() | F.col("_b").isNull()).count())
         if progress is not None:
             progress.advance()
-        if n2 == n and S2.join(S, list(STATE), "left_anti").isEmpty():
-            return S2, rounds
-        S, n = S2, n2
+        S = S2
+        if changed == 0:
+            return S, rounds
     raise RuntimeError(f"exposure propagation did not converge in {max_rounds} rounds")  # pragma: no cover

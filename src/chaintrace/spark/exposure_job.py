@@ -79,7 +79,7 @@ def exposures(f, outputs):
 
 def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = NULL) -> dict:
     """Compute the exposure index on Spark, commit the derived tables and the screening index. Returns a
-    report (rows, rounds per direction, the index summary)."""
+    report (rows, rounds of the fixed point, the index summary)."""
     from pyspark.sql import functions as F
 
     from chaintrace.screen.index import build_index
@@ -98,14 +98,10 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     ins, outs, tt = (d.persist() for d in graph_tables(tx, inputs, outputs, stop))
     seeds = seed_frame(spark, ws, sources, ids)
     progress.start("spark: exposure rounds", None, "rounds")
-    parts_f, rounds = [], {}
-    for direction, name in ((0, "incoming"), (1, "outgoing")):
-        S, rounds[name] = propagate(spark, seeds, ins, outs, tt, config.max_hops, direction, progress=progress)
-        parts_f.append(S.select(F.col("g").alias("group_id"), F.lit(direction).cast("tinyint").alias("direction"),
-                                F.col("o").alias("output_id"), "taint", F.col("hop").cast("smallint").alias("hop"),
-                                "parent"))
+    S, rounds = propagate(seeds, ins, outs, tt, config.max_hops, progress=progress)
     progress.finish()
-    f = parts_f[0].unionByName(parts_f[1]).localCheckpoint()
+    f = S.select(F.col("g").alias("group_id"), F.col("d").alias("direction"), F.col("o").alias("output_id"), "taint",
+                 F.col("hop").cast("smallint").alias("hop"), "parent")
     e = exposures(f, outputs)
     extra = {"groups": sources.groups, "max_hops": config.max_hops, "policy": config.policy,
              "config_digest": config.digest, "registry_generation": sources.generation, "registry_at": sources.at}
