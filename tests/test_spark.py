@@ -189,6 +189,98 @@ def test_addresses_job(both):
     assert bad == 0 and n == rep["addresses"] == rep["tables"]["address_table"]
 
 
+@pytest.fixture(scope="module")
+def exposure(spark, chain):
+    """The screening exposure index of the same chain (its hack's TagPack in a registry shared by both
+    copies, so both indexes carry the same name), built by the embedded engine and by Spark."""
+    from chaintrace import intel
+    from chaintrace.screen import build_index, load_config, load_index
+
+    reg = chain["root"] / "registry"
+    emb = fresh_copy(chain, "exp-emb")
+    intel.registry.bind(emb, reg)
+    intel.import_paths(emb, "tagpack", [chain["tags"]])
+    cfg = load_config()
+    build_index(emb, cfg)
+    sp = fresh_copy(chain, "exp-spark")
+    intel.registry.bind(sp, reg)
+    rep = run_job(sp, "exposure")
+    return {"emb": emb, "sp": sp, "rep": rep, "cfg": cfg, "a": load_index(emb, cfg), "b": load_index(sp, cfg)}
+
+
+def test_exposure_equal_embedded(exposure):
+    """Every tainted output (group, direction, amount, hop, parent) and every address's exposure (group,
+    direction, amount, minimal hop, evidence output) equal the embedded index's exactly; Spark's own
+    `btc.exposure` table says the same; the index Spark committed is the one `screen` loads."""
+    a, b, rep = exposure["a"], exposure["b"], exposure["rep"]
+    assert a.path.name == b.path.name and a.meta["engine"] == "embedded" and b.meta["engine"] == "spark"
+    for k in a.arrays:
+        assert np.array_equal(np.asarray(a.arrays[k]), np.asarray(b.arrays[k])), k
+    assert a.meta["addresses"] == b.meta["addresses"] and a.meta["groups"] == b.meta["groups"]
+    e = a.arrays
+    dirs = set(np.asarray(e["e_dir"]).tolist())
+    assert dirs == {0, 1} and len(e["e_addr"]) > 100 and int(np.asarray(e["e_hops"]).max()) == exposure["cfg"].max_hops
+    assert rep["rounds"] >= 2 and rep["tables"]["exposure_outputs"] == len(e["f_out"])
+    rows = exposure["sp"].connect().execute(
+        "SELECT address_id, group_id, direction, amount, hops, e_out FROM btc.exposure").fetchall()
+    want = set(zip(*(np.asarray(e[k]).tolist() for k in ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out"))))
+    assert set(rows) == want and len(rows) == len(want)
+
+
+def test_exposure_screen_answers_equal(exposure):
+    """`screen` answers every exposed address the same from both indexes: risk, score, and each exposure's
+    category, direction, hops, amount and share."""
+    from chaintrace.screen import screen_addresses
+
+    addrs = exposure["a"].meta["addresses"]
+    ra = screen_addresses(exposure["emb"], addrs)["results"]
+    rb = screen_addresses(exposure["sp"], addrs)["results"]
+    keep = ("subject", "risk", "score", "exposures", "sanctions")
+    assert [{k: r[k] for k in keep} for r in ra] == [{k: r[k] for k in keep} for r in rb]
+    shares = [x["share"] for r in ra for x in r["exposures"] if x["amount"]]
+    assert len(shares) > 100 and any(0 < s < 1 for s in shares)
+
+
+def test_exposure_conserves_value(exposure):
+    """Forward haircut on the Spark index: each transaction passes on to its (non-seed) outputs exactly
+    floor(X * W / T) of the tainted amount X its inputs carried (W its output value, T its total value)."""
+    b = exposure["b"].arrays
+    g = load_btc_graph(exposure["sp"])
+    fwd = np.asarray(b["f_dir"]) == 0
+    out, grp, taint, hop = (np.asarray(b[k])[fwd] for k in ("f_out", "f_group", "f_taint", "f_hop"))
+    checked = 0
+    for gi in np.unique(grp).tolist():
+        m = grp == gi
+        t_of = dict(zip(out[m].tolist(), taint[m].tolist()))
+        h_of = dict(zip(out[m].tolist(), hop[m].tolist()))
+        for t in np.unique(g.out_tx[out[m][hop[m] > 0]]).tolist():
+            outs = range(int(g.tx_out[t]), int(g.tx_out[t + 1]))
+            if any(h_of.get(o) == 0 for o in outs):
+                continue  # a seed output keeps its full value (its part is not counted twice)
+            ins = [int(o) for o in g.in_output[g.tx_in[t]:g.tx_in[t + 1]] if o >= 0]
+            X = sum(t_of.get(o, 0) for o in ins)
+            T = max(sum(int(g.out_value[o]) for o in ins), sum(int(g.out_value[o]) for o in outs))
+            W = sum(int(g.out_value[o]) for o in outs)
+            assert sum(t_of.get(o, 0) for o in outs) == X * W // T, t
+            checked += 1
+    assert checked > 50
+
+
+def test_exposure_muldiv_is_exact(spark):
+    """The haircut part floor(x * c / t) in DECIMAL(38,0) equals Python's integers up to 2**124 products."""
+    import random
+
+    from chaintrace.spark.exposure import muldiv
+
+    r = random.Random(5)
+    rows = [(2**62 - 1, 2**62 - 1, 2**62 - 1), (2**62 - 2, 2**62 - 1, 2**62 - 1), (2**51, 2**51 - 1, 2**51)]
+    for _ in range(3000):
+        t = r.choice([r.randrange(1, 2**62), r.randrange(1, 2**51), r.randrange(1, 1000)])
+        rows.append((r.randrange(0, t + 1), r.randrange(0, t + 1), t))
+    got = spark.createDataFrame(rows, "x long, c long, t long").select("x", "c", "t", muldiv("x", "c", "t").alias("q"))
+    assert all(q.q == q.x * q.c // q.t for q in got.collect())
+
+
 def walkthrough() -> list[str]:
     text = (REPO / "docs" / "spark.md").read_text()
     block = text.split("```console", 1)[1].split("```", 1)[0]

@@ -12,7 +12,7 @@ from chaintrace.errors import UserError
 
 @main.group()
 def spark():
-    """Run the heavy jobs (clustering, statistics) on Apache Spark over the same Parquet store.
+    """Run the heavy jobs (clustering, statistics, exposure index) on Apache Spark over the same Parquet store.
 
     Results are committed where the embedded engine keeps its own (clusters in DATA/btc/clusters, tables
     as views btc.address_stats, btc.cluster_stats, btc.address_table), so `cluster show` and `sql` use
@@ -25,14 +25,22 @@ def _cluster_config(no_activation_heights, max_merge_size, no_tag_guard, coinjoi
             "max_merge_size": max_merge_size, "tag_guard": not no_tag_guard, "coinjoin": coinjoin}
 
 
-def _submit(ws, job, master, conf, cc: dict, tag_files) -> dict:
+def _submit(ws, job, master, conf, cc: dict, tag_files, screen_config=None) -> dict:
     import subprocess
 
     from chaintrace.spark.submit import MARK, submit_command
 
     args = ["--cluster-config", json.dumps(cc)] + [x for t in tag_files for x in ("--tagpack", str(t))]
+    if screen_config:
+        args += ["--screen-config", str(screen_config)]
     cmd = submit_command(job, str(ws.path), master, conf, args)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # stderr (Spark's progress) goes to the terminal
+    import os
+
+    from chaintrace.intel import registry as reg
+
+    r = reg.as_registry(ws)  # the driver program screens against the registry this workspace uses
+    env = {**os.environ, **({reg.ENV_REGISTRY: str(r.path)} if r is not None else {})}
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)  # stderr (Spark's progress) goes on
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     if not lines:
         raise UserError(f"spark-submit exited with status {proc.returncode} without a report (command: "
@@ -57,7 +65,7 @@ def _print(rep: dict) -> None:
 
 
 @spark.command("run")
-@click.argument("job", type=click.Choice(["addresses", "clusters", "stats"]))
+@click.argument("job", type=click.Choice(["addresses", "clusters", "stats", "exposure"]))
 @click.option("--master", default="local[*]", show_default=True,
               help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://https://HOST:PORT.")
 @click.option("--conf", "confs", multiple=True, metavar="K=V",
@@ -74,20 +82,25 @@ def _print(rep: dict) -> None:
 @click.option("--coinjoin", type=click.Choice(["skip", "include"]), default="skip", show_default=True,
               help="clusters: skip: never union across a detected CoinJoin.")
 @click.option("--detectors", default=None, help="clusters: CoinJoin detectors [default: all].")
+@click.option("--screen-config", "screen_config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="exposure: screening configuration file [default: the shipped one, as `screen index`].")
 @format_option("text", "json")
 @data_option
 def run(ws, job, master, confs, in_process, no_activation_heights, max_merge_size, tag_files, no_tag_guard, coinjoin,
-        detectors, fmt):
-    """Run JOB (addresses, clusters, stats) on Spark and commit its output into the workspace.
+        detectors, screen_config, fmt):
+    """Run JOB (addresses, clusters, stats, exposure) on Spark and commit its output into the workspace.
 
     clusters: multi-input clustering, equal to `chaintrace cluster build` (layer 0, same guards, cluster id =
     smallest member); stats: address and cluster statistics (views btc.address_stats, btc.cluster_stats);
-    addresses: first appearance of every address and a check of the dense ids (view btc.address_table).
+    addresses: first appearance of every address and a check of the dense ids (view btc.address_table);
+    exposure: the screening exposure index, equal to `chaintrace screen index` (views btc.exposure,
+    btc.exposure_outputs; `screen` and `serve` answer from it).
 
     \b
     Example:
       chaintrace spark run clusters --master 'local[2]' --no-activation-heights --tags sim-btc/tags.yaml
       chaintrace spark run stats --master 'local[2]'
+      chaintrace spark run exposure --master 'local[2]'
 
     """
     from chaintrace.spark.session import parse_conf
@@ -106,9 +119,9 @@ def run(ws, job, master, confs, in_process, no_activation_heights, max_merge_siz
         cfg = ClusterConfig.parse(cc.pop("heuristics"), detectors=cc.pop("detectors"),
                                   activation_heights=cc.pop("activation_heights"), **cc)
         rep = run_job(ws, job, master=master, conf=conf, cluster_config=cfg, tagpack_paths=tag_files,
-                      progress=RichProgress())
+                      screen_config=screen_config, progress=RichProgress())
     else:
-        rep = _submit(ws, job, master, conf, cc, tag_files)
+        rep = _submit(ws, job, master, conf, cc, tag_files, screen_config)
     if fmt == "json":
         return print_json(rep)
     _print(rep)

@@ -30,13 +30,11 @@ the parts of a transaction add up to X to the unit.
 """
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame
 
 DEC = "decimal(38,0)"
 STATE = ("g", "o", "taint", "hop", "parent")
