@@ -313,16 +313,26 @@ def test_docs_walkthrough(spark, tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
 
 
-def test_cli_through_spark_submit(both, chain):
-    """`chaintrace spark run` through spark-submit (a second JVM, the driver program of
-    chaintrace.spark.submit): JSON report, output committed, view readable."""
+def test_cli_through_spark_submit(exposure, chain, monkeypatch):
+    """`chaintrace spark run addresses exposure` through spark-submit (a second JVM, the driver program of
+    chaintrace.spark.submit; both jobs in one application): JSON reports, outputs committed, views readable,
+    the exposure index built against the registry of the calling workspace equal to the embedded one."""
+    from chaintrace.screen import load_index
+
     ws = fresh_copy(chain, "cli")
-    r = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "addresses", "--master", "local[1]",
-                                  "--conf", "spark.sql.shuffle.partitions=1", "--format", "json"])
+    monkeypatch.setenv("CHAINTRACE_REGISTRY", str(chain["root"] / "registry"))  # the registry the fixture filled
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "addresses", "exposure", "--master",
+                                  "local[1]", "--conf", "spark.sql.shuffle.partitions=1", "--format", "json"])
     assert r.exit_code == 0, r.output
-    rep = json.loads(r.output)
+    rep, exp = json.loads(r.output)["jobs"]
     assert rep["job"] == "addresses" and rep["master"] == "local[1]" and rep["mismatches"] == 0
     assert ws.connect().execute("SELECT count(*) FROM btc.address_table").fetchone()[0] == rep["addresses"] > 1000
+    a = exposure["a"]
+    assert exp["job"] == "exposure" and exp["n_exposures"] == len(a.arrays["e_addr"]) > 100
+    b = load_index(Workspace(ws.path), exposure["cfg"])
+    assert b.meta["engine"] == "spark"
+    for k in ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_taint", "f_parent"):
+        assert np.array_equal(np.asarray(a.arrays[k]), np.asarray(b.arrays[k])), k
 
 
 def test_help_example_is_documented():

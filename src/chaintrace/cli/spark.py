@@ -25,7 +25,7 @@ def _cluster_config(no_activation_heights, max_merge_size, no_tag_guard, coinjoi
             "max_merge_size": max_merge_size, "tag_guard": not no_tag_guard, "coinjoin": coinjoin}
 
 
-def _submit(ws, job, master, conf, cc: dict, tag_files, screen_config=None) -> dict:
+def _submit(ws, jobs, master, conf, cc: dict, tag_files, screen_config=None) -> list[dict]:
     import subprocess
 
     from chaintrace.spark.submit import MARK, submit_command
@@ -33,7 +33,7 @@ def _submit(ws, job, master, conf, cc: dict, tag_files, screen_config=None) -> d
     args = ["--cluster-config", json.dumps(cc)] + [x for t in tag_files for x in ("--tagpack", str(t))]
     if screen_config:
         args += ["--screen-config", str(screen_config)]
-    cmd = submit_command(job, str(ws.path), master, conf, args)
+    cmd = submit_command(list(jobs), str(ws.path), master, conf, args)
     import os
 
     from chaintrace.intel import registry as reg
@@ -45,10 +45,14 @@ def _submit(ws, job, master, conf, cc: dict, tag_files, screen_config=None) -> d
     if not lines:
         raise UserError(f"spark-submit exited with status {proc.returncode} without a report (command: "
                         f"{' '.join(cmd[:3])} ...); see Spark's messages above")
-    rep = json.loads(lines[-1][len(MARK):])
-    if "error" in rep:
-        raise UserError(rep["error"])
-    return rep
+    reps = [json.loads(ln[len(MARK):]) for ln in lines]
+    for rep in reps:
+        if "error" in rep:
+            raise UserError(rep["error"])
+    if len(reps) < len(jobs):
+        raise UserError(f"spark-submit exited with status {proc.returncode} after {len(reps)} of {len(jobs)} jobs; "
+                        "see Spark's messages above")
+    return reps
 
 
 def _print(rep: dict) -> None:
@@ -65,7 +69,7 @@ def _print(rep: dict) -> None:
 
 
 @spark.command("run")
-@click.argument("job", type=click.Choice(["addresses", "clusters", "stats", "exposure"]))
+@click.argument("jobs", nargs=-1, required=True, type=click.Choice(["addresses", "clusters", "stats", "exposure"]))
 @click.option("--master", default="local[*]", show_default=True,
               help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://https://HOST:PORT.")
 @click.option("--conf", "confs", multiple=True, metavar="K=V",
@@ -86,9 +90,11 @@ def _print(rep: dict) -> None:
               help="exposure: screening configuration file [default: the shipped one, as `screen index`].")
 @format_option("text", "json")
 @data_option
-def run(ws, job, master, confs, in_process, no_activation_heights, max_merge_size, tag_files, no_tag_guard, coinjoin,
+def run(ws, jobs, master, confs, in_process, no_activation_heights, max_merge_size, tag_files, no_tag_guard, coinjoin,
         detectors, screen_config, fmt):
-    """Run JOB (addresses, clusters, stats, exposure) on Spark and commit its output into the workspace.
+    """Run JOB... (addresses, clusters, stats, exposure) on Spark and commit their output into the workspace.
+
+    Several jobs run one after the other in one Spark application (one JVM start): e.g. `clusters stats`.
 
     clusters: multi-input clustering, equal to `chaintrace cluster build` (layer 0, same guards, cluster id =
     smallest member); stats: address and cluster statistics (views btc.address_stats, btc.cluster_stats);
@@ -118,10 +124,11 @@ def run(ws, job, master, confs, in_process, no_activation_heights, max_merge_siz
 
         cfg = ClusterConfig.parse(cc.pop("heuristics"), detectors=cc.pop("detectors"),
                                   activation_heights=cc.pop("activation_heights"), **cc)
-        rep = run_job(ws, job, master=master, conf=conf, cluster_config=cfg, tagpack_paths=tag_files,
-                      screen_config=screen_config, progress=RichProgress())
+        reps = [run_job(ws, job, master=master, conf=conf, cluster_config=cfg, tagpack_paths=tag_files,
+                        screen_config=screen_config, progress=RichProgress()) for job in jobs]
     else:
-        rep = _submit(ws, job, master, conf, cc, tag_files, screen_config)
-    if fmt == "json":
-        return print_json(rep)
-    _print(rep)
+        reps = _submit(ws, jobs, master, conf, cc, tag_files, screen_config)
+    if fmt == "json":  # one job: its report; several: {"jobs": [report, ...]}
+        return print_json(reps[0] if len(reps) == 1 else {"jobs": reps})
+    for rep in reps:
+        _print(rep)

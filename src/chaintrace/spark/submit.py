@@ -38,15 +38,18 @@ def spark_submit_path() -> str:
     raise UserError("spark-submit not found: pip install 'chaintrace[spark]' or set SPARK_HOME")
 
 
-def submit_command(job: str, data_dir: str, master: str, conf: dict[str, str], job_args: list[str]) -> list[str]:
-    """The spark-submit command line running `job` against the workspace `data_dir`."""
-    cmd = [spark_submit_path(), "--master", master, "--name", f"chaintrace-{job}"]
+def submit_command(job: str | list[str], data_dir: str, master: str, conf: dict[str, str],
+                   job_args: list[str]) -> list[str]:
+    """The spark-submit command line running `job` (or several, one after the other in one application)
+    against the workspace `data_dir`."""
+    jobs = [job] if isinstance(job, str) else list(job)
+    cmd = [spark_submit_path(), "--master", master, "--name", f"chaintrace-{'-'.join(jobs)}"]
     env_conf = {"spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
     from chaintrace.spark.session import DEFAULTS
 
     for k, v in {**DEFAULTS, **env_conf, **conf}.items():
         cmd += ["--conf", f"{k}={v}"]
-    return cmd + [str(Path(__file__).resolve()), job, "--data", data_dir, *job_args]
+    return cmd + [str(Path(__file__).resolve()), *jobs, "--data", data_dir, *job_args]
 
 
 def _driver(argv: list[str]) -> int:
@@ -54,7 +57,7 @@ def _driver(argv: list[str]) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="chaintrace-spark-driver")
-    p.add_argument("job")
+    p.add_argument("jobs", nargs="+")
     p.add_argument("--data", required=True)
     p.add_argument("--cluster-config", default="{}")
     p.add_argument("--tagpack", action="append", default=[])
@@ -71,13 +74,14 @@ def _driver(argv: list[str]) -> int:
 
         cfg = ClusterConfig.parse(cc.pop("heuristics", "mih"), detectors=cc.pop("detectors", None),
                                   activation_heights=cc.pop("activation_heights", True), **cc)
-    try:
-        rep = run_job(Workspace(a.data), a.job, cluster_config=cfg, tagpack_paths=a.tagpack,
-                      screen_config=a.screen_config)
-    except ChaintraceError as e:
-        print(MARK + json.dumps({"error": str(e)}), flush=True)
-        return 2
-    print(MARK + json.dumps(rep, default=str), flush=True)
+    for job in a.jobs:  # one JVM, one session for all of them, in the order given
+        try:
+            rep = run_job(Workspace(a.data), job, cluster_config=cfg, tagpack_paths=a.tagpack,
+                          screen_config=a.screen_config)
+        except ChaintraceError as e:
+            print(MARK + json.dumps({"error": str(e)}), flush=True)
+            return 2
+        print(MARK + json.dumps(rep, default=str), flush=True)
     return 0
 
 
