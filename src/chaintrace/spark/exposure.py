@@ -84,12 +84,14 @@ def _step(S: "DataFrame", seeds: "DataFrame", ins, outs, tt, max_hops: int, dire
     # where a tainted output flows: its spending transaction (forward) or its own transaction (backward)
     link = (ins.select("o", "t", "stop", F.col("pos").alias("rank")) if direction == 0
             else outs.select("o", "t", "stop", F.col("o").alias("rank")))
-    sl = S.join(link, "o")
-    active = (sl.where((F.col("hop") < max_hops) & ((F.col("hop") == 0) | ~F.col("stop")))
-              .select("g", "t").distinct())
-    agg = (sl.where(F.col("taint") > 0).join(active, ["g", "t"], "left_semi").groupBy("g", "t")
-           .agg(F.sum("taint").alias("X"), (F.min("hop") + 1).alias("h"),
-                F.max(F.struct(F.col("taint"), (-F.col("rank")).alias("r"), F.col("o").alias("p"))).alias("best")))
+    tainted = F.col("taint") > 0
+    flows = (F.col("hop") < max_hops) & ((F.col("hop") == 0) | ~F.col("stop"))  # makes the transaction active
+    agg = (S.join(link, "o").groupBy("g", "t")
+           .agg(F.max(flows.cast("int")).alias("active"), F.sum(F.when(tainted, F.col("taint"))).alias("X"),
+                (F.min(F.when(tainted, F.col("hop"))) + 1).alias("h"),
+                F.max(F.when(tainted, F.struct(F.col("taint"), (-F.col("rank")).alias("r"),
+                                               F.col("o").alias("p")))).alias("best"))
+           .where(F.col("active") == 1))
     total = "T_fwd" if direction == 0 else "T_in"
     agg = (agg.join(tt.select("t", F.col(total).alias("tot")), "t")
            .where((F.col("X") > 0) & (F.col("h") <= max_hops) & (F.col("tot") > 0))
@@ -107,8 +109,14 @@ def propagate(seeds: "DataFrame", ins, outs, tt, max_hops: int, max_rounds: int 
     """The fixed point of :func:`_step` in both directions at once, from the seeds (``g, o, taint, hop,
     parent``); returns (``d, g, o, taint, hop, parent``: the tainted outputs of every group and direction,
     the number of rounds). One Spark action per round: the new state is checkpointed (no lineage growth)
-    while it is compared with the previous one."""
+    while its row count and two 64-bit hash sums are computed; when they equal the previous round's, an
+    exact comparison (anti-join) confirms the fixed point."""
     from pyspark.sql import functions as F
+
+    def digest(df):
+        r = df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.xxhash64(*key).cast(DEC)).alias("h1"),
+                   F.sum(F.xxhash64(F.lit(7), *key).cast(DEC)).alias("h2")).collect()[0]
+        return (r["n"], r["h1"], r["h2"])
 
     seeds = seeds.select(*STATE).localCheckpoint()
     both = seeds.select(F.lit(0).cast("tinyint").alias("d"), *STATE).unionByName(
@@ -118,16 +126,17 @@ def propagate(seeds: "DataFrame", ins, outs, tt, max_hops: int, max_rounds: int 
         return S, 0
     key = ["d", *STATE]
     rounds = 0
+    last = digest(S)
     while rounds < max_rounds:
         rounds += 1
         new = [_step(S.where(F.col("d") == d).drop("d"), seeds, ins, outs, tt, max_hops, d)
                .select(F.lit(d).cast("tinyint").alias("d"), *STATE) for d in (0, 1)]
         S2 = both.unionByName(new[0]).unionByName(new[1]).localCheckpoint(eager=False)
-        changed = (S2.withColumn("_a", F.lit(1)).join(S.withColumn("_b", F.lit(1)), key, "full_outer")
-                   .where(F.col("_a").isNull() | F.col("_b").isNull()).count())
+        now = digest(S2)  # computes (and keeps) S2
         if progress is not None:
             progress.advance()
-        S = S2
-        if changed == 0:
+        same = now == last and S2.join(S, key, "left_anti").isEmpty()
+        S, last = S2, now
+        if same:
             return S, rounds
     raise RuntimeError(f"exposure propagation did not converge in {max_rounds} rounds")  # pragma: no cover

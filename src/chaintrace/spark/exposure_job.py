@@ -97,9 +97,13 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     outputs = store_table(spark, ws, "outputs")
     ins, outs, tt = (d.persist() for d in graph_tables(tx, inputs, outputs, stop))
     seeds = seed_frame(spark, ws, sources, ids)
+    phases = {"sources": round(time.time() - t0, 3)}
+    t1 = time.time()
     progress.start("spark: exposure rounds", None, "rounds")
     S, rounds = propagate(seeds, ins, outs, tt, config.max_hops, progress=progress)
     progress.finish()
+    phases["rounds"] = round(time.time() - t1, 3)
+    t1 = time.time()
     f = S.select(F.col("g").alias("group_id"), F.col("d").alias("direction"), F.col("o").alias("output_id"), "taint",
                  F.col("hop").cast("smallint").alias("hop"), "parent")
     e = exposures(f, outputs)
@@ -110,6 +114,8 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
                            {"exposure_outputs": "output_id", "exposure": "address_id"}, parts, progress)
     for d in (ins, outs, tt):
         d.unpersist()
+    phases["tables"] = round(time.time() - t1, 3)
+    t1 = time.time()
     # the screening index, from the committed per-output amounts
     from chaintrace.store.derived import DerivedTables
 
@@ -119,7 +125,8 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
             "dir": "direction"}
     arr = {k: (t.column(c).to_numpy() if t is not None else np.zeros(0, np.int64)) for k, c in cols.items()}
     idx = build_index(ws, config, exposures=arr, engine="spark")
+    phases["index"] = round(time.time() - t1, 3)
     return {"tables": rows, "rounds": rounds, "groups": len(sources.groups),
             "sources_in_chain": sum(1 for k in sources.keys if k in ids), "services_in_chain": len(stop_ids),
             "index": idx["path"], "n_tainted_outputs": idx["n_tainted_outputs"], "n_exposures": idx["n_exposures"],
-            "n_exposed_addresses": idx["n_exposed_addresses"], "seconds": round(time.time() - t0, 3)}
+            "n_exposed_addresses": idx["n_exposed_addresses"], "phase_seconds": phases, "seconds": round(time.time() - t0, 3)}
