@@ -213,6 +213,9 @@ def prepare(txs: int) -> tuple[Path, Path | None, bool]:
             sim = ws_dir.parent / ws_dir.name.replace("ws-", "sim-", 1)
             return ws_dir, (sim / "tags.yaml") if (sim / "tags.yaml").exists() else None, True
     sim = data / "spark" / f"sim-{txs}"
+    sim.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(sim, ignore_errors=True)  # a run stopped half-way
+    shutil.rmtree(data / "spark" / f"ws-{txs}", ignore_errors=True)
     simulate_btc(sim, txs=txs, seed=1, scenario="dprk", network="main")
     ws = Workspace(data / "spark" / f"ws-{txs}")
     ingest_block_files(ws, [sim], pow_rules="target-only")
