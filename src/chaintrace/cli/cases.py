@@ -35,13 +35,14 @@ def _entry_text(a: dict) -> str:
 
 @case_group.command("new")
 @click.option("--title", required=True, help="What the case is about.")
+@click.option("--id", "case_id", default=None, help="The case id (e.g. your case number) [default: case-DATE-RANDOM].")
 @click.option("--address", "addresses", multiple=True, help="A seed address (repeatable).")
 @click.option("--tx", "txids", multiple=True, help="A seed transaction id (repeatable).")
 @click.option("--chain", default=None, help="The chain of the seed addresses (btc, eth, ...), when known.")
 @ANALYST
 @format_option("text", "json")
 @data_option
-def case_new(ws, title, addresses, txids, chain, analyst, fmt):
+def case_new(ws, title, case_id, addresses, txids, chain, analyst, fmt):
     """Open a case (library: chaintrace.report.cases.new).
 
     \b
@@ -51,7 +52,7 @@ def case_new(ws, title, addresses, txids, chain, analyst, fmt):
     from chaintrace.report import cases
 
     c = cases.new(ws, title, addresses=[{"chain": chain, "address": a} for a in addresses], txids=list(txids),
-                  analyst=analyst)
+                  analyst=analyst, case_id=case_id)
     if fmt == "json":
         return print_json(c)
     console.print(f"case {c['id']} opened by {c['audit'][0]['analyst']}", markup=False)
@@ -265,6 +266,9 @@ def case_verify(ws, case_id, archive, fmt):
             console.print(f"FAILED {what}:", markup=False)
             for p in v["problems"]:
                 console.print(f"  - {p}", markup=False)
+        if v.get("interrupted_writes"):
+            console.print(f"{len(v['interrupted_writes'])} temporary file(s) of interrupted writes (not part of the "
+                          "case; safe to delete): " + ", ".join(v["interrupted_writes"]), markup=False)
     if not v["ok"]:
         sys.exit(1)
 

@@ -57,6 +57,7 @@ DDL = [
        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
 ]
 _HEX64 = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
 
 
 def cases_path(ws: Workspace) -> Path:
@@ -135,13 +136,21 @@ def _append(con, case_id: str, action: str, analyst: str | None, detail: dict | 
 
 
 def new(ws: Workspace, title: str, *, addresses: list | None = None, txids: list | None = None,
-        origin: dict | None = None, detail: dict | None = None, analyst: str | None = None) -> dict:
-    """Open a case. ``addresses``: strings or ``{"chain", "address"}``; ``txids``: transaction ids."""
+        origin: dict | None = None, detail: dict | None = None, analyst: str | None = None,
+        case_id: str | None = None) -> dict:
+    """Open a case. ``addresses``: strings or ``{"chain", "address"}``; ``txids``: transaction ids; `case_id`:
+    the case's id (letters, digits, ``.``, ``_``, ``-``; e.g. the agency's case number) [default:
+    ``case-YYYYMMDD-xxxxxx``]."""
     if not title or not title.strip():
         raise UserError("--title is required")
-    cid = "case-" + _dt.date.today().strftime("%Y%m%d") + "-" + secrets.token_hex(3)
+    if case_id is not None and not _ID.fullmatch(case_id):
+        raise UserError(f"--id {case_id!r}: use 3 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+                        "digit")
+    cid = case_id or "case-" + _dt.date.today().strftime("%Y%m%d") + "-" + secrets.token_hex(3)
     addrs = [a if isinstance(a, dict) else {"chain": None, "address": a} for a in (addresses or [])]
     with _db(ws) as con:
+        if con.execute("SELECT 1 FROM cases WHERE id = ?", [cid]).fetchone():
+            raise UserError(f"--id {cid}: a case with this id exists already")
         con.execute("INSERT INTO cases VALUES (?, ?, 'open', ?, ?, ?, ?, ?, NULL)",
                     [cid, title.strip(), _now(), json.dumps(origin or {}), json.dumps(addrs),
                      json.dumps(txids or []), json.dumps(detail or {}, ensure_ascii=False, default=str)])
@@ -266,10 +275,11 @@ def _safe_name(name: str) -> str:
     return n[:80]
 
 
-def store_file(folder: Path, src: Path | bytes, name: str, *, chunk: int = 1 << 20) -> tuple[Path, str, int]:
+def store_file(folder: Path, src: Path | bytes, name: str, *, chunk: int = 1 << 20) -> tuple[Path, str, int, bool]:
     """Copy `src` (a path or bytes) into `folder` as ``<sha256[:16]>-<name>`` (or ``<sha256[:16]>.json`` for a
-    ``*.json`` name), all or nothing: streamed to a temporary file while hashing, flushed to disk, then renamed.
-    Returns (final path, SHA-256, bytes). On any error or interruption the temporary file is removed."""
+    ``*.json`` name), all or nothing: streamed to a temporary file (``.tmp-*``) while hashing, flushed to disk,
+    then renamed. Returns (final path, SHA-256, bytes, whether the file is new). On an error or interruption the
+    temporary file is removed (a killed process can leave one; it is never under a final name)."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".tmp-{secrets.token_hex(6)}"
     h, size = hashlib.sha256(), 0
@@ -289,11 +299,12 @@ def store_file(folder: Path, src: Path | bytes, name: str, *, chunk: int = 1 << 
             os.fsync(out.fileno())
         digest = h.hexdigest()
         final = folder / (f"{digest[:16]}.json" if name == "*.json" else f"{digest[:16]}-{_safe_name(name)}")
+        fresh = not final.exists()
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return final, digest, size
+    return final, digest, size, fresh
 
 
 def _read(path: str | Path, option: str) -> bytes:
@@ -307,11 +318,16 @@ def _keep(ws: Workspace, case_id: str, kind: str, src: Path | bytes, name: str, 
           analyst: str | None) -> dict:
     get(ws, case_id)
     root = cases_path(ws).parent
-    final, digest, size = store_file(case_dir(ws, case_id) / kind, src, name)
-    with _db(ws) as con:
-        _check_case(con, case_id)
-        e = _append(con, case_id, action, analyst, {"file": final.relative_to(root).as_posix(), "sha256": digest,
-                                                    "bytes": size} | detail)
+    final, digest, size, fresh = store_file(case_dir(ws, case_id) / kind, src, name)
+    try:
+        with _db(ws) as con:
+            _check_case(con, case_id)
+            e = _append(con, case_id, action, analyst, {"file": final.relative_to(root).as_posix(), "sha256": digest,
+                                                        "bytes": size} | detail)
+    except BaseException:
+        if fresh:  # no entry was written: the file is not part of the case
+            final.unlink(missing_ok=True)
+        raise
     return e
 
 
@@ -457,8 +473,9 @@ def verify(ws: Workspace, case_id: str) -> dict:
             problems.append(f"entry #{a['seq']}: file {f} is missing")
         elif _sha256_file(p) != want:
             problems.append(f"entry #{a['seq']}: file {f} does not match its SHA-256 (changed after it was kept)")
+    stray = sorted(p.relative_to(root).as_posix() for p in case_dir(ws, case_id).glob("*/.tmp-*"))
     return {"case": case_id, "ok": not problems, "entries": len(audit), "head": head, "files": nfiles,
-            "problems": problems}
+            "problems": problems, "interrupted_writes": stray}
 
 
 def _sha256_file(p: Path) -> str:

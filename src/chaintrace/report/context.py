@@ -69,6 +69,9 @@ def policy_spread(ws, report: TraceReport, policies: tuple[str, ...] | None = No
             match = False
             note = ("the workspace's data differs from the data of the report (store commit / block range): the "
                     "other policies were run on the workspace's data")
+    errors = {x["error"] for x in rows[1:] if x["error"]}
+    if len(rows) > 1 and len(errors) == 1 and all(x["error"] for x in rows[1:]):
+        return {"asset": asset, "policies": rows, "error": errors.pop(), "data_match": False, "note": None}
     good = [x["totals"] for x in rows if x["totals"]]
     ents = []
     for row in compare(ok_reports)[:12]:
