@@ -36,6 +36,10 @@ th,td{padding:.2em .4em;border-bottom:1px solid #e6eaef;text-align:start;vertica
 th{background:#f3f5f8}td.n{text-align:end;white-space:nowrap}
 bdi.id{font:8.5pt "DejaVu Sans Mono",monospace;word-break:break-all}.syn{color:#b42318;font-weight:700}
 section{page-break-inside:auto}
+table.spread{table-layout:fixed;font-size:8.5pt}table.spread td.n{white-space:normal;overflow-wrap:anywhere}
+svg.sankey,svg.timeline{display:block;margin:.4em 0;page-break-inside:avoid}
+blockquote{margin:.4em 1em;padding:.2em .8em;border-inline-start:3px solid #c8d0da}
+.prec{font-size:8.5pt;color:#4a5563}
 """
 
 

@@ -74,7 +74,7 @@ def spread_section(r: TraceReport, spread: dict | None, t: T, lang: str, pct) ->
                  f'<td class=n>{amt(x["fees"])}</td><td class=n>{digits(str(x["entities"]), lang)}</td></tr>')
     if mn:
         h.append(f'<tr class=range><th>{t("range")}</th>' + "".join(
-            f'<td class=n>{amt(mn[k])} – {amt(mx[k])}</td>' for k in ("sinks", "holdings", "stopped", "fees"))
+            f'<td class=n>{amt(mn[k])} –<br>{amt(mx[k])}</td>' for k in ("sinks", "holdings", "stopped", "fees"))
             + f'<td class=n>{digits(str(mn["entities"]), lang)} – {digits(str(mx["entities"]), lang)}</td></tr>')
     h.append("</table>")
     if spread.get("entities"):
