@@ -8,7 +8,7 @@ import click
 
 from chaintrace.cli import main
 from chaintrace.cli._common import console, data_option, print_json
-from chaintrace.errors import ChaintraceError, UserError
+from chaintrace.errors import UserError
 
 
 @main.command("report")
@@ -33,7 +33,7 @@ def report_cmd(ws, case_id, trace_file, lang, fmt, out, title, no_spread, no_reg
     every other policy of the chain), coverage and caveats, flow diagram (Sankey), timeline, cash-out table
     with evidence paths, sanctions and attribution with the precision of their dates, the case's screening
     results, notes, exhibits and audit trail, appendix of identifiers (library:
-    chaintrace.report.context.case_context + chaintrace.report.document.write_document).
+    chaintrace.report.context.document_inputs + chaintrace.report.document.write_document).
 
     \b
     Example:
@@ -41,32 +41,15 @@ def report_cmd(ws, case_id, trace_file, lang, fmt, out, title, no_spread, no_reg
       chaintrace report case-20261207-1a2b3c --lang en --format html --out case.html
     """
     from chaintrace.report import cases
+    from chaintrace.report.context import document_inputs
     from chaintrace.report.document import write_document
-    from chaintrace.trace.report import TraceReport
-
-    case = cases.get(ws, case_id) if case_id else None
-    if trace_file is None:
-        attached = cases.case_traces(ws, case) if case else []
-        if not case:
-            raise UserError("give --trace REPORT.json or a CASE with an attached trace")
-        if not attached:
-            raise UserError(f"case {case_id} has no trace: chaintrace case add {case_id} --trace REPORT.json")
-        trace_file = str(attached[-1])
 
     if not Path(out).resolve().parent.is_dir():
         raise UserError(f"--out {out}: directory {Path(out).resolve().parent} does not exist")
-    if not Path(trace_file).is_file():
-        raise UserError(f"--trace {trace_file}: no such file")
-    try:
-        rep = TraceReport.read_json(trace_file)
-    except ChaintraceError as e:
-        raise UserError(str(e)) from None
-    from chaintrace.report.context import case_context
-
-    ctx = case_context(ws, rep, case, spread=not no_spread, sanctions=not no_registry)
+    rep, case, ctx = document_inputs(ws, case_id, trace_file, spread=not no_spread, sanctions=not no_registry)
     p = write_document(rep, out, lang=lang, fmt=fmt, title=title, case=case, context=ctx)
     info = {"out": str(p), "lang": lang, "format": fmt, "bytes": p.stat().st_size, "case": case_id,
-            "trace": str(trace_file),
+            "trace": str(trace_file or cases.case_traces(ws, case)[-1]),
             "partial_seed": bool((rep.coverage or {}).get("partial_seed")), "coverage": bool(rep.coverage),
             "spread": [{"policy": x["name"], "sinks": (x["totals"] or {}).get("sinks"), "error": x["error"]}
                        for x in (ctx["spread"] or {}).get("policies") or []],

@@ -161,3 +161,30 @@ def case_context(ws, report: TraceReport, case: dict | None = None, *, spread: b
     return {"spread": policy_spread(ws, report) if spread else None,
             "attribution": attribution(ws, report, case) if sanctions else None,
             "screens": case_screens(ws, case) if case else []}
+
+
+def document_inputs(ws, case_id: str | None = None, trace_file=None, *, spread: bool = True,
+                    sanctions: bool = True) -> tuple[TraceReport, dict | None, dict]:
+    """(report, case, context) for a report document: the trace `trace_file`, else the latest trace attached to
+    `case_id`; then ``render_document(report, lang, case=case, context=context)`` or ``write_document(...)``.
+    Raises UserError for a case without a trace, a missing or unreadable trace file."""
+    from pathlib import Path
+
+    from chaintrace.errors import UserError
+    from chaintrace.report import cases
+
+    case = cases.get(ws, case_id) if case_id else None
+    if trace_file is None:
+        if case is None:
+            raise UserError("give --trace REPORT.json or a CASE with an attached trace")
+        attached = cases.case_traces(ws, case)
+        if not attached:
+            raise UserError(f"case {case_id} has no trace: chaintrace case add {case_id} --trace REPORT.json")
+        trace_file = attached[-1]
+    if not Path(trace_file).is_file():
+        raise UserError(f"--trace {trace_file}: no such file")
+    try:
+        rep = TraceReport.read_json(trace_file)
+    except ChaintraceError as e:
+        raise UserError(str(e)) from None
+    return rep, case, case_context(ws, rep, case, spread=spread, sanctions=sanctions)
