@@ -432,7 +432,8 @@ def test_case_report_pdf_en_ar(sim, tmp_path):
     for word in ("Coverage and caveats", "Method and policies", "Uncertainty: the spread between taint policies",
                  "Flow of the traced value", "Reached services", "Timeline", "Sanctions and attribution",
                  "Screening results of the case", "exchange asked to freeze the deposits", NEWS, "peel-7", "amina",
-                 "Cash-out", "Evidence path 1", "Appendix: identifiers", "this report"):
+                 "Cash-out", "Evidence path 1", "Appendix: identifiers", "this report",
+                 "Receiving services: the trace's attribution and its sources", r.sinks[0].source):
         assert word in en, word
     for text in (en, ar):
         assert seeded in text and lo in text and hi in text

@@ -146,10 +146,30 @@ def attribution(ws, report: TraceReport, case: dict | None = None) -> dict:
                      "incidents": [{k: i.get(k) for k in ("incident_id", "title", "date", "role", "source", "actor")}
                                    for i in hit.get("incidents") or []][:6],
                      "actors": hit.get("actors") or []})
-    lists = [{k: x.get(k) for k in ("name", "list", "snapshots", "first", "last", "as_of", "source")
+    lists = [{k: x.get(k) for k in ("name", "list", "snapshots", "first", "latest", "version", "source")
               if k in x} for x in (basis or {}).get("sanctions_lists") or []]
     return {"basis": {"at": (basis or {}).get("at"), "lists": lists, "warnings": (basis or {}).get("warnings", [])},
-            "rows": rows, "error": None}
+            "rows": rows, "services": service_sources(report), "error": None}
+
+
+def service_sources(report: TraceReport, limit: int = 40) -> list[dict]:
+    """Where the trace's attribution of each receiving service comes from (its sink transfers' tags): ``{entity,
+    category, labels, sources, via_cluster, addresses}``, largest service first."""
+    from chaintrace.trace.report import entity_key, entity_name
+
+    groups: dict[tuple, dict] = {}
+    for s in sorted(report.sinks, key=lambda s: -s.amount):
+        g = groups.setdefault((entity_key(s), s.category), {
+            "entity": entity_name(s), "category": s.category, "amount": 0, "labels": set(), "sources": set(),
+            "via_cluster": 0, "addresses": set()})
+        g["amount"] += s.amount
+        g["labels"].add(s.label)
+        g["sources"].add(s.source or "unknown")
+        g["via_cluster"] += int(bool(s.via_cluster))
+        g["addresses"].add(s.address)
+    out = sorted(groups.values(), key=lambda g: -g["amount"])[:limit]
+    return [g | {"labels": sorted(g["labels"])[:5], "sources": sorted(g["sources"]), "addresses": len(g["addresses"])}
+            for g in out]
 
 
 def case_context(ws, report: TraceReport, case: dict | None = None, *, spread: bool = True,

@@ -135,6 +135,9 @@ EN.update({
     "score": "Score", "notes": "Notes", "h_notes": "Notes and exhibits", "notes_none": "No notes.",
     "h_exhibits": "Exhibits", "name": "Name", "description": "Description", "bytes": "Bytes",
     "case_dates": "Case dates", "last_entry": "last entry",
+    "h_service_sources": "Receiving services: the trace's attribution and its sources", "labels": "Labels",
+    "via_cluster": "{n} transfer(s) attributed through the address's cluster",
+    "h_registry": "Addresses cited: sanctions lists, labels and incidents in the registry",
 })
 
 AR.update({
@@ -172,6 +175,9 @@ AR.update({
     "score": "الدرجة", "notes": "ملاحظات", "h_notes": "الملاحظات والمستندات", "notes_none": "لا توجد ملاحظات.",
     "h_exhibits": "المستندات", "name": "الاسم", "description": "الوصف", "bytes": "البايتات",
     "case_dates": "تواريخ القضية", "last_entry": "آخر قيد",
+    "h_service_sources": "الخدمات المستلِمة: إسناد التتبّع ومصادره", "labels": "التصنيفات",
+    "via_cluster": "{n} تحويل أُسند عبر مجموعة العنوان",
+    "h_registry": "العناوين الواردة: قوائم العقوبات والتصنيفات والحوادث في السجلّ",
 })
 
 class T:

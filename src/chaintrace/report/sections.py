@@ -143,7 +143,19 @@ def attribution_section(attribution: dict | None, t: T, lang: str) -> list[str]:
             f'{_ltr(str(x.get("first")))} … {_ltr(str(x.get("latest")))}</li>' for x in lists) + "</ul>")
     for w in basis.get("warnings") or []:
         h.append(f"<p class=warn>{escape(w)}</p>")
+    services = attribution.get("services") or []
+    if services:
+        h.append(f'<h3>{t("h_service_sources")}</h3><table><tr><th>{t("entity")}</th><th>{t("category")}</th>'
+                 f'<th>{t("labels")}</th><th>{t("sources")}</th><th class=n>{t("addresses")}</th></tr>')
+        for g in services:
+            via = f' ({t("via_cluster", n=digits(str(g["via_cluster"]), lang))})' if g["via_cluster"] else ""
+            h.append(f'<tr><td>{_ltr(g["entity"])}</td><td>{escape(g["category"] or "")}</td>'
+                     f'<td>{"<br>".join(_ltr(x) for x in g["labels"])}</td>'
+                     f'<td>{"<br>".join(_ltr(x) for x in g["sources"])}{via}</td>'
+                     f'<td class=n>{digits(str(g["addresses"]), lang)}</td></tr>')
+        h.append("</table>")
     rows = attribution.get("rows") or []
+    h.append(f'<h3>{t("h_registry")}</h3>')
     if not rows:
         return h + [f'<p>{t("attr_none")}</p></section>']
     h.append(f'<table><tr><th>{t("address")}</th><th>{t("role")}</th><th>{t("sanctioned")}</th>'
