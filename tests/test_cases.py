@@ -144,6 +144,48 @@ def test_case_commands(sim, tmp_path, monkeypatch):
     assert len(cases.get(ws, cid)["audit"]) == 8
 
 
+def test_trace_run_from_the_case_and_spread_without_the_data(sim, tmp_path):
+    from chaintrace.report.context import policy_spread
+
+    ws = _fresh(sim, tmp_path)
+    cid = cases.new(ws, "run a trace", analyst="amina")["id"]
+    r = run(ws, "case", "add", cid, "--run-trace", "poison", "--chain", "btc")
+    assert r.exit_code == 2 and "has no seed to trace" in r.output
+    cases.add_seeds(ws, cid, [sim["seed"]], analyst="amina")
+    assert cases.get(ws, cid)["txids"] == [sim["seed"]]  # txid:vout is a transaction seed
+    r = run(ws, "case", "add", cid, "--run-trace", "poison", "--chain", "btc", "--min-value", "0", "--format", "json")
+    assert r.exit_code == 0, r.output
+    entry, = json.loads(r.output)["added"]
+    assert entry["action"] == "trace" and entry["detail"]["policy"]["name"] == "poison"
+    assert entry["detail"]["seeds"] == [sim["seed"]]
+    assert entry["detail"]["totals"]["seeded"] == str(sim["report"].totals()["BTC"]["seeded"])
+    assert cases.verify(ws, cid)["ok"]
+    # the policy spread needs the trace's data: elsewhere it says why it is missing
+    sp = policy_spread(Workspace(tmp_path / "empty"), sim["report"])
+    assert "no btc data" in sp["error"] and not sp["data_match"]
+    assert not (tmp_path / "empty").exists()
+
+
+def test_store_of_an_older_chaintrace_is_upgraded(tmp_path):
+    """A case store made before the hash chain: it opens, new entries are chained, verify names the old ones."""
+    ws = Workspace(tmp_path / "ws")
+    p = cases.cases_path(ws)
+    p.parent.mkdir(parents=True)
+    con = sqlite3.connect(p)
+    con.execute("CREATE TABLE cases (id TEXT PRIMARY KEY, title TEXT NOT NULL, status TEXT NOT NULL, "
+                "created_at TEXT NOT NULL, origin TEXT, addresses TEXT, txids TEXT, detail TEXT)")
+    con.execute("CREATE TABLE audit (case_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, analyst TEXT, "
+                "action TEXT NOT NULL, detail TEXT, PRIMARY KEY (case_id, seq))")
+    con.execute("INSERT INTO cases VALUES ('case-old', 'old', 'open', '2026-01-01T00:00:00+00:00', '{}', '[]', '[]', '{}')")
+    con.execute("INSERT INTO audit VALUES ('case-old', 1, '2026-01-01T00:00:00+00:00', 'ann', 'opened', '{}')")
+    con.commit()
+    con.close()
+    c = cases.note(ws, "case-old", "after the upgrade", analyst="bob")
+    assert [a["action"] for a in c["audit"]] == ["opened", "note"] and c["audit"][1]["prev"] == cases.GENESIS
+    v = cases.verify(ws, "case-old")
+    assert v["problems"] == ["entry #1 has no hash (written before the hash chain; unverifiable)"]
+
+
 def _case_with_files(tmp_path, n_notes=3):
     ws = Workspace(tmp_path / "ws")
     c = cases.new(ws, "tamper test", analyst="amina")

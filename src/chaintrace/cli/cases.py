@@ -123,6 +123,10 @@ def case_show(ws, case_id, fmt):
 @click.option("--chain", default=None, help="The chain of --seed addresses, when known.")
 @click.option("--trace", "trace_files", multiple=True, type=click.Path(dir_okay=False),
               help="A trace report in JSON (chaintrace trace ... --out REPORT.json) to keep (repeatable).")
+@click.option("--run-trace", "run_policy", default=None, metavar="POLICY",
+              help="Trace the case's seeds now under POLICY (haircut, poison, fifo, ...) on --chain, and keep the "
+                   "report.")
+@click.option("--min-value", type=int, default=None, help="With --run-trace: smallest value followed (base units).")
 @click.option("--screen", "screen_files", multiple=True, type=click.Path(dir_okay=False),
               help="A screening result in JSON (chaintrace screen address ... --format json) to keep (repeatable).")
 @click.option("--screen-address", "screen_addresses", multiple=True,
@@ -133,11 +137,11 @@ def case_show(ws, case_id, fmt):
 @ANALYST
 @format_option("text", "json")
 @data_option
-def case_add(ws, case_id, seeds, chain, trace_files, screen_files, screen_addresses, exhibits, description, analyst,
-             fmt):
+def case_add(ws, case_id, seeds, chain, trace_files, run_policy, min_value, screen_files, screen_addresses, exhibits,
+             description, analyst, fmt):
     """Add seeds, traces, screening results or exhibits to a case; each is one audit entry, files are kept with
-    their SHA-256 (library: chaintrace.report.cases.add_seeds / attach_trace / attach_screen / run_screen /
-    add_exhibit).
+    their SHA-256 (library: chaintrace.report.cases.add_seeds / attach_trace / run_trace / attach_screen /
+    run_screen / add_exhibit).
 
     \b
     Example:
@@ -146,13 +150,15 @@ def case_add(ws, case_id, seeds, chain, trace_files, screen_files, screen_addres
     """
     from chaintrace.report import cases
 
-    if not (seeds or trace_files or screen_files or screen_addresses or exhibits):
-        raise UserError("nothing to add: give --seed, --trace, --screen, --screen-address or --exhibit")
+    if not (seeds or trace_files or run_policy or screen_files or screen_addresses or exhibits):
+        raise UserError("nothing to add: give --seed, --trace, --run-trace, --screen, --screen-address or --exhibit")
     before = len(cases.get(ws, case_id)["audit"])
     if seeds:
         cases.add_seeds(ws, case_id, list(seeds), chain=chain, analyst=analyst)
     for f in trace_files:
         cases.attach_trace(ws, case_id, f, analyst=analyst)
+    if run_policy:
+        cases.run_trace(ws, case_id, chain=chain or "btc", policy=run_policy, analyst=analyst, min_value=min_value)
     for f in screen_files:
         cases.attach_screen(ws, case_id, f, analyst=analyst)
     if screen_addresses:

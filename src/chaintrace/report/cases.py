@@ -352,6 +352,24 @@ def attach_trace(ws: Workspace, case_id: str, path: str | Path, analyst: str | N
     return get(ws, case_id)
 
 
+def run_trace(ws: Workspace, case_id: str, *, chain: str = "btc", policy: str = "haircut",
+              analyst: str | None = None, **limits) -> dict:
+    """Trace the case's seeds now (:func:`chaintrace.trace.trace` with `chain`, `policy` and `limits`, e.g.
+    ``min_value``, ``max_hops``, ``tags``) and keep the report in the case like :func:`attach_trace`."""
+    from chaintrace.trace import trace
+
+    c = get(ws, case_id)
+    seeds = [a["address"] for a in c["addresses"] if a.get("chain") in (None, chain)] + list(c["txids"])
+    if not seeds:
+        raise UserError(f"case {case_id} has no seed to trace (chaintrace case add {case_id} --seed ...)")
+    rep = trace(ws, seeds, chain=chain, policy=policy, **limits)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="chaintrace-case-") as tmp:
+        p = rep.write_json(Path(tmp) / "trace.json")
+        return attach_trace(ws, case_id, p, analyst=analyst)
+
+
 def _screen_summary(ans: dict) -> dict:
     rows = ans.get("results") or []
     return {"subjects": [r.get("subject") for r in rows][:50], "risks": {r.get("subject"): r.get("risk") for r in rows[:50]},
