@@ -10,7 +10,7 @@ asset); a swap converts taint into the asset received) is run forward from every
 addresses received (from the tag's ``valid_from`` on) for at most ``max_hops`` transfers; tagged services
 (exchanges, ...) are sinks: exposure stops there. Every transfer that carried taint is recorded (``f_*``):
 the incoming exposure of its receiver, and -- haircut being linear -- the part of that one transfer that came
-from the group: transfer screening is a lookup (:mod:`chaintrace.screen.eth_transfer`). The outgoing view
+from the group: transfer screening is a lookup (:mod:`chaintrace.screen.eth_screen`). The outgoing view
 holds what an account paid *directly* to a group's addresses (hop 1; deeper outgoing hops are not indexed on
 Ethereum yet).
 
@@ -47,6 +47,8 @@ ARRAYS = ("e_acct", "e_group", "e_asset", "e_dir", "e_lo", "e_hi", "e_hops", "e_
           "tr_from", "tr_to", "tr_asset", "tr_lo", "tr_hi", "tr_kind", "tr_tx", "tr_log", "tr_trace", "tr_seq",
           "tr_height", "addr_words")
 PASS, SINK = 0, 1  # record codes of chaintrace.trace.eth_kernels
+TOKEN_KIND_NAMES = ("token", "wrap", "unwrap")
+FEE_KIND_NAMES = ("fee_burn", "fee_tip")
 
 
 def index_root(ws: Workspace) -> Path:
@@ -119,11 +121,9 @@ class EthExposureIndex:
 
     def tx_of(self, txhash: str) -> int:
         """Dense tx id of a 0x transaction hash, or -1."""
-        from chaintrace.chains.eth import columns as C
-        import pyarrow as pa
-
-        words, valid, _ = C.hex_words(pa.array([txhash.lower()], pa.string()), 32, False)
-        if not valid[0]:
+        try:
+            words = np.frombuffer(bytes.fromhex(txhash[2:]), ">u8").astype(np.uint64).reshape(1, 4)
+        except ValueError:
             return -1
         key = _hex64(words)[0]
         s = self.arrays["tx_hash8"]
@@ -139,35 +139,32 @@ class EthExposureIndex:
         return (int(self.arrays["tr_hi"][k]) << 64) | int(self.arrays["tr_lo"][k])
 
     def address(self, acct: int) -> str | None:
-        from chaintrace.chains.eth import columns as C
-
+        """The address of account `acct` (words as :mod:`chaintrace.chains.eth.columns` packs them)."""
         if acct < 0:
             return None
-        return C.words_to_strings(self.arrays["addr_words"][acct:acct + 1], 20).to_pylist()[0]
+        w0, w1, w2 = self.arrays["addr_words"][acct].tolist()
+        return f"0x{w0:016x}{w1:016x}{w2:08x}"
 
     def txid(self, t: int) -> str:
-        from chaintrace.chains.eth import columns as C
-
-        return C.words_to_strings(self.arrays["tx_hash"][t:t + 1], 32).to_pylist()[0]
+        return "0x" + "".join(f"{w:016x}" for w in self.arrays["tx_hash"][t].tolist())
 
     def ref(self, k: int) -> tuple[str, str]:
         """(txid, ref) of transfer `k` as the tracer names it: ``txid:log<i>`` (token transfers),
         ``txid:trace<a.b>`` (internal), ``txid:<seq>`` (the transaction's own value), ``txid:<kind>``."""
-        from chaintrace.graph.eth import KIND_CODE, KINDS, TOKEN_KINDS
-
         a = self.arrays
+        kinds = self.meta["kinds"]
         t = int(a["tr_tx"][k])
         txid = self.txid(t) if t >= 0 else f"block:{int(a['tr_height'][k])}"
         kind = int(a["tr_kind"][k])
         log, tr = int(a["tr_log"][k]), int(a["tr_trace"][k])
-        if kind in TOKEN_KINDS.tolist() and log >= 0:
+        if kinds[kind] in TOKEN_KIND_NAMES and log >= 0:
             suffix = f"log{log}"
         elif tr >= 0:
             suffix = "trace" + self.meta["trace_paths"][tr].replace(",", ".")
-        elif kind == KIND_CODE["call"]:
+        elif kinds[kind] == "call":
             suffix = str(int(a["tr_seq"][k]))
         else:
-            suffix = KINDS[kind]
+            suffix = kinds[kind]
         return txid, f"{txid}:{suffix}"
 
     def entries(self, k: int) -> list[tuple[int, int, int, int]]:
@@ -186,7 +183,8 @@ class EthExposureIndex:
         from chaintrace.model.ids import is_synthetic_txid
 
         a = self.arrays
-        steps, seen = [], set()
+        steps: list[dict] = []
+        seen: set[int] = set()
         while rec >= 0 and len(steps) < limit and rec not in seen:
             seen.add(rec)
             k = int(a["f_k"][rec])
@@ -371,7 +369,7 @@ def _propagate(g, sources, seeds, stop, burn, config, progress):
 def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                     progress: Progress | None = None) -> dict:
     """Build (or reuse) the Ethereum exposure index of the current data and registry; returns its summary."""
-    from chaintrace.graph.eth import load_eth_graph
+    from chaintrace.graph.eth import KINDS, load_eth_graph
     from chaintrace.screen.index import hash_keys
     from chaintrace.trace.eth import asset_names
 
@@ -463,7 +461,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     seeded = {names[int(a)]: str(s) for a, s in _seeded_by_asset(g, seeds).items()}
     meta = {"format": FORMAT, "data_version": data_version, "groups": sources.groups, "assets": names,
             "addresses": [s.lower() if s else f"#{a}" for a, s in zip(exposed.tolist(), addr_strs)],
-            "trace_paths": list(g.trace_paths),
+            "trace_paths": list(g.trace_paths), "kinds": list(KINDS),
             "conservation": {str(gi): {names[a]: {"introduced": str(c["introduced"]), "held": str(c["held"]),
                                                    "stopped": {k: str(v) for k, v in c["stopped"].items()}}
                                        for a, c in per.items()} for gi, per in cons.items()},

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from chaintrace.graph.eth import FEE_KINDS, KIND_CODE, TOKEN_KINDS
+from chaintrace.screen.eth_index import FEE_KIND_NAMES, TOKEN_KIND_NAMES
 
 EVIDENCE_PATHS = 3
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -118,12 +118,13 @@ def resolve_ref(idx, ref: str) -> tuple[int | None, str | None]:
         return -1, None
     a = idx.arrays
     ks = list(range(int(a["tx_tr"][t]), int(a["tx_tr"][t + 1])))
-    fee = set(int(x) for x in FEE_KINDS)
-    tok = set(TOKEN_KINDS.tolist())
+    kinds = idx.meta["kinds"]
+    fee = {i for i, n in enumerate(kinds) if n in FEE_KIND_NAMES}
+    tok = {i for i, n in enumerate(kinds) if n in TOKEN_KIND_NAMES}
+    call_create = {i for i, n in enumerate(kinds) if n in ("call", "create")}
     if not sep:
         moving = [k for k in ks if int(a["tr_kind"][k]) not in fee and idx.amount(k) > 0]
-        own = [k for k in moving if int(a["tr_kind"][k]) in (KIND_CODE["call"], KIND_CODE["create"])
-               and int(a["tr_trace"][k]) < 0]
+        own = [k for k in moving if int(a["tr_kind"][k]) in call_create and int(a["tr_trace"][k]) < 0]
         if len(moving) == 1:
             return moving[0], None
         if own:
