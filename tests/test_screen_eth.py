@@ -251,3 +251,39 @@ def test_sim_value_conserved_and_seeds_match_the_store(simhack):
     taint = [(int(h) << 64) | int(lo) for h, lo in zip(a["f_hi"].tolist(), a["f_lo"].tolist())]
     val = [(int(a["tr_hi"][k]) << 64) | int(a["tr_lo"][k]) for k in a["f_k"].tolist()]
     assert all(t <= v for t, v in zip(taint, val))
+
+
+def test_serve_answers_eth_subjects(small):
+    """A real `chaintrace serve` process: the fast GET, the batch POSTs, Ethereum subjects from the index."""
+    import httpx
+
+    from chaintrace.api.keys import create_key
+    from chaintrace.intel.registry import as_registry
+    from tests.screen_server import Server
+
+    ws, txs, _ = small
+    key = create_key(ws, "screener", "eth-kyt")["key"]
+    srv = Server(ws.path, registry=as_registry(ws).path)
+    try:
+        with httpx.Client(base_url=srv.url, headers={"X-API-Key": key}, timeout=30) as c:
+            for _ in range(2):  # the second answer comes from the fast path's cache
+                r = c.get(f"/v1/screen/address/eth/{addr('D')}")
+                assert r.status_code == 200, r.text
+                res = r.json()["results"][0]
+                assert res["chain"] == "eth" and res["risk"] == "high"
+                assert {e["asset"]: e["amount"] for e in _hack(res)} == {"ETH": str(3 * E), addr("TOK"): "50"}
+            assert r.json()["data_version"]["eth_index"]
+            r = c.get(f"/v1/screen/address/btc/{addr('D')}")
+            assert r.json()["results"][0]["invalid"] == "a eth address, not btc"
+            r = c.post("/v1/screen/addresses", json={"addresses": [addr("C"), addr("B"), "0xnope"]})
+            assert r.status_code == 200, r.text
+            c_, b_, bad = r.json()["results"]
+            assert c_["risk"] == "none" and _hack(b_)[0]["amount"] == str(1 * E) and bad["invalid"]
+            r = c.post("/v1/screen/transfers", json={"transfers": [txs["a_d"], f"{txs['tok_d']}:log0",
+                                                                    f"{txs['tok_d']}:log9"]})
+            assert r.status_code == 200, r.text
+            a_d, tok, bad = r.json()["results"]
+            assert _hack(a_d)[0]["amount"] == str(3 * E) and a_d["evidence"][0]["path"][0]["txid"] == txs["hack"]
+            assert _hack(tok)[0]["amount"] == "50" and "log index 9" in bad["invalid"]
+    finally:
+        srv.stop()
