@@ -287,3 +287,68 @@ def test_serve_answers_eth_subjects(small):
             assert _hack(tok)[0]["amount"] == "50" and "log index 9" in bad["invalid"]
     finally:
         srv.stop()
+
+
+# ------------------------------------------------------------------------------ real data: Lazarus / Ronin
+
+
+@pytest.fixture(scope="module")
+def lazarus(tmp_path_factory):
+    """The Dune export of real ETH transfers into the OFAC-listed Lazarus (Ronin) addresses, with the OFAC
+    list of digital-currency addresses."""
+    import csv
+    from decimal import Decimal
+
+    from chaintrace.chains.eth import ingest_transfer_list
+    from tests.conftest import dataset
+
+    p = dataset("lazarus-eth-dune-dspytdao", "LazarusTabularTxs1322519.csv")
+    ofac = dataset("ofac-sdn", "ofac_sdn_digital_currency_addresses_2025-11-19.csv")
+    with open(p, newline="") as fh:
+        rows = [(r["from"].replace("\\x", "0x").lower(), r["to"].replace("\\x", "0x").lower(),
+                 int(Decimal(r["total_eth"]) * 10**18)) for r in csv.DictReader(fh)]
+    with open(ofac, newline="") as fh:
+        listed = {r["address"].lower() for r in csv.DictReader(fh) if r["address"].lower().startswith("0x")}
+    root = tmp_path_factory.mktemp("screen-eth-lazarus")
+    ws = Workspace(root / "data")
+    intel.registry.bind(ws, root / "registry")
+    ingest_transfer_list(ws, p)
+    intel.import_paths(ws, "ofac-sdn", [ofac])
+    build_eth_index(ws, load_config())
+    return ws, rows, listed
+
+
+def test_lazarus_payers_have_direct_outgoing_exposure(lazarus):
+    ws, rows, listed = lazarus
+    paid: dict[str, int] = {}
+    for f, t, v in rows:
+        if t in listed and f not in listed and v > 0:
+            paid[f] = paid.get(f, 0) + v
+    assert len(paid) >= 20
+    ronin = "0x098b716b8aaf21512996dc57eb0615e2383e2f96"
+    res = Screener(ws).addresses([ronin, *sorted(paid)])["results"]
+    r0 = res[0]
+    assert r0["risk"] == "severe" and r0["sanctions"][0]["programmes"] == ["DPRK3"]
+    (own,) = [e for e in r0["exposures"] if e["abuse"] == "sanction" and e["hops_min"] == 0]
+    assert int(own["amount"]) == sum(v for _, t, v in rows if t == ronin)  # every wei it received, exactly
+    dust = load_config().min_amount["eth"]
+    for (a, amount), r in zip(sorted(paid.items()), res[1:]):
+        out = [e for e in r["exposures"] if e["abuse"] == "sanction" and e["direction"] == "outgoing"]
+        assert sum(int(e["amount"]) for e in out) == amount, a
+        assert all(e["hops_min"] == 1 and e["type"] == "direct" and e["asset"] == "ETH" for e in out)
+        if amount >= dust:
+            assert r["risk"] == "severe", r
+            ev = r["evidence"][0]["path"]
+            # the export has no transaction hashes: the ids are synthesised and say so
+            assert ev[0]["from"] == a and ev[0]["to"] in listed and ev[0]["synthesised"] is True
+
+
+def test_lazarus_transfer_ref_with_synthesised_hash(lazarus):
+    ws, rows, listed = lazarus
+    tx = ws.connect().execute("SELECT tx_hash, value FROM eth.transfers WHERE to_address = ? ORDER BY value DESC "
+                              "LIMIT 1", ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"]).fetchone()
+    (r,) = Screener(ws).transfers([tx[0]])["results"]
+    assert r["invalid"] is None and r["transfer"]["synthesised"] is True and r["transfer"]["value"] == str(int(tx[1]))
+    assert any("synthesised" in w for w in r["warnings"])
+    (e,) = [e for e in r["exposures"] if e["abuse"] == "sanction"]
+    assert e["hops_min"] == 0 and e["amount"] == str(int(tx[1]))  # a receipt of the listed address itself
