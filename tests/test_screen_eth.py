@@ -156,7 +156,7 @@ def test_cli_index_transfer_address(small, monkeypatch):
 @pytest.fixture(scope="module")
 def simhack(tmp_path_factory):
     """A simulated bridge drain (chaintrace simulate eth), ingested from its ethereum-etl export, with the
-    simulator's tags and an analyst's tag of the attacker: ``abuse: service_hack``, actor lazarusgroup."""
+    simulator's tags (the attacker's address: ``abuse: service_hack``, actor lazarusgroup)."""
     from chaintrace.sim.eth import simulate_eth
 
     root = tmp_path_factory.mktemp("screen-eth-sim")
@@ -167,13 +167,7 @@ def simhack(tmp_path_factory):
     ws = Workspace(root / "data")
     intel.registry.bind(ws, root / "registry")
     ingest_etl(ws, out)
-    analyst = root / "analyst.yaml"
-    analyst.write_text(yaml.safe_dump({
-        "title": "analyst tags", "creator": "tests", "currency": "ETH", "confidence": "authority_data",
-        "is_public": True, "lastmod": "2024-01-01",
-        "tags": [{"address": inc["attacker"], "label": "Horizon-like Bridge exploiter", "category": "perpetrator",
-                  "abuse": "service_hack", "actor": "lazarusgroup"}]}))
-    intel.import_paths(ws, "tagpack", [out / "tags.yaml", analyst])
+    intel.import_paths(ws, "tagpack", [out / "tags.yaml"])
     build_eth_index(ws, load_config())
     return ws, out, inc
 
@@ -352,3 +346,30 @@ def test_lazarus_transfer_ref_with_synthesised_hash(lazarus):
     assert any("synthesised" in w for w in r["warnings"])
     (e,) = [e for e in r["exposures"] if e["abuse"] == "sanction"]
     assert e["hops_min"] == 0 and e["amount"] == str(int(tx[1]))  # a receipt of the listed address itself
+
+
+def test_docs_examples_run_with_key_output(tmp_path):
+    """The Ethereum examples of docs/screening.md run as written (as tests/test_docs_examples.py runs pages)
+    and show what the page says: the stolen amounts, the hop count, the risk, the exit status of a bad ref."""
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.test_docs_examples import check_example
+
+    text = (REPO / "docs" / "screening.md").read_text()
+    section = text[text.index("## Ethereum"):text.index("## Severity configuration")]
+    lines = [ln.strip() for b in re.findall(r"^```bash\n(.*?)^```", section, re.S | re.M) for ln in b.splitlines()
+             if ln.strip().startswith("chaintrace ")]
+    assert len(lines) == 7 and sum("# ->" in ln or "# exit" in ln for ln in lines) == 4
+    env = {**os.environ, "CHAINTRACE_DATA": str(tmp_path / "ws"), "CHAINTRACE_REGISTRY": str(tmp_path / "registry"),
+           "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    expect = [("screen index", ["eth exposure index built", "3,849 tainted transfers"]),
+              ("0xfe452a83", ['"amount": "1965418292589503709184"', '"to": "0xe4a9541278159a5f5315d72c3d6c5a17ac4e9f84"'])]
+    for line in lines:
+        p = subprocess.run([sys.executable, "-m", "chaintrace", *shlex.split(line, comments=True)[1:]], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=600)
+        check_example("docs/screening.md", line, p, expect)

@@ -37,7 +37,8 @@ def _print(ans: dict, fmt: str, kind: str) -> None:
                      "; ".join(f"{s['list']} {s['entity'] or ''} {','.join(s['programmes'])}".strip()
                                for s in r["sanctions"]),
                      f"{e['direction']} {e['type']} {e['abuse'] or e['category']} {e['entity'] or ''} "
-                     f"hops {e['hops_min']} {e['amount']} ({100 * e['share']:.2f}%)" if e else "",
+                     f"hops {e['hops_min']} {e['amount']}{' ' + e['asset'] if e.get('asset') else ''} "
+                     f"({100 * e['share']:.2f}%)" if e else "",
                      r["invalid"] or "; ".join(r["warnings"])])
     cols = [kind, "chain", "risk", "score", "sanctions", "largest exposure", "notes"]
     if fmt == "csv":

@@ -149,8 +149,9 @@ class EthExposureIndex:
         return "0x" + "".join(f"{w:016x}" for w in self.arrays["tx_hash"][t].tolist())
 
     def ref(self, k: int) -> tuple[str, str]:
-        """(txid, ref) of transfer `k` as the tracer names it: ``txid:log<i>`` (token transfers),
-        ``txid:trace<a.b>`` (internal), ``txid:<seq>`` (the transaction's own value), ``txid:<kind>``."""
+        """(txid, ref) of transfer `k`, as :func:`chaintrace.screen.eth_screen.resolve_ref` reads it back:
+        ``txid:log<i>`` (token transfers), ``txid:trace<a.b>`` (internal), ``txid`` (the transaction's own
+        ether), ``txid:<kind>`` (fees, creations...: not screenable refs)."""
         a = self.arrays
         kinds = self.meta["kinds"]
         t = int(a["tr_tx"][k])
@@ -159,10 +160,10 @@ class EthExposureIndex:
         log, tr = int(a["tr_log"][k]), int(a["tr_trace"][k])
         if kinds[kind] in TOKEN_KIND_NAMES and log >= 0:
             suffix = f"log{log}"
-        elif tr >= 0:
+        elif tr >= 0 and self.meta["trace_paths"][tr]:
             suffix = "trace" + self.meta["trace_paths"][tr].replace(",", ".")
-        elif kinds[kind] == "call":
-            suffix = str(int(a["tr_seq"][k]))
+        elif kinds[kind] == "call" and t >= 0:
+            return txid, txid  # the transaction's own ether: the plain hash names it
         else:
             suffix = kinds[kind]
         return txid, f"{txid}:{suffix}"

@@ -124,7 +124,9 @@ def resolve_ref(idx, ref: str) -> tuple[int | None, str | None]:
     call_create = {i for i, n in enumerate(kinds) if n in ("call", "create")}
     if not sep:
         moving = [k for k in ks if int(a["tr_kind"][k]) not in fee and idx.amount(k) > 0]
-        own = [k for k in moving if int(a["tr_kind"][k]) in call_create and int(a["tr_trace"][k]) < 0]
+        paths = idx.meta["trace_paths"]
+        own = [k for k in moving if int(a["tr_kind"][k]) in call_create
+               and (int(a["tr_trace"][k]) < 0 or not paths[int(a["tr_trace"][k])])]
         if len(moving) == 1:
             return moving[0], None
         if own:
