@@ -373,3 +373,23 @@ def test_docs_examples_run_with_key_output(tmp_path):
         p = subprocess.run([sys.executable, "-m", "chaintrace", *shlex.split(line, comments=True)[1:]], cwd=tmp_path,
                            env=env, capture_output=True, text=True, timeout=600)
         check_example("docs/screening.md", line, p, expect)
+
+
+def test_screener_builds_a_missing_eth_index_and_switches_to_it(small):
+    """After an ingest or import the index of the new data is missing: answers say so (direct hits only) until
+    the service's watcher builds it, then come from it (one data version per snapshot)."""
+    import shutil
+
+    ws, txs, _ = small
+    idx = load_eth_index(ws, load_config())
+    shutil.rmtree(idx.path)
+    sc = Screener(ws, auto_index=True)
+    r = sc.transfers([txs["a_d"]])["results"][0]
+    assert r["risk"] is None and any("no exposure index for eth" in w for w in r["warnings"])
+    r = sc.addresses([addr("T")])["results"][0]
+    assert r["risk"] == "high" and all(e["amount"] is None for e in r["exposures"])  # the tag alone
+    sc._maybe_build()
+    sc._checked = 0.0  # as the watcher does every check_seconds
+    r = sc.transfers([txs["a_d"]])["results"][0]
+    assert _hack(r)[0]["amount"] == str(3 * E)
+    assert sc.snapshot().data_version["eth_index"] == idx.path.name
