@@ -483,6 +483,12 @@ def test_case_report_pdf_en_ar(sim, tmp_path):
     for word in ("عدم اليقين", "المنهجية والسياسات", "التغطية", "مسار القيمة",
                  "التسلسل الزمني", "العقوبات والإسناد", "نتائج الفحص", "الملاحظات", "يناير", "٢٠٢٤"):
         assert word in ar, word
+    # the archive carries the PDF too
+    m = case_export.export_case(ws, cid, tmp_path / "peel.zip", langs=("ar",), pdf=True, spread=False)
+    assert {"report-ar.html", "report-ar.pdf"} <= set(m["files"])
+    with zipfile.ZipFile(tmp_path / "peel.zip") as z:
+        assert z.read("report-ar.pdf")[:5] == b"%PDF-"
+    assert case_export.verify_archive(tmp_path / "peel.zip")["ok"]
     assert ink["en"][0][1] < 0.5 < ink["ar"][0][1]  # cover: read from the left in English, from the right in Arabic
     # the headings of the following pages sit right in Arabic, left in English, page after page
     assert sum(x for _, x in ink["ar"][1:]) / (len(ink["ar"]) - 1) > sum(x for _, x in ink["en"][1:]) / (len(ink["en"]) - 1)
