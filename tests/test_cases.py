@@ -325,11 +325,19 @@ def test_interrupted_writes_leave_nothing_half_written(tmp_path, monkeypatch):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     p = subprocess.Popen([sys.executable, "-m", "chaintrace", "--data", str(ws.path), "case", "add", cid,
                           "--exhibit", str(fifo)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while True:  # open the pipe once the process reads it (never block on a process that died first)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "timeout"
+            time.sleep(0.05)
+    os.set_blocking(fd, True)
     try:
-        with open(fifo, "wb") as w:
+        with open(fd, "wb") as w:
             w.write(os.urandom(2 << 20))
             w.flush()
-            deadline = time.monotonic() + 120
             while not any(f.name.startswith(".tmp-") and f.stat().st_size > 0 for f in exdir.iterdir()):
                 assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() else "timeout"
                 time.sleep(0.05)
