@@ -210,6 +210,8 @@ def _tamper(ws, *sql):
 def test_audit_chain_detects_edits_and_deletions(tmp_path):
     ws, cid = _case_with_files(tmp_path)
     assert cases.verify(ws, cid)["ok"]
+    r = run(ws, "case", "verify", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.output)["ok"] is True
     con = sqlite3.connect(cases.cases_path(ws))
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         con.execute("UPDATE audit SET detail = '{}' WHERE seq = 2")
@@ -238,6 +240,8 @@ def test_audit_chain_detects_edits_and_deletions(tmp_path):
         assert not v["ok"] and any(msg in p for p in v["problems"]), (name, v["problems"])
         r = run(ws, "case", "verify", cid)
         assert r.exit_code == 1 and "FAILED" in r.output and msg in r.output
+        r = run(ws, "case", "verify")  # every case of the workspace
+        assert r.exit_code == 1 and f"FAILED {cid}" in r.output and "0 of 1 cases verify" in r.output
     # an exhibit changed or removed after it was kept
     fresh()
     f = cases.cases_path(ws).parent / cases.get(ws, cid)["exhibits"][0]["file"]
