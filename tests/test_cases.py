@@ -540,3 +540,4 @@ def test_sanctions_with_the_precision_of_their_dates(ronin):
         assert "http://" not in doc.replace("http://www.w3.org/2000/svg", "")  # self-contained: no CDN
     assert "Partial data" in en and "بيانات جزئية" in ar and "العقوبات والإسناد" in ar
     assert "Sanctions and attribution" in en and "Date precision" in en and "دقّة التاريخ" in ar
+    assert "<td>seed</td>" in en and "<td>نقطة بداية</td>" in ar
