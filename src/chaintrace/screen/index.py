@@ -20,6 +20,8 @@ Arrays (``.npy``):
 ``seen_hash``                                         sorted 64-bit hashes of every address key in the chain
 ``tx_hash8, tx_order``                                first 8 bytes of every txid (sorted) -> tx id
 ``tx_out, out_value, out_tx``                         outputs of each transaction, their values and tx
+``ans_off, ans_blob``                                 every exposed address's answer, serialized at build
+                                                      (:mod:`chaintrace.screen.answers`)
 plus ``meta.json`` (data version, groups, exposed address strings, txids of evidence transactions).
 """
 from __future__ import annotations
@@ -40,11 +42,11 @@ from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = f"screen-v{FORMAT}-"
 ARRAYS = ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_group", "f_taint", "f_hop",
           "f_parent", "f_dir", "a_id", "a_received", "a_sent", "seen_hash", "tx_hash8", "tx_order", "tx_out",
-          "out_value", "out_tx")
+          "out_value", "out_tx", "ans_off", "ans_blob")
 KEY_WIDTH = 96  # bytes of an address key that take part in the "seen" hash (longer keys are cut)
 
 
@@ -101,6 +103,12 @@ class ExposureIndex:
         # (output, group, direction) -> position in the f_* arrays (sorted by that triple): one probe
         self._ng = 2 * max(1, len(self.groups))
         self.f_key = a["f_out"].astype(np.int64) * self._ng + a["f_group"].astype(np.int64) * 2 + a["f_dir"]
+        # precomputed answers (absent while the index itself is being built)
+        self.blob = memoryview(a["ans_blob"]) if "ans_blob" in a else None
+        # address key -> row of its precomputed answer (exposed addresses, then the other registry hits)
+        self.ans_row = dict(self.addr_row)
+        n = len(self.addr_row)
+        self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_direct", [])))
 
     @property
     def data_version(self) -> dict:
@@ -351,13 +359,21 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         "config_digest": config.digest, "index_built": built, "index": name, "max_hops": config.max_hops,
         "policy": config.policy,
     }
+    exposed_keys = {A.key("btc", s) for s in exposed}
+    baked_direct = sorted(k for k in sources.direct if k in keys_to_id and k not in exposed_keys)
     meta = {"format": FORMAT, "data_version": data_version, "groups": sources.groups,
-            "addresses": exposed, "txids": {str(k): v for k, v in ev_txids.items()},
+            "addresses": exposed, "baked_direct": baked_direct, "txids": {str(k): v for k, v in ev_txids.items()},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
+    from chaintrace.screen.answers import bake
+
+    t_bake = time.perf_counter()
+    arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config)
+    meta["stats"]["bake_seconds"] = round(time.perf_counter() - t_bake, 3)
+    meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
     _write(index_root(ws), name, arrays, meta)
     return {**summary(load_index(ws, config, name)), "reused": False}
 
