@@ -423,6 +423,10 @@ class Screener:
                 if stamp != self._stamp:
                     self._snap = make_snapshot(self.ws, self.config)
                     self._stamp = stamp
+                    if self._watch:  # a service: the new snapshot's objects leave the cyclic GC's view
+                        import gc
+
+                        gc.freeze()
             except Exception:  # noqa: BLE001  a store being written: keep answering from the snapshot we have
                 pass
 
