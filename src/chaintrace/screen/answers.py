@@ -31,6 +31,7 @@ def bake(index, sources, config) -> tuple[np.ndarray, np.ndarray]:
     snap = Snapshot(config=config, sources={"btc": sources}, index=index, data_version=index.data_version,
                     warnings=[], baked=False)
     parts: list[bytes] = []
+    index.known = set(index.meta.get("baked_direct", []))  # chain addresses by construction
     for s in list(index.meta["addresses"]) + list(index.meta.get("baked_direct", [])):
         r = screen_one_address(snap, s)
         r["subject"] = ""

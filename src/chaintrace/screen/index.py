@@ -107,6 +107,7 @@ class ExposureIndex:
         self.blob = memoryview(a["ans_blob"]) if "ans_blob" in a else None
         # address key -> row of its precomputed answer (exposed addresses, then the other registry hits)
         self.ans_row = dict(self.addr_row)
+        self.known: set[str] = set()  # keys known to be in the chain data (a shortcut of seen())
         n = len(self.addr_row)
         self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_direct", [])))
 
@@ -115,6 +116,8 @@ class ExposureIndex:
         return self.meta["data_version"]
 
     def seen(self, key: str) -> bool:
+        if key in self.known:
+            return True
         h = hash_keys([key])[0]
         s = self.arrays["seen_hash"]
         p = int(np.searchsorted(s, h))
