@@ -85,3 +85,42 @@ def test_registry_change_turns_baked_answers_off(hack, tmp_path):
     assert fresh.baked
     assert orjson.dumps(screen_one_address(fresh, target)) == orjson.dumps(
         screen_one_address(dataclasses.replace(fresh, baked=False), target))
+
+
+def test_incremental_index_after_import_equals_full_rebuild(hack, tmp_path):
+    """After an intel import the index reuses the unchanged groups' propagation; the result is exactly
+    what a full rebuild produces (every array, the groups, the precomputed answers)."""
+    import shutil
+
+    import numpy as np
+
+    from chaintrace import intel
+    from chaintrace.screen import build_index, load_config, load_index
+    from chaintrace.screen.index import ARRAYS
+
+    ws, _ = hack
+    cfg = load_config()
+    before = build_index(ws, cfg)
+    idx0 = load_index(ws, cfg)
+    # a new source group on a chain address that is not a service (exposure does not stop there)
+    target = idx0.meta["addresses"][-1]
+    pack = tmp_path / "more.yaml"
+    pack.write_text("title: more\ncreator: test\nlabel: another mixer\nsource: test2\ncurrency: BTC\n"
+                    "category: mixer\nconfidence: forensic\nlastmod: 2024-01-02\n"
+                    f"tags:\n  - address: {target}\n")
+    intel.import_paths(ws, "tagpack", [pack])
+    inc = build_index(ws, cfg)
+    assert inc["previous_index"] == before["path"].rsplit("/", 1)[-1]
+    assert inc["n_groups_reused"] >= 1 and inc["n_groups_reused"] < inc["n_sources_in_chain"]
+    a = load_index(ws, cfg)
+    got = {n: np.array(a.arrays[n]) for n in ARRAYS}
+    meta = a.meta
+    shutil.rmtree(a.path)
+    full = build_index(ws, cfg, incremental=False)
+    assert full["n_groups_reused"] == 0 and full["previous_index"] is None
+    b = load_index(ws, cfg)
+    for n in ARRAYS:
+        assert np.array_equal(got[n], np.asarray(b.arrays[n])), n
+    for k in ("groups", "addresses", "baked_direct", "txids", "seed_digests", "stop_digest"):
+        assert meta[k] == b.meta[k], k
+    assert any(g["entity"] == "another mixer" for g in b.groups)
