@@ -176,7 +176,10 @@ class ScreenLog:
             buf = []
             while self._buf:
                 buf.append(self._buf.popleft())
-            rows = _rows(buf)
+            from chaintrace.screen.service import gc_paused
+
+            with gc_paused():
+                rows = _rows(buf)
             if not rows:
                 return 0
             n = 0

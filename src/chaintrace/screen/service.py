@@ -6,7 +6,9 @@ comes from one data version, never from a half-written state (an ingest or impor
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import gc
 import re
 import threading
 import time
@@ -244,6 +246,31 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     return r
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_on = False
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection inside (nestable, across threads): building 100,000 small answers,
+    rows or summaries would otherwise trigger full collections that walk every object of the results and
+    the snapshot, for no garbage (these structures hold no cycles)."""
+    global _gc_depth, _gc_was_on
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_on = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_on:
+                gc.enable()
+
+
 def _key_fast(s) -> str:
     """:func:`chaintrace.intel.addresses.key_any` with the Bitcoin forms first (a batch's common case)."""
     if not isinstance(s, str):
@@ -274,15 +301,8 @@ def screen_address_batch(snap: Snapshot, subjects: list[str]) -> list[dict]:
     pos = np.minimum(np.searchsorted(seen_hash, h), max(len(seen_hash) - 1, 0))
     seen = (seen_hash[pos] == h) if len(seen_hash) else np.zeros(len(keys), np.bool_)
     out: list[dict] = []
-    import gc
-
-    gc_on = gc.isenabled()
-    gc.disable()  # ~100,000 new dicts, no cycles: a collection pass over the snapshot's objects is pure cost
-    try:
+    with gc_paused():  # ~100,000 new dicts, no cycles: a collection pass over them is pure cost
         _batch_rows(snap, subjects, keys, seen.tolist(), out)
-    finally:
-        if gc_on:
-            gc.enable()
     return out
 
 
@@ -424,8 +444,6 @@ class Screener:
                     self._snap = make_snapshot(self.ws, self.config)
                     self._stamp = stamp
                     if self._watch:  # a service: the new snapshot's objects leave the cyclic GC's view
-                        import gc
-
                         gc.freeze()
             except Exception:  # noqa: BLE001  a store being written: keep answering from the snapshot we have
                 pass
