@@ -137,6 +137,9 @@ def screen_index(ws, config_path, fmt):
         console.print(f"  {r['n_groups']} source groups ({r['n_sources_in_chain']} in the chain), "
                       f"{r['n_exposed_addresses']:,} exposed addresses, {r['n_tainted_outputs']:,} tainted outputs, "
                       f"{r['bytes'] / 1e6:.1f} MB, {r['build_seconds']} s")
+        if r.get("n_groups_reused"):
+            console.print(f"  incremental: {r['n_groups_reused']} of {r['n_sources_in_chain']} source groups "
+                          f"taken from {r['previous_index']}")
     if has_eth:
         e = r["eth"]
         dv = e["data_version"]
