@@ -101,7 +101,7 @@ async function addressPage(a) {
   const labels = i.tags.length ? table(t('labels'), [t('label'), t('category'), t('trust'), t('source'), 'TLP'],
     i.tags.map((x) => [x.label, x.category || '—', x.trust || '—', x.source || '—', (x.tlp || 'clear').toUpperCase()])) : h('p', {}, t('noLabels'));
   const sanc = i.sanctions.length ? table(t('sanctions'), [t('list'), t('entity'), t('programmes'), t('date'), t('state')], sanctionRows(i.sanctions))
-    : h('p', {}, i.sanctioned === null ? `${t('sanctionUnknown')} (${i.sanction_reason})` : t('notSanctioned'));
+    : h('p', {}, i.sanctioned === null ? [t('sanctionUnknown'), ' (', h('bdi', { dir: 'auto' }, i.sanction_reason), ')'] : t('notSanctioned'));
   const exp = table(t('exposure'), [t('category'), t('kind'), t('hops'), t('amount')], (s.exposures || []).map((x) =>
     [x.category || x.abuse || '—', `${x.type} ${x.direction}`, ltr(String(x.hops_min), 'num'), ltr(x.amount ? units(x.amount, d.chain === 'eth' ? 18 : 8) : '—', 'num')]));
   const cd = d.chain_data;
@@ -114,7 +114,7 @@ async function addressPage(a) {
       i.restricted ? h('p', { class: 'warn' }, `${i.restricted} ${t('restricted')}`) : null),
     section(t('sanctions'), sanc),
     section(t('exposure'), h('p', { class: 'risk risk-' + (s.risk || 'none') }, `${t('risk')}: `, s.risk || t('unknown'), ` · ${t('score')}: `, ltr(String(s.score ?? '—'), 'num')),
-      exp, (s.warnings || []).map((w) => h('p', { class: 'warn' }, w))),
+      exp, (s.warnings || []).map((w) => h('p', { class: 'warn', dir: 'auto' }, w))),
     section(t('chainData'), chainData));
 }
 
@@ -172,7 +172,7 @@ async function traceResult(r) {
   const attachMsg = h('span', { role: 'status' });
   const cov = rep.coverage || {}; const hs = cov.heights || {};
   const out = h('div', { id: 'trace-result' },
-    rep.partial ? h('p', { class: 'warn', role: 'alert' }, t('partial'), ': ', rep.partial_reason || '') : null,
+    rep.partial ? h('p', { class: 'warn', role: 'alert' }, t('partial'), ': ', h('bdi', { dir: 'auto' }, rep.partial_reason || '')) : null,
     h('p', { class: 'summary' }, `${t('seeded')}: `, ltr(seeded, 'num'), ` · ${t('coverage')}: ${t('blocks')} `, ltr(`${hs.first ?? '?'}..${hs.last ?? '?'}`, 'num'),
       ` · ${t('policy')}: `, ltr(rep.policy?.name || '')),
     section(t('graph'), h('p', { class: 'help' }, t('graphHelp')), box,
@@ -189,7 +189,8 @@ async function traceResult(r) {
 }
 
 export async function renderGraph(container, graph, opts = {}) {
-  return drawGraph(container, graph, { rtl: state.lang === 'ar', ...opts });
+  state.cy = await drawGraph(container, graph, { rtl: state.lang === 'ar', ...opts });
+  return state.cy;
 }
 
 function openNode(n) {

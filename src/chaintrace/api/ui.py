@@ -97,6 +97,44 @@ def filter_lookup(d: dict, who: Principal) -> dict:
                 "known": bool(tags or d["sanctions"] or d["incidents"]), "restricted": hidden}
 
 
+def restricted_strings(request: Request, who: Principal) -> frozenset[str]:
+    """Labels and actor ids of the registry's tags `who` may not see (and no visible tag shares): any answer
+    value containing one is withheld. Cached per registry generation."""
+    from chaintrace.intel import load_tags
+    from chaintrace.intel.registry import generation
+
+    if who.org == home_org():
+        return frozenset()
+    ws = request.app.state.ws
+    gen = generation(ws)
+    cache = getattr(request.app.state, "ui_restricted", None)
+    if cache is None or cache[0] != gen:
+        tags = [t for c in ("btc", "eth") for t in load_tags(ws, c) if t.tlp]
+        cache = request.app.state.ui_restricted = (gen, tags)
+    hidden, shown = set(), set()
+    for t in cache[1]:
+        (shown if tlp_visible(t.tlp, who) else hidden).update(x for x in (t.label, t.actor) if x)
+    return frozenset(x for x in hidden - shown if len(x) >= 4)
+
+
+def scrub(obj, strings: frozenset[str]):
+    """`obj` with every string value that contains one of `strings` replaced by ``"restricted"``."""
+    if not strings:
+        return obj
+    if isinstance(obj, dict):
+        return {k: scrub(v, strings) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, strings) for v in obj]
+    if isinstance(obj, str) and any(s in obj for s in strings):
+        return "restricted"
+    return obj
+
+
+def visible_incidents(rows: list[dict], who: Principal) -> list[dict]:
+    """Incidents (shared ones carry the producer's TLP) that `who` may see."""
+    return [i for i in rows if tlp_visible(i.get("tlp"), who)]
+
+
 def _restricted_addresses(ws, addresses: list[str], who: Principal) -> set[str]:
     """Addresses whose every registry tag is hidden from `who` (their sink labels are withheld)."""
     from chaintrace.intel import lookup
@@ -110,8 +148,11 @@ def _restricted_addresses(ws, addresses: list[str], who: Principal) -> set[str]:
     return out
 
 
-def redact_trace(ws, report: dict, who: Principal) -> dict:
-    """The trace report with the labels of sinks known only through restricted tags withheld."""
+def redact_trace(request: Request, report: dict, who: Principal) -> dict:
+    """The trace report with the labels of sinks known only through restricted tags withheld (and any other
+    value naming a restricted tag)."""
+    ws = request.app.state.ws
+    report = scrub(report, restricted_strings(request, who))
     addrs = sorted({s["address"] for s in report.get("sinks") or [] if s.get("address")})
     hide = _restricted_addresses(ws, addrs, who)
     if not hide:
@@ -154,7 +195,7 @@ def search(request: Request, q: Annotated[str, Query(min_length=1, max_length=25
         for a in intel.find_actors(ws, q)[:10]:
             hits.append({"type": "entity", "id": a["id"], "title": a.get("name") or a["id"]})
         low = q.lower()
-        for i in intel.timeline(ws)["incidents"]:
+        for i in visible_incidents(intel.timeline(ws)["incidents"], who):
             text = " ".join(str(i.get(k) or "") for k in ("incident_id", "victim", "title")).lower()
             if low in text:
                 hits.append({"type": "incident", "id": i["incident_id"],
@@ -194,9 +235,11 @@ def address_page(request: Request, address: str, who: Principal = Depends(ANALYS
     info = filter_lookup(intel.lookup(ws, [address])[0], who)
     screening = request.app.state.screener.addresses([address])
     chain = addr.detect(address)
-    return {"address": address, "chain": chain, "intel": info, "basis": answer_basis(ws),
-            "screening": screening["results"][0], "data_version": screening["data_version"],
-            "chain_data": _chain_data(ws, chain, address) if chain in ("btc", "eth") else None}
+    info["incidents"] = visible_incidents(info["incidents"], who)
+    return scrub({"address": address, "chain": chain, "intel": info, "basis": answer_basis(ws),
+                  "screening": screening["results"][0], "data_version": screening["data_version"],
+                  "chain_data": _chain_data(ws, chain, address) if chain in ("btc", "eth") else None},
+                 restricted_strings(request, who))
 
 
 @router.get("/ui/api/tx/{txid}")
@@ -230,8 +273,8 @@ def entity_page(request: Request, ident: str, who: Principal = Depends(ANALYST))
         tl = intel.timeline(ws, actor=actors[0]["id"])
     except UserError:
         tl = {"incidents": [], "total_usd": 0}
-    return {"actor": actors[0], "others": actors[1:10], "incidents": tl["incidents"],
-            "total_usd": str(tl["total_usd"])}
+    inc = visible_incidents(tl["incidents"], who)
+    return {"actor": actors[0], "others": actors[1:10], "incidents": inc, "total_usd": _total(inc)}
 
 
 @router.get("/ui/api/incidents")
@@ -243,8 +286,15 @@ def incidents(request: Request, actor: str | None = None, who: Principal = Depen
         tl = intel.timeline(request.app.state.ws, actor=actor)
     except UserError as e:
         raise _user_error(e) from None
-    return {"incidents": tl["incidents"], "aggregates": tl["aggregates"], "total_usd": str(tl["total_usd"]),
-            "counted": tl["counted"]}
+    inc = visible_incidents(tl["incidents"], who)
+    return {"incidents": inc, "aggregates": tl["aggregates"], "total_usd": _total(inc),
+            "counted": sum(1 for i in inc if i.get("amount_usd") is not None)}
+
+
+def _total(incidents: list[dict]) -> str:
+    from decimal import Decimal
+
+    return str(sum((Decimal(str(i["amount_usd"])) for i in incidents if i.get("amount_usd") is not None), Decimal(0)))
 
 
 # ----------------------------------------------------------------------------------------------- screening
@@ -259,7 +309,7 @@ def screen(body: ScreenBody, request: Request, who: Principal = Depends(SCREENER
     """Screen up to 1,000 addresses (the screening service's answer, audited the same way)."""
     from chaintrace.api.routes import audit
 
-    ans = request.app.state.screener.addresses(body.addresses)
+    ans = scrub(request.app.state.screener.addresses(body.addresses), restricted_strings(request, who))
     raw = orjson.dumps(ans)
     audit(request, who, "ui.screen", {"n": len(body.addresses), "subjects": body.addresses}, ans, raw)
     return JSONBody(raw)

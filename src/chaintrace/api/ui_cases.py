@@ -64,11 +64,11 @@ def load_trace(ws, tid: str, who: Principal) -> tuple[dict, Path]:
     return json.loads(p.read_bytes()), p
 
 
-def _trace_answer(ws, tid: str, report: dict, who: Principal) -> dict:
+def _trace_answer(request: Request, tid: str, report: dict, who: Principal) -> dict:
     from chaintrace.api.ui import redact_trace
     from chaintrace.api.ui_graph import trace_graph
 
-    report = redact_trace(ws, report, who)
+    report = redact_trace(request, report, who)
     return {"id": tid, "report": report, "graph": trace_graph(report)}
 
 
@@ -93,14 +93,14 @@ def run_trace(body: TraceBody, request: Request, who: Principal = Depends(ANALYS
     (d / f"{tid}.json").write_bytes(data)
     (d / f"{tid}.meta.json").write_text(json.dumps({"org": who.org, "key_id": who.key_id, "name": who.name,
                                                     "at": _dt.datetime.now(_dt.timezone.utc).isoformat()}))
-    return _trace_answer(ws, tid, json.loads(data), who)
+    return _trace_answer(request, tid, json.loads(data), who)
 
 
 @router.get("/ui/api/trace/{tid}")
 def get_trace(tid: str, request: Request, who: Principal = Depends(ANALYST)):
     """A kept trace: report and flow graph."""
     report, _ = load_trace(request.app.state.ws, tid, who)
-    return _trace_answer(request.app.state.ws, tid, report, who)
+    return _trace_answer(request, tid, report, who)
 
 
 def _document(report_dict: dict, lang: str, fmt: str, case: dict | None, name: str) -> Response:
@@ -131,7 +131,7 @@ def trace_report(tid: str, request: Request, lang: str = LANG, format: str = FMT
     from chaintrace.api.ui import redact_trace
 
     report, _ = load_trace(request.app.state.ws, tid, who)
-    return _document(redact_trace(request.app.state.ws, report, who), lang, format, None, f"trace-{tid}")
+    return _document(redact_trace(request, report, who), lang, format, None, f"trace-{tid}")
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -222,7 +222,7 @@ def case_report(cid: str, request: Request, lang: str = LANG, format: str = FMT,
     paths = cases.case_traces(ws, c)
     if not paths:
         raise http_error(409, "conflict", f"case {cid} has no trace attached: run a trace and attach it first")
-    report = redact_trace(ws, json.loads(paths[-1].read_bytes()), who)
+    report = redact_trace(request, json.loads(paths[-1].read_bytes()), who)
     return _document(report, lang, format, c, cid)
 
 
