@@ -13,11 +13,14 @@ export function colour(n) {
 }
 
 // Mirror x for right-to-left pages: the flow reads from the start side.
+export const BIG = 1000;  // above: no labels until selected, straight edges, elements added in chunks
+export const CHUNK = 500;  // elements per main-thread task while a big graph is added
+
 export function elements(graph, rtl) {
-  const big = graph.nodes.length > 2000;
+  const big = graph.nodes.length > BIG;
   const nodes = graph.nodes.map((n) => ({
     group: 'nodes',
-    data: { id: n.id, kind: n.kind, colour: colour(n), label: big ? '' : (n.label || short(n.id)), raw: n },
+    data: { id: n.id, kind: n.kind, colour: colour(n), label: big ? '' : (n.label || short(n.id)), name: n.label || short(n.id), raw: n },
     position: { x: rtl ? -n.x : n.x, y: n.y },
   }));
   const edges = graph.edges.map((e, i) => ({
@@ -31,11 +34,13 @@ export function short(id) {
 }
 
 // Draw `graph` into `container`; resolves with the Cytoscape instance once the first frame is painted.
-export function drawGraph(container, graph, { rtl = false, onOpen = null, layout = 'preset' } = {}) {
-  const big = graph.nodes.length > 2000;
+// Big graphs are added in chunks of CHUNK elements, one task each, so the page keeps answering input.
+export async function drawGraph(container, graph, { rtl = false, onOpen = null, layout = 'preset' } = {}) {
+  const big = graph.nodes.length > BIG;
+  const els = elements(graph, rtl);
   const cy = cytoscape({
     container,
-    elements: elements(graph, rtl),
+    elements: big ? [] : els,
     layout: layout === 'preset' ? { name: 'preset', fit: true, padding: 20 } : { name: layout, animate: false, fit: true },
     textureOnViewport: big, hideEdgesOnViewport: big, motionBlur: false, pixelRatio: big ? 1 : 'auto',
     minZoom: 0.02, maxZoom: 4,
@@ -47,9 +52,16 @@ export function drawGraph(container, graph, { rtl = false, onOpen = null, layout
       { selector: 'edge', style: { width: big ? 1 : 1.5, 'line-color': '#9aa5b1', 'curve-style': big ? 'haystack' : 'bezier',
         'target-arrow-shape': big ? 'none' : 'triangle', 'target-arrow-color': '#9aa5b1' } },
       { selector: 'edge[kind = "summary"]', style: { 'line-style': 'dashed' } },
-      { selector: ':selected', style: { 'border-width': 3, 'border-color': '#ffbf00' } },
+      { selector: ':selected', style: { 'border-width': 3, 'border-color': '#ffbf00', label: 'data(name)' } },
     ],
   });
+  if (big) {
+    for (let i = 0; i < els.length; i += CHUNK) {
+      cy.add(els.slice(i, i + CHUNK));
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    if (layout === 'preset') cy.fit(undefined, 20); else cy.layout({ name: layout, animate: false, fit: true }).run();
+  }
   if (onOpen) cy.on('tap', 'node', (ev) => onOpen(ev.target.data('raw')));
   container.addEventListener('keydown', (ev) => {
     const p = cy.pan(); const step = 60;

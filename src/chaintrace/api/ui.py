@@ -111,7 +111,8 @@ def restricted_strings(request: Request, who: Principal) -> frozenset[str]:
     if cache is None or cache[0] != gen:
         tags = [t for c in ("btc", "eth") for t in load_tags(ws, c) if t.tlp]
         cache = request.app.state.ui_restricted = (gen, tags)
-    hidden, shown = set(), set()
+    hidden: set[str] = set()
+    shown: set[str] = set()
     for t in cache[1]:
         (shown if tlp_visible(t.tlp, who) else hidden).update(x for x in (t.label, t.actor) if x)
     return frozenset(x for x in hidden - shown if len(x) >= 4)
