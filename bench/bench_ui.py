@@ -14,6 +14,7 @@ how long the page stops answering input).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -99,7 +100,10 @@ def main() -> None:
              f"{r['longest']:.0f} |" for n, r in rows]
     big, small, cose = (r for _, r in rows)
     body.append("")
-    body.append(f"Headless Chromium {version} (Debian), software rendering, viewport 1280x900, graph box 1200x700; "
+    load = os.getloadavg()[0]
+    body.append(f"Host load average at the end: {load:.1f} on {os.cpu_count()} CPUs (shared machine: absolute times "
+                "scale with it; the rows of one run are comparable). "
+                f"Headless Chromium {version} (Debian), software rendering, viewport 1280x900, graph box 1200x700; "
                 f"{a.repeat} fresh page(s) per row; total {time.perf_counter() - t:.0f} s. Graphs: "
                 "`chaintrace.api.ui_graph.synthetic_graph` (layered flow, up to 3 successors per node). "
                 f"The {a.nodes:,}-node graph with the UI's preset layout draws in {big['ms'] / cose['ms']:.2f}x "

@@ -264,6 +264,45 @@ def _flow(ui, browser, tmp_path, lang: str) -> None:
     ctx.close()
 
 
+def test_browser_case_and_keyboard(ui, objects, browser, tmp_path):
+    """Keyboard: the first Tab stop skips to the content, shortcuts navigate; a case: list -> open -> note ->
+    case report download with the note in its audit trail."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(ui["srv"].url + "/")
+    page.evaluate("localStorage.setItem('chaintrace.lang', 'en')")
+    page.fill("input[type=password]", ui["keys"]["analyst"])
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#q")
+    page.locator("main h1").click()  # leave the search field: shortcuts are off while typing
+    page.keyboard.press("c")
+    page.wait_for_function("location.hash === '#/cases'")
+    cid = objects["case"]["id"]
+    page.click(f"a[href='#/case/{cid}']")
+    page.wait_for_selector("textarea")
+    page.fill("textarea", "Freeze request sent to Beacon Exchange")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("ul.notes li")
+    assert "Freeze request sent to Beacon Exchange" in page.inner_text("ul.notes")
+    with page.expect_download() as dl:
+        page.click("button.dl[data-lang='en'][data-format='html']")
+    f = tmp_path / "case.html"
+    dl.value.save_as(f)
+    html = f.read_text(encoding="utf-8")
+    assert cid in html and "Freeze request sent to Beacon Exchange" in html and "Simulated exchange hack" in html
+    page.goto(ui["srv"].url + "/#/")
+    page.wait_for_selector("#q")
+    page.locator("main h1").click()
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skip"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # visible focus
+    page.keyboard.press("t")
+    page.wait_for_function("location.hash === '#/trace'")
+    ctx.close()
+
+
 def test_browser_flow_english(ui, objects, browser, tmp_path):
     _flow(ui, browser, tmp_path, "en")
 
