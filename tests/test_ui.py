@@ -293,8 +293,10 @@ def test_browser_case_and_keyboard(ui, objects, browser, tmp_path):
     page.goto(ui["srv"].url + "/#/")
     page.wait_for_selector("#q")
     page.locator("main h1").click()
-    page.evaluate("document.activeElement.blur()")
-    page.keyboard.press("Tab")
+    first = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])"
+    assert page.evaluate(f"document.querySelector(\"{first}\").id") == "skip"
+    page.locator("#nav a").first.focus()
+    page.keyboard.press("Shift+Tab")  # before the navigation: the brand is no stop, the skip link is
     assert page.evaluate("document.activeElement.id") == "skip"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"  # visible focus
