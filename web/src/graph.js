@@ -13,7 +13,7 @@ export function colour(n) {
 }
 
 // Mirror x for right-to-left pages: the flow reads from the start side.
-export const BIG = 1000;  // above: no labels until selected, straight edges, elements added in chunks
+export const BIG = 300;  // above: no labels until selected, straight edges, elements added in chunks
 export const CHUNK = 500;  // elements per main-thread task while a big graph is added
 
 export function elements(graph, rtl) {
