@@ -282,7 +282,7 @@ def test_browser_case_and_keyboard(ui, objects, browser, tmp_path):
     page.wait_for_selector("textarea")
     page.fill("textarea", "Freeze request sent to Beacon Exchange")
     page.click("form button[type=submit]")
-    page.wait_for_selector("ul.notes li")
+    page.locator("ul.notes li", has_text="Freeze request sent").wait_for()
     assert "Freeze request sent to Beacon Exchange" in page.inner_text("ul.notes")
     with page.expect_download() as dl:
         page.click("button.dl[data-lang='en'][data-format='html']")

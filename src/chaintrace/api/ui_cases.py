@@ -103,15 +103,23 @@ def get_trace(tid: str, request: Request, who: Principal = Depends(ANALYST)):
     return _trace_answer(request, tid, report, who)
 
 
-def _document(report_dict: dict, lang: str, fmt: str, case: dict | None, name: str) -> Response:
+def _document(request: Request, report_dict: dict, lang: str, fmt: str, case: dict | None, name: str,
+              who: Principal) -> Response:
+    """The report document as `chaintrace report` writes it (library: chaintrace.report.context.case_context +
+    chaintrace.report.document.write_document): policy spread, attribution with sources, the case's screens;
+    values naming intelligence `who` may not see are withheld."""
+    from chaintrace.api.ui import restricted_strings, scrub
+    from chaintrace.report.context import case_context
     from chaintrace.report.document import write_document
     from chaintrace.trace.report import TraceReport
 
+    ws = request.app.state.ws
     rep = TraceReport.from_dict(report_dict)
+    ctx = scrub(case_context(ws, rep, case), restricted_strings(request, who))
     with tempfile.TemporaryDirectory(prefix="chaintrace-ui-") as tmp:
         out = Path(tmp) / f"{name}.{fmt}"
         try:
-            write_document(rep, out, lang=lang, fmt=fmt, case=case)
+            write_document(rep, out, lang=lang, fmt=fmt, case=case, context=ctx)
         except UserError as e:
             raise http_error(503, "unavailable", str(e)) from None
         body = out.read_bytes()
@@ -131,7 +139,7 @@ def trace_report(tid: str, request: Request, lang: str = LANG, format: str = FMT
     from chaintrace.api.ui import redact_trace
 
     report, _ = load_trace(request.app.state.ws, tid, who)
-    return _document(redact_trace(request, report, who), lang, format, None, f"trace-{tid}")
+    return _document(request, redact_trace(request, report, who), lang, format, None, f"trace-{tid}", who)
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -223,7 +231,7 @@ def case_report(cid: str, request: Request, lang: str = LANG, format: str = FMT,
     if not paths:
         raise http_error(409, "conflict", f"case {cid} has no trace attached: run a trace and attach it first")
     report = redact_trace(request, json.loads(paths[-1].read_bytes()), who)
-    return _document(report, lang, format, c, cid)
+    return _document(request, report, lang, format, c, cid, who)
 
 
 # ----------------------------------------------------------------------------------------------- admin
