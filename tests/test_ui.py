@@ -300,8 +300,31 @@ def test_browser_case_and_keyboard(ui, objects, browser, tmp_path):
     assert page.evaluate("document.activeElement.id") == "skip"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"  # visible focus
+    page.keyboard.press("i")
+    page.wait_for_selector("ol.timeline li")
+    assert "Ronin" in page.inner_text("ol.timeline")  # the built-in DPRK incident catalogue
     page.keyboard.press("t")
     page.wait_for_function("location.hash === '#/trace'")
+    ctx.close()
+
+
+def test_browser_screener_sees_only_screening(ui, objects, browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.goto(ui["srv"].url + "/")
+    page.evaluate("localStorage.setItem('chaintrace.lang', 'en')")
+    page.fill("input[type=password]", ui["keys"]["screener"])
+    page.keyboard.press("Enter")
+    page.wait_for_function("location.hash === '#/screen'")
+    assert page.locator("#nav a").all_inner_texts() == ["Screen"]
+    page.fill("textarea", ui["green"])
+    page.click("#run-screen")
+    page.wait_for_selector("main table tbody tr")
+    assert ui["green"] in page.inner_text("main table")
+    # an analyst page asked for by URL shows the screening page instead; its API answers 403 anyway
+    page.goto(ui["srv"].url + f"/#/address/{ui['red']}")
+    page.wait_for_selector("#run-screen")
+    assert RED_LABEL not in page.content()
     ctx.close()
 
 
