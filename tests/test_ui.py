@@ -334,3 +334,31 @@ def test_browser_flow_english(ui, objects, browser, tmp_path):
 
 def test_browser_flow_arabic(ui, objects, browser, tmp_path):
     _flow(ui, browser, tmp_path, "ar")
+
+
+def test_sanctions_with_the_precision_of_their_dates(ui, browser):
+    """After an OFAC SDN import, the Lazarus address page shows the listing with its dates, in Arabic too."""
+    from chaintrace import intel
+    from tests.conftest import dataset
+
+    xml = dataset("ofac-sdn", "sdn_advanced_2025-11-19.xml.bz2")
+    intel.import_paths(ui["ws"], "ofac-sdn", [xml])
+    lazarus = "0x098B716B8Aaf21512996dC57EB0615e2383E2f96"
+    with client(ui, "analyst") as a:
+        d = a.get(f"/ui/api/address/{lazarus}").json()
+    s = d["intel"]["sanctions"]
+    assert d["intel"]["sanctioned"] is True and s and s[0]["entity"] == "Lazarus Group"
+    assert s[0]["listed_date"] or s[0]["first_seen"]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.goto(ui["srv"].url + "/")
+    page.evaluate("localStorage.setItem('chaintrace.lang', 'ar')")
+    page.reload()
+    page.fill("input[type=password]", ui["keys"]["analyst"])
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#q")
+    page.goto(ui["srv"].url + f"/#/address/{lazarus}")
+    page.locator("section", has_text="Lazarus Group").first.wait_for()
+    text = page.inner_text("main")
+    assert "خاضع للعقوبات" in text and (s[0]["listed_date"] or s[0]["first_seen"]) in text
+    ctx.close()

@@ -27,6 +27,8 @@ export const STRINGS = {
     error: 'Error', forbidden: 'Your key may not see this.', shortcuts: 'Keyboard shortcuts',
     shortcutList: '/ search · t trace · s screen · i incidents · c cases · l language · ? this help',
     synthetic: 'synthesised id (not on-chain)', unknown: 'unknown', kind: 'Kind', open: 'Open',
+    sanctioned: 'sanctioned', notSanctionedNow: 'not sanctioned',
+    risk_severe: 'severe', risk_high: 'high', risk_medium: 'medium', risk_low: 'low', risk_none: 'none',
   },
   ar: {
     app: 'تشين ترايس', skip: 'انتقل إلى المحتوى', nav: 'القائمة الرئيسية', search: 'بحث', trace: 'تتبّع', screen: 'فحص',
@@ -55,5 +57,7 @@ export const STRINGS = {
     error: 'خطأ', forbidden: 'لا يسمح مفتاحك برؤية هذا.', shortcuts: 'اختصارات لوحة المفاتيح',
     shortcutList: '/ بحث · t تتبّع · s فحص · i الحوادث · c القضايا · l اللغة · ? هذه المساعدة',
     synthetic: 'معرّف مُصطنع (ليس على السلسلة)', unknown: 'غير معروف', kind: 'النوع', open: 'افتح',
+    sanctioned: 'خاضع للعقوبات', notSanctionedNow: 'غير خاضع للعقوبات',
+    risk_severe: 'حرجة', risk_high: 'عالية', risk_medium: 'متوسطة', risk_low: 'منخفضة', risk_none: 'لا شيء',
   },
 };

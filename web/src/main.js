@@ -90,8 +90,11 @@ function sanctionRows(sanctions) {
   return sanctions.map((s) => [s.list, s.entity || '—', (s.programs || []).join(', '),
     h('span', {}, s.listed_date ? [`${t('listDate')}: `, ltr(s.listed_date)] : [`${t('firstSeen')}: `, ltr(s.first_seen)],
       s.absent_before ? [' · ', `${t('absentBefore')} `, ltr(s.absent_before)] : null, s.valid_to ? [' · ', `${t('validTo')} `, ltr(s.valid_to)] : null),
-    String(s.state === true ? 'sanctioned' : s.state === false ? 'not sanctioned' : t('unknown')) + (s.reason ? ` (${s.reason})` : '')]);
+    h('span', {}, s.state === true ? t('sanctioned') : s.state === false ? t('notSanctionedNow') : t('unknown'),
+      s.reason ? [' (', h('bdi', { dir: 'auto' }, s.reason), ')'] : null)]);
 }
+
+function riskName(r) { return r ? t('risk_' + r) : t('unknown'); }
 
 async function addressPage(a) {
   show(h('h1', {}, t('address'), ' ', ltr(a)), h('p', { role: 'status' }, '…'));
@@ -113,7 +116,7 @@ async function addressPage(a) {
     section(t('labels'), i.primary ? h('p', { class: 'primary' }, i.primary.label) : null, labels,
       i.restricted ? h('p', { class: 'warn' }, `${i.restricted} ${t('restricted')}`) : null),
     section(t('sanctions'), sanc),
-    section(t('exposure'), h('p', { class: 'risk risk-' + (s.risk || 'none') }, `${t('risk')}: `, s.risk || t('unknown'), ` · ${t('score')}: `, ltr(String(s.score ?? '—'), 'num')),
+    section(t('exposure'), h('p', { class: 'risk risk-' + (s.risk || 'none') }, `${t('risk')}: `, riskName(s.risk), ` · ${t('score')}: `, ltr(String(s.score ?? '—'), 'num')),
       exp, (s.warnings || []).map((w) => h('p', { class: 'warn', dir: 'auto' }, w))),
     section(t('chainData'), chainData));
 }
@@ -233,7 +236,7 @@ function screenPage(params) {
     try {
       const r = await call('/ui/api/screen', { method: 'POST', body: { addresses: ta.value.split(/\s+/).filter(Boolean) } });
       out.replaceChildren(table(t('screen'), [t('subject'), t('risk'), t('score'), t('exposure'), t('sanctions')], r.results.map((x) =>
-        [ltr(x.subject), h('span', { class: 'risk risk-' + (x.risk || 'none') }, x.invalid ? x.invalid : (x.risk || t('unknown'))), ltr(String(x.score ?? '—'), 'num'),
+        [ltr(x.subject), h('span', { class: 'risk risk-' + (x.risk || 'none') }, x.invalid ? h('bdi', { dir: 'auto' }, x.invalid) : riskName(x.risk)), ltr(String(x.score ?? '—'), 'num'),
           (x.exposures || []).map((e) => `${e.category || e.abuse} (${e.type}, ${e.hops_min})`).join('; ') || t('none'),
           (x.sanctions || []).map((s) => `${s.list} ${s.entity || ''}`).join('; ') || t('none')])));
     } catch (e) { out.replaceChildren(fail(e)); }
