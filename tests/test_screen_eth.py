@@ -33,12 +33,12 @@ def _tags(path, rows):
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    """V -> T 10 ETH and 100 TOK (T: the hacker); T -> A 4; C -> A 4 (clean); A -> D 6 (D: an exchange
-    deposit): 3 tainted; T -> D 50 TOK; C -> D2 5 (innocent deposit); A -> B 2: 1 tainted."""
+    """W -> V 4 ETH; V -> T 10 ETH and 100 TOK (T: the hacker); T -> A 4; C -> A 4 (clean); A -> D 6 (D: an
+    exchange deposit): 3 tainted; T -> D 50 TOK; C -> D2 5 (innocent deposit); A -> B 2: 1 tainted."""
     root = tmp_path_factory.mktemp("screen-eth")
     ex = Export()
     ex.block()
-    txs = {"hack": ex.tx("V", "T", 10 * E), "t_a": ex.tx("T", "A", 4 * E), "c_a": ex.tx("C", "A", 4 * E),
+    txs = {"w_v": ex.tx("W", "V", 4 * E), "hack": ex.tx("V", "T", 10 * E), "t_a": ex.tx("T", "A", 4 * E), "c_a": ex.tx("C", "A", 4 * E),
            "tok_hack": ex.tx("V", "TOK", 0, tokens=[("TOK", "V", "T", 100)])}
     ex.block()
     txs.update({"a_d": ex.tx("A", "D", 6 * E), "tok_d": ex.tx("T", "TOK", 0, tokens=[("TOK", "T", "D", 50)]),
@@ -85,8 +85,8 @@ def test_transfer_exact_haircut_share_and_path(small):
 
 def test_addresses_incoming_outgoing_and_totals(small):
     ws, txs, _ = small
-    res = Screener(ws).addresses([addr("D"), addr("V"), addr("C"), addr("T").upper().replace("0X", "0x")])
-    d, v, c, t = res["results"]
+    res = Screener(ws).addresses([addr("D"), addr("V"), addr("C"), addr("T").upper().replace("0X", "0x"), addr("W")])
+    d, v, c, t, w = res["results"]
     inc = {e["asset"]: e for e in _hack(d)}
     assert inc["ETH"]["amount"] == str(3 * E) and inc["ETH"]["share"] == 0.5 and inc["ETH"]["hops_min"] == 2
     assert inc[addr("TOK")]["amount"] == "50" and inc[addr("TOK")]["share"] == 1.0
@@ -97,6 +97,14 @@ def test_addresses_incoming_outgoing_and_totals(small):
     assert all(e["direction"] == "outgoing" and e["hops_min"] == 1 for e in out.values())
     assert out["ETH"]["amount"] == str(10 * E) and out["ETH"]["share"] == 1.0 and out[addr("TOK")]["amount"] == "100"
     assert c["risk"] == "none" and not c["exposures"]
+    # W paid V 4 ETH before V paid the hacker 10: V's balance then held only W's 4 (6 came from before the
+    # data: unplaced), so all of W's payment went on to the hacker, two hops
+    (wo,) = _hack(w)
+    assert (wo["direction"], wo["hops_min"], wo["type"], wo["amount"], wo["share"]) == \
+        ("outgoing", 2, "indirect", str(4 * E), 1.0)
+    path = w["evidence"][0]["path"]
+    assert [p["txid"] for p in path] == [txs["w_v"], txs["hack"]] and [p["hop"] for p in path] == [2, 1]
+    assert path[-1]["to"] == addr("T") and path[0]["taint"] == str(4 * E)
     # the hacker itself: the tag (hop 0) measured with its receipts, reported once per asset
     hop0 = [e for e in _hack(t) if e["hops_min"] == 0]
     assert {e["asset"] for e in hop0} == {"ETH", addr("TOK")} and all(e["amount"] for e in hop0)
@@ -110,6 +118,11 @@ def test_value_conserved_to_the_unit(small):
     # ETH: 10 introduced; 6 held by T, 1 by B (A spent all its taint); 3 sank into the exchange deposit
     assert cons["ETH"] == {"introduced": str(10 * E), "held": str(7 * E), "stopped": {"sink": str(3 * E)}}
     assert cons[addr("TOK")] == {"introduced": "100", "held": "50", "stopped": {"sink": "50"}}
+    # the outgoing walk: of the 10 ETH the hacker received, 6 have no earlier credit of V to come from and
+    # the 4 placed on W's payment have none of W's: all unplaced (value from before the data), none lost
+    (out,) = idx.meta["conservation_outgoing"].values()
+    assert out["ETH"] == {"seeded": str(10 * E), "ended": "0", "unplaced": str(10 * E)}
+    assert out[addr("TOK")] == {"seeded": "100", "ended": "0", "unplaced": "100"}
     # and the records behind it add up: what went into sinks is the deposits' incoming exposure
     a = idx.arrays
     sink = sum((int(h) << 64) | int(lo) for h, lo, c in zip(a["f_hi"], a["f_lo"], a["f_code"]) if c == 1)
@@ -240,6 +253,9 @@ def test_sim_value_conserved_and_seeds_match_the_store(simhack):
     for asset, v in got.items():
         assert int(cons[asset]["introduced"]) >= int(v) > 0
     assert int(cons["ETH"]["stopped"]["sink"]) > 0  # stolen ether reached exchange deposits
+    # the outgoing walk from the attacker's receipts: every unit ends at a payer or is unplaced
+    for asset, c in idx.meta["conservation_outgoing"][str(gi)].items():
+        assert int(c["seeded"]) == int(c["ended"]) + int(c["unplaced"]) > 0, asset
     # every record carries at most the transfer's value
     a = idx.arrays
     taint = [(int(h) << 64) | int(lo) for h, lo in zip(a["f_hi"].tolist(), a["f_lo"].tolist())]
