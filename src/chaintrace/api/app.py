@@ -101,6 +101,8 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
     mount_taxii(app, ws)
     from chaintrace.api import tips as _tips
     app.include_router(_tips.router)        # the public tip line: /v1/tips, /tip (no API key)
+    from chaintrace.api import ui as _ui
+    app.include_router(_ui.router)          # the web investigation UI: / and /ui/api/* (docs/ui.md)
     return app
 
 
