@@ -20,6 +20,8 @@ Arrays (``.npy``):
 ``seen_hash``                                         sorted 64-bit hashes of every address key in the chain
 ``tx_hash8, tx_order``                                first 8 bytes of every txid (sorted) -> tx id
 ``tx_out, out_value, out_tx``                         outputs of each transaction, their values and tx
+``ans_off, ans_blob``                                 every exposed address's answer, serialized at build
+                                                      (:mod:`chaintrace.screen.answers`)
 plus ``meta.json`` (data version, groups, exposed address strings, txids of evidence transactions).
 """
 from __future__ import annotations
@@ -40,11 +42,11 @@ from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = f"screen-v{FORMAT}-"
 ARRAYS = ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_group", "f_taint", "f_hop",
           "f_parent", "f_dir", "a_id", "a_received", "a_sent", "seen_hash", "tx_hash8", "tx_order", "tx_out",
-          "out_value", "out_tx")
+          "out_value", "out_tx", "ans_off", "ans_blob")
 KEY_WIDTH = 96  # bytes of an address key that take part in the "seen" hash (longer keys are cut)
 
 
@@ -101,12 +103,21 @@ class ExposureIndex:
         # (output, group, direction) -> position in the f_* arrays (sorted by that triple): one probe
         self._ng = 2 * max(1, len(self.groups))
         self.f_key = a["f_out"].astype(np.int64) * self._ng + a["f_group"].astype(np.int64) * 2 + a["f_dir"]
+        # precomputed answers (absent while the index itself is being built)
+        self.blob = memoryview(a["ans_blob"]) if "ans_blob" in a else None
+        # address key -> row of its precomputed answer (exposed addresses, then the other registry hits)
+        self.ans_row = dict(self.addr_row)
+        self.known: set[str] = set()  # keys known to be in the chain data (a shortcut of seen())
+        n = len(self.addr_row)
+        self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_direct", [])))
 
     @property
     def data_version(self) -> dict:
         return self.meta["data_version"]
 
     def seen(self, key: str) -> bool:
+        if key in self.known:
+            return True
         h = hash_keys([key])[0]
         s = self.arrays["seen_hash"]
         p = int(np.searchsorted(s, h))
@@ -220,57 +231,66 @@ def _seeds(sources: Sources, keys_to_id: dict[str, int], g, out_by_addr_start, o
     return [np.unique(np.concatenate(x)) if x else np.zeros(0, np.int64) for x in per]
 
 
-def propagate(g, seeds: list[np.ndarray], stop: np.ndarray, max_hops: int, progress: Progress) -> dict:
-    """Every tainted output per source group (``seeds[group]``: its seed outputs) and direction (0 incoming:
-    :func:`kernels.forward`, 1 outgoing: :func:`kernels.backward`), stopping at addresses flagged in `stop`:
-    arrays ``out, group, taint, hop, parent, dir`` (not sorted)."""
-    from chaintrace.screen import kernels
+def _digest(a: np.ndarray) -> str:
+    import hashlib
 
-    n_out, n_tx = g.n_out, g.n_tx
-    taint = np.zeros(n_out, np.int64)
-    hop = np.full(n_out, -1, np.int64)
-    parent = np.full(n_out, -1, np.int64)
-    queued = np.zeros(n_tx, np.bool_)
-    ro = {n: np.ascontiguousarray(getattr(g, n)) for n in ("tx_out", "tx_in", "out_value", "out_addr",
-                                                              "out_spender_tx", "out_tx", "in_output")}
-    parts: dict[str, list] = {k: [] for k in ("out", "group", "taint", "hop", "parent", "dir")}
-    progress.start("exposure index", total=2 * len(seeds))
-    for gi, seed in enumerate(seeds):
-        if not len(seed):
-            progress.advance(2)
+    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.int64).tobytes()).hexdigest()[:32]
+
+
+def _gkey(g: dict) -> tuple:
+    return tuple(g.get(k) for k in ("category", "abuse", "entity", "actor", "severity"))
+
+
+def _previous(ws: Workspace, config: Config, commit: int, name: str, stop_digest: str) -> ExposureIndex | None:
+    """The newest complete index of the same chain commit, registry directory and configuration (another
+    registry generation) whose stop set (services in the chain) is the same: its groups can be reused."""
+    root = index_root(ws)
+    tail = f"-r{registry_id(ws)}-{config.digest}"
+    cands = sorted((p for p in root.glob(f"{PREFIX}c{commit:06d}-g*{tail}")
+                    if p.name != name and (p / "DONE").exists()), key=lambda p: p.stat().st_mtime_ns)
+    for p in reversed(cands):
+        idx = load_index(ws, config, p.name)
+        if idx is not None and idx.meta.get("stop_digest") == stop_digest and "seed_digests" in idx.meta:
+            return idx
+    return None
+
+
+def _reusable(prev: ExposureIndex, groups: list[dict], seed_digests: list[str]) -> dict[int, dict]:
+    """group -> its rows (out, taint, hop, parent, dir) from `prev`, for every group of the new sources with the
+    same identity and the same seed outputs as one of `prev`'s."""
+    old = {(_gkey(gr), d): i for i, (gr, d) in enumerate(zip(prev.groups, prev.meta["seed_digests"]))}
+    a = prev.arrays
+    fg = np.asarray(a["f_group"])
+    order = np.argsort(fg, kind="stable")
+    bounds = np.searchsorted(fg[order], np.arange(len(prev.groups) + 1))
+    out = {}
+    for gi, (gr, d) in enumerate(zip(groups, seed_digests)):
+        oi = old.get((_gkey(gr), d))
+        if oi is None:
             continue
-        for direction in (0, 1):
-            if direction == 0:
-                touched = kernels.forward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
-                                          ro["out_spender_tx"], ro["in_output"], seed, stop,
-                                          np.int64(max_hops), taint, hop, parent, queued)
-            else:
-                touched = kernels.backward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
-                                           ro["out_tx"], ro["in_output"], seed, stop,
-                                           np.int64(max_hops), taint, hop, parent, queued)
-            parts["out"].append(touched)
-            parts["group"].append(np.full(len(touched), gi, np.int32))
-            parts["taint"].append(taint[touched].copy())
-            parts["hop"].append(hop[touched].astype(np.int16))
-            parts["parent"].append(parent[touched].copy())
-            parts["dir"].append(np.full(len(touched), direction, np.int8))
-            kernels.reset(touched, taint, hop, parent)
-            progress.advance()
-    progress.finish()
-    cat = {k: (np.concatenate(v) if v else np.zeros(0, dt)) for (k, v), dt in zip(
-        parts.items(), (np.int64, np.int32, np.int64, np.int16, np.int64, np.int8))}
-    return cat
+        sel = order[bounds[oi]:bounds[oi + 1]]
+        out[gi] = {"out": np.asarray(a["f_out"])[sel], "taint": np.asarray(a["f_taint"])[sel],
+                   "hop": np.asarray(a["f_hop"])[sel], "parent": np.asarray(a["f_parent"])[sel],
+                   "dir": np.asarray(a["f_dir"])[sel]}
+    return out
 
 
 def build_index(ws: Workspace, config: Config, *, at: str | None = None, progress: Progress | None = None,
-                exposures: dict | None = None, engine: str = "embedded") -> dict:
+                incremental: bool = True, exposures: dict | None = None, engine: str = "embedded") -> dict:
     """Build (or reuse) the exposure index of the current Bitcoin data and registry; returns its summary.
 
-    `exposures` (``out, group, taint, hop, parent, dir`` arrays: every tainted output per group and
-    direction, as :func:`propagate` returns them) comes from another engine (``chaintrace spark run
-    exposure``): the propagation is then not run here, the index is written from them (replacing an index
-    of the same name) and its ``meta.json`` names the `engine`."""
+    Incremental after a registry change (an ``intel import``) on the same chain data: the propagation of
+    every source group whose identity and seed outputs are unchanged is taken from the previous index (when
+    the services in the chain, where exposure stops, are unchanged too); only new or changed groups are
+    propagated. After new blocks (another chain commit) or a changed stop set the whole index is
+    propagated again. `incremental=False` always propagates everything (tests compare the two).
+
+    `exposures` (arrays ``out, group, taint, hop, parent, dir``: every tainted output per source group and
+    direction) comes from another engine (``chaintrace spark run exposure``): nothing is propagated here,
+    the index is written from them (replacing an index of the same name) and ``meta.json`` names the
+    `engine`."""
     from chaintrace.graph.btc import load_btc_graph
+    from chaintrace.screen import kernels
 
     progress = progress or Progress()
     t0 = time.perf_counter()
@@ -308,10 +328,54 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             stop[a] = True
     seeds = _seeds(sources, keys_to_id, g, start, out_by_addr)
     n_out, n_tx = g.n_out, g.n_tx
-    cat = propagate(g, seeds, stop, config.max_hops, progress) if exposures is None else \
-        {k: np.asarray(exposures[k]).astype(dt) for k, dt in zip(("out", "group", "taint", "hop", "parent", "dir"),
-                                                                   (np.int64, np.int32, np.int64, np.int16, np.int64,
-                                                                    np.int8))}
+    taint = np.zeros(n_out, np.int64)
+    hop = np.full(n_out, -1, np.int64)
+    parent = np.full(n_out, -1, np.int64)
+    queued = np.zeros(n_tx, np.bool_)
+    ro = {n: np.ascontiguousarray(getattr(g, n)) for n in ("tx_out", "tx_in", "out_value", "out_addr",
+                                                              "out_spender_tx", "out_tx", "in_output")}
+    parts: dict[str, list] = {k: [] for k in ("out", "group", "taint", "hop", "parent", "dir")}
+    stop_digest, seed_digests = _digest(np.flatnonzero(stop)), [_digest(x) for x in seeds]
+    prev = (_previous(ws, config, commit, name, stop_digest) if incremental and at is None and exposures is None
+            else None)
+    reuse = _reusable(prev, sources.groups, seed_digests) if prev is not None else {}
+    n_reused = 0
+    progress.start("exposure index", total=2 * len(sources.groups))
+    if exposures is not None:  # propagated by another engine (spark run exposure)
+        for k, dt in zip(parts, (np.int64, np.int32, np.int64, np.int16, np.int64, np.int8)):
+            parts[k].append(np.asarray(exposures[k]).astype(dt))
+    for gi, seed in enumerate(seeds if exposures is None else []):
+        if not len(seed):
+            progress.advance(2)
+            continue
+        if gi in reuse:  # same group, same seeds, same stops, same chain: the previous index's rows
+            rows = reuse[gi]
+            for k in ("out", "taint", "hop", "parent", "dir"):
+                parts[k].append(rows[k])
+            parts["group"].append(np.full(len(rows["out"]), gi, np.int32))
+            n_reused += 1
+            progress.advance(2)
+            continue
+        for direction in (0, 1):
+            if direction == 0:
+                touched = kernels.forward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                          ro["out_spender_tx"], ro["in_output"], seed, stop,
+                                          np.int64(config.max_hops), taint, hop, parent, queued)
+            else:
+                touched = kernels.backward(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                           ro["out_tx"], ro["in_output"], seed, stop,
+                                           np.int64(config.max_hops), taint, hop, parent, queued)
+            parts["out"].append(touched)
+            parts["group"].append(np.full(len(touched), gi, np.int32))
+            parts["taint"].append(taint[touched].copy())
+            parts["hop"].append(hop[touched].astype(np.int16))
+            parts["parent"].append(parent[touched].copy())
+            parts["dir"].append(np.full(len(touched), direction, np.int8))
+            kernels.reset(touched, taint, hop, parent)
+            progress.advance()
+    progress.finish()
+    cat = {k: (np.concatenate(v) if v else np.zeros(0, dt)) for (k, v), dt in zip(
+        parts.items(), (np.int64, np.int32, np.int64, np.int16, np.int64, np.int8))}
     fo = np.lexsort((cat["dir"], cat["group"], cat["out"]))
     f = {k: v[fo] for k, v in cat.items()}
     # per (address, group, direction) aggregation; outgoing exposure counts hop >= 1 only (a destination's
@@ -370,13 +434,23 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         "config_digest": config.digest, "index_built": built, "index": name, "max_hops": config.max_hops,
         "policy": config.policy,
     }
+    exposed_keys = {A.key("btc", s) for s in exposed}
+    baked_direct = sorted(k for k in sources.direct if k in keys_to_id and k not in exposed_keys)
     meta = {"format": FORMAT, "engine": engine, "data_version": data_version, "groups": sources.groups,
-            "addresses": exposed, "txids": {str(k): v for k, v in ev_txids.items()},
+            "addresses": exposed, "baked_direct": baked_direct, "stop_digest": stop_digest,
+            "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
+                      "n_groups_reused": n_reused, "previous_index": prev.path.name if prev is not None else None,
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
+    from chaintrace.screen.answers import bake
+
+    t_bake = time.perf_counter()
+    arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config)
+    meta["stats"]["bake_seconds"] = round(time.perf_counter() - t_bake, 3)
+    meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
     _write(index_root(ws), name, arrays, meta, replace=exposures is not None)
     return {**summary(load_index(ws, config, name)), "reused": False}
 
