@@ -54,6 +54,8 @@ def make_old_registry(path) -> Registry:
 
 def test_old_layout_opens_migrates_imports_and_looks_up(tmp_path):
     r = make_old_registry(tmp_path / "registry")
+    _, hits = intel.lookup_hits(make_old_registry(tmp_path / "second"), [OLD_ADDRESS, LAZARUS_BTC])  # batch path
+    assert set(hits.query.tolist()) == {0} and 0 in hits.kind.tolist()  # the old tag (KIND_TAG)
     # open + look up: the layout is migrated into generation 2 first
     hit = intel.lookup(r, [OLD_ADDRESS])[0]
     assert hit["known"] and hit["tags"][0]["label"] == "Old Exchange 1"

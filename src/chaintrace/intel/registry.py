@@ -331,6 +331,12 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return 1
 
 
+def current_generation(r: Registry) -> int:
+    """`r`'s current generation after migrating an older layout (see :func:`_migrated`); 0 when empty."""
+    g = r.generation
+    return _migrated(r, g) if g else 0
+
+
 _CURRENT_LAYOUT: set[tuple[str, int]] = set()  # (registry dir, generation) known to have SCHEMA_VERSION
 
 
