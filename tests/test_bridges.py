@@ -54,3 +54,94 @@ def test_event_match_takes_its_release_out_of_the_amount_matching():
     # deposit 0 (memo -> 7) and deposit 1 (no memo) both fit release 0; the memo wins it, deposit 1 keeps release 1
     res = match_bridge([10_000_000, 10_000_000], [0, 10], [7, -1], [9_950_000, 9_960_000], [600, 650], [7, 8], **P)
     assert _m(res) == [(0, 0, 0, 1.0), (1, 1, 1, 1.0)]
+
+
+# ---------------------------------------------------------------- a workspace with both chains
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+import tests.btcfactory as F  # noqa: E402
+from chaintrace.chains.btc import ingest_block_files  # noqa: E402
+from chaintrace.chains.eth import ingest_etl  # noqa: E402
+from chaintrace.chains.eth.records import ZERO_ADDRESS  # noqa: E402
+from chaintrace.cli import main  # noqa: E402
+from chaintrace.graph.bridges import bridge_matches  # noqa: E402
+from chaintrace.store.workspace import Workspace  # noqa: E402
+from tests.eth.export import Export, addr  # noqa: E402
+
+BTC = 100_000_000
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """BTC hack proceeds paid to a custodian (one with an OP_RETURN memo naming the ETH recipient, one without),
+    WBTC minted on Ethereum; a WBTC burn released back as BTC by the custodian; a decoy mint with a 5% gap."""
+    tmp = tmp_path_factory.mktemp("bridges")
+    w = F.p2wpkh
+    c = F.Chain()  # block times 1_700_000_600 + 600 * i
+    cb = {i: c.add(miner=f"c{i}")[1] for i in range(1, 4)}
+    memo = b"\x6a\x14" + bytes.fromhex(addr("alice")[2:])
+    t1 = F.Tx([(cb[1].txid, 0)], [(w("custodian"), 10 * BTC), (memo, 0), (w("hacker"), 40 * BTC - 10_000)])
+    t2 = F.Tx([(cb[2].txid, 0)], [(w("custodian"), 5 * BTC), (w("hacker2"), 45 * BTC - 10_000)])
+    c.add([t1, t2])                                   # height 4, time 1_700_002_400
+    for _ in range(3):
+        c.add()
+    # the custodian releases 2 BTC - fee for a burn (height 8)
+    t3 = F.Tx([(t2.txid, 0)], [(w("bob"), 2 * BTC - 300_000), (w("custodian"), 3 * BTC - 10_000)])
+    c.add([t3])
+    (tmp / "blk00000.dat").write_bytes(F.blk_file(c.blocks))
+    ws = Workspace(tmp / "data")
+    ingest_block_files(ws, [tmp / "blk00000.dat"])
+    ex = Export()
+    for _ in range(250):  # eth block n at 1_700_000_000 + 12 n: block 250 = 1_700_003_000
+        ex.block()
+    ex.tx("minter", "wbtc", tokens=[("wbtc", "zero", "alice", 10 * BTC - 100_000)])  # event: memo names alice
+    ex.tx("minter", "wbtc", tokens=[("wbtc", "zero", "carol", 10 * BTC - 100_000)])  # decoy: same amount, not alice
+    ex.tx("minter", "wbtc", tokens=[("wbtc", "zero", "dave", 5 * BTC - 20_000)])     # amount+time for t2
+    ex.tx("minter", "wbtc", tokens=[("wbtc", "zero", "eve", 5 * BTC - 25 * 10**6)])  # decoy: 5% fee
+    ex.block()
+    ex.tx("bob_eth", "wbtc", tokens=[("wbtc", "bob_eth", "zero", 2 * BTC)])          # burn -> t3 release
+    for t in ex.tts:
+        for k in ("from_address", "to_address"):
+            if t[k] == addr("zero"):
+                t[k] = ZERO_ADDRESS
+    out = ex.write(tmp / "export")
+    (out / "tokens.json").write_text(json.dumps({"type": "token", "address": addr("wbtc"), "symbol": "WBTC",
+                                                 "name": "Wrapped BTC", "decimals": 8, "total_supply": 0,
+                                                 "block_number": 0}) + "\n")
+    ingest_etl(ws, out)
+    return {"ws": ws, "t1": t1.txid[::-1].hex(), "t2": t2.txid[::-1].hex(), "t3": t3.txid[::-1].hex(),
+            "custodian": w("custodian"), "bob": w("bob")}
+
+
+def test_store_matches_both_directions(both):
+    r = bridge_matches(both["ws"], [both["custodian"]], token="WBTC", delay_max=7200, fee_max=0.02)
+    got = {(m["deposit"]["tx"], m["release"]["recipient"], m["rule"], m["confidence"]) for m in r["matches"]}
+    assert got == {(both["t1"], addr("alice"), "event", 1.0),
+                   (both["t2"], addr("dave"), "amount+time", 1.0)} | {
+        (m["deposit"]["tx"], both["bob"], "amount+time", 1.0) for m in r["matches"] if m["from_chain"] == "eth"}
+    assert r["deterministic"] == 1 and r["probabilistic"] == 2
+    back = [m for m in r["matches"] if m["from_chain"] == "eth"]
+    assert len(back) == 1 and back[0]["release"]["tx"] == both["t3"]
+    for m in r["matches"]:  # exact: deposit = release + fee (satoshi; WBTC has 8 decimals)
+        assert m["deposit"]["amount"] == m["release"]["amount"] + m["fee_sat"]
+        assert m["delay_s"] > 0
+
+
+def test_cli_json_csv_text(both):
+    base = ["--data", str(both["ws"].path), "detect", "bridges", "--bridge", both["custodian"], "--token", "WBTC",
+            "--bridge-delay-max", "7200", "--bridge-fee-max", "0.02"]
+    r = CliRunner().invoke(main, base + ["--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["deterministic"] == 1
+    r = CliRunner().invoke(main, base + ["--format", "csv"])
+    lines = r.output.strip().splitlines()
+    assert lines[0].startswith("from_chain,deposit_tx") and len(lines) == 4
+    assert any(both["t1"] in x and addr("alice") in x and ",event," in x for x in lines)
+    r = CliRunner().invoke(main, base)
+    assert "1 deterministic (event) match(es), 2 probabilistic" in r.output
+    r = CliRunner().invoke(main, ["--data", str(both["ws"].path), "detect", "bridges"])
+    assert r.exit_code == 2 and "--bridge" in r.output
