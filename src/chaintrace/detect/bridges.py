@@ -28,7 +28,7 @@ import numpy as np
 RULE_EVENT = "event"
 RULE_AMOUNT_TIME = "amount+time"
 
-DEFAULTS = {"fee_min": 0.0, "fee_max": 0.01, "fee_fixed": 0, "delay_min": 0, "delay_max": 86400}
+DEFAULTS: dict[str, float | int] = {"fee_min": 0.0, "fee_max": 0.01, "fee_fixed": 0, "delay_min": 0, "delay_max": 86400}
 
 
 def _fee_ok(dep: int, rel: int, fee_min: float, fee_max: float, fee_fixed: int) -> bool:
@@ -37,9 +37,8 @@ def _fee_ok(dep: int, rel: int, fee_min: float, fee_max: float, fee_fixed: int) 
 
 
 def match_bridge(dep_value, dep_time, dep_dest, rel_value, rel_time, rel_recipient, *,
-                 fee_min: float = DEFAULTS["fee_min"], fee_max: float = DEFAULTS["fee_max"],
-                 fee_fixed: int = DEFAULTS["fee_fixed"], delay_min: int = DEFAULTS["delay_min"],
-                 delay_max: int = DEFAULTS["delay_max"]) -> dict[str, np.ndarray]:
+                 fee_min: float = 0.0, fee_max: float = 0.01,
+                 fee_fixed: int = 0, delay_min: int = 0, delay_max: int = 86400) -> dict[str, np.ndarray]:
     """Match deposits with releases.
 
     ``dep_dest``: int64 key of the destination a deposit names (-1: none); ``rel_recipient``: int64 key of the
