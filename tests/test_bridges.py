@@ -96,8 +96,7 @@ def both(tmp_path_factory):
     ws = Workspace(tmp / "data")
     ingest_block_files(ws, [tmp / "blk00000.dat"])
     ex = Export()
-    for _ in range(250):  # eth block n at 1_700_000_000 + 12 n: block 250 = 1_700_003_000
-        ex.block()
+    ex.block()
     ex.tx("minter", "wbtc", tokens=[("wbtc", "zero", "alice", 10 * BTC - 100_000)])  # event: memo names alice
     ex.tx("minter", "wbtc", tokens=[("wbtc", "zero", "carol", 10 * BTC - 100_000)])  # decoy: same amount, not alice
     ex.tx("minter", "wbtc", tokens=[("wbtc", "zero", "dave", 5 * BTC - 20_000)])     # amount+time for t2
@@ -108,6 +107,8 @@ def both(tmp_path_factory):
         for k in ("from_address", "to_address"):
             if t[k] == addr("zero"):
                 t[k] = ZERO_ADDRESS
+    for x in ex.blocks + ex.txs:  # eth blocks at 1_700_003_000 + 12 n: after the BTC deposits (1_700_002_400)
+        x["timestamp" if x["type"] == "block" else "block_timestamp"] += 3000
     out = ex.write(tmp / "export")
     (out / "tokens.json").write_text(json.dumps({"type": "token", "address": addr("wbtc"), "symbol": "WBTC",
                                                  "name": "Wrapped BTC", "decimals": 8, "total_supply": 0,
@@ -145,3 +146,34 @@ def test_cli_json_csv_text(both):
     assert "1 deterministic (event) match(es), 2 probabilistic" in r.output
     r = CliRunner().invoke(main, ["--data", str(both["ws"].path), "detect", "bridges"])
     assert r.exit_code == 2 and "--bridge" in r.output
+
+
+def test_trace_stops_at_the_bridge_with_the_matched_release(both, tmp_path):
+    import yaml
+
+    from chaintrace.report.html import render_html
+    from chaintrace.report.text import to_text
+    from chaintrace.trace import trace
+    from chaintrace.trace.report import TraceReport
+
+    tags = tmp_path / "bridge.yaml"
+    tags.write_text(yaml.safe_dump({"title": "bridge", "creator": "tests", "currency": "BTC", "category": "bridge",
+                                    "confidence": "ownership", "is_public": True,
+                                    "tags": [{"address": both["custodian"], "label": "WBTC custodian"}]}))
+    r = trace(both["ws"], [both["t1"]], chain="btc", tags=[str(tags)], registry=False, clusters=False,
+              explain=[both["custodian"]])
+    sinks = [s for s in r.sinks if s.category == "bridge"]
+    assert len(sinks) == 1 and sinks[0].amount == 10 * BTC and sinks[0].ref == both["t1"] + ":0"
+    assert sinks[0].bridge == [{"chain": "eth", "tx": sinks[0].bridge[0]["tx"], "ref": sinks[0].bridge[0]["ref"],
+                                "recipient": addr("alice"), "amount": 10 * BTC - 100_000, "asset": "WBTC",
+                                "fee_sat": 100_000, "delay_s": 600, "rule": "event", "confidence": 1.0}]
+    # the trace stops there: the bridge deposit is a sink, value still conserved exactly
+    t = r.totals("BTC")
+    assert t["sinks"] + t["holdings"] + t["stopped"] + t["fees"] == t["seeded"]
+    d = json.loads(r.to_json())
+    assert d["sinks"][0]["bridge"][0]["recipient"] == addr("alice")
+    assert TraceReport.from_dict(d).sinks[0].bridge == sinks[0].bridge
+    txt = to_text(r, width=250)
+    assert "bridges: 1 deposit(s) into a bridge" in txt and addr("alice") in txt and "event" in txt
+    assert "bridge: released on eth" in txt  # --explain names the release
+    assert addr("alice") in render_html([r]) and "Bridges: deposits matched" in render_html([r])

@@ -137,7 +137,8 @@ def _rows(src: str, dst: str, r: dict, b: dict, e: dict, rexact, dexact) -> list
 
     def btc_side(o):
         t = int(bg.out_tx[o])
-        return {"chain": "btc", "tx": b["txid"].get(t), "output": int(o), "time": int(bg.tx_time[t]),
+        txid = b["txid"].get(t)
+        return {"chain": "btc", "tx": txid, "ref": f"{txid}:{int(o - bg.tx_out[t])}", "time": int(bg.tx_time[t]),
                 "address": b["addr"].get(int(bg.out_addr[o])), "amount": int(bg.out_value[o]), "unit": "sat"}
 
     def eth_side(k, exact):

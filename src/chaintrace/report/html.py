@@ -138,6 +138,24 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
                      f"<td class=n>{_amt(r0, x.amount, x.asset)}</td><td class=n>{x.hops}</td>"
                      f"<td>{_id(x.ref)}</td></tr>")
         h.append("</table>")
+    bridged = [x for x in r0.sinks if x.bridge is not None]
+    if bridged:
+        h.append("<h2>Bridges: deposits matched on the other chain</h2><table><tr><th>deposit</th>"
+                 "<th class=n>traced</th><th>released on</th><th>recipient</th><th class=n>amount</th>"
+                 "<th class=n>fee (sat)</th><th class=n>delay (s)</th><th>rule</th><th class=n>confidence</th></tr>")
+        for x in bridged[:40]:
+            for b in x.bridge or [{"chain": "-", "tx": "no match", "recipient": "", "amount": "", "asset": "",
+                                   "fee_sat": "", "delay_s": "", "rule": "", "confidence": None}]:
+                conf = "" if b["confidence"] is None else f"{b['confidence']:.2f}"
+                h.append(f"<tr><td>{_id(x.ref)}</td><td class=n>{_amt(r0, x.amount, x.asset)}</td>"
+                         f"<td>{escape(str(b['chain']))} <code>{escape(str(b['tx']))}</code></td>"
+                         f"<td><code>{escape(str(b['recipient'] or ''))}</code></td>"
+                         f"<td class=n>{escape(str(b['amount']))} {escape(str(b['asset']))}</td>"
+                         f"<td class=n>{escape(str(b['fee_sat']))}</td><td class=n>{escape(str(b['delay_s']))}</td>"
+                         f"<td>{escape(b['rule'])}</td><td class=n>{conf}</td></tr>")
+        h.append("</table>")
+        if r0.assumptions.get("bridges"):
+            h.append(f"<p class=muted>{escape(r0.assumptions['bridges'])}</p>")
     h.append("<h2>Seeds</h2><table><tr><th>seed</th><th>kind</th><th class=n>outputs</th><th class=n>seeded</th></tr>")
     for s in r0.seeds:
         h.append(f"<tr><td><code>{escape(s.spec)}</code></td><td>{escape(s.kind)}</td><td class=n>{s.outputs}</td>"

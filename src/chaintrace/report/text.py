@@ -163,6 +163,22 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
             ht.add_row(h.address or "(no address)", h.label or "", amount(report, h.amount, h.asset), str(h.hops),
                        when(h.time), Text(mark_txid(h.ref)))
         out.append(ht)
+    bridged = [x for x in report.sinks if x.bridge is not None]
+    if bridged:
+        bt2 = _table(f"bridges: {len(bridged)} deposit(s) into a bridge, matched on the other chain",
+                     ["deposit", a, "released on", "recipient", "amount", "fee (sat)", "delay (s)", "rule",
+                      "confidence"], {a, "amount"})
+        for x in bridged[:top]:
+            if not x.bridge:
+                bt2.add_row(Text(mark_txid(x.ref)), amount(report, x.amount, x.asset), "-", "no match", "", "", "",
+                            "", "")
+            for b in x.bridge or []:
+                bt2.add_row(Text(mark_txid(x.ref)), amount(report, x.amount, x.asset), f"{b['chain']} {b['tx']}",
+                            b["recipient"] or "", f"{b['amount']} {b['asset']}", str(b["fee_sat"]),
+                            str(b["delay_s"]), b["rule"], f"{b['confidence']:.2f}")
+        out.append(bt2)
+        if report.assumptions.get("bridges"):
+            out.append(Text(report.assumptions["bridges"], style="dim"))
     for i, p in enumerate(report.paths):
         out.append(path_table(report, p, f"path {i + 1}: {amount(report, p.amount, p.asset, True)} to "
                                           f"{p.to} ({p.kind}), {len(p.steps)} step(s)"))

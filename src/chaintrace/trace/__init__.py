@@ -173,6 +173,9 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     from chaintrace.trace.evidence import describe_evidence
 
     describe_evidence(ws, report, req)
+    from chaintrace.trace.bridges import attach_bridge_matches
+
+    attach_bridge_matches(ws, report)  # bridge sinks list the matched transfers on the other chain
     check_invariant(report)
     return report
 

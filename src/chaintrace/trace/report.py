@@ -65,6 +65,7 @@ class Sink:
     via_cluster: bool = False  # the address is a sink because its cluster carries the tag
     by_seed: list[int] | None = None  # amount per seed (present when the trace has several seeds)
     actor_name: str | None = None  # the label of `actor` (intelligence registry / ActorPack), when known
+    bridge: list | None = None  # bridge sinks: matched transfers on the other chain (chaintrace.trace.bridges)
 
 
 @dataclass
@@ -190,6 +191,8 @@ class TraceReport:
                 d["by_seed"] = [str(x) for x in d["by_seed"]]
             elif "by_seed" in d:
                 del d["by_seed"]
+            if "bridge" in d and d["bridge"] is None:
+                del d["bridge"]
             if "time" in d:
                 d["time_iso"] = iso(d["time"])
             if is_synthetic_txid(d.get("txid")) or is_synthetic_txid(d.get("ref")):
