@@ -177,3 +177,20 @@ def test_trace_stops_at_the_bridge_with_the_matched_release(both, tmp_path):
     assert "bridges: 1 deposit(s) into a bridge" in txt and addr("alice") in txt and "event" in txt
     assert "bridge: released on eth" in txt  # --explain names the release
     assert addr("alice") in render_html([r]) and "Bridges: deposits matched" in render_html([r])
+
+
+def test_simulated_bridge_traffic_truth_and_matcher():
+    from chaintrace.sim.bridge import bridge_traffic
+
+    t = bridge_traffic(7, deposits=120)
+    # exact truth: every release of a deposit is the deposit minus a fee inside the drawn range
+    d = np.flatnonzero(t["truth"] >= 0)
+    fee = t["dep_value"][d] - t["rel_value"][t["truth"][d]]
+    assert (fee >= 0).all() and (fee <= t["dep_value"][d] * t["params"]["fee_max"]).all()
+    r = match_bridge(t["dep_value"], t["dep_time"], t["dep_dest"], t["rel_value"], t["rel_time"],
+                     t["rel_recipient"], **t["params"])
+    ok = t["truth"][r["dep"]] == r["rel"]
+    assert ok[r["rule"] == 0].all() and (r["rule"] == 0).sum() == ((t["dep_dest"] >= 0) & (t["truth"] >= 0)).sum()
+    assert set(r["dep"][ok].tolist()) == set(d.tolist())  # every true pair is among the candidates
+    for side in ("dep", "rel"):
+        assert (np.bincount(r[side], weights=r["confidence"]) <= 1.0 + 1e-12).all()
