@@ -194,3 +194,22 @@ def test_simulated_bridge_traffic_truth_and_matcher():
     assert set(r["dep"][ok].tolist()) == set(d.tolist())  # every true pair is among the candidates
     for side in ("dep", "rel"):
         assert (np.bincount(r[side], weights=r["confidence"]) <= 1.0 + 1e-12).all()
+
+
+def test_documented_examples(both):
+    """docs/detection.md's bridge examples run against this workspace and show their key output."""
+    import re
+    import shlex
+
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "detection.md").read_text().split("## Bridges", 1)[1]
+    lines = [x.strip() for x in re.findall(r"^```\n(.*?)^```", text, re.S | re.M)[0].splitlines() if x.strip()]
+    assert len(lines) == 2
+    for line in lines:
+        cmd, expect = line.split("# ->")
+        argv = shlex.split(cmd)[1:]
+        assert argv[:2] == ["--data", "bridge-ws"] and both["custodian"] in argv
+        r = CliRunner().invoke(main, ["--data", str(both["ws"].path), *argv[2:]])
+        assert r.exit_code == 0, r.output
+        assert expect.strip() in r.output, (line, r.output)
