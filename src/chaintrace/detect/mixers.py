@@ -13,7 +13,10 @@ candidates"). :func:`link_deposits` does exactly that and nothing more:
   the share ``(sets containing it) / n`` of the link (ambiguity is split, never resolved by guessing);
 * a payout claimed by several deposits has its claims scaled so they sum to at most 1;
 * a deposit with more candidate sets than `max_sets`, or whose search exceeds `budget` steps, is reported
-  ``ambiguous`` and gets no links (too many explanations: the link is unknown); one with none is ``unlinked``.
+  ``ambiguous``: too many explanations to list, so it is linked to every candidate payout of its window
+  (rule ``window``) with the same confidence, its expected payout over the window's total payout value
+  (``V * (1 - mean fee) / sum``, at most 1) -- a value-weighted share, not a match; a deposit with no
+  candidate set is ``unlinked``.
 
 Defaults: fees 0.5-5% (Blender advertised a random 0.6-3%, the Bitmix.biz mixes of the WWW'21 ground truth
 paid 4-6%, ChipMixer took nothing on the chips themselves); delays 1-144 blocks (up to a day: Blender let the
@@ -30,9 +33,9 @@ import numba as nb
 import numpy as np
 
 DEFAULTS = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
-            "max_sets": 16, "budget": 200_000}
+            "max_sets": 64, "budget": 1_000_000}
 STATUS = ("linked", "unlinked", "ambiguous")
-RULES = ("single", "split")
+RULES = ("single", "split", "window")
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Links:
 
     ``dep``/``pay``: indexes into the deposit / payout arrays given to :func:`link_deposits`; ``confidence``:
     the share of the deposit's candidate sets that contain the payout, scaled down where several deposits
-    claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in); ``fee``: the fee
+    claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in), 2 window; ``fee``: the fee
     rate the most likely set implies (1 - sum/V). ``status`` per deposit: 0 linked, 1 unlinked (no candidate
     set), 2 ambiguous (too many); ``n_sets`` per deposit: the candidate sets found."""
 
@@ -176,15 +179,33 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     n_sets = np.bincount(sdep, minlength=len(dv)).astype(np.int64)
     size = np.diff(off)
     set_of = np.repeat(np.arange(len(sdep)), size)
-    d_of = sdep[set_of]
-    share = 1.0 / n_sets[d_of] if len(d_of) else np.zeros(0)
+    d_rows = [sdep[set_of]]
+    p_rows = [mem]
+    c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0)]
+    r_rows = [(size[set_of] > 1).astype(np.int64)]
+    # ambiguous deposits: the value-weighted share of every candidate payout in the window (rule "window")
+    ph_sorted = ph[order]
+    for d in np.flatnonzero(status == 2):
+        hi_v = int(np.floor(dv[d] * (1.0 - fee_min)))
+        a_, b_ = np.searchsorted(ph_sorted, dh[d] + delay_min), np.searchsorted(ph_sorted, dh[d] + delay_max, "right")
+        cand = order[a_:b_]
+        cand = cand[(pv[cand] > 0) & (pv[cand] <= hi_v)]
+        total = float(pv[cand].sum())
+        if not total:
+            continue
+        c = min(1.0, dv[d] * (1.0 - (fee_min + fee_max) / 2) / total)
+        d_rows.append(np.full(len(cand), d, np.int64))
+        p_rows.append(cand)
+        c_rows.append(np.full(len(cand), c))
+        r_rows.append(np.full(len(cand), 2, np.int64))
+    d_all, p_all = np.concatenate(d_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64)
+    c_all, r_all = np.concatenate(c_rows).astype(np.float64), np.concatenate(r_rows).astype(np.int64)
     # aggregate per (deposit, payout)
-    key = d_of * max(1, len(pv)) + mem
+    key = d_all * max(1, len(pv)) + p_all
     uk, inv = np.unique(key, return_inverse=True)
-    conf = np.bincount(inv, weights=share, minlength=len(uk)) if len(uk) else np.zeros(0)
-    is_split = (size[set_of] > 1).astype(np.int64)
-    rule_min = np.ones(len(uk), np.int64)
-    np.minimum.at(rule_min, inv, is_split)
+    conf = np.bincount(inv, weights=c_all, minlength=len(uk)) if len(uk) else np.zeros(0)
+    rule_min = np.full(len(uk), 2, np.int64)
+    np.minimum.at(rule_min, inv, r_all)
     dep = uk // max(1, len(pv))
     pay = uk % max(1, len(pv))
     # payouts claimed by several deposits: scale the claims to sum to at most 1

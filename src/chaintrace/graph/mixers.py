@@ -11,7 +11,7 @@ from chaintrace.errors import UserError
 from chaintrace.graph.btc import BtcGraph, address_ids, address_strings, load_btc_graph, txids
 from chaintrace.store.workspace import Workspace
 
-RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split"}
+RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split", 2: "amount-fee-delay:window"}
 
 
 def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer: str, clusters: bool = True) -> tuple[np.ndarray, dict]:
@@ -23,7 +23,7 @@ def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer: str, clusters: bool = 
     if clusters:
         from chaintrace.store.clusters.storage import ClusterStore
 
-        have = ClusterStore(ws).exists()
+        have = bool(ClusterStore(ws).exists)
     if have:
         from chaintrace.graph.cluster.info import resolve_ref
         from chaintrace.graph.cluster.reader import Clusters
@@ -100,7 +100,8 @@ def mixer_links(ws: Workspace, mixer: str, *, clusters: bool = True, **params) -
         rows.append({"deposit": ref(do), "deposit_value": int(v[do]), "deposit_address": addr.get(int(g.out_addr[do])),
                      "payout": ref(po), "payout_value": int(v[po]), "payout_address": addr.get(int(g.out_addr[po])),
                      "delay_blocks": int(h[ot[po]] - h[ot[do]]), "confidence": round(float(L.confidence[k]), 4),
-                     "rule": RULE_NAMES[int(L.rule[k])], "implied_fee": round(float(L.fee[k]), 5),
+                     "rule": RULE_NAMES[int(L.rule[k])],
+                     "implied_fee": None if np.isnan(L.fee[k]) else round(float(L.fee[k]), 5),
                      "candidate_sets": int(L.n_sets[L.dep[k]])})
     st = np.bincount(L.status, minlength=3) if len(L.status) else np.zeros(3, np.int64)
     return {"mixer": who, "params": p, "deposits": int(len(dep)), "payouts": int(len(pay)),

@@ -28,7 +28,7 @@ from chaintrace.graph.mixers import RULE_NAMES, check_params, flows_and_links
 from chaintrace.trace import kernels as K
 
 MIXER_CATEGORY = "mixing_service"
-DEFAULT_MIN_CONFIDENCE = 0.1
+DEFAULT_MIN_CONFIDENCE = 0.02
 NOTE = ("probabilistic: custodial-mixer payouts linked to the traced deposits by amount minus a fee and by delay "
         "only; the value shown is each payout's linked share (value x confidence x traced share of the deposit). "
         "A candidate, not proof; kept apart from the deterministic taint.")
@@ -64,6 +64,11 @@ def _scale(res, pay_value: np.ndarray, linked: np.ndarray):
                            seed_seeded=np.array([seeded], np.int64))
 
 
+def _name(sinks, all_mix, group_of, key) -> str:
+    labels = sorted({sinks.entities[x].label for x in all_mix if group_of[x] == key})
+    return " / ".join(labels)
+
+
 def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_report) -> dict | None:
     """The probabilistic section for a finished deterministic propagation `res` (see the module doc).
     `propagate_kw`: the keyword arguments of the deterministic :func:`~chaintrace.trace.kernels.propagate_graph`
@@ -76,7 +81,15 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
     h = np.asarray(g.tx_height)
     sink_slots = np.flatnonzero(res.kind == K.SINK)
     ent_of_slot = sinks.addr_sink[out_addr[res.out[sink_slots]]]
-    mixer_ents = sorted({int(e) for e in ent_of_slot if sinks.entities[int(e)].category == MIXER_CATEGORY})
+    # one mixer = every mixing_service sink entity with the same actor (deposit addresses, reserve, ...)
+    def mkey(e: int) -> str:
+        x = sinks.entities[e]
+        return x.actor or x.label
+
+    all_mix = [e for e, x in enumerate(sinks.entities) if x.category == MIXER_CATEGORY]
+    group_of = {e: mkey(e) for e in all_mix}
+    ent_of_slot = np.array([group_of.get(int(e), "") for e in ent_of_slot], object)
+    mixer_ents = sorted({k for k in ent_of_slot if k})
     section = {"note": NOTE, "params": {**params, "min_confidence": min_conf}, "mixers": [], "links": []}
     if not mixer_ents:
         section["mixers"] = []
@@ -88,7 +101,7 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         sl = sink_slots[ent_of_slot == e]
         traced_out = res.out[sl]
         traced_amt = res.amount[sl]
-        mask = np.asarray(sinks.addr_sink) == e
+        mask = np.isin(np.asarray(sinks.addr_sink), [x for x in all_mix if group_of[x] == e])
         th = h[out_tx[traced_out]]
         dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())))
         dep_taint = np.zeros(len(dep), np.int64)
@@ -109,7 +122,7 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         traced_deps = dep_taint > 0
         st = L.status[traced_deps]
         section["mixers"].append({
-            "entity": sinks.entities[e].label, "actor": sinks.entities[e].actor, "addresses": int(mask.sum()),
+            "entity": _name(sinks, all_mix, group_of, e), "actor": e, "addresses": int(mask.sum()),
             "traced_in": int(traced_amt.sum()), "traced_deposits": int(len(sl)),
             "deposits_matched": int(hit.sum()), "deposits_linked": int((st == 0).sum()),
             "deposits_unlinked": int((st == 1).sum()), "deposits_ambiguous": int((st == 2).sum()),
@@ -160,10 +173,10 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         return f"{tid[t]}:{o - int(tx_out[t])}"
 
     link_rows.sort(key=lambda r: (-r[6], r[1], r[2]))
-    section["links"] = [{"mixer": sinks.entities[e].label, "deposit": ref(d), "payout": ref(p),
+    section["links"] = [{"mixer": e, "deposit": ref(d), "payout": ref(p),
                          "deposit_traced": str(dt), "deposit_value": str(int(out_value[d])),
                          "payout_value": str(int(out_value[p])), "amount": str(a), "confidence": round(c, 4),
-                         "rule": RULE_NAMES[r], "implied_fee": round(f, 5), "candidate_sets": ns,
+                         "rule": RULE_NAMES[r], "implied_fee": None if f != f else round(f, 5), "candidate_sets": ns,
                          "delay_blocks": int(h[out_tx[p]] - h[out_tx[d]])}
                         for e, d, p, c, r, f, a, dt, ns in link_rows]
     section["trace"] = sub
