@@ -70,14 +70,21 @@ def test_linked_amounts_are_exact_and_capped():
 def test_mixer_flows_finds_deposits_and_payouts():
     # tx0: user pays mixer address 1 (out 0) and change to 5 (out 1); tx1: mixer spends out 0 -> user 7 (out 2),
     # change to mixer 2 (out 3)
-    out_addr = np.array([1, 5, 7, 2])
-    out_tx = np.array([0, 0, 1, 1])
-    in_output = np.array([-1, 0])
-    in_tx = np.array([0, 1])
+    # tx2: the mixer spends its change (out 3) -> user 8 (out 4, 0.2) and fresh change 9 (out 5, 0.7);
+    # tx3: spends out 5 -> user 6 (out 6)
+    tx_in = np.array([0, 1, 2, 3, 4])
+    tx_out = np.array([0, 2, 4, 6, 7])
+    in_output = np.array([-1, 0, 3, 5])
+    out_addr = np.array([1, 5, 7, 2, 8, 9, 6])
+    out_value = np.array([10, 5, 9, 1, 2, 7, 6]) * 10_000_000
     mask = np.zeros(10, bool)
     mask[[1, 2]] = True
-    dep, pay = mixer_flows(in_output, in_tx, out_addr, out_tx, mask)
-    assert dep.tolist() == [0] and pay.tolist() == [2]
+    out_type = np.zeros(7, np.int8)
+    dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask)
+    assert dep.tolist() == [0] and pay.tolist() == [2, 4, 6]  # out 5, the larger, is the reserve's change
+    out_type[5] = 1  # ... unless only the smaller one has the inputs' script type
+    dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask)
+    assert pay.tolist() == [2, 5]
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +158,9 @@ def test_detect_mixer_links_cli_and_trace_cli(mixed):
 
     doc = yaml.safe_load(tags.read_text())
     reserve = next(t["address"] for t in doc["tags"] if "mixer_reserve" in str(t.get("context")))
+    deposit = next(t["address"] for t in doc["tags"] if "mixer_deposit" in str(t.get("context")))
     r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--mixer", reserve,
-                                  "--format", "json"])
+                                  "--mixer", deposit, "--format", "json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)
     assert res["deposits"] > 0 and res["payouts"] > 0 and res["probabilistic"] is True

@@ -41,7 +41,7 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, **params):
     mix = {k: params.pop(k) for k in MIXER_PARAMS}
     if kind == "mixer-links":
         return mixer_links_cmd(ws, address, all_, limit, fmt, params, mix)
-    if any(v not in (None, False) for v in mix.values()):
+    if any(v not in (None, False, ()) for v in mix.values()):
         raise UserError("--mixer and the linking options apply to detect mixer-links only")
     if address and all_:
         raise UserError("give --address A or --all, not both")

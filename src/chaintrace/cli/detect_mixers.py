@@ -11,8 +11,8 @@ MIXER_PARAMS = ("mixer", "fee_min", "fee_max", "delay_min", "delay_max", "max_pa
 
 def mixer_options(f):
     opts = [
-        click.option("--mixer", default=None, help="mixer-links: the mixer, an ADDRESS (with its cluster when "
-                     "clusters are built) or a CLUSTER id."),
+        click.option("--mixer", multiple=True, help="mixer-links: the mixer, an ADDRESS (with its cluster when "
+                     "clusters are built) or a CLUSTER id; repeat for its deposit addresses and reserve."),
         click.option("--fee-min", type=float, default=None, help="mixer-links: lowest fee rate [0.005]."),
         click.option("--fee-max", type=float, default=None, help="mixer-links: highest fee rate [0.05]."),
         click.option("--delay-min", type=int, default=None, help="mixer-links: shortest delay, blocks [1]."),
@@ -43,7 +43,7 @@ def mixer_links_cmd(ws, address, all_, limit, fmt, params, mix) -> None:
         return print_json(res)
     p = res["params"]
     m = res["mixer"]
-    console.print(f"mixer {m['mixer']} ({m['addresses']} address(es){', its cluster' if m['via_cluster'] else ''}): "
+    console.print(f"mixer {', '.join(m['mixer'])} ({m['addresses']} address(es){', with clusters' if m['via_cluster'] else ''}): "
                   f"{res['deposits']} deposits, {res['payouts']} payouts over {res['data']['transactions']} "
                   f"transactions (store commit {res['data']['commit']})")
     console.print(f"fee {p['fee_min']:.2%}-{p['fee_max']:.2%}, delay {p['delay_min']}-{p['delay_max']} blocks, "

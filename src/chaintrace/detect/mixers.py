@@ -245,24 +245,84 @@ def linked_amounts(links: Links, dep_taint, dep_value, pay_value, min_confidence
     return amt
 
 
-def mixer_flows(in_output, in_tx, out_addr, out_tx, is_mixer) -> tuple[np.ndarray, np.ndarray]:
-    """(deposit output ids, payout output ids) of the mixer whose addresses `is_mixer` marks (bool per address
-    id): a deposit is an output paid to a mixer address by a transaction that spends no mixer output; a payout
-    is an output paid to a non-mixer address by a transaction that spends a mixer output."""
-    is_mixer = np.asarray(is_mixer, np.bool_)
-    out_addr = np.asarray(out_addr)
-    out_tx = np.asarray(out_tx)
-    in_output = np.asarray(in_output)
-    n_tx = int(out_tx[-1]) + 1 if len(out_tx) else 0
-    has_addr = out_addr >= 0
-    out_mix = np.zeros(len(out_addr), np.bool_)
-    out_mix[has_addr] = is_mixer[out_addr[has_addr]]
-    known = in_output >= 0
-    spends = np.zeros(max(n_tx, int(np.asarray(in_tx).max(initial=-1)) + 1), np.bool_)
-    hit = np.zeros(len(in_output), np.bool_)
-    hit[known] = out_mix[in_output[known]]
-    spends[np.asarray(in_tx)[hit]] = True
-    sp = spends[out_tx] if len(out_tx) else np.zeros(0, np.bool_)
-    dep = np.flatnonzero(out_mix & ~sp).astype(np.int64)
-    pay = np.flatnonzero(has_addr & ~out_mix & sp).astype(np.int64)
-    return dep, pay
+
+@nb.njit(cache=True)
+def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, max_depth):
+    n_tx = tx_out.shape[0] - 1
+    n_out = out_value.shape[0]
+    kind = np.zeros(n_out, np.int8)  # 0 other, 1 deposit, 2 payout, 3 mixer-internal (change, consolidation)
+    mix_out = np.zeros(n_out, np.bool_)
+    depth = np.zeros(n_out, np.int64)  # inferred-change hops since an output to a known mixer address
+    addr_mix = is_mixer.copy()
+    for t in range(n_tx):
+        spends = False
+        dmin = max_depth + 1
+        for i in range(tx_in[t], tx_in[t + 1]):
+            o = in_output[i]
+            if o >= 0 and mix_out[o]:
+                spends = True
+                if depth[o] < dmin:
+                    dmin = depth[o]
+        o0, o1 = tx_out[t], tx_out[t + 1]
+        if not spends:
+            for o in range(o0, o1):
+                a = out_addr[o]
+                if a >= 0 and addr_mix[a]:
+                    mix_out[o] = True
+                    kind[o] = 1
+            continue
+        n_known = 0
+        for o in range(o0, o1):
+            a = out_addr[o]
+            if a >= 0 and addr_mix[a]:
+                mix_out[o] = True
+                kind[o] = 3
+                n_known += 1
+        n = o1 - o0
+        if n_known == 0 and n == 2 and out_addr[o0] >= 0 and out_addr[o0 + 1] >= 0 and dmin < max_depth:
+            # the reserve's change: the output of the inputs' script type when only one is; else the larger
+            it = np.int8(-1)
+            same = True
+            for i in range(tx_in[t], tx_in[t + 1]):
+                o = in_output[i]
+                if o >= 0:
+                    if it < 0:
+                        it = out_type[o]
+                    elif out_type[o] != it:
+                        same = False
+            m0 = same and out_type[o0] == it
+            m1 = same and out_type[o0 + 1] == it
+            if m0 != m1:
+                c = o0 if m0 else o0 + 1
+            else:
+                c = o0 if out_value[o0] >= out_value[o0 + 1] else o0 + 1
+            mix_out[c] = True
+            kind[c] = 3
+            depth[c] = dmin + 1
+        elif n_known == 0 and n == 1 and tx_in[t + 1] - tx_in[t] >= 3 and out_addr[o0] >= 0:
+            mix_out[o0] = True  # a consolidation into a new reserve address
+            kind[o0] = 3
+            depth[o0] = dmin
+        for o in range(o0, o1):
+            if not mix_out[o] and out_addr[o] >= 0:
+                kind[o] = 2
+    return kind, addr_mix
+
+
+def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer,
+                max_change_hops: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(deposit output ids, payout output ids, the mixer's addresses widened) of the mixer whose known
+    addresses `is_mixer` marks (bool per address id), in one pass in chain order:
+
+    * a transaction spending a mixer output is the mixer's: its outputs to mixer addresses are internal; of
+      two outputs to unknown addresses one is taken as the reserve's change (the one of the inputs' script
+      type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
+      the rest, so its payouts form a peel chain) and is followed as the mixer's; a single output of a
+      3+-input spend is a consolidation; every other output is a payout;
+    * an output paid to a mixer address by a transaction that spends no mixer output is a deposit.
+    """
+    kind, addr_mix = _flows(np.asarray(tx_in, np.int64), np.asarray(tx_out, np.int64),
+                            np.asarray(in_output, np.int64), np.asarray(out_addr, np.int64),
+                            np.asarray(out_value, np.int64), np.asarray(out_type, np.int8),
+                            np.ascontiguousarray(is_mixer, np.bool_), np.int64(max_change_hops))
+    return (np.flatnonzero(kind == 1).astype(np.int64), np.flatnonzero(kind == 2).astype(np.int64), addr_mix)

@@ -14,40 +14,49 @@ from chaintrace.store.workspace import Workspace
 RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split", 2: "amount-fee-delay:window"}
 
 
-def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer: str, clusters: bool = True) -> tuple[np.ndarray, dict]:
-    """Bool per address id: the mixer's addresses. `mixer`: an address (with its cluster when `clusters`
+def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True) -> tuple[np.ndarray, dict]:
+    """Bool per address id: the mixer's addresses. `mixer`: one or several references (a custodial mixer's
+    deposit addresses and reserve rarely share a cluster), each an address (with its cluster when `clusters`
     and clusters are built) or a cluster id (needs clusters)."""
+    refs = [mixer] if isinstance(mixer, str) else list(mixer)
+    if not refs:
+        raise UserError("--mixer: give at least one address or cluster id")
     mask = np.zeros(g.n_addresses, np.bool_)
-    ref = mixer.strip()
     have = False
     if clusters:
         from chaintrace.store.clusters.storage import ClusterStore
 
         have = bool(ClusterStore(ws).exists)
+    c = None
     if have:
-        from chaintrace.graph.cluster.info import resolve_ref
         from chaintrace.graph.cluster.reader import Clusters
 
         c = Clusters(ws)
-        cid, _aid, _a = resolve_ref(ws, c, ref)
-        members = c.members(cid) if cid < c.n else np.array([cid], np.int64)
-        members = members[members < g.n_addresses]
-        mask[members] = True
-        return mask, {"mixer": ref, "cluster": int(cid), "addresses": int(mask.sum()), "via_cluster": True}
-    if ref.isdigit():
-        raise UserError(f"--mixer {ref}: a cluster id needs clusters (run `chaintrace cluster build` first)")
-    ids = address_ids(ws, [ref])
-    if ref not in ids:
-        raise UserError(f"--mixer {ref}: the address never appears in the btc store")
-    mask[ids[ref]] = True
-    return mask, {"mixer": ref, "cluster": None, "addresses": 1, "via_cluster": False}
+    cids = []
+    for ref in (str(r).strip() for r in refs):
+        if c is not None:
+            from chaintrace.graph.cluster.info import resolve_ref
+
+            cid, _aid, _a = resolve_ref(ws, c, ref)
+            members = c.members(cid) if cid < c.n else np.array([cid], np.int64)
+            mask[members[members < g.n_addresses]] = True
+            cids.append(int(cid))
+            continue
+        if ref.isdigit():
+            raise UserError(f"--mixer {ref}: a cluster id needs clusters (run `chaintrace cluster build` first)")
+        ids = address_ids(ws, [ref])
+        if ref not in ids:
+            raise UserError(f"--mixer {ref}: the address never appears in the btc store")
+        mask[ids[ref]] = True
+    return mask, {"mixer": refs, "clusters": cids if c is not None else None, "addresses": int(mask.sum()),
+                  "via_cluster": c is not None}
 
 
 def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[int, int] | None = None):
     """(deposit output ids, payout output ids, Links). `heights` (lo, hi): only deposits within
     lo - delay_max .. hi + delay_max and payouts within lo .. hi + delay_max (the ones that can matter for
     deposits made between lo and hi)."""
-    dep, pay = M.mixer_flows(g.in_output, g.in_tx, g.out_addr, g.out_tx, mask)
+    dep, pay, _wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask)
     h = np.asarray(g.tx_height)
     ot = np.asarray(g.out_tx)
     dh, ph = h[ot[dep]], h[ot[pay]]
