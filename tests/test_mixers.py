@@ -129,7 +129,8 @@ def test_trace_through_a_simulated_mixer_with_and_without_linking(mixed):
     t = sub.totals("BTC")
     assert t["seeded"] == int(m["linked_out"]) == t["sinks"] + t["holdings"] + t["stopped"] + t["fees"]
     check_invariant(on)
-    assert sec["links"] and all(0 < x["confidence"] <= 1 for x in sec["links"])
+    assert sec["links"] and all(0 <= x["confidence"] <= 1 and int(x["amount"]) > 0 for x in sec["links"])
+    assert sum(int(x["amount"]) for x in sec["links"]) >= int(m["linked_out"])  # flooring only loses
     # linked value reaches true cash-outs of mixer payouts: recall counting them rises
     s_off, s_on = score(off, inc), score(on, inc)
     assert s_on["recall_all"] > s_off["recall_all"]

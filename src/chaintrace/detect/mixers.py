@@ -13,10 +13,10 @@ candidates"). :func:`link_deposits` does exactly that and nothing more:
   the share ``(sets containing it) / n`` of the link (ambiguity is split, never resolved by guessing);
 * a payout claimed by several deposits has its claims scaled so they sum to at most 1;
 * a deposit with more candidate sets than `max_sets`, or whose search exceeds `budget` steps, is reported
-  ``ambiguous``: too many explanations to list, so it is linked to every candidate payout of its window
-  (rule ``window``) with the same confidence, its expected payout over the window's total payout value
-  (``V * (1 - mean fee) / sum``, at most 1) -- a value-weighted share, not a match; a deposit with no
-  candidate set is ``unlinked``.
+  ``ambiguous``: too many explanations to list, so it is linked to every payout of its window it could
+  have made (rule ``window``) with the share a proportional flow gives it (:func:`_window_flow`: every
+  deposit paid back its value minus the mean fee, every payout shared out once) -- an allocation, not a
+  match; a deposit with no candidate set is ``unlinked``.
 
 Defaults: fees 0.5-5% (Blender advertised a random 0.6-3%, the Bitmix.biz mixes of the WWW'21 ground truth
 paid 4-6%, ChipMixer took nothing on the chips themselves); delays 1-144 blocks (up to a day: Blender let the
@@ -155,6 +155,43 @@ def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_ma
     return mem[:n_mem], sets_off[:n_sets + 1].copy(), sets_dep[:n_sets].copy(), status
 
 
+def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min, delay_max, rounds: int = 60):
+    """Deposits `amb` (ambiguous: too many candidate sets) linked to every payout they could have made (in
+    their delay window, not above ``V * (1 - fee_min)``) by iterative proportional fitting: the share
+    ``a[d, p]`` of payout p that came from deposit d is scaled in turns so that every deposit is paid back
+    ``V * (1 - mean fee)`` in value and every payout is shared out exactly once among the deposits that could
+    have made it (``avail``: what the deposits linked by a candidate set left of it; a Sinkhorn iteration). The maximum-entropy allocation under those totals: a
+    payout that only one deposit could have made goes to it; a payout many could have made is split in
+    proportion to what they are still owed. Returns (deposit, payout, share) rows."""
+    ph_sorted = ph[order]
+    ds, ps = [], []
+    for d in amb:
+        hi_v = int(np.floor(dv[d] * (1.0 - fee_min)))
+        a_, b_ = np.searchsorted(ph_sorted, dh[d] + delay_min), np.searchsorted(ph_sorted, dh[d] + delay_max, "right")
+        cand = order[a_:b_]
+        cand = cand[(pv[cand] > 0) & (pv[cand] <= hi_v) & (avail[cand] > 0)]
+        ds.append(np.full(len(cand), d, np.int64))
+        ps.append(cand.astype(np.int64))
+    d_e = np.concatenate(ds) if ds else np.zeros(0, np.int64)
+    p_e = np.concatenate(ps) if ps else np.zeros(0, np.int64)
+    if not len(d_e):
+        return d_e, p_e, np.zeros(0)
+    x = np.ones(len(d_e))
+    cap = dv.astype(np.float64) * (1.0 - (fee_min + fee_max) / 2)
+    val = pv[p_e].astype(np.float64)
+    for _ in range(rounds):
+        got = np.bincount(d_e, weights=x * val, minlength=len(dv))
+        x *= (cap[d_e] / np.maximum(got[d_e], 1e-9))
+        tot = np.bincount(p_e, weights=x, minlength=len(pv))
+        x *= avail[p_e] / np.maximum(tot[p_e], 1e-12)
+    # when the totals cannot all hold (payouts no deposit in range explains), finish with both as bounds
+    tot = np.bincount(p_e, weights=x, minlength=len(pv))
+    x *= np.minimum(1.0, avail[p_e] / np.maximum(tot[p_e], 1e-12))
+    got = np.bincount(d_e, weights=x * val, minlength=len(dv))
+    x *= np.minimum(1.0, cap[d_e] / np.maximum(got[d_e], 1e-9))
+    return d_e, p_e, np.clip(x, 0.0, 1.0)
+
+
 def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: float = DEFAULTS["fee_min"],
                   fee_max: float = DEFAULTS["fee_max"], delay_min: int = DEFAULTS["delay_min"],
                   delay_max: int = DEFAULTS["delay_max"], max_parts: int = DEFAULTS["max_parts"],
@@ -183,21 +220,18 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     p_rows = [mem]
     c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0)]
     r_rows = [(size[set_of] > 1).astype(np.int64)]
-    # ambiguous deposits: the value-weighted share of every candidate payout in the window (rule "window")
-    ph_sorted = ph[order]
-    for d in np.flatnonzero(status == 2):
-        hi_v = int(np.floor(dv[d] * (1.0 - fee_min)))
-        a_, b_ = np.searchsorted(ph_sorted, dh[d] + delay_min), np.searchsorted(ph_sorted, dh[d] + delay_max, "right")
-        cand = order[a_:b_]
-        cand = cand[(pv[cand] > 0) & (pv[cand] <= hi_v)]
-        total = float(pv[cand].sum())
-        if not total:
-            continue
-        c = min(1.0, dv[d] * (1.0 - (fee_min + fee_max) / 2) / total)
-        d_rows.append(np.full(len(cand), d, np.int64))
-        p_rows.append(cand)
-        c_rows.append(np.full(len(cand), c))
-        r_rows.append(np.full(len(cand), 2, np.int64))
+    # ambiguous deposits: a proportional flow over the payouts they could have made (rule "window")
+    amb = np.flatnonzero(status == 2)
+    if len(amb):
+        taken = np.zeros(len(pv))
+        if len(p_rows[0]):
+            np.add.at(taken, p_rows[0], c_rows[0])
+        fd, fp, fc = _window_flow(amb, dv, dh, pv, ph, order, np.clip(1.0 - taken, 0.0, 1.0), fee_min, fee_max,
+                                  delay_min, delay_max)
+        d_rows.append(fd)
+        p_rows.append(fp)
+        c_rows.append(fc)
+        r_rows.append(np.full(len(fd), 2, np.int64))
     d_all, p_all = np.concatenate(d_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64)
     c_all, r_all = np.concatenate(c_rows).astype(np.float64), np.concatenate(r_rows).astype(np.int64)
     # aggregate per (deposit, payout)
@@ -219,6 +253,8 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
         first[sdep[::-1]] = np.arange(len(sdep))[::-1]
     fee = np.where(first[dep] >= 0, fee_set[first[dep]] if len(fee_set) else 0.0, np.nan) if len(dep) \
         else np.zeros(0)
+    pos = conf > 0  # links the flow left nothing are not links
+    dep, pay, conf, rule_min, fee = dep[pos], pay[pos], conf[pos], rule_min[pos], np.asarray(fee)[pos]
     return Links(dep=dep.astype(np.int64), pay=pay.astype(np.int64), confidence=conf.astype(np.float64),
                  rule=rule_min, fee=np.asarray(fee, np.float64), status=status, n_sets=n_sets)
 
@@ -254,6 +290,7 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
     mix_out = np.zeros(n_out, np.bool_)
     depth = np.zeros(n_out, np.int64)  # inferred-change hops since an output to a known mixer address
     addr_mix = is_mixer.copy()
+    wide = is_mixer.copy()
     for t in range(n_tx):
         spends = False
         dmin = max_depth + 1
@@ -299,18 +336,20 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
             mix_out[c] = True
             kind[c] = 3
             depth[c] = dmin + 1
+            wide[out_addr[c]] = True
         elif n_known == 0 and n == 1 and tx_in[t + 1] - tx_in[t] >= 3 and out_addr[o0] >= 0:
             mix_out[o0] = True  # a consolidation into a new reserve address
             kind[o0] = 3
             depth[o0] = dmin
+            wide[out_addr[o0]] = True
         for o in range(o0, o1):
             if not mix_out[o] and out_addr[o] >= 0:
                 kind[o] = 2
-    return kind, addr_mix
+    return kind, wide
 
 
 def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer,
-                max_change_hops: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                max_change_hops: int = 4, single_use: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(deposit output ids, payout output ids, the mixer's addresses widened) of the mixer whose known
     addresses `is_mixer` marks (bool per address id), in one pass in chain order:
 
@@ -319,10 +358,19 @@ def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixe
       type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
       the rest, so its payouts form a peel chain) and is followed as the mixer's; a single output of a
       3+-input spend is a consolidation; every other output is a payout;
-    * an output paid to a mixer address by a transaction that spends no mixer output is a deposit.
+    * an output paid to a mixer address by a transaction that spends no mixer output is a deposit -- with
+      `single_use`, only when the address received nothing else (a custodial mixer gives every order its own
+      deposit address; what its reserve receives from elsewhere, e.g. a mining pool, is funding, not an
+      order with payouts to link).
     """
+    out_addr = np.asarray(out_addr, np.int64)
     kind, addr_mix = _flows(np.asarray(tx_in, np.int64), np.asarray(tx_out, np.int64),
                             np.asarray(in_output, np.int64), np.asarray(out_addr, np.int64),
                             np.asarray(out_value, np.int64), np.asarray(out_type, np.int8),
                             np.ascontiguousarray(is_mixer, np.bool_), np.int64(max_change_hops))
-    return (np.flatnonzero(kind == 1).astype(np.int64), np.flatnonzero(kind == 2).astype(np.int64), addr_mix)
+    dep = np.flatnonzero(kind == 1).astype(np.int64)
+    if single_use and len(dep):
+        has = out_addr >= 0
+        receipts = np.bincount(out_addr[has], minlength=len(addr_mix))
+        dep = dep[receipts[out_addr[dep]] == 1]
+    return dep, np.flatnonzero(kind == 2).astype(np.int64), addr_mix

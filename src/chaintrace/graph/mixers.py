@@ -52,11 +52,15 @@ def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True)
                   "via_cluster": c is not None}
 
 
-def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[int, int] | None = None):
-    """(deposit output ids, payout output ids, Links). `heights` (lo, hi): only deposits within
+def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[int, int] | None = None,
+                    widened: list | None = None):
+    """(deposit output ids, payout output ids, Links); `widened` (a list) receives the mixer's addresses
+    widened along its reserve's change (bool per address id). `heights` (lo, hi): only deposits within
     lo - delay_max .. hi + delay_max and payouts within lo .. hi + delay_max (the ones that can matter for
     deposits made between lo and hi)."""
-    dep, pay, _wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask)
+    dep, pay, wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask)
+    if widened is not None:
+        widened.append(wide)
     h = np.asarray(g.tx_height)
     ot = np.asarray(g.out_tx)
     dh, ph = h[ot[dep]], h[ot[pay]]

@@ -97,20 +97,26 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         return section
     all_pay, all_linked = [], []
     link_rows = []
+    stop_at = None
     for e in mixer_ents:
         sl = sink_slots[ent_of_slot == e]
         traced_out = res.out[sl]
         traced_amt = res.amount[sl]
         mask = np.isin(np.asarray(sinks.addr_sink), [x for x in all_mix if group_of[x] == e])
         th = h[out_tx[traced_out]]
-        dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())))
+        wide: list = []
+        dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())), widened=wide)
+        # the mixer's inferred reserve addresses stop the probabilistic trace too (value back in the mixer)
+        stop_at = np.asarray(sinks.addr_sink).copy() if stop_at is None else stop_at
+        extra = wide[0] & (stop_at < 0)
+        stop_at[extra] = [x for x in all_mix if group_of[x] == e][0]
         dep_taint = np.zeros(len(dep), np.int64)
         pos = np.searchsorted(dep, traced_out)
         hit = (pos < len(dep)) & (dep[np.minimum(pos, len(dep) - 1)] == traced_out) if len(dep) else \
             np.zeros(len(traced_out), bool)
         dep_taint[pos[hit]] = traced_amt[hit]
         amt = M.linked_amounts(L, dep_taint, out_value[dep], out_value[pay], min_confidence=min_conf)
-        use = (amt > 0) | (dep_taint[L.dep] > 0)
+        use = amt > 0  # the links that carry traced value
         for k in np.flatnonzero(use):
             link_rows.append((e, int(dep[L.dep[k]]), int(pay[L.pay[k]]), float(L.confidence[k]), int(L.rule[k]),
                               float(L.fee[k]), int(amt[k]), int(dep_taint[L.dep[k]]), int(L.n_sets[L.dep[k]])))
@@ -139,6 +145,8 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
     sub = None
     if len(pay_out):
         kw = dict(propagate_kw)
+        if stop_at is not None:
+            kw["sink_of_addr"] = stop_at.astype(np.int32)
         r2 = K.propagate_graph(g, pay_out, np.arange(len(pay_out), dtype=np.int64), len(pay_out), **kw)
         pv = np.asarray(r2.seeded, np.int64)  # the value each payout seeded (its full value unless re-tainted)
         lk = np.minimum(linked, pv)
