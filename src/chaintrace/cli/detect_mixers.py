@@ -51,7 +51,8 @@ def mixer_links_cmd(ws, address, all_, limit, fmt, params, mix) -> None:
                   f"{res['deposits_ambiguous']} ambiguous, {res['deposits_unlinked']} unlinked; "
                   f"{len(res['links'])} candidate link(s) (probabilistic)")
     rows = [[x["deposit"], btc(x["deposit_value"]), x["payout"], btc(x["payout_value"]), x["delay_blocks"],
-             f"{x['confidence']:.2f}", x["rule"].split(":")[1], f"{x['implied_fee']:.2%}"]
+             f"{x['confidence']:.2f}", x["rule"].split(":")[1],
+             "-" if x["implied_fee"] is None else f"{x['implied_fee']:.2%}"]
             for x in res["links"][:limit]]
     if rows:
         console.print(table("candidate links", ["deposit", "value", "payout", "value", "delay", "confidence",

@@ -123,4 +123,5 @@ def mixer_links(ws: Workspace, mixer: str, *, clusters: bool = True, **params) -
             "data": {"commit": int(g.commit), "transactions": int(g.n_tx)},
             "note": "Links are candidates from amount and timing only (probabilistic, never proof): every "
                     "deposit's candidate payout sets share its confidence equally; a deposit with too many "
-                    "candidate sets is 'ambiguous' and linked to nothing."}
+                    "candidate sets is 'ambiguous' and linked by rule 'window' (a proportional flow over the "
+                    "payouts it could have made: an allocation, not a match)."}
