@@ -28,12 +28,13 @@ finds a mixer's deposits and payouts in the store and resolves txids and address
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba as nb
 import numpy as np
 
-DEFAULTS = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
-            "max_sets": 64, "budget": 1_000_000}
+DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
+                             "max_sets": 64, "budget": 1_000_000}
 STATUS = ("linked", "unlinked", "ambiguous")
 RULES = ("single", "split", "window")
 

@@ -4,6 +4,8 @@
 (:func:`chaintrace.detect.mixers.link_deposits`) with txids, addresses, amounts and delays resolved."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chaintrace.detect import mixers as M
@@ -76,7 +78,7 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
 
 
 def check_params(p: dict) -> dict:
-    out = {k: p.get(k) if p.get(k) is not None else d for k, d in M.DEFAULTS.items()}
+    out: dict[str, Any] = {k: p.get(k) if p.get(k) is not None else d for k, d in M.DEFAULTS.items()}
     if not 0.0 <= out["fee_min"] <= out["fee_max"] < 1.0:
         raise UserError(f"--fee-min/--fee-max {out['fee_min']}..{out['fee_max']}: fees are fractions, "
                         "0 <= min <= max < 1")
