@@ -34,7 +34,7 @@ import numba as nb
 import numpy as np
 
 DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
-                             "max_sets": 64, "budget": 1_000_000}
+                             "max_sets": 64, "budget": 100_000}
 STATUS = ("linked", "unlinked", "ambiguous")
 RULES = ("single", "split", "window")
 

@@ -34,22 +34,28 @@ def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True)
         from chaintrace.graph.cluster.reader import Clusters
 
         c = Clusters(ws)
+    refs = [str(r).strip() for r in refs]
+    ids = address_ids(ws, [r for r in refs if not r.isdigit()])  # one lookup for all of them
     cids = []
-    for ref in (str(r).strip() for r in refs):
-        if c is not None:
-            from chaintrace.graph.cluster.info import resolve_ref
-
-            cid, _aid, _a = resolve_ref(ws, c, ref)
-            members = c.members(cid) if cid < c.n else np.array([cid], np.int64)
-            mask[members[members < g.n_addresses]] = True
-            cids.append(int(cid))
-            continue
+    for ref in refs:
         if ref.isdigit():
-            raise UserError(f"--mixer {ref}: a cluster id needs clusters (run `chaintrace cluster build` first)")
-        ids = address_ids(ws, [ref])
-        if ref not in ids:
+            if c is None:
+                raise UserError(f"--mixer {ref}: a cluster id needs clusters (run `chaintrace cluster build` first)")
+            cid = int(ref)
+            if cid >= c.n or int(c.cluster_of[cid]) != cid:
+                raise UserError(f"--mixer {ref}: not a cluster id (cluster ids are address ids below {c.n} "
+                                "that are their cluster's root)")
+        elif ref not in ids:
             raise UserError(f"--mixer {ref}: the address never appears in the btc store")
-        mask[ids[ref]] = True
+        else:
+            cid = ids[ref]
+            if c is None or cid >= c.n:
+                mask[cid] = True
+                continue
+            cid = int(c.cluster_of[cid])
+        members = c.members(cid)
+        mask[members[members < g.n_addresses]] = True
+        cids.append(int(cid))
     return mask, {"mixer": refs, "clusters": cids if c is not None else None, "addresses": int(mask.sum()),
                   "via_cluster": c is not None}
 
