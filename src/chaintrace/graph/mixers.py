@@ -42,7 +42,7 @@ def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True)
             if c is None:
                 raise UserError(f"--mixer {ref}: a cluster id needs clusters (run `chaintrace cluster build` first)")
             cid = int(ref)
-            if cid >= c.n or int(c.cluster_of[cid]) != cid:
+            if cid >= c.n or int(np.asarray(c.cluster_of)[cid]) != cid:
                 raise UserError(f"--mixer {ref}: not a cluster id (cluster ids are address ids below {c.n} "
                                 "that are their cluster's root)")
         elif ref not in ids:
@@ -52,7 +52,7 @@ def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True)
             if c is None or cid >= c.n:
                 mask[cid] = True
                 continue
-            cid = int(c.cluster_of[cid])
+            cid = int(np.asarray(c.cluster_of)[cid])
         members = c.members(cid)
         mask[members[members < g.n_addresses]] = True
         cids.append(int(cid))
