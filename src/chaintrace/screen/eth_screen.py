@@ -101,7 +101,10 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
         for amt, rec, e in [p for p in pending if p[2].get("counts") and p[2]["hops_min"] > 0][:EVIDENCE_PATHS]:
             r["evidence"].append({"exposure": next(i for i, x in enumerate(exposures) if x is e),
                                   "direction": e["direction"], "entity": e["entity"], "asset": e["asset"],
-                                  "amount": str(amt), "path": idx.trail(rec)})
+                                  "amount": str(amt),
+                                  "path": idx.trail(rec) if e["direction"] == "incoming" else idx.trail_out(rec)})
+    if idx is not None and idx.meta.get("outgoing_partial_groups"):
+        r["warnings"].append("the outgoing view of some source groups is partial (work limit reached while indexing)")
     r["warnings"].extend(snap.warnings)
     return r
 
