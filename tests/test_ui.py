@@ -252,10 +252,11 @@ def _flow(ui, browser, tmp_path, lang: str) -> None:
         txt = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
         assert RED_LABEL in txt and ui["seeds"][0].split(":")[0][:16] in txt
     # click a sink node of the graph (centred, zoomed in): its address page opens
-    sink = page.evaluate("""() => { const cy = window.chaintrace.state.cy;
+    page.locator("#graph").scroll_into_view_if_needed()
+    page.wait_for_timeout(200)  # the scroll event reaches Cytoscape (it caches the container's offset)
+    sink = page.evaluate("""() => { const cy = window.chaintrace.state.cy; cy.resize();
         const n = cy.nodes('[kind = "sink"]')[0]; cy.zoom(2); cy.center(n);
         const p = n.renderedPosition(); return {id: n.id(), x: p.x, y: p.y}; }""")
-    page.locator("#graph").scroll_into_view_if_needed()
     gb = page.locator("#graph").bounding_box()
     page.mouse.click(gb["x"] + sink["x"], gb["y"] + sink["y"])
     page.wait_for_function("id => decodeURIComponent(location.hash) === '#/address/' + id", arg=sink["id"])

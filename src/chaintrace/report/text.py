@@ -198,6 +198,39 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
         out.append(Text(f"{s.get('transactions_with_taint', 0):,} transactions carried taint, "
                         f"{s.get('transfers_tainted', 0):,} tainted transfers ({s.get('transfers_scanned', 0):,} "
                         f"transfers scanned); {tags}", style="dim"))
+    if report.probabilistic is not None:
+        out.extend(probabilistic_renderables(report, top))
+    return out
+
+
+def probabilistic_renderables(report: TraceReport, top: int = 10) -> list:
+    """``trace --through-mixers``: the mixers, their candidate links and the trace of the linked payouts,
+    marked probabilistic and kept apart from the deterministic result above."""
+    sec = report.probabilistic or {}
+    a = report.asset_label()
+    out: list = [Text("PROBABILISTIC: value followed through custodial mixers along candidate links (amount "
+                      "minus fee, delay); not proof, not part of the balance above", style="bold magenta"),
+                 Text(sec.get("note", ""), style="dim")]
+    if not sec.get("mixers"):
+        out.append(Text("no traced value reached a custodial mixer (mixing_service sink)", style="yellow"))
+        return out
+    mt = _table("custodial mixers (exact: traced in = linked out + held)",
+                ["mixer", "traced in", "linked out", "held (fee, unlinked)", "deposits", "linked", "ambiguous",
+                 "unlinked"], {"traced in", "linked out", "held (fee, unlinked)"})
+    for m in sec["mixers"]:
+        mt.add_row(m["entity"], amount(report, int(m["traced_in"])), amount(report, int(m["linked_out"])),
+                   amount(report, int(m["held"])), str(m["traced_deposits"]), str(m["deposits_linked"]),
+                   str(m["deposits_ambiguous"]), str(m["deposits_unlinked"]))
+    out.append(mt)
+    lt = _table(f"candidate links ({len(sec['links'])}; largest first)",
+                ["deposit", "payout", a, "confidence", "rule", "delay (blocks)"], {a, "confidence"})
+    for x in sec["links"][:top]:
+        lt.add_row(Text(mark_txid(x["deposit"])), Text(mark_txid(x["payout"])), amount(report, int(x["amount"])),
+                   f"{x['confidence']:.2f}", x["rule"].split(":")[-1], str(x["delay_blocks"]))
+    out.append(lt)
+    sub = sec.get("trace")
+    if sub is not None:
+        out.extend(text_renderables(sub, top)[2:])
     return out
 
 
