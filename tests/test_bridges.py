@@ -114,7 +114,7 @@ def both(tmp_path_factory):
                                                  "name": "Wrapped BTC", "decimals": 8, "total_supply": 0,
                                                  "block_number": 0}) + "\n")
     ingest_etl(ws, out)
-    return {"ws": ws, "t1": t1.txid[::-1].hex(), "t2": t2.txid[::-1].hex(), "t3": t3.txid[::-1].hex(),
+    return {"ws": ws, "blk": tmp / "blk00000.dat", "t1": t1.txid[::-1].hex(), "t2": t2.txid[::-1].hex(), "t3": t3.txid[::-1].hex(),
             "custodian": w("custodian"), "bob": w("bob")}
 
 
@@ -213,3 +213,24 @@ def test_documented_examples(both):
         r = CliRunner().invoke(main, ["--data", str(both["ws"].path), *argv[2:]])
         assert r.exit_code == 0, r.output
         assert expect.strip() in r.output, (line, r.output)
+
+
+def test_without_the_other_chain_the_bridge_sink_says_unknown(both, tmp_path):
+    import yaml
+
+    from chaintrace.report.text import to_text
+    from chaintrace.trace import trace
+
+    ws = Workspace(tmp_path / "btc-only")
+    ingest_block_files(ws, [both["blk"]])
+    tags = tmp_path / "bridge.yaml"
+    tags.write_text(yaml.safe_dump({"title": "bridge", "creator": "tests", "currency": "BTC", "category": "bridge",
+                                    "confidence": "ownership", "is_public": True,
+                                    "tags": [{"address": both["custodian"], "label": "WBTC custodian"}]}))
+    r = trace(ws, [both["t1"]], chain="btc", tags=[str(tags)], registry=False, clusters=False)
+    s = [x for x in r.sinks if x.category == "bridge"]
+    assert len(s) == 1 and s[0].bridge == []
+    assert "not in this workspace" in r.assumptions["bridges"] and "unknown" in r.assumptions["bridges"]
+    assert "no match" in to_text(r, width=250)
+    res = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "bridges", "--bridge", both["custodian"]])
+    assert res.exit_code == 2 and "needs both btc and eth data" in res.output
