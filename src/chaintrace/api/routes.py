@@ -115,8 +115,10 @@ def audit(request: Request, who: Principal, action: str, request_summary: dict, 
 
 
 def _answer(request: Request, who: Principal, action: str, summary: dict, answer: dict) -> JSONBody:
+    from chaintrace.api.tlp import restricted_strings, scrub
     from chaintrace.screen.service import gc_paused
 
+    answer = scrub(answer, restricted_strings(request, who))  # TLP: a partner's key never reads a RED label
     body = orjson.dumps(answer)
     with gc_paused():  # the audit summary of a 100,000-subject batch: no collection passes over the answer
         audit(request, who, action, summary, answer, body)
