@@ -165,8 +165,8 @@ def test_trace_stops_at_the_bridge_with_the_matched_release(both, tmp_path):
     sinks = [s for s in r.sinks if s.category == "bridge"]
     assert len(sinks) == 1 and sinks[0].amount == 10 * BTC and sinks[0].ref == both["t1"] + ":0"
     assert sinks[0].bridge == [{"chain": "eth", "tx": sinks[0].bridge[0]["tx"], "ref": sinks[0].bridge[0]["ref"],
-                                "recipient": addr("alice"), "amount": 10 * BTC - 100_000, "asset": "WBTC",
-                                "fee_sat": 100_000, "delay_s": 600, "rule": "event", "confidence": 1.0}]
+                                "recipient": addr("alice"), "amount": str(10 * BTC - 100_000), "asset": "WBTC",
+                                "fee_sat": "100000", "delay_s": 600, "rule": "event", "confidence": 1.0}]
     # the trace stops there: the bridge deposit is a sink, value still conserved exactly
     t = r.totals("BTC")
     assert t["sinks"] + t["holdings"] + t["stopped"] + t["fees"] == t["seeded"]

@@ -45,8 +45,8 @@ def attach_bridge_matches(ws, report: TraceReport, **params) -> None:
     n = 0
     for s in sinks:
         s.bridge = [{"chain": m["to_chain"], "tx": m["release"]["tx"], "ref": m["release"].get("ref"),
-                     "recipient": m["release"]["recipient"], "amount": m["release"]["amount"],
-                     "asset": m["release"].get("asset", "BTC"), "fee_sat": m["fee_sat"], "delay_s": m["delay_s"],
+                     "recipient": m["release"]["recipient"], "amount": str(m["release"]["amount"]),
+                     "asset": m["release"].get("asset", "BTC"), "fee_sat": str(m["fee_sat"]), "delay_s": m["delay_s"],
                      "rule": m["rule"], "confidence": m["confidence"]} for m in by_ref.get(s.ref, [])]
         n += bool(s.bridge)
     p = res["params"]
