@@ -257,9 +257,9 @@ def main() -> None:
         "",
         "| question | chaintrace (exposure index) | baseline: no index (SQL + backward trace per request) |",
         "|---|---|---|",
-        f"| single-address screens over HTTP, first pass (answers computed) | {cold['rps']:,.0f}/s, p50 {cold['p50']}, "
+        f"| single-address screens over HTTP, first pass (precomputed answers assembled and serialized) | {cold['rps']:,.0f}/s, p50 {cold['p50']}, "
         f"p99 {cold['p99']} | {base_rate:,.1f}/s in-process, p99 {1e3 * pct(lat_base, 0.99):.1f} ms |",
-        f"| single-address screens over HTTP, warm (answers cached per snapshot) | {warm['rps']:,.0f}/s, p50 "
+        f"| single-address screens over HTTP, warm (serialized bodies cached per worker and snapshot) | {warm['rps']:,.0f}/s, p50 "
         f"{warm['p50']}, p99 {warm['p99']} | (same) |",
         f"| Chainalysis-compatible sanctions GET over HTTP | {sanc['rps']:,.0f}/s, p50 {sanc['p50']}, p99 "
         f"{sanc['p99']} | - |",

@@ -8,7 +8,7 @@ from chaintrace.cli._common import RichProgress, console, data_option, format_op
 from chaintrace.cli.intel import registry_option
 from chaintrace.errors import UserError
 
-CONFIG_HELP = "Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/1)."
+CONFIG_HELP = "Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/2)."
 
 
 def _subjects(args, path, what: str) -> list[str]:

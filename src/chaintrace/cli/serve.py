@@ -15,7 +15,7 @@ from chaintrace.cli.intel import registry_option
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes (rate limits are counted per worker).")
 @click.option("--config", "config_path", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/1).")
+              help="Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/2).")
 @click.option("--build-index/--no-build-index", default=True, show_default=True,
               help="Build the exposure index at start when the current one is missing.")
 @click.option("--auto-index/--no-auto-index", default=True, show_default=True,
