@@ -115,6 +115,19 @@ def test_objects_of_another_organisation_are_invisible(ui, objects):
         assert not any(ui["keys"]["admin"] in json.dumps(k) for k in keys)  # never the secret
 
 
+def test_screening_endpoints_withhold_red_labels_from_partners(ui):
+    """The screening service's own endpoints (fast GET path and POST batch) apply the same TLP rule as the UI."""
+    red, green = ui["red"], ui["green"]
+    with client(ui, "analyst") as a, client(ui, "partner") as p:
+        mine = a.get(f"/v1/screen/address/btc/{red}")
+        assert mine.status_code == 200 and RED_LABEL in mine.text
+        for r in (p.get(f"/v1/screen/address/btc/{red}"),
+                  p.post("/v1/screen/addresses", json={"addresses": [red, green]})):
+            assert r.status_code == 200 and RED_LABEL not in r.text and "restricted" in r.text
+        both = p.post("/v1/screen/addresses", json={"addresses": [red, green]}).json()["results"]
+        assert [x["subject"] for x in both] == [red, green] and GREEN_LABEL in str(both[1])
+
+
 def test_tlp_red_intelligence_stays_inside_the_organisation(ui, objects):
     red, green = ui["red"], ui["green"]
     with client(ui, "analyst") as a, client(ui, "partner") as p:
@@ -252,10 +265,11 @@ def _flow(ui, browser, tmp_path, lang: str) -> None:
         txt = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
         assert RED_LABEL in txt and ui["seeds"][0].split(":")[0][:16] in txt
     # click a sink node of the graph (centred, zoomed in): its address page opens
-    sink = page.evaluate("""() => { const cy = window.chaintrace.state.cy;
+    page.locator("#graph").scroll_into_view_if_needed()
+    page.wait_for_timeout(200)  # the scroll event reaches Cytoscape (it caches the container's offset)
+    sink = page.evaluate("""() => { const cy = window.chaintrace.state.cy; cy.resize();
         const n = cy.nodes('[kind = "sink"]')[0]; cy.zoom(2); cy.center(n);
         const p = n.renderedPosition(); return {id: n.id(), x: p.x, y: p.y}; }""")
-    page.locator("#graph").scroll_into_view_if_needed()
     gb = page.locator("#graph").bounding_box()
     page.mouse.click(gb["x"] + sink["x"], gb["y"] + sink["y"])
     page.wait_for_function("id => decodeURIComponent(location.hash) === '#/address/' + id", arg=sink["id"])

@@ -10,7 +10,6 @@ organisation (``CHAINTRACE_ORG``, default ``local``), by the pure rules of :mod:
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from chaintrace.api.app import JSONBody, http_error
 from chaintrace.api.auth import Principal, require_role
-from chaintrace.api.keys import DEFAULT_ORG
+from chaintrace.api.tlp import home_org, restricted_strings, scrub, tlp_visible  # noqa: F401 (re-exported)
 from chaintrace.errors import UserError
 
 router = APIRouter(tags=["ui"])
@@ -31,13 +30,7 @@ ANY_KEY = require_role("screener", "analyst")
 SCREENER = require_role("screener", "analyst")
 ANALYST = require_role("analyst")
 ADMIN = require_role("admin")
-ENV_ORG = "CHAINTRACE_ORG"
 TXID_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
-
-
-def home_org() -> str:
-    """The organisation that runs this server (owner of its registry's restricted intelligence)."""
-    return os.environ.get(ENV_ORG) or DEFAULT_ORG
 
 
 def _user_error(e: UserError):
@@ -66,15 +59,6 @@ def static(name: str):
 # ----------------------------------------------------------------------------------------------- TLP
 
 
-def tlp_visible(tlp: str | None, who: Principal) -> bool:
-    """May `who` see an intelligence record marked `tlp` held by this server (see module doc)?"""
-    from chaintrace.share.tlp import Collection, may_serve
-
-    own = who.org == home_org()
-    coll = Collection(id="ui", title="web UI", readers=frozenset({who.org}), max_tlp="red" if own else "green")
-    return may_serve(tlp, home_org(), coll, who.org).allowed
-
-
 def filter_lookup(d: dict, who: Principal) -> dict:
     """A registry lookup answer without the tags `who` may not see (primary label, conflicts, categories and
     actors recomputed from what is left); ``restricted`` says how many were withheld."""
@@ -95,40 +79,6 @@ def filter_lookup(d: dict, who: Principal) -> dict:
     return d | {"tags": tags, "primary": primary, "conflicts": conflicts, "categories": sorted(cats),
                 "actors": [a for a in d["actors"] if a["id"] in keep],
                 "known": bool(tags or d["sanctions"] or d["incidents"]), "restricted": hidden}
-
-
-def restricted_strings(request: Request, who: Principal) -> frozenset[str]:
-    """Labels and actor ids of the registry's tags `who` may not see (and no visible tag shares): any answer
-    value containing one is withheld. Cached per registry generation."""
-    from chaintrace.intel import load_tags
-    from chaintrace.intel.registry import generation
-
-    if who.org == home_org():
-        return frozenset()
-    ws = request.app.state.ws
-    gen = generation(ws)
-    cache = getattr(request.app.state, "ui_restricted", None)
-    if cache is None or cache[0] != gen:
-        tags = [t for c in ("btc", "eth") for t in load_tags(ws, c) if t.tlp]
-        cache = request.app.state.ui_restricted = (gen, tags)
-    hidden: set[str] = set()
-    shown: set[str] = set()
-    for t in cache[1]:
-        (shown if tlp_visible(t.tlp, who) else hidden).update(x for x in (t.label, t.actor) if x)
-    return frozenset(x for x in hidden - shown if len(x) >= 4)
-
-
-def scrub(obj, strings: frozenset[str]):
-    """`obj` with every string value that contains one of `strings` replaced by ``"restricted"``."""
-    if not strings:
-        return obj
-    if isinstance(obj, dict):
-        return {k: scrub(v, strings) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [scrub(v, strings) for v in obj]
-    if isinstance(obj, str) and any(s in obj for s in strings):
-        return "restricted"
-    return obj
 
 
 def visible_incidents(rows: list[dict], who: Principal) -> list[dict]:

@@ -5,12 +5,14 @@ import click
 
 from chaintrace.cli import main
 from chaintrace.cli._common import btc, console, data_option, format_option, print_json, table
+from chaintrace.cli.detect_bridges import BRIDGE_OPTIONS, bridge_options, bridges_cmd
 from chaintrace.errors import UserError
 from chaintrace.graph.detections import KINDS, detect as run_detect
+from chaintrace.cli.detect_mixers import MIXER_PARAMS, mixer_links_cmd, mixer_options
 
 
 @main.command("detect")
-@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.argument("kind", type=click.Choice([*KINDS, "mixer-links", "bridges"]))
 @click.option("--address", default=None, help="Only detections touching this address.")
 @click.option("--all", "all_", is_flag=True, help="Every detection in the store (the default without --address).")
 @click.option("--min-length", type=int, default=None, help="peel-chain: fewest hops [3].")
@@ -23,7 +25,9 @@ from chaintrace.graph.detections import KINDS, detect as run_detect
 @click.option("--min-receipts", type=int, default=None, help="pass-through: fewest outputs received [1].")
 @click.option("--min-dormant-blocks", type=int, default=None, help="dormancy: fewest blocks unmoved [1000].")
 @click.option("--limit", type=int, default=50, show_default=True, help="text: rows shown (json: all).")
-@format_option("text", "json")
+@mixer_options
+@bridge_options
+@format_option("text", "json", "csv")
 @data_option
 def detect_cmd(ws, kind, address, all_, limit, fmt, **params):
     """Find peel chains, fan-out / fan-in, structuring, rapid pass-through or dormancy then movement.
@@ -34,7 +38,21 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, **params):
     Example:
       chaintrace detect peel-chain --all --format json
       chaintrace detect dormancy --min-dormant-blocks 100 --address bcrt1q...
+      chaintrace detect mixer-links --mixer bc1q...   (custodial-mixer linking, docs/detection.md)
+      chaintrace detect bridges --bridge bc1q...custodian --token WBTC --format csv
     """
+    mix = {k: params.pop(k) for k in MIXER_PARAMS}
+    br = {k: params.pop(k) for k in BRIDGE_OPTIONS}
+    if kind == "bridges":
+        if any(v not in (None, False, ()) for v in mix.values()):
+            raise UserError("--mixer and the linking options apply to detect mixer-links, not detect bridges")
+        return bridges_cmd(ws, address, limit, fmt, params, br)
+    if any(v not in (None, ()) for v in br.values()) or fmt == "csv":
+        raise UserError(f"--bridge, --token, --bridge-* and --format csv apply to detect bridges, not detect {kind}")
+    if kind == "mixer-links":
+        return mixer_links_cmd(ws, address, all_, limit, fmt, params, mix)
+    if any(v not in (None, False, ()) for v in mix.values()):
+        raise UserError("--mixer and the linking options apply to detect mixer-links only")
     if address and all_:
         raise UserError("give --address A or --all, not both")
     given = {k: v for k, v in params.items() if v is not None}

@@ -451,15 +451,19 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config)
     meta["stats"]["bake_seconds"] = round(time.perf_counter() - t_bake, 3)
     meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
-    _write(index_root(ws), name, arrays, meta, replace=exposures is not None)
+    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX, replace=exposures is not None)
     return {**summary(load_index(ws, config, name)), "reused": False}
 
 
-def _write(root: Path, name: str, arrays: dict, meta: dict, replace: bool = False) -> None:
+def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tuple, prefix: str,
+                    replace: bool = False) -> None:
+    """Write an index directory atomically (a temporary directory renamed into place, ``DONE`` last) and keep
+    the two newest of the `prefix` family (a server may still answer from the previous one). `replace`: an
+    existing directory of that name is replaced (else kept, the new one discarded)."""
     d = root / name
     tmp = root / f".{name}.tmp{time.time_ns()}"
     tmp.mkdir(parents=True)
-    for n in ARRAYS:
+    for n in names:
         np.save(tmp / f"{n}.npy", arrays[n])
     (tmp / "meta.json").write_text(json.dumps(meta))
     (tmp / "DONE").write_text("ok\n")
@@ -475,8 +479,7 @@ def _write(root: Path, name: str, arrays: dict, meta: dict, replace: bool = Fals
             tmp.rename(d)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
-    # keep the two newest indexes (a server may still answer from the previous one)
-    olds = sorted((p for p in root.glob(f"{PREFIX}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
+    olds = sorted((p for p in root.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
     for p in olds[:-2]:
         shutil.rmtree(p, ignore_errors=True)
 

@@ -33,9 +33,21 @@ class Snapshot:
     index: ExposureIndex | None  # btc exposure index
     data_version: dict
     warnings: list[str] = field(default_factory=list)  # apply to every answer
+    chain_warnings: dict = field(default_factory=dict)  # chain -> warnings of that chain's answers only
     created: float = field(default_factory=time.time)
     baked: bool = False  # the index's precomputed answers hold for this snapshot's registry facts
     eth_index: object = None  # chaintrace.screen.eth_index.EthExposureIndex (None: eth direct hits only)
+
+
+def warnings_for(snap: Snapshot, chain: str | None) -> list[str]:
+    """The warnings an answer about `chain` carries: the snapshot's own plus that chain's (an Ethereum
+    answer does not say that Bitcoin data is missing)."""
+    return list(snap.warnings) + list(snap.chain_warnings.get(chain, ()))
+
+
+def all_warnings(snap: Snapshot) -> list[str]:
+    """Every warning of the snapshot (``GET /status``)."""
+    return list(snap.warnings) + [w for c in sorted(snap.chain_warnings) for w in snap.chain_warnings[c]]
 
 
 def _now_iso() -> str:
@@ -48,10 +60,12 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
     from chaintrace.intel import registry as reg
 
     warnings: list[str] = []
+    btc_w: list[str] = []
+    eth_w: list[str] = []
     idx = None
     cur = current_name(ws, config)
     if cur is None:
-        warnings.append(f"no btc chain data in workspace {ws.path}: btc answers hold direct hits only")
+        btc_w.append(f"no btc chain data in workspace {ws.path}: btc answers hold direct hits only")
     else:
         if build:
             from chaintrace.screen.index import build_index
@@ -61,10 +75,10 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
         if idx is None:
             idx = latest_index(ws, config)
             if idx is None:
-                warnings.append("no exposure index for btc: only direct hits are reported "
+                btc_w.append("no exposure index for btc: only direct hits are reported "
                                 "(run `chaintrace screen index`)")
             else:
-                warnings.append(f"exposure index {idx.path.name} is behind the current data "
+                btc_w.append(f"exposure index {idx.path.name} is behind the current data "
                                 f"(commit {cur[1]}, registry generation {cur[2]}): run `chaintrace screen index`")
     gen = reg.generation(ws)
     at = idx.data_version.get("registry_at") if idx is not None else None
@@ -87,15 +101,16 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
                                "tip_hash": tip.get("hash"), "tip_time": None}
     from chaintrace.screen.eth_index import snapshot_eth
 
-    eth_idx = snapshot_eth(ws, config, dv, warnings, build=build)
+    eth_idx = snapshot_eth(ws, config, dv, eth_w, build=build)
     tip_time = ((dv.get("chains") or {}).get("btc") or {}).get("tip_time")
     if tip_time:
         age = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(tip_time)
         if age.days > config.stale_days:
-            warnings.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
+            btc_w.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
                             "after that is not known")
     baked = idx is not None and idx.blob is not None and "registry_generation_now" not in dv
-    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings, baked=baked,
+    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings,
+                    chain_warnings={"btc": btc_w, "eth": eth_w}, baked=baked,
                     eth_index=eth_idx)
 
 
@@ -172,10 +187,10 @@ def _quick(snap: Snapshot, subject: str) -> dict | None:
     if row is not None:
         from chaintrace.screen.answers import assemble
 
-        return assemble(idx, row, subject, snap.warnings)
+        return assemble(idx, row, subject, warnings_for(snap, "btc"))
     if (addr.key_any(subject) == subject and subject not in snap.sources["btc"].direct
             and subject not in snap.sources["eth"].direct and idx.seen(subject)):
-        return canned(subject, list(snap.warnings))
+        return canned(subject, warnings_for(snap, "btc"))
     return None
 
 
@@ -251,7 +266,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
             r["evidence"].append({"exposure": next(i for i, x in enumerate(exposures) if x is e),
                                   "direction": e["direction"], "entity": idx.groups[gi].get("entity"),
                                   "amount": str(amt), "path": idx.trail(o, gi, di)})
-    r["warnings"].extend(snap.warnings)
+    r["warnings"].extend(warnings_for(snap, chain))
     return r
 
 
@@ -322,7 +337,7 @@ def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list
     baked = snap.baked
     rows = idx.ans_row if baked else idx.addr_row
     direct_btc, direct_eth = snap.sources["btc"].direct, snap.sources["eth"].direct
-    warnings = list(snap.warnings)
+    warnings = warnings_for(snap, "btc")
     for s, k, sn in zip(subjects, keys, seen):
         if k == s:
             row = rows.get(k)
@@ -364,7 +379,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
     if idx is None:
         r["warnings"].append("no exposure index for btc (run `chaintrace screen index`): not screened")
         r["risk"], r["score"] = None, None
-        r["warnings"].extend(snap.warnings)
+        r["warnings"].extend(warnings_for(snap, "btc"))
         return r
     a = idx.arrays
     t = idx.tx_of(txid)
@@ -372,7 +387,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
         r["warnings"].append("transaction not in the btc chain data indexed (up to height "
                              f"{idx.data_version['chains']['btc']['tip_height']}): exposure unknown")
         r["risk"], r["score"] = None, None
-        r["warnings"].extend(snap.warnings)
+        r["warnings"].extend(warnings_for(snap, "btc"))
         return r
     o0, o1 = int(a["tx_out"][t]), int(a["tx_out"][t + 1])
     if vout >= o1 - o0:
@@ -394,7 +409,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
     r["exposures"] = exposures
     r["policy"] = {"name": snap.config.policy, "max_hops": snap.config.max_hops}
     r["risk"], r["score"], r["rules"] = score(snap.config, "btc", exposures, [])
-    r["warnings"].extend(snap.warnings)
+    r["warnings"].extend(warnings_for(snap, "btc"))
     return r
 
 
