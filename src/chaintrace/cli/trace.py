@@ -71,6 +71,10 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Stop after processing this many transactions (the report says it is partial).")
 @click.option("--coinjoins", type=click.Choice(["follow", "stop"]), default="follow", show_default=True,
               help="Follow value through detected CoinJoins under the policy, or stop there (reason coinjoin).")
+@click.option("--follow-services", is_flag=True,
+              help="Follow value through addresses that behave like a service no tag names (exchange deposit "
+                   "addresses, OTC desks, payment processors); by default the trace stops there as an unidentified "
+                   "service (sink rows with reason service_like, docs/detection.md).")
 @click.option("--explain", multiple=True, metavar="ADDRESS",
               help="Show the paths from the seeds to ADDRESS with the amount carried at each hop. Repeatable.")
 @click.option("--top-paths", type=int, default=5, show_default=True, help="Paths shown for the largest sink transfers.")
@@ -79,7 +83,7 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @format_option("text", "json", "csv")
 @data_option
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
-              min_value, min_share, since, until, max_txs, coinjoins, explain, top_paths, out_file, fmt):
+              min_value, min_share, since, until, max_txs, coinjoins, follow_services, explain, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -89,6 +93,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16 --policy fifo
       chaintrace trace --from 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S --until 200 --format json --out report.json
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
+      chaintrace trace --from-file sim-btc/stolen.txt --follow-services
     """
     from chaintrace.trace import read_seed_file, trace
     from chaintrace.report.text import print_text, to_csv
@@ -97,7 +102,8 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
     report = trace(ws, seeds, chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
                    tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
-                   explain=explain, top_paths=top_paths, coinjoins=coinjoins, progress=RichProgress())
+                   explain=explain, top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
+                   progress=RichProgress())
     if out_file:
         write_report_file(report, out_file)
     if fmt == "json":

@@ -34,7 +34,8 @@ threshold, 0.75 at twice it); a deposit address takes its exchange's confidence.
 (:func:`eth_services`): deposit accounts are those forwarding at least ``min_sweep_share`` of what they
 receive of an asset to one account within ``max_hold`` blocks, and that account is an ``exchange`` when at
 least ``min_sweeps`` distinct deposit accounts sweep into it; accounts with many counterparties on both
-sides are ``otc_desk`` (as for Bitcoin).
+sides and at least ``min_swappers`` counterparties that paid it one asset and were paid another (trades)
+are ``otc_desk``; ``received`` is then summed over assets as float (a size indication only).
 """
 from __future__ import annotations
 
@@ -44,13 +45,14 @@ import numpy as np
 
 KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit")
 EXCHANGE, OTC, PROCESSOR, DEPOSIT = range(4)
-FEATURES = ("senders", "recipients", "receipts", "received", "spends", "sweeps_in", "turnover", "batched")
+FEATURES = ("senders", "recipients", "receipts", "received", "spends", "sweeps_in", "turnover", "batched",
+            "swappers")
 
 BTC_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 3, "sweep_min_inputs": 3, "sweep_max_outputs": 1,
                 "min_turnover": 0.5, "max_hold": 144, "max_settle_recipients": 2, "min_spends": 5,
                 "min_batched": 2}
-ETH_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 3, "min_sweep_share": 0.9, "max_hold": 7200,
-                "min_turnover": 0.5}
+ETH_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 5, "min_sweep_share": 0.9, "max_hold": 7200,
+                "min_turnover": 0.5, "min_swappers": 5}
 
 
 @dataclass
@@ -192,7 +194,7 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
     sel = np.flatnonzero(kind >= 0)
     feats = {"senders": senders[sel], "recipients": recipients[sel], "receipts": receipts[sel],
              "received": received[sel], "spends": spends[sel], "sweeps_in": sweeps_in[sel],
-             "turnover": turnover[sel], "batched": batched[sel]}
+             "turnover": turnover[sel], "batched": batched[sel], "swappers": np.zeros(len(sel), np.int64)}
     return ServiceDetections(sel, kind[sel], conf[sel], hub[sel], feats, p)
 
 
@@ -218,7 +220,7 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
     recipients = _count_pairs(f, t, n)
     receipts = np.bincount(t, minlength=n)[:n].astype(np.int64)
     spends = np.bincount(f, minlength=n)[:n].astype(np.int64)
-    received = np.bincount(t, weights=amt, minlength=n)[:n]
+    received = np.bincount(t, weights=amt, minlength=n)[:n]  # float: a size indication across assets
     n_as = int(asset.max()) + 1 if len(asset) else 1
 
     # per (account, asset): received, and forwarded to each destination within max_hold of the first receipt
@@ -259,20 +261,23 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
             sweep_share[acct[for_acct]] = share[for_acct]
     dep_mask = deposit_to >= 0
     sweeps_in = np.bincount(deposit_to[dep_mask], minlength=n)[:n].astype(np.int64)
-    turnover = np.where(received > 0, np.minimum(1.0, np.bincount(f, weights=amt, minlength=n)[:n]
-                                                 / np.maximum(received, 1e-300)), 0.0)
+    swappers = _swappers(f, t, asset, n)
+    sent = np.bincount(f, weights=amt, minlength=n)[:n]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        turnover = np.where(received > 0, np.minimum(1.0, sent / np.where(received > 0, received, 1.0)), 0.0)
     mc = p["min_counterparties"]
     kind = np.full(n, -1, np.int64)
     conf = np.zeros(n)
     excl = np.zeros(n, bool)
     if exclude is not None and len(exclude):
         excl[np.asarray(exclude, np.int64)] = True
-    is_ex = (sweeps_in >= p["min_sweeps"]) & ~excl
+    is_ex = (sweeps_in >= p["min_sweeps"]) & (recipients >= mc) & ~excl
     kind[is_ex] = EXCHANGE
     conf[is_ex] = _confidence(sweeps_in[is_ex], p["min_sweeps"])
-    is_otc = (kind < 0) & ~excl & (senders >= mc) & (recipients >= mc) & (turnover >= p["min_turnover"])
+    is_otc = ((kind < 0) & ~excl & (senders >= mc) & (recipients >= mc) & (turnover >= p["min_turnover"])
+              & (swappers >= p["min_swappers"]))
     kind[is_otc] = OTC
-    conf[is_otc] = _confidence(np.minimum(senders, recipients)[is_otc], mc)
+    conf[is_otc] = _confidence(swappers[is_otc], p["min_swappers"])
     hub = np.arange(n, dtype=np.int64)
     dep = (kind < 0) & dep_mask & ~excl & is_ex[np.maximum(deposit_to, 0)]
     kind[dep] = DEPOSIT
@@ -280,6 +285,30 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
     conf[dep] = conf[deposit_to[dep]] * np.minimum(1.0, sweep_share[dep])
     sel = np.flatnonzero(kind >= 0)
     feats = {"senders": senders[sel], "recipients": recipients[sel], "receipts": receipts[sel],
-             "received": received[sel].astype(np.int64), "spends": spends[sel], "sweeps_in": sweeps_in[sel],
-             "turnover": turnover[sel], "batched": np.zeros(len(sel), np.int64)}
+             "received": received[sel], "spends": spends[sel], "sweeps_in": sweeps_in[sel],
+             "turnover": turnover[sel], "batched": np.zeros(len(sel), np.int64), "swappers": swappers[sel]}
     return ServiceDetections(sel, kind[sel], conf[sel], hub[sel], feats, p)
+
+
+def _swappers(f: np.ndarray, t: np.ndarray, asset: np.ndarray, n: int) -> np.ndarray:
+    """Per account: counterparties that paid it one asset and were paid another by it (a trade)."""
+    if not len(f):
+        return np.zeros(n, np.int64)
+    # (account, counterparty) -> smallest and largest asset received from it / sent to it
+    k_in = t * n + f
+    k_out = f * n + t
+    keys = np.unique(np.concatenate([k_in, k_out]))
+    big = np.iinfo(np.int64).max
+    lo_in = np.full(len(keys), big)
+    hi_in = np.full(len(keys), -1)
+    lo_out = np.full(len(keys), big)
+    hi_out = np.full(len(keys), -1)
+    i_in = np.searchsorted(keys, k_in)
+    i_out = np.searchsorted(keys, k_out)
+    np.minimum.at(lo_in, i_in, asset)
+    np.maximum.at(hi_in, i_in, asset)
+    np.minimum.at(lo_out, i_out, asset)
+    np.maximum.at(hi_out, i_out, asset)
+    both = (hi_in >= 0) & (hi_out >= 0)
+    cross = both & ~((lo_in == hi_in) & (lo_out == hi_out) & (lo_in == lo_out))
+    return np.bincount(keys[cross] // n, minlength=n)[:n].astype(np.int64)

@@ -86,6 +86,7 @@ class TraceRequest:
     explain: list[str] = field(default_factory=list)
     top_paths: int = 5
     coinjoins: str = "follow"  # follow | stop (value entering a detected CoinJoin is reported as stopped)
+    follow_services: bool = False  # True: do not stop at services detected by behaviour (service_like sinks)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
           max_hops: int | None = None, min_value: int | None = None, min_share: float = 0.0,
           since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
-          progress: Progress = NULL) -> TraceReport:
+          follow_services: bool = False, progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
     Seeds (Bitcoin): an address (every output it received, within `since`..`until`), a txid (its outputs)
@@ -167,7 +168,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         min_value=tracer.default_min_value if min_value is None else int(min_value), min_share=float(min_share),
         since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags],
         actor_files=[str(a) for a in actors], registry=registry,
-        clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins)
+        clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins,
+        follow_services=bool(follow_services))
     report = tracer.run(ws, req, progress)
     name_actors(ws, report, req.actor_files, req.registry)
     from chaintrace.trace.evidence import describe_evidence
