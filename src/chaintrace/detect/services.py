@@ -35,7 +35,8 @@ threshold, 0.75 at twice it); a deposit address takes its exchange's confidence.
 receive of an asset to one account within ``max_hold`` blocks, and that account is an ``exchange`` when at
 least ``min_sweeps`` distinct deposit accounts sweep into it; accounts with many counterparties on both
 sides and at least ``min_swappers`` counterparties that paid it one asset and were paid another (trades)
-are ``otc_desk``; ``received`` is then summed over assets as float (a size indication only).
+are ``otc_desk``. Ethereum detections carry ``volume_approx`` (received value summed over assets in their
+base units, float: a size indication, not an amount) instead of ``received``.
 """
 from __future__ import annotations
 
@@ -59,8 +60,7 @@ ETH_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 5, "min_sweep_share": 0.
 class ServiceDetections:
     """One row per detected address: ``address`` (dense id), ``kind`` (index into :data:`KINDS`),
     ``confidence``, ``hub`` (exchange_deposit: the exchange's address id; else the address itself), and the
-    feature columns of :data:`FEATURES` (``received`` in base units; Ethereum: summed over assets, in each
-    asset's own units, so only a size indication)."""
+    feature columns of :data:`FEATURES` (``received`` in base units, exact; Ethereum: ``volume_approx``)."""
 
     address: np.ndarray
     kind: np.ndarray
@@ -285,7 +285,7 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
     conf[dep] = conf[deposit_to[dep]] * np.minimum(1.0, sweep_share[dep])
     sel = np.flatnonzero(kind >= 0)
     feats = {"senders": senders[sel], "recipients": recipients[sel], "receipts": receipts[sel],
-             "received": received[sel], "spends": spends[sel], "sweeps_in": sweeps_in[sel],
+             "volume_approx": received[sel], "spends": spends[sel], "sweeps_in": sweeps_in[sel],
              "turnover": turnover[sel], "batched": np.zeros(len(sel), np.int64), "swappers": swappers[sel]}
     return ServiceDetections(sel, kind[sel], conf[sel], hub[sel], feats, p)
 

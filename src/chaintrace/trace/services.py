@@ -15,61 +15,24 @@ from typing import Callable
 
 import numpy as np
 
-from chaintrace.detect.services import KINDS, ServiceDetections, btc_services, eth_services
+from chaintrace.detect.services import KINDS, ServiceDetections
+from chaintrace.graph.services import btc_detections, eth_detections
 from chaintrace.model.tags import Tag
 from chaintrace.trace.sinks import SinkIndex
 
 CATEGORY = "unidentified_service"
 REASON = "service_like"
 SOURCE = "detected by behaviour (chaintrace.detect.services)"
-_CACHE: dict[tuple, ServiceDetections] = {}
 
 
 def detect_btc(g) -> ServiceDetections:
-    """Service detections over a Bitcoin graph (memoised per graph commit and size within the process)."""
-    key = ("btc", id(g.out_value), int(g.commit), int(g.n_tx))
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = btc_services(g.tx_in, g.tx_out, g.out_value, g.out_addr, g.out_tx, g.out_spender_tx,
-                                   g.in_output, g.tx_height, g.n_addresses)
-    return _CACHE[key]
-
-
-def eth_amounts(g) -> np.ndarray:
-    """Transfer amounts as float64 (ratios only: exactness is not needed for detection)."""
-    lo = np.asarray(g.tr_lo).astype(np.float64)
-    hi = np.asarray(g.tr_hi).astype(np.float64)
-    return hi * 18446744073709551616.0 + lo
-
-
-def eth_contracts(g) -> np.ndarray:
-    """Account ids that behave like contracts: they move value in a transaction they did not send (internal
-    calls, token transfers by a pool or router), or were created by one."""
-    from chaintrace.graph.eth import KIND_CODE
-
-    f = np.asarray(g.tr_from, np.int64)
-    tx = np.asarray(g.tr_tx, np.int64)
-    kind = np.asarray(g.tr_kind)
-    ok = (f >= 0) & (tx >= 0)
-    moved = ok & (np.asarray(g.tx_from, np.int64)[np.maximum(tx, 0)] != f)
-    created = np.asarray(g.tr_to, np.int64)[kind == KIND_CODE["create"]]
-    return np.unique(np.concatenate([f[moved], created[created >= 0]]))
+    """Service detections over a Bitcoin graph (memoised per graph within the process)."""
+    return btc_detections(g)
 
 
 def detect_eth(g) -> ServiceDetections:
-    """Service detections over an Ethereum graph: fee transfers left out, contracts never reported (a DEX
-    pool has many counterparties too, but the tracer converts swaps through it)."""
-    from chaintrace.graph.eth import FEE_KINDS
-
-    key = ("eth", id(g.tr_from), int(g.commit), int(g.n_transfers))
-    if key not in _CACHE:
-        _CACHE.clear()
-        keep = ~np.isin(np.asarray(g.tr_kind), np.asarray(FEE_KINDS))
-        amt = eth_amounts(g)
-        _CACHE[key] = eth_services(np.asarray(g.tr_from)[keep], np.asarray(g.tr_to)[keep],
-                                   np.asarray(g.tr_asset)[keep], amt[keep], np.asarray(g.tr_height)[keep],
-                                   g.n_addresses, exclude=eth_contracts(g))
-    return _CACHE[key]
+    """Service detections over an Ethereum graph (fees left out, contracts never reported)."""
+    return eth_detections(g)
 
 
 def add_detected_services(sinks: SinkIndex, det: ServiceDetections, n_addresses: int, chain: str,
