@@ -5,6 +5,8 @@ graph within the process).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chaintrace.detect.services import (BTC_DEFAULTS, ETH_DEFAULTS, KINDS, ServiceDetections, btc_services,
@@ -127,7 +129,7 @@ def detect_services(ws: Workspace, chain: str = "btc", address: str | None = Non
     if chain == "btc":
         from chaintrace.graph.btc import address_ids, address_strings, load_btc_graph
 
-        g = load_btc_graph(ws)
+        g: Any = load_btc_graph(ws)
         det = btc_detections(g, **given)
         data = {"commit": int(g.commit), "transactions": int(g.n_tx)}
 

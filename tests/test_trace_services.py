@@ -1,0 +1,118 @@
+"""A trace through an untagged OTC desk (issue 15, points 1 and 5), end to end on the simulator's `otc`
+scenario: the real block files, the real ingest, `chaintrace detect services` and `chaintrace trace`. The
+trace stops at the desk as an unidentified service (sink rows with reason ``service_like`` carrying the
+detection), the desk's own deposits at exchanges are not counted as the thief's cash-outs, and
+``--follow-services`` restores the old behaviour."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from chaintrace.app.evaluate import incident_seeds, score, sink_entities
+from chaintrace.cli import main
+from chaintrace.sim import load_truth
+from chaintrace.store.workspace import Workspace
+from chaintrace.trace import trace
+from chaintrace.trace.report import TraceReport, check_invariant
+
+
+@pytest.fixture(scope="module")
+def otc(tmp_path_factory):
+    d = tmp_path_factory.mktemp("otc")
+    sim, ws = d / "sim", d / "ws"
+    r = CliRunner().invoke(main, ["--data", str(ws), "simulate", "btc", "--out", str(sim), "--txs", "3000",
+                                  "--seed", "5", "--scenario", "otc", "--network", "main", "--ingest"])
+    assert r.exit_code == 0, r.output
+    truth = load_truth(sim)
+    return Workspace(ws), sim, truth
+
+
+def _trace(ws, sim, inc, follow: bool, policy: str = "haircut"):
+    return trace(ws, incident_seeds(inc), policy=policy, tags=[sim / "tags.yaml"], registry=False,
+                 clusters=False, follow_services=follow)
+
+
+def test_the_simulated_desk_is_untagged_and_detected(otc):
+    ws, sim, truth = otc
+    desk = truth["otc_desk"]["address"]
+    assert desk not in (sim / "tags.yaml").read_text()  # no tag names the desk
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--kind", "otc_desk",
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    rows = [d for d in res["detections"] if d["address"] == desk]
+    assert len(rows) == 1 and rows[0]["kind"] == "otc_desk"
+    assert rows[0]["features"]["senders"] >= res["thresholds"]["min_counterparties"]
+    assert rows[0]["txids"] and res["data"]["transactions"] == truth["chain_summary"]["transactions"]
+    # the desk's exchange deposit addresses are ordinary customers' deposits: never an OTC desk
+    assert not {d["address"] for d in res["detections"]} & set(truth["otc_desk"]["exchange_deposit_addresses"])
+    csv_ = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--format", "csv"])
+    assert csv_.exit_code == 0 and csv_.output.splitlines()[0].startswith("address,kind,confidence,hub,")
+    assert any(line.startswith(desk + ",otc_desk,") for line in csv_.output.splitlines())
+
+
+def test_trace_stops_at_the_desk_and_not_at_its_deposits(otc):
+    ws, sim, truth = otc
+    inc = truth["incidents"][0]
+    desk = truth["otc_desk"]["address"]
+    desk_deps = set(truth["otc_desk"]["exchange_deposit_addresses"])
+    r = _trace(ws, sim, inc, follow=False)
+    check_invariant(r)
+    at_desk = [s for s in r.sinks if s.address == desk]
+    assert at_desk and all(s.reason == "service_like" and s.category == "unidentified_service" for s in at_desk)
+    det = at_desk[0].detection
+    assert det["kind"] == "otc_desk" and 0.5 <= det["confidence"] <= 1 and det["features"]["senders"] >= 10
+    assert det["thresholds"]["min_counterparties"] == 10 and det["hub"] == desk
+    true_at_desk = sum(int(c["stolen"]) for c in inc["cashouts"] if c["address"] == desk)
+    assert true_at_desk > 0 and sum(s.amount for s in at_desk) >= 0.95 * true_at_desk
+    assert not desk_deps & {s.address for s in r.sinks}  # the desk's own deposits are not cash-outs
+    assert r.limits["services"] == "stop" and r.stats["services_detected"] > 0
+    # JSON carries the detection, and reads back
+    d = r.to_dict()
+    row = next(s for s in d["sinks"] if s["address"] == desk)
+    assert row["reason"] == "service_like" and row["detection"]["kind"] == "otc_desk"
+    assert all("reason" not in s for s in d["sinks"] if s["address"] != desk and s["category"] == "exchange"
+               and s["address"] not in {x.address for x in r.sinks if x.reason})
+    back = TraceReport.from_dict(json.loads(r.to_json()))
+    assert next(s for s in back.sinks if s.address == desk).detection["kind"] == "otc_desk"
+    s = score(r, inc, sink_entities(sim, r))
+    assert s["precision_exchange"] >= 0.95 and s["recall_exchange"] >= 0.95, s
+
+
+def test_follow_services_restores_the_old_behaviour(otc):
+    ws, sim, truth = otc
+    inc = truth["incidents"][0]
+    desk = truth["otc_desk"]["address"]
+    stop, follow = _trace(ws, sim, inc, follow=False), _trace(ws, sim, inc, follow=True)
+    check_invariant(follow)
+    assert not any(s.reason for s in follow.sinks) and desk not in {s.address for s in follow.sinks}
+    assert follow.limits["services"] == "follow" and "services_detected" not in follow.stats
+    # followed through the desk, the taint reaches what the desk paid on: its exchange deposits among them
+    reached = {s.address for s in follow.sinks} | {h.address for h in follow.holdings}
+    assert reached & set(truth["otc_desk"]["exchange_deposit_addresses"]) or follow.stats["txs_processed"] > \
+        stop.stats["txs_processed"]
+    s_stop, s_follow = score(stop, inc, sink_entities(sim, stop)), score(follow, inc, sink_entities(sim, follow))
+    assert s_follow["precision_exchange"] < s_stop["precision_exchange"]
+
+
+def test_cli_text_json_and_explain(otc, tmp_path):
+    ws, sim, truth = otc
+    inc = truth["incidents"][0]
+    desk = truth["otc_desk"]["address"]
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("\n".join(incident_seeds(inc)) + "\n")
+    base = ["--data", str(ws.path), "trace", "--from-file", str(seeds), "--tags", str(sim / "tags.yaml"),
+            "--no-registry", "--no-clusters", "--explain", desk]
+    r = CliRunner().invoke(main, base + ["--format", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    ex = d["explain"][0]
+    assert ex["service_like"]["kind"] == "otc_desk" and "behaves like a service" in ex["note"]
+    t = CliRunner().invoke(main, base)
+    assert t.exit_code == 0 and "unidentified otc_desk" in t.output
+    h = CliRunner().invoke(main, base + ["--out", str(tmp_path / "r.html")])
+    assert h.exit_code == 0 and "unidentified otc_desk" in (tmp_path / "r.html").read_text()
+    f = CliRunner().invoke(main, base + ["--follow-services", "--format", "json"])
+    assert f.exit_code == 0 and "service_like" not in json.loads(f.output)["explain"][0]
