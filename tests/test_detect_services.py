@@ -90,7 +90,7 @@ def test_sweeps_without_batched_withdrawals_make_no_exchange():
 
 def test_a_wallet_consolidating_its_own_coins_is_no_sweep():
     c = Chain()
-    for k in range(4):  # one address's own coins consolidated: a single input address, not a sweep
+    for _k in range(4):  # one address's own coins consolidated: a single input address, not a sweep
         c.add([c.coin(50), c.coin(50), c.coin(50)], [(HUB, 250_000_000)])
     got = c.detect()
     assert HUB not in got
