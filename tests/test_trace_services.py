@@ -116,3 +116,22 @@ def test_cli_text_json_and_explain(otc, tmp_path):
     assert h.exit_code == 0 and "unidentified otc_desk" in (tmp_path / "r.html").read_text()
     f = CliRunner().invoke(main, base + ["--follow-services", "--format", "json"])
     assert f.exit_code == 0 and "service_like" not in json.loads(f.output)["explain"][0]
+
+
+def test_detections_are_cached_per_store_commit(otc):
+    import numpy as np
+
+    from chaintrace.graph.btc import load_btc_graph
+    from chaintrace.graph.services import btc_detections, cached_detections
+
+    ws, _sim, _truth = otc
+    g = load_btc_graph(ws)
+    first = cached_detections(ws, "btc", g)
+    files = list((ws.path / "btc" / "cache").glob("services-*.npz"))
+    assert len(files) == 1 and f"c{g.commit:06d}" in files[0].name
+    again = cached_detections(ws, "btc", g)  # read back from the file
+    fresh = btc_detections(g)
+    for d in (first, again):
+        assert np.array_equal(d.address, fresh.address) and np.array_equal(d.kind, fresh.kind)
+        assert np.array_equal(d.hub, fresh.hub) and np.allclose(d.confidence, fresh.confidence)
+        assert np.array_equal(d.features["senders"], fresh.features["senders"])

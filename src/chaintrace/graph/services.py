@@ -64,6 +64,43 @@ def eth_detections(g, **thresholds) -> ServiceDetections:
     return _CACHE[key]
 
 
+CACHE_FORMAT = 1
+
+
+def cached_detections(ws: Workspace, chain: str, g) -> ServiceDetections:
+    """The default-threshold detections of the store's current commit, cached on disk next to the graph
+    arrays (``DATA/<chain>/cache/services-v<format>-c<commit>.npz``; a new commit invalidates it) so a trace
+    pays for the detection once per commit."""
+    import os
+
+    from chaintrace.detect.services import FEATURES
+    from chaintrace.graph.cache import cache_root
+
+    root = cache_root(ws, chain)
+    path = root / f"services-v{CACHE_FORMAT}-c{int(g.commit):06d}.npz"
+    defaults = BTC_DEFAULTS if chain == "btc" else ETH_DEFAULTS
+    if path.exists():
+        try:
+            z = np.load(path)
+            feats = {k[2:]: z[k] for k in z.files if k.startswith("f_")}
+            return ServiceDetections(z["address"], z["kind"], z["confidence"], z["hub"], feats, dict(defaults))
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: detect again
+    det = btc_detections(g) if chain == "btc" else eth_detections(g)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+        np.savez(tmp, address=det.address, kind=det.kind, confidence=det.confidence, hub=det.hub,
+                 **{"f_" + k: v for k, v in det.features.items() if k in FEATURES or k == "volume_approx"})
+        for old in root.glob("services-*.npz"):
+            if old != tmp:
+                old.unlink(missing_ok=True)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only workspace: no cache
+    return det
+
+
 def _first_per_group(keys: np.ndarray, vals: np.ndarray, ids: np.ndarray, k: int) -> dict[int, list[int]]:
     """For each id of `ids`: the first `k` values of `vals` whose key is that id (vectorised)."""
     m = np.isin(keys, ids)

@@ -157,7 +157,7 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     if not req.follow_services:
         from chaintrace.trace.services import add_detected_services, detect_btc
 
-        det = detect_btc(g)
+        det = detect_btc(g, ws)
         sinks = add_detected_services(sinks, det, g.n_addresses, "btc", lambda ids: address_strings(ws, ids))
         n_services = len(det)
     stop_tx = None

@@ -258,7 +258,7 @@ def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -
     if not req.follow_services:
         from chaintrace.trace.services import add_detected_services, detect_eth
 
-        det = detect_eth(g)
+        det = detect_eth(g, ws)
         sinks = add_detected_services(sinks, det, g.n_addresses, "eth", lambda ids: dict(zip(
             ids, g.address_strings(np.asarray(ids, np.int64)))))
         n_services = len(det)

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from chaintrace.detect.services import KINDS, ServiceDetections
-from chaintrace.graph.services import btc_detections, eth_detections
+from chaintrace.graph.services import btc_detections, cached_detections, eth_detections
 from chaintrace.model.tags import Tag
 from chaintrace.trace.sinks import SinkIndex
 
@@ -25,14 +25,14 @@ REASON = "service_like"
 SOURCE = "detected by behaviour (chaintrace.detect.services)"
 
 
-def detect_btc(g) -> ServiceDetections:
-    """Service detections over a Bitcoin graph (memoised per graph within the process)."""
-    return btc_detections(g)
+def detect_btc(g, ws=None) -> ServiceDetections:
+    """Service detections over a Bitcoin graph (cached on disk per store commit when `ws` is given)."""
+    return cached_detections(ws, "btc", g) if ws is not None else btc_detections(g)
 
 
-def detect_eth(g) -> ServiceDetections:
+def detect_eth(g, ws=None) -> ServiceDetections:
     """Service detections over an Ethereum graph (fees left out, contracts never reported)."""
-    return eth_detections(g)
+    return cached_detections(ws, "eth", g) if ws is not None else eth_detections(g)
 
 
 def add_detected_services(sinks: SinkIndex, det: ServiceDetections, n_addresses: int, chain: str,
