@@ -90,8 +90,10 @@ def cached_detections(ws: Workspace, chain: str, g) -> ServiceDetections:
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, address=det.address, kind=det.kind, confidence=det.confidence, hub=det.hub,
-                 **{"f_" + k: v for k, v in det.features.items() if k in FEATURES or k == "volume_approx"})
+        arrays: dict[str, Any] = {"address": det.address, "kind": det.kind, "confidence": det.confidence,
+                                  "hub": det.hub}
+        arrays.update({"f_" + k: v for k, v in det.features.items() if k in FEATURES or k == "volume_approx"})
+        np.savez(tmp, **arrays)
         for old in root.glob("services-*.npz"):
             if old != tmp:
                 old.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from chaintrace.intel import addresses as addr
 from chaintrace.screen.config import RANK, Config, load_config
@@ -32,6 +33,7 @@ class Snapshot:
     data_version: dict
     warnings: list[str] = field(default_factory=list)  # apply to every answer
     created: float = field(default_factory=time.time)
+    service_facts: Any = None  # chaintrace.screen.services.ServiceFacts: unidentified_service exposures
 
 
 def _now_iso() -> str:
@@ -87,7 +89,10 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
         if age.days > config.stale_days:
             warnings.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
                             "after that is not known")
-    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings)
+    from chaintrace.screen.services import ServiceFacts
+
+    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings,
+                    service_facts=ServiceFacts(ws))
 
 
 # --------------------------------------------------------------------------------------------- scoring
@@ -202,6 +207,8 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
                 if e["hops_min"] == 0 and e["amount"] is not None}
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
+    if snap.service_facts is not None:  # services recognised by behaviour (informational, severity None)
+        exposures += snap.service_facts.exposures(chain, subject)
     r["exposures"] = exposures
     r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
     # evidence: the paths behind the largest exposures that fired a rule (informational ones are listed with
