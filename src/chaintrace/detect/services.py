@@ -3,14 +3,16 @@ addresses, OTC desks or payment processors although no tag names them.
 
 Pure functions over plain numpy arrays (the CSR arrays of :class:`chaintrace.graph.btc.BtcGraph`, the
 transfer columns of :class:`chaintrace.graph.eth.EthGraph`); every threshold is a parameter and every
-detection carries the features that decided it. Vectorised: sorts, ``np.unique`` and ``reduceat`` over the
+detection carries the features that decided it. Vectorised: sorts, distinct-value masks and ``reduceat`` over the
 outputs (Bitcoin) or transfers (Ethereum), no per-address Python loop.
 
 Bitcoin, per address (:func:`btc_services`):
 
 * ``senders``: distinct addresses paying it (the first input's address of each funding transaction, the
   address itself excluded); ``recipients``: distinct addresses its spending transactions pay (itself
-  excluded); ``receipts``, ``received`` (sat), ``spends`` (distinct spending transactions);
+  excluded; counted only where it can decide: addresses with at least ``min(min_spends, min_batched)``
+  spends and ``min_counterparties`` senders or ``min_sweeps`` sweeps in, 0 elsewhere); ``receipts``,
+  ``received`` (sat), ``spends`` (distinct spending transactions);
 * ``sweeps_in``: distinct *sweep* transactions paying it: transactions spending inputs of at least
   ``sweep_min_inputs`` distinct addresses into at most ``sweep_max_outputs`` outputs (an exchange gathering
   its deposit addresses);
@@ -83,12 +85,26 @@ class ServiceDetections:
                                  {k: v[mask] for k, v in self.features.items()}, dict(self.thresholds))
 
 
+def _uniq(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort and a mask: numpy's hash-based ``np.unique`` is many times slower on
+    these int64 keys)."""
+    x = np.sort(np.asarray(x, np.int64))
+    return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
+
+
+def _uniq_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, index of each element of `x` in them)."""
+    x = np.asarray(x, np.int64)
+    u = _uniq(x)
+    return u, np.searchsorted(u, x)
+
+
 def _count_pairs(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """Per value of `a` (0..n-1): how many distinct values of `b` (>= 0, != a) it is paired with."""
     m = (a >= 0) & (b >= 0) & (a != b)
     if not m.any():
         return np.zeros(n, np.int64)
-    key = np.unique(a[m].astype(np.int64) * (int(b.max()) + 1) + b[m].astype(np.int64))
+    key = _uniq(a[m].astype(np.int64) * (int(b.max()) + 1) + b[m].astype(np.int64))
     return np.bincount(key // (int(b.max()) + 1), minlength=n)[:n].astype(np.int64)
 
 
@@ -123,7 +139,7 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
     in_tx = np.repeat(np.arange(n_tx, dtype=np.int64), n_in_tx)
     in_addr = np.where(in_output >= 0, out_addr[np.maximum(in_output, 0)], -1)
     ok = in_addr >= 0
-    tx_addr_pairs = np.unique(in_tx[ok] * (n + 1) + in_addr[ok])
+    tx_addr_pairs = _uniq(in_tx[ok] * (n + 1) + in_addr[ok])
     distinct_in = np.bincount(tx_addr_pairs // (n + 1), minlength=n_tx)[:n_tx]
     sweep_tx = (distinct_in >= p["sweep_min_inputs"]) & (n_out_tx <= p["sweep_max_outputs"])
 
@@ -145,19 +161,23 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
         quick = spent & (hold <= p["max_hold"])
         fast[a_sorted[starts]] = np.add.reduceat(np.where(quick, v, 0), starts)
     senders = _count_pairs(a_out, sender[t_out], n)
-    sweeps_in = np.bincount(np.unique(a_out[sweep_tx[t_out]] * (n_tx + 1) + t_out[sweep_tx[t_out]]) // (n_tx + 1),
+    sweeps_in = np.bincount(_uniq(a_out[sweep_tx[t_out]] * (n_tx + 1) + t_out[sweep_tx[t_out]]) // (n_tx + 1),
                             minlength=n)[:n].astype(np.int64)
 
     # spends: distinct (address, spending tx) pairs, then the outputs of each spending tx
     s_all = sp[has]
     m = s_all >= 0
-    pair = np.unique(a_out[m] * (n_tx + 1) + s_all[m])
+    pair = _uniq(a_out[m] * (n_tx + 1) + s_all[m])
     pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
     spends = np.bincount(pa, minlength=n)[:n].astype(np.int64)
     batched = np.bincount(pa[n_out_tx[ps] >= 3], minlength=n)[:n].astype(np.int64)
-    k = n_out_tx[ps]
-    rep_a = np.repeat(pa, k)
-    rep_o = np.repeat(tx_out[ps], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
+    # distinct recipients, counted only for addresses that could qualify (the expansion is the costly step)
+    cand = (spends >= min(p["min_spends"], p["min_batched"])) & ((senders >= p["min_counterparties"])
+                                                                  | (sweeps_in >= p["min_sweeps"]))
+    cp = cand[pa]
+    k = n_out_tx[ps[cp]]
+    rep_a = np.repeat(pa[cp], k)
+    rep_o = np.repeat(tx_out[ps[cp]], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
     recipients = _count_pairs(rep_a, out_addr[rep_o] if len(rep_o) else rep_o, n)
     turnover = np.where(received > 0, fast / np.maximum(received, 1), 0.0)
 
@@ -227,7 +247,7 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
     ka = t * n_as + asset
     got = {}
     if len(ka):
-        uk, inv = np.unique(ka, return_inverse=True)
+        uk, inv = _uniq_inverse(ka)
         got_v = np.bincount(inv, weights=amt)
         first_h = np.full(len(uk), np.iinfo(np.int64).max)
         np.minimum.at(first_h, inv, h)
@@ -243,7 +263,7 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
         idx = np.flatnonzero(within)
         if len(idx):
             # (account, asset, destination) totals; the largest destination per (account, asset)
-            kd = np.unique(fwd_key[idx] * (n + 1) + t[idx], return_inverse=True)
+            kd = _uniq_inverse(fwd_key[idx] * (n + 1) + t[idx])
             tot = np.bincount(kd[1], weights=amt[idx])
             acc_asset = kd[0] // (n + 1)
             dest = kd[0] % (n + 1)
@@ -297,7 +317,7 @@ def _swappers(f: np.ndarray, t: np.ndarray, asset: np.ndarray, n: int) -> np.nda
     # (account, counterparty) -> smallest and largest asset received from it / sent to it
     k_in = t * n + f
     k_out = f * n + t
-    keys = np.unique(np.concatenate([k_in, k_out]))
+    keys = _uniq(np.concatenate([k_in, k_out]))
     big = np.iinfo(np.int64).max
     lo_in = np.full(len(keys), big)
     hi_in = np.full(len(keys), -1)
