@@ -106,22 +106,22 @@ def _desk(c: Chain, n_clients: int, hold: int) -> None:
 
 def test_otc_desk_many_counterparties_fast_turnover():
     c = Chain()
-    _desk(c, 12, hold=3)
+    _desk(c, 24, hold=3)
     kind, row = c.detect()[HUB]
     assert kind == "otc_desk"
-    assert row["features"]["senders"] == 12 and row["features"]["recipients"] == 12
+    assert row["features"]["senders"] == 24 and row["features"]["recipients"] == 24
     assert row["features"]["turnover"] == 1.0 and 0.5 < row["confidence"] < 1.0
 
 
 def test_otc_desk_negative_few_counterparties_or_slow():
     c = Chain()
-    _desk(c, 9, hold=3)  # below min_counterparties (10)
+    _desk(c, 19, hold=3)  # below min_desk_counterparties (20): a busy user reusing an address
     assert HUB not in c.detect()
     c = Chain()
-    _desk(c, 12, hold=500)  # holds everything longer than max_hold (144): a saver, not a desk
+    _desk(c, 24, hold=500)  # holds everything longer than max_hold (144): a saver, not a desk
     assert HUB not in c.detect()
     c = Chain()
-    _desk(c, 12, hold=500)
+    _desk(c, 24, hold=500)
     assert c.detect(max_hold=1000)[HUB][0] == "otc_desk"  # the threshold decides, and is a parameter
 
 

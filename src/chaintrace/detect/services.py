@@ -25,9 +25,10 @@ Kinds (first that applies):
   min_batched``: deposit addresses are swept into it and it pays many in batched withdrawals;
 * ``exchange_deposit``: an address whose every spend is a sweep paying a detected ``exchange`` (the fresh
   or reused deposit addresses of §3 of tracing-methods.md); it belongs to that exchange (``hub``);
-* ``otc_desk``: ``senders >= min_counterparties`` and ``recipients >= min_counterparties`` (many unrelated
-  counterparties on both sides, paid directly, not through swept deposit addresses), ``spends >=
-  min_spends`` and ``turnover >= min_turnover``;
+* ``otc_desk``: ``senders >= min_desk_counterparties`` and ``recipients >= min_desk_counterparties`` (many
+  unrelated counterparties on both sides, paid directly, not through swept deposit addresses; 20 by
+  default: on the simulator an ordinary user reusing one address reaches 16), ``spends >= min_spends`` and
+  ``turnover >= min_turnover``;
 * ``payment_processor``: ``senders >= min_counterparties``, at most ``max_settle_recipients`` recipients
   and ``spends >= min_spends`` (customers pay many invoices, settled to a few merchants).
 
@@ -53,7 +54,7 @@ FEATURES = ("senders", "recipients", "receipts", "received", "spends", "sweeps_i
 
 BTC_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 3, "sweep_min_inputs": 3, "sweep_max_outputs": 1,
                 "min_turnover": 0.5, "max_hold": 144, "max_settle_recipients": 2, "min_spends": 5,
-                "min_batched": 2}
+                "min_batched": 2, "min_desk_counterparties": 20}
 ETH_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 5, "min_sweep_share": 0.9, "max_hold": 7200,
                 "min_turnover": 0.5, "min_swappers": 5}
 
@@ -203,10 +204,11 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
         hub[dep] = first[dep]
         conf[dep] = conf[first[dep]]
 
-    is_otc = ((kind < 0) & (senders >= mc) & (recipients >= mc) & (spends >= p["min_spends"])
+    md = p["min_desk_counterparties"]
+    is_otc = ((kind < 0) & (senders >= md) & (recipients >= md) & (spends >= p["min_spends"])
               & (turnover >= p["min_turnover"]))
     kind[is_otc] = OTC
-    conf[is_otc] = _confidence(np.minimum(senders, recipients)[is_otc], mc)
+    conf[is_otc] = _confidence(np.minimum(senders, recipients)[is_otc], md)
     is_pp = ((kind < 0) & (senders >= mc) & (recipients >= 1) & (recipients <= p["max_settle_recipients"])
              & (spends >= p["min_spends"]))
     kind[is_pp] = PROCESSOR
