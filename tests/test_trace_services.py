@@ -157,3 +157,33 @@ def test_screening_reports_unidentified_services(otc):
     plain = screen_one_address(snap, dep)
     assert (plain["risk"], plain["score"]) == (rd["risk"], rd["score"])
     assert not any(e["category"] == "unidentified_service" for e in plain["exposures"])
+
+
+def test_documented_example(tmp_path, monkeypatch):
+    """docs/detection.md, "Example: a trace through an untagged OTC desk": the commands as written."""
+    import re
+    import shlex
+
+    from tests.conftest import REPO
+
+    doc = (REPO / "docs" / "detection.md").read_text()
+    block = re.search(r"### Example: a trace through an untagged OTC desk.*?```\n(.*?)```", doc, re.S).group(1)
+    cmds = [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("chaintrace ")]
+    assert [c[2] for c in cmds] == ["simulate", "detect", "trace"]
+    monkeypatch.chdir(tmp_path)
+    outs = []
+    for c in cmds:
+        r = CliRunner().invoke(main, c)
+        assert r.exit_code == 0, (c, r.output)
+        outs.append(r.output)
+    desk = json.loads((tmp_path / "otc-btc" / "truth.json").read_text())["otc_desk"]["address"]
+    assert "1 service-like address(es) on btc (otc_desk 1)" in " ".join(outs[1].split())
+    assert desk in outs[1]
+    rep = json.loads(outs[2])
+    rows = [s for s in rep["sinks"] if s["address"] == desk]
+    assert rows and all(s["reason"] == "service_like" and s["category"] == "unidentified_service"
+                        and s["label"] == f"unidentified otc_desk {desk}" for s in rows)
+    deps = set(json.loads((tmp_path / "otc-btc" / "truth.json").read_text())["otc_desk"]["exchange_deposit_addresses"])
+    assert not deps & {s["address"] for s in rep["sinks"]}
+    f = rows[0]["detection"]["features"]
+    assert (f["senders"], f["recipients"]) == (43, 35)  # the figures docs/detection.md quotes
