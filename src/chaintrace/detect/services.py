@@ -37,8 +37,9 @@ threshold, 0.75 at twice it); a deposit address takes its exchange's confidence.
 (:func:`eth_services`): deposit accounts are those forwarding at least ``min_sweep_share`` of what they
 receive of an asset to one account within ``max_hold`` blocks, and that account is an ``exchange`` when at
 least ``min_sweeps`` distinct deposit accounts sweep into it; accounts with many counterparties on both
-sides and at least ``min_swappers`` counterparties that paid it one asset and were paid another (trades)
-are ``otc_desk``. Ethereum detections carry ``volume_approx`` (received value summed over assets in their
+sides and at least ``min_swappers`` counterparties, and ``min_swap_share`` of its senders, that it paid one
+asset within ``swap_window`` blocks after they paid it another (trades answered promptly) are ``otc_desk``
+(no turnover rule: a desk holds inventory, and amounts of different assets do not add up). Ethereum detections carry ``volume_approx`` (received value summed over assets in their
 base units, float: a size indication, not an amount) instead of ``received``.
 """
 from __future__ import annotations
@@ -56,7 +57,7 @@ BTC_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 3, "sweep_min_inputs": 3
                 "min_turnover": 0.5, "max_hold": 144, "max_settle_recipients": 2, "min_spends": 5,
                 "min_batched": 2, "min_desk_counterparties": 20}
 ETH_DEFAULTS = {"min_counterparties": 10, "min_sweeps": 5, "min_sweep_share": 0.9, "max_hold": 7200,
-                "min_turnover": 0.5, "min_swappers": 5}
+                "min_swappers": 5, "swap_window": 10, "min_swap_share": 0.3}
 
 
 @dataclass
@@ -283,7 +284,7 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
             sweep_share[acct[for_acct]] = share[for_acct]
     dep_mask = deposit_to >= 0
     sweeps_in = np.bincount(deposit_to[dep_mask], minlength=n)[:n].astype(np.int64)
-    swappers = _swappers(f, t, asset, n)
+    swappers = _swappers(f, t, asset, h, n, p["swap_window"])
     sent = np.bincount(f, weights=amt, minlength=n)[:n]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         turnover = np.where(received > 0, np.minimum(1.0, sent / np.where(received > 0, received, 1.0)), 0.0)
@@ -293,13 +294,14 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
     excl = np.zeros(n, bool)
     if exclude is not None and len(exclude):
         excl[np.asarray(exclude, np.int64)] = True
-    is_ex = (sweeps_in >= p["min_sweeps"]) & (recipients >= mc) & ~excl
-    kind[is_ex] = EXCHANGE
-    conf[is_ex] = _confidence(sweeps_in[is_ex], p["min_sweeps"])
-    is_otc = ((kind < 0) & ~excl & (senders >= mc) & (recipients >= mc) & (turnover >= p["min_turnover"])
-              & (swappers >= p["min_swappers"]))
+    # trades first: a desk that thieves' addresses forward everything to also looks swept into
+    is_otc = (~excl & (senders >= mc) & (recipients >= mc) & (swappers >= p["min_swappers"])
+              & (swappers >= p["min_swap_share"] * senders))
     kind[is_otc] = OTC
     conf[is_otc] = _confidence(swappers[is_otc], p["min_swappers"])
+    is_ex = (kind < 0) & (sweeps_in >= p["min_sweeps"]) & (recipients >= mc) & ~excl
+    kind[is_ex] = EXCHANGE
+    conf[is_ex] = _confidence(sweeps_in[is_ex], p["min_sweeps"])
     hub = np.arange(n, dtype=np.int64)
     dep = (kind < 0) & dep_mask & ~excl & is_ex[np.maximum(deposit_to, 0)]
     kind[dep] = DEPOSIT
@@ -312,25 +314,24 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
     return ServiceDetections(sel, kind[sel], conf[sel], hub[sel], feats, p)
 
 
-def _swappers(f: np.ndarray, t: np.ndarray, asset: np.ndarray, n: int) -> np.ndarray:
-    """Per account: counterparties that paid it one asset and were paid another by it (a trade)."""
+def _swappers(f: np.ndarray, t: np.ndarray, asset: np.ndarray, h: np.ndarray, n: int, window: int) -> np.ndarray:
+    """Per account: counterparties it paid one asset within `window` blocks after they paid it another (a
+    trade answered promptly: what an OTC desk does, and what accounts paying each other now and then do
+    not)."""
     if not len(f):
         return np.zeros(n, np.int64)
-    # (account, counterparty) -> smallest and largest asset received from it / sent to it
-    k_in = t * n + f
-    k_out = f * n + t
-    keys = _uniq(np.concatenate([k_in, k_out]))
-    big = np.iinfo(np.int64).max
-    lo_in = np.full(len(keys), big)
-    hi_in = np.full(len(keys), -1)
-    lo_out = np.full(len(keys), big)
-    hi_out = np.full(len(keys), -1)
-    i_in = np.searchsorted(keys, k_in)
-    i_out = np.searchsorted(keys, k_out)
-    np.minimum.at(lo_in, i_in, asset)
-    np.maximum.at(hi_in, i_in, asset)
-    np.minimum.at(lo_out, i_out, asset)
-    np.maximum.at(hi_out, i_out, asset)
-    both = (hi_in >= 0) & (hi_out >= 0)
-    cross = both & ~((lo_in == hi_in) & (lo_out == hi_out) & (lo_in == lo_out))
-    return np.bincount(keys[cross] // n, minlength=n)[:n].astype(np.int64)
+    pin = t * n + f  # payments into the account (account = to, counterparty = from)
+    pout = f * n + t  # payments out of it
+    keys, inv = _uniq_inverse(np.concatenate([pin, pout]))
+    pid_in, pid_out = inv[:len(pin)], inv[len(pin):]
+    span = int(h.max()) - int(h.min()) + 2
+    h0 = h - int(h.min())
+    kin = pid_in * span + h0
+    order = np.argsort(kin, kind="stable")
+    kin_s, a_in = kin[order], asset[order]
+    pos = np.searchsorted(kin_s, pid_out * span + h0, side="right") - 1  # latest payment in, at or before
+    ok = pos >= 0
+    p = np.maximum(pos, 0)
+    hit = ok & (kin_s[p] // span == pid_out) & (h0 - kin_s[p] % span <= window) & (a_in[p] != asset)
+    pairs = _uniq(keys[pid_out[hit]])
+    return np.bincount(pairs // n, minlength=n)[:n].astype(np.int64)
