@@ -187,3 +187,45 @@ def test_documented_example(tmp_path, monkeypatch):
     assert not deps & {s["address"] for s in rep["sinks"]}
     f = rows[0]["detection"]["features"]
     assert (f["senders"], f["recipients"]) == (43, 35)  # the figures docs/detection.md quotes
+
+
+@pytest.fixture(scope="module")
+def eth_otc(tmp_path_factory):
+    d = tmp_path_factory.mktemp("eth-otc")
+    r = CliRunner().invoke(main, ["--data", str(d / "ws"), "simulate", "eth", "--out", str(d / "sim"), "--txs", "3000",
+                                  "--seed", "5", "--scenario", "otc"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["--data", str(d / "ws"), "ingest", "eth-etl", str(d / "sim")])
+    assert r.exit_code == 0, r.output
+    return Workspace(d / "ws"), d / "sim", json.loads((d / "sim" / "truth.json").read_text())
+
+
+def test_eth_trace_through_an_untagged_otc_desk(eth_otc):
+    ws, sim, truth = eth_otc
+    desk = truth["otc_desk"]["address"]
+    assert desk not in (sim / "tags.yaml").read_text().lower()
+    inc = truth["incidents"][0]
+    true = {}
+    for c in inc["cashouts"]:
+        if not c["via_mixer"]:
+            k = ("ETH" if c["asset"] == "ETH" else "token", c["to"].lower())
+            true[k] = true.get(k, 0) + int(c["stolen"])
+    assert any(k[1] == desk.lower() and k[0] == "token" for k in true)  # ERC-20 sold to the desk
+    assert any(k[1] == desk.lower() and k[0] == "ETH" for k in true)
+    for follow in (False, True):
+        r = trace(ws, [inc["drain_tx"]], chain="eth", policy="fifo", tags=[str(sim / "tags.yaml")], registry=False,
+                  follow_services=follow)
+        check_invariant(r)
+        at_desk = [s for s in r.sinks if s.address.lower() == desk.lower()]
+        if follow:
+            assert not at_desk and not any(s.reason for s in r.sinks)
+            continue
+        assert at_desk and all(s.reason == "service_like" and s.detection["kind"] == "otc_desk" for s in at_desk)
+        assert {("ETH" if s.asset == "ETH" else "token") for s in at_desk} == {"ETH", "token"}
+        for cls in ("ETH", "token"):  # precision at exchange-like sinks, by address, per asset class
+            got = {}
+            for s in r.sinks:
+                if s.category in ("exchange", "unidentified_service") and (s.asset == "ETH") == (cls == "ETH"):
+                    got[s.address.lower()] = got.get(s.address.lower(), 0) + s.amount
+            hit = sum(min(v, true.get((cls, a), 0)) for a, v in got.items())
+            assert hit / sum(got.values()) >= 0.9, cls
