@@ -151,7 +151,7 @@ def test_screening_reports_unidentified_services(otc):
     dep = truth["otc_desk"]["exchange_deposit_addresses"][0]
     rd = screen_one_address(snap, dep)
     frm = [e for e in rd["exposures"] if e["category"] == "unidentified_service" and e["direction"] == "incoming"]
-    assert frm and frm[0]["detection"]["address"] == desk and int(frm[0]["amount"]) > 0
+    assert frm and frm[0]["detection"]["address"] == desk and int(frm[0]["value"]) > 0 and frm[0]["amount"] is None
     assert all(e["severity"] is None for e in frm)  # informational: the risk is what it is without them
     snap.service_facts = None
     plain = screen_one_address(snap, dep)

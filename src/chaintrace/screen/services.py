@@ -4,8 +4,10 @@
 A screened address that itself behaves like a service no tag names (an OTC desk, an exchange deposit
 address, a payment processor: :mod:`chaintrace.detect.services`), or that received from / paid such an
 address directly, gets an exposure row of category ``unidentified_service`` with the detection (kind,
-confidence, features, the service address it belongs with). Informational: its severity is None, so it
-never changes the risk by itself; it tells the analyst that the counterparty is a service nobody has named.
+confidence, features, the service address it belongs with; ``value``: what the subject received from /
+paid to it, base units, Bitcoin). Informational: severity and ``amount`` are None (it is not exposure to
+illicit funds, and never changes the risk or the "largest exposure" of an answer); it tells the analyst that
+the counterparty is a service nobody has named.
 The detections are the trace's (cached per store commit, :func:`chaintrace.graph.services.cached_detections`).
 """
 from __future__ import annotations
@@ -92,8 +94,8 @@ class ServiceFacts:
                         f" {r['hub']}", "actor": None, "type": "direct",
                         "direction": "incoming" if direction == "in" else "outgoing" if direction == "out" else "self",
                         "hops_min": 0 if direction == "self" else 1,
-                        "amount": str(amount) if chain == "btc" and direction != "self" else None,
-                        "share": None, "severity": None, "transfers": n, "detection": r})
+                        "amount": None, "share": None, "severity": None, "transfers": n, "detection": r,
+                        "value": str(amount) if chain == "btc" and direction != "self" else None})
         return out
 
 
