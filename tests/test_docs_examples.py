@@ -49,6 +49,10 @@ EXPECT: dict[str, list[tuple[str, list[str]]]] = {
 EXPECT["reports.md"] = [
     ("--out ronin.json", ["8,564.846182267597648050", "unmoved as of synthetic block 409"]),
     ("report --trace ronin.json --lang ar", ['"lang": "ar"']),
+    ("case add ronin-2022 --trace ronin.json", ["sha256 ", "ronin-2022/traces/"]),
+    ("case show ronin-2022", ["seed address eth 0x098b716b8aaf21512996dc57eb0615e2383e2f96", "(eth, haircut, data 0..409)", "UN panel report (Arabic)"]),
+    ("report ronin-2022 --lang ar", ['"partial_seed": true', '"policy": "poison"']),
+    ("case export ronin-2022", ["6 files + manifest.json"]),
 ]
 
 # An example line may state its own expectation in a trailing comment: `# -> TEXT` (stdout contains TEXT) or

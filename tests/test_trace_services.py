@@ -229,3 +229,14 @@ def test_eth_trace_through_an_untagged_otc_desk(eth_otc):
                     got[s.address.lower()] = got.get(s.address.lower(), 0) + s.amount
             hit = sum(min(v, true.get((cls, a), 0)) for a, v in got.items())
             assert hit / sum(got.values()) >= 0.9, cls
+
+
+def test_eth_screening_reports_the_desk(eth_otc):
+    from chaintrace.screen import load_config
+    from chaintrace.screen.service import make_snapshot, screen_one_address
+
+    ws, _sim, truth = eth_otc
+    desk = truth["otc_desk"]["address"]
+    r = screen_one_address(make_snapshot(ws, load_config()), desk)
+    own = [e for e in r["exposures"] if e["category"] == "unidentified_service" and e["direction"] == "self"]
+    assert len(own) == 1 and own[0]["detection"]["kind"] == "otc_desk" and own[0]["severity"] is None

@@ -48,6 +48,7 @@ class Exposure(BaseModel):
     hops_min: int
     amount: str | None = Field(description="base units (satoshi, wei) as a decimal string")
     share: float | None = None
+    asset: str | None = Field(None, description="eth: `ETH` or the token's contract address (the amount's unit)")
 
 
 class Sanction(BaseModel):

@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 
 from chaintrace.cli import main
-from chaintrace.cli._common import console, data_option, format_option, print_json
-from chaintrace.cli.tips import case_group
-from chaintrace.errors import ChaintraceError, UserError
+from chaintrace.cli._common import console, data_option, print_json
+from chaintrace.errors import UserError
 
 
 @main.command("report")
@@ -23,12 +22,18 @@ from chaintrace.errors import ChaintraceError, UserError
               help="Document format: self-contained HTML, or PDF printed by headless Chromium.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option("--title", default=None, help="Title on the cover [default: Trace report: CHAIN].")
+@click.option("--no-spread", is_flag=True,
+              help="Do not re-run the trace under the other taint policies (the policy spread is then not shown).")
+@click.option("--no-registry", is_flag=True, help="Do not look the cited addresses up in the intelligence registry.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (for programs).")
 @data_option
-def report_cmd(ws, case_id, trace_file, lang, fmt, out, title, as_json):
+def report_cmd(ws, case_id, trace_file, lang, fmt, out, title, no_spread, no_registry, as_json):
     """Write the report document of a trace (or of a CASE and its trace): cover (case, analysts, data version,
-    dates), summary in plain words, method and policies, coverage and caveats, cash-out table with evidence
-    paths, the case's audit trail, appendix of identifiers.
+    dates), summary in plain words, method and policies with the spread between policies (the trace re-run under
+    every other policy of the chain), coverage and caveats, flow diagram (Sankey), timeline, cash-out table
+    with evidence paths, sanctions and attribution with the precision of their dates, the case's screening
+    results, notes, exhibits and audit trail, appendix of identifiers (library:
+    chaintrace.report.context.document_inputs + chaintrace.report.document.write_document).
 
     \b
     Example:
@@ -36,56 +41,22 @@ def report_cmd(ws, case_id, trace_file, lang, fmt, out, title, as_json):
       chaintrace report case-20261207-1a2b3c --lang en --format html --out case.html
     """
     from chaintrace.report import cases
+    from chaintrace.report.context import document_inputs
     from chaintrace.report.document import write_document
-    from chaintrace.trace.report import TraceReport
-
-    case = cases.get(ws, case_id) if case_id else None
-    if trace_file is None:
-        attached = cases.case_traces(ws, case) if case else []
-        if not case:
-            raise UserError("give --trace REPORT.json or a CASE with an attached trace")
-        if not attached:
-            raise UserError(f"case {case_id} has no trace: chaintrace case add-trace {case_id} --trace REPORT.json")
-        trace_file = str(attached[-1])
 
     if not Path(out).resolve().parent.is_dir():
         raise UserError(f"--out {out}: directory {Path(out).resolve().parent} does not exist")
-    if not Path(trace_file).is_file():
-        raise UserError(f"--trace {trace_file}: no such file")
-    try:
-        rep = TraceReport.read_json(trace_file)
-    except ChaintraceError as e:
-        raise UserError(str(e)) from None
-    p = write_document(rep, out, lang=lang, fmt=fmt, title=title, case=case)
+    rep, case, ctx = document_inputs(ws, case_id, trace_file, spread=not no_spread, sanctions=not no_registry)
+    p = write_document(rep, out, lang=lang, fmt=fmt, title=title, case=case, context=ctx)
     info = {"out": str(p), "lang": lang, "format": fmt, "bytes": p.stat().st_size, "case": case_id,
-            "trace": str(trace_file),
-            "partial_seed": bool((rep.coverage or {}).get("partial_seed")), "coverage": bool(rep.coverage)}
+            "trace": str(trace_file or cases.case_traces(ws, case)[-1]),
+            "partial_seed": bool((rep.coverage or {}).get("partial_seed")), "coverage": bool(rep.coverage),
+            "spread": [{"policy": x["name"], "sinks": (x["totals"] or {}).get("sinks"), "error": x["error"]}
+                       for x in (ctx["spread"] or {}).get("policies") or []],
+            "attributed": len((ctx["attribution"] or {}).get("rows") or [])}
     if as_json:
         return print_json(info)
     console.print(f"wrote {p} ({fmt}, {lang}, {info['bytes']:,} bytes)")
     if not rep.coverage:
         console.print("[yellow]the trace report has no coverage block (made by an older chaintrace): the document "
                       "says coverage is unknown; re-run the trace[/]")
-
-
-@case_group.command("add-trace")
-@click.argument("case_id", metavar="CASE")
-@click.option("--trace", "trace_file", required=True, type=click.Path(dir_okay=False),
-              help="A trace report in JSON to keep with the case (copied, with its SHA-256, audited).")
-@format_option("text", "json")
-@data_option
-def case_add_trace(ws, case_id, trace_file, fmt):
-    """Attach a trace report to a case (a copy with its SHA-256 in the case's append-only audit trail).
-
-    \b
-    Example:
-      chaintrace case add-trace case-20261207-1a2b3c --trace ronin.json
-    """
-    from chaintrace.report import cases
-
-    c = cases.attach_trace(ws, case_id, trace_file)
-    last = c["audit"][-1]
-    if fmt == "json":
-        return print_json(last)
-    console.print(f"trace {trace_file} attached to case {case_id} as {last['detail']['file']} "
-                  f"(sha256 {last['detail']['sha256']})", markup=False)

@@ -37,7 +37,8 @@ def _print(ans: dict, fmt: str, kind: str) -> None:
                      "; ".join(f"{s['list']} {s['entity'] or ''} {','.join(s['programmes'])}".strip()
                                for s in r["sanctions"]),
                      f"{e['direction']} {e['type']} {e['abuse'] or e['category']} {e['entity'] or ''} "
-                     f"hops {e['hops_min']} {e['amount']} ({100 * e['share']:.2f}%)" if e else "",
+                     f"hops {e['hops_min']} {e['amount']}{' ' + e['asset'] if e.get('asset') else ''} "
+                     f"({100 * e['share']:.2f}%)" if e else "",
                      r["invalid"] or "; ".join(r["warnings"])])
     cols = [kind, "chain", "risk", "score", "sanctions", "largest exposure", "notes"]
     if fmt == "csv":
@@ -85,16 +86,21 @@ def screen_address(ws, addresses, path, config_path, fmt):
 @format_option("text", "json", "csv")
 @data_option
 def screen_transfer(ws, refs, path, config_path, fmt):
-    """Screen deposits by reference (txid:vout on Bitcoin): the source of their funds over up to N hops
-    (haircut), by category and entity, with the paths carrying the largest shares.
+    """Screen deposits by reference (txid:vout on Bitcoin; 0xTXHASH, 0xTXHASH:log<i> or
+    0xTXHASH:trace<a.b> on Ethereum): the source of their funds over up to N hops (haircut), by category and
+    entity, with the paths carrying the largest shares. A single invalid reference exits with status 2.
 
     \b
     Example:
       chaintrace screen transfer 4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b:0
+      chaintrace screen transfer 0x3e5f2c959c8cc0a7bb0033e10f804313bbe2641dee7cbffbd114e667fbff46a0:log0
     """
     from chaintrace.screen import load_config, screen_transfers
 
-    ans = screen_transfers(ws, _subjects(refs, path, "transfer reference"), config=load_config(config_path))
+    subjects = _subjects(refs, path, "transfer reference")
+    ans = screen_transfers(ws, subjects, config=load_config(config_path))
+    if len(subjects) == 1 and ans["results"][0]["invalid"]:
+        raise UserError(f"{subjects[0]}: {ans['results'][0]['invalid']}")
     _print(ans, fmt, "transfer")
 
 
@@ -112,14 +118,31 @@ def screen_index(ws, config_path, fmt):
       chaintrace screen index
     """
     from chaintrace.screen import build_index, load_config
+    from chaintrace.screen.eth_index import build_eth_index
 
-    r = build_index(ws, load_config(config_path), progress=RichProgress())
+    config = load_config(config_path)
+    has_btc, has_eth = ws.chain("btc").exists, ws.chain("eth").exists
+    if not has_btc and not has_eth:
+        raise UserError(f"no btc or eth data in workspace {ws.path}: nothing to index (run `chaintrace ingest ...`)")
+    r = build_index(ws, config, progress=RichProgress()) if has_btc else {}
+    if has_eth:
+        r["eth"] = build_eth_index(ws, config, progress=RichProgress())
     if fmt == "json":
         return print_json(r)
-    dv = r["data_version"]
-    console.print(f"exposure index {'reused' if r['reused'] else 'built'}: {r['path']}")
-    console.print(f"  btc commit {dv['chains']['btc']['commit']}, tip height {dv['chains']['btc']['tip_height']}, "
-                  f"registry generation {dv['registry_generation']}, config {dv['config_version']}")
-    console.print(f"  {r['n_groups']} source groups ({r['n_sources_in_chain']} in the chain), "
-                  f"{r['n_exposed_addresses']:,} exposed addresses, {r['n_tainted_outputs']:,} tainted outputs, "
-                  f"{r['bytes'] / 1e6:.1f} MB, {r['build_seconds']} s")
+    if has_btc:
+        dv = r["data_version"]
+        console.print(f"exposure index {'reused' if r['reused'] else 'built'}: {r['path']}")
+        console.print(f"  btc commit {dv['chains']['btc']['commit']}, tip height {dv['chains']['btc']['tip_height']}, "
+                      f"registry generation {dv['registry_generation']}, config {dv['config_version']}")
+        console.print(f"  {r['n_groups']} source groups ({r['n_sources_in_chain']} in the chain), "
+                      f"{r['n_exposed_addresses']:,} exposed addresses, {r['n_tainted_outputs']:,} tainted outputs, "
+                      f"{r['bytes'] / 1e6:.1f} MB, {r['build_seconds']} s")
+    if has_eth:
+        e = r["eth"]
+        dv = e["data_version"]
+        console.print(f"eth exposure index {'reused' if e['reused'] else 'built'}: {e['path']}")
+        console.print(f"  eth commit {dv['chains']['eth']['commit']}, tip block {dv['chains']['eth']['tip_height']}, "
+                      f"registry generation {dv['registry_generation']}, config {dv['config_version']}")
+        console.print(f"  {e['n_groups']} source groups ({e['n_sources_in_chain']} in the chain), "
+                      f"{e['n_exposed_addresses']:,} exposed addresses, {e['n_tainted_transfers']:,} tainted "
+                      f"transfers, {e['bytes'] / 1e6:.1f} MB, {e['build_seconds']} s")

@@ -1,4 +1,4 @@
-"""`chaintrace tips ...` (the encrypted tip store) and `chaintrace case ...` (the minimal case store)."""
+"""`chaintrace tips ...` (the encrypted tip store; `chaintrace case ...` is in :mod:`chaintrace.cli.cases`)."""
 from __future__ import annotations
 
 import json
@@ -209,73 +209,3 @@ def triage_cmd(ws, tip_id, key, title, fmt):
     if fmt == "json":
         return print_json(c)
     console.print(f"case {c['id']} opened from {tip_id} ({len(c['addresses'])} addresses)")
-
-
-@main.group("case")
-def case_group():
-    """Cases: addresses under investigation with an append-only audit trail."""
-
-
-@case_group.command("new")
-@click.option("--title", required=True, help="What the case is about.")
-@click.option("--address", "addresses", multiple=True, help="An address (repeatable).")
-@format_option("text", "json")
-@data_option
-def case_new(ws, title, addresses, fmt):
-    """Open a case.
-
-    \b
-    Example:
-      chaintrace case new --title "Bybit outflows" --address 0x47666fab8bd0ac7003bce3f5c3585383f09486e2
-    """
-    from chaintrace.report import cases
-
-    c = cases.new(ws, title, addresses=list(addresses))
-    if fmt == "json":
-        return print_json(c)
-    console.print(f"case {c['id']} opened", markup=False)
-
-
-@case_group.command("list")
-@click.option("--status", default=None, help="open, investigating or closed.")
-@format_option("text", "json")
-@data_option
-def case_list(ws, status, fmt):
-    """List cases.
-
-    \b
-    Example:
-      chaintrace case list
-    """
-    from chaintrace.report import cases
-
-    rows = cases.list_cases(ws, status)
-    if fmt == "json":
-        return print_json({"cases": rows})
-    console.print(table(f"{len(rows)} cases", ["id", "status", "opened", "title", "addresses", "origin"],
-                        [(r["id"], r["status"], r["created_at"], escape(r["title"]), len(r["addresses"]),
-                          escape(json.dumps(r["origin"]))) for r in rows]))
-
-
-@case_group.command("show")
-@click.argument("case_id")
-@format_option("text", "json")
-@data_option
-def case_show(ws, case_id, fmt):
-    """Show a case with its addresses and audit trail.
-
-    \b
-    Example:
-      chaintrace case show case-20261207-a1b2c3
-    """
-    from chaintrace.report import cases
-
-    c = cases.get(ws, case_id)
-    if fmt == "json":
-        return print_json(c)
-    console.print(f"{c['id']}  {c['status']}  {c['title']}", markup=False)
-    for a in c["addresses"]:
-        console.print(f"address {a.get('chain') or ''} {a['address']}", markup=False)
-    console.print(table("audit trail", ["#", "at", "analyst", "action", "detail"],
-                        [(a["seq"], a["at"], a["analyst"], a["action"], escape(json.dumps(a["detail"], ensure_ascii=False)))
-                         for a in c["audit"]]))

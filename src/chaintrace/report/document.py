@@ -17,6 +17,8 @@ from pathlib import Path
 
 from chaintrace.model.ids import SYNTHETIC_NOTE, is_synthetic_txid
 from chaintrace.report.i18n import MONTHS_AR, T, digits
+from chaintrace.report.sections import (_iso_ts, attribution_section, flow_section, notes_section, screening_section,
+                                        spread_section, timeline_section)
 from chaintrace.report.text import amount, evidence_lines, policy_text
 from chaintrace.trace.report import TraceReport, entities, stopped_by_reason
 
@@ -34,6 +36,10 @@ th,td{padding:.2em .4em;border-bottom:1px solid #e6eaef;text-align:start;vertica
 th{background:#f3f5f8}td.n{text-align:end;white-space:nowrap}
 bdi.id{font:8.5pt "DejaVu Sans Mono",monospace;word-break:break-all}.syn{color:#b42318;font-weight:700}
 section{page-break-inside:auto}
+table.spread{table-layout:fixed;font-size:8.5pt}table.spread td.n{white-space:normal;overflow-wrap:anywhere}
+svg.sankey,svg.timeline{display:block;margin:.4em 0;page-break-inside:avoid}
+blockquote{margin:.4em 1em;padding:.2em .8em;border-inline-start:3px solid #c8d0da}
+.prec{font-size:8.5pt;color:#4a5563}
 """
 
 
@@ -94,6 +100,21 @@ def _summary(r: TraceReport, t: T, lang: str) -> list[str]:
     return [x if x.startswith("<p") else f"<p>{x}</p>" for x in out]
 
 
+def _spread_sentence(r: TraceReport, spread: dict | None, t: T, lang: str) -> list[str]:
+    ok = [p for p in (spread or {}).get("policies") or [] if p["totals"]]
+    if len(ok) < 2:
+        return []
+    a = (spread or {})["asset"]
+    lo = min(ok, key=lambda p: p["totals"]["sinks"])
+    hi = max(ok, key=lambda p: p["totals"]["sinks"])
+    lo_h = min(ok, key=lambda p: p["totals"]["holdings"])["totals"]["holdings"]
+    hi_h = max(ok, key=lambda p: p["totals"]["holdings"])["totals"]["holdings"]
+    words = {"n": digits(str(len(ok)), lang), "lo": _amt(r, lo["totals"]["sinks"], a), "lo_p": _ltr(lo["name"]),
+             "hi": _amt(r, hi["totals"]["sinks"], a), "hi_p": _ltr(hi["name"]), "held_lo": _amt(r, lo_h, a),
+             "held_hi": _amt(r, hi_h, a)}
+    return [f'<p>{t("spread_summary", **words)}</p>']
+
+
 def _cashout(r: TraceReport, t: T, lang: str) -> list[str]:
     h = [f'<h2>{t("h_cashout")}</h2><table><tr><th>{t("entity")}</th><th>{t("category")}</th>'
          f'<th class=n>{t("amount")}</th><th class=n>{t("share")}</th><th>{t("first_seen")}</th>'
@@ -147,7 +168,9 @@ def _case_cover(case: dict, t: T, lang: str) -> str:
     analysts = sorted({a["analyst"] for a in case.get("audit", []) if a.get("analyst")})
     return (f'<dt>{t("case")}</dt><dd>{_ltr(case["id"])} — {escape(case["title"])} ({escape(case["status"])})</dd>'
             f'<dt>{t("analysts")}</dt><dd>{", ".join(_ltr(a) for a in analysts)}</dd>'
-            f'<dt>{t("opened")}</dt><dd>{escape(digits(case["created_at"][:10], lang))}</dd>')
+            f'<dt>{t("case_dates")}</dt><dd>{t("opened")} {fmt_date(_iso_ts(case["created_at"]), lang)}; '
+            f'{t("last_entry")} {fmt_date(_iso_ts(case["audit"][-1]["at"]) if case.get("audit") else None, lang, True)}'
+            f'</dd>')
 
 
 def _case_section(case: dict, t: T, lang: str) -> list[str]:
@@ -163,10 +186,13 @@ def _case_section(case: dict, t: T, lang: str) -> list[str]:
     return h
 
 
-def render_document(report: TraceReport, lang: str = "en", title: str | None = None, case: dict | None = None) -> str:
+def render_document(report: TraceReport, lang: str = "en", title: str | None = None, case: dict | None = None,
+                    context: dict | None = None) -> str:
     """The report document of `report` in `lang` (``en`` or ``ar``) as one HTML page (see the module doc);
-    with `case` (:func:`chaintrace.report.cases.get`), the cover names the case and its analysts, and a section
-    lists its audit trail (notes, traces attached with their SHA-256)."""
+    with `case` (:func:`chaintrace.report.cases.get`), the cover names the case, its analysts and dates, and
+    sections give its screening results, notes, exhibits and audit trail. `context`
+    (:func:`chaintrace.report.context.case_context`) adds the policy spread and the sanctions and attribution
+    of the addresses cited; without it those sections say they were not computed."""
     if lang not in LANGS:
         raise ValueError(f"language {lang!r}: choose from {', '.join(LANGS)}")
     r, t = report, T(lang)
@@ -186,8 +212,11 @@ def render_document(report: TraceReport, lang: str = "en", title: str | None = N
          f'<dt>{t("sources")}</dt><dd>{"<br>".join(_ltr(s) for s in c.get("sources") or []) or t("unknown")}</dd>'
          f'<dt>{t("chain")}</dt><dd>{_ltr(chain_net)}</dd>'
          f'<dt>{t("policy")}</dt><dd>{_ltr(policy_text(r))}</dd></dl></section>']
+    ctx = context or {}
+    spread = ctx.get("spread")
     h.append(f'<section><h2>{t("h_summary")}</h2>')
     h += _summary(r, t, lang)
+    h += _spread_sentence(r, spread, t, lang)
     h.append("</section>")
     asm = r.assumptions or {}
     pol = (asm.get("policy") or {}).get("name") or r.policy.get("name")
@@ -197,14 +226,21 @@ def render_document(report: TraceReport, lang: str = "en", title: str | None = N
     for k, v in (asm.get("thresholds") or r.limits).items():
         h.append(f"<tr><th>{_ltr(k)}</th><td>{_ltr(str(v) if v is not None else '—')}</td></tr>")
     h.append("</table></section>")
+    h += spread_section(r, spread, t, lang, lambda v, tot: _pct(v, tot, lang))
     h.append(f'<section><h2>{t("h_coverage")}</h2><p>{t("coverage_intro")}</p><table>')
     for k, v in evidence_lines(r):
         h.append(f'<tr><th>{t("ev_" + k.lower().replace(" ", "_"))}</th><td{" class=warn" if k.isupper() else ""}>'
                  f"{_ltr(v)}</td></tr>")
-    h.append("</table></section><section>")
+    h.append("</table></section>")
+    h += flow_section(r, t, lang)
+    h += timeline_section(r, case, ctx.get("attribution"), t, lang, fmt_date)
+    h.append("<section>")
     h += _cashout(r, t, lang)
     h.append("</section>")
+    h += attribution_section(ctx.get("attribution"), t, lang)
     if case:
+        h += screening_section(ctx.get("screens") or [], t, lang)
+        h += notes_section(case, t, lang, fmt_date)
         h += _case_section(case, t, lang)
     addrs, txs = _identifiers(r)
     h.append(f'<section><h2>{t("h_appendix")}</h2><p>{t("appendix_intro")}</p><h3>{t("addresses")} '
@@ -217,10 +253,10 @@ def render_document(report: TraceReport, lang: str = "en", title: str | None = N
 
 
 def write_document(report: TraceReport, out: str | Path, lang: str = "en", fmt: str = "html",
-                   title: str | None = None, case: dict | None = None) -> Path:
+                   title: str | None = None, case: dict | None = None, context: dict | None = None) -> Path:
     """Write the report document to `out` as ``html`` or ``pdf`` (headless Chromium, :mod:`.pdf`)."""
     out = Path(out)
-    html = render_document(report, lang, title, case)
+    html = render_document(report, lang, title, case, context)
     if fmt == "html":
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(html, encoding="utf-8")

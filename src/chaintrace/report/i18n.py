@@ -100,6 +100,86 @@ AR = {
 }
 
 
+EN.update({
+    "h_flow": "Flow of the traced value", "flow_seeded": "Seeded", "flow_sinks": "Reached services",
+    "flow_held": "Still held", "flow_stopped": "Not followed", "flow_fees": "Fees", "flow_other": "{n} other services",
+    "flow_intro": "From the seeds (left) to what became of the value (middle) and the services that received it "
+                  "(right); band widths are proportional to the value, figures rounded (the tables give them exactly).",
+    "no_flow": "No traced value.",
+    "h_spread": "Uncertainty: the spread between taint policies",
+    "spread_not_run": "The trace was not re-run under the other policies: the spread is not known.",
+    "spread_error": "The other policies could not be run:",
+    "spread_summary": "Under the {n} policies the tracer supports, the value reaching services ranges from {lo} "
+                      "({lo_p}) to {hi} ({hi_p}); the value still held ranges from {held_lo} to {held_hi}. This "
+                      "range is the uncertainty of the attribution: no policy is the truth.",
+    "services": "Services", "this_report": "this report", "not_run": "not run", "range": "Range (min – max)",
+    "spread_entities": "Largest services: value received under the lowest and the highest policy",
+    "minimum": "Minimum", "maximum": "Maximum",
+    "h_timeline": "Timeline", "date": "Date", "event": "Event", "tl_data_begins": "The data begins",
+    "tl_data_ends": "The data ends (the horizon of “still held”)",
+    "tl_first_move": "First traced transfer on the evidence paths",
+    "tl_reached": "Traced value first reaches {entity} (in all {amount})",
+    "tl_listed": "{address} is on a {list} snapshot (listed no later than this date)",
+    "tl_entry": "The {list} entry {entity} dates from this day (not the address)",
+    "tl_case": "Case: {action} by {analyst}",
+    "h_sanctions": "Sanctions and attribution",
+    "attr_not_run": "The intelligence registry was not consulted.",
+    "attr_error": "The intelligence registry could not be read:",
+    "attr_intro": "What the intelligence registry holds on the addresses cited, with its sources; sanctions status "
+                  "as of {at} from the imported list history:",
+    "snapshots": "{n} snapshot(s)", "attr_none": "The registry holds nothing on the addresses cited.",
+    "role": "Role", "sanctioned": "Sanctioned", "attribution_sources": "Lists, labels and incidents (sources)",
+    "yes": "yes", "no": "no", "date_precision": "Date precision", "source": "source",
+    "h_screening": "Screening results of the case", "screen_none": "No screening result in the case.",
+    "screen_ran": "run from the case", "screen_added": "added from a file", "subject": "Subject", "risk": "Risk",
+    "score": "Score", "notes": "Notes", "h_notes": "Notes and exhibits", "notes_none": "No notes.",
+    "h_exhibits": "Exhibits", "name": "Name", "description": "Description", "bytes": "Bytes",
+    "case_dates": "Case dates", "last_entry": "last entry",
+    "h_service_sources": "Receiving services: the trace's attribution and its sources", "labels": "Labels",
+    "via_cluster": "{n} transfer(s) attributed through the address's cluster",
+    "h_registry": "Addresses cited: sanctions lists, labels and incidents in the registry",
+})
+
+AR.update({
+    "h_flow": "مسار القيمة المتتبَّعة", "flow_seeded": "المبلغ المتتبَّع", "flow_sinks": "وصل إلى الخدمات",
+    "flow_held": "ما زال محتفظًا به", "flow_stopped": "توقّف تتبّعه", "flow_fees": "الرسوم", "flow_other": "{n} خدمة أخرى",
+    "flow_intro": "من نقاط البداية إلى ما آلت إليه القيمة ثم إلى الخدمات التي تلقّتها (من اليمين إلى اليسار)؛ عرض "
+                  "كل شريط يتناسب مع القيمة، والأرقام مقرّبة (الجداول تعطيها بدقة).",
+    "no_flow": "لا توجد قيمة متتبَّعة.",
+    "h_spread": "عدم اليقين: الفرق بين سياسات التتبّع",
+    "spread_not_run": "لم يُعَد التتبّع بالسياسات الأخرى: مقدار الفرق غير معروف.",
+    "spread_error": "تعذّر تشغيل السياسات الأخرى:",
+    "spread_summary": "وفق السياسات الـ{n} التي يدعمها المتتبِّع، تتراوح القيمة التي وصلت إلى الخدمات بين {lo} "
+                      "({lo_p}) و{hi} ({hi_p})، وتتراوح القيمة المحتفظ بها بين {held_lo} و{held_hi}. هذا المدى هو "
+                      "مقدار عدم اليقين في النسبة: لا توجد سياسة تمثّل الحقيقة وحدها.",
+    "services": "الخدمات", "this_report": "هذا التقرير", "not_run": "لم تُشغَّل", "range": "المدى (الأدنى – الأعلى)",
+    "spread_entities": "أكبر الخدمات: القيمة المستلمة وفق أدنى سياسة وأعلاها",
+    "minimum": "الأدنى", "maximum": "الأعلى",
+    "h_timeline": "التسلسل الزمني", "date": "التاريخ", "event": "الحدث", "tl_data_begins": "بداية البيانات",
+    "tl_data_ends": "نهاية البيانات (حدّ «محتفظ به»)",
+    "tl_first_move": "أول تحويل متتبَّع على مسارات الإثبات",
+    "tl_reached": "أول وصول لقيمة متتبَّعة إلى {entity} (المجموع {amount})",
+    "tl_listed": "{address} مدرج في لقطة من {list} (أُدرج في موعد لا يتجاوز هذا التاريخ)",
+    "tl_entry": "يعود قيد {entity} في {list} إلى هذا اليوم (القيد لا العنوان)",
+    "tl_case": "القضية: {action} بواسطة {analyst}",
+    "h_sanctions": "العقوبات والإسناد",
+    "attr_not_run": "لم يُرجَع إلى سجلّ المعلومات الاستخبارية.",
+    "attr_error": "تعذّرت قراءة سجلّ المعلومات الاستخبارية:",
+    "attr_intro": "ما يحمله سجلّ المعلومات عن العناوين الواردة في التقرير مع مصادره؛ حالة العقوبات في {at} وفق "
+                  "تاريخ القوائم المستوردة:",
+    "snapshots": "{n} لقطة", "attr_none": "لا يحمل السجلّ شيئًا عن العناوين الواردة في التقرير.",
+    "role": "الدور", "sanctioned": "خاضع للعقوبات", "attribution_sources": "القوائم والتصنيفات والحوادث (المصادر)",
+    "yes": "نعم", "no": "لا", "date_precision": "دقّة التاريخ", "source": "المصدر",
+    "h_screening": "نتائج الفحص في القضية", "screen_none": "لا توجد نتائج فحص في القضية.",
+    "screen_ran": "شُغِّل من القضية", "screen_added": "أُضيف من ملف", "subject": "المفحوص", "risk": "الخطورة",
+    "score": "الدرجة", "notes": "ملاحظات", "h_notes": "الملاحظات والمستندات", "notes_none": "لا توجد ملاحظات.",
+    "h_exhibits": "المستندات", "name": "الاسم", "description": "الوصف", "bytes": "البايتات",
+    "case_dates": "تواريخ القضية", "last_entry": "آخر قيد",
+    "h_service_sources": "الخدمات المستلِمة: إسناد التتبّع ومصادره", "labels": "التصنيفات",
+    "via_cluster": "{n} تحويل أُسند عبر مجموعة العنوان",
+    "h_registry": "العناوين الواردة: قوائم العقوبات والتصنيفات والحوادث في السجلّ",
+})
+
 class T:
     """``t(key, **values)``: the sentence in the language, values inserted as given (already HTML)."""
 
@@ -110,3 +190,8 @@ class T:
     def __call__(self, key: str, **values: str) -> str:
         text = self.words.get(key) or EN.get(key) or key
         return escape(text).format(**values) if values else escape(text)
+
+    def plain(self, key: str, **values: str) -> str:
+        """The sentence without HTML escaping (for SVG text, which the caller escapes)."""
+        text = self.words.get(key) or EN.get(key) or key
+        return text.format(**values) if values else text

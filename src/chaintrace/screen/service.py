@@ -33,6 +33,7 @@ class Snapshot:
     data_version: dict
     warnings: list[str] = field(default_factory=list)  # apply to every answer
     created: float = field(default_factory=time.time)
+    eth_index: object = None  # chaintrace.screen.eth_index.EthExposureIndex (None: eth direct hits only)
     service_facts: Any = None  # chaintrace.screen.services.ServiceFacts: unidentified_service exposures
 
 
@@ -49,7 +50,7 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
     idx = None
     cur = current_name(ws, config)
     if cur is None:
-        warnings.append(f"no btc chain data in workspace {ws.path}: only direct hits are reported")
+        warnings.append(f"no btc chain data in workspace {ws.path}: btc answers hold direct hits only")
     else:
         if build:
             from chaintrace.screen.index import build_index
@@ -83,6 +84,9 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
             tip = st.tip or {}
             dv["chains"][c] = {"commit": st.manifest["commit"], "tip_height": tip.get("height"),
                                "tip_hash": tip.get("hash"), "tip_time": None}
+    from chaintrace.screen.eth_index import snapshot_eth
+
+    eth_idx = snapshot_eth(ws, config, dv, warnings, build=build)
     tip_time = ((dv.get("chains") or {}).get("btc") or {}).get("tip_time")
     if tip_time:
         age = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(tip_time)
@@ -91,7 +95,7 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
                             "after that is not known")
     from chaintrace.screen.services import ServiceFacts
 
-    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings,
+    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings, eth_index=eth_idx,
                     service_facts=ServiceFacts(ws))
 
 
@@ -164,6 +168,10 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
         r["score"] = None
         r["invalid"] = why
         return r
+    if chain == "eth":
+        from chaintrace.screen.eth_screen import screen_eth_address
+
+        return screen_eth_address(snap, subject, r)
     key = addr.key(chain, subject)
     src = snap.sources.get(chain)
     d = src.direct.get(key) if src is not None else None
@@ -254,8 +262,8 @@ def parse_ref(ref: str) -> tuple[str | None, str | None, int | None, str | None]
     """(chain, txid, vout, None) of a transfer reference, or (None, None, None, reason)."""
     if not isinstance(ref, str) or not ref:
         return None, None, None, "empty reference"
-    if _ETH_TX.match(ref):
-        return "eth", ref.split(":")[0].lower(), None, None
+    if _ETH_TX.match(ref) or ref[:2] in ("0x", "0X"):
+        return "eth", ref.split(":")[0].lower(), None, None  # checked in full by chaintrace.screen.eth_screen
     txid, sep, vout = ref.partition(":")
     if not _TXID.match(txid):
         return None, None, None, "expected txid:vout (Bitcoin) or 0x-txhash[:log|trace] (Ethereum)"
@@ -271,9 +279,9 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
         r.update(risk=None, score=None, invalid=why)
         return r
     if chain == "eth":
-        r.update(risk=None, score=None, invalid="not screened: Ethereum transfer screening is not implemented "
-                                                "in this version (Bitcoin txid:vout only)")
-        return r
+        from chaintrace.screen.eth_screen import screen_eth_transfer
+
+        return screen_eth_transfer(snap, ref)
     idx = snap.index
     if idx is None:
         r["warnings"].append("no exposure index for btc (run `chaintrace screen index`): not screened")
@@ -352,6 +360,9 @@ class Screener:
         root = self.ws.path / "btc" / "cache"
         out.append(tuple(sorted(p.parent.name for p in root.glob(f"screen-v*-{self.config.digest}/DONE")))
                    if root.exists() else ())
+        from chaintrace.screen.eth_index import data_stamp
+
+        out.append(data_stamp(self.ws, self.config))
         return tuple(out)
 
     def _refresh(self) -> None:
@@ -371,6 +382,14 @@ class Screener:
         import), at most one attempt per 30 s after a failure (e.g. a store being written)."""
         if not self.auto_index or time.monotonic() - self._build_failed < 30:
             return
+        from chaintrace.screen.eth_index import build_eth_index, current_name as eth_name
+
+        try:
+            cur_eth = eth_name(self.ws, self.config)
+            if cur_eth is not None and not (self.ws.path / "eth" / "cache" / cur_eth[0] / "DONE").exists():
+                build_eth_index(self.ws, self.config)
+        except Exception:  # noqa: BLE001  answered from the previous snapshot meanwhile; retried later
+            self._build_failed = time.monotonic()
         cur = current_name(self.ws, self.config)
         if cur is None or (self.ws.path / "btc" / "cache" / cur[0] / "DONE").exists():
             return

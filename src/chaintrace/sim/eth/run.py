@@ -151,7 +151,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
     for t, (_sym, name, _dec) in ch.tokens.items():
         tags.add(t, name, "token", "ledger_immanent", context={"entity": w.addr_entity[t][0], "role": "token_contract"})
     if inc is not None:
-        tags.add(inc.attacker, "Horizon-like Bridge exploiter", "perpetrator", "authority_data", abuse="exploit",
+        tags.add(inc.attacker, "Horizon-like Bridge exploiter", "perpetrator", "authority_data", abuse="service_hack",
                  actor="lazarusgroup", context={"entity": inc.ent.id, "incident": "sim-eth-drain-1", "role": "attacker"})
     tags.close()
     n_actors = write_actorpack(tmp / "actors.yaml", actors, title=f"chaintrace simulation: {scenario} (seed {seed}, eth): services",
