@@ -35,6 +35,37 @@ def detect_eth(g, ws=None) -> ServiceDetections:
     return cached_detections(ws, "eth", g) if ws is not None else eth_detections(g)
 
 
+class DetectionRows(dict):
+    """address id -> the detection row of a service recognised by behaviour, built on first use (a large
+    chain has many detected deposit addresses; a report names few of them)."""
+
+    def __init__(self, det: ServiceDetections, rows: np.ndarray, address_strings: Callable):
+        super().__init__()
+        self._det = det
+        self._pos = dict(zip(det.address[rows].tolist(), rows.tolist()))
+        self._names = address_strings
+
+    def __contains__(self, a) -> bool:
+        return int(a) in self._pos
+
+    def get(self, a, default=None):
+        a = int(a)
+        if a not in self._pos:
+            return default
+        if not dict.__contains__(self, a):
+            i = self._pos[a]
+            row = self._det.row(i)
+            h = int(self._det.hub[i])
+            names = self._names([a, h])
+            row["address"], row["hub"] = names.get(a), names.get(h)
+            row["thresholds"] = dict(self._det.thresholds)
+            self[a] = row
+        return dict.__getitem__(self, a)
+
+    def __len__(self) -> int:
+        return len(self._pos)
+
+
 def add_detected_services(sinks: SinkIndex, det: ServiceDetections, n_addresses: int, chain: str,
                           address_strings: Callable[[list[int]], dict[int, str]]) -> SinkIndex:
     """Make the detected addresses that are not sinks yet sinks of an unidentified service (see module doc).
@@ -46,29 +77,27 @@ def add_detected_services(sinks: SinkIndex, det: ServiceDetections, n_addresses:
     new = np.flatnonzero(addr_sink[det.address] < 0)
     if not len(new):
         return sinks
-    names = address_strings(sorted({int(x) for x in det.address[new]} | {int(x) for x in det.hub[new]}))
-    hub_entity: dict[int, int] = {}
+    hubs = np.unique(det.hub[new])
+    entity_of = np.full(len(hubs), -1, np.int64)
+    tagged = addr_sink[hubs] >= 0  # the deposit addresses of a tagged exchange join its entity
+    entity_of[tagged] = addr_sink[hubs[tagged]]
+    own = hubs[~tagged]
+    names = address_strings(own.tolist()) if len(own) else {}
     where = dict(zip(det.address.tolist(), range(len(det))))
-    detected = dict(getattr(sinks, "detected", {}) or {})
-    for i in new.tolist():
-        a, h = int(det.address[i]), int(det.hub[i])
-        row = det.row(i)
-        row["hub"] = names.get(h)
-        row["thresholds"] = det.thresholds
-        if h not in hub_entity:
-            if h != a and addr_sink[h] >= 0:
-                hub_entity[h] = int(addr_sink[h])  # the deposit address of a tagged exchange
-            else:
-                kind = KINDS[int(det.kind[where[h]])] if h in where else row["kind"]
-                sinks.entities.append(Tag(chain=chain, address=names.get(h) or str(h),
-                                          label=f"unidentified {kind} {names.get(h) or h}", category=CATEGORY,
-                                          source=SOURCE, confidence=int(round(100 * row["confidence"]))))
-                hub_entity[h] = len(sinks.entities) - 1
-        addr_sink[a] = hub_entity[h]
-        detected[a] = row
+    ids = []
+    for h in own.tolist():
+        i = where.get(h)
+        kind = KINDS[int(det.kind[i])] if i is not None else "service"
+        conf = float(det.confidence[i]) if i is not None else 0.5
+        name = names.get(h) or str(h)
+        sinks.entities.append(Tag(chain=chain, address=name, label=f"unidentified {kind} {name}", category=CATEGORY,
+                                  source=SOURCE, confidence=int(round(100 * conf))))
+        ids.append(len(sinks.entities) - 1)
+    entity_of[~tagged] = ids
+    addr_sink[det.address[new]] = entity_of[np.searchsorted(hubs, det.hub[new])]
     sinks.addr_sink = addr_sink
     sinks.via_cluster = via
-    sinks.detected = detected
+    sinks.detected = DetectionRows(det, new, address_strings)
     return sinks
 
 
