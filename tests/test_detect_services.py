@@ -132,6 +132,7 @@ def test_payment_processor_many_payers_settled_to_one():
         c.add(outs[3 * k:3 * k + 3], [(900, 29_000_000)], height=5)  # settles to one merchant address
     kind, row = c.detect()[HUB]
     assert kind == "payment_processor" and row["features"]["recipients"] == 1
+    assert row["hub"] == 900  # it belongs with the merchant it settles to
 
 
 def test_payment_processor_negative_few_settlements():

@@ -30,7 +30,9 @@ Kinds (first that applies):
   default: on the simulator an ordinary user reusing one address reaches 16), ``spends >= min_spends`` and
   ``turnover >= min_turnover``;
 * ``payment_processor``: ``senders >= min_counterparties``, at most ``max_settle_recipients`` recipients
-  and ``spends >= min_spends`` (customers pay many invoices, settled to a few merchants).
+  and ``spends >= min_spends`` (customers pay many invoices, settled to a few merchants); its ``hub`` is
+  the first address it settles to (a tagged exchange there makes it that exchange's deposit address in a
+  trace: reused deposit addresses of an exchange whose hot wallet is not recognised look exactly so).
 
 Confidence: ``1 - 0.5 ** (c / min_counterparties)`` with ``c`` the decisive counterparty count (0.5 at the
 threshold, 0.75 at twice it); a deposit address takes its exchange's confidence. Ethereum
@@ -180,7 +182,11 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
     k = n_out_tx[ps[cp]]
     rep_a = np.repeat(pa[cp], k)
     rep_o = np.repeat(tx_out[ps[cp]], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
-    recipients = _count_pairs(rep_a, out_addr[rep_o] if len(rep_o) else rep_o, n)
+    rep_to = out_addr[rep_o] if len(rep_o) else rep_o
+    recipients = _count_pairs(rep_a, rep_to, n)
+    settles_to = np.full(n, -1, np.int64)  # the first address it pays (a payment processor's merchant)
+    pm = (rep_to >= 0) & (rep_to != rep_a)
+    settles_to[rep_a[pm][::-1]] = rep_to[pm][::-1]
     turnover = np.where(received > 0, fast / np.maximum(received, 1), 0.0)
 
     mc = p["min_counterparties"]
@@ -214,6 +220,7 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
              & (spends >= p["min_spends"]))
     kind[is_pp] = PROCESSOR
     conf[is_pp] = _confidence(senders[is_pp], mc)
+    hub[is_pp] = settles_to[is_pp]
     sel = np.flatnonzero(kind >= 0)
     feats = {"senders": senders[sel], "recipients": recipients[sel], "receipts": receipts[sel],
              "received": received[sel], "spends": spends[sel], "sweeps_in": sweeps_in[sel],

@@ -84,9 +84,10 @@ def add_detected_services(sinks: SinkIndex, det: ServiceDetections, n_addresses:
     own = hubs[~tagged]
     names = address_strings(own.tolist()) if len(own) else {}
     where = dict(zip(det.address.tolist(), range(len(det))))
+    by_hub = dict(zip(det.hub[new][::-1].tolist(), new[::-1].tolist()))  # a hub that is not detected itself
     ids = []
     for h in own.tolist():
-        i = where.get(h)
+        i = where.get(h, by_hub.get(h))
         kind = KINDS[int(det.kind[i])] if i is not None else "service"
         conf = float(det.confidence[i]) if i is not None else 0.5
         name = names.get(h) or str(h)
