@@ -52,7 +52,7 @@ def test_health_status_and_auth(served):
         st = r.json()
         assert st["key"]["org"] == "acme" and st["key"]["role"] == "screener"
         assert st["key"]["quota"]["limit"] == 1000 and r.headers["RateLimit-Limit"] == "1000"
-        assert st["data_version"]["index"] and st["data_version"]["config_version"] == "chaintrace-severity/1"
+        assert st["data_version"]["index"] and st["data_version"]["config_version"] == "chaintrace-severity/2"
         # HTTP Basic: any user name, the key as password (what TAXII clients send)
         assert c.get("/status", auth=("anyone", keys["analyst"])).status_code == 200
         assert c.get("/status", auth=("anyone", "wrong")).status_code == 401

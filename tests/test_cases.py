@@ -210,6 +210,8 @@ def _tamper(ws, *sql):
 def test_audit_chain_detects_edits_and_deletions(tmp_path):
     ws, cid = _case_with_files(tmp_path)
     assert cases.verify(ws, cid)["ok"]
+    r = run(ws, "case", "verify", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.output)["ok"] is True
     con = sqlite3.connect(cases.cases_path(ws))
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         con.execute("UPDATE audit SET detail = '{}' WHERE seq = 2")
@@ -238,6 +240,8 @@ def test_audit_chain_detects_edits_and_deletions(tmp_path):
         assert not v["ok"] and any(msg in p for p in v["problems"]), (name, v["problems"])
         r = run(ws, "case", "verify", cid)
         assert r.exit_code == 1 and "FAILED" in r.output and msg in r.output
+        r = run(ws, "case", "verify")  # every case of the workspace
+        assert r.exit_code == 1 and f"FAILED {cid}" in r.output and "0 of 1 cases verify" in r.output
     # an exhibit changed or removed after it was kept
     fresh()
     f = cases.cases_path(ws).parent / cases.get(ws, cid)["exhibits"][0]["file"]
@@ -325,11 +329,19 @@ def test_interrupted_writes_leave_nothing_half_written(tmp_path, monkeypatch):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     p = subprocess.Popen([sys.executable, "-m", "chaintrace", "--data", str(ws.path), "case", "add", cid,
                           "--exhibit", str(fifo)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while True:  # open the pipe once the process reads it (never block on a process that died first)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "timeout"
+            time.sleep(0.05)
+    os.set_blocking(fd, True)
     try:
-        with open(fifo, "wb") as w:
+        with open(fd, "wb") as w:
             w.write(os.urandom(2 << 20))
             w.flush()
-            deadline = time.monotonic() + 120
             while not any(f.name.startswith(".tmp-") and f.stat().st_size > 0 for f in exdir.iterdir()):
                 assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() else "timeout"
                 time.sleep(0.05)
@@ -483,6 +495,12 @@ def test_case_report_pdf_en_ar(sim, tmp_path):
     for word in ("عدم اليقين", "المنهجية والسياسات", "التغطية", "مسار القيمة",
                  "التسلسل الزمني", "العقوبات والإسناد", "نتائج الفحص", "الملاحظات", "يناير", "٢٠٢٤"):
         assert word in ar, word
+    # the archive carries the PDF too
+    m = case_export.export_case(ws, cid, tmp_path / "peel.zip", langs=("ar",), pdf=True, spread=False)
+    assert {"report-ar.html", "report-ar.pdf"} <= set(m["files"])
+    with zipfile.ZipFile(tmp_path / "peel.zip") as z:
+        assert z.read("report-ar.pdf")[:5] == b"%PDF-"
+    assert case_export.verify_archive(tmp_path / "peel.zip")["ok"]
     assert ink["en"][0][1] < 0.5 < ink["ar"][0][1]  # cover: read from the left in English, from the right in Arabic
     # the headings of the following pages sit right in Arabic, left in English, page after page
     assert sum(x for _, x in ink["ar"][1:]) / (len(ink["ar"]) - 1) > sum(x for _, x in ink["en"][1:]) / (len(ink["en"]) - 1)
@@ -522,3 +540,4 @@ def test_sanctions_with_the_precision_of_their_dates(ronin):
         assert "http://" not in doc.replace("http://www.w3.org/2000/svg", "")  # self-contained: no CDN
     assert "Partial data" in en and "بيانات جزئية" in ar and "العقوبات والإسناد" in ar
     assert "Sanctions and attribution" in en and "Date precision" in en and "دقّة التاريخ" in ar
+    assert "<td>seed</td>" in en and "<td>نقطة بداية</td>" in ar

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chaintrace import __version__
 from chaintrace.api.audit import AuditLog
 from chaintrace.api.keys import KeyStore, api_dir
-from chaintrace.api.ratelimit import RateLimiter
+from chaintrace.api.ratelimit import SharedRateLimiter
 from chaintrace.errors import ChaintraceError
 from chaintrace.store.workspace import Workspace
 
@@ -60,7 +60,7 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
                               "Basic, the key as password).")
     app.state.ws = ws
     app.state.keys = KeyStore(ws)
-    app.state.limiter = RateLimiter()
+    app.state.limiter = SharedRateLimiter(api_dir(ws) / "ratelimit.bin")  # global across worker processes
     app.state.audit = AuditLog(api_dir(ws)) if audit else None
     app.state.screener = screener or Screener(ws, config or load_config(), build=build_index, watch=True,
                                                  auto_index=auto_index)
@@ -101,6 +101,8 @@ def create_app(ws: Workspace | str | None = None, *, config=None, screener=None,
     mount_taxii(app, ws)
     from chaintrace.api import tips as _tips
     app.include_router(_tips.router)        # the public tip line: /v1/tips, /tip (no API key)
+    from chaintrace.api import ui as _ui
+    app.include_router(_ui.router)          # the web investigation UI: / and /ui/api/* (docs/ui.md)
     return app
 
 

@@ -9,8 +9,15 @@ end is detected too. :func:`verify` (``chaintrace audit verify``) recomputes the
 line that was edited, inserted, reordered or deleted.
 
 Appends from several worker processes serialise on an exclusive ``flock`` of the head file; each process
-writes its queued records in batches every few milliseconds (group commit: a crash can lose the records
-of the last few milliseconds; ``AuditLog(sync=True)`` writes each record before the answer leaves). The chain
+writes its queued records in batches every few milliseconds (group commit), one ``write`` and one
+``fdatasync`` of the log, then of the head, per batch. Durability (docs/screening.md, "Audit"): by default an
+answer leaves once its record is *queued*; a crash of the server process loses the records queued in the
+last interval (5 ms) plus the batch being written; a crash of the machine also loses what the last
+``fdatasync`` had not yet covered (the same few milliseconds). ``AuditLog(sync=True)`` writes and syncs each
+record before the answer leaves (no acknowledged record is lost; much slower). A crash between the
+log's and the head's sync leaves the head behind the log, and a crash inside a write can leave a partial
+last line: the next :class:`AuditLog` opened on the directory repairs both (advances the head to the last
+complete record whose hash verifies; cuts the partial line, which was never complete on disk). The chain
 proves integrity against edits made without rewriting every later hash; anchor the head elsewhere
 (``chaintrace audit verify --format json`` prints it) to protect against a full rewrite.
 """
@@ -54,13 +61,17 @@ class AuditLog:
     keeps up with thousands of screenings a second. ``sync=True`` writes before returning instead.
     :meth:`flush` writes what is queued now; :meth:`close` flushes and stops the writer."""
 
-    def __init__(self, directory: str | os.PathLike, *, sync: bool = False, interval: float = 0.005):
+    def __init__(self, directory: str | os.PathLike, *, sync: bool = False, interval: float = 0.005,
+                 fsync: bool = True):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / LOG_FILE
         self.head_path = self.dir / HEAD_FILE
-        self._log = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._log = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         self._head = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.fsync = fsync
+        self.repaired: list[str] = []
+        self._recover()
         self._lock = threading.Lock()
         self._queue: list[tuple[dict, int]] = []
         self._qlock = threading.Lock()
@@ -72,6 +83,36 @@ class AuditLog:
         if not sync:
             self._thread = threading.Thread(target=self._run, name="chaintrace-audit", daemon=True)
             self._thread.start()
+
+    def _recover(self) -> None:
+        """After a crash: cut a partial last line, and advance a head left behind the log's last record."""
+        fcntl.flock(self._head, fcntl.LOCK_EX)
+        try:
+            size = os.fstat(self._log).st_size
+            if not size:
+                return
+            tail = os.pread(self._log, min(size, 1 << 20), max(0, size - (1 << 20)))
+            if not tail.endswith(b"\n"):
+                cut = tail.rfind(b"\n") + 1  # 0: no complete line in the tail window
+                keep = size - len(tail) + cut
+                os.ftruncate(self._log, keep)
+                self.repaired.append(f"cut a partial last record ({size - keep} bytes) left by a crash")
+                tail = tail[:cut]
+            lines = tail.splitlines()
+            if not lines:
+                return
+            try:
+                body = orjson.loads(lines[-1])
+                h = body.pop("hash")
+                seq = int(body["seq"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                return  # not ours to repair: `audit verify` names it
+            head_seq, _ = _read_head(self._head)
+            if seq > head_seq and _digest(str(body.get("prev")), body) == h:
+                os.pwrite(self._head, f"{seq} {h}".ljust(HEAD_SIZE - 1).encode("ascii") + b"\n", 0)
+                self.repaired.append(f"head advanced from record {head_seq} to {seq} (a crash between the writes)")
+        finally:
+            fcntl.flock(self._head, fcntl.LOCK_UN)
 
     def append(self, record: dict) -> None:
         """Queue `record` (who/what/answer/data_version); it gets seq, time, prev and hash when written."""
@@ -108,7 +149,11 @@ class AuditLog:
                     prev = hashlib.sha256(body["prev"].encode("ascii") + raw).hexdigest()
                     lines.append(raw[:-1] + b',"hash":"' + prev.encode("ascii") + b'"}\n')
                 os.write(self._log, b"".join(lines))
+                if self.fsync:
+                    os.fdatasync(self._log)
                 os.pwrite(self._head, f"{seq} {prev}".ljust(HEAD_SIZE - 1).encode("ascii") + b"\n", 0)
+                if self.fsync:
+                    os.fdatasync(self._head)
             finally:
                 fcntl.flock(self._head, fcntl.LOCK_UN)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from chaintrace.api.app import JSONBody
 from chaintrace.api.auth import Principal, ratelimit_headers, require_role
-from chaintrace.screen.service import MAX_BATCH
+from chaintrace.screen.service import MAX_BATCH, all_warnings
 
 router = APIRouter()
 SCREENER = require_role("screener", "analyst")
@@ -115,8 +115,13 @@ def audit(request: Request, who: Principal, action: str, request_summary: dict, 
 
 
 def _answer(request: Request, who: Principal, action: str, summary: dict, answer: dict) -> JSONBody:
+    from chaintrace.api.tlp import restricted_strings, scrub
+    from chaintrace.screen.service import gc_paused
+
+    answer = scrub(answer, restricted_strings(request, who))  # TLP: a partner's key never reads a RED label
     body = orjson.dumps(answer)
-    audit(request, who, action, summary, answer, body)
+    with gc_paused():  # the audit summary of a 100,000-subject batch: no collection passes over the answer
+        audit(request, who, action, summary, answer, body)
     return JSONBody(body, headers=ratelimit_headers(request))
 
 
@@ -210,7 +215,7 @@ def status(request: Request, who: Principal = Depends(require_role("screener", "
     st = request.app.state
     snap = st.screener.snapshot()
     rec = st.keys.keys()[who.key_id]
-    return {"version": __version__, "data_version": snap.data_version, "warnings": snap.warnings,
+    return {"version": __version__, "data_version": snap.data_version, "warnings": all_warnings(snap),
             "key": {"key_id": who.key_id, "name": who.name, "role": who.role, "org": who.org,
                     "quota": st.limiter.peek(who.key_id, rec.limit, rec.window)}}
 

@@ -51,19 +51,25 @@ def sink_entities(sim_dir, report: TraceReport) -> dict[str, tuple[int, str]]:
     from chaintrace.sim import address_entities
 
     t = address_entities(sim_dir)
-    want = pa.array(sorted({s.address for s in report.sinks}), pa.string())
+    sub = (report.probabilistic or {}).get("trace")
+    sinks = list(report.sinks) + (list(sub.sinks) if sub is not None else [])
+    want = pa.array(sorted({s.address for s in sinks}), pa.string())
     t = t.filter(pc.is_in(t["address"], value_set=want))
     return {a: (e, r) for a, e, r in zip(t["address"].to_pylist(), t["entity"].to_pylist(), t["role"].to_pylist())}
 
 
-def score(report: TraceReport, incident: dict, entity_of: dict[str, tuple[int, str]] | None = None) -> dict:
-    """Recall, precision and collateral of `report` against one simulated `incident` (see module doc)."""
+def score(report: TraceReport, incident: dict, entity_of: dict[str, tuple[int, str]] | None = None,
+          probabilistic: bool = True) -> dict:
+    """Recall, precision and collateral of `report` against one simulated `incident` (see module doc).
+    With `probabilistic` (default) the sink transfers of ``report.probabilistic`` (``trace --through-mixers``)
+    count too, at their linked amounts."""
     direct = true_cashouts(incident)
     allc = true_cashouts(incident, via_mixer=True)
     traced: dict[str, int] = {}
     exch_total = 0
     mixer_total = 0
-    for s in report.sinks:
+    sub = (report.probabilistic or {}).get("trace") if probabilistic else None
+    for s in list(report.sinks) + (list(sub.sinks) if sub is not None else []):
         if s.category in ("exchange", "unidentified_service"):
             traced[s.address] = traced.get(s.address, 0) + s.amount
             exch_total += s.amount

@@ -247,19 +247,32 @@ def case_status(ws, case_id, status, analyst, fmt):
 @format_option("text", "json")
 @data_option
 def case_verify(ws, case_id, archive, fmt):
-    """Check a case's audit chain (an entry edited or deleted is named) and the SHA-256 of every file it keeps;
-    or an exported archive. Exit status 1 when a check fails (library: chaintrace.report.cases.verify,
+    """Check a case's audit chain (an entry edited or deleted is named) and the SHA-256 of every file it keeps
+    (without CASE: every case of the workspace); or an exported archive. Exit status 1 when a check fails (library: chaintrace.report.cases.verify,
     chaintrace.report.case_export.verify_archive).
 
     \b
     Example:
       chaintrace case verify case-20261207-a1b2c3
+      chaintrace case verify
       chaintrace case verify --archive case.zip
     """
     from chaintrace.report import case_export, cases
 
-    if bool(case_id) == bool(archive):
-        raise UserError("give a CASE or --archive FILE")
+    if case_id and archive:
+        raise UserError("give a CASE or --archive FILE, not both")
+    if not case_id and not archive:  # every case of the workspace
+        results = [cases.verify(ws, c["id"]) for c in cases.list_cases(ws)]
+        if fmt == "json":
+            print_json({"cases": results, "ok": all(v["ok"] for v in results)})
+        else:
+            for v in results:
+                console.print(f"{'OK' if v['ok'] else 'FAILED'} {v['case']}: {v['entries']} entries, {v['files']} "
+                              f"files" + "".join(f"\n  - {p}" for p in v["problems"]), markup=False)
+            console.print(f"{sum(v['ok'] for v in results)} of {len(results)} cases verify", markup=False)
+        if not all(v["ok"] for v in results):
+            sys.exit(1)
+        return
     v = case_export.verify_archive(archive) if archive else cases.verify(ws, case_id)
     if fmt == "json":
         print_json(v)

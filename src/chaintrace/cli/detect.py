@@ -5,13 +5,15 @@ import click
 
 from chaintrace.cli import main
 from chaintrace.cli._common import btc, console, data_option, format_option, print_json, table
+from chaintrace.cli.detect_bridges import BRIDGE_OPTIONS, bridge_options, bridges_cmd
 from chaintrace.errors import UserError
 from chaintrace.detect.services import FEATURES, KINDS as SERVICE_KINDS
 from chaintrace.graph.detections import KINDS, detect as run_detect
+from chaintrace.cli.detect_mixers import MIXER_PARAMS, mixer_links_cmd, mixer_options
 
 
 @main.command("detect")
-@click.argument("kind", type=click.Choice(list(KINDS) + ["services"]))
+@click.argument("kind", type=click.Choice([*KINDS, "mixer-links", "bridges", "services"]))
 @click.option("--chain", default="btc", show_default=True, help="services: btc or eth (the other kinds: btc).")
 @click.option("--kind", "service_kinds", multiple=True, type=click.Choice(list(SERVICE_KINDS)),
               help="services: only this kind (repeatable).")
@@ -31,6 +33,8 @@ from chaintrace.graph.detections import KINDS, detect as run_detect
 @click.option("--min-receipts", type=int, default=None, help="pass-through: fewest outputs received [1].")
 @click.option("--min-dormant-blocks", type=int, default=None, help="dormancy: fewest blocks unmoved [1000].")
 @click.option("--limit", type=int, default=50, show_default=True, help="text: rows shown (json: all).")
+@mixer_options
+@bridge_options
 @format_option("text", "json", "csv")
 @data_option
 def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_counterparties, min_sweeps, **params):
@@ -44,7 +48,24 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_co
       chaintrace detect peel-chain --all --format json
       chaintrace detect dormancy --min-dormant-blocks 100 --address bcrt1q...
       chaintrace detect services --chain eth --kind otc_desk --format csv
+      chaintrace detect mixer-links --mixer bc1q...   (custodial-mixer linking, docs/detection.md)
+      chaintrace detect bridges --bridge bc1q...custodian --token WBTC --format csv
     """
+    mix = {k: params.pop(k) for k in MIXER_PARAMS}
+    br = {k: params.pop(k) for k in BRIDGE_OPTIONS}
+    if kind == "bridges":
+        if any(v not in (None, False, ()) for v in mix.values()):
+            raise UserError("--mixer and the linking options apply to detect mixer-links, not detect bridges")
+        return bridges_cmd(ws, address, limit, fmt, params, br)
+    if any(v not in (None, ()) for v in br.values()) or (fmt == "csv" and kind != "services"):
+        raise UserError(f"--bridge, --token, --bridge-* and --format csv apply to detect bridges (csv: and "
+                        f"services), not detect {kind}")
+    if kind == "mixer-links":
+        if service_kinds or min_counterparties is not None or min_sweeps is not None or chain not in ("btc", "bitcoin"):
+            raise UserError("--chain, --kind, --min-counterparties and --min-sweeps apply to detect services only")
+        return mixer_links_cmd(ws, address, all_, limit, fmt, params, mix)
+    if any(v not in (None, False, ()) for v in mix.values()):
+        raise UserError("--mixer and the linking options apply to detect mixer-links only")
     if address and all_:
         raise UserError("give --address A or --all, not both")
     if kind == "services":
@@ -58,8 +79,6 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_co
     if extra or chain not in ("btc", "bitcoin"):
         raise UserError(f"{', '.join(extra) or '--chain ' + chain} applies to detect services only "
                         f"(detect {kind} runs over the btc store)")
-    if fmt == "csv":
-        raise UserError(f"--format csv is for detect services; detect {kind} writes text or json")
     given = {k: v for k, v in params.items() if v is not None}
     bad = set(given) - set(KINDS[kind])
     if bad:

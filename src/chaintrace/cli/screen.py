@@ -8,7 +8,7 @@ from chaintrace.cli._common import RichProgress, console, data_option, format_op
 from chaintrace.cli.intel import registry_option
 from chaintrace.errors import UserError
 
-CONFIG_HELP = "Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/1)."
+CONFIG_HELP = "Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/2)."
 
 
 def _subjects(args, path, what: str) -> list[str]:
@@ -137,6 +137,9 @@ def screen_index(ws, config_path, fmt):
         console.print(f"  {r['n_groups']} source groups ({r['n_sources_in_chain']} in the chain), "
                       f"{r['n_exposed_addresses']:,} exposed addresses, {r['n_tainted_outputs']:,} tainted outputs, "
                       f"{r['bytes'] / 1e6:.1f} MB, {r['build_seconds']} s")
+        if r.get("n_groups_reused"):
+            console.print(f"  incremental: {r['n_groups_reused']} of {r['n_sources_in_chain']} source groups "
+                          f"taken from {r['previous_index']}")
     if has_eth:
         e = r["eth"]
         dv = e["data_version"]

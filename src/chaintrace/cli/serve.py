@@ -15,7 +15,7 @@ from chaintrace.cli.intel import registry_option
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Worker processes (rate limits are counted per worker).")
 @click.option("--config", "config_path", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/1).")
+              help="Screening configuration (YAML/JSON; default: the shipped chaintrace-severity/2).")
 @click.option("--build-index/--no-build-index", default=True, show_default=True,
               help="Build the exposure index at start when the current one is missing.")
 @click.option("--auto-index/--no-auto-index", default=True, show_default=True,
@@ -32,13 +32,16 @@ from chaintrace.cli.intel import registry_option
 def serve_cmd(ws, host, port, workers, config_path, build_index, auto_index, forwarded_allow_ips, ssl_keyfile,
               ssl_certfile, log_level):
     """Run the HTTP service (FastAPI + uvicorn): screening, the Chainalysis-compatible sanctions endpoint,
-    status; OpenAPI at /openapi.json. Clients authenticate with keys from `chaintrace keys create`.
+    status; OpenAPI at /openapi.json; the web investigation UI at / (docs/ui.md: sign in with an analyst
+    key; search, trace graph, screening, incidents, cases, English/Arabic). Clients authenticate with keys
+    from `chaintrace keys create`.
 
     \b
     Example:
       chaintrace keys create --role screener --name exchange-kyt
       chaintrace serve --port 8000
       curl -H "X-API-Key: $KEY" http://127.0.0.1:8000/v1/screen/address/btc/1BoatSLRHtKNngkdXEeobR76b53LETtpyT
+      # web UI: open http://127.0.0.1:8000/ and sign in with an analyst key
     """
     from chaintrace.api.server import serve
 

@@ -75,6 +75,11 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Follow value through addresses that behave like a service no tag names (exchange deposit "
                    "addresses, OTC desks, payment processors); by default the trace stops there as an unidentified "
                    "service (sink rows with reason service_like, docs/detection.md).")
+@click.option("--through-mixers", is_flag=True, default=False,
+              help="Also follow custodial-mixer payouts linked to traced deposits by amount minus a fee and delay "
+                   "(reported apart, probabilistic, with confidences; docs/tracing.md).")
+@click.option("--mixer-min-confidence", type=float, default=None,
+              help="--through-mixers: links below this confidence carry nothing [0.02].")
 @click.option("--explain", multiple=True, metavar="ADDRESS",
               help="Show the paths from the seeds to ADDRESS with the amount carried at each hop. Repeatable.")
 @click.option("--top-paths", type=int, default=5, show_default=True, help="Paths shown for the largest sink transfers.")
@@ -83,7 +88,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @format_option("text", "json", "csv")
 @data_option
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
-              min_value, min_share, since, until, max_txs, coinjoins, follow_services, explain, top_paths, out_file, fmt):
+              min_value, min_share, since, until, max_txs, coinjoins, follow_services, through_mixers,
+              mixer_min_confidence, explain, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -94,6 +100,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S --until 200 --format json --out report.json
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
       chaintrace trace --from-file sim-btc/stolen.txt --follow-services
+      chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --through-mixers
     """
     from chaintrace.trace import read_seed_file, trace
     from chaintrace.report.text import print_text, to_csv
@@ -103,6 +110,8 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
                    tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
                    explain=explain, top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
+                   through_mixers=through_mixers,
+                   mixer_params={"min_confidence": mixer_min_confidence} if mixer_min_confidence is not None else None,
                    progress=RichProgress())
     if out_file:
         write_report_file(report, out_file)

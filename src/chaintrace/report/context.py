@@ -106,15 +106,16 @@ def date_precision(s: dict) -> list[str]:
 
 
 def cited_addresses(report: TraceReport, case: dict | None = None, limit: int = 120) -> list[tuple[str, str]]:
-    """(address, role) of the seeds, the case's addresses, the sinks (largest first) and the largest holdings."""
+    """(address, role) of the seeds, the case's addresses, the sinks (largest first) and the largest holdings;
+    role: ``seed``, ``case_seed``, ``sink`` or ``holding``."""
     out: dict[str, str] = {}
     for sd in report.seeds:
         if sd.kind == "address":
             out.setdefault(sd.spec, "seed")
     for a in (case or {}).get("addresses") or []:
-        out.setdefault(a["address"], "case seed")
+        out.setdefault(a["address"], "case_seed")
     for s in sorted(report.sinks, key=lambda s: -s.amount)[:limit]:
-        out.setdefault(s.address, "service (sink)")
+        out.setdefault(s.address, "sink")
     for h in sorted(report.holdings, key=lambda h: -h.amount)[:20]:
         if h.address:
             out.setdefault(h.address, "holding")

@@ -166,7 +166,7 @@ def _identifiers(r: TraceReport) -> tuple[list[str], list[str]]:
 
 def _case_cover(case: dict, t: T, lang: str) -> str:
     analysts = sorted({a["analyst"] for a in case.get("audit", []) if a.get("analyst")})
-    return (f'<dt>{t("case")}</dt><dd>{_ltr(case["id"])} — {escape(case["title"])} ({escape(case["status"])})</dd>'
+    return (f'<dt>{t("case")}</dt><dd>{_ltr(case["id"])} — {escape(case["title"])} ({t("status_" + case["status"])})</dd>'
             f'<dt>{t("analysts")}</dt><dd>{", ".join(_ltr(a) for a in analysts)}</dd>'
             f'<dt>{t("case_dates")}</dt><dd>{t("opened")} {fmt_date(_iso_ts(case["created_at"]), lang)}; '
             f'{t("last_entry")} {fmt_date(_iso_ts(case["audit"][-1]["at"]) if case.get("audit") else None, lang, True)}'

@@ -138,6 +138,26 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
                      f"<td class=n>{_amt(r0, x.amount, x.asset)}</td><td class=n>{x.hops}</td>"
                      f"<td>{_id(x.ref)}</td></tr>")
         h.append("</table>")
+    if r0.probabilistic is not None:
+        h.append(probabilistic_html(r0))
+    bridged = [x for x in r0.sinks if x.bridge is not None]
+    if bridged:
+        h.append("<h2>Bridges: deposits matched on the other chain</h2><table><tr><th>deposit</th>"
+                 "<th class=n>traced</th><th>released on</th><th>recipient</th><th class=n>amount</th>"
+                 "<th class=n>fee (sat)</th><th class=n>delay (s)</th><th>rule</th><th class=n>confidence</th></tr>")
+        for x in bridged[:40]:
+            for b in x.bridge or [{"chain": "-", "tx": "no match", "recipient": "", "amount": "", "asset": "",
+                                   "fee_sat": "", "delay_s": "", "rule": "", "confidence": None}]:
+                conf = "" if b["confidence"] is None else f"{b['confidence']:.2f}"
+                h.append(f"<tr><td>{_id(x.ref)}</td><td class=n>{_amt(r0, x.amount, x.asset)}</td>"
+                         f"<td>{escape(str(b['chain']))} <code>{escape(str(b['tx']))}</code></td>"
+                         f"<td><code>{escape(str(b['recipient'] or ''))}</code></td>"
+                         f"<td class=n>{escape(str(b['amount']))} {escape(str(b['asset']))}</td>"
+                         f"<td class=n>{escape(str(b['fee_sat']))}</td><td class=n>{escape(str(b['delay_s']))}</td>"
+                         f"<td>{escape(b['rule'])}</td><td class=n>{conf}</td></tr>")
+        h.append("</table>")
+        if r0.assumptions.get("bridges"):
+            h.append(f"<p class=muted>{escape(r0.assumptions['bridges'])}</p>")
     h.append("<h2>Seeds</h2><table><tr><th>seed</th><th>kind</th><th class=n>outputs</th><th class=n>seeded</th></tr>")
     for s in r0.seeds:
         h.append(f"<tr><td><code>{escape(s.spec)}</code></td><td>{escape(s.kind)}</td><td class=n>{s.outputs}</td>"
@@ -158,3 +178,41 @@ def write_html(reports: list[TraceReport], path: str | Path, title: str | None =
     tmp.write_text(render_html(reports, title, note))
     tmp.replace(path)
     return path
+
+
+def probabilistic_html(r: TraceReport, top: int = 20) -> str:
+    """``trace --through-mixers``: the mixers, candidate links and where the linked value went, marked
+    probabilistic and apart from the deterministic result."""
+    from chaintrace.trace.report import entities
+
+    sec = r.probabilistic or {}
+    h = ["<h2>Probabilistic: through custodial mixers (candidate links, not proof)</h2>",
+         f"<p class=muted>{escape(sec.get('note', ''))}</p>"]
+    if not sec.get("mixers"):
+        h.append("<p>No traced value reached a custodial mixer.</p>")
+        return "".join(h)
+    h.append("<table><tr><th>mixer</th><th class=n>traced in</th><th class=n>linked out</th>"
+             "<th class=n>held (fee, unlinked)</th><th class=n>deposits</th><th class=n>linked</th>"
+             "<th class=n>ambiguous</th></tr>")
+    for m in sec["mixers"]:
+        h.append(f"<tr><td>{escape(m['entity'])}</td><td class=n>{_amt(r, int(m['traced_in']))}</td>"
+                 f"<td class=n>{_amt(r, int(m['linked_out']))}</td><td class=n>{_amt(r, int(m['held']))}</td>"
+                 f"<td class=n>{m['traced_deposits']}</td><td class=n>{m['deposits_linked']}</td>"
+                 f"<td class=n>{m['deposits_ambiguous']}</td></tr>")
+    h.append("</table><table><tr><th>deposit</th><th>payout</th><th class=n>linked amount</th>"
+             "<th class=n>confidence</th><th>rule</th><th class=n>delay</th></tr>")
+    for x in sec["links"][:top]:
+        h.append(f"<tr><td>{_id(x['deposit'])}</td><td>{_id(x['payout'])}</td>"
+                 f"<td class=n>{_amt(r, int(x['amount']))}</td><td class=n>{x['confidence']:.2f}</td>"
+                 f"<td>{escape(x['rule'])}</td><td class=n>{x['delay_blocks']}</td></tr>")
+    h.append("</table>")
+    sub = sec.get("trace")
+    if sub is not None:
+        h.append("<table><tr><th>entity reached (probabilistic)</th><th>category</th><th class=n>amount</th></tr>")
+        for e in entities(sub)[:top]:
+            h.append(f"<tr><td>{escape(str(e['entity']))}</td><td>{escape(str(e['category'] or ''))}</td>"
+                     f"<td class=n>{_amt(r, e['amount'], e['asset'])}</td></tr>")
+        h.append("</table>")
+        for ex in sub.explain:
+            h.append(f"<p><b>explain {escape(ex['address'])} (probabilistic)</b>: {escape(ex.get('note') or '')}</p>")
+    return "".join(h)

@@ -138,6 +138,8 @@ EN.update({
     "h_service_sources": "Receiving services: the trace's attribution and its sources", "labels": "Labels",
     "via_cluster": "{n} transfer(s) attributed through the address's cluster",
     "h_registry": "Addresses cited: sanctions lists, labels and incidents in the registry",
+    "status_open": "open", "status_investigating": "investigating", "status_closed": "closed",
+    "role_seed": "seed", "role_case_seed": "case seed", "role_sink": "receiving service", "role_holding": "holding",
 })
 
 AR.update({
@@ -178,6 +180,9 @@ AR.update({
     "h_service_sources": "الخدمات المستلِمة: إسناد التتبّع ومصادره", "labels": "التصنيفات",
     "via_cluster": "{n} تحويل أُسند عبر مجموعة العنوان",
     "h_registry": "العناوين الواردة: قوائم العقوبات والتصنيفات والحوادث في السجلّ",
+    "status_open": "مفتوحة", "status_investigating": "قيد التحقيق", "status_closed": "مغلقة",
+    "role_seed": "نقطة بداية", "role_case_seed": "نقطة بداية في القضية", "role_sink": "خدمة مستلِمة",
+    "role_holding": "رصيد محتفظ به",
 })
 
 class T:

@@ -173,7 +173,7 @@ def attribution_section(attribution: dict | None, t: T, lang: str) -> list[str]:
         for i in row["incidents"]:
             cell.append(f'<div>{escape(i.get("title") or i.get("incident_id") or "")} ({_ltr(i.get("date") or "?")}, '
                         f'{escape(i.get("role") or "")}) — {t("source")}: {_ltr(i.get("source") or "?")}</div>')
-        h.append(f'<tr><td>{_ltr(row["address"], "id")}</td><td>{escape(row["role"])}</td>'
+        h.append(f'<tr><td>{_ltr(row["address"], "id")}</td><td>{t("role_" + row["role"])}</td>'
                  f'<td>{state}<br><small>{_ltr(row.get("sanction_reason") or "")}</small></td><td>{"".join(cell)}</td></tr>')
     h.append("</table></section>")
     return h

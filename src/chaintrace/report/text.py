@@ -163,6 +163,22 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
             ht.add_row(h.address or "(no address)", h.label or "", amount(report, h.amount, h.asset), str(h.hops),
                        when(h.time), Text(mark_txid(h.ref)))
         out.append(ht)
+    bridged = [x for x in report.sinks if x.bridge is not None]
+    if bridged:
+        bt2 = _table(f"bridges: {len(bridged)} deposit(s) into a bridge, matched on the other chain",
+                     ["deposit", a, "released on", "recipient", "amount", "fee (sat)", "delay (s)", "rule",
+                      "confidence"], {a, "amount"})
+        for x in bridged[:top]:
+            if not x.bridge:
+                bt2.add_row(Text(mark_txid(x.ref)), amount(report, x.amount, x.asset), "-", "no match", "", "", "",
+                            "", "")
+            for b in x.bridge or []:
+                bt2.add_row(Text(mark_txid(x.ref)), amount(report, x.amount, x.asset), f"{b['chain']} {b['tx']}",
+                            b["recipient"] or "", f"{b['amount']} {b['asset']}", str(b["fee_sat"]),
+                            str(b["delay_s"]), b["rule"], f"{b['confidence']:.2f}")
+        out.append(bt2)
+        if report.assumptions.get("bridges"):
+            out.append(Text(report.assumptions["bridges"], style="dim"))
     for i, p in enumerate(report.paths):
         out.append(path_table(report, p, f"path {i + 1}: {amount(report, p.amount, p.asset, True)} to "
                                           f"{p.to} ({p.kind}), {len(p.steps)} step(s)"))
@@ -182,6 +198,39 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
         out.append(Text(f"{s.get('transactions_with_taint', 0):,} transactions carried taint, "
                         f"{s.get('transfers_tainted', 0):,} tainted transfers ({s.get('transfers_scanned', 0):,} "
                         f"transfers scanned); {tags}", style="dim"))
+    if report.probabilistic is not None:
+        out.extend(probabilistic_renderables(report, top))
+    return out
+
+
+def probabilistic_renderables(report: TraceReport, top: int = 10) -> list:
+    """``trace --through-mixers``: the mixers, their candidate links and the trace of the linked payouts,
+    marked probabilistic and kept apart from the deterministic result above."""
+    sec = report.probabilistic or {}
+    a = report.asset_label()
+    out: list = [Text("PROBABILISTIC: value followed through custodial mixers along candidate links (amount "
+                      "minus fee, delay); not proof, not part of the balance above", style="bold magenta"),
+                 Text(sec.get("note", ""), style="dim")]
+    if not sec.get("mixers"):
+        out.append(Text("no traced value reached a custodial mixer (mixing_service sink)", style="yellow"))
+        return out
+    mt = _table("custodial mixers (exact: traced in = linked out + held)",
+                ["mixer", "traced in", "linked out", "held (fee, unlinked)", "deposits", "linked", "ambiguous",
+                 "unlinked"], {"traced in", "linked out", "held (fee, unlinked)"})
+    for m in sec["mixers"]:
+        mt.add_row(m["entity"], amount(report, int(m["traced_in"])), amount(report, int(m["linked_out"])),
+                   amount(report, int(m["held"])), str(m["traced_deposits"]), str(m["deposits_linked"]),
+                   str(m["deposits_ambiguous"]), str(m["deposits_unlinked"]))
+    out.append(mt)
+    lt = _table(f"candidate links ({len(sec['links'])}; largest first)",
+                ["deposit", "payout", a, "confidence", "rule", "delay (blocks)"], {a, "confidence"})
+    for x in sec["links"][:top]:
+        lt.add_row(Text(mark_txid(x["deposit"])), Text(mark_txid(x["payout"])), amount(report, int(x["amount"])),
+                   f"{x['confidence']:.2f}", x["rule"].split(":")[-1], str(x["delay_blocks"]))
+    out.append(lt)
+    sub = sec.get("trace")
+    if sub is not None:
+        out.extend(text_renderables(sub, top)[2:])
     return out
 
 

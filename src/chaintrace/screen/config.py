@@ -1,7 +1,7 @@
 """The screening configuration: severities, thresholds and hops, from a versioned YAML/JSON file.
 
 The default ships with chaintrace (``chaintrace/data/screen/severity.yaml``, version
-``chaintrace-severity/1``); every answer names the version it was scored with.
+``chaintrace-severity/2``); every answer names the version it was scored with.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from chaintrace.errors import UserError
 
 SEVERITIES = ("severe", "high", "medium", "low")
 RISKS = ("severe", "high", "medium", "low", "none")
+HACK_ABUSES = ("service_hack", "stolen_funds", "exploit", "bridge_exploit", "hacker")
 RANK = {"severe": 4, "high": 3, "medium": 2, "low": 1, "none": 0}
 
 
@@ -44,7 +45,7 @@ class Config:
 
     def severity_of(self, category: str | None, abuse: str | None, actor: str | None) -> str | None:
         """Severity of a source with this category/abuse/actor, or None (not an illicit or high-risk source)."""
-        if abuse in ("service_hack", "stolen_funds") and actor and _norm(actor) in self.dprk_actors:
+        if abuse in HACK_ABUSES and actor and _norm(actor) in self.dprk_actors:
             return self.severity.get("dprk_hack", "severe")
         for k in (abuse, category):
             if k and _norm(k) in self.severity:

@@ -11,8 +11,8 @@ addresses received (from the tag's ``valid_from`` on) for at most ``max_hops`` t
 (exchanges, ...) are sinks: exposure stops there. Every transfer that carried taint is recorded (``f_*``):
 the incoming exposure of its receiver, and -- haircut being linear -- the part of that one transfer that came
 from the group: transfer screening is a lookup (:mod:`chaintrace.screen.eth_screen`). The outgoing view
-holds what an account paid *directly* to a group's addresses (hop 1; deeper outgoing hops are not indexed on
-Ethereum yet).
+(what an account's payments carried on to a group within ``max_hops``) comes from a backward walk over the
+group's receipts (:mod:`chaintrace.screen.eth_kernels`, records ``b_*``).
 
 Assets are keyed by token contract address (native ether: ``ETH``): symbols are not unique. Amounts are
 exact integers (uint64 limb pairs ``*_lo``/``*_hi``); transfers of 10**38 and more (spam tokens, stored as
@@ -43,6 +43,7 @@ FORMAT = 1
 PREFIX = f"screen-eth-v{FORMAT}-"
 ARRAYS = ("e_acct", "e_group", "e_asset", "e_dir", "e_lo", "e_hi", "e_hops", "e_rec", "e_share",
           "f_k", "f_group", "f_lo", "f_hi", "f_hop", "f_par", "f_code",
+          "b_k", "b_group", "b_lo", "b_hi", "b_hop", "b_par",
           "a_acct", "seen_hash", "tx_hash8", "tx_order", "tx_hash", "tx_tr",
           "tr_from", "tr_to", "tr_asset", "tr_lo", "tr_hi", "tr_kind", "tr_tx", "tr_log", "tr_trace", "tr_seq",
           "tr_height", "addr_words")
@@ -197,6 +198,29 @@ class EthExposureIndex:
                           "synthesised": is_synthetic_txid(txid)})
             rec = int(a["f_par"][rec])
         return steps[::-1]
+
+
+    def trail_out(self, pos: int, limit: int = 32) -> list[dict]:
+        """The transfers from the subject's payment (outgoing record `pos`) on to the source's receipt:
+        ``[{hop, txid, ref, from, to, asset, value, taint, synthesised}]``, hop counted to the source (the last
+        step, the receipt of the group's address, is hop 1; ``taint``: the part that went on to the group)."""
+        from chaintrace.model.ids import is_synthetic_txid
+
+        a = self.arrays
+        chain: list[int] = []
+        while pos >= 0 and len(chain) < limit and pos not in chain:
+            chain.append(pos)
+            pos = int(a["b_par"][pos])
+        steps = []
+        for i, p in enumerate(chain):
+            k = int(a["b_k"][p])
+            txid, ref = self.ref(k)
+            steps.append({"hop": len(chain) - i, "txid": txid, "ref": ref,
+                          "from": self.address(int(a["tr_from"][k])), "to": self.address(int(a["tr_to"][k])),
+                          "asset": self.assets[int(a["tr_asset"][k])], "value": str(self.amount(k)),
+                          "taint": str((int(a["b_hi"][p]) << 64) | int(a["b_lo"][p])),
+                          "synthesised": is_synthetic_txid(txid)})
+        return steps
 
 
 def load_eth_index(ws: Workspace, config: Config, name: str | None = None) -> EthExposureIndex | None:
@@ -367,6 +391,64 @@ def _propagate(g, sources, seeds, stop, burn, config, progress):
     return {k: (np.concatenate(v) if v else np.zeros(0, dts[k])) for k, v in parts.items()}, cons
 
 
+def _outgoing(g, seeds: list[np.ndarray], stop: np.ndarray, config: Config, n_assets: int,
+              budget: int = 200_000_000):
+    """Per group: the backward walk of :func:`chaintrace.screen.eth_kernels.backward` from its receipts (the
+    outgoing view), its records (``b_*``, parents renumbered) and its conservation account per asset:
+    ``seeded = ended + unplaced`` (raises when it does not hold)."""
+    from chaintrace.screen import eth_kernels as BK
+
+    n = g.n_transfers
+    has = g.tr_to_h >= 0
+    order = np.argsort(g.tr_to_h, kind="stable")
+    credit_k = order[has[order]].astype(np.int64)
+    credit_start = np.zeros(g.n_holdings + 1, np.int64)
+    np.cumsum(np.bincount(g.tr_to_h[has], minlength=g.n_holdings), out=credit_start[1:])
+    d_lo, d_hi = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    c_lo, c_hi = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    hop = np.full(n, -1, np.int32)
+    parent = np.full(n, -1, np.int64)
+    queued = np.zeros(n, np.bool_)
+    parts: dict[str, list] = {k: [] for k in ("k", "group", "lo", "hi", "hop", "par")}
+    cons: dict[int, dict] = {}
+    partial = []
+    base = 0
+    for gi, seed in enumerate(seeds):
+        if not len(seed):
+            continue
+        acc = np.zeros((max(n_assets, 1), 4), np.uint64)
+        touched, part = BK.backward(g.tr_from, g.tr_from_h, g.tr_asset, g.tr_lo, g.tr_hi, credit_start, credit_k,
+                                    stop, np.ascontiguousarray(seed, np.int64), int(config.max_hops), int(budget),
+                                    d_lo, d_hi, c_lo, c_hi, hop, parent, queued, acc)
+        if part:
+            partial.append(gi)
+        else:
+            seeded = _by_asset(g.tr_asset[seed].astype(np.int64), g.tr_lo[seed], g.tr_hi[seed])
+            per = {}
+            for a_, v in seeded.items():
+                ended = (int(acc[a_, 1]) << 64) | int(acc[a_, 0])
+                unplaced = (int(acc[a_, 3]) << 64) | int(acc[a_, 2])
+                if v != ended + unplaced:
+                    raise AssertionError(f"outgoing walk of group {gi} not conserved in asset {a_}: seeded {v}, "
+                                         f"ended {ended}, unplaced {unplaced}")
+                per[a_] = {"seeded": v, "ended": ended, "unplaced": unplaced}
+            cons[gi] = per
+        pos = np.full(n, -1, np.int64)
+        pos[touched] = np.arange(len(touched)) + base
+        par = parent[touched]
+        parts["k"].append(touched)
+        parts["group"].append(np.full(len(touched), gi, np.int32))
+        parts["lo"].append(d_lo[touched].copy())
+        parts["hi"].append(d_hi[touched].copy())
+        parts["hop"].append(hop[touched].astype(np.int16))
+        parts["par"].append(np.where(par >= 0, pos[np.maximum(par, 0)], -1))
+        base += len(touched)
+        BK.reset(touched, d_lo, d_hi, c_lo, c_hi, hop, parent, queued)
+    dts = {"k": np.int64, "group": np.int32, "lo": np.uint64, "hi": np.uint64, "hop": np.int16, "par": np.int64}
+    b = {k: (np.concatenate(v) if v else np.zeros(0, dts[k])) for k, v in parts.items()}
+    return b, cons, partial
+
+
 def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                     progress: Progress | None = None) -> dict:
     """Build (or reuse) the Ethereum exposure index of the current data and registry; returns its summary."""
@@ -407,11 +489,13 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     m = to >= 0
     inc = _aggregate(to[m], f["group"][m].astype(np.int64), g.tr_asset[f["k"][m]].astype(np.int64), f["lo"][m],
                      f["hi"][m], f["hop"][m].astype(np.int64), recs[m], ng, n_assets)
-    # outgoing (direct): what each payer sent to a group's address (the hop-0 records are those credits)
-    frm = g.tr_from[f["k"]] if len(f["k"]) else np.zeros(0, np.int64)
-    m = (f["hop"] == 0) & (frm >= 0)
-    out = _aggregate(frm[m], f["group"][m].astype(np.int64), g.tr_asset[f["k"][m]].astype(np.int64), f["lo"][m],
-                     f["hi"][m], np.ones(int(m.sum()), np.int64), recs[m], ng, n_assets)
+    # outgoing: what each payer's transfers carried on to a group's addresses within max_hops (backward walk)
+    b, cons_out, partial = _outgoing(g, seeds, stop, config, n_assets)
+    frm = g.tr_from[b["k"]] if len(b["k"]) else np.zeros(0, np.int64)
+    m = frm >= 0
+    out = _aggregate(frm[m], b["group"][m].astype(np.int64), g.tr_asset[b["k"][m]].astype(np.int64), b["lo"][m],
+                     b["hi"][m], b["hop"][m].astype(np.int64), np.arange(len(b["k"]), dtype=np.int64)[m], ng,
+                     n_assets)
     rows = [(r, d) for r, d in ((inc, 0), (out, 1)) if r is not None]
     exposed = np.unique(np.concatenate([r["acct"] for r, _ in rows])) if rows else np.zeros(0, np.int64)
     recv = _totals(g, exposed, n_assets, "to")
@@ -442,6 +526,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
         "e_rec": np.array(e["rec"], np.int64)[eo], "e_share": np.array(e["share"], np.float64)[eo],
         "f_k": f["k"], "f_group": f["group"], "f_lo": f["lo"], "f_hi": f["hi"], "f_hop": f["hop"],
         "f_par": f["par"], "f_code": f["code"], "a_acct": exposed,
+        "b_k": b["k"], "b_group": b["group"], "b_lo": b["lo"], "b_hi": b["hi"], "b_hop": b["hop"], "b_par": b["par"],
         "seen_hash": np.sort(hash_keys([s for s in all_addr if s])), "tx_hash8": h8[ho], "tx_order": ho.astype(np.int64),
         "tx_hash": tx_hash, "tx_tr": np.asarray(g.tx_tr), "tr_from": np.asarray(g.tr_from),
         "tr_to": np.asarray(g.tr_to), "tr_asset": np.asarray(g.tr_asset), "tr_lo": np.asarray(g.tr_lo),
@@ -466,12 +551,16 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
             "conservation": {str(gi): {names[a]: {"introduced": str(c["introduced"]), "held": str(c["held"]),
                                                    "stopped": {k: str(v) for k, v in c["stopped"].items()}}
                                        for a, c in per.items()} for gi, per in cons.items()},
+            "conservation_outgoing": {str(gi): {names[a]: {k: str(v) for k, v in c.items()} for a, c in per.items()}
+                                      for gi, per in cons_out.items()},
+            "outgoing_partial_groups": partial,
             "totals": {f"{a}:{s}": [str(recv.get((a, s), 0)), str(sent.get((a, s), 0))]
                        for a, s in sorted(set(recv) | set(sent))},
             "stats": {"n_transfers": g.n_transfers, "n_tx": g.n_tx, "n_addresses": g.n_addresses,
                       "n_groups": len(sources.groups), "n_sources": len(sources.keys),
                       "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)), "n_services": len(sources.services),
                       "n_tainted_transfers": int(len(np.unique(f["k"]))), "n_records": int(len(f["k"])),
+                      "n_outgoing_records": int(len(b["k"])),
                       "n_exposures": int(len(eo)), "n_exposed_addresses": int(len(exposed)),
                       "n_big_transfers_not_followed": int(g.tr_big.sum()), "seeded": seeded,
                       "build_seconds": round(time.perf_counter() - t0, 3)}}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from chaintrace.screen.eth_index import FEE_KIND_NAMES, TOKEN_KIND_NAMES
+from chaintrace.screen.service import warnings_for
 
 EVIDENCE_PATHS = 3
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -103,8 +104,11 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
         for amt, rec, e in [p for p in pending if p[2].get("counts") and p[2]["hops_min"] > 0][:EVIDENCE_PATHS]:
             r["evidence"].append({"exposure": next(i for i, x in enumerate(exposures) if x is e),
                                   "direction": e["direction"], "entity": e["entity"], "asset": e["asset"],
-                                  "amount": str(amt), "path": idx.trail(rec)})
-    r["warnings"].extend(snap.warnings)
+                                  "amount": str(amt),
+                                  "path": idx.trail(rec) if e["direction"] == "incoming" else idx.trail_out(rec)})
+    if idx is not None and idx.meta.get("outgoing_partial_groups"):
+        r["warnings"].append("the outgoing view of some source groups is partial (work limit reached while indexing)")
+    r["warnings"].extend(warnings_for(snap, "eth"))
     return r
 
 
@@ -175,7 +179,7 @@ def screen_eth_transfer(snap, ref: str) -> dict:
             return r
         r["warnings"].append("no exposure index for eth (run `chaintrace screen index`): not screened")
         r["risk"], r["score"] = None, None
-        r["warnings"].extend(snap.warnings)
+        r["warnings"].extend(warnings_for(snap, "eth"))
         return r
     k, why = resolve_ref(idx, ref)
     if why is not None:
@@ -185,7 +189,7 @@ def screen_eth_transfer(snap, ref: str) -> dict:
         r["warnings"].append("transaction not in the eth chain data indexed (up to block "
                              f"{idx.data_version['chains']['eth']['tip_height']}): exposure unknown")
         r["risk"], r["score"] = None, None
-        r["warnings"].extend(snap.warnings)
+        r["warnings"].extend(warnings_for(snap, "eth"))
         return r
     a = idx.arrays
     value = idx.amount(k)
@@ -208,5 +212,5 @@ def screen_eth_transfer(snap, ref: str) -> dict:
     if r["transfer"]["synthesised"]:
         r["warnings"].append("the transaction hash was synthesised by chaintrace (the source export had none): "
                              "not an on-chain id")
-    r["warnings"].extend(snap.warnings)
+    r["warnings"].extend(warnings_for(snap, "eth"))
     return r

@@ -22,6 +22,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+import numpy as np
+
 RETENTION_DAYS = 90.0
 _DDL = """
 CREATE TABLE IF NOT EXISTS screened (chain TEXT NOT NULL, address TEXT NOT NULL, last_screened REAL NOT NULL,
@@ -119,6 +121,38 @@ def _rows_of(item) -> list[tuple[str, str, bool, int | None]]:
     return [(chain, k, bool(d and d["sanctions"]), gen)]
 
 
+def _rows(buf: list[tuple]) -> list[tuple]:
+    """Rows of the noted items; single addresses of the chain data in canonical form are recognised with one
+    vectorised hash probe per snapshot (a service notes thousands a second)."""
+    out: list[tuple] = []
+    singles: dict[int, list[tuple]] = {}
+    for item in buf:
+        if item[0] == "one" and item[1].index is not None:
+            singles.setdefault(id(item[1]), []).append(item)
+        else:
+            out.extend((c, a, item[3], int(s), g) for c, a, s, g in _rows_of(item))
+    for items in singles.values():
+        from chaintrace.intel import addresses as addr
+        from chaintrace.screen.index import hash_keys
+
+        snap = items[0][1]
+        idx, gen = snap.index, generation_of(snap)
+        direct = snap.sources["btc"].direct if "btc" in snap.sources else {}
+        addrs = [it[2][1] for it in items]
+        keys = [addr.key_any(a) if isinstance(a, str) else "" for a in addrs]
+        sh = idx.arrays["seen_hash"]
+        h = hash_keys(keys)
+        pos = np.minimum(np.searchsorted(sh, h), max(len(sh) - 1, 0))
+        seen = ((sh[pos] == h) if len(sh) else np.zeros(len(keys), np.bool_)).tolist()
+        for it, a, k, sn in zip(items, addrs, keys, seen):
+            if k == a and it[2][0] in (None, "btc") and (sn or a in idx.addr_row):
+                d = direct.get(k)
+                out.append(("btc", k, it[3], int(bool(d and d["sanctions"])), gen))
+            else:
+                out.extend((c, x, it[3], int(s), g) for c, x, s, g in _rows_of(it))
+    return out
+
+
 class ScreenLog:
     """The buffer in front of :func:`record` (thread-safe)."""
 
@@ -142,7 +176,10 @@ class ScreenLog:
             buf = []
             while self._buf:
                 buf.append(self._buf.popleft())
-            rows = [(c, a, item[3], int(s), g) for item in buf for c, a, s, g in _rows_of(item)]
+            from chaintrace.screen.service import gc_paused
+
+            with gc_paused():
+                rows = _rows(buf)
             if not rows:
                 return 0
             n = 0

@@ -20,6 +20,8 @@ Arrays (``.npy``):
 ``seen_hash``                                         sorted 64-bit hashes of every address key in the chain
 ``tx_hash8, tx_order``                                first 8 bytes of every txid (sorted) -> tx id
 ``tx_out, out_value, out_tx``                         outputs of each transaction, their values and tx
+``ans_off, ans_blob``                                 every exposed address's answer, serialized at build
+                                                      (:mod:`chaintrace.screen.answers`)
 plus ``meta.json`` (data version, groups, exposed address strings, txids of evidence transactions).
 """
 from __future__ import annotations
@@ -40,11 +42,11 @@ from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = f"screen-v{FORMAT}-"
 ARRAYS = ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_group", "f_taint", "f_hop",
           "f_parent", "f_dir", "a_id", "a_received", "a_sent", "seen_hash", "tx_hash8", "tx_order", "tx_out",
-          "out_value", "out_tx")
+          "out_value", "out_tx", "ans_off", "ans_blob")
 KEY_WIDTH = 96  # bytes of an address key that take part in the "seen" hash (longer keys are cut)
 
 
@@ -101,12 +103,21 @@ class ExposureIndex:
         # (output, group, direction) -> position in the f_* arrays (sorted by that triple): one probe
         self._ng = 2 * max(1, len(self.groups))
         self.f_key = a["f_out"].astype(np.int64) * self._ng + a["f_group"].astype(np.int64) * 2 + a["f_dir"]
+        # precomputed answers (absent while the index itself is being built)
+        self.blob = memoryview(a["ans_blob"]) if "ans_blob" in a else None
+        # address key -> row of its precomputed answer (exposed addresses, then the other registry hits)
+        self.ans_row = dict(self.addr_row)
+        self.known: set[str] = set()  # keys known to be in the chain data (a shortcut of seen())
+        n = len(self.addr_row)
+        self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_direct", [])))
 
     @property
     def data_version(self) -> dict:
         return self.meta["data_version"]
 
     def seen(self, key: str) -> bool:
+        if key in self.known:
+            return True
         h = hash_keys([key])[0]
         s = self.arrays["seen_hash"]
         p = int(np.searchsorted(s, h))
@@ -220,8 +231,59 @@ def _seeds(sources: Sources, keys_to_id: dict[str, int], g, out_by_addr_start, o
     return [np.unique(np.concatenate(x)) if x else np.zeros(0, np.int64) for x in per]
 
 
-def build_index(ws: Workspace, config: Config, *, at: str | None = None, progress: Progress | None = None) -> dict:
-    """Build (or reuse) the exposure index of the current Bitcoin data and registry; returns its summary."""
+def _digest(a: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.int64).tobytes()).hexdigest()[:32]
+
+
+def _gkey(g: dict) -> tuple:
+    return tuple(g.get(k) for k in ("category", "abuse", "entity", "actor", "severity"))
+
+
+def _previous(ws: Workspace, config: Config, commit: int, name: str, stop_digest: str) -> ExposureIndex | None:
+    """The newest complete index of the same chain commit, registry directory and configuration (another
+    registry generation) whose stop set (services in the chain) is the same: its groups can be reused."""
+    root = index_root(ws)
+    tail = f"-r{registry_id(ws)}-{config.digest}"
+    cands = sorted((p for p in root.glob(f"{PREFIX}c{commit:06d}-g*{tail}")
+                    if p.name != name and (p / "DONE").exists()), key=lambda p: p.stat().st_mtime_ns)
+    for p in reversed(cands):
+        idx = load_index(ws, config, p.name)
+        if idx is not None and idx.meta.get("stop_digest") == stop_digest and "seed_digests" in idx.meta:
+            return idx
+    return None
+
+
+def _reusable(prev: ExposureIndex, groups: list[dict], seed_digests: list[str]) -> dict[int, dict]:
+    """group -> its rows (out, taint, hop, parent, dir) from `prev`, for every group of the new sources with the
+    same identity and the same seed outputs as one of `prev`'s."""
+    old = {(_gkey(gr), d): i for i, (gr, d) in enumerate(zip(prev.groups, prev.meta["seed_digests"]))}
+    a = prev.arrays
+    fg = np.asarray(a["f_group"])
+    order = np.argsort(fg, kind="stable")
+    bounds = np.searchsorted(fg[order], np.arange(len(prev.groups) + 1))
+    out = {}
+    for gi, (gr, d) in enumerate(zip(groups, seed_digests)):
+        oi = old.get((_gkey(gr), d))
+        if oi is None:
+            continue
+        sel = order[bounds[oi]:bounds[oi + 1]]
+        out[gi] = {"out": np.asarray(a["f_out"])[sel], "taint": np.asarray(a["f_taint"])[sel],
+                   "hop": np.asarray(a["f_hop"])[sel], "parent": np.asarray(a["f_parent"])[sel],
+                   "dir": np.asarray(a["f_dir"])[sel]}
+    return out
+
+
+def build_index(ws: Workspace, config: Config, *, at: str | None = None, progress: Progress | None = None,
+                incremental: bool = True) -> dict:
+    """Build (or reuse) the exposure index of the current Bitcoin data and registry; returns its summary.
+
+    Incremental after a registry change (an ``intel import``) on the same chain data: the propagation of
+    every source group whose identity and seed outputs are unchanged is taken from the previous index (when
+    the services in the chain, where exposure stops, are unchanged too); only new or changed groups are
+    propagated. After new blocks (another chain commit) or a changed stop set the whole index is
+    propagated again. `incremental=False` always propagates everything (tests compare the two)."""
     from chaintrace.graph.btc import load_btc_graph
     from chaintrace.screen import kernels
 
@@ -268,9 +330,21 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     ro = {n: np.ascontiguousarray(getattr(g, n)) for n in ("tx_out", "tx_in", "out_value", "out_addr",
                                                               "out_spender_tx", "out_tx", "in_output")}
     parts: dict[str, list] = {k: [] for k in ("out", "group", "taint", "hop", "parent", "dir")}
+    stop_digest, seed_digests = _digest(np.flatnonzero(stop)), [_digest(x) for x in seeds]
+    prev = _previous(ws, config, commit, name, stop_digest) if incremental and at is None else None
+    reuse = _reusable(prev, sources.groups, seed_digests) if prev is not None else {}
+    n_reused = 0
     progress.start("exposure index", total=2 * len(sources.groups))
     for gi, seed in enumerate(seeds):
         if not len(seed):
+            progress.advance(2)
+            continue
+        if gi in reuse:  # same group, same seeds, same stops, same chain: the previous index's rows
+            rows = reuse[gi]
+            for k in ("out", "taint", "hop", "parent", "dir"):
+                parts[k].append(rows[k])
+            parts["group"].append(np.full(len(rows["out"]), gi, np.int32))
+            n_reused += 1
             progress.advance(2)
             continue
         for direction in (0, 1):
@@ -351,13 +425,23 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         "config_digest": config.digest, "index_built": built, "index": name, "max_hops": config.max_hops,
         "policy": config.policy,
     }
+    exposed_keys = {A.key("btc", s) for s in exposed}
+    baked_direct = sorted(k for k in sources.direct if k in keys_to_id and k not in exposed_keys)
     meta = {"format": FORMAT, "data_version": data_version, "groups": sources.groups,
-            "addresses": exposed, "txids": {str(k): v for k, v in ev_txids.items()},
+            "addresses": exposed, "baked_direct": baked_direct, "stop_digest": stop_digest,
+            "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
+                      "n_groups_reused": n_reused, "previous_index": prev.path.name if prev is not None else None,
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
+    from chaintrace.screen.answers import bake
+
+    t_bake = time.perf_counter()
+    arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config)
+    meta["stats"]["bake_seconds"] = round(time.perf_counter() - t_bake, 3)
+    meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
     _write(index_root(ws), name, arrays, meta)
     return {**summary(load_index(ws, config, name)), "reused": False}
 

@@ -6,7 +6,9 @@ comes from one data version, never from a half-written state (an ingest or impor
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import gc
 import re
 import threading
 import time
@@ -32,9 +34,22 @@ class Snapshot:
     index: ExposureIndex | None  # btc exposure index
     data_version: dict
     warnings: list[str] = field(default_factory=list)  # apply to every answer
+    chain_warnings: dict = field(default_factory=dict)  # chain -> warnings of that chain's answers only
     created: float = field(default_factory=time.time)
+    baked: bool = False  # the index's precomputed answers hold for this snapshot's registry facts
     eth_index: object = None  # chaintrace.screen.eth_index.EthExposureIndex (None: eth direct hits only)
     service_facts: Any = None  # chaintrace.screen.services.ServiceFacts: unidentified_service exposures
+
+
+def warnings_for(snap: Snapshot, chain: str | None) -> list[str]:
+    """The warnings an answer about `chain` carries: the snapshot's own plus that chain's (an Ethereum
+    answer does not say that Bitcoin data is missing)."""
+    return list(snap.warnings) + list(snap.chain_warnings.get(chain, ()))
+
+
+def all_warnings(snap: Snapshot) -> list[str]:
+    """Every warning of the snapshot (``GET /status``)."""
+    return list(snap.warnings) + [w for c in sorted(snap.chain_warnings) for w in snap.chain_warnings[c]]
 
 
 def _now_iso() -> str:
@@ -47,10 +62,12 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
     from chaintrace.intel import registry as reg
 
     warnings: list[str] = []
+    btc_w: list[str] = []
+    eth_w: list[str] = []
     idx = None
     cur = current_name(ws, config)
     if cur is None:
-        warnings.append(f"no btc chain data in workspace {ws.path}: btc answers hold direct hits only")
+        btc_w.append(f"no btc chain data in workspace {ws.path}: btc answers hold direct hits only")
     else:
         if build:
             from chaintrace.screen.index import build_index
@@ -60,10 +77,10 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
         if idx is None:
             idx = latest_index(ws, config)
             if idx is None:
-                warnings.append("no exposure index for btc: only direct hits are reported "
+                btc_w.append("no exposure index for btc: only direct hits are reported "
                                 "(run `chaintrace screen index`)")
             else:
-                warnings.append(f"exposure index {idx.path.name} is behind the current data "
+                btc_w.append(f"exposure index {idx.path.name} is behind the current data "
                                 f"(commit {cur[1]}, registry generation {cur[2]}): run `chaintrace screen index`")
     gen = reg.generation(ws)
     at = idx.data_version.get("registry_at") if idx is not None else None
@@ -86,17 +103,19 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
                                "tip_hash": tip.get("hash"), "tip_time": None}
     from chaintrace.screen.eth_index import snapshot_eth
 
-    eth_idx = snapshot_eth(ws, config, dv, warnings, build=build)
+    eth_idx = snapshot_eth(ws, config, dv, eth_w, build=build)
     tip_time = ((dv.get("chains") or {}).get("btc") or {}).get("tip_time")
     if tip_time:
         age = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(tip_time)
         if age.days > config.stale_days:
-            warnings.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
+            btc_w.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
                             "after that is not known")
+    baked = idx is not None and idx.blob is not None and "registry_generation_now" not in dv
     from chaintrace.screen.services import ServiceFacts
 
-    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings, eth_index=eth_idx,
-                    service_facts=ServiceFacts(ws))
+    return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings,
+                    chain_warnings={"btc": btc_w, "eth": eth_w}, baked=baked,
+                    eth_index=eth_idx, service_facts=ServiceFacts(ws))
 
 
 # --------------------------------------------------------------------------------------------- scoring
@@ -156,7 +175,33 @@ def _empty(subject: str, chain: str | None) -> dict:
             "evidence": [], "warnings": [], "invalid": None}
 
 
+def canned(subject: str, warnings: list[str]) -> dict:
+    """The answer of a btc address the chain data holds without any exposure or registry hit."""
+    return {"subject": subject, "chain": "btc", "risk": "none", "score": 0, "exposures": [], "sanctions": [],
+            "evidence": [], "warnings": warnings, "invalid": None, "rules": []}
+
+
+def _quick(snap: Snapshot, subject: str) -> dict | None:
+    """The answer from the index's precomputed parts (an exposed address) or the canned answer (an address
+    the chain holds, no exposure, no registry fact); None when it must be computed."""
+    idx = snap.index
+    if idx is None or not snap.baked or not isinstance(subject, str):
+        return None
+    row = idx.ans_row.get(subject)
+    if row is not None:
+        from chaintrace.screen.answers import assemble
+
+        return assemble(idx, row, subject, warnings_for(snap, "btc"))
+    if (addr.key_any(subject) == subject and subject not in snap.sources["btc"].direct
+            and subject not in snap.sources["eth"].direct and idx.seen(subject)):
+        return canned(subject, warnings_for(snap, "btc"))
+    return None
+
+
 def screen_one_address(snap: Snapshot, subject: str) -> dict:
+    quick = _quick(snap, subject)
+    if quick is not None:
+        return quick
     idx0 = snap.index
     if idx0 is not None and isinstance(subject, str) and subject in idx0.addr_row:
         chain, why = "btc", None  # an address of the indexed chain data, as the chain writes it: valid
@@ -227,13 +272,52 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
             r["evidence"].append({"exposure": next(i for i, x in enumerate(exposures) if x is e),
                                   "direction": e["direction"], "entity": idx.groups[gi].get("entity"),
                                   "amount": str(amt), "path": idx.trail(o, gi, di)})
-    r["warnings"].extend(snap.warnings)
+    r["warnings"].extend(warnings_for(snap, chain))
     return r
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_on = False
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection inside (nestable, across threads): building 100,000 small answers,
+    rows or summaries would otherwise trigger full collections that walk every object of the results and
+    the snapshot, for no garbage (these structures hold no cycles)."""
+    global _gc_depth, _gc_was_on
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_on = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_on:
+                gc.enable()
+
+
+def _key_fast(s) -> str:
+    """:func:`chaintrace.intel.addresses.key_any` with the Bitcoin forms first (a batch's common case)."""
+    if not isinstance(s, str):
+        return ""
+    c = s[:1]
+    if c in ("1", "3") and s[-1:] not in " \t\r\n":
+        return s
+    if s[:3] in ("bc1", "tb1") or s[:5] == "bcrt1":
+        return s.lower()  # whitespace kept: such a key matches nothing and is classified one by one
+    return addr.key_any(s)
+
+
 def screen_address_batch(snap: Snapshot, subjects: list[str]) -> list[dict]:
-    """:func:`screen_one_address` for many subjects: those the chain data holds without any exposure or
-    registry hit (most of a batch) are answered from one template, found with vectorised hash probes."""
+    """:func:`screen_one_address` for many subjects, vectorised: the subjects' keys are hashed and probed
+    against the chain's address set in one go; exposed addresses are answered from the index's precomputed
+    parts, addresses the chain holds without any exposure or registry hit (most of a batch) from the canned
+    answer; the rest (invalid subjects, registry-only hits, eth, unseen addresses) one by one."""
     idx = snap.index
     if idx is None or len(subjects) < 64:
         return [screen_one_address(snap, s) for s in subjects]
@@ -241,21 +325,36 @@ def screen_address_batch(snap: Snapshot, subjects: list[str]) -> list[dict]:
 
     from chaintrace.screen.index import hash_keys
 
-    keys = [addr.key_any(s) if isinstance(s, str) else "" for s in subjects]
+    keys = [_key_fast(s) for s in subjects]
     seen_hash = idx.arrays["seen_hash"]
     h = hash_keys(keys)
     pos = np.minimum(np.searchsorted(seen_hash, h), max(len(seen_hash) - 1, 0))
     seen = (seen_hash[pos] == h) if len(seen_hash) else np.zeros(len(keys), np.bool_)
-    rows, direct_btc, direct_eth = idx.addr_row, snap.sources["btc"].direct, snap.sources["eth"].direct
-    warnings = list(snap.warnings)
-    out = []
-    for s, k, sn in zip(subjects, keys, seen.tolist()):
-        if sn and k == s and k not in rows and k not in direct_btc and k not in direct_eth:
-            out.append({"subject": s, "chain": "btc", "risk": "none", "score": 0, "exposures": [], "sanctions": [],
-                        "evidence": [], "warnings": warnings, "invalid": None, "rules": []})
-        else:
-            out.append(screen_one_address(snap, s))
+    out: list[dict] = []
+    with gc_paused():  # ~100,000 new dicts, no cycles: a collection pass over them is pure cost
+        _batch_rows(snap, subjects, keys, seen.tolist(), out)
     return out
+
+
+def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list[bool], out: list[dict]) -> None:
+    from chaintrace.screen.answers import assemble
+
+    idx = snap.index
+    baked = snap.baked
+    rows = idx.ans_row if baked else idx.addr_row
+    direct_btc, direct_eth = snap.sources["btc"].direct, snap.sources["eth"].direct
+    warnings = warnings_for(snap, "btc")
+    for s, k, sn in zip(subjects, keys, seen):
+        if k == s:
+            row = rows.get(k)
+            if row is None:
+                if sn and k not in direct_btc and k not in direct_eth:
+                    out.append(canned(s, warnings))
+                    continue
+            elif baked:
+                out.append(assemble(idx, row, s, warnings))
+                continue
+        out.append(screen_one_address(snap, s))
 
 
 def parse_ref(ref: str) -> tuple[str | None, str | None, int | None, str | None]:
@@ -286,7 +385,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
     if idx is None:
         r["warnings"].append("no exposure index for btc (run `chaintrace screen index`): not screened")
         r["risk"], r["score"] = None, None
-        r["warnings"].extend(snap.warnings)
+        r["warnings"].extend(warnings_for(snap, "btc"))
         return r
     a = idx.arrays
     t = idx.tx_of(txid)
@@ -294,7 +393,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
         r["warnings"].append("transaction not in the btc chain data indexed (up to height "
                              f"{idx.data_version['chains']['btc']['tip_height']}): exposure unknown")
         r["risk"], r["score"] = None, None
-        r["warnings"].extend(snap.warnings)
+        r["warnings"].extend(warnings_for(snap, "btc"))
         return r
     o0, o1 = int(a["tx_out"][t]), int(a["tx_out"][t + 1])
     if vout >= o1 - o0:
@@ -316,7 +415,7 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
     r["exposures"] = exposures
     r["policy"] = {"name": snap.config.policy, "max_hops": snap.config.max_hops}
     r["risk"], r["score"], r["rules"] = score(snap.config, "btc", exposures, [])
-    r["warnings"].extend(snap.warnings)
+    r["warnings"].extend(warnings_for(snap, "btc"))
     return r
 
 
@@ -337,6 +436,8 @@ class Screener:
         self._watch = watch
         self.auto_index = auto_index
         self._build_failed = 0.0
+        self._log_thread: threading.Thread | None = None
+        self._atexit = False
         from chaintrace.screen.history import ScreenLog
 
         self.log = ScreenLog(ws)  # recently screened addresses (for the monitor's sanctions-change check)
@@ -366,7 +467,8 @@ class Screener:
         return tuple(out)
 
     def _refresh(self) -> None:
-        self.log.flush()
+        if self._watch:
+            self.log.flush()  # the watcher thread: the service's log writer
         with self._lock:
             self._checked = time.monotonic()
             try:
@@ -374,6 +476,8 @@ class Screener:
                 if stamp != self._stamp:
                     self._snap = make_snapshot(self.ws, self.config)
                     self._stamp = stamp
+                    if self._watch:  # a service: the new snapshot's objects leave the cyclic GC's view
+                        gc.freeze()
             except Exception:  # noqa: BLE001  a store being written: keep answering from the snapshot we have
                 pass
 
@@ -420,8 +524,36 @@ class Screener:
         results = screen_address_batch(snap, subjects)
         self.log.note_results(snap, results)
         if not self._watch:
-            self.log.flush()
+            self._flush_log_soon()
         return {"results": results, "data_version": snap.data_version}
+
+    def _flush_log_soon(self) -> None:
+        """Write the screened-address log in a background thread (a 100,000-address batch takes about a
+        second of SQLite work that the answer need not wait for); :meth:`close` (and process exit) waits."""
+        with self._lock:
+            t = self._log_thread
+            if t is not None and t.is_alive():
+                return  # the running writer loops until the buffer is empty
+            if not self._atexit:
+                import atexit
+                import weakref
+
+                ref = weakref.ref(self)
+                atexit.register(lambda: (lambda sc: sc.close() if sc is not None else None)(ref()))
+                self._atexit = True
+            self._log_thread = threading.Thread(target=self._log_writer, name="chaintrace-screen-log", daemon=True)
+            self._log_thread.start()
+
+    def _log_writer(self) -> None:
+        while self.log.flush():
+            pass
+
+    def close(self) -> None:
+        """Wait until everything screened so far is in the screened-address log."""
+        t = self._log_thread
+        if t is not None:
+            t.join()
+        self.log.flush()
 
     def transfers(self, refs: list[str]) -> dict:
         snap = self.snapshot()
@@ -430,7 +562,10 @@ class Screener:
 
 def screen_addresses(ws: Workspace, subjects: list[str], *, config: Config | None = None) -> dict:
     """Screen addresses: ``{"results": [...], "data_version": {...}}``, one result per subject in order."""
-    return Screener(ws, config).addresses(list(subjects))
+    sc = Screener(ws, config)
+    ans = sc.addresses(list(subjects))
+    sc.close()
+    return ans
 
 
 def screen_transfers(ws: Workspace, refs: list[str], *, config: Config | None = None) -> dict:

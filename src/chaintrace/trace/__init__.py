@@ -87,6 +87,8 @@ class TraceRequest:
     top_paths: int = 5
     coinjoins: str = "follow"  # follow | stop (value entering a detected CoinJoin is reported as stopped)
     follow_services: bool = False  # True: do not stop at services detected by behaviour (service_like sinks)
+    through_mixers: bool = False  # follow custodial-mixer payouts linked to traced deposits (probabilistic)
+    mixer_params: dict = field(default_factory=dict)  # linking parameters (chaintrace.detect.mixers.DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
           max_hops: int | None = None, min_value: int | None = None, min_share: float = 0.0,
           since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
-          follow_services: bool = False, progress: Progress = NULL) -> TraceReport:
+          follow_services: bool = False, through_mixers: bool = False, mixer_params: dict | None = None,
+          progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
     Seeds (Bitcoin): an address (every output it received, within `since`..`until`), a txid (its outputs)
@@ -135,6 +138,10 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     addresses whose paths from the seeds the report carries.
     `coinjoins="stop"`: value entering a transaction the CoinJoin detectors recognise is not followed (reason
     ``coinjoin``); ``"follow"`` (default) applies the policy through it like any transaction.
+    `through_mixers` (Bitcoin): value reaching a custodial mixer (a ``mixing_service`` sink) is also followed
+    along the mixer's payouts linked to its deposits by amount minus a fee and delay
+    (:mod:`chaintrace.trace.mixers`; `mixer_params`: fee_min, fee_max, delay_min, delay_max, max_parts,
+    min_confidence), reported apart in ``report.probabilistic``.
 
     Raises :class:`~chaintrace.errors.UserError` for bad requests (unknown seed, empty store, unsupported
     policy, contradicting limits). The returned report satisfies the value invariant exactly.
@@ -160,6 +167,15 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         raise UserError("top_paths must be 0 or more")
     if coinjoins not in ("follow", "stop"):
         raise UserError(f"--coinjoins must be follow or stop, not {coinjoins!r}")
+    if through_mixers and chain != "btc":
+        raise UserError(f"--through-mixers links custodial-mixer payouts on Bitcoin only, not {chain}")
+    if through_mixers:
+        from chaintrace.graph.mixers import check_params
+
+        check_params(dict(mixer_params or {}))
+        mc = (mixer_params or {}).get("min_confidence")
+        if mc is not None and not 0.0 <= float(mc) <= 1.0:
+            raise UserError(f"--mixer-min-confidence is between 0 and 1, not {mc}")
     s, u = parse_bound(since, "--since"), parse_bound(until, "--until")
     if s and u and s.kind == u.kind and s.value > u.value:
         raise UserError(f"--since ({s}) is after --until ({u})")
@@ -169,12 +185,16 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags],
         actor_files=[str(a) for a in actors], registry=registry,
         clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins,
-        follow_services=bool(follow_services))
+        follow_services=bool(follow_services), through_mixers=bool(through_mixers),
+        mixer_params=dict(mixer_params or {}))
     report = tracer.run(ws, req, progress)
     name_actors(ws, report, req.actor_files, req.registry)
     from chaintrace.trace.evidence import describe_evidence
 
     describe_evidence(ws, report, req)
+    from chaintrace.trace.bridges import attach_bridge_matches
+
+    attach_bridge_matches(ws, report)  # bridge sinks list the matched transfers on the other chain
     check_invariant(report)
     return report
 

@@ -176,10 +176,11 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     # every seed is its own source (per-seed attribution, by_seed) up to BY_SEED_MAX seeds; beyond, one source
     n_src = len(seeds) if len(seeds) <= BY_SEED_MAX else 1
     src_of = seed_src if n_src > 1 else np.zeros(len(seed_src), np.int64)
-    res = K.propagate_graph(g, seed_out, src_of, n_src, policy=req.policy, fee_mode=req.fee_mode,
-                            sink_of_addr=sinks.addr_sink if len(sinks.addr_sink) else None, min_value=min_value,
-                            max_hops=req.max_hops, until_tx=until_tx, max_txs=req.max_txs,
-                            stop_tx=stop_tx, unspendable_type=NULLDATA)
+    kw = dict(policy=req.policy, fee_mode=req.fee_mode,
+              sink_of_addr=sinks.addr_sink if len(sinks.addr_sink) else None, min_value=min_value,
+              max_hops=req.max_hops, until_tx=until_tx, max_txs=req.max_txs, stop_tx=stop_tx,
+              unspendable_type=NULLDATA)
+    res = K.propagate_graph(g, seed_out, src_of, n_src, **kw)
     progress.finish()
     times["trace_s"] = time.perf_counter() - t0
 
@@ -193,6 +194,14 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
         report.stats["coinjoins_detected"] = n_coinjoins
     if n_services is not None:
         report.stats["services_detected"] = n_services
+    if req.through_mixers:
+        from chaintrace.trace.mixers import through_mixers
+
+        t1 = time.perf_counter()
+        report.probabilistic = through_mixers(
+            ws, g, req, res, sinks, kw, lambda sd, nom, nomv, r2, ps: _build_report(
+                ws, g, store, req, sd, nom, nomv, r2, sinks, min_value, until_tx, tags, ps, 1))
+        times["mixers_s"] = time.perf_counter() - t1
     progress.finish()
     times["report_s"] = time.perf_counter() - t0
     report.stats.update({k: round(v, 4) for k, v in times.items()})

@@ -67,6 +67,7 @@ class Sink:
     actor_name: str | None = None  # the label of `actor` (intelligence registry / ActorPack), when known
     reason: str | None = None  # "service_like": a sink because it behaves like a service (no tag says so)
     detection: dict | None = None  # the service detection (kind, confidence, features, thresholds, hub)
+    bridge: list | None = None  # bridge sinks: matched transfers on the other chain (chaintrace.trace.bridges)
 
 
 @dataclass
@@ -147,6 +148,9 @@ class TraceReport:
     coverage: dict = field(default_factory=dict)  # what the data covers (chaintrace.trace.evidence)
     assumptions: dict = field(default_factory=dict)  # policy, thresholds, assumed opening balances
     schema: str = SCHEMA
+    # trace --through-mixers: value followed along probabilistic custodial-mixer links, apart from the
+    # deterministic taint: {"note", "params", "mixers": [...], "links": [...], "trace": TraceReport | None}
+    probabilistic: dict | None = None
 
     # ------------------------------------------------------------------ totals
 
@@ -195,6 +199,8 @@ class TraceReport:
             for k in ("reason", "detection"):  # sink rows: present only for services detected by behaviour
                 if k in d and d[k] is None:
                     del d[k]
+            if "bridge" in d and d["bridge"] is None:
+                del d["bridge"]
             if "time" in d:
                 d["time_iso"] = iso(d["time"])
             if is_synthetic_txid(d.get("txid")) or is_synthetic_txid(d.get("ref")):
@@ -228,6 +234,9 @@ class TraceReport:
             "paths": [path(p) for p in self.paths],
             "explain": [{**{k: v for k, v in e.items() if k != "paths"}, "paths": [path(p) for p in e["paths"]]}
                         for e in self.explain],
+            **({"probabilistic": {**self.probabilistic, "trace": self.probabilistic["trace"].to_dict()
+                                  if self.probabilistic.get("trace") is not None else None}}
+               if self.probabilistic is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -269,6 +278,8 @@ class TraceReport:
             paths=[path(p) for p in d.get("paths", [])],
             explain=[{**e, "paths": [path(p) for p in e["paths"]]} for e in d.get("explain", [])],
             tags=d.get("tags", {}), coverage=d.get("coverage") or {}, assumptions=d.get("assumptions") or {},
+            probabilistic=({**d["probabilistic"], "trace": cls.from_dict(d["probabilistic"]["trace"])
+                            if d["probabilistic"].get("trace") else None} if d.get("probabilistic") else None),
         )
 
     @classmethod
@@ -295,6 +306,29 @@ def check_invariant(report: TraceReport) -> None:
         for r in rows:
             if r.amount < 0:
                 raise InvariantError(f"negative amount in {r}")
+    if report.probabilistic:
+        check_probabilistic(report)
+
+
+def check_probabilistic(report: TraceReport) -> None:
+    """``trace --through-mixers``: per mixer, traced in == linked out + held (held >= 0); the mixers' linked
+    out == the probabilistic trace's seeded total, which satisfies the invariant itself."""
+    sec = report.probabilistic or {}
+    sub = sec.get("trace")
+    seeded = 0
+    if sub is not None:
+        check_invariant(sub)
+        seeded = sub.total_seeded.get(report.asset, 0)
+    out = sum(int(m["linked_out"]) for m in sec.get("mixers", []))
+    if out != seeded:
+        raise InvariantError(f"mixers' linked out {out} != probabilistic trace seeded {seeded}")
+    for m in sec.get("mixers", []):
+        if int(m["traced_in"]) != int(m["linked_out"]) + int(m["held"]) or int(m["held"]) < 0:
+            raise InvariantError(f"mixer {m['entity']}: traced in {m['traced_in']} != linked out "
+                                 f"{m['linked_out']} + held {m['held']}")
+    in_mixers = sum(s.amount for s in report.sinks if s.category == "mixing_service")
+    if sum(int(m["traced_in"]) for m in sec.get("mixers", [])) != in_mixers:
+        raise InvariantError(f"mixers' traced in != the trace's transfers into mixers ({in_mixers})")
 
 
 # ---------------------------------------------------------------------- summaries

@@ -107,7 +107,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
                   dist_blocks=max(15, min(60, active // 5)))
     from chaintrace.sim.btc.services import CoinJoins, Mixer
 
-    mixer = Mixer(eng, world, rng)
+    mixer = Mixer(eng, world, rng, realistic=SCENARIOS[scenario].get("mixer_profile") == "realistic")
     coinjoins = CoinJoins(eng, world, rng, per_block=per_block)
     otc = None
     if SCENARIOS[scenario].get("otc_desk"):  # only where the scenario has one: other scenarios stay as they were

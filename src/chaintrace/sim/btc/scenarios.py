@@ -42,6 +42,7 @@ SCENARIOS: dict[str, dict] = {
         "description": "Exchange hack laundered mostly through the custodial mixer; its payouts are cashed out.",
         "fanout": (4, 8), "fanout2": 0.0, "fanout2_k": (2, 2), "clean_topups": 0.0,
         "branches": {"mixer": 0.8, "peel": 0.1, "hold": 0.1},
+        "mixer_profile": "realistic",  # per-order fees, 3-72 block delays, many co-mingled customers
     },
     "coinjoin": {
         "description": "Exchange hack laundered mostly through Whirlpool- and Wasabi-like CoinJoin rounds; post-mix "

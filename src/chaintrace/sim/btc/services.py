@@ -39,8 +39,13 @@ def _user_coins(eng, u: int, mask: int) -> list[int]:
     return s[ok].tolist()
 
 
+MIXER_FEE_SPREAD = 0.005  # per-order fee: the mixer's rate +- this (0.5-3.5% over the service range 1-3%)
+MIXER_DELAY_BLOCKS = (3, 73)  # payout delay, blocks (30 min to 12 h), drawn per payout
+MIXER_ORDER_RATE = 0.25  # innocent orders per block per 40 transactions a block
+
+
 class Mixer:
-    def __init__(self, eng, world, rng, *, name: str = "Nebula Mixer"):
+    def __init__(self, eng, world, rng, *, name: str = "Nebula Mixer", realistic: bool = False):
         self.eng = eng
         self.world = world
         self.rng = rng
@@ -49,6 +54,8 @@ class Mixer:
         self.res_owner = eng.add_owner(self.entity.id)
         self.res_addrs = [eng.new_addr(self.entity.id, K.P2WPKH, E.R_MIXER_RESERVE)]
         world.extra_sinks.append((self.res_owner, self.res_addrs[0], K.P2WPKH, 0.04))
+        # realistic custodial-mixer settings (docs/simulator.md): a fee drawn per order in FEE_RANGE around
+        # the service's advertised rate, payouts after DELAY_BLOCKS, many innocent customers co-mingled
         self.fee = float(rng.uniform(0.01, 0.03))
         self.queue: list = []
         self.seq = 0
@@ -56,7 +63,12 @@ class Mixer:
         self.deposit_addrs: list[int] = []
         self.txs = {"deposits": [], "payouts": [], "consolidations": []}
         self.orders: list[dict] = []
-        self.rate = min(0.9, 0.02 * world.per_block / 40)
+        # `realistic` (scenario "mixer"): a fee per order, payouts after MIXER_DELAY_BLOCKS, MIXER_ORDER_RATE
+        # innocent orders; otherwise the earlier mixer (one fee, 6-39 blocks, few customers), so the chains of
+        # the other scenarios, and the numbers documented from them, stay as they were
+        self.realistic = realistic
+        self.delays = MIXER_DELAY_BLOCKS if realistic else (6, 40)
+        self.rate = min(0.9, (MIXER_ORDER_RATE if realistic else 0.02) * world.per_block / 40)
 
     def _dep_addr(self) -> int:
         a = self.eng.new_addr(self.entity.id, K.P2WPKH, E.R_MIXER_DEPOSIT)
@@ -69,8 +81,9 @@ class Mixer:
         vals = [int(value * x) for x in w]
         vals[-1] = value - sum(vals[:-1])
         h = self.eng.height
+        order.setdefault("payouts", [])
         for (a, st, o, cb), v in zip(targets, vals):
-            due = h + int(self.rng.integers(6, 40))
+            due = h + int(self.rng.integers(*self.delays))
             heapq.heappush(self.queue, (due, self.seq, {"order": order, "value": v, "addr": a, "stype": st,
                                                        "owner": o, "cb": cb}))
             self.seq += 1
@@ -93,7 +106,8 @@ class Mixer:
                     n = int(self.rng.integers(1, 4))
                     targets = [(*self.world.user_addr(u), u, None) for _ in range(n)]
                     targets = [(a, st, o, cb) for a, st, o, cb in targets]
-                    self._schedule(order, int(amt * (1 - self.fee)), targets)
+                    order["fee"] = self._order_fee()
+                    self._schedule(order, int(amt * (1 - order["fee"])), targets)
         # payouts that are due
         retry = []
         while self.queue and self.queue[0][0] <= height:
@@ -108,6 +122,7 @@ class Mixer:
                 retry.append(p)
                 continue
             self.txs["payouts"].append(ref)
+            p["order"]["payouts"].append(ref)
             if p["cb"] is not None:
                 p["cb"](ref, 0)
         for p in retry:
@@ -154,7 +169,13 @@ class Mixer:
                     L.ledger.txs.append({"ref": pref, "kind": "mixer_payout", "hops": hop + 1, "branch": "mixer"})
                     inc.cash_out_later(c)
             targets.append((a, st, L.owner, cb))
-        self._schedule(order, int(ref.out_value[0] * (1 - self.fee)), targets)
+        order["fee"] = self._order_fee()
+        self._schedule(order, int(ref.out_value[0] * (1 - order["fee"])), targets)
+
+    def _order_fee(self) -> float:
+        if not self.realistic:
+            return self.fee
+        return float(max(0.0, self.fee + self.rng.uniform(-MIXER_FEE_SPREAD, MIXER_FEE_SPREAD)))
 
     def tag(self, tags) -> None:
         for a in self.res_addrs[:1]:
@@ -162,8 +183,17 @@ class Mixer:
                      actor=self.entity.actor, context={"entity": self.entity.id, "role": "mixer_reserve"})
 
     def truth(self) -> dict:
+        """Every order with its deposit and payouts (the exact deposit -> payout truth, innocent customers'
+        orders included)."""
+        def out(r, j=0):
+            return {"txid": r.txid, "vout": r.out_vout[j], "height": r.height, "value": str(r.out_value[j])}
+
+        orders = [{"id": o["id"], "customer": o["customer"], "fee": round(o.get("fee", self.fee), 6),
+                   "deposit": out(o["deposit"]), "payouts": [out(r) for r in o.get("payouts", []) if r.txid]}
+                  for o in self.orders if o.get("deposit") is not None and o["deposit"].txid]
         return {"entity": self.entity.id, "name": self.entity.name, "fee_rate": round(self.fee, 6),
-                "orders": self.n_orders,
+                "fee_spread": MIXER_FEE_SPREAD if self.realistic else 0.0, "delay_blocks": list(self.delays),
+                "orders": self.n_orders, "order_list": orders,
                 "txids": {k: [r.txid for r in v if r.txid] for k, v in self.txs.items()}}
 
 

@@ -1,0 +1,290 @@
+"""Custodial-mixer linking on ground truth: the linker's links, and tracing with and without --through-mixers.
+
+1. Simulator truth (``chaintrace simulate btc --scenario mixer``; the mixer charges a fee drawn per order
+   and pays each order in 1-5 payouts after 3-73 blocks, among many innocent customers; truth.json lists
+   every order's deposit and payouts). Per seed: simulate (mainnet encoding), ingest, build clusters, then
+   * links: ``chaintrace detect mixer-links`` over the whole mixer (every address the TagPack tags
+     ``mixing_service``, with their clusters) scored against every order: per rule, precision =
+     confidence on true deposit->payout pairs over all confidence given, recall = confidence on true pairs
+     over the number of true pairs (launderer orders and all orders);
+   * trace: the incident's stolen outputs traced (FIFO and haircut, clusters on, the simulator's TagPack),
+     with and without ``--through-mixers``, scored with ``chaintrace.app.evaluate.score`` ("recall+mix":
+     recall of cash-outs including those of mixer payouts; precision: traced value on true cash-out
+     addresses over all traced value on exchange sinks, probabilistic sinks included).
+2. Real mixes (``../shared/datasets/mixing-ground-truth-blocksec/MixingRecord.md``, WWW'21): the authors' own
+   deposits and payouts through Bitmix.biz and ChipMixer, amounts and times only (their transactions are not
+   in any store here). What can be measured: the fees and delays those services really applied and which
+   of the mixes the linking rule's window admits (an upper bound on recall). What cannot: precision (the
+   other customers' payouts are not in the data).
+
+    python bench/eval_mixers.py                               # tuning seeds 101 102 103, 20,000 txs
+    python bench/eval_mixers.py --seeds 201 202 203 204 205   # held-out seeds (what docs/benchmarks.md shows)
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from statistics import mean
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._report import write_section  # noqa: E402
+
+POLICIES = ("fifo", "haircut")
+GROUND_TRUTH = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / \
+    "mixing-ground-truth-blocksec" / "MixingRecord.md"
+
+
+def prepare(workdir: Path, seed: int, txs: int, scenario: str):
+    from chaintrace import Workspace
+    from chaintrace.chains.btc import ingest_block_files
+    from chaintrace.graph.cluster import build_clusters
+    from chaintrace.intel import load_tags
+    from chaintrace.sim import load_truth, simulate_btc
+
+    sim = workdir / f"sim-{scenario}-{seed}-{txs}"
+    ws = Workspace(workdir / f"ws-{scenario}-{seed}-{txs}")
+    if not (sim / "truth.json").exists():
+        simulate_btc(sim, txs=txs, seed=seed, scenario=scenario, network="main", overwrite=True)
+    from chaintrace.store.clusters.storage import ClusterStore
+
+    if not ws.chain("btc").exists:
+        ingest_block_files(ws, [sim], pow_rules="target-only")
+    if not ClusterStore(ws).exists:
+        build_clusters(ws, tags=load_tags(None, "btc", [sim / "tags.yaml"]))
+    return sim, ws, load_truth(sim)
+
+
+def link_scores(sim: Path, ws, truth: dict) -> dict:
+    """Per rule and overall: confidence-weighted precision and recall of the links against every order."""
+    import yaml
+
+    from chaintrace.graph.mixers import mixer_links
+
+    doc = yaml.safe_load((sim / "tags.yaml").read_text())
+    from chaintrace.graph.btc import address_ids
+
+    tagged = sorted({t["address"] for t in doc["tags"] if t.get("category") == "mixing_service"})
+    mix = sorted(address_ids(ws, tagged))  # tagged deposit addresses that never received are not in the store
+    t0 = time.perf_counter()
+    res = mixer_links(ws, mix)
+    secs = time.perf_counter() - t0
+
+    def ref(x):
+        return f"{x['txid']}:{x['vout']}"
+
+    orders = truth["mixer"]["order_list"]
+    true_all = {(ref(o["deposit"]), ref(p)) for o in orders for p in o["payouts"]}
+    true_l = {(ref(o["deposit"]), ref(p)) for o in orders if o["customer"] == "launderer" for p in o["payouts"]}
+    out = {"seconds": secs, "deposits": res["deposits"], "payouts": res["payouts"]}
+    for rule in ("single", "split", "window", "all"):
+        ls = [x for x in res["links"] if rule == "all" or x["rule"].endswith(rule)]
+        given = sum(x["confidence"] for x in ls)
+        hit_all = sum(x["confidence"] for x in ls if (x["deposit"], x["payout"]) in true_all)
+        hit_l = sum(x["confidence"] for x in ls if (x["deposit"], x["payout"]) in true_l)
+        given_l = sum(x["confidence"] for x in ls if any(x["deposit"] == d for d, _ in true_l))
+        out[rule] = {"links": len(ls), "precision": hit_all / given if given else None,
+                     "recall": hit_all / len(true_all) if true_all else None,
+                     "precision_l": hit_l / given_l if given_l else None,
+                     "recall_l": hit_l / len(true_l) if true_l else None}
+    return out
+
+
+def trace_scores(sim: Path, ws, truth: dict) -> list[dict]:
+    from chaintrace.app.evaluate import incident_seeds, score, sink_entities
+    from chaintrace.trace import trace
+
+    rows = []
+    inc = truth["incidents"][0]
+    m = truth["mixer"]
+    known = {"fee_min": max(0.0, m["fee_rate"] - m["fee_spread"]), "fee_max": m["fee_rate"] + m["fee_spread"],
+             "delay_min": m["delay_blocks"][0], "delay_max": m["delay_blocks"][1]}
+    for policy in POLICIES:
+        for through in (False, True, "known"):
+            t0 = time.perf_counter()
+            r = trace(ws, incident_seeds(inc), policy=policy, tags=[sim / "tags.yaml"], registry=False,
+                      clusters=True, through_mixers=bool(through), mixer_params=known if through == "known" else None)
+            s = score(r, inc, sink_entities(sim, r))
+            p = r.probabilistic or {}
+            held = sum(int(m["held"]) for m in p.get("mixers", []))
+            s.update(policy=policy, through=through, seconds=time.perf_counter() - t0, held=held,
+                     linked_out=sum(int(m["linked_out"]) for m in p.get("mixers", [])))
+            rows.append(s)
+    return rows
+
+
+# ---------------------------------------------------------------------- real mixes (WWW'21)
+
+def _time(s: str) -> float | None:
+    s = s.strip().strip("`")
+    for fmt in ("%Y-%m-%d|%H:%M:%S", "%d %B %Y, %I:%M:%S %p"):
+        try:
+            return datetime.strptime(s, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            pass
+    return None
+
+
+def parse_mixing_record(path: Path) -> list[dict]:
+    """Mixes with a sent amount: service, sent (sat), sent time, payouts [(sat, time)]."""
+    mixes, cur, service, last = [], None, None, None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            service = line[3:].strip()
+        m = re.match(r"\* (.+#\d+)", line)
+        if m:
+            cur = {"name": m.group(1), "service": service, "sent": None, "time": None, "payouts": []}
+            mixes.append(cur)
+            continue
+        if cur is None:
+            continue
+        if "Receiving Transaction" in line:
+            cur["payouts"].append([None, None])
+            last = "pay"
+        elif "Sending Transaction" in line:
+            last = "send"
+        v = re.search(r"Bitcoin (Sent|Received): `([0-9.]+)", line)
+        t = re.search(r"(?:Sending |Receiving )?Time:\s*`([^`]+)`", line)
+        if v:
+            sat = round(float(v.group(2)) * 100_000_000)
+            if v.group(1) == "Sent":
+                cur["sent"] = sat
+            elif cur["payouts"]:
+                cur["payouts"][-1][0] = sat
+        if t:
+            ts = _time(t.group(1))
+            if last == "pay" and cur["payouts"]:
+                cur["payouts"][-1][1] = ts
+            else:
+                cur["time"] = ts
+    return [m for m in mixes if m["sent"] and m["payouts"] and all(p[0] for p in m["payouts"])]
+
+
+def real_mixes(params: dict) -> dict | None:
+    if not GROUND_TRUTH.exists():
+        return None
+    mixes = parse_mixing_record(GROUND_TRUTH)
+    rows = []
+    for m in mixes:
+        got = sum(p[0] for p in m["payouts"])
+        fee = 1 - got / m["sent"]
+        delays = [(p[1] - m["time"]) / 600 for p in m["payouts"] if p[1] and m["time"]]
+        fee_ok = params["fee_min"] <= fee <= params["fee_max"]
+        delay_ok = all(params["delay_min"] <= d <= params["delay_max"] for d in delays) if delays else None
+        rows.append({"name": m["name"], "service": m["service"], "sent": m["sent"], "parts": len(m["payouts"]),
+                     "fee": fee, "delay_blocks": (min(delays), max(delays)) if delays else None,
+                     "fee_ok": fee_ok, "delay_ok": delay_ok,
+                     "admitted": fee_ok and delay_ok is not False and len(m["payouts"]) <= params["max_parts"]})
+    return {"mixes": rows, "admitted": sum(r["admitted"] for r in rows), "n": len(rows)}
+
+
+def fmt(x, nd=3) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def main() -> None:
+    from chaintrace.detect.mixers import DEFAULTS
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--txs", type=int, default=20_000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
+    ap.add_argument("--scenario", default="mixer")
+    ap.add_argument("--workdir", type=Path, default=Path("bench-data/eval-mixers"))
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    links, traces = [], []
+    for seed in a.seeds:
+        t = time.perf_counter()
+        sim, ws, truth = prepare(a.workdir, seed, a.txs, a.scenario)
+        links.append(link_scores(sim, ws, truth))
+        traces += [dict(r, seed=seed) for r in trace_scores(sim, ws, truth)]
+        print(f"seed {seed}: {time.perf_counter() - t:.1f} s", flush=True)
+
+    lines = ["| rule | links per seed | precision (all orders) | recall (all orders) | precision (launderer) "
+             "| recall (launderer) |", "|---|---:|---:|---:|---:|---:|"]
+    for rule in ("single", "split", "window", "all"):
+        def m(k, rule=rule):
+            v = [x[rule][k] for x in links if x[rule][k] is not None]
+            return mean(v) if v else None
+        lines.append(f"| {rule} | {mean(x[rule]['links'] for x in links):,.0f} | {fmt(m('precision'))} | "
+                     f"{fmt(m('recall'))} | {fmt(m('precision_l'))} | {fmt(m('recall_l'))} |")
+    tl = ["| policy | --through-mixers | recall (direct) | recall+mix | precision | innocent deposits "
+          "| linked out BTC | held in mixer BTC | seconds |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    verdict = []
+    for policy in POLICIES:
+        for through in (False, True, "known"):
+            rs = [r for r in traces if r["policy"] == policy and r["through"] == through]
+            rec, ra, pr = mean(r["recall"] for r in rs), mean(r["recall_all"] for r in rs), \
+                mean(r["precision"] for r in rs)
+            label = {False: "no", True: "yes (defaults)", "known": "yes (mixer's fee and delay known)"}[through]
+            tl.append(f"| {policy} | {label} | {rec:.3f} | {ra:.3f} | {pr:.3f} | "
+                      f"{mean(r['collateral_addresses'] for r in rs):.1f} | "
+                      f"{mean(r['linked_out'] for r in rs) / 1e8:.4f} | {mean(r['held'] for r in rs) / 1e8:.4f} | "
+                      f"{mean(r['seconds'] for r in rs):.2f} |")
+            if through:
+                ok = ra >= 0.6 and pr >= 0.85
+                verdict.append(f"- {policy} with --through-mixers, {label[5:-1]}: recall+mix {ra:.3f}, precision {pr:.3f} - target "
+                               f"recall >= 0.6 at precision >= 0.85: **{'met' if ok else 'not met'}**")
+    none_direct = sum(1 for r in traces if r["policy"] == POLICIES[0] and r["through"] is False
+                      and r["traced_to_exchanges"] == 0)
+    real = real_mixes(DEFAULTS)
+    rl = []
+    if real:
+        rl = ["| mix | parts | fee | delay (blocks of 10 min) | admitted by the default window |",
+              "|---|---:|---:|---|---|"]
+        for r in real["mixes"]:
+            d = "-" if r["delay_blocks"] is None else f"{r['delay_blocks'][0]:.0f}-{r['delay_blocks'][1]:.0f}"
+            why = "yes" if r["admitted"] else ("no: fee" if not r["fee_ok"] else "no: delay")
+            rl.append(f"| {r['name']} | {r['parts']} | {r['fee']:.2%} | {d} | {why} |")
+    print("\n".join(lines + [""] + tl + [""] + verdict + [""] + rl))
+    if a.no_write:
+        return
+    seeds = " ".join(map(str, a.seeds))
+    p = DEFAULTS
+    body = f"""
+Simulated `{a.scenario}` chains of {a.txs:,} transactions (`chaintrace simulate btc --network main`), seeds {seeds}
+(held out: the linker was developed on seeds 101-103), clusters built, the simulator's TagPack as sinks. Linker
+defaults: fee {p['fee_min']:.1%}-{p['fee_max']:.1%}, delay {p['delay_min']}-{p['delay_max']} blocks, up to
+{p['max_parts']} payouts per deposit, at most {p['max_sets']} candidate sets before the window share; trace links below
+confidence 0.02 carry nothing. Means over the seeds; method in docs/detection.md and docs/tracing.md.
+
+Links (`detect mixer-links` over the whole mixer, scored against every order in truth.json; precision and recall
+weighted by confidence):
+
+{chr(10).join(lines)}
+
+Trace of the incident (clusters on). "Mixer's fee and delay known": the linker given the simulated service's
+settings (its rate +-0.5%, delays 3-73 blocks), as an analyst who knows a service's advertised fee and delay
+options would; the links themselves are never given.
+
+{chr(10).join(tl)}
+
+{chr(10).join(verdict)}
+
+Reading: {none_direct} of the {len(a.seeds)} seeds have no direct cash-out (everything went through the mixer),
+so without `--through-mixers` their precision is 0 by definition (nothing traced reaches an exchange); the
+mean precision of the "no" rows mostly says that. Splits into up to five payouts among other customers' payouts
+leave almost every deposit with more candidate sets than can be listed (`ambiguous`, rule `window`): the
+per-link confidence is thin (link precision above), and the trace's value precision comes from the flow
+allocating the launderer's large deposits mostly to the payouts only deposits that large could have made.
+The target (recall >= 0.6 at precision >= 0.85) is not reached on these held-out seeds; on the tuning seeds
+(102, 103) one seed reaches 0.61-0.77 at 0.95-0.98 and the other 0.16-0.26 at 0.42-0.52 (a launderer whose
+deposits are no larger than many innocent customers' ones).
+
+Real mixes (WWW'21 ground truth, `MixingRecord.md`: amounts and times only; the services' other payouts are not
+in the data, so only the rule's window can be checked, not the precision of links): {real['admitted'] if real else 0}
+of {real['n'] if real else 0} mixes fall inside the default window.
+
+{chr(10).join(rl)}
+"""
+    cmd = f"python bench/eval_mixers.py --txs {a.txs} --seeds {seeds}"
+    write_section("mixer-eval", "Custodial-mixer linking on ground truth (eval_mixers.py)", cmd, body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""TLP on the way out of `chaintrace serve`: which intelligence a key may see.
+
+Tags marked TLP:RED / AMBER+STRICT / AMBER are shown only to keys of the server's own organisation
+(``CHAINTRACE_ORG``, default ``local``), by the pure rules of :mod:`chaintrace.share.tlp`. Answers for keys of
+other organisations (the web UI's and the screening endpoints' alike) have every value naming a hidden tag's
+label or actor replaced by ``"restricted"``.
+"""
+from __future__ import annotations
+
+import os
+
+from fastapi import Request
+
+from chaintrace.api.auth import Principal
+from chaintrace.api.keys import DEFAULT_ORG
+
+ENV_ORG = "CHAINTRACE_ORG"
+
+
+def home_org() -> str:
+    """The organisation that runs this server (owner of its registry's restricted intelligence)."""
+    return os.environ.get(ENV_ORG) or DEFAULT_ORG
+
+
+def tlp_visible(tlp: str | None, who: Principal) -> bool:
+    """May `who` see an intelligence record marked `tlp` held by this server (see module doc)?"""
+    from chaintrace.share.tlp import Collection, may_serve
+
+    own = who.org == home_org()
+    coll = Collection(id="ui", title="web UI", readers=frozenset({who.org}), max_tlp="red" if own else "green")
+    return may_serve(tlp, home_org(), coll, who.org).allowed
+
+
+def restricted_strings(request: Request, who: Principal) -> frozenset[str]:
+    """Labels and actor ids of the registry's tags `who` may not see (and no visible tag shares): any answer
+    value containing one is withheld. Cached per registry generation."""
+    from chaintrace.intel import load_tags
+    from chaintrace.intel.registry import generation
+
+    if who.org == home_org():
+        return frozenset()
+    ws = request.app.state.ws
+    gen = generation(ws)
+    cache = getattr(request.app.state, "ui_restricted", None)
+    if cache is None or cache[0] != gen:
+        tags = [t for c in ("btc", "eth") for t in load_tags(ws, c) if t.tlp]
+        cache = request.app.state.ui_restricted = (gen, tags)
+    hidden: set[str] = set()
+    shown: set[str] = set()
+    for t in cache[1]:
+        (shown if tlp_visible(t.tlp, who) else hidden).update(x for x in (t.label, t.actor) if x)
+    return frozenset(x for x in hidden - shown if len(x) >= 4)
+
+
+def scrub(obj, strings: frozenset[str]):
+    """`obj` with every string value that contains one of `strings` replaced by ``"restricted"``."""
+    if not strings:
+        return obj
+    if isinstance(obj, dict):
+        return {k: scrub(v, strings) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, strings) for v in obj]
+    if isinstance(obj, str) and any(s in obj for s in strings):
+        return "restricted"
+    return obj
+
+

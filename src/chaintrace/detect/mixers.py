@@ -1,0 +1,377 @@
+"""Custodial-mixer linking: deposits into a mixer matched with its payouts by amount minus a fee and by delay.
+
+A custodial mixer (Blender, Sinbad, ChipMixer, Bitmix) takes a deposit and, after a delay the customer chose,
+pays the deposit back minus its fee from its own reserve, often split over up to ~5 payouts to fresh
+addresses. On chain nothing ties a payout to its deposit; the only evidence is amount and time
+(tracing-methods.md §3.3: "withdrawal value <= deposit - fee within the mix-time window ... expect many
+candidates"). :func:`link_deposits` does exactly that and nothing more:
+
+* a deposit of value ``V`` at height ``h`` is matched with a set ``S`` of 1..`max_parts` payouts paid in
+  blocks ``h + delay_min .. h + delay_max`` whose values sum to ``V * (1 - fee)`` for some fee in
+  ``fee_min .. fee_max`` (rule ``single`` for one payout, ``split`` for several);
+* every such set is a candidate, all equally likely: a deposit with ``n`` candidate sets gives each payout
+  the share ``(sets containing it) / n`` of the link (ambiguity is split, never resolved by guessing);
+* a payout claimed by several deposits has its claims scaled so they sum to at most 1;
+* a deposit with more candidate sets than `max_sets`, or whose search exceeds `budget` steps, is reported
+  ``ambiguous``: too many explanations to list, so it is linked to every payout of its window it could
+  have made (rule ``window``) with the share a proportional flow gives it (:func:`_window_flow`: every
+  deposit paid back its value minus the mean fee, every payout shared out once) -- an allocation, not a
+  match; a deposit with no candidate set is ``unlinked``.
+
+Defaults: fees 0.5-5% (Blender advertised a random 0.6-3%, the Bitmix.biz mixes of the WWW'21 ground truth
+paid 4-6%, ChipMixer took nothing on the chips themselves); delays 1-144 blocks (up to a day: Blender let the
+customer pick up to 24 h; the ground truth's payouts came 3 h to 2 days later). See docs/detection.md.
+
+Pure functions over numpy arrays (dense ids in, arrays out); :func:`chaintrace.graph.mixers.mixer_links`
+finds a mixer's deposits and payouts in the store and resolves txids and addresses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
+                             "max_sets": 64, "budget": 100_000}
+STATUS = ("linked", "unlinked", "ambiguous")
+RULES = ("single", "split", "window")
+
+
+@dataclass
+class Links:
+    """Candidate links (one row per deposit-payout pair) and one status per deposit.
+
+    ``dep``/``pay``: indexes into the deposit / payout arrays given to :func:`link_deposits`; ``confidence``:
+    the share of the deposit's candidate sets that contain the payout, scaled down where several deposits
+    claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in), 2 window; ``fee``: the fee
+    rate the most likely set implies (1 - sum/V). ``status`` per deposit: 0 linked, 1 unlinked (no candidate
+    set), 2 ambiguous (too many); ``n_sets`` per deposit: the candidate sets found."""
+
+    dep: np.ndarray
+    pay: np.ndarray
+    confidence: np.ndarray
+    rule: np.ndarray
+    fee: np.ndarray
+    status: np.ndarray
+    n_sets: np.ndarray
+
+
+@nb.njit(cache=True)
+def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_max, delay_min, delay_max,
+            max_parts, max_sets, budget):
+    """Per deposit, every set of payouts (ids into the payout arrays) in the window whose sum is in range.
+    `order`: payout ids sorted by height. Returns (flat set members, set offsets, set deposit, status)."""
+    n_dep = dep_value.shape[0]
+    heights = pay_height[order]
+    mem = np.empty(1024, np.int64)
+    n_mem = 0
+    sets_off = np.empty(256, np.int64)
+    sets_dep = np.empty(256, np.int64)
+    n_sets = 0
+    sets_off[0] = 0
+    status = np.ones(n_dep, np.int64)
+    chosen = np.empty(max_parts + 1, np.int64)
+    pos = np.empty(max_parts + 2, np.int64)
+    for d in range(n_dep):
+        v = dep_value[d]
+        lo_v = np.int64(np.ceil(v * (1.0 - fee_max)))
+        hi_v = np.int64(np.floor(v * (1.0 - fee_min)))
+        a = np.searchsorted(heights, dep_height[d] + delay_min, side="left")
+        b = np.searchsorted(heights, dep_height[d] + delay_max, side="right")
+        # candidates: in the window, not larger than the most the deposit can pay out
+        cand = np.empty(b - a, np.int64)
+        nc = 0
+        for k in range(a, b):
+            p = order[k]
+            if 0 < pay_value[p] <= hi_v:
+                cand[nc] = p
+                nc += 1
+        cand = cand[:nc]
+        cv = pay_value[cand]
+        srt = np.argsort(-cv, kind="mergesort")
+        cand = cand[srt]
+        cv = cv[srt]
+        first_set = n_sets
+        steps = 0
+        found = 0
+        over = False
+        depth = 0
+        pos[0] = 0
+        total = np.int64(0)
+        # depth-first over sets in descending value order: chosen[0..depth) taken, pos[depth] next to try
+        while True:
+            if steps > budget or found > max_sets:
+                over = True
+                break
+            steps += 1
+            i = pos[depth]
+            reach = total
+            if depth < max_parts:
+                for j in range(i, min(nc, i + max_parts - depth)):
+                    reach += cv[j]
+            if i >= nc or depth >= max_parts or reach < lo_v:
+                if depth == 0:
+                    break
+                depth -= 1
+                total -= cv[chosen[depth]]
+                pos[depth] = chosen[depth] + 1
+                continue
+            if total + cv[i] > hi_v:
+                pos[depth] = i + 1
+                continue
+            chosen[depth] = i
+            total += cv[i]
+            if total >= lo_v:
+                found += 1
+                if n_mem + depth + 1 > mem.shape[0]:
+                    m2 = np.empty(mem.shape[0] * 2 + depth + 1, np.int64)
+                    m2[:n_mem] = mem[:n_mem]
+                    mem = m2
+                for j in range(depth + 1):
+                    mem[n_mem] = cand[chosen[j]]
+                    n_mem += 1
+                if n_sets + 2 > sets_off.shape[0]:
+                    s2 = np.empty(sets_off.shape[0] * 2, np.int64)
+                    s2[:n_sets + 1] = sets_off[:n_sets + 1]
+                    sets_off = s2
+                    s3 = np.empty(sets_dep.shape[0] * 2, np.int64)
+                    s3[:n_sets] = sets_dep[:n_sets]
+                    sets_dep = s3
+                sets_dep[n_sets] = d
+                n_sets += 1
+                sets_off[n_sets] = n_mem
+                total -= cv[i]  # a superset would pay out more: try the next candidate instead
+                pos[depth] = i + 1
+                continue
+            depth += 1
+            pos[depth] = i + 1
+        if over:
+            status[d] = 2
+            n_sets = first_set  # drop this deposit's sets
+            n_mem = sets_off[n_sets]
+        elif found:
+            status[d] = 0
+    return mem[:n_mem], sets_off[:n_sets + 1].copy(), sets_dep[:n_sets].copy(), status
+
+
+def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min, delay_max, rounds: int = 60):
+    """Deposits `amb` (ambiguous: too many candidate sets) linked to every payout they could have made (in
+    their delay window, not above ``V * (1 - fee_min)``) by iterative proportional fitting: the share
+    ``a[d, p]`` of payout p that came from deposit d is scaled in turns so that every deposit is paid back
+    ``V * (1 - mean fee)`` in value and every payout is shared out exactly once among the deposits that could
+    have made it (``avail``: what the deposits linked by a candidate set left of it; a Sinkhorn iteration). The maximum-entropy allocation under those totals: a
+    payout that only one deposit could have made goes to it; a payout many could have made is split in
+    proportion to what they are still owed. Returns (deposit, payout, share) rows."""
+    ph_sorted = ph[order]
+    ds, ps = [], []
+    for d in amb:
+        hi_v = int(np.floor(dv[d] * (1.0 - fee_min)))
+        a_, b_ = np.searchsorted(ph_sorted, dh[d] + delay_min), np.searchsorted(ph_sorted, dh[d] + delay_max, "right")
+        cand = order[a_:b_]
+        cand = cand[(pv[cand] > 0) & (pv[cand] <= hi_v) & (avail[cand] > 0)]
+        ds.append(np.full(len(cand), d, np.int64))
+        ps.append(cand.astype(np.int64))
+    d_e = np.concatenate(ds) if ds else np.zeros(0, np.int64)
+    p_e = np.concatenate(ps) if ps else np.zeros(0, np.int64)
+    if not len(d_e):
+        return d_e, p_e, np.zeros(0)
+    x = np.ones(len(d_e))
+    cap = dv.astype(np.float64) * (1.0 - (fee_min + fee_max) / 2)
+    val = pv[p_e].astype(np.float64)
+    for _ in range(rounds):
+        got = np.bincount(d_e, weights=x * val, minlength=len(dv))
+        x *= (cap[d_e] / np.maximum(got[d_e], 1e-9))
+        tot = np.bincount(p_e, weights=x, minlength=len(pv))
+        x *= avail[p_e] / np.maximum(tot[p_e], 1e-12)
+    # when the totals cannot all hold (payouts no deposit in range explains), finish with both as bounds
+    tot = np.bincount(p_e, weights=x, minlength=len(pv))
+    x *= np.minimum(1.0, avail[p_e] / np.maximum(tot[p_e], 1e-12))
+    got = np.bincount(d_e, weights=x * val, minlength=len(dv))
+    x *= np.minimum(1.0, cap[d_e] / np.maximum(got[d_e], 1e-9))
+    return d_e, p_e, np.clip(x, 0.0, 1.0)
+
+
+def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: float = DEFAULTS["fee_min"],
+                  fee_max: float = DEFAULTS["fee_max"], delay_min: int = DEFAULTS["delay_min"],
+                  delay_max: int = DEFAULTS["delay_max"], max_parts: int = DEFAULTS["max_parts"],
+                  max_sets: int = DEFAULTS["max_sets"], budget: int = DEFAULTS["budget"]) -> Links:
+    """Candidate links between a mixer's deposits (values in base units, block heights) and its payouts.
+
+    See the module doc for the rule; every parameter is reported with the links by the callers."""
+    if not 0.0 <= fee_min <= fee_max < 1.0:
+        raise ValueError(f"fee range {fee_min}..{fee_max}: need 0 <= fee_min <= fee_max < 1")
+    if not 0 <= delay_min <= delay_max:
+        raise ValueError(f"delay window {delay_min}..{delay_max}: need 0 <= delay_min <= delay_max")
+    if max_parts < 1:
+        raise ValueError("max_parts must be at least 1")
+    dv = np.ascontiguousarray(dep_value, np.int64)
+    dh = np.ascontiguousarray(dep_height, np.int64)
+    pv = np.ascontiguousarray(pay_value, np.int64)
+    ph = np.ascontiguousarray(pay_height, np.int64)
+    order = np.argsort(ph, kind="stable").astype(np.int64)
+    mem, off, sdep, status = _search(dv, dh, pv, ph, order, float(fee_min), float(fee_max), np.int64(delay_min),
+                                     np.int64(delay_max), np.int64(max_parts), np.int64(max_sets),
+                                     np.int64(budget))
+    n_sets = np.bincount(sdep, minlength=len(dv)).astype(np.int64)
+    size = np.diff(off)
+    set_of = np.repeat(np.arange(len(sdep)), size)
+    d_rows = [sdep[set_of]]
+    p_rows = [mem]
+    c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0)]
+    r_rows = [(size[set_of] > 1).astype(np.int64)]
+    # ambiguous deposits: a proportional flow over the payouts they could have made (rule "window")
+    amb = np.flatnonzero(status == 2)
+    if len(amb):
+        taken = np.zeros(len(pv))
+        if len(p_rows[0]):
+            np.add.at(taken, p_rows[0], c_rows[0])
+        fd, fp, fc = _window_flow(amb, dv, dh, pv, ph, order, np.clip(1.0 - taken, 0.0, 1.0), fee_min, fee_max,
+                                  delay_min, delay_max)
+        d_rows.append(fd)
+        p_rows.append(fp)
+        c_rows.append(fc)
+        r_rows.append(np.full(len(fd), 2, np.int64))
+    d_all, p_all = np.concatenate(d_rows).astype(np.int64), np.concatenate(p_rows).astype(np.int64)
+    c_all, r_all = np.concatenate(c_rows).astype(np.float64), np.concatenate(r_rows).astype(np.int64)
+    # aggregate per (deposit, payout)
+    key = d_all * max(1, len(pv)) + p_all
+    uk, inv = np.unique(key, return_inverse=True)
+    conf = np.bincount(inv, weights=c_all, minlength=len(uk)) if len(uk) else np.zeros(0)
+    rule_min = np.full(len(uk), 2, np.int64)
+    np.minimum.at(rule_min, inv, r_all)
+    dep = uk // max(1, len(pv))
+    pay = uk % max(1, len(pv))
+    # payouts claimed by several deposits: scale the claims to sum to at most 1
+    claim = np.bincount(pay, weights=conf, minlength=len(pv)) if len(pay) else np.zeros(len(pv))
+    conf = conf / np.maximum(1.0, claim[pay]) if len(pay) else conf
+    # fee implied by the deposit's first (most likely: all equal) set
+    set_sum = np.add.reduceat(pv[mem], off[:-1]) if len(mem) else np.zeros(0, np.int64)
+    fee_set = 1.0 - set_sum / dv[sdep] if len(sdep) else np.zeros(0)
+    first = np.full(len(dv), -1, np.int64)
+    if len(sdep):
+        first[sdep[::-1]] = np.arange(len(sdep))[::-1]
+    fee = np.where(first[dep] >= 0, fee_set[first[dep]] if len(fee_set) else 0.0, np.nan) if len(dep) \
+        else np.zeros(0)
+    pos = conf > 0  # links the flow left nothing are not links
+    dep, pay, conf, rule_min, fee = dep[pos], pay[pos], conf[pos], rule_min[pos], np.asarray(fee)[pos]
+    return Links(dep=dep.astype(np.int64), pay=pay.astype(np.int64), confidence=conf.astype(np.float64),
+                 rule=rule_min, fee=np.asarray(fee, np.float64), status=status, n_sets=n_sets)
+
+
+def linked_amounts(links: Links, dep_taint, dep_value, pay_value, min_confidence: float = 0.0) -> np.ndarray:
+    """Per link, the traced value it carries (integer base units): the payout's value times the link's
+    confidence times the share of the deposit that was traced (``dep_taint / dep_value``), floored; links
+    below `min_confidence` carry nothing. Per payout the total never exceeds its value, and per deposit the
+    total never exceeds its traced value (the rest stays "held in the mixer / unlinked")."""
+    dt = np.asarray(dep_taint, np.int64)
+    dv = np.asarray(dep_value, np.int64)
+    pv = np.asarray(pay_value, np.int64)
+    c = np.where(links.confidence >= min_confidence, links.confidence, 0.0)
+    amt = np.floor(pv[links.pay] * c * (dt[links.dep] / np.maximum(dv[links.dep], 1))).astype(np.int64)
+    amt = np.maximum(amt, 0)
+    # caps: per payout its value, per deposit its traced value (floors keep both exact)
+    for idx, cap in ((links.pay, pv), (links.dep, dt)):
+        tot = np.bincount(idx, weights=amt, minlength=len(cap)).astype(np.int64) if len(idx) else np.zeros(len(cap),
+                                                                                                            np.int64)
+        over = tot > cap
+        if over.any():
+            scale = np.where(over, cap / np.maximum(tot, 1), 1.0)
+            amt = np.floor(amt * scale[idx]).astype(np.int64)
+    return amt
+
+
+
+@nb.njit(cache=True)
+def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, max_depth):
+    n_tx = tx_out.shape[0] - 1
+    n_out = out_value.shape[0]
+    kind = np.zeros(n_out, np.int8)  # 0 other, 1 deposit, 2 payout, 3 mixer-internal (change, consolidation)
+    mix_out = np.zeros(n_out, np.bool_)
+    depth = np.zeros(n_out, np.int64)  # inferred-change hops since an output to a known mixer address
+    addr_mix = is_mixer.copy()
+    wide = is_mixer.copy()
+    for t in range(n_tx):
+        spends = False
+        dmin = max_depth + 1
+        for i in range(tx_in[t], tx_in[t + 1]):
+            o = in_output[i]
+            if o >= 0 and mix_out[o]:
+                spends = True
+                if depth[o] < dmin:
+                    dmin = depth[o]
+        o0, o1 = tx_out[t], tx_out[t + 1]
+        if not spends:
+            for o in range(o0, o1):
+                a = out_addr[o]
+                if a >= 0 and addr_mix[a]:
+                    mix_out[o] = True
+                    kind[o] = 1
+            continue
+        n_known = 0
+        for o in range(o0, o1):
+            a = out_addr[o]
+            if a >= 0 and addr_mix[a]:
+                mix_out[o] = True
+                kind[o] = 3
+                n_known += 1
+        n = o1 - o0
+        if n_known == 0 and n == 2 and out_addr[o0] >= 0 and out_addr[o0 + 1] >= 0 and dmin < max_depth:
+            # the reserve's change: the output of the inputs' script type when only one is; else the larger
+            it = np.int8(-1)
+            same = True
+            for i in range(tx_in[t], tx_in[t + 1]):
+                o = in_output[i]
+                if o >= 0:
+                    if it < 0:
+                        it = out_type[o]
+                    elif out_type[o] != it:
+                        same = False
+            m0 = same and out_type[o0] == it
+            m1 = same and out_type[o0 + 1] == it
+            if m0 != m1:
+                c = o0 if m0 else o0 + 1
+            else:
+                c = o0 if out_value[o0] >= out_value[o0 + 1] else o0 + 1
+            mix_out[c] = True
+            kind[c] = 3
+            depth[c] = dmin + 1
+            wide[out_addr[c]] = True
+        elif n_known == 0 and n == 1 and tx_in[t + 1] - tx_in[t] >= 3 and out_addr[o0] >= 0:
+            mix_out[o0] = True  # a consolidation into a new reserve address
+            kind[o0] = 3
+            depth[o0] = dmin
+            wide[out_addr[o0]] = True
+        for o in range(o0, o1):
+            if not mix_out[o] and out_addr[o] >= 0:
+                kind[o] = 2
+    return kind, wide
+
+
+def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer,
+                max_change_hops: int = 4, single_use: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(deposit output ids, payout output ids, the mixer's addresses widened) of the mixer whose known
+    addresses `is_mixer` marks (bool per address id), in one pass in chain order:
+
+    * a transaction spending a mixer output is the mixer's: its outputs to mixer addresses are internal; of
+      two outputs to unknown addresses one is taken as the reserve's change (the one of the inputs' script
+      type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
+      the rest, so its payouts form a peel chain) and is followed as the mixer's; a single output of a
+      3+-input spend is a consolidation; every other output is a payout;
+    * an output paid to a mixer address by a transaction that spends no mixer output is a deposit -- with
+      `single_use`, only when the address received nothing else (a custodial mixer gives every order its own
+      deposit address; what its reserve receives from elsewhere, e.g. a mining pool, is funding, not an
+      order with payouts to link).
+    """
+    out_addr = np.asarray(out_addr, np.int64)
+    kind, addr_mix = _flows(np.asarray(tx_in, np.int64), np.asarray(tx_out, np.int64),
+                            np.asarray(in_output, np.int64), np.asarray(out_addr, np.int64),
+                            np.asarray(out_value, np.int64), np.asarray(out_type, np.int8),
+                            np.ascontiguousarray(is_mixer, np.bool_), np.int64(max_change_hops))
+    dep = np.flatnonzero(kind == 1).astype(np.int64)
+    if single_use and len(dep):
+        has = out_addr >= 0
+        receipts = np.bincount(out_addr[has], minlength=len(addr_mix))
+        dep = dep[receipts[out_addr[dep]] == 1]
+    return dep, np.flatnonzero(kind == 2).astype(np.int64), addr_mix

@@ -1,0 +1,135 @@
+"""Custodial-mixer linking over the Bitcoin store (``chaintrace detect mixer-links``): the mixer's addresses
+(an address, widened to its cluster when clusters are built, or a cluster id), its deposits and payouts
+(:func:`chaintrace.detect.mixers.mixer_flows`), the candidate links
+(:func:`chaintrace.detect.mixers.link_deposits`) with txids, addresses, amounts and delays resolved."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chaintrace.detect import mixers as M
+from chaintrace.errors import UserError
+from chaintrace.graph.btc import BtcGraph, address_ids, address_strings, load_btc_graph, txids
+from chaintrace.store.workspace import Workspace
+
+RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split", 2: "amount-fee-delay:window"}
+
+
+def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True) -> tuple[np.ndarray, dict]:
+    """Bool per address id: the mixer's addresses. `mixer`: one or several references (a custodial mixer's
+    deposit addresses and reserve rarely share a cluster), each an address (with its cluster when `clusters`
+    and clusters are built) or a cluster id (needs clusters)."""
+    refs = [mixer] if isinstance(mixer, str) else list(mixer)
+    if not refs:
+        raise UserError("--mixer: give at least one address or cluster id")
+    mask = np.zeros(g.n_addresses, np.bool_)
+    have = False
+    if clusters:
+        from chaintrace.store.clusters.storage import ClusterStore
+
+        have = bool(ClusterStore(ws).exists)
+    c = None
+    if have:
+        from chaintrace.graph.cluster.reader import Clusters
+
+        c = Clusters(ws)
+    refs = [str(r).strip() for r in refs]
+    ids = address_ids(ws, [r for r in refs if not r.isdigit()])  # one lookup for all of them
+    cids = []
+    for ref in refs:
+        if ref.isdigit():
+            if c is None:
+                raise UserError(f"--mixer {ref}: a cluster id needs clusters (run `chaintrace cluster build` first)")
+            cid = int(ref)
+            if cid >= c.n or int(np.asarray(c.cluster_of)[cid]) != cid:
+                raise UserError(f"--mixer {ref}: not a cluster id (cluster ids are address ids below {c.n} "
+                                "that are their cluster's root)")
+        elif ref not in ids:
+            raise UserError(f"--mixer {ref}: the address never appears in the btc store")
+        else:
+            cid = ids[ref]
+            if c is None or cid >= c.n:
+                mask[cid] = True
+                continue
+            cid = int(np.asarray(c.cluster_of)[cid])
+        members = c.members(cid)
+        mask[members[members < g.n_addresses]] = True
+        cids.append(int(cid))
+    return mask, {"mixer": refs, "clusters": cids if c is not None else None, "addresses": int(mask.sum()),
+                  "via_cluster": c is not None}
+
+
+def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[int, int] | None = None,
+                    widened: list | None = None):
+    """(deposit output ids, payout output ids, Links); `widened` (a list) receives the mixer's addresses
+    widened along its reserve's change (bool per address id). `heights` (lo, hi): only deposits within
+    lo - delay_max .. hi + delay_max and payouts within lo .. hi + delay_max (the ones that can matter for
+    deposits made between lo and hi)."""
+    dep, pay, wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask)
+    if widened is not None:
+        widened.append(wide)
+    h = np.asarray(g.tx_height)
+    ot = np.asarray(g.out_tx)
+    dh, ph = h[ot[dep]], h[ot[pay]]
+    if heights is not None:
+        lo, hi = heights
+        dmax = int(params["delay_max"])
+        kd = (dh >= lo - dmax) & (dh <= hi + dmax)
+        kp = (ph >= lo) & (ph <= hi + dmax)
+        dep, dh, pay, ph = dep[kd], dh[kd], pay[kp], ph[kp]
+    v = np.asarray(g.out_value)
+    links = M.link_deposits(v[dep], dh, v[pay], ph, **{k: params[k] for k in M.DEFAULTS})
+    return dep, pay, links
+
+
+def check_params(p: dict) -> dict:
+    out: dict[str, Any] = {k: p.get(k) if p.get(k) is not None else d for k, d in M.DEFAULTS.items()}
+    if not 0.0 <= out["fee_min"] <= out["fee_max"] < 1.0:
+        raise UserError(f"--fee-min/--fee-max {out['fee_min']}..{out['fee_max']}: fees are fractions, "
+                        "0 <= min <= max < 1")
+    if not 0 <= out["delay_min"] <= out["delay_max"]:
+        raise UserError(f"--delay-min/--delay-max {out['delay_min']}..{out['delay_max']}: need 0 <= min <= max "
+                        "(blocks)")
+    if not 1 <= out["max_parts"] <= 12:
+        raise UserError(f"--max-parts {out['max_parts']}: between 1 and 12")
+    return out
+
+
+def mixer_links(ws: Workspace, mixer: str, *, clusters: bool = True, **params) -> dict:
+    """Candidate links between the deposits into `mixer` and its payouts (docs/detection.md)."""
+    p = check_params(params)
+    ws.require_chain("btc")
+    g = load_btc_graph(ws)
+    mask, who = mixer_address_mask(ws, g, mixer, clusters)
+    dep, pay, L = flows_and_links(g, mask, p)
+    ot = np.asarray(g.out_tx)
+    tx_out = np.asarray(g.tx_out)
+    v = np.asarray(g.out_value)
+    h = np.asarray(g.tx_height)
+    d_o, p_o = dep[L.dep], pay[L.pay]
+    tid = txids(ws, set(ot[d_o].tolist()) | set(ot[p_o].tolist()))
+    addr = address_strings(ws, set(np.asarray(g.out_addr)[np.concatenate([d_o, p_o])].tolist()))
+
+    def ref(o: int) -> str:
+        t = int(ot[o])
+        return f"{tid[t]}:{o - int(tx_out[t])}"
+
+    rows = []
+    for k in np.argsort(L.dep * (len(pay) + 1) - L.confidence, kind="stable"):
+        do, po = int(d_o[k]), int(p_o[k])
+        rows.append({"deposit": ref(do), "deposit_value": int(v[do]), "deposit_address": addr.get(int(g.out_addr[do])),
+                     "payout": ref(po), "payout_value": int(v[po]), "payout_address": addr.get(int(g.out_addr[po])),
+                     "delay_blocks": int(h[ot[po]] - h[ot[do]]), "confidence": round(float(L.confidence[k]), 4),
+                     "rule": RULE_NAMES[int(L.rule[k])],
+                     "implied_fee": None if np.isnan(L.fee[k]) else round(float(L.fee[k]), 5),
+                     "candidate_sets": int(L.n_sets[L.dep[k]])})
+    st = np.bincount(L.status, minlength=3) if len(L.status) else np.zeros(3, np.int64)
+    return {"mixer": who, "params": p, "deposits": int(len(dep)), "payouts": int(len(pay)),
+            "deposits_linked": int(st[0]), "deposits_unlinked": int(st[1]), "deposits_ambiguous": int(st[2]),
+            "links": rows, "probabilistic": True,
+            "data": {"commit": int(g.commit), "transactions": int(g.n_tx)},
+            "note": "Links are candidates from amount and timing only (probabilistic, never proof): every "
+                    "deposit's candidate payout sets share its confidence equally; a deposit with too many "
+                    "candidate sets is 'ambiguous' and linked by rule 'window' (a proportional flow over the "
+                    "payouts it could have made: an allocation, not a match)."}

@@ -1,0 +1,211 @@
+"""Custodial-mixer linking (chaintrace.detect.mixers) and ``trace --through-mixers`` (issue 15, point 2)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from chaintrace.detect.mixers import link_deposits, linked_amounts, mixer_flows
+
+BTC = 100_000_000
+
+
+def _links(dv, dh, pv, ph, **kw):
+    return link_deposits(np.array(dv), np.array(dh), np.array(pv), np.array(ph), **kw)
+
+
+def test_a_split_payout_is_linked_and_decoys_with_the_wrong_fee_or_delay_are_not():
+    # deposit of 1 BTC at height 100; its payouts 0.6 + 0.38 BTC (2% fee) after 10 and 20 blocks;
+    # decoys: 0.97 BTC 300 blocks later (delay), 0.90 BTC at 115 (10% fee), 0.999 BTC at 112 (0.1% fee)
+    L = _links([BTC], [100], [60_000_000, 38_000_000, 97_000_000, 90_000_000, 99_900_000],
+               [110, 120, 400, 115, 112])
+    assert L.status.tolist() == [0] and L.n_sets.tolist() == [1]
+    assert sorted(L.pay.tolist()) == [0, 1]
+    assert L.confidence.tolist() == [1.0, 1.0]
+    assert L.rule.tolist() == [1, 1]  # split
+    assert L.fee[0] == pytest.approx(0.02)
+
+
+def test_a_single_payout_and_a_deposit_with_no_candidate():
+    L = _links([BTC, 5 * BTC], [100, 100], [98_500_000], [130])
+    assert L.status.tolist() == [0, 1]  # the second deposit: unlinked
+    assert L.dep.tolist() == [0] and L.rule.tolist() == [0]
+
+
+def test_ambiguity_is_split_never_resolved_by_guessing():
+    # two payouts of the same value both fit the one deposit: each gets half
+    L = _links([BTC], [100], [98_000_000, 98_000_000], [110, 111])
+    assert L.n_sets.tolist() == [2]
+    assert L.confidence.tolist() == [0.5, 0.5]
+    # two deposits claim the same payout: their claims are scaled to sum to 1
+    L = _links([BTC, BTC], [100, 101], [98_000_000], [110])
+    assert L.confidence.tolist() == [0.5, 0.5]
+    amt = linked_amounts(L, np.array([BTC, BTC]), np.array([BTC, BTC]), np.array([98_000_000]))
+    assert amt.sum() <= 98_000_000 and amt.tolist() == [49_000_000, 49_000_000]
+
+
+def test_too_many_candidate_sets_fall_back_to_the_window_share():
+    rng = np.random.default_rng(1)
+    pv = rng.integers(1_000_000, 30_000_000, 60)
+    L = _links([BTC], [100], pv, np.full(60, 120), max_sets=4)
+    assert L.status.tolist() == [2]
+    assert set(L.rule.tolist()) == {2}
+    inwin = pv[pv <= BTC * (1 - 0.005)]
+    assert L.confidence[0] == pytest.approx(min(1.0, BTC * (1 - 0.0275) / inwin.sum()))
+
+
+def test_linked_amounts_are_exact_and_capped():
+    L = _links([BTC], [100], [60_000_000, 38_000_000], [110, 120])
+    # a quarter of the deposit was traced: each payout carries a quarter of its value
+    amt = linked_amounts(L, np.array([BTC // 4]), np.array([BTC]), np.array([60_000_000, 38_000_000]))
+    assert amt.tolist() == [15_000_000, 9_500_000]
+    assert amt.dtype == np.int64 and amt.sum() <= BTC // 4
+    none = linked_amounts(L, np.array([BTC]), np.array([BTC]), np.array([60_000_000, 38_000_000]),
+                          min_confidence=1.01)
+    assert none.tolist() == [0, 0]
+
+
+def test_mixer_flows_finds_deposits_and_payouts():
+    # tx0: user pays mixer address 1 (out 0) and change to 5 (out 1); tx1: mixer spends out 0 -> user 7 (out 2),
+    # change to mixer 2 (out 3)
+    # tx2: the mixer spends its change (out 3) -> user 8 (out 4, 0.2) and fresh change 9 (out 5, 0.7);
+    # tx3: spends out 5 -> user 6 (out 6)
+    tx_in = np.array([0, 1, 2, 3, 4])
+    tx_out = np.array([0, 2, 4, 6, 7])
+    in_output = np.array([-1, 0, 3, 5])
+    out_addr = np.array([1, 5, 7, 2, 8, 9, 6])
+    out_value = np.array([10, 5, 9, 1, 2, 7, 6]) * 10_000_000
+    mask = np.zeros(10, bool)
+    mask[[1, 2]] = True
+    out_type = np.zeros(7, np.int8)
+    dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask)
+    assert dep.tolist() == [0] and pay.tolist() == [2, 4, 6]  # out 5, the larger, is the reserve's change
+    out_type[5] = 1  # ... unless only the smaller one has the inputs' script type
+    dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask)
+    assert pay.tolist() == [2, 5]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A simulated mixer-scenario chain, ingested and clustered."""
+    from chaintrace import Workspace
+    from chaintrace.chains.btc import ingest_block_files
+    from chaintrace.graph.cluster import build_clusters
+    from chaintrace.intel import load_tags
+    from chaintrace.sim import load_truth, simulate_btc
+
+    d = tmp_path_factory.mktemp("mix")
+    sim = d / "sim"
+    simulate_btc(sim, txs=4000, seed=11, scenario="mixer", network="main", overwrite=True)
+    ws = Workspace(d / "ws")
+    ingest_block_files(ws, [sim], pow_rules="target-only")
+    build_clusters(ws, tags=load_tags(None, "btc", [sim / "tags.yaml"]))
+    return sim, ws, load_truth(sim)
+
+
+def test_trace_through_a_simulated_mixer_with_and_without_linking(mixed):
+    from chaintrace.app.evaluate import incident_seeds, score
+    from chaintrace.trace import trace
+    from chaintrace.trace.report import TraceReport, check_invariant
+
+    sim, ws, truth = mixed
+    inc = truth["incidents"][0]
+    seeds = incident_seeds(inc)
+    kw = dict(policy="fifo", tags=[sim / "tags.yaml"], registry=False, clusters=True)
+    off = trace(ws, seeds, **kw)
+    on = trace(ws, seeds, through_mixers=True, **kw)
+    assert off.probabilistic is None
+    # the deterministic part is the same with and without linking
+    assert off.totals("BTC") == on.totals("BTC")
+    sec = on.probabilistic
+    in_mixer = sum(s.amount for s in on.sinks if s.category == "mixing_service")
+    assert in_mixer > 0
+    m = sec["mixers"][0]
+    assert int(m["traced_in"]) == in_mixer == int(m["linked_out"]) + int(m["held"])
+    sub = sec["trace"]
+    assert sub is not None and int(m["linked_out"]) > 0
+    t = sub.totals("BTC")
+    assert t["seeded"] == int(m["linked_out"]) == t["sinks"] + t["holdings"] + t["stopped"] + t["fees"]
+    check_invariant(on)
+    assert sec["links"] and all(0 <= x["confidence"] <= 1 and int(x["amount"]) > 0 for x in sec["links"])
+    assert sum(int(x["amount"]) for x in sec["links"]) >= int(m["linked_out"])  # flooring only loses
+    # linked value reaches true cash-outs of mixer payouts: recall counting them rises
+    s_off, s_on = score(off, inc), score(on, inc)
+    assert s_on["recall_all"] > s_off["recall_all"]
+    # JSON round trip keeps the section (and its invariant)
+    back = TraceReport.from_dict(json.loads(on.to_json()))
+    assert back.probabilistic["trace"].totals("BTC") == t
+    check_invariant(back)
+    # a broken balance is caught
+    back.probabilistic["mixers"][0]["held"] = str(int(m["held"]) + 1)
+    with pytest.raises(Exception, match="held"):
+        check_invariant(back)
+    # the text and HTML reports show the section apart
+    from chaintrace.report.html import render_html
+    from chaintrace.report.text import to_text
+
+    assert "PROBABILISTIC" in to_text(on) and "PROBABILISTIC" not in to_text(off)
+    assert "Probabilistic: through custodial mixers" in render_html([on])
+
+
+def test_detect_mixer_links_cli_and_trace_cli(mixed):
+    from chaintrace.cli import main
+
+    sim, ws, truth = mixed
+    tags = sim / "tags.yaml"
+    import yaml
+
+    doc = yaml.safe_load(tags.read_text())
+    reserve = next(t["address"] for t in doc["tags"] if "mixer_reserve" in str(t.get("context")))
+    deposit = next(t["address"] for t in doc["tags"] if "mixer_deposit" in str(t.get("context")))
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--mixer", reserve,
+                                  "--mixer", deposit, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["deposits"] > 0 and res["payouts"] > 0 and res["probabilistic"] is True
+    # every launderer order's true payouts: how many are among the candidate links of its deposit
+    orders = [o for o in truth["mixer"]["order_list"] if o["customer"] == "launderer" and o["payouts"]]
+    links = {(x["deposit"], x["payout"]) for x in res["links"]}
+    hit = sum((f"{o['deposit']['txid']}:{o['deposit']['vout']}", f"{p['txid']}:{p['vout']}") in links
+              for o in orders for p in o["payouts"])
+    assert hit > 0
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--format", "json"])
+    assert r.exit_code == 2 and "--mixer" in r.output
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--mixer", reserve,
+                                  "--fee-min", "0.2", "--fee-max", "0.1"])
+    assert r.exit_code == 2 and "fee" in r.output
+    seeds = [f"{o['txid']}:{o['vout']}" for o in truth["incidents"][0]["stolen"]["outputs"]]
+    args = ["--data", str(ws.path), "trace", "--tags", str(tags), "--no-registry", "--policy", "fifo",
+            "--through-mixers", "--format", "json"]
+    for s in seeds:
+        args += ["--from", s]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["probabilistic"]["mixers"] and d["probabilistic"]["trace"]["sinks"]
+
+
+def test_the_documented_mixer_example_runs_as_written(tmp_path, monkeypatch):
+    import re
+    import shlex
+
+    from chaintrace.cli import main
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "detection.md").read_text()
+    block = re.search(r"## Custodial-mixer linking.*?```\n(.*?)```", text, re.S).group(1)
+    cmds = [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("chaintrace ")]
+    assert [c[2] for c in cmds] == ["simulate", "cluster", "detect", "trace"]
+    monkeypatch.chdir(tmp_path)
+    outs = []
+    for c in cmds:
+        r = CliRunner().invoke(main, c)
+        assert r.exit_code == 0, (c, r.output)
+        outs.append(r.output)
+    d = json.loads(outs[2])
+    # what the page says: 40 addresses with clusters, 24 deposits, 65 payouts, most deposits ambiguous
+    assert (d["mixer"]["addresses"], d["deposits"], d["payouts"]) == (40, 24, 65)
+    assert d["deposits_ambiguous"] > d["deposits_linked"] and d["links"]
+    assert "PROBABILISTIC" in outs[3] and "linked mixer payouts" in outs[3]
