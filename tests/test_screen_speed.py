@@ -58,7 +58,7 @@ def test_snapshot_warnings_reach_baked_answers(hack):
     s = snap.index.meta["addresses"][0]
     extra = dataclasses.replace(snap, warnings=snap.warnings + ["a snapshot-wide warning"])
     r = screen_one_address(extra, s)
-    assert r["warnings"][-1] == "a snapshot-wide warning" and r["subject"] == s
+    assert "a snapshot-wide warning" in r["warnings"] and r["subject"] == s
     # the baked bytes themselves are not changed by an answer
     assert "a snapshot-wide warning" not in screen_one_address(snap, s)["warnings"]
 

@@ -288,7 +288,7 @@ def get_index(ws) -> LookupIndex:
     Whether the cached index is current is one read of the registry's generation pointer."""
     r = reg.as_registry(ws)
     key = str(r.path.resolve()) if r is not None else ""
-    gen = r.generation if r is not None else 0
+    gen = reg.current_generation(r) if r is not None else 0  # an older layout is migrated first
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is not None and hit.generation == gen:

@@ -78,9 +78,6 @@ DDL = [
         kind VARCHAR, chains VARCHAR[], asset VARCHAR, amount_asset VARCHAR, amount_usd DECIMAL(18,2),
         actor VARCHAR, actor_detail VARCHAR, attribution VARCHAR, attributed_by VARCHAR, sources VARCHAR[],
         notes VARCHAR, line INTEGER, tlp VARCHAR, confidence INTEGER, producer VARCHAR, context VARCHAR)""",
-    # provenance of shared incidents (STIX import), added to registries made before it
-    *(f"ALTER TABLE {SCHEMA}.incidents ADD COLUMN IF NOT EXISTS {c}"
-      for c in ("tlp VARCHAR", "confidence INTEGER", "producer VARCHAR", "context VARCHAR")),
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.incident_seeds (
         import_id INTEGER, incident_id VARCHAR, chain VARCHAR, address VARCHAR, addr_key VARCHAR,
         txid VARCHAR, role VARCHAR, side VARCHAR, source VARCHAR, line INTEGER)""",
@@ -283,6 +280,8 @@ def reader(ws: RegistryLike, generation: int | None = None) -> Iterator[duckdb.D
     if not g:
         yield None
         return
+    if generation is None:
+        g = _migrated(r, g)
     path = r.file(g)
     try:
         con = duckdb.connect(str(path), read_only=True)
@@ -294,9 +293,92 @@ def reader(ws: RegistryLike, generation: int | None = None) -> Iterator[duckdb.D
         con.close()
 
 
+# Versioned layout: ``intel.meta`` key ``schema_version``. A generation written by older code is migrated
+# when it is opened for writing (every import) and, when the registry directory is writable, when it is
+# opened for reading (:func:`reader` publishes a migrated generation first). Version 1: the layout before
+# licences (``imports`` without ``licence``/``restricted``, ``incidents`` without the STIX provenance).
+SCHEMA_VERSION = 2
+MIGRATIONS: dict[int, list[str]] = {
+    2: [f"ALTER TABLE {SCHEMA}.imports ADD COLUMN IF NOT EXISTS licence VARCHAR",
+        f"ALTER TABLE {SCHEMA}.imports ADD COLUMN IF NOT EXISTS restricted BOOLEAN",
+        # the terms imports of these kinds get by default (chaintrace.intel.importer.DEFAULT_TERMS)
+        f"UPDATE {SCHEMA}.imports SET licence = 'public domain (U.S. government work, OFAC SDN list)', "
+        "restricted = FALSE WHERE kind = 'ofac-sdn' AND licence IS NULL",
+        f"UPDATE {SCHEMA}.imports SET licence = 'block explorer terms of service (scraped labels; redistribution "
+        "not permitted)', restricted = TRUE WHERE kind = 'labels' AND licence IS NULL",
+        f"UPDATE {SCHEMA}.imports SET restricted = FALSE WHERE restricted IS NULL",
+        *(f"ALTER TABLE {SCHEMA}.incidents ADD COLUMN IF NOT EXISTS {c}"
+          for c in ("tlp VARCHAR", "confidence INTEGER", "producer VARCHAR", "context VARCHAR"))],
+}
+
+
+class SchemaError(ChaintraceError):
+    """A registry generation written by a newer chaintrace (a schema version this code does not know)."""
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The layout version of an opened generation: ``intel.meta`` ``schema_version``; 1 for a registry made
+    before versions were recorded (it has ``intel.imports`` but no version row); 0 for an empty database."""
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [SCHEMA]).fetchall()}
+    if "imports" not in tables:
+        return 0
+    if "meta" in tables:
+        row = con.execute(f"SELECT max(CAST(value AS INTEGER)) FROM {SCHEMA}.meta WHERE key = 'schema_version'"
+                          ).fetchone()
+        if row and row[0] is not None:
+            return int(row[0])
+    return 1
+
+
+def current_generation(r: Registry) -> int:
+    """`r`'s current generation after migrating an older layout (see :func:`_migrated`); 0 when empty."""
+    g = r.generation
+    return _migrated(r, g) if g else 0
+
+
+_CURRENT_LAYOUT: set[tuple[str, int]] = set()  # (registry dir, generation) known to have SCHEMA_VERSION
+
+
+def _migrated(r: Registry, g: int) -> int:
+    """Generation `g` of `r`, or, when it has an older layout and the directory is writable, the generation
+    published with the layout migrated (:func:`ensure_schema`). A read-only registry is read as it is."""
+    key = (str(r.path), g)
+    if key in _CURRENT_LAYOUT:
+        return g
+    try:
+        con = duckdb.connect(str(r.file(g)), read_only=True)
+    except duckdb.Error:
+        return g  # the caller reports it
+    try:
+        found = schema_version(con)
+    finally:
+        con.close()
+    if found < SCHEMA_VERSION and os.access(r.path, os.W_OK):
+        with r.writer():
+            pass
+        g = r.generation
+    _CURRENT_LAYOUT.add((str(r.path), g))
+    return g
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables of a new generation, or migrate one written by older code to
+    :data:`SCHEMA_VERSION` (each migration once, in order); refuses a newer layout."""
+    found = schema_version(con)
+    if found > SCHEMA_VERSION:
+        raise SchemaError(f"registry schema version {found} is newer than this chaintrace understands "
+                          f"({SCHEMA_VERSION}); upgrade chaintrace")
     for stmt in DDL:
         con.execute(stmt)
+    if found == SCHEMA_VERSION:
+        return
+    if found:  # an older layout: the tables exist, bring them up to date
+        for v in range(found + 1, SCHEMA_VERSION + 1):
+            for stmt in MIGRATIONS.get(v, []):
+                con.execute(stmt)
+    con.execute(f"DELETE FROM {SCHEMA}.meta WHERE key = 'schema_version'")
+    con.execute(f"INSERT INTO {SCHEMA}.meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 
 def generation(ws: RegistryLike) -> int:

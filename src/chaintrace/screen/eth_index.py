@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 from chaintrace.errors import UserError
 from chaintrace.progress import Progress
 from chaintrace.screen.config import Config
+from chaintrace.screen.index import hash_keys, registry_id, write_index_dir
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
@@ -59,7 +59,6 @@ def index_root(ws: Workspace) -> Path:
 def current_name(ws: Workspace, config: Config) -> tuple[str, int, int] | None:
     """(index directory name, commit, registry generation) the current eth data calls for, or None."""
     from chaintrace.intel import registry as reg
-    from chaintrace.screen.index import registry_id
 
     store = ws.chain("eth")
     if not store.exists:
@@ -113,7 +112,6 @@ class EthExposureIndex:
         return self.meta["data_version"]
 
     def seen(self, key: str) -> bool:
-        from chaintrace.screen.index import hash_keys
 
         h = hash_keys([key])[0]
         s = self.arrays["seen_hash"]
@@ -453,7 +451,6 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                     progress: Progress | None = None) -> dict:
     """Build (or reuse) the Ethereum exposure index of the current data and registry; returns its summary."""
     from chaintrace.graph.eth import KINDS, load_eth_graph
-    from chaintrace.screen.index import hash_keys
     from chaintrace.trace.eth import asset_names
 
     progress = progress or Progress()
@@ -564,7 +561,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                       "n_exposures": int(len(eo)), "n_exposed_addresses": int(len(exposed)),
                       "n_big_transfers_not_followed": int(g.tr_big.sum()), "seeded": seeded,
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
-    _write(index_root(ws), name, arrays, meta)
+    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX)
     return {**summary(load_eth_index(ws, config, name)), "reused": False}
 
 
@@ -575,26 +572,6 @@ def _seeded_by_asset(g, seeds: list[np.ndarray]) -> dict[int, int]:
             a = int(g.tr_asset[k])
             out[a] = out.get(a, 0) + v
     return out
-
-
-def _write(root: Path, name: str, arrays: dict, meta: dict) -> None:
-    d = root / name
-    tmp = root / f".{name}.tmp{time.time_ns()}"
-    tmp.mkdir(parents=True)
-    for n in ARRAYS:
-        np.save(tmp / f"{n}.npy", arrays[n])
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    (tmp / "DONE").write_text("ok\n")
-    if d.exists():
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        try:
-            tmp.rename(d)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    olds = sorted((p for p in root.glob(f"{PREFIX}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
-    for p in olds[:-2]:
-        shutil.rmtree(p, ignore_errors=True)
 
 
 def summary(idx: EthExposureIndex | None) -> dict:

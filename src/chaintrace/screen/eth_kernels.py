@@ -19,15 +19,9 @@ import numba as nb
 import numpy as np
 
 from chaintrace.model.u128 import u_add, u_iszero, u_lt, u_muldiv, u_sub
+from chaintrace.trace.kernels import _grow
 
 Z = np.uint64(0)
-
-
-@nb.njit(cache=True)
-def _grow(a, n):
-    b = np.empty(max(n, 2 * a.shape[0]), a.dtype)
-    b[:a.shape[0]] = a
-    return b
 
 
 @nb.njit(cache=True)

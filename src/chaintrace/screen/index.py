@@ -442,15 +442,17 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config)
     meta["stats"]["bake_seconds"] = round(time.perf_counter() - t_bake, 3)
     meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
-    _write(index_root(ws), name, arrays, meta)
+    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX)
     return {**summary(load_index(ws, config, name)), "reused": False}
 
 
-def _write(root: Path, name: str, arrays: dict, meta: dict) -> None:
+def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tuple, prefix: str) -> None:
+    """Write an index directory atomically (a temporary directory renamed into place, ``DONE`` last) and keep
+    the two newest of the `prefix` family (a server may still answer from the previous one)."""
     d = root / name
     tmp = root / f".{name}.tmp{time.time_ns()}"
     tmp.mkdir(parents=True)
-    for n in ARRAYS:
+    for n in names:
         np.save(tmp / f"{n}.npy", arrays[n])
     (tmp / "meta.json").write_text(json.dumps(meta))
     (tmp / "DONE").write_text("ok\n")
@@ -461,8 +463,7 @@ def _write(root: Path, name: str, arrays: dict, meta: dict) -> None:
             tmp.rename(d)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
-    # keep the two newest indexes (a server may still answer from the previous one)
-    olds = sorted((p for p in root.glob(f"{PREFIX}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
+    olds = sorted((p for p in root.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
     for p in olds[:-2]:
         shutil.rmtree(p, ignore_errors=True)
 

@@ -293,48 +293,8 @@ def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -
     return report
 
 
-def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res, sinks, start_k, until_k):
-    """Report rows from the kernel's record arrays: grouping, ordering and the transfer references are
-    array operations; Python objects are made only for the rows the report holds."""
-    rk, ramt, rpar, rhop = res["rec_k"], res["rec_amt"], res["rec_par"], res["rec_hop"]
-    codes = res["rec_code"].astype(np.int64)
-    n_rec = len(rk)
-    rec_to = g.tr_to[rk]
-    asset_names = np.array(names, dtype=object)
-    terminal = np.flatnonzero(codes != K.PASS)
-    tcodes = codes[terminal]
-
-    def label(acct: int):
-        t = sinks.labels.get(acct)
-        return t.label if t else None
-
-    # fees: per asset
-    fees: dict[str, int] = {}
-    fee_recs = terminal[tcodes == K.FEE]
-    if len(fee_recs):
-        fa = g.tr_asset[rk[fee_recs]].astype(np.int64)
-        assets_, grp = np.unique(fa, return_inverse=True)
-        for a_id, total in zip(assets_.tolist(), ramt.group_sums(fee_recs, grp.reshape(-1), len(assets_))):
-            fees[names[a_id]] = fees.get(names[a_id], 0) + total
-    # sinks: one row per transfer into a sink
-    sink_idx = terminal[tcodes == K.SINK]
-    sink_idx = sink_idx[ramt.positive(sink_idx)]
-    sink_rows = []
-    if len(sink_idx):
-        ks = rk[sink_idx]
-        txid, ref, tm = g.refs(ks)
-        accts = g.tr_to[ks]
-        addrs = g.address_strings(accts)
-        for i, k, acct, a_, amt, value, t_, r_, tm_ in zip(
-                sink_idx.tolist(), ks.tolist(), accts.tolist(), addrs, ramt.ints(sink_idx), g.amounts(ks), txid, ref,
-                tm.tolist()):
-            ent = sinks.entities[int(sinks.addr_sink[acct])]
-            sink_rows.append(Sink(address=a_ if a_ is not None else str(acct), label=ent.label, category=ent.category,
-                                  actor=ent.actor, amount=amt, asset=names[int(g.tr_asset[k])], hops=int(rhop[i]),
-                                  txid=t_, time=tm_, ref=r_, value=value, source=ent.source,
-                                  via_cluster=bool(sinks.via_cluster[acct]) if len(sinks.via_cluster) else False,
-                                  **sink_fields(sinks, acct)))
-    # stopped: per (reason, account, asset), in order of first occurrence
+def _stopped_rows(g: EthGraph, names, codes, terminal, tcodes, rk, ramt, rhop) -> list:
+    """Stopped entries: per (reason, account, asset), in order of first occurrence."""
     stop_idx = terminal[(tcodes != K.FEE) & (tcodes != K.SINK)]
     stopped_rows = []
     if len(stop_idx):
@@ -364,7 +324,12 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
             stopped_rows.append(Stopped(reason=K.CODE_NAMES[int(c[first[j]])], amount=sums[j],
                                         asset=names[int(asset[first[j]])], address=addrs[j], outputs=int(cnt[j]),
                                         hops=int(hop_min[j]), ref=best_ref[j], time=int(t_min[j])))
-    # holdings: taint still held, largest first
+    return stopped_rows
+
+
+def _holding_rows(g: EthGraph, res, rk, asset_names, sinks, stopped_rows: list, label) -> list:
+    """Holdings: taint still held, largest first (after a partial trace they are appended to
+    `stopped_rows` as max_txs entries instead)."""
     hold = res["taint_h"]
     pos = res["taint"].desc(np.arange(len(hold)))
     hold = hold[pos]
@@ -393,9 +358,12 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
                     labels[j] = label(int(h_acct[j]))
             holding_rows = [Holding(address=ad, amount=am, asset=a_, ref=r_, hops=hp, time=t_, value=am, label=lb)
                             for ad, am, a_, r_, hp, t_, lb in zip(h_addr, h_amt, h_asset, h_ref, h_hops, h_time, labels)]
-    stopped_rows.sort(key=lambda s: (-s.amount, s.reason, s.address or ""))
-    sink_rows.sort(key=lambda s: (-s.amount, s.address))
-    # seeds: minted per (seed, asset); conversions add taint to the asset received
+    return holding_rows
+
+
+def _seed_rows(g: EthGraph, names, specs, seed_of, res, rk, n_rec: int, until_k):
+    """Seed rows: minted per (seed, asset); conversions add taint to the asset received. Returns (rows,
+    total seeded per asset, the first 200 conversions in detail)."""
     seed_rows = []
     minted = res["rec_minted"]
     total = {}
@@ -435,14 +403,12 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         seed_rows.append(Seed(spec=f"conversion {af}->{at}", kind="conversion", amount=amt, asset=at, outputs=n,
                               nominal=amt))
         total[at] = total.get(at, 0) + amt
-    used_assets = set(total) | {s.asset for s in sink_rows} | set(h.asset for h in holding_rows) | \
-        {s.asset for s in stopped_rows} | set(fees)
-    assets = {a: assets_info[a] for a in sorted(used_assets, key=lambda x: (x != "ETH", x))}
-    for a in assets:
-        total.setdefault(a, 0)
-        fees.setdefault(a, 0)
+    return seed_rows, total, conv_detail
 
-    # paths: walk parents of the largest sink records and of the explained addresses' records
+
+def _paths(g: EthGraph, req, names, codes, rk, ramt, rpar, rhop, rec_to, sink_idx, label):
+    """Paths: walk the parents of the largest sink records and of the explained addresses' records.
+    Returns (paths to sinks, explain entries)."""
     sink_recs = ramt.desc(sink_idx).tolist()
     path_heads = sink_recs[:req.top_paths]
     explain_ids = g.address_ids(req.explain) if req.explain else {}
@@ -489,8 +455,66 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
             continue
         explain.append({"address": a, "found": True, "note": None,
                         "paths": [make_path(i, K.CODE_NAMES[int(codes[i])]) for i in heads]})
+    return paths, explain
+
+
+def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res, sinks, start_k, until_k):
+    """Report rows from the kernel's record arrays: grouping, ordering and the transfer references are
+    array operations; Python objects are made only for the rows the report holds."""
+    rk, ramt, rpar, rhop = res["rec_k"], res["rec_amt"], res["rec_par"], res["rec_hop"]
+    codes = res["rec_code"].astype(np.int64)
+    n_rec = len(rk)
+    rec_to = g.tr_to[rk]
+    asset_names = np.array(names, dtype=object)
+    terminal = np.flatnonzero(codes != K.PASS)
+    tcodes = codes[terminal]
+
+    def label(acct: int):
+        t = sinks.labels.get(acct)
+        return t.label if t else None
+
+    # fees: per asset
+    fees: dict[str, int] = {}
+    fee_recs = terminal[tcodes == K.FEE]
+    if len(fee_recs):
+        fa = g.tr_asset[rk[fee_recs]].astype(np.int64)
+        assets_, grp = np.unique(fa, return_inverse=True)
+        for a_id, total in zip(assets_.tolist(), ramt.group_sums(fee_recs, grp.reshape(-1), len(assets_))):
+            fees[names[a_id]] = fees.get(names[a_id], 0) + total
+    # sinks: one row per transfer into a sink
+    sink_idx = terminal[tcodes == K.SINK]
+    sink_idx = sink_idx[ramt.positive(sink_idx)]
+    sink_rows = []
+    if len(sink_idx):
+        ks = rk[sink_idx]
+        txid, ref, tm = g.refs(ks)
+        accts = g.tr_to[ks]
+        addrs = g.address_strings(accts)
+        for i, k, acct, a_, amt, value, t_, r_, tm_ in zip(
+                sink_idx.tolist(), ks.tolist(), accts.tolist(), addrs, ramt.ints(sink_idx), g.amounts(ks), txid, ref,
+                tm.tolist()):
+            ent = sinks.entities[int(sinks.addr_sink[acct])]
+            sink_rows.append(Sink(address=a_ if a_ is not None else str(acct), label=ent.label, category=ent.category,
+                                  actor=ent.actor, amount=amt, asset=names[int(g.tr_asset[k])], hops=int(rhop[i]),
+                                  txid=t_, time=tm_, ref=r_, value=value, source=ent.source,
+                                  via_cluster=bool(sinks.via_cluster[acct]) if len(sinks.via_cluster) else False,
+                                  **sink_fields(sinks, acct)))
+    stopped_rows = _stopped_rows(g, names, codes, terminal, tcodes, rk, ramt, rhop)
+    holding_rows = _holding_rows(g, res, rk, asset_names, sinks, stopped_rows, label)
+    stopped_rows.sort(key=lambda s: (-s.amount, s.reason, s.address or ""))
+    sink_rows.sort(key=lambda s: (-s.amount, s.address))
+    seed_rows, total, conv_detail = _seed_rows(g, names, specs, seed_of, res, rk, n_rec, until_k)
+    used_assets = set(total) | {s.asset for s in sink_rows} | set(h.asset for h in holding_rows) | \
+        {s.asset for s in stopped_rows} | set(fees)
+    assets = {a: assets_info[a] for a in sorted(used_assets, key=lambda x: (x != "ETH", x))}
+    for a in assets:
+        total.setdefault(a, 0)
+        fees.setdefault(a, 0)
+
+    paths, explain = _paths(g, req, names, codes, rk, ramt, rpar, rhop, rec_to, sink_idx, label)
+    explain_ids = g.address_ids(req.explain) if req.explain and sinks.detected else {}
     for e in explain:  # an explained address that behaves like a service no tag names: the trace stops there
-        svc = sinks.detected.get(explain_ids.get(e["address"].lower(), -1))
+        svc = sinks.detected.get(explain_ids.get(e["address"].lower(), -1)) if explain_ids else None
         if svc is not None:
             e["service_like"] = svc
             e["note"] = (f"{e['note'] + '; ' if e['note'] else ''}the address behaves like a service "

@@ -41,13 +41,6 @@ Z = np.uint64(0)
 
 
 @nb.njit(cache=True)
-def _grow(a, n):
-    b = np.empty(max(n, 2 * a.shape[0]), a.dtype)
-    b[:a.shape[0]] = a
-    return b
-
-
-@nb.njit(cache=True)
 def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr_hi, tr_kind, tr_tx,
               tx_tr, tx_from, hold_account, hold_asset, n_holdings, seed_of_tr, start_k, end_k, acct_sink,
               burn_acct, min_lo, min_hi, max_hops, max_txs, fee_lo_code, fee_hi_code):

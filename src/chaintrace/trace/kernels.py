@@ -35,7 +35,7 @@ _I64MAX = np.int64(9223372036854775807)
 # Open-addressing hash table output id -> slot (keys -1 = empty). Entries are never deleted: an output is
 # spent once, so its entry is looked up once; the table is rebuilt larger at half load.
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _h_slot(keys, o):
     mask = keys.shape[0] - 1
     i = (o * np.int64(-7046029254386353131)) & mask
@@ -44,7 +44,7 @@ def _h_slot(keys, o):
     return i
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _h_put(keys, vals, o, v):
     i = _h_slot(keys, o)
     keys[i] = o
@@ -85,111 +85,6 @@ def _grow_slots(s_out, s_kind, s_amt, s_hop, s_par, s_seg):
 def _grow_pool(p_val, p_src, p_hop, n):
     """The segment pool with room for at least `n` segments."""
     return _grow(p_val, n), _grow(p_src, n), _grow(p_hop, n)
-
-
-@nb.njit(cache=True, inline="always")
-def _gather_inputs(i0, n_in, in_slot, in_output, out_value, s_seg, s_hop, s_kind, p_val, p_src, p_hop,
-                   iv, ip, sv, ss, sh):
-    """Write the inputs of one transaction as split arguments: values `iv`, segments sv/ss/sh at ip[k]:ip[k+1]
-    (a tainted input's slot segments, else one clean segment); the tainted slots become PASSED. Returns
-    (smallest hop of a tainted input, known input value, first input spending an output outside the store
-    or -1)."""
-    txhop = _I64MAX
-    at = 0
-    known = np.int64(0)
-    first_unknown = -1
-    for k in range(n_in):
-        ip[k] = at
-        sl = in_slot[k]
-        o = in_output[i0 + k]
-        if sl >= 0:
-            for j in range(s_seg[sl], s_seg[sl + 1]):
-                sv[at] = p_val[j]
-                ss[at] = p_src[j]
-                sh[at] = p_hop[j]
-                at += 1
-            if s_hop[sl] < txhop:
-                txhop = s_hop[sl]
-            s_kind[sl] = PASSED
-            iv[k] = out_value[o]
-            known += iv[k]
-        else:
-            iv[k] = out_value[o] if o >= 0 else 0
-            if o < 0 and first_unknown < 0:
-                first_unknown = k
-            known += iv[k]
-            sv[at] = iv[k]
-            ss[at] = -1
-            sh[at] = 0
-            at += 1
-    ip[n_in] = at
-    return txhop, known, first_unknown
-
-
-@nb.njit(cache=True, inline="always")
-def _slot_kind(o, flag, hop, min_value, max_hops, has_sinks, sink_of_addr, out_addr, out_type, unspendable_type,
-               out_spender_tx, until_tx, has_stop, stop_tx):
-    """Why a tainted output stops the trace (BELOW, MAX_HOPS, SINK, BURNED, HOLDING, UNTIL, COINJOIN) or
-    PENDING (its spender is followed); `flag` is the value compared with `min_value`."""
-    if flag < min_value:
-        return BELOW
-    if hop > max_hops:
-        return MAX_HOPS
-    if has_sinks and out_addr[o] >= 0 and sink_of_addr[out_addr[o]] >= 0:
-        return SINK
-    if out_type[o] == unspendable_type:
-        return BURNED
-    spt = out_spender_tx[o]
-    if spt < 0:
-        return HOLDING
-    if spt > until_tx:
-        return UNTIL
-    if has_stop and stop_tx[spt]:
-        return COINJOIN
-    return PENDING
-
-
-@nb.njit(cache=True, inline="always")
-def _output_segments(a, b, rv, rs, rh, src, sidx, seeded, seed_conv, tmp_v, tmp_s, tmp_h, ordered, value,
-                     p_val, p_src, p_hop, at, amt, txhop):
-    """Write the segments of one output (split result rv/rs/rh[a:b]) into the pool at `at`. A seed output
-    (source `src` >= 0, seed index `sidx`) turns its clean value into taint of `src` (counted in `seeded`,
-    `seed_conv`) and is re-normalised with the scratch tmp_v/s/h (len >= b - a). Returns (end of its
-    segments, tainted amount, smallest hop of its tainted segments or else the transaction's `txhop`)."""
-    nb_ = b - a
-    if src >= 0:
-        for j in range(a, b):
-            if rs[j] < 0:
-                seeded[src] += rv[j]
-                seed_conv[sidx] += rv[j]
-                tmp_v[j - a] = rv[j]
-                tmp_s[j - a] = src
-                tmp_h[j - a] = 0
-            else:
-                tmp_v[j - a] = rv[j]
-                tmp_s[j - a] = rs[j]
-                tmp_h[j - a] = rh[j]
-        if ordered:
-            end = merge_into(tmp_v, tmp_s, tmp_h, np.arange(nb_), p_val, p_src, p_hop, at)
-        else:
-            end = aggregate_into(tmp_v, tmp_s, tmp_h, nb_, value, p_val, p_src, p_hop, at)
-        amt = np.int64(0)
-        for j in range(at, end):
-            if p_src[j] >= 0:
-                amt += p_val[j]
-    else:
-        for j in range(a, b):
-            p_val[at + j - a] = rv[j]
-            p_src[at + j - a] = rs[j]
-            p_hop[at + j - a] = rh[j]
-        end = at + nb_
-    hop = _I64MAX
-    for j in range(at, end):
-        if p_src[j] >= 0 and p_val[j] > 0 and p_hop[j] < hop:
-            hop = p_hop[j]
-    if hop == _I64MAX:
-        hop = txhop if txhop < _I64MAX else 0
-    return end, amt, hop
 
 
 @nb.njit(cache=True)
@@ -326,8 +221,34 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
             sv = sc_seg[:nseg]
             ss = sc_seg[nseg:2 * nseg]
             sh = sc_seg[2 * nseg:3 * nseg]
-            txhop, known, first_unknown = _gather_inputs(i0, n_in, in_slot, in_output, out_value, s_seg, s_hop,
-                                                         s_kind, p_val, p_src, p_hop, iv, ip, sv, ss, sh)
+            at = 0
+            known = np.int64(0)
+            first_unknown = -1
+            for k in range(n_in):
+                ip[k] = at
+                sl = in_slot[k]
+                o = in_output[i0 + k]
+                if sl >= 0:
+                    for j in range(s_seg[sl], s_seg[sl + 1]):
+                        sv[at] = p_val[j]
+                        ss[at] = p_src[j]
+                        sh[at] = p_hop[j]
+                        at += 1
+                    if s_hop[sl] < txhop:
+                        txhop = s_hop[sl]
+                    s_kind[sl] = PASSED
+                    iv[k] = out_value[o]
+                    known += iv[k]
+                else:
+                    iv[k] = out_value[o] if o >= 0 else 0
+                    if o < 0 and first_unknown < 0:
+                        first_unknown = k
+                    known += iv[k]
+                    sv[at] = iv[k]
+                    ss[at] = -1
+                    sh[at] = 0
+                    at += 1
+            ip[n_in] = at
             W = np.int64(0)
             for k in range(n_out):
                 W += ov[k]
@@ -372,17 +293,56 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
             if amt == 0 and src < 0 and not (poison and has_taint):
                 continue
             # the slot's segments
-            if s_seg[n_slot] + nb_ + 1 > p_val.shape[0]:
-                p_val, p_src, p_hop = _grow_pool(p_val, p_src, p_hop, s_seg[n_slot] + nb_ + 1)
+            need = p_val.shape[0]
+            if s_seg[n_slot] + nb_ + 1 > need:
+                p_val = _grow(p_val, s_seg[n_slot] + nb_ + 1)
+                p_src = _grow(p_src, s_seg[n_slot] + nb_ + 1)
+                p_hop = _grow(p_hop, s_seg[n_slot] + nb_ + 1)
             if n_slot + 1 >= s_out.shape[0]:
-                s_out, s_kind, s_amt, s_hop, s_par, s_seg = _grow_slots(s_out, s_kind, s_amt, s_hop, s_par, s_seg)
+                ncap = 2 * s_out.shape[0]
+                s_out = _grow(s_out, ncap)
+                s_kind = _grow(s_kind, ncap)
+                s_amt = _grow(s_amt, ncap)
+                s_hop = _grow(s_hop, ncap)
+                s_par = _grow(s_par, ncap)
+                s_seg = _grow(s_seg, ncap + 1)
             at = s_seg[n_slot]
-            if src >= 0 and nb_ > tmp_v.shape[0]:
-                tmp_v = np.empty(2 * nb_, np.int64)
-                tmp_s = np.empty(2 * nb_, np.int64)
-                tmp_h = np.empty(2 * nb_, np.int64)
-            end, amt, hop = _output_segments(a, b, rv, rs, rh, src, sidx, seeded, seed_conv, tmp_v, tmp_s, tmp_h,
-                                             ordered, ov[k], p_val, p_src, p_hop, at, amt, txhop)
+            if src >= 0:
+                if nb_ > tmp_v.shape[0]:
+                    tmp_v = np.empty(2 * nb_, np.int64)
+                    tmp_s = np.empty(2 * nb_, np.int64)
+                    tmp_h = np.empty(2 * nb_, np.int64)
+                for j in range(a, b):
+                    if rs[j] < 0:
+                        seeded[src] += rv[j]
+                        seed_conv[sidx] += rv[j]
+                        tmp_v[j - a] = rv[j]
+                        tmp_s[j - a] = src
+                        tmp_h[j - a] = 0
+                    else:
+                        tmp_v[j - a] = rv[j]
+                        tmp_s[j - a] = rs[j]
+                        tmp_h[j - a] = rh[j]
+                if ordered:
+                    end = merge_into(tmp_v, tmp_s, tmp_h, np.arange(nb_), p_val, p_src, p_hop, at)
+                else:
+                    end = aggregate_into(tmp_v, tmp_s, tmp_h, nb_, ov[k], p_val, p_src, p_hop, at)
+                amt = np.int64(0)
+                for j in range(at, end):
+                    if p_src[j] >= 0:
+                        amt += p_val[j]
+            else:
+                for j in range(a, b):
+                    p_val[at + j - a] = rv[j]
+                    p_src[at + j - a] = rs[j]
+                    p_hop[at + j - a] = rh[j]
+                end = at + nb_
+            hop = _I64MAX
+            for j in range(at, end):
+                if p_src[j] >= 0 and p_val[j] > 0 and p_hop[j] < hop:
+                    hop = p_hop[j]
+            if hop == _I64MAX:
+                hop = txhop if txhop < _I64MAX else 0
             sl = n_slot
             n_slot += 1
             s_seg[n_slot] = end
@@ -391,18 +351,31 @@ def propagate(tx_out, tx_in, out_value, out_addr, out_type, out_tx, out_spender_
             s_hop[sl] = hop
             s_par[sl] = in_slot[par[k]] if par[k] >= 0 else -1
             flag = out_value[o] if poison else amt
-            kind = _slot_kind(o, flag, hop, min_value, max_hops, has_sinks, sink_of_addr, out_addr, out_type,
-                              unspendable_type, out_spender_tx, until_tx, has_stop, stop_tx)
-            s_kind[sl] = kind
-            if kind == PENDING:
-                if 2 * (n_hash + 1) > hk.shape[0]:
-                    hk, hv = _h_grow(hk, hv)
-                _h_put(hk, hv, o, sl)
-                n_hash += 1
+            if flag < min_value:
+                s_kind[sl] = BELOW
+            elif hop > max_hops:
+                s_kind[sl] = MAX_HOPS
+            elif has_sinks and out_addr[o] >= 0 and sink_of_addr[out_addr[o]] >= 0:
+                s_kind[sl] = SINK
+            elif out_type[o] == unspendable_type:
+                s_kind[sl] = BURNED
+            else:
                 spt = out_spender_tx[o]
-                if not queued[spt]:
-                    queued[spt] = True
-                    n_queued += 1
+                if spt < 0:
+                    s_kind[sl] = HOLDING
+                elif spt > until_tx:
+                    s_kind[sl] = UNTIL
+                elif has_stop and stop_tx[spt]:
+                    s_kind[sl] = COINJOIN
+                else:
+                    s_kind[sl] = PENDING
+                    if 2 * (n_hash + 1) > hk.shape[0]:
+                        hk, hv = _h_grow(hk, hv)
+                    _h_put(hk, hv, o, sl)
+                    n_hash += 1
+                    if not queued[spt]:
+                        queued[spt] = True
+                        n_queued += 1
         t += 1
     if partial:
         for q in range(hk.shape[0]):

@@ -67,6 +67,28 @@ class _Pending:
     offset: int
 
 
+
+def _blocks_table(pending, p, heights, times, lens, starts, blk_of_tx, stripped, n_tx_before: int) -> pa.Table:
+    """The ``blocks`` rows of a parsed batch (header fields, sizes and weights)."""
+    hdr = [q.raw[:80] for q in pending]
+    blk_stripped = np.zeros(len(pending), np.int64)
+    np.add.at(blk_stripped, blk_of_tx, stripped)
+    hdr_len = (p.tx_start[p.blk_tx0] - starts)  # header + tx-count varint
+    return pa.table({
+        "height": heights,
+        "hash": [hashlib.sha256(hashlib.sha256(h).digest()).digest()[::-1].hex() for h in hdr],
+        "prev_hash": [h[4:36][::-1].hex() for h in hdr],
+        "merkle_root": [h[36:68][::-1].hex() for h in hdr],
+        "time": times,
+        "version": [int.from_bytes(h[0:4], "little", signed=True) for h in hdr],
+        "bits": [int.from_bytes(h[72:76], "little") for h in hdr],
+        "nonce": [int.from_bytes(h[76:80], "little") for h in hdr],
+        "n_tx": p.blk_ntx.astype(np.int32), "size": lens, "stripped_size": hdr_len + blk_stripped,
+        "weight": (hdr_len + blk_stripped) * 3 + lens,
+        "first_tx_id": n_tx_before + p.blk_tx0,
+    }, schema=schema.BLOCKS)
+
+
 class BtcIngestor(ChainIngestor):
     """Append blocks to a workspace's Bitcoin store (use as a context manager; it holds the write lock).
     Blocks are queued by :meth:`add_block` and committed by :meth:`flush` every `batch_bytes`."""
@@ -249,21 +271,11 @@ class BtcIngestor(ChainIngestor):
         b = int(np.searchsorted(starts, pos, side="right") - 1)
         return pending[b].source, pending[b].offset + (pos - int(starts[b]))
 
-    def _build(self, pending: list[_Pending]) -> tuple[dict[str, pa.Table], dict]:
-        raw = b"".join(p.raw for p in pending)
-        buf = np.frombuffer(raw, np.uint8)
-        lens = np.array([len(p.raw) for p in pending], np.int64)
-        ends = np.cumsum(lens)
-        starts = ends - lens
-        try:
-            p = parse_blocks(buf, starts, ends)
-        except ParseError as e:
-            src, off = self._where(pending, starts, e.offset)
-            raise BlockFileError(src, off, e.message) from None
-        hash_transactions(p)
-        nblk, ntx, nin, nout = len(pending), p.n_tx, len(p.in_vout), len(p.out_value)
-
-        # merkle roots and coinbase shape
+    def _check_shape(self, pending: list[_Pending], buf, p, starts):
+        """Merkle roots, coinbase shape and output value ranges of a parsed batch (BlockFileError naming
+        file and offset). Returns (block of each tx, index in its block, is coinbase, tx of each input,
+        previous txid words, input of a coinbase)."""
+        nblk, ntx = len(pending), p.n_tx
         for b in range(nblk):
             t0, k = int(p.blk_tx0[b]), int(p.blk_ntx[b])
             if merkle_root(p.txid[t0:t0 + k]) != pending[b].raw[36:68]:
@@ -290,6 +302,23 @@ class BtcIngestor(ChainIngestor):
         if len(badv):
             src, off = self._where(pending, starts, int(p.out_soff[badv[0]]) - 9)
             raise BlockFileError(src, off, f"output value {int(p.out_value[badv[0]])} out of range")
+        return blk_of_tx, tx_index, is_cb, in_tx, prev, cb_in
+
+    def _build(self, pending: list[_Pending]) -> tuple[dict[str, pa.Table], dict]:
+        raw = b"".join(p.raw for p in pending)
+        buf = np.frombuffer(raw, np.uint8)
+        lens = np.array([len(p.raw) for p in pending], np.int64)
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        try:
+            p = parse_blocks(buf, starts, ends)
+        except ParseError as e:
+            src, off = self._where(pending, starts, e.offset)
+            raise BlockFileError(src, off, e.message) from None
+        hash_transactions(p)
+        ntx, nin, nout = p.n_tx, len(p.in_vout), len(p.out_value)
+
+        blk_of_tx, tx_index, is_cb, in_tx, prev, cb_in = self._check_shape(pending, buf, p, starts)
 
         heights = np.array([q.height for q in pending], np.int64)
         tx_height = heights[blk_of_tx]
@@ -397,23 +426,7 @@ class BtcIngestor(ChainIngestor):
             "sequence": p.in_seq,
         }, schema=schema.INPUTS)
 
-        hdr = [q.raw[:80] for q in pending]
-        blk_stripped = np.zeros(nblk, np.int64)
-        np.add.at(blk_stripped, blk_of_tx, stripped)
-        hdr_len = (p.tx_start[p.blk_tx0] - starts)  # header + tx-count varint
-        blocks = pa.table({
-            "height": heights,
-            "hash": [hashlib.sha256(hashlib.sha256(h).digest()).digest()[::-1].hex() for h in hdr],
-            "prev_hash": [h[4:36][::-1].hex() for h in hdr],
-            "merkle_root": [h[36:68][::-1].hex() for h in hdr],
-            "time": times,
-            "version": [int.from_bytes(h[0:4], "little", signed=True) for h in hdr],
-            "bits": [int.from_bytes(h[72:76], "little") for h in hdr],
-            "nonce": [int.from_bytes(h[76:80], "little") for h in hdr],
-            "n_tx": p.blk_ntx.astype(np.int32), "size": lens, "stripped_size": hdr_len + blk_stripped,
-            "weight": (hdr_len + blk_stripped) * 3 + lens,
-            "first_tx_id": self.n_tx + p.blk_tx0,
-        }, schema=schema.BLOCKS)
+        blocks = _blocks_table(pending, p, heights, times, lens, starts, blk_of_tx, stripped, self.n_tx)
 
         addresses = pa.table({
             "address_id": self.n_addr + np.arange(len(sel), dtype=np.int64),
