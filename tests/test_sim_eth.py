@@ -306,7 +306,7 @@ def test_same_seed_same_bytes_and_scenarios(tmp_path):
     assert inc["balance"]["ETH"]["mixer_deposited"] > 0
     simulate_eth(tmp_path / "n", txs=1500, seed=3, scenario="none")
     assert load_truth(tmp_path / "n")["incidents"] == []
-    assert set(SCENARIOS) == {"bridge-drain", "fan-out", "mixer", "none"}
+    assert set(SCENARIOS) == {"bridge-drain", "fan-out", "mixer", "otc", "none"}
 
 
 def test_eth_errors(tmp_path):

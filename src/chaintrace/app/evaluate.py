@@ -8,7 +8,9 @@ Metrics (tracing-methods.md §6.3, issue 4):
     Direct cash-outs only (``recall``) and including the cash-outs of mixer payouts (``recall_all``; taint
     cannot follow value through a custodial mixer, so this one measures what a tracer misses there).
 ``precision``
-    traced value landing on true cash-out addresses over all traced value landing on exchange sinks.
+    traced value landing on true cash-out addresses over all traced value landing on exchange sinks (sinks of
+    category ``exchange``, and services recognised by behaviour, ``unidentified_service``: an untagged OTC
+    desk or deposit address is where the thief cashed out as much as a tagged exchange).
 ``collateral``
     innocent deposit addresses flagged: exchange deposit addresses (not the exchange's own wallets) that
     received traced value but never a true cash-out (and the traced value they received).
@@ -68,7 +70,7 @@ def score(report: TraceReport, incident: dict, entity_of: dict[str, tuple[int, s
     mixer_total = 0
     sub = (report.probabilistic or {}).get("trace") if probabilistic else None
     for s in list(report.sinks) + (list(sub.sinks) if sub is not None else []):
-        if s.category == "exchange":
+        if s.category in ("exchange", "unidentified_service"):
             traced[s.address] = traced.get(s.address, 0) + s.amount
             exch_total += s.amount
         elif s.category in ("mixing_service", "coinjoin"):

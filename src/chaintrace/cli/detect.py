@@ -7,12 +7,20 @@ from chaintrace.cli import main
 from chaintrace.cli._common import btc, console, data_option, format_option, print_json, table
 from chaintrace.cli.detect_bridges import BRIDGE_OPTIONS, bridge_options, bridges_cmd
 from chaintrace.errors import UserError
+from chaintrace.detect.services import FEATURES, KINDS as SERVICE_KINDS
 from chaintrace.graph.detections import KINDS, detect as run_detect
 from chaintrace.cli.detect_mixers import MIXER_PARAMS, mixer_links_cmd, mixer_options
 
 
 @main.command("detect")
-@click.argument("kind", type=click.Choice([*KINDS, "mixer-links", "bridges"]))
+@click.argument("kind", type=click.Choice([*KINDS, "mixer-links", "bridges", "services"]))
+@click.option("--chain", default="btc", show_default=True, help="services: btc or eth (the other kinds: btc).")
+@click.option("--kind", "service_kinds", multiple=True, type=click.Choice(list(SERVICE_KINDS)),
+              help="services: only this kind (repeatable).")
+@click.option("--min-counterparties", type=int, default=None,
+              help="services: distinct senders / recipients a service has at least [10].")
+@click.option("--min-sweeps", type=int, default=None,
+              help="services: sweeps of deposit addresses into an exchange at least [btc 3, eth 5].")
 @click.option("--address", default=None, help="Only detections touching this address.")
 @click.option("--all", "all_", is_flag=True, help="Every detection in the store (the default without --address).")
 @click.option("--min-length", type=int, default=None, help="peel-chain: fewest hops [3].")
@@ -29,8 +37,9 @@ from chaintrace.cli.detect_mixers import MIXER_PARAMS, mixer_links_cmd, mixer_op
 @bridge_options
 @format_option("text", "json", "csv")
 @data_option
-def detect_cmd(ws, kind, address, all_, limit, fmt, **params):
-    """Find peel chains, fan-out / fan-in, structuring, rapid pass-through or dormancy then movement.
+def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_counterparties, min_sweeps, **params):
+    """Find peel chains, fan-out / fan-in, structuring, rapid pass-through, dormancy then movement, or
+    services recognised by behaviour (exchanges and their deposit addresses, OTC desks, payment processors).
 
     Each detection carries its evidence: txids, features and the thresholds used (see docs/detection.md).
 
@@ -38,6 +47,7 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, **params):
     Example:
       chaintrace detect peel-chain --all --format json
       chaintrace detect dormancy --min-dormant-blocks 100 --address bcrt1q...
+      chaintrace detect services --chain eth --kind otc_desk --format csv
       chaintrace detect mixer-links --mixer bc1q...   (custodial-mixer linking, docs/detection.md)
       chaintrace detect bridges --bridge bc1q...custodian --token WBTC --format csv
     """
@@ -47,14 +57,28 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, **params):
         if any(v not in (None, False, ()) for v in mix.values()):
             raise UserError("--mixer and the linking options apply to detect mixer-links, not detect bridges")
         return bridges_cmd(ws, address, limit, fmt, params, br)
-    if any(v not in (None, ()) for v in br.values()) or fmt == "csv":
-        raise UserError(f"--bridge, --token, --bridge-* and --format csv apply to detect bridges, not detect {kind}")
+    if any(v not in (None, ()) for v in br.values()) or (fmt == "csv" and kind != "services"):
+        raise UserError(f"--bridge, --token, --bridge-* and --format csv apply to detect bridges (csv: and "
+                        f"services), not detect {kind}")
     if kind == "mixer-links":
+        if service_kinds or min_counterparties is not None or min_sweeps is not None or chain not in ("btc", "bitcoin"):
+            raise UserError("--chain, --kind, --min-counterparties and --min-sweeps apply to detect services only")
         return mixer_links_cmd(ws, address, all_, limit, fmt, params, mix)
     if any(v not in (None, False, ()) for v in mix.values()):
         raise UserError("--mixer and the linking options apply to detect mixer-links only")
     if address and all_:
         raise UserError("give --address A or --all, not both")
+    if kind == "services":
+        given = sorted(k for k, v in params.items() if v is not None)
+        if given:
+            raise UserError(", ".join("--" + k.replace("_", "-") for k in given) + " does not apply to detect "
+                            "services (it takes --chain, --kind, --min-counterparties, --min-sweeps)")
+        return _services(ws, chain, address, service_kinds, min_counterparties, min_sweeps, limit, fmt)
+    extra = [o for o, v in (("--kind", service_kinds), ("--min-counterparties", min_counterparties),
+                            ("--min-sweeps", min_sweeps)) if v]
+    if extra or chain not in ("btc", "bitcoin"):
+        raise UserError(f"{', '.join(extra) or '--chain ' + chain} applies to detect services only "
+                        f"(detect {kind} runs over the btc store)")
     given = {k: v for k, v in params.items() if v is not None}
     bad = set(given) - set(KINDS[kind])
     if bad:
@@ -97,3 +121,36 @@ def _row(kind: str, d: dict) -> list:
     if kind == "pass-through":
         return [d["address"], d["receipts"], btc(d["received"]), btc(d["passed"]), d["max_hold_seen"]]
     return [d["output"], btc(d["value"]), d["blocks_dormant"], d["moved_txid"]]
+
+
+def _services(ws, chain, address, kinds, min_counterparties, min_sweeps, limit, fmt):
+    from chaintrace.graph.services import detect_services
+
+    res = detect_services(ws, chain, address=address, kinds=list(kinds) or None,
+                          min_counterparties=min_counterparties, min_sweeps=min_sweeps)
+    if fmt == "json":
+        return print_json(res)
+    feats = [f for f in FEATURES if any(f in d["features"] for d in res["detections"][:1])] or list(FEATURES)
+    if fmt == "csv":
+        import csv
+        import sys
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(["address", "kind", "confidence", "hub", *feats, "txids"])
+        for d in res["detections"]:
+            w.writerow([d["address"], d["kind"], d["confidence"], d["hub"],
+                        *[d["features"].get(f) for f in feats], " ".join(d["txids"])])
+        return
+    bk = ", ".join(f"{k} {v}" for k, v in res["by_kind"].items() if v) or "none"
+    th = ", ".join(f"{k}={v}" for k, v in res["thresholds"].items())
+    n = res["data"]["transactions"]
+    console.print(f"{res['count']} service-like address(es) on {chain} ({bk}) over {n} transactions "
+                  f"(store commit {res['data']['commit']}; {th})")
+    rows = [[d["address"], d["kind"], f"{d['confidence']:.3f}", d["features"]["senders"], d["features"]["recipients"],
+             d["features"]["sweeps_in"], f"{d['features']['turnover']:.2f}",
+             d["hub"] if d["hub"] != d["address"] else ""] for d in res["detections"][:limit]]
+    if rows:
+        console.print(table("services", ["address", "kind", "confidence", "senders", "recipients", "sweeps in",
+                                         "turnover", "belongs with"], rows))
+    if res["count"] > limit:
+        console.print(f"... {res['count'] - limit} more (--limit, or --format json / csv for all)")

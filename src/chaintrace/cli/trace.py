@@ -71,6 +71,10 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Stop after processing this many transactions (the report says it is partial).")
 @click.option("--coinjoins", type=click.Choice(["follow", "stop"]), default="follow", show_default=True,
               help="Follow value through detected CoinJoins under the policy, or stop there (reason coinjoin).")
+@click.option("--follow-services", is_flag=True,
+              help="Follow value through addresses that behave like a service no tag names (exchange deposit "
+                   "addresses, OTC desks, payment processors); by default the trace stops there as an unidentified "
+                   "service (sink rows with reason service_like, docs/detection.md).")
 @click.option("--through-mixers", is_flag=True, default=False,
               help="Also follow custodial-mixer payouts linked to traced deposits by amount minus a fee and delay "
                    "(reported apart, probabilistic, with confidences; docs/tracing.md).")
@@ -84,8 +88,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @format_option("text", "json", "csv")
 @data_option
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
-              min_value, min_share, since, until, max_txs, coinjoins, through_mixers, mixer_min_confidence, explain,
-              top_paths, out_file, fmt):
+              min_value, min_share, since, until, max_txs, coinjoins, follow_services, through_mixers,
+              mixer_min_confidence, explain, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -95,6 +99,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16 --policy fifo
       chaintrace trace --from 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S --until 200 --format json --out report.json
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
+      chaintrace trace --from-file sim-btc/stolen.txt --follow-services
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --through-mixers
     """
     from chaintrace.trace import read_seed_file, trace
@@ -104,7 +109,8 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
     report = trace(ws, seeds, chain=chain, policy=policy, fee_mode=fee_mode, max_hops=max_hops,
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
                    tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
-                   explain=explain, top_paths=top_paths, coinjoins=coinjoins, through_mixers=through_mixers,
+                   explain=explain, top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
+                   through_mixers=through_mixers,
                    mixer_params={"min_confidence": mixer_min_confidence} if mixer_min_confidence is not None else None,
                    progress=RichProgress())
     if out_file:

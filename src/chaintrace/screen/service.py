@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from chaintrace.intel import addresses as addr
 from chaintrace.screen.config import RANK, Config, load_config
@@ -37,6 +38,7 @@ class Snapshot:
     created: float = field(default_factory=time.time)
     baked: bool = False  # the index's precomputed answers hold for this snapshot's registry facts
     eth_index: object = None  # chaintrace.screen.eth_index.EthExposureIndex (None: eth direct hits only)
+    service_facts: Any = None  # chaintrace.screen.services.ServiceFacts: unidentified_service exposures
 
 
 def warnings_for(snap: Snapshot, chain: str | None) -> list[str]:
@@ -109,9 +111,11 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
             btc_w.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
                             "after that is not known")
     baked = idx is not None and idx.blob is not None and "registry_generation_now" not in dv
+    from chaintrace.screen.services import ServiceFacts
+
     return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings,
                     chain_warnings={"btc": btc_w, "eth": eth_w}, baked=baked,
-                    eth_index=eth_idx)
+                    eth_index=eth_idx, service_facts=ServiceFacts(ws))
 
 
 # --------------------------------------------------------------------------------------------- scoring
@@ -256,6 +260,8 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
                 if e["hops_min"] == 0 and e["amount"] is not None}
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
+    if snap.service_facts is not None:  # services recognised by behaviour (informational, severity None)
+        exposures += snap.service_facts.exposures(chain, subject)
     r["exposures"] = exposures
     r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
     # evidence: the paths behind the largest exposures that fired a rule (informational ones are listed with

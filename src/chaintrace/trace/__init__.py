@@ -86,6 +86,7 @@ class TraceRequest:
     explain: list[str] = field(default_factory=list)
     top_paths: int = 5
     coinjoins: str = "follow"  # follow | stop (value entering a detected CoinJoin is reported as stopped)
+    follow_services: bool = False  # True: do not stop at services detected by behaviour (service_like sinks)
     through_mixers: bool = False  # follow custodial-mixer payouts linked to traced deposits (probabilistic)
     mixer_params: dict = field(default_factory=dict)  # linking parameters (chaintrace.detect.mixers.DEFAULTS)
 
@@ -122,7 +123,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
           max_hops: int | None = None, min_value: int | None = None, min_share: float = 0.0,
           since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
-          through_mixers: bool = False, mixer_params: dict | None = None,
+          follow_services: bool = False, through_mixers: bool = False, mixer_params: dict | None = None,
           progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
@@ -184,7 +185,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags],
         actor_files=[str(a) for a in actors], registry=registry,
         clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins,
-        through_mixers=bool(through_mixers), mixer_params=dict(mixer_params or {}))
+        follow_services=bool(follow_services), through_mixers=bool(through_mixers),
+        mixer_params=dict(mixer_params or {}))
     report = tracer.run(ws, req, progress)
     name_actors(ws, report, req.actor_files, req.registry)
     from chaintrace.trace.evidence import describe_evidence

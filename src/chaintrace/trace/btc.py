@@ -21,6 +21,7 @@ from chaintrace.trace import Bound, TraceRequest, Tracer, TRACERS, load_trace_ta
 from chaintrace.trace import kernels as K
 from chaintrace.trace.policies import FEE_MODES, POLICIES
 from chaintrace.trace.report import Holding, TracePath, Seed, Sink, Step, Stopped, TraceReport
+from chaintrace.trace.services import sink_fields
 from chaintrace.trace.sinks import SinkIndex, resolve_sinks
 
 ASSET = "BTC"
@@ -152,6 +153,13 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     tags = load_trace_tags(ws, "btc", req.tag_files, req.registry)
     sinks = resolve_sinks(ws, g, tags, lambda a: address_ids(ws, a), g.n_addresses, chain="btc",
                           clusters=req.clusters)
+    n_services = None
+    if not req.follow_services:
+        from chaintrace.trace.services import add_detected_services, detect_btc
+
+        det = detect_btc(g, ws)
+        sinks = add_detected_services(sinks, det, g.n_addresses, "btc", lambda ids: address_strings(ws, ids))
+        n_services = len(det)
     stop_tx = None
     n_coinjoins = None
     if req.coinjoins == "stop":
@@ -184,6 +192,8 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
                            per_seed, n_src)
     if n_coinjoins is not None:
         report.stats["coinjoins_detected"] = n_coinjoins
+    if n_services is not None:
+        report.stats["services_detected"] = n_services
     if req.through_mixers:
         from chaintrace.trace.mixers import through_mixers
 
@@ -291,7 +301,8 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
         e = sinks.entities[int(sinks.addr_sink[a])]
         sink_rows.append(Sink(address=addr[a], label=e.label, category=e.category, actor=e.actor, amount=am,
                               asset=ASSET, hops=hp, txid=txid[t], time=int(tx_time[t]), ref=r, value=v,
-                              source=e.source, via_cluster=bool(sinks.via_cluster[a]), by_seed=bs(sl)))
+                              source=e.source, via_cluster=bool(sinks.via_cluster[a]), by_seed=bs(sl),
+                              **sink_fields(sinks, a)))
     holding_rows = []
     hs = hold_slots[np.argsort(-s_amt[hold_slots], kind="stable")]
     ho = s_out[hs]
@@ -336,6 +347,11 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
             "note": (f"traced value reached {a} in {n_all} output(s); the {len(sl)} largest are explained"
                      if len(sl) else f"no traced value reached {a} under policy {req.policy} with these limits"),
             "paths": [make_path(int(x)) for x in sl]})
+        svc = sinks.detected.get(int(explain_ids[_norm_address(a)]))
+        if svc is not None:  # the trace stopped there: it behaves like a service no tag names
+            explain[-1]["service_like"] = svc
+            explain[-1]["note"] += (f"; the address behaves like a service ({svc['kind']}, confidence "
+                                    f"{svc['confidence']}): the trace stops there (--follow-services to go on)")
 
     total = int(seeded.sum())
     if int(per_seed.sum()) != int(seeded.sum()):
@@ -346,7 +362,8 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
               "min_value_effective": str(min_value),
               "since": req.since.as_dict() if req.since else None,
               "until": req.until.as_dict() if req.until else None, "until_height": int(g.tx_height[until_tx]),
-              "max_txs": req.max_txs, "coinjoins": req.coinjoins}
+              "max_txs": req.max_txs, "coinjoins": req.coinjoins,
+              "services": "follow" if req.follow_services else "stop"}
     params = {"fee_mode": req.fee_mode} if req.policy in ("fifo", "lifo", "tiho") else {}
     stats = {"txs_processed": int(processed), "tainted_outputs": int(len(s_out)),
              "sink_transfers": len(sink_rows), "holdings": len(holding_rows), "stopped_entries": len(stopped_rows),

@@ -28,6 +28,7 @@ from chaintrace.progress import Progress
 from chaintrace.trace import TRACERS, Bound, TraceRequest, Tracer, load_trace_tags
 from chaintrace.trace import eth_kernels as K
 from chaintrace.trace.report import Holding, Seed, Sink, Step, Stopped, TracePath, TraceReport
+from chaintrace.trace.services import sink_fields
 from chaintrace.trace.sinks import resolve_sinks
 
 POLICIES = ("poison", "haircut", "fifo", "lifo", "seniority")
@@ -253,6 +254,14 @@ def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -
     sinks = resolve_sinks(ws, g, tags, g.address_ids, g.n_addresses, chain="eth",
                           clusters=req.clusters)
     sinks.tags_loaded = len(tags)
+    n_services = None
+    if not req.follow_services:
+        from chaintrace.trace.services import add_detected_services, detect_eth
+
+        det = detect_eth(g, ws)
+        sinks = add_detected_services(sinks, det, g.n_addresses, "eth", lambda ids: dict(zip(
+            ids, g.address_strings(np.asarray(ids, np.int64)))))
+        n_services = len(det)
     timing["sinks_s"] = round(time.perf_counter() - t1, 4)
     burn = g.address_ids(["0x" + "0" * 40])
     burn_acct = next(iter(burn.values())) if burn else -1
@@ -278,6 +287,8 @@ def trace_eth(ws, req: TraceRequest, progress: Progress, engine: str = "auto") -
     report = _build_report(ws, g, req, names, assets_info, specs, seed_of, res, sinks, start_k, until_k)
     timing["report_s"] = round(time.perf_counter() - t3, 4)
     report.stats.update(timing)
+    if n_services is not None:
+        report.stats["services_detected"] = n_services
     report.stats["seconds"] = round(time.perf_counter() - t0, 4)
     return report
 
@@ -436,7 +447,7 @@ def _paths(g: EthGraph, req, names, codes, rk, ramt, rpar, rhop, rec_to, sink_id
                          steps=[steps_at[j] for j in chains[i]][::-1])
 
     paths = [make_path(i, "sink") for i in path_heads]
-    explain = []
+    explain: list[dict] = []
     for a, heads in expl_heads.items():
         if not heads:
             explain.append({"address": a, "found": False,
@@ -486,7 +497,8 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
             sink_rows.append(Sink(address=a_ if a_ is not None else str(acct), label=ent.label, category=ent.category,
                                   actor=ent.actor, amount=amt, asset=names[int(g.tr_asset[k])], hops=int(rhop[i]),
                                   txid=t_, time=tm_, ref=r_, value=value, source=ent.source,
-                                  via_cluster=bool(sinks.via_cluster[acct]) if len(sinks.via_cluster) else False))
+                                  via_cluster=bool(sinks.via_cluster[acct]) if len(sinks.via_cluster) else False,
+                                  **sink_fields(sinks, acct)))
     stopped_rows = _stopped_rows(g, names, codes, terminal, tcodes, rk, ramt, rhop)
     holding_rows = _holding_rows(g, res, rk, asset_names, sinks, stopped_rows, label)
     stopped_rows.sort(key=lambda s: (-s.amount, s.reason, s.address or ""))
@@ -500,6 +512,14 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         fees.setdefault(a, 0)
 
     paths, explain = _paths(g, req, names, codes, rk, ramt, rpar, rhop, rec_to, sink_idx, label)
+    explain_ids = g.address_ids(req.explain) if req.explain and sinks.detected else {}
+    for e in explain:  # an explained address that behaves like a service no tag names: the trace stops there
+        svc = sinks.detected.get(explain_ids.get(e["address"].lower(), -1)) if explain_ids else None
+        if svc is not None:
+            e["service_like"] = svc
+            e["note"] = (f"{e['note'] + '; ' if e['note'] else ''}the address behaves like a service "
+                         f"({svc['kind']}, confidence {svc['confidence']}): the trace stops there "
+                         "(--follow-services to go on)")
     stats = {
         "engine": res["engine"], "entry_mode": ENTRY_MODE if req.policy in ("fifo", "lifo") else None,
         "transfers_in_store": g.n_transfers, "transfers_scanned": int(res["stop_k"]),
@@ -510,7 +530,8 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
     }
     limits = {"max_hops": req.max_hops, "min_value": req.min_value, "min_share": req.min_share,
               "since": req.since.as_dict() if req.since else None,
-              "until": req.until.as_dict() if req.until else None, "max_txs": req.max_txs}
+              "until": req.until.as_dict() if req.until else None, "max_txs": req.max_txs,
+              "services": "follow" if req.follow_services else "stop"}
     params = {"entry_mode": ENTRY_MODE} if req.policy in ("fifo", "lifo") else {}
     return TraceReport(
         chain="eth", network=g.network, policy={"name": req.policy, "params": params}, limits=limits,

@@ -65,6 +65,8 @@ class Sink:
     via_cluster: bool = False  # the address is a sink because its cluster carries the tag
     by_seed: list[int] | None = None  # amount per seed (present when the trace has several seeds)
     actor_name: str | None = None  # the label of `actor` (intelligence registry / ActorPack), when known
+    reason: str | None = None  # "service_like": a sink because it behaves like a service (no tag says so)
+    detection: dict | None = None  # the service detection (kind, confidence, features, thresholds, hub)
     bridge: list | None = None  # bridge sinks: matched transfers on the other chain (chaintrace.trace.bridges)
 
 
@@ -194,6 +196,9 @@ class TraceReport:
                 d["by_seed"] = [str(x) for x in d["by_seed"]]
             elif "by_seed" in d:
                 del d["by_seed"]
+            for k in ("reason", "detection"):  # sink rows: present only for services detected by behaviour
+                if k in d and d[k] is None:
+                    del d[k]
             if "bridge" in d and d["bridge"] is None:
                 del d["bridge"]
             if "time" in d:

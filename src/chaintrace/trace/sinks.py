@@ -44,6 +44,7 @@ class SinkIndex:
     tags_loaded: int = 0
     clusters_used: bool = False
     cluster_conflicts: int = 0  # clusters not expanded because they hold two different entities' tags
+    detected: dict = field(default_factory=dict)  # address id -> service detection (chaintrace.trace.services)
 
     @property
     def n_sink_addresses(self) -> int:

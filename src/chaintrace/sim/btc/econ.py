@@ -32,9 +32,10 @@ E_COLS = 15
 # address roles (names in ROLES)
 ROLES = ("receive", "change", "deposit", "hot_wallet", "cold_wallet", "coinbase", "mixer_deposit",
          "mixer_reserve", "coinjoin_coordinator", "coinjoin_output", "attacker", "launderer",
-         "launderer_clean", "premix", "pool_payout")
+         "launderer_clean", "premix", "pool_payout", "otc_desk")
 (R_RECEIVE, R_CHANGE, R_DEPOSIT, R_HOT, R_COLD, R_COINBASE, R_MIXER_DEPOSIT, R_MIXER_RESERVE,
  R_COORDINATOR, R_CJ_OUTPUT, R_ATTACKER, R_LAUNDERER, R_CLEAN, R_PREMIX, R_POOL_PAYOUT) = range(15)
+R_OTC = 15  # the hot wallet of an untagged OTC desk (chaintrace.sim.btc.otc)
 
 # transaction kinds (statistics and truth)
 KINDS = ("coinbase", "payment", "deposit", "consolidation", "send_all", "withdrawal", "sweep", "cold_move",

@@ -109,6 +109,11 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
 
     mixer = Mixer(eng, world, rng, realistic=SCENARIOS[scenario].get("mixer_profile") == "realistic")
     coinjoins = CoinJoins(eng, world, rng, per_block=per_block)
+    otc = None
+    if SCENARIOS[scenario].get("otc_desk"):  # only where the scenario has one: other scenarios stay as they were
+        from chaintrace.sim.btc.otc import OtcDesk
+
+        otc = OtcDesk(eng, world, rng)
     for e in eng.entities:
         entity_names[e.id] = e.name
         entity_actors[e.id] = e.actor
@@ -117,7 +122,7 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
                 dormant_until=a0 + int(0.72 * active), end=a0 + active)
     incident = None
     if scenario != "none":
-        incident = Incident(eng, world, rng, scenario, plan, mixer=mixer, coinjoins=coinjoins)
+        incident = Incident(eng, world, rng, scenario, plan, mixer=mixer, coinjoins=coinjoins, otc=otc)
         entity_names[incident.L.entity.id] = incident.L.entity.name
     block_times: dict[int, int] = {}
     progress.start(f"simulate btc {scenario}", txs, "transactions")
@@ -131,6 +136,8 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
                 world.services(h)
                 mixer.step(h)
                 coinjoins.step(h)
+                if otc is not None:
+                    otc.step(h)
             room = min(per_block - 1, budget) - int(eng.CNT[K.C_NTX])
             world.background(room)
         pool = world.pick_pool()
@@ -210,6 +217,8 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, net, tag_coverage, n_us
         "coinjoins": coinjoins.truth(),
         "mixer": mixer.truth(),
     }
+    if otc is not None:
+        truth["otc_desk"] = otc.truth()
     if incident is not None:
         truth["incidents"].append(incident_truth(eng, incident, block_times))
     truth["peel_chains"] = [{"incident": i["id"], "txids": c} for i in truth["incidents"] for c in i["peel_chains"]]

@@ -50,6 +50,13 @@ SCENARIOS: dict[str, dict] = {
         "fanout": (4, 8), "fanout2": 0.0, "fanout2_k": (2, 2), "clean_topups": 0.0,
         "branches": {"coinjoin": 0.8, "peel": 0.1, "hold": 0.1},
     },
+    "otc": {
+        "description": "Exchange hack whose proceeds are mostly sold to an OTC desk no tag names (the desk "
+                       "co-mingles them with its clients' coins and deposits at exchanges itself); the rest is "
+                       "deposited at exchanges directly or after a short peel chain; no mixer, no clean coins.",
+        "fanout": (6, 12), "fanout2": 0.3, "fanout2_k": (2, 3), "clean_topups": 0.0, "otc_desk": True,
+        "branches": {"otc": 0.55, "direct": 0.2, "peel": 0.15, "hold": 0.1}, "peel_hold": 0.0,
+    },
     "none": {
         "description": "No incident: the economy alone (users, exchanges, pools, mixer, CoinJoins), for measuring "
                        "false positives.",
@@ -94,7 +101,7 @@ class Incident:
     """One exchange hack and its laundering, following a scenario."""
 
     def __init__(self, eng, world, rng: np.random.Generator, scenario: str, plan: Plan, *, mixer=None,
-                 coinjoins=None, incident_id: str = "sim-btc-hack-1"):
+                 coinjoins=None, incident_id: str = "sim-btc-hack-1", otc=None):
         self.eng = eng
         self.world = world
         self.rng = rng
@@ -103,6 +110,7 @@ class Incident:
         self.plan = plan
         self.mixer = mixer
         self.coinjoins = coinjoins
+        self.otc = otc
         self.id = incident_id
         self.victim = None  # chosen at the hack: the exchange with the largest hot wallet
         self.cashout_ex = list(world.exchanges)
@@ -272,10 +280,13 @@ class Incident:
                 b = "peel"
             if b == "coinjoin" and not self.coinjoins:
                 b = "peel"
+            if b == "otc" and self.otc is None:
+                b = "direct"
             c.branch = b
             start = self.eng.height + int(self.rng.integers(1, 6))
             gen = {"peel": self._peel, "direct": self._direct, "hop": self._hop, "dormant": self._dormant,
-                   "hold": self._hold, "mixer": self._mix, "coinjoin": self._coinjoin}[b]
+                   "hold": self._hold, "mixer": self._mix, "coinjoin": self._coinjoin,
+                   "otc": self._otc}[b]
             self.sched.start(start, gen(c))
 
     # ------------------------------------------------------------------ branches
@@ -357,6 +368,9 @@ class Incident:
 
     def _coinjoin(self, coin: Coin):
         yield from self.coinjoins.launder(self, coin)
+
+    def _otc(self, coin: Coin):
+        yield from self.otc.launder(self, coin)
 
     # ------------------------------------------------------------------ after mixing
 

@@ -210,7 +210,12 @@ class Incident:
                 self.swaps.append({"tx": res, "token": t, "amount_in": x, "stolen_in": si, "eth_out": out,
                                    "stolen_out": so})
                 self.txs.append({"tx": res, "kind": "swap", "hops": 1})
-            if direct:
+            otc = getattr(w, "otc", None)
+            if direct and otc is not None:  # the tokens are sold to the OTC desk
+                self._send(a, otc.addr, t, direct, cat="cashout", label="otc_sell",
+                           info={"exchange": otc.ent.name, "exchange_entity": otc.ent.id}, gas_used=52_000)
+                otc.txs["launderer_sells"].append(self.txs[-1]["tx"].hash)
+            elif direct:
                 ex = self._exchange()
                 self._send(a, w.deposit_addr(ex, self._identity()), t, direct, cat="cashout", label="deposit",
                            info={"exchange": ex["name"], "exchange_entity": ex["ent"].id}, gas_used=52_000)
@@ -246,6 +251,7 @@ class Incident:
              "bridge": lambda b=b, s=start: self.at(s, self._bridge, b),
              "exchange": lambda b=b, s=start: self.at(s, self._peel, b, int(self.rng.integers(2, 6))),
              "dormant": lambda b=b: self.at(self.plan["dormant_until"], self._wake, b),
+             "otc": lambda b=b, s=start: self.at(s, self._otc, b),
              "hold": lambda b=b: None}[choice]()
 
     def _gas_reserve(self, n: int = 1) -> int:
@@ -270,6 +276,16 @@ class Incident:
         nxt = self.new_addr()
         self._send(a, nxt, NATIVE, ch.balance(a) - self._gas_reserve(1), cat="own", label="peel_forward", tip_gwei=1.0)
         self.at(ch.number + int(self.rng.integers(1, 4)), self._peel, nxt, hops - 1)
+
+    def _otc(self, a: str):
+        """Sell the whole ETH balance to the OTC desk (a cash-out at the desk)."""
+        otc = self.w.otc
+        amt = self.ch.balance(a) - self._gas_reserve(1)
+        if amt <= 0:
+            return
+        self._send(a, otc.addr, NATIVE, amt, cat="cashout", label="otc_sell",
+                   info={"exchange": otc.ent.name, "exchange_entity": otc.ent.id}, tip_gwei=1.0)
+        otc.txs["launderer_sells"].append(self.txs[-1]["tx"].hash)
 
     def _mix(self, a: str):
         ch, w = self.ch, self.w

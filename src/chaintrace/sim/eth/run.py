@@ -55,18 +55,27 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
     rng = np.random.default_rng([seed, 0xE7])
     ch = Chain(tmp, rng, start_time=start_time, chain_tag=f"chaintrace-sim {seed}".encode())
     w = World(ch, rng, n_users, per_block)
+    w.otc = None
+    if SCENARIOS[scenario].get("otc_desk"):  # only where the scenario has one: other chains stay as they were
+        from chaintrace.sim.eth.otc import EthOtcDesk
+
+        w.otc = EthOtcDesk(w, rng)
     active = max(60, txs // per_block)
     plan = {"prep": 3 + int(0.15 * active), "hack": 3 + int(0.3 * active), "dormant_until": 3 + int(0.75 * active)}
     inc = Incident(w, rng, scenario, plan) if scenario != "none" else None
     progress.start(f"simulate eth {scenario}", txs, "transactions")
     ch.begin_block(w.miner())
     w.genesis()
+    if w.otc is not None:
+        w.otc.genesis()
     ch.end_block()
     ch.begin_block(w.miner())
     w.deploy()
     ch.end_block()
     ch.begin_block(w.miner())
     w.seed_users_tokens()
+    if w.otc is not None:
+        w.otc.fund_tokens()
     ch.end_block()
     # the bridge holds users' deposits (and seed liquidity) before it is drained
     while ch.n_tx < txs:
@@ -90,6 +99,8 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
             inc.step(h, txs - ch.n_tx)
         if txs - ch.n_tx - ch.tx_index > 2 * per_block:  # services pause in the last blocks: exact count
             w.services(h)
+            if w.otc is not None:
+                w.otc.step(h)
         w.withdrawals()
         room = min(per_block - ch.tx_index, txs - ch.n_tx - ch.tx_index)
         w.background(room)
@@ -174,6 +185,8 @@ def _run(tmp: Path, final: Path, *, txs, seed, scenario, tag_coverage, n_users, 
         "dex": {"entity": w.dex_ent.id, "pools": w.pools, "swaps": w.swap_txs},
         "incidents": [incident_truth(inc, ch)] if inc is not None else [],
     }
+    if w.otc is not None:
+        truth["otc_desk"] = w.otc.truth()
     with open(tmp / "truth.json", "w") as fh:
         json.dump(truth, fh, indent=1)
     write_seed_file(tmp / "stolen.txt", truth)

@@ -22,5 +22,12 @@ SCENARIOS: dict[str, dict] = {
         "fanout": (5, 10), "token_cashout": 0.0,
         "branches": {"mixer": 0.85, "hold": 0.15},
     },
+    "otc": {
+        "description": "Bridge drain whose ETH and tokens are mostly sold to an OTC desk no tag names (half of "
+                       "the tokens directly, half of the fanned-out ETH); the desk co-mingles them with its "
+                       "clients' trades and deposits at exchanges itself; the rest is peeled to exchanges.",
+        "fanout": (8, 16), "token_cashout": 0.5, "otc_desk": True,
+        "branches": {"otc": 0.5, "exchange": 0.4, "hold": 0.1},
+    },
     "none": {"description": "No incident: the economy alone, for measuring false positives."},
 }

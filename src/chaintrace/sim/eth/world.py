@@ -4,6 +4,7 @@ DEX, a fixed-denomination mixer with relayers, a bridge, background traffic and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,7 @@ class World:
         self.mixer_txs = {"deposits": [], "withdrawals": []}
         self.bridge_txs: list[str] = []
         self.swap_txs: list[str] = []
+        self.otc: Any = None  # chaintrace.sim.eth.otc.EthOtcDesk, in scenarios that have one
 
     # ------------------------------------------------------------------ entities
 

@@ -1,0 +1,312 @@
+"""Services recognised by behaviour, scored on simulator truth (issue 15, points 1 and 5).
+
+Two measurements per scenario and simulation seed (`chaintrace simulate btc --network main`, real block
+files, real ingest, address clusters built):
+
+1. Per detector (``chaintrace.detect.services`` kinds): precision = detected addresses that truly belong to
+   a service of that kind (addresses.parquet: entity and role) over all detected; recall = true addresses of
+   that kind the detector could see (exchange hot wallets; exchange deposit addresses that were spent at
+   least once; the OTC desk) that it reports.
+2. The trace at exchanges with services detected by behaviour (the default, ``stop``) against the old
+   behaviour (``--follow-services``) in the same run: value-weighted recall and precision of the true
+   cash-outs at address level and at the level of the receiving service (``chaintrace.app.evaluate``). The
+   `otc` scenario's desk is untagged; a thief's sale to it is a true cash-out *at the desk*, and the desk's
+   own later deposits at exchanges are not the thief's.
+
+Hold out the seeds you tuned on: the detector thresholds were set on seeds 5, 11 and 21-23 (the OTC desk's
+20 counterparties after users reached 16 on 21-23); the documented run uses seeds 31-33.
+
+    python bench/eval_services.py --txs 10000 --scenarios otc dprk       # the documented run (seeds 31-33)
+    python bench/eval_services.py --txs 5000 --seeds 31 --no-write       # quick look
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from statistics import mean
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._report import write_section  # noqa: E402
+
+POLICIES = [("haircut", "tail"), ("fifo", "tail"), ("tiho", "tail")]
+SCENARIOS = ["otc", "dprk", "fan-out"]
+TARGET_P, TARGET_R = 0.95, 0.95
+
+
+def prepare(workdir: Path, scenario: str, seed: int, txs: int):
+    from chaintrace import Workspace
+    from chaintrace.chains.btc import ingest_block_files
+    from chaintrace.graph.cluster import build_clusters
+    from chaintrace.intel import load_tags
+    from chaintrace.sim import simulate_btc
+
+    sim = workdir / f"sim-{scenario}-{seed}-{txs}"
+    ws = Workspace(workdir / f"ws-{scenario}-{seed}-{txs}")
+    if not (sim / "truth.json").exists():
+        simulate_btc(sim, txs=txs, seed=seed, scenario=scenario, network="main", overwrite=True)
+    if not ws.chain("btc").exists:
+        ingest_block_files(ws, [sim], pow_rules="target-only")
+        build_clusters(ws, tags=load_tags(None, "btc", [sim / "tags.yaml"]))
+    return sim, ws
+
+
+def detector_scores(sim: Path, ws) -> dict[str, dict]:
+    """Per kind: detected, correct, precision, true (visible), found, recall."""
+    import numpy as np
+
+    from chaintrace.detect.services import KINDS
+    from chaintrace.graph.btc import address_strings, load_btc_graph
+    from chaintrace.graph.services import btc_detections
+    from chaintrace.sim import address_entities, load_truth
+
+    truth = load_truth(sim)
+    cat = {e["id"]: e.get("category") for e in truth["entities"]}
+    t = address_entities(sim)
+    ent = dict(zip(t["address"].to_pylist(), zip(t["entity"].to_pylist(), t["role"].to_pylist())))
+    g = load_btc_graph(ws)
+    det = btc_detections(g)
+    names = address_strings(ws, det.address.tolist())
+    spent_ids = np.unique(np.asarray(g.out_addr)[(np.asarray(g.out_spender_tx) >= 0) & (np.asarray(g.out_addr) >= 0)])
+    spent = set(address_strings(ws, spent_ids.tolist()).values())
+    services = {"exchange", "otc_broker", "mixing_service", "mining_service", "payment_processor"}
+
+    def truth_kind(a: str) -> str | None:
+        e, role = ent.get(a, (None, None))
+        c = cat.get(e)
+        if c == "exchange":
+            return "exchange_deposit" if role == "deposit" else "exchange"
+        if c == "otc_broker":
+            return "otc_desk"
+        return "service" if c in services else None
+
+    got: dict[str, set] = {k: set() for k in KINDS}
+    for i, a in enumerate(det.address.tolist()):
+        got[KINDS[int(det.kind[i])]].add(names[a])
+    visible = {"exchange": {a for a, (e, r) in ent.items() if cat.get(e) == "exchange" and r == "hot_wallet"},
+               "exchange_deposit": {a for a, (e, r) in ent.items() if cat.get(e) == "exchange" and r == "deposit"
+                                    and a in spent},
+               "otc_desk": {a for a, (e, r) in ent.items() if cat.get(e) == "otc_broker"},
+               "payment_processor": set()}
+    out = {}
+    for k in KINDS:
+        ok = {a for a in got[k] if truth_kind(a) == k}
+        anysvc = {a for a in got[k] if truth_kind(a) is not None}
+        found = {a for a in visible[k] if any(a in got[j] for j in KINDS)}
+        out[k] = {"detected": len(got[k]), "correct": len(ok), "service": len(anysvc),
+                  "precision": len(ok) / len(got[k]) if got[k] else None,
+                  "precision_any": len(anysvc) / len(got[k]) if got[k] else None,
+                  "true": len(visible[k]), "found": len(found),
+                  "recall": len(found) / len(visible[k]) if visible[k] else None}
+    return out
+
+
+def trace_scores(sim: Path, ws, scenario: str, seed: int) -> list[dict]:
+    from chaintrace.app.evaluate import incident_seeds, score, sink_entities
+    from chaintrace.sim import load_truth
+    from chaintrace.trace import trace
+
+    rows = []
+    for inc in load_truth(sim)["incidents"]:
+        for policy, fee_mode in POLICIES:
+            for clusters in (False, True):
+                for follow in (True, False):
+                    t0 = time.perf_counter()
+                    r = trace(ws, incident_seeds(inc), policy=policy, fee_mode=fee_mode, tags=[sim / "tags.yaml"],
+                              registry=False, clusters=clusters, follow_services=follow)
+                    s = score(r, inc, sink_entities(sim, r))
+                    s.update(scenario=scenario, seed=seed, policy=policy, clusters=clusters,
+                             services="follow" if follow else "stop", seconds=time.perf_counter() - t0,
+                             service_like=sum(x.amount for x in r.sinks if x.reason == "service_like"))
+                    rows.append(s)
+    return rows
+
+
+def eth_trace_scores(workdir: Path, seed: int, txs: int) -> list[dict]:
+    """The `otc` Ethereum scenario: the drain traced with services detected vs followed through; per asset
+    class (ETH, ERC-20): value-weighted precision and recall of the true cash-outs by address (the desk's
+    address for the sales to it) and by receiving entity."""
+    from chaintrace import Workspace
+    from chaintrace.chains.eth import ingest_etl
+    from chaintrace.sim import address_entities, load_truth
+    from chaintrace.sim.eth.run import simulate_eth
+    from chaintrace.trace import trace
+
+    sim = workdir / f"eth-otc-{seed}-{txs}"
+    ws = Workspace(workdir / f"ews-otc-{seed}-{txs}")
+    if not (sim / "truth.json").exists():
+        simulate_eth(sim, txs=txs, seed=seed, scenario="otc", overwrite=True)
+    if not ws.chain("eth").exists:
+        ingest_etl(ws, sim)
+    truth = load_truth(sim)
+    t = address_entities(sim)
+    ent = dict(zip(t["address"].to_pylist(), t["entity"].to_pylist()))
+    rows = []
+    for inc in truth["incidents"]:
+        true_a: dict[tuple, int] = {}
+        true_e: dict[tuple, int] = {}
+        for c in inc["cashouts"]:
+            if c.get("via_mixer"):
+                continue
+            cls = "ETH" if c["asset"] == "ETH" else "ERC-20"
+            true_a[(cls, c["to"].lower())] = true_a.get((cls, c["to"].lower()), 0) + int(c["stolen"])
+            true_e[(cls, c["exchange_entity"])] = true_e.get((cls, c["exchange_entity"]), 0) + int(c["stolen"])
+        for policy in ("haircut", "fifo"):
+            for follow in (True, False):
+                r = trace(ws, [inc["drain_tx"]], chain="eth", policy=policy, tags=[str(sim / "tags.yaml")],
+                          registry=False, follow_services=follow)
+                got_a: dict[tuple, int] = {}
+                got_e: dict[tuple, int] = {}
+                for x in r.sinks:
+                    if x.category not in ("exchange", "unidentified_service"):
+                        continue
+                    cls = "ETH" if x.asset == "ETH" else "ERC-20"
+                    got_a[(cls, x.address.lower())] = got_a.get((cls, x.address.lower()), 0) + x.amount
+                    e = ent.get(x.address.lower(), ent.get(x.address))
+                    got_e[(cls, e)] = got_e.get((cls, e), 0) + x.amount
+                for cls in ("ETH", "ERC-20"):
+                    def pr(got, tru, cls=cls):
+                        g = {k: v for k, v in got.items() if k[0] == cls}
+                        tr = {k: v for k, v in tru.items() if k[0] == cls}
+                        hit = sum(min(v, tr.get(k, 0)) for k, v in g.items())
+                        return (hit / sum(g.values()) if g else None, hit / sum(tr.values()) if tr else None)
+                    pa_, ra_ = pr(got_a, true_a)
+                    pe_, re_ = pr(got_e, true_e)
+                    rows.append({"seed": seed, "policy": policy, "services": "follow" if follow else "stop",
+                                 "asset": cls, "precision": pa_, "recall": ra_, "precision_entity": pe_,
+                                 "recall_entity": re_})
+    return rows
+
+
+def fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--txs", type=int, default=20_000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[31, 32, 33])
+    ap.add_argument("--scenarios", nargs="+", default=SCENARIOS)
+    ap.add_argument("--eth-txs", type=int, default=5000, help="Ethereum otc scenario size (0: skip)")
+    ap.add_argument("--workdir", type=Path, default=Path("bench-data/eval-services"))
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    det_rows, tr_rows = [], []
+    for sc in a.scenarios:
+        for seed in a.seeds:
+            t0 = time.perf_counter()
+            sim, ws = prepare(a.workdir, sc, seed, a.txs)
+            d = detector_scores(sim, ws)
+            det_rows += [{"scenario": sc, "seed": seed, "kind": k, **v} for k, v in d.items()]
+            tr_rows += trace_scores(sim, ws, sc, seed)
+            print(f"{sc} seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
+    eth_rows = []
+    if a.eth_txs:
+        for seed in a.seeds:
+            t0 = time.perf_counter()
+            eth_rows += eth_trace_scores(a.workdir, seed, a.eth_txs)
+            print(f"eth otc seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
+
+    det_lines = ["| scenario | detector | detected | precision (its kind) | precision (any service) | visible "
+                 "true | recall |", "|---|---|---:|---:|---:|---:|---:|"]
+    for sc in a.scenarios:
+        for k in ("exchange", "exchange_deposit", "otc_desk", "payment_processor"):
+            rs = [r for r in det_rows if r["scenario"] == sc and r["kind"] == k]
+            n = sum(r["detected"] for r in rs)
+            ok = sum(r["correct"] for r in rs)
+            anys = sum(r["service"] for r in rs)
+            tru = sum(r["true"] for r in rs)
+            fnd = sum(r["found"] for r in rs)
+            det_lines.append(f"| {sc} | {k} | {n} | {fmt(ok / n if n else None)} | {fmt(anys / n if n else None)} "
+                             f"| {tru} | {fmt(fnd / tru if tru else None)} |")
+    tr_lines = ["| scenario | policy | clusters | services | recall | precision | exchange recall | exchange "
+                "precision | innocent deposits | to service_like (BTC) |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    keys = sorted({(r["scenario"], r["policy"], r["clusters"], r["services"]) for r in tr_rows},
+                  key=lambda k: (a.scenarios.index(k[0]), [p for p, _ in POLICIES].index(k[1]), k[2], k[3]))
+    summary = {}
+    for k in keys:
+        rs = [r for r in tr_rows if (r["scenario"], r["policy"], r["clusters"], r["services"]) == k]
+        v = {m: mean(r[m] for r in rs) for m in ("recall", "precision", "recall_exchange", "precision_exchange",
+                                                 "collateral_addresses", "service_like")}
+        summary[k] = v
+        tr_lines.append(f"| {k[0]} | {k[1]} | {'yes' if k[2] else 'no'} | {k[3]} | {v['recall']:.3f} | "
+                        f"{v['precision']:.3f} | {v['recall_exchange']:.3f} | {v['precision_exchange']:.3f} | "
+                        f"{v['collateral_addresses']:.1f} | {v['service_like'] / 1e8:.4f} |")
+    verdicts = []
+    for sc in a.scenarios:
+        for cl in (False, True):
+            for lvl, (rk, pk) in (("address", ("recall", "precision")),
+                                  ("exchange", ("recall_exchange", "precision_exchange"))):
+                best = max(((p, summary[(sc, p, cl, "stop")]) for p, _ in POLICIES if (sc, p, cl, "stop") in summary),
+                           key=lambda x: x[1][rk] + x[1][pk])
+                old = summary[(sc, best[0], cl, "follow")]
+                ok = best[1][pk] >= TARGET_P and best[1][rk] >= TARGET_R
+                verdicts.append(f"- {sc}, clusters {'on' if cl else 'off'}, {lvl} level: best {best[0]} with services "
+                                f"detected: recall {best[1][rk]:.3f}, precision {best[1][pk]:.3f} (followed through: "
+                                f"{old[rk]:.3f} / {old[pk]:.3f}) - target precision >= {TARGET_P} at recall >= "
+                                f"{TARGET_R}: **{'met' if ok else 'not met'}**")
+    eth_lines = ["| asset | policy | services | precision (address) | recall (address) | precision (entity) | "
+                 "recall (entity) |", "|---|---|---|---:|---:|---:|---:|"]
+    for cls in ("ETH", "ERC-20"):
+        for policy in ("haircut", "fifo"):
+            for svc in ("follow", "stop"):
+                rs = [r for r in eth_rows if (r["asset"], r["policy"], r["services"]) == (cls, policy, svc)]
+                if not rs:
+                    continue
+
+                def m(k, rs=rs):
+                    v = [r[k] for r in rs if r[k] is not None]
+                    return mean(v) if v else None
+                eth_lines.append(f"| {cls} | {policy} | {svc} | {fmt(m('precision'))} | {fmt(m('recall'))} | "
+                                 f"{fmt(m('precision_entity'))} | {fmt(m('recall_entity'))} |")
+                if svc == "stop":
+                    p_ = m("precision")
+                    verdicts.append(f"- Ethereum otc, {cls}, {policy}, services detected: precision {fmt(p_)} "
+                                    f"(address level) - target >= 0.9 through an untagged OTC desk: "
+                                    f"**{'met' if p_ is not None and p_ >= 0.9 else 'not met'}**")
+    print("\n".join(det_lines + [""] + tr_lines + [""] + eth_lines + [""] + verdicts))
+    if a.no_write:
+        return
+    seeds = " ".join(map(str, a.seeds))
+    body = f"""
+Simulated chains of {a.txs:,} transactions (`chaintrace simulate btc --network main`), simulation seeds {seeds}
+(held out: the thresholds were set on seeds 5, 11 and 21-23), scenarios {", ".join(a.scenarios)}; the simulator's
+TagPack as the analyst's tags (exchange wallets, 60% of deposit addresses, mixer, coordinators, pools; never
+the OTC desk of the `otc` scenario). Detector defaults (docs/detection.md). Sums / means over the seeds.
+
+Per detector (truth: addresses.parquet). "Precision (its kind)": the detected address belongs to a service of
+that kind; "(any service)": to any service. "Visible true": exchange hot wallets; exchange deposit addresses
+spent at least once (an unspent deposit address has no behaviour to see); the OTC desk. Recall counts a true
+address found under any kind. The simulator has no payment processor: what that detector reports here are
+exchange addresses (reused deposit addresses of one exchange whose hot wallet is not recognised).
+
+{chr(10).join(det_lines)}
+
+The trace at exchanges, services detected (`stop`, the default) against `--follow-services` (`follow`, the
+behaviour before) in the same run. Metrics as in "Trace evaluation on simulator truth"; a sink row of an
+unidentified service (reason `service_like`) counts as a cash-out sink ("to service_like": value stopped at
+them).
+
+{chr(10).join(tr_lines)}
+
+Ethereum, scenario `otc` ({a.eth_txs:,} transactions, same seeds): the drain of a bridge (ETH and tokens)
+sold partly to an untagged OTC desk that trades ETH for tokens with its clients and deposits at exchanges;
+the drain transaction traced with the simulator's tags. Cash-outs through the mixer left out (a taint trace
+cannot follow them: issue 15 point 2). Value-weighted against truth.json `cashouts` by address (`to`) and by
+receiving entity, per asset class, means over the seeds.
+
+{chr(10).join(eth_lines) if eth_rows else "(skipped)"}
+
+{chr(10).join(verdicts)}
+"""
+    cmd = (f"python bench/eval_services.py --txs {a.txs} --seeds {seeds} --scenarios {' '.join(a.scenarios)} "
+           f"--eth-txs {a.eth_txs}")
+    write_section("services-eval", "Services recognised by behaviour on simulator truth (eval_services.py)",
+                  cmd, body)
+
+
+if __name__ == "__main__":
+    main()
