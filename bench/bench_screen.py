@@ -44,6 +44,9 @@ DATASETS = REPO.parent / "shared" / "datasets"
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
 
 
+LOAD0 = os.getloadavg()[0]  # the host's load before this benchmark adds its own
+
+
 def registry_of(data: Path) -> Path:
     """Each benchmark workspace has its own intelligence registry (never the user's shared one)."""
     return data.parent / f"registry-{data.name}"
@@ -285,7 +288,8 @@ def main() -> None:
         "Targets (issue 13): >= 5,000 single-address screens/s with p99 < 20 ms; batch of 100,000 < 1 s; transfer "
         "screening at 4 hops p99 < 100 ms. " + ("wrk reported errors (non-2xx or socket errors) in a run. "
                                                if cold["errors"] or warm["errors"] else "No errors in the wrk runs. ")
-        + "The machine is shared: other processes load both cores, so throughput varies between runs.",
+        + f"Load average (1 min) when the run started: {LOAD0:.1f} on 2 cores (above ~1, other jobs shared the "
+        "machine and throughput varies between runs).",
         "",
         "Published anchors (vendor limits, not measurements of ours): Chainalysis' free sanctions API allows 5,000 "
         "requests per 5 minutes per key (about 17/s); TRM's sanctions API 1,000 requests/s with a key; "
