@@ -21,7 +21,7 @@ from chaintrace.trace import Bound, TraceRequest, Tracer, TRACERS, load_trace_ta
 from chaintrace.trace import kernels as K
 from chaintrace.trace.policies import FEE_MODES, POLICIES
 from chaintrace.trace.report import Holding, TracePath, Seed, Sink, Step, Stopped, TraceReport
-from chaintrace.trace.services import sink_fields
+from chaintrace.trace.services import prefetch_detections, sink_fields
 from chaintrace.trace.sinks import SinkIndex, resolve_sinks
 
 ASSET = "BTC"
@@ -295,6 +295,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
     sink_rows = []
     ss_ = sink_slots[np.argsort(s_out[sink_slots], kind="stable")]
     so = s_out[ss_]
+    prefetch_detections(sinks, out_addr[so].tolist())
     for _k, (sl, a, t, am, hp, v, r) in enumerate(zip(
             ss_.tolist(), out_addr[so].tolist(), out_tx[so].tolist(), s_amt[ss_].tolist(), s_hop[ss_].tolist(),
             out_value[so].tolist(), refs(ss_))):

@@ -28,7 +28,7 @@ from chaintrace.progress import Progress
 from chaintrace.trace import TRACERS, Bound, TraceRequest, Tracer, load_trace_tags
 from chaintrace.trace import eth_kernels as K
 from chaintrace.trace.report import Holding, Seed, Sink, Step, Stopped, TracePath, TraceReport
-from chaintrace.trace.services import sink_fields
+from chaintrace.trace.services import prefetch_detections, sink_fields
 from chaintrace.trace.sinks import resolve_sinks
 
 POLICIES = ("poison", "haircut", "fifo", "lifo", "seniority")
@@ -490,6 +490,7 @@ def _build_report(ws, g: EthGraph, req, names, assets_info, specs, seed_of, res,
         txid, ref, tm = g.refs(ks)
         accts = g.tr_to[ks]
         addrs = g.address_strings(accts)
+        prefetch_detections(sinks, accts.tolist())
         for i, k, acct, a_, amt, value, t_, r_, tm_ in zip(
                 sink_idx.tolist(), ks.tolist(), accts.tolist(), addrs, ramt.ints(sink_idx), g.amounts(ks), txid, ref,
                 tm.tolist()):

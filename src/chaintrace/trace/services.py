@@ -48,18 +48,26 @@ class DetectionRows(dict):
     def __contains__(self, a) -> bool:
         return int(a) in self._pos
 
+    def prefetch(self, ids) -> None:
+        """Resolve the rows of every detected address among `ids` with one address-name lookup (a report
+        names thousands of sinks: one query each would scan the address table thousands of times)."""
+        todo = sorted({int(a) for a in ids if int(a) in self._pos and not dict.__contains__(self, int(a))})
+        if not todo:
+            return
+        hubs = [int(self._det.hub[self._pos[a]]) for a in todo]
+        names = self._names(sorted(set(todo) | set(hubs)))
+        for a, h in zip(todo, hubs):
+            row = self._det.row(self._pos[a])
+            row["address"], row["hub"] = names.get(a), names.get(h)
+            row["thresholds"] = dict(self._det.thresholds)
+            self[a] = row
+
     def get(self, a, default=None):
         a = int(a)
         if a not in self._pos:
             return default
         if not dict.__contains__(self, a):
-            i = self._pos[a]
-            row = self._det.row(i)
-            h = int(self._det.hub[i])
-            names = self._names([a, h])
-            row["address"], row["hub"] = names.get(a), names.get(h)
-            row["thresholds"] = dict(self._det.thresholds)
-            self[a] = row
+            self.prefetch([a])
         return dict.__getitem__(self, a)
 
     def __len__(self) -> int:
@@ -100,6 +108,13 @@ def add_detected_services(sinks: SinkIndex, det: ServiceDetections, n_addresses:
     sinks.via_cluster = via
     sinks.detected = DetectionRows(det, new, address_strings)
     return sinks
+
+
+def prefetch_detections(sinks: SinkIndex, address_ids) -> None:
+    """Resolve, in one lookup, the detections of the sink rows a report is about to write."""
+    det = getattr(sinks, "detected", None)
+    if isinstance(det, DetectionRows):
+        det.prefetch(address_ids)
 
 
 def sink_fields(sinks: SinkIndex, address_id: int) -> dict:
