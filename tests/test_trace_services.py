@@ -137,28 +137,6 @@ def test_detections_are_cached_per_store_commit(otc):
         assert np.array_equal(d.features["senders"], fresh.features["senders"])
 
 
-def test_screening_reports_unidentified_services(otc):
-    from chaintrace.screen import load_config
-    from chaintrace.screen.service import make_snapshot, screen_one_address
-
-    ws, _sim, truth = otc
-    desk = truth["otc_desk"]["address"]
-    snap = make_snapshot(ws, load_config())
-    r = screen_one_address(snap, desk)
-    own = [e for e in r["exposures"] if e["category"] == "unidentified_service" and e["direction"] == "self"]
-    assert len(own) == 1 and own[0]["detection"]["kind"] == "otc_desk" and own[0]["severity"] is None
-    # one of the desk's deposit addresses at an exchange: paid by the unidentified service, with the amount
-    dep = truth["otc_desk"]["exchange_deposit_addresses"][0]
-    rd = screen_one_address(snap, dep)
-    frm = [e for e in rd["exposures"] if e["category"] == "unidentified_service" and e["direction"] == "incoming"]
-    assert frm and frm[0]["detection"]["address"] == desk and int(frm[0]["value"]) > 0 and frm[0]["amount"] is None
-    assert all(e["severity"] is None for e in frm)  # informational: the risk is what it is without them
-    snap.service_facts = None
-    plain = screen_one_address(snap, dep)
-    assert (plain["risk"], plain["score"]) == (rd["risk"], rd["score"])
-    assert not any(e["category"] == "unidentified_service" for e in plain["exposures"])
-
-
 def test_documented_example(tmp_path, monkeypatch):
     """docs/detection.md, "Example: a trace through an untagged OTC desk": the commands as written."""
     import re

@@ -260,8 +260,6 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
                 if e["hops_min"] == 0 and e["amount"] is not None}
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
-    if snap.service_facts is not None:  # services recognised by behaviour (informational, severity None)
-        exposures += snap.service_facts.exposures(chain, subject)
     r["exposures"] = exposures
     r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
     # evidence: the paths behind the largest exposures that fired a rule (informational ones are listed with
