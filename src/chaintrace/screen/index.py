@@ -390,19 +390,19 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         first = np.ones(len(ka), np.bool_)
         first[1:] = (ka[1:] != ka[:-1]) | (kg[1:] != kg[:-1]) | (kd[1:] != kd[:-1])
         run = np.cumsum(first) - 1
-        e_amount = np.bincount(run, weights=kt).astype(np.int64)  # exact: sums < 2**53 base units
+        sel = np.nonzero(first)[0]
+        e_amount = np.add.reduceat(kt.astype(np.int64), sel)  # integer sums of each (address, group, dir) run
         e_hops = np.full(run[-1] + 1, 1 << 14, np.int64)
         np.minimum.at(e_hops, run, kh.astype(np.int64))
-        sel = np.nonzero(first)[0]
         e = {"e_addr": ka[sel], "e_group": kg[sel], "e_dir": kd[sel], "e_amount": e_amount,
              "e_hops": e_hops.astype(np.int16), "e_out": ko[sel]}
     else:
         e = {"e_addr": np.zeros(0, np.int64), "e_group": np.zeros(0, np.int32), "e_dir": np.zeros(0, np.int8),
              "e_amount": np.zeros(0, np.int64), "e_hops": np.zeros(0, np.int16), "e_out": np.zeros(0, np.int64)}
     a_id = np.unique(e["e_addr"])
-    received = np.bincount(oa[oa >= 0], weights=g.out_value[oa >= 0], minlength=n_addr)
+    received = _int_sums(oa >= 0, oa, g.out_value, n_addr)  # exact integers (a float bincount is not past 2**53)
     spent = (oa >= 0) & (g.out_spender_tx >= 0)
-    sent = np.bincount(oa[spent], weights=g.out_value[spent], minlength=n_addr)
+    sent = _int_sums(spent, oa, g.out_value, n_addr)
     # txids: every transaction (hash prefix for transfer refs) and the evidence transactions in full
     from chaintrace.graph.btc import address_strings
 
@@ -453,6 +453,13 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
     write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX, replace=exposures is not None)
     return {**summary(load_index(ws, config, name)), "reused": False}
+
+
+def _int_sums(mask: np.ndarray, keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per key in [0, n): the exact int64 sum of `values` where `mask`."""
+    out = np.zeros(n, np.int64)
+    np.add.at(out, keys[mask], np.asarray(values)[mask].astype(np.int64))
+    return out
 
 
 def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tuple, prefix: str,
