@@ -25,7 +25,6 @@ an ingest commits (the graph cache of an older commit is deleted then).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,8 @@ import numpy as np
 from chaintrace.errors import UserError
 from chaintrace.progress import Progress
 from chaintrace.screen.config import Config
-from chaintrace.screen.index import hash_keys, registry_id, write_index_dir
+from chaintrace.screen import index as screen_index
+from chaintrace.screen.index import hash_keys, read_index_dir, registry_id, write_index_dir
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
@@ -53,7 +53,7 @@ FEE_KIND_NAMES = ("fee_burn", "fee_tip")
 
 
 def index_root(ws: Workspace) -> Path:
-    return ws.path / "eth" / "cache"
+    return screen_index.index_root(ws, "eth")
 
 
 def current_name(ws: Workspace, config: Config) -> tuple[str, int, int] | None:
@@ -228,11 +228,8 @@ def load_eth_index(ws: Workspace, config: Config, name: str | None = None) -> Et
             return None
         name = cur[0]
     d = index_root(ws) / name
-    if not (d / "DONE").exists():
-        return None
-    meta = json.loads((d / "meta.json").read_text())
-    arrays = {n: np.load(d / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in ARRAYS}
-    return EthExposureIndex(d, meta, arrays)
+    got = read_index_dir(d, ARRAYS)
+    return EthExposureIndex(d, *got) if got is not None else None
 
 
 def latest_eth_index(ws: Workspace, config: Config) -> EthExposureIndex | None:

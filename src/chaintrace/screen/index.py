@@ -193,11 +193,17 @@ def load_index(ws: Workspace, config: Config, name: str | None = None) -> Exposu
             return None
         name = cur[0]
     d = index_root(ws) / name
+    got = read_index_dir(d, ARRAYS)
+    return ExposureIndex(d, *got) if got is not None else None
+
+
+def read_index_dir(d: Path, names: tuple) -> tuple[dict, dict] | None:
+    """(meta, arrays memory-mapped) of a complete index directory written by :func:`write_index_dir`; None
+    while it is incomplete or absent."""
     if not (d / "DONE").exists():
         return None
     meta = json.loads((d / "meta.json").read_text())
-    arrays = {n: np.load(d / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in ARRAYS}
-    return ExposureIndex(d, meta, arrays)
+    return meta, {n: np.load(d / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in names}
 
 
 def latest_index(ws: Workspace, config: Config) -> ExposureIndex | None:

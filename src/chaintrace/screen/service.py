@@ -78,10 +78,10 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
             idx = latest_index(ws, config)
             if idx is None:
                 btc_w.append("no exposure index for btc: only direct hits are reported "
-                                "(run `chaintrace screen index`)")
+                             "(run `chaintrace screen index`)")
             else:
                 btc_w.append(f"exposure index {idx.path.name} is behind the current data "
-                                f"(commit {cur[1]}, registry generation {cur[2]}): run `chaintrace screen index`")
+                             f"(commit {cur[1]}, registry generation {cur[2]}): run `chaintrace screen index`")
     gen = reg.generation(ws)
     at = idx.data_version.get("registry_at") if idx is not None else None
     sources = {"btc": read_sources(ws, "btc", config, at=at)}
@@ -109,7 +109,7 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
         age = _dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(tip_time)
         if age.days > config.stale_days:
             btc_w.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
-                            "after that is not known")
+                         "after that is not known")
     baked = idx is not None and idx.blob is not None and "registry_generation_now" not in dv
     from chaintrace.screen.services import ServiceFacts
 
