@@ -89,6 +89,14 @@ class ServiceDetections:
                                  {k: v[mask] for k, v in self.features.items()}, dict(self.thresholds))
 
 
+def _thresholds(defaults: dict, given: dict) -> dict:
+    """`defaults` overridden by `given`; a name the detector does not know is an error."""
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown thresholds: {sorted(unknown)}")
+    return {**defaults, **given}
+
+
 def _uniq(x: np.ndarray) -> np.ndarray:
     """Sorted distinct values (a sort and a mask: numpy's hash-based ``np.unique`` is many times slower on
     these int64 keys)."""
@@ -120,10 +128,7 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
                  out_tx: np.ndarray, out_spender_tx: np.ndarray, in_output: np.ndarray, tx_height: np.ndarray,
                  n_addresses: int, **thresholds) -> ServiceDetections:
     """Addresses of the Bitcoin graph behaving like services (see the module doc for features and kinds)."""
-    p = {**BTC_DEFAULTS, **thresholds}
-    unknown = set(thresholds) - set(BTC_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown thresholds: {sorted(unknown)}")
+    p = _thresholds(BTC_DEFAULTS, thresholds)
     n = int(n_addresses)
     tx_in = np.asarray(tx_in, np.int64)
     tx_out = np.asarray(tx_out, np.int64)
@@ -234,10 +239,7 @@ def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, t
     """Accounts of the Ethereum graph behaving like services. `tr_amount`: float64 (or int64) amount per
     transfer (only ratios within one account and asset are used); `exclude`: account ids never reported
     (contracts such as routers, tokens, bridges, mixers that are not custodial services)."""
-    p = {**ETH_DEFAULTS, **thresholds}
-    unknown = set(thresholds) - set(ETH_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown thresholds: {sorted(unknown)}")
+    p = _thresholds(ETH_DEFAULTS, thresholds)
     n = int(n_addresses)
     f = np.asarray(tr_from, np.int64)
     t = np.asarray(tr_to, np.int64)
