@@ -33,6 +33,7 @@ from statistics import mean
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402
+from bench._sim import scenario_workspace  # noqa: E402
 
 POLICIES = ("fifo", "haircut")
 GROUND_TRUTH = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / \
@@ -40,22 +41,9 @@ GROUND_TRUTH = Path(__file__).resolve().parent.parent.parent / "shared" / "datas
 
 
 def prepare(workdir: Path, seed: int, txs: int, scenario: str):
-    from chaintrace import Workspace
-    from chaintrace.chains.btc import ingest_block_files
-    from chaintrace.graph.cluster import build_clusters
-    from chaintrace.intel import load_tags
-    from chaintrace.sim import load_truth, simulate_btc
+    from chaintrace.sim import load_truth
 
-    sim = workdir / f"sim-{scenario}-{seed}-{txs}"
-    ws = Workspace(workdir / f"ws-{scenario}-{seed}-{txs}")
-    if not (sim / "truth.json").exists():
-        simulate_btc(sim, txs=txs, seed=seed, scenario=scenario, network="main", overwrite=True)
-    from chaintrace.store.clusters.storage import ClusterStore
-
-    if not ws.chain("btc").exists:
-        ingest_block_files(ws, [sim], pow_rules="target-only")
-    if not ClusterStore(ws).exists:
-        build_clusters(ws, tags=load_tags(None, "btc", [sim / "tags.yaml"]))
+    sim, ws = scenario_workspace(workdir, scenario, seed, txs)
     return sim, ws, load_truth(sim)
 
 

@@ -30,27 +30,11 @@ from statistics import mean
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402
+from bench._sim import scenario_workspace  # noqa: E402
 
 POLICIES = [("haircut", "tail"), ("fifo", "tail"), ("tiho", "tail")]
 SCENARIOS = ["otc", "dprk", "fan-out"]
 TARGET_P, TARGET_R = 0.95, 0.95
-
-
-def prepare(workdir: Path, scenario: str, seed: int, txs: int):
-    from chaintrace import Workspace
-    from chaintrace.chains.btc import ingest_block_files
-    from chaintrace.graph.cluster import build_clusters
-    from chaintrace.intel import load_tags
-    from chaintrace.sim import simulate_btc
-
-    sim = workdir / f"sim-{scenario}-{seed}-{txs}"
-    ws = Workspace(workdir / f"ws-{scenario}-{seed}-{txs}")
-    if not (sim / "truth.json").exists():
-        simulate_btc(sim, txs=txs, seed=seed, scenario=scenario, network="main", overwrite=True)
-    if not ws.chain("btc").exists:
-        ingest_block_files(ws, [sim], pow_rules="target-only")
-        build_clusters(ws, tags=load_tags(None, "btc", [sim / "tags.yaml"]))
-    return sim, ws
 
 
 def detector_scores(sim: Path, ws) -> dict[str, dict]:
@@ -198,7 +182,7 @@ def main() -> None:
     for sc in a.scenarios:
         for seed in a.seeds:
             t0 = time.perf_counter()
-            sim, ws = prepare(a.workdir, sc, seed, a.txs)
+            sim, ws = scenario_workspace(a.workdir, sc, seed, a.txs)
             d = detector_scores(sim, ws)
             det_rows += [{"scenario": sc, "seed": seed, "kind": k, **v} for k, v in d.items()]
             tr_rows += trace_scores(sim, ws, sc, seed)

@@ -27,6 +27,7 @@ from statistics import mean
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402
+from bench._sim import scenario_workspace  # noqa: E402
 
 POLICIES = [("poison", "tail"), ("haircut", "tail"), ("fifo", "tail"), ("fifo", "prorata"), ("lifo", "tail"),
             ("tiho", "tail")]
@@ -39,22 +40,12 @@ def name(policy: str, fee_mode: str) -> str:
 
 
 def run_one(workdir: Path, scenario: str, seed: int, txs: int) -> list[dict]:
-    from chaintrace import Workspace
-    from chaintrace.chains.btc import ingest_block_files
-    from chaintrace.graph.cluster import build_clusters
-    from chaintrace.intel import load_tags
-    from chaintrace.sim import load_truth, simulate_btc
+    from chaintrace.sim import load_truth
     from chaintrace.trace import trace
     from chaintrace.app.evaluate import incident_seeds, score, sink_entities
 
-    sim = workdir / f"sim-{scenario}-{seed}-{txs}"
-    ws = Workspace(workdir / f"ws-{scenario}-{seed}-{txs}")
-    if not (sim / "truth.json").exists():
-        simulate_btc(sim, txs=txs, seed=seed, scenario=scenario, network="main", overwrite=True)
+    sim, ws = scenario_workspace(workdir, scenario, seed, txs)
     tags_file = sim / "tags.yaml"
-    if not ws.chain("btc").exists:
-        ingest_block_files(ws, [sim], pow_rules="target-only")  # simulated at regtest difficulty
-        build_clusters(ws, tags=load_tags(None, "btc", [tags_file]))
     truth = load_truth(sim)
     rows = []
     for inc in truth["incidents"]:
