@@ -25,17 +25,15 @@ import pytest
 from click.testing import CliRunner
 
 from chaintrace import intel
-from chaintrace.chains.btc import ingest_block_files
 from chaintrace.chains.eth import ingest_transfer_list
 from chaintrace.cli import main
 from chaintrace.report import case_export, cases
 from chaintrace.report.context import case_context, date_precision
 from chaintrace.report.document import render_document
 from chaintrace.report.text import amount
-from chaintrace.sim.btc import simulate_btc
 from chaintrace.store.workspace import Workspace
-from chaintrace.trace import read_seed_file, trace
-from tests.conftest import REPO, dataset
+from chaintrace.trace import trace
+from tests.conftest import REPO, dataset, peel_chain_trace
 
 RONIN = "0x098b716b8aaf21512996dc57eb0615e2383e2f96"
 NEWS = "un-panel-316m.ar.txt"
@@ -48,14 +46,9 @@ def run(ws, *args, env=None):
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     root = tmp_path_factory.mktemp("cases-sim")
-    out = root / "sim"
-    simulate_btc(out, txs=1500, seed=7, scenario="peel-chain")
-    ws = Workspace(root / "data")
-    ingest_block_files(ws, [out], pow_rules="target-only")
-    seeds = read_seed_file(out / "stolen.txt")[:1]
-    r = trace(ws, seeds, policy="fifo", min_value=0, tags=[out / "tags.yaml"])
-    r.write_json(root / "trace.json")
-    return {"ws": ws, "report": r, "trace": root / "trace.json", "root": root, "seed": seeds[0]}
+    p = peel_chain_trace(root)
+    p["report"].write_json(root / "trace.json")
+    return {"ws": p["ws"], "report": p["report"], "trace": root / "trace.json", "root": root, "seed": p["seed"]}
 
 
 def _fresh(sim, tmp_path, name="ws") -> Workspace:

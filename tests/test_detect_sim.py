@@ -3,25 +3,20 @@ scenario (through the documented commands of docs/detection.md), dormancy on the
 from __future__ import annotations
 
 import json
-import re
-import shlex
 
 import pytest
-from click.testing import CliRunner
 
 import chaintrace
-from chaintrace.cli import main
 from chaintrace.graph.detections import detect
 from chaintrace.sim import load_truth, simulate_btc
 from chaintrace.store.workspace import Workspace
-from tests.conftest import REPO
+from tests.conftest import REPO, doc_commands, run_commands
 
 DOC = REPO / "docs" / "detection.md"
 
 
 def _doc_commands() -> list[list[str]]:
-    block = re.search(r"## Example.*?```\n(.*?)```", DOC.read_text(), re.S).group(1)
-    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("chaintrace ")]
+    return doc_commands("detection.md", r"## Example")
 
 
 def _score(found: set, truth: set) -> tuple[float, float]:
@@ -33,11 +28,7 @@ def test_peel_chains_on_the_peel_chain_scenario_via_the_documented_commands(tmp_
     monkeypatch.chdir(tmp_path)
     cmds = _doc_commands()
     assert [c[2] for c in cmds] == ["simulate", "detect", "detect"]
-    outs = []
-    for c in cmds:
-        r = CliRunner().invoke(main, c)
-        assert r.exit_code == 0, (c, r.output)
-        outs.append(r.output)
+    outs = run_commands(cmds)
     truth = load_truth(tmp_path / "sim-btc")
     chains = [c["txids"] for c in truth["peel_chains"]]
     assert outs[1].startswith(f"{len(chains)} peel-chain detection(s)")  # the doc's "finds the 7 chains"

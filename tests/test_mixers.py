@@ -188,22 +188,12 @@ def test_detect_mixer_links_cli_and_trace_cli(mixed):
 
 
 def test_the_documented_mixer_example_runs_as_written(tmp_path, monkeypatch):
-    import re
-    import shlex
+    from tests.conftest import doc_commands, run_commands
 
-    from chaintrace.cli import main
-    from tests.conftest import REPO
-
-    text = (REPO / "docs" / "detection.md").read_text()
-    block = re.search(r"## Custodial-mixer linking.*?```\n(.*?)```", text, re.S).group(1)
-    cmds = [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("chaintrace ")]
+    cmds = doc_commands("detection.md", r"## Custodial-mixer linking")
     assert [c[2] for c in cmds] == ["simulate", "cluster", "detect", "trace"]
     monkeypatch.chdir(tmp_path)
-    outs = []
-    for c in cmds:
-        r = CliRunner().invoke(main, c)
-        assert r.exit_code == 0, (c, r.output)
-        outs.append(r.output)
+    outs = run_commands(cmds)
     d = json.loads(outs[2])
     # what the page says: 40 addresses with clusters, 24 deposits, 65 payouts, most deposits ambiguous
     assert (d["mixer"]["addresses"], d["deposits"], d["payouts"]) == (40, 24, 65)

@@ -14,18 +14,16 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from chaintrace.chains.btc import ingest_block_files
 from chaintrace.chains.eth import ingest_transfer_list
 from chaintrace.cli import main
 from chaintrace.model.ids import is_synthetic_txid
 from chaintrace.report.html import render_html
 from chaintrace.report.text import to_csv, to_text
 from chaintrace.sim import load_truth
-from chaintrace.sim.btc import simulate_btc
 from chaintrace.store.workspace import Workspace
-from chaintrace.trace import read_seed_file, trace
+from chaintrace.trace import trace
 from chaintrace.trace.report import TraceReport, check_invariant
-from tests.conftest import dataset
+from tests.conftest import dataset, peel_chain_trace
 
 RONIN = "0x098b716b8aaf21512996dc57eb0615e2383e2f96"
 
@@ -117,13 +115,8 @@ def test_show_tx_and_address_explain_synthetic_and_negative(lazarus):
 @pytest.fixture(scope="module")
 def simtrace(tmp_path_factory):
     root = tmp_path_factory.mktemp("simev")
-    out = root / "sim"
-    simulate_btc(out, txs=1500, seed=7, scenario="peel-chain")
-    ws = Workspace(root / "data")
-    ingest_block_files(ws, [out], pow_rules="target-only")
-    seeds = read_seed_file(out / "stolen.txt")[:1]
-    r = trace(ws, seeds, policy="fifo", min_value=0, tags=[out / "tags.yaml"])
-    return {"ws": ws, "report": r, "out": out, "root": root}
+    p = peel_chain_trace(root)
+    return {"ws": p["ws"], "report": p["report"], "out": p["out"], "root": root}
 
 
 def test_simulator_trace_has_complete_coverage(simtrace):

@@ -139,21 +139,12 @@ def test_detections_are_cached_per_store_commit(otc):
 
 def test_documented_example(tmp_path, monkeypatch):
     """docs/detection.md, "Example: a trace through an untagged OTC desk": the commands as written."""
-    import re
-    import shlex
+    from tests.conftest import doc_commands, run_commands
 
-    from tests.conftest import REPO
-
-    doc = (REPO / "docs" / "detection.md").read_text()
-    block = re.search(r"### Example: a trace through an untagged OTC desk.*?```\n(.*?)```", doc, re.S).group(1)
-    cmds = [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("chaintrace ")]
+    cmds = doc_commands("detection.md", r"### Example: a trace through an untagged OTC desk")
     assert [c[2] for c in cmds] == ["simulate", "detect", "trace"]
     monkeypatch.chdir(tmp_path)
-    outs = []
-    for c in cmds:
-        r = CliRunner().invoke(main, c)
-        assert r.exit_code == 0, (c, r.output)
-        outs.append(r.output)
+    outs = run_commands(cmds)
     desk = json.loads((tmp_path / "otc-btc" / "truth.json").read_text())["otc_desk"]["address"]
     assert "1 service-like address(es) on btc (otc_desk 1)" in " ".join(outs[1].split())
     assert desk in outs[1]
