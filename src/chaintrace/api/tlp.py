@@ -33,7 +33,7 @@ def tlp_visible(tlp: str | None, who: Principal) -> bool:
 
 def restricted_strings(request: Request, who: Principal) -> frozenset[str]:
     """Labels and actor ids of the registry's tags `who` may not see (and no visible tag shares): any answer
-    value containing one is withheld. Cached per registry generation."""
+    value containing one is withheld. Cached per registry generation and organisation."""
     from chaintrace.intel import load_tags
     from chaintrace.intel.registry import generation
 
@@ -44,12 +44,15 @@ def restricted_strings(request: Request, who: Principal) -> frozenset[str]:
     cache = getattr(request.app.state, "ui_restricted", None)
     if cache is None or cache[0] != gen:
         tags = [t for c in ("btc", "eth") for t in load_tags(ws, c) if t.tlp]
-        cache = request.app.state.ui_restricted = (gen, tags)
-    hidden: set[str] = set()
-    shown: set[str] = set()
-    for t in cache[1]:
-        (shown if tlp_visible(t.tlp, who) else hidden).update(x for x in (t.label, t.actor) if x)
-    return frozenset(x for x in hidden - shown if len(x) >= 4)
+        cache = request.app.state.ui_restricted = (gen, tags, {})
+    per_org: dict[str, frozenset[str]] = cache[2]  # the answer depends only on the caller's organisation: computed once per generation
+    if who.org not in per_org:
+        hidden: set[str] = set()
+        shown: set[str] = set()
+        for t in cache[1]:
+            (shown if tlp_visible(t.tlp, who) else hidden).update(x for x in (t.label, t.actor) if x)
+        per_org[who.org] = frozenset(x for x in hidden - shown if len(x) >= 4)
+    return per_org[who.org]
 
 
 def scrub(obj, strings: frozenset[str]):
