@@ -96,7 +96,7 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
     if getattr(snap, "service_facts", None) is not None:  # services recognised by behaviour (informational)
-        exposures += snap.service_facts.exposures("eth", subject)
+        exposures += snap.service_facts.exposures(subject)
     r["exposures"] = exposures
     r["risk"], r["score"], r["rules"] = _score(snap, exposures, r["sanctions"])
     if idx is not None:
