@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEC = "decimal(38,0)"
 STATE = ("g", "o", "taint", "hop", "parent")
+BROADCAST_SEEDS = 2_000_000  # seed outputs up to which the seeds' (group, output) keys are broadcast
 
 
 def muldiv(x: str, c: str, t: str) -> "Column":
@@ -76,41 +77,60 @@ def graph_tables(tx: "DataFrame", inputs: "DataFrame", outputs: "DataFrame", sto
     return ins, outs, tt
 
 
-def _step(S: "DataFrame", seeds: "DataFrame", ins, outs, tt, max_hops: int, direction: int) -> "DataFrame":
-    """One round in one direction: every output (forward) / spent output (backward) tainted by an active
-    transaction, given the taint `S` (``g, o, taint, hop, parent`` of that direction) of the previous round."""
+def keyed_tables(ins: "DataFrame", outs: "DataFrame", tt: "DataFrame", partitions: int) -> dict:
+    """The static tables of :func:`_step`, both directions (``d``) together, hash-partitioned once on the
+    keys each round joins them on (the caller persists them): a round then shuffles only the tainted state,
+    never the chain.
+
+    ``link``  where a tainted output flows, by ``(d, o)``: ``d, o, t, stop, rank`` (forward: the spending
+              input, ranked by input id; backward: the output itself, ranked by its id)
+    ``dest``  what an active transaction taints, by ``(d, t)``: ``d, t, o, cum, prev, tot`` (forward: its
+              outputs, ``tot`` = ``T_fwd``; backward: its in-store inputs, ``tot`` = ``T_in``)."""
     from pyspark.sql import functions as F
 
-    # where a tainted output flows: its spending transaction (forward) or its own transaction (backward)
-    link = (ins.select("o", "t", "stop", F.col("pos").alias("rank")) if direction == 0
-            else outs.select("o", "t", "stop", F.col("o").alias("rank")))
+    p = max(1, partitions)
+    d0, d1 = F.lit(0).cast("tinyint").alias("d"), F.lit(1).cast("tinyint").alias("d")
+    link = (ins.select(d0, "o", "t", "stop", F.col("pos").alias("rank"))
+            .unionByName(outs.select(d1, "o", "t", "stop", F.col("o").alias("rank"))).repartition(p, "d", "o"))
+    dest = (outs.join(tt.select("t", F.col("T_fwd").alias("tot")), "t").select(d0, "t", "o", "cum", "prev", "tot")
+            .unionByName(ins.join(tt.select("t", F.col("T_in").alias("tot")), "t")
+                         .select(d1, "t", "o", "cum", "prev", "tot"))
+            .repartition(p, "d", "t"))
+    return {"link": link, "dest": dest, "partitions": p}
+
+
+def _step(S: "DataFrame", seed_keys: "DataFrame", keyed: dict, max_hops: int) -> "DataFrame":
+    """One round, both directions: every output (forward) / spent output (backward) tainted by an active
+    transaction, given the taint `S` (``d, g, o, taint, hop, parent``) of the previous round; seeds
+    (`seed_keys`: ``g, o``) are left out (they keep their full value). `keyed`: :func:`keyed_tables`: the
+    join with ``link`` shuffles `S`, the tainted rows are shuffled once by ``(d, t)``, and the aggregation
+    and the join with ``dest`` read those partitions as they are."""
+    from pyspark.sql import functions as F
+
     tainted = F.col("taint") > 0
     flows = (F.col("hop") < max_hops) & ((F.col("hop") == 0) | ~F.col("stop"))  # makes the transaction active
-    agg = (S.join(link, "o").groupBy("g", "t")
+    agg = (S.join(keyed["link"], ["d", "o"]).repartition(keyed["partitions"], "d", "t").groupBy("d", "g", "t")
            .agg(F.max(flows.cast("int")).alias("active"), F.sum(F.when(tainted, F.col("taint"))).alias("X"),
                 (F.min(F.when(tainted, F.col("hop"))) + 1).alias("h"),
                 F.max(F.when(tainted, F.struct(F.col("taint"), (-F.col("rank")).alias("r"),
                                                F.col("o").alias("p")))).alias("best"))
-           .where(F.col("active") == 1))
-    total = "T_fwd" if direction == 0 else "T_in"
-    agg = (agg.join(tt.select("t", F.col(total).alias("tot")), "t")
-           .where((F.col("X") > 0) & (F.col("h") <= max_hops) & (F.col("tot") > 0))
-           .withColumn("X", F.least("X", "tot")))  # backward: value from outside the store is not followed
-    dest = outs if direction == 0 else ins
-    return (agg.join(dest.select("t", "o", "cum", "prev"), "t")
-            .select("g", "o", (muldiv("X", "cum", "tot") - muldiv("X", "prev", "tot")).alias("taint"),
+           .where((F.col("active") == 1) & (F.col("X") > 0) & (F.col("h") <= max_hops)))
+    # backward, tot = T_in: value from outside the store is not followed
+    return (agg.join(keyed["dest"], ["d", "t"]).where(F.col("tot") > 0).withColumn("X", F.least("X", "tot"))
+            .select("d", "g", "o", (muldiv("X", "cum", "tot") - muldiv("X", "prev", "tot")).alias("taint"),
                     F.col("h").cast("int").alias("hop"), F.col("best.p").alias("parent"))
             .where(F.col("taint") > 0)
-            .join(seeds.select("g", "o"), ["g", "o"], "left_anti"))
+            .join(seed_keys, ["g", "o"], "left_anti"))
 
 
-def propagate(seeds: "DataFrame", ins, outs, tt, max_hops: int, max_rounds: int = 10_000,
+def propagate(seeds: "DataFrame", keyed: dict, max_hops: int, max_rounds: int = 10_000,
               progress=None) -> tuple["DataFrame", int]:
     """The fixed point of :func:`_step` in both directions at once, from the seeds (``g, o, taint, hop,
-    parent``); returns (``d, g, o, taint, hop, parent``: the tainted outputs of every group and direction,
-    the number of rounds). One Spark action per round: the new state is checkpointed (no lineage growth)
-    while its row count and two 64-bit hash sums are computed; when they equal the previous round's, an
-    exact comparison (anti-join) confirms the fixed point."""
+    parent``) over the static tables `keyed` (:func:`keyed_tables`); returns (``d, g, o, taint, hop, parent``:
+    the tainted outputs of every group and direction, the number of rounds). One Spark action per round:
+    the new state is checkpointed (no lineage growth) while its row count and two 64-bit hash sums are
+    computed; when they equal the previous round's, an exact comparison (anti-join) confirms the fixed
+    point."""
     from pyspark.sql import functions as F
 
     def digest(df):
@@ -119,6 +139,9 @@ def propagate(seeds: "DataFrame", ins, outs, tt, max_hops: int, max_rounds: int 
         return (r["n"], r["h1"], r["h2"])
 
     seeds = seeds.select(*STATE).localCheckpoint()
+    seed_keys = seeds.select("g", "o")
+    if seeds.count() <= BROADCAST_SEEDS:  # the anti-join with the seeds then shuffles nothing
+        seed_keys = F.broadcast(seed_keys)
     both = seeds.select(F.lit(0).cast("tinyint").alias("d"), *STATE).unionByName(
         seeds.select(F.lit(1).cast("tinyint").alias("d"), *STATE))
     S = both.localCheckpoint()
@@ -129,9 +152,8 @@ def propagate(seeds: "DataFrame", ins, outs, tt, max_hops: int, max_rounds: int 
     last = digest(S)
     while rounds < max_rounds:
         rounds += 1
-        new = [_step(S.where(F.col("d") == d).drop("d"), seeds, ins, outs, tt, max_hops, d)
-               .select(F.lit(d).cast("tinyint").alias("d"), *STATE) for d in (0, 1)]
-        S2 = both.unionByName(new[0]).unionByName(new[1]).localCheckpoint(eager=False)
+        new = _step(S, seed_keys, keyed, max_hops).select(F.col("d").cast("tinyint").alias("d"), *STATE)
+        S2 = both.unionByName(new).localCheckpoint(eager=False)
         now = digest(S2)  # computes (and keeps) S2
         if progress is not None:
             progress.advance()

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from chaintrace.progress import NULL, Progress
 from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
-from chaintrace.spark.exposure import graph_tables, propagate
+from chaintrace.spark.exposure import graph_tables, keyed_tables, propagate
 from chaintrace.spark.session import store_meta, store_table
 from chaintrace.store.workspace import Workspace
 
@@ -95,12 +95,14 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     tx = store_table(spark, ws, "transactions")
     inputs = store_table(spark, ws, "inputs")
     outputs = store_table(spark, ws, "outputs")
-    ins, outs, tt = (d.persist() for d in graph_tables(tx, inputs, outputs, stop))
+    ins, outs, tt = graph_tables(tx, inputs, outputs, stop)
+    keyed = keyed_tables(ins, outs, tt, parts)
+    keyed = {**keyed, "link": keyed["link"].persist(), "dest": keyed["dest"].persist()}
     seeds = seed_frame(spark, ws, sources, ids)
     phases = {"sources": round(time.time() - t0, 3)}
     t1 = time.time()
     progress.start("spark: exposure rounds", None, "rounds")
-    S, rounds = propagate(seeds, ins, outs, tt, config.max_hops, progress=progress)
+    S, rounds = propagate(seeds, keyed, config.max_hops, progress=progress)
     progress.finish()
     phases["rounds"] = round(time.time() - t1, 3)
     t1 = time.time()
@@ -112,8 +114,8 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     rows = _commit_derived(ws, {"exposure_outputs": f, "exposure": e}, meta,
                            {"exposure_outputs": extra, "exposure": extra},
                            {"exposure_outputs": "output_id", "exposure": "address_id"}, parts, progress)
-    for d in (ins, outs, tt):
-        d.unpersist()
+    for k in ("link", "dest"):
+        keyed[k].unpersist()
     phases["tables"] = round(time.time() - t1, 3)
     t1 = time.time()
     # the screening index, from the committed per-output amounts
