@@ -197,7 +197,8 @@ def run_child(kind: str, ws_dir: Path, master: str, registry: Path | None = None
     line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not line:
         raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{out[-2000:]}")
-    return {**json.loads(line[-1][7:]), "wall": wall, "peak_mb": peak[0], "jvm_peak_mb": peak[1]}
+    return {**json.loads(line[-1][7:]), "wall": wall, "peak_mb": peak[0], "jvm_peak_mb": peak[1],
+            "load": os.getloadavg()[0]}
 
 
 def prepare(txs: int) -> tuple[Path, Path | None, bool]:
@@ -345,6 +346,14 @@ def render(rows: list[dict], master: str) -> str:
               "reach further, so more rounds, each one scanning the tainted set, not the chain) and the "
               "screening index's lookup arrays written on the driver (not distributed). It is an "
               "extrapolation, not a measurement."]
+    loads = [c["load"] for r in rows for c in r.values() if isinstance(c, dict) and "load" in c]
+    if loads:
+        busy = max(loads) > cores * 1.5
+        lines += ["", f"Machine load average (1 min) at the end of each contender: {min(loads):.1f} to "
+                  f"{max(loads):.1f} on {os.cpu_count()} cores" + (
+                      ": the machine was shared and loaded (other jobs competed for the cores); every figure, "
+                      "Spark's many short stages and the JVM start above all, is inflated. Rerun on an idle "
+                      "machine before quoting them." if busy else " (idle enough to quote).")]
     return "\n".join(lines)
 
 

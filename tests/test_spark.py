@@ -183,7 +183,9 @@ def test_stats_equal_embedded(both):
 @pytest.fixture(scope="module")
 def exposure(spark, chain):
     """The screening exposure index of the same chain (its hack's TagPack in a registry shared by both
-    copies, so both indexes carry the same name), built by the embedded engine and by Spark."""
+    copies, so both indexes carry the same name), built by the embedded engine and by Spark. The Spark side
+    is `chaintrace spark run addresses exposure` through spark-submit (a second JVM, the driver program of
+    chaintrace.spark.submit; both jobs in one application), against the registry of the calling workspace."""
     from chaintrace import intel
     from chaintrace.screen import build_index, load_config, load_index
 
@@ -193,10 +195,16 @@ def exposure(spark, chain):
     intel.import_paths(emb, "tagpack", [chain["tags"]])
     cfg = load_config()
     build_index(emb, cfg)
-    sp = fresh_copy(chain, "exp-spark")
-    intel.registry.bind(sp, reg)
-    rep = run_job(sp, "exposure")
-    return {"emb": emb, "sp": sp, "rep": rep, "cfg": cfg, "a": load_index(emb, cfg), "b": load_index(sp, cfg)}
+    sp = fresh_copy(chain, "cli")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHAINTRACE_REGISTRY", str(reg))  # the registry the embedded side filled
+        r = CliRunner().invoke(main, ["--data", str(sp.path), "spark", "run", "addresses", "exposure", "--master",
+                                      "local[1]", "--conf", "spark.sql.shuffle.partitions=1", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    addr_rep, rep = json.loads(r.output)["jobs"]
+    intel.registry.bind(sp, reg)  # from here on the Spark copy reads the registry as the embedded one does
+    return {"emb": emb, "sp": sp, "rep": rep, "addr_rep": addr_rep, "cfg": cfg, "a": load_index(emb, cfg),
+            "b": load_index(sp, cfg)}
 
 
 def test_exposure_equal_embedded(exposure):
@@ -304,18 +312,11 @@ def test_docs_walkthrough(spark, tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
 
 
-def test_cli_through_spark_submit(exposure, chain, monkeypatch):
-    """`chaintrace spark run addresses exposure` through spark-submit (a second JVM, the driver program of
-    chaintrace.spark.submit; both jobs in one application): JSON reports, outputs committed, views readable,
-    the exposure index built against the registry of the calling workspace equal to the embedded one."""
-    from chaintrace.screen import load_index
-
-    ws = fresh_copy(chain, "cli")
-    monkeypatch.setenv("CHAINTRACE_REGISTRY", str(chain["root"] / "registry"))  # the registry the fixture filled
-    r = CliRunner().invoke(main, ["--data", str(ws.path), "spark", "run", "addresses", "exposure", "--master",
-                                  "local[1]", "--conf", "spark.sql.shuffle.partitions=1", "--format", "json"])
-    assert r.exit_code == 0, r.output
-    rep, exp = json.loads(r.output)["jobs"]
+def test_cli_through_spark_submit(exposure):
+    """`chaintrace spark run addresses exposure` through spark-submit (the `exposure` fixture): JSON reports,
+    outputs committed, views readable, the exposure index built against the registry of the calling
+    workspace equal to the embedded one."""
+    ws, rep, exp = exposure["sp"], exposure["addr_rep"], exposure["rep"]
     assert rep["job"] == "addresses" and rep["master"] == "local[1]" and rep["mismatches"] == 0
     assert rep["dense"] and rep["addresses_without_output"] == 0
     bad, n = ws.connect().execute(
@@ -323,8 +324,9 @@ def test_cli_through_spark_submit(exposure, chain, monkeypatch):
         "FROM btc.address_table t JOIN btc.addresses a USING (address_id)").fetchone()
     assert bad == 0 and n == rep["addresses"] == rep["tables"]["address_table"] > 1000
     a = exposure["a"]
-    assert exp["job"] == "exposure" and exp["n_exposures"] == len(a.arrays["e_addr"]) > 100
-    b = load_index(Workspace(ws.path), exposure["cfg"])
+    assert exp["job"] == "exposure" and exp["master"] == "local[1]"
+    assert exp["n_exposures"] == len(a.arrays["e_addr"]) > 100
+    b = exposure["b"]
     assert b.meta["engine"] == "spark"
     for k in ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_taint", "f_parent"):
         assert np.array_equal(np.asarray(a.arrays[k]), np.asarray(b.arrays[k])), k
