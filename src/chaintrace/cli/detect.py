@@ -85,7 +85,7 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_co
         opts = ", ".join("--" + b.replace("_", "-") for b in sorted(bad))
         raise UserError(f"{opts} does not apply to detect {kind} (it takes "
                         + ", ".join("--" + k.replace("_", "-") for k in KINDS[kind]) + ")")
-    res = run_detect(ws, kind, address=address, **given)
+    res = run_detect(ws, kind, address=address, limit=None if fmt == "json" else limit, **given)
     if fmt == "json":
         return print_json(res)
     th = ", ".join(f"{k}={v}" for k, v in res["thresholds"].items())
