@@ -159,3 +159,17 @@ def test_detect_on_a_simulated_chain_equals_the_reference(sim_ws, kind):
         got = D.detect(sim_ws, kind, address=names[a], **PARAMS[kind])
         assert got["count"] == len(want) >= 1
         assert got["detections"] == D._resolve(sim_ws, g, want)
+
+
+def test_detect_services_rows_and_limit_equal_the_full_answer(sim_ws):
+    from chaintrace.graph.services import btc_detections, detect_services
+
+    g = load_btc_graph(sim_ws)
+    det = btc_detections(g, min_counterparties=3, min_sweeps=2)
+    assert len(det) > 3
+    idx = np.arange(len(det))[::-1]
+    assert det.rows(idx) == [det.row(int(i)) for i in idx]  # column-wise rows: the same dicts as row()
+    full = detect_services(sim_ws, "btc", min_counterparties=3, min_sweeps=2)
+    top = detect_services(sim_ws, "btc", limit=3, min_counterparties=3, min_sweeps=2)
+    assert top["count"] == full["count"] == len(full["detections"]) > 3
+    assert top["detections"] == full["detections"][:3] and top["by_kind"] == full["by_kind"]

@@ -127,6 +127,7 @@ def _services(ws, chain, address, kinds, min_counterparties, min_sweeps, limit, 
     from chaintrace.graph.services import detect_services
 
     res = detect_services(ws, chain, address=address, kinds=list(kinds) or None,
+                          limit=None if fmt in ("json", "csv") else limit,
                           min_counterparties=min_counterparties, min_sweeps=min_sweeps)
     if fmt == "json":
         return print_json(res)

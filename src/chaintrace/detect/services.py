@@ -84,6 +84,19 @@ class ServiceDetections:
         return {"address": int(self.address[i]), "kind": KINDS[int(self.kind[i])],
                 "confidence": round(float(self.confidence[i]), 3), "hub": int(self.hub[i]), "features": f}
 
+    def rows(self, idx) -> list[dict]:
+        """:meth:`row` of each of `idx`, column by column (the same dicts, no numpy scalar per field)."""
+        idx = np.asarray(idx, np.int64)
+        cols = {k: v[idx].tolist() for k, v in self.features.items()}
+        fl = {k for k, v in self.features.items() if v.dtype.kind == "f"}
+        out = []
+        for j, (a, k, c, h) in enumerate(zip(self.address[idx].tolist(), self.kind[idx].tolist(),
+                                             self.confidence[idx].tolist(), self.hub[idx].tolist())):
+            f = {n: (round(float(v[j]), 4) if n in fl else int(v[j])) for n, v in cols.items()}
+            out.append({"address": int(a), "kind": KINDS[int(k)], "confidence": round(float(c), 3), "hub": int(h),
+                        "features": f})
+        return out
+
     def take(self, mask: np.ndarray) -> "ServiceDetections":
         return ServiceDetections(self.address[mask], self.kind[mask], self.confidence[mask], self.hub[mask],
                                  {k: v[mask] for k, v in self.features.items()}, dict(self.thresholds))
