@@ -95,7 +95,7 @@ def hold_times(out_tx: np.ndarray, out_spender_tx: np.ndarray, tx_clock: np.ndar
 
 
 @nb.njit(cache=True, nogil=True)
-def _group_order(keys, n_keys):
+def group_order(keys, n_keys):
     """Indexes of `keys` (>= 0: kept; < 0: left out) grouped by key, stable within a key (a counting sort:
     what ``argsort(kind="stable")`` of the kept keys gives, in one pass)."""
     cnt = np.zeros(n_keys + 1, np.int64)
@@ -113,38 +113,92 @@ def _group_order(keys, n_keys):
     return order
 
 
+@nb.njit(cache=True, nogil=True)
+def _pass_through_kernel(keys, n_keys, out_tx, out_value, out_spender_tx, tx_clock, max_hold, min_receipts,
+                         min_share):
+    """One pass over the outputs grouped by address (counting sort): per address receipts, received, value
+    spent within `max_hold`, longest such hold; the addresses that qualify and their fast outputs (CSR)."""
+    order = group_order(keys, n_keys)
+    m = order.shape[0]
+    hold = np.empty(m, np.int64)
+    for j in range(m):
+        o = order[j]
+        s = out_spender_tx[o]
+        hold[j] = tx_clock[s] - tx_clock[out_tx[o]] if s >= 0 else -1
+    n_det = 0
+    n_out = 0
+    res_a = np.empty(0, np.int64)
+    res_r = np.empty(0, np.int64)
+    res_v = np.empty(0, np.int64)
+    res_p = np.empty(0, np.int64)
+    res_h = np.empty(0, np.int64)
+    off = np.zeros(1, np.int64)
+    outs = np.empty(0, np.int64)
+    for rnd in range(2):  # first count, then fill
+        if rnd == 1:
+            res_a = np.empty(n_det, np.int64)
+            res_r = np.empty(n_det, np.int64)
+            res_v = np.empty(n_det, np.int64)
+            res_p = np.empty(n_det, np.int64)
+            res_h = np.empty(n_det, np.int64)
+            off = np.zeros(n_det + 1, np.int64)
+            outs = np.empty(n_out, np.int64)
+            n_det = 0
+            n_out = 0
+        lo = 0
+        while lo < m:
+            k = keys[order[lo]]
+            hi = lo
+            received = np.int64(0)
+            passed = np.int64(0)
+            n_fast = 0
+            longest = np.int64(-1)
+            while hi < m and keys[order[hi]] == k:
+                v = out_value[order[hi]]
+                received += v
+                h = hold[hi]
+                if h >= 0 and h <= max_hold:
+                    passed += v
+                    n_fast += 1
+                    if h > longest:
+                        longest = h
+                hi += 1
+            if hi - lo >= min_receipts and n_fast > 0 and received > 0 and passed >= min_share * received:
+                if rnd == 1:
+                    res_a[n_det] = k
+                    res_r[n_det] = hi - lo
+                    res_v[n_det] = received
+                    res_p[n_det] = passed
+                    res_h[n_det] = longest
+                    for j in range(lo, hi):
+                        if hold[j] >= 0 and hold[j] <= max_hold:
+                            outs[n_out] = order[j]
+                            n_out += 1
+                    off[n_det + 1] = n_out
+                else:
+                    n_out += n_fast
+                n_det += 1
+            lo = hi
+    return res_a, res_r, res_v, res_p, res_h, off, outs
+
+
 def pass_through_arrays(out_tx: np.ndarray, out_addr: np.ndarray, out_value: np.ndarray,
                         out_spender_tx: np.ndarray, tx_clock: np.ndarray, *, max_hold: int = 1,
                         min_receipts: int = 1, min_share: float = 1.0,
                         addresses: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`pass_through` as columns: ``address``, ``receipts``, ``received``, ``passed``, ``max_hold_seen``
-    per detection and its fast outputs as CSR (``outputs[off[i]:off[i+1]]``)."""
-    hold = hold_times(out_tx, out_spender_tx, tx_clock)
+    per detection and its fast outputs as CSR (``outputs[off[i]:off[i+1]]``). One numba pass over the outputs
+    grouped by address."""
     keys = np.asarray(out_addr, np.int64)
     if addresses is not None:
         keys = np.where(np.isin(keys, addresses), keys, -1)
     n_keys = int(keys.max()) + 1 if len(keys) else 0
-    order = _group_order(keys, np.int64(max(n_keys, 0)))
-    empty = np.zeros(0, np.int64)
-    if not len(order):
-        return {"address": empty, "receipts": empty, "received": empty, "passed": empty, "max_hold_seen": empty,
-                "off": np.zeros(1, np.int64), "outputs": empty}
-    a = keys[order]
-    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
-    counts = np.diff(np.r_[starts, len(order)])
-    h = hold[order]
-    fast = (h >= 0) & (h <= max_hold)
-    v = np.asarray(out_value, np.int64)[order]
-    received = np.add.reduceat(v, starts)
-    passed = np.add.reduceat(np.where(fast, v, 0), starts)
-    n_fast = np.add.reduceat(fast.astype(np.int64), starts)
-    longest = np.maximum.reduceat(np.where(fast, h, -1), starts)
-    keep = (counts >= min_receipts) & (n_fast > 0) & (received > 0) & (passed >= min_share * received)
-    grp = np.repeat(keep, counts)
-    outs = order[grp & fast]
-    off = np.r_[0, np.cumsum(n_fast[keep])].astype(np.int64)
-    return {"address": a[starts[keep]], "receipts": counts[keep].astype(np.int64), "received": received[keep],
-            "passed": passed[keep], "max_hold_seen": longest[keep], "off": off, "outputs": outs}
+    a, r, v, p, h, off, outs = _pass_through_kernel(
+        keys, np.int64(max(n_keys, 0)), np.asarray(out_tx, np.int64), np.asarray(out_value, np.int64),
+        np.asarray(out_spender_tx, np.int64), np.asarray(tx_clock, np.int64), np.int64(max_hold),
+        np.int64(min_receipts), np.float64(min_share))
+    return {"address": a, "receipts": r, "received": v, "passed": p, "max_hold_seen": h, "off": off,
+            "outputs": outs}
 
 
 def pass_through(out_tx: np.ndarray, out_addr: np.ndarray, out_value: np.ndarray, out_spender_tx: np.ndarray,
