@@ -173,3 +173,24 @@ def test_detect_services_rows_and_limit_equal_the_full_answer(sim_ws):
     top = detect_services(sim_ws, "btc", limit=3, min_counterparties=3, min_sweeps=2)
     assert top["count"] == full["count"] == len(full["detections"]) > 3
     assert top["detections"] == full["detections"][:3] and top["by_kind"] == full["by_kind"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_grouping_kernels_equal_the_sorts_they_replace(seed):
+    from chaintrace.detect.services import _count_pairs, _pairs, _uniq
+
+    rng = np.random.default_rng(seed)
+    n = 5000
+    a = rng.integers(0, 300 if seed % 2 else 5, n).astype(np.int64)  # many small groups / a few huge ones
+    b = rng.integers(0, 50, n).astype(np.int64)
+    assert np.array_equal(flows.group_order(a, np.int64(300)), np.argsort(a, kind="stable"))
+    keys = np.where(rng.random(n) < 0.3, -1, a)
+    assert np.array_equal(flows.group_order(keys, np.int64(300)),
+                          np.flatnonzero(keys >= 0)[np.argsort(keys[keys >= 0], kind="stable")])
+    u = _uniq(a * 51 + b)
+    pa, pb = _pairs(a, b)
+    assert np.array_equal(pa, u // 51) and np.array_equal(pb, u % 51)
+    b2 = np.where(rng.random(n) < 0.2, -1, b)
+    m = (a >= 0) & (b2 >= 0) & (a != b2)
+    old = np.bincount(_uniq(a[m] * 51 + b2[m]) // 51, minlength=400)[:400]
+    assert np.array_equal(_count_pairs(a, b2, 400), old)

@@ -78,6 +78,13 @@ class _Peel(_Cols):
         return hit
 
 
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids lo[i]..hi[i]-1 of every i, concatenated, and their offsets (CSR)."""
+    n = np.asarray(hi, np.int64) - np.asarray(lo, np.int64)
+    off = np.r_[0, np.cumsum(n)].astype(np.int64)
+    return np.repeat(np.asarray(lo, np.int64) - off[:-1], n) + np.arange(off[-1], dtype=np.int64), off
+
+
 class _Fan(_Cols):
     def __init__(self, g, kind, p):
         self.ids = (flows.fan_out(g.tx_out, g.tx_coinbase, min_outputs=p["min_outputs"]) if kind == "fan-out"
@@ -85,13 +92,24 @@ class _Fan(_Cols):
         super().__init__(g, len(self.ids))
 
     def row(self, i):
-        g = self.g
-        t = int(self.ids[i])
-        lo, hi = int(g.tx_out[t]), int(g.tx_out[t + 1])
-        ins = g.in_output[g.tx_in[t]:g.tx_in[t + 1]]
-        return {"tx": t, "txs": [t], "n_inputs": int(len(ins)), "n_outputs": hi - lo,
-                "value": int(g.out_value[lo:hi].sum()),
-                "addresses": [int(a) for a in g.out_addr[lo:hi]] + [int(g.out_addr[i]) for i in ins if i >= 0]}
+        if not hasattr(self, "_l"):  # the columns as lists once: a row is slices, no numpy per row
+            g, t = self.g, self.ids
+            o0, o1 = np.asarray(g.tx_out)[t], np.asarray(g.tx_out)[t + 1]
+            i0, i1 = np.asarray(g.tx_in)[t], np.asarray(g.tx_in)[t + 1]
+            oa = np.asarray(g.out_addr)
+            outs, oo = _ranges(o0, o1)
+            ins, io_ = _ranges(i0, i1)
+            io = np.asarray(g.in_output)[ins]
+            cs = np.r_[0, np.cumsum(np.asarray(g.out_value)[outs])]
+            self._l = {"t": t.tolist(), "no": (o1 - o0).tolist(), "ni": (i1 - i0).tolist(), "oo": oo.tolist(),
+                       "io": io_.tolist(), "oa": oa[outs].tolist(),
+                       "ia": np.where(io >= 0, oa[np.maximum(io, 0)], -2).tolist(),
+                       "val": (cs[oo[1:]] - cs[oo[:-1]]).tolist()}
+        L = self._l
+        t = L["t"][i]
+        ia = L["ia"][L["io"][i]:L["io"][i + 1]]
+        return {"tx": t, "txs": [t], "n_inputs": L["ni"][i], "n_outputs": L["no"][i], "value": L["val"][i],
+                "addresses": L["oa"][L["oo"][i]:L["oo"][i + 1]] + [a for a in ia if a != -2]}
 
     def touching(self, addr):
         g = self.g
