@@ -9,6 +9,7 @@ from chaintrace.detect import flows
 from chaintrace.detect.flows import fan_out, hold_times
 from chaintrace.detect.peel import looks_like_peeling_chain, peel_successor
 from chaintrace.errors import UserError
+from chaintrace.graph.btc import address_strings, txids
 
 def peel_chains(looks: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, out_addr: np.ndarray,
                 out_spender_tx: np.ndarray, *, min_length: int = 3) -> list[dict]:
@@ -163,3 +164,44 @@ def flows_kinds():
     from chaintrace.graph.detections import KINDS
 
     return KINDS
+
+
+def resolve(ws, g, raw: list[dict]) -> list[dict]:
+    """Dense ids -> txids, ``txid:vout`` outputs and address strings (None for outputs without an address)."""
+    tids: set[int] = set()
+    aids: set[int] = set()
+    for d in raw:
+        tids.update(d["txs"])
+        aids.update(a for a in d["addresses"] if a >= 0)
+    tx = txids(ws, tids)
+    ad = address_strings(ws, aids)
+
+    def output(o: int) -> str:
+        t = int(g.out_tx[o])
+        return f"{tx.get(t) or txids(ws, [t])[t]}:{o - int(g.tx_out[t])}"
+
+    out = []
+    for d in raw:
+        r = {k: v for k, v in d.items() if k not in ("txs", "addresses", "outputs", "peels", "remainder", "start",
+                                                     "tx", "moved_tx", "output", "address")}
+        r["txids"] = [tx[t] for t in d["txs"]]
+        if "tx" in d:
+            r["txid"] = tx[d["tx"]]
+        if "moved_tx" in d:
+            r["moved_txid"] = tx[d["moved_tx"]]
+        if "output" in d:
+            r["output"] = output(d["output"])
+        if "address" in d:
+            r["address"] = ad.get(d["address"])
+        if "outputs" in d:
+            r["outputs"] = [output(o) for o in d["outputs"]]
+        if "peels" in d:
+            r["start"] = tx[d["start"]]
+            r["peels"] = [{"txid": tx[x["tx"]], "output": output(x["output"]), "value": x["value"],
+                           "address": ad.get(x["address"])} for x in d["peels"]]
+            rem = d["remainder"]
+            r["remainder"] = {"output": output(rem["output"]), "value": rem["value"], "address": ad.get(rem["address"])}
+        if "address" not in d and "peels" not in d:
+            r["addresses"] = sorted({ad[a] for a in d["addresses"] if a in ad})
+        out.append(r)
+    return out

@@ -142,7 +142,7 @@ def test_detect_on_a_simulated_chain_equals_the_reference(sim_ws, kind):
     assert len(ref) > 3, kind  # the parameters are loose enough that every detector finds something
     res = D.detect(sim_ws, kind, **PARAMS[kind])
     assert res["count"] == len(ref)
-    assert res["detections"] == D._resolve(sim_ws, g, ref)
+    assert res["detections"] == R.resolve(sim_ws, g, ref)
     top = D.detect(sim_ws, kind, limit=2, **PARAMS[kind])
     assert top["count"] == len(ref) and top["detections"] == res["detections"][:2]
     # --address: the reference filters the full list by each detection's addresses
@@ -158,7 +158,7 @@ def test_detect_on_a_simulated_chain_equals_the_reference(sim_ws, kind):
         want = [d for d in ra if a in d["addresses"]]
         got = D.detect(sim_ws, kind, address=names[a], **PARAMS[kind])
         assert got["count"] == len(want) >= 1
-        assert got["detections"] == D._resolve(sim_ws, g, want)
+        assert got["detections"] == R.resolve(sim_ws, g, want)
 
 
 def test_detect_services_rows_and_limit_equal_the_full_answer(sim_ws):
