@@ -175,13 +175,15 @@ class _Dormancy(_Cols):
         super().__init__(g, len(self.o))
 
     def row(self, i):
-        g = self.g
-        o = int(self.o[i])
-        t, s = int(g.out_tx[o]), int(g.out_spender_tx[o])
-        return {"output": o, "tx": t, "moved_tx": s, "value": int(g.out_value[o]),
-                "address": int(g.out_addr[o]), "addresses": [int(g.out_addr[o])], "txs": [t, s],
-                "blocks_dormant": int(g.tx_height[s] - g.tx_height[t]),
-                "seconds_dormant": int(g.tx_time[s] - g.tx_time[t])}
+        if not hasattr(self, "_l"):  # the columns as lists once: no numpy per row
+            g, o = self.g, self.o
+            t, s = np.asarray(g.out_tx)[o], np.asarray(g.out_spender_tx)[o]
+            h, tm = np.asarray(g.tx_height), np.asarray(g.tx_time)
+            self._l = [o.tolist(), t.tolist(), s.tolist(), np.asarray(g.out_value)[o].tolist(),
+                       np.asarray(g.out_addr)[o].tolist(), (h[s] - h[t]).tolist(), (tm[s] - tm[t]).tolist()]
+        o, t, s, v, a, bd, sd = (c[i] for c in self._l)
+        return {"output": o, "tx": t, "moved_tx": s, "value": v, "address": a, "addresses": [a], "txs": [t, s],
+                "blocks_dormant": bd, "seconds_dormant": sd}
 
     def touching(self, addr):
         return np.asarray(self.g.out_addr)[self.o] == addr
