@@ -87,7 +87,7 @@ def mixer_refs(sim: Path) -> list[str]:
             if line.startswith("- address:"):
                 last = line.split(":", 1)[1].strip().strip('"')
             elif line.startswith("  label:") and "Mixer" in line and last:
-                out.append(last)
+                out.insert(0, last) if "reserve" in line else out.append(last)  # the reserve first
     return out
 
 
@@ -120,7 +120,7 @@ def detector_steps(ws, g, sim: Path, all_rows: bool) -> list[tuple[str, str, obj
     if known:
         steps.append(("mixer-links", f"CLI ({len(known)} tagged mixer addresses, all links)",
                       lambda: len(mixer_links(ws, known, clusters=False)["links"])))
-        reserve = [a for a in known][:1]
+        reserve = [r for r in refs if r in known][:1]
         steps.append(("bridges", "Bitcoin side only (no Ethereum store): deposits/releases of a custodian",
                       lambda: int(len(_btc_side(ws, reserve)["dep"]))))
     return steps
