@@ -284,7 +284,7 @@ def linked_amounts(links: Links, dep_taint, dep_value, pay_value, min_confidence
 
 
 @nb.njit(cache=True)
-def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, max_depth):
+def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, max_depth, hint):
     n_tx = tx_out.shape[0] - 1
     n_out = out_value.shape[0]
     kind = np.zeros(n_out, np.int8)  # 0 other, 1 deposit, 2 payout, 3 mixer-internal (change, consolidation)
@@ -312,7 +312,7 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
         n_known = 0
         for o in range(o0, o1):
             a = out_addr[o]
-            if a >= 0 and addr_mix[a]:
+            if a >= 0 and (addr_mix[a] or wide[a]):  # a known address, or one of the reserve's change before
                 mix_out[o] = True
                 kind[o] = 3
                 n_known += 1
@@ -330,7 +330,10 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
                         same = False
             m0 = same and out_type[o0] == it
             m1 = same and out_type[o0 + 1] == it
-            if m0 != m1:
+            if hint[o0] != hint[o0 + 1]:
+                # spent together with, or into, the mixer's known addresses: the reserve's change
+                c = o0 if hint[o0] else o0 + 1
+            elif m0 != m1:
                 c = o0 if m0 else o0 + 1
             else:
                 c = o0 if out_value[o0] >= out_value[o0 + 1] else o0 + 1
@@ -349,14 +352,42 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
     return kind, wide
 
 
+def spent_with_mixer(tx_in, tx_out, in_output, out_addr, out_spender_tx, is_mixer) -> np.ndarray:
+    """Bool per output: its spending transaction also spends an output of, or pays, one of the mixer's known
+    addresses `is_mixer` (what the reserve's change does when the mixer spends it again, and what a payout
+    spent by its customer does not)."""
+    tx_in = np.asarray(tx_in, np.int64)
+    tx_out = np.asarray(tx_out, np.int64)
+    in_output = np.asarray(in_output, np.int64)
+    out_addr = np.asarray(out_addr, np.int64)
+    sp = np.asarray(out_spender_tx, np.int64)
+    is_mixer = np.asarray(is_mixer, np.bool_)
+    n_tx = len(tx_out) - 1
+    known_out = (out_addr >= 0) & is_mixer[np.maximum(out_addr, 0)]
+    pays = np.zeros(n_tx, np.bool_)
+    out_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_out))
+    pays[out_tx[known_out]] = True
+    in_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_in))
+    ok = in_output >= 0
+    spends_known = np.zeros(n_tx, np.bool_)
+    spends_known[in_tx[ok][known_out[in_output[ok]]]] = True
+    hint = np.zeros(len(out_addr), np.bool_)
+    s = sp >= 0
+    hint[s] = pays[sp[s]] | spends_known[sp[s]]
+    return hint
+
+
 def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer,
-                max_change_hops: int = 4, single_use: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                max_change_hops: int = 4, single_use: bool = True,
+                out_spender_tx=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(deposit output ids, payout output ids, the mixer's addresses widened) of the mixer whose known
     addresses `is_mixer` marks (bool per address id), in one pass in chain order:
 
-    * a transaction spending a mixer output is the mixer's: its outputs to mixer addresses are internal; of
-      two outputs to unknown addresses one is taken as the reserve's change (the one of the inputs' script
-      type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
+    * a transaction spending a mixer output is the mixer's: its outputs to mixer addresses (known, or taken as
+      the reserve's change before) are internal; of two outputs to unknown addresses one is taken as the
+      reserve's change (with `out_spender_tx`: the one whose spending transaction also spends or pays a known
+      mixer address when only one is -- the reserve spending its change again; else the one of the inputs'
+      script type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
       the rest, so its payouts form a peel chain) and is followed as the mixer's; a single output of a
       3+-input spend is a consolidation; every other output is a payout;
     * an output paid to a mixer address by a transaction that spends no mixer output is a deposit -- with
@@ -365,10 +396,12 @@ def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixe
       order with payouts to link).
     """
     out_addr = np.asarray(out_addr, np.int64)
+    hint = np.zeros(len(out_addr), np.bool_) if out_spender_tx is None else \
+        spent_with_mixer(tx_in, tx_out, in_output, out_addr, out_spender_tx, is_mixer)
     kind, addr_mix = _flows(np.asarray(tx_in, np.int64), np.asarray(tx_out, np.int64),
                             np.asarray(in_output, np.int64), np.asarray(out_addr, np.int64),
                             np.asarray(out_value, np.int64), np.asarray(out_type, np.int8),
-                            np.ascontiguousarray(is_mixer, np.bool_), np.int64(max_change_hops))
+                            np.ascontiguousarray(is_mixer, np.bool_), np.int64(max_change_hops), hint)
     dep = np.flatnonzero(kind == 1).astype(np.int64)
     if single_use and len(dep):
         has = out_addr >= 0

@@ -66,7 +66,8 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
     widened along its reserve's change (bool per address id). `heights` (lo, hi): only deposits within
     lo - delay_max .. hi + delay_max and payouts within lo .. hi + delay_max (the ones that can matter for
     deposits made between lo and hi)."""
-    dep, pay, wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask)
+    dep, pay, wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask,
+                                     out_spender_tx=g.out_spender_tx)
     if widened is not None:
         widened.append(wide)
     h = np.asarray(g.tx_height)
