@@ -76,8 +76,10 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
     if heights is not None:
         lo, hi = heights
         dmax = int(params["delay_max"])
-        kd = (dh >= lo - dmax) & (dh <= hi + dmax)
-        kp = (ph >= lo) & (ph <= hi + dmax)
+        # the deposits that compete with lo..hi for payouts, and every payout those could have made (an edge
+        # deposit without its own earlier payouts would claim more than its share of the later ones)
+        kd = (dh >= lo - 2 * dmax) & (dh <= hi + dmax)
+        kp = (ph >= lo - dmax) & (ph <= hi + 2 * dmax)
         dep, dh, pay, ph = dep[kd], dh[kd], pay[kp], ph[kp]
     v = np.asarray(g.out_value)
     links = M.link_deposits(v[dep], dh, v[pay], ph, **{k: params[k] for k in M.DEFAULTS})
