@@ -46,6 +46,28 @@ def test_ambiguity_is_split_never_resolved_by_guessing():
     assert amt.sum() <= 98_000_000 and amt.tolist() == [49_000_000, 49_000_000]
 
 
+def test_a_payout_back_to_the_depositors_wallet_is_linked_and_taken_from_the_other_deposits():
+    # deposits of 1 BTC (wallet 7) and 1 BTC (wallet 8) at 100; payouts 0.5 BTC to wallet 7 (at 110),
+    # 0.48 BTC (120) and 0.98 BTC (130) to unknown wallets. Without wallets the 0.5 + 0.48 split fits both
+    # deposits; with them the 0.5 BTC payout is deposit 0's, which needs 0.48 more; deposit 1 gets 0.98.
+    dv, dh = np.array([BTC, BTC]), np.array([100, 100])
+    pv, ph = np.array([50_000_000, 48_000_000, 98_000_000]), np.array([110, 120, 130])
+    L0 = link_deposits(dv, dh, pv, ph)
+    assert sorted(set(L0.dep[L0.pay == 0].tolist())) == [0, 1]  # ambiguous without wallets
+    L = link_deposits(dv, dh, pv, ph, dep_wallet=np.array([7, 8]), pay_wallet=np.array([7, -1, -1]))
+    got = {(int(d), int(p)): (round(float(c), 3), int(r)) for d, p, c, r in zip(L.dep, L.pay, L.confidence, L.rule)}
+    assert got[(0, 0)] == (1.0, 3)  # same_wallet
+    assert got[(0, 1)] == (1.0, 0)  # what it still had to be paid back: one payout
+    assert (1, 0) not in got and (1, 1) not in got
+    assert got[(1, 2)][0] > 0
+    # a decoy: the depositor's wallet paid outside the delay window is not linked by the rule
+    L = link_deposits(dv, dh, pv, np.array([400, 120, 130]), dep_wallet=np.array([7, 8]),
+                      pay_wallet=np.array([7, -1, -1]))
+    assert 3 not in L.rule.tolist()
+    amt = linked_amounts(L, dv, dv, pv)
+    assert amt.dtype == np.int64 and amt.sum() <= pv.sum()
+
+
 def test_too_many_candidate_sets_fall_back_to_the_window_share():
     rng = np.random.default_rng(1)
     pv = rng.integers(1_000_000, 30_000_000, 60)

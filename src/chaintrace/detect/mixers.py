@@ -36,7 +36,7 @@ import numpy as np
 DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
                              "max_sets": 64, "budget": 100_000}
 STATUS = ("linked", "unlinked", "ambiguous")
-RULES = ("single", "split", "window")
+RULES = ("single", "split", "window", "same_wallet")
 
 
 @dataclass
@@ -45,7 +45,8 @@ class Links:
 
     ``dep``/``pay``: indexes into the deposit / payout arrays given to :func:`link_deposits`; ``confidence``:
     the share of the deposit's candidate sets that contain the payout, scaled down where several deposits
-    claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in), 2 window; ``fee``: the fee
+    claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in), 2 window, 3 same_wallet
+    (the payout went to the wallet the deposit came from); ``fee``: the fee
     rate the most likely set implies (1 - sum/V). ``status`` per deposit: 0 linked, 1 unlinked (no candidate
     set), 2 ambiguous (too many); ``n_sets`` per deposit: the candidate sets found."""
 
@@ -60,7 +61,7 @@ class Links:
 
 @nb.njit(cache=True)
 def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_max, delay_min, delay_max,
-            max_parts, max_sets, budget):
+            max_parts, max_sets, budget, dep_known):
     """Per deposit, every set of payouts (ids into the payout arrays) in the window whose sum is in range.
     `order`: payout ids sorted by height. Returns (flat set members, set offsets, set deposit, status)."""
     n_dep = dep_value.shape[0]
@@ -76,8 +77,11 @@ def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_ma
     pos = np.empty(max_parts + 2, np.int64)
     for d in range(n_dep):
         v = dep_value[d]
-        lo_v = np.int64(np.ceil(v * (1.0 - fee_max)))
-        hi_v = np.int64(np.floor(v * (1.0 - fee_min)))
+        lo_v = np.int64(np.ceil(v * (1.0 - fee_max))) - dep_known[d]
+        hi_v = np.int64(np.floor(v * (1.0 - fee_min))) - dep_known[d]
+        if dep_known[d] > 0 and lo_v <= 0:
+            status[d] = 0  # its same-wallet payouts already pay it back
+            continue
         a = np.searchsorted(heights, dep_height[d] + delay_min, side="left")
         b = np.searchsorted(heights, dep_height[d] + delay_max, side="right")
         # candidates: in the window, not larger than the most the deposit can pay out
@@ -156,7 +160,33 @@ def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_ma
     return mem[:n_mem], sets_off[:n_sets + 1].copy(), sets_dep[:n_sets].copy(), status
 
 
-def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min, delay_max, rounds: int = 60):
+def _same_wallet(dv, dh, pv, ph, dep_wallet, pay_wallet, fee_min, delay_min, delay_max):
+    """(deposit, payout, share) of the payouts that went back to the wallet a deposit came from, in its window
+    and not above ``V x (1 - fee_min)``; a payout several deposits of the wallet could have made is shared
+    equally."""
+    z = np.zeros(0, np.int64)
+    if dep_wallet is None or pay_wallet is None:
+        return z, z, np.zeros(0)
+    dw = np.asarray(dep_wallet, np.int64)
+    pw = np.asarray(pay_wallet, np.int64)
+    ds, ps = [], []
+    by_wallet: dict[int, list[int]] = {}
+    for d in np.flatnonzero(dw >= 0):
+        by_wallet.setdefault(int(dw[d]), []).append(int(d))
+    for p in np.flatnonzero(pw >= 0):
+        for d in by_wallet.get(int(pw[p]), ()):
+            if dh[d] + delay_min <= ph[p] <= dh[d] + delay_max and 0 < pv[p] <= dv[d] * (1.0 - fee_min):
+                ds.append(d)
+                ps.append(int(p))
+    if not ds:
+        return z, z, np.zeros(0)
+    d_a, p_a = np.array(ds, np.int64), np.array(ps, np.int64)
+    k = np.bincount(p_a, minlength=len(pv))[p_a]
+    return d_a, p_a, 1.0 / k
+
+
+def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min, delay_max, rounds: int = 60,
+                 known=None):
     """Deposits `amb` (ambiguous: too many candidate sets) linked to every payout they could have made (in
     their delay window, not above ``V * (1 - fee_min)``) by iterative proportional fitting: the share
     ``a[d, p]`` of payout p that came from deposit d is scaled in turns so that every deposit is paid back
@@ -179,6 +209,8 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
         return d_e, p_e, np.zeros(0)
     x = np.ones(len(d_e))
     cap = dv.astype(np.float64) * (1.0 - (fee_min + fee_max) / 2)
+    if known is not None:
+        cap = np.maximum(cap - known, 0.0)  # what its same-wallet payouts did not pay back yet
     val = pv[p_e].astype(np.float64)
     for _ in range(rounds):
         got = np.bincount(d_e, weights=x * val, minlength=len(dv))
@@ -196,9 +228,15 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
 def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: float = DEFAULTS["fee_min"],
                   fee_max: float = DEFAULTS["fee_max"], delay_min: int = DEFAULTS["delay_min"],
                   delay_max: int = DEFAULTS["delay_max"], max_parts: int = DEFAULTS["max_parts"],
-                  max_sets: int = DEFAULTS["max_sets"], budget: int = DEFAULTS["budget"]) -> Links:
+                  max_sets: int = DEFAULTS["max_sets"], budget: int = DEFAULTS["budget"],
+                  dep_wallet=None, pay_wallet=None) -> Links:
     """Candidate links between a mixer's deposits (values in base units, block heights) and its payouts.
 
+    `dep_wallet`, `pay_wallet` (optional, int per deposit / payout, -1 unknown): the wallet (cluster) the
+    deposit was paid from and the one the payout went to. A payout in a deposit's window that went back to the
+    deposit's own wallet is linked to it outright (rule ``same_wallet``, shared equally when several deposits
+    of that wallet could have made it) and is no candidate for any other deposit; the deposit's other payouts
+    are searched for what it still has to be paid back.
     See the module doc for the rule; every parameter is reported with the links by the callers."""
     if not 0.0 <= fee_min <= fee_max < 1.0:
         raise ValueError(f"fee range {fee_min}..{fee_max}: need 0 <= fee_min <= fee_max < 1")
@@ -211,24 +249,31 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     pv = np.ascontiguousarray(pay_value, np.int64)
     ph = np.ascontiguousarray(pay_height, np.int64)
     order = np.argsort(ph, kind="stable").astype(np.int64)
-    mem, off, sdep, status = _search(dv, dh, pv, ph, order, float(fee_min), float(fee_max), np.int64(delay_min),
-                                     np.int64(delay_max), np.int64(max_parts), np.int64(max_sets),
-                                     np.int64(budget))
+    sw_d, sw_p, sw_c = _same_wallet(dv, dh, pv, ph, dep_wallet, pay_wallet, fee_min, delay_min, delay_max)
+    known = np.zeros(len(dv), np.int64)
+    pv_search = pv.copy()
+    if len(sw_d):
+        known = np.bincount(sw_d, weights=pv[sw_p] * sw_c, minlength=len(dv)).astype(np.int64)
+        pv_search[sw_p] = 0  # no candidate for any other deposit
+    mem, off, sdep, status = _search(dv, dh, pv_search, ph, order, float(fee_min), float(fee_max),
+                                     np.int64(delay_min), np.int64(delay_max), np.int64(max_parts),
+                                     np.int64(max_sets), np.int64(budget), known)
     n_sets = np.bincount(sdep, minlength=len(dv)).astype(np.int64)
     size = np.diff(off)
     set_of = np.repeat(np.arange(len(sdep)), size)
-    d_rows = [sdep[set_of]]
-    p_rows = [mem]
-    c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0)]
-    r_rows = [(size[set_of] > 1).astype(np.int64)]
+    d_rows = [sdep[set_of], sw_d]
+    p_rows = [mem, sw_p]
+    c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0), sw_c]
+    r_rows = [(size[set_of] > 1).astype(np.int64), np.full(len(sw_d), 3, np.int64)]
     # ambiguous deposits: a proportional flow over the payouts they could have made (rule "window")
     amb = np.flatnonzero(status == 2)
     if len(amb):
         taken = np.zeros(len(pv))
-        if len(p_rows[0]):
-            np.add.at(taken, p_rows[0], c_rows[0])
+        for pr, cr in zip(p_rows, c_rows):
+            if len(pr):
+                np.add.at(taken, pr, cr)
         fd, fp, fc = _window_flow(amb, dv, dh, pv, ph, order, np.clip(1.0 - taken, 0.0, 1.0), fee_min, fee_max,
-                                  delay_min, delay_max)
+                                  delay_min, delay_max, known=known)
         d_rows.append(fd)
         p_rows.append(fp)
         c_rows.append(fc)
@@ -239,7 +284,7 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     key = d_all * max(1, len(pv)) + p_all
     uk, inv = np.unique(key, return_inverse=True)
     conf = np.bincount(inv, weights=c_all, minlength=len(uk)) if len(uk) else np.zeros(0)
-    rule_min = np.full(len(uk), 2, np.int64)
+    rule_min = np.full(len(uk), 3, np.int64)
     np.minimum.at(rule_min, inv, r_all)
     dep = uk // max(1, len(pv))
     pay = uk % max(1, len(pv))

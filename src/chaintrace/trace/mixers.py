@@ -25,7 +25,7 @@ import numpy as np
 
 from chaintrace.detect import mixers as M
 from chaintrace.graph.btc import BtcGraph, txids
-from chaintrace.graph.mixers import RULE_NAMES, check_params, flows_and_links
+from chaintrace.graph.mixers import RULE_NAMES, check_params, flows_and_links, wallets
 from chaintrace.trace import kernels as K
 
 MIXER_CATEGORY = "mixing_service"
@@ -107,7 +107,9 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         mask = np.isin(np.asarray(sinks.addr_sink), [x for x in all_mix if group_of[x] == e])
         th = h[out_tx[traced_out]]
         wide: list = []
-        dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())), widened=wide)
+        wal = wallets(ws, g, mask) if req.clusters else None
+        dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())), widened=wide,
+                                      wallet=wal)
         # the mixer's inferred reserve addresses stop the probabilistic trace too (value back in the mixer)
         stop_at = np.asarray(sinks.addr_sink).copy() if stop_at is None else stop_at
         extra = wide[0] & (stop_at < 0)
