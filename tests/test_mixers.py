@@ -215,8 +215,9 @@ def test_detect_mixer_links_cli_and_trace_cli(mixed):
     hit = sum((f"{o['deposit']['txid']}:{o['deposit']['vout']}", f"{p['txid']}:{p['vout']}") in links
               for o in orders for p in o["payouts"])
     assert hit > 0
-    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--format", "json"])
-    assert r.exit_code == 2 and "--mixer" in r.output
+    # no --mixer and no clusters to recognise one by behaviour: a user error naming the option
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--no-clusters"])
+    assert r.exit_code == 2 and "--mixer" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--mixer", reserve,
                                   "--fee-min", "0.2", "--fee-max", "0.1"])
     assert r.exit_code == 2 and "fee" in r.output
@@ -243,3 +244,129 @@ def test_the_documented_mixer_example_runs_as_written(tmp_path, monkeypatch):
     assert (d["mixer"]["addresses"], d["deposits"], d["payouts"]) == (40, 24, 60)
     assert d["deposits_ambiguous"] > d["deposits_linked"] and d["links"]
     assert "PROBABILISTIC" in outs[3] and "linked mixer payouts" in outs[3]
+
+
+def _wallet_chain():
+    """Purpose-built chain: a mixer-like service M (24 customers each paying one fresh deposit address, the
+    deposit addresses swept in 3-input sweeps into its reserve, one payout + change per payment) and an
+    exchange-like one X (8 customers depositing 3 times each to their own reused address, swept, then
+    batched withdrawals). Returns the graph arrays and the wallet per address."""
+    tx_in, tx_out, in_output, out_addr, out_value = [0], [0], [], [], []
+
+    def tx(ins, outs):
+        in_output.extend(ins)
+        tx_in.append(len(in_output))
+        first = len(out_addr)
+        for a, v in outs:
+            out_addr.append(a)
+            out_value.append(v)
+        tx_out.append(len(out_addr))
+        return list(range(first, len(out_addr)))
+
+    wallet = {}
+    nxt = [0]
+
+    def addr(w):
+        a = nxt[0]
+        nxt[0] += 1
+        wallet[a] = w
+        return a
+
+    M, X = 1000, 2000
+    # customers' coins (each customer its own wallet), from nowhere
+    reserve = addr(M)
+    dep_outs = []
+    for c in range(24):
+        coin = tx([], [(addr(c), 5 * BTC)])[0]
+        dep_outs.append(tx([coin], [(addr(M + 1 + c // 3), BTC), (addr(c), 4 * BTC - 1000)])[0])
+    # sweeps of three deposits each into the reserve
+    res_coins = []
+    for k in range(8):
+        res_coins += tx(dep_outs[3 * k:3 * k + 3], [(reserve, 3 * BTC - 1000)])
+    # payouts: one payout and the change back to the reserve
+    coin = res_coins[0]
+    for c in range(24):
+        if c % 3 == 0 and c:
+            coin = tx([coin, res_coins[c // 3]], [(addr(100 + c), BTC // 2), (reserve, 3 * BTC)])[1]
+        else:
+            coin = tx([coin], [(addr(100 + c), BTC // 2), (reserve, BTC)])[1]
+    # the exchange: 8 customers, each its own deposit address used 3 times, swept, batched withdrawals
+    hot = addr(X)
+    for c in range(8):
+        d = addr(X + 1 + c)
+        outs = []
+        for _ in range(3):
+            coin = tx([], [(addr(200 + c), 2 * BTC)])[0]
+            outs.append(tx([coin], [(d, BTC), (addr(200 + c), BTC - 1000)])[0])
+        hc = tx(outs, [(hot, 3 * BTC - 1000)])[0]
+        tx([hc], [(addr(300 + 3 * c + j), BTC // 2) for j in range(4)] + [(hot, BTC - 1000)])
+    # the sweeps make a wallet of the reserve and deposit addresses only through the rule, not the clusters:
+    # here wallets are given directly (the deposit addresses of one sweep share a wallet)
+    w = np.array([wallet[a] for a in range(nxt[0])], np.int64)
+    return (np.array(tx_in), np.array(tx_out), np.array(in_output, np.int64), np.array(out_addr),
+            np.array(out_value, np.int64), w, reserve, hot)
+
+
+def test_a_mixer_is_recognised_by_behaviour_and_an_exchange_is_not():
+    from chaintrace.detect.mixers import detect_mixers
+
+    tx_in, tx_out, in_output, out_addr, out_value, w, reserve, hot = _wallet_chain()
+    det = detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w)
+    assert det.wallet.tolist() == [w[reserve]]
+    r = det.row(0)
+    f = r["features"]
+    assert r["kind"] == "mixer" and 0 < r["confidence"] <= 1
+    assert (f["deposits"], f["depositors"], f["distinct"], f["single_use"], f["unbatched"]) == (24, 24, 1.0, 1.0, 1.0)
+    assert f["recipients"] >= 20 and r["thresholds"]["min_depositors"] == 20
+    # the deposit wallets belong with the reserve
+    assert set(np.flatnonzero(det.entity_of[w] == w[reserve]).tolist()) >= {reserve}
+    # the exchange (reused deposit addresses, batched withdrawals) is not a mixer, even with low thresholds
+    low = detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w, min_depositors=3, min_recipients=3)
+    assert w[hot] not in low.wallet.tolist() and w[reserve] in low.wallet.tolist()
+    with pytest.raises(ValueError, match="unknown thresholds"):
+        detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w, min_nothing=1)
+
+
+def test_trace_through_an_untagged_mixer_recognised_by_behaviour(mixed, tmp_path):
+    import yaml
+
+    from chaintrace.app.evaluate import incident_seeds, score
+    from chaintrace.trace import trace
+    from chaintrace.trace.report import check_invariant
+
+    sim, ws, truth = mixed
+    doc = yaml.safe_load((sim / "tags.yaml").read_text())
+    doc["tags"] = [t for t in doc["tags"] if t.get("category") != "mixing_service"]
+    untagged = tmp_path / "no-mixer-tags.yaml"
+    untagged.write_text(yaml.safe_dump(doc))
+    inc = truth["incidents"][0]
+    kw = dict(policy="fifo", tags=[untagged], registry=False, clusters=True)
+    off = trace(ws, incident_seeds(inc), **kw)
+    on = trace(ws, incident_seeds(inc), through_mixers=True, **kw)
+    m = on.probabilistic["mixers"][0]
+    assert m["entity"].startswith("detected custodial mixer ")
+    d = m["detected"]
+    assert d["detected"] is True and 0 < d["confidence"] <= 1 and d["features"]["depositors"] >= 20
+    assert "no tag names it" in d["source"]
+    # the detected mixer is a sink of the deterministic trace, and linking follows its payouts
+    assert any(s.category == "mixing_service" for s in on.sinks)
+    assert int(m["traced_in"]) == int(m["linked_out"]) + int(m["held"]) and int(m["linked_out"]) > 0
+    check_invariant(on)
+    assert score(on, inc)["recall_all"] > score(off, inc)["recall_all"]
+    # with the mixer tagged, no detection is added for it
+    tagged = trace(ws, incident_seeds(inc), policy="fifo", tags=[sim / "tags.yaml"], registry=False,
+                   clusters=True, through_mixers=True)
+    assert all(x["detected"] is None for x in tagged.probabilistic["mixers"])
+
+
+def test_detect_mixer_links_without_a_mixer_uses_the_recognised_one(mixed):
+    from chaintrace.cli import main
+
+    sim, ws, truth = mixed
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["mixer"]["detected"]["confidence"] > 0 and d["mixer"]["addresses"] == 40
+    assert d["deposits"] == 24 and d["links"]
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links"])
+    assert r.exit_code == 0 and "recognised by behaviour" in r.output

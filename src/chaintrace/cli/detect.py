@@ -49,6 +49,7 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_co
       chaintrace detect dormancy --min-dormant-blocks 100 --address bcrt1q...
       chaintrace detect services --chain eth --kind otc_desk --format csv
       chaintrace detect mixer-links --mixer bc1q...   (custodial-mixer linking, docs/detection.md)
+      chaintrace detect mixer-links                   (the mixer recognised by behaviour)
       chaintrace detect bridges --bridge bc1q...custodian --token WBTC --format csv
     """
     mix = {k: params.pop(k) for k in MIXER_PARAMS}

@@ -453,3 +453,133 @@ def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixe
         receipts = np.bincount(out_addr[has], minlength=len(addr_mix))
         dep = dep[receipts[out_addr[dep]] == 1]
     return dep, np.flatnonzero(kind == 2).astype(np.int64), addr_mix
+
+
+# ---------------------------------------------------------------------- custodial mixers recognised by behaviour
+
+DETECT_DEFAULTS: dict[str, Any] = {"min_depositors": 20, "min_recipients": 20, "min_single_use": 0.9,
+                                   "min_distinct": 0.85, "min_unbatched": 0.98, "sweep_min_inputs": 3}
+DETECT_FEATURES = ("addresses", "deposits", "depositors", "distinct", "single_use", "payouts", "recipients",
+                   "unbatched", "received", "paid_out")
+
+
+@dataclass
+class MixerDetections:
+    """One row per service (a wallet, with the wallets it sweeps its deposit addresses from) behaving like a
+    custodial mixer: ``wallet`` (the cluster id its deposits are swept into), ``members`` (bool per wallet id
+    below the largest: the wallets it is made of), ``confidence``, the feature columns of
+    :data:`DETECT_FEATURES` and the ``thresholds`` of the rule."""
+
+    wallet: np.ndarray
+    confidence: np.ndarray
+    features: dict[str, np.ndarray]
+    thresholds: dict
+    entity_of: np.ndarray  # per wallet id: the service it was merged into (itself when none)
+
+    def __len__(self) -> int:
+        return len(self.wallet)
+
+    def row(self, i: int) -> dict:
+        f = {k: (round(float(v[i]), 4) if v.dtype.kind == "f" else int(v[i])) for k, v in self.features.items()}
+        return {"wallet": int(self.wallet[i]), "kind": "mixer", "confidence": round(float(self.confidence[i]), 3),
+                "features": f, "thresholds": dict(self.thresholds)}
+
+
+def detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, wallet, **thresholds) -> MixerDetections:
+    """Services (clusters: `wallet`, a cluster id per address id) that behave like a custodial mixer.
+
+    A wallet whose every spend is a **sweep** (at least ``sweep_min_inputs`` inputs, one output) into one
+    other wallet is a deposit wallet of that one (deposit addresses swept into a reserve, as an exchange's are
+    into its hot wallet); the service S is the wallet with its deposit wallets. Its **deposits** are outputs
+    to its deposit wallets' addresses from transactions not spending S's coins, its **payouts** the outputs
+    to others of transactions spending S's coins. Features: ``depositors`` (distinct payers of deposits: the
+    first input's wallet), ``distinct`` (depositors / deposits: every order from another customer; an
+    exchange's customers deposit again and again, a person's wallet is paid by the same payers),
+    ``single_use`` (share of the deposits landing on an address that received nothing else: one fresh
+    address per order, no address reuse by clients), ``recipients`` (distinct wallets paid), ``unbatched``
+    (share of S's spending transactions with at most two outputs: one payout and the reserve's change, every
+    time; exchanges and pools batch withdrawals, people now and then pay several), ``received``/``paid_out``
+    (base units). A mixer: ``depositors >= min_depositors``, ``recipients >= min_recipients``, ``distinct >=
+    min_distinct``, ``single_use >= min_single_use`` and ``unbatched >= min_unbatched``. Confidence ``(1 -
+    0.5 ** (min(depositors, recipients) / min_depositors)) x distinct x unbatched``. Whether the payouts are the deposits minus a fee after a
+    delay is what :func:`link_deposits` then measures for the detected service."""
+    unknown = set(thresholds) - set(DETECT_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown thresholds: {sorted(unknown)}")
+    p = {**DETECT_DEFAULTS, **thresholds}
+    tx_in = np.asarray(tx_in, np.int64)
+    tx_out = np.asarray(tx_out, np.int64)
+    in_output = np.asarray(in_output, np.int64)
+    out_addr = np.asarray(out_addr, np.int64)
+    out_value = np.asarray(out_value, np.int64)
+    w_addr = np.asarray(wallet, np.int64)
+    n_tx = len(tx_out) - 1
+    n_w = int(w_addr.max()) + 1 if len(w_addr) else 0
+    if n_w == 0 or n_tx <= 0:
+        return MixerDetections(np.zeros(0, np.int64), np.zeros(0),
+                               {k: np.zeros(0, np.int64) for k in DETECT_FEATURES}, p, np.zeros(0, np.int64))
+    out_w = np.where(out_addr >= 0, w_addr[np.maximum(out_addr, 0)], -1)
+    out_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_out))
+    in_w = np.where(in_output >= 0, out_w[np.maximum(in_output, 0)], -1)
+    n_in = np.diff(tx_in)
+    n_out = np.diff(tx_out)
+    tx_w = np.full(n_tx, -1, np.int64)  # the spending wallet: the first input's
+    tx_w[n_in > 0] = in_w[tx_in[:-1][n_in > 0]]
+    sweep = (n_in >= p["sweep_min_inputs"]) & (n_out == 1)
+    # wallets whose every spend is a sweep into one other wallet join it
+    sw_to = np.full(n_tx, -1, np.int64)
+    sw_to[sweep] = out_w[tx_out[:-1][sweep]]
+    spender = tx_w >= 0
+    spends = np.bincount(tx_w[spender], minlength=n_w)
+    into = sweep & spender & (sw_to >= 0) & (sw_to != tx_w)
+    n_into = np.bincount(tx_w[into], minlength=n_w)
+    lo = np.full(n_w, np.iinfo(np.int64).max)
+    hi = np.full(n_w, -1, np.int64)
+    np.minimum.at(lo, tx_w[into], sw_to[into])
+    np.maximum.at(hi, tx_w[into], sw_to[into])
+    ent = np.arange(n_w, dtype=np.int64)
+    joins = (spends > 0) & (n_into == spends) & (lo == hi)
+    ent[joins] = lo[joins]
+    out_e = np.where(out_w >= 0, ent[np.maximum(out_w, 0)], -1)
+    tx_e = np.where(tx_w >= 0, ent[np.maximum(tx_w, 0)], -1)
+    size = np.bincount(ent[w_addr[w_addr >= 0]], minlength=n_w)
+    receipts = np.bincount(out_addr[out_addr >= 0], minlength=len(w_addr))
+    # deposits: outputs to the swept-in wallets (the deposit addresses), from transactions not the service's
+    dep = (out_e >= 0) & (tx_e[out_tx] != out_e) & joins[np.maximum(out_w, 0)]
+    de = out_e[dep]
+    deposits = np.bincount(de, minlength=n_w)
+    single = np.bincount(de[receipts[out_addr[dep]] == 1], minlength=n_w)
+    depositors = _distinct_pairs(de, tx_e[out_tx[dep]], n_w)
+    pay = (tx_e[out_tx] >= 0) & (out_e != tx_e[out_tx])
+    pe = tx_e[out_tx[pay]]
+    payouts = np.bincount(pe, minlength=n_w)
+    recipients = _distinct_pairs(pe, np.where(out_e[pay] >= 0, out_e[pay], -2 - out_addr[pay]), n_w)
+    e_spends = np.bincount(tx_e[tx_e >= 0], minlength=n_w)
+    unbatched = np.bincount(tx_e[(tx_e >= 0) & (n_out <= 2)], minlength=n_w) / np.maximum(e_spends, 1)
+    single_use = single / np.maximum(deposits, 1)
+    received = np.bincount(de, weights=out_value[dep].astype(np.float64), minlength=n_w)
+    paid_out = np.bincount(pe, weights=out_value[pay].astype(np.float64), minlength=n_w)
+    distinct = depositors / np.maximum(deposits, 1)
+    is_mix = ((depositors >= p["min_depositors"]) & (recipients >= p["min_recipients"])
+              & (single_use >= p["min_single_use"]) & (distinct >= p["min_distinct"])
+              & (unbatched >= p["min_unbatched"]) & (ent == np.arange(n_w)))
+    sel = np.flatnonzero(is_mix)
+    conf = (1.0 - np.power(0.5, np.minimum(depositors, recipients)[sel] / max(1, p["min_depositors"]))) \
+        * distinct[sel] * unbatched[sel]
+    feats = {"addresses": size[sel], "deposits": deposits[sel], "depositors": depositors[sel],
+             "distinct": distinct[sel], "single_use": single_use[sel], "payouts": payouts[sel],
+             "recipients": recipients[sel], "unbatched": unbatched[sel],
+             "received": received[sel].astype(np.int64), "paid_out": paid_out[sel].astype(np.int64)}
+    order = np.argsort(-conf, kind="stable")
+    return MixerDetections(sel[order], conf[order], {k: v[order] for k, v in feats.items()}, p, ent)
+
+
+def _distinct_pairs(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Per value of `a` (0..n-1): distinct values of `b` paired with it (b == -1: not counted)."""
+    m = (a >= 0) & (b != -1)
+    if not m.any():
+        return np.zeros(n, np.int64)
+    bb = b[m] - int(b[m].min())
+    span = int(bb.max()) + 1
+    k = np.unique(a[m] * span + bb)
+    return np.bincount(k // span, minlength=n)[:n].astype(np.int64)

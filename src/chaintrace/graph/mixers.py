@@ -141,12 +141,23 @@ def check_params(p: dict) -> dict:
     return out
 
 
-def mixer_links(ws: Workspace, mixer: str, *, clusters: bool = True, **params) -> dict:
-    """Candidate links between the deposits into `mixer` and its payouts (docs/detection.md)."""
+def mixer_links(ws: Workspace, mixer=None, *, clusters: bool = True, **params) -> dict:
+    """Candidate links between the deposits into `mixer` and its payouts (docs/detection.md). Without
+    `mixer`: the custodial mixer recognised by behaviour with the highest confidence (:func:`detected_mixers`;
+    the answer's ``mixer.detected`` says so, with its confidence and features)."""
     p = check_params(params)
     ws.require_chain("btc")
     g = load_btc_graph(ws)
-    mask, who = mixer_address_mask(ws, g, mixer, clusters)
+    if not mixer:
+        found = detected_mixers(ws, g) if clusters else []
+        if not found:
+            raise UserError("--mixer: no mixer given and none recognised by behaviour in this store "
+                            "(detection needs clusters: run `chaintrace cluster build`; see docs/detection.md)")
+        mask = found[0]["mask"]
+        who = {"mixer": [found[0]["address"]], "clusters": None, "addresses": int(mask.sum()),
+               "via_cluster": True, "detected": detection_summary(found[0])}
+    else:
+        mask, who = mixer_address_mask(ws, g, mixer, clusters)
     dep, pay, L = flows_and_links(g, mask, p, wallet=wallets(ws, g, mask) if clusters else None)
     ot = np.asarray(g.out_tx)
     tx_out = np.asarray(g.tx_out)
@@ -178,3 +189,40 @@ def mixer_links(ws: Workspace, mixer: str, *, clusters: bool = True, **params) -
                     "deposit's candidate payout sets share its confidence equally; a deposit with too many "
                     "candidate sets is 'ambiguous' and linked by rule 'window' (a proportional flow over the "
                     "payouts it could have made: an allocation, not a match)."}
+
+
+def detected_mixers(ws: Workspace, g: BtcGraph, **thresholds) -> list[dict]:
+    """Custodial mixers recognised by behaviour (:func:`chaintrace.detect.mixers.detect_mixers`) over the
+    store's clusters, most confident first: per mixer ``mask`` (bool per address id: its wallets, deposit
+    wallets included), ``address`` (its reserve wallet's root address), ``confidence``, ``features``,
+    ``thresholds``. Empty without clusters (the rule is about wallets)."""
+    from chaintrace.store.clusters.storage import ClusterStore
+
+    if not ClusterStore(ws).exists:
+        return []
+    from chaintrace.graph.cluster.reader import Clusters
+
+    c = Clusters(ws)
+    w = np.arange(g.n_addresses, dtype=np.int64)
+    n = min(c.n, g.n_addresses)
+    w[:n] = np.asarray(c.cluster_of)[:n]
+    det = M.detect_mixers(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, w, **thresholds)
+    if not len(det):
+        return []
+    names = address_strings(ws, det.wallet.tolist())
+    ent_addr = det.entity_of[w]
+    out = []
+    for i in range(len(det)):
+        r = det.row(i)
+        r["mask"] = ent_addr == int(det.wallet[i])
+        r["address"] = names.get(int(det.wallet[i]))
+        r["features"]["addresses"] = int(r["mask"].sum())
+        out.append(r)
+    return out
+
+
+def detection_summary(d: dict) -> dict:
+    """A detected mixer as answers show it (no arrays)."""
+    return {"detected": True, "kind": "mixer", "address": d["address"], "confidence": d["confidence"],
+            "features": d["features"], "thresholds": d["thresholds"],
+            "source": "recognised by behaviour (chaintrace.detect.mixers.detect_mixers): no tag names it"}
