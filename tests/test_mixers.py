@@ -370,3 +370,25 @@ def test_detect_mixer_links_without_a_mixer_uses_the_recognised_one(mixed):
     assert d["deposits"] == 24 and d["links"]
     r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links"])
     assert r.exit_code == 0 and "recognised by behaviour" in r.output
+
+
+def test_detect_services_lists_the_recognised_mixer(mixed):
+    from chaintrace.cli import main
+
+    sim, ws, truth = mixed
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--kind", "mixer", "--format",
+                                  "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["by_kind"]["mixer"] == d["count"] == 1
+    row = d["detections"][0]
+    assert row["kind"] == "mixer" and row["addresses"] == 40 and row["features"]["distinct"] == 1.0
+    assert d["thresholds"]["mixer"]["min_depositors"] == 20
+    # the simulator's mixer entity: the recognised wallet is its reserve (truth, not the tags)
+    from chaintrace.sim import address_entities
+
+    t = address_entities(sim)
+    ent = dict(zip(t["address"].to_pylist(), t["entity"].to_pylist()))
+    assert ent[row["address"]] == truth["mixer"]["entity"]
+    text = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--kind", "mixer"])
+    assert text.exit_code == 0 and "mixer" in text.output

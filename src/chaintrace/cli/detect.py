@@ -148,7 +148,8 @@ def _services(ws, chain, address, kinds, min_counterparties, min_sweeps, limit, 
     console.print(f"{res['count']} service-like address(es) on {chain} ({bk}) over {n} transactions "
                   f"(store commit {res['data']['commit']}; {th})")
     rows = [[d["address"], d["kind"], f"{d['confidence']:.3f}", d["features"]["senders"], d["features"]["recipients"],
-             d["features"]["sweeps_in"], f"{d['features']['turnover']:.2f}",
+             d["features"].get("sweeps_in", "-"),
+             f"{d['features']['turnover']:.2f}" if "turnover" in d["features"] else "-",
              d["hub"] if d["hub"] != d["address"] else ""] for d in res["detections"][:limit]]
     if rows:
         console.print(table("services", ["address", "kind", "confidence", "senders", "recipients", "sweeps in",
