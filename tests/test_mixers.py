@@ -392,3 +392,20 @@ def test_detect_services_lists_the_recognised_mixer(mixed):
     assert ent[row["address"]] == truth["mixer"]["entity"]
     text = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--kind", "mixer"])
     assert text.exit_code == 0 and "mixer" in text.output
+
+
+def test_the_documented_recognised_mixer_example_runs_as_written(tmp_path, monkeypatch):
+    from tests.conftest import doc_commands, run_commands
+
+    cmds = doc_commands("detection.md", r"### Custodial mixers recognised by behaviour")
+    assert [c[2] for c in cmds] == ["simulate", "cluster", "detect", "detect", "trace"]
+    monkeypatch.chdir(tmp_path)
+    outs = run_commands(cmds)
+    assert "mixer" in outs[2] and "1 service-like" in outs[2]
+    d = json.loads(outs[3])
+    # what the page says: 40 addresses, 24 deposits, detected with its confidence
+    assert d["mixer"]["detected"]["detected"] is True and d["mixer"]["detected"]["confidence"] > 0
+    assert (d["mixer"]["addresses"], d["deposits"], d["mixer"]["detected"]["features"]["depositors"]) == (40, 24, 24)
+    t = json.loads(outs[4])
+    assert t["probabilistic"]["mixers"][0]["entity"].startswith("detected custodial mixer ")
+    assert t["probabilistic"]["mixers"][0]["detected"]["confidence"] > 0
