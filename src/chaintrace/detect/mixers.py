@@ -458,9 +458,10 @@ def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixe
 # ---------------------------------------------------------------------- custodial mixers recognised by behaviour
 
 DETECT_DEFAULTS: dict[str, Any] = {"min_depositors": 20, "min_recipients": 20, "min_single_use": 0.9,
-                                   "min_distinct": 0.85, "min_unbatched": 0.98, "sweep_min_inputs": 3}
+                                   "min_distinct": 0.85, "min_unbatched": 0.98, "min_payback": 0.2,
+                                   "sweep_min_inputs": 3}
 DETECT_FEATURES = ("addresses", "deposits", "depositors", "distinct", "single_use", "payouts", "recipients",
-                   "unbatched", "received", "paid_out")
+                   "unbatched", "received", "paid_out", "payback")
 
 
 @dataclass
@@ -499,8 +500,12 @@ def detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, wallet, **thres
     address per order, no address reuse by clients), ``recipients`` (distinct wallets paid), ``unbatched``
     (share of S's spending transactions with at most two outputs: one payout and the reserve's change, every
     time; exchanges and pools batch withdrawals, people now and then pay several), ``received``/``paid_out``
-    (base units). A mixer: ``depositors >= min_depositors``, ``recipients >= min_recipients``, ``distinct >=
-    min_distinct``, ``single_use >= min_single_use`` and ``unbatched >= min_unbatched``. Confidence ``(1 -
+    (base units), ``payback`` (received / paid_out: a mixer pays out what its customers deposit, less its fee,
+    plus what funds its reserve; a person's wallet pays out mostly what it got otherwise). Services that behave
+    so at any size and pay each other are one service (a reserve split over wallets: its change spent alone
+    forms no cluster). A mixer: ``depositors >= min_depositors``, ``recipients >= min_recipients``,
+    ``distinct >= min_distinct``, ``single_use >= min_single_use``, ``unbatched >= min_unbatched`` and
+    ``payback >= min_payback``. Confidence ``(1 -
     0.5 ** (min(depositors, recipients) / min_depositors)) x distinct x unbatched``. Whether the payouts are the deposits minus a fee after a
     delay is what :func:`link_deposits` then measures for the detected service."""
     unknown = set(thresholds) - set(DETECT_DEFAULTS)
@@ -540,36 +545,64 @@ def detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, wallet, **thres
     ent = np.arange(n_w, dtype=np.int64)
     joins = (spends > 0) & (n_into == spends) & (lo == hi)
     ent[joins] = lo[joins]
-    out_e = np.where(out_w >= 0, ent[np.maximum(out_w, 0)], -1)
-    tx_e = np.where(tx_w >= 0, ent[np.maximum(tx_w, 0)], -1)
-    size = np.bincount(ent[w_addr[w_addr >= 0]], minlength=n_w)
     receipts = np.bincount(out_addr[out_addr >= 0], minlength=len(w_addr))
-    # deposits: outputs to the swept-in wallets (the deposit addresses), from transactions not the service's
-    dep = (out_e >= 0) & (tx_e[out_tx] != out_e) & joins[np.maximum(out_w, 0)]
-    de = out_e[dep]
-    deposits = np.bincount(de, minlength=n_w)
-    single = np.bincount(de[receipts[out_addr[dep]] == 1], minlength=n_w)
-    depositors = _distinct_pairs(de, tx_e[out_tx[dep]], n_w)
-    pay = (tx_e[out_tx] >= 0) & (out_e != tx_e[out_tx])
-    pe = tx_e[out_tx[pay]]
-    payouts = np.bincount(pe, minlength=n_w)
-    recipients = _distinct_pairs(pe, np.where(out_e[pay] >= 0, out_e[pay], -2 - out_addr[pay]), n_w)
-    e_spends = np.bincount(tx_e[tx_e >= 0], minlength=n_w)
-    unbatched = np.bincount(tx_e[(tx_e >= 0) & (n_out <= 2)], minlength=n_w) / np.maximum(e_spends, 1)
-    single_use = single / np.maximum(deposits, 1)
-    received = np.bincount(de, weights=out_value[dep].astype(np.float64), minlength=n_w)
-    paid_out = np.bincount(pe, weights=out_value[pay].astype(np.float64), minlength=n_w)
-    distinct = depositors / np.maximum(deposits, 1)
-    is_mix = ((depositors >= p["min_depositors"]) & (recipients >= p["min_recipients"])
-              & (single_use >= p["min_single_use"]) & (distinct >= p["min_distinct"])
-              & (unbatched >= p["min_unbatched"]) & (ent == np.arange(n_w)))
+
+    def features(ent: np.ndarray) -> dict:
+        out_e = np.where(out_w >= 0, ent[np.maximum(out_w, 0)], -1)
+        tx_e = np.where(tx_w >= 0, ent[np.maximum(tx_w, 0)], -1)
+        # deposits: outputs to the swept-in wallets (the deposit addresses), from transactions not the service's
+        dep = (out_e >= 0) & (tx_e[out_tx] != out_e) & joins[np.maximum(out_w, 0)]
+        de = out_e[dep]
+        deposits = np.bincount(de, minlength=n_w)
+        pay = (tx_e[out_tx] >= 0) & (out_e != tx_e[out_tx])
+        pe = tx_e[out_tx[pay]]
+        e_spends = np.bincount(tx_e[tx_e >= 0], minlength=n_w)
+        depositors = _distinct_pairs(de, tx_e[out_tx[dep]], n_w)
+        f = {"addresses": np.bincount(ent[w_addr[w_addr >= 0]], minlength=n_w), "deposits": deposits,
+             "depositors": depositors, "distinct": depositors / np.maximum(deposits, 1),
+             "single_use": np.bincount(de[receipts[out_addr[dep]] == 1], minlength=n_w) / np.maximum(deposits, 1),
+             "payouts": np.bincount(pe, minlength=n_w),
+             "recipients": _distinct_pairs(pe, np.where(out_e[pay] >= 0, out_e[pay], -2 - out_addr[pay]), n_w),
+             "unbatched": np.bincount(tx_e[(tx_e >= 0) & (n_out <= 2)], minlength=n_w) / np.maximum(e_spends, 1),
+             "received": np.bincount(de, weights=out_value[dep].astype(np.float64), minlength=n_w).astype(np.int64),
+             "paid_out": np.bincount(pe, weights=out_value[pay].astype(np.float64), minlength=n_w).astype(np.int64)}
+        f["payback"] = f["received"] / np.maximum(f["paid_out"], 1)
+        f["_links"] = (tx_e[out_tx[pay]], out_e[pay])
+        return f
+
+    def behaves(f: dict, min_dep: int, min_rec: int, payback: float) -> np.ndarray:
+        return ((f["depositors"] >= min_dep) & (f["recipients"] >= min_rec) & (f["single_use"] >= p["min_single_use"])
+                & (f["distinct"] >= p["min_distinct"]) & (f["unbatched"] >= p["min_unbatched"])
+                & (f["payback"] >= payback))
+
+    f = features(ent)
+    # one mixer whose reserve is split over several wallets (change spent alone forms no cluster): services that
+    # behave like a mixer (any size) and pay each other are one service
+    cand = behaves(f, 3, 1, 0.0) & (ent == np.arange(n_w))
+    src, dst = f["_links"]
+    m = (src >= 0) & (dst >= 0) & cand[np.maximum(src, 0)] & cand[np.maximum(dst, 0)] & (src != dst)
+    if m.any():
+        root = np.arange(n_w, dtype=np.int64)
+
+        def find(x: int) -> int:
+            while root[x] != x:
+                root[x] = root[root[x]]
+                x = int(root[x])
+            return x
+
+        for x, y in set(zip(src[m].tolist(), dst[m].tolist())):
+            rx, ry = find(x), find(y)
+            if rx != ry:
+                root[max(rx, ry)] = min(rx, ry)
+        for x in np.flatnonzero(cand).tolist():
+            root[x] = find(x)
+        ent = root[ent]
+        f = features(ent)
+    is_mix = behaves(f, p["min_depositors"], p["min_recipients"], p["min_payback"]) & (ent == np.arange(n_w))
     sel = np.flatnonzero(is_mix)
-    conf = (1.0 - np.power(0.5, np.minimum(depositors, recipients)[sel] / max(1, p["min_depositors"]))) \
-        * distinct[sel] * unbatched[sel]
-    feats = {"addresses": size[sel], "deposits": deposits[sel], "depositors": depositors[sel],
-             "distinct": distinct[sel], "single_use": single_use[sel], "payouts": payouts[sel],
-             "recipients": recipients[sel], "unbatched": unbatched[sel],
-             "received": received[sel].astype(np.int64), "paid_out": paid_out[sel].astype(np.int64)}
+    conf = (1.0 - np.power(0.5, np.minimum(f["depositors"], f["recipients"])[sel] / max(1, p["min_depositors"]))) \
+        * f["distinct"][sel] * f["unbatched"][sel]
+    feats = {k: f[k][sel] for k in DETECT_FEATURES}
     order = np.argsort(-conf, kind="stable")
     return MixerDetections(sel[order], conf[order], {k: v[order] for k, v in feats.items()}, p, ent)
 
