@@ -558,7 +558,7 @@ def detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, wallet, **thres
         pe = tx_e[out_tx[pay]]
         e_spends = np.bincount(tx_e[tx_e >= 0], minlength=n_w)
         depositors = _distinct_pairs(de, tx_e[out_tx[dep]], n_w)
-        f = {"addresses": np.bincount(ent[w_addr[w_addr >= 0]], minlength=n_w), "deposits": deposits,
+        f: dict[str, Any] = {"addresses": np.bincount(ent[w_addr[w_addr >= 0]], minlength=n_w), "deposits": deposits,
              "depositors": depositors, "distinct": depositors / np.maximum(deposits, 1),
              "single_use": np.bincount(de[receipts[out_addr[dep]] == 1], minlength=n_w) / np.maximum(deposits, 1),
              "payouts": np.bincount(pe, minlength=n_w),
