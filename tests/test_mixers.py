@@ -246,7 +246,7 @@ def test_the_documented_mixer_example_runs_as_written(tmp_path, monkeypatch):
     assert "PROBABILISTIC" in outs[3] and "linked mixer payouts" in outs[3]
 
 
-def _wallet_chain():
+def _wallet_chain(split: bool = False):
     """Purpose-built chain: a mixer-like service M (24 customers each paying one fresh deposit address, the
     deposit addresses swept in 3-input sweeps into its reserve, one payout + change per payment) and an
     exchange-like one X (8 customers depositing 3 times each to their own reused address, swept, then
@@ -279,17 +279,22 @@ def _wallet_chain():
     for c in range(24):
         coin = tx([], [(addr(c), 5 * BTC)])[0]
         dep_outs.append(tx([coin], [(addr(M + 1 + c // 3), BTC), (addr(c), 4 * BTC - 1000)])[0])
-    # sweeps of three deposits each into the reserve
+    # sweeps of three deposits each into the reserve (split: the last four into a second reserve wallet,
+    # which the first pays its change to once: a reserve whose change was spent alone, no common cluster)
+    reserve2 = addr(M + 50) if split else reserve
     res_coins = []
     for k in range(8):
-        res_coins += tx(dep_outs[3 * k:3 * k + 3], [(reserve, 3 * BTC - 1000)])
+        res_coins += tx(dep_outs[3 * k:3 * k + 3], [(reserve if k < 4 else reserve2, 3 * BTC - 1000)])
     # payouts: one payout and the change back to the reserve
     coin = res_coins[0]
     for c in range(24):
-        if c % 3 == 0 and c:
-            coin = tx([coin, res_coins[c // 3]], [(addr(100 + c), BTC // 2), (reserve, 3 * BTC)])[1]
+        r = reserve if c < 12 else reserve2
+        if c == 12 and split:
+            coin = tx([coin], [(addr(100 + c), BTC // 2), (reserve2, BTC)])[1]
+        elif c % 3 == 0 and c:
+            coin = tx([coin, res_coins[c // 3]], [(addr(100 + c), BTC // 2), (r, 3 * BTC)])[1]
         else:
-            coin = tx([coin], [(addr(100 + c), BTC // 2), (reserve, BTC)])[1]
+            coin = tx([coin], [(addr(100 + c), BTC // 2), (r, BTC)])[1]
     # the exchange: 8 customers, each its own deposit address used 3 times, swept, batched withdrawals
     hot = addr(X)
     for c in range(8):
@@ -325,6 +330,11 @@ def test_a_mixer_is_recognised_by_behaviour_and_an_exchange_is_not():
     assert w[hot] not in low.wallet.tolist() and w[reserve] in low.wallet.tolist()
     with pytest.raises(ValueError, match="unknown thresholds"):
         detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w, min_nothing=1)
+    # a reserve split over two wallets (12 deposits each, under the 20 of the rule): one service of 24
+    tx_in, tx_out, in_output, out_addr, out_value, w, reserve, hot = _wallet_chain(split=True)
+    det = detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w)
+    assert len(det) == 1 and det.row(0)["features"]["deposits"] == 24
+    assert det.entity_of[w[reserve]] == det.entity_of[1050] == det.wallet[0]
 
 
 def test_trace_through_an_untagged_mixer_recognised_by_behaviour(mixed, tmp_path):
