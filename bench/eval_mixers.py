@@ -347,6 +347,10 @@ clusters on, defaults) with the simulator's TagPack *without* its mixer tags, th
 {chr(10).join(dl)}
 
 {det_line}
+The recognised service holds a third to a half of the mixer's addresses (deposit addresses not yet swept,
+and reserve wallets that never pay another mixer-like wallet, stay out) and some wallets that are not the
+mixer's; traced with no mixer tags, the trace reaches less than through the tagged mixer (the linker sees
+fewer of its deposits and payouts). Where no mixer is recognised nothing is linked.
 
 Reading: {none_direct} of the {len(a.seeds)} seeds have no direct cash-out (everything went through the mixer),
 so without `--through-mixers` their precision is 0 by definition (nothing traced reaches an exchange); the
