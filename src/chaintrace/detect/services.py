@@ -256,7 +256,6 @@ def btc_swept_deposits(hubs: np.ndarray, tx_in: np.ndarray, tx_out: np.ndarray, 
     in_output = np.asarray(in_output, np.int64)
     n_tx = len(tx_out) - 1
     n_out_tx = np.diff(tx_out)
-    out_tx = np.repeat(np.arange(n_tx, dtype=np.int64), n_out_tx)
     is_hub = np.zeros(n, bool)
     hubs = np.asarray(hubs, np.int64)
     is_hub[hubs[(hubs >= 0) & (hubs < n)]] = True
@@ -274,15 +273,23 @@ def btc_swept_deposits(hubs: np.ndarray, tx_in: np.ndarray, tx_out: np.ndarray, 
     # a sweep into a hub: 1..sweep_max_outputs outputs, every one paying the same hub
     ok_n = (n_out_tx >= 1) & (n_out_tx <= sweep_max_outputs)
     first = np.where(ok_n, out_addr[np.minimum(tx_out[:-1], max(len(out_addr) - 1, 0))], -1)
-    same = np.ones(n_tx, bool)
-    if sweep_max_outputs > 1 and len(out_addr):
-        same = np.bincount(out_tx, weights=(out_addr != first[out_tx]), minlength=n_tx)[:n_tx] == 0
-    pays = np.where(ok_n & same & (first >= 0), first, -1)
-    pays[pays >= 0] = np.where(is_hub[pays[pays >= 0]], pays[pays >= 0], -1)
+    ok_n &= first >= 0
+    ok_n[ok_n] = is_hub[first[ok_n]]
+    if sweep_max_outputs > 1:  # several outputs: all of them pay the same hub
+        t = np.flatnonzero(ok_n & (n_out_tx > 1))
+        k = n_out_tx[t]
+        o = np.repeat(tx_out[t], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
+        differs = np.bincount(np.repeat(np.arange(len(t)), k), weights=out_addr[o] != np.repeat(first[t], k),
+                              minlength=len(t))
+        ok_n[t[differs > 0]] = False
+    pays = np.where(ok_n, first, -1)
     # candidates: the input addresses of those sweeps (hubs themselves excluded)
-    in_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_in))
-    in_addr = np.where(in_output >= 0, out_addr[np.maximum(in_output, 0)], -1)
-    c = in_addr[(in_addr >= 0) & (pays[in_tx] >= 0)]
+    t = np.flatnonzero(ok_n)
+    k = tx_in[t + 1] - tx_in[t]
+    i = np.repeat(tx_in[t], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
+    src = in_output[i]
+    c = out_addr[src[src >= 0]]
+    c = c[c >= 0]
     cand = np.zeros(n, bool)
     cand[c] = True
     cand &= ~is_hub
