@@ -90,11 +90,17 @@ def test_a_deposit_swept_alone_into_a_paying_hub_is_a_deposit_address():
     assert 100 not in b.address.tolist()
 
 
-def test_a_hub_that_never_paid_out_is_no_hub():
+def test_a_hub_that_never_paid_out_is_no_hub_unless_it_sweeps_a_known_wallet():
     c = Chain()
     c.add([_deposit(c, 100, 200)], [(HUB, 49_990_000)])
     assert c.swept([HUB]) == {}
     assert c.swept([]) == {}
+    # a fresh hot-wallet address (never spent) sweeping a tagged deposit address (HUB2) along with 101
+    c.add([_deposit(c, HUB2, 202), _deposit(c, 101, 204)], [(HUB, 99_990_000)])
+    got = c.swept([HUB, HUB2])
+    assert got[101]["hub"] == HUB and got[HUB2]["hub"] == HUB and got[101]["features"]["batched"] == 0
+    assert got[100]["hub"] == HUB and got[101]["confidence"] == 0.5  # one sweep, no payout of the hub yet
+    assert c.swept([HUB]) == {}  # without the tag on HUB2 nothing shows HUB to be an exchange's wallet
 
 
 def test_a_hop_paying_everything_into_a_tagged_deposit_address_is_not_a_deposit_address():

@@ -243,7 +243,9 @@ def btc_swept_deposits(hubs: np.ndarray, tx_in: np.ndarray, tx_out: np.ndarray, 
     `min_payouts` of its spends have more outputs than a sweep (withdrawals, consolidations with change; an
     exchange rotating its hot-wallet addresses spends each one once or twice). A deposit address is only ever
     swept, so the rule cannot turn a launderer's hop that pays everything into a (tagged) deposit address into
-    a deposit address itself; a hub that never spent is no hub. Returns kind ``exchange_deposit`` rows,
+    a deposit address itself. A wallet of `hubs` that never paid out yet is a hub when a sweep into it spends
+    another address of `hubs` (a fresh hot-wallet address gathering tagged deposit addresses; a deposit
+    address is never paid by an exchange's own addresses in a sweep). Returns kind ``exchange_deposit`` rows,
     ``hub`` = the hub of the first sweep, confidence ``1 - 0.5 ** (spends + payouts)`` (spends: the deposit
     address's sweeps, payouts: its hub's; 0.75 for one sweep into a hub that paid out once), features
     ``spends`` (= its sweeps into hubs), ``receipts``, ``received`` (exact) and ``batched`` (here: the hub's
@@ -264,13 +266,12 @@ def btc_swept_deposits(hubs: np.ndarray, tx_in: np.ndarray, tx_out: np.ndarray, 
     pair = _uniq(out_addr[m] * (n_tx + 1) + sp[m])
     pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
     payouts = np.bincount(pa[n_out_tx[ps] > sweep_max_outputs], minlength=n)[:n].astype(np.int64)
-    is_hub &= payouts >= min_payouts
     empty = ServiceDetections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
                               {k: np.zeros(0, np.int64) for k in FEATURES},
                               {"min_payouts": min_payouts, "sweep_max_outputs": sweep_max_outputs})
     if not is_hub.any() or not n_tx:
         return empty
-    # a sweep into a hub: 1..sweep_max_outputs outputs, every one paying the same hub
+    # a sweep into a known wallet: 1..sweep_max_outputs outputs, every one paying the same address
     ok_n = (n_out_tx >= 1) & (n_out_tx <= sweep_max_outputs)
     first = np.where(ok_n, out_addr[np.minimum(tx_out[:-1], max(len(out_addr) - 1, 0))], -1)
     ok_n &= first >= 0
@@ -282,14 +283,23 @@ def btc_swept_deposits(hubs: np.ndarray, tx_in: np.ndarray, tx_out: np.ndarray, 
         differs = np.bincount(np.repeat(np.arange(len(t)), k), weights=out_addr[o] != np.repeat(first[t], k),
                               minlength=len(t))
         ok_n[t[differs > 0]] = False
-    pays = np.where(ok_n, first, -1)
-    # candidates: the input addresses of those sweeps (hubs themselves excluded)
+    # the input addresses of those sweeps
     t = np.flatnonzero(ok_n)
     k = tx_in[t + 1] - tx_in[t]
     i = np.repeat(tx_in[t], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
     src = in_output[i]
+    payee = np.repeat(first[t], k)[src >= 0]
     c = out_addr[src[src >= 0]]
+    payee = payee[c >= 0]
     c = c[c >= 0]
+    # a known wallet that never paid out yet is a hub when it sweeps in another known address (a fresh
+    # hot-wallet address gathering the exchange's deposit addresses): a deposit address never does
+    fed = np.zeros(n, bool)
+    fed[payee[is_hub[c] & (c != payee)]] = True
+    is_hub &= (payouts >= min_payouts) | fed
+    keep = is_hub[payee]
+    c = c[keep]
+    pays = np.where(ok_n & is_hub[np.maximum(first, 0)], first, -1)
     cand = np.zeros(n, bool)
     cand[c] = True
     cand &= ~is_hub
