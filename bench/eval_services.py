@@ -16,8 +16,6 @@ files, real ingest, address clusters built):
 A third mode, ``stop-detector``, is the method before the swept-deposit rule (the trace stops at the
 behaviour-only detections, not at the deposit addresses swept into the exchange wallets the trace knows:
 ``chaintrace.trace.services.with_swept_deposits`` switched off), the baseline of the address-level numbers.
-A fourth, ``stop+cj-stop``, is ``stop`` with ``--coinjoins stop`` (value entering a detected CoinJoin not
-followed): a diagnostic of what following taint through CoinJoins costs and brings.
 Where the traced value lands is broken down by the true role of the receiving address (true cash-outs,
 exchange wallets, innocent deposit addresses, the rest).
 
@@ -25,7 +23,8 @@ Hold out the seeds you tuned on: the detector thresholds were set on seeds 5, 11
 20 counterparties after users reached 16 on 21-23), the swept-deposit rule on 5, 11 and 21-23 too; seeds 31-33
 (the run before) and 41-43 (fresh) were not looked at while tuning.
 
-    python bench/eval_services.py --txs 10000 --seeds 31 32 33 41 42 43 --scenarios otc dprk   # documented run
+    python bench/eval_services.py --txs 10000 --seeds 31 32 33 41 42 43 --scenarios otc dprk --eth-seeds 31 32 33
+                                                                   # the documented run
     python bench/eval_services.py --txs 5000 --seeds 31 --no-write       # quick look
 """
 from __future__ import annotations
@@ -44,7 +43,7 @@ from bench._sim import scenario_workspace  # noqa: E402
 
 POLICIES = [("haircut", "tail"), ("fifo", "tail"), ("tiho", "tail")]
 SCENARIOS = ["otc", "dprk", "fan-out"]
-SERVICE_MODES = ("follow", "stop-detector", "stop", "stop+cj-stop")
+SERVICE_MODES = ("follow", "stop-detector", "stop")
 TARGET_P, TARGET_R = 0.95, 0.95
 
 
@@ -139,11 +138,10 @@ def trace_scores(sim: Path, ws, scenario: str, seed: int) -> list[dict]:
             for clusters in (False, True):
                 for mode in SERVICE_MODES:
                     t0 = time.perf_counter()
-                    with swept_deposits(mode.startswith("stop") and mode != "stop-detector"):
+                    with swept_deposits(mode == "stop"):
                         r = trace(ws, incident_seeds(inc), policy=policy, fee_mode=fee_mode,
                                   tags=[sim / "tags.yaml"], registry=False, clusters=clusters,
-                                  follow_services=mode == "follow",
-                                  coinjoins="stop" if mode == "stop+cj-stop" else "follow")
+                                  follow_services=mode == "follow")
                     ents = sink_entities(sim, r)
                     s = score(r, inc, ents)
                     s.update(scenario=scenario, seed=seed, policy=policy, clusters=clusters, services=mode,
@@ -219,6 +217,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[31, 32, 33])
     ap.add_argument("--scenarios", nargs="+", default=SCENARIOS)
     ap.add_argument("--eth-txs", type=int, default=5000, help="Ethereum otc scenario size (0: skip)")
+    ap.add_argument("--eth-seeds", type=int, nargs="+", default=None, help="Ethereum seeds (default: --seeds)")
     ap.add_argument("--workdir", type=Path, default=Path("bench-data/eval-services"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
@@ -233,8 +232,9 @@ def main() -> None:
             tr_rows += trace_scores(sim, ws, sc, seed)
             print(f"{sc} seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
     eth_rows = []
+    eth_seeds = a.eth_seeds or a.seeds
     if a.eth_txs:
-        for seed in a.seeds:
+        for seed in eth_seeds:
             t0 = time.perf_counter()
             eth_rows += eth_trace_scores(a.workdir, seed, a.eth_txs)
             print(f"eth otc seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
@@ -271,6 +271,8 @@ def main() -> None:
         for cl in (False, True):
             for mode in SERVICE_MODES:
                 rs = [r for r in tr_rows if (r["scenario"], r["clusters"], r["services"]) == (sc, cl, mode)]
+                if not rs:
+                    continue
                 tot = {k: sum(r["landing"][k] for r in rs) for k in ("cashout", "exchange_wallet",
                                                                      "innocent_deposit", "other")}
                 n = sum(tot.values()) or 1
@@ -331,7 +333,7 @@ exchange addresses (reused deposit addresses of one exchange whose hot wallet is
 
 The trace at exchanges, services detected (`stop`, the default) against the same before the swept-deposit
 rule (`stop-detector`: stops only at the behaviour-only detections; docs/detection.md) and `--follow-services`
-(`follow`, no detection) in the same run; `stop+cj-stop`: `stop` with `--coinjoins stop` (a diagnostic). Metrics as in "Trace evaluation on simulator truth"; a sink row of an
+(`follow`, no detection) in the same run. Metrics as in "Trace evaluation on simulator truth"; a sink row of an
 unidentified service (reason `service_like`) counts as a cash-out sink ("to service_like": value stopped at
 them).
 
@@ -344,7 +346,7 @@ addresses where the thief did not cash out (innocent customers, the OTC desk's o
 
 {chr(10).join(land_lines)}
 
-Ethereum, scenario `otc` ({a.eth_txs:,} transactions, same seeds): the drain of a bridge (ETH and tokens)
+Ethereum, scenario `otc` ({a.eth_txs:,} transactions, seeds {" ".join(map(str, eth_seeds))}): the drain of a bridge (ETH and tokens)
 sold partly to an untagged OTC desk that trades ETH for tokens with its clients and deposits at exchanges;
 the drain transaction traced with the simulator's tags. Cash-outs through the mixer left out (a taint trace
 cannot follow them: issue 15 point 2). Value-weighted against truth.json `cashouts` by address (`to`) and by
@@ -355,7 +357,7 @@ receiving entity, per asset class, means over the seeds.
 {chr(10).join(verdicts)}
 """
     cmd = (f"python bench/eval_services.py --txs {a.txs} --seeds {seeds} --scenarios {' '.join(a.scenarios)} "
-           f"--eth-txs {a.eth_txs}")
+           f"--eth-txs {a.eth_txs}" + (f" --eth-seeds {' '.join(map(str, a.eth_seeds))}" if a.eth_seeds else ""))
     write_section("services-eval", "Services recognised by behaviour on simulator truth (eval_services.py)",
                   cmd, body)
 
