@@ -127,6 +127,29 @@ def landing(r, inc, entity_of: dict) -> dict[str, int]:
     return out
 
 
+def coinjoin_split(r, inc) -> dict[str, int]:
+    """True cash-out value (address level) reached through a CoinJoin round of the launderer (truth.json
+    ``via_coinjoin``) and the rest, and how much of each the trace found (an address's traced amount, capped
+    at its true amount, shared pro rata between the two)."""
+    traced: dict[str, int] = {}
+    for x in r.sinks:
+        if x.category in ("exchange", "unidentified_service"):
+            traced[x.address] = traced.get(x.address, 0) + x.amount
+    by: dict[str, dict[str, int]] = {}
+    for c in inc.get("cashouts", []):
+        if c.get("address") and int(c["stolen"]):
+            d = by.setdefault(c["address"], {"cj": 0, "plain": 0})
+            d["cj" if c.get("via_coinjoin") else "plain"] += int(c["stolen"])
+    out = {"cj_true": 0, "cj_hit": 0, "plain_true": 0, "plain_hit": 0}
+    for a, d in by.items():
+        t = d["cj"] + d["plain"]
+        got = min(traced.get(a, 0), t)
+        for k in ("cj", "plain"):
+            out[k + "_true"] += d[k]
+            out[k + "_hit"] += got * d[k] // t
+    return out
+
+
 def trace_scores(sim: Path, ws, scenario: str, seed: int) -> list[dict]:
     from chaintrace.app.evaluate import incident_seeds, score, sink_entities
     from chaintrace.sim import load_truth
@@ -144,6 +167,7 @@ def trace_scores(sim: Path, ws, scenario: str, seed: int) -> list[dict]:
                                   follow_services=mode == "follow")
                     ents = sink_entities(sim, r)
                     s = score(r, inc, ents)
+                    s["coinjoin_split"] = coinjoin_split(r, inc)
                     s.update(scenario=scenario, seed=seed, policy=policy, clusters=clusters, services=mode,
                              seconds=time.perf_counter() - t0, landing=landing(r, inc, ents),
                              service_like=sum(x.amount for x in r.sinks if x.reason == "service_like"))
@@ -294,6 +318,19 @@ def main() -> None:
                                 f"swept-deposit rule, best {base[0]}: {base[1][rk]:.3f} / {base[1][pk]:.3f}; followed "
                                 f"through: {old[rk]:.3f} / {old[pk]:.3f}) - target precision >= {TARGET_P} at recall "
                                 f">= {TARGET_R}: **{'met' if ok else 'not met'}**")
+    seed_lines = ["| scenario | seed | policy | recall | precision | exchange recall | exchange precision | cash-out "
+                  "value via CoinJoin | recall of it | recall of the rest |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for sc in a.scenarios:
+        pol = max((p for p, _ in POLICIES if (sc, p, False, "stop") in summary),
+                  key=lambda p: summary[(sc, p, False, "stop")]["recall"] + summary[(sc, p, False, "stop")]["precision"])
+        for r in [r for r in tr_rows if (r["scenario"], r["policy"], r["clusters"], r["services"]) == (sc, pol, False, "stop")]:
+            c = r["coinjoin_split"]
+            tot = c["cj_true"] + c["plain_true"]
+            seed_lines.append(f"| {sc} | {r['seed']} | {pol} | {r['recall']:.3f} | {r['precision']:.3f} | "
+                              f"{r['recall_exchange']:.3f} | {r['precision_exchange']:.3f} | "
+                              f"{c['cj_true'] / tot if tot else 0:.3f} | "
+                              f"{fmt(c['cj_hit'] / c['cj_true'] if c['cj_true'] else None)} | "
+                              f"{fmt(c['plain_hit'] / c['plain_true'] if c['plain_true'] else None)} |")
     eth_lines = ["| asset | policy | services | precision (address) | recall (address) | precision (entity) | "
                  "recall (entity) |", "|---|---|---|---:|---:|---:|---:|"]
     for cls in ("ETH", "ERC-20"):
@@ -313,7 +350,8 @@ def main() -> None:
                     verdicts.append(f"- Ethereum otc, {cls}, {policy}, services detected: precision {fmt(p_)} "
                                     f"(address level) - target >= 0.9 through an untagged OTC desk: "
                                     f"**{'met' if p_ is not None and p_ >= 0.9 else 'not met'}**")
-    print("\n".join(det_lines + [""] + tr_lines + [""] + land_lines + [""] + eth_lines + [""] + verdicts))
+    print("\n".join(det_lines + [""] + tr_lines + [""] + land_lines + [""] + seed_lines + [""] + eth_lines + [""]
+                    + verdicts))
     if a.no_write:
         return
     seeds = " ".join(map(str, a.seeds))
@@ -345,6 +383,12 @@ wallets (the right exchange, the wrong address: value walked through an untagged
 addresses where the thief did not cash out (innocent customers, the OTC desk's own deposits); other.
 
 {chr(10).join(land_lines)}
+
+Per seed, clustering off, services detected, the policy best over the seeds at the address level: the share
+of the true cash-out value that went through one of the launderer's CoinJoin rounds (truth.json
+`via_coinjoin`) and the recall of that part and of the rest.
+
+{chr(10).join(seed_lines)}
 
 Ethereum, scenario `otc` ({a.eth_txs:,} transactions, seeds {" ".join(map(str, eth_seeds))}): the drain of a bridge (ETH and tokens)
 sold partly to an untagged OTC desk that trades ETH for tokens with its clients and deposits at exchanges;
