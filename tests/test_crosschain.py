@@ -198,3 +198,31 @@ def test_without_through_bridges_the_trace_stops_and_cli_reports(xws, tmp_path):
     assert "Cross-chain" in html and addr("alice") in html
     bad = CliRunner().invoke(main, base + ["--bridge-min-confidence", "2"])
     assert bad.exit_code == 2 and "--bridge-min-confidence" in bad.output
+
+
+def test_documented_two_chain_example(tmp_path, monkeypatch):
+    """docs/tracing.md 'Through bridges': simulate both chains, trace across both ways; the deterministic
+    continuation reaches only the thief's true cash-outs (truth.json), conservation exact per chain."""
+    from tests.conftest import doc_commands, run_commands
+
+    cmds = doc_commands("tracing.md", r"## Through bridges")
+    assert [c[2] for c in cmds] == ["simulate", "trace", "trace"]
+    monkeypatch.chdir(tmp_path)
+    outs = run_commands(cmds)
+    assert "DETERMINISTIC cross-chain flows (5)" in outs[1] and "PROBABILISTIC cross-chain flows (4)" in outs[1]
+    assert "7.90464984 WBTC" in outs[1] and "sinks 6.63560110" in outs[1]
+    truth = json.loads((tmp_path / "sim-bridge" / "truth.json").read_text())
+    true_refs = {c["ref"]: c["amount"] for c in truth["btc_to_eth"]["cashouts"]}
+    ws = Workspace(tmp_path / "bridge-ws")
+    from chaintrace.trace import read_seed_file
+
+    r = trace(ws, read_seed_file(tmp_path / "sim-bridge" / "stolen-btc.txt"), tags=[str(tmp_path / "sim-bridge" / "tags.yaml")],
+              registry=False, through_bridges=True, bridge_params={"delay_max": 7200})
+    det = [s for f in r.cross_chain["flows"] if f["deterministic"] for s in f["trace"].sinks]
+    assert det and all(s.ref in true_refs and s.amount <= true_refs[s.ref] for s in det)
+    memo = {d["ref"] for d in truth["btc_to_eth"]["deposits"] if d["memo"]}
+    assert {f["deposit"]["ref"] for f in r.cross_chain["flows"] if f["deterministic"]} == memo
+    back = TraceReport.read_json(tmp_path / "xb-eth.json")
+    check_invariant(back)
+    assert back.cross_chain["to_chain"] == "btc" and back.cross_chain["flows"]
+    assert not any(f["deterministic"] for f in back.cross_chain["flows"])  # no memo on the Ethereum side
