@@ -33,6 +33,7 @@ import copy
 from fractions import Fraction
 from typing import Any
 
+from chaintrace.errors import UserError
 from chaintrace.trace.report import InvariantError, TraceReport, check_invariant
 
 NOTE = ("continued on the other chain from the bridge releases matched with traced deposits: event matches "
@@ -155,7 +156,12 @@ def through_bridges(ws, report: TraceReport, trace_fn, kwargs: dict, min_confide
             seed = b["ref"] or b["tx"]
             full = cache.get(seed)
             if full is None:
-                full = cache[seed] = trace_fn(ws, [seed], chain=other, through_bridges=False, **kw)
+                try:
+                    full = cache[seed] = trace_fn(ws, [seed], chain=other, through_bridges=False, **kw)
+                except UserError as e:  # e.g. the release lies after --until: said, not hidden
+                    section["skipped"].append({"deposit": s.ref, "release": b["ref"], "reason": str(e),
+                                               "confidence": conf})
+                    continue
             asset = _release_asset(full, b)
             seeded = full.total_seeded.get(asset, 0)
             if seeded != rel_amt:
