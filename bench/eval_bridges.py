@@ -108,7 +108,7 @@ def cross_chain(seeds: range, tmp) -> str:
              "OP_RETURN memo naming the recipient, fee 0.1-0.5%, delay 10 min-2 h; the thief's recipients cash out "
              "50-100% at a tagged exchange, so do half of the users). Ethereum -> Bitcoin has no memo: every match "
              "is amount+time, so nothing is deterministic there. Truth: the simulator's cash-out transfers (exact "
-             "refs and amounts). Precision '-' = nothing predicted.\n")
+             "refs and amounts). Precision '-' = nothing predicted. The amount-only baseline still reads memos (its deterministic columns equal chaintrace's); it drops the delay window.\n")
     return body
 
 
