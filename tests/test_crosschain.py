@@ -226,3 +226,36 @@ def test_documented_two_chain_example(tmp_path, monkeypatch):
     check_invariant(back)
     assert back.cross_chain["to_chain"] == "btc" and back.cross_chain["flows"]
     assert not any(f["deterministic"] for f in back.cross_chain["flows"])  # no memo on the Ethereum side
+
+
+def test_bridge_simulator_truth_is_exact_and_reproducible(tmp_path):
+    from chaintrace.sim.bridge_world import simulate_bridge
+
+    a = simulate_bridge(tmp_path / "a", seed=3, params={"hacks": 3, "users": 10})
+    simulate_bridge(tmp_path / "b", seed=3, params={"hacks": 3, "users": 10})
+    for f in ("btc/blk00000.dat", "eth/token_transfers.csv", "truth.json", "tags.yaml"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    t = json.loads((tmp_path / "a" / "truth.json").read_text())
+    p = t["params"]
+    for d in ("btc_to_eth", "eth_to_btc"):
+        deps = t[d]["deposits"]
+        assert len(deps) == 3 and t[d]["seeds"]
+        for x in deps:
+            fee = x["amount"] - x["release"]["amount"]
+            assert p["fee_min"] * x["amount"] - 1 <= fee <= p["fee_max"] * x["amount"]
+        rel = {x["release"]["recipient"]: x["release"]["amount"] for x in deps}
+        assert sum(x["amount"] for x in deps) <= t[d]["stolen"]
+        assert t[d]["cashout_total"] == sum(c["amount"] for c in t[d]["cashouts"]) > 0
+        assert all(c["amount"] <= max(rel.values()) for c in t[d]["cashouts"])
+    assert a["btc_blocks"] == 140 and a["eth_transactions"] > 0
+    with pytest.raises(ValueError):
+        simulate_bridge(tmp_path / "c", seed=3, params={"users": 500})
+
+
+def test_eth_transfer_seed_names_the_transfer(xws):
+    from chaintrace.errors import UserError
+
+    r = trace(xws["ws"], [xws["mint_alice"] + ":log0"], chain="eth", tags=xws["tags"], registry=False)
+    assert r.seeds[0].kind == "transfer" and r.total_seeded == {next(iter(r.total_seeded)): 10 * BTC - 100_000}
+    with pytest.raises(UserError, match="log7"):
+        trace(xws["ws"], [xws["mint_alice"] + ":log7"], chain="eth", registry=False)
