@@ -159,9 +159,9 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
 
         add_detected_mixers(ws, g, sinks)  # an untagged custodial mixer, recognised by behaviour
     if not req.follow_services:
-        from chaintrace.trace.services import add_detected_services, detect_btc
+        from chaintrace.trace.services import add_detected_services, detect_btc, with_swept_deposits
 
-        det = detect_btc(g, ws)
+        det = with_swept_deposits(g, sinks, detect_btc(g, ws))
         sinks = add_detected_services(sinks, det, g.n_addresses, "btc", lambda ids: address_strings(ws, ids))
         n_services = len(det)
     stop_tx = None
