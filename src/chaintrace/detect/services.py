@@ -48,9 +48,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 
-KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit")
+from chaintrace.detect.flows import group_order
+
+KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit", "mixer")
+# "mixer" (custodial, wallet-level: chaintrace.detect.mixers.detect_mixers) is added to `detect services`
+# answers by chaintrace.graph.services; btc_services / eth_services never report it
 EXCHANGE, OTC, PROCESSOR, DEPOSIT = range(4)
 FEATURES = ("senders", "recipients", "receipts", "received", "spends", "sweeps_in", "turnover", "batched",
             "swappers")
@@ -84,6 +89,19 @@ class ServiceDetections:
         return {"address": int(self.address[i]), "kind": KINDS[int(self.kind[i])],
                 "confidence": round(float(self.confidence[i]), 3), "hub": int(self.hub[i]), "features": f}
 
+    def rows(self, idx) -> list[dict]:
+        """:meth:`row` of each of `idx`, column by column (the same dicts, no numpy scalar per field)."""
+        idx = np.asarray(idx, np.int64)
+        cols = {k: v[idx].tolist() for k, v in self.features.items()}
+        fl = {k for k, v in self.features.items() if v.dtype.kind == "f"}
+        out = []
+        for j, (a, k, c, h) in enumerate(zip(self.address[idx].tolist(), self.kind[idx].tolist(),
+                                             self.confidence[idx].tolist(), self.hub[idx].tolist())):
+            f = {n: (round(float(v[j]), 4) if n in fl else int(v[j])) for n, v in cols.items()}
+            out.append({"address": int(a), "kind": KINDS[int(k)], "confidence": round(float(c), 3), "hub": int(h),
+                        "features": f})
+        return out
+
     def take(self, mask: np.ndarray) -> "ServiceDetections":
         return ServiceDetections(self.address[mask], self.kind[mask], self.confidence[mask], self.hub[mask],
                                  {k: v[mask] for k, v in self.features.items()}, dict(self.thresholds))
@@ -111,13 +129,59 @@ def _uniq_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, np.searchsorted(u, x)
 
 
+@nb.njit(cache=True, nogil=True)
+def _pairs_kernel(a, b, n_a):
+    """Distinct (a, b) pairs sorted by a then b (``a`` in 0..n_a-1): a counting sort by ``a`` and a sort of
+    each group's ``b`` values (small groups: insertion sort), in place of a global sort of 64-bit keys."""
+    cnt = np.zeros(n_a + 1, np.int64)
+    for i in range(a.shape[0]):
+        cnt[a[i] + 1] += 1
+    for k in range(n_a):
+        cnt[k + 1] += cnt[k]
+    pos = cnt[:-1].copy()
+    vals = np.empty(a.shape[0], np.int64)
+    for i in range(a.shape[0]):
+        vals[pos[a[i]]] = b[i]
+        pos[a[i]] += 1
+    out_a = np.empty(a.shape[0], np.int64)
+    out_b = np.empty(a.shape[0], np.int64)
+    m = 0
+    for k in range(n_a):
+        lo, hi = cnt[k], cnt[k + 1]
+        if hi - lo > 32:
+            vals[lo:hi] = np.sort(vals[lo:hi])
+        else:
+            for j in range(lo + 1, hi):
+                x = vals[j]
+                i = j - 1
+                while i >= lo and vals[i] > x:
+                    vals[i + 1] = vals[i]
+                    i -= 1
+                vals[i + 1] = x
+        for j in range(lo, hi):
+            if j == lo or vals[j] != vals[j - 1]:
+                out_a[m] = k
+                out_b[m] = vals[j]
+                m += 1
+    return out_a[:m], out_b[:m]
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (a, b) pairs (a, b >= 0) sorted by a then b: what ``_uniq(a * K + b)`` decomposed gives."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    if not len(a):
+        return a, b
+    return _pairs_kernel(a, b, np.int64(int(a.max()) + 1))
+
+
 def _count_pairs(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """Per value of `a` (0..n-1): how many distinct values of `b` (>= 0, != a) it is paired with."""
     m = (a >= 0) & (b >= 0) & (a != b)
     if not m.any():
         return np.zeros(n, np.int64)
-    key = _uniq(a[m].astype(np.int64) * (int(b.max()) + 1) + b[m].astype(np.int64))
-    return np.bincount(key // (int(b.max()) + 1), minlength=n)[:n].astype(np.int64)
+    pa, _ = _pairs(a[m], b[m])
+    return np.bincount(pa, minlength=n)[:n].astype(np.int64)
 
 
 def _confidence(c: np.ndarray, k: int) -> np.ndarray:
@@ -148,15 +212,15 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
     in_tx = np.repeat(np.arange(n_tx, dtype=np.int64), n_in_tx)
     in_addr = np.where(in_output >= 0, out_addr[np.maximum(in_output, 0)], -1)
     ok = in_addr >= 0
-    tx_addr_pairs = _uniq(in_tx[ok] * (n + 1) + in_addr[ok])
-    distinct_in = np.bincount(tx_addr_pairs // (n + 1), minlength=n_tx)[:n_tx]
+    distinct_in = np.bincount(_pairs(in_tx[ok], in_addr[ok])[0], minlength=n_tx)[:n_tx]
     sweep_tx = (distinct_in >= p["sweep_min_inputs"]) & (n_out_tx <= p["sweep_max_outputs"])
 
     has = out_addr >= 0
     a_out = out_addr[has]
     t_out = out_tx[has]
     receipts = np.bincount(a_out, minlength=n)[:n].astype(np.int64)
-    order = np.argsort(a_out, kind="stable")
+    # argsort(a_out, kind="stable") as a counting sort
+    order = group_order(a_out, np.int64(max(n, int(a_out.max()) + 1 if len(a_out) else 0)))
     a_sorted = a_out[order]
     received = np.zeros(n, np.int64)
     fast = np.zeros(n, np.int64)
@@ -170,14 +234,13 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
         quick = spent & (hold <= p["max_hold"])
         fast[a_sorted[starts]] = np.add.reduceat(np.where(quick, v, 0), starts)
     senders = _count_pairs(a_out, sender[t_out], n)
-    sweeps_in = np.bincount(_uniq(a_out[sweep_tx[t_out]] * (n_tx + 1) + t_out[sweep_tx[t_out]]) // (n_tx + 1),
+    sweeps_in = np.bincount(_pairs(a_out[sweep_tx[t_out]], t_out[sweep_tx[t_out]])[0],
                             minlength=n)[:n].astype(np.int64)
 
     # spends: distinct (address, spending tx) pairs, then the outputs of each spending tx
     s_all = sp[has]
     m = s_all >= 0
-    pair = _uniq(a_out[m] * (n_tx + 1) + s_all[m])
-    pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
+    pa, ps = _pairs(a_out[m], s_all[m])
     spends = np.bincount(pa, minlength=n)[:n].astype(np.int64)
     batched = np.bincount(pa[n_out_tx[ps] >= 3], minlength=n)[:n].astype(np.int64)
     # distinct recipients, counted only for addresses that could qualify (the expansion is the costly step)
@@ -231,6 +294,115 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
              "received": received[sel], "spends": spends[sel], "sweeps_in": sweeps_in[sel],
              "turnover": turnover[sel], "batched": batched[sel], "swappers": np.zeros(len(sel), np.int64)}
     return ServiceDetections(sel, kind[sel], conf[sel], hub[sel], feats, p)
+
+
+def btc_swept_deposits(hubs: np.ndarray, tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray,
+                       out_addr: np.ndarray, out_spender_tx: np.ndarray, in_output: np.ndarray, n_addresses: int,
+                       *, min_payouts: int = 1, sweep_max_outputs: int = 1) -> ServiceDetections:
+    """Deposit addresses of exchange wallets known from elsewhere (tags, clusters, :func:`btc_services`): an
+    address whose every spend is a *sweep into a hub*, a transaction of at most `sweep_max_outputs` outputs
+    all paying one hub address, whatever its number of inputs (an exchange sweeping one deposit address at a
+    time does what a sweep of many does). A hub is an address of `hubs` that pays out: at least
+    `min_payouts` of its spends have more outputs than a sweep (withdrawals, consolidations with change; an
+    exchange rotating its hot-wallet addresses spends each one once or twice). A deposit address is only ever
+    swept, so the rule cannot turn a launderer's hop that pays everything into a (tagged) deposit address into
+    a deposit address itself. A wallet of `hubs` that never paid out yet is a hub when a sweep into it spends
+    another address of `hubs` (a fresh hot-wallet address gathering tagged deposit addresses; a deposit
+    address is never paid by an exchange's own addresses in a sweep). Returns kind ``exchange_deposit`` rows,
+    ``hub`` = the hub of the first sweep, confidence ``1 - 0.5 ** (spends + payouts)`` (spends: the deposit
+    address's sweeps, payouts: its hub's; 0.75 for one sweep into a hub that paid out once), features
+    ``spends`` (= its sweeps into hubs), ``receipts``, ``received`` (exact) and ``batched`` (here: the hub's
+    payouts)."""
+    n = int(n_addresses)
+    tx_in = np.asarray(tx_in, np.int64)
+    tx_out = np.asarray(tx_out, np.int64)
+    out_addr = np.asarray(out_addr, np.int64)
+    sp = np.asarray(out_spender_tx, np.int64)
+    in_output = np.asarray(in_output, np.int64)
+    n_tx = len(tx_out) - 1
+    n_out_tx = np.diff(tx_out)
+    is_hub = np.zeros(n, bool)
+    hubs = np.asarray(hubs, np.int64)
+    is_hub[hubs[(hubs >= 0) & (hubs < n)]] = True
+    m = (out_addr >= 0) & (sp >= 0)  # payouts of the hub candidates
+    m[m] = is_hub[out_addr[m]]
+    pair = _uniq(out_addr[m] * (n_tx + 1) + sp[m])
+    pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
+    payouts = np.bincount(pa[n_out_tx[ps] > sweep_max_outputs], minlength=n)[:n].astype(np.int64)
+    empty = ServiceDetections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
+                              {k: np.zeros(0, np.int64) for k in FEATURES},
+                              {"min_payouts": min_payouts, "sweep_max_outputs": sweep_max_outputs})
+    if not is_hub.any() or not n_tx:
+        return empty
+    # a sweep into a known wallet: 1..sweep_max_outputs outputs, every one paying the same address
+    ok_n = (n_out_tx >= 1) & (n_out_tx <= sweep_max_outputs)
+    first = np.where(ok_n, out_addr[np.minimum(tx_out[:-1], max(len(out_addr) - 1, 0))], -1)
+    ok_n &= first >= 0
+    ok_n[ok_n] = is_hub[first[ok_n]]
+    if sweep_max_outputs > 1:  # several outputs: all of them pay the same hub
+        t = np.flatnonzero(ok_n & (n_out_tx > 1))
+        k = n_out_tx[t]
+        o = np.repeat(tx_out[t], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
+        differs = np.bincount(np.repeat(np.arange(len(t)), k), weights=out_addr[o] != np.repeat(first[t], k),
+                              minlength=len(t))
+        ok_n[t[differs > 0]] = False
+    # the input addresses of those sweeps
+    t = np.flatnonzero(ok_n)
+    k = tx_in[t + 1] - tx_in[t]
+    i = np.repeat(tx_in[t], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
+    src = in_output[i]
+    payee = np.repeat(first[t], k)[src >= 0]
+    c = out_addr[src[src >= 0]]
+    payee = payee[c >= 0]
+    c = c[c >= 0]
+    # a known wallet that never paid out yet is a hub when it sweeps in another known address (a fresh
+    # hot-wallet address gathering the exchange's deposit addresses): a deposit address never does
+    fed = np.zeros(n, bool)
+    fed[payee[is_hub[c] & (c != payee)]] = True
+    is_hub &= (payouts >= min_payouts) | fed
+    keep = is_hub[payee]
+    c = c[keep]
+    pays = np.where(ok_n & is_hub[np.maximum(first, 0)], first, -1)
+    cand = np.zeros(n, bool)
+    cand[c] = True
+    cand &= ~is_hub
+    if not cand.any():
+        return empty
+    # every spend of a candidate must be a sweep into a hub
+    m = out_addr >= 0
+    m[m] = cand[out_addr[m]]
+    o = np.flatnonzero(m)
+    a, s = out_addr[o], sp[o]
+    spent = s >= 0
+    bad = np.zeros(n, bool)
+    bad[a[spent & (pays[np.maximum(s, 0)] < 0)]] = True
+    dep = cand & ~bad
+    receipts = np.bincount(a, minlength=n)[:n].astype(np.int64)
+    received = np.zeros(n, np.int64)
+    np.add.at(received, a, np.asarray(out_value, np.int64)[o])  # exact: candidates' outputs only
+    pair = _uniq(a[spent] * (n_tx + 1) + s[spent])
+    spends = np.bincount(pair // (n_tx + 1), minlength=n)[:n].astype(np.int64)
+    hub = np.full(n, -1, np.int64)
+    pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
+    hub[pa[::-1]] = pays[ps[::-1]]  # the hub of the first sweep
+    sel = np.flatnonzero(dep & (spends > 0))
+    h = hub[sel]
+    z = np.zeros(len(sel), np.int64)
+    feats = {"senders": z, "recipients": z, "receipts": receipts[sel],
+             "received": received[sel], "spends": spends[sel], "sweeps_in": z,
+             "turnover": np.zeros(len(sel)), "batched": payouts[h], "swappers": z}
+    return ServiceDetections(sel, np.full(len(sel), DEPOSIT, np.int64), _confidence(spends[sel] + payouts[h], 1),
+                             h, feats, dict(empty.thresholds))
+
+
+def concat_detections(a: ServiceDetections, b: ServiceDetections) -> ServiceDetections:
+    """The rows of `a`, then those of `b` whose address `a` does not hold (the thresholds of both)."""
+    keep = ~np.isin(b.address, a.address)
+    feats = {k: np.concatenate([v, np.asarray(b.features.get(k, np.zeros(len(b))))[keep].astype(v.dtype)])
+             for k, v in a.features.items()}
+    return ServiceDetections(np.concatenate([a.address, b.address[keep]]), np.concatenate([a.kind, b.kind[keep]]),
+                             np.concatenate([a.confidence, b.confidence[keep]]),
+                             np.concatenate([a.hub, b.hub[keep]]), feats, {**b.thresholds, **a.thresholds})
 
 
 def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, tr_amount: np.ndarray,
