@@ -305,7 +305,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         raise UserError(f"no btc data in workspace {ws.path}: nothing to index (run `chaintrace ingest ...`)")
     name, commit, gen = cur
     done = index_root(ws) / name / "DONE"
-    if done.exists() and at is None and exposures is None:
+    if done.exists() and at is None and exposures is None and incremental:
         idx = load_index(ws, config, name)
         return {**summary(idx), "reused": True}
     g = load_btc_graph(ws)
@@ -346,12 +346,42 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             else None)
     reuse = _reusable(prev, sources.groups, seed_digests) if prev is not None else {}
     n_reused = 0
+    # txids: every transaction (hash prefix for transfer refs; the chain prefix digest of a later refresh)
+    tx_tbl = store.read("transactions", ["txid", "tx_id"])
+    tx_hex = tx_tbl.column("txid").to_pylist()
+    tx_idn = tx_tbl.column("tx_id").to_numpy().astype(np.int64)
+    h8 = txid_hash8(tx_hex)
+    h8_by_id = np.zeros(n_tx, np.uint64)
+    h8_by_id[tx_idn] = h8
+    from chaintrace.screen import refresh as R
+
+    src_digest = R.sources_digest(sources)
+    base, why = None, None
+    if not incremental:
+        why = "full rebuild requested"
+    elif exposures is not None:
+        why = f"propagated by another engine ({engine})"
+    elif at is not None:
+        why = f"registry facts as of {at}"
+    elif prev is None:
+        base, why = R.ingest_base(ws, config, commit, g, h8_by_id, stop, src_digest)
+    base_rows = R.group_rows(base) if base is not None else {}
+    pre = base.meta["chain_prefix"] if base is not None else None
+    changed_keys: list[np.ndarray] = []
+    n_tx_prop = 0
+    ngk = 2 * max(1, len(sources.groups))
     progress.start("exposure index", total=2 * len(sources.groups))
     if exposures is not None:  # propagated by another engine (spark run exposure)
         for k, dt in zip(parts, (np.int64, np.int32, np.int64, np.int16, np.int64, np.int8)):
             parts[k].append(np.asarray(exposures[k]).astype(dt))
     for gi, seed in enumerate(seeds if exposures is None else []):
         if not len(seed):
+            progress.advance(2)
+            continue
+        if base is not None and _digest(seed[seed < pre["n_out"]]) == base.meta["seed_digests"][gi]:
+            # the chain grew: continue from the previous index's rows of this group
+            n_tx_prop += _resume(ro, base_rows, gi, seed[seed >= pre["n_out"]], pre, stop, config, taint, hop,
+                                 parent, queued, parts, changed_keys, ngk)
             progress.advance(2)
             continue
         if gi in reuse:  # same group, same seeds, same stops, same chain: the previous index's rows
@@ -378,6 +408,10 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             parts["parent"].append(parent[touched].copy())
             parts["dir"].append(np.full(len(touched), direction, np.int8))
             kernels.reset(touched, taint, hop, parent)
+            if base is not None:  # a group the previous index could not continue: all its rows may differ
+                changed_keys.append(touched * ngk + gi * 2 + direction)
+                changed_keys.append(base_rows[(gi, direction)]["out"] * ngk + gi * 2 + direction
+                                    if (gi, direction) in base_rows else np.zeros(0, np.int64))
             progress.advance()
     progress.finish()
     cat = {k: (np.concatenate(v) if v else np.zeros(0, dt)) for (k, v), dt in zip(
@@ -409,13 +443,9 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     received = _int_sums(oa >= 0, oa, g.out_value, n_addr)  # exact integers (a float bincount is not past 2**53)
     spent = (oa >= 0) & (g.out_spender_tx >= 0)
     sent = _int_sums(spent, oa, g.out_value, n_addr)
-    # txids: every transaction (hash prefix for transfer refs) and the evidence transactions in full
+    # the evidence transactions' txids in full
     from chaintrace.graph.btc import address_strings
 
-    tx_tbl = store.read("transactions", ["txid", "tx_id"])
-    tx_hex = tx_tbl.column("txid").to_pylist()
-    tx_idn = tx_tbl.column("tx_id").to_numpy().astype(np.int64)
-    h8 = txid_hash8(tx_hex)
     ho = np.argsort(h8, kind="stable")
     ev_tx = np.unique(g.out_tx[f["out"]]) if len(f["out"]) else np.zeros(0, np.int64)
     tx_by_id = dict(zip(tx_idn.tolist(), tx_hex)) if len(ev_tx) else {}
@@ -445,20 +475,71 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     meta = {"format": FORMAT, "engine": engine, "data_version": data_version, "groups": sources.groups,
             "addresses": exposed, "baked_direct": baked_direct, "stop_digest": stop_digest,
             "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
+            "sources_digest": src_digest, "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
                       "n_groups_reused": n_reused, "previous_index": prev.path.name if prev is not None else None,
+                      "refreshed_from": base.path.name if base is not None else None,
+                      "refresh_reason": why if prev is None else None,
+                      "n_new_tx": n_tx - pre["n_tx"] if base is not None else None,
+                      "n_tx_propagated": n_tx_prop if base is not None else None,
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
     from chaintrace.screen.answers import bake
 
     t_bake = time.perf_counter()
-    arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config)
+    old_rows = None
+    if base is not None:  # answers of addresses nothing new touched: the previous index's bytes
+        ck = np.unique(np.concatenate(changed_keys)) if changed_keys else np.zeros(0, np.int64)
+        aff = R.affected_addresses(g, f, ck, len(sources.groups), pre["n_tx"], pre["n_out"], config.max_hops,
+                                   n_addr)
+        row_ids = np.concatenate([a_id, np.array([keys_to_id[k] for k in baked_direct], np.int64)])
+        row_keys = [A.key("btc", s) for s in exposed] + baked_direct
+        old_rows = [-1 if aff[i] else base.ans_row.get(k, -1) for i, k in zip(row_ids.tolist(), row_keys)]
+        meta["stats"]["n_addresses_affected"] = int(aff.sum())
+        meta["stats"]["n_answers_recomputed"] = int(sum(r < 0 for r in old_rows))
+    arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config,
+                                                 reuse=(base, old_rows) if base is not None else None)
     meta["stats"]["bake_seconds"] = round(time.perf_counter() - t_bake, 3)
     meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
-    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX, replace=exposures is not None)
+    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX,
+                    replace=exposures is not None or not incremental)
     return {**summary(load_index(ws, config, name)), "reused": False}
+
+
+def _resume(ro: dict, base_rows: dict, gi: int, new_seed: np.ndarray, pre: dict, stop: np.ndarray, config: Config,
+            taint, hop, parent, queued, parts: dict, changed_keys: list, ngk: int) -> int:
+    """Group `gi` over the grown chain from the previous index's rows (both directions); appends the rows
+    to `parts` and the keys of the rows that changed to `changed_keys`; returns the transactions processed."""
+    from chaintrace.screen import kernels
+
+    n_proc = 0
+    for direction in (0, 1):
+        old = base_rows[(gi, direction)]
+        if direction == 0:
+            new, n = kernels.forward_resume(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                            ro["out_spender_tx"], ro["in_output"], old["out"], old["taint"],
+                                            old["hop"], old["parent"], new_seed, np.int64(pre["n_tx"]), stop,
+                                            np.int64(config.max_hops), taint, hop, parent, queued)
+        else:
+            new, n = kernels.backward_resume(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                             ro["out_tx"], ro["in_output"], old["out"], old["taint"], old["hop"],
+                                             old["parent"], new_seed, stop, np.int64(config.max_hops), taint, hop,
+                                             parent, queued)
+        n_proc += int(n)
+        outs = np.union1d(old["out"], new)
+        outs = outs[hop[outs] >= 0]
+        parts["out"].append(outs)
+        parts["group"].append(np.full(len(outs), gi, np.int32))
+        parts["taint"].append(taint[outs].copy())
+        parts["hop"].append(hop[outs].astype(np.int16))
+        parts["parent"].append(parent[outs].copy())
+        parts["dir"].append(np.full(len(outs), direction, np.int8))
+        changed_keys.append(np.unique(new) * ngk + gi * 2 + direction)
+        kernels.reset(old["out"], taint, hop, parent)
+        kernels.reset(new, taint, hop, parent)
+    return n_proc
 
 
 def _int_sums(mask: np.ndarray, keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
