@@ -146,3 +146,67 @@ def test_refresh_falls_back_to_full_rebuild_and_says_why(tmp_path):
     chaintrace.ingest_block_files(ws, [sim])
     r = build_index(ws, cfg)
     assert r["refreshed_from"] is None and "changed (a reorg" in r["refresh_reason"]
+
+
+KILLER = """
+import os, signal, sys
+import numpy as np
+from chaintrace import intel
+from chaintrace.screen import build_index, load_config
+from chaintrace.store.workspace import Workspace
+
+ws = Workspace(sys.argv[1])
+intel.registry.bind(ws, sys.argv[2])
+save, n = np.save, [0]
+def dying_save(path, arr, *a, **k):  # killed hard half-way through writing the index directory
+    n[0] += ".screen-v" in str(path) and ".tmp" in str(path)
+    if n[0] == 6:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return save(path, arr, *a, **k)
+np.save = dying_save
+build_index(ws, load_config())
+"""
+
+
+def test_refresh_killed_half_way_leaves_the_previous_index_answering(tmp_path):
+    import subprocess
+    import sys
+
+    from chaintrace.screen.service import make_snapshot, screen_one_address
+    from chaintrace.screen.index import current_name, index_root
+    from tests.conftest import REPO
+
+    sim = tmp_path / "sim"
+    simulate_btc(sim, txs=1500, seed=7, scenario="fan-out")
+    ws = Workspace(tmp_path / "data")
+    intel.registry.bind(ws, tmp_path / "registry")
+    cfg = load_config()
+    n = _n_blocks(sim / "blk00000.dat")
+    part = tmp_path / "part" / "blk00000.dat"
+    _first_blocks(sim / "blk00000.dat", part, n * 8 // 10)
+    chaintrace.ingest_block_files(ws, [part.parent])
+    intel.import_paths(ws, "tagpack", [sim / "tags.yaml"])
+    _extra_tags(sim, tmp_path / "more.yaml")
+    intel.import_paths(ws, "tagpack", [tmp_path / "more.yaml"])
+    old = build_index(ws, cfg)
+    old_idx = load_index(ws, cfg)
+    target = old_idx.meta["addresses"][0]
+    before = screen_one_address(make_snapshot(ws, cfg), target)
+    chaintrace.ingest_block_files(ws, [sim])
+    p = subprocess.run([sys.executable, "-c", KILLER, str(ws.path), str(tmp_path / "registry")],
+                       env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert p.returncode == -9, p.stderr[-2000:]
+    name = current_name(ws, cfg)[0]
+    stale = list(index_root(ws).glob(f".{name}.tmp*"))
+    assert len(stale) == 1 and not (stale[0] / "DONE").exists()  # half-written, never renamed into place
+    assert load_index(ws, cfg) is None
+    snap = make_snapshot(ws, cfg)  # a screen now answers from the previous complete index, and says so
+    assert snap.index.path.name == old["path"].rsplit("/", 1)[-1]
+    assert any("is behind the current data" in w for w in snap.chain_warnings["btc"])
+    after = screen_one_address(snap, target)
+    assert after["exposures"] == before["exposures"] and after["evidence"] == before["evidence"]
+    r = build_index(ws, cfg)  # the next refresh completes (and removes the dead writer's leftovers)
+    assert r["refreshed_from"] == old["path"].rsplit("/", 1)[-1] and not r["reused"]
+    assert not list(index_root(ws).glob(".*.tmp*"))
+    got, meta = _snapshot(ws, cfg)
+    _assert_equal_to_full(ws, cfg, got, meta)

@@ -554,13 +554,21 @@ def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tupl
     """Write an index directory atomically (a temporary directory renamed into place, ``DONE`` last) and keep
     the two newest of the `prefix` family (a server may still answer from the previous one). `replace`: an
     existing directory of that name is replaced (else kept, the new one discarded)."""
+    import os
+
     d = root / name
-    tmp = root / f".{name}.tmp{time.time_ns()}"
+    root.mkdir(parents=True, exist_ok=True)
+    _clean_stale(root)
+    tmp = root / f".{name}.tmp{os.getpid()}-{time.time_ns()}"
     tmp.mkdir(parents=True)
-    for n in names:
-        np.save(tmp / f"{n}.npy", arrays[n])
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    (tmp / "DONE").write_text("ok\n")
+    try:
+        for n in names:
+            np.save(tmp / f"{n}.npy", arrays[n])
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        (tmp / "DONE").write_text("ok\n")
+    except BaseException:  # interrupted (an error, Ctrl-C): nothing half-written stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if d.exists() and replace:  # readers holding the old files keep them (mapped) until they reload
         trash = root / f".{name}.old{time.time_ns()}"
         d.rename(trash)
@@ -576,6 +584,24 @@ def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tupl
     olds = sorted((p for p in root.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
     for p in olds[:-2]:
         shutil.rmtree(p, ignore_errors=True)
+
+
+def _clean_stale(root: Path) -> None:
+    """Remove the temporary directories of index writers that died (killed half-way: their process is
+    gone); those of running writers stay."""
+    import os
+    import re
+
+    for p in root.glob(".*.tmp*"):
+        m = re.search(r"\.tmp(\d+)-\d+$", p.name)
+        if m is None:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (PermissionError, OSError):
+            pass
 
 
 def summary(idx: ExposureIndex) -> dict:
