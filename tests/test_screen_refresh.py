@@ -210,3 +210,28 @@ def test_refresh_killed_half_way_leaves_the_previous_index_answering(tmp_path):
     assert not list(index_root(ws).glob(".*.tmp*"))
     got, meta = _snapshot(ws, cfg)
     _assert_equal_to_full(ws, cfg, got, meta)
+
+
+def test_eth_counterparties_from_the_per_account_index_equal_a_scan():
+    """`unidentified_service` rows of Ethereum answers read an account's transfers from a per-account index
+    (CSR) built once per snapshot: the same counterparties and counts as scanning every transfer."""
+    from types import SimpleNamespace
+
+    from chaintrace.screen.services import _by_account, _counterparties
+
+    rng = np.random.default_rng(3)
+    n_addr, n_tr = 300, 5000
+    g = SimpleNamespace(tr_from=rng.integers(-1, n_addr, n_tr), tr_to=rng.integers(-1, n_addr, n_tr),
+                        n_addresses=n_addr)
+    row_of = {int(a): i for i, a in enumerate(rng.choice(n_addr, 60, replace=False))}
+    csr = _by_account(g)
+    n_hits = 0
+    for a in range(n_addr):
+        want = []
+        for direction, mask, other in (("in", g.tr_to == a, g.tr_from), ("out", g.tr_from == a, g.tr_to)):
+            ids, n = np.unique(other[mask], return_counts=True)
+            want += [(direction, int(x), int(c)) for x, c in zip(ids.tolist(), n.tolist())
+                     if x >= 0 and x != a and x in row_of]
+        assert _counterparties(g, a, row_of, csr) == want
+        n_hits += len(want)
+    assert n_hits > 0

@@ -234,12 +234,8 @@ def load_eth_index(ws: Workspace, config: Config, name: str | None = None) -> Et
 
 def latest_eth_index(ws: Workspace, config: Config) -> EthExposureIndex | None:
     """The newest complete eth index of this configuration (possibly for older data)."""
-    root = index_root(ws)
-    if not root.exists():
-        return None
-    cands = sorted((p for p in root.glob(f"{PREFIX}c*-{config.digest}") if (p / "DONE").exists()),
-                   key=lambda p: p.stat().st_mtime_ns)
-    return load_eth_index(ws, config, cands[-1].name) if cands else None
+    p = screen_index.newest_complete(index_root(ws), f"{PREFIX}c*-{config.digest}")
+    return load_eth_index(ws, config, p.name) if p is not None else None
 
 
 # ----------------------------------------------------------------------------------------------- build
@@ -587,15 +583,10 @@ def snapshot_eth(ws: Workspace, config: Config, dv: dict, warnings: list[str], *
         return None
     if build:
         build_eth_index(ws, config)
-    idx = load_eth_index(ws, config, cur[0])
+    idx = screen_index.current_or_latest("eth", cur, lambda n: load_eth_index(ws, config, n),
+                                         lambda: latest_eth_index(ws, config), warnings)
     if idx is None:
-        idx = latest_eth_index(ws, config)
-        if idx is None:
-            warnings.append("no exposure index for eth: eth answers hold direct hits only (run `chaintrace screen "
-                            "index`)")
-            return None
-        warnings.append(f"eth exposure index {idx.path.name} is behind the current data (commit {cur[1]}, "
-                        f"registry generation {cur[2]}): run `chaintrace screen index`")
+        return None
     edv = idx.data_version
     dv["chains"] = {**(dv.get("chains") or {}), "eth": edv["chains"]["eth"]}
     dv["eth_index"], dv["eth_index_built"] = edv["index"], edv["index_built"]

@@ -211,13 +211,38 @@ def latest_index(ws: Workspace, config: Config) -> ExposureIndex | None:
     built with the current registry generation."""
     from chaintrace.intel import registry as reg
 
-    root = index_root(ws)
+    p = newest_complete(index_root(ws), f"{PREFIX}c*-{config.digest}",
+                        prefer=f"-g{reg.generation(ws)}-r{registry_id(ws)}-")
+    return load_index(ws, config, p.name) if p is not None else None
+
+
+def newest_complete(root: Path, pattern: str, prefer: str | None = None) -> Path | None:
+    """The newest complete index directory under `root` matching `pattern` (those whose name holds `prefer`
+    first), or None."""
     if not root.exists():
         return None
-    gen = f"-g{reg.generation(ws)}-r{registry_id(ws)}-"
-    cands = sorted((p for p in root.glob(f"{PREFIX}c*-{config.digest}") if (p / "DONE").exists()),
-                   key=lambda p: (gen in p.name, p.stat().st_mtime_ns))
-    return load_index(ws, config, cands[-1].name) if cands else None
+    cands = sorted((p for p in root.glob(pattern) if (p / "DONE").exists()),
+                   key=lambda p: (prefer is not None and prefer in p.name, p.stat().st_mtime_ns))
+    return cands[-1] if cands else None
+
+
+def current_or_latest(chain: str, cur: tuple[str, int, int], load, latest, warnings: list[str]):
+    """The index a screening snapshot of `chain` answers from (one rule for btc and eth): the index of the
+    current data (`cur`: name, commit, registry generation; ``load(name)``), else the newest complete one
+    (``latest()``: an ingest or import is being indexed; a warning says it is behind), else None (a warning
+    says that answers hold direct hits only)."""
+    idx = load(cur[0])
+    if idx is not None:
+        return idx
+    idx = latest()
+    label = "exposure index" if chain == "btc" else f"{chain} exposure index"
+    if idx is None:
+        warnings.append(f"no exposure index for {chain}: {chain} answers hold direct hits only "
+                        "(run `chaintrace screen index`)")
+    else:
+        warnings.append(f"{label} {idx.path.name} is behind the current data (commit {cur[1]}, registry "
+                        f"generation {cur[2]}): run `chaintrace screen index`")
+    return idx
 
 
 # ----------------------------------------------------------------------------------------------- build
