@@ -235,3 +235,46 @@ def test_eth_counterparties_from_the_per_account_index_equal_a_scan():
         assert _counterparties(g, a, row_of, csr) == want
         n_hits += len(want)
     assert n_hits > 0
+
+
+def test_eth_index_after_an_import_reuses_unchanged_groups_and_equals_a_full_rebuild(tmp_path):
+    from chaintrace.chains.eth import ingest_etl
+    from chaintrace.screen.eth_index import ARRAYS as ETH_ARRAYS
+    from chaintrace.screen.eth_index import build_eth_index, load_eth_index
+    from chaintrace.sim.eth import simulate_eth
+
+    out = tmp_path / "sim"
+    simulate_eth(out, txs=2000, seed=4, scenario="bridge-drain")
+    ws = Workspace(tmp_path / "data")
+    intel.registry.bind(ws, tmp_path / "registry")
+    ingest_etl(ws, out)
+    intel.import_paths(ws, "tagpack", [out / "tags.yaml"])
+    cfg = load_config()
+    first = build_eth_index(ws, cfg)
+    assert first["n_groups_reused"] == 0 and first["n_exposed_addresses"] > 2
+    idx0 = load_eth_index(ws, cfg)
+    from chaintrace.screen.sources import read_sources
+
+    tagged = set(read_sources(ws, "eth", cfg).direct)
+    targets = [x for x in idx0.meta["addresses"] if x not in tagged][:2]  # untagged exposed accounts: a new group
+    pack = tmp_path / "more.yaml"
+    pack.write_text("title: more\ncreator: test\nlabel: another mixer\nsource: test2\ncurrency: ETH\n"
+                    "category: mixer\nconfidence: forensic\nlastmod: 2024-01-02\ntags:\n"
+                    + "".join(f"  - address: '{t}'\n" for t in targets))
+    intel.import_paths(ws, "tagpack", [pack])
+    inc = build_eth_index(ws, cfg)
+    assert inc["previous_index"] == first["path"].rsplit("/", 1)[-1]
+    assert 1 <= inc["n_groups_reused"] < inc["n_sources_in_chain"]
+    a = load_eth_index(ws, cfg)
+    got = {n: np.array(a.arrays[n]) for n in ETH_ARRAYS}
+    meta = a.meta
+    full = build_eth_index(ws, cfg, incremental=False)
+    assert full["n_groups_reused"] == 0 and full["refresh_reason"] == "full rebuild requested"
+    b = load_eth_index(ws, cfg)
+    for n in ETH_ARRAYS:
+        assert got[n].dtype == np.asarray(b.arrays[n]).dtype, n
+        assert np.array_equal(got[n], np.asarray(b.arrays[n])), n
+    for k in ("groups", "addresses", "assets", "conservation", "conservation_outgoing", "outgoing_partial_groups",
+              "totals", "seed_digests", "stop_digest"):
+        assert meta[k] == b.meta[k], k
+    assert any(g["entity"] == "another mixer" for g in b.groups)

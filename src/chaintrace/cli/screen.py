@@ -130,7 +130,7 @@ def screen_index(ws, config_path, full, fmt):
         raise UserError(f"no btc or eth data in workspace {ws.path}: nothing to index (run `chaintrace ingest ...`)")
     r = build_index(ws, config, progress=RichProgress(), incremental=not full) if has_btc else {}
     if has_eth:
-        r["eth"] = build_eth_index(ws, config, progress=RichProgress())
+        r["eth"] = build_eth_index(ws, config, progress=RichProgress(), incremental=not full)
     if fmt == "json":
         return print_json(r)
     if has_btc:
