@@ -43,11 +43,22 @@ class Sources:
     n_tags: int = 0
 
 
+def _tag_order(t) -> tuple:
+    """A total order of tags (the registry returns rows in scan order, which varies between runs of a
+    large registry): groups are numbered, and direct hits listed, in the same order every time, so that
+    two builds over the same data give the same index."""
+    import orjson
+
+    return (t.address, t.category or "", t.abuse or "", t.label or "", t.source or "", t.actor or "",
+            t.valid_from or "", t.valid_to or "", orjson.dumps(t.extra or {}, option=orjson.OPT_SORT_KEYS,
+                                                                default=str))
+
+
 def read_sources(ws: Workspace | None, chain: str, config: Config, at: str | None = None) -> Sources:
     """Sources, services and direct facts of `chain` valid at ISO date `at` (default: today, UTC)."""
     at = at or _dt.datetime.now(_dt.timezone.utc).date().isoformat()
     gen = reg.generation(ws)
-    tags = load_tags(ws, chain, at=at)
+    tags = sorted(load_tags(ws, chain, at=at), key=_tag_order)  # the registry's row order is not stable
     gid: dict[tuple, int] = {}
     groups: list[dict] = []
     best: dict[str, tuple[int, int, int]] = {}  # key -> (rank, group, from day)
