@@ -278,3 +278,40 @@ def test_eth_index_after_an_import_reuses_unchanged_groups_and_equals_a_full_reb
               "totals", "seed_digests", "stop_digest"):
         assert meta[k] == b.meta[k], k
     assert any(g["entity"] == "another mixer" for g in b.groups)
+
+
+def test_refresh_on_real_mainnet_blocks_equals_full_rebuild(tmp_path):
+    """The first 439 mainnet blocks, ingested in three steps (before Satoshi's payment to Hal Finney in block
+    170, up to block 299, all): each refresh equals a full rebuild. The tags are invented for the test:
+    Satoshi's block-9 address as a scam source (forward exposure follows the 10 BTC to Hal and the change),
+    Hal's address as a darknet market (outgoing exposure reaches back to Satoshi's coins)."""
+    from tests.conftest import dataset
+
+    src = dataset("btc-raw-blocks", "bitcoinj", "first-100k-blocks.dat")
+    ws = Workspace(tmp_path / "data")
+    intel.registry.bind(ws, tmp_path / "registry")
+    pack = tmp_path / "invented.yaml"
+    pack.write_text("title: invented for a test\ncreator: test\nsource: test-mainnet\ncurrency: BTC\n"
+                    "confidence: forensic\nlastmod: 2024-01-02\ntags:\n"
+                    "  - address: 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S\n    label: test source\n"
+                    "    category: perpetrator\n    abuse: scam\n"
+                    "  - address: 1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3\n    label: test market\n"
+                    "    category: darknet_market\n")
+    cfg = load_config()
+    part = tmp_path / "part" / "blk00000.dat"
+    prev, propagated = None, 0
+    for k in (170, 300, _n_blocks(src)):
+        _first_blocks(src, part, k)
+        chaintrace.ingest_block_files(ws, [part.parent])
+        if prev is None:
+            intel.import_paths(ws, "tagpack", [pack])
+        r = build_index(ws, cfg)
+        assert r["refreshed_from"] == prev, r.get("refresh_reason")
+        got, meta = _snapshot(ws, cfg)
+        _assert_equal_to_full(ws, cfg, got, meta)
+        prev = r["path"].rsplit("/", 1)[-1]
+        propagated += r["n_tx_propagated"] or 0
+    assert r["n_new_tx"] > 0 and propagated > 0
+    idx = load_index(ws, cfg)
+    dirs = set(np.asarray(idx.arrays["e_dir"]).tolist())
+    assert dirs == {0, 1}  # both views hold exposure
