@@ -109,6 +109,18 @@ def test_refresh_after_ingest_equals_full_rebuild(chain):
         assert old_n_out > 0
         _assert_equal_to_full(ws, cfg, got, meta)
         prev_name = r["path"].rsplit("/", 1)[-1]
+    # the registry facts kept per generation (DATA/screen/sources/) are those read from the registry
+    import orjson
+
+    from chaintrace.screen.sources import read_sources
+
+    kept, fresh = read_sources(ws, "btc", cfg), read_sources(ws, "btc", cfg, cache=False)
+    assert list((ws.path / "screen" / "sources").glob("btc-*.json"))
+    assert (kept.groups, kept.keys, kept.services, kept.n_tags, kept.generation, kept.at) == \
+        (fresh.groups, fresh.keys, fresh.services, fresh.n_tags, fresh.generation, fresh.at)
+    assert kept.key_group.dtype == fresh.key_group.dtype and np.array_equal(kept.key_group, fresh.key_group)
+    assert kept.key_from.dtype == fresh.key_from.dtype and np.array_equal(kept.key_from, fresh.key_from)
+    assert orjson.dumps(kept.direct) == orjson.dumps(fresh.direct) and kept.direct
     # the answers of the refreshed index are those the full one gives, screened through the library
     from chaintrace.screen import screen_addresses
 
