@@ -336,14 +336,34 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     g = load_btc_graph(ws)
     sources = read_sources(ws, "btc", config, at=at)
     store = ws.chain("btc")
-    addrs = store.read("addresses", ["address", "address_id"])
-    addr_str = addrs.column("address").to_pylist()
-    addr_ids = addrs.column("address_id").to_numpy().astype(np.int64)
     from chaintrace.intel import addresses as A
+    from chaintrace.screen import refresh as R
 
-    keys = [A.key("btc", s) for s in addr_str]
-    keys_to_id = dict(zip(keys, addr_ids.tolist()))
-    n_addr = max(int(g.n_addresses), int(addr_ids.max()) + 1 if len(addr_ids) else 0)
+    n_out, n_tx = g.n_out, g.n_tx
+    # txids: every transaction (hash prefix for transfer refs; the chain prefix digest of a later refresh)
+    tx_tbl = store.read("transactions", ["txid", "tx_id"])
+    tx_hex = tx_tbl.column("txid").to_pylist()
+    tx_idn = tx_tbl.column("tx_id").to_numpy().astype(np.int64)
+    h8 = txid_hash8(tx_hex)
+    h8_by_id = np.zeros(n_tx, np.uint64)
+    h8_by_id[tx_idn] = h8
+    src_digest = R.sources_digest(sources)
+    base, why = None, None
+    if not incremental:
+        why = "full rebuild requested"
+    elif exposures is not None:
+        why = f"propagated by another engine ({engine})"
+    elif at is not None:
+        why = f"registry facts as of {at}"
+    else:
+        base, why = R.ingest_base(ws, config, commit, g, h8_by_id, src_digest)
+    # address keys: every address's (a full build), or, continuing an index, the registry's addresses it
+    # found plus the new addresses' (the old ones' keys are in its seen hashes)
+    addr_tbl = store.read("addresses", ["address", "address_id"])
+    addr_ids_all = addr_tbl.column("address_id").to_numpy().astype(np.int64)
+    n_addr = max(int(g.n_addresses), int(addr_ids_all.max()) + 1 if len(addr_ids_all) else 0)
+    tail_from = int(base.meta["stats"]["n_addresses"]) if base is not None and "registry_ids" in base.meta else 0
+    keys_to_id, id_to_str, keys = _address_keys(addr_tbl, addr_ids_all, tail_from, base)
     # outputs grouped by address
     oa = g.out_addr
     order = np.argsort(oa, kind="stable")
@@ -358,7 +378,6 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         if a is not None:
             stop[a] = True
     seeds = _seeds(sources, keys_to_id, g, start, out_by_addr)
-    n_out, n_tx = g.n_out, g.n_tx
     taint = np.zeros(n_out, np.int64)
     hop = np.full(n_out, -1, np.int64)
     parent = np.full(n_out, -1, np.int64)
@@ -367,29 +386,24 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
                                                               "out_spender_tx", "out_tx", "in_output")}
     parts: dict[str, list] = {k: [] for k in ("out", "group", "taint", "hop", "parent", "dir")}
     stop_digest, seed_digests = _digest(np.flatnonzero(stop)), [_digest(x) for x in seeds]
-    prev = (_previous(ws, config, commit, name, stop_digest) if incremental and at is None and exposures is None
-            else None)
+    if base is not None and _digest(np.flatnonzero(stop[:int(base.meta["stats"]["n_addresses"])])) != \
+            base.meta.get("stop_digest"):  # (implied by the registry facts: a safety net)
+        why = f"the services where exposure stops changed since {base.path.name}: full rebuild"
+        base, tail_from = None, 0
+        keys_to_id, id_to_str, keys = _address_keys(addr_tbl, addr_ids_all, 0, None)
+        stop[:] = False
+        for k in sources.services:
+            a = keys_to_id.get(k)
+            if a is not None:
+                stop[a] = True
+        seeds = _seeds(sources, keys_to_id, g, start, out_by_addr)
+        stop_digest, seed_digests = _digest(np.flatnonzero(stop)), [_digest(x) for x in seeds]
+    prev = (_previous(ws, config, commit, name, stop_digest) if base is None and incremental and at is None
+            and exposures is None else None)
+    if prev is not None:
+        why = None
     reuse = _reusable(prev, sources.groups, seed_digests) if prev is not None else {}
     n_reused = 0
-    # txids: every transaction (hash prefix for transfer refs; the chain prefix digest of a later refresh)
-    tx_tbl = store.read("transactions", ["txid", "tx_id"])
-    tx_hex = tx_tbl.column("txid").to_pylist()
-    tx_idn = tx_tbl.column("tx_id").to_numpy().astype(np.int64)
-    h8 = txid_hash8(tx_hex)
-    h8_by_id = np.zeros(n_tx, np.uint64)
-    h8_by_id[tx_idn] = h8
-    from chaintrace.screen import refresh as R
-
-    src_digest = R.sources_digest(sources)
-    base, why = None, None
-    if not incremental:
-        why = "full rebuild requested"
-    elif exposures is not None:
-        why = f"propagated by another engine ({engine})"
-    elif at is not None:
-        why = f"registry facts as of {at}"
-    elif prev is None:
-        base, why = R.ingest_base(ws, config, commit, g, h8_by_id, stop, src_digest)
     base_rows = R.group_rows(base) if base is not None else {}
     pre = base.meta["chain_prefix"] if base is not None else None
     changed_keys: list[np.ndarray] = []
@@ -475,13 +489,17 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     ev_tx = np.unique(g.out_tx[f["out"]]) if len(f["out"]) else np.zeros(0, np.int64)
     tx_by_id = dict(zip(tx_idn.tolist(), tx_hex)) if len(ev_tx) else {}
     ev_txids = {int(t): tx_by_id.get(int(t)) for t in ev_tx.tolist()}
-    id_to_str = dict(zip(addr_ids.tolist(), addr_str))
-    exposed = [id_to_str.get(int(a)) or address_strings(ws, [int(a)]).get(int(a), f"#{int(a)}") for a in a_id]
+    missing = [int(a) for a in a_id.tolist() if not id_to_str.get(int(a))]
+    if missing:
+        id_to_str.update(address_strings(ws, missing))
+    exposed = [id_to_str.get(int(a)) or f"#{int(a)}" for a in a_id.tolist()]
     arrays = {**e,
               "f_out": f["out"], "f_group": f["group"], "f_taint": f["taint"], "f_hop": f["hop"],
               "f_parent": f["parent"], "f_dir": f["dir"],
               "a_id": a_id, "a_received": received[a_id].astype(np.int64), "a_sent": sent[a_id].astype(np.int64),
-              "seen_hash": np.sort(hash_keys(keys)), "tx_hash8": h8[ho], "tx_order": tx_idn[ho],
+              "seen_hash": np.sort(np.concatenate([np.asarray(base.arrays["seen_hash"]), hash_keys(keys)])
+                                   if tail_from else hash_keys(keys)),  # base is kept when tail_from
+              "tx_hash8": h8[ho], "tx_order": tx_idn[ho],
               "tx_out": np.asarray(g.tx_out), "out_value": np.asarray(g.out_value), "out_tx": np.asarray(g.out_tx)}
     tip = store.tip or {}
     built = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -501,6 +519,8 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             "addresses": exposed, "baked_direct": baked_direct, "stop_digest": stop_digest,
             "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
             "sources_digest": src_digest, "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
+            "registry_ids": {k: keys_to_id[k] for k in sorted(set(sources.keys) | sources.services
+                                                               | set(sources.direct)) if k in keys_to_id},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
@@ -531,6 +551,27 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX,
                     replace=exposures is not None or not incremental)
     return {**summary(load_index(ws, config, name)), "reused": False}
+
+
+def _address_keys(tbl, ids: np.ndarray, tail_from: int, base) -> tuple[dict, dict, list[str]]:
+    """(key -> address id, address id -> string, keys whose seen hashes are new). A full build: every
+    address. Continuing `base` (`tail_from` > 0: its address count): the registry's addresses it found
+    (``registry_ids``), its exposed addresses' strings, and the addresses from `tail_from` on."""
+    from chaintrace.intel import addresses as A
+
+    if not tail_from:
+        strs = tbl.column("address").to_pylist()
+        keys = [A.key("btc", s) for s in strs]
+        return dict(zip(keys, ids.tolist())), dict(zip(ids.tolist(), strs)), keys
+    sel = np.flatnonzero(ids >= tail_from)
+    strs = tbl.column("address").take(sel).to_pylist()
+    keys = [A.key("btc", s) for s in strs]
+    new_ids = ids[sel].tolist()
+    keys_to_id = dict(base.meta["registry_ids"])
+    keys_to_id.update(zip(keys, new_ids))
+    id_to_str = dict(zip(np.asarray(base.arrays["a_id"]).tolist(), base.meta["addresses"]))
+    id_to_str.update(zip(new_ids, strs))
+    return keys_to_id, id_to_str, keys
 
 
 def _resume(ro: dict, base_rows: dict, gi: int, new_seed: np.ndarray, pre: dict, stop: np.ndarray, config: Config,

@@ -7,8 +7,8 @@ configuration (an older chain commit) and checks that it can be continued:
 * the chain below its tip is the same (``chain_prefix``: a digest of the graph arrays and txid prefixes it
   was built from, compared with the same prefix of the grown chain -- a reorg, or blocks ingested below the
   old tip, changes it);
-* the services where exposure stops are the same on the addresses it knew (``stop_digest``), and the
-  registry facts are the same (``sources_digest``: groups, source keys and dates, services, direct facts --
+* the services where exposure stops are the same on the addresses it knew (``stop_digest``, checked by the
+  caller once the addresses are mapped), and the registry facts are the same (``sources_digest``: groups, source keys and dates, services, direct facts --
   the baked answers quote them);
 * each group's seed outputs among the old outputs are those it propagated (``seed_digests``).
 
@@ -52,11 +52,10 @@ def sources_digest(sources: Sources) -> str:
                            digest_size=16).hexdigest()
 
 
-def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndarray, stop: np.ndarray,
-                src_digest: str):
+def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndarray, src_digest: str):
     """(previous index, None) when the index of an older commit can be continued over the grown chain, else
     (None, the reason it cannot)."""
-    from chaintrace.screen.index import PREFIX, _digest, index_root, load_index, registry_id
+    from chaintrace.screen.index import PREFIX, index_root, load_index, registry_id
 
     root = index_root(ws)
     tail = f"-r{registry_id(ws)}-{config.digest}"
@@ -82,9 +81,6 @@ def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndar
     if prefix_digest(g, h8_by_id, pre["n_tx"])["digest"] != pre["digest"]:
         return None, (f"the chain below the tip of {p.name} changed (a reorg, or blocks ingested below it): "
                       "full rebuild")
-    n_addr_old = int(prev.meta["stats"]["n_addresses"])
-    if _digest(np.flatnonzero(stop[:n_addr_old])) != prev.meta.get("stop_digest"):
-        return None, f"the services where exposure stops changed since {p.name}: full rebuild"
     if prev.meta["sources_digest"] != src_digest:
         return None, f"the registry facts changed since {p.name} (an intel import or a new day): full rebuild"
     return prev, None
