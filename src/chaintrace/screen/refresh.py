@@ -40,8 +40,7 @@ def prefix_digest(g, h8_by_id: np.ndarray, n_tx: int) -> dict:
     for arr in (g.tx_out[:n_tx + 1], g.tx_in[:n_tx + 1], g.out_value[:n_out], g.out_addr[:n_out],
                 g.out_tx[:n_out], g.in_output[:n_in], h8_by_id[:n_tx]):
         h.update(np.ascontiguousarray(arr).view(np.uint8).data)
-    n_addr = int(g.out_addr[:n_out].max()) + 1 if n_out else 0
-    return {"n_tx": int(n_tx), "n_out": n_out, "n_in": n_in, "n_addr_used": n_addr, "digest": h.hexdigest()}
+    return {"n_tx": int(n_tx), "n_out": n_out, "n_in": n_in, "digest": h.hexdigest()}
 
 
 def sources_digest(sources: Sources) -> str:
