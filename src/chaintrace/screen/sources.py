@@ -21,6 +21,7 @@ from chaintrace.screen.config import RANK, Config
 from chaintrace.store.workspace import Workspace
 
 NO_DAY = np.iinfo(np.int32).min
+KEPT_FORMAT = 1  # of the kept sources (DATA/screen/sources/): raise when read_sources changes what it returns
 
 
 def _day(iso: str | None) -> int:
@@ -43,15 +44,22 @@ class Sources:
     n_tags: int = 0
 
 
-def _tag_order(t) -> tuple:
-    """A total order of tags (the registry returns rows in scan order, which varies between runs of a
-    large registry): groups are numbered, and direct hits listed, in the same order every time, so that
-    two builds over the same data give the same index."""
-    import orjson
+def _in_order(tags: list) -> list:
+    """The tags in a stable order: the registry returns its tag rows in scan order, which varies between
+    runs of a large registry; they are put in import order (import, line, ...), ahead of the rest (sanctions
+    periods, incident seeds: already ordered), so that groups are numbered, and direct hits listed, the
+    same way every time and two builds over the same data give the same index."""
+    def key(it):
+        i, t = it
+        e = t.extra or {}
+        if "import_id" not in e or "line" not in e:
+            return (1, i, -1, "", "", "", "", "", "", "")
+        line = e.get("line")
+        return (0, int(e.get("import_id") or 0), line if isinstance(line, int) else -1, t.address, t.label or "",
+                t.category or "", t.abuse or "", t.source or "", t.actor or "",
+                (t.valid_from or "") + "|" + (t.valid_to or ""))
 
-    return (t.address, t.category or "", t.abuse or "", t.label or "", t.source or "", t.actor or "",
-            t.valid_from or "", t.valid_to or "", orjson.dumps(t.extra or {}, option=orjson.OPT_SORT_KEYS,
-                                                                default=str))
+    return [t for _, t in sorted(enumerate(tags), key=key)]
 
 
 def _cache_file(ws: Workspace | None, chain: str, config: Config, at: str):
@@ -66,7 +74,7 @@ def _cache_file(ws: Workspace | None, chain: str, config: Config, at: str):
         st = r.file().stat()
     except OSError:
         return None
-    key = f"{r.file().resolve()}|{st.st_size}|{st.st_mtime_ns}|{chain}|{at}|{config.digest}"
+    key = f"{KEPT_FORMAT}|{r.file().resolve()}|{st.st_size}|{st.st_mtime_ns}|{chain}|{at}|{config.digest}"
     return ws.path / "screen" / "sources" / f"{chain}-g{r.generation}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
@@ -123,7 +131,7 @@ def read_sources(ws: Workspace | None, chain: str, config: Config, at: str | Non
 
 def _read_sources(ws: Workspace | None, chain: str, config: Config, at: str) -> Sources:
     gen = reg.generation(ws)
-    tags = sorted(load_tags(ws, chain, at=at), key=_tag_order)  # the registry's row order is not stable
+    tags = _in_order(load_tags(ws, chain, at=at))
     gid: dict[tuple, int] = {}
     groups: list[dict] = []
     best: dict[str, tuple[int, int, int]] = {}  # key -> (rank, group, from day)
