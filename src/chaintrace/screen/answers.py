@@ -6,7 +6,8 @@ snapshot-wide warnings (those depend on the time of the question, e.g. "data is 
 the JSON bytes of each result as two arrays beside the index:
 
 ``ans_off``   int64, one more than the baked addresses (the exposed ones, then ``meta["baked_direct"]``, the
-              chain's other addresses with a registry fact): result ``i`` is ``ans_blob[ans_off[i]:ans_off[i+1]]``
+              chain's other addresses with a registry fact, then ``meta["baked_facts"]``, the other addresses
+              with a detection fact: :mod:`chaintrace.screen.detections`): result ``i`` is ``ans_blob[ans_off[i]:ans_off[i+1]]``
 ``ans_blob``  uint8, the concatenated JSON results (``subject`` left empty: the subject is as the caller wrote it)
 
 A screen is then a hash lookup (address -> row) plus :func:`assemble`: parse the bytes, put in the subject
@@ -31,8 +32,9 @@ def bake(index, sources, config) -> tuple[np.ndarray, np.ndarray]:
     snap = Snapshot(config=config, sources={"btc": sources}, index=index, data_version=index.data_version,
                     warnings=[], baked=False)
     parts: list[bytes] = []
-    index.known = set(index.meta.get("baked_direct", []))  # chain addresses by construction
-    for s in list(index.meta["addresses"]) + list(index.meta.get("baked_direct", [])):
+    index.known = set(index.meta.get("baked_direct", [])) | set(index.meta.get("baked_facts", []))  # in the chain
+    for s in (list(index.meta["addresses"]) + list(index.meta.get("baked_direct", []))
+              + list(index.meta.get("baked_facts", []))):
         r = screen_one_address(snap, s)
         r["subject"] = ""
         parts.append(orjson.dumps(r))

@@ -1,0 +1,335 @@
+"""Detections in Bitcoin screening answers (issue 15, points 1 and 5), computed once at index build.
+
+Two kinds of facts, stored per address beside the exposure index (``x_off``/``x_blob``: the JSON of each
+address's facts, ``meta["facts"]``: the addresses and the detection run), so that a precomputed answer and a
+computed one read the same bytes:
+
+* **Exposure rows of category** ``unidentified_service`` (services recognised by behaviour,
+  :mod:`chaintrace.detect.services`, the trace's cached detections of the store commit): the subject itself
+  behaves like a service (``direction: self``, ``hops_min`` 0), or received directly from one (``incoming``:
+  the first input of a transaction paying the subject is the service's; ``value``: what those transactions
+  paid the subject) or paid one directly (``outgoing``: a transaction spending the subject's coins pays the
+  service; ``value``: what those outputs paid the service). Each row carries the detection (kind,
+  confidence, hub, features, example txids) and ``txids`` (up to three of the direct transactions).
+  Informational: ``amount``/``share`` None, ``severity`` None unless the severity configuration names
+  ``detected_<kind>`` (e.g. ``detected_otc_desk: medium``).
+* **Detections on the subject** (the answer's ``detections`` list): laundering shapes the address takes part
+  in: ``peel-chain`` (role ``peel``: received a peel; ``chain``: held the chain's remainder),
+  ``structuring`` (role ``payer``: funded a split into near-equal outputs; ``recipient``: received one),
+  ``pass-through`` (``self``: spent what it received within the hold limit), ``dormancy`` (``self``: a coin
+  left unspent at least the dormancy limit, then moved). Each: ``{kind, role, confidence, severity, count,
+  evidence (up to three instances), thresholds}``; ``confidence`` is None (shapes, not scored), ``severity``
+  None unless the configuration names ``detected_<kind>`` (``detected_peel_chain: low``...).
+  Fan-out and fan-in are not reported on screened addresses (every exchange withdraws in batches and
+  consolidates); services are rows above.
+
+Thresholds: :data:`DEFAULTS`, overridden by the configuration's ``detections:`` section (docs/screening.md);
+the run (store commit, thresholds) is in every answer's ``data_version.detections``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import orjson
+
+from chaintrace.errors import UserError
+
+CATEGORY = "unidentified_service"
+EVIDENCE = 3  # instances / txids kept per row
+DEFAULTS: dict[str, dict] = {
+    "peel-chain": {"min_length": 8},
+    "structuring": {"min_outputs": 5, "tolerance": 0.05, "min_share": 0.8},
+    "pass-through": {"max_hold_blocks": 1, "min_receipts": 3, "min_share": 1.0},
+    "dormancy": {"min_dormant_blocks": 1000},
+}
+
+
+def thresholds(config) -> dict[str, dict]:
+    """:data:`DEFAULTS` overridden by the configuration's ``detections`` section (unknown names: an error)."""
+    given = getattr(config, "detections", None) or {}
+    out = {k: dict(v) for k, v in DEFAULTS.items()}
+    for kind, vals in given.items():
+        if kind not in out or not isinstance(vals, dict):
+            raise UserError(f"{config.source}: detections.{kind}: not one of {', '.join(DEFAULTS)} "
+                            "(a mapping of thresholds)")
+        bad = set(vals) - set(out[kind])
+        if bad:
+            raise UserError(f"{config.source}: detections.{kind}: no threshold {', '.join(sorted(bad))} "
+                            f"(it takes {', '.join(out[kind])})")
+        out[kind].update({k: type(out[kind][k])(v) for k, v in vals.items()})
+    return out
+
+
+def severity(config, kind: str) -> str | None:
+    """The configured severity of a detection kind (``detected_<kind>`` in ``severity:``), else None."""
+    return config.severity.get("detected_" + kind.replace("-", "_").lower())
+
+
+class _Facts:
+    """Accumulates facts per dense address id (rows hold dense ids until :meth:`resolve`)."""
+
+    def __init__(self):
+        self.exp: dict[int, list[dict]] = {}
+        self.det: dict[int, dict[tuple, dict]] = {}
+
+    def detection(self, a: int, kind: str, role: str, inst: dict, th: dict, sev: str | None) -> None:
+        if a < 0:
+            return
+        d = self.det.setdefault(a, {})
+        row = d.get((kind, role))
+        if row is None:
+            row = d[(kind, role)] = {"kind": kind, "role": role, "confidence": None, "severity": sev, "count": 0,
+                                     "evidence": [], "thresholds": th}
+        row["count"] += 1
+        if len(row["evidence"]) < EVIDENCE:
+            row["evidence"].append(inst)
+
+
+def _pairs(keys: list[np.ndarray], value: np.ndarray, tx: np.ndarray):
+    """Group rows by the key columns: (key columns of each group, value sums, distinct tx count, first txs)."""
+    order = np.lexsort([tx] + keys[::-1])
+    ks = [k[order] for k in keys]
+    v, t = value[order], tx[order]
+    if not len(t):
+        return [], [], [], []
+    first = np.r_[True, np.any([k[1:] != k[:-1] for k in ks], axis=0)]
+    starts = np.flatnonzero(first)
+    sums = np.add.reduceat(v.astype(np.int64), starts)
+    new_tx = first | np.r_[True, t[1:] != t[:-1]]
+    n_tx = np.add.reduceat(new_tx.astype(np.int64), starts)
+    ends = np.r_[starts[1:], len(t)]
+    firsts = [sorted(set(t[s:e][new_tx[s:e]].tolist()))[:EVIDENCE] for s, e in zip(starts.tolist(), ends.tolist())]
+    return [k[starts] for k in ks], sums, n_tx, firsts
+
+
+def _services(g, det, facts: _Facts, config, examples: dict[int, list]) -> None:
+    from chaintrace.detect.services import KINDS
+
+    n_addr = int(g.n_addresses)
+    row_of = np.full(n_addr + 1, -1, np.int64)
+    row_of[det.address] = np.arange(len(det))
+    oa = np.asarray(g.out_addr, np.int64)
+    out_tx = np.asarray(g.out_tx, np.int64)
+    tx_in = np.asarray(g.tx_in, np.int64)
+    in_output = np.asarray(g.in_output, np.int64)
+    val = np.asarray(g.out_value, np.int64)
+
+    def is_det(a):
+        return row_of[np.where(a >= 0, a, n_addr)] >= 0
+
+    # incoming: the first input's address of each transaction paying the subject
+    has_in = tx_in[out_tx + 1] > tx_in[out_tx]
+    fo = in_output[np.minimum(tx_in[out_tx], max(len(in_output) - 1, 0))] if len(in_output) else out_tx * 0 - 1
+    sender = np.where(has_in & (fo >= 0), oa[np.maximum(fo, 0)], -1)
+    m = (oa >= 0) & (sender >= 0) & (sender != oa) & is_det(sender)
+    incoming = _pairs([oa[m], sender[m]], val[m], out_tx[m])
+    # outgoing: the outputs to a service of each transaction spending the subject's coins
+    in_tx = np.repeat(np.arange(len(tx_in) - 1, dtype=np.int64), np.diff(tx_in))
+    payer = np.where(in_output >= 0, oa[np.maximum(in_output, 0)], -1)
+    pm = payer >= 0
+    pt, pa = in_tx[pm], payer[pm]
+    u = np.unique(pt * (n_addr + 1) + pa)  # distinct (spending tx, payer)
+    pt, pa = u // (n_addr + 1), u % (n_addr + 1)
+    dm = (oa >= 0) & is_det(oa)
+    d_out = np.flatnonzero(dm)
+    d_tx = out_tx[d_out]
+    so = np.argsort(d_tx, kind="stable")
+    d_out, d_tx = d_out[so], d_tx[so]
+    lo, hi = np.searchsorted(d_tx, pt, "left"), np.searchsorted(d_tx, pt, "right")
+    cnt = hi - lo
+    rep = np.repeat(np.arange(len(pt)), cnt)
+    pos = (np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)).astype(np.int64)
+    q = d_out[pos]
+    sa, sd = pa[rep], oa[q]
+    keep = sa != sd
+    outgoing = _pairs([sa[keep], sd[keep]], val[q][keep], pt[rep][keep])
+    rows: list[tuple[str, int, int, int, int, list[int]]] = [("self", int(a), int(a), 0, 0, []) for a in det.address]
+    for direction, (ks, sums, n_tx, firsts) in (("incoming", incoming), ("outgoing", outgoing)):
+        if len(ks):
+            rows += [(direction, a, x, v, n, f) for a, x, v, n, f in zip(ks[0].tolist(), ks[1].tolist(),
+                                                                       sums.tolist(), n_tx.tolist(), firsts)]
+    for direction, a, x, v, n, txs in rows:
+        i = int(row_of[x])
+        r = det.row(i)
+        kind = KINDS[int(det.kind[i])]
+        r["txids"] = examples.get(x, [])
+        facts.exp.setdefault(a, []).append(
+            {"category": CATEGORY, "abuse": None, "entity": ("unidentified", kind, r["hub"]), "actor": None,
+             "type": "direct", "direction": direction, "hops_min": 0 if direction == "self" else 1,
+             "amount": None, "share": None, "severity": severity(config, kind), "transfers": n, "detection": r,
+             "value": None if direction == "self" else str(v), "txids": [("tx", t) for t in txs]})
+
+
+def _flows(g, facts: _Facts, th: dict, config) -> None:
+    from chaintrace.detect import flows, peel
+
+    oa = np.asarray(g.out_addr, np.int64)
+    tx_in, tx_out = np.asarray(g.tx_in, np.int64), np.asarray(g.tx_out, np.int64)
+    in_output = np.asarray(g.in_output, np.int64)
+    p = th["peel-chain"]
+    sev = severity(config, "peel-chain")
+    for c in peel.peel_chains(peel.looks_like_peeling_chain(g), g.tx_out, g.out_value, g.out_addr,
+                              g.out_spender_tx, min_length=p["min_length"]):
+        base = {"start": ("tx", c["start"]), "length": c["length"], "peeled_total": str(c["peeled_total"])}
+        got: dict[int, list] = {}
+        for x in c["peels"]:
+            got.setdefault(x["address"], [[], 0])
+            got[x["address"]][0].append(x["tx"])
+            got[x["address"]][1] += x["value"]
+        for a, (txs, v) in got.items():
+            facts.detection(a, "peel-chain", "peel", {**base, "txids": [("tx", t) for t in txs[:EVIDENCE]],
+                                                       "value": str(v)}, p, sev)
+        held: dict[int, list] = {}
+        for t in c["txs"]:
+            o = int(in_output[tx_in[t]])
+            if o >= 0:
+                held.setdefault(int(oa[o]), []).append(t)
+        held.setdefault(c["remainder"]["address"], [])
+        for a, txs in held.items():
+            facts.detection(a, "peel-chain", "chain", {**base, "txids": [("tx", t) for t in txs[:EVIDENCE]]}, p, sev)
+    p = th["structuring"]
+    sev = severity(config, "structuring")
+    for d in flows.structuring(tx_out, np.asarray(g.out_value), g.tx_coinbase, min_outputs=p["min_outputs"],
+                               tolerance=p["tolerance"], min_share=p["min_share"]):
+        t = d["tx"]
+        inst = {"txid": ("tx", t), "n_outputs": d["n_outputs"], "near_equal": d["near_equal"],
+                "median": str(d["median"]), "total": str(d["total"])}
+        ins = in_output[tx_in[t]:tx_in[t + 1]]
+        for a in sorted({int(oa[o]) for o in ins if o >= 0}):
+            facts.detection(a, "structuring", "payer", inst, p, sev)
+        for a in sorted({int(x) for x in oa[tx_out[t]:tx_out[t + 1]]}):
+            facts.detection(a, "structuring", "recipient", inst, p, sev)
+    p = th["pass-through"]
+    sev = severity(config, "pass-through")
+    for d in flows.pass_through(np.asarray(g.out_tx), g.out_addr, np.asarray(g.out_value), g.out_spender_tx,
+                                g.tx_height, max_hold=p["max_hold_blocks"], min_receipts=p["min_receipts"],
+                                min_share=p["min_share"]):
+        os_ = d["outputs"][:EVIDENCE]
+        txs = sorted({int(g.out_tx[o]) for o in os_} | {int(g.out_spender_tx[o]) for o in os_})
+        facts.detection(d["address"], "pass-through", "self",
+                        {"receipts": d["receipts"], "received": str(d["received"]), "passed": str(d["passed"]),
+                         "max_hold_seen": d["max_hold_seen"], "txids": [("tx", t) for t in txs]}, p, sev)
+    p = th["dormancy"]
+    sev = severity(config, "dormancy")
+    for o in flows.dormancy(g.out_tx, g.out_spender_tx, g.tx_height, min_dormant=p["min_dormant_blocks"]).tolist():
+        t, s = int(g.out_tx[o]), int(g.out_spender_tx[o])
+        facts.detection(int(oa[o]), "dormancy", "self",
+                        {"output": ("out", o), "value": str(int(g.out_value[o])), "moved_txid": ("tx", s),
+                         "blocks_dormant": int(g.tx_height[s] - g.tx_height[t]),
+                         "seconds_dormant": int(g.tx_time[s] - g.tx_time[t])}, p, sev)
+
+
+def _resolve(x, txid: Callable[[int], str], tx_out: np.ndarray, out_tx: np.ndarray):
+    """("tx", id) / ("out", id) placeholders -> txid / txid:vout, recursively."""
+    if isinstance(x, tuple) and len(x) == 2 and x[0] in ("tx", "out"):
+        if x[0] == "tx":
+            return txid(x[1])
+        t = int(out_tx[x[1]])
+        return f"{txid(t)}:{x[1] - int(tx_out[t])}"
+    if isinstance(x, dict):
+        return {k: _resolve(v, txid, tx_out, out_tx) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_resolve(v, txid, tx_out, out_tx) for v in x]
+    return x
+
+
+def build_facts(ws, g, config, name_of: Callable[[list[int]], dict[int, str]],
+                txid_of: Callable[[list[int]], dict[int, str]]) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
+    """Facts of every address of the Bitcoin graph `g` touched by a detection: (address strings, ``x_off``,
+    ``x_blob`` (JSON ``{"exposures": [...], "detections": [...]}`` per address, in that order), the run's
+    description for ``data_version.detections``). `name_of` / `txid_of` resolve dense ids."""
+    from chaintrace.graph.services import cached_detections
+
+    th = thresholds(config)
+    det = cached_detections(ws, "btc", g)
+    facts = _Facts()
+    # example txids of each detected service: its first receipts and spends
+    ex: dict[int, list[int]] = {}
+    if len(det):
+        oa = np.asarray(g.out_addr, np.int64)
+        sel = np.flatnonzero(np.isin(oa, det.address))
+        sel = sel[np.argsort(oa[sel], kind="stable")]
+        for o in sel.tolist():
+            a = int(oa[o])
+            lst = ex.setdefault(a, [])
+            if len(lst) < 2 * EVIDENCE:
+                lst += [int(g.out_tx[o])] + ([int(g.out_spender_tx[o])] if g.out_spender_tx[o] >= 0 else [])
+        ex = {a: sorted(set(v))[:EVIDENCE] for a, v in ex.items()}
+        _services(g, det, facts, config, {a: [("tx", t) for t in v] for a, v in ex.items()})
+    _flows(g, facts, th, config)
+    # resolve ids
+    addrs = sorted(set(facts.exp) | set(facts.det))
+    hubs = {int(det.hub[i]) for i in range(len(det))} | {int(a) for a in det.address}
+    names = name_of(sorted(set(addrs) | hubs))
+    tx_needed: set[int] = set()
+
+    def collect(x):
+        if isinstance(x, tuple) and len(x) == 2 and x[0] in ("tx", "out"):
+            tx_needed.add(x[1] if x[0] == "tx" else int(g.out_tx[x[1]]))
+        elif isinstance(x, dict):
+            for v in x.values():
+                collect(v)
+        elif isinstance(x, list):
+            for v in x:
+                collect(v)
+
+    for a in addrs:
+        for e in facts.exp.get(a, ()):
+            collect(e["detection"]["txids"])
+            collect(e["txids"])
+        for d in facts.det.get(a, {}).values():
+            collect(d["evidence"])
+    tx_names = txid_of(sorted(tx_needed))
+    tx_out, out_tx = np.asarray(g.tx_out), np.asarray(g.out_tx)
+    keys, parts = [], []
+    for a in addrs:
+        name = names.get(a)
+        if name is None:
+            continue
+        exps = []
+        for e in sorted(facts.exp.get(a, ()), key=lambda e: (("self", "incoming", "outgoing").index(e["direction"]),
+                                                              e["detection"]["address"])):
+            r = dict(e["detection"])
+            r["address"], r["hub"] = names.get(r["address"]), names.get(r["hub"])
+            r["txids"] = _resolve(r["txids"], tx_names.__getitem__, tx_out, out_tx)
+            exps.append({**e, "entity": f"unidentified {e['entity'][1]} {r['hub']}", "detection": r,
+                         "txids": _resolve(e["txids"], tx_names.__getitem__, tx_out, out_tx)})
+        dets = [_resolve(d, tx_names.__getitem__, tx_out, out_tx)
+                for _, d in sorted(facts.det.get(a, {}).items())]
+        keys.append(name)
+        parts.append(orjson.dumps({"exposures": exps, "detections": dets}))
+    off = np.zeros(len(parts) + 1, np.int64)
+    if parts:
+        np.cumsum([len(p) for p in parts], out=off[1:])
+    blob = np.frombuffer(b"".join(parts), np.uint8) if parts else np.zeros(0, np.uint8)
+    run = {"commit": int(g.commit), "services": dict(det.thresholds), "flows": th,
+           "n_services": int(len(det)), "n_addresses": len(keys)}
+    return keys, off, blob, run
+
+
+def apply(r: dict, facts: dict | None, config) -> None:
+    """Put an address's facts into its answer `r` (after its other exposures, before scoring): the
+    ``unidentified_service`` rows appended to ``exposures``, ``detections`` set."""
+    if not facts:
+        return
+    r["exposures"] = r["exposures"] + facts["exposures"]
+    r["detections"] = facts["detections"]
+
+
+def score_detections(r: dict, config) -> None:
+    """Detections with a configured severity raise the answer's risk and score like a hop-0 exposure."""
+    from chaintrace.screen.config import RANK
+
+    best = RANK.get(r.get("risk") or "none", 0)
+    points = r.get("score") or 0
+    for d in r.get("detections", ()):
+        sev = d.get("severity")
+        if sev is None:
+            continue
+        r["rules"] = sorted(set(r.get("rules", [])) | {f"{sev}:detection:{d['kind']}"})
+        best = max(best, RANK[sev])
+        points = max(points, int(round(config.points[sev] * config.weight(0))))
+    if r.get("risk") is not None:
+        r["risk"] = {v: k for k, v in RANK.items()}[best]
+        r["score"] = points
