@@ -89,6 +89,7 @@ class TraceRequest:
     follow_services: bool = False  # True: do not stop at services detected by behaviour (service_like sinks)
     through_mixers: bool = False  # follow custodial-mixer payouts linked to traced deposits (probabilistic)
     mixer_params: dict = field(default_factory=dict)  # linking parameters (chaintrace.detect.mixers.DEFAULTS)
+    detections: bool = False  # Bitcoin: list the laundering shapes touching the traced paths (trace.detections)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
           since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
           follow_services: bool = False, through_mixers: bool = False, mixer_params: dict | None = None,
-          progress: Progress = NULL) -> TraceReport:
+          detections: bool = False, progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
     Seeds (Bitcoin): an address (every output it received, within `since`..`until`), a txid (its outputs)
@@ -142,6 +143,10 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     along the mixer's payouts linked to its deposits by amount minus a fee and delay
     (:mod:`chaintrace.trace.mixers`; `mixer_params`: fee_min, fee_max, delay_min, delay_max, max_parts,
     min_confidence), reported apart in ``report.probabilistic``.
+    `detections` (Bitcoin): ``report.detections`` lists the peel chains, fan-outs/ins, structuring, rapid
+    pass-through and dormancy touching the traced paths, and each `explain` entry those touching its address
+    (:mod:`chaintrace.trace.detections`; off by default in the library, on by default in ``chaintrace trace``:
+    it runs the flow detectors over the whole store, seconds at a few hundred thousand transactions).
 
     Raises :class:`~chaintrace.errors.UserError` for bad requests (unknown seed, empty store, unsupported
     policy, contradicting limits). The returned report satisfies the value invariant exactly.
@@ -186,7 +191,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         actor_files=[str(a) for a in actors], registry=registry,
         clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins,
         follow_services=bool(follow_services), through_mixers=bool(through_mixers),
-        mixer_params=dict(mixer_params or {}))
+        mixer_params=dict(mixer_params or {}), detections=bool(detections))
     report = tracer.run(ws, req, progress)
     name_actors(ws, report, req.actor_files, req.registry)
     from chaintrace.trace.evidence import describe_evidence
