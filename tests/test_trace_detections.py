@@ -106,3 +106,26 @@ def test_cli_detections_flag(peel, tmp_path):
     assert on.exit_code == 0 and off.exit_code == 0, (on.output[-2000:], off.output[-2000:])
     assert "peel-chain" in json.loads(on.output)["detections"]["counts"]
     assert "detections" not in json.loads(off.output)
+
+
+def test_docs_example_runs_with_key_output(tmp_path, monkeypatch):
+    """docs/tracing.md, "Detections touching the traced paths": the example runs as written and shows its
+    key output (the inline `# -> ...` expectation)."""
+    import re
+    import shlex
+
+    from chaintrace.cli import main
+    from click.testing import CliRunner
+    from tests.conftest import REPO
+
+    doc = (REPO / "docs" / "tracing.md").read_text()
+    block = re.search(r"### Detections touching the traced paths.*?```\n(.*?)```", doc, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    lines = [x for x in block.splitlines() if x.startswith("chaintrace ")]
+    assert len(lines) == 2
+    for line in lines:
+        cmd, _, expect = line.partition("  # -> ")
+        r = CliRunner().invoke(main, shlex.split(cmd)[1:])
+        assert r.exit_code == 0, (line, r.output[-2000:])
+        if expect:
+            assert expect in r.output, (expect, r.output[-3000:])
