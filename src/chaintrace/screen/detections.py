@@ -67,7 +67,7 @@ def severity(config, kind: str) -> str | None:
 
 
 class _Facts:
-    """Accumulates facts per dense address id (rows hold dense ids until :meth:`resolve`)."""
+    """Accumulates facts per dense address id (exposure rows and detection rows, resolved)."""
 
     def __init__(self):
         self.exp: dict[int, list[dict]] = {}
@@ -98,12 +98,17 @@ def _pairs(keys: list[np.ndarray], value: np.ndarray, tx: np.ndarray):
     sums = np.add.reduceat(v.astype(np.int64), starts)
     new_tx = first | np.r_[True, t[1:] != t[:-1]]
     n_tx = np.add.reduceat(new_tx.astype(np.int64), starts)
-    ends = np.r_[starts[1:], len(t)]
-    firsts = [sorted(set(t[s:e][new_tx[s:e]].tolist()))[:EVIDENCE] for s, e in zip(starts.tolist(), ends.tolist())]
+    grp = np.cumsum(first) - 1
+    rank = np.cumsum(new_tx) - np.cumsum(new_tx)[starts][grp]  # 0-based rank of a distinct tx in its group
+    keep = new_tx & (rank < EVIDENCE)
+    firsts: list[list[int]] = [[] for _ in range(len(starts))]
+    for gi, tt in zip(grp[keep].tolist(), t[keep].tolist()):
+        firsts[gi].append(tt)
     return [k[starts] for k in ks], sums, n_tx, firsts
 
 
-def _services(g, det, facts: _Facts, config, examples: dict[int, list]) -> None:
+def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], txid: Callable[[int], str],
+              examples: dict[int, list[str]]) -> None:
     from chaintrace.detect.services import KINDS
 
     n_addr = int(g.n_addresses)
@@ -144,25 +149,42 @@ def _services(g, det, facts: _Facts, config, examples: dict[int, list]) -> None:
     sa, sd = pa[rep], oa[q]
     keep = sa != sd
     outgoing = _pairs([sa[keep], sd[keep]], val[q][keep], pt[rep][keep])
-    rows: list[tuple[str, int, int, int, int, list[int]]] = [("self", int(a), int(a), 0, 0, []) for a in det.address]
-    for direction, (ks, sums, n_tx, firsts) in (("incoming", incoming), ("outgoing", outgoing)):
-        if len(ks):
-            rows += [(direction, a, x, v, n, f) for a, x, v, n, f in zip(ks[0].tolist(), ks[1].tolist(),
-                                                                       sums.tolist(), n_tx.tolist(), firsts)]
-    for direction, a, x, v, n, txs in rows:
-        i = int(row_of[x])
+    # each detection resolved once: in full for the service itself (with example txids), without the
+    # examples on its counterparties' rows (their own direct transactions are their evidence)
+    full: dict[int, dict] = {}
+    brief: dict[int, dict] = {}
+    head: dict[int, tuple] = {}
+    for i in range(len(det)):
         r = det.row(i)
         kind = KINDS[int(det.kind[i])]
-        r["txids"] = examples.get(x, [])
+        r["address"], r["hub"] = name(r["address"]), name(r["hub"])
+        brief[i] = dict(r)
+        r["txids"] = examples.get(int(det.address[i]), [])
+        full[i] = r
+        head[i] = (f"unidentified {kind} {r['hub']}", severity(config, kind))
+
+    def add(a: int, i: int, direction: str, v, n: int, txs: list[str]) -> None:
+        entity, sev = head[i]
         facts.exp.setdefault(a, []).append(
-            {"category": CATEGORY, "abuse": None, "entity": ("unidentified", kind, r["hub"]), "actor": None,
-             "type": "direct", "direction": direction, "hops_min": 0 if direction == "self" else 1,
-             "amount": None, "share": None, "severity": severity(config, kind), "transfers": n, "detection": r,
-             "value": None if direction == "self" else str(v), "txids": [("tx", t) for t in txs]})
+            {"category": CATEGORY, "abuse": None, "entity": entity, "actor": None, "type": "direct",
+             "direction": direction, "hops_min": 0 if direction == "self" else 1, "amount": None, "share": None,
+             "severity": sev, "transfers": n, "detection": full[i] if direction == "self" else brief[i],
+             "value": v, "txids": txs})
+
+    for i, a in enumerate(det.address.tolist()):
+        add(int(a), i, "self", None, 0, [])
+    for direction, (ks, sums, n_tx, firsts) in (("incoming", incoming), ("outgoing", outgoing)):
+        if len(ks):
+            for a, x, v, n, f in zip(ks[0].tolist(), ks[1].tolist(), sums.tolist(), n_tx.tolist(), firsts):
+                add(a, int(row_of[x]), direction, str(v), n, [txid(t) for t in f])
 
 
-def _flows(g, facts: _Facts, th: dict, config) -> None:
+def _flows(g, facts: _Facts, th: dict, config, tx: Callable[[int], str]) -> None:
     from chaintrace.detect import flows, peel
+
+    def output(o: int) -> str:
+        t = int(g.out_tx[o])
+        return f"{tx(t)}:{o - int(g.tx_out[t])}"
 
     oa = np.asarray(g.out_addr, np.int64)
     tx_in, tx_out = np.asarray(g.tx_in, np.int64), np.asarray(g.tx_out, np.int64)
@@ -171,14 +193,14 @@ def _flows(g, facts: _Facts, th: dict, config) -> None:
     sev = severity(config, "peel-chain")
     for c in peel.peel_chains(peel.looks_like_peeling_chain(g), g.tx_out, g.out_value, g.out_addr,
                               g.out_spender_tx, min_length=p["min_length"]):
-        base = {"start": ("tx", c["start"]), "length": c["length"], "peeled_total": str(c["peeled_total"])}
+        base = {"start": tx(c["start"]), "length": c["length"], "peeled_total": str(c["peeled_total"])}
         got: dict[int, list] = {}
         for x in c["peels"]:
             got.setdefault(x["address"], [[], 0])
             got[x["address"]][0].append(x["tx"])
             got[x["address"]][1] += x["value"]
         for a, (txs, v) in got.items():
-            facts.detection(a, "peel-chain", "peel", {**base, "txids": [("tx", t) for t in txs[:EVIDENCE]],
+            facts.detection(a, "peel-chain", "peel", {**base, "txids": [tx(t) for t in txs[:EVIDENCE]],
                                                        "value": str(v)}, p, sev)
         held: dict[int, list] = {}
         for t in c["txs"]:
@@ -187,13 +209,13 @@ def _flows(g, facts: _Facts, th: dict, config) -> None:
                 held.setdefault(int(oa[o]), []).append(t)
         held.setdefault(c["remainder"]["address"], [])
         for a, txs in held.items():
-            facts.detection(a, "peel-chain", "chain", {**base, "txids": [("tx", t) for t in txs[:EVIDENCE]]}, p, sev)
+            facts.detection(a, "peel-chain", "chain", {**base, "txids": [tx(t) for t in txs[:EVIDENCE]]}, p, sev)
     p = th["structuring"]
     sev = severity(config, "structuring")
     for d in flows.structuring(tx_out, np.asarray(g.out_value), g.tx_coinbase, min_outputs=p["min_outputs"],
                                tolerance=p["tolerance"], min_share=p["min_share"]):
         t = d["tx"]
-        inst = {"txid": ("tx", t), "n_outputs": d["n_outputs"], "near_equal": d["near_equal"],
+        inst = {"txid": tx(t), "n_outputs": d["n_outputs"], "near_equal": d["near_equal"],
                 "median": str(d["median"]), "total": str(d["total"])}
         ins = in_output[tx_in[t]:tx_in[t + 1]]
         for a in sorted({int(oa[o]) for o in ins if o >= 0}):
@@ -209,94 +231,50 @@ def _flows(g, facts: _Facts, th: dict, config) -> None:
         txs = sorted({int(g.out_tx[o]) for o in os_} | {int(g.out_spender_tx[o]) for o in os_})
         facts.detection(d["address"], "pass-through", "self",
                         {"receipts": d["receipts"], "received": str(d["received"]), "passed": str(d["passed"]),
-                         "max_hold_seen": d["max_hold_seen"], "txids": [("tx", t) for t in txs]}, p, sev)
+                         "max_hold_seen": d["max_hold_seen"], "txids": [tx(t) for t in txs]}, p, sev)
     p = th["dormancy"]
     sev = severity(config, "dormancy")
     for o in flows.dormancy(g.out_tx, g.out_spender_tx, g.tx_height, min_dormant=p["min_dormant_blocks"]).tolist():
         t, s = int(g.out_tx[o]), int(g.out_spender_tx[o])
         facts.detection(int(oa[o]), "dormancy", "self",
-                        {"output": ("out", o), "value": str(int(g.out_value[o])), "moved_txid": ("tx", s),
+                        {"output": output(o), "value": str(int(g.out_value[o])), "moved_txid": tx(s),
                          "blocks_dormant": int(g.tx_height[s] - g.tx_height[t]),
                          "seconds_dormant": int(g.tx_time[s] - g.tx_time[t])}, p, sev)
 
 
-def _resolve(x, txid: Callable[[int], str], tx_out: np.ndarray, out_tx: np.ndarray):
-    """("tx", id) / ("out", id) placeholders -> txid / txid:vout, recursively."""
-    if isinstance(x, tuple) and len(x) == 2 and x[0] in ("tx", "out"):
-        if x[0] == "tx":
-            return txid(x[1])
-        t = int(out_tx[x[1]])
-        return f"{txid(t)}:{x[1] - int(tx_out[t])}"
-    if isinstance(x, dict):
-        return {k: _resolve(v, txid, tx_out, out_tx) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_resolve(v, txid, tx_out, out_tx) for v in x]
-    return x
-
-
-def build_facts(ws, g, config, name_of: Callable[[list[int]], dict[int, str]],
-                txid_of: Callable[[list[int]], dict[int, str]]) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
+def build_facts(ws, g, config, name_of: Callable[[int], str | None],
+                txid_of: Callable[[int], str]) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
     """Facts of every address of the Bitcoin graph `g` touched by a detection: (address strings, ``x_off``,
     ``x_blob`` (JSON ``{"exposures": [...], "detections": [...]}`` per address, in that order), the run's
-    description for ``data_version.detections``). `name_of` / `txid_of` resolve dense ids."""
+    description for ``data_version.detections``). `name_of` / `txid_of` resolve one dense id."""
     from chaintrace.graph.services import cached_detections
 
     th = thresholds(config)
     det = cached_detections(ws, "btc", g)
     facts = _Facts()
-    # example txids of each detected service: its first receipts and spends
-    ex: dict[int, list[int]] = {}
     if len(det):
+        # example txids of each detected service: its first receipts and spends
         oa = np.asarray(g.out_addr, np.int64)
         sel = np.flatnonzero(np.isin(oa, det.address))
         sel = sel[np.argsort(oa[sel], kind="stable")]
-        for o in sel.tolist():
-            a = int(oa[o])
-            lst = ex.setdefault(a, [])
-            if len(lst) < 2 * EVIDENCE:
-                lst += [int(g.out_tx[o])] + ([int(g.out_spender_tx[o])] if g.out_spender_tx[o] >= 0 else [])
-        ex = {a: sorted(set(v))[:EVIDENCE] for a, v in ex.items()}
-        _services(g, det, facts, config, {a: [("tx", t) for t in v] for a, v in ex.items()})
-    _flows(g, facts, th, config)
-    # resolve ids
-    addrs = sorted(set(facts.exp) | set(facts.det))
-    hubs = {int(det.hub[i]) for i in range(len(det))} | {int(a) for a in det.address}
-    names = name_of(sorted(set(addrs) | hubs))
-    tx_needed: set[int] = set()
-
-    def collect(x):
-        if isinstance(x, tuple) and len(x) == 2 and x[0] in ("tx", "out"):
-            tx_needed.add(x[1] if x[0] == "tx" else int(g.out_tx[x[1]]))
-        elif isinstance(x, dict):
-            for v in x.values():
-                collect(v)
-        elif isinstance(x, list):
-            for v in x:
-                collect(v)
-
-    for a in addrs:
-        for e in facts.exp.get(a, ()):
-            collect(e["detection"]["txids"])
-            collect(e["txids"])
-        for d in facts.det.get(a, {}).values():
-            collect(d["evidence"])
-    tx_names = txid_of(sorted(tx_needed))
-    tx_out, out_tx = np.asarray(g.tx_out), np.asarray(g.out_tx)
+        a_sel = oa[sel]
+        starts = np.flatnonzero(np.r_[True, a_sel[1:] != a_sel[:-1]]) if len(sel) else np.zeros(0, np.int64)
+        ex: dict[int, list[str]] = {}
+        for st in starts.tolist():
+            os_ = sel[st:st + EVIDENCE]
+            ts = set(np.asarray(g.out_tx)[os_].tolist()) | {t for t in np.asarray(g.out_spender_tx)[os_].tolist()
+                                                           if t >= 0}
+            ex[int(a_sel[st])] = [txid_of(t) for t in sorted(ts)[:EVIDENCE]]
+        _services(g, det, facts, config, name_of, txid_of, ex)
+    _flows(g, facts, th, config, txid_of)
+    order = {"self": 0, "incoming": 1, "outgoing": 2}
     keys, parts = [], []
-    for a in addrs:
-        name = names.get(a)
+    for a in sorted(set(facts.exp) | set(facts.det)):
+        name = name_of(a)
         if name is None:
             continue
-        exps = []
-        for e in sorted(facts.exp.get(a, ()), key=lambda e: (("self", "incoming", "outgoing").index(e["direction"]),
-                                                              e["detection"]["address"])):
-            r = dict(e["detection"])
-            r["address"], r["hub"] = names.get(r["address"]), names.get(r["hub"])
-            r["txids"] = _resolve(r["txids"], tx_names.__getitem__, tx_out, out_tx)
-            exps.append({**e, "entity": f"unidentified {e['entity'][1]} {r['hub']}", "detection": r,
-                         "txids": _resolve(e["txids"], tx_names.__getitem__, tx_out, out_tx)})
-        dets = [_resolve(d, tx_names.__getitem__, tx_out, out_tx)
-                for _, d in sorted(facts.det.get(a, {}).items())]
+        exps = sorted(facts.exp.get(a, ()), key=lambda e: (order[e["direction"]], e["detection"]["address"] or ""))
+        dets = [d for _, d in sorted(facts.det.get(a, {}).items())]
         keys.append(name)
         parts.append(orjson.dumps({"exposures": exps, "detections": dets}))
     off = np.zeros(len(parts) + 1, np.int64)

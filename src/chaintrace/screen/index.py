@@ -465,8 +465,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
 
     t_facts = time.perf_counter()
     fact_addrs, arrays["x_off"], arrays["x_blob"], run = build_facts(
-        ws, g, config, lambda ids: {i: id_to_str.get(i) or address_strings(ws, [i]).get(i) for i in ids},
-        lambda ids: {i: tx_by_all[i] for i in ids})
+        ws, g, config, lambda i: id_to_str.get(i) or address_strings(ws, [i]).get(i), tx_by_all.__getitem__)
     fact_keys = [A.key("btc", s) for s in fact_addrs]
     data_version["detections"] = run
     taken = exposed_keys | set(baked_direct)
