@@ -41,8 +41,9 @@ def test_service_rows_value_and_txids_match_the_store(peel):
                 continue
             assert e["category"] == "unidentified_service" and e["severity"] is None and e["amount"] is None
             d = e["detection"]
-            assert d["kind"] and 0 < d["confidence"] <= 1 and d["features"]
-            assert bool(d.get("txids")) == (e["direction"] == "self")  # the service's examples: on its own row
+            assert d["kind"] and 0 < d["confidence"] <= 1 and d["hub"]
+            # the service's features and example txids: on its own row; its counterparties carry its identity
+            assert bool(d.get("txids")) == bool(d.get("features")) == (e["direction"] == "self")
             assert e["entity"] == f"unidentified {d['kind']} {d['hub']}"
             if e["direction"] == "self":
                 assert d["address"] == subject and e["hops_min"] == 0

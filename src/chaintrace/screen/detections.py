@@ -149,8 +149,9 @@ def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], 
     sa, sd = pa[rep], oa[q]
     keep = sa != sd
     outgoing = _pairs([sa[keep], sd[keep]], val[q][keep], pt[rep][keep])
-    # each detection resolved once: in full for the service itself (with example txids), without the
-    # examples on its counterparties' rows (their own direct transactions are their evidence)
+    # each detection resolved once: in full for the service itself (features, example txids); on its
+    # counterparties' rows its identity only (address, kind, confidence, hub: their own direct transactions
+    # are their evidence; the features are one screen of the service address away)
     full: dict[int, dict] = {}
     brief: dict[int, dict] = {}
     head: dict[int, tuple] = {}
@@ -158,7 +159,7 @@ def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], 
         r = det.row(i)
         kind = KINDS[int(det.kind[i])]
         r["address"], r["hub"] = name(r["address"]), name(r["hub"])
-        brief[i] = dict(r)
+        brief[i] = {k: r[k] for k in ("address", "kind", "confidence", "hub")}
         r["txids"] = examples.get(int(det.address[i]), [])
         full[i] = r
         head[i] = (f"unidentified {kind} {r['hub']}", severity(config, kind))
