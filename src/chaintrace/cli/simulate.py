@@ -153,3 +153,42 @@ def simulate_eth_cmd(ws, out_dir, txs, seed, scenario, tag_coverage, users, per_
         rep = ingest_etl(ws, r.out_dir, progress=RichProgress())
         if fmt != "json":
             console.print(f"ingested {rep.blocks} blocks, {rep.transactions} transactions into {ws.path}")
+
+
+@simulate.command("bridge")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory (created; must be empty unless --overwrite).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed: same bytes).")
+@click.option("--hacks", type=click.IntRange(1, 40), default=8, show_default=True,
+              help="Bridge deposits of stolen funds in each direction (btc -> eth and eth -> btc).")
+@click.option("--users", type=click.IntRange(0, 110), default=60, show_default=True,
+              help="Ordinary users bridging at the same time in each direction (the ambiguity).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+@click.option("--ingest", "do_ingest", is_flag=True,
+              help="Also ingest both chains (OUT/btc and OUT/eth) into the workspace (--data).")
+@format_option("text", "json")
+@data_option
+def simulate_bridge_cmd(ws, out_dir, seed, hacks, users, overwrite, do_ingest, fmt):
+    """Simulate a custodial bridge (WBTC-style) between a Bitcoin and an Ethereum chain, with stolen funds
+    crossing it both ways: OUT/btc (blk00000.dat), OUT/eth (ethereum-etl export), tags.yaml, truth.json,
+    stolen-btc.txt, stolen-eth.txt. Ingest both into one workspace to trace across (trace --through-bridges).
+
+    \b
+    Example:
+      chaintrace simulate bridge --out sim-bridge --seed 7 --ingest
+      chaintrace trace --from-file sim-bridge/stolen-btc.txt --tags sim-bridge/tags.yaml --through-bridges
+    """
+    from chaintrace.sim.bridge_world import simulate_bridge
+
+    r = simulate_bridge(out_dir, seed=seed, params={"hacks": hacks, "users": users}, overwrite=overwrite)
+    if do_ingest:
+        from chaintrace.chains.btc import ingest_block_files
+        from chaintrace.chains.eth import ingest_etl
+
+        ingest_block_files(ws, [r["out_dir"] + "/btc"], progress=RichProgress())
+        ingest_etl(ws, r["out_dir"] + "/eth", progress=RichProgress())
+        r["ingested_into"] = str(ws.path)
+    if fmt == "json":
+        print_json(r)
+        return
+    console.print(table("simulate bridge", ["", "value"], [(k.replace("_", " "), str(v)) for k, v in r.items()]))

@@ -80,6 +80,19 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
                    "(reported apart, probabilistic, with confidences; docs/tracing.md).")
 @click.option("--mixer-min-confidence", type=float, default=None,
               help="--through-mixers: links below this confidence carry nothing [0.02].")
+@click.option("--through-bridges", is_flag=True, default=False,
+              help="Continue on the other chain (btc <-> eth) from the bridge releases matched with traced deposits, "
+                   "carrying the matched share: event matches as taint, amount+time ones probabilistic, reported "
+                   "apart (docs/tracing.md, 'Through bridges').")
+@click.option("--bridge", "bridge_addrs", multiple=True, metavar="ADDRESS",
+              help="The reached bridge's address on the other chain (BTC custodian or ETH contract) [its bridge "
+                   "tags with the same actor]. Repeatable.")
+@click.option("--bridge-min-confidence", type=float, default=None,
+              help="--through-bridges: amount+time matches below this confidence carry nothing [0].")
+@click.option("--bridge-fee-max", "b_fee_max", type=float, default=None,
+              help="Bridge matching: highest fee rate [0.01] (docs/detection.md, 'Bridges').")
+@click.option("--bridge-delay-max", "b_delay_max", type=int, default=None,
+              help="Bridge matching: longest delay between deposit and release, seconds [86400].")
 @click.option("--explain", multiple=True, metavar="ADDRESS",
               help="Show the paths from the seeds to ADDRESS with the amount carried at each hop. Repeatable.")
 @click.option("--detections/--no-detections", default=True, show_default=True,
@@ -92,7 +105,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @data_option
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
               min_value, min_share, since, until, max_txs, coinjoins, follow_services, through_mixers,
-              mixer_min_confidence, explain, detections, top_paths, out_file, fmt):
+              mixer_min_confidence, through_bridges, bridge_addrs, bridge_min_confidence, b_fee_max, b_delay_max,
+              explain, detections, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -104,6 +118,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
       chaintrace trace --from-file sim-btc/stolen.txt --follow-services
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --through-mixers
+      chaintrace trace --from-file sim-bridge/stolen.txt --tags sim-bridge/tags.yaml --through-bridges
     """
     from chaintrace.trace import read_seed_file, trace
     from chaintrace.report.text import print_text, to_csv
@@ -115,6 +130,9 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
                    explain=explain, top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
                    through_mixers=through_mixers, detections=detections,
                    mixer_params={"min_confidence": mixer_min_confidence} if mixer_min_confidence is not None else None,
+                   through_bridges=through_bridges,
+                   bridge_params={"bridges": list(bridge_addrs) or None, "min_confidence": bridge_min_confidence,
+                                  "fee_max": b_fee_max, "delay_max": b_delay_max},
                    progress=RichProgress())
     if out_file:
         write_report_file(report, out_file)

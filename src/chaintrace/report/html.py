@@ -140,6 +140,10 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
         h.append("</table>")
     if r0.probabilistic is not None:
         h.append(probabilistic_html(r0))
+    if r0.cross_chain is not None:
+        from chaintrace.report.crosschain import cross_chain_html
+
+        h.append(cross_chain_html(r0))
     bridged = [x for x in r0.sinks if x.bridge is not None]
     if bridged:
         h.append("<h2>Bridges: deposits matched on the other chain</h2><table><tr><th>deposit</th>"

@@ -209,6 +209,10 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
                         f"transfers scanned); {tags}", style="dim"))
     if report.probabilistic is not None:
         out.extend(probabilistic_renderables(report, top))
+    if report.cross_chain is not None:
+        from chaintrace.report.crosschain import cross_chain_renderables
+
+        out.extend(cross_chain_renderables(report, top))
     return out
 
 

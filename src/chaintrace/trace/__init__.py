@@ -125,7 +125,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
           since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
           follow_services: bool = False, through_mixers: bool = False, mixer_params: dict | None = None,
-          detections: bool = False, progress: Progress = NULL) -> TraceReport:
+          through_bridges: bool = False, bridge_params: dict | None = None, detections: bool = False,
+          progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
     Seeds (Bitcoin): an address (every output it received, within `since`..`until`), a txid (its outputs)
@@ -147,6 +148,11 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     pass-through and dormancy touching the traced paths, and each `explain` entry those touching its address
     (:mod:`chaintrace.trace.detections`; off by default in the library, on by default in ``chaintrace trace``:
     it runs the flow detectors over the whole store, seconds at a few hundred thousand transactions).
+    `through_bridges`: value reaching a bridge whose release on the other chain is in the store is followed on
+    that chain from the release, carrying the matched share (:mod:`chaintrace.trace.crosschain`; deterministic
+    ``event`` matches as taint, ``amount+time`` ones probabilistic), in ``report.cross_chain``. `bridge_params`:
+    ``bridges`` (addresses of the bridge on the other chain; default: its ``bridge`` tags), ``min_confidence``
+    and the matching thresholds fee_min, fee_max, fee_fixed, delay_min, delay_max (docs/detection.md).
 
     Raises :class:`~chaintrace.errors.UserError` for bad requests (unknown seed, empty store, unsupported
     policy, contradicting limits). The returned report satisfies the value invariant exactly.
@@ -184,12 +190,15 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     s, u = parse_bound(since, "--since"), parse_bound(until, "--until")
     if s and u and s.kind == u.kind and s.value > u.value:
         raise UserError(f"--since ({s}) is after --until ({u})")
+    explain_all = [str(a).strip() for a in explain]  # --through-bridges: the other chain's go to the continuation
     req = TraceRequest(
         seeds=[str(x).strip() for x in seeds], policy=policy, fee_mode=fee_mode, max_hops=max_hops,
         min_value=tracer.default_min_value if min_value is None else int(min_value), min_share=float(min_share),
         since=s, until=u, max_txs=max_txs, tag_files=[str(t) for t in tags],
         actor_files=[str(a) for a in actors], registry=registry,
-        clusters=clusters, explain=[str(a).strip() for a in explain], top_paths=top_paths, coinjoins=coinjoins,
+        clusters=clusters, explain=[a for a in explain_all if not through_bridges
+                                    or a.lower().startswith("0x") == (chain == "eth")],
+        top_paths=top_paths, coinjoins=coinjoins,
         follow_services=bool(follow_services), through_mixers=bool(through_mixers),
         mixer_params=dict(mixer_params or {}), detections=bool(detections))
     report = tracer.run(ws, req, progress)
@@ -199,7 +208,20 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     describe_evidence(ws, report, req)
     from chaintrace.trace.bridges import attach_bridge_matches
 
-    attach_bridge_matches(ws, report)  # bridge sinks list the matched transfers on the other chain
+    bp = dict(bridge_params or {})
+    min_conf = bp.pop("min_confidence", None)
+    if min_conf is not None and not 0.0 <= float(min_conf) <= 1.0:
+        raise UserError(f"--bridge-min-confidence is between 0 and 1, not {min_conf}")
+    # bridge sinks list the matched transfers on the other chain
+    attach_bridge_matches(ws, report, tags=req.tag_files, registry=req.registry, **bp)
+    if through_bridges:
+        from chaintrace.trace.crosschain import through_bridges as cross
+
+        report.cross_chain = cross(ws, report, trace, dict(
+            policy=policy, fee_mode=fee_mode, max_hops=max_hops, min_share=min_share, until=u, max_txs=max_txs,
+            tags=tags, actors=actors, registry=registry, clusters=clusters, explain=explain_all,
+            top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services, detections=detections,
+            bridge_params={k: v for k, v in bp.items() if k != "bridges"}), min_conf)
     check_invariant(report)
     return report
 

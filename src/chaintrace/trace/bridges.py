@@ -4,8 +4,8 @@
 confidence. ``rule == "event"`` matches are deterministic (the deposit names its destination); ``amount+time``
 matches are probabilistic candidates, their confidences a split that never sums over 1 per deposit.
 
-The trace does not continue on the other chain (``--through-bridges`` is not built): the matched release is
-where to start the next trace, on the other chain, with its recipient and amount given here.
+With ``trace --through-bridges`` the trace continues on the other chain from the matched releases
+(:mod:`chaintrace.trace.crosschain`).
 """
 from __future__ import annotations
 
@@ -14,9 +14,25 @@ from chaintrace.trace.report import TraceReport
 BRIDGE_CATEGORIES = ("bridge", "defi_bridge")
 
 
-def attach_bridge_matches(ws, report: TraceReport, **params) -> None:
+def _other_side(ws, report: TraceReport, sinks, other: str, tags, registry: bool, bridges) -> list[str]:
+    """Addresses of the reached bridges on the `other` chain: those of `bridges` written like `other`'s
+    addresses, else the `other` chain's tags of a bridge category with the actor (or label) of a reached sink."""
+    if bridges:
+        return [b for b in bridges if b.lower().startswith("0x") == (other == "eth")]
+    from chaintrace.trace import load_trace_tags
+
+    keys = {s.actor or s.label for s in sinks}
+    return sorted({t.address for t in load_trace_tags(ws, other, list(tags or ()), registry)
+                   if t.category in BRIDGE_CATEGORIES and (t.actor or t.label) in keys})
+
+
+def attach_bridge_matches(ws, report: TraceReport, *, tags=(), registry: bool = True, bridges=None,
+                          **params) -> None:
     """Fill ``sink.bridge`` of every bridge sink of `report` (in place) and note what the matching stood on in
-    ``report.assumptions["bridges"]``."""
+    ``report.assumptions["bridges"]``. The bridge's addresses on the other chain come from `bridges` or from
+    the other chain's ``bridge`` tags with the same actor (`tags` files and, with `registry`, the registry):
+    on Bitcoin the reached custodian addresses are matched against Ethereum mints (and the contract's payouts);
+    on Ethereum the reached bridge contracts need the custodian's Bitcoin addresses."""
     sinks = [s for s in report.sinks if s.category in BRIDGE_CATEGORIES]
     if not sinks:
         return
@@ -30,13 +46,16 @@ def attach_bridge_matches(ws, report: TraceReport, **params) -> None:
         return
     from chaintrace.graph.bridges import bridge_matches
 
-    btc_bridges = sorted({s.address for s in sinks}) if report.chain == "btc" else []
-    if not btc_bridges:
+    far = _other_side(ws, report, sinks, other, tags, registry, bridges)
+    near = sorted({s.address for s in sinks})
+    btc_bridges = near + far if report.chain == "btc" else far + near
+    if not [b for b in btc_bridges if not b.lower().startswith("0x")]:
         for s in sinks:
             s.bridge = []
         report.assumptions["bridges"] = ("a bridge contract on Ethereum was reached; matching its deposits needs "
-                                         "the bridge's Bitcoin custodian address: run chaintrace detect bridges "
-                                         "--bridge CONTRACT --bridge CUSTODIAN")
+                                         "the bridge's Bitcoin custodian address: tag it (category bridge, the "
+                                         "same actor) or name it (trace --bridge ADDRESS; chaintrace detect "
+                                         "bridges --bridge CONTRACT --bridge CUSTODIAN)")
         return
     res = bridge_matches(ws, btc_bridges, **params)
     by_ref: dict[str, list[dict]] = {}
@@ -53,7 +72,7 @@ def attach_bridge_matches(ws, report: TraceReport, **params) -> None:
     report.assumptions["bridges"] = (
         f"{n} of {len(sinks)} bridge deposit(s) matched on {other} (fee {p['fee_min']:.2%}-{p['fee_max']:.2%} + "
         f"{p['fee_fixed']} sat, delay {p['delay_min']}-{p['delay_max']} s; rule event = deterministic, "
-        "amount+time = probabilistic split); the trace stops at the bridge")
+        "amount+time = probabilistic split)")
     for e in report.explain:
         hit = [s for s in sinks if s.address == e.get("address") and s.bridge]
         if hit:

@@ -112,13 +112,33 @@ def _resolve_seeds(ws, g: EthGraph, req: TraceRequest, since_k: int, until_k: in
                 raise UserError(f"seed {s}: the transaction moved no value (failed, or only paid gas)")
             if ks[0] >= until_k:
                 raise UserError(f"seed {s} lies after --until")
+        elif ":" in s and _HASH.fullmatch(s.split(":", 1)[0]):  # one transfer: <hash>:log<i>, as reports name it
+            ks, kind = _transfer_seed(ws, g, s, fee), "transfer"
+            if ks[0] >= until_k:
+                raise UserError(f"seed {s} lies after --until")
         else:
-            raise UserError(f"seed {s!r}: expected an address (0x + 40 hex digits) or a transaction hash "
-                            f"(0x + 64 hex digits)")
+            raise UserError(f"seed {s!r}: expected an address (0x + 40 hex digits), a transaction hash "
+                            f"(0x + 64 hex digits) or a transfer (<hash>:log<i>, as reports name it)")
         free = ks[seed_of[ks] < 0]
         seed_of[free] = i
         specs.append((s, kind, ks))
     return seed_of, specs
+
+
+def _transfer_seed(ws, g: EthGraph, s: str, fee: np.ndarray) -> np.ndarray:
+    """The transfer named ``<hash>:<suffix>`` (the ``ref`` of report rows, e.g. ``<hash>:log3``)."""
+    con = _con(ws, ("transactions",))
+    row = con.execute("SELECT tx_id FROM transactions WHERE hash = ?", [s.split(":", 1)[0].lower()]).fetchone()
+    if row is None:
+        raise UserError(f"seed {s}: transaction not in the eth store")
+    ks = np.arange(g.tx_tr[int(row[0])], g.tx_tr[int(row[0]) + 1])
+    _, refs, _ = g.refs(ks)
+    hit = ks[[r.lower() == s.lower() for r in refs]] if len(ks) else ks
+    hit = hit[~fee[hit]]
+    if not len(hit):
+        raise UserError(f"seed {s}: no value transfer with that reference in the transaction "
+                        f"(it has: {', '.join(refs[:5]) or 'none'})")
+    return hit
 
 
 def _amounts(g: EthGraph, ks: np.ndarray) -> list[int]:

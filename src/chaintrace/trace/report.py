@@ -154,6 +154,9 @@ class TraceReport:
     # laundering shapes touching the traced paths (chaintrace.trace.detections): {"thresholds", "data",
     # "counts", "detections": {kind: [...]}, "note"}; None when not computed
     detections: dict | None = None
+    # trace --through-bridges: the continuation on the other chain from matched bridge releases
+    # (chaintrace.trace.crosschain): {"note", "conversion", "flows": [{..., "trace": TraceReport}], "deposits", ...}
+    cross_chain: dict | None = None
 
     # ------------------------------------------------------------------ totals
 
@@ -241,6 +244,9 @@ class TraceReport:
             **({"probabilistic": {**self.probabilistic, "trace": self.probabilistic["trace"].to_dict()
                                   if self.probabilistic.get("trace") is not None else None}}
                if self.probabilistic is not None else {}),
+            **({"cross_chain": {**self.cross_chain, "flows": [{**f, "trace": f["trace"].to_dict()}
+                                                              for f in self.cross_chain["flows"]]}}
+               if self.cross_chain is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -285,6 +291,9 @@ class TraceReport:
             detections=d.get("detections"),
             probabilistic=({**d["probabilistic"], "trace": cls.from_dict(d["probabilistic"]["trace"])
                             if d["probabilistic"].get("trace") else None} if d.get("probabilistic") else None),
+            cross_chain=({**d["cross_chain"], "flows": [{**f, "trace": cls.from_dict(f["trace"])}
+                                                        for f in d["cross_chain"]["flows"]]}
+                         if d.get("cross_chain") else None),
         )
 
     @classmethod
@@ -313,6 +322,10 @@ def check_invariant(report: TraceReport) -> None:
                 raise InvariantError(f"negative amount in {r}")
     if report.probabilistic:
         check_probabilistic(report)
+    if report.cross_chain:
+        from chaintrace.trace.crosschain import check_cross_chain
+
+        check_cross_chain(report)
 
 
 def check_probabilistic(report: TraceReport) -> None:
