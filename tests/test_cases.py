@@ -455,11 +455,15 @@ def test_case_report_pdf_en_ar(sim, tmp_path):
         pytest.skip("needs Debian chromium and poppler-utils (installed by .ci/run)")
     ws = _fresh(sim, tmp_path)
     cid = cases.new(ws, "Peel chain theft", addresses=[], analyst="amina", case_id="peel-7")["id"]
-    cases.attach_trace(ws, cid, sim["trace"], analyst="amina")
-    cases.run_screen(ws, cid, [r.sinks[0].address for r in [sim["report"]]], analyst="amina")
+    # stopped at the peel chain's deposit addresses, every policy reports the same cash-outs; walked through
+    # them into the exchanges' sweeps (--follow-services) the policies disagree: a real spread to render
+    r = trace(ws, [sim["seed"]], policy="fifo", min_value=0, tags=[sim["root"] / "sim" / "tags.yaml"],
+              follow_services=True)
+    r.write_json(tmp_path / "trace-follow.json")
+    cases.attach_trace(ws, cid, tmp_path / "trace-follow.json", analyst="amina")
+    cases.run_screen(ws, cid, [r.sinks[0].address], analyst="amina")
     cases.add_exhibit(ws, cid, dataset("..", "fixtures", "news", NEWS), "UN panel report", analyst="amina")
     cases.note(ws, cid, "exchange asked to freeze the deposits", analyst="bob")
-    r = sim["report"]
     texts, ink = {}, {}
     for lang in ("en", "ar"):
         d = tmp_path / lang
@@ -497,6 +501,17 @@ def test_case_report_pdf_en_ar(sim, tmp_path):
     assert ink["en"][0][1] < 0.5 < ink["ar"][0][1]  # cover: read from the left in English, from the right in Arabic
     # the headings of the following pages sit right in Arabic, left in English, page after page
     assert sum(x for _, x in ink["ar"][1:]) / (len(ink["ar"]) - 1) > sum(x for _, x in ink["en"][1:]) / (len(ink["en"]) - 1)
+
+
+def test_policy_rerun_keeps_the_services_mode(sim):
+    """The spread re-runs a trace under the other policies with its own options: --follow-services too."""
+    from chaintrace.report.context import rerun
+
+    ws = sim["ws"]
+    r = trace(ws, [sim["seed"]], policy="fifo", min_value=0, tags=[sim["root"] / "sim" / "tags.yaml"],
+              follow_services=True)
+    assert r.limits["services"] == "follow" and rerun(ws, r, "haircut").limits["services"] == "follow"
+    assert rerun(ws, sim["report"], "haircut").limits["services"] == "stop"
 
 
 @pytest.fixture(scope="module")

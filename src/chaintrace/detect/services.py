@@ -50,7 +50,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit")
+KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit", "mixer")
+# "mixer" (custodial, wallet-level: chaintrace.detect.mixers.detect_mixers) is added to `detect services`
+# answers by chaintrace.graph.services; btc_services / eth_services never report it
 EXCHANGE, OTC, PROCESSOR, DEPOSIT = range(4)
 FEATURES = ("senders", "recipients", "receipts", "received", "spends", "sweeps_in", "turnover", "batched",
             "swappers")
@@ -231,6 +233,115 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
              "received": received[sel], "spends": spends[sel], "sweeps_in": sweeps_in[sel],
              "turnover": turnover[sel], "batched": batched[sel], "swappers": np.zeros(len(sel), np.int64)}
     return ServiceDetections(sel, kind[sel], conf[sel], hub[sel], feats, p)
+
+
+def btc_swept_deposits(hubs: np.ndarray, tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray,
+                       out_addr: np.ndarray, out_spender_tx: np.ndarray, in_output: np.ndarray, n_addresses: int,
+                       *, min_payouts: int = 1, sweep_max_outputs: int = 1) -> ServiceDetections:
+    """Deposit addresses of exchange wallets known from elsewhere (tags, clusters, :func:`btc_services`): an
+    address whose every spend is a *sweep into a hub*, a transaction of at most `sweep_max_outputs` outputs
+    all paying one hub address, whatever its number of inputs (an exchange sweeping one deposit address at a
+    time does what a sweep of many does). A hub is an address of `hubs` that pays out: at least
+    `min_payouts` of its spends have more outputs than a sweep (withdrawals, consolidations with change; an
+    exchange rotating its hot-wallet addresses spends each one once or twice). A deposit address is only ever
+    swept, so the rule cannot turn a launderer's hop that pays everything into a (tagged) deposit address into
+    a deposit address itself. A wallet of `hubs` that never paid out yet is a hub when a sweep into it spends
+    another address of `hubs` (a fresh hot-wallet address gathering tagged deposit addresses; a deposit
+    address is never paid by an exchange's own addresses in a sweep). Returns kind ``exchange_deposit`` rows,
+    ``hub`` = the hub of the first sweep, confidence ``1 - 0.5 ** (spends + payouts)`` (spends: the deposit
+    address's sweeps, payouts: its hub's; 0.75 for one sweep into a hub that paid out once), features
+    ``spends`` (= its sweeps into hubs), ``receipts``, ``received`` (exact) and ``batched`` (here: the hub's
+    payouts)."""
+    n = int(n_addresses)
+    tx_in = np.asarray(tx_in, np.int64)
+    tx_out = np.asarray(tx_out, np.int64)
+    out_addr = np.asarray(out_addr, np.int64)
+    sp = np.asarray(out_spender_tx, np.int64)
+    in_output = np.asarray(in_output, np.int64)
+    n_tx = len(tx_out) - 1
+    n_out_tx = np.diff(tx_out)
+    is_hub = np.zeros(n, bool)
+    hubs = np.asarray(hubs, np.int64)
+    is_hub[hubs[(hubs >= 0) & (hubs < n)]] = True
+    m = (out_addr >= 0) & (sp >= 0)  # payouts of the hub candidates
+    m[m] = is_hub[out_addr[m]]
+    pair = _uniq(out_addr[m] * (n_tx + 1) + sp[m])
+    pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
+    payouts = np.bincount(pa[n_out_tx[ps] > sweep_max_outputs], minlength=n)[:n].astype(np.int64)
+    empty = ServiceDetections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
+                              {k: np.zeros(0, np.int64) for k in FEATURES},
+                              {"min_payouts": min_payouts, "sweep_max_outputs": sweep_max_outputs})
+    if not is_hub.any() or not n_tx:
+        return empty
+    # a sweep into a known wallet: 1..sweep_max_outputs outputs, every one paying the same address
+    ok_n = (n_out_tx >= 1) & (n_out_tx <= sweep_max_outputs)
+    first = np.where(ok_n, out_addr[np.minimum(tx_out[:-1], max(len(out_addr) - 1, 0))], -1)
+    ok_n &= first >= 0
+    ok_n[ok_n] = is_hub[first[ok_n]]
+    if sweep_max_outputs > 1:  # several outputs: all of them pay the same hub
+        t = np.flatnonzero(ok_n & (n_out_tx > 1))
+        k = n_out_tx[t]
+        o = np.repeat(tx_out[t], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
+        differs = np.bincount(np.repeat(np.arange(len(t)), k), weights=out_addr[o] != np.repeat(first[t], k),
+                              minlength=len(t))
+        ok_n[t[differs > 0]] = False
+    # the input addresses of those sweeps
+    t = np.flatnonzero(ok_n)
+    k = tx_in[t + 1] - tx_in[t]
+    i = np.repeat(tx_in[t], k) + (np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k))
+    src = in_output[i]
+    payee = np.repeat(first[t], k)[src >= 0]
+    c = out_addr[src[src >= 0]]
+    payee = payee[c >= 0]
+    c = c[c >= 0]
+    # a known wallet that never paid out yet is a hub when it sweeps in another known address (a fresh
+    # hot-wallet address gathering the exchange's deposit addresses): a deposit address never does
+    fed = np.zeros(n, bool)
+    fed[payee[is_hub[c] & (c != payee)]] = True
+    is_hub &= (payouts >= min_payouts) | fed
+    keep = is_hub[payee]
+    c = c[keep]
+    pays = np.where(ok_n & is_hub[np.maximum(first, 0)], first, -1)
+    cand = np.zeros(n, bool)
+    cand[c] = True
+    cand &= ~is_hub
+    if not cand.any():
+        return empty
+    # every spend of a candidate must be a sweep into a hub
+    m = out_addr >= 0
+    m[m] = cand[out_addr[m]]
+    o = np.flatnonzero(m)
+    a, s = out_addr[o], sp[o]
+    spent = s >= 0
+    bad = np.zeros(n, bool)
+    bad[a[spent & (pays[np.maximum(s, 0)] < 0)]] = True
+    dep = cand & ~bad
+    receipts = np.bincount(a, minlength=n)[:n].astype(np.int64)
+    received = np.zeros(n, np.int64)
+    np.add.at(received, a, np.asarray(out_value, np.int64)[o])  # exact: candidates' outputs only
+    pair = _uniq(a[spent] * (n_tx + 1) + s[spent])
+    spends = np.bincount(pair // (n_tx + 1), minlength=n)[:n].astype(np.int64)
+    hub = np.full(n, -1, np.int64)
+    pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
+    hub[pa[::-1]] = pays[ps[::-1]]  # the hub of the first sweep
+    sel = np.flatnonzero(dep & (spends > 0))
+    h = hub[sel]
+    z = np.zeros(len(sel), np.int64)
+    feats = {"senders": z, "recipients": z, "receipts": receipts[sel],
+             "received": received[sel], "spends": spends[sel], "sweeps_in": z,
+             "turnover": np.zeros(len(sel)), "batched": payouts[h], "swappers": z}
+    return ServiceDetections(sel, np.full(len(sel), DEPOSIT, np.int64), _confidence(spends[sel] + payouts[h], 1),
+                             h, feats, dict(empty.thresholds))
+
+
+def concat_detections(a: ServiceDetections, b: ServiceDetections) -> ServiceDetections:
+    """The rows of `a`, then those of `b` whose address `a` does not hold (the thresholds of both)."""
+    keep = ~np.isin(b.address, a.address)
+    feats = {k: np.concatenate([v, np.asarray(b.features.get(k, np.zeros(len(b))))[keep].astype(v.dtype)])
+             for k, v in a.features.items()}
+    return ServiceDetections(np.concatenate([a.address, b.address[keep]]), np.concatenate([a.kind, b.kind[keep]]),
+                             np.concatenate([a.confidence, b.confidence[keep]]),
+                             np.concatenate([a.hub, b.hub[keep]]), feats, {**b.thresholds, **a.thresholds})
 
 
 def eth_services(tr_from: np.ndarray, tr_to: np.ndarray, tr_asset: np.ndarray, tr_amount: np.ndarray,

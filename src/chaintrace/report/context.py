@@ -31,7 +31,7 @@ def rerun(ws, report: TraceReport, policy: str) -> TraceReport:
                  max_txs=lim.get("max_txs"), tags=(report.tags or {}).get("files") or (),
                  registry=bool((report.tags or {}).get("registry", True)),
                  clusters=bool((report.tags or {}).get("clusters", True)), top_paths=0,
-                 coinjoins=lim.get("coinjoins") or "follow")
+                 coinjoins=lim.get("coinjoins") or "follow", follow_services=lim.get("services") == "follow")
 
 
 def policy_spread(ws, report: TraceReport, policies: tuple[str, ...] | None = None) -> dict:

@@ -154,10 +154,14 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     sinks = resolve_sinks(ws, g, tags, lambda a: address_ids(ws, a), g.n_addresses, chain="btc",
                           clusters=req.clusters)
     n_services = None
-    if not req.follow_services:
-        from chaintrace.trace.services import add_detected_services, detect_btc
+    if req.through_mixers and req.clusters:
+        from chaintrace.trace.mixers import add_detected_mixers
 
-        det = detect_btc(g, ws)
+        add_detected_mixers(ws, g, sinks)  # an untagged custodial mixer, recognised by behaviour
+    if not req.follow_services:
+        from chaintrace.trace.services import add_detected_services, detect_btc, with_swept_deposits
+
+        det = with_swept_deposits(g, sinks, detect_btc(g, ws))
         sinks = add_detected_services(sinks, det, g.n_addresses, "btc", lambda ids: address_strings(ws, ids))
         n_services = len(det)
     stop_tx = None
