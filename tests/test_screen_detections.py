@@ -163,3 +163,43 @@ def test_configured_severity_and_thresholds(peel):
     bad.write_text(text + "detections:\n  dormancy: {blocks: 3}\n")
     with pytest.raises(UserError, match="no threshold blocks"):
         build_index(ws, load_config(bad))
+
+
+def test_custodial_mixer_recognised_by_behaviour_in_answers(tmp_path):
+    """A simulated custodial mixer no tag names (clusters built, no tags): its addresses screen with a `self`
+    row of kind mixer, its depositors with an `outgoing` row whose value SQL recomputes, its payout recipients
+    with an `incoming` row; informational, and the precomputed answers equal the computed ones."""
+    from chaintrace.chains.btc import ingest_block_files
+    from chaintrace.graph.cluster import build_clusters
+    from chaintrace.sim import simulate_btc
+    from chaintrace.store.workspace import Workspace
+
+    sim = tmp_path / "sim"
+    simulate_btc(sim, txs=4000, seed=11, scenario="mixer", network="main")
+    ws = Workspace(tmp_path / "ws")
+    ingest_block_files(ws, [sim], pow_rules="target-only")
+    build_clusters(ws)
+    build_index(ws, load_config())
+    snap = Screener(ws).snapshot()
+    run = snap.data_version["detections"]["mixers"]
+    assert run["count"] == 1 and run["addresses"] >= 20
+    rows: dict[str, list] = {"self": [], "incoming": [], "outgoing": []}
+    for k, f in _facts(snap).items():
+        for e in f["exposures"]:
+            if e["detection"]["kind"] == "mixer":
+                rows[e["direction"]].append((k, e))
+    assert len(rows["self"]) == run["addresses"] and rows["incoming"] and rows["outgoing"]
+    hub = rows["self"][0][1]["detection"]["hub"]
+    assert all(e["detection"]["hub"] == hub and e["entity"] == f"unidentified mixer {hub}" for _, e in rows["self"])
+    assert rows["self"][0][1]["detection"]["features"]["depositors"] >= 20
+    con = ws.connect()
+    for k, e in rows["outgoing"][:10]:
+        got = con.execute("SELECT sum(o.value), count(DISTINCT o.txid) FROM btc.outputs o WHERE o.address = ? AND "
+                          "o.tx_id IN (SELECT tx_id FROM btc.inputs WHERE address = ?)",
+                          [e["detection"]["address"], k]).fetchone()
+        assert e["value"] == str(got[0]) and e["transfers"] == got[1] and e["severity"] is None
+    slow = dataclasses.replace(snap, baked=False)
+    for k, _ in rows["self"][:10] + rows["incoming"][:10] + rows["outgoing"][:10]:
+        fast = screen_one_address(snap, k)
+        assert orjson.dumps(fast) == orjson.dumps(screen_one_address(slow, k))
+        assert fast["risk"] == "none" and fast["score"] == 0 and fast["rules"] == []  # informational (no tags here)

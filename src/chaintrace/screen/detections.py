@@ -108,12 +108,23 @@ def _pairs(keys: list[np.ndarray], value: np.ndarray, tx: np.ndarray):
 
 
 def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], txid: Callable[[int], str],
-              examples: dict[int, list[str]]) -> None:
+              examples: dict[int, list[str]], mixers: list[dict] | None = None) -> None:
     from chaintrace.detect.services import KINDS
 
     n_addr = int(g.n_addresses)
     row_of = np.full(n_addr + 1, -1, np.int64)
     row_of[det.address] = np.arange(len(det))
+    # custodial mixers recognised by behaviour (wallet level): every address of the service is one (a mixer
+    # address that also looks like another kind of service is reported as the mixer)
+    mix_rows: list[tuple[int, dict]] = []
+    for m in mixers or ():
+        f = m["features"]
+        feats = {"senders": f.get("depositors"), "recipients": f.get("recipients"), "receipts": f.get("deposits"),
+                 "received": f.get("received"), "spends": f.get("payouts"), **f}
+        for a in np.flatnonzero(np.asarray(m["mask"])[:n_addr]).tolist():
+            row_of[a] = len(det) + len(mix_rows)
+            mix_rows.append((a, {"address": a, "kind": "mixer", "confidence": round(float(m["confidence"]), 3),
+                                 "hub": m["address"], "features": feats}))
     oa = np.asarray(g.out_addr, np.int64)
     out_tx = np.asarray(g.out_tx, np.int64)
     tx_in = np.asarray(g.tx_in, np.int64)
@@ -163,6 +174,13 @@ def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], 
         r["txids"] = examples.get(int(det.address[i]), [])
         full[i] = r
         head[i] = (f"unidentified {kind} {r['hub']}", severity(config, kind))
+    for j, (a, r) in enumerate(mix_rows):
+        i = len(det) + j
+        r["address"] = name(a)
+        brief[i] = {k: r[k] for k in ("address", "kind", "confidence", "hub")}
+        r["txids"] = examples.get(a, [])
+        full[i] = r
+        head[i] = (f"unidentified mixer {r['hub']}", severity(config, "mixer"))
 
     def add(a: int, i: int, direction: str, v, n: int, txs: list[str]) -> None:
         entity, sev = head[i]
@@ -172,8 +190,8 @@ def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], 
              "severity": sev, "transfers": n, "detection": full[i] if direction == "self" else brief[i],
              "value": v, "txids": txs})
 
-    for i, a in enumerate(det.address.tolist()):
-        add(int(a), i, "self", None, 0, [])
+    for a in np.flatnonzero(row_of[:n_addr] >= 0).tolist():
+        add(a, int(row_of[a]), "self", None, 0, [])
     for direction, (ks, sums, n_tx, firsts) in (("incoming", incoming), ("outgoing", outgoing)):
         if len(ks):
             for a, x, v, n, f in zip(ks[0].tolist(), ks[1].tolist(), sums.tolist(), n_tx.tolist(), firsts):
@@ -253,10 +271,19 @@ def build_facts(ws, g, config, name_of: Callable[[int], str | None],
     th = thresholds(config)
     det = cached_detections(ws, "btc", g)
     facts = _Facts()
-    if len(det):
+    try:  # custodial mixers recognised by behaviour: wallet level, only where clusters were built
+        from chaintrace.graph.mixers import detected_mixers
+
+        mixers = detected_mixers(ws, g)
+        mixer_note = "recognised over the store's clusters" if mixers else "none recognised (or no clusters built)"
+    except Exception as e:  # noqa: BLE001 - clusters of another commit / unreadable: said in the run
+        mixers, mixer_note = [], f"not run: {type(e).__name__}: {e}"
+    mixer_ids = (np.flatnonzero(np.any([np.asarray(m["mask"]) for m in mixers], axis=0)) if mixers
+                 else np.zeros(0, np.int64))
+    if len(det) or len(mixer_ids):
         # example txids of each detected service: its first receipts and spends
         oa = np.asarray(g.out_addr, np.int64)
-        sel = np.flatnonzero(np.isin(oa, det.address))
+        sel = np.flatnonzero(np.isin(oa, np.concatenate([det.address, mixer_ids])))
         sel = sel[np.argsort(oa[sel], kind="stable")]
         a_sel = oa[sel]
         starts = np.flatnonzero(np.r_[True, a_sel[1:] != a_sel[:-1]]) if len(sel) else np.zeros(0, np.int64)
@@ -266,7 +293,7 @@ def build_facts(ws, g, config, name_of: Callable[[int], str | None],
             ts = set(np.asarray(g.out_tx)[os_].tolist()) | {t for t in np.asarray(g.out_spender_tx)[os_].tolist()
                                                            if t >= 0}
             ex[int(a_sel[st])] = [txid_of(t) for t in sorted(ts)[:EVIDENCE]]
-        _services(g, det, facts, config, name_of, txid_of, ex)
+        _services(g, det, facts, config, name_of, txid_of, ex, mixers)
     _flows(g, facts, th, config, txid_of)
     order = {"self": 0, "incoming": 1, "outgoing": 2}
     keys: list[str] = []
@@ -284,7 +311,8 @@ def build_facts(ws, g, config, name_of: Callable[[int], str | None],
     off = np.asarray(ends, np.int64)
     blob = np.frombuffer(bytes(buf), np.uint8) if keys else np.zeros(0, np.uint8)
     run = {"commit": int(g.commit), "services": dict(det.thresholds), "flows": th,
-           "n_services": int(len(det)), "n_addresses": len(keys)}
+           "n_services": int(len(det)), "n_addresses": len(keys),
+           "mixers": {"count": len(mixers), "addresses": int(len(mixer_ids)), "note": mixer_note}}
     return keys, off, blob, run
 
 
