@@ -261,11 +261,12 @@ def _flows(g, facts: _Facts, th: dict, config, tx: Callable[[int], str]) -> None
                          "seconds_dormant": int(g.tx_time[s] - g.tx_time[t])}, p, sev)
 
 
-def build_facts(ws, g, config, name_of: Callable[[int], str | None],
+def build_facts(ws, g, config, names_of: Callable[[list[int]], dict[int, str]],
                 txid_of: Callable[[int], str]) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
     """Facts of every address of the Bitcoin graph `g` touched by a detection: (address strings, ``x_off``,
     ``x_blob`` (JSON ``{"exposures": [...], "detections": [...]}`` per address, in that order), the run's
-    description for ``data_version.detections``). `name_of` / `txid_of` resolve one dense id."""
+    description for ``data_version.detections``). `names_of` resolves dense address ids (one call per batch),
+    `txid_of` one dense transaction id."""
     from chaintrace.graph.services import cached_detections
 
     th = thresholds(config)
@@ -293,14 +294,17 @@ def build_facts(ws, g, config, name_of: Callable[[int], str | None],
             ts = set(np.asarray(g.out_tx)[os_].tolist()) | {t for t in np.asarray(g.out_spender_tx)[os_].tolist()
                                                            if t >= 0}
             ex[int(a_sel[st])] = [txid_of(t) for t in sorted(ts)[:EVIDENCE]]
-        _services(g, det, facts, config, name_of, txid_of, ex, mixers)
+        known = names_of(sorted(set(det.address.tolist()) | set(det.hub.tolist()) | set(mixer_ids.tolist())))
+        _services(g, det, facts, config, known.get, txid_of, ex, mixers)
     _flows(g, facts, th, config, txid_of)
     order = {"self": 0, "incoming": 1, "outgoing": 2}
     keys: list[str] = []
     ends = [0]
     buf = bytearray()  # one buffer: orjson's result objects keep spare capacity (GBs over 10**5 small ones)
-    for a in sorted(set(facts.exp) | set(facts.det)):
-        name = name_of(a)
+    every = sorted(set(facts.exp) | set(facts.det))
+    names = names_of(every)
+    for a in every:
+        name = names.get(a)
         if name is None:
             continue
         exps = sorted(facts.exp.get(a, ()), key=lambda e: (order[e["direction"]], e["detection"]["address"] or ""))
@@ -314,6 +318,21 @@ def build_facts(ws, g, config, name_of: Callable[[int], str | None],
            "n_services": int(len(det)), "n_addresses": len(keys),
            "mixers": {"count": len(mixers), "addresses": int(len(mixer_ids)), "note": mixer_note}}
     return keys, off, blob, run
+
+
+def changed_facts(base, keys: list[str], off: np.ndarray, blob: np.ndarray) -> set[str]:
+    """Address keys whose detection facts differ between index `base` and the new facts (`keys`, `off`,
+    `blob`): new, changed or gone (an ingest refresh recomputes their answers)."""
+    old = getattr(base, "fact_row", {}) or {}
+    ob = base.x_blob if getattr(base, "x_blob", None) is not None else memoryview(b"")
+    oo = base.arrays["x_off"] if "x_off" in base.arrays else np.zeros(1, np.int64)
+    mv = memoryview(np.ascontiguousarray(blob).tobytes())
+    out = set(old) - set(keys)
+    for i, k in enumerate(keys):
+        j = old.get(k)
+        if j is None or ob[int(oo[j]):int(oo[j + 1])] != mv[int(off[i]):int(off[i + 1])]:
+            out.add(k)
+    return out
 
 
 def apply(r: dict, facts: dict | None, config) -> None:
