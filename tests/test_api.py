@@ -233,3 +233,27 @@ def test_served_screenings_are_recorded_for_the_monitor(served):
     assert got[got_only]["sanctioned"] is False and got[got_only]["chain"] == "eth"
     assert got[clean]["sanctioned"] is False and "nope" not in got
     assert got[clean]["registry_generation"] == intel.registry.generation(ws)
+
+
+def test_served_answers_carry_the_detections(served):
+    """unidentified_service rows and the detections list reach the HTTP answers (the fast single-address GET
+    and the batch) exactly as the library computes them."""
+    from chaintrace.screen import Screener
+    from chaintrace.screen.service import screen_one_address
+
+    ws, srv, keys, _ = served
+    snap = Screener(ws).snapshot()
+    idx = snap.index
+    facts = idx.meta["facts"]["addresses"]
+    svc = [k for k in facts if any(e["direction"] != "self" for e in idx.facts(k)["exposures"])][:5]
+    det = [k for k in facts if idx.facts(k)["detections"]][:5]
+    assert svc and det
+    with httpx.Client(base_url=srv.url, headers=H(keys["analyst"])) as c:
+        got = c.post("/v1/screen/addresses", json={"addresses": svc + det}).json()
+        assert got["data_version"]["detections"] == snap.data_version["detections"]
+        for s, r in zip(svc + det, got["results"]):
+            ref = screen_one_address(snap, s)
+            one = c.get(f"/v1/screen/address/btc/{s}").json()["results"][0]
+            for x in (r, one):
+                assert x["exposures"] == ref["exposures"] and x["detections"] == ref["detections"], s
+        assert any(e["category"] == "unidentified_service" and e["value"] for e in got["results"][0]["exposures"])

@@ -27,7 +27,9 @@ def _subjects(ws, snap) -> list[str]:
     clean = rng.sample(chain, min(300, len(chain)))
     odd = ["", " " + chain[0], chain[0] + "\n", "not-an-address", "0x" + "ab" * 20, "1BoatSLRHtKNngkdXEeobR76b53LETtpyT",
            chain[0].upper(), "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"]
-    return list(idx.meta["addresses"]) + list(idx.meta["baked_direct"]) + clean + odd
+    facts = list(idx.meta["baked_facts"])  # addresses whose answer holds only detections (screen.detections)
+    return (list(idx.meta["addresses"]) + list(idx.meta["baked_direct"]) + rng.sample(facts, min(300, len(facts)))
+            + clean + odd)
 
 
 def test_baked_answers_equal_computed_answers(hack):
@@ -35,6 +37,7 @@ def test_baked_answers_equal_computed_answers(hack):
     snap = Screener(ws).snapshot()
     assert snap.baked and snap.index.blob is not None
     assert snap.index.meta["addresses"] and snap.index.meta["baked_direct"]  # exposed and tagged-only addresses
+    assert snap.index.meta["baked_facts"]  # addresses with detections only
     slow = dataclasses.replace(snap, baked=False)
     subjects = _subjects(ws, snap)
     n_canned = 0

@@ -39,12 +39,22 @@ def _print(ans: dict, fmt: str, kind: str) -> None:
                      f"{e['direction']} {e['type']} {e['abuse'] or e['category']} {e['entity'] or ''} "
                      f"hops {e['hops_min']} {e['amount']}{' ' + e['asset'] if e.get('asset') else ''} "
                      f"({100 * e['share']:.2f}%)" if e else "",
-                     r["invalid"] or "; ".join(r["warnings"])])
-    cols = [kind, "chain", "risk", "score", "sanctions", "largest exposure", "notes"]
+                     _detected(r), r["invalid"] or "; ".join(r["warnings"])])
+    cols = [kind, "chain", "risk", "score", "sanctions", "largest exposure", "detections", "notes"]
     if fmt == "csv":
         return print_csv(cols, rows)
     console.print(table(f"screening ({ans['data_version'].get('config_version')}, index "
                         f"{ans['data_version'].get('index') or 'none'})", cols, rows))
+
+
+def _detected(r: dict) -> str:
+    """The detections of an answer in a few words: services recognised by behaviour (unidentified_service
+    rows) and the laundering shapes the address takes part in (docs/screening.md)."""
+    parts = [f"{e['direction']} unidentified {e['detection']['kind']}" for e in r.get("exposures", ())
+             if e.get("category") == "unidentified_service" and e.get("detection")]
+    parts += [f"{d['kind']} ({d['role']}{', x' + str(d['count']) if d['count'] > 1 else ''})"
+              for d in r.get("detections") or ()]
+    return "; ".join(dict.fromkeys(parts))
 
 
 @main.group("screen")
@@ -141,6 +151,10 @@ def screen_index(ws, config_path, full, fmt):
         console.print(f"  {r['n_groups']} source groups ({r['n_sources_in_chain']} in the chain), "
                       f"{r['n_exposed_addresses']:,} exposed addresses, {r['n_tainted_outputs']:,} tainted outputs, "
                       f"{r['bytes'] / 1e6:.1f} MB, {r['build_seconds']} s")
+        if "n_fact_addresses" in r:
+            det = dv.get("detections") or {}
+            console.print(f"  detections: {r['n_fact_addresses']:,} addresses touched ({det.get('n_services', 0):,} "
+                          f"services recognised by behaviour, peel chains, structuring, pass-through, dormancy)")
         if r.get("refreshed_from"):
             console.print(f"  refreshed from {r['refreshed_from']}: {r['n_new_tx']:,} new transactions, "
                           f"{r['n_tx_propagated']:,} transactions propagated, {r['n_answers_recomputed']:,} answers "

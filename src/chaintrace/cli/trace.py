@@ -95,6 +95,9 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Bridge matching: longest delay between deposit and release, seconds [86400].")
 @click.option("--explain", multiple=True, metavar="ADDRESS",
               help="Show the paths from the seeds to ADDRESS with the amount carried at each hop. Repeatable.")
+@click.option("--detections/--no-detections", default=True, show_default=True,
+              help="Bitcoin: list the peel chains, fan-outs/ins, structuring, rapid pass-through and dormancy "
+                   "touching the traced paths, with their evidence (also per --explain address).")
 @click.option("--top-paths", type=int, default=5, show_default=True, help="Paths shown for the largest sink transfers.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the report to FILE (.json, .csv, .html or .txt by suffix; JSON otherwise).")
@@ -103,7 +106,7 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
               min_value, min_share, since, until, max_txs, coinjoins, follow_services, through_mixers,
               mixer_min_confidence, through_bridges, bridge_addrs, bridge_min_confidence, b_fee_max, b_delay_max,
-              explain, top_paths, out_file, fmt):
+              explain, detections, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -125,7 +128,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
                    tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
                    explain=explain, top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
-                   through_mixers=through_mixers,
+                   through_mixers=through_mixers, detections=detections,
                    mixer_params={"min_confidence": mixer_min_confidence} if mixer_min_confidence is not None else None,
                    through_bridges=through_bridges,
                    bridge_params={"bridges": list(bridge_addrs) or None, "min_confidence": bridge_min_confidence,

@@ -162,6 +162,7 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
         h.append("</table>")
         if r0.assumptions.get("bridges"):
             h.append(f"<p class=muted>{escape(r0.assumptions['bridges'])}</p>")
+    h.append(detections_html(r0))
     h.append("<h2>Seeds</h2><table><tr><th>seed</th><th>kind</th><th class=n>outputs</th><th class=n>seeded</th></tr>")
     for s in r0.seeds:
         h.append(f"<tr><td><code>{escape(s.spec)}</code></td><td>{escape(s.kind)}</td><td class=n>{s.outputs}</td>"
@@ -219,4 +220,27 @@ def probabilistic_html(r: TraceReport, top: int = 20) -> str:
         h.append("</table>")
         for ex in sub.explain:
             h.append(f"<p><b>explain {escape(ex['address'])} (probabilistic)</b>: {escape(ex.get('note') or '')}</p>")
+    return "".join(h)
+
+
+def detections_html(r: TraceReport, top: int = 20) -> str:
+    """The laundering shapes touching the traced paths (``report.detections``) and those touching each
+    explained address, with their evidence."""
+    from chaintrace.trace.detections import describe
+
+    d = r.detections
+    if not d:
+        return ""
+    shown = ", ".join(f"{escape(k)} {n}" for k, n in d["counts"].items())
+    h = [f"<h2>Detections touching the traced paths</h2><p>{shown}</p><table><tr><th>kind</th><th>where</th>"
+         "<th>evidence</th><th>thresholds</th></tr>"]
+    rows = [(k, x) for k, xs in d["detections"].items() for x in xs[:top]]
+    for e in r.explain:
+        rows += [(f"{x['kind']} (touches {e['address']})", x) for x in e.get("detections", [])[:top]]
+    for kind, x in rows:
+        where, what = describe(x)
+        th = ", ".join(f"{k}={v}" for k, v in d["thresholds"].get(x["kind"], {}).items())
+        h.append(f"<tr><td>{escape(kind)}</td><td><code>{escape(where)}</code></td><td>{escape(what)}</td>"
+                 f"<td>{escape(th)}</td></tr>")
+    h.append(f"</table><p class=muted>{escape(d['note'])}</p>")
     return "".join(h)

@@ -179,6 +179,7 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
         out.append(bt2)
         if report.assumptions.get("bridges"):
             out.append(Text(report.assumptions["bridges"], style="dim"))
+    out.extend(detection_renderables(report, top))
     for i, p in enumerate(report.paths):
         out.append(path_table(report, p, f"path {i + 1}: {amount(report, p.amount, p.asset, True)} to "
                                           f"{p.to} ({p.kind}), {len(p.steps)} step(s)"))
@@ -188,6 +189,14 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
         for i, p in enumerate(e["paths"]):
             out.append(path_table(report, p, f"{e['address']} #{i + 1}: {amount(report, p.amount, p.asset, True)}"
                                              f" ({p.kind})"))
+        if e.get("detections"):
+            from chaintrace.trace.detections import describe
+
+            dt = _table(f"{e['address']}: detections touching it", ["kind", "where", "evidence"])
+            for d in e["detections"][:top]:
+                where, what = describe(d)
+                dt.add_row(d["kind"], Text(mark_txid(where)), what)
+            out.append(dt)
     s = report.stats
     tags = (f"{report.tags.get('sink_addresses', 0):,} sink addresses from {report.tags.get('tags_loaded', 0):,} "
             f"tags")
@@ -205,6 +214,24 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
 
         out.extend(cross_chain_renderables(report, top))
     return out
+
+
+def detection_renderables(report: TraceReport, top: int = 10) -> list:
+    """The laundering shapes touching the traced paths (``report.detections``), a few per kind."""
+    d = report.detections
+    if not d:
+        return []
+    from chaintrace.trace.detections import describe
+
+    c = d["counts"]
+    shown = ", ".join(f"{k} {n}" for k, n in c.items())
+    t = _table(f"detections touching the traced paths: {shown}", ["kind", "where", "evidence", "thresholds"])
+    for kind, rows in d["detections"].items():
+        th = ", ".join(f"{k}={v}" for k, v in d["thresholds"].get(kind, {}).items())
+        for r in rows[:top]:
+            where, what = describe(r)
+            t.add_row(kind, Text(mark_txid(where)), what, th)
+    return [t, Text(d["note"], style="dim")]
 
 
 def probabilistic_renderables(report: TraceReport, top: int = 10) -> list:

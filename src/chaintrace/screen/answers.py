@@ -6,7 +6,8 @@ snapshot-wide warnings (those depend on the time of the question, e.g. "data is 
 the JSON bytes of each result as two arrays beside the index:
 
 ``ans_off``   int64, one more than the baked addresses (the exposed ones, then ``meta["baked_direct"]``, the
-              chain's other addresses with a registry fact): result ``i`` is ``ans_blob[ans_off[i]:ans_off[i+1]]``
+              chain's other addresses with a registry fact, then ``meta["baked_facts"]``, the other addresses
+              with a detection fact: :mod:`chaintrace.screen.detections`): result ``i`` is ``ans_blob[ans_off[i]:ans_off[i+1]]``
 ``ans_blob``  uint8, the concatenated JSON results (``subject`` left empty: the subject is as the caller wrote it)
 
 A screen is then a hash lookup (address -> row) plus :func:`assemble`: parse the bytes, put in the subject
@@ -31,22 +32,22 @@ def bake(index, sources, config, reuse=None) -> tuple[np.ndarray, np.ndarray]:
 
     snap = Snapshot(config=config, sources={"btc": sources}, index=index, data_version=index.data_version,
                     warnings=[], baked=False)
-    parts: list[bytes] = []
-    index.known = set(index.meta.get("baked_direct", []))  # chain addresses by construction
+    buf = bytearray()  # one buffer: orjson's result objects keep spare capacity (GBs over 10**5 small ones)
+    ends = [0]
+    index.known = set(index.meta.get("baked_direct", [])) | set(index.meta.get("baked_facts", []))  # in the chain
     old, old_rows = reuse if reuse is not None else (None, None)
-    for i, s in enumerate(list(index.meta["addresses"]) + list(index.meta.get("baked_direct", []))):
-        if old is not None and old_rows is not None and old_rows[i] >= 0:
+    for i, s in enumerate(list(index.meta["addresses"]) + list(index.meta.get("baked_direct", []))
+                          + list(index.meta.get("baked_facts", []))):
+        if old is not None and old_rows is not None and i < len(old_rows) and old_rows[i] >= 0:
             o = old.arrays["ans_off"]
-            parts.append(bytes(old.blob[int(o[old_rows[i]]):int(o[old_rows[i] + 1])]))
+            buf += old.blob[int(o[old_rows[i]]):int(o[old_rows[i] + 1])]
+            ends.append(len(buf))
             continue
         r = screen_one_address(snap, s)
         r["subject"] = ""
-        parts.append(orjson.dumps(r))
-    off = np.zeros(len(parts) + 1, np.int64)
-    if parts:
-        np.cumsum([len(p) for p in parts], out=off[1:])
-    blob = np.frombuffer(b"".join(parts), np.uint8) if parts else np.zeros(0, np.uint8)
-    return off, blob
+        buf += orjson.dumps(r)
+        ends.append(len(buf))
+    return np.asarray(ends, np.int64), np.frombuffer(bytes(buf), np.uint8)
 
 
 def assemble(index, row: int, subject: str, warnings: list[str]) -> dict:

@@ -42,6 +42,7 @@ class Config:
     min_amount: dict
     digest: str = field(default="")
     source: str = "default"
+    detections: dict = field(default_factory=dict)  # detection kind -> thresholds (chaintrace.screen.detections)
 
     def severity_of(self, category: str | None, abuse: str | None, actor: str | None) -> str | None:
         """Severity of a source with this category/abuse/actor, or None (not an illicit or high-risk source)."""
@@ -95,7 +96,7 @@ def _parse(doc: dict, digest: str, source: str) -> Config:
                      stale_days=int(doc.get("stale_days", 30)), points=points, severity=sev,
                      dprk_actors=frozenset(_norm(a) for a in doc.get("dprk_actors") or ()), rules=rules,
                      min_amount={str(k): int(v) for k, v in (doc.get("min_amount") or {}).items()},
-                     digest=digest, source=source)
+                     digest=digest, source=source, detections=dict(doc.get("detections") or {}))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UserError(f"{source}: bad screening configuration ({e})") from e
     if cfg.policy != "haircut":

@@ -22,6 +22,8 @@ Arrays (``.npy``):
 ``tx_out, out_value, out_tx``                         outputs of each transaction, their values and tx
 ``ans_off, ans_blob``                                 every exposed address's answer, serialized at build
                                                       (:mod:`chaintrace.screen.answers`)
+``x_off, x_blob``                                     the detection facts of each address a detection touches
+                                                      (:mod:`chaintrace.screen.detections`, ``meta["facts"]``)
 plus ``meta.json`` (data version, groups, exposed address strings, txids of evidence transactions).
 """
 from __future__ import annotations
@@ -42,11 +44,11 @@ from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 2
+FORMAT = 3  # 3: detection facts (x_off, x_blob) and the answers carrying them
 PREFIX = f"screen-v{FORMAT}-"
 ARRAYS = ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_group", "f_taint", "f_hop",
           "f_parent", "f_dir", "a_id", "a_received", "a_sent", "seen_hash", "tx_hash8", "tx_order", "tx_out",
-          "out_value", "out_tx", "ans_off", "ans_blob")
+          "out_value", "out_tx", "ans_off", "ans_blob", "x_off", "x_blob")
 KEY_WIDTH = 96  # bytes of an address key that take part in the "seen" hash (longer keys are cut)
 
 
@@ -110,6 +112,22 @@ class ExposureIndex:
         self.known: set[str] = set()  # keys known to be in the chain data (a shortcut of seen())
         n = len(self.addr_row)
         self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_direct", [])))
+        n += len(self.meta.get("baked_direct", []))
+        self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_facts", [])))
+        # address key -> row of its detection facts (x_off/x_blob)
+        facts = self.meta.get("facts") or {}
+        self.fact_row = {k: i for i, k in enumerate(facts.get("addresses", []))}
+        self.x_blob = memoryview(a["x_blob"]) if "x_blob" in a else None
+
+    def facts(self, key: str) -> dict | None:
+        """The detection facts of address `key` (``{"exposures", "detections"}``), or None."""
+        i = self.fact_row.get(key)
+        if i is None or self.x_blob is None:
+            return None
+        import orjson
+
+        off = self.arrays["x_off"]
+        return orjson.loads(self.x_blob[int(off[i]):int(off[i + 1])])
 
     @property
     def data_version(self) -> dict:
@@ -487,7 +505,8 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
 
     ho = np.argsort(h8, kind="stable")
     ev_tx = np.unique(g.out_tx[f["out"]]) if len(f["out"]) else np.zeros(0, np.int64)
-    tx_by_id = dict(zip(tx_idn.tolist(), tx_hex)) if len(ev_tx) else {}
+    tx_by_all = dict(zip(tx_idn.tolist(), tx_hex))
+    tx_by_id = tx_by_all if len(ev_tx) else {}
     ev_txids = {int(t): tx_by_id.get(int(t)) for t in ev_tx.tolist()}
     missing = [int(a) for a in a_id.tolist() if not id_to_str.get(int(a))]
     if missing:
@@ -515,8 +534,18 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     }
     exposed_keys = {A.key("btc", s) for s in exposed}
     baked_direct = sorted(k for k in sources.direct if k in keys_to_id and k not in exposed_keys)
+    from chaintrace.screen.detections import build_facts
+
+    t_facts = time.perf_counter()
+    fact_addrs, arrays["x_off"], arrays["x_blob"], run = build_facts(
+        ws, g, config, lambda ids: _names(ws, id_to_str, ids), tx_by_all.__getitem__)
+    fact_keys = [A.key("btc", s) for s in fact_addrs]
+    data_version["detections"] = run
+    taken = exposed_keys | set(baked_direct)
+    baked_facts = [k for k in fact_keys if k not in taken]
     meta = {"format": FORMAT, "engine": engine, "data_version": data_version, "groups": sources.groups,
-            "addresses": exposed, "baked_direct": baked_direct, "stop_digest": stop_digest,
+            "addresses": exposed, "baked_direct": baked_direct, "baked_facts": baked_facts,
+            "facts": {"addresses": fact_keys}, "stop_digest": stop_digest,
             "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
             "sources_digest": src_digest, "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
             "registry_ids": {k: keys_to_id[k] for k in sorted(set(sources.keys) | sources.services
@@ -526,6 +555,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
                       "n_groups_reused": n_reused, "previous_index": prev.path.name if prev is not None else None,
+                      "n_fact_addresses": len(fact_keys), "facts_seconds": round(time.perf_counter() - t_facts, 3),
                       "refreshed_from": base.path.name if base is not None else None,
                       "refresh_reason": why if prev is None else None,
                       "n_new_tx": n_tx - pre["n_tx"] if base is not None else None,
@@ -541,7 +571,13 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
                                    n_addr)
         row_ids = np.concatenate([a_id, np.array([keys_to_id[k] for k in baked_direct], np.int64)])
         row_keys = [A.key("btc", s) for s in exposed] + baked_direct
-        old_rows = [-1 if aff[i] else base.ans_row.get(k, -1) for i, k in zip(row_ids.tolist(), row_keys)]
+        from chaintrace.screen.detections import changed_facts
+
+        moved = changed_facts(base, fact_keys, arrays["x_off"], arrays["x_blob"])  # their detections changed
+        old_rows = [-1 if aff[i] or k in moved else base.ans_row.get(k, -1)
+                    for i, k in zip(row_ids.tolist(), row_keys)]
+        was = set(base.meta.get("baked_facts", []))  # answers of detections only, before and now
+        old_rows += [-1 if k in moved or k not in was else base.ans_row.get(k, -1) for k in baked_facts]
         meta["stats"]["n_addresses_affected"] = int(aff.sum())
         meta["stats"]["n_answers_recomputed"] = int(sum(r < 0 for r in old_rows))
     arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config,
@@ -551,6 +587,17 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX,
                     replace=exposures is not None or not incremental)
     return {**summary(load_index(ws, config, name)), "reused": False}
+
+
+def _names(ws: Workspace, known: dict[int, str], ids) -> dict[int, str]:
+    """Address strings of dense ids: from `known`, the rest in one store query."""
+    from chaintrace.graph.btc import address_strings
+
+    out = {i: known[i] for i in ids if i in known}
+    rest = [i for i in ids if i not in known]
+    if rest:
+        out.update(address_strings(ws, rest))
+    return out
 
 
 def _address_keys(tbl, ids: np.ndarray, tail_from: int, base) -> tuple[dict, dict, list[str]]:

@@ -165,13 +165,13 @@ def classify(subject: str) -> tuple[str | None, str | None]:
 
 def _empty(subject: str, chain: str | None) -> dict:
     return {"subject": subject, "chain": chain, "risk": "none", "score": 0, "exposures": [], "sanctions": [],
-            "evidence": [], "warnings": [], "invalid": None}
+            "evidence": [], "detections": [], "warnings": [], "invalid": None}
 
 
 def canned(subject: str, warnings: list[str]) -> dict:
     """The answer of a btc address the chain data holds without any exposure or registry hit."""
     return {"subject": subject, "chain": "btc", "risk": "none", "score": 0, "exposures": [], "sanctions": [],
-            "evidence": [], "warnings": warnings, "invalid": None, "rules": []}
+            "evidence": [], "detections": [], "warnings": warnings, "invalid": None, "rules": []}
 
 
 def _quick(snap: Snapshot, subject: str) -> dict | None:
@@ -254,7 +254,14 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
     r["exposures"] = exposures
-    r["risk"], r["score"], r["rules"] = score(snap.config, chain, exposures, r["sanctions"])
+    if idx is not None and chain == "btc":  # detections touching the address (screen.detections)
+        from chaintrace.screen.detections import apply, score_detections
+
+        apply(r, idx.facts(key), snap.config)
+    r["risk"], r["score"], r["rules"] = score(snap.config, chain, r["exposures"], r["sanctions"])
+    if r["detections"]:
+        score_detections(r, snap.config)
+    exposures = r["exposures"]
     # evidence: the paths behind the largest exposures that fired a rule (informational ones are listed with
     # their amounts; their paths would only cost time in a batch)
     if idx is not None and chain == "btc":
@@ -339,7 +346,7 @@ def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list
         if k == s:
             row = rows.get(k)
             if row is None:
-                if sn and k not in direct_btc and k not in direct_eth:
+                if sn and k not in direct_btc and k not in direct_eth and k not in idx.fact_row:
                     out.append(canned(s, warnings))
                     continue
             elif baked:

@@ -22,8 +22,8 @@ CATEGORY = "unidentified_service"
 
 
 class ServiceFacts:
-    """Per snapshot: the service detections of the Ethereum data, loaded on first use. (Bitcoin answers are
-    precomputed at index build and do not carry these rows yet: docs/detection.md.)"""
+    """Per snapshot: the service detections of the Ethereum data, loaded on first use. (Bitcoin answers get
+    their rows at index build: :mod:`chaintrace.screen.detections`.)"""
 
     def __init__(self, ws: Workspace):
         self.ws = ws

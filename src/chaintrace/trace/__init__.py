@@ -89,6 +89,7 @@ class TraceRequest:
     follow_services: bool = False  # True: do not stop at services detected by behaviour (service_like sinks)
     through_mixers: bool = False  # follow custodial-mixer payouts linked to traced deposits (probabilistic)
     mixer_params: dict = field(default_factory=dict)  # linking parameters (chaintrace.detect.mixers.DEFAULTS)
+    detections: bool = False  # Bitcoin: list the laundering shapes touching the traced paths (trace.detections)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
           since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
           follow_services: bool = False, through_mixers: bool = False, mixer_params: dict | None = None,
-          through_bridges: bool = False, bridge_params: dict | None = None,
+          through_bridges: bool = False, bridge_params: dict | None = None, detections: bool = False,
           progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
@@ -143,6 +144,10 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     along the mixer's payouts linked to its deposits by amount minus a fee and delay
     (:mod:`chaintrace.trace.mixers`; `mixer_params`: fee_min, fee_max, delay_min, delay_max, max_parts,
     min_confidence), reported apart in ``report.probabilistic``.
+    `detections` (Bitcoin): ``report.detections`` lists the peel chains, fan-outs/ins, structuring, rapid
+    pass-through and dormancy touching the traced paths, and each `explain` entry those touching its address
+    (:mod:`chaintrace.trace.detections`; off by default in the library, on by default in ``chaintrace trace``:
+    it runs the flow detectors over the whole store, seconds at a few hundred thousand transactions).
     `through_bridges`: value reaching a bridge whose release on the other chain is in the store is followed on
     that chain from the release, carrying the matched share (:mod:`chaintrace.trace.crosschain`; deterministic
     ``event`` matches as taint, ``amount+time`` ones probabilistic), in ``report.cross_chain``. `bridge_params`:
@@ -195,7 +200,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
                                     or a.lower().startswith("0x") == (chain == "eth")],
         top_paths=top_paths, coinjoins=coinjoins,
         follow_services=bool(follow_services), through_mixers=bool(through_mixers),
-        mixer_params=dict(mixer_params or {}))
+        mixer_params=dict(mixer_params or {}), detections=bool(detections))
     report = tracer.run(ws, req, progress)
     name_actors(ws, report, req.actor_files, req.registry)
     from chaintrace.trace.evidence import describe_evidence
@@ -215,7 +220,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         report.cross_chain = cross(ws, report, trace, dict(
             policy=policy, fee_mode=fee_mode, max_hops=max_hops, min_share=min_share, until=u, max_txs=max_txs,
             tags=tags, actors=actors, registry=registry, clusters=clusters, explain=explain_all,
-            top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
+            top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services, detections=detections,
             bridge_params={k: v for k, v in bp.items() if k != "bridges"}), min_conf)
     check_invariant(report)
     return report

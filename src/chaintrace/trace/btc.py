@@ -198,6 +198,8 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
         report.stats["coinjoins_detected"] = n_coinjoins
     if n_services is not None:
         report.stats["services_detected"] = n_services
+    if req.detections:  # laundering shapes touching the traced paths (chaintrace.trace.detections)
+        _attach_detections(ws, g, req, report, res.out)
     if req.through_mixers:
         from chaintrace.trace.mixers import through_mixers
 
@@ -210,6 +212,25 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     times["report_s"] = time.perf_counter() - t0
     report.stats.update({k: round(v, 4) for k, v in times.items()})
     return report
+
+
+def _attach_detections(ws, g: BtcGraph, req: TraceRequest, report: TraceReport, tainted) -> None:
+    from chaintrace.trace.detections import detections_on_paths
+
+    ids = address_ids(ws, [_norm_address(a) for a in req.explain]) if req.explain else {}
+    explain_ids = {a: int(ids[_norm_address(a)]) for a in req.explain if _norm_address(a) in ids}
+    section, per_addr = detections_on_paths(ws, g, tainted, explain_ids)
+    section["counts"]["service_like_sinks"] = len({s.address for s in report.sinks if s.reason == "service_like"})
+    section["counts"]["bridge_sinks"] = sum(s.bridge is not None for s in report.sinks)
+    report.detections = section
+    for e in report.explain:
+        dets = per_addr.get(e["address"], [])
+        e["detections"] = dets
+        if dets:
+            by: dict[str, int] = {}
+            for d in dets:
+                by[d["kind"]] = by.get(d["kind"], 0) + 1
+            e["note"] += "; detections touching it: " + ", ".join(f"{k} {n}" for k, n in by.items())
 
 
 def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, res, sinks: SinkIndex,

@@ -151,6 +151,9 @@ class TraceReport:
     # trace --through-mixers: value followed along probabilistic custodial-mixer links, apart from the
     # deterministic taint: {"note", "params", "mixers": [...], "links": [...], "trace": TraceReport | None}
     probabilistic: dict | None = None
+    # laundering shapes touching the traced paths (chaintrace.trace.detections): {"thresholds", "data",
+    # "counts", "detections": {kind: [...]}, "note"}; None when not computed
+    detections: dict | None = None
     # trace --through-bridges: the continuation on the other chain from matched bridge releases
     # (chaintrace.trace.crosschain): {"note", "conversion", "flows": [{..., "trace": TraceReport}], "deposits", ...}
     cross_chain: dict | None = None
@@ -237,6 +240,7 @@ class TraceReport:
             "paths": [path(p) for p in self.paths],
             "explain": [{**{k: v for k, v in e.items() if k != "paths"}, "paths": [path(p) for p in e["paths"]]}
                         for e in self.explain],
+            **({"detections": self.detections} if self.detections is not None else {}),
             **({"probabilistic": {**self.probabilistic, "trace": self.probabilistic["trace"].to_dict()
                                   if self.probabilistic.get("trace") is not None else None}}
                if self.probabilistic is not None else {}),
@@ -284,6 +288,7 @@ class TraceReport:
             paths=[path(p) for p in d.get("paths", [])],
             explain=[{**e, "paths": [path(p) for p in e["paths"]]} for e in d.get("explain", [])],
             tags=d.get("tags", {}), coverage=d.get("coverage") or {}, assumptions=d.get("assumptions") or {},
+            detections=d.get("detections"),
             probabilistic=({**d["probabilistic"], "trace": cls.from_dict(d["probabilistic"]["trace"])
                             if d["probabilistic"].get("trace") else None} if d.get("probabilistic") else None),
             cross_chain=({**d["cross_chain"], "flows": [{**f, "trace": cls.from_dict(f["trace"])}

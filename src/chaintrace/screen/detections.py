@@ -1,0 +1,362 @@
+"""Detections in Bitcoin screening answers (issue 15, points 1 and 5), computed once at index build.
+
+Two kinds of facts, stored per address beside the exposure index (``x_off``/``x_blob``: the JSON of each
+address's facts, ``meta["facts"]``: the addresses and the detection run), so that a precomputed answer and a
+computed one read the same bytes:
+
+* **Exposure rows of category** ``unidentified_service`` (services recognised by behaviour,
+  :mod:`chaintrace.detect.services`, the trace's cached detections of the store commit): the subject itself
+  behaves like a service (``direction: self``, ``hops_min`` 0), or received directly from one (``incoming``:
+  the first input of a transaction paying the subject is the service's; ``value``: what those transactions
+  paid the subject) or paid one directly (``outgoing``: a transaction spending the subject's coins pays the
+  service; ``value``: what those outputs paid the service). Each row carries the detection (kind,
+  confidence, hub, features, example txids) and ``txids`` (up to three of the direct transactions).
+  Informational: ``amount``/``share`` None, ``severity`` None unless the severity configuration names
+  ``detected_<kind>`` (e.g. ``detected_otc_desk: medium``).
+* **Detections on the subject** (the answer's ``detections`` list): laundering shapes the address takes part
+  in: ``peel-chain`` (role ``peel``: received a peel; ``chain``: held the chain's remainder),
+  ``structuring`` (role ``payer``: funded a split into near-equal outputs; ``recipient``: received one),
+  ``pass-through`` (``self``: spent what it received within the hold limit), ``dormancy`` (``self``: a coin
+  left unspent at least the dormancy limit, then moved). Each: ``{kind, role, confidence, severity, count,
+  evidence (up to three instances), thresholds}``; ``confidence`` is None (shapes, not scored), ``severity``
+  None unless the configuration names ``detected_<kind>`` (``detected_peel_chain: low``...).
+  Fan-out and fan-in are not reported on screened addresses (every exchange withdraws in batches and
+  consolidates); services are rows above.
+
+Thresholds: :data:`DEFAULTS`, overridden by the configuration's ``detections:`` section (docs/screening.md);
+the run (store commit, thresholds) is in every answer's ``data_version.detections``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import orjson
+
+from chaintrace.errors import UserError
+
+CATEGORY = "unidentified_service"
+EVIDENCE = 3  # instances / txids kept per row
+DEFAULTS: dict[str, dict] = {
+    "peel-chain": {"min_length": 8},
+    "structuring": {"min_outputs": 5, "tolerance": 0.05, "min_share": 0.8},
+    "pass-through": {"max_hold_blocks": 1, "min_receipts": 3, "min_share": 1.0},
+    "dormancy": {"min_dormant_blocks": 1000},
+}
+
+
+def thresholds(config) -> dict[str, dict]:
+    """:data:`DEFAULTS` overridden by the configuration's ``detections`` section (unknown names: an error)."""
+    given = getattr(config, "detections", None) or {}
+    out = {k: dict(v) for k, v in DEFAULTS.items()}
+    for kind, vals in given.items():
+        if kind not in out or not isinstance(vals, dict):
+            raise UserError(f"{config.source}: detections.{kind}: not one of {', '.join(DEFAULTS)} "
+                            "(a mapping of thresholds)")
+        bad = set(vals) - set(out[kind])
+        if bad:
+            raise UserError(f"{config.source}: detections.{kind}: no threshold {', '.join(sorted(bad))} "
+                            f"(it takes {', '.join(out[kind])})")
+        out[kind].update({k: type(out[kind][k])(v) for k, v in vals.items()})
+    return out
+
+
+def severity(config, kind: str) -> str | None:
+    """The configured severity of a detection kind (``detected_<kind>`` in ``severity:``), else None."""
+    return config.severity.get("detected_" + kind.replace("-", "_").lower())
+
+
+class _Facts:
+    """Accumulates facts per dense address id (exposure rows and detection rows, resolved)."""
+
+    def __init__(self):
+        self.exp: dict[int, list[dict]] = {}
+        self.det: dict[int, dict[tuple, dict]] = {}
+
+    def detection(self, a: int, kind: str, role: str, inst: dict, th: dict, sev: str | None) -> None:
+        if a < 0:
+            return
+        d = self.det.setdefault(a, {})
+        row = d.get((kind, role))
+        if row is None:
+            row = d[(kind, role)] = {"kind": kind, "role": role, "confidence": None, "severity": sev, "count": 0,
+                                     "evidence": [], "thresholds": th}
+        row["count"] += 1
+        if len(row["evidence"]) < EVIDENCE:
+            row["evidence"].append(inst)
+
+
+def _pairs(keys: list[np.ndarray], value: np.ndarray, tx: np.ndarray):
+    """Group rows by the key columns: (key columns of each group, value sums, distinct tx count, first txs)."""
+    order = np.lexsort([tx] + keys[::-1])
+    ks = [k[order] for k in keys]
+    v, t = value[order], tx[order]
+    if not len(t):
+        return [], [], [], []
+    first = np.r_[True, np.any([k[1:] != k[:-1] for k in ks], axis=0)]
+    starts = np.flatnonzero(first)
+    sums = np.add.reduceat(v.astype(np.int64), starts)
+    new_tx = first | np.r_[True, t[1:] != t[:-1]]
+    n_tx = np.add.reduceat(new_tx.astype(np.int64), starts)
+    grp = np.cumsum(first) - 1
+    rank = np.cumsum(new_tx) - np.cumsum(new_tx)[starts][grp]  # 0-based rank of a distinct tx in its group
+    keep = new_tx & (rank < EVIDENCE)
+    firsts: list[list[int]] = [[] for _ in range(len(starts))]
+    for gi, tt in zip(grp[keep].tolist(), t[keep].tolist()):
+        firsts[gi].append(tt)
+    return [k[starts] for k in ks], sums, n_tx, firsts
+
+
+def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], txid: Callable[[int], str],
+              examples: dict[int, list[str]], mixers: list[dict] | None = None) -> None:
+    from chaintrace.detect.services import KINDS
+
+    n_addr = int(g.n_addresses)
+    row_of = np.full(n_addr + 1, -1, np.int64)
+    row_of[det.address] = np.arange(len(det))
+    # custodial mixers recognised by behaviour (wallet level): every address of the service is one (a mixer
+    # address that also looks like another kind of service is reported as the mixer)
+    mix_rows: list[tuple[int, dict]] = []
+    for m in mixers or ():
+        f = m["features"]
+        feats = {"senders": f.get("depositors"), "recipients": f.get("recipients"), "receipts": f.get("deposits"),
+                 "received": f.get("received"), "spends": f.get("payouts"), **f}
+        for a in np.flatnonzero(np.asarray(m["mask"])[:n_addr]).tolist():
+            row_of[a] = len(det) + len(mix_rows)
+            mix_rows.append((a, {"address": a, "kind": "mixer", "confidence": round(float(m["confidence"]), 3),
+                                 "hub": m["address"], "features": feats}))
+    oa = np.asarray(g.out_addr, np.int64)
+    out_tx = np.asarray(g.out_tx, np.int64)
+    tx_in = np.asarray(g.tx_in, np.int64)
+    in_output = np.asarray(g.in_output, np.int64)
+    val = np.asarray(g.out_value, np.int64)
+
+    def is_det(a):
+        return row_of[np.where(a >= 0, a, n_addr)] >= 0
+
+    # incoming: the first input's address of each transaction paying the subject
+    has_in = tx_in[out_tx + 1] > tx_in[out_tx]
+    fo = in_output[np.minimum(tx_in[out_tx], max(len(in_output) - 1, 0))] if len(in_output) else out_tx * 0 - 1
+    sender = np.where(has_in & (fo >= 0), oa[np.maximum(fo, 0)], -1)
+    m = (oa >= 0) & (sender >= 0) & (sender != oa) & is_det(sender)
+    incoming = _pairs([oa[m], sender[m]], val[m], out_tx[m])
+    # outgoing: the outputs to a service of each transaction spending the subject's coins
+    in_tx = np.repeat(np.arange(len(tx_in) - 1, dtype=np.int64), np.diff(tx_in))
+    payer = np.where(in_output >= 0, oa[np.maximum(in_output, 0)], -1)
+    pm = payer >= 0
+    pt, pa = in_tx[pm], payer[pm]
+    u = np.unique(pt * (n_addr + 1) + pa)  # distinct (spending tx, payer)
+    pt, pa = u // (n_addr + 1), u % (n_addr + 1)
+    dm = (oa >= 0) & is_det(oa)
+    d_out = np.flatnonzero(dm)
+    d_tx = out_tx[d_out]
+    so = np.argsort(d_tx, kind="stable")
+    d_out, d_tx = d_out[so], d_tx[so]
+    lo, hi = np.searchsorted(d_tx, pt, "left"), np.searchsorted(d_tx, pt, "right")
+    cnt = hi - lo
+    rep = np.repeat(np.arange(len(pt)), cnt)
+    pos = (np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)).astype(np.int64)
+    q = d_out[pos]
+    sa, sd = pa[rep], oa[q]
+    keep = sa != sd
+    outgoing = _pairs([sa[keep], sd[keep]], val[q][keep], pt[rep][keep])
+    # each detection resolved once: in full for the service itself (features, example txids); on its
+    # counterparties' rows its identity only (address, kind, confidence, hub: their own direct transactions
+    # are their evidence; the features are one screen of the service address away)
+    full: dict[int, dict] = {}
+    brief: dict[int, dict] = {}
+    head: dict[int, tuple] = {}
+    for i in range(len(det)):
+        r = det.row(i)
+        kind = KINDS[int(det.kind[i])]
+        r["address"], r["hub"] = name(r["address"]), name(r["hub"])
+        brief[i] = {k: r[k] for k in ("address", "kind", "confidence", "hub")}
+        r["txids"] = examples.get(int(det.address[i]), [])
+        full[i] = r
+        head[i] = (f"unidentified {kind} {r['hub']}", severity(config, kind))
+    for j, (a, r) in enumerate(mix_rows):
+        i = len(det) + j
+        r["address"] = name(a)
+        brief[i] = {k: r[k] for k in ("address", "kind", "confidence", "hub")}
+        r["txids"] = examples.get(a, [])
+        full[i] = r
+        head[i] = (f"unidentified mixer {r['hub']}", severity(config, "mixer"))
+
+    def add(a: int, i: int, direction: str, v, n: int, txs: list[str]) -> None:
+        entity, sev = head[i]
+        facts.exp.setdefault(a, []).append(
+            {"category": CATEGORY, "abuse": None, "entity": entity, "actor": None, "type": "direct",
+             "direction": direction, "hops_min": 0 if direction == "self" else 1, "amount": None, "share": None,
+             "severity": sev, "transfers": n, "detection": full[i] if direction == "self" else brief[i],
+             "value": v, "txids": txs})
+
+    for a in np.flatnonzero(row_of[:n_addr] >= 0).tolist():
+        add(a, int(row_of[a]), "self", None, 0, [])
+    for direction, (ks, sums, n_tx, firsts) in (("incoming", incoming), ("outgoing", outgoing)):
+        if len(ks):
+            for a, x, v, n, f in zip(ks[0].tolist(), ks[1].tolist(), sums.tolist(), n_tx.tolist(), firsts):
+                add(a, int(row_of[x]), direction, str(v), n, [txid(t) for t in f])
+
+
+def _flows(g, facts: _Facts, th: dict, config, tx: Callable[[int], str]) -> None:
+    from chaintrace.detect import flows, peel
+
+    def output(o: int) -> str:
+        t = int(g.out_tx[o])
+        return f"{tx(t)}:{o - int(g.tx_out[t])}"
+
+    oa = np.asarray(g.out_addr, np.int64)
+    tx_in, tx_out = np.asarray(g.tx_in, np.int64), np.asarray(g.tx_out, np.int64)
+    in_output = np.asarray(g.in_output, np.int64)
+    p = th["peel-chain"]
+    sev = severity(config, "peel-chain")
+    for c in peel.peel_chains(peel.looks_like_peeling_chain(g), g.tx_out, g.out_value, g.out_addr,
+                              g.out_spender_tx, min_length=p["min_length"]):
+        base = {"start": tx(c["start"]), "length": c["length"], "peeled_total": str(c["peeled_total"])}
+        got: dict[int, list] = {}
+        for x in c["peels"]:
+            got.setdefault(x["address"], [[], 0])
+            got[x["address"]][0].append(x["tx"])
+            got[x["address"]][1] += x["value"]
+        for a, (txs, v) in got.items():
+            facts.detection(a, "peel-chain", "peel", {**base, "txids": [tx(t) for t in txs[:EVIDENCE]],
+                                                       "value": str(v)}, p, sev)
+        held: dict[int, list] = {}
+        for t in c["txs"]:
+            o = int(in_output[tx_in[t]])
+            if o >= 0:
+                held.setdefault(int(oa[o]), []).append(t)
+        held.setdefault(c["remainder"]["address"], [])
+        for a, txs in held.items():
+            facts.detection(a, "peel-chain", "chain", {**base, "txids": [tx(t) for t in txs[:EVIDENCE]]}, p, sev)
+    p = th["structuring"]
+    sev = severity(config, "structuring")
+    for d in flows.structuring(tx_out, np.asarray(g.out_value), g.tx_coinbase, min_outputs=p["min_outputs"],
+                               tolerance=p["tolerance"], min_share=p["min_share"]):
+        t = d["tx"]
+        inst = {"txid": tx(t), "n_outputs": d["n_outputs"], "near_equal": d["near_equal"],
+                "median": str(d["median"]), "total": str(d["total"])}
+        ins = in_output[tx_in[t]:tx_in[t + 1]]
+        for a in sorted({int(oa[o]) for o in ins if o >= 0}):
+            facts.detection(a, "structuring", "payer", inst, p, sev)
+        for a in sorted({int(x) for x in oa[tx_out[t]:tx_out[t + 1]]}):
+            facts.detection(a, "structuring", "recipient", inst, p, sev)
+    p = th["pass-through"]
+    sev = severity(config, "pass-through")
+    for d in flows.pass_through(np.asarray(g.out_tx), g.out_addr, np.asarray(g.out_value), g.out_spender_tx,
+                                g.tx_height, max_hold=p["max_hold_blocks"], min_receipts=p["min_receipts"],
+                                min_share=p["min_share"]):
+        os_ = d["outputs"][:EVIDENCE]
+        txs = sorted({int(g.out_tx[o]) for o in os_} | {int(g.out_spender_tx[o]) for o in os_})
+        facts.detection(d["address"], "pass-through", "self",
+                        {"receipts": d["receipts"], "received": str(d["received"]), "passed": str(d["passed"]),
+                         "max_hold_seen": d["max_hold_seen"], "txids": [tx(t) for t in txs]}, p, sev)
+    p = th["dormancy"]
+    sev = severity(config, "dormancy")
+    for o in flows.dormancy(g.out_tx, g.out_spender_tx, g.tx_height, min_dormant=p["min_dormant_blocks"]).tolist():
+        t, s = int(g.out_tx[o]), int(g.out_spender_tx[o])
+        facts.detection(int(oa[o]), "dormancy", "self",
+                        {"output": output(o), "value": str(int(g.out_value[o])), "moved_txid": tx(s),
+                         "blocks_dormant": int(g.tx_height[s] - g.tx_height[t]),
+                         "seconds_dormant": int(g.tx_time[s] - g.tx_time[t])}, p, sev)
+
+
+def build_facts(ws, g, config, names_of: Callable[[list[int]], dict[int, str]],
+                txid_of: Callable[[int], str]) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
+    """Facts of every address of the Bitcoin graph `g` touched by a detection: (address strings, ``x_off``,
+    ``x_blob`` (JSON ``{"exposures": [...], "detections": [...]}`` per address, in that order), the run's
+    description for ``data_version.detections``). `names_of` resolves dense address ids (one call per batch),
+    `txid_of` one dense transaction id."""
+    from chaintrace.graph.services import cached_detections
+
+    th = thresholds(config)
+    det = cached_detections(ws, "btc", g)
+    facts = _Facts()
+    try:  # custodial mixers recognised by behaviour: wallet level, only where clusters were built
+        from chaintrace.graph.mixers import detected_mixers
+
+        mixers = detected_mixers(ws, g)
+        mixer_note = "recognised over the store's clusters" if mixers else "none recognised (or no clusters built)"
+    except Exception as e:  # noqa: BLE001 - clusters of another commit / unreadable: said in the run
+        mixers, mixer_note = [], f"not run: {type(e).__name__}: {e}"
+    mixer_ids = (np.flatnonzero(np.any([np.asarray(m["mask"]) for m in mixers], axis=0)) if mixers
+                 else np.zeros(0, np.int64))
+    if len(det) or len(mixer_ids):
+        # example txids of each detected service: its first receipts and spends
+        oa = np.asarray(g.out_addr, np.int64)
+        sel = np.flatnonzero(np.isin(oa, np.concatenate([det.address, mixer_ids])))
+        sel = sel[np.argsort(oa[sel], kind="stable")]
+        a_sel = oa[sel]
+        starts = np.flatnonzero(np.r_[True, a_sel[1:] != a_sel[:-1]]) if len(sel) else np.zeros(0, np.int64)
+        ex: dict[int, list[str]] = {}
+        for st in starts.tolist():
+            os_ = sel[st:st + EVIDENCE]
+            ts = set(np.asarray(g.out_tx)[os_].tolist()) | {t for t in np.asarray(g.out_spender_tx)[os_].tolist()
+                                                           if t >= 0}
+            ex[int(a_sel[st])] = [txid_of(t) for t in sorted(ts)[:EVIDENCE]]
+        known = names_of(sorted(set(det.address.tolist()) | set(det.hub.tolist()) | set(mixer_ids.tolist())))
+        _services(g, det, facts, config, known.get, txid_of, ex, mixers)
+    _flows(g, facts, th, config, txid_of)
+    order = {"self": 0, "incoming": 1, "outgoing": 2}
+    keys: list[str] = []
+    ends = [0]
+    buf = bytearray()  # one buffer: orjson's result objects keep spare capacity (GBs over 10**5 small ones)
+    every = sorted(set(facts.exp) | set(facts.det))
+    names = names_of(every)
+    for a in every:
+        name = names.get(a)
+        if name is None:
+            continue
+        exps = sorted(facts.exp.get(a, ()), key=lambda e: (order[e["direction"]], e["detection"]["address"] or ""))
+        dets = [d for _, d in sorted(facts.det.get(a, {}).items())]
+        keys.append(name)
+        buf += orjson.dumps({"exposures": exps, "detections": dets})
+        ends.append(len(buf))
+    off = np.asarray(ends, np.int64)
+    blob = np.frombuffer(bytes(buf), np.uint8) if keys else np.zeros(0, np.uint8)
+    run = {"commit": int(g.commit), "services": dict(det.thresholds), "flows": th,
+           "n_services": int(len(det)), "n_addresses": len(keys),
+           "mixers": {"count": len(mixers), "addresses": int(len(mixer_ids)), "note": mixer_note}}
+    return keys, off, blob, run
+
+
+def changed_facts(base, keys: list[str], off: np.ndarray, blob: np.ndarray) -> set[str]:
+    """Address keys whose detection facts differ between index `base` and the new facts (`keys`, `off`,
+    `blob`): new, changed or gone (an ingest refresh recomputes their answers)."""
+    old = getattr(base, "fact_row", {}) or {}
+    ob = base.x_blob if getattr(base, "x_blob", None) is not None else memoryview(b"")
+    oo = base.arrays["x_off"] if "x_off" in base.arrays else np.zeros(1, np.int64)
+    mv = memoryview(np.ascontiguousarray(blob).tobytes())
+    out = set(old) - set(keys)
+    for i, k in enumerate(keys):
+        j = old.get(k)
+        if j is None or ob[int(oo[j]):int(oo[j + 1])] != mv[int(off[i]):int(off[i + 1])]:
+            out.add(k)
+    return out
+
+
+def apply(r: dict, facts: dict | None, config) -> None:
+    """Put an address's facts into its answer `r` (after its other exposures, before scoring): the
+    ``unidentified_service`` rows appended to ``exposures``, ``detections`` set."""
+    if not facts:
+        return
+    r["exposures"] = r["exposures"] + facts["exposures"]
+    r["detections"] = facts["detections"]
+
+
+def score_detections(r: dict, config) -> None:
+    """Detections with a configured severity raise the answer's risk and score like a hop-0 exposure."""
+    from chaintrace.screen.config import RANK
+
+    best = RANK.get(r.get("risk") or "none", 0)
+    points = r.get("score") or 0
+    for d in r.get("detections", ()):
+        sev = d.get("severity")
+        if sev is None:
+            continue
+        r["rules"] = sorted(set(r.get("rules", [])) | {f"{sev}:detection:{d['kind']}"})
+        best = max(best, RANK[sev])
+        points = max(points, int(round(config.points[sev] * config.weight(0))))
+    if r.get("risk") is not None:
+        r["risk"] = {v: k for k, v in RANK.items()}[best]
+        r["score"] = points
