@@ -37,6 +37,10 @@ class _Cols:
     def touching(self, addr: int) -> np.ndarray:
         raise NotImplementedError
 
+    def on_txs(self, on_tx: np.ndarray) -> np.ndarray:
+        """Mask of the detections standing on a transaction marked in `on_tx` (bool per tx, vectorised)."""
+        raise NotImplementedError
+
 
 class _Peel(_Cols):
     def __init__(self, g, p):
@@ -76,6 +80,12 @@ class _Peel(_Cols):
         hit[np.searchsorted(a["off"], pk, side="right") - 1] = True
         hit |= oa[a["remainder"]] == addr
         return hit
+
+    def on_txs(self, on_tx):
+        if self.n == 0:
+            return np.zeros(0, np.bool_)
+        a = self.a
+        return np.add.reduceat(on_tx[a["txs"]].astype(np.int64), a["off"][:-1]) > 0
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +130,9 @@ class _Fan(_Cols):
         hit[np.asarray(g.in_tx)[spent[np.asarray(g.out_addr)[io[spent]] == addr]]] = True
         return hit[self.ids]
 
+    def on_txs(self, on_tx):
+        return on_tx[self.ids]
+
 
 class _Structuring(_Cols):
     def __init__(self, g, p):
@@ -140,6 +153,9 @@ class _Structuring(_Cols):
         hit = np.zeros(self.g.n_tx, np.bool_)
         hit[np.asarray(self.g.out_tx)[np.asarray(self.g.out_addr) == addr]] = True
         return hit[self.a["tx"]]
+
+    def on_txs(self, on_tx):
+        return on_tx[self.a["tx"]]
 
 
 class _PassThrough(_Cols):
@@ -202,6 +218,20 @@ def _cols(g: BtcGraph, kind: str, p: dict, addr: int | None) -> _Cols:
     if kind == "dormancy":
         return _Dormancy(g, p)
     raise UserError(f"unknown detector {kind!r}; one of {', '.join(KINDS)}")
+
+
+def on_paths(g: BtcGraph, kind: str, p: dict, on_tx: np.ndarray, tainted_out: np.ndarray) -> list[dict]:
+    """The detections of `kind` (dense ids, as :func:`_raw` makes them) standing on a transaction marked in
+    `on_tx` (bool per tx) -- for dormancy: whose dormant output is marked in `tainted_out` (bool per output).
+    Filtered on the columns: rows are built only for the detections returned."""
+    c = _cols(g, kind, p, None)
+    mask = tainted_out[c.o] if isinstance(c, _Dormancy) else c.on_txs(on_tx)
+    return [c.row(int(i)) for i in np.flatnonzero(mask)]
+
+
+def resolve(ws: Workspace, g: BtcGraph, raw: list[dict]) -> list[dict]:
+    """Detections with dense ids turned into txids and address strings (what ``detect`` prints)."""
+    return _resolve(ws, g, raw)
 
 
 def _raw(g: BtcGraph, kind: str, p: dict, addr: int | None) -> list[dict]:

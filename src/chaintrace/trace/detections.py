@@ -19,7 +19,7 @@ MAX_PER_KIND = 50  # detections listed per kind (the count says how many there a
 
 def _raw_on_paths(g, tainted: np.ndarray, kinds: dict) -> dict[str, list[dict]]:
     from chaintrace.detect import flows
-    from chaintrace.graph.detections import _raw
+    from chaintrace.graph.detections import on_paths
 
     out_tx = np.asarray(g.out_tx)
     on_path = np.zeros(int(g.n_tx), np.bool_)
@@ -28,7 +28,7 @@ def _raw_on_paths(g, tainted: np.ndarray, kinds: dict) -> dict[str, list[dict]]:
     is_tainted[tainted] = True
     res: dict[str, list[dict]] = {}
     for kind in ("peel-chain", "fan-out", "fan-in", "structuring"):
-        res[kind] = [d for d in _raw(g, kind, kinds[kind], None) if on_path[np.asarray(d["txs"], np.int64)].any()]
+        res[kind] = on_paths(g, kind, kinds[kind], on_path, is_tainted)
     p = kinds["pass-through"]
     addrs = np.unique(np.asarray(g.out_addr)[tainted])
     pt = flows.pass_through(out_tx, g.out_addr, np.asarray(g.out_value), g.out_spender_tx, g.tx_height,
@@ -42,7 +42,7 @@ def _raw_on_paths(g, tainted: np.ndarray, kinds: dict) -> dict[str, list[dict]]:
         d["txs"] = sorted({int(out_tx[o]) for o in fast} | {int(g.out_spender_tx[o]) for o in fast})
         d["addresses"] = [d["address"]]
         res["pass-through"].append(d)
-    res["dormancy"] = [d for d in _raw(g, "dormancy", kinds["dormancy"], None) if is_tainted[d["output"]]]
+    res["dormancy"] = on_paths(g, "dormancy", kinds["dormancy"], on_path, is_tainted)
     return res
 
 
@@ -51,7 +51,7 @@ def detections_on_paths(ws, g, tainted: np.ndarray, explain_ids: dict[str, int])
 
     Section: ``{thresholds, data, counts, detections: {kind: [resolved detection, ...]}, note}``; each
     detection as ``chaintrace detect KIND --format json`` prints it (txids, features, outputs)."""
-    from chaintrace.graph.detections import KINDS, _resolve
+    from chaintrace.graph.detections import KINDS, resolve
 
     kinds = {k: dict(KINDS[k]) for k in ORDER}
     raw = _raw_on_paths(g, np.asarray(tainted, np.int64), kinds)
@@ -61,7 +61,7 @@ def detections_on_paths(ws, g, tainted: np.ndarray, explain_ids: dict[str, int])
     # detections touching an explained address are listed even past MAX_PER_KIND
     extra = {k: [d for d in raw[k][MAX_PER_KIND:] if wanted & set(d["addresses"])] for k in ORDER}
     flat = [(k, d, True) for k in ORDER for d in listed[k]] + [(k, d, False) for k in ORDER for d in extra[k]]
-    resolved = _resolve(ws, g, [d for _, d, _ in flat])
+    resolved = resolve(ws, g, [d for _, d, _ in flat])
     section: dict[str, list] = {k: [] for k in ORDER}
     per_addr: dict[str, list] = {a: [] for a in explain_ids}
     for (k, d, in_section), r in zip(flat, resolved):
