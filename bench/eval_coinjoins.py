@@ -74,6 +74,8 @@ def trace_rows(sim: Path, ws, seed: int) -> list[dict]:
                 at_cj = sum(x.amount for x in r.stopped if x.reason == "coinjoin")
                 rows.append({"seed": seed, "policy": policy, "coinjoins": cj, **s,
                              "cj_share": split["cj_true"] / max(1, split["cj_true"] + split["plain_true"]),
+                             "cj_recall": split["cj_hit"] / max(1, split["cj_true"]),
+                             "plain_recall": split["plain_hit"] / max(1, split["plain_true"]),
                              "stopped_share": at_cj / max(1, seeded),
                              "n_cj": r.stats.get("coinjoins_detected")})
     return rows
@@ -103,20 +105,23 @@ def main() -> None:
             d_lines.append(f"| {seed} | {'on (baseline)' if h else 'off'} | " + " | ".join(
                 f"{x[p][1]} / {x[p][0]}" for p in PROTOS) + f" | {x['detected']} | "
                 + (f"{x['correct'] / x['detected']:.3f}" if x["detected"] else "-") + " |")
-    t_lines = ["| policy | coinjoins | recall | precision | exchange recall | exchange precision | traced value "
-               "stopped at CoinJoins |", "|---|---|---:|---:|---:|---:|---:|"]
+    t_lines = ["| policy | coinjoins | recall | precision | exchange recall | exchange precision | recall of the "
+               "cash-outs via CoinJoin | recall of the rest | traced value stopped at CoinJoins |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for policy, _ in POLICIES:
         for cj in ("follow", "stop"):
             rs = [r for r in rows if (r["policy"], r["coinjoins"]) == (policy, cj)]
             t_lines.append(f"| {policy} | {cj}{' (baseline)' if cj == 'follow' else ''} | "
                            + " | ".join(f"{mean(r[k] for r in rs):.3f}" for k in (
-                               "recall", "precision", "recall_exchange", "precision_exchange", "stopped_share"))
+                               "recall", "precision", "recall_exchange", "precision_exchange", "cj_recall", "plain_recall",
+                               "stopped_share"))
                            + " |")
-    s_lines = ["| seed | policy | coinjoins | exchange recall | exchange precision | cash-out value via CoinJoin |",
-               "|---:|---|---|---:|---:|---:|"]
+    s_lines = ["| seed | policy | coinjoins | exchange recall | exchange precision | cash-out value via CoinJoin | "
+               "recall of it | recall of the rest |", "|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         s_lines.append(f"| {r['seed']} | {r['policy']} | {r['coinjoins']} | {r['recall_exchange']:.3f} | "
-                       f"{r['precision_exchange']:.3f} | {r['cj_share']:.3f} |")
+                       f"{r['precision_exchange']:.3f} | {r['cj_share']:.3f} | {r['cj_recall']:.3f} | "
+                       f"{r['plain_recall']:.3f} |")
     best = {}
     for cj in ("follow", "stop"):
         best[cj] = max(((p, [r for r in rows if (r["policy"], r["coinjoins"]) == (p, cj)]) for p, _ in POLICIES),
