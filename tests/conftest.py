@@ -40,13 +40,13 @@ def _own_registry(tmp_path, monkeypatch):
 
 
 def doc_commands(page: str, heading: str) -> list[list[str]]:
-    """The `chaintrace ...` lines (arguments after `chaintrace`) of the first code block after the heading
+    """The `chaintrace ...` lines (arguments after `chaintrace`, a trailing `# ...` comment dropped) of the first code block after the heading
     matching the regex `heading` in docs/`page`."""
     import re
     import shlex
 
     block = re.search(heading + r".*?```\n(.*?)```", (REPO / "docs" / page).read_text(), re.S).group(1)
-    return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("chaintrace ")]
+    return [shlex.split(line, comments=True)[1:] for line in block.splitlines() if line.startswith("chaintrace ")]
 
 
 def run_commands(cmds: list[list[str]]) -> list[str]:

@@ -46,6 +46,28 @@ def test_ambiguity_is_split_never_resolved_by_guessing():
     assert amt.sum() <= 98_000_000 and amt.tolist() == [49_000_000, 49_000_000]
 
 
+def test_a_payout_back_to_the_depositors_wallet_is_linked_and_taken_from_the_other_deposits():
+    # deposits of 1 BTC (wallet 7) and 1 BTC (wallet 8) at 100; payouts 0.5 BTC to wallet 7 (at 110),
+    # 0.48 BTC (120) and 0.98 BTC (130) to unknown wallets. Without wallets the 0.5 + 0.48 split fits both
+    # deposits; with them the 0.5 BTC payout is deposit 0's, which needs 0.48 more; deposit 1 gets 0.98.
+    dv, dh = np.array([BTC, BTC]), np.array([100, 100])
+    pv, ph = np.array([50_000_000, 48_000_000, 98_000_000]), np.array([110, 120, 130])
+    L0 = link_deposits(dv, dh, pv, ph)
+    assert sorted(set(L0.dep[L0.pay == 0].tolist())) == [0, 1]  # ambiguous without wallets
+    L = link_deposits(dv, dh, pv, ph, dep_wallet=np.array([7, 8]), pay_wallet=np.array([7, -1, -1]))
+    got = {(int(d), int(p)): (round(float(c), 3), int(r)) for d, p, c, r in zip(L.dep, L.pay, L.confidence, L.rule)}
+    assert got[(0, 0)] == (1.0, 3)  # same_wallet
+    assert got[(0, 1)] == (1.0, 0)  # what it still had to be paid back: one payout
+    assert (1, 0) not in got and (1, 1) not in got
+    assert got[(1, 2)][0] > 0
+    # a decoy: the depositor's wallet paid outside the delay window is not linked by the rule
+    L = link_deposits(dv, dh, pv, np.array([400, 120, 130]), dep_wallet=np.array([7, 8]),
+                      pay_wallet=np.array([7, -1, -1]))
+    assert 3 not in L.rule.tolist()
+    amt = linked_amounts(L, dv, dv, pv)
+    assert amt.dtype == np.int64 and amt.sum() <= pv.sum()
+
+
 def test_too_many_candidate_sets_fall_back_to_the_window_share():
     rng = np.random.default_rng(1)
     pv = rng.integers(1_000_000, 30_000_000, 60)
@@ -85,6 +107,28 @@ def test_mixer_flows_finds_deposits_and_payouts():
     out_type[5] = 1  # ... unless only the smaller one has the inputs' script type
     dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask)
     assert pay.tolist() == [2, 5]
+
+
+def test_a_payout_larger_than_the_change_is_a_payout_when_the_change_is_spent_with_the_reserve():
+    tx_in = np.array([0, 0, 0, 1, 3, 4])
+    tx_out = np.array([0, 1, 2, 4, 5, 6])
+    # txs: 0 = funds reserve (out 0 -> addr 2), 1 = deposit (out 1 -> addr 1), 2 = payout tx spends out 1
+    # -> out 2 (payout 0.8 to 7), out 3 (change 0.1 to 9); 3 = reserve spends out 3 + out 0 -> out 4 (to 8);
+    # 4 = the customer spends the payout out 2 -> out 5 (to 6)
+    in_output = np.array([1, 3, 0, 2])
+    out_addr = np.array([2, 1, 7, 9, 8, 6])
+    out_value = np.array([5, 9, 8, 1, 5, 8]) * 10_000_000
+    out_spender_tx = np.array([3, 2, 4, 3, -1, -1])
+    out_type = np.zeros(6, np.int8)
+    mask = np.zeros(10, bool)
+    mask[[1, 2]] = True
+    # without the spenders the larger output is taken for the change and the payout is lost
+    dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask)
+    assert 1 in dep.tolist() and 2 not in pay.tolist()
+    dep, pay, wide = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask,
+                                 out_spender_tx=out_spender_tx)
+    assert 1 in dep.tolist() and pay.tolist() == [2, 4]
+    assert wide[9] and not wide[7]
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +215,9 @@ def test_detect_mixer_links_cli_and_trace_cli(mixed):
     hit = sum((f"{o['deposit']['txid']}:{o['deposit']['vout']}", f"{p['txid']}:{p['vout']}") in links
               for o in orders for p in o["payouts"])
     assert hit > 0
-    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--format", "json"])
-    assert r.exit_code == 2 and "--mixer" in r.output
+    # no --mixer and no clusters to recognise one by behaviour: a user error naming the option
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--no-clusters"])
+    assert r.exit_code == 2 and "--mixer" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--mixer", reserve,
                                   "--fee-min", "0.2", "--fee-max", "0.1"])
     assert r.exit_code == 2 and "fee" in r.output
@@ -195,7 +240,182 @@ def test_the_documented_mixer_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     outs = run_commands(cmds)
     d = json.loads(outs[2])
-    # what the page says: 40 addresses with clusters, 24 deposits, 65 payouts, most deposits ambiguous
-    assert (d["mixer"]["addresses"], d["deposits"], d["payouts"]) == (40, 24, 65)
+    # what the page says: 40 addresses with clusters, 24 deposits, 60 payouts, most deposits ambiguous
+    assert (d["mixer"]["addresses"], d["deposits"], d["payouts"]) == (40, 24, 60)
     assert d["deposits_ambiguous"] > d["deposits_linked"] and d["links"]
     assert "PROBABILISTIC" in outs[3] and "linked mixer payouts" in outs[3]
+
+
+def _wallet_chain(split: bool = False):
+    """Purpose-built chain: a mixer-like service M (24 customers each paying one fresh deposit address, the
+    deposit addresses swept in 3-input sweeps into its reserve, one payout + change per payment) and an
+    exchange-like one X (8 customers depositing 3 times each to their own reused address, swept, then
+    batched withdrawals). Returns the graph arrays and the wallet per address."""
+    tx_in, tx_out, in_output, out_addr, out_value = [0], [0], [], [], []
+
+    def tx(ins, outs):
+        in_output.extend(ins)
+        tx_in.append(len(in_output))
+        first = len(out_addr)
+        for a, v in outs:
+            out_addr.append(a)
+            out_value.append(v)
+        tx_out.append(len(out_addr))
+        return list(range(first, len(out_addr)))
+
+    wallet = {}
+    nxt = [0]
+
+    def addr(w):
+        a = nxt[0]
+        nxt[0] += 1
+        wallet[a] = w
+        return a
+
+    M, X = 1000, 2000
+    # customers' coins (each customer its own wallet), from nowhere
+    reserve = addr(M)
+    dep_outs = []
+    for c in range(24):
+        coin = tx([], [(addr(c), 5 * BTC)])[0]
+        dep_outs.append(tx([coin], [(addr(M + 1 + c // 3), BTC), (addr(c), 4 * BTC - 1000)])[0])
+    # sweeps of three deposits each into the reserve (split: the last four into a second reserve wallet,
+    # which the first pays its change to once: a reserve whose change was spent alone, no common cluster)
+    reserve2 = addr(M + 50) if split else reserve
+    res_coins = []
+    for k in range(8):
+        res_coins += tx(dep_outs[3 * k:3 * k + 3], [(reserve if k < 4 else reserve2, 3 * BTC - 1000)])
+    # payouts: one payout and the change back to the reserve
+    coin = res_coins[0]
+    for c in range(24):
+        r = reserve if c < 12 else reserve2
+        if c == 12 and split:
+            coin = tx([coin], [(addr(100 + c), BTC // 2), (reserve2, BTC)])[1]
+        elif c % 3 == 0 and c:
+            coin = tx([coin, res_coins[c // 3]], [(addr(100 + c), BTC // 2), (r, 3 * BTC)])[1]
+        else:
+            coin = tx([coin], [(addr(100 + c), BTC // 2), (r, BTC)])[1]
+    # the exchange: 8 customers, each its own deposit address used 3 times, swept, batched withdrawals
+    hot = addr(X)
+    for c in range(8):
+        d = addr(X + 1 + c)
+        outs = []
+        for _ in range(3):
+            coin = tx([], [(addr(200 + c), 2 * BTC)])[0]
+            outs.append(tx([coin], [(d, BTC), (addr(200 + c), BTC - 1000)])[0])
+        hc = tx(outs, [(hot, 3 * BTC - 1000)])[0]
+        tx([hc], [(addr(300 + 3 * c + j), BTC // 2) for j in range(4)] + [(hot, BTC - 1000)])
+    # the sweeps make a wallet of the reserve and deposit addresses only through the rule, not the clusters:
+    # here wallets are given directly (the deposit addresses of one sweep share a wallet)
+    w = np.array([wallet[a] for a in range(nxt[0])], np.int64)
+    return (np.array(tx_in), np.array(tx_out), np.array(in_output, np.int64), np.array(out_addr),
+            np.array(out_value, np.int64), w, reserve, hot)
+
+
+def test_a_mixer_is_recognised_by_behaviour_and_an_exchange_is_not():
+    from chaintrace.detect.mixers import detect_mixers
+
+    tx_in, tx_out, in_output, out_addr, out_value, w, reserve, hot = _wallet_chain()
+    det = detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w)
+    assert det.wallet.tolist() == [w[reserve]]
+    r = det.row(0)
+    f = r["features"]
+    assert r["kind"] == "mixer" and 0 < r["confidence"] <= 1
+    assert (f["deposits"], f["depositors"], f["distinct"], f["single_use"], f["unbatched"]) == (24, 24, 1.0, 1.0, 1.0)
+    assert f["recipients"] >= 20 and r["thresholds"]["min_depositors"] == 20
+    # the deposit wallets belong with the reserve
+    assert set(np.flatnonzero(det.entity_of[w] == w[reserve]).tolist()) >= {reserve}
+    # the exchange (reused deposit addresses, batched withdrawals) is not a mixer, even with low thresholds
+    low = detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w, min_depositors=3, min_recipients=3)
+    assert w[hot] not in low.wallet.tolist() and w[reserve] in low.wallet.tolist()
+    with pytest.raises(ValueError, match="unknown thresholds"):
+        detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w, min_nothing=1)
+    # a reserve split over two wallets (12 deposits each, under the 20 of the rule): one service of 24
+    tx_in, tx_out, in_output, out_addr, out_value, w, reserve, hot = _wallet_chain(split=True)
+    det = detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, w)
+    assert len(det) == 1 and det.row(0)["features"]["deposits"] == 24
+    assert det.entity_of[w[reserve]] == det.entity_of[1050] == det.wallet[0]
+
+
+def test_trace_through_an_untagged_mixer_recognised_by_behaviour(mixed, tmp_path):
+    import yaml
+
+    from chaintrace.app.evaluate import incident_seeds, score
+    from chaintrace.trace import trace
+    from chaintrace.trace.report import check_invariant
+
+    sim, ws, truth = mixed
+    doc = yaml.safe_load((sim / "tags.yaml").read_text())
+    doc["tags"] = [t for t in doc["tags"] if t.get("category") != "mixing_service"]
+    untagged = tmp_path / "no-mixer-tags.yaml"
+    untagged.write_text(yaml.safe_dump(doc))
+    inc = truth["incidents"][0]
+    kw = dict(policy="fifo", tags=[untagged], registry=False, clusters=True)
+    off = trace(ws, incident_seeds(inc), **kw)
+    on = trace(ws, incident_seeds(inc), through_mixers=True, **kw)
+    m = on.probabilistic["mixers"][0]
+    assert m["entity"].startswith("detected custodial mixer ")
+    d = m["detected"]
+    assert d["detected"] is True and 0 < d["confidence"] <= 1 and d["features"]["depositors"] >= 20
+    assert "no tag names it" in d["source"]
+    # the detected mixer is a sink of the deterministic trace, and linking follows its payouts
+    assert any(s.category == "mixing_service" for s in on.sinks)
+    assert int(m["traced_in"]) == int(m["linked_out"]) + int(m["held"]) and int(m["linked_out"]) > 0
+    check_invariant(on)
+    assert score(on, inc)["recall_all"] > score(off, inc)["recall_all"]
+    # with the mixer tagged, no detection is added for it
+    tagged = trace(ws, incident_seeds(inc), policy="fifo", tags=[sim / "tags.yaml"], registry=False,
+                   clusters=True, through_mixers=True)
+    assert all(x["detected"] is None for x in tagged.probabilistic["mixers"])
+
+
+def test_detect_mixer_links_without_a_mixer_uses_the_recognised_one(mixed):
+    from chaintrace.cli import main
+
+    sim, ws, truth = mixed
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["mixer"]["detected"]["confidence"] > 0 and d["mixer"]["addresses"] == 56
+    assert d["deposits"] == 34 and d["links"]
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "mixer-links"])
+    assert r.exit_code == 0 and "recognised by behaviour" in r.output
+
+
+def test_detect_services_lists_the_recognised_mixer(mixed):
+    from chaintrace.cli import main
+
+    sim, ws, truth = mixed
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--kind", "mixer", "--format",
+                                  "json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["by_kind"]["mixer"] == d["count"] == 1
+    row = d["detections"][0]
+    assert row["kind"] == "mixer" and row["addresses"] == 56 and row["features"]["distinct"] >= 0.85
+    assert d["thresholds"]["mixer"]["min_depositors"] == 20
+    # the simulator's mixer entity: the recognised wallet is its reserve (truth, not the tags)
+    from chaintrace.sim import address_entities
+
+    t = address_entities(sim)
+    ent = dict(zip(t["address"].to_pylist(), t["entity"].to_pylist()))
+    assert ent[row["address"]] == truth["mixer"]["entity"]
+    text = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--kind", "mixer"])
+    assert text.exit_code == 0 and "mixer" in text.output
+
+
+def test_the_documented_recognised_mixer_example_runs_as_written(tmp_path, monkeypatch):
+    from tests.conftest import doc_commands, run_commands
+
+    cmds = doc_commands("detection.md", r"### Custodial mixers recognised by behaviour")
+    assert [c[2] for c in cmds] == ["simulate", "cluster", "detect", "detect", "trace"]
+    monkeypatch.chdir(tmp_path)
+    outs = run_commands(cmds)
+    assert "mixer" in outs[2] and "1 service-like" in outs[2]
+    d = json.loads(outs[3])
+    # what the page says: 56 addresses, 34 deposits from 32 payers, detected with its confidence
+    assert d["mixer"]["detected"]["detected"] is True and d["mixer"]["detected"]["confidence"] > 0
+    assert (d["mixer"]["addresses"], d["deposits"], d["mixer"]["detected"]["features"]["depositors"]) == (56, 34, 32)
+    t = json.loads(outs[4])
+    assert t["probabilistic"]["mixers"][0]["entity"].startswith("detected custodial mixer ")
+    assert t["probabilistic"]["mixers"][0]["detected"]["confidence"] > 0

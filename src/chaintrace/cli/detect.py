@@ -49,6 +49,7 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_co
       chaintrace detect dormancy --min-dormant-blocks 100 --address bcrt1q...
       chaintrace detect services --chain eth --kind otc_desk --format csv
       chaintrace detect mixer-links --mixer bc1q...   (custodial-mixer linking, docs/detection.md)
+      chaintrace detect mixer-links                   (the mixer recognised by behaviour)
       chaintrace detect bridges --bridge bc1q...custodian --token WBTC --format csv
     """
     mix = {k: params.pop(k) for k in MIXER_PARAMS}
@@ -147,7 +148,8 @@ def _services(ws, chain, address, kinds, min_counterparties, min_sweeps, limit, 
     console.print(f"{res['count']} service-like address(es) on {chain} ({bk}) over {n} transactions "
                   f"(store commit {res['data']['commit']}; {th})")
     rows = [[d["address"], d["kind"], f"{d['confidence']:.3f}", d["features"]["senders"], d["features"]["recipients"],
-             d["features"]["sweeps_in"], f"{d['features']['turnover']:.2f}",
+             d["features"].get("sweeps_in", "-"),
+             f"{d['features']['turnover']:.2f}" if "turnover" in d["features"] else "-",
              d["hub"] if d["hub"] != d["address"] else ""] for d in res["detections"][:limit]]
     if rows:
         console.print(table("services", ["address", "kind", "confidence", "senders", "recipients", "sweeps in",

@@ -12,7 +12,8 @@ MIXER_PARAMS = ("mixer", "fee_min", "fee_max", "delay_min", "delay_max", "max_pa
 def mixer_options(f):
     opts = [
         click.option("--mixer", multiple=True, help="mixer-links: the mixer, an ADDRESS (with its cluster when "
-                     "clusters are built) or a CLUSTER id; repeat for its deposit addresses and reserve."),
+                     "clusters are built) or a CLUSTER id; repeat for its deposit addresses and reserve. "
+                     "Without it: the mixer recognised by behaviour (needs clusters)."),
         click.option("--fee-min", type=float, default=None, help="mixer-links: lowest fee rate [0.005]."),
         click.option("--fee-max", type=float, default=None, help="mixer-links: highest fee rate [0.05]."),
         click.option("--delay-min", type=int, default=None, help="mixer-links: shortest delay, blocks [1]."),
@@ -35,14 +36,18 @@ def mixer_links_cmd(ws, address, all_, limit, fmt, params, mix) -> None:
                         "--delay-min, --delay-max, --max-parts, --no-clusters), not "
                         + ", ".join("--" + k.replace("_", "-") for k in sorted(given) + (["address"] if address
                                                                                            else [])))
-    if not mix["mixer"]:
-        raise UserError("detect mixer-links needs --mixer ADDRESS|CLUSTER (the custodial mixer to link)")
-    res = mixer_links(ws, mix["mixer"], clusters=not mix["no_clusters"],
+    res = mixer_links(ws, list(mix["mixer"]) or None, clusters=not mix["no_clusters"],
                       **{k: mix[k] for k in ("fee_min", "fee_max", "delay_min", "delay_max", "max_parts")})
     if fmt == "json":
         return print_json(res)
     p = res["params"]
     m = res["mixer"]
+    if m.get("detected"):
+        d = m["detected"]
+        console.print(f"no --mixer given: the custodial mixer recognised by behaviour (confidence "
+                      f"{d['confidence']:.3f}; {d['features']['depositors']} depositors, "
+                      f"{d['features']['recipients']} recipients, {d['features']['distinct']:.0%} of deposits "
+                      f"from distinct payers, {d['features']['unbatched']:.0%} of its payments unbatched)")
     console.print(f"mixer {', '.join(m['mixer'])} ({m['addresses']} address(es){', with clusters' if m['via_cluster'] else ''}): "
                   f"{res['deposits']} deposits, {res['payouts']} payouts over {res['data']['transactions']} "
                   f"transactions (store commit {res['data']['commit']})")
@@ -51,7 +56,7 @@ def mixer_links_cmd(ws, address, all_, limit, fmt, params, mix) -> None:
                   f"{res['deposits_ambiguous']} ambiguous, {res['deposits_unlinked']} unlinked; "
                   f"{len(res['links'])} candidate link(s) (probabilistic)")
     rows = [[x["deposit"], btc(x["deposit_value"]), x["payout"], btc(x["payout_value"]), x["delay_blocks"],
-             f"{x['confidence']:.2f}", x["rule"].split(":")[1],
+             f"{x['confidence']:.2f}", x["rule"].split(":")[-1],
              "-" if x["implied_fee"] is None else f"{x['implied_fee']:.2%}"]
             for x in res["links"][:limit]]
     if rows:

@@ -36,7 +36,7 @@ import numpy as np
 DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
                              "max_sets": 64, "budget": 100_000}
 STATUS = ("linked", "unlinked", "ambiguous")
-RULES = ("single", "split", "window")
+RULES = ("single", "split", "window", "same_wallet")
 
 
 @dataclass
@@ -45,7 +45,8 @@ class Links:
 
     ``dep``/``pay``: indexes into the deposit / payout arrays given to :func:`link_deposits`; ``confidence``:
     the share of the deposit's candidate sets that contain the payout, scaled down where several deposits
-    claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in), 2 window; ``fee``: the fee
+    claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in), 2 window, 3 same_wallet
+    (the payout went to the wallet the deposit came from); ``fee``: the fee
     rate the most likely set implies (1 - sum/V). ``status`` per deposit: 0 linked, 1 unlinked (no candidate
     set), 2 ambiguous (too many); ``n_sets`` per deposit: the candidate sets found."""
 
@@ -60,7 +61,7 @@ class Links:
 
 @nb.njit(cache=True)
 def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_max, delay_min, delay_max,
-            max_parts, max_sets, budget):
+            max_parts, max_sets, budget, dep_known):
     """Per deposit, every set of payouts (ids into the payout arrays) in the window whose sum is in range.
     `order`: payout ids sorted by height. Returns (flat set members, set offsets, set deposit, status)."""
     n_dep = dep_value.shape[0]
@@ -76,8 +77,11 @@ def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_ma
     pos = np.empty(max_parts + 2, np.int64)
     for d in range(n_dep):
         v = dep_value[d]
-        lo_v = np.int64(np.ceil(v * (1.0 - fee_max)))
-        hi_v = np.int64(np.floor(v * (1.0 - fee_min)))
+        lo_v = np.int64(np.ceil(v * (1.0 - fee_max))) - dep_known[d]
+        hi_v = np.int64(np.floor(v * (1.0 - fee_min))) - dep_known[d]
+        if dep_known[d] > 0 and lo_v <= 0:
+            status[d] = 0  # its same-wallet payouts already pay it back
+            continue
         a = np.searchsorted(heights, dep_height[d] + delay_min, side="left")
         b = np.searchsorted(heights, dep_height[d] + delay_max, side="right")
         # candidates: in the window, not larger than the most the deposit can pay out
@@ -156,7 +160,33 @@ def _search(dep_value, dep_height, pay_value, pay_height, order, fee_min, fee_ma
     return mem[:n_mem], sets_off[:n_sets + 1].copy(), sets_dep[:n_sets].copy(), status
 
 
-def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min, delay_max, rounds: int = 60):
+def _same_wallet(dv, dh, pv, ph, dep_wallet, pay_wallet, fee_min, delay_min, delay_max):
+    """(deposit, payout, share) of the payouts that went back to the wallet a deposit came from, in its window
+    and not above ``V x (1 - fee_min)``; a payout several deposits of the wallet could have made is shared
+    equally."""
+    z = np.zeros(0, np.int64)
+    if dep_wallet is None or pay_wallet is None:
+        return z, z, np.zeros(0)
+    dw = np.asarray(dep_wallet, np.int64)
+    pw = np.asarray(pay_wallet, np.int64)
+    ds, ps = [], []
+    by_wallet: dict[int, list[int]] = {}
+    for d in np.flatnonzero(dw >= 0):
+        by_wallet.setdefault(int(dw[d]), []).append(int(d))
+    for p in np.flatnonzero(pw >= 0):
+        for d in by_wallet.get(int(pw[p]), ()):
+            if dh[d] + delay_min <= ph[p] <= dh[d] + delay_max and 0 < pv[p] <= dv[d] * (1.0 - fee_min):
+                ds.append(d)
+                ps.append(int(p))
+    if not ds:
+        return z, z, np.zeros(0)
+    d_a, p_a = np.array(ds, np.int64), np.array(ps, np.int64)
+    k = np.bincount(p_a, minlength=len(pv))[p_a]
+    return d_a, p_a, 1.0 / k
+
+
+def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min, delay_max, rounds: int = 60,
+                 known=None):
     """Deposits `amb` (ambiguous: too many candidate sets) linked to every payout they could have made (in
     their delay window, not above ``V * (1 - fee_min)``) by iterative proportional fitting: the share
     ``a[d, p]`` of payout p that came from deposit d is scaled in turns so that every deposit is paid back
@@ -179,6 +209,8 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
         return d_e, p_e, np.zeros(0)
     x = np.ones(len(d_e))
     cap = dv.astype(np.float64) * (1.0 - (fee_min + fee_max) / 2)
+    if known is not None:
+        cap = np.maximum(cap - known, 0.0)  # what its same-wallet payouts did not pay back yet
     val = pv[p_e].astype(np.float64)
     for _ in range(rounds):
         got = np.bincount(d_e, weights=x * val, minlength=len(dv))
@@ -196,9 +228,15 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
 def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: float = DEFAULTS["fee_min"],
                   fee_max: float = DEFAULTS["fee_max"], delay_min: int = DEFAULTS["delay_min"],
                   delay_max: int = DEFAULTS["delay_max"], max_parts: int = DEFAULTS["max_parts"],
-                  max_sets: int = DEFAULTS["max_sets"], budget: int = DEFAULTS["budget"]) -> Links:
+                  max_sets: int = DEFAULTS["max_sets"], budget: int = DEFAULTS["budget"],
+                  dep_wallet=None, pay_wallet=None) -> Links:
     """Candidate links between a mixer's deposits (values in base units, block heights) and its payouts.
 
+    `dep_wallet`, `pay_wallet` (optional, int per deposit / payout, -1 unknown): the wallet (cluster) the
+    deposit was paid from and the one the payout went to. A payout in a deposit's window that went back to the
+    deposit's own wallet is linked to it outright (rule ``same_wallet``, shared equally when several deposits
+    of that wallet could have made it) and is no candidate for any other deposit; the deposit's other payouts
+    are searched for what it still has to be paid back.
     See the module doc for the rule; every parameter is reported with the links by the callers."""
     if not 0.0 <= fee_min <= fee_max < 1.0:
         raise ValueError(f"fee range {fee_min}..{fee_max}: need 0 <= fee_min <= fee_max < 1")
@@ -211,24 +249,31 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     pv = np.ascontiguousarray(pay_value, np.int64)
     ph = np.ascontiguousarray(pay_height, np.int64)
     order = np.argsort(ph, kind="stable").astype(np.int64)
-    mem, off, sdep, status = _search(dv, dh, pv, ph, order, float(fee_min), float(fee_max), np.int64(delay_min),
-                                     np.int64(delay_max), np.int64(max_parts), np.int64(max_sets),
-                                     np.int64(budget))
+    sw_d, sw_p, sw_c = _same_wallet(dv, dh, pv, ph, dep_wallet, pay_wallet, fee_min, delay_min, delay_max)
+    known = np.zeros(len(dv), np.int64)
+    pv_search = pv.copy()
+    if len(sw_d):
+        known = np.bincount(sw_d, weights=pv[sw_p] * sw_c, minlength=len(dv)).astype(np.int64)
+        pv_search[sw_p] = 0  # no candidate for any other deposit
+    mem, off, sdep, status = _search(dv, dh, pv_search, ph, order, float(fee_min), float(fee_max),
+                                     np.int64(delay_min), np.int64(delay_max), np.int64(max_parts),
+                                     np.int64(max_sets), np.int64(budget), known)
     n_sets = np.bincount(sdep, minlength=len(dv)).astype(np.int64)
     size = np.diff(off)
     set_of = np.repeat(np.arange(len(sdep)), size)
-    d_rows = [sdep[set_of]]
-    p_rows = [mem]
-    c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0)]
-    r_rows = [(size[set_of] > 1).astype(np.int64)]
+    d_rows = [sdep[set_of], sw_d]
+    p_rows = [mem, sw_p]
+    c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0), sw_c]
+    r_rows = [(size[set_of] > 1).astype(np.int64), np.full(len(sw_d), 3, np.int64)]
     # ambiguous deposits: a proportional flow over the payouts they could have made (rule "window")
     amb = np.flatnonzero(status == 2)
     if len(amb):
         taken = np.zeros(len(pv))
-        if len(p_rows[0]):
-            np.add.at(taken, p_rows[0], c_rows[0])
+        for pr, cr in zip(p_rows, c_rows):
+            if len(pr):
+                np.add.at(taken, pr, cr)
         fd, fp, fc = _window_flow(amb, dv, dh, pv, ph, order, np.clip(1.0 - taken, 0.0, 1.0), fee_min, fee_max,
-                                  delay_min, delay_max)
+                                  delay_min, delay_max, known=known)
         d_rows.append(fd)
         p_rows.append(fp)
         c_rows.append(fc)
@@ -239,7 +284,7 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     key = d_all * max(1, len(pv)) + p_all
     uk, inv = np.unique(key, return_inverse=True)
     conf = np.bincount(inv, weights=c_all, minlength=len(uk)) if len(uk) else np.zeros(0)
-    rule_min = np.full(len(uk), 2, np.int64)
+    rule_min = np.full(len(uk), 3, np.int64)
     np.minimum.at(rule_min, inv, r_all)
     dep = uk // max(1, len(pv))
     pay = uk % max(1, len(pv))
@@ -284,7 +329,7 @@ def linked_amounts(links: Links, dep_taint, dep_value, pay_value, min_confidence
 
 
 @nb.njit(cache=True)
-def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, max_depth):
+def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, max_depth, hint):
     n_tx = tx_out.shape[0] - 1
     n_out = out_value.shape[0]
     kind = np.zeros(n_out, np.int8)  # 0 other, 1 deposit, 2 payout, 3 mixer-internal (change, consolidation)
@@ -312,7 +357,7 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
         n_known = 0
         for o in range(o0, o1):
             a = out_addr[o]
-            if a >= 0 and addr_mix[a]:
+            if a >= 0 and (addr_mix[a] or wide[a]):  # a known address, or one of the reserve's change before
                 mix_out[o] = True
                 kind[o] = 3
                 n_known += 1
@@ -330,7 +375,10 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
                         same = False
             m0 = same and out_type[o0] == it
             m1 = same and out_type[o0 + 1] == it
-            if m0 != m1:
+            if hint[o0] != hint[o0 + 1]:
+                # spent together with, or into, the mixer's known addresses: the reserve's change
+                c = o0 if hint[o0] else o0 + 1
+            elif m0 != m1:
                 c = o0 if m0 else o0 + 1
             else:
                 c = o0 if out_value[o0] >= out_value[o0 + 1] else o0 + 1
@@ -349,14 +397,42 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
     return kind, wide
 
 
+def spent_with_mixer(tx_in, tx_out, in_output, out_addr, out_spender_tx, is_mixer) -> np.ndarray:
+    """Bool per output: its spending transaction also spends an output of, or pays, one of the mixer's known
+    addresses `is_mixer` (what the reserve's change does when the mixer spends it again, and what a payout
+    spent by its customer does not)."""
+    tx_in = np.asarray(tx_in, np.int64)
+    tx_out = np.asarray(tx_out, np.int64)
+    in_output = np.asarray(in_output, np.int64)
+    out_addr = np.asarray(out_addr, np.int64)
+    sp = np.asarray(out_spender_tx, np.int64)
+    is_mixer = np.asarray(is_mixer, np.bool_)
+    n_tx = len(tx_out) - 1
+    known_out = (out_addr >= 0) & is_mixer[np.maximum(out_addr, 0)]
+    pays = np.zeros(n_tx, np.bool_)
+    out_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_out))
+    pays[out_tx[known_out]] = True
+    in_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_in))
+    ok = in_output >= 0
+    spends_known = np.zeros(n_tx, np.bool_)
+    spends_known[in_tx[ok][known_out[in_output[ok]]]] = True
+    hint = np.zeros(len(out_addr), np.bool_)
+    s = sp >= 0
+    hint[s] = pays[sp[s]] | spends_known[sp[s]]
+    return hint
+
+
 def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer,
-                max_change_hops: int = 4, single_use: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                max_change_hops: int = 4, single_use: bool = True,
+                out_spender_tx=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(deposit output ids, payout output ids, the mixer's addresses widened) of the mixer whose known
     addresses `is_mixer` marks (bool per address id), in one pass in chain order:
 
-    * a transaction spending a mixer output is the mixer's: its outputs to mixer addresses are internal; of
-      two outputs to unknown addresses one is taken as the reserve's change (the one of the inputs' script
-      type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
+    * a transaction spending a mixer output is the mixer's: its outputs to mixer addresses (known, or taken as
+      the reserve's change before) are internal; of two outputs to unknown addresses one is taken as the
+      reserve's change (with `out_spender_tx`: the one whose spending transaction also spends or pays a known
+      mixer address when only one is -- the reserve spending its change again; else the one of the inputs'
+      script type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
       the rest, so its payouts form a peel chain) and is followed as the mixer's; a single output of a
       3+-input spend is a consolidation; every other output is a payout;
     * an output paid to a mixer address by a transaction that spends no mixer output is a deposit -- with
@@ -365,13 +441,178 @@ def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixe
       order with payouts to link).
     """
     out_addr = np.asarray(out_addr, np.int64)
+    hint = np.zeros(len(out_addr), np.bool_) if out_spender_tx is None else \
+        spent_with_mixer(tx_in, tx_out, in_output, out_addr, out_spender_tx, is_mixer)
     kind, addr_mix = _flows(np.asarray(tx_in, np.int64), np.asarray(tx_out, np.int64),
                             np.asarray(in_output, np.int64), np.asarray(out_addr, np.int64),
                             np.asarray(out_value, np.int64), np.asarray(out_type, np.int8),
-                            np.ascontiguousarray(is_mixer, np.bool_), np.int64(max_change_hops))
+                            np.ascontiguousarray(is_mixer, np.bool_), np.int64(max_change_hops), hint)
     dep = np.flatnonzero(kind == 1).astype(np.int64)
     if single_use and len(dep):
         has = out_addr >= 0
         receipts = np.bincount(out_addr[has], minlength=len(addr_mix))
         dep = dep[receipts[out_addr[dep]] == 1]
     return dep, np.flatnonzero(kind == 2).astype(np.int64), addr_mix
+
+
+# ---------------------------------------------------------------------- custodial mixers recognised by behaviour
+
+DETECT_DEFAULTS: dict[str, Any] = {"min_depositors": 20, "min_recipients": 20, "min_single_use": 0.9,
+                                   "min_distinct": 0.85, "min_unbatched": 0.98, "min_payback": 0.2,
+                                   "sweep_min_inputs": 3}
+DETECT_FEATURES = ("addresses", "deposits", "depositors", "distinct", "single_use", "payouts", "recipients",
+                   "unbatched", "received", "paid_out", "payback")
+
+
+@dataclass
+class MixerDetections:
+    """One row per service (a wallet, with the wallets it sweeps its deposit addresses from) behaving like a
+    custodial mixer: ``wallet`` (the cluster id its deposits are swept into), ``members`` (bool per wallet id
+    below the largest: the wallets it is made of), ``confidence``, the feature columns of
+    :data:`DETECT_FEATURES` and the ``thresholds`` of the rule."""
+
+    wallet: np.ndarray
+    confidence: np.ndarray
+    features: dict[str, np.ndarray]
+    thresholds: dict
+    entity_of: np.ndarray  # per wallet id: the service it was merged into (itself when none)
+
+    def __len__(self) -> int:
+        return len(self.wallet)
+
+    def row(self, i: int) -> dict:
+        f = {k: (round(float(v[i]), 4) if v.dtype.kind == "f" else int(v[i])) for k, v in self.features.items()}
+        return {"wallet": int(self.wallet[i]), "kind": "mixer", "confidence": round(float(self.confidence[i]), 3),
+                "features": f, "thresholds": dict(self.thresholds)}
+
+
+def detect_mixers(tx_in, tx_out, in_output, out_addr, out_value, wallet, **thresholds) -> MixerDetections:
+    """Services (clusters: `wallet`, a cluster id per address id) that behave like a custodial mixer.
+
+    A wallet whose every spend is a **sweep** (at least ``sweep_min_inputs`` inputs, one output) into one
+    other wallet is a deposit wallet of that one (deposit addresses swept into a reserve, as an exchange's are
+    into its hot wallet); the service S is the wallet with its deposit wallets. Its **deposits** are outputs
+    to its deposit wallets' addresses from transactions not spending S's coins, its **payouts** the outputs
+    to others of transactions spending S's coins. Features: ``depositors`` (distinct payers of deposits: the
+    first input's wallet), ``distinct`` (depositors / deposits: every order from another customer; an
+    exchange's customers deposit again and again, a person's wallet is paid by the same payers),
+    ``single_use`` (share of the deposits landing on an address that received nothing else: one fresh
+    address per order, no address reuse by clients), ``recipients`` (distinct wallets paid), ``unbatched``
+    (share of S's spending transactions with at most two outputs: one payout and the reserve's change, every
+    time; exchanges and pools batch withdrawals, people now and then pay several), ``received``/``paid_out``
+    (base units), ``payback`` (received / paid_out: a mixer pays out what its customers deposit, less its fee,
+    plus what funds its reserve; a person's wallet pays out mostly what it got otherwise). Services that behave
+    so at any size and pay each other are one service (a reserve split over wallets: its change spent alone
+    forms no cluster). A mixer: ``depositors >= min_depositors``, ``recipients >= min_recipients``,
+    ``distinct >= min_distinct``, ``single_use >= min_single_use``, ``unbatched >= min_unbatched`` and
+    ``payback >= min_payback``. Confidence ``(1 -
+    0.5 ** (min(depositors, recipients) / min_depositors)) x distinct x unbatched``. Whether the payouts are the deposits minus a fee after a
+    delay is what :func:`link_deposits` then measures for the detected service."""
+    unknown = set(thresholds) - set(DETECT_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown thresholds: {sorted(unknown)}")
+    p = {**DETECT_DEFAULTS, **thresholds}
+    tx_in = np.asarray(tx_in, np.int64)
+    tx_out = np.asarray(tx_out, np.int64)
+    in_output = np.asarray(in_output, np.int64)
+    out_addr = np.asarray(out_addr, np.int64)
+    out_value = np.asarray(out_value, np.int64)
+    w_addr = np.asarray(wallet, np.int64)
+    n_tx = len(tx_out) - 1
+    n_w = int(w_addr.max()) + 1 if len(w_addr) else 0
+    if n_w == 0 or n_tx <= 0:
+        return MixerDetections(np.zeros(0, np.int64), np.zeros(0),
+                               {k: np.zeros(0, np.int64) for k in DETECT_FEATURES}, p, np.zeros(0, np.int64))
+    out_w = np.where(out_addr >= 0, w_addr[np.maximum(out_addr, 0)], -1)
+    out_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_out))
+    in_w = np.where(in_output >= 0, out_w[np.maximum(in_output, 0)], -1)
+    n_in = np.diff(tx_in)
+    n_out = np.diff(tx_out)
+    tx_w = np.full(n_tx, -1, np.int64)  # the spending wallet: the first input's
+    tx_w[n_in > 0] = in_w[tx_in[:-1][n_in > 0]]
+    sweep = (n_in >= p["sweep_min_inputs"]) & (n_out == 1)
+    # wallets whose every spend is a sweep into one other wallet join it
+    sw_to = np.full(n_tx, -1, np.int64)
+    sw_to[sweep] = out_w[tx_out[:-1][sweep]]
+    spender = tx_w >= 0
+    spends = np.bincount(tx_w[spender], minlength=n_w)
+    into = sweep & spender & (sw_to >= 0) & (sw_to != tx_w)
+    n_into = np.bincount(tx_w[into], minlength=n_w)
+    lo = np.full(n_w, np.iinfo(np.int64).max)
+    hi = np.full(n_w, -1, np.int64)
+    np.minimum.at(lo, tx_w[into], sw_to[into])
+    np.maximum.at(hi, tx_w[into], sw_to[into])
+    ent = np.arange(n_w, dtype=np.int64)
+    joins = (spends > 0) & (n_into == spends) & (lo == hi)
+    ent[joins] = lo[joins]
+    receipts = np.bincount(out_addr[out_addr >= 0], minlength=len(w_addr))
+
+    def features(ent: np.ndarray) -> dict:
+        out_e = np.where(out_w >= 0, ent[np.maximum(out_w, 0)], -1)
+        tx_e = np.where(tx_w >= 0, ent[np.maximum(tx_w, 0)], -1)
+        # deposits: outputs to the swept-in wallets (the deposit addresses), from transactions not the service's
+        dep = (out_e >= 0) & (tx_e[out_tx] != out_e) & joins[np.maximum(out_w, 0)]
+        de = out_e[dep]
+        deposits = np.bincount(de, minlength=n_w)
+        pay = (tx_e[out_tx] >= 0) & (out_e != tx_e[out_tx])
+        pe = tx_e[out_tx[pay]]
+        e_spends = np.bincount(tx_e[tx_e >= 0], minlength=n_w)
+        depositors = _distinct_pairs(de, tx_e[out_tx[dep]], n_w)
+        f: dict[str, Any] = {"addresses": np.bincount(ent[w_addr[w_addr >= 0]], minlength=n_w), "deposits": deposits,
+             "depositors": depositors, "distinct": depositors / np.maximum(deposits, 1),
+             "single_use": np.bincount(de[receipts[out_addr[dep]] == 1], minlength=n_w) / np.maximum(deposits, 1),
+             "payouts": np.bincount(pe, minlength=n_w),
+             "recipients": _distinct_pairs(pe, np.where(out_e[pay] >= 0, out_e[pay], -2 - out_addr[pay]), n_w),
+             "unbatched": np.bincount(tx_e[(tx_e >= 0) & (n_out <= 2)], minlength=n_w) / np.maximum(e_spends, 1),
+             "received": np.bincount(de, weights=out_value[dep].astype(np.float64), minlength=n_w).astype(np.int64),
+             "paid_out": np.bincount(pe, weights=out_value[pay].astype(np.float64), minlength=n_w).astype(np.int64)}
+        f["payback"] = f["received"] / np.maximum(f["paid_out"], 1)
+        f["_links"] = (tx_e[out_tx[pay]], out_e[pay])
+        return f
+
+    def behaves(f: dict, min_dep: int, min_rec: int, payback: float) -> np.ndarray:
+        return ((f["depositors"] >= min_dep) & (f["recipients"] >= min_rec) & (f["single_use"] >= p["min_single_use"])
+                & (f["distinct"] >= p["min_distinct"]) & (f["unbatched"] >= p["min_unbatched"])
+                & (f["payback"] >= payback))
+
+    f = features(ent)
+    # one mixer whose reserve is split over several wallets (change spent alone forms no cluster): services that
+    # behave like a mixer (any size) and pay each other are one service
+    cand = behaves(f, 3, 1, 0.0) & (ent == np.arange(n_w))
+    src, dst = f["_links"]
+    m = (src >= 0) & (dst >= 0) & cand[np.maximum(src, 0)] & cand[np.maximum(dst, 0)] & (src != dst)
+    if m.any():
+        root = np.arange(n_w, dtype=np.int64)
+
+        def find(x: int) -> int:
+            while root[x] != x:
+                root[x] = root[root[x]]
+                x = int(root[x])
+            return x
+
+        for x, y in set(zip(src[m].tolist(), dst[m].tolist())):
+            rx, ry = find(x), find(y)
+            if rx != ry:
+                root[max(rx, ry)] = min(rx, ry)
+        for x in np.flatnonzero(cand).tolist():
+            root[x] = find(x)
+        ent = root[ent]
+        f = features(ent)
+    is_mix = behaves(f, p["min_depositors"], p["min_recipients"], p["min_payback"]) & (ent == np.arange(n_w))
+    sel = np.flatnonzero(is_mix)
+    conf = (1.0 - np.power(0.5, np.minimum(f["depositors"], f["recipients"])[sel] / max(1, p["min_depositors"]))) \
+        * f["distinct"][sel] * f["unbatched"][sel]
+    feats = {k: f[k][sel] for k in DETECT_FEATURES}
+    order = np.argsort(-conf, kind="stable")
+    return MixerDetections(sel[order], conf[order], {k: v[order] for k, v in feats.items()}, p, ent)
+
+
+def _distinct_pairs(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Per value of `a` (0..n-1): distinct values of `b` paired with it (b == -1: not counted)."""
+    m = (a >= 0) & (b != -1)
+    if not m.any():
+        return np.zeros(n, np.int64)
+    bb = b[m] - int(b[m].min())
+    span = int(bb.max()) + 1
+    k = np.unique(a[m] * span + bb)
+    return np.bincount(k // span, minlength=n)[:n].astype(np.int64)

@@ -50,7 +50,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit")
+KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit", "mixer")
+# "mixer" (custodial, wallet-level: chaintrace.detect.mixers.detect_mixers) is added to `detect services`
+# answers by chaintrace.graph.services; btc_services / eth_services never report it
 EXCHANGE, OTC, PROCESSOR, DEPOSIT = range(4)
 FEATURES = ("senders", "recipients", "receipts", "received", "spends", "sweeps_in", "turnover", "batched",
             "swappers")

@@ -13,7 +13,8 @@ from chaintrace.errors import UserError
 from chaintrace.graph.btc import BtcGraph, address_ids, address_strings, load_btc_graph, txids
 from chaintrace.store.workspace import Workspace
 
-RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split", 2: "amount-fee-delay:window"}
+RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split", 2: "amount-fee-delay:window",
+              3: "same-wallet"}
 
 
 def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True) -> tuple[np.ndarray, dict]:
@@ -60,13 +61,49 @@ def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True)
                   "via_cluster": c is not None}
 
 
+MAX_WALLET = 1000  # a cluster this large is a service, not a customer's own wallet
+
+
+def wallets(ws: Workspace, g: BtcGraph, mask: np.ndarray) -> np.ndarray | None:
+    """Wallet (cluster id) per address id for the same-wallet rule, -1 where the cluster is the mixer's own
+    or larger than MAX_WALLET addresses (a service); None without clusters."""
+    from chaintrace.store.clusters.storage import ClusterStore
+
+    if not ClusterStore(ws).exists:
+        return None
+    from chaintrace.graph.cluster.reader import Clusters
+
+    c = Clusters(ws)
+    w = np.arange(g.n_addresses, dtype=np.int64)
+    n = min(c.n, g.n_addresses)
+    w[:n] = np.asarray(c.cluster_of)[:n]
+    size = np.bincount(w, minlength=g.n_addresses)
+    bad = size[w] > MAX_WALLET
+    bad[np.isin(w, np.unique(w[np.asarray(mask, bool)]))] = True
+    w[bad] = -1
+    return w
+
+
+def _funder_wallet(g: BtcGraph, outs: np.ndarray, wallet: np.ndarray) -> np.ndarray:
+    """The wallet of the first input of the transaction that made each output (-1: none)."""
+    t = np.asarray(g.out_tx)[outs]
+    tx_in = np.asarray(g.tx_in)
+    has = tx_in[t + 1] > tx_in[t]
+    src = np.where(has, np.asarray(g.in_output)[np.minimum(tx_in[t], len(g.in_output) - 1)], -1) if len(outs) \
+        else np.zeros(0, np.int64)
+    a = np.where(src >= 0, np.asarray(g.out_addr)[np.maximum(src, 0)], -1)
+    return np.where(a >= 0, wallet[np.maximum(a, 0)], -1)
+
+
 def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[int, int] | None = None,
-                    widened: list | None = None):
+                    widened: list | None = None, wallet: np.ndarray | None = None):
     """(deposit output ids, payout output ids, Links); `widened` (a list) receives the mixer's addresses
     widened along its reserve's change (bool per address id). `heights` (lo, hi): only deposits within
     lo - delay_max .. hi + delay_max and payouts within lo .. hi + delay_max (the ones that can matter for
-    deposits made between lo and hi)."""
-    dep, pay, wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask)
+    deposits made between lo and hi). `wallet` (:func:`wallets`): link payouts back to the depositor's own
+    wallet (rule same_wallet)."""
+    dep, pay, wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask,
+                                     out_spender_tx=g.out_spender_tx)
     if widened is not None:
         widened.append(wide)
     h = np.asarray(g.tx_height)
@@ -75,11 +112,19 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
     if heights is not None:
         lo, hi = heights
         dmax = int(params["delay_max"])
-        kd = (dh >= lo - dmax) & (dh <= hi + dmax)
-        kp = (ph >= lo) & (ph <= hi + dmax)
+        # the deposits that compete with lo..hi for payouts, and every payout those could have made (an edge
+        # deposit without its own earlier payouts would claim more than its share of the later ones)
+        kd = (dh >= lo - 2 * dmax) & (dh <= hi + dmax)
+        kp = (ph >= lo - dmax) & (ph <= hi + 2 * dmax)
         dep, dh, pay, ph = dep[kd], dh[kd], pay[kp], ph[kp]
     v = np.asarray(g.out_value)
-    links = M.link_deposits(v[dep], dh, v[pay], ph, **{k: params[k] for k in M.DEFAULTS})
+    dw = pw = None
+    if wallet is not None:
+        dw = _funder_wallet(g, dep, wallet)
+        pa = np.asarray(g.out_addr)[pay]
+        pw = np.where(pa >= 0, wallet[np.maximum(pa, 0)], -1)
+    links = M.link_deposits(v[dep], dh, v[pay], ph, dep_wallet=dw, pay_wallet=pw,
+                            **{k: params[k] for k in M.DEFAULTS})
     return dep, pay, links
 
 
@@ -96,13 +141,24 @@ def check_params(p: dict) -> dict:
     return out
 
 
-def mixer_links(ws: Workspace, mixer: str, *, clusters: bool = True, **params) -> dict:
-    """Candidate links between the deposits into `mixer` and its payouts (docs/detection.md)."""
+def mixer_links(ws: Workspace, mixer=None, *, clusters: bool = True, **params) -> dict:
+    """Candidate links between the deposits into `mixer` and its payouts (docs/detection.md). Without
+    `mixer`: the custodial mixer recognised by behaviour with the highest confidence (:func:`detected_mixers`;
+    the answer's ``mixer.detected`` says so, with its confidence and features)."""
     p = check_params(params)
     ws.require_chain("btc")
     g = load_btc_graph(ws)
-    mask, who = mixer_address_mask(ws, g, mixer, clusters)
-    dep, pay, L = flows_and_links(g, mask, p)
+    if not mixer:
+        found = detected_mixers(ws, g) if clusters else []
+        if not found:
+            raise UserError("--mixer: no mixer given and none recognised by behaviour in this store "
+                            "(detection needs clusters: run `chaintrace cluster build`; see docs/detection.md)")
+        mask = found[0]["mask"]
+        who = {"mixer": [found[0]["address"]], "clusters": None, "addresses": int(mask.sum()),
+               "via_cluster": True, "detected": detection_summary(found[0])}
+    else:
+        mask, who = mixer_address_mask(ws, g, mixer, clusters)
+    dep, pay, L = flows_and_links(g, mask, p, wallet=wallets(ws, g, mask) if clusters else None)
     ot = np.asarray(g.out_tx)
     tx_out = np.asarray(g.tx_out)
     v = np.asarray(g.out_value)
@@ -133,3 +189,40 @@ def mixer_links(ws: Workspace, mixer: str, *, clusters: bool = True, **params) -
                     "deposit's candidate payout sets share its confidence equally; a deposit with too many "
                     "candidate sets is 'ambiguous' and linked by rule 'window' (a proportional flow over the "
                     "payouts it could have made: an allocation, not a match)."}
+
+
+def detected_mixers(ws: Workspace, g: BtcGraph, **thresholds) -> list[dict]:
+    """Custodial mixers recognised by behaviour (:func:`chaintrace.detect.mixers.detect_mixers`) over the
+    store's clusters, most confident first: per mixer ``mask`` (bool per address id: its wallets, deposit
+    wallets included), ``address`` (its reserve wallet's root address), ``confidence``, ``features``,
+    ``thresholds``. Empty without clusters (the rule is about wallets)."""
+    from chaintrace.store.clusters.storage import ClusterStore
+
+    if not ClusterStore(ws).exists:
+        return []
+    from chaintrace.graph.cluster.reader import Clusters
+
+    c = Clusters(ws)
+    w = np.arange(g.n_addresses, dtype=np.int64)
+    n = min(c.n, g.n_addresses)
+    w[:n] = np.asarray(c.cluster_of)[:n]
+    det = M.detect_mixers(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, w, **thresholds)
+    if not len(det):
+        return []
+    names = address_strings(ws, det.wallet.tolist())
+    ent_addr = det.entity_of[w]
+    out = []
+    for i in range(len(det)):
+        r = det.row(i)
+        r["mask"] = ent_addr == int(det.wallet[i])
+        r["address"] = names.get(int(det.wallet[i]))
+        r["features"]["addresses"] = int(r["mask"].sum())
+        out.append(r)
+    return out
+
+
+def detection_summary(d: dict) -> dict:
+    """A detected mixer as answers show it (no arrays)."""
+    return {"detected": True, "kind": "mixer", "address": d["address"], "confidence": d["confidence"],
+            "features": d["features"], "thresholds": d["thresholds"],
+            "source": "recognised by behaviour (chaintrace.detect.mixers.detect_mixers): no tag names it"}

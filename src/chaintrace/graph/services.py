@@ -212,5 +212,32 @@ def detect_services(ws: Workspace, chain: str = "btc", address: str | None = Non
         r["txids"] = examples.get(int(det.address[i]), [])
         rows.append(r)
     by_kind = {k: int((det.kind == j).sum()) for j, k in enumerate(KINDS)}
-    return {"kind": "services", "chain": chain, "thresholds": dict(det.thresholds), "data": data,
+    thresholds = dict(det.thresholds)
+    if chain == "btc" and (not kinds or "mixer" in kinds):
+        mixers = _mixer_rows(ws, g, ids_of([address])[address] if address is not None else None)
+        rows = sorted(rows + mixers, key=lambda r: -r["confidence"])
+        by_kind["mixer"] = len(mixers)
+        from chaintrace.detect.mixers import DETECT_DEFAULTS
+
+        thresholds["mixer"] = dict(DETECT_DEFAULTS)
+    return {"kind": "services", "chain": chain, "thresholds": thresholds, "data": data,
             "count": len(rows), "by_kind": by_kind, "detections": rows}
+
+
+def _mixer_rows(ws: Workspace, g, address_id: int | None) -> list[dict]:
+    """Custodial mixers recognised by behaviour (wallet level, needs clusters) as `detect services` rows: the
+    reserve wallet's root address, its confidence and features (``senders``: depositors, ``receipts``:
+    deposits, ``spends``: payouts, and the mixer rule's own), every address of it in ``addresses``."""
+    from chaintrace.graph.mixers import detected_mixers
+
+    rows = []
+    for d in detected_mixers(ws, g):
+        if address_id is not None and not d["mask"][address_id]:
+            continue
+        f = d["features"]
+        feats = {"senders": f["depositors"], "recipients": f["recipients"], "receipts": f["deposits"],
+                 "received": f["received"], "spends": f["payouts"], **f}
+        rows.append({"address": d["address"], "kind": "mixer", "confidence": d["confidence"], "hub": d["address"],
+                     "features": feats, "addresses": int(d["mask"].sum()), "txids": [],
+                     "rule": "chaintrace.detect.mixers.detect_mixers"})
+    return rows

@@ -154,6 +154,10 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     sinks = resolve_sinks(ws, g, tags, lambda a: address_ids(ws, a), g.n_addresses, chain="btc",
                           clusters=req.clusters)
     n_services = None
+    if req.through_mixers and req.clusters:
+        from chaintrace.trace.mixers import add_detected_mixers
+
+        add_detected_mixers(ws, g, sinks)  # an untagged custodial mixer, recognised by behaviour
     if not req.follow_services:
         from chaintrace.trace.services import add_detected_services, detect_btc, with_swept_deposits
 

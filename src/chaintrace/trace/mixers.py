@@ -25,7 +25,7 @@ import numpy as np
 
 from chaintrace.detect import mixers as M
 from chaintrace.graph.btc import BtcGraph, txids
-from chaintrace.graph.mixers import RULE_NAMES, check_params, flows_and_links
+from chaintrace.graph.mixers import RULE_NAMES, check_params, flows_and_links, wallets
 from chaintrace.trace import kernels as K
 
 MIXER_CATEGORY = "mixing_service"
@@ -33,6 +33,41 @@ DEFAULT_MIN_CONFIDENCE = 0.02
 NOTE = ("probabilistic: custodial-mixer payouts linked to the traced deposits by amount minus a fee and by delay "
         "only; the value shown is each payout's linked share (value x confidence x traced share of the deposit). "
         "A candidate, not proof; kept apart from the deterministic taint.")
+
+
+DETECTED_SOURCE = "recognised by behaviour (chaintrace.detect.mixers.detect_mixers)"
+
+
+def add_detected_mixers(ws, g: BtcGraph, sinks) -> list[dict]:
+    """Custodial mixers recognised by behaviour (:func:`chaintrace.graph.mixers.detected_mixers`) that no
+    tagged ``mixing_service`` sink covers become sinks of category ``mixing_service`` (label ``detected
+    custodial mixer ADDRESS``, the confidence in percent), so the deterministic trace stops there and
+    :func:`through_mixers` links through them; a detected mixer already holding a tagged mixer's address is
+    left to the tag. Returns the summaries of the added ones (``sinks.detected_mixers``: label -> summary)."""
+    from chaintrace.graph.mixers import detected_mixers, detection_summary
+    from chaintrace.model.tags import Tag
+
+    found = detected_mixers(ws, g)
+    if not found:
+        return []
+    addr_sink = sinks.addr_sink if len(sinks.addr_sink) else np.full(g.n_addresses, -1, np.int32)
+    tagged_mix = np.array([x.category == MIXER_CATEGORY for x in sinks.entities] + [False], bool)
+    added = []
+    for d in found:
+        m = d["mask"]
+        if tagged_mix[addr_sink[m]].any():  # (index -1 reads the trailing False)
+            continue
+        label = f"detected custodial mixer {d['address']}"
+        sinks.entities.append(Tag(chain="btc", address=d["address"], label=label, category=MIXER_CATEGORY,
+                                  source=DETECTED_SOURCE, confidence=int(round(100 * d["confidence"]))))
+        addr_sink[m & (addr_sink < 0)] = len(sinks.entities) - 1
+        summary = detection_summary(d)
+        added.append(summary)
+        sinks.detected_mixers[label] = summary
+    sinks.addr_sink = addr_sink
+    if not len(sinks.via_cluster):
+        sinks.via_cluster = np.zeros(g.n_addresses, bool)
+    return added
 
 
 def _scale(res, pay_value: np.ndarray, linked: np.ndarray):
@@ -107,7 +142,9 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         mask = np.isin(np.asarray(sinks.addr_sink), [x for x in all_mix if group_of[x] == e])
         th = h[out_tx[traced_out]]
         wide: list = []
-        dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())), widened=wide)
+        wal = wallets(ws, g, mask) if req.clusters else None
+        dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())), widened=wide,
+                                      wallet=wal)
         # the mixer's inferred reserve addresses stop the probabilistic trace too (value back in the mixer)
         stop_at = np.asarray(sinks.addr_sink).copy() if stop_at is None else stop_at
         extra = wide[0] & (stop_at < 0)
@@ -135,6 +172,7 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
             "deposits_matched": int(hit.sum()), "deposits_linked": int((st == 0).sum()),
             "deposits_unlinked": int((st == 1).sum()), "deposits_ambiguous": int((st == 2).sum()),
             "mixer_deposits": int(len(dep)), "mixer_payouts": int(len(pay)),
+            "detected": sinks.detected_mixers.get(e),
             "linked_out": 0, "held": 0, "_linked": int(per_pay.sum()), "_e": e})
     pay_out = np.concatenate(all_pay) if all_pay else np.zeros(0, np.int64)
     linked = np.concatenate(all_linked) if all_linked else np.zeros(0, np.int64)

@@ -45,6 +45,7 @@ class SinkIndex:
     clusters_used: bool = False
     cluster_conflicts: int = 0  # clusters not expanded because they hold two different entities' tags
     detected: dict = field(default_factory=dict)  # address id -> service detection (chaintrace.trace.services)
+    detected_mixers: dict = field(default_factory=dict)  # sink label -> custodial mixer recognised by behaviour
 
     @property
     def n_sink_addresses(self) -> int:
