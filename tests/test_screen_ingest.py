@@ -81,5 +81,10 @@ def test_screening_during_an_ingest(tmp_path):
         # the old version while ingesting, newer ones once their index was complete (built by the server)
         assert len(seen) >= 2, seen
         assert seen[first] < late["height"] <= max(seen.values())
+        # the server refreshed the index from the previous one (an ingest of new blocks), not a full rebuild
+        from chaintrace.screen import load_index
+
+        last = load_index(ws, load_config(), max(seen, key=lambda k: seen[k]))
+        assert last.meta["stats"]["refreshed_from"] is not None and last.meta["stats"]["n_new_tx"] > 0
     finally:
         srv.stop()

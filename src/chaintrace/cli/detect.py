@@ -86,7 +86,7 @@ def detect_cmd(ws, kind, address, all_, limit, fmt, chain, service_kinds, min_co
         opts = ", ".join("--" + b.replace("_", "-") for b in sorted(bad))
         raise UserError(f"{opts} does not apply to detect {kind} (it takes "
                         + ", ".join("--" + k.replace("_", "-") for k in KINDS[kind]) + ")")
-    res = run_detect(ws, kind, address=address, **given)
+    res = run_detect(ws, kind, address=address, limit=None if fmt == "json" else limit, **given)
     if fmt == "json":
         return print_json(res)
     th = ", ".join(f"{k}={v}" for k, v in res["thresholds"].items())
@@ -128,6 +128,7 @@ def _services(ws, chain, address, kinds, min_counterparties, min_sweeps, limit, 
     from chaintrace.graph.services import detect_services
 
     res = detect_services(ws, chain, address=address, kinds=list(kinds) or None,
+                          limit=None if fmt in ("json", "csv") else limit,
                           min_counterparties=min_counterparties, min_sweeps=min_sweeps)
     if fmt == "json":
         return print_json(res)

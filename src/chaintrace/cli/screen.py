@@ -106,12 +106,16 @@ def screen_transfer(ws, refs, path, config_path, fmt):
 
 @screen_group.command("index")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help=CONFIG_HELP)
+@click.option("--full", is_flag=True, help="Propagate everything again instead of refreshing from the previous "
+              "index (the result is the same; for checks).")
 @format_option("text", "json")
 @data_option
-def screen_index(ws, config_path, fmt):
+def screen_index(ws, config_path, full, fmt):
     """Build (or refresh) the exposure index of the current chain data and registry.
 
     Run after `ingest` and after `intel import`; a running `chaintrace serve` picks the new index up.
+    After new blocks the Bitcoin index is refreshed from the previous one (only what the new transactions
+    change is propagated); the summary says what was refreshed, or why it was rebuilt whole.
 
     \b
     Example:
@@ -124,9 +128,9 @@ def screen_index(ws, config_path, fmt):
     has_btc, has_eth = ws.chain("btc").exists, ws.chain("eth").exists
     if not has_btc and not has_eth:
         raise UserError(f"no btc or eth data in workspace {ws.path}: nothing to index (run `chaintrace ingest ...`)")
-    r = build_index(ws, config, progress=RichProgress()) if has_btc else {}
+    r = build_index(ws, config, progress=RichProgress(), incremental=not full) if has_btc else {}
     if has_eth:
-        r["eth"] = build_eth_index(ws, config, progress=RichProgress())
+        r["eth"] = build_eth_index(ws, config, progress=RichProgress(), incremental=not full)
     if fmt == "json":
         return print_json(r)
     if has_btc:
@@ -137,6 +141,12 @@ def screen_index(ws, config_path, fmt):
         console.print(f"  {r['n_groups']} source groups ({r['n_sources_in_chain']} in the chain), "
                       f"{r['n_exposed_addresses']:,} exposed addresses, {r['n_tainted_outputs']:,} tainted outputs, "
                       f"{r['bytes'] / 1e6:.1f} MB, {r['build_seconds']} s")
+        if r.get("refreshed_from"):
+            console.print(f"  refreshed from {r['refreshed_from']}: {r['n_new_tx']:,} new transactions, "
+                          f"{r['n_tx_propagated']:,} transactions propagated, {r['n_answers_recomputed']:,} answers "
+                          "recomputed")
+        elif r.get("refresh_reason") and not r.get("reused"):
+            console.print(f"  full build: {r['refresh_reason']}")
         if r.get("n_groups_reused"):
             console.print(f"  incremental: {r['n_groups_reused']} of {r['n_sources_in_chain']} source groups "
                           f"taken from {r['previous_index']}")

@@ -48,7 +48,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
+
+from chaintrace.detect.flows import group_order
 
 KINDS = ("exchange", "otc_desk", "payment_processor", "exchange_deposit", "mixer")
 # "mixer" (custodial, wallet-level: chaintrace.detect.mixers.detect_mixers) is added to `detect services`
@@ -86,6 +89,19 @@ class ServiceDetections:
         return {"address": int(self.address[i]), "kind": KINDS[int(self.kind[i])],
                 "confidence": round(float(self.confidence[i]), 3), "hub": int(self.hub[i]), "features": f}
 
+    def rows(self, idx) -> list[dict]:
+        """:meth:`row` of each of `idx`, column by column (the same dicts, no numpy scalar per field)."""
+        idx = np.asarray(idx, np.int64)
+        cols = {k: v[idx].tolist() for k, v in self.features.items()}
+        fl = {k for k, v in self.features.items() if v.dtype.kind == "f"}
+        out = []
+        for j, (a, k, c, h) in enumerate(zip(self.address[idx].tolist(), self.kind[idx].tolist(),
+                                             self.confidence[idx].tolist(), self.hub[idx].tolist())):
+            f = {n: (round(float(v[j]), 4) if n in fl else int(v[j])) for n, v in cols.items()}
+            out.append({"address": int(a), "kind": KINDS[int(k)], "confidence": round(float(c), 3), "hub": int(h),
+                        "features": f})
+        return out
+
     def take(self, mask: np.ndarray) -> "ServiceDetections":
         return ServiceDetections(self.address[mask], self.kind[mask], self.confidence[mask], self.hub[mask],
                                  {k: v[mask] for k, v in self.features.items()}, dict(self.thresholds))
@@ -113,13 +129,59 @@ def _uniq_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, np.searchsorted(u, x)
 
 
+@nb.njit(cache=True, nogil=True)
+def _pairs_kernel(a, b, n_a):
+    """Distinct (a, b) pairs sorted by a then b (``a`` in 0..n_a-1): a counting sort by ``a`` and a sort of
+    each group's ``b`` values (small groups: insertion sort), in place of a global sort of 64-bit keys."""
+    cnt = np.zeros(n_a + 1, np.int64)
+    for i in range(a.shape[0]):
+        cnt[a[i] + 1] += 1
+    for k in range(n_a):
+        cnt[k + 1] += cnt[k]
+    pos = cnt[:-1].copy()
+    vals = np.empty(a.shape[0], np.int64)
+    for i in range(a.shape[0]):
+        vals[pos[a[i]]] = b[i]
+        pos[a[i]] += 1
+    out_a = np.empty(a.shape[0], np.int64)
+    out_b = np.empty(a.shape[0], np.int64)
+    m = 0
+    for k in range(n_a):
+        lo, hi = cnt[k], cnt[k + 1]
+        if hi - lo > 32:
+            vals[lo:hi] = np.sort(vals[lo:hi])
+        else:
+            for j in range(lo + 1, hi):
+                x = vals[j]
+                i = j - 1
+                while i >= lo and vals[i] > x:
+                    vals[i + 1] = vals[i]
+                    i -= 1
+                vals[i + 1] = x
+        for j in range(lo, hi):
+            if j == lo or vals[j] != vals[j - 1]:
+                out_a[m] = k
+                out_b[m] = vals[j]
+                m += 1
+    return out_a[:m], out_b[:m]
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (a, b) pairs (a, b >= 0) sorted by a then b: what ``_uniq(a * K + b)`` decomposed gives."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    if not len(a):
+        return a, b
+    return _pairs_kernel(a, b, np.int64(int(a.max()) + 1))
+
+
 def _count_pairs(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """Per value of `a` (0..n-1): how many distinct values of `b` (>= 0, != a) it is paired with."""
     m = (a >= 0) & (b >= 0) & (a != b)
     if not m.any():
         return np.zeros(n, np.int64)
-    key = _uniq(a[m].astype(np.int64) * (int(b.max()) + 1) + b[m].astype(np.int64))
-    return np.bincount(key // (int(b.max()) + 1), minlength=n)[:n].astype(np.int64)
+    pa, _ = _pairs(a[m], b[m])
+    return np.bincount(pa, minlength=n)[:n].astype(np.int64)
 
 
 def _confidence(c: np.ndarray, k: int) -> np.ndarray:
@@ -150,15 +212,15 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
     in_tx = np.repeat(np.arange(n_tx, dtype=np.int64), n_in_tx)
     in_addr = np.where(in_output >= 0, out_addr[np.maximum(in_output, 0)], -1)
     ok = in_addr >= 0
-    tx_addr_pairs = _uniq(in_tx[ok] * (n + 1) + in_addr[ok])
-    distinct_in = np.bincount(tx_addr_pairs // (n + 1), minlength=n_tx)[:n_tx]
+    distinct_in = np.bincount(_pairs(in_tx[ok], in_addr[ok])[0], minlength=n_tx)[:n_tx]
     sweep_tx = (distinct_in >= p["sweep_min_inputs"]) & (n_out_tx <= p["sweep_max_outputs"])
 
     has = out_addr >= 0
     a_out = out_addr[has]
     t_out = out_tx[has]
     receipts = np.bincount(a_out, minlength=n)[:n].astype(np.int64)
-    order = np.argsort(a_out, kind="stable")
+    # argsort(a_out, kind="stable") as a counting sort
+    order = group_order(a_out, np.int64(max(n, int(a_out.max()) + 1 if len(a_out) else 0)))
     a_sorted = a_out[order]
     received = np.zeros(n, np.int64)
     fast = np.zeros(n, np.int64)
@@ -172,14 +234,13 @@ def btc_services(tx_in: np.ndarray, tx_out: np.ndarray, out_value: np.ndarray, o
         quick = spent & (hold <= p["max_hold"])
         fast[a_sorted[starts]] = np.add.reduceat(np.where(quick, v, 0), starts)
     senders = _count_pairs(a_out, sender[t_out], n)
-    sweeps_in = np.bincount(_uniq(a_out[sweep_tx[t_out]] * (n_tx + 1) + t_out[sweep_tx[t_out]]) // (n_tx + 1),
+    sweeps_in = np.bincount(_pairs(a_out[sweep_tx[t_out]], t_out[sweep_tx[t_out]])[0],
                             minlength=n)[:n].astype(np.int64)
 
     # spends: distinct (address, spending tx) pairs, then the outputs of each spending tx
     s_all = sp[has]
     m = s_all >= 0
-    pair = _uniq(a_out[m] * (n_tx + 1) + s_all[m])
-    pa, ps = pair // (n_tx + 1), pair % (n_tx + 1)
+    pa, ps = _pairs(a_out[m], s_all[m])
     spends = np.bincount(pa, minlength=n)[:n].astype(np.int64)
     batched = np.bincount(pa[n_out_tx[ps] >= 3], minlength=n)[:n].astype(np.int64)
     # distinct recipients, counted only for addresses that could qualify (the expansion is the costly step)

@@ -24,68 +24,198 @@ KINDS: dict[str, dict] = {
 }
 
 
-def _raw(g: BtcGraph, kind: str, p: dict, addr: int | None) -> list[dict]:
-    """Detections with dense ids: each has ``txs`` (transactions it stands on) and ``addresses`` touched."""
-    def outs_of(t):
-        return range(int(g.tx_out[t]), int(g.tx_out[t + 1]))
+class _Cols:
+    """Detections of one kind as columns (dense ids): ``n`` of them, :meth:`row` builds detection ``i`` as the
+    dict :func:`detect` resolves, :meth:`touching` marks those touching an address (vectorised)."""
 
+    def __init__(self, g: BtcGraph, n: int):
+        self.g, self.n = g, n
+
+    def row(self, i: int) -> dict:
+        raise NotImplementedError
+
+    def touching(self, addr: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _Peel(_Cols):
+    def __init__(self, g, p):
+        self.a = peel.peel_chain_arrays(peel.looks_like_peeling_chain(g), g.tx_out, g.out_value, g.out_spender_tx,
+                                        min_length=p["min_length"])
+        super().__init__(g, len(self.a["remainder"]))
+
+    def _lists(self) -> dict:
+        """The columns as Python lists, made once (a row is then slices, no numpy per row)."""
+        if not hasattr(self, "_l"):
+            g, a = self.g, self.a
+            ov, oa = np.asarray(g.out_value), np.asarray(g.out_addr)
+            first = np.asarray(g.in_output)[np.asarray(g.tx_in)[a["start"]]]
+            self._l = {"off": a["off"].tolist(), "txs": a["txs"].tolist(), "peel": a["peel"].tolist(),
+                       "pv": ov[a["peel"]].tolist(), "pa": oa[a["peel"]].tolist(),
+                       "rem": a["remainder"].tolist(), "rv": ov[a["remainder"]].tolist(),
+                       "ra": oa[a["remainder"]].tolist(), "total": a["peeled_total"].tolist(),
+                       "input": np.where(first >= 0, ov[np.maximum(first, 0)], -1).tolist(),
+                       "has_input": (first >= 0).tolist()}
+        return self._l
+
+    def row(self, i):
+        L = self._lists()
+        lo, hi = L["off"][i], L["off"][i + 1]
+        txs = L["txs"][lo:hi]
+        pa = L["pa"][lo:hi]
+        peels = [{"tx": t, "output": o, "value": v, "address": ad}
+                 for t, o, v, ad in zip(txs, L["peel"][lo:hi], L["pv"][lo:hi], pa)]
+        return {"start": txs[0], "txs": txs, "length": len(txs), "peels": peels, "peeled_total": L["total"][i],
+                "remainder": {"output": L["rem"][i], "value": L["rv"][i], "address": L["ra"][i]},
+                "input_value": L["input"][i] if L["has_input"][i] else None, "addresses": pa + [L["ra"][i]]}
+
+    def touching(self, addr):
+        a, oa = self.a, np.asarray(self.g.out_addr)
+        hit = np.zeros(self.n, np.bool_)
+        pk = np.flatnonzero(oa[a["peel"]] == addr)
+        hit[np.searchsorted(a["off"], pk, side="right") - 1] = True
+        hit |= oa[a["remainder"]] == addr
+        return hit
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids lo[i]..hi[i]-1 of every i, concatenated, and their offsets (CSR)."""
+    n = np.asarray(hi, np.int64) - np.asarray(lo, np.int64)
+    off = np.r_[0, np.cumsum(n)].astype(np.int64)
+    return np.repeat(np.asarray(lo, np.int64) - off[:-1], n) + np.arange(off[-1], dtype=np.int64), off
+
+
+class _Fan(_Cols):
+    def __init__(self, g, kind, p):
+        self.ids = (flows.fan_out(g.tx_out, g.tx_coinbase, min_outputs=p["min_outputs"]) if kind == "fan-out"
+                    else flows.fan_in(g.tx_in, min_inputs=p["min_inputs"])).astype(np.int64)
+        super().__init__(g, len(self.ids))
+
+    def row(self, i):
+        if not hasattr(self, "_l"):  # the columns as lists once: a row is slices, no numpy per row
+            g, t = self.g, self.ids
+            o0, o1 = np.asarray(g.tx_out)[t], np.asarray(g.tx_out)[t + 1]
+            i0, i1 = np.asarray(g.tx_in)[t], np.asarray(g.tx_in)[t + 1]
+            oa = np.asarray(g.out_addr)
+            outs, oo = _ranges(o0, o1)
+            ins, io_ = _ranges(i0, i1)
+            io = np.asarray(g.in_output)[ins]
+            cs = np.r_[0, np.cumsum(np.asarray(g.out_value)[outs])]
+            self._l = {"t": t.tolist(), "no": (o1 - o0).tolist(), "ni": (i1 - i0).tolist(), "oo": oo.tolist(),
+                       "io": io_.tolist(), "oa": oa[outs].tolist(),
+                       "ia": np.where(io >= 0, oa[np.maximum(io, 0)], -2).tolist(),
+                       "val": (cs[oo[1:]] - cs[oo[:-1]]).tolist()}
+        L = self._l
+        t = L["t"][i]
+        ia = L["ia"][L["io"][i]:L["io"][i + 1]]
+        return {"tx": t, "txs": [t], "n_inputs": L["ni"][i], "n_outputs": L["no"][i], "value": L["val"][i],
+                "addresses": L["oa"][L["oo"][i]:L["oo"][i + 1]] + [a for a in ia if a != -2]}
+
+    def touching(self, addr):
+        g = self.g
+        hit = np.zeros(g.n_tx, np.bool_)
+        hit[np.asarray(g.out_tx)[np.asarray(g.out_addr) == addr]] = True
+        io = np.asarray(g.in_output)
+        spent = np.flatnonzero(io >= 0)
+        hit[np.asarray(g.in_tx)[spent[np.asarray(g.out_addr)[io[spent]] == addr]]] = True
+        return hit[self.ids]
+
+
+class _Structuring(_Cols):
+    def __init__(self, g, p):
+        self.a = flows.structuring_arrays(g.tx_out, g.out_value, g.tx_coinbase, min_outputs=p["min_outputs"],
+                                          tolerance=p["tolerance"], min_share=p["min_share"])
+        super().__init__(g, len(self.a["tx"]))
+
+    def row(self, i):
+        g = self.g
+        t = int(self.a["tx"][i])
+        lo, hi = int(g.tx_out[t]), int(g.tx_out[t + 1])
+        d = {k: int(v[i]) for k, v in self.a.items()}
+        d["txs"] = [t]
+        d["addresses"] = [int(x) for x in g.out_addr[lo:hi]]
+        return d
+
+    def touching(self, addr):
+        hit = np.zeros(self.g.n_tx, np.bool_)
+        hit[np.asarray(self.g.out_tx)[np.asarray(self.g.out_addr) == addr]] = True
+        return hit[self.a["tx"]]
+
+
+class _PassThrough(_Cols):
+    def __init__(self, g, p, addr):
+        self.a = flows.pass_through_arrays(g.out_tx, g.out_addr, g.out_value, g.out_spender_tx, g.tx_height,
+                                           max_hold=p["max_hold_blocks"], min_receipts=p["min_receipts"],
+                                           min_share=p["min_share"],
+                                           addresses=None if addr is None else np.array([addr], np.int64))
+        super().__init__(g, len(self.a["address"]))
+
+    def row(self, i):
+        if not hasattr(self, "_l"):
+            g, a = self.g, self.a
+            self._l = {k: a[k].tolist() for k in ("address", "receipts", "received", "passed", "max_hold_seen",
+                                                   "off", "outputs")}
+            self._l["tx"] = np.asarray(g.out_tx)[a["outputs"]].tolist()
+            self._l["sp"] = np.asarray(g.out_spender_tx)[a["outputs"]].tolist()
+        L = self._l
+        lo, hi = L["off"][i], L["off"][i + 1]
+        d = {k: L[k][i] for k in ("address", "receipts", "received", "passed", "max_hold_seen")}
+        d["outputs"] = L["outputs"][lo:hi]
+        d["txs"] = sorted(set(L["tx"][lo:hi]) | set(L["sp"][lo:hi]))
+        d["addresses"] = [d["address"]]
+        return d
+
+    def touching(self, addr):
+        return self.a["address"] == addr
+
+
+class _Dormancy(_Cols):
+    def __init__(self, g, p):
+        self.o = flows.dormancy(g.out_tx, g.out_spender_tx, g.tx_height, min_dormant=p["min_dormant_blocks"])
+        super().__init__(g, len(self.o))
+
+    def row(self, i):
+        if not hasattr(self, "_l"):  # the columns as lists once: no numpy per row
+            g, o = self.g, self.o
+            t, s = np.asarray(g.out_tx)[o], np.asarray(g.out_spender_tx)[o]
+            h, tm = np.asarray(g.tx_height), np.asarray(g.tx_time)
+            self._l = [o.tolist(), t.tolist(), s.tolist(), np.asarray(g.out_value)[o].tolist(),
+                       np.asarray(g.out_addr)[o].tolist(), (h[s] - h[t]).tolist(), (tm[s] - tm[t]).tolist()]
+        o, t, s, v, a, bd, sd = (c[i] for c in self._l)
+        return {"output": o, "tx": t, "moved_tx": s, "value": v, "address": a, "addresses": [a], "txs": [t, s],
+                "blocks_dormant": bd, "seconds_dormant": sd}
+
+    def touching(self, addr):
+        return np.asarray(self.g.out_addr)[self.o] == addr
+
+
+def _cols(g: BtcGraph, kind: str, p: dict, addr: int | None) -> _Cols:
+    """The detections of `kind` as columns (numba kernels and numpy over the graph arrays; no per-row work)."""
     if kind == "peel-chain":
-        looks = peel.looks_like_peeling_chain(g)
-        res = []
-        for c in peel.peel_chains(looks, g.tx_out, g.out_value, g.out_addr, g.out_spender_tx,
-                                  min_length=p["min_length"]):
-            first_in = int(g.tx_in[c["start"]])
-            o = int(g.in_output[first_in])
-            c["input_value"] = int(g.out_value[o]) if o >= 0 else None
-            c["addresses"] = [x["address"] for x in c["peels"]] + [c["remainder"]["address"]]
-            res.append(c)
-        return res
+        return _Peel(g, p)
     if kind in ("fan-out", "fan-in"):
-        ids = (flows.fan_out(g.tx_out, g.tx_coinbase, min_outputs=p["min_outputs"]) if kind == "fan-out"
-               else flows.fan_in(g.tx_in, min_inputs=p["min_inputs"]))
-        res = []
-        for t in ids:
-            outs = outs_of(t)
-            ins = g.in_output[g.tx_in[t]:g.tx_in[t + 1]]
-            res.append({"tx": int(t), "txs": [int(t)], "n_inputs": int(len(ins)), "n_outputs": len(outs),
-                        "value": int(g.out_value[outs.start:outs.stop].sum()),
-                        "addresses": [int(a) for a in g.out_addr[outs.start:outs.stop]]
-                        + [int(g.out_addr[i]) for i in ins if i >= 0]})
-        return res
+        return _Fan(g, kind, p)
     if kind == "structuring":
-        res = flows.structuring(g.tx_out, g.out_value, g.tx_coinbase, min_outputs=p["min_outputs"],
-                                tolerance=p["tolerance"], min_share=p["min_share"])
-        for d in res:
-            o = outs_of(d["tx"])
-            d["txs"] = [d["tx"]]
-            d["addresses"] = [int(a) for a in g.out_addr[o.start:o.stop]]
-        return res
+        return _Structuring(g, p)
     if kind == "pass-through":
-        res = flows.pass_through(g.out_tx, g.out_addr, g.out_value, g.out_spender_tx, g.tx_height,
-                                 max_hold=p["max_hold_blocks"], min_receipts=p["min_receipts"],
-                                 min_share=p["min_share"],
-                                 addresses=None if addr is None else np.array([addr], np.int64))
-        for d in res:
-            d["txs"] = sorted({int(g.out_tx[o]) for o in d["outputs"]} | {int(g.out_spender_tx[o]) for o in d["outputs"]})
-            d["addresses"] = [d["address"]]
-        return res
+        return _PassThrough(g, p, addr)
     if kind == "dormancy":
-        res = []
-        for o in flows.dormancy(g.out_tx, g.out_spender_tx, g.tx_height, min_dormant=p["min_dormant_blocks"]):
-            t, s = int(g.out_tx[o]), int(g.out_spender_tx[o])
-            res.append({"output": int(o), "tx": t, "moved_tx": s, "value": int(g.out_value[o]),
-                        "address": int(g.out_addr[o]), "addresses": [int(g.out_addr[o])], "txs": [t, s],
-                        "blocks_dormant": int(g.tx_height[s] - g.tx_height[t]),
-                        "seconds_dormant": int(g.tx_time[s] - g.tx_time[t])})
-        return res
+        return _Dormancy(g, p)
     raise UserError(f"unknown detector {kind!r}; one of {', '.join(KINDS)}")
 
 
-def detect(ws: Workspace, kind: str, address: str | None = None, **params) -> dict:
+def _raw(g: BtcGraph, kind: str, p: dict, addr: int | None) -> list[dict]:
+    """Detections with dense ids: each has ``txs`` (transactions it stands on) and ``addresses`` touched."""
+    c = _cols(g, kind, p, addr)
+    return [c.row(i) for i in range(c.n)]
+
+
+def detect(ws: Workspace, kind: str, address: str | None = None, limit: int | None = None, **params) -> dict:
     """Run detector `kind` over the whole store (or the detections touching `address`).
 
     Returns ``{kind, thresholds, data: {commit, transactions}, count, detections}``; each detection holds its
-    evidence: the txids it stands on, its features and, for outputs, ``txid:vout``. Unknown keys in `params`
+    evidence: the txids it stands on, its features and, for outputs, ``txid:vout``. `limit`: resolve and
+    return only the first `limit` detections (``count`` still counts them all). Unknown keys in `params`
     or an address absent from the store are a UserError."""
     if kind not in KINDS:
         raise UserError(f"unknown detector {kind!r}; one of {', '.join(KINDS)}")
@@ -100,11 +230,12 @@ def detect(ws: Workspace, kind: str, address: str | None = None, **params) -> di
         if address not in found:
             raise UserError(f"address {address} is not in the btc store of {ws.path}")
         addr = int(found[address])
-    raw = _raw(g, kind, p, addr)
-    if addr is not None:
-        raw = [d for d in raw if addr in d["addresses"]]
+    cols = _cols(g, kind, p, addr)
+    idx = np.arange(cols.n) if addr is None else np.flatnonzero(cols.touching(addr))
+    sel = idx if limit is None else idx[:max(0, int(limit))]
+    raw = [cols.row(int(i)) for i in sel]
     return {"kind": kind, "thresholds": p, "data": {"commit": g.commit, "transactions": g.n_tx},
-            "count": len(raw), "detections": _resolve(ws, g, raw)}
+            "count": int(len(idx)), "detections": _resolve(ws, g, raw)}
 
 
 def _resolve(ws: Workspace, g: BtcGraph, raw: list[dict]) -> list[dict]:

@@ -144,13 +144,14 @@ def _eth_examples(g, ids: np.ndarray) -> dict[int, list[str]]:
 
 
 def detect_services(ws: Workspace, chain: str = "btc", address: str | None = None, kinds=None,
-                    **thresholds) -> dict:
+                    limit: int | None = None, **thresholds) -> dict:
     """Addresses of the `chain` store behaving like services no tag may name (exchanges and their deposit
     addresses, OTC desks, payment processors). Returns ``{kind: "services", chain, thresholds, data, count,
     by_kind, detections}``, each detection with ``address``, ``kind``, ``confidence``, ``hub`` (the service
     address it belongs with), ``features`` and ``txids`` (a few of the transactions it stands on); sorted by
     confidence then received value. `kinds`: keep only these; `address`: only the detection of that
-    address (an address absent from the store is a UserError)."""
+    address (an address absent from the store is a UserError); `limit`: resolve and return only the first
+    `limit` rows (``count`` still counts them all)."""
     from chaintrace.model.chains import resolve_chain
 
     chain = resolve_chain(chain)
@@ -202,26 +203,30 @@ def detect_services(ws: Workspace, chain: str = "btc", address: str | None = Non
     det = det.take(keep)
     size = det.features.get("received", det.features.get("volume_approx"))
     order = np.lexsort((-np.asarray(size, np.float64), -det.confidence))
-    names = names_of(sorted({int(x) for x in det.address} | {int(x) for x in det.hub}))
-    examples = _btc_examples(ws, g, det.address) if chain == "btc" else _eth_examples(g, det.address)
-    rows = []
-    for i in order.tolist():
-        r = det.row(i)
+    sel = order if limit is None else order[:max(0, int(limit))]  # only the rows returned are resolved
+    names = names_of(sorted(set(det.address[sel].tolist()) | set(det.hub[sel].tolist())))
+    examples = _btc_examples(ws, g, det.address[sel]) if chain == "btc" else _eth_examples(g, det.address[sel])
+    rows = det.rows(sel)
+    for r in rows:
+        r["txids"] = examples.get(r["address"], [])
         r["address"] = names.get(r["address"])
         r["hub"] = names.get(r["hub"])
-        r["txids"] = examples.get(int(det.address[i]), [])
-        rows.append(r)
     by_kind = {k: int((det.kind == j).sum()) for j, k in enumerate(KINDS)}
     thresholds = dict(det.thresholds)
+    count = int(len(order))
     if chain == "btc" and (not kinds or "mixer" in kinds):
         mixers = _mixer_rows(ws, g, ids_of([address])[address] if address is not None else None)
+        # rows is sorted by confidence, so its first `limit` rows and every mixer hold the merge's first `limit`
         rows = sorted(rows + mixers, key=lambda r: -r["confidence"])
         by_kind["mixer"] = len(mixers)
+        count += len(mixers)
         from chaintrace.detect.mixers import DETECT_DEFAULTS
 
         thresholds["mixer"] = dict(DETECT_DEFAULTS)
+    if limit is not None:
+        rows = rows[:max(0, int(limit))]
     return {"kind": "services", "chain": chain, "thresholds": thresholds, "data": data,
-            "count": len(rows), "by_kind": by_kind, "detections": rows}
+            "count": count, "by_kind": by_kind, "detections": rows}
 
 
 def _mixer_rows(ws: Workspace, g, address_id: int | None) -> list[dict]:

@@ -21,18 +21,24 @@ import numpy as np
 import orjson
 
 
-def bake(index, sources, config) -> tuple[np.ndarray, np.ndarray]:
+def bake(index, sources, config, reuse=None) -> tuple[np.ndarray, np.ndarray]:
     """(ans_off, ans_blob) of every exposed address of `index` (an :class:`~chaintrace.screen.index.ExposureIndex`
     over in-memory or mapped arrays), then of every other address of the chain data with a registry fact
     (``meta["baked_direct"]``: tagged services, listed addresses without exposure), with the btc `sources`
-    and `config` it was built from."""
+    and `config` it was built from. `reuse` (previous index, row per baked address or -1): the answer bytes
+    of a row >= 0 are copied from the previous index (an ingest refresh, for addresses nothing new touched)."""
     from chaintrace.screen.service import Snapshot, screen_one_address
 
     snap = Snapshot(config=config, sources={"btc": sources}, index=index, data_version=index.data_version,
                     warnings=[], baked=False)
     parts: list[bytes] = []
     index.known = set(index.meta.get("baked_direct", []))  # chain addresses by construction
-    for s in list(index.meta["addresses"]) + list(index.meta.get("baked_direct", [])):
+    old, old_rows = reuse if reuse is not None else (None, None)
+    for i, s in enumerate(list(index.meta["addresses"]) + list(index.meta.get("baked_direct", []))):
+        if old is not None and old_rows is not None and old_rows[i] >= 0:
+            o = old.arrays["ans_off"]
+            parts.append(bytes(old.blob[int(o[old_rows[i]]):int(o[old_rows[i] + 1])]))
+            continue
         r = screen_one_address(snap, s)
         r["subject"] = ""
         parts.append(orjson.dumps(r))

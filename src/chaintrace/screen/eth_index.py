@@ -234,12 +234,8 @@ def load_eth_index(ws: Workspace, config: Config, name: str | None = None) -> Et
 
 def latest_eth_index(ws: Workspace, config: Config) -> EthExposureIndex | None:
     """The newest complete eth index of this configuration (possibly for older data)."""
-    root = index_root(ws)
-    if not root.exists():
-        return None
-    cands = sorted((p for p in root.glob(f"{PREFIX}c*-{config.digest}") if (p / "DONE").exists()),
-                   key=lambda p: p.stat().st_mtime_ns)
-    return load_eth_index(ws, config, cands[-1].name) if cands else None
+    p = screen_index.newest_complete(index_root(ws), f"{PREFIX}c*-{config.digest}")
+    return load_eth_index(ws, config, p.name) if p is not None else None
 
 
 # ----------------------------------------------------------------------------------------------- build
@@ -346,9 +342,10 @@ def conservation(g, res) -> dict[int, dict]:
     return out
 
 
-def _propagate(g, sources, seeds, stop, burn, config, progress):
+def _propagate(g, sources, seeds, stop, burn, config, progress, reuse: dict | None = None):
     """Per group: the kept kernel records (PASS and SINK), with parents renumbered into the kept set, and
-    the conservation account of each run (:func:`conservation`)."""
+    the conservation account of each run (:func:`conservation`). `reuse`: group -> its records from the
+    previous index (:func:`_reusable`), taken instead of running the kernel."""
     from chaintrace.trace import eth_kernels as K
     from chaintrace.trace.eth import run_kernel
 
@@ -359,6 +356,15 @@ def _propagate(g, sources, seeds, stop, burn, config, progress):
     progress.start("eth exposure index", total=len(sources.groups))
     for gi, seed in enumerate(seeds):
         if not len(seed):
+            progress.advance()
+            continue
+        if reuse and gi in reuse:
+            r = reuse[gi]["f"]
+            for k in ("k", "lo", "hi", "hop", "code"):
+                parts[k].append(r[k])
+            parts["group"].append(np.full(len(r["k"]), gi, np.int32))
+            parts["par"].append(np.where(r["par"] >= 0, r["par"] + base, -1))
+            base += len(r["k"])
             progress.advance()
             continue
         seed_of = np.full(g.n_transfers, -1, np.int32)
@@ -387,7 +393,7 @@ def _propagate(g, sources, seeds, stop, burn, config, progress):
 
 
 def _outgoing(g, seeds: list[np.ndarray], stop: np.ndarray, config: Config, n_assets: int,
-              budget: int = 200_000_000):
+              budget: int = 200_000_000, reuse: dict | None = None):
     """Per group: the backward walk of :func:`chaintrace.screen.eth_kernels.backward` from its receipts (the
     outgoing view), its records (``b_*``, parents renumbered) and its conservation account per asset:
     ``seeded = ended + unplaced`` (raises when it does not hold)."""
@@ -410,6 +416,16 @@ def _outgoing(g, seeds: list[np.ndarray], stop: np.ndarray, config: Config, n_as
     base = 0
     for gi, seed in enumerate(seeds):
         if not len(seed):
+            continue
+        if reuse and gi in reuse:
+            r = reuse[gi]["b"]
+            for k in ("k", "lo", "hi", "hop"):
+                parts[k].append(r[k])
+            parts["group"].append(np.full(len(r["k"]), gi, np.int32))
+            parts["par"].append(np.where(r["par"] >= 0, r["par"] + base, -1))
+            base += len(r["k"])
+            if reuse[gi]["partial"]:
+                partial.append(gi)
             continue
         acc = np.zeros((max(n_assets, 1), 4), np.uint64)
         touched, part = BK.backward(g.tr_from, g.tr_from_h, g.tr_asset, g.tr_lo, g.tr_hi, credit_start, credit_k,
@@ -444,9 +460,56 @@ def _outgoing(g, seeds: list[np.ndarray], stop: np.ndarray, config: Config, n_as
     return b, cons, partial
 
 
+def _previous(ws: Workspace, config: Config, commit: int, name: str, stop_digest: str) -> EthExposureIndex | None:
+    """The newest complete eth index of the same chain commit, registry directory and configuration (another
+    registry generation) with the same stop set: its unchanged groups can be reused."""
+    root = index_root(ws)
+    tail = f"-r{registry_id(ws)}-{config.digest}"
+    cands = sorted((p for p in root.glob(f"{PREFIX}c{commit:06d}-g*{tail}") if p.name != name
+                    and (p / "DONE").exists()), key=lambda p: p.stat().st_mtime_ns) if root.exists() else []
+    for p in reversed(cands):
+        idx = load_eth_index(ws, config, p.name)
+        if idx is not None and idx.meta.get("stop_digest") == stop_digest and "seed_digests" in idx.meta:
+            return idx
+    return None
+
+
+def _reusable(prev: EthExposureIndex, groups: list[dict], seed_digests: list[str]) -> dict[int, dict]:
+    """group -> its incoming records (``f``, parents local to the group), outgoing records (``b``), whether
+    its outgoing walk was partial, and its conservation accounts (as stored) from `prev`, for every group
+    of the new sources with the same identity and seed transfers as one of `prev`'s."""
+    from chaintrace.screen.index import _gkey
+
+    old = {(_gkey(gr), d): i for i, (gr, d) in enumerate(zip(prev.groups, prev.meta["seed_digests"]))}
+    a = prev.arrays
+    out = {}
+    for gi, (gr, d) in enumerate(zip(groups, seed_digests)):
+        oi = old.get((_gkey(gr), d))
+        if oi is None:
+            continue
+        rec: dict = {}
+        for x, cols in (("f", ("k", "lo", "hi", "hop", "par", "code")), ("b", ("k", "lo", "hi", "hop", "par"))):
+            sel = np.flatnonzero(np.asarray(a[f"{x}_group"]) == oi)
+            par = np.asarray(a[f"{x}_par"])[sel]
+            local = np.searchsorted(sel, np.maximum(par, 0))
+            rec[x] = {c: np.asarray(a[f"{x}_{c}"])[sel] for c in cols}
+            rec[x]["par"] = np.where(par >= 0, local, -1).astype(np.int64)
+        rec["partial"] = oi in prev.meta.get("outgoing_partial_groups", [])
+        rec["cons"] = prev.meta["conservation"].get(str(oi))
+        rec["cons_out"] = prev.meta["conservation_outgoing"].get(str(oi))
+        out[gi] = rec
+    return out
+
+
 def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
-                    progress: Progress | None = None) -> dict:
-    """Build (or reuse) the Ethereum exposure index of the current data and registry; returns its summary."""
+                    progress: Progress | None = None, incremental: bool = True) -> dict:
+    """Build (or reuse) the Ethereum exposure index of the current data and registry; returns its summary.
+
+    After an ``intel import`` on the same chain data (same commit), the records of every source group whose
+    identity and seed transfers are unchanged are taken from the previous index when the services where
+    exposure stops are unchanged too (``n_groups_reused``, ``previous_index``); the result equals a full
+    rebuild. After new blocks the index is propagated whole (``refresh_reason``). `incremental=False`
+    always propagates everything."""
     from chaintrace.graph.eth import KINDS, load_eth_graph
     from chaintrace.trace.eth import asset_names
 
@@ -456,7 +519,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     if cur is None:
         raise UserError(f"no eth data in workspace {ws.path}: nothing to index (run `chaintrace ingest eth-etl ...`)")
     name, commit, gen = cur
-    if (index_root(ws) / name / "DONE").exists() and at is None:
+    if (index_root(ws) / name / "DONE").exists() and at is None and incremental:
         return {**summary(load_eth_index(ws, config, name)), "reused": True}
     g = load_eth_graph(ws)
     sources = read_sources(ws, "eth", config, at=at)
@@ -470,7 +533,14 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
             stop[ids[k]] = 0
     burn = g.address_ids(["0x" + "0" * 40])
     seeds = _seed_transfers(g, sources, ids)
-    f, cons = _propagate(g, sources, seeds, stop, next(iter(burn.values())) if burn else -1, config, progress)
+    stop_digest, seed_digests = screen_index._digest(np.flatnonzero(stop >= 0)), [screen_index._digest(x) for x in seeds]
+    prev = _previous(ws, config, commit, name, stop_digest) if incremental and at is None else None
+    reuse = _reusable(prev, sources.groups, seed_digests) if prev is not None else {}
+    why = ("full rebuild requested" if not incremental else f"registry facts as of {at}" if at is not None
+           else None if prev is not None else "no index of this chain commit to reuse (the Ethereum index is "
+           "propagated whole after new blocks)")
+    f, cons = _propagate(g, sources, seeds, stop, next(iter(burn.values())) if burn else -1, config, progress,
+                         reuse)
     # records sorted by (transfer, group): transfer screening is a search; parents renumbered
     o = np.lexsort((f["group"], f["k"]))
     inv = np.empty(len(o), np.int64)
@@ -484,7 +554,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     inc = _aggregate(to[m], f["group"][m].astype(np.int64), g.tr_asset[f["k"][m]].astype(np.int64), f["lo"][m],
                      f["hi"][m], f["hop"][m].astype(np.int64), recs[m], ng, n_assets)
     # outgoing: what each payer's transfers carried on to a group's addresses within max_hops (backward walk)
-    b, cons_out, partial = _outgoing(g, seeds, stop, config, n_assets)
+    b, cons_out, partial = _outgoing(g, seeds, stop, config, n_assets, reuse=reuse)
     frm = g.tr_from[b["k"]] if len(b["k"]) else np.zeros(0, np.int64)
     m = frm >= 0
     out = _aggregate(frm[m], b["group"][m].astype(np.int64), g.tr_asset[b["k"][m]].astype(np.int64), b["lo"][m],
@@ -542,11 +612,12 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     meta = {"format": FORMAT, "data_version": data_version, "groups": sources.groups, "assets": names,
             "addresses": [s.lower() if s else f"#{a}" for a, s in zip(exposed.tolist(), addr_strs)],
             "trace_paths": list(g.trace_paths), "kinds": list(KINDS),
-            "conservation": {str(gi): {names[a]: {"introduced": str(c["introduced"]), "held": str(c["held"]),
-                                                   "stopped": {k: str(v) for k, v in c["stopped"].items()}}
-                                       for a, c in per.items()} for gi, per in cons.items()},
-            "conservation_outgoing": {str(gi): {names[a]: {k: str(v) for k, v in c.items()} for a, c in per.items()}
-                                      for gi, per in cons_out.items()},
+            "conservation": _conservation_meta(cons, reuse, "cons", names, lambda c: {
+                "introduced": str(c["introduced"]), "held": str(c["held"]),
+                "stopped": {k: str(v) for k, v in c["stopped"].items()}}),
+            "conservation_outgoing": _conservation_meta(cons_out, reuse, "cons_out", names,
+                                                        lambda c: {k: str(v) for k, v in c.items()}),
+            "stop_digest": stop_digest, "seed_digests": seed_digests,
             "outgoing_partial_groups": partial,
             "totals": {f"{a}:{s}": [str(recv.get((a, s), 0)), str(sent.get((a, s), 0))]
                        for a, s in sorted(set(recv) | set(sent))},
@@ -557,9 +628,20 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                       "n_outgoing_records": int(len(b["k"])),
                       "n_exposures": int(len(eo)), "n_exposed_addresses": int(len(exposed)),
                       "n_big_transfers_not_followed": int(g.tr_big.sum()), "seeded": seeded,
+                      "n_groups_reused": sum(len(seeds[gi]) > 0 for gi in reuse), "previous_index": prev.path.name if prev is not None else None,
+                      "refresh_reason": why,
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
-    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX)
+    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX, replace=not incremental)
     return {**summary(load_eth_index(ws, config, name)), "reused": False}
+
+
+def _conservation_meta(cons: dict, reuse: dict, which: str, names: list[str], fmt) -> dict:
+    """The conservation accounts of `meta.json` in group order: computed ones formatted, reused ones as the
+    previous index stored them."""
+    out = {}
+    for gi in sorted(set(cons) | {g for g, r in reuse.items() if r[which] is not None}):
+        out[str(gi)] = (reuse[gi][which] if gi in reuse else {names[a]: fmt(c) for a, c in cons[gi].items()})
+    return out
 
 
 def _seeded_by_asset(g, seeds: list[np.ndarray]) -> dict[int, int]:
@@ -587,15 +669,10 @@ def snapshot_eth(ws: Workspace, config: Config, dv: dict, warnings: list[str], *
         return None
     if build:
         build_eth_index(ws, config)
-    idx = load_eth_index(ws, config, cur[0])
+    idx = screen_index.current_or_latest("eth", cur, lambda n: load_eth_index(ws, config, n),
+                                         lambda: latest_eth_index(ws, config), warnings)
     if idx is None:
-        idx = latest_eth_index(ws, config)
-        if idx is None:
-            warnings.append("no exposure index for eth: eth answers hold direct hits only (run `chaintrace screen "
-                            "index`)")
-            return None
-        warnings.append(f"eth exposure index {idx.path.name} is behind the current data (commit {cur[1]}, "
-                        f"registry generation {cur[2]}): run `chaintrace screen index`")
+        return None
     edv = idx.data_version
     dv["chains"] = {**(dv.get("chains") or {}), "eth": edv["chains"]["eth"]}
     dv["eth_index"], dv["eth_index_built"] = edv["index"], edv["index_built"]

@@ -211,13 +211,38 @@ def latest_index(ws: Workspace, config: Config) -> ExposureIndex | None:
     built with the current registry generation."""
     from chaintrace.intel import registry as reg
 
-    root = index_root(ws)
+    p = newest_complete(index_root(ws), f"{PREFIX}c*-{config.digest}",
+                        prefer=f"-g{reg.generation(ws)}-r{registry_id(ws)}-")
+    return load_index(ws, config, p.name) if p is not None else None
+
+
+def newest_complete(root: Path, pattern: str, prefer: str | None = None) -> Path | None:
+    """The newest complete index directory under `root` matching `pattern` (those whose name holds `prefer`
+    first), or None."""
     if not root.exists():
         return None
-    gen = f"-g{reg.generation(ws)}-r{registry_id(ws)}-"
-    cands = sorted((p for p in root.glob(f"{PREFIX}c*-{config.digest}") if (p / "DONE").exists()),
-                   key=lambda p: (gen in p.name, p.stat().st_mtime_ns))
-    return load_index(ws, config, cands[-1].name) if cands else None
+    cands = sorted((p for p in root.glob(pattern) if (p / "DONE").exists()),
+                   key=lambda p: (prefer is not None and prefer in p.name, p.stat().st_mtime_ns))
+    return cands[-1] if cands else None
+
+
+def current_or_latest(chain: str, cur: tuple[str, int, int], load, latest, warnings: list[str]):
+    """The index a screening snapshot of `chain` answers from (one rule for btc and eth): the index of the
+    current data (`cur`: name, commit, registry generation; ``load(name)``), else the newest complete one
+    (``latest()``: an ingest or import is being indexed; a warning says it is behind), else None (a warning
+    says that answers hold direct hits only)."""
+    idx = load(cur[0])
+    if idx is not None:
+        return idx
+    idx = latest()
+    label = "exposure index" if chain == "btc" else f"{chain} exposure index"
+    if idx is None:
+        warnings.append(f"no exposure index for {chain}: {chain} answers hold direct hits only "
+                        "(run `chaintrace screen index`)")
+    else:
+        warnings.append(f"{label} {idx.path.name} is behind the current data (commit {cur[1]}, registry "
+                        f"generation {cur[2]}): run `chaintrace screen index`")
+    return idx
 
 
 # ----------------------------------------------------------------------------------------------- build
@@ -305,20 +330,40 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         raise UserError(f"no btc data in workspace {ws.path}: nothing to index (run `chaintrace ingest ...`)")
     name, commit, gen = cur
     done = index_root(ws) / name / "DONE"
-    if done.exists() and at is None and exposures is None:
+    if done.exists() and at is None and exposures is None and incremental:
         idx = load_index(ws, config, name)
         return {**summary(idx), "reused": True}
     g = load_btc_graph(ws)
     sources = read_sources(ws, "btc", config, at=at)
     store = ws.chain("btc")
-    addrs = store.read("addresses", ["address", "address_id"])
-    addr_str = addrs.column("address").to_pylist()
-    addr_ids = addrs.column("address_id").to_numpy().astype(np.int64)
     from chaintrace.intel import addresses as A
+    from chaintrace.screen import refresh as R
 
-    keys = [A.key("btc", s) for s in addr_str]
-    keys_to_id = dict(zip(keys, addr_ids.tolist()))
-    n_addr = max(int(g.n_addresses), int(addr_ids.max()) + 1 if len(addr_ids) else 0)
+    n_out, n_tx = g.n_out, g.n_tx
+    # txids: every transaction (hash prefix for transfer refs; the chain prefix digest of a later refresh)
+    tx_tbl = store.read("transactions", ["txid", "tx_id"])
+    tx_hex = tx_tbl.column("txid").to_pylist()
+    tx_idn = tx_tbl.column("tx_id").to_numpy().astype(np.int64)
+    h8 = txid_hash8(tx_hex)
+    h8_by_id = np.zeros(n_tx, np.uint64)
+    h8_by_id[tx_idn] = h8
+    src_digest = R.sources_digest(sources)
+    base, why = None, None
+    if not incremental:
+        why = "full rebuild requested"
+    elif exposures is not None:
+        why = f"propagated by another engine ({engine})"
+    elif at is not None:
+        why = f"registry facts as of {at}"
+    else:
+        base, why = R.ingest_base(ws, config, commit, g, h8_by_id, src_digest)
+    # address keys: every address's (a full build), or, continuing an index, the registry's addresses it
+    # found plus the new addresses' (the old ones' keys are in its seen hashes)
+    addr_tbl = store.read("addresses", ["address", "address_id"])
+    addr_ids_all = addr_tbl.column("address_id").to_numpy().astype(np.int64)
+    n_addr = max(int(g.n_addresses), int(addr_ids_all.max()) + 1 if len(addr_ids_all) else 0)
+    tail_from = int(base.meta["stats"]["n_addresses"]) if base is not None and "registry_ids" in base.meta else 0
+    keys_to_id, id_to_str, keys = _address_keys(addr_tbl, addr_ids_all, tail_from, base)
     # outputs grouped by address
     oa = g.out_addr
     order = np.argsort(oa, kind="stable")
@@ -333,7 +378,6 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         if a is not None:
             stop[a] = True
     seeds = _seeds(sources, keys_to_id, g, start, out_by_addr)
-    n_out, n_tx = g.n_out, g.n_tx
     taint = np.zeros(n_out, np.int64)
     hop = np.full(n_out, -1, np.int64)
     parent = np.full(n_out, -1, np.int64)
@@ -342,16 +386,41 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
                                                               "out_spender_tx", "out_tx", "in_output")}
     parts: dict[str, list] = {k: [] for k in ("out", "group", "taint", "hop", "parent", "dir")}
     stop_digest, seed_digests = _digest(np.flatnonzero(stop)), [_digest(x) for x in seeds]
-    prev = (_previous(ws, config, commit, name, stop_digest) if incremental and at is None and exposures is None
-            else None)
+    if base is not None and _digest(np.flatnonzero(stop[:int(base.meta["stats"]["n_addresses"])])) != \
+            base.meta.get("stop_digest"):  # (implied by the registry facts: a safety net)
+        why = f"the services where exposure stops changed since {base.path.name}: full rebuild"
+        base, tail_from = None, 0
+        keys_to_id, id_to_str, keys = _address_keys(addr_tbl, addr_ids_all, 0, None)
+        stop[:] = False
+        for k in sources.services:
+            a = keys_to_id.get(k)
+            if a is not None:
+                stop[a] = True
+        seeds = _seeds(sources, keys_to_id, g, start, out_by_addr)
+        stop_digest, seed_digests = _digest(np.flatnonzero(stop)), [_digest(x) for x in seeds]
+    prev = (_previous(ws, config, commit, name, stop_digest) if base is None and incremental and at is None
+            and exposures is None else None)
+    if prev is not None:
+        why = None
     reuse = _reusable(prev, sources.groups, seed_digests) if prev is not None else {}
     n_reused = 0
+    base_rows = R.group_rows(base) if base is not None else {}
+    pre = base.meta["chain_prefix"] if base is not None else None
+    changed_keys: list[np.ndarray] = []
+    n_tx_prop = 0
+    ngk = 2 * max(1, len(sources.groups))
     progress.start("exposure index", total=2 * len(sources.groups))
     if exposures is not None:  # propagated by another engine (spark run exposure)
         for k, dt in zip(parts, (np.int64, np.int32, np.int64, np.int16, np.int64, np.int8)):
             parts[k].append(np.asarray(exposures[k]).astype(dt))
     for gi, seed in enumerate(seeds if exposures is None else []):
         if not len(seed):
+            progress.advance(2)
+            continue
+        if base is not None and _digest(seed[seed < pre["n_out"]]) == base.meta["seed_digests"][gi]:
+            # the chain grew: continue from the previous index's rows of this group
+            n_tx_prop += _resume(ro, base_rows, gi, seed[seed >= pre["n_out"]], pre, stop, config, taint, hop,
+                                 parent, queued, parts, changed_keys, ngk)
             progress.advance(2)
             continue
         if gi in reuse:  # same group, same seeds, same stops, same chain: the previous index's rows
@@ -378,6 +447,10 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             parts["parent"].append(parent[touched].copy())
             parts["dir"].append(np.full(len(touched), direction, np.int8))
             kernels.reset(touched, taint, hop, parent)
+            if base is not None:  # a group the previous index could not continue: all its rows may differ
+                changed_keys.append(touched * ngk + gi * 2 + direction)
+                changed_keys.append(base_rows[(gi, direction)]["out"] * ngk + gi * 2 + direction
+                                    if (gi, direction) in base_rows else np.zeros(0, np.int64))
             progress.advance()
     progress.finish()
     cat = {k: (np.concatenate(v) if v else np.zeros(0, dt)) for (k, v), dt in zip(
@@ -409,24 +482,24 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     received = _int_sums(oa >= 0, oa, g.out_value, n_addr)  # exact integers (a float bincount is not past 2**53)
     spent = (oa >= 0) & (g.out_spender_tx >= 0)
     sent = _int_sums(spent, oa, g.out_value, n_addr)
-    # txids: every transaction (hash prefix for transfer refs) and the evidence transactions in full
+    # the evidence transactions' txids in full
     from chaintrace.graph.btc import address_strings
 
-    tx_tbl = store.read("transactions", ["txid", "tx_id"])
-    tx_hex = tx_tbl.column("txid").to_pylist()
-    tx_idn = tx_tbl.column("tx_id").to_numpy().astype(np.int64)
-    h8 = txid_hash8(tx_hex)
     ho = np.argsort(h8, kind="stable")
     ev_tx = np.unique(g.out_tx[f["out"]]) if len(f["out"]) else np.zeros(0, np.int64)
     tx_by_id = dict(zip(tx_idn.tolist(), tx_hex)) if len(ev_tx) else {}
     ev_txids = {int(t): tx_by_id.get(int(t)) for t in ev_tx.tolist()}
-    id_to_str = dict(zip(addr_ids.tolist(), addr_str))
-    exposed = [id_to_str.get(int(a)) or address_strings(ws, [int(a)]).get(int(a), f"#{int(a)}") for a in a_id]
+    missing = [int(a) for a in a_id.tolist() if not id_to_str.get(int(a))]
+    if missing:
+        id_to_str.update(address_strings(ws, missing))
+    exposed = [id_to_str.get(int(a)) or f"#{int(a)}" for a in a_id.tolist()]
     arrays = {**e,
               "f_out": f["out"], "f_group": f["group"], "f_taint": f["taint"], "f_hop": f["hop"],
               "f_parent": f["parent"], "f_dir": f["dir"],
               "a_id": a_id, "a_received": received[a_id].astype(np.int64), "a_sent": sent[a_id].astype(np.int64),
-              "seen_hash": np.sort(hash_keys(keys)), "tx_hash8": h8[ho], "tx_order": tx_idn[ho],
+              "seen_hash": np.sort(np.concatenate([np.asarray(base.arrays["seen_hash"]), hash_keys(keys)])
+                                   if tail_from else hash_keys(keys)),  # base is kept when tail_from
+              "tx_hash8": h8[ho], "tx_order": tx_idn[ho],
               "tx_out": np.asarray(g.tx_out), "out_value": np.asarray(g.out_value), "out_tx": np.asarray(g.out_tx)}
     tip = store.tip or {}
     built = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -445,20 +518,94 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     meta = {"format": FORMAT, "engine": engine, "data_version": data_version, "groups": sources.groups,
             "addresses": exposed, "baked_direct": baked_direct, "stop_digest": stop_digest,
             "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
+            "sources_digest": src_digest, "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
+            "registry_ids": {k: keys_to_id[k] for k in sorted(set(sources.keys) | sources.services
+                                                               | set(sources.direct)) if k in keys_to_id},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
                       "n_groups_reused": n_reused, "previous_index": prev.path.name if prev is not None else None,
+                      "refreshed_from": base.path.name if base is not None else None,
+                      "refresh_reason": why if prev is None else None,
+                      "n_new_tx": n_tx - pre["n_tx"] if base is not None else None,
+                      "n_tx_propagated": n_tx_prop if base is not None else None,
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
     from chaintrace.screen.answers import bake
 
     t_bake = time.perf_counter()
-    arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config)
+    old_rows = None
+    if base is not None:  # answers of addresses nothing new touched: the previous index's bytes
+        ck = np.unique(np.concatenate(changed_keys)) if changed_keys else np.zeros(0, np.int64)
+        aff = R.affected_addresses(g, f, ck, len(sources.groups), pre["n_tx"], pre["n_out"], config.max_hops,
+                                   n_addr)
+        row_ids = np.concatenate([a_id, np.array([keys_to_id[k] for k in baked_direct], np.int64)])
+        row_keys = [A.key("btc", s) for s in exposed] + baked_direct
+        old_rows = [-1 if aff[i] else base.ans_row.get(k, -1) for i, k in zip(row_ids.tolist(), row_keys)]
+        meta["stats"]["n_addresses_affected"] = int(aff.sum())
+        meta["stats"]["n_answers_recomputed"] = int(sum(r < 0 for r in old_rows))
+    arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config,
+                                                 reuse=(base, old_rows) if base is not None else None)
     meta["stats"]["bake_seconds"] = round(time.perf_counter() - t_bake, 3)
     meta["stats"]["build_seconds"] = round(time.perf_counter() - t0, 3)
-    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX, replace=exposures is not None)
+    write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX,
+                    replace=exposures is not None or not incremental)
     return {**summary(load_index(ws, config, name)), "reused": False}
+
+
+def _address_keys(tbl, ids: np.ndarray, tail_from: int, base) -> tuple[dict, dict, list[str]]:
+    """(key -> address id, address id -> string, keys whose seen hashes are new). A full build: every
+    address. Continuing `base` (`tail_from` > 0: its address count): the registry's addresses it found
+    (``registry_ids``), its exposed addresses' strings, and the addresses from `tail_from` on."""
+    from chaintrace.intel import addresses as A
+
+    if not tail_from:
+        strs = tbl.column("address").to_pylist()
+        keys = [A.key("btc", s) for s in strs]
+        return dict(zip(keys, ids.tolist())), dict(zip(ids.tolist(), strs)), keys
+    sel = np.flatnonzero(ids >= tail_from)
+    strs = tbl.column("address").take(sel).to_pylist()
+    keys = [A.key("btc", s) for s in strs]
+    new_ids = ids[sel].tolist()
+    keys_to_id = dict(base.meta["registry_ids"])
+    keys_to_id.update(zip(keys, new_ids))
+    id_to_str = dict(zip(np.asarray(base.arrays["a_id"]).tolist(), base.meta["addresses"]))
+    id_to_str.update(zip(new_ids, strs))
+    return keys_to_id, id_to_str, keys
+
+
+def _resume(ro: dict, base_rows: dict, gi: int, new_seed: np.ndarray, pre: dict, stop: np.ndarray, config: Config,
+            taint, hop, parent, queued, parts: dict, changed_keys: list, ngk: int) -> int:
+    """Group `gi` over the grown chain from the previous index's rows (both directions); appends the rows
+    to `parts` and the keys of the rows that changed to `changed_keys`; returns the transactions processed."""
+    from chaintrace.screen import kernels
+
+    n_proc = 0
+    for direction in (0, 1):
+        old = base_rows[(gi, direction)]
+        if direction == 0:
+            new, n = kernels.forward_resume(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                            ro["out_spender_tx"], ro["in_output"], old["out"], old["taint"],
+                                            old["hop"], old["parent"], new_seed, np.int64(pre["n_tx"]), stop,
+                                            np.int64(config.max_hops), taint, hop, parent, queued)
+        else:
+            new, n = kernels.backward_resume(ro["tx_out"], ro["tx_in"], ro["out_value"], ro["out_addr"],
+                                             ro["out_tx"], ro["in_output"], old["out"], old["taint"], old["hop"],
+                                             old["parent"], new_seed, stop, np.int64(config.max_hops), taint, hop,
+                                             parent, queued)
+        n_proc += int(n)
+        outs = np.union1d(old["out"], new)
+        outs = outs[hop[outs] >= 0]
+        parts["out"].append(outs)
+        parts["group"].append(np.full(len(outs), gi, np.int32))
+        parts["taint"].append(taint[outs].copy())
+        parts["hop"].append(hop[outs].astype(np.int16))
+        parts["parent"].append(parent[outs].copy())
+        parts["dir"].append(np.full(len(outs), direction, np.int8))
+        changed_keys.append(np.unique(new) * ngk + gi * 2 + direction)
+        kernels.reset(old["out"], taint, hop, parent)
+        kernels.reset(new, taint, hop, parent)
+    return n_proc
 
 
 def _int_sums(mask: np.ndarray, keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -473,13 +620,21 @@ def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tupl
     """Write an index directory atomically (a temporary directory renamed into place, ``DONE`` last) and keep
     the two newest of the `prefix` family (a server may still answer from the previous one). `replace`: an
     existing directory of that name is replaced (else kept, the new one discarded)."""
+    import os
+
     d = root / name
-    tmp = root / f".{name}.tmp{time.time_ns()}"
+    root.mkdir(parents=True, exist_ok=True)
+    _clean_stale(root)
+    tmp = root / f".{name}.tmp{os.getpid()}-{time.time_ns()}"
     tmp.mkdir(parents=True)
-    for n in names:
-        np.save(tmp / f"{n}.npy", arrays[n])
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    (tmp / "DONE").write_text("ok\n")
+    try:
+        for n in names:
+            np.save(tmp / f"{n}.npy", arrays[n])
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        (tmp / "DONE").write_text("ok\n")
+    except BaseException:  # interrupted (an error, Ctrl-C): nothing half-written stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if d.exists() and replace:  # readers holding the old files keep them (mapped) until they reload
         trash = root / f".{name}.old{time.time_ns()}"
         d.rename(trash)
@@ -495,6 +650,24 @@ def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tupl
     olds = sorted((p for p in root.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
     for p in olds[:-2]:
         shutil.rmtree(p, ignore_errors=True)
+
+
+def _clean_stale(root: Path) -> None:
+    """Remove the temporary directories of index writers that died (killed half-way: their process is
+    gone); those of running writers stay."""
+    import os
+    import re
+
+    for p in root.glob(".*.tmp*"):
+        m = re.search(r"\.tmp(\d+)-\d+$", p.name)
+        if m is None:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (PermissionError, OSError):
+            pass
 
 
 def summary(idx: ExposureIndex) -> dict:

@@ -17,7 +17,7 @@ from typing import Any
 
 from chaintrace.intel import addresses as addr
 from chaintrace.screen.config import RANK, Config, load_config
-from chaintrace.screen.index import ExposureIndex, current_name, latest_index, load_index
+from chaintrace.screen.index import ExposureIndex, current_name, current_or_latest, latest_index, load_index
 from chaintrace.screen.sources import Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
@@ -73,15 +73,8 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
             from chaintrace.screen.index import build_index
 
             build_index(ws, config)
-        idx = load_index(ws, config, cur[0])
-        if idx is None:
-            idx = latest_index(ws, config)
-            if idx is None:
-                btc_w.append("no exposure index for btc: only direct hits are reported "
-                             "(run `chaintrace screen index`)")
-            else:
-                btc_w.append(f"exposure index {idx.path.name} is behind the current data "
-                             f"(commit {cur[1]}, registry generation {cur[2]}): run `chaintrace screen index`")
+        idx = current_or_latest("btc", cur, lambda n: load_index(ws, config, n), lambda: latest_index(ws, config),
+                                btc_w)
     gen = reg.generation(ws)
     at = idx.data_version.get("registry_at") if idx is not None else None
     sources = {"btc": read_sources(ws, "btc", config, at=at)}

@@ -39,7 +39,7 @@ class ServiceFacts:
 
                 g: Any = load_eth_graph(self.ws)
                 det = cached_detections(self.ws, "eth", g)
-                self._loaded = (g, det, dict(zip(det.address.tolist(), range(len(det)))))
+                self._loaded = (g, det, dict(zip(det.address.tolist(), range(len(det)))), _by_account(g))
         return self._loaded
 
     def exposures(self, subject: str) -> list[dict]:
@@ -51,7 +51,7 @@ class ServiceFacts:
             return []
         if loaded is None:
             return []
-        g, det, row_of = loaded
+        g, det, row_of, csr = loaded
         key = subject.lower()
         a = g.address_ids([key]).get(key)
         if a is None or not len(det):
@@ -60,7 +60,7 @@ class ServiceFacts:
         hits: list[tuple[str, int, int]] = []  # (direction, detected address id, transfers)
         if a in row_of:
             hits.append(("self", a, 0))
-        hits += _counterparties(g, a, row_of)
+        hits += _counterparties(g, a, row_of, csr)
         if not hits:
             return []
         ids = sorted({h[1] for h in hits} | {int(det.hub[row_of[h[1]]]) for h in hits})
@@ -79,13 +79,32 @@ class ServiceFacts:
         return out
 
 
-def _counterparties(g, a: int, row_of: dict) -> list[tuple[str, int, int]]:
-    """(direction, detected counterparty id, transfers) of account `a`'s direct transfers."""
+def _by_account(g) -> dict:
+    """Per direction, the transfers of every account (CSR, built once per snapshot): ``"in"``: the senders
+    of the transfers account ``a`` received are ``from_of_in[start_in[a]:start_in[a + 1]]``; ``"out"``: the
+    receivers of those it sent."""
     f = np.asarray(g.tr_from)
     t = np.asarray(g.tr_to)
+    n = int(g.n_addresses)
+    out = {}
+    for direction, key, other in (("in", t, f), ("out", f, t)):
+        has = key >= 0
+        order = np.argsort(key, kind="stable")
+        order = order[has[order]]
+        start = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(key[has], minlength=n)[:n], out=start[1:])
+        out[direction] = (start, other[order])
+    return out
+
+
+def _counterparties(g, a: int, row_of: dict, csr: dict) -> list[tuple[str, int, int]]:
+    """(direction, detected counterparty id, transfers) of account `a`'s direct transfers."""
     res = []
-    for direction, mask, other in (("in", t == a, f), ("out", f == a, t)):
-        ids, n = np.unique(other[mask], return_counts=True)
+    for direction in ("in", "out"):
+        start, other = csr[direction]
+        if a + 1 >= len(start):
+            continue
+        ids, n = np.unique(other[start[a]:start[a + 1]], return_counts=True)
         res += [(direction, int(x), int(c)) for x, c in zip(ids.tolist(), n.tolist())
                 if x >= 0 and x != a and x in row_of]
     return res
