@@ -85,7 +85,7 @@ def detector_scores(sim: Path, ws) -> dict[str, dict]:
                "otc_desk": {a for a, (e, r) in ent.items() if cat.get(e) == "otc_broker"},
                "payment_processor": set()}
     out = {}
-    for k in KINDS:
+    for k in visible:  # the behaviour detector's kinds (custodial mixers: bench/eval_mixers.py)
         ok = {a for a in got[k] if truth_kind(a) == k}
         anysvc = {a for a in got[k] if truth_kind(a) is not None}
         found = {a for a in visible[k] if any(a in got[j] for j in KINDS)}
