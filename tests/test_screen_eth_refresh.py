@@ -110,7 +110,7 @@ def test_eth_refresh_after_ingest_equals_full_rebuild(sim):
     assert len(got["f_k"]) > 0 and len(got["s_group"]) > 0
 
 
-def test_eth_refresh_falls_back_when_the_registry_changed(sim, tmp_path):
+def test_eth_refresh_falls_back_when_the_registry_changed(sim, tmp_path, monkeypatch):
     _root, out, inc = sim
     cfg = load_config()
     ws = Workspace(tmp_path / "data")
@@ -136,3 +136,20 @@ def test_eth_refresh_falls_back_when_the_registry_changed(sim, tmp_path):
     build_eth_index(ws, cfg, incremental=False)
     want, _ = _snapshot(ws, cfg)
     assert all(np.array_equal(got[n], want[n]) for n in ARRAYS)
+    # `chaintrace screen index` refreshes after the next ingest and says so; `--full` says why it did not
+    from click.testing import CliRunner
+
+    from chaintrace.cli import main
+    from chaintrace.intel.registry import as_registry
+
+    monkeypatch.setenv("CHAINTRACE_REGISTRY", str(as_registry(ws).path))
+    prev = r["path"].rsplit("/", 1)[-1]
+    _cut(out, part, hack + 20)
+    ingest_etl(ws, part)
+    res = CliRunner().invoke(main, ["--data", str(ws.path), "screen", "index"])
+    assert res.exit_code == 0, res.output
+    assert f"refreshed from {prev}" in res.output and "new transfers" in res.output
+    res = CliRunner().invoke(main, ["--data", str(ws.path), "screen", "index", "--full", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)["eth"]
+    assert doc["refreshed_from"] is None and doc["refresh_reason"] == "full rebuild requested"
