@@ -34,7 +34,7 @@ def test_walkthrough_runs(tmp_path, monkeypatch):
         assert res.exit_code == 0, f"{cmd}\n{res.output}"
         outputs[cmd] = res.output
     show = next(o for c, o in outputs.items() if " cluster show " in c)
-    assert "arbor exchange" in show and "491 addresses" in show and "289 tagged addresses" in show
+    assert "arbor exchange" in show and "493 addresses" in show and "316 tagged addresses" in show
     whys = [o for c, o in outputs.items() if " cluster why " in c]
     assert "are one entity" in whys[0] and "co-spent as inputs of" in whys[0]
     assert "not" in whys[1] and "coinjoin (wasabi2)" in whys[1]

@@ -382,3 +382,35 @@ def test_service_tags_name_their_actor_and_the_actorpack_lists_them(sim):
     assert rep["totals"]["actors"] == len(pack.actors) and rep["totals"]["rejected"] == 0
     known = all_actors(ws)
     assert all(known[a]["name"] == services[a]["name"] for a in services)
+
+
+def test_coinjoin_detectors_recognise_the_simulated_rounds(sim):
+    """The simulator's rounds have the structure of real coordinators' rounds, so the published detectors
+    (chaintrace.detect.coinjoin; regtest: no activation heights) recognise every Wasabi 1/2 round and every
+    Whirlpool mix, the protocol matching, and nothing else; only a pool's first mix (no remixer exists yet)
+    may be missed. Every input of a Wasabi 2 round, the launderer's included, is P2WPKH or P2TR."""
+    from chaintrace.detect.coinjoin import detect_coinjoins
+    from chaintrace.graph.btc import load_btc_graph, txids
+
+    g = load_btc_graph(sim["ws"])
+    inv = {v: k for k, v in txids(sim["ws"], np.arange(g.n_tx)).items()}
+    found = detect_coinjoins(g)
+    rounds = [c for c in sim["truth"]["coinjoins"] if c["protocol"] != "whirlpool_tx0"]
+    assert {c["protocol"] for c in rounds} == {"whirlpool", "wasabi1", "wasabi2"}
+    names = {1: "wasabi2", 2: "wasabi1", 3: "whirlpool"}
+    missed: Counter = Counter()
+    for c in rounds:
+        p = int(found.protocol[inv[c["txid"]] - found.lo])
+        if p == 0:
+            missed[(c["protocol"], c["denomination"])] += 1
+        else:
+            assert names.get(p) == c["protocol"], c
+    assert all(proto == "whirlpool" and n == 1 for (proto, _d), n in missed.items()), missed
+    assert set(found.tx_ids().tolist()) <= {inv[c["txid"]] for c in rounds}  # no false positive
+    from chaintrace.model.scripts import P2TR, P2WPKH
+
+    for c in rounds:
+        if c["protocol"] == "wasabi2":
+            t = inv[c["txid"]]
+            types = set(g.out_type[g.in_output[g.tx_in[t]:g.tx_in[t + 1]]].tolist())
+            assert types <= {P2WPKH, P2TR}, (c, types)

@@ -452,3 +452,46 @@ def test_coinjoins_follow_or_stop(tmp_path):
     assert stop.stats["coinjoins_detected"] == 1 and stop.limits["coinjoins"] == "stop"
     with pytest.raises(UserError, match="--coinjoins"):
         trace(ws, seed, coinjoins="maybe", registry=False)
+
+
+def test_coinjoins_stop_at_a_whirlpool_mix_on_a_simulated_mainnet_chain(tmp_path):
+    """A Whirlpool-shaped mix (5 native-segwit inputs: one remixer at exactly the 0.01 BTC pool, four new
+    entrants paying the miner fee; 5 x 0.01 BTC out) at height 5 of a mainnet-magic chain: the mainnet
+    activation heights (Whirlpool from 570,000) hide it, as on every simulated mainnet chain; with
+    activation_heights=False / --no-activation-heights the trace stops there (reason coinjoin), value exact."""
+    from chaintrace.detect.coinjoin import CoinJoinParams, detect_coinjoins
+    from chaintrace.graph.btc import load_btc_graph
+
+    pool = 1_000_000
+    c = Chain()
+    _, cb1 = c.add(miner="victim")
+    _, cb2 = c.add(miner="others")
+    theft = Tx([(cb1.txid, 0)], [pay("thief", pool + 500), pay("victim2", 50 * BTC - pool - 500 - FEE)])
+    fund = Tx([(cb2.txid, 0)], [pay("remixer", pool), pay("e2", pool + 300), pay("e3", pool + 300),
+                                pay("e4", pool + 300), pay("others2", 50 * BTC - 4 * pool - 900 - FEE)])
+    c.add([theft, fund])
+    mix = Tx([(fund.txid, 0), (theft.txid, 0), (fund.txid, 1), (fund.txid, 2), (fund.txid, 3)],
+             [pay(f"post{k}", pool) for k in range(5)])
+    c.add([mix])
+    (tmp_path / "blk00000.dat").write_bytes(blk_file(c.blocks, MAIN.magic))
+    ws = Workspace(tmp_path / "data")
+    ingest_block_files(ws, [tmp_path / "blk00000.dat"], pow_rules=TARGET_ONLY)
+    g = load_btc_graph(ws)
+    assert g.network == "main"
+    assert (detect_coinjoins(g).protocol > 0).sum() == 0  # height 4 < 570,000
+    found = detect_coinjoins(g, CoinJoinParams(mainnet_heights=False))
+    assert found.counts()["whirlpool"] == 1 and found.denomination[found.protocol > 0].tolist() == [pool]
+    seed = [theft.txid[::-1].hex() + ":0"]
+    gated = trace(ws, seed, policy="fifo", registry=False, coinjoins="stop")
+    assert gated.stats["coinjoins_detected"] == 0 and gated.limits["activation_heights"] is True
+    assert not [s for s in gated.stopped if s.reason == "coinjoin"]
+    stop = trace(ws, seed, policy="fifo", registry=False, coinjoins="stop", activation_heights=False)
+    check_invariant(stop)
+    assert stop.stats["coinjoins_detected"] == 1 and stop.limits["activation_heights"] is False
+    assert [(s.reason, s.address, s.amount) for s in stop.stopped] == [("coinjoin", addr("thief"), pool + 500)]
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "trace", "--from", seed[0], "--no-registry",
+                                  "--coinjoins", "stop", "--no-activation-heights", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert [(s["reason"], s["address"], int(s["amount"])) for s in out["stopped"]] == [
+        ("coinjoin", addr("thief"), pool + 500)]

@@ -176,7 +176,7 @@ def test_documented_example(tmp_path, monkeypatch):
     deps = set(json.loads((tmp_path / "otc-btc" / "truth.json").read_text())["otc_desk"]["exchange_deposit_addresses"])
     assert not deps & {s["address"] for s in rep["sinks"]}
     f = rows[0]["detection"]["features"]
-    assert (f["senders"], f["recipients"]) == (43, 35)  # the figures docs/detection.md quotes
+    assert (f["senders"], f["recipients"]) == (49, 39)  # the figures docs/detection.md quotes
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,9 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Stop after processing this many transactions (the report says it is partial).")
 @click.option("--coinjoins", type=click.Choice(["follow", "stop"]), default="follow", show_default=True,
               help="Follow value through detected CoinJoins under the policy, or stop there (reason coinjoin).")
+@click.option("--no-activation-heights", is_flag=True,
+              help="--coinjoins stop: detect CoinJoins at any height (a simulated mainnet chain starts at genesis, "
+                   "below the mainnet heights of the first Wasabi/Whirlpool rounds), as `cluster build`.")
 @click.option("--follow-services", is_flag=True,
               help="Follow value through addresses that behave like a service no tag names (exchange deposit "
                    "addresses, OTC desks, payment processors); by default the trace stops there as an unidentified "
@@ -104,9 +107,9 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @format_option("text", "json", "csv")
 @data_option
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
-              min_value, min_share, since, until, max_txs, coinjoins, follow_services, through_mixers,
-              mixer_min_confidence, through_bridges, bridge_addrs, bridge_min_confidence, b_fee_max, b_delay_max,
-              explain, detections, top_paths, out_file, fmt):
+              min_value, min_share, since, until, max_txs, coinjoins, no_activation_heights, follow_services,
+              through_mixers, mixer_min_confidence, through_bridges, bridge_addrs, bridge_min_confidence, b_fee_max,
+              b_delay_max, explain, detections, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.
@@ -117,6 +120,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from 12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S --until 200 --format json --out report.json
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
       chaintrace trace --from-file sim-btc/stolen.txt --follow-services
+      chaintrace trace --from-file sim-btc/stolen.txt --coinjoins stop --no-activation-heights
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --through-mixers
       chaintrace trace --from-file sim-bridge/stolen.txt --tags sim-bridge/tags.yaml --through-bridges
     """
@@ -128,7 +132,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
                    min_value=min_value, min_share=min_share, since=since, until=until, max_txs=max_txs,
                    tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
                    explain=explain, top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
-                   through_mixers=through_mixers, detections=detections,
+                   activation_heights=not no_activation_heights, through_mixers=through_mixers, detections=detections,
                    mixer_params={"min_confidence": mixer_min_confidence} if mixer_min_confidence is not None else None,
                    through_bridges=through_bridges,
                    bridge_params={"bridges": list(bridge_addrs) or None, "min_confidence": bridge_min_confidence,

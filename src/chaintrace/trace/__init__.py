@@ -86,6 +86,7 @@ class TraceRequest:
     explain: list[str] = field(default_factory=list)
     top_paths: int = 5
     coinjoins: str = "follow"  # follow | stop (value entering a detected CoinJoin is reported as stopped)
+    activation_heights: bool = True  # CoinJoin detectors: mainnet activation heights (False: simulated chains)
     follow_services: bool = False  # True: do not stop at services detected by behaviour (service_like sinks)
     through_mixers: bool = False  # follow custodial-mixer payouts linked to traced deposits (probabilistic)
     mixer_params: dict = field(default_factory=dict)  # linking parameters (chaintrace.detect.mixers.DEFAULTS)
@@ -124,8 +125,9 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
           max_hops: int | None = None, min_value: int | None = None, min_share: float = 0.0,
           since=None, until=None, max_txs: int | None = None, tags=(), actors=(), registry: bool = True,
           clusters: bool = True, explain=(), top_paths: int = 5, coinjoins: str = "follow",
-          follow_services: bool = False, through_mixers: bool = False, mixer_params: dict | None = None,
-          through_bridges: bool = False, bridge_params: dict | None = None, detections: bool = False,
+          activation_heights: bool = True, follow_services: bool = False, through_mixers: bool = False,
+          mixer_params: dict | None = None, through_bridges: bool = False, bridge_params: dict | None = None,
+          detections: bool = False,
           progress: Progress = NULL) -> TraceReport:
     """Follow the value of `seeds` forward through the chain under a taint `policy`.
 
@@ -140,6 +142,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     addresses whose paths from the seeds the report carries.
     `coinjoins="stop"`: value entering a transaction the CoinJoin detectors recognise is not followed (reason
     ``coinjoin``); ``"follow"`` (default) applies the policy through it like any transaction.
+    `activation_heights=False` drops the detectors' mainnet activation heights (a simulated ``main`` chain
+    starts at genesis, below the height of the first real Wasabi/Whirlpool round), as ``cluster build``.
     `through_mixers` (Bitcoin): value reaching a custodial mixer (a ``mixing_service`` sink) is also followed
     along the mixer's payouts linked to its deposits by amount minus a fee and delay
     (:mod:`chaintrace.trace.mixers`; `mixer_params`: fee_min, fee_max, delay_min, delay_max, max_parts,
@@ -198,7 +202,7 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         actor_files=[str(a) for a in actors], registry=registry,
         clusters=clusters, explain=[a for a in explain_all if not through_bridges
                                     or a.lower().startswith("0x") == (chain == "eth")],
-        top_paths=top_paths, coinjoins=coinjoins,
+        top_paths=top_paths, coinjoins=coinjoins, activation_heights=bool(activation_heights),
         follow_services=bool(follow_services), through_mixers=bool(through_mixers),
         mixer_params=dict(mixer_params or {}), detections=bool(detections))
     report = tracer.run(ws, req, progress)
@@ -220,7 +224,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         report.cross_chain = cross(ws, report, trace, dict(
             policy=policy, fee_mode=fee_mode, max_hops=max_hops, min_share=min_share, until=u, max_txs=max_txs,
             tags=tags, actors=actors, registry=registry, clusters=clusters, explain=explain_all,
-            top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services, detections=detections,
+            top_paths=top_paths, coinjoins=coinjoins, activation_heights=activation_heights,
+            follow_services=follow_services, detections=detections,
             bridge_params={k: v for k, v in bp.items() if k != "bridges"}), min_conf)
     check_invariant(report)
     return report

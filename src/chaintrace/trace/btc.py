@@ -167,11 +167,12 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
     stop_tx = None
     n_coinjoins = None
     if req.coinjoins == "stop":
-        from chaintrace.detect.coinjoin import detect_coinjoins
+        from chaintrace.detect.coinjoin import CoinJoinParams, detect_coinjoins
         from chaintrace.graph.cluster.lookup import coordinator_address_ids
 
         coords = coordinator_address_ids(ws) if g.network == "main" else None
-        stop_tx = detect_coinjoins(g, coordinator_ids=coords).protocol > 0
+        cj_params = CoinJoinParams(mainnet_heights=getattr(req, "activation_heights", True))
+        stop_tx = detect_coinjoins(g, cj_params, coordinator_ids=coords).protocol > 0
         n_coinjoins = int(stop_tx.sum())
     times["setup_s"] = time.perf_counter() - t0
 
@@ -389,6 +390,7 @@ def _build_report(ws, g: BtcGraph, store, req, seeds, nominal, nominal_value, re
               "since": req.since.as_dict() if req.since else None,
               "until": req.until.as_dict() if req.until else None, "until_height": int(g.tx_height[until_tx]),
               "max_txs": req.max_txs, "coinjoins": req.coinjoins,
+              "activation_heights": getattr(req, "activation_heights", True),
               "services": "follow" if req.follow_services else "stop"}
     params = {"fee_mode": req.fee_mode} if req.policy in ("fifo", "lifo", "tiho") else {}
     stats = {"txs_processed": int(processed), "tainted_outputs": int(len(s_out)),

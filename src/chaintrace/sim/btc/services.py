@@ -6,11 +6,11 @@
   and payout.
 * :class:`Whirlpool` (Samourai-like): Tx0 splits a deposit into pool-sized premix outputs (denomination plus
   a miner-fee allowance), pays the pool fee to the coordinator and carries a 46-byte OP_RETURN; mixes have
-  5 inputs and 5 outputs of exactly the denomination (2 remixers paying nothing, 3 new entrants paying the
-  fee), all native segwit.
+  5 inputs and 5 outputs of exactly the denomination (up to 3 remixers paying nothing, at least 2 new
+  entrants paying the fee; at least one remixer except in a pool's first mix), all native segwit.
 * :class:`Wasabi1` (ZeroLink-like): about 0.1 BTC equal outputs for every participant, their change, and one
   coordinator-fee output to a reused coordinator address; inputs and outputs P2WPKH.
-* :class:`Wasabi2` (WabiSabi-like): 50+ inputs, every participant's amount decomposed into standard
+* :class:`Wasabi2` (WabiSabi-like): 50+ inputs (P2WPKH or P2TR only), every participant's amount decomposed into standard
   denominations, coordinator fee 0.3% of larger inputs, inputs and outputs sorted by value descending.
 
 Innocent users take part in all of them; the launderer's coins enter through ``launder(incident, coin)``.
@@ -234,6 +234,7 @@ class Whirlpool(_Coordinator):
         self.rate = rate
         self.premix: dict[int, list] = {d: [] for d, _ in self.POOLS}
         self.postmix: dict[int, list] = {d: [] for d, _ in self.POOLS}
+        self.launched: dict[int, bool] = {d: False for d, _ in self.POOLS}
         for _ in self.POOLS:
             self._fee_addr(new=True)
 
@@ -321,7 +322,10 @@ class Whirlpool(_Coordinator):
                 lc += e[0] == "L"
                 pick.append(e)
                 n_pre += src is pre
-        if len(pick) < 5 or n_pre < 2:
+        # a real Whirlpool mix has liquidity: at least one remixer (postmix coin at exactly the pool
+        # denomination) beside the new entrants (the rule the SCDH detector rests on); only a pool's first
+        # mix (its launch, before any postmix coin exists) is made of new entrants alone
+        if len(pick) < 5 or n_pre < 2 or (n_pre == len(pick) and self.launched[d]):
             return False
         outs = []
         for e in pick:
@@ -334,6 +338,7 @@ class Whirlpool(_Coordinator):
                             order=K.ORD_RANDOM, kind=E.K_WHIRLPOOL)
         if ref is None:
             return False
+        self.launched[d] = True
         ids = {id(e) for e in pick}
         self.premix[d] = [e for e in self.premix[d] if id(e) not in ids]
         self.postmix[d] = [e for e in self.postmix[d] if id(e) not in ids]
@@ -604,9 +609,12 @@ class Wasabi2(_RoundCoordinator):
         self._record(ref, "wasabi2", 0, len(parts), lcount)
 
     def launder(self, inc, coin: Coin):
+        # Wasabi 2 registers only P2WPKH and P2TR inputs: a coin of another type moves to the wallet first
+        if coin.stype not in (K.P2WPKH, K.P2TR):
+            coin = yield from _to_p2wpkh(inc, coin)
+            if coin is None:
+                return
         self.registered.append(("L", [coin.slot], inc.L, [coin]))
-        return
-        yield  # noqa
 
     def tag(self, tags) -> None:
         for a in self.fee_addrs:
