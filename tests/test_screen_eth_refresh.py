@@ -153,3 +153,44 @@ def test_eth_refresh_falls_back_when_the_registry_changed(sim, tmp_path, monkeyp
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)["eth"]
     assert doc["refreshed_from"] is None and doc["refresh_reason"] == "full rebuild requested"
+
+
+def test_swap_test_reads_only_the_transactions_own_transfers(tmp_path):
+    """A withdrawal to the swapper at the end of the block lies in the transfer range of the block's last
+    transaction (ranges run to the next transaction's first transfer) but is not part of the swap: the
+    conversion is what the pool paid, in a full pass as in a pass continued over new blocks."""
+    from chaintrace.trace import trace
+    from chaintrace.trace.report import check_invariant
+    from tests.eth.export import Export, addr
+
+    e18 = 10**18
+    ex = Export()
+    ex.block()
+    ex.tx("C", "POOL", 100 * e18)
+    ex.tx("C", "T", 5 * e18)  # clean ether of T: room for a larger conversion
+    hack = ex.tx("V", "USDX", 0, tokens=[("USDX", "V", "T", 1000)])
+    swap = ex.tx("T", "POOL", 0, tokens=[("USDX", "T", "POOL", 400)], calls=[("POOL", "T", 3 * e18, [0], None)])
+    ex.blocks[-1]["withdrawals"] = [{"index": 0, "validator_index": 7, "address": addr("T"), "amount": "1000"}]
+    ex.block()
+    ex.tx("T", "D", 2 * e18)
+    ws = Workspace(tmp_path / "data")
+    ingest_etl(ws, ex.write(tmp_path / "x"))
+    from chaintrace.graph.eth import KIND_CODE, load_eth_graph
+
+    g = load_eth_graph(ws)
+    w = np.flatnonzero(g.tr_kind == KIND_CODE["withdrawal"])
+    t_swap = int(g.tr_tx[g.tx_tr[:-1].searchsorted(w[0]) - 1]) if len(w) else -1
+    assert len(w) == 1 and g.tx_tr[t_swap] < w[0] < g.tx_tr[t_swap + 1]  # inside the swap's range
+    r = trace(ws, [hack], chain="eth", policy="haircut", registry=False, min_value=0)
+    check_invariant(r)
+    (conv,) = r.stats["conversions"]
+    assert conv["txid"] == swap and conv["to_amount"] == str(3 * e18)
+    from chaintrace.trace.eth import run_kernel
+
+    t = g.address_ids([addr("T")])[addr("T")]
+    seed_of = np.full(g.n_transfers, -1, np.int32)
+    seed_of[(g.tr_to == t) & (g.tr_kind == KIND_CODE["token"])] = 0
+    for engine in ("numba", "python"):  # the kernel and its exact reference
+        res = run_kernel(g, "haircut", seed_of, 0, g.n_transfers, np.full(g.n_addresses, -1, np.int32), -1,
+                         [0] * max(g.n_assets, 1), None, None, engine=engine)
+        assert [c[5] for c in res["convs"]] == [3 * e18], engine

@@ -86,12 +86,6 @@ def ingest_base(ws: Workspace, config, commit: int, g, src_digest: str, stop: np
                       "full rebuild")
     if n_tr < g.n_transfers and 0 <= int(g.tr_tx[n_tr]) < n_tx:
         return None, f"the new transfers continue a transaction of {p.name}: full rebuild"
-    # a transaction's range runs to the next one's first transfer: block issuance of the new blocks before it
-    # falls in the last old transaction's range, where the swap test of the kernel sees it
-    end = int(g.tx_tr[n_tx]) if n_tx < g.n_tx else g.n_transfers
-    if n_tx and (g.tr_to[n_tr:end] == g.tx_from[n_tx - 1]).any():
-        return None, (f"the new blocks' issuance pays the sender of the last transaction of {p.name} (its "
-                      "transfer range changes): full rebuild")
     if prev.meta["sources_digest"] != src_digest:
         return None, f"the registry facts changed since {p.name} (an intel import or a new day): full rebuild"
     if screen_index._digest(np.flatnonzero(stop[:pre["n_addresses"]] >= 0)) != prev.meta["stop_digest"]:

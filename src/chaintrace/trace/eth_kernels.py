@@ -297,8 +297,8 @@ def propagate_state(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_
             n_sw = 0
             for q in range(tx_tr[tx], tx_tr[tx + 1]):
                 kd = tr_kind[q]
-                if kd == fee_lo_code or kd == fee_hi_code:
-                    continue
+                if kd == fee_lo_code or kd == fee_hi_code or tr_tx[q] != tx:
+                    continue  # fees; block issuance before the next transaction (in the range, not its own)
                 aq = tr_asset[q]
                 out_side = tr_from_h[q] >= 0 and hold_account[tr_from_h[q]] == swapper
                 in_side = tr_to_h[q] >= 0 and hold_account[tr_to_h[q]] == swapper
