@@ -194,3 +194,46 @@ def test_swap_test_reads_only_the_transactions_own_transfers(tmp_path):
         res = run_kernel(g, "haircut", seed_of, 0, g.n_transfers, np.full(g.n_addresses, -1, np.int32), -1,
                          [0] * max(g.n_assets, 1), None, None, engine=engine)
         assert [c[5] for c in res["convs"]] == [3 * e18], engine
+
+
+def test_eth_refresh_falls_back_after_a_reorg(tmp_path):
+    """A block below the previous index's tip replaced (a fork, then a new block): the old propagation no
+    longer holds, the index is propagated whole and says why."""
+    from tests.eth.export import Export, addr, h
+
+    e18 = 10**18
+
+    def chain(fork: bool) -> Export:
+        ex = Export()
+        ex.block()
+        ex.tx("V", "T", 10 * e18)
+        ex.tx("T", "A", 4 * e18)
+        ex.block()
+        if fork:
+            ex.blocks[-1]["hash"] = ex.parent = h("fork1")
+            ex.tx("A", "C", 3 * e18)
+            ex.block()
+            ex.tx("C", "D", 1 * e18)
+        else:
+            ex.tx("A", "B", 2 * e18)
+        return ex
+
+    cfg = load_config()
+    ws = Workspace(tmp_path / "data")
+    intel.registry.bind(ws, tmp_path / "registry")
+    ingest_etl(ws, chain(False).write(tmp_path / "a"))
+    (tmp_path / "tags.yaml").write_text(yaml.safe_dump({
+        "title": "t", "creator": "tests", "currency": "ETH", "confidence": "ownership", "is_public": True,
+        "lastmod": "2024-01-01", "tags": [{"address": addr("T"), "label": "Hacker T", "category": "perpetrator",
+                                           "abuse": "service_hack"}]}))
+    intel.import_paths(ws, "tagpack", [tmp_path / "tags.yaml"])
+    build_eth_index(ws, cfg)
+    ingest_etl(ws, chain(True).write(tmp_path / "b"))
+    r = build_eth_index(ws, cfg)
+    assert r["refreshed_from"] is None and "changed (a reorg" in r["refresh_reason"], r["refresh_reason"]
+    got, _ = _snapshot(ws, cfg)
+    assert addr("B") not in load_eth_index(ws, cfg).meta["addresses"]  # the replaced block's payee
+    assert addr("D") in load_eth_index(ws, cfg).meta["addresses"]
+    build_eth_index(ws, cfg, incremental=False)
+    want, _ = _snapshot(ws, cfg)
+    assert all(np.array_equal(got[n], want[n]) for n in ARRAYS)
