@@ -132,7 +132,7 @@ def build_timed(data: Path, registry: Path, incremental: bool) -> dict:
             "ws = Workspace(%r); load_btc_graph(ws)\n"
             "t = time.perf_counter(); r = build_index(ws, load_config(), incremental=%r); s = time.perf_counter() - t\n"
             "print(json.dumps({'seconds': s, **{k: r.get(k) for k in ('n_tx', 'n_new_tx', 'n_tx_propagated', "
-            "'refreshed_from', 'refresh_reason', 'n_answers_recomputed', 'n_exposed_addresses', 'path')}}))"
+            "'refreshed_from', 'refresh_reason', 'n_answers_recomputed', 'n_answers', 'path')}}))"
             ) % (str(REPO / "src"), str(data), incremental)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**ENV, "CHAINTRACE_REGISTRY": str(registry)})
@@ -214,7 +214,7 @@ def refresh_bench(root: Path, txs: int, packs: bool, report: bool) -> None:
     for label, r, same in (("last 1 %", r1, same1), ("last 10 %", r10, same10)):
         lines.append(f"| {label} | {r['seconds']:.1f} s | {full['seconds']:.1f} s | "
                      f"{full['seconds'] / r['seconds']:.1f}x | {r['n_new_tx'] or 0:,} | {r['n_tx_propagated'] or 0:,} "
-                     f"| {r['n_answers_recomputed'] or 0:,} of {r['n_exposed_addresses']:,}+ | "
+                     f"| {r['n_answers_recomputed'] or 0:,} of {r['n_answers']:,} | "
                      f"{'yes, every array' if same else 'NO'} |")
         if not r.get("refreshed_from"):
             lines.append(f"\n(not refreshed: {r.get('refresh_reason')})")
