@@ -400,12 +400,9 @@ def _propagate(g, sources, seeds, stop, burn, config, progress, reuse: dict | No
         new = {"k": res["rec_k"][keep], "lo": res["rec_amt"].lo[keep], "hi": res["rec_amt"].hi[keep],
                "hop": res["rec_hop"][keep].astype(np.int16), "par": res["rec_par"][keep],
                "code": code[keep].astype(np.int8)}
-        for k in ("k", "lo", "hi", "hop", "code", "par"):
-            if old is not None:
-                parts[k].append(np.asarray(old[k]).astype(new[k].dtype))
-            parts[k].append(new[k] if k != "par" else np.where(new[k] >= 0, new[k] + at, -1))
-        if old is not None:
-            parts["par"][-2] = np.where(parts["par"][-2] >= 0, parts["par"][-2] + at, -1)
+        for k in ("k", "lo", "hi", "hop", "code", "par"):  # the old records first, then the new ones
+            col = [np.asarray(old[k]).astype(new[k].dtype), new[k]] if old is not None else [new[k]]
+            parts[k] += [np.where(c >= 0, c + at, -1) for c in col] if k == "par" else col
         parts["group"].append(np.full(n_old + len(new["k"]), gi, np.int32))
         at += n_old + len(new["k"])
         progress.advance()
