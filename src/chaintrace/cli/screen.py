@@ -124,8 +124,8 @@ def screen_index(ws, config_path, full, fmt):
     """Build (or refresh) the exposure index of the current chain data and registry.
 
     Run after `ingest` and after `intel import`; a running `chaintrace serve` picks the new index up.
-    After new blocks the Bitcoin index is refreshed from the previous one (only what the new transactions
-    change is propagated); the summary says what was refreshed, or why it was rebuilt whole.
+    After new blocks the Bitcoin and Ethereum indexes are refreshed from the previous ones (only what the
+    new transactions change is propagated); the summary says what was refreshed, or why it was rebuilt whole.
 
     \b
     Example:
@@ -173,3 +173,9 @@ def screen_index(ws, config_path, full, fmt):
         console.print(f"  {e['n_groups']} source groups ({e['n_sources_in_chain']} in the chain), "
                       f"{e['n_exposed_addresses']:,} exposed addresses, {e['n_tainted_transfers']:,} tainted "
                       f"transfers, {e['bytes'] / 1e6:.1f} MB, {e['build_seconds']} s")
+        if e.get("refreshed_from"):
+            console.print(f"  refreshed from {e['refreshed_from']}: {e['n_new_transfers']:,} new transfers, "
+                          f"{e['n_groups_resumed']} source groups continued, {e['n_groups_outgoing_walked']} "
+                          "outgoing walks redone")
+        elif e.get("refresh_reason") and not e.get("reused"):
+            console.print(f"  full build: {e['refresh_reason']}")

@@ -39,14 +39,18 @@ from chaintrace.screen.index import hash_keys, read_index_dir, registry_id, writ
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = f"screen-eth-v{FORMAT}-"
 ARRAYS = ("e_acct", "e_group", "e_asset", "e_dir", "e_lo", "e_hi", "e_hops", "e_rec", "e_share",
           "f_k", "f_group", "f_lo", "f_hi", "f_hop", "f_par", "f_code",
           "b_k", "b_group", "b_lo", "b_hi", "b_hop", "b_par",
           "a_acct", "seen_hash", "tx_hash8", "tx_order", "tx_hash", "tx_tr",
           "tr_from", "tr_to", "tr_asset", "tr_lo", "tr_hi", "tr_kind", "tr_tx", "tr_log", "tr_trace", "tr_seq",
-          "tr_height", "addr_words")
+          "tr_height", "addr_words",
+          # the propagation state at the tip (chaintrace.screen.eth_refresh): balances of every holding, and per
+          # group the holdings ever tainted
+          "h_acct", "h_asset", "h_bal_lo", "h_bal_hi",
+          "s_group", "s_hold", "s_t_lo", "s_t_hi", "s_hop", "s_src", "s_s_lo", "s_s_hi")
 PASS, SINK = 0, 1  # record codes of chaintrace.trace.eth_kernels
 TOKEN_KIND_NAMES = ("token", "wrap", "unwrap")
 FEE_KIND_NAMES = ("fee_burn", "fee_tip")
@@ -314,45 +318,57 @@ def _by_asset(assets: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[int, i
     return dict(zip(a[starts].tolist(), u128_sums(np.asarray(lo)[o], np.asarray(hi)[o], starts)))
 
 
-def conservation(g, res) -> dict[int, dict]:
+def conservation(g, res, base: dict | None = None) -> dict[int, dict]:
     """Where every unit of taint of one kernel run is, per asset: ``introduced`` (the seeds' value, plus what
     swaps converted into this asset) must equal ``held`` (tainted balances at the end) plus ``stopped`` per
     reason (sinks, gas fees, burned, converted into another asset, beyond max_hops). Raises when it does not
-    (value must be conserved to the unit)."""
+    (value must be conserved to the unit). `base`: asset -> the account of the run this one continues
+    (its introduced and stopped amounts are added)."""
     from chaintrace.trace import eth_kernels as K
 
     rk, code = res["rec_k"], res["rec_code"].astype(np.int64)
     ra = g.tr_asset[rk].astype(np.int64) if len(rk) else np.zeros(0, np.int64)
     intro = _by_asset(ra, res["rec_minted"].lo, res["rec_minted"].hi)
+    for a, c in (base or {}).items():
+        intro[a] = intro.get(a, 0) + c["introduced"]
     for _tx, _acct, _afrom, _fa, ato, ta, _rec in res["convs"]:
         intro[int(ato)] = intro.get(int(ato), 0) + int(ta)
     th = res["taint_h"]
     held = _by_asset(g.hold_asset[th].astype(np.int64), res["taint"].lo, res["taint"].hi)
-    stopped: dict[int, dict[str, int]] = {}
+    stopped: dict[int, dict[str, int]] = {a: dict(c["stopped"]) for a, c in (base or {}).items() if c["stopped"]}
     for c in sorted(set(code.tolist()) - {K.PASS}):
         m = code == c
         for a, v in _by_asset(ra[m], res["rec_amt"].lo[m], res["rec_amt"].hi[m]).items():
-            stopped.setdefault(a, {})[K.CODE_NAMES[c]] = v
+            st = stopped.setdefault(a, {})
+            st[K.CODE_NAMES[c]] = st.get(K.CODE_NAMES[c], 0) + v
     out = {}
     for a in sorted(set(intro) | set(held) | set(stopped)):
-        i, h, st = intro.get(a, 0), held.get(a, 0), stopped.get(a, {})
+        i, h = intro.get(a, 0), held.get(a, 0)
+        st = {K.CODE_NAMES[c]: stopped[a][K.CODE_NAMES[c]] for c in sorted(K.CODE_NAMES)
+              if K.CODE_NAMES[c] in stopped.get(a, {})}
         if i != h + sum(st.values()):
             raise AssertionError(f"taint not conserved in asset {a}: introduced {i}, held {h}, stopped {st}")
         out[a] = {"introduced": i, "held": h, "stopped": st}
     return out
 
 
-def _propagate(g, sources, seeds, stop, burn, config, progress, reuse: dict | None = None):
-    """Per group: the kept kernel records (PASS and SINK), with parents renumbered into the kept set, and
-    the conservation account of each run (:func:`conservation`). `reuse`: group -> its records from the
-    previous index (:func:`_reusable`), taken instead of running the kernel."""
-    from chaintrace.trace import eth_kernels as K
-    from chaintrace.trace.eth import run_kernel
+def _propagate(g, sources, seeds, stop, burn, config, progress, reuse: dict | None = None, base=None):
+    """Per group: the kept kernel records (PASS and SINK), with parents renumbered into the kept set, the
+    conservation account of each run (:func:`conservation`), the propagation state at the tip (group ->
+    :func:`chaintrace.screen.eth_refresh.empty_state`-like arrays) and the balances of every holding.
+    `reuse`: group -> its records from the previous index of the same commit (:func:`_reusable`), taken
+    instead of running the kernel. `base`: (previous index of an older commit, its number of transfers):
+    every group continues from its records and state there over the new transfers only."""
+    from chaintrace.screen import eth_refresh as R
 
     parts: dict[str, list] = {k: [] for k in ("k", "group", "lo", "hi", "hop", "par", "code")}
-    base = 0
+    at = 0
     cons: dict[int, dict] = {}
-    mins = [0] * max(g.n_assets, 1)
+    states: dict[int, dict] = {}
+    names = base[0].meta["assets"] if base is not None else []
+    start = base[1] if base is not None else 0
+    bal = R.load_balances(g, base[0]) if base is not None else (np.zeros(g.n_holdings, np.uint64),) * 2
+    bal_end = None
     progress.start("eth exposure index", total=len(sources.groups))
     for gi, seed in enumerate(seeds):
         if not len(seed):
@@ -363,33 +379,61 @@ def _propagate(g, sources, seeds, stop, burn, config, progress, reuse: dict | No
             for k in ("k", "lo", "hi", "hop", "code"):
                 parts[k].append(r[k])
             parts["group"].append(np.full(len(r["k"]), gi, np.int32))
-            parts["par"].append(np.where(r["par"] >= 0, r["par"] + base, -1))
-            base += len(r["k"])
+            parts["par"].append(np.where(r["par"] >= 0, r["par"] + at, -1))
+            at += len(r["k"])
+            states[gi] = R.load_state(g, reuse[gi]["prev"], reuse[gi]["oi"])
             progress.advance()
             continue
-        seed_of = np.full(g.n_transfers, -1, np.int32)
-        seed_of[seed] = 0
-        res = run_kernel(g, "haircut", seed_of, 0, g.n_transfers, stop, burn, mins, config.max_hops, None,
-                         engine="numba")
-        cons[gi] = conservation(g, res)
+        old, st, cbase = None, R.empty_state(g.n_holdings), None
+        if base is not None:
+            old = R.group_records(base[0], gi)["f"]
+            st = R.load_state(g, base[0], gi)
+            cbase = {names.index(n): {"introduced": int(c["introduced"]),
+                                      "stopped": {k: int(v) for k, v in c["stopped"].items()}}
+                     for n, c in base[0].meta["conservation"].get(str(gi), {}).items()}
+        n_old = len(old["k"]) if old is not None else 0
+        res, bal_end = R.run_group(g, seed, start, stop, burn, config.max_hops, bal, st, n_old)
+        cons[gi] = conservation(g, res, cbase)
+        states[gi] = st
+        keep = res["keep"]
         code = res["rec_code"].astype(np.int64)
-        keep = (code == K.PASS) | (code == K.SINK)
-        newpos = np.full(len(code) + 1, -1, np.int64)
-        newpos[np.flatnonzero(keep)] = np.arange(int(keep.sum())) + base
-        par = res["rec_par"][keep]
-        parts["k"].append(res["rec_k"][keep])
-        parts["group"].append(np.full(int(keep.sum()), gi, np.int32))
-        parts["lo"].append(res["rec_amt"].lo[keep])
-        parts["hi"].append(res["rec_amt"].hi[keep])
-        parts["hop"].append(res["rec_hop"][keep].astype(np.int16))
-        parts["par"].append(np.where(par >= 0, newpos[np.maximum(par, 0)], -1))
-        parts["code"].append(code[keep].astype(np.int8))
-        base += int(keep.sum())
+        new = {"k": res["rec_k"][keep], "lo": res["rec_amt"].lo[keep], "hi": res["rec_amt"].hi[keep],
+               "hop": res["rec_hop"][keep].astype(np.int16), "par": res["rec_par"][keep],
+               "code": code[keep].astype(np.int8)}
+        for k in ("k", "lo", "hi", "hop", "code", "par"):  # the old records first, then the new ones
+            col = [np.asarray(old[k]).astype(new[k].dtype), new[k]] if old is not None else [new[k]]
+            parts[k] += [np.where(c >= 0, c + at, -1) for c in col] if k == "par" else col
+        parts["group"].append(np.full(n_old + len(new["k"]), gi, np.int32))
+        at += n_old + len(new["k"])
         progress.advance()
     progress.finish()
+    if bal_end is None:  # no group ran: the balances at the tip still come from one pass
+        _, bal_end = R.run_group(g, np.zeros(0, np.int64), start, stop, burn, config.max_hops, bal,
+                                 R.empty_state(g.n_holdings), 0)
     dts = {"k": np.int64, "group": np.int32, "lo": np.uint64, "hi": np.uint64, "hop": np.int16, "par": np.int64,
            "code": np.int8}
-    return {k: (np.concatenate(v) if v else np.zeros(0, dts[k])) for k, v in parts.items()}, cons
+    f = {k: (np.concatenate(v) if v else np.zeros(0, dts[k])) for k, v in parts.items()}
+    return f, cons, states, bal_end
+
+
+def _state_arrays(g, states: dict, bal: dict) -> dict:
+    """The ``h_*``/``s_*`` arrays of the propagation state at the tip."""
+    from chaintrace.screen import eth_refresh as R
+
+    cols: dict[str, list] = {k: [] for k in ("group", "hold", "t_lo", "t_hi", "hop", "src", "s_lo", "s_hi")}
+    for gi in sorted(states):
+        st = states[gi]
+        h = R.state_rows(st)
+        cols["group"].append(np.full(len(h), gi, np.int32))
+        cols["hold"].append(h.astype(np.int64))
+        for k in ("t_lo", "t_hi", "hop", "src", "s_lo", "s_hi"):
+            cols[k].append(st[k][h])
+    dts = {"group": np.int32, "hold": np.int64, "t_lo": np.uint64, "t_hi": np.uint64, "hop": np.int32,
+           "src": np.int64, "s_lo": np.uint64, "s_hi": np.uint64}
+    out = {f"s_{k}": (np.concatenate(v) if v else np.zeros(0, dts[k])) for k, v in cols.items()}
+    out.update({"h_acct": np.asarray(g.hold_account, np.int64), "h_asset": np.asarray(g.hold_asset, np.int32),
+                "h_bal_lo": bal["lo"], "h_bal_hi": bal["hi"]})
+    return out
 
 
 def _outgoing(g, seeds: list[np.ndarray], stop: np.ndarray, config: Config, n_assets: int,
@@ -495,6 +539,7 @@ def _reusable(prev: EthExposureIndex, groups: list[dict], seed_digests: list[str
             rec[x] = {c: np.asarray(a[f"{x}_{c}"])[sel] for c in cols}
             rec[x]["par"] = np.where(par >= 0, local, -1).astype(np.int64)
         rec["partial"] = oi in prev.meta.get("outgoing_partial_groups", [])
+        rec["prev"], rec["oi"] = prev, oi
         rec["cons"] = prev.meta["conservation"].get(str(oi))
         rec["cons_out"] = prev.meta["conservation_outgoing"].get(str(oi))
         out[gi] = rec
@@ -508,8 +553,13 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     After an ``intel import`` on the same chain data (same commit), the records of every source group whose
     identity and seed transfers are unchanged are taken from the previous index when the services where
     exposure stops are unchanged too (``n_groups_reused``, ``previous_index``); the result equals a full
-    rebuild. After new blocks the index is propagated whole (``refresh_reason``). `incremental=False`
-    always propagates everything."""
+    rebuild. After new blocks (an older commit's index of the same registry and configuration), every
+    group's propagation continues from the state kept at that index's tip over the new transfers only, and
+    the outgoing walk is redone for the groups with new receipts only (:mod:`chaintrace.screen.eth_refresh`:
+    ``refreshed_from``; when the old part of the chain, the registry facts or the stop set changed, the index
+    is propagated whole and ``refresh_reason`` says why). `incremental=False` always propagates everything."""
+    from chaintrace.screen import eth_refresh as R
+    from chaintrace.screen.refresh import sources_digest
     from chaintrace.graph.eth import KINDS, load_eth_graph
     from chaintrace.trace.eth import asset_names
 
@@ -534,13 +584,24 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     burn = g.address_ids(["0x" + "0" * 40])
     seeds = _seed_transfers(g, sources, ids)
     stop_digest, seed_digests = screen_index._digest(np.flatnonzero(stop >= 0)), [screen_index._digest(x) for x in seeds]
+    src_digest = sources_digest(sources)
     prev = _previous(ws, config, commit, name, stop_digest) if incremental and at is None else None
     reuse = _reusable(prev, sources.groups, seed_digests) if prev is not None else {}
-    why = ("full rebuild requested" if not incremental else f"registry facts as of {at}" if at is not None
-           else None if prev is not None else "no index of this chain commit to reuse (the Ethereum index is "
-           "propagated whole after new blocks)")
-    f, cons = _propagate(g, sources, seeds, stop, next(iter(burn.values())) if burn else -1, config, progress,
-                         reuse)
+    base, why = None, ("full rebuild requested" if not incremental else f"registry facts as of {at}"
+                       if at is not None else None)
+    if why is None and prev is None:
+        base, why = R.ingest_base(ws, config, commit, g, src_digest, stop, seeds)
+    n_old = int(base.meta["chain_prefix"]["n_transfers"]) if base is not None else 0
+    reuse_b = reuse
+    if base is not None:  # the outgoing walk only looks back from receipts: groups without new ones keep theirs
+        reuse_b = {}
+        for gi, seed in enumerate(seeds):
+            if len(seed) and not (seed >= n_old).any():
+                r = R.group_records(base, gi)
+                reuse_b[gi] = {"b": r["b"], "partial": gi in base.meta.get("outgoing_partial_groups", []),
+                               "cons_out": base.meta["conservation_outgoing"].get(str(gi))}
+    f, cons, states, bal = _propagate(g, sources, seeds, stop, next(iter(burn.values())) if burn else -1, config,
+                                      progress, reuse, (base, n_old) if base is not None else None)
     # records sorted by (transfer, group): transfer screening is a search; parents renumbered
     o = np.lexsort((f["group"], f["k"]))
     inv = np.empty(len(o), np.int64)
@@ -554,7 +615,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     inc = _aggregate(to[m], f["group"][m].astype(np.int64), g.tr_asset[f["k"][m]].astype(np.int64), f["lo"][m],
                      f["hi"][m], f["hop"][m].astype(np.int64), recs[m], ng, n_assets)
     # outgoing: what each payer's transfers carried on to a group's addresses within max_hops (backward walk)
-    b, cons_out, partial = _outgoing(g, seeds, stop, config, n_assets, reuse=reuse)
+    b, cons_out, partial = _outgoing(g, seeds, stop, config, n_assets, reuse=reuse_b)
     frm = g.tr_from[b["k"]] if len(b["k"]) else np.zeros(0, np.int64)
     m = frm >= 0
     out = _aggregate(frm[m], b["group"][m].astype(np.int64), g.tr_asset[b["k"][m]].astype(np.int64), b["lo"][m],
@@ -596,7 +657,8 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
         "tr_to": np.asarray(g.tr_to), "tr_asset": np.asarray(g.tr_asset), "tr_lo": np.asarray(g.tr_lo),
         "tr_hi": np.asarray(g.tr_hi), "tr_kind": np.asarray(g.tr_kind), "tr_tx": np.asarray(g.tr_tx),
         "tr_log": np.asarray(g.tr_log), "tr_trace": np.asarray(g.tr_trace), "tr_seq": np.asarray(g.tr_seq),
-        "tr_height": np.asarray(g.tr_height), "addr_words": np.ascontiguousarray(g.addr_words)}
+        "tr_height": np.asarray(g.tr_height), "addr_words": np.ascontiguousarray(g.addr_words),
+        **_state_arrays(g, states, bal)}
     store = ws.chain("eth")
     tip = store.tip or {}
     tip_time = int(g.blk_time.max()) if len(g.blk_time) else None
@@ -615,9 +677,10 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
             "conservation": _conservation_meta(cons, reuse, "cons", names, lambda c: {
                 "introduced": str(c["introduced"]), "held": str(c["held"]),
                 "stopped": {k: str(v) for k, v in c["stopped"].items()}}),
-            "conservation_outgoing": _conservation_meta(cons_out, reuse, "cons_out", names,
+            "conservation_outgoing": _conservation_meta(cons_out, reuse_b, "cons_out", names,
                                                         lambda c: {k: str(v) for k, v in c.items()}),
-            "stop_digest": stop_digest, "seed_digests": seed_digests,
+            "stop_digest": stop_digest, "seed_digests": seed_digests, "sources_digest": src_digest,
+            "chain_prefix": R.chain_prefix(g),
             "outgoing_partial_groups": partial,
             "totals": {f"{a}:{s}": [str(recv.get((a, s), 0)), str(sent.get((a, s), 0))]
                        for a, s in sorted(set(recv) | set(sent))},
@@ -629,7 +692,11 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                       "n_exposures": int(len(eo)), "n_exposed_addresses": int(len(exposed)),
                       "n_big_transfers_not_followed": int(g.tr_big.sum()), "seeded": seeded,
                       "n_groups_reused": sum(len(seeds[gi]) > 0 for gi in reuse), "previous_index": prev.path.name if prev is not None else None,
-                      "refresh_reason": why,
+                      "refresh_reason": why, "refreshed_from": base.path.name if base is not None else None,
+                      "n_new_transfers": g.n_transfers - n_old if base is not None else None,
+                      "n_groups_resumed": sum(len(s) > 0 for s in seeds) if base is not None else None,
+                      "n_groups_outgoing_walked": (sum(len(s) > 0 for s in seeds) - len(reuse_b)
+                                                   if base is not None else None),
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
     write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX, replace=not incremental)
     return {**summary(load_eth_index(ws, config, name)), "reused": False}

@@ -44,13 +44,24 @@ Z = np.uint64(0)
 def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr_hi, tr_kind, tr_tx,
               tx_tr, tx_from, hold_account, hold_asset, n_holdings, seed_of_tr, start_k, end_k, acct_sink,
               burn_acct, min_lo, min_hi, max_hops, max_txs, fee_lo_code, fee_hi_code):
-    bal_lo = np.zeros(n_holdings, np.uint64)
-    bal_hi = np.zeros(n_holdings, np.uint64)
-    t_lo = np.zeros(n_holdings, np.uint64)
-    t_hi = np.zeros(n_holdings, np.uint64)
-    hop = np.full(n_holdings, NOHOP, np.int32)
-    src = np.full(n_holdings, -1, np.int64)
-    flagged = np.zeros(n_holdings, np.bool_)
+    z = np.zeros(n_holdings, np.uint64)
+    return propagate_state(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr_hi, tr_kind, tr_tx,
+                           tx_tr, tx_from, hold_account, hold_asset, n_holdings, seed_of_tr, start_k, end_k,
+                           acct_sink, burn_acct, min_lo, min_hi, max_hops, max_txs, fee_lo_code, fee_hi_code,
+                           z, z.copy(), z.copy(), z.copy(), np.full(n_holdings, NOHOP, np.int32),
+                           np.full(n_holdings, -1, np.int64), z.copy(), z.copy(), np.zeros(n_holdings, np.bool_), 0)
+
+
+@nb.njit(cache=True)
+def propagate_state(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr_hi, tr_kind, tr_tx,
+                    tx_tr, tx_from, hold_account, hold_asset, n_holdings, seed_of_tr, start_k, end_k, acct_sink,
+                    burn_acct, min_lo, min_hi, max_hops, max_txs, fee_lo_code, fee_hi_code,
+                    bal_lo, bal_hi, t_lo, t_hi, hop, src, s_lo, s_hi, flagged, r_base):
+    """:func:`propagate` from a given state per holding (updated in place): balance, taint, hop, ``src`` (the
+    record that brought the most taint, numbered from ``r_base`` for this run's records) and that record's
+    taint ``s_lo``/``s_hi``. A run from transfer 0 with empty state is :func:`propagate`; a run from the first
+    transfer after a previous run's end, with that run's final state, continues it exactly (haircut and
+    seniority; the FIFO/LIFO entry pools are not part of the state). Records are numbered ``r_base + i``."""
     # fifo/lifo entry pool
     ordered = policy == 3 or policy == 4
     span = max(end_k - start_k, 0)
@@ -286,8 +297,8 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
             n_sw = 0
             for q in range(tx_tr[tx], tx_tr[tx + 1]):
                 kd = tr_kind[q]
-                if kd == fee_lo_code or kd == fee_hi_code:
-                    continue
+                if kd == fee_lo_code or kd == fee_hi_code or tr_tx[q] != tx:
+                    continue  # fees; block issuance before the next transaction (in the range, not its own)
                 aq = tr_asset[q]
                 out_side = tr_from_h[q] >= 0 and hold_account[tr_from_h[q]] == swapper
                 in_side = tr_to_h[q] >= 0 and hold_account[tr_to_h[q]] == swapper
@@ -353,7 +364,7 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
         r_code[n_r] = code
         r_mlo[n_r] = mlo
         r_mhi[n_r] = mhi
-        rec = n_r
+        rec = r_base + n_r
         n_r += 1
         if g >= 0:
             bal_lo[g], bal_hi[g] = u_add(bal_lo[g], bal_hi[g], xlo, xhi)
@@ -362,8 +373,9 @@ def propagate(policy, entry_mode, tr_from_h, tr_to_h, tr_to, tr_asset, tr_lo, tr
                 t_lo[g], t_hi[g] = u_add(t_lo[g], t_hi[g], credit_lo, credit_hi)
                 if newhop < hop[g]:
                     hop[g] = newhop
-                if src[g] < 0 or u_lt(r_lo[src[g]], r_hi[src[g]], tau_lo, tau_hi):
+                if src[g] < 0 or u_lt(s_lo[g], s_hi[g], tau_lo, tau_hi):
                     src[g] = rec
+                    s_lo[g], s_hi[g] = tau_lo, tau_hi
                 if policy == 0:
                     flagged[g] = True
                 if ordered and not tracking[g]:

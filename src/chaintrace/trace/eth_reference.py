@@ -167,7 +167,7 @@ def propagate_py(policy: int, entry_mode: int, tr_from_h, tr_to_h, tr_to, tr_ass
             scanned = True
             sw = {}
             for q in range(int(tx_tr[tx]), int(tx_tr[tx + 1])):
-                if tr_kind[q] in fee_codes:
+                if tr_kind[q] in fee_codes or tr_tx[q] != tx:  # block issuance before the next tx: not its own
                     continue
                 fh, th = int(tr_from_h[q]), int(tr_to_h[q])
                 out_side = fh >= 0 and hold_account[fh] == swapper
