@@ -39,10 +39,10 @@ EXPECT: dict[str, list[tuple[str, list[str]]]] = {
         ("show address 0x6b75d8af", ['"tx_count": 4', "0xd801359cc74a7cf535c43f0df29eff82135bc38c282e1d4882eac7f95513394f"]),
     ],
     "schema.md": [
-        ("ORDER BY fee DESC LIMIT 3", ["b5fe191c585f36df2f43a75d322814c5dc06800cd6706721d388d7e53b08b0b0", "248496"]),
+        ("ORDER BY fee DESC LIMIT 3", ["7eda6bf71d9b887634e41c97fb9c63065eeaf407f387b6b7c49bdb6f98a50828", "416082"]),
         ("FROM btc.blocks ORDER BY height DESC LIMIT 1", [
-            "235,6672d2a71741040f158a264c2f41949b250004eebb24fa17507cf769665b52c0"]),
-        ("max(cluster_size)", ["149"]),
+            "235,03f36acb9d6d23ec9082608a837a115559e2bff1b62374e25d7801d7b476ca97"]),
+        ("max(cluster_size)", ["100"]),
     ],
 }
 
