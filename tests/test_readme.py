@@ -29,10 +29,10 @@ EXPECT: list[tuple[str, list[str]]] = [
     ("intel incidents --actor lazarus --since 2022", ["Stake.com", "$41,000,000"]),
     ("intel-ws intel stats", ["744 addresses"]),
     ("simulate btc --out sim-btc --txs 20000 --seed 7 --ingest", ["100.99153958", "ingested 275 blocks"]),
-    ("intel import tagpack sim-btc/tags.yaml", ["987 tags"]),
+    ("intel import tagpack sim-btc/tags.yaml", ["1,012 tags"]),
     ("intel import actorpack sim-btc/actors.yaml", ["14 actors"]),
-    ("sim-ws cluster build", ["26,509", "51,104"]),
-    ("sim-ws cluster stats --top 5", ["26,509", "Arbor Exchange"]),
+    ("sim-ws cluster build", ["25,939", "49,603"]),
+    ("sim-ws cluster stats --top 5", ["25,939", "Arbor Exchange"]),
     ("trace --from-file sim-btc/stolen.txt --policy fifo", [
         "be77d6466945268aaa00ebbd2cf810ef015c7186add9025a0ab9c83f345aadd0:1", "72.69160443", "Arbor Exchange"]),
     ("eth-ws ingest eth-etl", ["298", "1102"]),
