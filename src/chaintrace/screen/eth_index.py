@@ -522,22 +522,16 @@ def _reusable(prev: EthExposureIndex, groups: list[dict], seed_digests: list[str
     """group -> its incoming records (``f``, parents local to the group), outgoing records (``b``), whether
     its outgoing walk was partial, and its conservation accounts (as stored) from `prev`, for every group
     of the new sources with the same identity and seed transfers as one of `prev`'s."""
+    from chaintrace.screen import eth_refresh as R
     from chaintrace.screen.index import _gkey
 
     old = {(_gkey(gr), d): i for i, (gr, d) in enumerate(zip(prev.groups, prev.meta["seed_digests"]))}
-    a = prev.arrays
     out = {}
     for gi, (gr, d) in enumerate(zip(groups, seed_digests)):
         oi = old.get((_gkey(gr), d))
         if oi is None:
             continue
-        rec: dict = {}
-        for x, cols in (("f", ("k", "lo", "hi", "hop", "par", "code")), ("b", ("k", "lo", "hi", "hop", "par"))):
-            sel = np.flatnonzero(np.asarray(a[f"{x}_group"]) == oi)
-            par = np.asarray(a[f"{x}_par"])[sel]
-            local = np.searchsorted(sel, np.maximum(par, 0))
-            rec[x] = {c: np.asarray(a[f"{x}_{c}"])[sel] for c in cols}
-            rec[x]["par"] = np.where(par >= 0, local, -1).astype(np.int64)
+        rec = R.group_records(prev, oi)
         rec["partial"] = oi in prev.meta.get("outgoing_partial_groups", [])
         rec["prev"], rec["oi"] = prev, oi
         rec["cons"] = prev.meta["conservation"].get(str(oi))
