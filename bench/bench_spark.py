@@ -184,8 +184,8 @@ def run_child(kind: str, ws_dir: Path, master: str, registry: Path | None = None
             + CHILD[kind] + "\nres['seconds'] = time.time() - t0\nprint('RESULT ' + json.dumps(res), flush=True)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env)
+    err = tempfile.TemporaryFile("w+")  # the child's stderr (Spark logs), shown when it fails
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     peak = [0.0, 0.0]
 
     def poll():
@@ -201,7 +201,9 @@ def run_child(kind: str, ws_dir: Path, master: str, registry: Path | None = None
     wall = time.time() - t0
     line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not line:
-        raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{out[-2000:]}")
+        err.seek(0)
+        raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{out[-2000:]}\n{err.read()[-3000:]}")
+    err.close()
     return {**json.loads(line[-1][7:]), "wall": wall, "peak_mb": peak[0], "jvm_peak_mb": peak[1],
             "load": os.getloadavg()[0]}
 

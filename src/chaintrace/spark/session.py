@@ -26,6 +26,21 @@ DEFAULTS = {
 }
 
 
+def defaults_for(master: str | None) -> dict[str, str]:
+    """:data:`DEFAULTS`, plus for local mode (``local[N]``; the driver is the only executor) a driver heap of
+    half the machine's memory (Spark's own default, 1 GB, runs out at about a million transactions)."""
+    out = dict(DEFAULTS)
+    if (master or "").startswith("local"):
+        import os
+
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = 4 << 30
+        out["spark.driver.memory"] = f"{max(1, total // 2 >> 30)}g"
+    return out
+
+
 def require_pyspark():
     try:
         import pyspark  # noqa: F401
@@ -69,7 +84,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
     b = SparkSession.builder.appName(app_name)
     if master:
         b = b.master(master)
-    for k, v in {**DEFAULTS, **(conf or {})}.items():
+    for k, v in {**defaults_for(master), **(conf or {})}.items():
         b = b.config(k, v)
     return b.getOrCreate()
 

@@ -45,9 +45,9 @@ def submit_command(job: str | list[str], data_dir: str, master: str, conf: dict[
     jobs = [job] if isinstance(job, str) else list(job)
     cmd = [spark_submit_path(), "--master", master, "--name", f"chaintrace-{'-'.join(jobs)}"]
     env_conf = {"spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
-    from chaintrace.spark.session import DEFAULTS
+    from chaintrace.spark.session import defaults_for
 
-    for k, v in {**DEFAULTS, **env_conf, **conf}.items():
+    for k, v in {**defaults_for(master), **env_conf, **conf}.items():
         cmd += ["--conf", f"{k}={v}"]
     return cmd + [str(Path(__file__).resolve()), *jobs, "--data", data_dir, *job_args]
 
