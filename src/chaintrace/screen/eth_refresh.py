@@ -59,19 +59,11 @@ def ingest_base(ws: Workspace, config, commit: int, g, src_digest: str, stop: np
     else (None, the reason it cannot)."""
     from chaintrace.screen.eth_index import PREFIX, index_root, load_eth_index
 
-    root = index_root(ws)
-    tail = f"-r{registry_id(ws)}-{config.digest}"
-    cands = []
-    for p in root.glob(f"{PREFIX}c*{tail}") if root.exists() else []:
-        try:
-            c = int(p.name[len(PREFIX) + 1:].split("-", 1)[0])
-        except ValueError:
-            continue
-        if c < commit and (p / "DONE").exists():
-            cands.append((c, p.stat().st_mtime_ns, p))
-    if not cands:
+    from chaintrace.screen.refresh import older_index
+
+    p = older_index(index_root(ws), PREFIX, f"-r{registry_id(ws)}-{config.digest}", commit)
+    if p is None:
         return None, "no previous Ethereum index of this registry and configuration"
-    p = max(cands)[2]
     prev = load_eth_index(ws, config, p.name)
     if prev is None:
         return None, f"previous index {p.name} could not be read"

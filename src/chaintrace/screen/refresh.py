@@ -51,24 +51,28 @@ def sources_digest(sources: Sources) -> str:
                            digest_size=16).hexdigest()
 
 
+def older_index(root, prefix: str, tail: str, commit: int):
+    """The complete index directory ``<prefix>c<commit>...<tail>`` under `root` of the newest commit below
+    `commit` (the newest written among equals), or None: what a refresh after an ingest continues from."""
+    cands = []
+    for p in root.glob(f"{prefix}c*{tail}") if root.exists() else []:
+        try:
+            c = int(p.name[len(prefix) + 1:].split("-", 1)[0])
+        except ValueError:
+            continue
+        if c < commit and (p / "DONE").exists():
+            cands.append((c, p.stat().st_mtime_ns, p))
+    return max(cands)[2] if cands else None
+
+
 def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndarray, src_digest: str):
     """(previous index, None) when the index of an older commit can be continued over the grown chain, else
     (None, the reason it cannot)."""
     from chaintrace.screen.index import PREFIX, index_root, load_index, registry_id
 
-    root = index_root(ws)
-    tail = f"-r{registry_id(ws)}-{config.digest}"
-    cands = []
-    for p in root.glob(f"{PREFIX}c*{tail}") if root.exists() else []:
-        try:
-            c = int(p.name[len(PREFIX) + 1:].split("-", 1)[0])
-        except ValueError:
-            continue
-        if c < commit and (p / "DONE").exists():
-            cands.append((c, p.stat().st_mtime_ns, p))
-    if not cands:
+    p = older_index(index_root(ws), PREFIX, f"-r{registry_id(ws)}-{config.digest}", commit)
+    if p is None:
         return None, "no previous index of this registry and configuration"
-    p = max(cands)[2]
     prev = load_index(ws, config, p.name)
     if prev is None:
         return None, f"previous index {p.name} could not be read"
