@@ -223,7 +223,9 @@ def _flow(ui, browser, tmp_path, lang: str) -> None:
     page.fill("textarea", "\n".join(ui["seeds"]))
     page.click("#run-trace")
     page.wait_for_selector("#graph canvas", timeout=120_000)
-    page.wait_for_function("document.querySelector('[role=status]').textContent.length > 0")
+    # Predicates are arrow functions, never bare expressions: Playwright evals a bare expression again at every poll,
+    # which the UI's Content-Security-Policy (no 'unsafe-eval') refuses once the first check was false.
+    page.wait_for_function("() => document.querySelector('[role=status]').textContent.length > 0")
     text = page.inner_text("main")
     assert ("المصارف" if ar else "Sinks (services reached)") in text and RED_LABEL in text
     n_nodes = page.evaluate("window.chaintrace.state.lastTrace.graph.nodes.length")
@@ -290,7 +292,7 @@ def test_browser_case_and_keyboard(ui, objects, browser, tmp_path):
     page.wait_for_selector("#q")
     page.locator("main h1").click()  # leave the search field: shortcuts are off while typing
     page.keyboard.press("c")
-    page.wait_for_function("location.hash === '#/cases'")
+    page.wait_for_function("() => location.hash === '#/cases'")
     cid = objects["case"]["id"]
     page.click(f"a[href='#/case/{cid}']")
     page.wait_for_selector("textarea")
@@ -318,7 +320,7 @@ def test_browser_case_and_keyboard(ui, objects, browser, tmp_path):
     page.wait_for_selector("ol.timeline li")
     assert "Ronin" in page.inner_text("ol.timeline")  # the built-in DPRK incident catalogue
     page.keyboard.press("t")
-    page.wait_for_function("location.hash === '#/trace'")
+    page.wait_for_function("() => location.hash === '#/trace'")
     ctx.close()
 
 
@@ -329,7 +331,7 @@ def test_browser_screener_sees_only_screening(ui, objects, browser):
     page.evaluate("localStorage.setItem('chaintrace.lang', 'en')")
     page.fill("input[type=password]", ui["keys"]["screener"])
     page.keyboard.press("Enter")
-    page.wait_for_function("location.hash === '#/screen'")
+    page.wait_for_function("() => location.hash === '#/screen'")
     assert page.locator("#nav a").all_inner_texts() == ["Screen"]
     page.fill("textarea", ui["green"])
     page.click("#run-screen")
