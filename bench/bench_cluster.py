@@ -286,8 +286,8 @@ def member_outputs(items_path: str, cid: np.ndarray) -> dict:
         c = int(roots[np.argmin(np.abs(sizes[roots] - target))])
         members = np.asarray(members_by[start[c]:start[c] + sizes[c]], np.int64)
         times = {}
-        for name, fn in (("scan", lambda: np.flatnonzero(np.isin(out_addr, members))),
-                         ("index", lambda: np.sort(lookup_outputs(addr, out, members)))):
+        for name, fn in (("scan", lambda members=members: np.flatnonzero(np.isin(out_addr, members))),
+                         ("index", lambda members=members: np.sort(lookup_outputs(addr, out, members)))):
             best = None
             for _ in range(3):
                 t = time.perf_counter()

@@ -96,7 +96,7 @@ def baseline_rowwise(export: Path, out: Path, batch_blocks: int) -> int:
         for t in txs:
             txs_of.setdefault(int(t["block_number"]), []).append(t)
 
-        def aid(a, height):
+        def aid(a, height, cols=cols):
             if not a:
                 return None
             a = a.lower()

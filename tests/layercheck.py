@@ -118,7 +118,7 @@ def check(root: Path, contract: Contract) -> list[str]:
         src = unit_of(root, mod)
         for imp in imports_of(root, path):
             dst = unit_of(root, imp.imported)
-            for group, members in independent:
+            for _group, members in independent:
                 a = next((m for m in members if mod == m or mod.startswith(m + ".")), None)
                 b = next((m for m in members if imp.imported == m or imp.imported.startswith(m + ".")), None)
                 if a and b and a != b:

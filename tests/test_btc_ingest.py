@@ -334,7 +334,7 @@ def test_kill_9_at_random_moments_then_rerun(tmp_path):
     env = dict(os.environ)
     rnd = random.Random(3)
     kills = 0
-    for attempt in range(12):
+    for _attempt in range(12):
         p = subprocess.Popen(cmd + ["--format", "json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env=env)
         time.sleep(rnd.uniform(1.0, 9.0))
@@ -371,6 +371,6 @@ def test_every_stored_address_equals_the_reference_decoding(ws, path):
     for script, stype, address in rows:
         assert (stype, address) == reference_address(bytes(script), net)
     _, arows = query.sql(ws, "SELECT address, script_type, script FROM btc.addresses")
-    for address, stype, script in arows:
+    for address, _stype, script in arows:
         assert reference_address(bytes(script), net)[1] == address
     assert len({a for a, _, _ in arows}) == len(arows)  # one row per address

@@ -74,12 +74,14 @@ def test_batches_keep_call_order_and_errors_per_call(server):
 def test_retries_http_and_transient_rpc_errors(server):
     script, url = server
     c = EthRpcClient(url, backoff=0.001)
-    limit = lambda req: [{"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32005, "message": "limit"}} for r in req]
+    def limit(req):
+        return [{"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32005, "message": "limit"}} for r in req]
     script.queue = [(429, "slow down"), (503, "busy"), (200, limit)]
     assert c.batch([("a", []), ("b", [])]) == [["a", []], ["b", []]]
     assert len(script.bodies) == 4 and c.requests == 4
     # Bitcoin Core does not retry 429, but does retry 5xx and -28 "warming up"
-    warm = lambda req: [{"id": r["id"], "error": {"code": -28, "message": "Loading block index"}} for r in req]
+    def warm(req):
+        return [{"id": r["id"], "error": {"code": -28, "message": "Loading block index"}} for r in req]
     script.queue = [(503, "busy"), (200, warm)]
     assert RpcClient(url, backoff=0.001).call("getblockcount") == ["getblockcount", []]
     script.queue = [(200, warm)] * 3

@@ -67,7 +67,7 @@ none: ~
 tags:
   # a comment line
   - address: "1A1zP1eP5QGefi2DMPTfTL5SL\\"mv7DivfNa"
-    label:    spaced value   
+    label:    spaced value  \x20
     confidence: 50
     lastmod: 2024-02-02 10:00:00
 

@@ -200,19 +200,19 @@ def test_blocks_link_and_follow_eip1559(sim):
 def test_logs_bloom_and_token_transfers_match_logs(sim):
     rows = sim["rows"]
     blooms = {b["number"]: int(b["logs_bloom"], 16) for b in rows["blocks"]}
-    logs = {(l["transaction_hash"], l["log_index"]): l for l in rows["logs"]}
-    for l in rows["logs"][:500]:
-        for item in [l["address"]] + l["topics"].split(","):
+    logs = {(lg["transaction_hash"], lg["log_index"]): lg for lg in rows["logs"]}
+    for lg in rows["logs"][:500]:
+        for item in [lg["address"]] + lg["topics"].split(","):
             h = keccak256(bytes.fromhex(item[2:]))
             for i in (0, 2, 4):
-                assert blooms[l["block_number"]] >> (((h[i] << 8) | h[i + 1]) & 2047) & 1
+                assert blooms[lg["block_number"]] >> (((h[i] << 8) | h[i + 1]) & 2047) & 1
     transfer = "0x" + keccak256(b"Transfer(address,address,uint256)").hex()
     for t in rows["token_transfers"]:
-        l = logs[(t["transaction_hash"], t["log_index"])]
-        topics = l["topics"].split(",")
-        assert l["address"] == t["token_address"] and topics[0] == transfer
+        lg = logs[(t["transaction_hash"], t["log_index"])]
+        topics = lg["topics"].split(",")
+        assert lg["address"] == t["token_address"] and topics[0] == transfer
         assert topics[1][-40:] == t["from_address"][2:] and topics[2][-40:] == t["to_address"][2:]
-        assert int(l["data"], 16) == int(t["value"])
+        assert int(lg["data"], 16) == int(t["value"])
     # failed transactions exist, pay gas, and move nothing
     failed = [r for r in rows["receipts"] if r["status"] == "0"]
     assert failed and all(int(r["gas_used"]) > 0 for r in failed)
@@ -239,9 +239,9 @@ def test_truth_agrees_with_the_export(sim):
                        for x in tts[c["tx_hash"]])
         assert c["value"] >= c["amount"] == c["stolen"] + c["mixed"] > 0
         assert addr[c["to"]]["role"] == "deposit" and names[addr[c["to"]]["entity"]] == c["exchange"]
-    for asset, s in inc["stolen"].items():
+    for s in inc["stolen"].values():
         assert sum(x["value"] for x in s["transfers"]) == s["total"] > 0
-    for asset, b in inc["balance"].items():
+    for b in inc["balance"].values():
         spent = sum(v for k, v in b.items() if k not in ("stolen_total", "from_swaps"))
         assert spent == b["stolen_total"] + b.get("from_swaps", 0)
     m = inc["mixed_balance"]

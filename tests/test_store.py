@@ -148,4 +148,4 @@ def test_corrupt_manifest_is_reported(store):
         s.commit(rows(0, 3), tip={"height": 3})
     (store.root / "manifest.json").write_text("{not json")
     with pytest.raises(StoreError, match="unreadable manifest"):
-        ChainStore(store.root, "btc", SCHEMAS).manifest
+        _ = ChainStore(store.root, "btc", SCHEMAS).manifest

@@ -131,10 +131,10 @@ class Anvil:
                 break
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"anvil exited: {self.proc.stderr.read().decode()[:500]}")
+                    raise RuntimeError(f"anvil exited: {self.proc.stderr.read().decode()[:500]}") from None
                 if time.time() > deadline:
                     self.stop()
-                    raise RuntimeError("anvil did not start within 30 s")
+                    raise RuntimeError("anvil did not start within 30 s") from None
                 time.sleep(0.1)
         self.accounts = self.rpc("eth_accounts")
 
