@@ -95,10 +95,19 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
                 if e["hops_min"] == 0 and e["amount"] is not None}
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
-    if getattr(snap, "service_facts", None) is not None:  # services recognised by behaviour (informational)
+    if idx is not None:  # detections baked into the index (chaintrace.screen.eth_detections)
+        facts = idx.facts(key)
+        if facts:
+            exposures += facts["exposures"]
+            r["detections"] = facts["detections"]
+    elif getattr(snap, "service_facts", None) is not None:  # no index: services recognised, per request
         exposures += snap.service_facts.exposures(subject)
     r["exposures"] = exposures
     r["risk"], r["score"], r["rules"] = _score(snap, exposures, r["sanctions"])
+    if r["detections"]:
+        from chaintrace.screen.detections import score_detections
+
+        score_detections(r, snap.config)
     if idx is not None:
         pending.sort(key=lambda p: -p[0])
         for amt, rec, e in [p for p in pending if p[2].get("counts") and p[2]["hops_min"] > 0][:EVIDENCE_PATHS]:
