@@ -290,3 +290,36 @@ def test_structuring_and_dormancy_on_a_hand_made_chain(tmp_path):
     r = Screener(ws, cfg).addresses([addr("X"), addr("Q")])["results"]
     assert r[0]["risk"] == "low" and "low:detection:structuring" in r[0]["rules"] and r[0]["detections"] == [row]
     assert r[1]["risk"] == "none" and r[1]["detections"] == [d]
+
+
+def test_real_blocks_dormancy_equals_sql(tmp_path):
+    """Two real mainnet blocks (ethereum-etl's test export): with ``min_dormant_blocks`` 1 the dormancy rule
+    reports exactly the accounts SQL finds sending value (gas aside) in the second block after a transfer in
+    the first, each with the first such transfer as evidence; no service is recognised on two blocks (said by
+    ``n_services`` 0, not guessed)."""
+    from chaintrace import intel
+    from chaintrace.chains.eth import ingest_etl
+    from chaintrace.screen.config import default_text
+    from tests.conftest import dataset
+
+    blocks = dataset("eth-raw-blocks", "ethereum-etl", "blocks_17173049_17173050")
+    ws = Workspace(tmp_path / "data")
+    intel.registry.bind(ws, tmp_path / "registry")
+    ingest_etl(ws, blocks, chain_id=1)
+    (tmp_path / "c.yaml").write_text(default_text().decode() + "detections:\n  dormancy: {min_dormant_blocks: 1}\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    build_eth_index(ws, cfg)
+    idx = load_eth_index(ws, cfg)
+    assert idx.data_version["detections"]["n_services"] == 0
+    facts = {k: idx.facts(k) for k in idx.meta["facts"]["addresses"]}
+    got = {k: d for k, f in facts.items() for d in f["detections"] if d["kind"] == "dormancy"}
+    con = ws.connect()
+    want = {a: (t, h) for a, t, h in con.execute(
+        f"SELECT from_address, arg_min(tx_hash, transfer_id), min(height) FROM eth.transfers WHERE height = 17173050 "
+        f"AND value > 0 AND kind NOT IN {FEES} AND from_address IN (SELECT from_address FROM eth.transfers WHERE "
+        "height = 17173049 UNION SELECT to_address FROM eth.transfers WHERE height = 17173049) GROUP BY 1").fetchall()}
+    assert len(want) >= 10 and set(got) == set(want)
+    for a, d in got.items():
+        assert d["count"] == 1 and d["evidence"][0]["moved_txid"] == want[a][0]
+        assert d["evidence"][0]["blocks_dormant"] == 1 and d["evidence"][0]["seconds_dormant"] == 12
+    assert not any(f["exposures"] for f in facts.values())
