@@ -83,9 +83,12 @@ def _pair_rows(g, subj: np.ndarray, serv: np.ndarray, ks: np.ndarray, assets: li
     ts = np.flatnonzero(trip)
     lo, hi = _exact(g, ks)
     sums = u128_sums(lo, hi, ts)
-    big = {int(j): g.big_values[int(k)] for j, k in enumerate(ks.tolist()) if g.tr_big[k]} if g.big_values else {}
     ps = np.flatnonzero(pair).tolist() + [len(ks)]
     trip_of = np.cumsum(trip) - 1
+    big: dict[int, list[int]] = {}  # pair -> positions of its transfers of 10**38 and more (exact elsewhere)
+    jb = np.flatnonzero(np.asarray(g.tr_big)[ks])
+    for j, i in zip(jb.tolist(), (np.cumsum(pair) - 1)[jb].tolist()):
+        big.setdefault(i, []).append(j)
     out = []
     ts_l, asset_l = ts.tolist(), asset.tolist()
     for i in range(len(ps) - 1):
@@ -93,9 +96,9 @@ def _pair_rows(g, subj: np.ndarray, serv: np.ndarray, ks: np.ndarray, assets: li
         vals: dict[str, int] = {}
         for t in range(int(trip_of[a]), int(trip_of[b - 1]) + 1):
             vals[assets[asset_l[ts_l[t]]]] = sums[t]
-        for j in (j for j in big if a <= j < b):
+        for j in big.get(i, ()):
             name = assets[asset_l[j]]
-            vals[name] = vals.get(name, 0) + big[j]
+            vals[name] = vals.get(name, 0) + g.big_values[int(ks[j])]
         out.append((int(subj[a]), int(serv[a]), b - a, {k: str(v) for k, v in sorted(vals.items())},
                     np.sort(ks[a:b])[:EVIDENCE]))
     return out
