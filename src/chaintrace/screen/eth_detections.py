@@ -141,7 +141,7 @@ def _services(g, det, facts: _Facts, config, assets: list[str], examples: dict[i
             {"category": CATEGORY, "abuse": None, "entity": entity, "actor": None, "type": "direct",
              "direction": direction, "hops_min": 0 if direction == "self" else 1, "amount": None, "share": None,
              "severity": sev, "transfers": n_tr, "detection": full[i] if direction == "self" else brief[i],
-             "value": None, "values": values, "txids": txids})
+             "value": None, "values": values, "txids": txids, "asset": None})
 
     for i, a in enumerate(det.address.tolist()):
         add(int(a), i, "self", 0, None, [])
