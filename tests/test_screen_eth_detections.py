@@ -82,6 +82,8 @@ def test_exchange_rows_match_the_store_and_detect_services(otc):
         for e in f["exposures"]:
             d = e["detection"]
             kinds.add(d["kind"])
+            if e["direction"] == "self" and d["kind"] == "mixer":  # a mixing pool: its own test below
+                continue
             if e["direction"] == "self":
                 assert d == printed[subject] and e["hops_min"] == 0
                 seen["self"] += 1
@@ -117,7 +119,8 @@ def test_precomputed_equals_computed_and_data_version(otc):
     res = Screener(ws).addresses(keys)
     assert res["data_version"]["detections"] == run
     for k, r in zip(keys, res["results"]):
-        baked = [e for e in r["exposures"] if e["category"] == "unidentified_service"]
+        baked = [e for e in r["exposures"] if e["category"] == "unidentified_service"
+                 and e["detection"]["kind"] != "mixer"]  # mixing pools: index-only (their own test)
         computed = snap.service_facts.exposures(k)
         assert [(e["direction"], e["detection"]["address"], e["detection"]["kind"], e["detection"]["confidence"])
                 for e in baked] == \
@@ -195,7 +198,7 @@ def test_dormancy_then_movement_on_the_truth(drain):
 
 
 def test_eth_refresh_after_ingest_keeps_facts_equal_to_a_rebuild(tmp_path):
-    """The index continued over new blocks and a full rebuild hold the same detection facts (they are
+    """The index built after an ingest of new blocks and a full rebuild hold the same detection facts (they are
     recomputed over the grown store at every build)."""
     import csv
     import shutil
@@ -230,7 +233,10 @@ def test_eth_refresh_after_ingest_keeps_facts_equal_to_a_rebuild(tmp_path):
     cut(last)
     ingest_etl(ws, part)
     r = build_eth_index(ws, cfg)
-    assert r["refreshed_from"] is not None, r["refresh_reason"]
+    # continued from the previous index, or rebuilt whole because the untagged mixing pools (source groups)
+    # changed with the new blocks: said so
+    assert r["refreshed_from"] is not None or "mixing pools recognised by behaviour changed" in r["refresh_reason"], \
+        r["refresh_reason"]
     got = load_eth_index(ws, cfg)
     g_off, g_blob, g_keys = np.array(got.arrays["x_off"]), np.array(got.arrays["x_blob"]), got.meta["facts"]
     g_run = got.data_version["detections"]
@@ -323,3 +329,67 @@ def test_real_blocks_dormancy_equals_sql(tmp_path):
         assert d["count"] == 1 and d["evidence"][0]["moved_txid"] == want[a][0]
         assert d["evidence"][0]["blocks_dormant"] == 1 and d["evidence"][0]["seconds_dormant"] == 12
     assert not any(f["exposures"] for f in facts.values())
+
+
+def test_untagged_mixing_pools_are_sources_within_max_hops(drain):
+    """The simulator's mixing pools with their tags removed from the registry: the pools recognised by
+    behaviour are exactly pools of the truth; each is a source group of category ``mixer`` (informational by
+    default), so the launderer's withdrawal accounts screen with a hop-1 ``mixer`` exposure of exactly what the
+    pool paid them (SQL), carrying the detection's confidence; depositors an outgoing one; with
+    ``detected_mixer: high`` the withdrawals are high risk."""
+    import yaml
+
+    from chaintrace import intel
+    from chaintrace.screen.config import default_text
+
+    ws, inc, d = drain
+    sim = d / "sim"
+    doc = yaml.safe_load((sim / "tags.yaml").read_text())
+    pools = set(json.loads((sim / "truth.json").read_text())["mixer"]["pools"].values())
+    doc["tags"] = [t for t in doc["tags"] if t["address"].lower() not in pools]
+    assert doc["tags"]
+    (d / "nopools.yaml").write_text(yaml.safe_dump(doc))
+    intel.registry.bind(ws, d / "registry")
+    intel.import_paths(ws, "tagpack", [d / "nopools.yaml"])
+    cfg = load_config()
+    build_eth_index(ws, cfg)
+    idx = load_eth_index(ws, cfg)
+    run = idx.data_version["detections"]["mixers"]
+    det = idx.meta["detected_groups"]
+    assert run["count"] == len(det) >= 1 and {x["address"] for x in det.values()} <= pools
+    by_pool = {x["address"]: (int(gi), x) for gi, x in det.items()}
+    con = ws.connect()
+    sc = Screener(ws, cfg)
+    checked = 0
+    for w in inc["mixer_withdrawals"]:
+        pool = con.execute("SELECT from_address FROM eth.transfers WHERE tx_hash = ? AND to_address = ?",
+                           [w["tx_hash"], w["to"]]).fetchone()[0]
+        if pool not in by_pool:
+            continue
+        r = sc.addresses([w["to"]])["results"][0]
+        got = [e for e in r["exposures"] if e["category"] == "mixer" and e["direction"] == "incoming"
+               and e["entity"] == f"unidentified mixer {pool}"]
+        assert len(got) == 1, r["exposures"]
+        e = got[0]
+        paid = con.execute("SELECT sum(value)::VARCHAR FROM eth.transfers WHERE from_address = ? AND to_address = ? "
+                           f"AND kind NOT IN {FEES}", [pool, w["to"]]).fetchone()[0]
+        assert e["entity"] == f"unidentified mixer {pool}" and e["hops_min"] == 1 and e["amount"] == paid
+        assert e["confidence"] == by_pool[pool][1]["confidence"] and e["severity"] is None
+        checked += 1
+    assert checked >= 5
+    pool, (gi, x) = next(iter(by_pool.items()))
+    own = sc.addresses([pool])["results"][0]
+    assert any(e["direction"] == "self" and e["detection"]["kind"] == "mixer" for e in own["exposures"])
+    depositor = con.execute(f"SELECT from_address FROM eth.transfers WHERE to_address = ? AND kind NOT IN {FEES} "
+                            "ORDER BY transfer_id LIMIT 1", [pool]).fetchone()[0]
+    r = sc.addresses([depositor])["results"][0]
+    assert any(e["category"] == "mixer" and e["direction"] == "outgoing" and e["hops_min"] == 1 for e in r["exposures"])
+    text = default_text().decode().replace("version: chaintrace-severity/2", "version: test-eth-mixers/1")
+    text = text.replace("  p2p_exchange: medium\n", "  p2p_exchange: medium\n  detected_mixer: high\n")
+    (d / "mix.yaml").write_text(text)
+    hi = load_config(d / "mix.yaml")
+    build_eth_index(ws, hi)
+    tos = [w["to"] for w in inc["mixer_withdrawals"]][:40]
+    res = Screener(ws, hi).addresses(tos)["results"]
+    flagged = [r for r in res if any(e["category"] == "mixer" and e.get("counts") for e in r["exposures"])]
+    assert flagged and all(r["risk"] in ("high", "severe") and "high:incoming:hops1" in r["rules"] for r in flagged)

@@ -35,7 +35,9 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
+from chaintrace.detect.pools import DEFAULTS as DEFAULTS_POOLS
 from chaintrace.screen.detections import CATEGORY, EVIDENCE, severity, thresholds
+from chaintrace.screen.sources import Sources
 
 FLOWS = ("structuring", "dormancy")
 _ORDER = {"self": 0, "incoming": 1, "outgoing": 2}
@@ -239,7 +241,53 @@ def _dormancy(g, facts: _Facts, p: dict, sev: str | None, assets: list[str]) -> 
                          "seconds_dormant": int(when[kk] - when[kp])}, p, sev)
 
 
-def build_eth_facts(ws, g, config, assets: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
+def detected_mixers(g, sources: Sources, config) -> tuple[Sources, list[dict]]:
+    """Mixing pools recognised by behaviour (:func:`chaintrace.detect.pools.eth_pool_mixers`) that no tag
+    names, added to the registry's `sources` as source groups of category ``mixer`` (entity ``unidentified
+    mixer <address>``, severity ``detected_mixer`` of the configuration, null by default: informational), so
+    that the index follows what they paid out (and what was paid into them) within ``max_hops`` like any
+    source. Returns (the sources with those groups appended, one dict per detection: ``group``, ``address``,
+    ``kind``, ``confidence``, ``features``)."""
+    import dataclasses
+
+    from chaintrace.detect.pools import eth_pool_mixers
+    from chaintrace.graph.eth import FEE_KINDS
+    from chaintrace.screen.sources import NO_DAY
+
+    keep = ~np.isin(np.asarray(g.tr_kind), np.asarray(FEE_KINDS))
+    tagged = g.address_ids(list(sources.keys) + sorted(sources.services) + list(sources.direct))
+    r = eth_pool_mixers(np.asarray(g.tr_from)[keep], np.asarray(g.tr_to)[keep], np.asarray(g.tr_asset)[keep],
+                        np.asarray(g.tr_lo)[keep], np.asarray(g.tr_hi)[keep], g.n_addresses,
+                        exclude=np.asarray(sorted(tagged.values()), np.int64))
+    if not len(r["address"]):
+        return sources, []
+    names = g.address_strings(r["address"])
+    groups, keys = list(sources.groups), list(sources.keys)
+    kg, kf = sources.key_group.tolist(), sources.key_from.tolist()
+    out = []
+    sev = severity(config, "mixer")
+    for i, name in enumerate(names):
+        if name is None:
+            continue
+        name = name.lower()
+        gi = len(groups)
+        groups.append({"category": "mixer", "abuse": None, "entity": f"unidentified mixer {name}", "actor": None,
+                       "severity": sev, "detected": "mixer"})
+        keys.append(name)
+        kg.append(gi)
+        kf.append(NO_DAY)
+        denom = (int(r["denom_hi"][i]) << 64) | int(r["denom_lo"][i])
+        out.append({"group": gi, "address": name, "kind": "mixer", "confidence": round(float(r["confidence"][i]), 3),
+                    "features": {"asset_id": int(r["asset"][i]), "denomination": str(denom),
+                                 **{k: int(r[k][i]) for k in ("deposits", "depositors", "withdrawals", "recipients")},
+                                 **{k: round(float(r[k][i]), 4) for k in ("deposit_share", "payout_share")}}})
+    new = dataclasses.replace(sources, groups=groups, keys=keys, key_group=np.asarray(kg, np.int32),
+                              key_from=np.asarray(kf, np.int32))
+    return new, out
+
+
+def build_eth_facts(ws, g, config, assets: list[str],
+                    mixers: list[dict] | None = None) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
     """Facts of every account of the Ethereum graph `g` a detection touches: (lower-case addresses, ``x_off``,
     ``x_blob`` (JSON ``{"exposures": [...], "detections": [...]}`` per account), the run for
     ``data_version.detections``). `assets`: the asset keys by asset id (``ETH``, token contracts)."""
@@ -250,6 +298,17 @@ def build_eth_facts(ws, g, config, assets: list[str]) -> tuple[list[str], np.nda
     facts = _Facts()
     if len(det):
         _services(g, det, facts, config, assets, _eth_examples(g, det.address))
+    ids = g.address_ids([m["address"] for m in mixers or ()])
+    for m in mixers or ():  # the pool itself (what it paid out: its group's exposure rows, within max_hops)
+        feats = {**m["features"], "asset": assets[m["features"]["asset_id"]]}
+        feats.pop("asset_id")
+        det_row = {"address": m["address"], "kind": "mixer", "confidence": m["confidence"], "hub": m["address"],
+                   "features": feats, "txids": []}
+        facts.exp.setdefault(ids[m["address"]], []).append(
+            {"category": CATEGORY, "abuse": None, "entity": f"unidentified mixer {m['address']}", "actor": None,
+             "type": "direct", "direction": "self", "hops_min": 0, "amount": None, "share": None,
+             "severity": severity(config, "mixer"), "transfers": 0, "detection": det_row, "value": None,
+             "values": None, "txids": [], "asset": None})
     _structuring(g, facts, th["structuring"], severity(config, "structuring"), assets)
     _dormancy(g, facts, th["dormancy"], severity(config, "dormancy"), assets)
     every = sorted(set(facts.exp) | set(facts.det))
@@ -269,8 +328,9 @@ def build_eth_facts(ws, g, config, assets: list[str]) -> tuple[list[str], np.nda
     blob = np.frombuffer(bytes(buf), np.uint8).copy() if keys else np.zeros(0, np.uint8)
     run = {"chain": "eth", "commit": int(g.commit), "services": dict(det.thresholds),
            "flows": {k: th[k] for k in FLOWS}, "n_services": int(len(det)), "n_addresses": len(keys),
-           "not_run": {"peel-chain": "no account-model detector", "pass-through": "no account-model detector",
-                       "mixer": "custodial mixers are recognised over Bitcoin clusters only"}}
+           "mixers": {"count": len(mixers or ()), "thresholds": dict(DEFAULTS_POOLS),
+                      "groups": [m["group"] for m in mixers or ()]},
+           "not_run": {"peel-chain": "no account-model detector", "pass-through": "no account-model detector"}}
     return keys, off, blob, run
 
 

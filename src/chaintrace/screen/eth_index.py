@@ -580,6 +580,10 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
         return {**summary(load_eth_index(ws, config, name)), "reused": True}
     g = load_eth_graph(ws)
     sources = read_sources(ws, "eth", config, at=at)
+    from chaintrace.screen.eth_detections import detected_mixers
+
+    reg_digest = sources_digest(sources)  # the registry's own facts (a refresh says which of the two changed)
+    sources, mixers = detected_mixers(g, sources, config)  # untagged mixing pools: source groups too
     names, _info = asset_names(ws)
     n_assets = max(g.n_assets, len(names), 1)
     ng = max(len(sources.groups), 1)
@@ -597,7 +601,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     base, why = None, ("full rebuild requested" if not incremental else f"registry facts as of {at}"
                        if at is not None else None)
     if why is None and prev is None:
-        base, why = R.ingest_base(ws, config, commit, g, src_digest, stop, seeds)
+        base, why = R.ingest_base(ws, config, commit, g, src_digest, stop, seeds, reg_digest)
     n_old = int(base.meta["chain_prefix"]["n_transfers"]) if base is not None else 0
     reuse_b = reuse
     if base is not None:  # the outgoing walk only looks back from receipts: groups without new ones keep theirs
@@ -669,7 +673,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     from chaintrace.screen.eth_detections import build_eth_facts
 
     t_facts = time.perf_counter()
-    fact_keys, arrays["x_off"], arrays["x_blob"], run = build_eth_facts(ws, g, config, names)
+    fact_keys, arrays["x_off"], arrays["x_blob"], run = build_eth_facts(ws, g, config, names, mixers)
     t_facts = time.perf_counter() - t_facts
     store = ws.chain("eth")
     tip = store.tip or {}
@@ -692,8 +696,10 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
             "conservation_outgoing": _conservation_meta(cons_out, reuse_b, "cons_out", names,
                                                         lambda c: {k: str(v) for k, v in c.items()}),
             "stop_digest": stop_digest, "seed_digests": seed_digests, "sources_digest": src_digest,
+            "registry_digest": reg_digest,
             "chain_prefix": R.chain_prefix(g),
             "outgoing_partial_groups": partial, "facts": {"addresses": fact_keys},
+            "detected_groups": {str(m["group"]): {k: m[k] for k in ("address", "kind", "confidence")} for m in mixers},
             "totals": {f"{a}:{s}": [str(recv.get((a, s), 0)), str(sent.get((a, s), 0))]
                        for a, s in sorted(set(recv) | set(sent))},
             "stats": {"n_transfers": g.n_transfers, "n_tx": g.n_tx, "n_addresses": g.n_addresses,
