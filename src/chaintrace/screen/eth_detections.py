@@ -26,6 +26,11 @@ the accounts), the Ethereum side of :mod:`chaintrace.screen.detections` (same ro
   account-model detector in :mod:`chaintrace.detect`; they are not reported on Ethereum. Each row:
   ``{kind, role, confidence (null), severity, count, evidence (up to three), thresholds}``.
 
+* **Mixing pools no tag names** (:func:`detected_mixers`, :func:`chaintrace.detect.pools.eth_pool_mixers`):
+  source groups of category ``mixer`` added to the registry's before propagation, so exposure to them is
+  measured within ``max_hops`` like any source's (rows with ``confidence`` and ``detection``); the pool itself
+  gets a ``self`` row of kind ``mixer`` with its features.
+
 Thresholds: :func:`chaintrace.screen.detections.thresholds` (the configuration's ``detections:`` section,
 in blocks of the chain concerned: 1000 Ethereum blocks are about 3.3 hours). The run is in
 ``data_version.detections`` (``data_version.eth_detections`` when Bitcoin data is screened too).
