@@ -18,7 +18,8 @@ from chaintrace.screen.eth_index import ARRAYS, build_eth_index, load_eth_index
 from chaintrace.store.workspace import Workspace
 
 META_KEYS = ("groups", "assets", "addresses", "trace_paths", "kinds", "conservation", "conservation_outgoing",
-             "stop_digest", "seed_digests", "sources_digest", "chain_prefix", "outgoing_partial_groups", "totals")
+             "stop_digest", "seed_digests", "sources_digest", "chain_prefix", "outgoing_partial_groups", "totals",
+             "facts")
 
 
 def _cut(src, dst, max_block: int) -> None:
@@ -101,6 +102,7 @@ def test_eth_refresh_after_ingest_equals_full_rebuild(sim):
             assert np.array_equal(got[n], want[n]), n
         for k in META_KEYS:
             assert meta[k] == fmeta[k], k
+        assert meta["data_version"]["detections"] == fmeta["data_version"]["detections"]
         for k in ("n_tainted_transfers", "n_records", "n_outgoing_records", "n_exposures", "seeded"):
             assert meta["stats"][k] == fmeta["stats"][k], k
         assert ans == _answers(ws, cfg, want, fmeta)

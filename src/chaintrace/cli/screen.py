@@ -173,6 +173,10 @@ def screen_index(ws, config_path, full, fmt):
         console.print(f"  {e['n_groups']} source groups ({e['n_sources_in_chain']} in the chain), "
                       f"{e['n_exposed_addresses']:,} exposed addresses, {e['n_tainted_transfers']:,} tainted "
                       f"transfers, {e['bytes'] / 1e6:.1f} MB, {e['build_seconds']} s")
+        if "n_fact_addresses" in e:
+            det = dv.get("detections") or {}
+            console.print(f"  detections: {e['n_fact_addresses']:,} addresses touched ({det.get('n_services', 0):,} "
+                          "services recognised by behaviour, structuring, dormancy)")
         if e.get("refreshed_from"):
             console.print(f"  refreshed from {e['refreshed_from']}: {e['n_new_transfers']:,} new transfers, "
                           f"{e['n_groups_resumed']} source groups continued, {e['n_groups_outgoing_walked']} "

@@ -137,10 +137,11 @@ def _eth_examples(g, ids: np.ndarray) -> dict[int, list[str]]:
     keys = np.concatenate([np.asarray(g.tr_to, np.int64), np.asarray(g.tr_from, np.int64)])
     ks = np.concatenate([np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)])
     first = _first_per_group(keys, ks, ids, 2 * EXAMPLES)
-    out: dict[int, list[str]] = {}
-    for a, v in first.items():
-        out[a] = sorted(set(g.refs(np.asarray(sorted(set(v)), np.int64))[0]))
-    return out
+    if not first:
+        return {}
+    every = np.unique(np.concatenate([np.asarray(v, np.int64) for v in first.values()]))
+    txid = dict(zip(every.tolist(), g.refs(every)[0]))  # one call: the txids of every example at once
+    return {a: sorted({txid[k] for k in v}) for a, v in first.items()}
 
 
 def detect_services(ws: Workspace, chain: str = "btc", address: str | None = None, kinds=None,

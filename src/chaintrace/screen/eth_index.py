@@ -18,6 +18,10 @@ Assets are keyed by token contract address (native ether: ``ETH``): symbols are 
 exact integers (uint64 limb pairs ``*_lo``/``*_hi``); transfers of 10**38 and more (spam tokens, stored as
 ``value_big``) are not followed (counted in ``stats.n_big_transfers_not_followed``).
 
+Detections (services recognised by behaviour, structuring, dormancy: :mod:`chaintrace.screen.eth_detections`)
+are computed over the whole store at every build and stored per account (``x_off``/``x_blob``, ``meta["facts"]``),
+the run in ``data_version.detections``.
+
 Stored beside the graph cache in ``DATA/eth/cache/screen-eth-v<FORMAT>-c<commit>-g<generation>-r<registry>-
 <config digest>/`` (temporary directory renamed into place), self-contained: a server answers from it while
 an ingest commits (the graph cache of an older commit is deleted then).
@@ -39,7 +43,7 @@ from chaintrace.screen.index import hash_keys, read_index_dir, registry_id, writ
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 2
+FORMAT = 3  # 3: detection facts (x_off, x_blob; chaintrace.screen.eth_detections)
 PREFIX = f"screen-eth-v{FORMAT}-"
 ARRAYS = ("e_acct", "e_group", "e_asset", "e_dir", "e_lo", "e_hi", "e_hops", "e_rec", "e_share",
           "f_k", "f_group", "f_lo", "f_hi", "f_hop", "f_par", "f_code",
@@ -50,7 +54,9 @@ ARRAYS = ("e_acct", "e_group", "e_asset", "e_dir", "e_lo", "e_hi", "e_hops", "e_
           # the propagation state at the tip (chaintrace.screen.eth_refresh): balances of every holding, and per
           # group the holdings ever tainted
           "h_acct", "h_asset", "h_bal_lo", "h_bal_hi",
-          "s_group", "s_hold", "s_t_lo", "s_t_hi", "s_hop", "s_src", "s_s_lo", "s_s_hi")
+          "s_group", "s_hold", "s_t_lo", "s_t_hi", "s_hop", "s_src", "s_s_lo", "s_s_hi",
+          # detection facts of every account a detection touches (chaintrace.screen.eth_detections)
+          "x_off", "x_blob")
 PASS, SINK = 0, 1  # record codes of chaintrace.trace.eth_kernels
 TOKEN_KIND_NAMES = ("token", "wrap", "unwrap")
 FEE_KIND_NAMES = ("fee_burn", "fee_tip")
@@ -110,6 +116,13 @@ class EthExposureIndex:
         self.e_start = np.searchsorted(a["e_acct"], a["a_acct"], side="left")
         self.e_end = np.searchsorted(a["e_acct"], a["a_acct"], side="right")
         self.f_key = a["f_k"].astype(np.int64) * max(1, len(self.groups)) + a["f_group"]
+        self.fact_row = {k: i for i, k in enumerate((self.meta.get("facts") or {}).get("addresses", []))}
+
+    def facts(self, key: str) -> dict | None:
+        """The detection facts of address `key` (``{"exposures", "detections"}``), or None."""
+        from chaintrace.screen.eth_detections import facts_of
+
+        return facts_of(self, key)
 
     @property
     def data_version(self) -> dict:
@@ -567,6 +580,10 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
         return {**summary(load_eth_index(ws, config, name)), "reused": True}
     g = load_eth_graph(ws)
     sources = read_sources(ws, "eth", config, at=at)
+    from chaintrace.screen.eth_detections import detected_mixers
+
+    reg_digest = sources_digest(sources)  # the registry's own facts (a refresh says which of the two changed)
+    sources, mixers = detected_mixers(g, sources, config)  # untagged mixing pools: source groups too
     names, _info = asset_names(ws)
     n_assets = max(g.n_assets, len(names), 1)
     ng = max(len(sources.groups), 1)
@@ -584,7 +601,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
     base, why = None, ("full rebuild requested" if not incremental else f"registry facts as of {at}"
                        if at is not None else None)
     if why is None and prev is None:
-        base, why = R.ingest_base(ws, config, commit, g, src_digest, stop, seeds)
+        base, why = R.ingest_base(ws, config, commit, g, src_digest, stop, seeds, reg_digest)
     n_old = int(base.meta["chain_prefix"]["n_transfers"]) if base is not None else 0
     reuse_b = reuse
     if base is not None:  # the outgoing walk only looks back from receipts: groups without new ones keep theirs
@@ -653,6 +670,11 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
         "tr_log": np.asarray(g.tr_log), "tr_trace": np.asarray(g.tr_trace), "tr_seq": np.asarray(g.tr_seq),
         "tr_height": np.asarray(g.tr_height), "addr_words": np.ascontiguousarray(g.addr_words),
         **_state_arrays(g, states, bal)}
+    from chaintrace.screen.eth_detections import build_eth_facts
+
+    t_facts = time.perf_counter()
+    fact_keys, arrays["x_off"], arrays["x_blob"], run = build_eth_facts(ws, g, config, names, mixers)
+    t_facts = time.perf_counter() - t_facts
     store = ws.chain("eth")
     tip = store.tip or {}
     tip_time = int(g.blk_time.max()) if len(g.blk_time) else None
@@ -663,7 +685,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                            if tip_time is not None else None}},
         "registry_generation": gen, "registry_at": sources.at, "config_version": config.version,
         "config_digest": config.digest, "index_built": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "index": name, "max_hops": config.max_hops, "policy": config.policy}
+        "index": name, "max_hops": config.max_hops, "policy": config.policy, "detections": run}
     seeded = {names[int(a)]: str(s) for a, s in _seeded_by_asset(g, seeds).items()}
     meta = {"format": FORMAT, "data_version": data_version, "groups": sources.groups, "assets": names,
             "addresses": [s.lower() if s else f"#{a}" for a, s in zip(exposed.tolist(), addr_strs)],
@@ -674,8 +696,10 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
             "conservation_outgoing": _conservation_meta(cons_out, reuse_b, "cons_out", names,
                                                         lambda c: {k: str(v) for k, v in c.items()}),
             "stop_digest": stop_digest, "seed_digests": seed_digests, "sources_digest": src_digest,
+            "registry_digest": reg_digest,
             "chain_prefix": R.chain_prefix(g),
-            "outgoing_partial_groups": partial,
+            "outgoing_partial_groups": partial, "facts": {"addresses": fact_keys},
+            "detected_groups": {str(m["group"]): {k: m[k] for k in ("address", "kind", "confidence")} for m in mixers},
             "totals": {f"{a}:{s}": [str(recv.get((a, s), 0)), str(sent.get((a, s), 0))]
                        for a, s in sorted(set(recv) | set(sent))},
             "stats": {"n_transfers": g.n_transfers, "n_tx": g.n_tx, "n_addresses": g.n_addresses,
@@ -691,6 +715,7 @@ def build_eth_index(ws: Workspace, config: Config, *, at: str | None = None,
                       "n_groups_resumed": sum(len(s) > 0 for s in seeds) if base is not None else None,
                       "n_groups_outgoing_walked": (sum(len(s) > 0 for s in seeds) - len(reuse_b)
                                                    if base is not None else None),
+                      "n_fact_addresses": len(fact_keys), "facts_seconds": round(t_facts, 3),
                       "build_seconds": round(time.perf_counter() - t0, 3)}}
     write_index_dir(index_root(ws), name, arrays, meta, ARRAYS, PREFIX, replace=not incremental)
     return {**summary(load_eth_index(ws, config, name)), "reused": False}
@@ -737,6 +762,9 @@ def snapshot_eth(ws: Workspace, config: Config, dv: dict, warnings: list[str], *
     edv = idx.data_version
     dv["chains"] = {**(dv.get("chains") or {}), "eth": edv["chains"]["eth"]}
     dv["eth_index"], dv["eth_index_built"] = edv["index"], edv["index_built"]
+    dv["eth_detections"] = edv.get("detections")  # the detection run the eth answers stand on
+    if dv.get("detections") is None:
+        dv["detections"] = edv.get("detections")
     if dv.get("index") is None:
         dv["index"], dv["index_built"] = edv["index"], edv["index_built"]
     tip_time = edv["chains"]["eth"].get("tip_time")

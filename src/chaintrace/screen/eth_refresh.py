@@ -54,7 +54,7 @@ def chain_prefix(g) -> dict:
 
 
 def ingest_base(ws: Workspace, config, commit: int, g, src_digest: str, stop: np.ndarray,
-                seeds: list[np.ndarray]):
+                seeds: list[np.ndarray], registry_digest: str | None = None):
     """(previous index, None) when the eth index of an older commit can be continued over the grown chain,
     else (None, the reason it cannot)."""
     from chaintrace.screen.eth_index import PREFIX, index_root, load_eth_index
@@ -79,6 +79,9 @@ def ingest_base(ws: Workspace, config, commit: int, g, src_digest: str, stop: np
     if n_tr < g.n_transfers and 0 <= int(g.tr_tx[n_tr]) < n_tx:
         return None, f"the new transfers continue a transaction of {p.name}: full rebuild"
     if prev.meta["sources_digest"] != src_digest:
+        if registry_digest is not None and prev.meta.get("registry_digest") == registry_digest:
+            return None, (f"the mixing pools recognised by behaviour changed since {p.name} (their source groups): "
+                          "full rebuild")
         return None, f"the registry facts changed since {p.name} (an intel import or a new day): full rebuild"
     if screen_index._digest(np.flatnonzero(stop[:pre["n_addresses"]] >= 0)) != prev.meta["stop_digest"]:
         return None, f"the services where exposure stops changed since {p.name}: full rebuild"

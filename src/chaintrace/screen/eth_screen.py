@@ -46,6 +46,13 @@ def _score(snap, exposures: list[dict], sanctions: list[dict]) -> tuple[str, int
     return best[0], best[1], sorted(rules)
 
 
+def _detected(idx, gi: int) -> dict:
+    """``confidence`` and ``detection`` of an exposure to a source group recognised by behaviour (a mixing
+    pool no tag names: :func:`chaintrace.screen.eth_detections.detected_mixers`); nothing for registry groups."""
+    d = (idx.meta.get("detected_groups") or {}).get(str(gi))
+    return {"confidence": d["confidence"], "detection": d} if d else {}
+
+
 def screen_eth_address(snap, subject: str, r: dict) -> dict:
     """Fill the answer `r` (made by :func:`chaintrace.screen.service.screen_one_address`) for an eth address."""
     from chaintrace.intel import addresses as addr
@@ -82,7 +89,8 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
                 amt = (int(ehi) << 64) | int(elo)
                 name = idx.assets[asset]
                 e = {**_group_exposure(idx.groups[gi], "direct" if hops <= 1 else "indirect",
-                                       "incoming" if di == 0 else "outgoing", hops, amt, share), "asset": name}
+                                       "incoming" if di == 0 else "outgoing", hops, amt, share), "asset": name,
+                     **_detected(idx, gi)}
                 exposures.append(e)
                 pending.append((amt, rec, e))
                 rs = idx.meta["totals"].get(f"{acct}:{asset}", ["0", "0"])
@@ -95,10 +103,19 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
                 if e["hops_min"] == 0 and e["amount"] is not None}
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
-    if getattr(snap, "service_facts", None) is not None:  # services recognised by behaviour (informational)
+    if idx is not None:  # detections baked into the index (chaintrace.screen.eth_detections)
+        facts = idx.facts(key)
+        if facts:
+            exposures += facts["exposures"]
+            r["detections"] = facts["detections"]
+    elif getattr(snap, "service_facts", None) is not None:  # no index: services recognised, per request
         exposures += snap.service_facts.exposures(subject)
     r["exposures"] = exposures
     r["risk"], r["score"], r["rules"] = _score(snap, exposures, r["sanctions"])
+    if r["detections"]:
+        from chaintrace.screen.detections import score_detections
+
+        score_detections(r, snap.config)
     if idx is not None:
         pending.sort(key=lambda p: -p[0])
         for amt, rec, e in [p for p in pending if p[2].get("counts") and p[2]["hops_min"] > 0][:EVIDENCE_PATHS]:
@@ -202,7 +219,8 @@ def screen_eth_transfer(snap, ref: str) -> dict:
     exposures = []
     for gi, taint, hop, _rec in ents:
         exposures.append({**_group_exposure(idx.groups[gi], "direct" if hop <= 1 else "indirect", "incoming", hop,
-                                            taint, taint / value if value else 0.0), "asset": asset})
+                                            taint, taint / value if value else 0.0), "asset": asset,
+                          **_detected(idx, gi)})
     for i, (gi, taint, _hop, rec) in enumerate(ents[:EVIDENCE_PATHS]):
         r["evidence"].append({"exposure": i, "direction": "incoming", "entity": idx.groups[gi].get("entity"),
                               "asset": asset, "amount": str(taint), "path": idx.trail(rec)})

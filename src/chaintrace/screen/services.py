@@ -22,8 +22,9 @@ CATEGORY = "unidentified_service"
 
 
 class ServiceFacts:
-    """Per snapshot: the service detections of the Ethereum data, loaded on first use. (Bitcoin answers get
-    their rows at index build: :mod:`chaintrace.screen.detections`.)"""
+    """Per snapshot: the service detections of the Ethereum data, loaded on first use, for answers made
+    without an Ethereum index (with one, the rows are baked into it: :mod:`chaintrace.screen.eth_detections`;
+    Bitcoin: :mod:`chaintrace.screen.detections`)."""
 
     def __init__(self, ws: Workspace):
         self.ws = ws
