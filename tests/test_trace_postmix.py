@@ -86,6 +86,7 @@ def test_deposit_reuse_links_the_thiefs_mix_output(chain1, policy):
                               "linked_out": str(BTC), "held": "0"}]
     (link,) = sec["links"]
     assert link["output"] == f"{cj}:0" and link["rule"] == "deposit_reuse" and link["hops"] == 1
+    assert link["address"] == addr("mixA")
     assert link["amount"] == str(BTC) and link["confidence"] == P.CONFIDENCE[P.DEPOSIT_REUSE]
     sub = sec["trace"]
     assert [(s.address, s.amount) for s in sub.sinks] == [(addr("depX"), BTC - FEE)]
@@ -118,6 +119,10 @@ def test_report_round_trip_cli_and_checks(chain1):
     back = TraceReport.from_dict(d)
     check_invariant(back)
     assert back.coinjoin_links["trace"].sinks[0].address == addr("depX")
+    from chaintrace.report.html import render_html
+
+    page = render_html([back])
+    assert "Heuristic: past CoinJoins" in page and "deposit_reuse" in page
     back.coinjoin_links["rounds"][0]["held"] = "1"  # conservation is checked exactly
     with pytest.raises(InvariantError, match="linked out"):
         check_invariant(back)
@@ -158,3 +163,25 @@ def test_link_postmix_walk_limits():
     assert L2.out.tolist() == [5] and L2.rule.tolist() == [P.DEPOSIT_REUSE] and L2.hops.tolist() == [1]
     with pytest.raises(ValueError):
         P.PostmixParams(max_hops=0)
+
+
+def test_anchors_need_a_traced_majority():
+    """An address that received a sliver of traced value (haircut spreads taint over every output of a
+    transaction with a traced input) anchors nothing; one whose receipts were at least half traced does; the
+    same for anchor outputs; mixer and CoinJoin sinks are never anchors."""
+    from types import SimpleNamespace
+
+    from chaintrace.trace import kernels as K
+    from chaintrace.trace.postmix import _anchors
+
+    # outputs: 0 -> address 0 (sink, 90 of 100 traced), 1 -> address 1 (sink, 10 of 100), 2 -> address 2
+    # (mixer sink, all traced), 3 -> address 3 (not a sink, 60 of 100 traced), 4 -> address 4 (5 of 100)
+    g = SimpleNamespace(out_addr=np.arange(5), out_value=np.full(5, 100), n_addresses=5, n_out=5)
+    res = SimpleNamespace(out=np.arange(5), kind=np.array([K.SINK, K.SINK, K.SINK, K.HOLDING, K.PASSED]),
+                          amount=np.array([90, 10, 100, 60, 5]))
+    sinks = SimpleNamespace(addr_sink=np.array([0, 0, 1, -1, -1]),
+                            entities=[SimpleNamespace(category="exchange"),
+                                      SimpleNamespace(category="mixing_service")])
+    addr_ok, out_ok = _anchors(g, res, sinks, 0.5)
+    assert addr_ok.tolist() == [True, False, False, False, False]
+    assert out_ok.tolist() == [True, False, True, True, False]

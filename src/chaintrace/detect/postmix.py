@@ -7,13 +7,18 @@ way
 
 ``deposit_reuse`` (rule 1)
     pays an *anchor address*: an address that received traced value along a deterministic path that does not
-    go through this round (for the tracer: the exchange deposit addresses and other service sinks the taint
+    go through this round, for at least ``anchor_share`` (half) of what it received there (for the tracer: the exchange deposit addresses and other service sinks the taint
     reached). An exchange deposit address belongs to one customer account, so a post-mix coin deposited there
     goes to the same account as the traced value (the address-reuse heuristic, ../shared/docs/
     tracing-methods.md section 3.2);
 ``co_spend`` (rule 2)
     spends, besides the walked coin, an *anchor output*: an output that carries traced value along a
-    deterministic path (the common-input-ownership heuristic applied after the mix).
+    deterministic path, at least ``anchor_share`` of its value (the common-input-ownership heuristic applied
+    after the mix).
+
+The share keeps a policy's slivers out: haircut gives every output of a transaction with a traced input a
+part of the taint, and an address that received a sliver of traced value says little about who owns a
+post-mix coin paid to it.
 
 The walk does not go through another CoinJoin (``stop_tx``: a remix, whose outputs are again ambiguous),
 nor past an address that stops a trace (``stop_addr``: a service; its sweeps and payouts are not the
@@ -37,12 +42,17 @@ CONFIDENCE = {DEPOSIT_REUSE: 0.9, CO_SPEND: 0.85}
 class PostmixParams:
     max_hops: int = 4  # transactions walked forward from a round's output
     max_frontier: int = 16  # outputs followed per hop (a wider walk is cut, the output is then left unlinked)
+    # an anchor is an address / output whose received value is at least this share traced (a deposit address
+    # the stolen value mostly went to, not one a policy gave a sliver of taint from a co-spent coin)
+    anchor_share: float = 0.5
 
     def __post_init__(self):
         if self.max_hops < 1:
             raise ValueError("max_hops must be at least 1")
         if self.max_frontier < 1:
             raise ValueError("max_frontier must be at least 1")
+        if not 0.0 < self.anchor_share <= 1.0:
+            raise ValueError("anchor_share must be in (0, 1]")
 
 
 @dataclass

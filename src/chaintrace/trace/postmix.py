@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from chaintrace.detect import postmix as P
-from chaintrace.graph.btc import BtcGraph, txids
+from chaintrace.graph.btc import BtcGraph, address_strings, txids
 from chaintrace.trace import kernels as K
 from chaintrace.trace.mixers import _scale
 from chaintrace.trace.report import InvariantError, TraceReport
@@ -38,17 +38,26 @@ NOTE = ("heuristic: outputs of CoinJoin rounds linked to the traced side by thei
 NOT_SINKS = ("mixing_service", "coinjoin")  # sinks that are no customer account (not anchors)
 
 
-def _anchors(g: BtcGraph, res, sinks) -> tuple[np.ndarray, np.ndarray]:
+def _anchors(g: BtcGraph, res, sinks, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Anchor addresses (sink addresses that are no mixer or CoinJoin, whose sink transfers were at least
+    `share` traced, summed per address) and anchor outputs (traced outputs at least `share` traced)."""
     out_addr = np.asarray(g.out_addr)
+    out_value = np.asarray(g.out_value)
     anchor_addr = np.zeros(g.n_addresses, bool)
     sl = np.flatnonzero(res.kind == K.SINK)
     if len(sl):
         a = out_addr[res.out[sl]]
         ents = np.asarray(sinks.addr_sink)[a]
         ok = np.array([sinks.entities[int(e)].category not in NOT_SINKS for e in ents.tolist()], bool)
-        anchor_addr[a[ok]] = True
+        amt = np.zeros(g.n_addresses, np.float64)
+        val = np.zeros(g.n_addresses, np.float64)
+        np.add.at(amt, a[ok], res.amount[sl][ok])
+        np.add.at(val, a[ok], out_value[res.out[sl]][ok])
+        anchor_addr = (val > 0) & (amt >= share * val)
     anchor_out = np.zeros(g.n_out, bool)
-    anchor_out[res.out[(res.kind != K.COINJOIN) & (res.amount > 0)]] = True
+    m = (res.kind != K.COINJOIN) & (res.amount > 0)
+    m &= res.amount >= share * out_value[res.out]
+    anchor_out[res.out[m]] = True
     return anchor_addr, anchor_out
 
 
@@ -64,7 +73,8 @@ def link_coinjoins(ws, g: BtcGraph, res, sinks, stop_tx: np.ndarray, propagate_k
     cj = np.flatnonzero(res.kind == K.COINJOIN)
     rounds = out_spender[res.out[cj]]
     section: dict[str, Any] = {
-        "note": NOTE, "params": {"max_hops": params.max_hops, "max_frontier": params.max_frontier},
+        "note": NOTE, "params": {"max_hops": params.max_hops, "max_frontier": params.max_frontier,
+                   "anchor_share": params.anchor_share},
         "rules": {name: {"confidence": P.CONFIDENCE[code]} for code, name in P.RULES.items()},
         "rounds": [], "links": [], "trace": None}
     if not len(cj):
@@ -72,7 +82,7 @@ def link_coinjoins(ws, g: BtcGraph, res, sinks, stop_tx: np.ndarray, propagate_k
     uniq, inv = np.unique(rounds, return_inverse=True)
     traced_in = np.zeros(len(uniq), np.int64)
     np.add.at(traced_in, inv, res.amount[cj])
-    anchor_addr, anchor_out = _anchors(g, res, sinks)
+    anchor_addr, anchor_out = _anchors(g, res, sinks, params.anchor_share)
     stop_addr = np.asarray(sinks.addr_sink) >= 0 if len(sinks.addr_sink) else np.zeros(g.n_addresses, bool)
     L = P.link_postmix(np.asarray(g.tx_out), np.asarray(g.tx_in), np.asarray(g.out_addr), out_spender,
                        np.asarray(g.in_output), uniq, anchor_addr, anchor_out, stop_addr, stop_tx, params)
@@ -117,6 +127,8 @@ def _rows(ws, g: BtcGraph, section: dict, uniq, traced_in, L, seeds, delivered) 
     tx_out = np.asarray(g.tx_out)
     out_value = np.asarray(g.out_value)
     tid = txids(ws, set(uniq.tolist()) | set(L.evidence_tx.tolist()))
+    out_addr = np.asarray(g.out_addr)
+    names = address_strings(ws, set(out_addr[L.out].tolist()))
     got = dict(zip(seeds.tolist(), delivered.tolist()))
     for k, r in enumerate(uniq.tolist()):
         m = np.flatnonzero(L.round == r)
@@ -127,7 +139,8 @@ def _rows(ws, g: BtcGraph, section: dict, uniq, traced_in, L, seeds, delivered) 
         for i in m.tolist():
             o = int(L.out[i])
             section["links"].append({
-                "round": tid[r], "output": f"{tid[r]}:{o - int(tx_out[r])}", "value": str(int(out_value[o])),
+                "round": tid[r], "output": f"{tid[r]}:{o - int(tx_out[r])}", "address": names.get(int(out_addr[o])),
+                "value": str(int(out_value[o])),
                 "amount": str(got.get(o, 0)), "rule": P.RULES[int(L.rule[i])],
                 "confidence": P.CONFIDENCE[int(L.rule[i])], "evidence_txid": tid[int(L.evidence_tx[i])],
                 "hops": int(L.hops[i])})
