@@ -160,7 +160,8 @@ def main() -> None:
     verdict.append(f"- `--coinjoins link`: links to the launderer's own outputs {n_ok} / {n_l}"
                    + (f" (precision {n_ok / n_l:.3f}; by linked value {v_ok / v_l:.3f})" if n_l and v_l else ""))
     body = "\n".join([
-        f"Simulated dprk chains, `--txs {a.txs}`, seeds {', '.join(map(str, a.seeds))} (held out), "
+        f"Simulated dprk chains, `--txs {a.txs}`, seeds {', '.join(map(str, a.seeds))} (held out for the detectors; "
+        "for `--coinjoins link` the development seeds: held-out ones in \"Post-mix linking past CoinJoins\"), "
         f"{time.perf_counter() - t_all:.0f} s in all. Detectors scored against truth.json's CoinJoin list "
         "(Tx0s left out); traces with clusters off and services detected by behaviour.", "",
         "CoinJoin detection (simulated rounds):", "", *d_lines, "",
@@ -197,7 +198,8 @@ def main() -> None:
     print(body)
     if not a.no_write:
         write_section("coinjoin_eval", "CoinJoins: detection of the simulator's rounds and --coinjoins on dprk",
-                      "python bench/eval_coinjoins.py " + " ".join(sys.argv[1:]), body)
+                      "python bench/eval_coinjoins.py " + " ".join(x for x in sys.argv[1:] if not x.startswith("--workdir")
+                                                     and x != str(a.workdir)), body)
 
 
 if __name__ == "__main__":
