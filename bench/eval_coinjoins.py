@@ -8,11 +8,14 @@ Per simulation seed (`chaintrace simulate btc --scenario dprk --network main`, r
    detection. A simulated mainnet chain starts at genesis, far below the mainnet heights at which the real
    coordinators started, so the detectors run without activation heights (``--no-activation-heights``);
    with them (the baseline, what ``--coinjoins stop`` did before on simulated chains) nothing is detected.
-2. The traces of each incident with ``--coinjoins follow`` (the baseline) and ``--coinjoins stop``, clusters
-   off, services detected by behaviour (the default): value-weighted recall and precision of the true
-   cash-outs at address and exchange level (``chaintrace.app.evaluate.score``, the metric of
+2. The traces of each incident with ``--coinjoins follow`` (the baseline), ``--coinjoins stop`` and
+   ``--coinjoins link`` (post-mix linking, ``chaintrace.trace.postmix``; its linked trace counts at the linked
+   amounts), clusters off, services detected by behaviour (the default): value-weighted recall and precision
+   of the true cash-outs at address and exchange level (``chaintrace.app.evaluate.score``, the metric of
    bench/eval_services.py, unchanged), the share of the true cash-out value that went through a CoinJoin
-   and how much of the traced value stopped at CoinJoins.
+   and how much of the traced value stopped at CoinJoins (``link``: held at the rounds, not linked).
+3. With ``link``: the precision of the links against the truth (the linked output's address is the
+   launderer's: truth.json ``launderer_addresses``), by count and by linked value.
 
     python bench/eval_coinjoins.py --txs 10000 --seeds 31 32 33 41 42 43     # the documented run
     python bench/eval_coinjoins.py --txs 4000 --seeds 31 --no-write           # quick look
@@ -32,6 +35,7 @@ from bench._sim import scenario_workspace  # noqa: E402
 from bench.eval_services import coinjoin_split  # noqa: E402
 
 POLICIES = [("haircut", "tail"), ("fifo", "tail"), ("tiho", "tail")]
+MODES = ("follow", "stop", "link")
 PROTOS = ("whirlpool", "wasabi1", "wasabi2")
 
 
@@ -65,19 +69,27 @@ def trace_rows(sim: Path, ws, seed: int) -> list[dict]:
     rows = []
     for inc in load_truth(sim)["incidents"]:
         for policy, fee_mode in POLICIES:
-            for cj in ("follow", "stop"):
+            for cj in MODES:
                 r = trace(ws, incident_seeds(inc), policy=policy, fee_mode=fee_mode, tags=[sim / "tags.yaml"],
                           registry=False, clusters=False, coinjoins=cj, activation_heights=False)
                 s = score(r, inc, sink_entities(sim, r))
                 split = coinjoin_split(r, inc)
                 seeded = sum(x.amount for x in r.seeds)
                 at_cj = sum(x.amount for x in r.stopped if x.reason == "coinjoin")
+                sec = r.coinjoin_links or {}
+                if sec:
+                    at_cj -= sum(int(x["linked_out"]) for x in sec["rounds"])
+                mine = set(inc["launderer_addresses"])
+                links = sec.get("links", [])
                 rows.append({"seed": seed, "policy": policy, "coinjoins": cj, **s,
                              "cj_share": split["cj_true"] / max(1, split["cj_true"] + split["plain_true"]),
                              "cj_recall": split["cj_hit"] / max(1, split["cj_true"]),
                              "plain_recall": split["plain_hit"] / max(1, split["plain_true"]),
                              "stopped_share": at_cj / max(1, seeded),
-                             "n_cj": r.stats.get("coinjoins_detected")})
+                             "n_cj": r.stats.get("coinjoins_detected"),
+                             "links": len(links), "links_ok": sum(x["address"] in mine for x in links),
+                             "linked": sum(int(x["amount"]) for x in links),
+                             "linked_ok": sum(int(x["amount"]) for x in links if x["address"] in mine)})
     return rows
 
 
@@ -109,7 +121,7 @@ def main() -> None:
                "cash-outs via CoinJoin | recall of the rest | traced value stopped at CoinJoins |",
                "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for policy, _ in POLICIES:
-        for cj in ("follow", "stop"):
+        for cj in MODES:
             rs = [r for r in rows if (r["policy"], r["coinjoins"]) == (policy, cj)]
             t_lines.append(f"| {policy} | {cj}{' (baseline)' if cj == 'follow' else ''} | "
                            + " | ".join(f"{mean(r[k] for r in rs):.3f}" for k in (
@@ -123,7 +135,7 @@ def main() -> None:
                        f"{r['precision_exchange']:.3f} | {r['cj_share']:.3f} | {r['cj_recall']:.3f} | "
                        f"{r['plain_recall']:.3f} |")
     best = {}
-    for cj in ("follow", "stop"):
+    for cj in MODES:
         best[cj] = max(((p, [r for r in rows if (r["policy"], r["coinjoins"]) == (p, cj)]) for p, _ in POLICIES),
                        key=lambda x: mean(r["recall_exchange"] + r["precision_exchange"] for r in x[1]))
     verdict = []
@@ -135,12 +147,28 @@ def main() -> None:
                        f"**{'met' if rec >= 0.95 and pre >= 0.95 else 'not met'}**; seeds meeting it: "
                        f"{sum(1 for r in rs if r['recall_exchange'] >= 0.95 and r['precision_exchange'] >= 0.95)}"
                        f" / {len(rs)}")
+    l_lines = ["| seed | policy | links | to the launderer's outputs | linked value (BTC) | of it to the launderer's |",
+               "|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["coinjoins"] == "link":
+            l_lines.append(f"| {r['seed']} | {r['policy']} | {r['links']} | {r['links_ok']} | {r['linked'] / 1e8:.4f} | "
+                           + (f"{r['linked_ok'] / r['linked']:.3f}" if r["linked"] else "-") + " |")
+    n_l, n_ok = sum(r["links"] for r in rows if r["coinjoins"] == "link"), sum(r["links_ok"] for r in rows
+                                                                              if r["coinjoins"] == "link")
+    v_l, v_ok = sum(r["linked"] for r in rows if r["coinjoins"] == "link"), sum(r["linked_ok"] for r in rows
+                                                                               if r["coinjoins"] == "link")
+    verdict.append(f"- `--coinjoins link`: links to the launderer's own outputs {n_ok} / {n_l}"
+                   + (f" (precision {n_ok / n_l:.3f}; by linked value {v_ok / v_l:.3f})" if n_l and v_l else ""))
     body = "\n".join([
-        f"Simulated dprk chains, `--txs {a.txs}`, seeds {', '.join(map(str, a.seeds))} (held out), "
+        f"Simulated dprk chains, `--txs {a.txs}`, seeds {', '.join(map(str, a.seeds))} (held out for the detectors; "
+        "for `--coinjoins link` the development seeds: held-out ones in \"Post-mix linking past CoinJoins\"), "
         f"{time.perf_counter() - t_all:.0f} s in all. Detectors scored against truth.json's CoinJoin list "
         "(Tx0s left out); traces with clusters off and services detected by behaviour.", "",
         "CoinJoin detection (simulated rounds):", "", *d_lines, "",
-        "Traces (mean over seeds and incidents):", "", *t_lines, "", *verdict, "",
+        "Traces (mean over seeds and incidents; for `link` the last column is the value held at the rounds, not "
+        "linked):", "", *t_lines, "", *verdict, "",
+        "Post-mix links against the truth (`link`; an output counts as the launderer's when its address is in "
+        "truth.json `launderer_addresses`):", "", *l_lines, "",
         "What this says.", "",
         "- Before, the simulator's rounds went undetected on a simulated mainnet chain for one reason shared by "
         "all: the chain starts at genesis and the protocol detectors only fire above the mainnet heights of the "
@@ -158,18 +186,20 @@ def main() -> None:
         "launderer's share of a round cannot be told from the other participants' equal outputs on-chain, so the "
         "value entering a round is no longer attributed to anyone. `follow` apportions it under the policy and "
         "recovers part of it at the exchanges, at the price of tainting the innocent participants' outputs.",
-        "- The target (exchange precision >= 0.95 at recall >= 0.95) is not reached on dprk in either mode: the "
-        "share of the true cash-out value that went through CoinJoin rounds (column `cash-out value via CoinJoin`) "
-        "is what no on-chain method can attribute exactly; the seeds with little of it (33, 43) meet or come "
-        "close to the target. The simulator's truth also pays each payment from stolen value first, which is not "
-        "visible on-chain (bench/eval_services.py section). The metric is the one of bench/eval_services.py, "
-        "unchanged; here clusters are off.", "",
+        "- With `follow` or `stop` the target (exchange precision >= 0.95 at recall >= 0.95) is not reached on "
+        "dprk: the equal outputs of a round cannot be told apart by amount. `link` tells them apart by what "
+        "happens to them afterwards (deposited at an exchange deposit address the deterministic trace reached, or "
+        "co-spent with a traced coin; docs/tracing.md) and reaches it; the links table says how often a link "
+        "pointed at the launderer's own output. It rests on the launderer reusing its exchange accounts across "
+        "branches (as the simulator's does); held-out seeds: docs/benchmarks.md, \"Post-mix linking past "
+        "CoinJoins\". The metric is the one of bench/eval_services.py, unchanged; here clusters are off.", "",
         "Per seed (the CoinJoin / other split is by cash-out address, as in bench/eval_services.py):", "",
         *s_lines])
     print(body)
     if not a.no_write:
         write_section("coinjoin_eval", "CoinJoins: detection of the simulator's rounds and --coinjoins on dprk",
-                      "python bench/eval_coinjoins.py " + " ".join(sys.argv[1:]), body)
+                      "python bench/eval_coinjoins.py " + " ".join(x for x in sys.argv[1:] if not x.startswith("--workdir")
+                                                     and x != str(a.workdir)), body)
 
 
 if __name__ == "__main__":

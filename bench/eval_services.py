@@ -13,6 +13,11 @@ files, real ingest, address clusters built):
    `otc` scenario's desk is untagged; a thief's sale to it is a true cash-out *at the desk*, and the desk's
    own later deposits at exchanges are not the thief's.
 
+A fourth mode, ``link``, is ``stop`` with ``--coinjoins link`` (post-mix linking, ``chaintrace.trace.postmix``;
+CoinJoins detected without the mainnet activation heights, as the simulated chains start at genesis): the
+trace stops at the CoinJoin rounds and follows, apart, the round outputs whose later spending links them to the
+traced side; their sink transfers count at their linked amounts (``chaintrace.app.evaluate.score``).
+
 A third mode, ``stop-detector``, is the method before the swept-deposit rule (the trace stops at the
 behaviour-only detections, not at the deposit addresses swept into the exchange wallets the trace knows:
 ``chaintrace.trace.services.with_swept_deposits`` switched off), the baseline of the address-level numbers.
@@ -33,6 +38,7 @@ import argparse
 import sys
 import time
 from contextlib import contextmanager
+from itertools import product
 from pathlib import Path
 from statistics import mean
 
@@ -43,7 +49,7 @@ from bench._sim import scenario_workspace  # noqa: E402
 
 POLICIES = [("haircut", "tail"), ("fifo", "tail"), ("tiho", "tail")]
 SCENARIOS = ["otc", "dprk", "fan-out"]
-SERVICE_MODES = ("follow", "stop-detector", "stop")
+SERVICE_MODES = ("follow", "stop-detector", "stop", "link")
 TARGET_P, TARGET_R = 0.95, 0.95
 
 
@@ -111,13 +117,22 @@ def swept_deposits(on: bool):
         S.with_swept_deposits = orig
 
 
+def all_sinks(r) -> list:
+    """The sink rows of a report and of its apart sections (``--through-mixers``, ``--coinjoins link``)."""
+    rows = list(r.sinks)
+    for sec in (r.probabilistic, r.coinjoin_links):
+        sub = (sec or {}).get("trace")
+        rows += list(sub.sinks) if sub is not None else []
+    return rows
+
+
 def landing(r, inc, entity_of: dict) -> dict[str, int]:
     """Traced value on exchange / service sinks by the true role of the receiving address."""
     from chaintrace.app.evaluate import true_cashouts
 
     allc = true_cashouts(inc, via_mixer=True)
     out = {"cashout": 0, "exchange_wallet": 0, "innocent_deposit": 0, "other": 0}
-    for x in r.sinks:
+    for x in all_sinks(r):
         if x.category not in ("exchange", "unidentified_service"):
             continue
         role = entity_of.get(x.address, (None, None))[1]
@@ -132,7 +147,7 @@ def coinjoin_split(r, inc) -> dict[str, int]:
     ``via_coinjoin``) and the rest, and how much of each the trace found (an address's traced amount, capped
     at its true amount, shared pro rata between the two)."""
     traced: dict[str, int] = {}
-    for x in r.sinks:
+    for x in all_sinks(r):
         if x.category in ("exchange", "unidentified_service"):
             traced[x.address] = traced.get(x.address, 0) + x.amount
     by: dict[str, dict[str, int]] = {}
@@ -161,16 +176,20 @@ def trace_scores(sim: Path, ws, scenario: str, seed: int) -> list[dict]:
             for clusters in (False, True):
                 for mode in SERVICE_MODES:
                     t0 = time.perf_counter()
-                    with swept_deposits(mode == "stop"):
+                    with swept_deposits(mode in ("stop", "link")):
                         r = trace(ws, incident_seeds(inc), policy=policy, fee_mode=fee_mode,
                                   tags=[sim / "tags.yaml"], registry=False, clusters=clusters,
-                                  follow_services=mode == "follow")
+                                  follow_services=mode == "follow",
+                                  coinjoins="link" if mode == "link" else "follow",
+                                  activation_heights=mode != "link")
                     ents = sink_entities(sim, r)
                     s = score(r, inc, ents)
                     s["coinjoin_split"] = coinjoin_split(r, inc)
                     s.update(scenario=scenario, seed=seed, policy=policy, clusters=clusters, services=mode,
                              seconds=time.perf_counter() - t0, landing=landing(r, inc, ents),
-                             service_like=sum(x.amount for x in r.sinks if x.reason == "service_like"))
+                             service_like=sum(x.amount for x in r.sinks if x.reason == "service_like"),
+                             linked=int((r.coinjoin_links or {}).get("trace").total_seeded["BTC"])
+                             if (r.coinjoin_links or {}).get("trace") is not None else 0)
                     rows.append(s)
     return rows
 
@@ -276,7 +295,8 @@ def main() -> None:
             det_lines.append(f"| {sc} | {k} | {n} | {fmt(ok / n if n else None)} | {fmt(anys / n if n else None)} "
                              f"| {tru} | {fmt(fnd / tru if tru else None)} |")
     tr_lines = ["| scenario | policy | clusters | services | recall | precision | exchange recall | exchange "
-                "precision | innocent deposits | to service_like (BTC) |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+                "precision | innocent deposits | to service_like (BTC) | linked past CoinJoins (BTC) |",
+                "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     keys = sorted({(r["scenario"], r["policy"], r["clusters"], r["services"]) for r in tr_rows},
                   key=lambda k: (a.scenarios.index(k[0]), [p for p, _ in POLICIES].index(k[1]), k[2],
                                  SERVICE_MODES.index(k[3])))
@@ -284,11 +304,11 @@ def main() -> None:
     for k in keys:
         rs = [r for r in tr_rows if (r["scenario"], r["policy"], r["clusters"], r["services"]) == k]
         v = {m: mean(r[m] for r in rs) for m in ("recall", "precision", "recall_exchange", "precision_exchange",
-                                                 "collateral_addresses", "service_like")}
+                                                 "collateral_addresses", "service_like", "linked")}
         summary[k] = v
         tr_lines.append(f"| {k[0]} | {k[1]} | {'yes' if k[2] else 'no'} | {k[3]} | {v['recall']:.3f} | "
                         f"{v['precision']:.3f} | {v['recall_exchange']:.3f} | {v['precision_exchange']:.3f} | "
-                        f"{v['collateral_addresses']:.1f} | {v['service_like'] / 1e8:.4f} |")
+                        f"{v['collateral_addresses']:.1f} | {v['service_like'] / 1e8:.4f} | {v['linked'] / 1e8:.4f} |")
     land_lines = ["| scenario | clusters | services | true cash-outs | exchange hot/cold wallets | innocent deposit "
                   "addresses | other |", "|---|---|---|---:|---:|---:|---:|"]
     for sc in a.scenarios:
@@ -303,30 +323,30 @@ def main() -> None:
                 land_lines.append(f"| {sc} | {'yes' if cl else 'no'} | {mode} | " + " | ".join(
                     f"{tot[k] / n:.4f}" for k in ("cashout", "exchange_wallet", "innocent_deposit", "other")) + " |")
     verdicts = []
-    for sc in a.scenarios:
-        for cl in (False, True):
-            for lvl, (rk, pk) in (("address", ("recall", "precision")),
-                                  ("exchange", ("recall_exchange", "precision_exchange"))):
-                best = max(((p, summary[(sc, p, cl, "stop")]) for p, _ in POLICIES if (sc, p, cl, "stop") in summary),
-                           key=lambda x: x[1][rk] + x[1][pk])
-                old = summary[(sc, best[0], cl, "follow")]
-                base = max(((p, summary[(sc, p, cl, "stop-detector")]) for p, _ in POLICIES
-                            if (sc, p, cl, "stop-detector") in summary), key=lambda x: x[1][rk] + x[1][pk])
-                ok = best[1][pk] >= TARGET_P and best[1][rk] >= TARGET_R
-                verdicts.append(f"- {sc}, clusters {'on' if cl else 'off'}, {lvl} level: best {best[0]} with services "
-                                f"detected: recall {best[1][rk]:.3f}, precision {best[1][pk]:.3f} (before the "
-                                f"swept-deposit rule, best {base[0]}: {base[1][rk]:.3f} / {base[1][pk]:.3f}; followed "
-                                f"through: {old[rk]:.3f} / {old[pk]:.3f}) - target precision >= {TARGET_P} at recall "
-                                f">= {TARGET_R}: **{'met' if ok else 'not met'}**")
-    seed_lines = ["| scenario | seed | policy | recall | precision | exchange recall | exchange precision | cash-out "
-                  "value via CoinJoin | recall of it | recall of the rest |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for sc in a.scenarios:
-        pol = max((p for p, _ in POLICIES if (sc, p, False, "stop") in summary),
-                  key=lambda p: summary[(sc, p, False, "stop")]["recall"] + summary[(sc, p, False, "stop")]["precision"])
-        for r in [r for r in tr_rows if (r["scenario"], r["policy"], r["clusters"], r["services"]) == (sc, pol, False, "stop")]:
+    levels = (("address", ("recall", "precision")), ("exchange", ("recall_exchange", "precision_exchange")))
+    for fin, sc, cl, (lvl, (rk, pk)) in product(("stop", "link"), a.scenarios, (False, True), levels):
+        best = max(((p, summary[(sc, p, cl, fin)]) for p, _ in POLICIES if (sc, p, cl, fin) in summary),
+                   key=lambda x: x[1][rk] + x[1][pk])
+        old = summary[(sc, best[0], cl, "follow")]
+        base = max(((p, summary[(sc, p, cl, "stop-detector")]) for p, _ in POLICIES
+                    if (sc, p, cl, "stop-detector") in summary), key=lambda x: x[1][rk] + x[1][pk])
+        ok = best[1][pk] >= TARGET_P and best[1][rk] >= TARGET_R
+        how = "services detected" + (", --coinjoins link" if fin == "link" else "")
+        verdicts.append(f"- {sc}, clusters {'on' if cl else 'off'}, {lvl} level: best {best[0]} with {how}: recall "
+                        f"{best[1][rk]:.3f}, precision {best[1][pk]:.3f} (before the swept-deposit rule, best "
+                        f"{base[0]}: {base[1][rk]:.3f} / {base[1][pk]:.3f}; followed through: {old[rk]:.3f} / "
+                        f"{old[pk]:.3f}) - target precision >= {TARGET_P} at recall >= {TARGET_R}: "
+                        f"**{'met' if ok else 'not met'}**")
+    seed_lines = ["| scenario | seed | coinjoins | policy | recall | precision | exchange recall | exchange precision | "
+                  "cash-out value via CoinJoin | recall of it | recall of the rest |",
+                  "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for sc, fin in [(sc, fin) for sc in a.scenarios for fin in ("stop", "link")]:
+        pol = max((p for p, _ in POLICIES if (sc, p, False, fin) in summary),
+                  key=lambda p: summary[(sc, p, False, fin)]["recall"] + summary[(sc, p, False, fin)]["precision"])
+        for r in [r for r in tr_rows if (r["scenario"], r["policy"], r["clusters"], r["services"]) == (sc, pol, False, fin)]:
             c = r["coinjoin_split"]
             tot = c["cj_true"] + c["plain_true"]
-            seed_lines.append(f"| {sc} | {r['seed']} | {pol} | {r['recall']:.3f} | {r['precision']:.3f} | "
+            seed_lines.append(f"| {sc} | {r['seed']} | {'link' if fin == 'link' else 'follow'} | {pol} | {r['recall']:.3f} | {r['precision']:.3f} | "
                               f"{r['recall_exchange']:.3f} | {r['precision_exchange']:.3f} | "
                               f"{c['cj_true'] / tot if tot else 0:.3f} | "
                               f"{fmt(c['cj_hit'] / c['cj_true'] if c['cj_true'] else None)} | "
@@ -371,9 +391,12 @@ exchange addresses (reused deposit addresses of one exchange whose hot wallet is
 
 The trace at exchanges, services detected (`stop`, the default) against the same before the swept-deposit
 rule (`stop-detector`: stops only at the behaviour-only detections; docs/detection.md) and `--follow-services`
-(`follow`, no detection) in the same run. Metrics as in "Trace evaluation on simulator truth"; a sink row of an
-unidentified service (reason `service_like`) counts as a cash-out sink ("to service_like": value stopped at
-them).
+(`follow`, no detection) in the same run; `link`: `stop` with `--coinjoins link --no-activation-heights`
+(post-mix linking, docs/tracing.md; the sink transfers of the linked outputs' trace count at their linked
+amounts; "linked past CoinJoins": the value it re-attributed, mean per trace). Metrics as in "Trace evaluation
+on simulator truth"; a sink row of an unidentified service (reason `service_like`) counts as a cash-out sink
+("to service_like": value stopped at them). In the modes other than `link` the trace applies the policy
+through CoinJoins (`--coinjoins follow`, the default).
 
 {chr(10).join(tr_lines)}
 
@@ -384,9 +407,10 @@ addresses where the thief did not cash out (innocent customers, the OTC desk's o
 
 {chr(10).join(land_lines)}
 
-Per seed, clustering off, services detected, the policy best over the seeds at the address level: the share
-of the true cash-out value that went through one of the launderer's CoinJoin rounds (truth.json
-`via_coinjoin`) and the recall of that part and of the rest.
+Per seed, clustering off, services detected, CoinJoins followed under the policy (`follow`, the default) or
+linked (`link`), the policy best over the seeds at the address level: the share of the true cash-out value
+that went through one of the launderer's CoinJoin rounds (truth.json `via_coinjoin`) and the recall of that
+part and of the rest.
 
 {chr(10).join(seed_lines)}
 

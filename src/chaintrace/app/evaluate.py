@@ -51,8 +51,10 @@ def sink_entities(sim_dir, report: TraceReport) -> dict[str, tuple[int, str]]:
     from chaintrace.sim import address_entities
 
     t = address_entities(sim_dir)
-    sub = (report.probabilistic or {}).get("trace")
-    sinks = list(report.sinks) + (list(sub.sinks) if sub is not None else [])
+    sinks = list(report.sinks)
+    for sec in (report.probabilistic, report.coinjoin_links):
+        sub = (sec or {}).get("trace")
+        sinks += list(sub.sinks) if sub is not None else []
     want = pa.array(sorted({s.address for s in sinks}), pa.string())
     t = t.filter(pc.is_in(t["address"], value_set=want))
     return {a: (e, r) for a, e, r in zip(t["address"].to_pylist(), t["entity"].to_pylist(), t["role"].to_pylist())}
@@ -62,14 +64,18 @@ def score(report: TraceReport, incident: dict, entity_of: dict[str, tuple[int, s
           probabilistic: bool = True) -> dict:
     """Recall, precision and collateral of `report` against one simulated `incident` (see module doc).
     With `probabilistic` (default) the sink transfers of ``report.probabilistic`` (``trace --through-mixers``)
-    count too, at their linked amounts."""
+    and of ``report.coinjoin_links`` (``trace --coinjoins link``) count too, at their linked amounts."""
     direct = true_cashouts(incident)
     allc = true_cashouts(incident, via_mixer=True)
     traced: dict[str, int] = {}
     exch_total = 0
     mixer_total = 0
-    sub = (report.probabilistic or {}).get("trace") if probabilistic else None
-    for s in list(report.sinks) + (list(sub.sinks) if sub is not None else []):
+    rows = list(report.sinks)
+    if probabilistic:
+        for sec in (report.probabilistic, report.coinjoin_links):
+            sub = (sec or {}).get("trace")
+            rows += list(sub.sinks) if sub is not None else []
+    for s in rows:
         if s.category in ("exchange", "unidentified_service"):
             traced[s.address] = traced.get(s.address, 0) + s.amount
             exch_total += s.amount

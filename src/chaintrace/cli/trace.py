@@ -69,10 +69,12 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
               help="Do not follow spends after this height / time; value still there is reported as stopped.")
 @click.option("--max-txs", type=int, default=None,
               help="Stop after processing this many transactions (the report says it is partial).")
-@click.option("--coinjoins", type=click.Choice(["follow", "stop"]), default="follow", show_default=True,
-              help="Follow value through detected CoinJoins under the policy, or stop there (reason coinjoin).")
+@click.option("--coinjoins", type=click.Choice(["follow", "stop", "link"]), default="follow", show_default=True,
+              help="Follow value through detected CoinJoins under the policy, or stop there (reason coinjoin); "
+                   "link: stop there, then follow the rounds' outputs that later spending links to the traced side "
+                   "(same deposit address, co-spent with traced coins), reported apart (coinjoin_links; Bitcoin).")
 @click.option("--no-activation-heights", is_flag=True,
-              help="--coinjoins stop: detect CoinJoins at any height (a simulated mainnet chain starts at genesis, "
+              help="--coinjoins stop/link: detect CoinJoins at any height (a simulated mainnet chain starts at genesis, "
                    "below the mainnet heights of the first Wasabi/Whirlpool rounds), as `cluster build`.")
 @click.option("--follow-services", is_flag=True,
               help="Follow value through addresses that behave like a service no tag names (exchange deposit "
@@ -121,6 +123,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --policy tiho
       chaintrace trace --from-file sim-btc/stolen.txt --follow-services
       chaintrace trace --from-file sim-btc/stolen.txt --coinjoins stop --no-activation-heights
+      chaintrace trace --from-file sim-btc/stolen.txt --coinjoins link --no-activation-heights
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --through-mixers
       chaintrace trace --from-file sim-bridge/stolen.txt --tags sim-bridge/tags.yaml --through-bridges
     """

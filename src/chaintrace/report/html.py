@@ -140,6 +140,8 @@ def render_html(reports: list[TraceReport], title: str | None = None, note: str 
         h.append("</table>")
     if r0.probabilistic is not None:
         h.append(probabilistic_html(r0))
+    if r0.coinjoin_links is not None:
+        h.append(coinjoin_links_html(r0))
     if r0.cross_chain is not None:
         from chaintrace.report.crosschain import cross_chain_html
 
@@ -220,6 +222,40 @@ def probabilistic_html(r: TraceReport, top: int = 20) -> str:
         h.append("</table>")
         for ex in sub.explain:
             h.append(f"<p><b>explain {escape(ex['address'])} (probabilistic)</b>: {escape(ex.get('note') or '')}</p>")
+    return "".join(h)
+
+
+def coinjoin_links_html(r: TraceReport, top: int = 20) -> str:
+    """``trace --coinjoins link``: the CoinJoin rounds, the outputs linked by their later spending and where
+    the linked value went, marked heuristic and apart from the deterministic result."""
+    from chaintrace.trace.report import entities
+
+    sec = r.coinjoin_links or {}
+    h = ["<h2>Heuristic: past CoinJoins (post-mix links, not proof)</h2>",
+         f"<p class=muted>{escape(sec.get('note', ''))}</p>"]
+    if not sec.get("rounds"):
+        h.append("<p>No traced value entered a detected CoinJoin.</p>")
+        return "".join(h)
+    h.append("<table><tr><th>round</th><th class=n>traced in</th><th class=n>linked out</th>"
+             "<th class=n>held (others, unlinked)</th><th class=n>outputs</th><th class=n>linked</th></tr>")
+    for x in sec["rounds"][:top]:
+        h.append(f"<tr><td>{_id(x['txid'])}</td><td class=n>{_amt(r, int(x['traced_in']))}</td>"
+                 f"<td class=n>{_amt(r, int(x['linked_out']))}</td><td class=n>{_amt(r, int(x['held']))}</td>"
+                 f"<td class=n>{x['outputs']}</td><td class=n>{x['linked_outputs']}</td></tr>")
+    h.append("</table><table><tr><th>output</th><th class=n>linked amount</th><th>rule</th>"
+             "<th class=n>confidence</th><th>evidence</th></tr>")
+    for x in sorted(sec["links"], key=lambda x: -int(x["amount"]))[:top]:
+        h.append(f"<tr><td>{_id(x['output'])}</td><td class=n>{_amt(r, int(x['amount']))}</td>"
+                 f"<td>{escape(x['rule'])}</td><td class=n>{x['confidence']:.2f}</td>"
+                 f"<td>{_id(x['evidence_txid'])}</td></tr>")
+    h.append("</table>")
+    sub = sec.get("trace")
+    if sub is not None:
+        h.append("<table><tr><th>entity reached (linked)</th><th>category</th><th class=n>amount</th></tr>")
+        for e in entities(sub)[:top]:
+            h.append(f"<tr><td>{escape(str(e['entity']))}</td><td>{escape(str(e['category'] or ''))}</td>"
+                     f"<td class=n>{_amt(r, e['amount'], e['asset'])}</td></tr>")
+        h.append("</table>")
     return "".join(h)
 
 

@@ -209,6 +209,8 @@ def text_renderables(report: TraceReport, top: int = 10) -> list:
                         f"transfers scanned); {tags}", style="dim"))
     if report.probabilistic is not None:
         out.extend(probabilistic_renderables(report, top))
+    if report.coinjoin_links is not None:
+        out.extend(coinjoin_link_renderables(report, top))
     if report.cross_chain is not None:
         from chaintrace.report.crosschain import cross_chain_renderables
 
@@ -258,6 +260,37 @@ def probabilistic_renderables(report: TraceReport, top: int = 10) -> list:
     for x in sec["links"][:top]:
         lt.add_row(Text(mark_txid(x["deposit"])), Text(mark_txid(x["payout"])), amount(report, int(x["amount"])),
                    f"{x['confidence']:.2f}", x["rule"].split(":")[-1], str(x["delay_blocks"]))
+    out.append(lt)
+    sub = sec.get("trace")
+    if sub is not None:
+        out.extend(text_renderables(sub, top)[2:])
+    return out
+
+
+def coinjoin_link_renderables(report: TraceReport, top: int = 10) -> list:
+    """``trace --coinjoins link``: the CoinJoin rounds the traced value entered, the outputs linked to the
+    traced side by their later spending and the trace of them, kept apart from the deterministic result."""
+    sec = report.coinjoin_links or {}
+    a = report.asset_label()
+    out: list = [Text("HEURISTIC: value stopped at CoinJoin rounds, followed along the outputs their later spending "
+                      "links to the traced side; not proof, not part of the balance above", style="bold magenta"),
+                 Text(sec.get("note", ""), style="dim")]
+    if not sec.get("rounds"):
+        out.append(Text("no traced value entered a detected CoinJoin", style="yellow"))
+        return out
+    rt = _table("CoinJoin rounds (exact: traced in = linked out + held)",
+                ["round", "traced in", "linked out", "held (others, unlinked)", "outputs", "linked"],
+                {"traced in", "linked out", "held (others, unlinked)"})
+    for r in sec["rounds"][:top]:
+        rt.add_row(Text(mark_txid(r["txid"])), amount(report, int(r["traced_in"])),
+                   amount(report, int(r["linked_out"])), amount(report, int(r["held"])), str(r["outputs"]),
+                   str(r["linked_outputs"]))
+    out.append(rt)
+    lt = _table(f"linked outputs ({len(sec['links'])})", ["output", a, "rule", "confidence", "evidence", "hops"],
+                {a, "confidence"})
+    for x in sorted(sec["links"], key=lambda x: -int(x["amount"]))[:top]:
+        lt.add_row(Text(mark_txid(x["output"])), amount(report, int(x["amount"])), x["rule"],
+                   f"{x['confidence']:.2f}", Text(mark_txid(x["evidence_txid"])), str(x["hops"]))
     out.append(lt)
     sub = sec.get("trace")
     if sub is not None:

@@ -85,7 +85,7 @@ class TraceRequest:
     clusters: bool = True
     explain: list[str] = field(default_factory=list)
     top_paths: int = 5
-    coinjoins: str = "follow"  # follow | stop (value entering a detected CoinJoin is reported as stopped)
+    coinjoins: str = "follow"  # follow | stop (value entering a detected CoinJoin is reported as stopped) | link
     activation_heights: bool = True  # CoinJoin detectors: mainnet activation heights (False: simulated chains)
     follow_services: bool = False  # True: do not stop at services detected by behaviour (service_like sinks)
     through_mixers: bool = False  # follow custodial-mixer payouts linked to traced deposits (probabilistic)
@@ -141,7 +141,9 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     files `actors` (read directly, no import needed); an unknown actor is shown by its id. `explain`:
     addresses whose paths from the seeds the report carries.
     `coinjoins="stop"`: value entering a transaction the CoinJoin detectors recognise is not followed (reason
-    ``coinjoin``); ``"follow"`` (default) applies the policy through it like any transaction.
+    ``coinjoin``); ``"follow"`` (default) applies the policy through it like any transaction; ``"link"``
+    (Bitcoin) stops there too, then follows the rounds' outputs that their later spending links to the traced
+    side (:mod:`chaintrace.trace.postmix`), reported apart in ``report.coinjoin_links``.
     `activation_heights=False` drops the detectors' mainnet activation heights (a simulated ``main`` chain
     starts at genesis, below the height of the first real Wasabi/Whirlpool round), as ``cluster build``.
     `through_mixers` (Bitcoin): value reaching a custodial mixer (a ``mixing_service`` sink) is also followed
@@ -180,8 +182,10 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
         raise UserError(f"--max-txs must be at least 1, not {max_txs}")
     if top_paths < 0:
         raise UserError("top_paths must be 0 or more")
-    if coinjoins not in ("follow", "stop"):
-        raise UserError(f"--coinjoins must be follow or stop, not {coinjoins!r}")
+    if coinjoins not in ("follow", "stop", "link"):
+        raise UserError(f"--coinjoins must be follow, stop or link, not {coinjoins!r}")
+    if coinjoins == "link" and chain != "btc":
+        raise UserError(f"--coinjoins link follows CoinJoin outputs on Bitcoin only, not {chain}")
     if through_mixers and chain != "btc":
         raise UserError(f"--through-mixers links custodial-mixer payouts on Bitcoin only, not {chain}")
     if through_mixers:

@@ -166,7 +166,7 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
         n_services = len(det)
     stop_tx = None
     n_coinjoins = None
-    if req.coinjoins == "stop":
+    if req.coinjoins in ("stop", "link"):
         from chaintrace.detect.coinjoin import CoinJoinParams, detect_coinjoins
         from chaintrace.graph.cluster.lookup import coordinator_address_ids
 
@@ -209,6 +209,14 @@ def trace_btc(ws, req: TraceRequest, progress: Progress) -> TraceReport:
             ws, g, req, res, sinks, kw, lambda sd, nom, nomv, r2, ps: _build_report(
                 ws, g, store, req, sd, nom, nomv, r2, sinks, min_value, until_tx, tags, ps, 1))
         times["mixers_s"] = time.perf_counter() - t1
+    if req.coinjoins == "link" and stop_tx is not None:
+        from chaintrace.trace.postmix import link_coinjoins
+
+        t1 = time.perf_counter()
+        report.coinjoin_links = link_coinjoins(
+            ws, g, res, sinks, stop_tx, kw, lambda sd, nom, nomv, r2, ps: _build_report(
+                ws, g, store, req, sd, nom, nomv, r2, sinks, min_value, until_tx, tags, ps, 1))
+        times["coinjoin_links_s"] = time.perf_counter() - t1
     progress.finish()
     times["report_s"] = time.perf_counter() - t0
     report.stats.update({k: round(v, 4) for k, v in times.items()})

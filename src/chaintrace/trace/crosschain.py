@@ -116,6 +116,8 @@ def through_bridges(ws, report: TraceReport, trace_fn, kwargs: dict, min_confide
 
     tracer = get_tracer(other)
     kw = dict(kwargs)
+    if kw.get("coinjoins") == "link" and report.chain == "btc":  # the other chain has no CoinJoins to link past
+        kw["coinjoins"] = "follow"
     notes = []
     if kw.get("policy") not in tracer.policies:
         notes.append(f"policy {kw.get('policy')} is not defined on {other}: the continuation uses haircut")

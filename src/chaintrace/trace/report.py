@@ -151,6 +151,10 @@ class TraceReport:
     # trace --through-mixers: value followed along probabilistic custodial-mixer links, apart from the
     # deterministic taint: {"note", "params", "mixers": [...], "links": [...], "trace": TraceReport | None}
     probabilistic: dict | None = None
+    # trace --coinjoins link: value stopped at CoinJoin rounds, followed along the outputs linked to the traced
+    # side by their later spending (chaintrace.trace.postmix): {"note", "params", "rules", "rounds", "links",
+    # "trace": TraceReport | None}
+    coinjoin_links: dict | None = None
     # laundering shapes touching the traced paths (chaintrace.trace.detections): {"thresholds", "data",
     # "counts", "detections": {kind: [...]}, "note"}; None when not computed
     detections: dict | None = None
@@ -244,6 +248,9 @@ class TraceReport:
             **({"probabilistic": {**self.probabilistic, "trace": self.probabilistic["trace"].to_dict()
                                   if self.probabilistic.get("trace") is not None else None}}
                if self.probabilistic is not None else {}),
+            **({"coinjoin_links": {**self.coinjoin_links, "trace": self.coinjoin_links["trace"].to_dict()
+                                   if self.coinjoin_links.get("trace") is not None else None}}
+               if self.coinjoin_links is not None else {}),
             **({"cross_chain": {**self.cross_chain, "flows": [{**f, "trace": f["trace"].to_dict()}
                                                               for f in self.cross_chain["flows"]]}}
                if self.cross_chain is not None else {}),
@@ -291,6 +298,8 @@ class TraceReport:
             detections=d.get("detections"),
             probabilistic=({**d["probabilistic"], "trace": cls.from_dict(d["probabilistic"]["trace"])
                             if d["probabilistic"].get("trace") else None} if d.get("probabilistic") else None),
+            coinjoin_links=({**d["coinjoin_links"], "trace": cls.from_dict(d["coinjoin_links"]["trace"])
+                             if d["coinjoin_links"].get("trace") else None} if d.get("coinjoin_links") else None),
             cross_chain=({**d["cross_chain"], "flows": [{**f, "trace": cls.from_dict(f["trace"])}
                                                         for f in d["cross_chain"]["flows"]]}
                          if d.get("cross_chain") else None),
@@ -322,6 +331,10 @@ def check_invariant(report: TraceReport) -> None:
                 raise InvariantError(f"negative amount in {r}")
     if report.probabilistic:
         check_probabilistic(report)
+    if report.coinjoin_links:
+        from chaintrace.trace.postmix import check_coinjoin_links
+
+        check_coinjoin_links(report)
     if report.cross_chain:
         from chaintrace.trace.crosschain import check_cross_chain
 
