@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from chaintrace.detect.mixers import link_deposits, linked_amounts, mixer_flows
+from chaintrace.detect.mixers import calibrate, link_deposits, linked_amounts, mixer_flows
 
 BTC = 100_000_000
 
@@ -76,6 +76,48 @@ def test_too_many_candidate_sets_fall_back_to_the_window_share():
     assert set(L.rule.tolist()) == {2}
     inwin = pv[pv <= BTC * (1 - 0.005)]
     assert L.confidence[0] == pytest.approx(min(1.0, BTC * (1 - 0.0275) / inwin.sum()))
+
+
+def _orders(rng, n, fee_lo, fee_hi, delay_lo, delay_hi, noise):
+    """n one-payout orders at a fee in fee_lo..fee_hi and a delay in delay_lo..delay_hi over 400 blocks, and
+    `noise` payouts of unrelated amounts at random heights."""
+    dv = rng.integers(BTC // 100, 10 * BTC, n)
+    dh = rng.integers(0, 400, n)
+    pv = np.concatenate([(dv * (1 - rng.uniform(fee_lo, fee_hi, n))).astype(np.int64),
+                         rng.integers(BTC // 100, 10 * BTC, noise)])
+    ph = np.concatenate([dh + rng.integers(delay_lo, delay_hi + 1, n), rng.integers(0, 480, noise)])
+    return dv, dh, pv, ph
+
+
+def test_calibration_measures_the_mixers_own_fee_and_delay():
+    rng = np.random.default_rng(5)
+    # a 4-5% mixer (outside the 0.5-5% default's middle) paying 10-40 blocks later, among as many chance payouts
+    c = calibrate(*_orders(rng, 120, 0.04, 0.05, 10, 40, 120))
+    assert c["calibrated"] and c["evidence"]["excess_pairs"] >= 8
+    assert c["fee_min"] <= 0.04 and c["fee_max"] >= 0.05 and c["fee_max"] - c["fee_min"] <= 0.025
+    assert 40 <= c["delay_max"] <= 72 and c["delay_min"] == 1
+    # the same call is deterministic
+    assert calibrate(*_orders(np.random.default_rng(5), 120, 0.04, 0.05, 10, 40, 120)) == c
+
+
+def test_calibration_keeps_the_given_window_without_a_significant_peak():
+    rng = np.random.default_rng(6)
+    dv, dh, pv, ph = _orders(rng, 0, 0.01, 0.02, 1, 10, 300)  # chance payouts only
+    dv = rng.integers(BTC // 100, 10 * BTC, 150)
+    dh = rng.integers(0, 400, 150)
+    c = calibrate(dv, dh, pv, ph)
+    assert not c["calibrated"] and c["reason"]
+    assert (c["fee_min"], c["fee_max"], c["delay_min"], c["delay_max"]) == (0.005, 0.05, 1, 144)
+    assert not calibrate([], [], [], [])["calibrated"]
+
+
+def test_given_fee_or_delay_bounds_turn_calibration_off():
+    from chaintrace.graph.mixers import check_params
+
+    assert check_params({})["calibrate"] is True
+    assert check_params({"delay_max": 73})["calibrate"] is False
+    assert check_params({"fee_min": 0.01, "calibrate": True})["calibrate"] is True
+    assert check_params({"max_parts": 3})["calibrate"] is True
 
 
 def test_linked_amounts_are_exact_and_capped():
