@@ -78,6 +78,37 @@ def test_too_many_candidate_sets_fall_back_to_the_window_share():
     assert L.confidence[0] == pytest.approx(min(1.0, BTC * (1 - 0.0275) / inwin.sum()))
 
 
+def test_a_payout_that_alone_pays_a_deposit_back_goes_to_it_before_any_share():
+    # two ambiguous deposits (max_sets=1): A of 1 BTC, B of 2 BTC; 0.9725 BTC alone pays A back (2.75%), and B
+    # could have made it too (one of its parts); the flow gives it to A, B takes the others
+    pv = [97_250_000, 50_000_000, 48_000_000, 50_000_000, 46_000_000]
+    L = _links([BTC, 2 * BTC], [100, 100], pv, [110, 111, 112, 113, 114], max_sets=1)
+    assert L.status.tolist() == [2, 2] and set(L.rule.tolist()) == {2}
+    conf = {(int(d), int(p)): c for d, p, c in zip(L.dep, L.pay, L.confidence)}
+    assert conf[(0, 0)] > 0.95 and conf.get((1, 0), 0.0) < 0.05  # without the prior: 0.33 and 0.67
+    # value is still shared out at most once per payout, and B is paid from the rest
+    assert all(np.bincount(L.pay, weights=L.confidence) <= 1 + 1e-9)
+    assert sum(c * pv[p] for (d, p), c in conf.items() if d == 1) > BTC
+
+
+def test_a_coinjoin_spending_one_mixer_output_is_not_the_mixers_spend():
+    # tx0 (no inputs here): out 0 to mixer address 1 (a deposit), outs 1-3 to others; tx1 spends outs 0-3 (one
+    # mixer coin among four) into outs 4-7: someone else's transaction (a CoinJoin), not four payouts
+    tx_in = np.array([0, 0, 4])
+    tx_out = np.array([0, 4, 8])
+    in_output = np.array([0, 1, 2, 3])
+    out_addr = np.array([1, 11, 12, 13, 20, 21, 22, 23])
+    out_value = np.full(8, 10_000_000)
+    mask = np.zeros(30, bool)
+    mask[1] = True
+    dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, np.zeros(8, np.int8), mask)
+    assert dep.tolist() == [0] and pay.tolist() == []
+    # the mixer's own spend of the same coin (alone, or with more of its coins than others') pays out
+    dep, pay, _ = mixer_flows(np.array([0, 0, 1]), np.array([0, 4, 5]), np.array([0]), out_addr[:5],
+                              out_value[:5], np.zeros(5, np.int8), mask)
+    assert pay.tolist() == [4]
+
+
 def _orders(rng, n, fee_lo, fee_hi, delay_lo, delay_hi, noise):
     """n one-payout orders at a fee in fee_lo..fee_hi and a delay in delay_lo..delay_hi over 400 blocks, and
     `noise` payouts of unrelated amounts at random heights."""

@@ -39,6 +39,7 @@ import numpy as np
 
 DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
                              "max_sets": 64, "budget": 100_000}
+SINGLE_FIT_ODDS = 10_000.0  # window flow: prior odds of a payout that alone pays a deposit back at the fee
 STATUS = ("linked", "unlinked", "ambiguous")
 RULES = ("single", "split", "window", "same_wallet")
 
@@ -196,9 +197,12 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
     their delay window, not above ``V * (1 - fee_min)``) by iterative proportional fitting: the share
     ``a[d, p]`` of payout p that came from deposit d is scaled in turns so that every deposit is paid back
     ``V * (1 - mean fee)`` in value and every payout is shared out exactly once among the deposits that could
-    have made it (``avail``: what the deposits linked by a candidate set left of it; a Sinkhorn iteration). The maximum-entropy allocation under those totals: a
-    payout that only one deposit could have made goes to it; a payout many could have made is split in
-    proportion to what they are still owed. Returns (deposit, payout, share) rows."""
+    have made it (``avail``: what the deposits linked by a candidate set left of it; a Sinkhorn iteration). The
+    allocation closest to the prior under those totals: a payout that only one deposit could have made goes to
+    it; a payout that alone pays a deposit back at a fee in range (``V x (1 - fee_max) .. V x (1 - fee_min)``)
+    goes to that deposit first (prior odds :data:`SINGLE_FIT_ODDS`: an order paid in one payout; by chance a
+    given payout seldom hits a deposit's narrow band); a payout many could have made is split in proportion to
+    what they are still owed. Returns (deposit, payout, share) rows."""
     ph_sorted = ph[order]
     ds, ps = [], []
     for d in amb:
@@ -212,7 +216,10 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
     p_e = np.concatenate(ps) if ps else np.zeros(0, np.int64)
     if not len(d_e):
         return d_e, p_e, np.zeros(0)
+    # the prior: a payout that alone pays the deposit back (V x (1 - fee) for a fee in range) is the deposit's
+    # before any share of the others (odds SINGLE_FIT_ODDS : 1); every other pair is equally likely
     x = np.ones(len(d_e))
+    x[pv[p_e] >= dv[d_e] * (1.0 - fee_max)] += SINGLE_FIT_ODDS
     cap = dv.astype(np.float64) * (1.0 - (fee_min + fee_max) / 2)
     if known is not None:
         cap = np.maximum(cap - known, 0.0)  # what its same-wallet payouts did not pay back yet
@@ -429,12 +436,18 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
     for t in range(n_tx):
         spends = False
         dmin = max_depth + 1
+        n_mix = 0
         for i in range(tx_in[t], tx_in[t + 1]):
             o = in_output[i]
             if o >= 0 and mix_out[o]:
                 spends = True
+                n_mix += 1
                 if depth[o] < dmin:
                     dmin = depth[o]
+        # a custodial mixer spends its own reserve: a transaction whose inputs are mostly others' (a CoinJoin,
+        # a customer spending a payout taken for the reserve's change with coins of their own) is not its spend
+        if 2 * n_mix < tx_in[t + 1] - tx_in[t]:
+            spends = False
         o0, o1 = tx_out[t], tx_out[t + 1]
         if not spends:
             for o in range(o0, o1):
@@ -451,7 +464,7 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
                 kind[o] = 3
                 n_known += 1
         n = o1 - o0
-        if n_known == 0 and n == 2 and out_addr[o0] >= 0 and out_addr[o0 + 1] >= 0 and dmin < max_depth:
+        if n_known == 0 and n == 2 and out_addr[o0] >= 0 and out_addr[o0 + 1] >= 0:
             # the reserve's change: the output of the inputs' script type when only one is; else the larger
             it = np.int8(-1)
             same = True
@@ -471,10 +484,12 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
                 c = o0 if m0 else o0 + 1
             else:
                 c = o0 if out_value[o0] >= out_value[o0 + 1] else o0 + 1
-            mix_out[c] = True
             kind[c] = 3
-            depth[c] = dmin + 1
-            wide[out_addr[c]] = True
+            if dmin < max_depth:
+                mix_out[c] = True
+                depth[c] = dmin + 1
+                wide[out_addr[c]] = True
+            # else: too many inferred changes in a row to follow it on, but still the change, not a payout
         elif n_known == 0 and n == 1 and tx_in[t + 1] - tx_in[t] >= 3 and out_addr[o0] >= 0:
             mix_out[o0] = True  # a consolidation into a new reserve address
             kind[o0] = 3
