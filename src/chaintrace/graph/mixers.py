@@ -173,6 +173,8 @@ def mixer_links(ws: Workspace, mixer=None, *, clusters: bool = True, **params) -
     else:
         mask, who = mixer_address_mask(ws, g, mixer, clusters)
     dep, pay, L = flows_and_links(g, mask, p, wallet=wallets(ws, g, mask) if clusters else None)
+    if L.calibration and L.calibration["calibrated"]:
+        p = {**p, **{k: L.calibration[k] for k in CALIBRATED}}  # the window the links were made with
     ot = np.asarray(g.out_tx)
     tx_out = np.asarray(g.tx_out)
     v = np.asarray(g.out_value)
