@@ -375,7 +375,9 @@ mixer itself (`calibrate`: the implied fees of all deposit-payout pairs peak at 
 seeds 201-505 calibrated, the rest keep the defaults). Checked and not the cause: the fee and delay windows
 alone (the "known" rows before this round: 0.669/0.835), the mixer's deposits (all but 0-3 found), the true
 payouts given outright (0.570/0.796: the linking, not the payout set, lost the value). Rejected: a prior for
-payouts that pay a deposit back in two (better on 401-405, worse on 601-605 and 701-705). What is left: seeds
+payouts that pay a deposit back in two (better on 401-405, worse on 601-605 and 701-705); a one-payout fit as
+a hard rule and deposits' paybacks as upper bounds only in the flow (each gained on some sets and lost on
+701-705). What is left: seeds
 where innocent customers deposit as much as the launderer (401, 402: rich users of 10-220 BTC around the
 launderer's 6-40 BTC) stay at recall+mix 0.02-0.25; amounts and delays alone cannot tell those orders apart.
 Seeds: the diagnosis was made on 201-205; 301-305, 401-405 and 501-505 were scored after each change (the
