@@ -382,9 +382,11 @@ where innocent customers deposit as much as the launderer (401, 402: rich users 
 launderer's 6-40 BTC) stay at recall+mix 0.02-0.25; amounts and delays alone cannot tell those orders apart.
 Seeds: the diagnosis was made on 201-205; 301-305, 401-405 and 501-505 were scored after each change (the
 variants were compared on them too, so they are no longer unseen); 601-605 and 701-705 were made for the final
-check (and used to reject the three variants above, so they are not unseen either). The same call before this round (commit 3863d2c, fifo,
+check (and used to reject the three variants above, so they are not unseen either); 801-805 and 901-905 were
+made afterwards and run once, with the final code, for this section: the only sets nobody looked at. The same call before this round (commit 3863d2c, fifo,
 defaults), recall+mix / precision: 201-205 0.561/0.796, 301-305 0.652/0.886, 401-405 0.540/0.781, 501-505
-0.604/0.821, 601-605 0.665/0.801, 701-705 0.699/0.886.
+0.604/0.821, 601-605 0.665/0.801, 701-705 0.699/0.886, 801-805 0.666/0.897,
+901-905 0.725/0.903.
 
 Real mixes (WWW'21 ground truth, `MixingRecord.md`: amounts and times only; the services' other payouts are not
 in the data, so only the rule's window can be checked, not the precision of links): {real['admitted'] if real else 0}
