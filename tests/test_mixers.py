@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from chaintrace.detect.mixers import link_deposits, linked_amounts, mixer_flows
+from chaintrace.detect.mixers import calibrate, link_deposits, linked_amounts, mixer_flows
 
 BTC = 100_000_000
 
@@ -76,6 +76,79 @@ def test_too_many_candidate_sets_fall_back_to_the_window_share():
     assert set(L.rule.tolist()) == {2}
     inwin = pv[pv <= BTC * (1 - 0.005)]
     assert L.confidence[0] == pytest.approx(min(1.0, BTC * (1 - 0.0275) / inwin.sum()))
+
+
+def test_a_payout_that_alone_pays_a_deposit_back_goes_to_it_before_any_share():
+    # two ambiguous deposits (max_sets=1): A of 1 BTC, B of 2 BTC; 0.9725 BTC alone pays A back (2.75%), and B
+    # could have made it too (one of its parts); the flow gives it to A, B takes the others
+    pv = [97_250_000, 50_000_000, 48_000_000, 50_000_000, 46_000_000]
+    L = _links([BTC, 2 * BTC], [100, 100], pv, [110, 111, 112, 113, 114], max_sets=1)
+    assert L.status.tolist() == [2, 2] and set(L.rule.tolist()) == {2}
+    conf = {(int(d), int(p)): c for d, p, c in zip(L.dep, L.pay, L.confidence)}
+    assert conf[(0, 0)] > 0.95 and conf.get((1, 0), 0.0) < 0.05  # without the prior: 0.33 and 0.67
+    # value is still shared out at most once per payout, and B is paid from the rest
+    assert all(np.bincount(L.pay, weights=L.confidence) <= 1 + 1e-9)
+    assert sum(c * pv[p] for (d, p), c in conf.items() if d == 1) > BTC
+
+
+def test_a_coinjoin_spending_one_mixer_output_is_not_the_mixers_spend():
+    # tx0 (no inputs here): out 0 to mixer address 1 (a deposit), outs 1-3 to others; tx1 spends outs 0-3 (one
+    # mixer coin among four) into outs 4-7: someone else's transaction (a CoinJoin), not four payouts
+    tx_in = np.array([0, 0, 4])
+    tx_out = np.array([0, 4, 8])
+    in_output = np.array([0, 1, 2, 3])
+    out_addr = np.array([1, 11, 12, 13, 20, 21, 22, 23])
+    out_value = np.full(8, 10_000_000)
+    mask = np.zeros(30, bool)
+    mask[1] = True
+    dep, pay, _ = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, np.zeros(8, np.int8), mask)
+    assert dep.tolist() == [0] and pay.tolist() == []
+    # the mixer's own spend of the same coin (alone, or with more of its coins than others') pays out
+    dep, pay, _ = mixer_flows(np.array([0, 0, 1]), np.array([0, 4, 5]), np.array([0]), out_addr[:5],
+                              out_value[:5], np.zeros(5, np.int8), mask)
+    assert pay.tolist() == [4]
+
+
+def _orders(rng, n, fee_lo, fee_hi, delay_lo, delay_hi, noise):
+    """n one-payout orders at a fee in fee_lo..fee_hi and a delay in delay_lo..delay_hi over 400 blocks, and
+    `noise` payouts of unrelated amounts at random heights."""
+    dv = rng.integers(BTC // 100, 10 * BTC, n)
+    dh = rng.integers(0, 400, n)
+    pv = np.concatenate([(dv * (1 - rng.uniform(fee_lo, fee_hi, n))).astype(np.int64),
+                         rng.integers(BTC // 100, 10 * BTC, noise)])
+    ph = np.concatenate([dh + rng.integers(delay_lo, delay_hi + 1, n), rng.integers(0, 480, noise)])
+    return dv, dh, pv, ph
+
+
+def test_calibration_measures_the_mixers_own_fee_and_delay():
+    rng = np.random.default_rng(5)
+    # a 4-5% mixer (outside the 0.5-5% default's middle) paying 10-40 blocks later, among as many chance payouts
+    c = calibrate(*_orders(rng, 120, 0.04, 0.05, 10, 40, 120))
+    assert c["calibrated"] and c["evidence"]["excess_pairs"] >= 8
+    assert c["fee_min"] <= 0.04 and c["fee_max"] >= 0.05 and c["fee_max"] - c["fee_min"] <= 0.025
+    assert 40 <= c["delay_max"] <= 72 and c["delay_min"] == 1
+    # the same call is deterministic
+    assert calibrate(*_orders(np.random.default_rng(5), 120, 0.04, 0.05, 10, 40, 120)) == c
+
+
+def test_calibration_keeps_the_given_window_without_a_significant_peak():
+    rng = np.random.default_rng(6)
+    dv, dh, pv, ph = _orders(rng, 0, 0.01, 0.02, 1, 10, 300)  # chance payouts only
+    dv = rng.integers(BTC // 100, 10 * BTC, 150)
+    dh = rng.integers(0, 400, 150)
+    c = calibrate(dv, dh, pv, ph)
+    assert not c["calibrated"] and c["reason"]
+    assert (c["fee_min"], c["fee_max"], c["delay_min"], c["delay_max"]) == (0.005, 0.05, 1, 144)
+    assert not calibrate([], [], [], [])["calibrated"]
+
+
+def test_given_fee_or_delay_bounds_turn_calibration_off():
+    from chaintrace.graph.mixers import check_params
+
+    assert check_params({})["calibrate"] is True
+    assert check_params({"delay_max": 73})["calibrate"] is False
+    assert check_params({"fee_min": 0.01, "calibrate": True})["calibrate"] is True
+    assert check_params({"max_parts": 3})["calibrate"] is True
 
 
 def test_linked_amounts_are_exact_and_capped():
@@ -192,6 +265,49 @@ def test_trace_through_a_simulated_mixer_with_and_without_linking(mixed):
 
     assert "PROBABILISTIC" in to_text(on) and "PROBABILISTIC" not in to_text(off)
     assert "Probabilistic: through custodial mixers" in render_html([on])
+
+
+@pytest.fixture(scope="module")
+def mixed_large(tmp_path_factory):
+    """A 20,000-transaction mixer-scenario chain (seed 201): enough orders for the mixer's fee to show."""
+    from chaintrace import Workspace
+    from chaintrace.chains.btc import ingest_block_files
+    from chaintrace.graph.cluster import ClusterConfig, build_clusters
+    from chaintrace.intel import load_tags
+    from chaintrace.sim import load_truth, simulate_btc
+
+    d = tmp_path_factory.mktemp("mix-large")
+    sim = d / "sim"
+    simulate_btc(sim, txs=20_000, seed=201, scenario="mixer", network="main", overwrite=True)
+    ws = Workspace(d / "ws")
+    ingest_block_files(ws, [sim], pow_rules="target-only")
+    build_clusters(ws, ClusterConfig.parse(activation_heights=False), tags=load_tags(None, "btc", [sim / "tags.yaml"]))
+    return sim, ws, load_truth(sim)
+
+
+def test_trace_through_a_calibrated_mixer_reaches_the_cash_outs(mixed_large):
+    from chaintrace.app.evaluate import incident_seeds, score, sink_entities
+    from chaintrace.trace import trace
+    from chaintrace.trace.report import check_invariant
+
+    sim, ws, truth = mixed_large
+    inc = truth["incidents"][0]
+    r = trace(ws, incident_seeds(inc), policy="fifo", tags=[sim / "tags.yaml"], registry=False, clusters=True,
+              through_mixers=True)
+    check_invariant(r)
+    m = r.probabilistic["mixers"][0]
+    cal = m["calibration"]
+    fee = truth["mixer"]["fee_rate"]
+    # the mixer's own fee measured from its flows: the band holds the mixer's rate and is narrower than the default
+    assert cal["calibrated"] and cal["fee_min"] <= fee <= cal["fee_max"] and cal["fee_max"] - cal["fee_min"] < 0.045
+    assert int(m["traced_in"]) == int(m["linked_out"]) + int(m["held"])
+    s = score(r, inc, sink_entities(sim, r))
+    assert s["recall_all"] >= 0.6 and s["precision"] >= 0.85, s  # seed 201: 0.72 / 0.93 (0.74 / 0.94 before)
+    # bounds given: no calibration, the given window is used
+    r2 = trace(ws, incident_seeds(inc), policy="fifo", tags=[sim / "tags.yaml"], registry=False, clusters=True,
+               through_mixers=True, mixer_params={"delay_max": 73})
+    assert r2.probabilistic["mixers"][0]["calibration"] is None
+    assert r2.probabilistic["params"]["calibrate"] is False
 
 
 def test_detect_mixer_links_cli_and_trace_cli(mixed):

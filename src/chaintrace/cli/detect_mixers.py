@@ -51,7 +51,10 @@ def mixer_links_cmd(ws, address, all_, limit, fmt, params, mix) -> None:
     console.print(f"mixer {', '.join(m['mixer'])} ({m['addresses']} address(es){', with clusters' if m['via_cluster'] else ''}): "
                   f"{res['deposits']} deposits, {res['payouts']} payouts over {res['data']['transactions']} "
                   f"transactions (store commit {res['data']['commit']})")
-    console.print(f"fee {p['fee_min']:.2%}-{p['fee_max']:.2%}, delay {p['delay_min']}-{p['delay_max']} blocks, "
+    cal = res.get("calibration") or {}
+    how = " (measured from the mixer: calibrated)" if cal.get("calibrated") else \
+        (f" (defaults: {cal['reason']})" if cal.get("reason") else "")
+    console.print(f"fee {p['fee_min']:.2%}-{p['fee_max']:.2%}, delay {p['delay_min']}-{p['delay_max']} blocks{how}, "
                   f"up to {p['max_parts']} payouts per deposit: {res['deposits_linked']} deposits linked, "
                   f"{res['deposits_ambiguous']} ambiguous, {res['deposits_unlinked']} unlinked; "
                   f"{len(res['links'])} candidate link(s) (probabilistic)")

@@ -22,6 +22,10 @@ Defaults: fees 0.5-5% (Blender advertised a random 0.6-3%, the Bitmix.biz mixes 
 paid 4-6%, ChipMixer took nothing on the chips themselves); delays 1-144 blocks (up to a day: Blender let the
 customer pick up to 24 h; the ground truth's payouts came 3 h to 2 days later). See docs/detection.md.
 
+:func:`calibrate` measures a mixer's own fee range and longest delay from its deposits and payouts (the
+implied fees of all pairs pile up at its real fee over a flat background of chance pairs); the callers
+(:func:`chaintrace.graph.mixers.flows_and_links`) link with the measured window when the peak is significant.
+
 Pure functions over numpy arrays (dense ids in, arrays out); :func:`chaintrace.graph.mixers.mixer_links`
 finds a mixer's deposits and payouts in the store and resolves txids and addresses.
 """
@@ -35,6 +39,7 @@ import numpy as np
 
 DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "delay_max": 144, "max_parts": 5,
                              "max_sets": 64, "budget": 100_000}
+SINGLE_FIT_ODDS = 10_000.0  # window flow: prior odds of a payout that alone pays a deposit back at the fee
 STATUS = ("linked", "unlinked", "ambiguous")
 RULES = ("single", "split", "window", "same_wallet")
 
@@ -57,6 +62,7 @@ class Links:
     fee: np.ndarray
     status: np.ndarray
     n_sets: np.ndarray
+    calibration: dict | None = None  # set by the callers that calibrated the window (:func:`calibrate`)
 
 
 @nb.njit(cache=True)
@@ -191,9 +197,12 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
     their delay window, not above ``V * (1 - fee_min)``) by iterative proportional fitting: the share
     ``a[d, p]`` of payout p that came from deposit d is scaled in turns so that every deposit is paid back
     ``V * (1 - mean fee)`` in value and every payout is shared out exactly once among the deposits that could
-    have made it (``avail``: what the deposits linked by a candidate set left of it; a Sinkhorn iteration). The maximum-entropy allocation under those totals: a
-    payout that only one deposit could have made goes to it; a payout many could have made is split in
-    proportion to what they are still owed. Returns (deposit, payout, share) rows."""
+    have made it (``avail``: what the deposits linked by a candidate set left of it; a Sinkhorn iteration). The
+    allocation closest to the prior under those totals: a payout that only one deposit could have made goes to
+    it; a payout that alone pays a deposit back at a fee in range (``V x (1 - fee_max) .. V x (1 - fee_min)``)
+    goes to that deposit first (prior odds :data:`SINGLE_FIT_ODDS`: an order paid in one payout; by chance a
+    given payout seldom hits a deposit's narrow band); a payout many could have made is split in proportion to
+    what they are still owed. Returns (deposit, payout, share) rows."""
     ph_sorted = ph[order]
     ds, ps = [], []
     for d in amb:
@@ -207,7 +216,10 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
     p_e = np.concatenate(ps) if ps else np.zeros(0, np.int64)
     if not len(d_e):
         return d_e, p_e, np.zeros(0)
+    # the prior: a payout that alone pays the deposit back (V x (1 - fee) for a fee in range) is the deposit's
+    # before any share of the others (odds SINGLE_FIT_ODDS : 1); every other pair is equally likely
     x = np.ones(len(d_e))
+    x[pv[p_e] >= dv[d_e] * (1.0 - fee_max)] += SINGLE_FIT_ODDS
     cap = dv.astype(np.float64) * (1.0 - (fee_min + fee_max) / 2)
     if known is not None:
         cap = np.maximum(cap - known, 0.0)  # what its same-wallet payouts did not pay back yet
@@ -223,6 +235,90 @@ def _window_flow(amb, dv, dh, pv, ph, order, avail, fee_min, fee_max, delay_min,
     got = np.bincount(d_e, weights=x * val, minlength=len(dv))
     x *= np.minimum(1.0, cap[d_e] / np.maximum(got[d_e], 1e-9))
     return d_e, p_e, np.clip(x, 0.0, 1.0)
+
+
+CALIBRATE: dict[str, Any] = {"fee_bin": 0.0025, "fee_search": 0.10, "z": 2.0, "min_excess": 8, "delay_bin": 8,
+                              "delay_z": 2.0, "margin_bins": 2,
+                              "peak_z": 4.0}
+
+
+def calibrate(dep_value, dep_height, pay_value, pay_height, *, fee_min: float = DEFAULTS["fee_min"],
+              fee_max: float = DEFAULTS["fee_max"], delay_min: int = DEFAULTS["delay_min"],
+              delay_max: int = DEFAULTS["delay_max"]) -> dict:
+    """The mixer's own fee range and longest delay, measured from its deposits and payouts (self-calibration).
+
+    Every (deposit, payout) pair in the search window ``delay_min .. delay_max`` implies a fee ``1 - payout /
+    deposit``; over ``0 .. CALIBRATE["fee_search"]`` (0-10%) these fees pile up where the mixer's real fee is
+    (the orders paid in one payout) over a flat background of chance pairs; equal implied fees (equal
+    amounts) count once. The histogram (bins of ``fee_bin``) gives the background (the median bin) and the
+    peak (the highest 3-bin sum); the band is the peak's bins whose count exceeds the background by ``z``
+    standard deviations (Poisson), widened by ``margin_bins`` bins on each side. It is used only when its
+    excess over the background is at least ``min_excess`` pairs and ``peak_z`` standard deviations (else the
+    given window stays: ``calibrated`` false, with the ``reason``). The delay: per ``delay_bin`` blocks, the
+    band's pairs minus the pairs outside it (the chance background, scaled to the band's width); past the
+    real delays their running sum only wanders around its top, so ``delay_max`` becomes the end of the first
+    bin within ``delay_z`` standard deviations (one bin's noise) of the top, plus one bin, never beyond the
+    given one. Returns fee_min, fee_max, delay_min, delay_max, ``calibrated`` and the ``evidence`` (pairs,
+    background, peak, excess). Deterministic; pure numpy."""
+    c = CALIBRATE
+    dv = np.asarray(dep_value, np.float64)
+    dh = np.asarray(dep_height, np.int64)
+    pv = np.asarray(pay_value, np.float64)
+    ph = np.asarray(pay_height, np.int64)
+    out: dict[str, Any] = {"fee_min": float(fee_min), "fee_max": float(fee_max), "delay_min": int(delay_min),
+                           "delay_max": int(delay_max), "calibrated": False}
+    order = np.argsort(ph, kind="stable")
+    hs = ph[order]
+    fees, delays = [], []
+    for d in range(len(dv)):
+        a, b = np.searchsorted(hs, dh[d] + delay_min), np.searchsorted(hs, dh[d] + delay_max, "right")
+        f = 1.0 - pv[order[a:b]] / max(dv[d], 1.0)
+        ok = (f >= 0) & (f < c["fee_search"])
+        fees.append(f[ok])
+        delays.append(hs[a:b][ok] - dh[d])
+    f_all = np.concatenate(fees) if fees else np.zeros(0)
+    d_all = np.concatenate(delays) if delays else np.zeros(0, np.int64)
+    # equal amounts (round deposits, equal payouts) repeat one implied fee many times: count each fee once
+    f_all, first = np.unique(f_all, return_index=True)
+    d_all = d_all[first]
+    n_bins = int(round(c["fee_search"] / c["fee_bin"]))
+    hist = np.histogram(f_all, bins=n_bins, range=(0.0, c["fee_search"]))[0]
+    bg = float(np.median(hist)) if len(f_all) else 0.0
+    out["evidence"] = {"pairs": int(len(f_all)), "background_per_bin": bg}
+    if len(f_all) == 0:
+        out["reason"] = "no deposit-payout pair in the search window"
+        return out
+    c3 = np.convolve(hist, np.ones(3), "same")
+    k = int(np.argmax(c3))
+    k = max(range(max(0, k - 1), min(n_bins, k + 2)), key=lambda i: (hist[i], -i))  # the peak bin itself
+    thr = bg + c["z"] * np.sqrt(max(bg, 1.0))
+    lo = hi = k
+    while lo > 0 and hist[lo - 1] > thr:
+        lo -= 1
+    while hi < n_bins - 1 and hist[hi + 1] > thr:
+        hi += 1
+    excess = float(hist[lo:hi + 1].sum() - bg * (hi - lo + 1))
+    out["evidence"].update(peak=[round(lo * c["fee_bin"], 5), round((hi + 1) * c["fee_bin"], 5)],
+                           excess_pairs=round(excess, 1))
+    if hist[k] <= thr or excess < max(c["min_excess"], c["peak_z"] * np.sqrt(max(bg, 1.0) * (hi - lo + 1))):
+        out["reason"] = "no significant fee peak over the chance pairs"
+        return out
+    m = c["margin_bins"]
+    f_lo, f_hi = max(0.0, (lo - m) * c["fee_bin"]), (hi + 1 + m) * c["fee_bin"]
+    inb = (f_all >= f_lo) & (f_all < f_hi)
+    edges = np.arange(delay_min, delay_max + c["delay_bin"], c["delay_bin"])
+    h_in = np.histogram(d_all[inb], bins=edges)[0].astype(np.float64)
+    h_out = np.histogram(d_all[~inb], bins=edges)[0].astype(np.float64)
+    scale = (f_hi - f_lo) / max(c["fee_search"] - (f_hi - f_lo), 1e-9)
+    cum = np.cumsum(h_in - scale * h_out)  # the band's pairs beyond chance, up to each bin's end
+    if len(cum) and cum.max() > 0:
+        # past the longest real delay only chance pairs remain: the sum wanders around its top; the end is the
+        # first bin within `delay_z` standard deviations (one bin's Poisson noise) of that top
+        tol = c["delay_z"] * np.sqrt(np.mean(h_in + scale * scale * h_out))
+        j = int(np.argmax(cum >= cum.max() - tol))
+        out["delay_max"] = int(min(delay_max, edges[min(j + 2, len(edges) - 1)]))
+    out.update(fee_min=round(f_lo, 5), fee_max=round(f_hi, 5), calibrated=True)
+    return out
 
 
 def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: float = DEFAULTS["fee_min"],
@@ -340,12 +436,18 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
     for t in range(n_tx):
         spends = False
         dmin = max_depth + 1
+        n_mix = 0
         for i in range(tx_in[t], tx_in[t + 1]):
             o = in_output[i]
             if o >= 0 and mix_out[o]:
                 spends = True
+                n_mix += 1
                 if depth[o] < dmin:
                     dmin = depth[o]
+        # a custodial mixer spends its own reserve: a transaction whose inputs are mostly others' (a CoinJoin,
+        # a customer spending a payout taken for the reserve's change with coins of their own) is not its spend
+        if 2 * n_mix < tx_in[t + 1] - tx_in[t]:
+            spends = False
         o0, o1 = tx_out[t], tx_out[t + 1]
         if not spends:
             for o in range(o0, o1):
@@ -362,7 +464,7 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
                 kind[o] = 3
                 n_known += 1
         n = o1 - o0
-        if n_known == 0 and n == 2 and out_addr[o0] >= 0 and out_addr[o0 + 1] >= 0 and dmin < max_depth:
+        if n_known == 0 and n == 2 and out_addr[o0] >= 0 and out_addr[o0 + 1] >= 0:
             # the reserve's change: the output of the inputs' script type when only one is; else the larger
             it = np.int8(-1)
             same = True
@@ -382,10 +484,12 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
                 c = o0 if m0 else o0 + 1
             else:
                 c = o0 if out_value[o0] >= out_value[o0 + 1] else o0 + 1
-            mix_out[c] = True
             kind[c] = 3
-            depth[c] = dmin + 1
-            wide[out_addr[c]] = True
+            if dmin < max_depth:
+                mix_out[c] = True
+                depth[c] = dmin + 1
+                wide[out_addr[c]] = True
+            # else: too many inferred changes in a row to follow it on, but still the change, not a payout
         elif n_known == 0 and n == 1 and tx_in[t + 1] - tx_in[t] >= 3 and out_addr[o0] >= 0:
             mix_out[o0] = True  # a consolidation into a new reserve address
             kind[o0] = 3

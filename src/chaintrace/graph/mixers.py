@@ -109,6 +109,12 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
     h = np.asarray(g.tx_height)
     ot = np.asarray(g.out_tx)
     dh, ph = h[ot[dep]], h[ot[pay]]
+    v = np.asarray(g.out_value)
+    cal = None
+    if params.get("calibrate"):
+        # the mixer's own fee range and delay, measured over all its deposits and payouts (not just the window)
+        cal = M.calibrate(v[dep], dh, v[pay], ph, **{k: params[k] for k in CALIBRATED})
+        params = {**params, **{k: cal[k] for k in CALIBRATED}}
     if heights is not None:
         lo, hi = heights
         dmax = int(params["delay_max"])
@@ -117,7 +123,6 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
         kd = (dh >= lo - 2 * dmax) & (dh <= hi + dmax)
         kp = (ph >= lo - dmax) & (ph <= hi + 2 * dmax)
         dep, dh, pay, ph = dep[kd], dh[kd], pay[kp], ph[kp]
-    v = np.asarray(g.out_value)
     dw = pw = None
     if wallet is not None:
         dw = _funder_wallet(g, dep, wallet)
@@ -125,11 +130,20 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
         pw = np.where(pa >= 0, wallet[np.maximum(pa, 0)], -1)
     links = M.link_deposits(v[dep], dh, v[pay], ph, dep_wallet=dw, pay_wallet=pw,
                             **{k: params[k] for k in M.DEFAULTS})
+    links.calibration = cal
     return dep, pay, links
 
 
+CALIBRATED = ("fee_min", "fee_max", "delay_min", "delay_max")
+
+
 def check_params(p: dict) -> dict:
+    """The linking parameters with defaults filled in; ``calibrate`` (the fee range and delay measured from the
+    mixer itself, :func:`chaintrace.detect.mixers.calibrate`) is on unless a fee or delay bound is given (or
+    ``calibrate`` is given false): the defaults are then the range the calibration searches."""
     out: dict[str, Any] = {k: p.get(k) if p.get(k) is not None else d for k, d in M.DEFAULTS.items()}
+    cal = p.get("calibrate")
+    out["calibrate"] = bool(cal) if cal is not None else all(p.get(k) is None for k in CALIBRATED)
     if not 0.0 <= out["fee_min"] <= out["fee_max"] < 1.0:
         raise UserError(f"--fee-min/--fee-max {out['fee_min']}..{out['fee_max']}: fees are fractions, "
                         "0 <= min <= max < 1")
@@ -159,6 +173,8 @@ def mixer_links(ws: Workspace, mixer=None, *, clusters: bool = True, **params) -
     else:
         mask, who = mixer_address_mask(ws, g, mixer, clusters)
     dep, pay, L = flows_and_links(g, mask, p, wallet=wallets(ws, g, mask) if clusters else None)
+    if L.calibration and L.calibration["calibrated"]:
+        p = {**p, **{k: L.calibration[k] for k in CALIBRATED}}  # the window the links were made with
     ot = np.asarray(g.out_tx)
     tx_out = np.asarray(g.tx_out)
     v = np.asarray(g.out_value)
@@ -181,7 +197,8 @@ def mixer_links(ws: Workspace, mixer=None, *, clusters: bool = True, **params) -
                      "implied_fee": None if np.isnan(L.fee[k]) else round(float(L.fee[k]), 5),
                      "candidate_sets": int(L.n_sets[L.dep[k]])})
     st = np.bincount(L.status, minlength=3) if len(L.status) else np.zeros(3, np.int64)
-    return {"mixer": who, "params": p, "deposits": int(len(dep)), "payouts": int(len(pay)),
+    return {"mixer": who, "params": p, "calibration": L.calibration, "deposits": int(len(dep)),
+            "payouts": int(len(pay)),
             "deposits_linked": int(st[0]), "deposits_unlinked": int(st[1]), "deposits_ambiguous": int(st[2]),
             "links": rows, "probabilistic": True,
             "data": {"commit": int(g.commit), "transactions": int(g.n_tx)},

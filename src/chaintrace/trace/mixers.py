@@ -172,7 +172,7 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
             "deposits_matched": int(hit.sum()), "deposits_linked": int((st == 0).sum()),
             "deposits_unlinked": int((st == 1).sum()), "deposits_ambiguous": int((st == 2).sum()),
             "mixer_deposits": int(len(dep)), "mixer_payouts": int(len(pay)),
-            "detected": sinks.detected_mixers.get(e),
+            "detected": sinks.detected_mixers.get(e), "calibration": L.calibration,
             "linked_out": 0, "held": 0, "_linked": int(per_pay.sum()), "_e": e})
     pay_out = np.concatenate(all_pay) if all_pay else np.zeros(0, np.int64)
     linked = np.concatenate(all_linked) if all_linked else np.zeros(0, np.int64)
