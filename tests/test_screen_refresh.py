@@ -18,7 +18,7 @@ from chaintrace.sim import simulate_btc
 from chaintrace.store.workspace import Workspace
 
 META_KEYS = ("groups", "addresses", "baked_direct", "txids", "seed_digests", "stop_digest", "sources_digest",
-             "chain_prefix", "registry_ids")
+             "chain_prefix", "registry_ids", "facts", "baked_facts")
 
 
 def _first_blocks(src, dst, n: int) -> None:
