@@ -308,7 +308,10 @@ _gc_was_on = False
 def gc_paused():
     """No cyclic garbage collection inside (nestable, across threads): building 100,000 small answers,
     rows or summaries would otherwise trigger full collections that walk every object of the results and
-    the snapshot, for no garbage (these structures hold no cycles)."""
+    the snapshot, for no garbage (these structures hold no cycles). The allocations stay counted: a batch's
+    answers that are freed before the next collection (a served request's, once its body is written; a
+    library caller's previous batch, replaced by the next) are never walked at all; answers kept are walked
+    once by the next young-generation collection, in the caller's time."""
     global _gc_depth, _gc_was_on
     with _gc_lock:
         if _gc_depth == 0:
@@ -563,11 +566,12 @@ class Screener:
 
     def addresses(self, subjects: list[str]) -> dict:
         snap = self.snapshot()
-        results = screen_address_batch(snap, subjects)
-        self.log.note_results(snap, results)
-        if not self._watch:
-            self._flush_log_soon()
-        return {"results": results, "data_version": snap.data_version}
+        with gc_paused():  # to the return: a caller that drops its previous answers frees them with no pass
+            results = screen_address_batch(snap, subjects)
+            self.log.note_results(snap, results)
+            if not self._watch:
+                self._flush_log_soon()
+            return {"results": results, "data_version": snap.data_version}
 
     def _flush_log_soon(self) -> None:
         """Write the screened-address log in a background thread (a 100,000-address batch takes about a
