@@ -52,7 +52,7 @@ def bake(index, sources, config, reuse=None) -> tuple[np.ndarray, np.ndarray]:
 
 def assemble(index, row: int, subject: str, warnings: list[str]) -> dict:
     """The result of exposed address `row` for `subject` (as given), with the snapshot's `warnings` appended."""
-    off = index.arrays["ans_off"]
+    off = index.ans_off if index.ans_off is not None else index.arrays["ans_off"]
     r = orjson.loads(index.blob[int(off[row]):int(off[row + 1])])
     r["subject"] = subject
     if warnings:

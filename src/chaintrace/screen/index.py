@@ -111,6 +111,7 @@ class ExposureIndex:
         self.f_key = a["f_out"].astype(np.int64) * self._ng + a["f_group"].astype(np.int64) * 2 + a["f_dir"]
         # precomputed answers (absent while the index itself is being built)
         self.blob = memoryview(a["ans_blob"]) if "ans_blob" in a else None
+        self.ans_off = a["ans_off"].tolist() if "ans_off" in a else None  # a list: one probe per answer of a batch
         # address key -> row of its precomputed answer (exposed addresses, then the other registry hits)
         self.ans_row = dict(self.addr_row)
         self.known: set[str] = set()  # keys known to be in the chain data (a shortcut of seen())

@@ -363,6 +363,8 @@ def screen_address_batch(snap: Snapshot, subjects: list[str]) -> list[dict]:
 
 
 def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list[bool], out: list[dict]) -> None:
+    import orjson
+
     from chaintrace.screen.answers import assemble
 
     idx = snap.index
@@ -375,6 +377,7 @@ def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list
     # the answer is the canned one holding the expanded facts (facts_answer, inlined: a batch holds 10**4 of them)
     plain = baked and idx.fact_table.informational and idx.x_off is not None and idx.x_blob is not None
     x_off, x_blob, expand = idx.x_off, idx.x_blob, idx.fact_table.expand
+    ans_off, blob, loads = idx.ans_off, idx.blob, orjson.loads
     for s, k, sn in zip(subjects, keys, seen):
         if k == s:
             row = rows.get(k)
@@ -397,7 +400,14 @@ def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list
                             out.append(facts_answer(snap, s, facts, warnings))
                             continue
             elif baked:
-                out.append(assemble(idx, row, s, warnings))
+                if ans_off is None:
+                    out.append(assemble(idx, row, s, warnings))
+                    continue
+                r = loads(blob[ans_off[row]:ans_off[row + 1]])  # answers.assemble, inlined
+                r["subject"] = s
+                if warnings:
+                    r["warnings"] = r["warnings"] + warnings
+                out.append(r)
                 continue
         out.append(screen_one_address(snap, s))
 
