@@ -113,8 +113,6 @@ def _pairs(keys: list[np.ndarray], value: np.ndarray, tx: np.ndarray):
 
 def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], txid: Callable[[int], str],
               examples: dict[int, list[str]], mixers: list[dict] | None = None) -> None:
-    from chaintrace.detect.services import KINDS
-
     n_addr = int(g.n_addresses)
     row_of = np.full(n_addr + 1, -1, np.int64)
     row_of[det.address] = np.arange(len(det))
@@ -170,12 +168,11 @@ def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], 
     full: dict[int, dict] = {}
     brief: dict[int, dict] = {}
     head: dict[int, tuple] = {}
-    for i in range(len(det)):
-        r = det.row(i)
-        kind = KINDS[int(det.kind[i])]
+    for i, (r, a) in enumerate(zip(det.rows(np.arange(len(det))), det.address.tolist())):  # column by column
+        kind = r["kind"]
         r["address"], r["hub"] = name(r["address"]), name(r["hub"])
         brief[i] = {k: r[k] for k in ("address", "kind", "confidence", "hub")}
-        r["txids"] = examples.get(int(det.address[i]), [])
+        r["txids"] = examples.get(int(a), [])
         full[i] = r
         head[i] = (f"unidentified {kind} {r['hub']}", severity(config, kind))
     for j, (a, r) in enumerate(mix_rows):
