@@ -153,6 +153,8 @@ def test_index_of_an_older_format_is_rebuilt_and_says_why(tmp_path):
     assert r["refreshed_from"] is None and f"another index format (this chaintrace writes format {FORMAT})" in \
         r["refresh_reason"] and f"screen-v{FORMAT - 1}-" in r["refresh_reason"]
     assert r["path"].rsplit("/", 1)[-1].startswith(PREFIX)
+    assert not list(index_root(ws).glob(f"screen-v{FORMAT - 1}-*"))  # the old format's directory is removed
+    assert list(index_root(ws).glob("graph-v*"))  # (other caches stay)
     snap = Screener(ws, cfg).snapshot()
     subjects = list(snap.index.meta["addresses"])[:50] + list(snap.index.meta["baked_facts"])[:50]
     assert orjson.dumps(screen_address_batch(snap, subjects * 2)) == orjson.dumps(

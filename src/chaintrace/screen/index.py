@@ -715,6 +715,21 @@ def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tupl
     olds = sorted((p for p in root.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
     for p in olds[:-2]:
         shutil.rmtree(p, ignore_errors=True)
+    _remove_other_formats(root, prefix)
+
+
+def _remove_other_formats(root: Path, prefix: str) -> None:
+    """Remove the index directories of the `prefix` family (``screen-v<N>-``, ``screen-eth-v<N>-``) written in
+    another index format: no version of this code reads them (an upgrade rebuilt them, saying so)."""
+    import re
+
+    m = re.match(r"^(.*-v)\d+-$", prefix)
+    if m is None:
+        return
+    family = re.compile(re.escape(m.group(1)) + r"\d+-")
+    for p in root.glob(f"{m.group(1)}*"):
+        if p.is_dir() and not p.name.startswith(prefix) and family.match(p.name):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _clean_stale(root: Path) -> None:
