@@ -123,6 +123,52 @@ def test_baked_answers_of_detected_addresses_equal_computed(peel):
     assert orjson.dumps(screen_address_batch(snap, batch)) == orjson.dumps(screen_address_batch(slow, batch))
 
 
+ROW_KEYS = ["category", "abuse", "entity", "actor", "type", "direction", "hops_min", "amount", "share", "severity",
+            "transfers", "detection", "value", "txids"]
+DET_KEYS = ["kind", "role", "confidence", "severity", "count", "evidence", "thresholds"]
+
+
+def test_facts_are_stored_once_per_service_and_detection_only_answers_assembled(peel):
+    """Index format 4: the service table holds each recognised service once, the addresses' facts name it; the
+    rows expand to the documented fields (in order) sharing the service's objects; addresses whose only facts
+    are detections have no precomputed answer bytes and are answered from the facts, equal to the computed
+    answer (one by one and in a batch)."""
+    ws, _, _ = peel
+    snap = Screener(ws).snapshot()
+    idx = snap.index
+    meta, a = idx.meta, idx.arrays
+    assert len(a["s_off"]) == meta["facts"]["n_services"] + 1 and meta["facts"]["n_services"] > 0
+    assert meta["facts"]["informational"] is True  # the default configuration gives detections no severity
+    facts = _facts(snap)
+    by_service: dict[tuple, object] = {}
+    expanded = 0
+    flows = snap.data_version["detections"]["flows"]
+    for k, f in facts.items():
+        expanded += len(orjson.dumps(f))
+        for e in f["exposures"]:
+            assert list(e) == ROW_KEYS, k
+            assert e["entity"] == f"unidentified {e['detection']['kind']} {e['detection']['hub']}"
+            if e["direction"] == "self":
+                assert e["detection"]["address"] == k and e["value"] is None and e["txids"] == []
+                continue
+            same = by_service.setdefault((e["detection"]["address"], e["direction"]), e["detection"])
+            assert same is e["detection"]  # one object per service, shared by its counterparties' rows
+        for d in f["detections"]:
+            assert list(d) == DET_KEYS and d["thresholds"] == flows[d["kind"]]
+    assert by_service and len(a["x_blob"]) < 0.4 * expanded  # compact: the shared parts are stored once
+    baked = set(meta["baked_facts"])
+    assert baked and not baked & set(idx.ans_row)  # no answer bytes for detection-only addresses
+    assert len(a["ans_off"]) == len(meta["addresses"]) + len(meta["baked_direct"]) + 1
+    slow = dataclasses.replace(snap, baked=False)
+    subjects = sorted(baked)[:300]
+    for s in subjects:
+        assert orjson.dumps(screen_one_address(snap, s)) == orjson.dumps(screen_one_address(slow, s)), s
+    batch = subjects + list(meta["addresses"])[:100] + subjects[:20]
+    got = screen_address_batch(snap, batch)
+    assert orjson.dumps(got) == orjson.dumps([screen_one_address(slow, s) for s in batch])
+    assert got[0]["exposures"] is not got[len(subjects)]["exposures"]  # answers do not share their lists
+
+
 def test_configured_severity_and_thresholds(peel):
     """`detections:` thresholds and `detected_<kind>` severities in the screening configuration."""
     ws, _, root = peel
@@ -156,6 +202,15 @@ def test_configured_severity_and_thresholds(peel):
     r = screen_one_address(snap, exch[0])
     row = next(e for e in r["exposures"] if e["detection"]["kind"] == "exchange")
     assert row["severity"] == "low" and row["counts"] is True and r["risk"] != "none"
+    # with severities the detection-only answers are scored: assembled from the facts, equal to computed
+    assert snap.index.meta["facts"]["informational"] is False
+    slow = dataclasses.replace(snap, baked=False)
+    subjects = list(snap.index.meta["baked_facts"])[:300] + dormant[:20]
+    assert any(screen_one_address(snap, s)["risk"] != "none" for s in subjects)
+    for s in subjects:
+        assert orjson.dumps(screen_one_address(snap, s)) == orjson.dumps(screen_one_address(slow, s)), s
+    assert orjson.dumps(screen_address_batch(snap, subjects * 2)) == orjson.dumps(
+        screen_address_batch(slow, subjects * 2))
     bad = base / "bad.yaml"
     bad.write_text(text + "detections:\n  peel: {min_length: 3}\n")
     with pytest.raises(UserError, match="detections.peel"):

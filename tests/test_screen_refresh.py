@@ -18,7 +18,7 @@ from chaintrace.sim import simulate_btc
 from chaintrace.store.workspace import Workspace
 
 META_KEYS = ("groups", "addresses", "baked_direct", "txids", "seed_digests", "stop_digest", "sources_digest",
-             "chain_prefix", "registry_ids")
+             "chain_prefix", "registry_ids", "facts", "baked_facts")
 
 
 def _first_blocks(src, dst, n: int) -> None:
@@ -130,6 +130,35 @@ def test_refresh_after_ingest_equals_full_rebuild(chain):
     some = idx.meta["addresses"][:: max(1, len(idx.meta["addresses"]) // 25)]
     ans = screen_addresses(ws, some, config=cfg)["results"]
     assert any(a["exposures"] for a in ans)
+
+
+def test_index_of_an_older_format_is_rebuilt_and_says_why(tmp_path):
+    """An index written by an older chaintrace (another index format, e.g. format 3 with a baked answer per
+    detected address) is not read: `screen index` builds the current format, saying why, and answers equal
+    the computed ones."""
+    import dataclasses
+
+    import orjson
+
+    from chaintrace.screen import Screener
+    from chaintrace.screen.index import FORMAT, PREFIX, index_root
+    from chaintrace.screen.service import screen_address_batch
+    from tests.screen_fixtures import simulated_hack
+
+    ws, _ = simulated_hack(tmp_path, txs=1500, seed=3)
+    cfg = load_config()
+    cur = next(index_root(ws).glob(f"{PREFIX}*"))
+    cur.rename(cur.parent / cur.name.replace(PREFIX, f"screen-v{FORMAT - 1}-"))  # as an older version left it
+    r = build_index(ws, cfg)
+    assert r["refreshed_from"] is None and f"another index format (this chaintrace writes format {FORMAT})" in \
+        r["refresh_reason"] and f"screen-v{FORMAT - 1}-" in r["refresh_reason"]
+    assert r["path"].rsplit("/", 1)[-1].startswith(PREFIX)
+    assert not list(index_root(ws).glob(f"screen-v{FORMAT - 1}-*"))  # the old format's directory is removed
+    assert list(index_root(ws).glob("graph-v*"))  # (other caches stay)
+    snap = Screener(ws, cfg).snapshot()
+    subjects = list(snap.index.meta["addresses"])[:50] + list(snap.index.meta["baked_facts"])[:50]
+    assert orjson.dumps(screen_address_batch(snap, subjects * 2)) == orjson.dumps(
+        screen_address_batch(dataclasses.replace(snap, baked=False), subjects * 2))
 
 
 def test_refresh_falls_back_to_full_rebuild_and_says_why(tmp_path):

@@ -132,8 +132,13 @@ def _answer(request: Request, who: Principal, action: str, summary: dict, answer
 def screen_addresses(req: AddressesRequest, request: Request, who: Principal = Depends(SCREENER)):
     """Screen up to 100,000 addresses: risk, exposures (direct/indirect, incoming/outgoing), sanctions,
     path evidence; one result per address in order."""
-    ans = request.app.state.screener.addresses(req.addresses)
-    return _answer(request, who, "screen.addresses", {"n": len(req.addresses), "subjects": req.addresses}, ans)
+    from chaintrace.screen.service import gc_paused
+
+    with gc_paused():  # up to 100,000 answers, freed here once serialized: no collection pass walks them
+        ans = request.app.state.screener.addresses(req.addresses)
+        resp = _answer(request, who, "screen.addresses", {"n": len(req.addresses), "subjects": req.addresses}, ans)
+        del ans
+    return resp
 
 
 @router.post("/v1/screen/transfers", response_model=ScreenResponse, responses=ERRORS, tags=["screening"])

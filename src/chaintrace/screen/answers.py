@@ -6,15 +6,16 @@ snapshot-wide warnings (those depend on the time of the question, e.g. "data is 
 the JSON bytes of each result as two arrays beside the index:
 
 ``ans_off``   int64, one more than the baked addresses (the exposed ones, then ``meta["baked_direct"]``, the
-              chain's other addresses with a registry fact, then ``meta["baked_facts"]``, the other addresses
-              with a detection fact: :mod:`chaintrace.screen.detections`): result ``i`` is ``ans_blob[ans_off[i]:ans_off[i+1]]``
+              chain's other addresses with a registry fact): result ``i`` is ``ans_blob[ans_off[i]:ans_off[i+1]]``
 ``ans_blob``  uint8, the concatenated JSON results (``subject`` left empty: the subject is as the caller wrote it)
 
 A screen is then a hash lookup (address -> row) plus :func:`assemble`: parse the bytes, put in the subject
 and append the snapshot's warnings. A snapshot uses them only when its registry facts are those the index
 was built from (same registry generation); otherwise answers are computed per request as before.
 Addresses of the chain data without any exposure or registry hit share one canned answer
-(:func:`chaintrace.screen.service.canned`).
+(:func:`chaintrace.screen.service.canned`); those whose only facts are detections (``meta["baked_facts"]``,
+:mod:`chaintrace.screen.detections`) are assembled from the index's compact facts
+(:func:`chaintrace.screen.service.facts_answer`): baking them held most of the index's bytes and build time.
 """
 from __future__ import annotations
 
@@ -36,8 +37,7 @@ def bake(index, sources, config, reuse=None) -> tuple[np.ndarray, np.ndarray]:
     ends = [0]
     index.known = set(index.meta.get("baked_direct", [])) | set(index.meta.get("baked_facts", []))  # in the chain
     old, old_rows = reuse if reuse is not None else (None, None)
-    for i, s in enumerate(list(index.meta["addresses"]) + list(index.meta.get("baked_direct", []))
-                          + list(index.meta.get("baked_facts", []))):
+    for i, s in enumerate(list(index.meta["addresses"]) + list(index.meta.get("baked_direct", []))):
         if old is not None and old_rows is not None and i < len(old_rows) and old_rows[i] >= 0:
             o = old.arrays["ans_off"]
             buf += old.blob[int(o[old_rows[i]]):int(o[old_rows[i] + 1])]
@@ -52,7 +52,7 @@ def bake(index, sources, config, reuse=None) -> tuple[np.ndarray, np.ndarray]:
 
 def assemble(index, row: int, subject: str, warnings: list[str]) -> dict:
     """The result of exposed address `row` for `subject` (as given), with the snapshot's `warnings` appended."""
-    off = index.arrays["ans_off"]
+    off = index.ans_off if index.ans_off is not None else index.arrays["ans_off"]
     r = orjson.loads(index.blob[int(off[row]):int(off[row + 1])])
     r["subject"] = subject
     if warnings:

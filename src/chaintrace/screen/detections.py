@@ -1,8 +1,11 @@
 """Detections in Bitcoin screening answers (issue 15, points 1 and 5), computed once at index build.
 
-Two kinds of facts, stored per address beside the exposure index (``x_off``/``x_blob``: the JSON of each
-address's facts, ``meta["facts"]``: the addresses and the detection run), so that a precomputed answer and a
-computed one read the same bytes:
+Two kinds of facts, stored compactly beside the exposure index (index format 4): ``meta["facts"]["services"]``
+holds one entry per recognised service (its entity, severity, and the detection as its own row and as its
+counterparties' rows show it), ``x_off``/``x_blob`` the compact JSON of each touched address's facts (rows
+naming a service by its entry, with the address's own value, transfers and txids; its detections without the
+thresholds of their kind), ``meta["facts"]["addresses"]`` the addresses. :class:`FactTable` expands them into
+the rows below, sharing the service entries; a precomputed answer and a computed one read the same facts:
 
 * **Exposure rows of category** ``unidentified_service`` (services recognised by behaviour,
   :mod:`chaintrace.detect.services`, the trace's cached detections of the store commit): the subject itself
@@ -70,8 +73,9 @@ class _Facts:
     """Accumulates facts per dense address id (exposure rows and detection rows, resolved)."""
 
     def __init__(self):
-        self.exp: dict[int, list[dict]] = {}
+        self.exp: dict[int, list[tuple]] = {}  # (direction order, service address, compact row: see expand_row)
         self.det: dict[int, dict[tuple, dict]] = {}
+        self.services: list[dict] = []  # {entity, severity, brief, full} per recognised service (row id)
 
     def detection(self, a: int, kind: str, role: str, inst: dict, th: dict, sev: str | None) -> None:
         if a < 0:
@@ -109,8 +113,6 @@ def _pairs(keys: list[np.ndarray], value: np.ndarray, tx: np.ndarray):
 
 def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], txid: Callable[[int], str],
               examples: dict[int, list[str]], mixers: list[dict] | None = None) -> None:
-    from chaintrace.detect.services import KINDS
-
     n_addr = int(g.n_addresses)
     row_of = np.full(n_addr + 1, -1, np.int64)
     row_of[det.address] = np.arange(len(det))
@@ -166,12 +168,11 @@ def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], 
     full: dict[int, dict] = {}
     brief: dict[int, dict] = {}
     head: dict[int, tuple] = {}
-    for i in range(len(det)):
-        r = det.row(i)
-        kind = KINDS[int(det.kind[i])]
+    for i, (r, a) in enumerate(zip(det.rows(np.arange(len(det))), det.address.tolist())):  # column by column
+        kind = r["kind"]
         r["address"], r["hub"] = name(r["address"]), name(r["hub"])
         brief[i] = {k: r[k] for k in ("address", "kind", "confidence", "hub")}
-        r["txids"] = examples.get(int(det.address[i]), [])
+        r["txids"] = examples.get(int(a), [])
         full[i] = r
         head[i] = (f"unidentified {kind} {r['hub']}", severity(config, kind))
     for j, (a, r) in enumerate(mix_rows):
@@ -182,20 +183,18 @@ def _services(g, det, facts: _Facts, config, name: Callable[[int], str | None], 
         full[i] = r
         head[i] = (f"unidentified mixer {r['hub']}", severity(config, "mixer"))
 
-    def add(a: int, i: int, direction: str, v, n: int, txs: list[str]) -> None:
+    for i in sorted(full):  # the shared service table: one entry per recognised service
         entity, sev = head[i]
-        facts.exp.setdefault(a, []).append(
-            {"category": CATEGORY, "abuse": None, "entity": entity, "actor": None, "type": "direct",
-             "direction": direction, "hops_min": 0 if direction == "self" else 1, "amount": None, "share": None,
-             "severity": sev, "transfers": n, "detection": full[i] if direction == "self" else brief[i],
-             "value": v, "txids": txs})
-
+        facts.services.append({"entity": entity, "severity": sev, "brief": brief[i], "full": full[i]})
     for a in np.flatnonzero(row_of[:n_addr] >= 0).tolist():
-        add(a, int(row_of[a]), "self", None, 0, [])
-    for direction, (ks, sums, n_tx, firsts) in (("incoming", incoming), ("outgoing", outgoing)):
+        i = int(row_of[a])
+        facts.exp.setdefault(a, []).append((0, full[i]["address"] or "", [i, 0, 0, None, []]))
+    for d, (ks, sums, n_tx, firsts) in ((1, incoming), (2, outgoing)):
         if len(ks):
             for a, x, v, n, f in zip(ks[0].tolist(), ks[1].tolist(), sums.tolist(), n_tx.tolist(), firsts):
-                add(a, int(row_of[x]), direction, str(v), n, [txid(t) for t in f])
+                i = int(row_of[x])
+                facts.exp.setdefault(a, []).append((d, brief[i]["address"] or "", [i, d, n, str(v),
+                                                                                   [txid(t) for t in f]]))
 
 
 def _flows(g, facts: _Facts, th: dict, config, tx: Callable[[int], str]) -> None:
@@ -262,11 +261,11 @@ def _flows(g, facts: _Facts, th: dict, config, tx: Callable[[int], str]) -> None
 
 
 def build_facts(ws, g, config, names_of: Callable[[list[int]], dict[int, str]],
-                txid_of: Callable[[int], str]) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
+                txid_of: Callable[[int], str]) -> tuple[list[str], np.ndarray, np.ndarray, dict, list[dict]]:
     """Facts of every address of the Bitcoin graph `g` touched by a detection: (address strings, ``x_off``,
-    ``x_blob`` (JSON ``{"exposures": [...], "detections": [...]}`` per address, in that order), the run's
-    description for ``data_version.detections``). `names_of` resolves dense address ids (one call per batch),
-    `txid_of` one dense transaction id."""
+    ``x_blob`` (the compact JSON of each address's facts, :func:`expand`), the run's description for
+    ``data_version.detections``, the service table). `names_of` resolves dense address ids (one call per
+    batch), `txid_of` one dense transaction id."""
     from chaintrace.graph.services import cached_detections
 
     th = thresholds(config)
@@ -297,7 +296,6 @@ def build_facts(ws, g, config, names_of: Callable[[list[int]], dict[int, str]],
         known = names_of(sorted(set(det.address.tolist()) | set(det.hub.tolist()) | set(mixer_ids.tolist())))
         _services(g, det, facts, config, known.get, txid_of, ex, mixers)
     _flows(g, facts, th, config, txid_of)
-    order = {"self": 0, "incoming": 1, "outgoing": 2}
     keys: list[str] = []
     ends = [0]
     buf = bytearray()  # one buffer: orjson's result objects keep spare capacity (GBs over 10**5 small ones)
@@ -307,30 +305,105 @@ def build_facts(ws, g, config, names_of: Callable[[list[int]], dict[int, str]],
         name = names.get(a)
         if name is None:
             continue
-        exps = sorted(facts.exp.get(a, ()), key=lambda e: (order[e["direction"]], e["detection"]["address"] or ""))
-        dets = [d for _, d in sorted(facts.det.get(a, {}).items())]
+        rows = [r for _, _, r in sorted(facts.exp.get(a, ()), key=lambda e: (e[0], e[1]))]
+        dets = [{k: v for k, v in d.items() if k != "thresholds"} for _, d in sorted(facts.det.get(a, {}).items())]
         keys.append(name)
-        buf += orjson.dumps({"exposures": exps, "detections": dets})
+        buf += orjson.dumps([rows, dets] if dets else [rows])
         ends.append(len(buf))
     off = np.asarray(ends, np.int64)
     blob = np.frombuffer(bytes(buf), np.uint8) if keys else np.zeros(0, np.uint8)
     run = {"commit": int(g.commit), "services": dict(det.thresholds), "flows": th,
            "n_services": int(len(det)), "n_addresses": len(keys),
            "mixers": {"count": len(mixers), "addresses": int(len(mixer_ids)), "note": mixer_note}}
-    return keys, off, blob, run
+    return keys, off, blob, run, facts.services
 
 
-def changed_facts(base, keys: list[str], off: np.ndarray, blob: np.ndarray) -> set[str]:
+def informational(services: list[dict], config) -> bool:
+    """No service of the table and no detection kind has a severity under `config`."""
+    return all(x["severity"] is None for x in services) and all(severity(config, k) is None for k in DEFAULTS)
+
+
+def pack(items: list) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of the JSON of each item: item ``i`` is ``blob[off[i]:off[i+1]]``."""
+    buf = bytearray()
+    ends = [0]
+    for x in items:
+        buf += orjson.dumps(x)
+        ends.append(len(buf))
+    return np.asarray(ends, np.int64), (np.frombuffer(bytes(buf), np.uint8) if items else np.zeros(0, np.uint8))
+
+
+DIRECTIONS = ("self", "incoming", "outgoing")
+
+
+class FactTable:
+    """The shared parts of an index's detection facts: the service table (arrays ``s_off``/``s_blob``: the JSON
+    ``{entity, severity, brief, full}`` of each recognised service, the id the compact facts name it by; read
+    on first use) and the thresholds of each detection kind (``data_version.detections.flows``). Expanded rows
+    share these objects (answers are read, not edited, by their consumers; :func:`chaintrace.api.tlp.scrub`
+    copies). `informational`: no service and no detection kind has a severity (the default configuration): an
+    answer holding only these facts is risk ``none``, score 0, no rules."""
+
+    def __init__(self, s_off, s_blob, flows: dict[str, dict], informational: bool = False):
+        self.s_off = s_off
+        self.s_blob = s_blob
+        self.flows = flows
+        self.informational = informational
+        self._rows: dict[int, dict] = {}  # service * 3 + direction -> the row's fixed fields, in their order
+
+    def service(self, i: int) -> dict:
+        """Entry `i` of the service table."""
+        return orjson.loads(self.s_blob[int(self.s_off[i]):int(self.s_off[i + 1])])
+
+    def _template(self, i: int, d: int) -> dict:
+        t = self._rows.get(i * 3 + d)
+        if t is None:
+            s = self.service(i)
+            for dd in range(3):  # the three rows of a service share its entry's objects
+                self._rows[i * 3 + dd] = {
+                    "category": CATEGORY, "abuse": None, "entity": s["entity"], "actor": None, "type": "direct",
+                    "direction": DIRECTIONS[dd], "hops_min": 0 if dd == 0 else 1, "amount": None, "share": None,
+                    "severity": s["severity"], "transfers": 0, "detection": s["full"] if dd == 0 else s["brief"],
+                    "value": None, "txids": None}
+            t = self._rows[i * 3 + d]
+        return t
+
+    def expand(self, compact: bytes | memoryview) -> dict:
+        """``{"exposures": [...], "detections": [...]}`` of one address from its compact JSON: ``[rows]`` or
+        ``[rows, detections]``; a row is ``[service, direction (0 self, 1 incoming, 2 outgoing), transfers,
+        value, txids]`` and becomes the ``unidentified_service`` exposure row of docs/screening.md; a
+        detection carries everything but its ``thresholds`` (those of its kind)."""
+        got = orjson.loads(compact)
+        rows = self._rows
+        exps = []
+        for i, d, n, v, txs in got[0]:
+            t = rows.get(i * 3 + d) or self._template(i, d)
+            exps.append({**t, "transfers": n, "value": v, "txids": txs})  # the template's key order
+        dets = got[1] if len(got) > 1 else []
+        for x in dets:
+            x["thresholds"] = self.flows[x["kind"]]
+        return {"exposures": exps, "detections": dets}
+
+
+def changed_facts(base, keys: list[str], off: np.ndarray, blob: np.ndarray, s_off: np.ndarray,
+                  s_blob: np.ndarray) -> set[str]:
     """Address keys whose detection facts differ between index `base` and the new facts (`keys`, `off`,
-    `blob`): new, changed or gone (an ingest refresh recomputes their answers)."""
+    `blob` compact, `s_off`/`s_blob` their service table): new, changed or gone (an ingest refresh recomputes
+    their answers). Equal compact bytes are equal facts when every service they name has the same entry."""
     old = getattr(base, "fact_row", {}) or {}
     ob = base.x_blob if getattr(base, "x_blob", None) is not None else memoryview(b"")
     oo = base.arrays["x_off"] if "x_off" in base.arrays else np.zeros(1, np.int64)
+    oso = np.asarray(base.arrays["s_off"]) if "s_off" in base.arrays else np.zeros(1, np.int64)
+    osb = np.ascontiguousarray(base.arrays["s_blob"]).tobytes() if "s_blob" in base.arrays else b""
+    nsb = np.ascontiguousarray(s_blob).tobytes()
+    same_svc = [i + 1 < len(oso) and osb[int(oso[i]):int(oso[i + 1])] == nsb[int(s_off[i]):int(s_off[i + 1])]
+                for i in range(len(s_off) - 1)]
     mv = memoryview(np.ascontiguousarray(blob).tobytes())
     out = set(old) - set(keys)
     for i, k in enumerate(keys):
         j = old.get(k)
-        if j is None or ob[int(oo[j]):int(oo[j + 1])] != mv[int(off[i]):int(off[i + 1])]:
+        cur = mv[int(off[i]):int(off[i + 1])]
+        if j is None or ob[int(oo[j]):int(oo[j + 1])] != cur or not all(same_svc[r[0]] for r in orjson.loads(cur)[0]):
             out.add(k)
     return out
 

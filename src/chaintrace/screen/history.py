@@ -7,8 +7,10 @@ registry generation the answer stood on. The monitor (``chaintrace watch run``) 
 retention window (default 90 days; ``CHAINTRACE_SCREEN_RETENTION_DAYS`` overrides it). Older rows are
 pruned when the log is written.
 
-Cheap on the request path: :meth:`ScreenLog.note` and :meth:`ScreenLog.note_results` only append a
-reference to a buffer (O(1)); the addresses are classified and written in one transaction by
+Cheap on the request path: :meth:`ScreenLog.note` appends a reference to a buffer (O(1)),
+:meth:`ScreenLog.note_results` the (chain, subject, sanctioned) of each valid answer (the answers are not held:
+a served batch's are freed with its response, not walked by a collection meanwhile); the addresses are
+classified and written in one transaction by
 :meth:`ScreenLog.flush` -- at the end of a CLI call, and by the service's snapshot-watcher thread every
 few seconds. Writing it never fails a screening answer (errors are kept in ``last_error``); a service
 killed hard loses at most the last few seconds of records.
@@ -101,8 +103,7 @@ def _rows_of(item) -> list[tuple[str, str, bool, int | None]]:
     kind, snap, payload, _t = item
     gen = generation_of(snap)
     if kind == "results":
-        return [(r["chain"], addr.key(r["chain"], r["subject"]), bool(r["sanctions"]), gen) for r in payload
-                if r.get("invalid") is None and r.get("chain") in ("btc", "eth")]
+        return [(c, addr.key(c, s), sanctioned, gen) for c, s, sanctioned in payload]
     from chaintrace.screen.service import classify
 
     want, address = payload
@@ -167,8 +168,10 @@ class ScreenLog:
         self._buf.append(("one", snap, (chain, address), time.time()))
 
     def note_results(self, snap, results: list[dict]) -> None:
-        """A batch of screening results answered from `snap`. O(1)."""
-        self._buf.append(("results", snap, results, time.time()))
+        """A batch of screening results answered from `snap`: (chain, subject, sanctioned) of the valid ones."""
+        self._buf.append(("results", snap, [(r["chain"], r["subject"], bool(r["sanctions"])) for r in results
+                                            if r.get("invalid") is None and r.get("chain") in ("btc", "eth")],
+                          time.time()))
 
     def flush(self) -> int:
         """Write what was noted since the last flush, in one transaction; returns the rows written."""

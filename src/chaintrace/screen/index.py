@@ -20,10 +20,13 @@ Arrays (``.npy``):
 ``seen_hash``                                         sorted 64-bit hashes of every address key in the chain
 ``tx_hash8, tx_order``                                first 8 bytes of every txid (sorted) -> tx id
 ``tx_out, out_value, out_tx``                         outputs of each transaction, their values and tx
-``ans_off, ans_blob``                                 every exposed address's answer, serialized at build
-                                                      (:mod:`chaintrace.screen.answers`)
-``x_off, x_blob``                                     the detection facts of each address a detection touches
-                                                      (:mod:`chaintrace.screen.detections`, ``meta["facts"]``)
+``ans_off, ans_blob``                                 every exposed or registry-tagged address's answer,
+                                                      serialized at build (:mod:`chaintrace.screen.answers`)
+``x_off, x_blob``                                     the compact detection facts of each address a detection
+                                                      touches (:mod:`chaintrace.screen.detections`,
+                                                      ``meta["facts"]``: their addresses)
+``s_off, s_blob``                                     the service table those facts name (one entry per
+                                                      recognised service, shared by its rows)
 plus ``meta.json`` (data version, groups, exposed address strings, txids of evidence transactions).
 """
 from __future__ import annotations
@@ -44,11 +47,12 @@ from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 3  # 3: detection facts (x_off, x_blob) and the answers carrying them
+FORMAT = 4  # 3: detection facts (x_off, x_blob) and the answers carrying them; 4: the facts compact (a shared
+#             service table), the answers of addresses with detection facts only assembled from them, not baked
 PREFIX = f"screen-v{FORMAT}-"
 ARRAYS = ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_group", "f_taint", "f_hop",
           "f_parent", "f_dir", "a_id", "a_received", "a_sent", "seen_hash", "tx_hash8", "tx_order", "tx_out",
-          "out_value", "out_tx", "ans_off", "ans_blob", "x_off", "x_blob")
+          "out_value", "out_tx", "ans_off", "ans_blob", "x_off", "x_blob", "s_off", "s_blob")
 KEY_WIDTH = 96  # bytes of an address key that take part in the "seen" hash (longer keys are cut)
 
 
@@ -107,27 +111,37 @@ class ExposureIndex:
         self.f_key = a["f_out"].astype(np.int64) * self._ng + a["f_group"].astype(np.int64) * 2 + a["f_dir"]
         # precomputed answers (absent while the index itself is being built)
         self.blob = memoryview(a["ans_blob"]) if "ans_blob" in a else None
+        self.ans_off = a["ans_off"].tolist() if "ans_off" in a else None  # a list: one probe per answer of a batch
         # address key -> row of its precomputed answer (exposed addresses, then the other registry hits)
         self.ans_row = dict(self.addr_row)
         self.known: set[str] = set()  # keys known to be in the chain data (a shortcut of seen())
         n = len(self.addr_row)
         self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_direct", [])))
-        n += len(self.meta.get("baked_direct", []))
-        self.ans_row.update((k, n + i) for i, k in enumerate(self.meta.get("baked_facts", [])))
-        # address key -> row of its detection facts (x_off/x_blob)
+        # address key -> row of its detection facts (x_off/x_blob); the addresses whose answer holds these facts
+        # only (``meta["baked_facts"]``) are assembled from them (:func:`chaintrace.screen.service.facts_answer`)
+        from chaintrace.screen.detections import FactTable
+
         facts = self.meta.get("facts") or {}
         self.fact_row = {k: i for i, k in enumerate(facts.get("addresses", []))}
+        if "baked_facts" not in self.meta:  # (not stored: every fact address without an answer row)
+            self.meta = {**self.meta, "baked_facts": [k for k in facts.get("addresses", []) if k not in self.ans_row]}
+        run = self.meta["data_version"].get("detections") or {}
+        self.fact_table = FactTable(a["s_off"] if "s_off" in a else np.zeros(1, np.int64),
+                                    memoryview(a["s_blob"]) if "s_blob" in a else memoryview(b""),
+                                    run.get("flows") or {}, bool(facts.get("informational")))
         self.x_blob = memoryview(a["x_blob"]) if "x_blob" in a else None
+        self.x_off = a["x_off"].tolist() if "x_off" in a else None  # a list: one probe per answer of a batch
 
     def facts(self, key: str) -> dict | None:
         """The detection facts of address `key` (``{"exposures", "detections"}``), or None."""
         i = self.fact_row.get(key)
-        if i is None or self.x_blob is None:
-            return None
-        import orjson
+        return self.facts_at(i) if i is not None else None
 
-        off = self.arrays["x_off"]
-        return orjson.loads(self.x_blob[int(off[i]):int(off[i + 1])])
+    def facts_at(self, i: int) -> dict | None:
+        """The detection facts of fact row `i`."""
+        if self.x_blob is None or self.x_off is None:
+            return None
+        return self.fact_table.expand(self.x_blob[self.x_off[i]:self.x_off[i + 1]])
 
     @property
     def data_version(self) -> dict:
@@ -534,18 +548,20 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     }
     exposed_keys = {A.key("btc", s) for s in exposed}
     baked_direct = sorted(k for k in sources.direct if k in keys_to_id and k not in exposed_keys)
-    from chaintrace.screen.detections import build_facts
+    from chaintrace.screen.detections import build_facts, informational, pack
 
     t_facts = time.perf_counter()
-    fact_addrs, arrays["x_off"], arrays["x_blob"], run = build_facts(
+    fact_addrs, arrays["x_off"], arrays["x_blob"], run, services = build_facts(
         ws, g, config, lambda ids: _names(ws, id_to_str, ids), tx_by_all.__getitem__)
     fact_keys = [A.key("btc", s) for s in fact_addrs]
     data_version["detections"] = run
+    arrays["s_off"], arrays["s_blob"] = pack(services)
     taken = exposed_keys | set(baked_direct)
     baked_facts = [k for k in fact_keys if k not in taken]
     meta = {"format": FORMAT, "engine": engine, "data_version": data_version, "groups": sources.groups,
-            "addresses": exposed, "baked_direct": baked_direct, "baked_facts": baked_facts,
-            "facts": {"addresses": fact_keys}, "stop_digest": stop_digest,
+            "addresses": exposed, "baked_direct": baked_direct,
+            "facts": {"addresses": fact_keys, "n_services": len(services),
+                      "informational": informational(services, config)}, "stop_digest": stop_digest,
             "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
             "sources_digest": src_digest, "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
             "registry_ids": {k: keys_to_id[k] for k in sorted(set(sources.keys) | sources.services
@@ -556,7 +572,9 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
                       "n_exposures": int(len(e["e_addr"])), "n_exposed_addresses": int(len(a_id)),
                       "n_groups_reused": n_reused, "previous_index": prev.path.name if prev is not None else None,
                       "n_fact_addresses": len(fact_keys),
-                      "n_answers": len(exposed) + len(baked_direct) + len(baked_facts), "facts_seconds": round(time.perf_counter() - t_facts, 3),
+                      "n_answers": len(exposed) + len(baked_direct),
+                      "n_answers_from_facts": len(baked_facts),
+                      "facts_seconds": round(time.perf_counter() - t_facts, 3),
                       "refreshed_from": base.path.name if base is not None else None,
                       "refresh_reason": why if prev is None else None,
                       "n_new_tx": n_tx - pre["n_tx"] if base is not None else None,
@@ -574,11 +592,10 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         row_keys = [A.key("btc", s) for s in exposed] + baked_direct
         from chaintrace.screen.detections import changed_facts
 
-        moved = changed_facts(base, fact_keys, arrays["x_off"], arrays["x_blob"])  # their detections changed
+        moved = changed_facts(base, fact_keys, arrays["x_off"], arrays["x_blob"], arrays["s_off"],
+                              arrays["s_blob"])  # their detections changed
         old_rows = [-1 if aff[i] or k in moved else base.ans_row.get(k, -1)
                     for i, k in zip(row_ids.tolist(), row_keys)]
-        was = set(base.meta.get("baked_facts", []))  # answers of detections only, before and now
-        old_rows += [-1 if k in moved or k not in was else base.ans_row.get(k, -1) for k in baked_facts]
         meta["stats"]["n_addresses_affected"] = int(aff.sum())
         meta["stats"]["n_answers_recomputed"] = int(sum(r < 0 for r in old_rows))
     arrays["ans_off"], arrays["ans_blob"] = bake(ExposureIndex(index_root(ws) / name, meta, arrays), sources, config,
@@ -698,6 +715,21 @@ def write_index_dir(root: Path, name: str, arrays: dict, meta: dict, names: tupl
     olds = sorted((p for p in root.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
     for p in olds[:-2]:
         shutil.rmtree(p, ignore_errors=True)
+    _remove_other_formats(root, prefix)
+
+
+def _remove_other_formats(root: Path, prefix: str) -> None:
+    """Remove the index directories of the `prefix` family (``screen-v<N>-``, ``screen-eth-v<N>-``) written in
+    another index format: no version of this code reads them (an upgrade rebuilt them, saying so)."""
+    import re
+
+    m = re.match(r"^(.*-v)\d+-$", prefix)
+    if m is None:
+        return
+    family = re.compile(re.escape(m.group(1)) + r"\d+-")
+    for p in root.glob(f"{m.group(1)}*"):
+        if p.is_dir() and not p.name.startswith(prefix) and family.match(p.name):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _clean_stale(root: Path) -> None:

@@ -65,13 +65,26 @@ def older_index(root, prefix: str, tail: str, commit: int):
     return max(cands)[2] if cands else None
 
 
+def newest_other_format(root, prefix: str, tail: str):
+    """The newest complete Bitcoin index directory under `root` of this registry and configuration (`tail`)
+    written in another index format than `prefix`'s, or None."""
+    cands = [p for p in root.glob(f"screen-v*{tail}") if not p.name.startswith(prefix) and (p / "DONE").exists()] \
+        if root.exists() else []
+    return max(cands, key=lambda p: p.stat().st_mtime_ns) if cands else None
+
+
 def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndarray, src_digest: str):
     """(previous index, None) when the index of an older commit can be continued over the grown chain, else
     (None, the reason it cannot)."""
-    from chaintrace.screen.index import PREFIX, index_root, load_index, registry_id
+    from chaintrace.screen.index import FORMAT, PREFIX, index_root, load_index, registry_id
 
-    p = older_index(index_root(ws), PREFIX, f"-r{registry_id(ws)}-{config.digest}", commit)
+    tail = f"-r{registry_id(ws)}-{config.digest}"
+    p = older_index(index_root(ws), PREFIX, tail, commit)
     if p is None:
+        other = newest_other_format(index_root(ws), PREFIX, tail)
+        if other is not None:
+            return None, (f"previous index {other.name} is of another index format (this chaintrace writes format "
+                          f"{FORMAT}): full rebuild")
         return None, "no previous index of this registry and configuration"
     prev = load_index(ws, config, p.name)
     if prev is None:

@@ -174,9 +174,28 @@ def canned(subject: str, warnings: list[str]) -> dict:
             "evidence": [], "detections": [], "warnings": warnings, "invalid": None, "rules": []}
 
 
+def facts_answer(snap: Snapshot, subject: str, facts: dict, warnings: list[str]) -> dict:
+    """The answer of a btc address of the indexed chain data whose only facts are detections (no exposure, no
+    registry fact): :func:`screen_one_address`'s steps for such an address, without its lookups."""
+    if snap.index is not None and snap.index.fact_table.informational:  # nothing to score: risk none
+        return {"subject": subject, "chain": "btc", "risk": "none", "score": 0, "exposures": facts["exposures"],
+                "sanctions": [], "evidence": [], "detections": facts["detections"], "warnings": list(warnings),
+                "invalid": None, "rules": []}
+    from chaintrace.screen.detections import apply, score_detections
+
+    r = _empty(subject, "btc")
+    apply(r, facts, snap.config)
+    r["risk"], r["score"], r["rules"] = score(snap.config, "btc", r["exposures"], r["sanctions"])
+    if r["detections"]:
+        score_detections(r, snap.config)
+    r["warnings"].extend(warnings)
+    return r
+
+
 def _quick(snap: Snapshot, subject: str) -> dict | None:
-    """The answer from the index's precomputed parts (an exposed address) or the canned answer (an address
-    the chain holds, no exposure, no registry fact); None when it must be computed."""
+    """The answer from the index's precomputed parts (an exposed address), its detection facts (an address
+    with those only) or the canned answer (an address the chain holds, no exposure, no registry fact); None
+    when it must be computed."""
     idx = snap.index
     if idx is None or not snap.baked or not isinstance(subject, str):
         return None
@@ -186,8 +205,14 @@ def _quick(snap: Snapshot, subject: str) -> dict | None:
 
         return assemble(idx, row, subject, warnings_for(snap, "btc"))
     if (addr.key_any(subject) == subject and subject not in snap.sources["btc"].direct
-            and subject not in snap.sources["eth"].direct and idx.seen(subject)):
-        return canned(subject, warnings_for(snap, "btc"))
+            and subject not in snap.sources["eth"].direct):
+        fr = idx.fact_row.get(subject)
+        if fr is not None:
+            facts = idx.facts_at(fr)
+            if facts is not None:
+                return facts_answer(snap, subject, facts, warnings_for(snap, "btc"))
+        elif idx.seen(subject):
+            return canned(subject, warnings_for(snap, "btc"))
     return None
 
 
@@ -196,7 +221,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     if quick is not None:
         return quick
     idx0 = snap.index
-    if idx0 is not None and isinstance(subject, str) and subject in idx0.addr_row:
+    if idx0 is not None and isinstance(subject, str) and (subject in idx0.addr_row or subject in idx0.fact_row):
         chain, why = "btc", None  # an address of the indexed chain data, as the chain writes it: valid
     else:
         chain, why = classify(subject)
@@ -283,7 +308,10 @@ _gc_was_on = False
 def gc_paused():
     """No cyclic garbage collection inside (nestable, across threads): building 100,000 small answers,
     rows or summaries would otherwise trigger full collections that walk every object of the results and
-    the snapshot, for no garbage (these structures hold no cycles)."""
+    the snapshot, for no garbage (these structures hold no cycles). The allocations stay counted: a batch's
+    answers that are freed before the next collection (a served request's, once its body is written; a
+    library caller's previous batch, replaced by the next) are never walked at all; answers kept are walked
+    once by the next young-generation collection, in the caller's time."""
     global _gc_depth, _gc_was_on
     with _gc_lock:
         if _gc_depth == 0:
@@ -335,6 +363,8 @@ def screen_address_batch(snap: Snapshot, subjects: list[str]) -> list[dict]:
 
 
 def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list[bool], out: list[dict]) -> None:
+    import orjson
+
     from chaintrace.screen.answers import assemble
 
     idx = snap.index
@@ -342,15 +372,42 @@ def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list
     rows = idx.ans_row if baked else idx.addr_row
     direct_btc, direct_eth = snap.sources["btc"].direct, snap.sources["eth"].direct
     warnings = warnings_for(snap, "btc")
+    fact_row = idx.fact_row
+    # addresses with detection facts only, under a configuration that gives them no severity (the default):
+    # the answer is the canned one holding the expanded facts (facts_answer, inlined: a batch holds 10**4 of them)
+    plain = baked and idx.fact_table.informational and idx.x_off is not None and idx.x_blob is not None
+    x_off, x_blob, expand = idx.x_off, idx.x_blob, idx.fact_table.expand
+    ans_off, blob, loads = idx.ans_off, idx.blob, orjson.loads
     for s, k, sn in zip(subjects, keys, seen):
         if k == s:
             row = rows.get(k)
             if row is None:
-                if sn and k not in direct_btc and k not in direct_eth and k not in idx.fact_row:
-                    out.append(canned(s, warnings))
-                    continue
+                if sn and k not in direct_btc and k not in direct_eth:
+                    fr = fact_row.get(k)
+                    if fr is None:
+                        out.append(canned(s, warnings))
+                        continue
+                    if plain:
+                        f = expand(x_blob[x_off[fr]:x_off[fr + 1]])
+                        out.append({"subject": s, "chain": "btc", "risk": "none", "score": 0,
+                                    "exposures": f["exposures"], "sanctions": [], "evidence": [],
+                                    "detections": f["detections"], "warnings": list(warnings), "invalid": None,
+                                    "rules": []})
+                        continue
+                    if baked:
+                        facts = idx.facts_at(fr)
+                        if facts is not None:
+                            out.append(facts_answer(snap, s, facts, warnings))
+                            continue
             elif baked:
-                out.append(assemble(idx, row, s, warnings))
+                if ans_off is None:
+                    out.append(assemble(idx, row, s, warnings))
+                    continue
+                r = loads(blob[ans_off[row]:ans_off[row + 1]])  # answers.assemble, inlined
+                r["subject"] = s
+                if warnings:
+                    r["warnings"] = r["warnings"] + warnings
+                out.append(r)
                 continue
         out.append(screen_one_address(snap, s))
 
@@ -519,11 +576,12 @@ class Screener:
 
     def addresses(self, subjects: list[str]) -> dict:
         snap = self.snapshot()
-        results = screen_address_batch(snap, subjects)
-        self.log.note_results(snap, results)
-        if not self._watch:
-            self._flush_log_soon()
-        return {"results": results, "data_version": snap.data_version}
+        with gc_paused():  # to the return: a caller that drops its previous answers frees them with no pass
+            results = screen_address_batch(snap, subjects)
+            self.log.note_results(snap, results)
+            if not self._watch:
+                self._flush_log_soon()
+            return {"results": results, "data_version": snap.data_version}
 
     def _flush_log_soon(self) -> None:
         """Write the screened-address log in a background thread (a 100,000-address batch takes about a
