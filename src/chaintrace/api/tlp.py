@@ -70,20 +70,35 @@ def scrub(obj, strings: frozenset[str]):
     return obj
 
 
+def _needles(strings: frozenset[str]) -> list[bytes]:
+    return [orjson.dumps(s)[1:-1] for s in strings]
+
+
+def _scrub_if_mentioned(obj: Any, strings: frozenset[str], needles: list[bytes]) -> Any:
+    text = orjson.dumps(obj)
+    return scrub(obj, strings) if any(n in text for n in needles) else obj
+
+
 def mentions(body: bytes, strings: frozenset[str]) -> bool:
     """May the orjson text `body` hold a value that :func:`scrub` would replace? orjson escapes each character
     on its own (``"``, ``\\``, control characters; the rest as UTF-8), so a string value containing `s` is
     written with the escaped form of `s` inside it: False proves that scrubbing changes nothing (True may be a
     match in a key or across values: then scrub)."""
-    return any(orjson.dumps(s)[1:-1] in body for s in strings)
+    return any(n in body for n in _needles(strings))
 
 
 def scrubbed_body(answer: Any, strings: frozenset[str]) -> tuple[Any, bytes]:
-    """(`answer` scrubbed of `strings`, its orjson body): serialized first and walked only where the body
-    mentions a restricted string (a partner's key whose batch touches no restricted intelligence, the
-    common case, costs a byte search instead of a walk over every value)."""
+    """(`answer` scrubbed of `strings`, its orjson body), equal to ``scrub`` then ``orjson.dumps``: serialized
+    first and walked only where the body mentions a restricted string (a partner's key whose batch touches no
+    restricted intelligence, the common case, costs a byte search instead of a walk over every value); of a
+    ``{"results": [...], ...}`` answer that does, only the results whose own text mentions one are walked."""
     body = orjson.dumps(answer)
-    if strings and mentions(body, strings):
+    if not strings or not mentions(body, strings):
+        return answer, body
+    if isinstance(answer, dict) and isinstance(answer.get("results"), list):
+        needles = _needles(strings)
+        answer = {k: [_scrub_if_mentioned(r, strings, needles) for r in v] if k == "results" else scrub(v, strings)
+                  for k, v in answer.items()}
+    else:
         answer = scrub(answer, strings)
-        body = orjson.dumps(answer)
-    return answer, body
+    return answer, orjson.dumps(answer)
