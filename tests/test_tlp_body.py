@@ -52,3 +52,9 @@ def test_mentions_finds_escaped_and_multibyte_strings():
         assert mentions(body, frozenset({s}))
     assert not mentions(body, frozenset({"absent", "hi\"\""}))
     assert not mentions(body, frozenset())
+
+
+def test_an_empty_restricted_string_withholds_every_string_as_the_walk_does():
+    answer = {"results": [{"subject": "a", "risk": "none", "score": 0}], "data_version": {"index": "x"}}
+    got, body = scrubbed_body(answer, frozenset({""}))
+    assert got == scrub(answer, frozenset({""})) and body == orjson.dumps(got) and b'"a"' not in body
