@@ -128,6 +128,28 @@ def test_screening_endpoints_withhold_red_labels_from_partners(ui):
         assert [x["subject"] for x in both] == [red, green] and GREEN_LABEL in str(both[1])
 
 
+def test_screening_batch_body_is_the_library_answer_byte_for_byte(ui):
+    """POST /v1/screen/addresses sends orjson.dumps of Screener.addresses (scrubbed of the RED label for a
+    partner): a mixed batch (tagged, untagged, invalid, repeated), with and without the restricted address."""
+    import orjson
+    import pyarrow.parquet as pq
+
+    from chaintrace.api.tlp import scrub
+    from chaintrace.screen import Screener
+
+    chain = [a["address"] for a in pq.read_table(ui["sim"] / "addresses.parquet").to_pylist()][:300]
+    clean = [a for a in chain if a != ui["red"]] + [ui["green"], "nope", ui["green"]]
+    sc = Screener(ui["ws"])
+    with client(ui, "analyst") as a, client(ui, "partner") as p:
+        for batch in (clean, [ui["red"]] + clean):
+            lib = sc.addresses(batch)
+            assert a.post("/v1/screen/addresses", json={"addresses": batch}).content == orjson.dumps(lib)
+            theirs = p.post("/v1/screen/addresses", json={"addresses": batch}).content
+            assert theirs == orjson.dumps(scrub(lib, frozenset({RED_LABEL})))
+            assert (RED_LABEL.encode() in orjson.dumps(lib)) == (batch[0] == ui["red"]) and RED_LABEL.encode() not in theirs
+    sc.close()
+
+
 def test_tlp_red_intelligence_stays_inside_the_organisation(ui, objects):
     red, green = ui["red"], ui["green"]
     with client(ui, "analyst") as a, client(ui, "partner") as p:

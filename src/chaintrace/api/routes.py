@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from enum import Enum
+from operator import itemgetter
 from typing import Annotated
 
 import orjson
@@ -100,6 +101,8 @@ ERRORS = {400: {"model": Error}, 401: {"model": Error}, 403: {"model": Error}, 4
 
 # ----------------------------------------------------------------------------------------------- audit
 
+_SUMMARY = itemgetter("subject", "risk", "score")  # per result in the audit record
+
 
 def audit(request: Request, who: Principal, action: str, request_summary: dict, answer: dict,
           body: bytes) -> None:
@@ -109,17 +112,16 @@ def audit(request: Request, who: Principal, action: str, request_summary: dict, 
     log.append({"key_id": who.key_id, "name": who.name, "org": who.org, "role": who.role, "action": action,
                 "request": request_summary,
                 "answer": {"sha256": hashlib.sha256(body).hexdigest(),
-                           "results": [[r["subject"], r["risk"], r["score"]] for r in answer["results"]]},
+                           "results": list(map(_SUMMARY, answer["results"]))},  # tuples: JSON arrays
                 "data_version": {k: answer["data_version"].get(k) for k in
                                  ("index", "registry_generation", "config_version", "index_built")}})
 
 
 def _answer(request: Request, who: Principal, action: str, summary: dict, answer: dict) -> JSONBody:
-    from chaintrace.api.tlp import restricted_strings, scrub
+    from chaintrace.api.tlp import restricted_strings, scrubbed_body
     from chaintrace.screen.service import gc_paused
 
-    answer = scrub(answer, restricted_strings(request, who))  # TLP: a partner's key never reads a RED label
-    body = orjson.dumps(answer)
+    answer, body = scrubbed_body(answer, restricted_strings(request, who))  # TLP: a partner never reads RED
     with gc_paused():  # the audit summary of a 100,000-subject batch: no collection passes over the answer
         audit(request, who, action, summary, answer, body)
     return JSONBody(body, headers=ratelimit_headers(request))
