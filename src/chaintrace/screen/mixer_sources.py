@@ -8,8 +8,10 @@ run says so). :func:`add_mixer_groups` appends one source group of category ``mi
 ``unidentified mixer <reserve address>``, severity ``detected_mixer`` of the configuration, null by default:
 informational) whose sources are every address of the detected service (its reserve and deposit wallets), so
 the index propagates what it paid out (incoming exposure) and what was paid into it (outgoing) within
-``max_hops`` like a tagged source's. A detection any of whose addresses the registry tags (a source, a service
-or any other tag) is left to the tag and not added (never counted twice); it is listed in the run.
+``max_hops`` like a tagged source's. A detection any of whose addresses carries a mixer tag (category or abuse
+``mixer`` or ``mixing_service``) is left to the tag and not added (never counted twice); it is listed in the
+run. Other tagged addresses in a detection (an exchange's deposit address taken for the mixer's) are left out
+of its group: their tag decides what they are (``features.addresses_tagged_left_out``).
 :func:`detected_fields` gives an answer's exposure row to such a group its ``confidence`` and ``detection``
 (``{address, kind, confidence, features}``).
 """
@@ -21,6 +23,8 @@ import numpy as np
 
 from chaintrace.screen.detections import severity
 from chaintrace.screen.sources import NO_DAY, Sources
+
+MIXER_CATEGORIES = ("mixer", "mixing_service")  # tag categories (or abuse) that name a mixer
 
 
 def find_mixers(ws, g) -> tuple[list[dict], str]:
@@ -60,6 +64,9 @@ def add_mixer_groups(ws, g, sources: Sources, config, mixers: list[dict]) -> tup
     ids = [np.flatnonzero(np.asarray(m["mask"])[:n]) for m in mixers]
     names = address_strings(ws, np.unique(np.concatenate(ids)).tolist())
     tagged = set(sources.keys) | sources.services | set(sources.direct)
+    mixer_tagged = {k for k, d in sources.direct.items()
+                    if any(h.get("category") in MIXER_CATEGORIES or h.get("abuse") in MIXER_CATEGORIES
+                           for h in d.get("hits", ()))}
     groups, keys = list(sources.groups), list(sources.keys)
     kg, kf = sources.key_group.tolist(), sources.key_from.tolist()
     sev = severity(config, "mixer")
@@ -68,12 +75,13 @@ def add_mixer_groups(ws, g, sources: Sources, config, mixers: list[dict]) -> tup
     left: list[dict] = []
     for m, mi in zip(mixers, ids):
         ks = [A.key("btc", names[i]) for i in mi.tolist() if names.get(i)]
-        hit = sorted({k for k in ks if k in tagged})
-        if hit:
+        hit = sorted({k for k in ks if k in mixer_tagged})
+        if hit:  # a tagged mixer: the tag names it
             left.append({"address": m["address"], "confidence": round(float(m["confidence"]), 3),
                          "tagged": hit[:3], "n_tagged": len(hit)})
             continue
-        ks = [k for k in ks if k not in taken]
+        n_ks = len(ks)
+        ks = [k for k in ks if k not in taken and k not in tagged]  # a tagged address: its tag decides
         if not ks:
             continue
         taken.update(ks)
@@ -84,7 +92,8 @@ def add_mixer_groups(ws, g, sources: Sources, config, mixers: list[dict]) -> tup
         kg += [gi] * len(ks)
         kf += [int(NO_DAY)] * len(ks)
         added.append({"group": gi, "address": m["address"], "kind": "mixer",
-                      "confidence": round(float(m["confidence"]), 3), "features": dict(m["features"])})
+                      "confidence": round(float(m["confidence"]), 3),
+                      "features": {**m["features"], "addresses_tagged_left_out": n_ks - len(ks)}})
     new = dataclasses.replace(sources, groups=groups, keys=keys, key_group=np.asarray(kg, np.int32),
                               key_from=np.asarray(kf, np.int32))
     return new, added, left
