@@ -175,6 +175,34 @@ def test_precomputed_equal_computed_and_configured_severity(mixed):
     assert orjson.dumps(r) == orjson.dumps(screen_one_address(slow2, payee))
 
 
+def test_other_tag_on_a_detected_address_leaves_that_address_out(mixed):
+    """A detected mixer address that a tag names as something else (an exchange): its tag decides (a service,
+    where exposure stops); the rest of the detection stays a source group."""
+    ws, sim, root, truth = mixed
+    snap = Screener(ws).snapshot()
+    idx = snap.index
+    det = next(iter(idx.meta["detected_groups"].values()))
+    src = snap.sources["btc"]
+    keys = sorted(set(idx.meta["registry_ids"]) - set(src.keys) - src.services - set(src.direct))  # the detection's
+    assert len(keys) == det["features"]["addresses"] - det["features"]["addresses_tagged_left_out"]
+    victim = next(k for k in keys if k != det["address"])
+    (root / "exch.yaml").write_text("title: t\ncreator: test\nsource: test-mixer-sources\ncurrency: BTC\n"
+                                    "confidence: forensic\nlastmod: 2024-01-02\ntags:\n"
+                                    f"  - address: {victim}\n    label: some exchange\n    category: exchange\n")
+    intel.import_paths(ws, "tagpack", [root / "exch.yaml"])
+    build_index(ws, load_config())
+    snap = Screener(ws).snapshot()
+    run = snap.data_version["detections"]["mixers"]
+    assert run["source_groups"] == 1 and run["left_to_tags"] == []
+    det2 = next(iter(snap.index.meta["detected_groups"].values()))
+    assert det2["address"] == det["address"]
+    assert det2["features"]["addresses_tagged_left_out"] == det["features"]["addresses_tagged_left_out"] + 1
+    src2 = snap.sources["btc"]
+    assert victim in src2.services and victim not in src2.keys
+    assert sorted(set(snap.index.meta["registry_ids"]) - set(src2.keys) - src2.services - set(src2.direct)) == \
+        [k for k in keys if k != victim]
+
+
 def test_tagged_mixer_is_left_to_its_tag(mixed):
     """With the mixer's TagPack tags imported the detection is not a source group: a payout recipient has the
     tagged mixer's exposure once, no `unidentified mixer` row beside it."""
