@@ -261,23 +261,23 @@ def _flows(g, facts: _Facts, th: dict, config, tx: Callable[[int], str]) -> None
 
 
 def build_facts(ws, g, config, names_of: Callable[[list[int]], dict[int, str]],
-                txid_of: Callable[[int], str]) -> tuple[list[str], np.ndarray, np.ndarray, dict, list[dict]]:
+                txid_of: Callable[[int], str], found: tuple[list[dict], str] | None = None
+                ) -> tuple[list[str], np.ndarray, np.ndarray, dict, list[dict]]:
     """Facts of every address of the Bitcoin graph `g` touched by a detection: (address strings, ``x_off``,
     ``x_blob`` (the compact JSON of each address's facts, :func:`expand`), the run's description for
     ``data_version.detections``, the service table). `names_of` resolves dense address ids (one call per
-    batch), `txid_of` one dense transaction id."""
+    batch), `txid_of` one dense transaction id, `found` the custodial mixers recognised by behaviour and the
+    run's note (:func:`chaintrace.screen.mixer_sources.find_mixers`; run here when not given)."""
     from chaintrace.graph.services import cached_detections
 
     th = thresholds(config)
     det = cached_detections(ws, "btc", g)
     facts = _Facts()
-    try:  # custodial mixers recognised by behaviour: wallet level, only where clusters were built
-        from chaintrace.graph.mixers import detected_mixers
+    if found is None:  # custodial mixers recognised by behaviour: wallet level, only where clusters were built
+        from chaintrace.screen.mixer_sources import find_mixers
 
-        mixers = detected_mixers(ws, g)
-        mixer_note = "recognised over the store's clusters" if mixers else "none recognised (or no clusters built)"
-    except Exception as e:  # noqa: BLE001 - clusters of another commit / unreadable: said in the run
-        mixers, mixer_note = [], f"not run: {type(e).__name__}: {e}"
+        found = find_mixers(ws, g)
+    mixers, mixer_note = found
     mixer_ids = (np.flatnonzero(np.any([np.asarray(m["mask"]) for m in mixers], axis=0)) if mixers
                  else np.zeros(0, np.int64))
     if len(det) or len(mixer_ids):

@@ -354,6 +354,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     `engine`."""
     from chaintrace.graph.btc import load_btc_graph
     from chaintrace.screen import kernels
+    from chaintrace.screen import refresh as R
 
     progress = progress or Progress()
     t0 = time.perf_counter()
@@ -367,9 +368,16 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         return {**summary(idx), "reused": True}
     g = load_btc_graph(ws)
     sources = read_sources(ws, "btc", config, at=at)
+    from chaintrace.screen.mixer_sources import add_mixer_groups, find_mixers
+
+    reg_digest = R.sources_digest(sources)  # the registry's own facts (a refresh says which of the two changed)
+    mixers, mixer_note = find_mixers(ws, g)
+    mixed_in: list[dict] = []  # custodial mixers recognised by behaviour: source groups too (not with `exposures`:
+    left: list[dict] = []      # the other engine propagated the registry's groups only)
+    if exposures is None:
+        sources, mixed_in, left = add_mixer_groups(ws, g, sources, config, mixers)
     store = ws.chain("btc")
     from chaintrace.intel import addresses as A
-    from chaintrace.screen import refresh as R
 
     n_out, n_tx = g.n_out, g.n_tx
     # txids: every transaction (hash prefix for transfer refs; the chain prefix digest of a later refresh)
@@ -379,7 +387,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     h8 = txid_hash8(tx_hex)
     h8_by_id = np.zeros(n_tx, np.uint64)
     h8_by_id[tx_idn] = h8
-    src_digest = R.sources_digest(sources)
+    src_digest = R.sources_digest(sources, mixed_in)
     base, why = None, None
     if not incremental:
         why = "full rebuild requested"
@@ -388,7 +396,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     elif at is not None:
         why = f"registry facts as of {at}"
     else:
-        base, why = R.ingest_base(ws, config, commit, g, h8_by_id, src_digest)
+        base, why = R.ingest_base(ws, config, commit, g, h8_by_id, src_digest, reg_digest)
     # address keys: every address's (a full build), or, continuing an index, the registry's addresses it
     # found plus the new addresses' (the old ones' keys are in its seen hashes)
     addr_tbl = store.read("addresses", ["address", "address_id"])
@@ -552,8 +560,10 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
 
     t_facts = time.perf_counter()
     fact_addrs, arrays["x_off"], arrays["x_blob"], run, services = build_facts(
-        ws, g, config, lambda ids: _names(ws, id_to_str, ids), tx_by_all.__getitem__)
+        ws, g, config, lambda ids: _names(ws, id_to_str, ids), tx_by_all.__getitem__, (mixers, mixer_note))
     fact_keys = [A.key("btc", s) for s in fact_addrs]
+    run["mixers"]["source_groups"] = len(mixed_in) if exposures is None else None
+    run["mixers"]["left_to_tags"] = left
     data_version["detections"] = run
     arrays["s_off"], arrays["s_blob"] = pack(services)
     taken = exposed_keys | set(baked_direct)
@@ -563,7 +573,10 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             "facts": {"addresses": fact_keys, "n_services": len(services),
                       "informational": informational(services, config)}, "stop_digest": stop_digest,
             "seed_digests": seed_digests, "txids": {str(k): v for k, v in ev_txids.items()},
-            "sources_digest": src_digest, "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
+            "sources_digest": src_digest, "registry_digest": reg_digest,
+            "detected_groups": {str(m["group"]): {k: m[k] for k in ("address", "kind", "confidence", "features")}
+                                for m in mixed_in},
+            "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
             "registry_ids": {k: keys_to_id[k] for k in sorted(set(sources.keys) | sources.services
                                                                | set(sources.direct)) if k in keys_to_id},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),

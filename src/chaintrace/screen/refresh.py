@@ -43,10 +43,13 @@ def prefix_digest(g, h8_by_id: np.ndarray, n_tx: int) -> dict:
     return {"n_tx": int(n_tx), "n_out": n_out, "n_in": n_in, "digest": h.hexdigest()}
 
 
-def sources_digest(sources: Sources) -> str:
-    """Digest of everything of the registry that the index and its answers stand on."""
+def sources_digest(sources: Sources, detected: list[dict] | None = None) -> str:
+    """Digest of everything of the registry that the index and its answers stand on (and of the `detected`
+    source groups' detections, which answers quote: :mod:`chaintrace.screen.mixer_sources`)."""
     doc = [sources.groups, sources.keys, sources.key_group.tolist(), sources.key_from.tolist(),
            sorted(sources.services), sources.direct]
+    if detected:
+        doc.append(detected)
     return hashlib.blake2b(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS),
                            digest_size=16).hexdigest()
 
@@ -73,9 +76,11 @@ def newest_other_format(root, prefix: str, tail: str):
     return max(cands, key=lambda p: p.stat().st_mtime_ns) if cands else None
 
 
-def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndarray, src_digest: str):
+def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndarray, src_digest: str,
+                reg_digest: str | None = None):
     """(previous index, None) when the index of an older commit can be continued over the grown chain, else
-    (None, the reason it cannot)."""
+    (None, the reason it cannot). `src_digest`: the sources with the mixers recognised by behaviour,
+    `reg_digest`: the registry's own (which of the two changed is the reason given)."""
     from chaintrace.screen.index import FORMAT, PREFIX, index_root, load_index, registry_id
 
     tail = f"-r{registry_id(ws)}-{config.digest}"
@@ -98,6 +103,9 @@ def ingest_base(ws: Workspace, config: Config, commit: int, g, h8_by_id: np.ndar
         return None, (f"the chain below the tip of {p.name} changed (a reorg, or blocks ingested below it): "
                       "full rebuild")
     if prev.meta["sources_digest"] != src_digest:
+        if reg_digest is not None and prev.meta.get("registry_digest") == reg_digest:
+            return None, (f"the custodial mixers recognised by behaviour changed since {p.name} (their "
+                          "addresses or confidence): full rebuild")
         return None, f"the registry facts changed since {p.name} (an intel import or a new day): full rebuild"
     return prev, None
 

@@ -18,6 +18,7 @@ from typing import Any
 from chaintrace.intel import addresses as addr
 from chaintrace.screen.config import RANK, Config, load_config
 from chaintrace.screen.index import ExposureIndex, current_name, current_or_latest, latest_index, load_index
+from chaintrace.screen.mixer_sources import detected_fields
 from chaintrace.screen.sources import Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
@@ -262,8 +263,8 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
                 base = rec if di == 0 else sent
                 share = amt / base if base else 0.0
                 typ = "direct" if hops <= 1 else "indirect"
-                exposures.append(_group_exposure(idx.groups[gi], typ, "incoming" if di == 0 else "outgoing",
-                                                 hops, amt, share))
+                exposures.append({**_group_exposure(idx.groups[gi], typ, "incoming" if di == 0 else "outgoing",
+                                                    hops, amt, share), **detected_fields(idx, gi)})
                 exp_rows.append((amt, gi, di, o, len(exposures) - 1))
             exp_rows.sort(key=lambda x: -x[0])
             pending = [(amt, gi, di, o, exposures[ei]) for amt, gi, di, o, ei in exp_rows]
@@ -461,8 +462,8 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
     ents = sorted(idx.output_entries(o, 0), key=lambda e: -e[1])
     for gi, taint, hop, _parent in ents:
         share = taint / value if value else 0.0
-        exposures.append(_group_exposure(idx.groups[gi], "direct" if hop <= 1 else "indirect", "incoming",
-                                         hop, taint, share))
+        exposures.append({**_group_exposure(idx.groups[gi], "direct" if hop <= 1 else "indirect", "incoming",
+                                            hop, taint, share), **detected_fields(idx, gi)})
     for (gi, taint, _hop, _p), ex in list(zip(ents, exposures))[:EVIDENCE_PATHS]:
         r["evidence"].append({"exposure": exposures.index(ex), "direction": "incoming",
                               "entity": idx.groups[gi].get("entity"), "amount": str(taint),
