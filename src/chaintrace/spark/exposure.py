@@ -160,8 +160,8 @@ def propagate(seeds: "DataFrame", keyed: dict, max_hops: int, max_rounds: int = 
     none of whose inputs changed would give the rows it gave last time, so the state after each round is
     the one recomputing everything gives, round for round; the fixed point is the round with no change.
     Small sides (the changes, the affected transactions) are broadcast: a round scans the state and the
-    ``dest`` table where they lie and shuffles only the changes (three Spark actions, each state
-    checkpointed: no lineage growth)."""
+    ``dest`` table where they lie and shuffles only the changes. One Spark action per round (counting the
+    changes); its frames are checkpointed as that action computes them (no lineage growth)."""
     from pyspark.sql import functions as F
 
     seeds = seeds.select(*STATE).localCheckpoint()
@@ -180,13 +180,15 @@ def propagate(seeds: "DataFrame", keyed: dict, max_hops: int, max_rounds: int = 
     rounds = 0
     while rounds < max_rounds:
         rounds += 1
-        A = D.where(F.col("nx").isNotNull()).select("d", "g", F.col("nx").alias("t")).distinct().localCheckpoint()
+        # lazy checkpoints: the one action of the round (the count of the changes) computes and keeps them all
+        A = (D.where(F.col("nx").isNotNull()).select("d", "g", F.col("nx").alias("t")).distinct()
+             .localCheckpoint(eager=False))
         n_a = n_d  # at most one affected transaction per changed row
-        new = _step(S, A, n_a, seed_keys, keyed, max_hops).localCheckpoint()
+        new = _step(S, A, n_a, seed_keys, keyed, max_hops).localCheckpoint(eager=False)
         old = S.join(_small(A, n_a), ["d", "g", "t"], "left_semi")
-        D = _changed(old, new).localCheckpoint()
+        D = _changed(old, new).localCheckpoint(eager=False)
         n_d = D.count()
-        S = S.join(_small(A, n_a), ["d", "g", "t"], "left_anti").unionByName(new).localCheckpoint()
+        S = S.join(_small(A, n_a), ["d", "g", "t"], "left_anti").unionByName(new).localCheckpoint(eager=False)
         if progress is not None:
             progress.advance()
         if n_d == 0:
