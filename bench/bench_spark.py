@@ -280,7 +280,8 @@ def main() -> None:
     from chaintrace.spark.session import parse_conf
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--txs", type=int, nargs="+", default=[100_000])
+    ap.add_argument("--txs", type=int, nargs="*", default=[100_000],
+                    help="chain sizes to run (none: only write the section from --results)")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--jobs", nargs="+", choices=list(JOBS), default=list(JOBS))
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
