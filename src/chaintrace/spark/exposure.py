@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEC = "decimal(38,0)"
 STATE = ("g", "o", "taint", "hop", "parent")
+ALL_MARKED = "spark.checkpoint.checkpointAllMarkedAncestors"
 BROADCAST_ROWS = 2_000_000  # rows up to which the small side of a join (seeds, changes) is broadcast
 
 
@@ -177,6 +178,20 @@ def propagate(seeds: "DataFrame", keyed: dict, max_hops: int, max_rounds: int = 
     if max_hops <= 0:
         return S, 0
     D, n_d = S.select("d", "g", "o", "nx"), S.count()
+    sc = S.sparkSession.sparkContext
+    # the round's action must truncate the lineage of every frame checkpointed on its way (not only the first
+    # one it meets): else the rounds' plans and shuffles pile up, each job walking all the earlier rounds
+    before = sc.getLocalProperty(ALL_MARKED)
+    sc.setLocalProperty(ALL_MARKED, "true")
+    try:
+        return _rounds(S, D, n_d, seed_keys, keyed, max_hops, max_rounds, progress)
+    finally:
+        sc.setLocalProperty(ALL_MARKED, before)  # type: ignore[arg-type]  # None removes it
+
+
+def _rounds(S, D, n_d, seed_keys, keyed, max_hops, max_rounds, progress):
+    from pyspark.sql import functions as F
+
     rounds = 0
     while rounds < max_rounds:
         rounds += 1
