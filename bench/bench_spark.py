@@ -27,9 +27,12 @@ without it. Reduced scale (shared CPUs)::
 
     python bench/bench_spark.py --txs 100000 300000 --jobs exposure
 
-Full scale (what the issue asks)::
+Full scale (what the issue asks), the process tree kept near 12 GB on a shared 24 GB machine, each finished
+job kept in a results file (a run stopped half-way keeps what it measured; sizes run one by one are merged;
+``--txs`` alone, without sizes, rewrites the section from the file)::
 
-    python bench/bench_spark.py --txs 1000000 5000000 10000000 --master 'local[2]'
+    python bench/bench_spark.py --txs 1000000 5000000 10000000 --master 'local[2]' \
+        --conf spark.driver.memory=6g --results bench-data/spark/results.json
 
 Expected duration: at 100,000 transactions on a loaded 2-core machine all jobs took about 25 minutes (Spark
 clusters 403 s, stats 175 s, addresses 133 s, exposure 724 s with 62 rounds; the embedded engine and DuckDB
