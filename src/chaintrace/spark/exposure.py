@@ -203,7 +203,9 @@ def _rounds(S, D, n_d, seed_keys, keyed, max_hops, max_rounds, progress):
         old = S.join(_small(A, n_a), ["d", "g", "t"], "left_semi")
         D = _changed(old, new).localCheckpoint(eager=False)
         n_d = D.count()
-        S = S.join(_small(A, n_a), ["d", "g", "t"], "left_anti").unionByName(new).localCheckpoint(eager=False)
+        # a union adds up the partitions of both sides: coalesced back, or every round would scan more of them
+        S = (S.join(_small(A, n_a), ["d", "g", "t"], "left_anti").unionByName(new)
+             .coalesce(keyed["partitions"]).localCheckpoint(eager=False))
         if progress is not None:
             progress.advance()
         if n_d == 0:
