@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEC = "decimal(38,0)"
 STATE = ("g", "o", "taint", "hop", "parent")
-BROADCAST_SEEDS = 2_000_000  # seed outputs up to which the seeds' (group, output) keys are broadcast
+ALL_MARKED = "spark.checkpoint.checkpointAllMarkedAncestors"
+BROADCAST_ROWS = 2_000_000  # rows up to which the small side of a join (seeds, changes) is broadcast
 
 
 def muldiv(x: str, c: str, t: str) -> "Column":
@@ -78,87 +79,135 @@ def graph_tables(tx: "DataFrame", inputs: "DataFrame", outputs: "DataFrame", sto
 
 
 def keyed_tables(ins: "DataFrame", outs: "DataFrame", tt: "DataFrame", partitions: int) -> dict:
-    """The static tables of :func:`_step`, both directions (``d``) together, hash-partitioned once on the
-    keys each round joins them on (the caller persists them): a round then shuffles only the tainted state,
-    never the chain.
+    """The static tables of the rounds, both directions (``d``) together (the caller persists them):
 
-    ``link``  where a tainted output flows, by ``(d, o)``: ``d, o, t, stop, rank`` (forward: the spending
-              input, ranked by input id; backward: the output itself, ranked by its id)
-    ``dest``  what an active transaction taints, by ``(d, t)``: ``d, t, o, cum, prev, tot`` (forward: its
-              outputs, ``tot`` = ``T_fwd``; backward: its in-store inputs, ``tot`` = ``T_in``)."""
+    ``link``  where an output flows, by ``(d, o)``: ``d, o, nx, stop, rank`` (forward: ``nx`` the spending
+              transaction, ``rank`` the input id; backward: ``nx`` the transaction that made it, ``rank`` the
+              output id); only used to place the seeds;
+    ``dest``  what a transaction taints, by ``(d, t)``: ``d, t, o, cum, prev, tot`` (forward: its outputs,
+              ``tot`` = ``T_fwd``; backward: its in-store inputs, ``tot`` = ``T_in``), each row with its
+              ``link`` (``nx, stop, rank``: where that output flows next), so that a tainted row carries the
+              transaction it makes active and a round never joins the chain's links again."""
     from pyspark.sql import functions as F
 
     p = max(1, partitions)
     d0, d1 = F.lit(0).cast("tinyint").alias("d"), F.lit(1).cast("tinyint").alias("d")
-    link = (ins.select(d0, "o", "t", "stop", F.col("pos").alias("rank"))
-            .unionByName(outs.select(d1, "o", "t", "stop", F.col("o").alias("rank"))).repartition(p, "d", "o"))
+    link = (ins.select(d0, "o", F.col("t").alias("nx"), "stop", F.col("pos").alias("rank"))
+            .unionByName(outs.select(d1, "o", F.col("t").alias("nx"), "stop", F.col("o").alias("rank"))))
     dest = (outs.join(tt.select("t", F.col("T_fwd").alias("tot")), "t").select(d0, "t", "o", "cum", "prev", "tot")
             .unionByName(ins.join(tt.select("t", F.col("T_in").alias("tot")), "t")
-                         .select(d1, "t", "o", "cum", "prev", "tot"))
+                         .select(d1, "t", "o", "cum", "prev", "tot")))
+    dest = (dest.where(F.col("tot") > 0)  # backward, tot = T_in: value from outside the store is not followed
+            .join(link, ["d", "o"], "left").withColumn("stop", F.coalesce("stop", F.lit(False)))
             .repartition(p, "d", "t"))
-    return {"link": link, "dest": dest, "partitions": p}
+    return {"link": link.repartition(p, "d", "o"), "dest": dest, "partitions": p}
 
 
-def _step(S: "DataFrame", seed_keys: "DataFrame", keyed: dict, max_hops: int) -> "DataFrame":
-    """One round, both directions: every output (forward) / spent output (backward) tainted by an active
-    transaction, given the taint `S` (``d, g, o, taint, hop, parent``) of the previous round; seeds
-    (`seed_keys`: ``g, o``) are left out (they keep their full value). `keyed`: :func:`keyed_tables`: the
-    join with ``link`` shuffles `S`, the tainted rows are shuffled once by ``(d, t)``, and the aggregation
-    and the join with ``dest`` read those partitions as they are."""
+def _small(df: "DataFrame", n: int) -> "DataFrame":
+    """`df` marked for broadcast when it has at most :data:`BROADCAST_ROWS` rows (`n`): the join then scans
+    the other side where it lies, without a shuffle or a sort."""
+    from pyspark.sql import functions as F
+
+    return F.broadcast(df) if n <= BROADCAST_ROWS else df
+
+
+def _step(S: "DataFrame", A: "DataFrame", n_a: int, seed_keys: "DataFrame", keyed: dict,
+          max_hops: int) -> "DataFrame":
+    """The rows the transactions `A` (``d, g, t``: the affected ones, `n_a` rows) taint, recomputed from the
+    whole state `S` (``d, g, o, taint, hop, parent, t, nx, stop, rank``): each one's tainted inputs (forward;
+    outputs, backward) are the rows of `S` whose ``nx`` it is. Seeds (`seed_keys`: ``g, o``) are left out
+    (they keep their full value)."""
     from pyspark.sql import functions as F
 
     tainted = F.col("taint") > 0
     flows = (F.col("hop") < max_hops) & ((F.col("hop") == 0) | ~F.col("stop"))  # makes the transaction active
-    agg = (S.join(keyed["link"], ["d", "o"]).repartition(keyed["partitions"], "d", "t").groupBy("d", "g", "t")
+    into = S.join(_small(A.withColumnRenamed("t", "nx"), n_a), ["d", "g", "nx"], "left_semi")
+    agg = (into.groupBy("d", "g", F.col("nx").alias("t"))
            .agg(F.max(flows.cast("int")).alias("active"), F.sum(F.when(tainted, F.col("taint"))).alias("X"),
                 (F.min(F.when(tainted, F.col("hop"))) + 1).alias("h"),
                 F.max(F.when(tainted, F.struct(F.col("taint"), (-F.col("rank")).alias("r"),
                                                F.col("o").alias("p")))).alias("best"))
            .where((F.col("active") == 1) & (F.col("X") > 0) & (F.col("h") <= max_hops)))
-    # backward, tot = T_in: value from outside the store is not followed
-    return (agg.join(keyed["dest"], ["d", "t"]).where(F.col("tot") > 0).withColumn("X", F.least("X", "tot"))
-            .select("d", "g", "o", (muldiv("X", "cum", "tot") - muldiv("X", "prev", "tot")).alias("taint"),
-                    F.col("h").cast("int").alias("hop"), F.col("best.p").alias("parent"))
+    return (keyed["dest"].join(_small(agg, n_a), ["d", "t"]).withColumn("X", F.least("X", "tot"))
+            .select(F.col("d").cast("tinyint").alias("d"), "g", "o",
+                    (muldiv("X", "cum", "tot") - muldiv("X", "prev", "tot")).alias("taint"),
+                    F.col("h").cast("int").alias("hop"), F.col("best.p").alias("parent"), "t", "nx", "stop", "rank")
             .where(F.col("taint") > 0)
             .join(seed_keys, ["g", "o"], "left_anti"))
 
 
-def propagate(seeds: "DataFrame", keyed: dict, max_hops: int, max_rounds: int = 10_000,
-              progress=None) -> tuple["DataFrame", int]:
-    """The fixed point of :func:`_step` in both directions at once, from the seeds (``g, o, taint, hop,
-    parent``) over the static tables `keyed` (:func:`keyed_tables`); returns (``d, g, o, taint, hop, parent``:
-    the tainted outputs of every group and direction, the number of rounds). One Spark action per round:
-    the new state is checkpointed (no lineage growth) while its row count and two 64-bit hash sums are
-    computed; when they equal the previous round's, an exact comparison (anti-join) confirms the fixed
-    point."""
+def _changed(old: "DataFrame", new: "DataFrame") -> "DataFrame":
+    """``d, g, o, nx`` of the rows that differ between `old` and `new` (added, removed or with another
+    amount, hop or parent): what the next round must look at."""
     from pyspark.sql import functions as F
 
-    def digest(df):
-        r = df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.xxhash64(*key).cast(DEC)).alias("h1"),
-                   F.sum(F.xxhash64(F.lit(7), *key).cast(DEC)).alias("h2")).collect()[0]
-        return (r["n"], r["h1"], r["h2"])
+    a, b = old.alias("a"), new.alias("b")
+    same = F.lit(True)
+    for c in ("taint", "hop", "parent"):
+        same = same & F.col(f"a.{c}").eqNullSafe(F.col(f"b.{c}"))
+    return (a.join(b, ["d", "g", "o"], "full_outer").where(~same)
+            .select("d", "g", "o", F.coalesce(F.col("a.nx"), F.col("b.nx")).alias("nx")))
+
+
+def propagate(seeds: "DataFrame", keyed: dict, max_hops: int, max_rounds: int = 10_000,
+              progress=None) -> tuple["DataFrame", int]:
+    """The fixed point of the rounds in both directions at once, from the seeds (``g, o, taint, hop,
+    parent``) over the static tables `keyed` (:func:`keyed_tables`); returns (``d, g, o, taint, hop, parent``
+    and more columns: the tainted outputs of every group and direction, the number of rounds).
+
+    Semi-naive: a round recomputes only the transactions *affected* by the previous round's changes (those
+    an added, removed or changed row flows into: its ``nx``), each from all its tainted inputs in the state,
+    and replaces their rows (every non-seed row records the transaction ``t`` that made it). A transaction
+    none of whose inputs changed would give the rows it gave last time, so the state after each round is
+    the one recomputing everything gives, round for round; the fixed point is the round with no change.
+    Small sides (the changes, the affected transactions) are broadcast: a round scans the state and the
+    ``dest`` table where they lie and shuffles only the changes. One Spark action per round (counting the
+    changes); its frames are checkpointed as that action computes them (no lineage growth)."""
+    from pyspark.sql import functions as F
 
     seeds = seeds.select(*STATE).localCheckpoint()
     seed_keys = seeds.select("g", "o")
-    if seeds.count() <= BROADCAST_SEEDS:  # the anti-join with the seeds then shuffles nothing
+    if seeds.count() <= BROADCAST_ROWS:  # the anti-join with the seeds then shuffles nothing
         seed_keys = F.broadcast(seed_keys)
+    link = keyed["link"]
     both = seeds.select(F.lit(0).cast("tinyint").alias("d"), *STATE).unionByName(
         seeds.select(F.lit(1).cast("tinyint").alias("d"), *STATE))
-    S = both.localCheckpoint()
+    S = (both.join(link, ["d", "o"], "left").select("d", *STATE, F.lit(-1).cast("long").alias("t"), "nx",
+                                                    F.coalesce("stop", F.lit(False)).alias("stop"), "rank")
+         .localCheckpoint())
     if max_hops <= 0:
         return S, 0
-    key = ["d", *STATE]
+    D, n_d = S.select("d", "g", "o", "nx"), S.count()
+    sc = S.sparkSession.sparkContext
+    # the round's action must truncate the lineage of every frame checkpointed on its way (not only the first
+    # one it meets): else the rounds' plans and shuffles pile up, each job walking all the earlier rounds
+    before = sc.getLocalProperty(ALL_MARKED)
+    sc.setLocalProperty(ALL_MARKED, "true")
+    try:
+        return _rounds(S, D, n_d, seed_keys, keyed, max_hops, max_rounds, progress)
+    finally:
+        sc.setLocalProperty(ALL_MARKED, before)  # type: ignore[arg-type]  # None removes it
+
+
+def _rounds(S, D, n_d, seed_keys, keyed, max_hops, max_rounds, progress):
+    from pyspark.sql import functions as F
+
     rounds = 0
-    last = digest(S)
     while rounds < max_rounds:
         rounds += 1
-        new = _step(S, seed_keys, keyed, max_hops).select(F.col("d").cast("tinyint").alias("d"), *STATE)
-        S2 = both.unionByName(new).localCheckpoint(eager=False)
-        now = digest(S2)  # computes (and keeps) S2
+        # lazy checkpoints: the one action of the round (the count of the changes) computes and keeps them all
+        A = (D.where(F.col("nx").isNotNull()).select("d", "g", F.col("nx").alias("t")).distinct()
+             .localCheckpoint(eager=False))
+        n_a = n_d  # at most one affected transaction per changed row
+        new = _step(S, A, n_a, seed_keys, keyed, max_hops).localCheckpoint(eager=False)
+        old = S.join(_small(A, n_a), ["d", "g", "t"], "left_semi")
+        D = _changed(old, new).localCheckpoint(eager=False)
+        n_d = D.count()
+        # a union adds up the partitions of both sides: coalesced back, or every round would scan more of them
+        S = (S.join(_small(A, n_a), ["d", "g", "t"], "left_anti").unionByName(new)
+             .coalesce(keyed["partitions"]).localCheckpoint(eager=False))
         if progress is not None:
             progress.advance()
-        same = now == last and S2.join(S, key, "left_anti").isEmpty()
-        S, last = S2, now
-        if same:
+        if n_d == 0:
             return S, rounds
     raise RuntimeError(f"exposure propagation did not converge in {max_rounds} rounds")  # pragma: no cover
