@@ -337,3 +337,37 @@ def test_help_example_is_documented():
     ex = [ln.strip() for ln in r.output.split("Example:", 1)[1].strip().splitlines()]
     cmds = {c.replace("chaintrace --data ws ", "chaintrace ") for c in walkthrough()}
     assert ex[0] in cmds and ex[1] in cmds
+
+
+def test_exposure_with_recognised_mixer_equal_embedded(spark, tmp_path):
+    """Custodial mixers recognised by behaviour are source groups of the exposure index (docs/screening.md):
+    Spark's exposure job adds the same groups as the embedded build. The simulator's mixer scenario with the
+    mixer's tags left out, clusters built: one recognised mixer group, every array equal."""
+    import yaml
+
+    from chaintrace import intel
+    from chaintrace.screen import build_index, load_config, load_index
+
+    sim = tmp_path / "sim"
+    simulate_btc(sim, txs=4000, seed=11, scenario="mixer", network="main")
+    doc = yaml.safe_load((sim / "tags.yaml").read_text())
+    doc["tags"] = [t for t in doc["tags"] if t.get("category") != "mixing_service"]
+    (tmp_path / "no-mixer.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_config()
+    idx = {}
+    for name in ("emb", "sp"):
+        ws = Workspace(tmp_path / name)
+        intel.registry.bind(ws, tmp_path / f"registry-{name}")
+        ingest_block_files(ws, [sim], pow_rules="target-only")
+        intel.import_paths(ws, "tagpack", [tmp_path / "no-mixer.yaml"])
+        build_clusters(ws)
+        if name == "emb":
+            build_index(ws, cfg)
+        else:
+            run_job(ws, "exposure", screen_config=cfg)
+        idx[name] = load_index(ws, cfg)
+    a, b = idx["emb"], idx["sp"]
+    assert b.meta["engine"] == "spark" and a.meta["groups"] == b.meta["groups"]
+    assert sum(g.get("category") == "mixer" for g in a.meta["groups"]) == 1
+    for k in a.arrays:
+        assert np.array_equal(np.asarray(a.arrays[k]), np.asarray(b.arrays[k])), k

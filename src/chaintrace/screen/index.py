@@ -372,10 +372,9 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
 
     reg_digest = R.sources_digest(sources)  # the registry's own facts (a refresh says which of the two changed)
     mixers, mixer_note = find_mixers(ws, g)
-    mixed_in: list[dict] = []  # custodial mixers recognised by behaviour: source groups too (not with `exposures`:
-    left: list[dict] = []      # the other engine propagated the registry's groups only)
-    if exposures is None:
-        sources, mixed_in, left = add_mixer_groups(ws, g, sources, config, mixers)
+    # custodial mixers recognised by behaviour are source groups too (another engine's `exposures` were
+    # propagated from the same groups: spark.exposure_job adds them the same way)
+    sources, mixed_in, left = add_mixer_groups(ws, g, sources, config, mixers)
     store = ws.chain("btc")
     from chaintrace.intel import addresses as A
 
@@ -562,7 +561,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     fact_addrs, arrays["x_off"], arrays["x_blob"], run, services = build_facts(
         ws, g, config, lambda ids: _names(ws, id_to_str, ids), tx_by_all.__getitem__, (mixers, mixer_note))
     fact_keys = [A.key("btc", s) for s in fact_addrs]
-    run["mixers"]["source_groups"] = len(mixed_in) if exposures is None else None
+    run["mixers"]["source_groups"] = len(mixed_in)
     run["mixers"]["left_to_tags"] = left
     data_version["detections"] = run
     arrays["s_off"], arrays["s_blob"] = pack(services)

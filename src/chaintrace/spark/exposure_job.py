@@ -82,13 +82,20 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     report (rows, rounds of the fixed point, the index summary)."""
     from pyspark.sql import functions as F
 
+    from chaintrace.graph.btc import load_btc_graph
     from chaintrace.screen.index import build_index
+    from chaintrace.screen.mixer_sources import add_mixer_groups, find_mixers
     from chaintrace.spark.jobs import _commit_derived
 
     t0 = time.time()
     meta = store_meta(ws)
     parts = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
     sources = read_sources(ws, "btc", config)
+    # the custodial mixers recognised by behaviour (over the store's clusters, on the driver, as `screen index`
+    # does) are source groups too: the index built from these exposures names them
+    g = load_btc_graph(ws)
+    sources = add_mixer_groups(ws, g, sources, config, find_mixers(ws, g)[0])[0]
+    del g
     ids = address_ids(spark, ws, sources.keys + sorted(sources.services))
     stop_ids = [ids[k] for k in sources.services if k in ids]
     stop = spark.createDataFrame([(a,) for a in stop_ids] or [(-1,)], "address_id long")
