@@ -1,6 +1,7 @@
 """A simulated exchange hack, ingested and indexed for screening (shared by the screening tests)."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -37,3 +38,25 @@ def innocent_deposits(ws: Workspace, sim: Path, exchange_entity: int, exclude_tx
         "WHERE o.address IN (SELECT unnest(?::VARCHAR[])) GROUP BY o.txid, o.n ORDER BY o.txid, o.n",
         [dep]).fetchall()
     return [f"{t}:{n}" for t, n, payers in rows if t not in exclude_txids and not (set(payers) & launderer)]
+
+
+def first_blocks(src: Path, dst: Path, n: int) -> None:
+    """Copy the first `n` block records of a blk*.dat file (magic, length, block)."""
+    data = src.read_bytes()
+    pos = 0
+    for _ in range(n):
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        pos += 8 + size
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data[:pos])
+
+
+def n_blocks(src: Path) -> int:
+    """The number of block records in a blk*.dat file."""
+    data = src.read_bytes()
+    pos = n = 0
+    while pos + 8 <= len(data):
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        pos += 8 + size
+        n += 1
+    return n

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -18,17 +17,7 @@ from chaintrace.screen import build_index, load_config
 from chaintrace.sim import simulate_btc
 from chaintrace.store.workspace import Workspace
 from tests.screen_server import REPO, Server
-
-
-def _first_blocks(src, dst, n: int) -> None:
-    """Copy the first `n` block records of a blk*.dat file (magic, length, block)."""
-    data = src.read_bytes()
-    pos = 0
-    for _ in range(n):
-        (size,) = struct.unpack_from("<I", data, pos + 4)
-        pos += 8 + size
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_bytes(data[:pos])
+from tests.screen_fixtures import first_blocks
 
 
 def test_screening_during_an_ingest(tmp_path):
@@ -39,7 +28,7 @@ def test_screening_during_an_ingest(tmp_path):
     early = min(inc["cashouts"], key=lambda c: c["height"])
     assert late["height"] > early["height"]
     split = late["height"] - 1  # heights start at 1: records 1..split hold blocks up to the split
-    _first_blocks(sim / "blk00000.dat", tmp_path / "part" / "blk00000.dat", split)
+    first_blocks(sim / "blk00000.dat", tmp_path / "part" / "blk00000.dat", split)
     ws = Workspace(tmp_path / "data")
     chaintrace.ingest_block_files(ws, [tmp_path / "part"])
     intel.import_paths(ws, "tagpack", [sim / "tags.yaml"])

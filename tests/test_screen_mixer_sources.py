@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import struct
 
 import numpy as np
 import orjson
@@ -20,6 +19,7 @@ from chaintrace import intel
 from chaintrace.screen import Screener, build_index, load_config, load_index
 from chaintrace.screen.index import ARRAYS
 from chaintrace.screen.service import screen_one_address, screen_one_transfer
+from tests.screen_fixtures import first_blocks, n_blocks
 
 
 def _tags_without_mixer(sim, path):
@@ -220,15 +220,6 @@ def test_tagged_mixer_is_left_to_its_tag(mixed):
     assert len(inc) == 1 and inc[0]["category"] == "mixing_service" and "detection" not in inc[0]
 
 
-def _first_blocks(src, dst, n: int) -> None:
-    data = src.read_bytes()
-    pos = 0
-    for _ in range(n):
-        (size,) = struct.unpack_from("<I", data, pos + 4)
-        pos += 8 + size
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_bytes(data[:pos])
-
 
 def test_refresh_after_ingest_equals_full_rebuild(tmp_path):
     """Ingest 70 % of the blocks, build clusters and the index, ingest the rest, refresh: equal to a full
@@ -243,13 +234,9 @@ def test_refresh_after_ingest_equals_full_rebuild(tmp_path):
     ws = Workspace(tmp_path / "data")
     intel.registry.bind(ws, tmp_path / "registry")
     blk = sim / "blk00000.dat"
-    n = 0
-    data, pos = blk.read_bytes(), 0
-    while pos + 8 <= len(data):
-        pos += 8 + struct.unpack_from("<I", data, pos + 4)[0]
-        n += 1
+    n = n_blocks(blk)
     part = tmp_path / "part" / "blk00000.dat"
-    _first_blocks(blk, part, n * 7 // 10)
+    first_blocks(blk, part, n * 7 // 10)
     chaintrace.ingest_block_files(ws, [part.parent], pow_rules="target-only")
     intel.import_paths(ws, "tagpack", [_tags_without_mixer(sim, tmp_path / "no-mixer.yaml")])
     build_clusters(ws)

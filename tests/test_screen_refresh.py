@@ -4,7 +4,6 @@ continue; an interrupted refresh leaves nothing half-written."""
 from __future__ import annotations
 
 import json
-import struct
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -16,30 +15,10 @@ from chaintrace.screen import build_index, load_config, load_index
 from chaintrace.screen.index import ARRAYS
 from chaintrace.sim import simulate_btc
 from chaintrace.store.workspace import Workspace
+from tests.screen_fixtures import first_blocks, n_blocks
 
 META_KEYS = ("groups", "addresses", "baked_direct", "txids", "seed_digests", "stop_digest", "sources_digest",
              "chain_prefix", "registry_ids", "facts", "baked_facts")
-
-
-def _first_blocks(src, dst, n: int) -> None:
-    """Copy the first `n` block records of a blk*.dat file (magic, length, block)."""
-    data = src.read_bytes()
-    pos = 0
-    for _ in range(n):
-        (size,) = struct.unpack_from("<I", data, pos + 4)
-        pos += 8 + size
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_bytes(data[:pos])
-
-
-def _n_blocks(src) -> int:
-    data = src.read_bytes()
-    pos = n = 0
-    while pos + 8 <= len(data):
-        (size,) = struct.unpack_from("<I", data, pos + 4)
-        pos += 8 + size
-        n += 1
-    return n
 
 
 def _extra_tags(sim, path) -> None:
@@ -86,9 +65,9 @@ def chain(tmp_path_factory):
 def test_refresh_after_ingest_equals_full_rebuild(chain):
     root, sim, ws = chain
     cfg = load_config()
-    n = _n_blocks(sim / "blk00000.dat")
+    n = n_blocks(sim / "blk00000.dat")
     part = root / "part" / "blk00000.dat"
-    _first_blocks(sim / "blk00000.dat", part, n * 6 // 10)
+    first_blocks(sim / "blk00000.dat", part, n * 6 // 10)
     chaintrace.ingest_block_files(ws, [part.parent])
     intel.import_paths(ws, "tagpack", [sim / "tags.yaml"])
     _extra_tags(sim, root / "more.yaml")
@@ -97,7 +76,7 @@ def test_refresh_after_ingest_equals_full_rebuild(chain):
     assert first["refreshed_from"] is None and first["refresh_reason"].startswith("no previous index")
     prev_name = first["path"].rsplit("/", 1)[-1]
     for frac in (8, 10):  # two more ingests: 80 %, then every block
-        _first_blocks(sim / "blk00000.dat", part, n * frac // 10)
+        first_blocks(sim / "blk00000.dat", part, n * frac // 10)
         chaintrace.ingest_block_files(ws, [part.parent])
         r = build_index(ws, cfg)
         assert r["refreshed_from"] == prev_name, r.get("refresh_reason")
@@ -167,16 +146,16 @@ def test_refresh_falls_back_to_full_rebuild_and_says_why(tmp_path):
     ws = Workspace(tmp_path / "data")
     intel.registry.bind(ws, tmp_path / "registry")
     cfg = load_config()
-    n = _n_blocks(sim / "blk00000.dat")
+    n = n_blocks(sim / "blk00000.dat")
     part = tmp_path / "part" / "blk00000.dat"
-    _first_blocks(sim / "blk00000.dat", part, n // 2)
+    first_blocks(sim / "blk00000.dat", part, n // 2)
     chaintrace.ingest_block_files(ws, [part.parent])
     intel.import_paths(ws, "tagpack", [sim / "tags.yaml"])
     build_index(ws, cfg)
     # an intel import and an ingest before the next refresh: the registry facts changed
     _extra_tags(sim, tmp_path / "more.yaml")
     intel.import_paths(ws, "tagpack", [tmp_path / "more.yaml"])
-    _first_blocks(sim / "blk00000.dat", part, n * 3 // 4)
+    first_blocks(sim / "blk00000.dat", part, n * 3 // 4)
     chaintrace.ingest_block_files(ws, [part.parent])
     r = build_index(ws, cfg)
     assert r["refreshed_from"] is None and "registry facts changed" in r["refresh_reason"]
@@ -224,9 +203,9 @@ def test_refresh_killed_half_way_leaves_the_previous_index_answering(tmp_path):
     ws = Workspace(tmp_path / "data")
     intel.registry.bind(ws, tmp_path / "registry")
     cfg = load_config()
-    n = _n_blocks(sim / "blk00000.dat")
+    n = n_blocks(sim / "blk00000.dat")
     part = tmp_path / "part" / "blk00000.dat"
-    _first_blocks(sim / "blk00000.dat", part, n * 8 // 10)
+    first_blocks(sim / "blk00000.dat", part, n * 8 // 10)
     chaintrace.ingest_block_files(ws, [part.parent])
     intel.import_paths(ws, "tagpack", [sim / "tags.yaml"])
     _extra_tags(sim, tmp_path / "more.yaml")
@@ -343,8 +322,8 @@ def test_refresh_on_real_mainnet_blocks_equals_full_rebuild(tmp_path):
     cfg = load_config()
     part = tmp_path / "part" / "blk00000.dat"
     prev, propagated = None, 0
-    for k in (170, 300, _n_blocks(src)):
-        _first_blocks(src, part, k)
+    for k in (170, 300, n_blocks(src)):
+        first_blocks(src, part, k)
         chaintrace.ingest_block_files(ws, [part.parent])
         if prev is None:
             intel.import_paths(ws, "tagpack", [pack])

@@ -69,6 +69,22 @@ def severity(config, kind: str) -> str | None:
     return config.severity.get("detected_" + kind.replace("-", "_").lower())
 
 
+def add_detection(det: dict[int, dict[tuple, dict]], a: int, kind: str, role: str, inst: dict, th: dict,
+                  sev: str | None) -> None:
+    """Count one instance of detection `kind` in role `role` at address/account id `a` (ignored when < 0) in
+    `det`, keeping the first EVIDENCE instances as its evidence (shared by the Bitcoin and Ethereum facts)."""
+    if a < 0:
+        return
+    d = det.setdefault(a, {})
+    row = d.get((kind, role))
+    if row is None:
+        row = d[(kind, role)] = {"kind": kind, "role": role, "confidence": None, "severity": sev, "count": 0,
+                                 "evidence": [], "thresholds": th}
+    row["count"] += 1
+    if len(row["evidence"]) < EVIDENCE:
+        row["evidence"].append(inst)
+
+
 class _Facts:
     """Accumulates facts per dense address id (exposure rows and detection rows, resolved)."""
 
@@ -78,16 +94,7 @@ class _Facts:
         self.services: list[dict] = []  # {entity, severity, brief, full} per recognised service (row id)
 
     def detection(self, a: int, kind: str, role: str, inst: dict, th: dict, sev: str | None) -> None:
-        if a < 0:
-            return
-        d = self.det.setdefault(a, {})
-        row = d.get((kind, role))
-        if row is None:
-            row = d[(kind, role)] = {"kind": kind, "role": role, "confidence": None, "severity": sev, "count": 0,
-                                     "evidence": [], "thresholds": th}
-        row["count"] += 1
-        if len(row["evidence"]) < EVIDENCE:
-            row["evidence"].append(inst)
+        add_detection(self.det, a, kind, role, inst, th, sev)
 
 
 def _pairs(keys: list[np.ndarray], value: np.ndarray, tx: np.ndarray):

@@ -41,7 +41,7 @@ import numpy as np
 import orjson
 
 from chaintrace.detect.pools import DEFAULTS as DEFAULTS_POOLS
-from chaintrace.screen.detections import CATEGORY, EVIDENCE, severity, thresholds
+from chaintrace.screen.detections import CATEGORY, EVIDENCE, add_detection, severity, thresholds
 from chaintrace.screen.sources import Sources
 
 FLOWS = ("structuring", "dormancy")
@@ -56,16 +56,7 @@ class _Facts:
         self.det: dict[int, dict[tuple, dict]] = {}
 
     def detection(self, a: int, kind: str, role: str, inst: dict, th: dict, sev: str | None) -> None:
-        if a < 0:
-            return
-        d = self.det.setdefault(a, {})
-        row = d.get((kind, role))
-        if row is None:
-            row = d[(kind, role)] = {"kind": kind, "role": role, "confidence": None, "severity": sev, "count": 0,
-                                     "evidence": [], "thresholds": th}
-        row["count"] += 1
-        if len(row["evidence"]) < EVIDENCE:
-            row["evidence"].append(inst)
+        add_detection(self.det, a, kind, role, inst, th, sev)
 
 
 def _exact(g, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
