@@ -190,7 +190,6 @@ def write_html(reports: list[TraceReport], path: str | Path, title: str | None =
 def probabilistic_html(r: TraceReport, top: int = 20) -> str:
     """``trace --through-mixers``: the mixers, candidate links and where the linked value went, marked
     probabilistic and apart from the deterministic result."""
-    from chaintrace.trace.report import entities
 
     sec = r.probabilistic or {}
     h = ["<h2>Probabilistic: through custodial mixers (candidate links, not proof)</h2>",
@@ -215,11 +214,7 @@ def probabilistic_html(r: TraceReport, top: int = 20) -> str:
     h.append("</table>")
     sub = sec.get("trace")
     if sub is not None:
-        h.append("<table><tr><th>entity reached (probabilistic)</th><th>category</th><th class=n>amount</th></tr>")
-        for e in entities(sub)[:top]:
-            h.append(f"<tr><td>{escape(str(e['entity']))}</td><td>{escape(str(e['category'] or ''))}</td>"
-                     f"<td class=n>{_amt(r, e['amount'], e['asset'])}</td></tr>")
-        h.append("</table>")
+        h.append(_entities_reached(r, sub, "probabilistic", top))
         for ex in sub.explain:
             h.append(f"<p><b>explain {escape(ex['address'])} (probabilistic)</b>: {escape(ex.get('note') or '')}</p>")
     return "".join(h)
@@ -228,7 +223,6 @@ def probabilistic_html(r: TraceReport, top: int = 20) -> str:
 def coinjoin_links_html(r: TraceReport, top: int = 20) -> str:
     """``trace --coinjoins link``: the CoinJoin rounds, the outputs linked by their later spending and where
     the linked value went, marked heuristic and apart from the deterministic result."""
-    from chaintrace.trace.report import entities
 
     sec = r.coinjoin_links or {}
     h = ["<h2>Heuristic: past CoinJoins (post-mix links, not proof)</h2>",
@@ -251,11 +245,19 @@ def coinjoin_links_html(r: TraceReport, top: int = 20) -> str:
     h.append("</table>")
     sub = sec.get("trace")
     if sub is not None:
-        h.append("<table><tr><th>entity reached (linked)</th><th>category</th><th class=n>amount</th></tr>")
-        for e in entities(sub)[:top]:
-            h.append(f"<tr><td>{escape(str(e['entity']))}</td><td>{escape(str(e['category'] or ''))}</td>"
-                     f"<td class=n>{_amt(r, e['amount'], e['asset'])}</td></tr>")
-        h.append("</table>")
+        h.append(_entities_reached(r, sub, "linked", top))
+    return "".join(h)
+
+
+def _entities_reached(r: TraceReport, sub: TraceReport, label: str, top: int) -> str:
+    """The entities a probabilistic or heuristic sub-trace reached, as a table marked `label`."""
+    from chaintrace.trace.report import entities
+
+    h = [f"<table><tr><th>entity reached ({label})</th><th>category</th><th class=n>amount</th></tr>"]
+    for e in entities(sub)[:top]:
+        h.append(f"<tr><td>{escape(str(e['entity']))}</td><td>{escape(str(e['category'] or ''))}</td>"
+                 f"<td class=n>{_amt(r, e['amount'], e['asset'])}</td></tr>")
+    h.append("</table>")
     return "".join(h)
 
 
