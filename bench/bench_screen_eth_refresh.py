@@ -25,21 +25,8 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
 from bench._report import write_section  # noqa: E402
+from tests.eth.export import cut_export  # noqa: E402
 
-
-def _cut(src: Path, dst: Path, max_block: int) -> None:
-    if dst.exists():
-        shutil.rmtree(dst)
-    dst.mkdir(parents=True)
-    for p in src.glob("*.csv"):
-        with p.open(newline="") as fi, (dst / p.name).open("w", newline="") as fo:
-            r = csv.DictReader(fi)
-            col = "number" if p.name == "blocks.csv" else "block_number"
-            w = csv.DictWriter(fo, r.fieldnames)
-            w.writeheader()
-            for row in r:
-                if col not in row or not row[col] or int(row[col]) <= max_block:
-                    w.writerow(row)
 
 
 def _arrays(ws, cfg) -> dict:
@@ -73,7 +60,7 @@ def main() -> None:
         for label, frac in (("last 1 %", 99), ("last 10 %", 90)):
             ws = Workspace(tmp / f"ws{frac}")
             intel.registry.bind(ws, tmp / f"registry{frac}")
-            _cut(sim, tmp / "part", last * frac // 100)
+            cut_export(sim, tmp / "part", last * frac // 100)
             ingest_etl(ws, tmp / "part")
             intel.import_paths(ws, "tagpack", [sim / "tags.yaml"])
             build_eth_index(ws, cfg)

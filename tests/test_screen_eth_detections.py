@@ -13,6 +13,7 @@ from chaintrace.cli import main
 from chaintrace.screen import Screener, load_config
 from chaintrace.screen.eth_index import build_eth_index, load_eth_index
 from chaintrace.store.workspace import Workspace
+from tests.eth.export import cut_export
 
 FEES = "('fee_burn', 'fee_tip')"
 
@@ -201,7 +202,6 @@ def test_eth_refresh_after_ingest_keeps_facts_equal_to_a_rebuild(tmp_path):
     """The index built after an ingest of new blocks and a full rebuild hold the same detection facts (they are
     recomputed over the grown store at every build)."""
     import csv
-    import shutil
 
     import numpy as np
 
@@ -213,24 +213,12 @@ def test_eth_refresh_after_ingest_keeps_facts_equal_to_a_rebuild(tmp_path):
     last = max(int(r["number"]) for r in csv.DictReader((out / "blocks.csv").open()))
     part = tmp_path / "part"
 
-    def cut(max_block):
-        if part.exists():
-            shutil.rmtree(part)
-        part.mkdir()
-        for f in out.glob("*.csv"):
-            with f.open(newline="") as fi, (part / f.name).open("w", newline="") as fo:
-                r = csv.DictReader(fi)
-                col = "number" if f.name == "blocks.csv" else "block_number"
-                w = csv.DictWriter(fo, r.fieldnames)
-                w.writeheader()
-                w.writerows(row for row in r if col not in row or not row[col] or int(row[col]) <= max_block)
-
     ws = Workspace(tmp_path / "ws")
     cfg = load_config()
-    cut(last // 2)
+    cut_export(out, part, last // 2)
     ingest_etl(ws, part)
     build_eth_index(ws, cfg)
-    cut(last)
+    cut_export(out, part, last)
     ingest_etl(ws, part)
     r = build_eth_index(ws, cfg)
     # continued from the previous index, or rebuilt whole because the untagged mixing pools (source groups)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -16,26 +15,12 @@ from chaintrace.chains.eth import ingest_etl
 from chaintrace.screen import Screener, load_config
 from chaintrace.screen.eth_index import ARRAYS, build_eth_index, load_eth_index
 from chaintrace.store.workspace import Workspace
+from tests.eth.export import cut_export
 
 META_KEYS = ("groups", "assets", "addresses", "trace_paths", "kinds", "conservation", "conservation_outgoing",
              "stop_digest", "seed_digests", "sources_digest", "chain_prefix", "outgoing_partial_groups", "totals",
              "facts")
 
-
-def _cut(src, dst, max_block: int) -> None:
-    """The ethereum-etl export `src` up to block `max_block` (every CSV file filtered on its block column)."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    dst.mkdir(parents=True)
-    for p in src.glob("*.csv"):
-        with p.open(newline="") as fi, (dst / p.name).open("w", newline="") as fo:
-            r = csv.DictReader(fi)
-            col = "number" if p.name == "blocks.csv" else "block_number"
-            w = csv.DictWriter(fo, r.fieldnames)
-            w.writeheader()
-            for row in r:
-                if col not in row or not row[col] or int(row[col]) <= max_block:
-                    w.writerow(row)
 
 
 def _snapshot(ws, cfg):
@@ -77,7 +62,7 @@ def test_eth_refresh_after_ingest_equals_full_rebuild(sim):
     hack = int(inc["block"])
     last = max(int(r["number"]) for r in csv.DictReader((out / "blocks.csv").open()))
     part = root / "part"
-    _cut(out, part, hack - 5)  # before the drain: the attacker's address has not received anything yet
+    cut_export(out, part, hack - 5)  # before the drain: the attacker's address has not received anything yet
     ingest_etl(ws, part)
     intel.import_paths(ws, "tagpack", [out / "tags.yaml"])
     first = build_eth_index(ws, cfg)
@@ -85,7 +70,7 @@ def test_eth_refresh_after_ingest_equals_full_rebuild(sim):
     prev = first["path"].rsplit("/", 1)[-1]
     walked = []
     for cut in (hack + 6, last):  # the drain and part of the laundering, then every block
-        _cut(out, part, cut)
+        cut_export(out, part, cut)
         ingest_etl(ws, part)
         r = build_eth_index(ws, cfg)
         assert r["refreshed_from"] == prev and r["refresh_reason"] is None, r["refresh_reason"]
@@ -119,7 +104,7 @@ def test_eth_refresh_falls_back_when_the_registry_changed(sim, tmp_path, monkeyp
     intel.registry.bind(ws, tmp_path / "registry")
     part = tmp_path / "part"
     hack = int(inc["block"])
-    _cut(out, part, hack + 2)
+    cut_export(out, part, hack + 2)
     ingest_etl(ws, part)
     intel.import_paths(ws, "tagpack", [out / "tags.yaml"])
     build_eth_index(ws, cfg)
@@ -130,7 +115,7 @@ def test_eth_refresh_falls_back_when_the_registry_changed(sim, tmp_path, monkeyp
                                                         "tags": [{"address": some, "label": "exchange X",
                                                                   "category": "exchange"}]}))
     intel.import_paths(ws, "tagpack", [tmp_path / "more.yaml"])
-    _cut(out, part, hack + 12)
+    cut_export(out, part, hack + 12)
     ingest_etl(ws, part)
     r = build_eth_index(ws, cfg)
     assert r["refreshed_from"] is None and "registry facts changed" in r["refresh_reason"]
@@ -146,7 +131,7 @@ def test_eth_refresh_falls_back_when_the_registry_changed(sim, tmp_path, monkeyp
 
     monkeypatch.setenv("CHAINTRACE_REGISTRY", str(as_registry(ws).path))
     prev = r["path"].rsplit("/", 1)[-1]
-    _cut(out, part, hack + 20)
+    cut_export(out, part, hack + 20)
     ingest_etl(ws, part)
     res = CliRunner().invoke(main, ["--data", str(ws.path), "screen", "index"])
     assert res.exit_code == 0, res.output

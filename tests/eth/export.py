@@ -1,7 +1,9 @@
 """Write small hand-made ethereum-etl exports (JSON lines, ethereum-etl's field names) for tests."""
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 from pathlib import Path
 
 from chaintrace.model.encoding import keccak256
@@ -14,6 +16,21 @@ def addr(name: str) -> str:
 
 def h(text: str) -> str:
     return "0x" + keccak256(text.encode()).hex()
+
+
+def cut_export(src: Path, dst: Path, max_block: int) -> None:
+    """The ethereum-etl CSV export `src` up to block `max_block` into `dst` (emptied first): every CSV file
+    filtered on its block column (``number`` in blocks.csv, ``block_number`` elsewhere; rows without one kept)."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for p in src.glob("*.csv"):
+        with p.open(newline="") as fi, (dst / p.name).open("w", newline="") as fo:
+            r = csv.DictReader(fi)
+            col = "number" if p.name == "blocks.csv" else "block_number"
+            w = csv.DictWriter(fo, r.fieldnames or [])
+            w.writeheader()
+            w.writerows(row for row in r if col not in row or not row[col] or int(row[col]) <= max_block)
 
 
 class Export:
