@@ -204,22 +204,26 @@ def test_a_payout_larger_than_the_change_is_a_payout_when_the_change_is_spent_wi
     assert wide[9] and not wide[7]
 
 
-@pytest.fixture(scope="module")
-def mixed(tmp_path_factory):
-    """A simulated mixer-scenario chain, ingested and clustered."""
+def _mixer_chain(d, txs: int, seed: int, cluster_config=None):
+    """A simulated mixer-scenario chain in `d`, ingested and clustered: (sim dir, workspace, truth)."""
     from chaintrace import Workspace
     from chaintrace.chains.btc import ingest_block_files
     from chaintrace.graph.cluster import build_clusters
     from chaintrace.intel import load_tags
     from chaintrace.sim import load_truth, simulate_btc
 
-    d = tmp_path_factory.mktemp("mix")
     sim = d / "sim"
-    simulate_btc(sim, txs=4000, seed=11, scenario="mixer", network="main", overwrite=True)
+    simulate_btc(sim, txs=txs, seed=seed, scenario="mixer", network="main", overwrite=True)
     ws = Workspace(d / "ws")
     ingest_block_files(ws, [sim], pow_rules="target-only")
-    build_clusters(ws, tags=load_tags(None, "btc", [sim / "tags.yaml"]))
+    build_clusters(ws, cluster_config, tags=load_tags(None, "btc", [sim / "tags.yaml"]))
     return sim, ws, load_truth(sim)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A simulated mixer-scenario chain, ingested and clustered."""
+    return _mixer_chain(tmp_path_factory.mktemp("mix"), 4000, 11)
 
 
 def test_trace_through_a_simulated_mixer_with_and_without_linking(mixed):
@@ -270,19 +274,9 @@ def test_trace_through_a_simulated_mixer_with_and_without_linking(mixed):
 @pytest.fixture(scope="module")
 def mixed_large(tmp_path_factory):
     """A 20,000-transaction mixer-scenario chain (seed 201): enough orders for the mixer's fee to show."""
-    from chaintrace import Workspace
-    from chaintrace.chains.btc import ingest_block_files
-    from chaintrace.graph.cluster import ClusterConfig, build_clusters
-    from chaintrace.intel import load_tags
-    from chaintrace.sim import load_truth, simulate_btc
+    from chaintrace.graph.cluster import ClusterConfig
 
-    d = tmp_path_factory.mktemp("mix-large")
-    sim = d / "sim"
-    simulate_btc(sim, txs=20_000, seed=201, scenario="mixer", network="main", overwrite=True)
-    ws = Workspace(d / "ws")
-    ingest_block_files(ws, [sim], pow_rules="target-only")
-    build_clusters(ws, ClusterConfig.parse(activation_heights=False), tags=load_tags(None, "btc", [sim / "tags.yaml"]))
-    return sim, ws, load_truth(sim)
+    return _mixer_chain(tmp_path_factory.mktemp("mix-large"), 20_000, 201, ClusterConfig.parse(activation_heights=False))
 
 
 def test_trace_through_a_calibrated_mixer_reaches_the_cash_outs(mixed_large):
