@@ -94,7 +94,8 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     # the custodial mixers recognised by behaviour (over the store's clusters, on the driver, as `screen index`
     # does) are source groups too: the index built from these exposures names them
     g = load_btc_graph(ws)
-    sources = add_mixer_groups(ws, g, sources, config, find_mixers(ws, g)[0])[0]
+    mixers = find_mixers(ws, g)
+    sources = add_mixer_groups(ws, g, sources, config, mixers[0])[0]
     del g
     ids = address_ids(spark, ws, sources.keys + sorted(sources.services))
     stop_ids = [ids[k] for k in sources.services if k in ids]
@@ -133,7 +134,7 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     cols = {"out": "output_id", "group": "group_id", "taint": "taint", "hop": "hop", "parent": "parent",
             "dir": "direction"}
     arr = {k: (t.column(c).to_numpy() if t is not None else np.zeros(0, np.int64)) for k, c in cols.items()}
-    idx = build_index(ws, config, exposures=arr, engine="spark")
+    idx = build_index(ws, config, exposures=arr, engine="spark", mixers_found=mixers)
     phases["index"] = round(time.time() - t1, 3)
     return {"tables": rows, "rounds": rounds, "groups": len(sources.groups),
             "sources_in_chain": sum(1 for k in sources.keys if k in ids), "services_in_chain": len(stop_ids),
