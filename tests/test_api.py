@@ -257,3 +257,53 @@ def test_served_answers_carry_the_detections(served):
             for x in (r, one):
                 assert x["exposures"] == ref["exposures"] and x["detections"] == ref["detections"], s
         assert any(e["category"] == "unidentified_service" and e["value"] for e in got["results"][0]["exposures"])
+
+
+def test_batch_audit_record_digests_the_body_sent(served):
+    """A batch of >= 1,000 subjects: its audit record's answer part (the body's SHA-256, subject/risk/score per
+    result) is computed by the audit writer after the response; it still matches the bytes the client got."""
+    import hashlib
+
+    ws, srv, keys, inc = served
+    subjects = [inc["cashouts"][0]["address"]] + ["0x" + f"{i:040x}" for i in range(1, 1200)] + ["nope"]
+    with httpx.Client(base_url=srv.url, headers=H(keys["screener"]), timeout=60) as c:
+        r = c.post("/v1/screen/addresses", json={"addresses": subjects})
+        assert r.status_code == 200
+        v = c.get("/v1/audit/verify", headers=H(keys["admin"])).json()  # flushes the queue
+        assert v["ok"] is True, v
+    recs = [json.loads(x) for x in (ws.path / "api" / "audit.jsonl").read_bytes().splitlines()]
+    rec = next(x for x in reversed(recs) if x["action"] == "screen.addresses" and x["request"]["n"] == len(subjects))
+    assert rec["answer"]["sha256"] == hashlib.sha256(r.content).hexdigest()
+    got = r.json()["results"]
+    assert rec["answer"]["results"] == [[x["subject"], x["risk"], x["score"]] for x in got]
+    assert got[0]["risk"] == "severe" and rec["answer"]["results"][-1] == ["nope", None, None]
+
+
+def test_audit_digest_ends_its_gc_pause_in_the_writer(tmp_path):
+    """_Digest pauses garbage collection from the request until the audit writer has summarised the answer
+    (then frees it there); a digest dropped unwritten ends its pause too."""
+    import gc
+
+    from chaintrace.api.audit import AuditLog, verify
+    from chaintrace.api.routes import _Digest
+
+    assert gc.isenabled()
+    ans = {"results": [{"subject": f"s{i}", "risk": "none", "score": 0} for i in range(3)], "data_version": {}}
+    log = AuditLog(tmp_path)
+    try:
+        d = _Digest(ans, b"{}")
+        assert not gc.isenabled()
+        log.append({"key_id": "k", "action": "screen.addresses", "answer": d})
+        del d
+        log.flush()
+        assert gc.isenabled()
+        rec = json.loads((tmp_path / "audit.jsonl").read_bytes().splitlines()[-1])
+        assert rec["answer"]["results"] == [["s0", "none", 0], ["s1", "none", 0], ["s2", "none", 0]]
+        assert rec["answer"]["sha256"] == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        assert verify(tmp_path)["ok"]
+        lost = _Digest(ans, b"{}")
+        assert not gc.isenabled()
+        del lost
+        assert gc.isenabled()
+    finally:
+        log.close()

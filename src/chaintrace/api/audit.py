@@ -115,10 +115,13 @@ class AuditLog:
             fcntl.flock(self._head, fcntl.LOCK_UN)
 
     def append(self, record: dict) -> None:
-        """Queue `record` (who/what/answer/data_version); it gets seq, time, prev and hash when written."""
+        """Queue `record` (who/what/answer/data_version); it gets seq, time, prev and hash when written. A
+        value may be a zero-argument callable: the writer calls it and records what it returns (a batch's
+        answer digest and per-result summary are computed there, off the path of the response)."""
         item = (record, time.time_ns())
         if self.sync:
-            self._write([item])
+            with self._lock:
+                self._write([item])
             return
         with self._qlock:
             self._queue.append(item)
@@ -130,32 +133,35 @@ class AuditLog:
             self.flush()
 
     def flush(self) -> None:
-        with self._qlock:
-            items, self._queue = self._queue, []
-        if items:
-            self._write(items)
+        """Write what is queued; returns once every record queued before the call is on disk (a write the
+        writer thread has in progress included: `audit verify` right after sees log and head agree)."""
+        with self._lock:
+            with self._qlock:
+                items, self._queue = self._queue, []
+            if items:
+                self._write(items)
 
     def _write(self, items: list[tuple[dict, int]]) -> None:
-        with self._lock:
-            fcntl.flock(self._head, fcntl.LOCK_EX)
-            try:
-                seq, prev = _read_head(self._head)
-                lines = []
-                for record, ns in items:
-                    seq += 1
-                    body = {**record, "seq": seq, "prev": prev,
-                            "time": _dt.datetime.fromtimestamp(ns / 1e9, _dt.timezone.utc).isoformat()}
-                    raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-                    prev = hashlib.sha256(body["prev"].encode("ascii") + raw).hexdigest()
-                    lines.append(raw[:-1] + b',"hash":"' + prev.encode("ascii") + b'"}\n')
-                os.write(self._log, b"".join(lines))
-                if self.fsync:
-                    os.fdatasync(self._log)
-                os.pwrite(self._head, f"{seq} {prev}".ljust(HEAD_SIZE - 1).encode("ascii") + b"\n", 0)
-                if self.fsync:
-                    os.fdatasync(self._head)
-            finally:
-                fcntl.flock(self._head, fcntl.LOCK_UN)
+        """Append `items` (the caller holds ``self._lock``)."""
+        fcntl.flock(self._head, fcntl.LOCK_EX)
+        try:
+            seq, prev = _read_head(self._head)
+            lines = []
+            for record, ns in items:
+                seq += 1
+                body = {**{k: v() if callable(v) else v for k, v in record.items()}, "seq": seq,
+                        "prev": prev, "time": _dt.datetime.fromtimestamp(ns / 1e9, _dt.timezone.utc).isoformat()}
+                raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+                prev = hashlib.sha256(body["prev"].encode("ascii") + raw).hexdigest()
+                lines.append(raw[:-1] + b',"hash":"' + prev.encode("ascii") + b'"}\n')
+            os.write(self._log, b"".join(lines))
+            if self.fsync:
+                os.fdatasync(self._log)
+            os.pwrite(self._head, f"{seq} {prev}".ljust(HEAD_SIZE - 1).encode("ascii") + b"\n", 0)
+            if self.fsync:
+                os.fdatasync(self._head)
+        finally:
+            fcntl.flock(self._head, fcntl.LOCK_UN)
 
     def close(self) -> None:
         self._stop = True

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from chaintrace.api.app import JSONBody
 from chaintrace.api.auth import Principal, ratelimit_headers, require_role
-from chaintrace.screen.service import MAX_BATCH, all_warnings
+from chaintrace.screen.service import MAX_BATCH, all_warnings, gc_pause, gc_resume
 
 router = APIRouter()
 SCREENER = require_role("screener", "analyst")
@@ -104,26 +104,51 @@ ERRORS = {400: {"model": Error}, 401: {"model": Error}, 403: {"model": Error}, 4
 _SUMMARY = itemgetter("subject", "risk", "score")  # per result in the audit record
 
 
+class _Digest:
+    """The audit record's ``answer`` part of a screening, computed by the audit writer thread (the response
+    does not wait for it): the body's SHA-256 and (subject, risk, score) per result. It holds the answer,
+    under a pause of garbage collection taken by the request, until it has been summarised; then it drops the
+    answer (freed there, in the writer thread, not on the response's path) and ends the pause: no collection
+    ever walks a batch's 100,000 answers."""
+
+    def __init__(self, answer: dict, body: bytes):
+        gc_pause()
+        self.answer: dict | None = answer
+        self.body: bytes | None = body
+
+    def __call__(self) -> dict:
+        if self.answer is None or self.body is None:
+            raise RuntimeError("audit digest taken twice")
+        try:
+            return {"sha256": hashlib.sha256(self.body).hexdigest(),
+                    "results": list(map(_SUMMARY, self.answer["results"]))}  # tuples: JSON arrays
+        finally:
+            self.answer = self.body = None
+            gc_resume()
+
+    def __del__(self):  # a record dropped unwritten (the writer failed) still ends the pause
+        if self.answer is not None:
+            self.answer = self.body = None
+            gc_resume()
+
+
 def audit(request: Request, who: Principal, action: str, request_summary: dict, answer: dict,
           body: bytes) -> None:
     log = request.app.state.audit
     if log is None:
         return
+    digest = _Digest(answer, body)
     log.append({"key_id": who.key_id, "name": who.name, "org": who.org, "role": who.role, "action": action,
-                "request": request_summary,
-                "answer": {"sha256": hashlib.sha256(body).hexdigest(),
-                           "results": list(map(_SUMMARY, answer["results"]))},  # tuples: JSON arrays
+                "request": request_summary, "answer": digest if len(answer["results"]) >= 1000 else digest(),
                 "data_version": {k: answer["data_version"].get(k) for k in
                                  ("index", "registry_generation", "config_version", "index_built")}})
 
 
 def _answer(request: Request, who: Principal, action: str, summary: dict, answer: dict) -> JSONBody:
     from chaintrace.api.tlp import restricted_strings, scrubbed_body
-    from chaintrace.screen.service import gc_paused
 
     answer, body = scrubbed_body(answer, restricted_strings(request, who))  # TLP: a partner never reads RED
-    with gc_paused():  # the audit summary of a 100,000-subject batch: no collection passes over the answer
-        audit(request, who, action, summary, answer, body)
+    audit(request, who, action, summary, answer, body)  # the record holds the answer until it is written
     return JSONBody(body, headers=ratelimit_headers(request))
 
 
@@ -136,11 +161,9 @@ def screen_addresses(req: AddressesRequest, request: Request, who: Principal = D
     path evidence; one result per address in order."""
     from chaintrace.screen.service import gc_paused
 
-    with gc_paused():  # up to 100,000 answers, freed here once serialized: no collection pass walks them
-        ans = request.app.state.screener.addresses(req.addresses)
-        resp = _answer(request, who, "screen.addresses", {"n": len(req.addresses), "subjects": req.addresses}, ans)
-        del ans
-    return resp
+    with gc_paused():  # up to 100,000 answers: no collection walks them; freed by the audit writer (_Digest)
+        return _answer(request, who, "screen.addresses", {"n": len(req.addresses), "subjects": req.addresses},
+                       request.app.state.screener.addresses(req.addresses))
 
 
 @router.post("/v1/screen/transfers", response_model=ScreenResponse, responses=ERRORS, tags=["screening"])

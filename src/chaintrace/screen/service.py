@@ -305,27 +305,39 @@ _gc_depth = 0
 _gc_was_on = False
 
 
-@contextlib.contextmanager
-def gc_paused():
-    """No cyclic garbage collection inside (nestable, across threads): building 100,000 small answers,
-    rows or summaries would otherwise trigger full collections that walk every object of the results and
-    the snapshot, for no garbage (these structures hold no cycles). The allocations stay counted: a batch's
-    answers that are freed before the next collection (a served request's, once its body is written; a
-    library caller's previous batch, replaced by the next) are never walked at all; answers kept are walked
-    once by the next young-generation collection, in the caller's time."""
+def gc_pause() -> None:
+    """Start a pause of cyclic garbage collection (nestable, across threads); :func:`gc_resume` ends it, in
+    any thread: a served batch's pause lasts until the audit writer has summarised and dropped its answers."""
     global _gc_depth, _gc_was_on
     with _gc_lock:
         if _gc_depth == 0:
             _gc_was_on = gc.isenabled()
             gc.disable()
         _gc_depth += 1
+
+
+def gc_resume() -> None:
+    """End one :func:`gc_pause`: collection resumes when the last one ends (and was on before the first)."""
+    global _gc_depth
+    with _gc_lock:
+        _gc_depth -= 1
+        if _gc_depth == 0 and _gc_was_on:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection inside (:func:`gc_pause`): building 100,000 small answers, rows or
+    summaries would otherwise trigger full collections that walk every object of the results and the
+    snapshot, for no garbage (these structures hold no cycles). The allocations stay counted: a batch's
+    answers that are freed before the next collection (a served request's, once audited; a library caller's
+    previous batch, replaced by the next) are never walked at all; answers kept are walked once by the next
+    young-generation collection, in the caller's time."""
+    gc_pause()
     try:
         yield
     finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_was_on:
-                gc.enable()
+        gc_resume()
 
 
 def _key_fast(s) -> str:
