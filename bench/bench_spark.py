@@ -179,8 +179,14 @@ def tree_rss_mb(pid: int) -> tuple[float, float]:
     return total / 2**20, jvm / 2**20
 
 
+MAX_RSS_MB = 0.0  # --max-rss-mb: a contender whose process tree grows past it is stopped (0: no limit)
+
+
 def run_child(kind: str, ws_dir: Path, master: str, registry: Path | None = None,
               conf: dict[str, str] | None = None) -> dict:
+    """The contender's result with its wall time, peak memory and the load at its end; a contender that
+    dies (killed out of memory) or grows past --max-rss-mb is a row with ``failed`` (the reason), not a
+    stop of the whole run."""
     conf = {"spark.ui.showConsoleProgress": "false", **(conf or {})}
     code = ("import json, time, sys\nfrom chaintrace.store.workspace import Workspace\n"
             f"MASTER = {master!r}\nCONF = {conf!r}\n"
@@ -192,11 +198,16 @@ def run_child(kind: str, ws_dir: Path, master: str, registry: Path | None = None
     err = tempfile.TemporaryFile("w+")  # the child's stderr (Spark logs), shown when it fails
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     peak = [0.0, 0.0]
+    stopped = []
 
     def poll():
         while proc.poll() is None:
             tot, jvm = tree_rss_mb(proc.pid)
             peak[0], peak[1] = max(peak[0], tot), max(peak[1], jvm)
+            if MAX_RSS_MB and tot > MAX_RSS_MB and not stopped:
+                stopped.append(f"stopped at {tot:,.0f} MB resident (--max-rss-mb {MAX_RSS_MB:,.0f})")
+                subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
+                proc.kill()
             time.sleep(0.1)
 
     th = threading.Thread(target=poll, daemon=True)
@@ -205,12 +216,17 @@ def run_child(kind: str, ws_dir: Path, master: str, registry: Path | None = None
     th.join()
     wall = time.time() - t0
     line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode or not line:
-        err.seek(0)
-        raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{out[-2000:]}\n{err.read()[-3000:]}")
+    err.seek(0)
+    log = err.read()
     err.close()
-    return {**json.loads(line[-1][7:]), "wall": wall, "peak_mb": peak[0], "jvm_peak_mb": peak[1],
-            "load": os.getloadavg()[0]}
+    meas = {"wall": wall, "peak_mb": peak[0], "jvm_peak_mb": peak[1], "load": os.getloadavg()[0]}
+    if stopped or proc.returncode in (-9, 137) or "MemoryError" in log or "OutOfMemoryError" in log:
+        why = stopped[0] if stopped else (f"out of memory (exit {proc.returncode})")
+        print(f"{kind}: {why} after {wall:.0f} s", flush=True)
+        return {"failed": why, **meas}
+    if proc.returncode or not line:
+        raise SystemExit(f"{kind} failed (exit {proc.returncode}):\n{out[-2000:]}\n{log[-3000:]}")
+    return {**json.loads(line[-1][7:]), **meas}
 
 
 def prepare(txs: int) -> tuple[Path, Path | None, bool]:
@@ -293,8 +309,13 @@ def main() -> None:
                     help="JSON file of results kept across runs: each finished job is merged into it at once "
                          "and the section is written from all its rows (sizes and jobs of earlier runs kept)")
     ap.add_argument("--note", default="", help="text appended to the section (e.g. what did not run and why)")
+    ap.add_argument("--max-rss-mb", type=float, default=0.0,
+                    help="stop a contender whose process tree grows past this resident memory (recorded as "
+                         "failed, the run goes on; default: no limit)")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
+    global MAX_RSS_MB
+    MAX_RSS_MB = a.max_rss_mb
     conf = parse_conf(a.conf)
     rows = load_rows(a.results)
     with tempfile.TemporaryDirectory(prefix="bench-spark-", dir=ROOT / "bench-data" if (ROOT / "bench-data").is_dir()
@@ -311,7 +332,7 @@ def main() -> None:
                 e_key, s_key, _, agree = JOBS[job]
                 row[e_key] = run_child(e_key, e_ws, a.master, reg)
                 row[s_key] = run_child(s_key, s_ws, a.master, reg, conf)
-                for k in agree:
+                for k in agree if not (row[e_key].get("failed") or row[s_key].get("failed")) else ():
                     assert row[e_key][k] == row[s_key][k], (job, k, row[e_key], row[s_key])
                 print(json.dumps({"txs": n, "job": job, e_key: row[e_key], s_key: row[s_key]}), flush=True)
                 rows = merge(rows, row)
@@ -348,7 +369,7 @@ def render(rows: list[dict], master: str, conf: dict[str, str] | None = None) ->
              "includes the JVM start, also given "
              "alone) against the embedded engine, each in a fresh process on its own (hard-linked) copy of the "
              "workspace; peak memory = largest resident set of the process tree (driver, JVM, Python workers), "
-             "the JVM's own given beside it. Both engines gave the same results in every run (cluster counts "
+             "the JVM's own given beside it. Wherever both finished, both engines gave the same results (cluster counts "
              "and sizes, address counts, exposure counts: checked by the script; exact equality is "
              "tests/test_spark.py's).", "",
              "| transactions | job | engine | seconds | of which JVM start | peak memory (MB) | of which JVM (MB) |",
@@ -359,10 +380,12 @@ def render(rows: list[dict], master: str, conf: dict[str, str] | None = None) ->
             if e_key not in r or s_key not in r:
                 continue
             e, s = r[e_key], r[s_key]
-            extra = f" ({s['rounds']} rounds)" if job == "exposure" else ""
-            lines.append(f"| {r['txs']:,} | {job} | {e_name} | {e['wall']:.1f} | | {e['peak_mb']:,.0f} | |")
-            lines.append(f"| {r['txs']:,} | {job} | Spark{extra} | {s['wall']:.1f} | {s['jvm_start']:.1f} | "
-                         f"{s['peak_mb']:,.0f} | {s['jvm_peak_mb']:,.0f} |")
+            extra = f" ({s['rounds']} rounds)" if job == "exposure" and "rounds" in s else ""
+            for c, name, start in ((e, e_name, ""), (s, "Spark" + extra, f"{s.get('jvm_start', 0):.1f}")):
+                secs = f"**failed** after {c['wall']:.0f} s: {c['failed']}" if c.get("failed") else f"{c['wall']:.1f}"
+                jvm = f"{c['jvm_peak_mb']:,.0f}" if c is s else ""
+                lines.append(f"| {r['txs']:,} | {job} | {name} | {secs} | {'' if c.get('failed') else start} | "
+                             f"{c['peak_mb']:,.0f} | {jvm} |")
     chains = sorted({(r["txs"], r["chain"], r["reused"]) for r in rows})
     lines += ["", "Chains: " + "; ".join(f"{n:,}: `{c}`" + (" (reused)" if u else " (simulated, dprk, seed 1)")
                                          for n, c, u in chains) + ".",
@@ -371,18 +394,25 @@ def render(rows: list[dict], master: str, conf: dict[str, str] | None = None) ->
     if master.startswith("local[") and master[6:-1].isdigit():
         cores = int(master[6:-1])
     for job, e_key, s_key, e_name in pairs:
-        rr = [r for r in rows if e_key in r and s_key in r]
+        rr = [r for r in rows if e_key in r and s_key in r and not r[s_key].get("failed")]
         if not rr:
             continue
         xs = [float(r["txs"]) for r in rr]
-        fe, se = _fit(xs, [r[e_key]["wall"] for r in rr])
+        ok = [r for r in rr if not r[e_key].get("failed")]
+        fe, se = _fit([float(r["txs"]) for r in ok], [r[e_key]["wall"] for r in ok]) if ok else (0.0, float("inf"))
         fs, ss = _fit(xs, [r[s_key]["wall"] for r in rr])
-        if ss < se:
+        gone = [r["txs"] for r in rr if r[e_key].get("failed")]
+        if gone:
+            cross = (f"{e_name} did not finish at {', '.join(f'{n:,}' for n in gone)} transactions on this "
+                     f"machine ({rr[-1][e_key]['failed'] if rr[-1][e_key].get('failed') else 'see the table'}): "
+                     "Spark did; its line is fitted to the sizes it finished")
+        elif ss < se:
             cross = f"the lines cross near {max(0.0, (fs - fe) / (se - ss)):,.0f} transactions"
         else:
             cross = "the lines do not cross: Spark local mode costs more per transaction on this machine"
         full_core_h = ss * cores * FULL_CHAIN_TXS / 3600
-        lines.append(f"- {job}: {e_name} {fe:.1f} s + {se * 1e6:.1f} us/tx; Spark {fs:.1f} s + {ss * 1e6:.1f} us/tx "
+        e_line = f"{e_name} {fe:.1f} s + {se * 1e6:.1f} us/tx" if ok else f"{e_name}: no finished run"
+        lines.append(f"- {job}: {e_line}; Spark {fs:.1f} s + {ss * 1e6:.1f} us/tx "
                      f"({cores} cores); {cross}. Full chain ({FULL_CHAIN_TXS:,} transactions), **estimate**: "
                      f"{full_core_h:,.0f} core-hours of Spark work, i.e. about {full_core_h / 256:,.1f} h on 256 "
                      f"cores (32 executors x 8), about ${full_core_h * CORE_HOUR_USD:,.0f} at "
