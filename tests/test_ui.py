@@ -116,13 +116,15 @@ def test_objects_of_another_organisation_are_invisible(ui, objects):
 
 
 def test_screening_endpoints_withhold_red_labels_from_partners(ui):
-    """The screening service's own endpoints (fast GET path and POST batch) apply the same TLP rule as the UI."""
+    """The screening service's own endpoints (fast GET path and POST batch) and the UI's screening apply the same
+    TLP rule."""
     red, green = ui["red"], ui["green"]
     with client(ui, "analyst") as a, client(ui, "partner") as p:
         mine = a.get(f"/v1/screen/address/btc/{red}")
         assert mine.status_code == 200 and RED_LABEL in mine.text
         for r in (p.get(f"/v1/screen/address/btc/{red}"),
-                  p.post("/v1/screen/addresses", json={"addresses": [red, green]})):
+                  p.post("/v1/screen/addresses", json={"addresses": [red, green]}),
+                  p.post("/ui/api/screen", json={"addresses": [red, green]})):
             assert r.status_code == 200 and RED_LABEL not in r.text and "restricted" in r.text
         both = p.post("/v1/screen/addresses", json={"addresses": [red, green]}).json()["results"]
         assert [x["subject"] for x in both] == [red, green] and GREEN_LABEL in str(both[1])

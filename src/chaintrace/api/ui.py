@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
@@ -259,9 +258,9 @@ class ScreenBody(BaseModel):
 def screen(body: ScreenBody, request: Request, who: Principal = Depends(SCREENER)):
     """Screen up to 1,000 addresses (the screening service's answer, audited the same way)."""
     from chaintrace.api.routes import audit
+    from chaintrace.api.tlp import scrubbed_body
 
-    ans = scrub(request.app.state.screener.addresses(body.addresses), restricted_strings(request, who))
-    raw = orjson.dumps(ans)
+    ans, raw = scrubbed_body(request.app.state.screener.addresses(body.addresses), restricted_strings(request, who))
     audit(request, who, "ui.screen", {"n": len(body.addresses), "subjects": body.addresses}, ans, raw)
     return JSONBody(raw)
 
