@@ -204,6 +204,28 @@ def test_a_payout_larger_than_the_change_is_a_payout_when_the_change_is_spent_wi
     assert wide[9] and not wide[7]
 
 
+def test_a_payout_spent_into_a_new_order_is_not_taken_for_the_reserves_change():
+    # txs: 0 = funds the reserve (out 0 -> addr 2); 1 = a deposit (out 1 -> deposit addr 1); 2 = the reserve
+    # spends out 0 -> payout out 2 (0.6 to 7) and its change out 3 (0.3 to 9); 3 = the customer spends the
+    # payout into a new order (out 4 -> fresh deposit addr 3); 4 = the reserve spends its change out 3 -> payout
+    # out 5 (to 8) and change out 6 back to its reserve address 2 (which so receives twice)
+    tx_in = np.array([0, 0, 1, 2, 3, 4])
+    tx_out = np.array([0, 1, 2, 4, 5, 7])
+    in_output = np.array([-1, 0, 2, 3])
+    out_addr = np.array([2, 1, 7, 9, 3, 8, 2])
+    out_value = np.array([100, 90, 60, 30, 59, 10, 19]) * 1_000_000
+    out_spender_tx = np.array([2, -1, 3, 4, -1, -1, -1])
+    out_type = np.zeros(7, np.int8)
+    mask = np.zeros(10, bool)
+    mask[[1, 2, 3]] = True
+    dep, pay, wide = mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, mask,
+                                 out_spender_tx=out_spender_tx)
+    # paying the single-use deposit address 3 is the customer's new order, no hint that out 2 is the reserve's;
+    # paying the reused reserve address 2 is: out 3, the smaller, is the change and out 2 a payout
+    assert dep.tolist() == [1, 4] and pay.tolist() == [2, 5]
+    assert wide[9] and not wide[7]
+
+
 def _mixer_chain(d, txs: int, seed: int, cluster_config=None):
     """A simulated mixer-scenario chain in `d`, ingested and clustered: (sim dir, workspace, truth)."""
     from chaintrace import Workspace

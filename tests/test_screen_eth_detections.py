@@ -74,7 +74,8 @@ def test_exchange_rows_match_the_store_and_detect_services(otc):
     from chaintrace.graph.services import detect_services
 
     ws, _, _, _ = otc
-    printed = {d["address"]: d for d in detect_services(ws, "eth")["detections"]}
+    # the mixing pools it also lists are mixer source groups in screening (their own test below)
+    printed = {d["address"]: d for d in detect_services(ws, "eth")["detections"] if d["kind"] != "mixer"}
     facts = _facts(ws)
     con = ws.connect()
     seen = {"self": 0, "incoming": 0, "outgoing": 0}
@@ -381,3 +382,60 @@ def test_untagged_mixing_pools_are_sources_within_max_hops(drain):
     res = Screener(ws, hi).addresses(tos)["results"]
     flagged = [r for r in res if any(e["category"] == "mixer" and e.get("counts") for e in r["exposures"])]
     assert flagged and all(r["risk"] in ("high", "severe") and "high:incoming:hops1" in r["rules"] for r in flagged)
+
+
+def test_detect_services_lists_the_untagged_mixing_pools(drain):
+    """``detect services --chain eth`` lists the mixing pools ``chaintrace.detect.pools`` recognises (the ones
+    Ethereum screening turns into ``mixer`` source groups): kind ``mixer``, pools of the truth only, with their
+    confidence and the deposits, depositors and withdrawals of their denomination as the store has them (SQL);
+    ``--kind exchange`` leaves them out and ``--address`` picks one."""
+    ws, _inc, d = drain
+    pools = set(json.loads((d / "sim" / "truth.json").read_text())["mixer"]["pools"].values())
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--chain", "eth", "--kind", "mixer",
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    rows = res["detections"]
+    assert rows and res["by_kind"]["mixer"] == len(rows) == res["count"]
+    assert {x["address"] for x in rows} <= pools and res["thresholds"]["mixer"]["min_depositors"] == 10
+    con = ws.connect()
+    for x in rows:
+        f = x["features"]
+        assert x["kind"] == "mixer" and x["hub"] == x["address"] and 0.5 <= x["confidence"] < 1 and x["txids"]
+        asset = "token_address IS NULL" if f["asset"] == "ETH" else "lower(token_address) = ?"
+        args = [x["address"], f["denomination"]] + ([] if f["asset"] == "ETH" else [f["asset"]])
+        n, senders = con.execute(f"SELECT count(*), count(DISTINCT from_address) FROM eth.transfers WHERE "
+                                 f"to_address = ? AND value = ?::HUGEINT AND {asset} AND kind NOT IN {FEES}",
+                                 args).fetchone()
+        assert (f["receipts"], f["senders"]) == (n, senders)
+        paid = con.execute(f"SELECT count(*) FROM eth.transfers WHERE from_address = ? AND {asset} AND kind NOT IN "
+                           f"{FEES} AND value <= ?::HUGEINT AND value >= ?::HUGEINT * 0.95",
+                           [x["address"]] + args[2:] + [f["denomination"], f["denomination"]]).fetchone()[0]
+        assert f["spends"] == paid and f["recipients"] <= paid
+    one = rows[-1]["address"]
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--chain", "eth", "--address", one,
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert [x["address"] for x in json.loads(r.output)["detections"]] == [one]
+    r = CliRunner().invoke(main, ["--data", str(ws.path), "detect", "services", "--chain", "eth", "--kind",
+                                  "exchange", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert all(x["kind"] == "exchange" for x in json.loads(r.output)["detections"])
+
+
+def test_the_documented_pool_example_runs_as_written(tmp_path, monkeypatch):
+    """docs/detection.md, "Example: mixing pools listed by detect services --chain eth": the commands as
+    written, and the figures it quotes (two of the four simulated pools: the 0.1 and 1 ETH ones)."""
+    from tests.conftest import doc_commands, run_commands
+
+    cmds = doc_commands("detection.md", r"### Example: mixing pools listed by `detect services --chain eth`")
+    assert [c[2:4] for c in cmds] == [["simulate", "eth"], ["detect", "services"]]
+    monkeypatch.chdir(tmp_path)
+    outs = run_commands(cmds + [cmds[-1] + ["--format", "json"]])
+    pools = json.loads((tmp_path / "sim-eth" / "truth.json").read_text())["mixer"]["pools"]
+    assert "2 service-like address(es) on eth (mixer 2)" in " ".join(outs[1].split())
+    got = {x["address"]: x for x in json.loads(outs[2])["detections"]}
+    assert set(got) == {pools[str(10**17)], pools[str(10**18)]}
+    a, b = got[pools[str(10**17)]], got[pools[str(10**18)]]
+    assert (a["features"]["senders"], a["features"]["recipients"], a["confidence"]) == (36, 44, 0.918)
+    assert (b["features"]["senders"], b["features"]["recipients"], b["confidence"]) == (23, 38, 0.797)

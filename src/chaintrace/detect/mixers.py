@@ -502,9 +502,11 @@ def _flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixer, ma
 
 
 def spent_with_mixer(tx_in, tx_out, in_output, out_addr, out_spender_tx, is_mixer) -> np.ndarray:
-    """Bool per output: its spending transaction also spends an output of, or pays, one of the mixer's known
-    addresses `is_mixer` (what the reserve's change does when the mixer spends it again, and what a payout
-    spent by its customer does not)."""
+    """Bool per output: its spending transaction also spends an output of one of the mixer's known addresses
+    `is_mixer`, or pays one of them that receives more than once (what the reserve's change does when the
+    mixer spends it again, and what a payout spent by its customer does not). A known address that receives
+    only once is an order's deposit address (a custodial mixer gives every order a fresh one): paying it is
+    what a customer does -- one paid out before and now placing another order -- so it is no hint."""
     tx_in = np.asarray(tx_in, np.int64)
     tx_out = np.asarray(tx_out, np.int64)
     in_output = np.asarray(in_output, np.int64)
@@ -513,9 +515,11 @@ def spent_with_mixer(tx_in, tx_out, in_output, out_addr, out_spender_tx, is_mixe
     is_mixer = np.asarray(is_mixer, np.bool_)
     n_tx = len(tx_out) - 1
     known_out = (out_addr >= 0) & is_mixer[np.maximum(out_addr, 0)]
+    receipts = np.bincount(out_addr[out_addr >= 0], minlength=len(is_mixer))
+    reused = known_out & (receipts[np.maximum(out_addr, 0)] > 1)  # the reserve's, not an order's deposit address
     pays = np.zeros(n_tx, np.bool_)
     out_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_out))
-    pays[out_tx[known_out]] = True
+    pays[out_tx[reused]] = True
     in_tx = np.repeat(np.arange(n_tx, dtype=np.int64), np.diff(tx_in))
     ok = in_output >= 0
     spends_known = np.zeros(n_tx, np.bool_)
@@ -534,8 +538,9 @@ def mixer_flows(tx_in, tx_out, in_output, out_addr, out_value, out_type, is_mixe
 
     * a transaction spending a mixer output is the mixer's: its outputs to mixer addresses (known, or taken as
       the reserve's change before) are internal; of two outputs to unknown addresses one is taken as the
-      reserve's change (with `out_spender_tx`: the one whose spending transaction also spends or pays a known
-      mixer address when only one is -- the reserve spending its change again; else the one of the inputs'
+      reserve's change (with `out_spender_tx`: the one whose spending transaction also spends a known mixer
+      output, or pays a known mixer address that receives more than once, when only one does -- the reserve
+      spending its change again (:func:`spent_with_mixer`); else the one of the inputs'
       script type when only one is, else the larger: a custodial mixer pays each payout from its reserve and keeps
       the rest, so its payouts form a peel chain) and is followed as the mixer's; a single output of a
       3+-input spend is a consolidation; every other output is a payout;

@@ -147,7 +147,8 @@ def _eth_examples(g, ids: np.ndarray) -> dict[int, list[str]]:
 def detect_services(ws: Workspace, chain: str = "btc", address: str | None = None, kinds=None,
                     limit: int | None = None, **thresholds) -> dict:
     """Addresses of the `chain` store behaving like services no tag may name (exchanges and their deposit
-    addresses, OTC desks, payment processors). Returns ``{kind: "services", chain, thresholds, data, count,
+    addresses, OTC desks, payment processors) and mixers (Bitcoin: custodial mixers over the clusters,
+    :func:`_mixer_rows`; Ethereum: fixed-denomination mixing pools, :func:`_pool_rows`). Returns ``{kind: "services", chain, thresholds, data, count,
     by_kind, detections}``, each detection with ``address``, ``kind``, ``confidence``, ``hub`` (the service
     address it belongs with), ``features`` and ``txids`` (a few of the transactions it stands on); sorted by
     confidence then received value. `kinds`: keep only these; `address`: only the detection of that
@@ -193,12 +194,14 @@ def detect_services(ws: Workspace, chain: str = "btc", address: str | None = Non
             ids = list(ids)
             return dict(zip(ids, g.address_strings(np.asarray(ids, np.int64))))
     keep = np.ones(len(det), bool)
+    address_id = None
     if address is not None:
         key = address.lower() if chain == "eth" else address
         found = ids_of([key])
         if key not in found:
             raise UserError(f"address {address} is not in the {chain} store of {ws.path}")
-        keep &= det.address == int(found[key])
+        address_id = int(found[key])
+        keep &= det.address == address_id
     if kinds:
         keep &= np.isin(det.kind, [KINDS.index(k) for k in kinds])
     det = det.take(keep)
@@ -215,15 +218,17 @@ def detect_services(ws: Workspace, chain: str = "btc", address: str | None = Non
     by_kind = {k: int((det.kind == j).sum()) for j, k in enumerate(KINDS)}
     thresholds = dict(det.thresholds)
     count = int(len(order))
-    if chain == "btc" and (not kinds or "mixer" in kinds):
-        mixers = _mixer_rows(ws, g, ids_of([address])[address] if address is not None else None)
+    if not kinds or "mixer" in kinds:
+        # btc: custodial mixers (wallet level, over the clusters); eth: fixed-denomination mixing pools
+        mixers = _mixer_rows(ws, g, address_id) if chain == "btc" else _pool_rows(ws, g, address_id)
         # rows is sorted by confidence, so its first `limit` rows and every mixer hold the merge's first `limit`
         rows = sorted(rows + mixers, key=lambda r: -r["confidence"])
         by_kind["mixer"] = len(mixers)
         count += len(mixers)
         from chaintrace.detect.mixers import DETECT_DEFAULTS
+        from chaintrace.detect.pools import DEFAULTS as POOL_DEFAULTS
 
-        thresholds["mixer"] = dict(DETECT_DEFAULTS)
+        thresholds["mixer"] = dict(DETECT_DEFAULTS if chain == "btc" else POOL_DEFAULTS)
     if limit is not None:
         rows = rows[:max(0, int(limit))]
     return {"kind": "services", "chain": chain, "thresholds": thresholds, "data": data,
@@ -246,4 +251,39 @@ def _mixer_rows(ws: Workspace, g, address_id: int | None) -> list[dict]:
         rows.append({"address": d["address"], "kind": "mixer", "confidence": d["confidence"], "hub": d["address"],
                      "features": feats, "addresses": int(d["mask"].sum()), "txids": [],
                      "rule": "chaintrace.detect.mixers.detect_mixers"})
+    return rows
+
+
+def _pool_rows(ws: Workspace, g, address_id: int | None) -> list[dict]:
+    """Fixed-denomination mixing pools recognised by behaviour on Ethereum
+    (:func:`chaintrace.detect.pools.eth_pool_mixers`, defaults; gas fees left out) as `detect services` rows,
+    the same pools Ethereum screening turns into ``mixer`` source groups: the pool's account, its confidence
+    and features (``senders``: depositors, ``recipients``, ``receipts``: deposits, ``spends``: withdrawals,
+    ``asset``, ``denomination`` in base units, ``deposit_share``, ``payout_share``)."""
+    from chaintrace.detect.pools import eth_pool_mixers
+    from chaintrace.graph.eth import FEE_KINDS
+
+    keep = ~np.isin(np.asarray(g.tr_kind), np.asarray(FEE_KINDS))
+    r = eth_pool_mixers(np.asarray(g.tr_from)[keep], np.asarray(g.tr_to)[keep], np.asarray(g.tr_asset)[keep],
+                        np.asarray(g.tr_lo)[keep], np.asarray(g.tr_hi)[keep], g.n_addresses)
+    sel = np.flatnonzero(r["address"] == address_id) if address_id is not None else np.arange(len(r["address"]))
+    if not len(sel):
+        return []
+    t = ws.require_chain("eth").read("assets", ["asset_id", "address"])
+    asset = {int(a): ("ETH" if x is None else x.lower()) for a, x in zip(t["asset_id"].to_pylist(),
+                                                                       t["address"].to_pylist())}
+    ids = r["address"][sel]
+    names = g.address_strings(ids)
+    examples = _eth_examples(g, ids)
+    rows = []
+    for i, name in zip(sel.tolist(), names):
+        f = {"senders": int(r["depositors"][i]), "recipients": int(r["recipients"][i]),
+             "receipts": int(r["deposits"][i]), "spends": int(r["withdrawals"][i]),
+             "asset": asset.get(int(r["asset"][i]), str(int(r["asset"][i]))),
+             "denomination": str((int(r["denom_hi"][i]) << 64) | int(r["denom_lo"][i])),
+             "deposit_share": round(float(r["deposit_share"][i]), 4),
+             "payout_share": round(float(r["payout_share"][i]), 4)}
+        rows.append({"address": name, "kind": "mixer", "confidence": round(float(r["confidence"][i]), 3),
+                     "hub": name, "features": f, "txids": examples.get(int(r["address"][i]), []),
+                     "rule": "chaintrace.detect.pools.eth_pool_mixers"})
     return rows
