@@ -115,7 +115,7 @@ def test_precomputed_equals_computed_and_data_version(otc):
     assert snap.eth_index is not None
     run = snap.data_version["detections"]
     assert run == snap.data_version["eth_detections"] and run["chain"] == "eth"
-    assert run["n_services"] > 0 and run["flows"]["dormancy"]["min_dormant_blocks"] == 1000
+    assert run["n_services"] > 0 and run["flows"]["dormancy"]["min_dormant_blocks"] == 50_400  # a week
     facts = _facts(ws)
     keys = sorted(facts)[:: max(1, len(facts) // 60)] + [truth["otc_desk"]["address"].lower()]
     res = Screener(ws).addresses(keys)
@@ -439,3 +439,28 @@ def test_the_documented_pool_example_runs_as_written(tmp_path, monkeypatch):
     a, b = got[pools[str(10**17)]], got[pools[str(10**18)]]
     assert (a["features"]["senders"], a["features"]["recipients"], a["confidence"]) == (36, 44, 0.918)
     assert (b["features"]["senders"], b["features"]["recipients"], b["confidence"]) == (23, 38, 0.797)
+
+def test_dormancy_thresholds_per_chain(tmp_path):
+    """The dormancy default is about a week on each chain (1000 Bitcoin blocks, 50,400 Ethereum blocks); the
+    ``detections:`` section sets both chains, ``detections.<chain>:`` one; a typo in either is an error naming
+    it."""
+    from chaintrace.errors import UserError
+    from chaintrace.screen.config import default_text
+    from chaintrace.screen.detections import thresholds
+
+    dflt = load_config()
+    assert thresholds(dflt)["dormancy"] == {"min_dormant_blocks": 1000}
+    assert thresholds(dflt, "eth")["dormancy"] == {"min_dormant_blocks": 50_400}
+    p = tmp_path / "c.yaml"
+    p.write_text(default_text().decode() + "detections:\n  dormancy: {min_dormant_blocks: 20}\n"
+                 "  eth:\n    dormancy: {min_dormant_blocks: 7200}\n    peel-chain: {min_length: 3}\n")
+    cfg = load_config(p)
+    assert thresholds(cfg)["dormancy"]["min_dormant_blocks"] == 20 and thresholds(cfg)["peel-chain"]["min_length"] == 8
+    assert thresholds(cfg, "eth")["dormancy"]["min_dormant_blocks"] == 7200
+    assert thresholds(cfg, "eth")["peel-chain"]["min_length"] == 3
+    for bad, named in (("  btc:\n    dormancy: {min_blocks: 3}\n", "detections.btc.dormancy: no threshold min_blocks"),
+                       ("  eth:\n    dormant: {min_dormant_blocks: 3}\n", "detections.eth.dormant: not one of"),
+                       ("  sol:\n    dormancy: {min_dormant_blocks: 3}\n", "detections.sol: not one of")):
+        p.write_text(default_text().decode() + "detections:\n" + bad)
+        with pytest.raises(UserError, match=named):
+            thresholds(load_config(p))  # the Bitcoin side checks the Ethereum subsection too

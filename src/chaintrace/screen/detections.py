@@ -46,22 +46,44 @@ DEFAULTS: dict[str, dict] = {
     "pass-through": {"max_hold_blocks": 1, "min_receipts": 3, "min_share": 1.0},
     "dormancy": {"min_dormant_blocks": 1000},
 }
+# defaults that differ per chain (blocks are the chain's own: 1000 Bitcoin blocks ~ 50,400 Ethereum blocks ~ a week)
+CHAIN_DEFAULTS: dict[str, dict[str, dict]] = {"eth": {"dormancy": {"min_dormant_blocks": 50_400}}}
+CHAINS = ("btc", "eth")
 
 
-def thresholds(config) -> dict[str, dict]:
-    """:data:`DEFAULTS` overridden by the configuration's ``detections`` section (unknown names: an error)."""
-    given = getattr(config, "detections", None) or {}
+def thresholds(config, chain: str = "btc") -> dict[str, dict]:
+    """The thresholds of `chain`'s detections: :data:`DEFAULTS` (with :data:`CHAIN_DEFAULTS` of `chain`),
+    overridden by the configuration's ``detections`` section (both chains), then by its ``detections.<chain>``
+    subsection (that chain only); unknown names, in any chain's subsection, are an error."""
+    given = dict(getattr(config, "detections", None) or {})
+    per_chain = {c: given.pop(c) for c in CHAINS if c in given}
+    out = _defaults(chain)
+    _apply(config, out, "detections", given)
+    for c, section in per_chain.items():
+        _apply(config, out if c == chain else _defaults(c), f"detections.{c}", section)
+    return out
+
+
+def _defaults(chain: str) -> dict[str, dict]:
     out = {k: dict(v) for k, v in DEFAULTS.items()}
-    for kind, vals in given.items():
+    for kind, vals in CHAIN_DEFAULTS.get(chain, {}).items():
+        out[kind].update(vals)
+    return out
+
+
+def _apply(config, out: dict[str, dict], where: str, section) -> None:
+    if not isinstance(section, dict):
+        raise UserError(f"{config.source}: {where}: not a mapping of detection kinds")
+    for kind, vals in section.items():
         if kind not in out or not isinstance(vals, dict):
-            raise UserError(f"{config.source}: detections.{kind}: not one of {', '.join(DEFAULTS)} "
-                            "(a mapping of thresholds)")
+            raise UserError(f"{config.source}: {where}.{kind}: not one of {', '.join(DEFAULTS)}"
+                            + (f" or {'/'.join(CHAINS)}" if where == "detections" else "")
+                            + " (a mapping of thresholds)")
         bad = set(vals) - set(out[kind])
         if bad:
-            raise UserError(f"{config.source}: detections.{kind}: no threshold {', '.join(sorted(bad))} "
+            raise UserError(f"{config.source}: {where}.{kind}: no threshold {', '.join(sorted(bad))} "
                             f"(it takes {', '.join(out[kind])})")
         out[kind].update({k: type(out[kind][k])(v) for k, v in vals.items()})
-    return out
 
 
 def severity(config, kind: str) -> str | None:

@@ -31,8 +31,9 @@ the accounts), the Ethereum side of :mod:`chaintrace.screen.detections` (same ro
   measured within ``max_hops`` like any source's (rows with ``confidence`` and ``detection``); the pool itself
   gets a ``self`` row of kind ``mixer`` with its features.
 
-Thresholds: :func:`chaintrace.screen.detections.thresholds` (the configuration's ``detections:`` section,
-in blocks of the chain concerned: 1000 Ethereum blocks are about 3.3 hours). The run is in
+Thresholds: :func:`chaintrace.screen.detections.thresholds` with ``chain="eth"`` (in Ethereum blocks: the
+dormancy default is 50,400, about a week, as Bitcoin's 1000; the configuration's ``detections:`` section
+applies to both chains, its ``detections.eth:`` subsection to Ethereum only). The run is in
 ``data_version.detections`` (``data_version.eth_detections`` when Bitcoin data is screened too).
 """
 from __future__ import annotations
@@ -289,7 +290,7 @@ def build_eth_facts(ws, g, config, assets: list[str],
     ``data_version.detections``). `assets`: the asset keys by asset id (``ETH``, token contracts)."""
     from chaintrace.graph.services import _eth_examples, cached_detections
 
-    th = thresholds(config)
+    th = thresholds(config, "eth")
     det = cached_detections(ws, "eth", g)
     facts = _Facts()
     if len(det):

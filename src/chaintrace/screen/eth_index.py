@@ -43,7 +43,7 @@ from chaintrace.screen.index import hash_keys, read_index_dir, registry_id, writ
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 3  # 3: detection facts (x_off, x_blob; chaintrace.screen.eth_detections)
+FORMAT = 4  # 3: detection facts (x_off, x_blob; chaintrace.screen.eth_detections); 4: dormancy in eth blocks
 PREFIX = f"screen-eth-v{FORMAT}-"
 ARRAYS = ("e_acct", "e_group", "e_asset", "e_dir", "e_lo", "e_hi", "e_hops", "e_rec", "e_share",
           "f_k", "f_group", "f_lo", "f_hi", "f_hop", "f_par", "f_code",
