@@ -202,7 +202,9 @@ def test_one_chain_only_says_unmatched(world):
     build_eth_index(ws, config)
     stale = make_snapshot(ws, config)
     assert stale.bridges is None and any("bridge facts not built" in w for w in stale.warnings)
-    s = build_current_layer(ws, config)
+    built = make_snapshot(ws, config, build=True)  # what `serve` does at start: builds the missing layer
+    s = build_current_layer(ws, config)  # (reused: the same name)
+    assert built.data_version["bridges"]["layer"] == s["layer"] and built.bridges is not None
     assert first["eth_index"] is None and s["eth_index"] and s["btc_index"] == first["btc_index"]
     assert s["layer"] != first["layer"]
     snap = make_snapshot(ws, config)

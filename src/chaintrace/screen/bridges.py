@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chaintrace.errors import UserError
 from chaintrace.intel import addresses as A
 from chaintrace.screen.config import Config
 from chaintrace.screen.sources import Sources
@@ -375,9 +376,9 @@ def snapshot_layer(ws: Workspace, config: Config, sources: dict[str, Sources], b
     warning when the registry names a bridge but the layer of these indexes was not built."""
     try:
         lay = load_layer(ws, config, sources, btc_idx, eth_idx, build=build)
-    except (OSError, ValueError, KeyError) as e:  # unreadable: said, answers without bridge facts
-        warnings.append(f"bridge layer unreadable ({type(e).__name__}: {e}): answers hold no bridge facts")
-        dv["bridges"] = {"layer": None, "note": "unreadable"}
+    except (OSError, ValueError, KeyError, UserError, InvariantError) as e:  # said; answers hold no bridge facts
+        warnings.append(f"bridge layer not available ({type(e).__name__}: {e}): answers hold no bridge facts")
+        dv["bridges"] = {"layer": None, "note": f"{type(e).__name__}: {e}"}
         return None
     if lay is None:
         if bridges_in(sources):
