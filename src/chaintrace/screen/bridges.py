@@ -135,7 +135,7 @@ def build_layer_doc(ws: Workspace, config: Config, sources: dict[str, Sources], 
 
     bridges = bridges_in(sources)
     facts: dict[str, dict[str, list]] = {"btc": {}, "eth": {}}
-    contrib: dict[tuple, dict] = {}  # (chain, key, group identity, asset, deterministic) -> aggregated row
+    contrib: dict[tuple, dict] = {}  # (chain, key, group, asset, deterministic, bridge, from chain) -> one row
     cons: list[dict] = []
     dv: dict = {"layer": None, "format": FORMAT, "btc_index": btc_idx.path.name if btc_idx is not None else None,
                 "eth_index": eth_idx.path.name if eth_idx is not None else None, "note": NOTE,
@@ -189,7 +189,7 @@ def build_layer_doc(ws: Workspace, config: Config, sources: dict[str, Sources], 
                                  else r["asset"])
                     key = (r["chain"], A.key(r["chain"], r["to"]),
                            tuple(group.get(k) for k in ("category", "abuse", "entity", "actor")), asset,
-                           m["deterministic"])
+                           m["deterministic"], br["name"], d["chain"])
                     row = contrib.setdefault(key, {"group": group, "amount": 0, "hops": hop + 1, "matches": [],
                                                    "best": None, "to": r["to"], "chain": r["chain"], "asset": asset,
                                                    "deterministic": m["deterministic"], "source_chain": d["chain"],
@@ -219,8 +219,8 @@ def _rows(ws: Workspace, contrib: dict, idx_of: dict) -> tuple[dict, dict]:
     rows: dict[str, dict[str, list]] = {"btc": {}, "eth": {}}
     ev: dict[str, dict[str, list]] = {"btc": {}, "eth": {}}
     base = _bases(ws, contrib)
-    for (chain, key, _gid, asset, _det), c in sorted(contrib.items(), key=lambda kv: (kv[0][0], kv[0][1],
-                                                                                        -kv[1]["amount"])):
+    for (chain, key, _gid, asset, *_rest), c in sorted(contrib.items(), key=lambda kv: (kv[0][0], kv[0][1],
+                                                                                           -kv[1]["amount"])):
         rec = base.get((chain, key, asset), 0)
         e = {**_group_exposure(c["group"], "indirect" if c["hops"] > 1 else "direct", "incoming", c["hops"],
                                c["amount"], c["amount"] / rec if rec else 0.0),
@@ -244,7 +244,7 @@ def _rows(ws: Workspace, contrib: dict, idx_of: dict) -> tuple[dict, dict]:
 def _bases(ws: Workspace, contrib: dict) -> dict:
     """(chain, key, asset) -> what the address received in total of that asset (btc: satoshi)."""
     want: dict[str, set] = {"btc": set(), "eth": set()}
-    for (chain, _k, _g, asset, _d), c in contrib.items():
+    for (chain, _k, _g, asset, *_rest), c in contrib.items():
         want[chain].add((c["to"], asset))
     out: dict = {}
     if want["btc"]:
