@@ -38,9 +38,7 @@ def _print(ans: dict, fmt: str, kind: str) -> None:
                                for s in r["sanctions"]),
                      f"{e['direction']} {e['type']} {e['abuse'] or e['category']} {e['entity'] or ''} "
                      f"hops {e['hops_min']} {e['amount']}{' ' + e['asset'] if e.get('asset') else ''} "
-                     f"({100 * e['share']:.2f}%)" + (f" via bridge {e['bridge']['entity']} from {e['bridge']['from_chain']}"
-                                                     f"{' (probabilistic)' if e['probabilistic'] else ''}"
-                                                     if e.get("via") == "bridge" else "") if e else "",
+                     f"({100 * e['share']:.2f}%)" + (_via_bridge(e) if e.get("via") == "bridge" else "") if e else "",
                      _detected(r), r["invalid"] or "; ".join(r["warnings"])])
     cols = [kind, "chain", "risk", "score", "sanctions", "largest exposure", "detections", "notes"]
     if fmt == "csv":
@@ -58,6 +56,13 @@ def _detected(r: dict) -> str:
               for d in r.get("detections") or ()]
     parts += [_bridge_words(b) for b in r.get("bridges") or ()]
     return "; ".join(dict.fromkeys(parts))
+
+
+def _via_bridge(e: dict) -> str:
+    """`` via bridge wbtc-bridge from eth (probabilistic)``, `` ... onward from <recipient>`` past the release."""
+    on = e["bridge"].get("onward")
+    return (f" via bridge {e['bridge']['entity']} from {e['bridge']['from_chain']}"
+            f"{' (probabilistic)' if e['probabilistic'] else ''}" + (f" onward from {on['recipient']}" if on else ""))
 
 
 def _bridge_words(b: dict) -> str:
@@ -203,6 +208,10 @@ def screen_index(ws, config_path, full, fmt):
     if lay is not None:
         console.print(f"bridge facts: {lay['layer']} ({lay['addresses_with_facts']:,} addresses with bridge facts, "
                       f"{lay['addresses_with_carried_exposure']:,} with exposure carried across)")
+        on = lay.get("onward")
+        if on:
+            console.print(f"  onward from {on['releases']} releases: {on['addresses_reached']:,} addresses reached "
+                          f"within max_hops {on['max_hops']} ({on['seconds']:.3f} s)")
         for b in lay["bridges"]:
             console.print(f"  {b['entity']}: {b['deposits']} deposits, {b['releases']} releases, "
                           f"{b['deterministic']} deterministic + {b['probabilistic']} probabilistic matches"

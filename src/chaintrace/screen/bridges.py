@@ -16,8 +16,13 @@ into and release out of each bridge (:func:`chaintrace.graph.bridge_flows.bridge
   row to the same source group: ``amount = floor(release x taint / deposit x confidence)`` in the release's base
   units (the rule of ``trace --through-bridges``), ``hops_min`` = the deposit's hop + 1 (the release is one more
   transfer), ``via: bridge``, ``probabilistic`` unless every contributing match is deterministic, and the path
-  evidence across both chains. One crossing: the exposure a bridge carried is not carried over a second one,
-  and it is not propagated further on the other chain (see docs/screening.md, "Bridges").
+  evidence across both chains.
+* **onward exposure** (:mod:`chaintrace.screen.bridge_onward`): what the releases carried is propagated further
+  on their chain by the kernels of that chain's index, within the hops left (``max_hops`` counted across both
+  chains), services being sinks: every address it reaches (the thief's cash-out at an exchange) gets a row like
+  the recipient's (``via: bridge``, ``bridge.onward``: the release and its recipient), with the path from the
+  theft across the bridge to the address. One crossing: the exposure a bridge carried is not carried over a
+  second one (see docs/screening.md, "Bridges").
 
 The layer lives in ``DATA/screen/bridges/bridges-v<FORMAT>-<digest>/layer.json``, its name a digest of the two
 index names it was built from (their chain commits, registry generations and configuration), the bridges and
@@ -43,12 +48,13 @@ from chaintrace.store.workspace import Workspace
 from chaintrace.trace.bridges import BRIDGE_CATEGORIES
 from chaintrace.trace.report import InvariantError
 
-FORMAT = 1
+FORMAT = 2  # 2: onward exposure (rows of the addresses reached after the release)
 DEFAULT_MIN_CONFIDENCE = 0.5  # an amount+time candidate splitting a deposit over 3+ releases is informational
 MATCH_KEYS = ("fee_min", "fee_max", "fee_fixed", "delay_min", "delay_max")
 NOTE = ("bridge facts: deposits into and releases out of addresses tagged bridge/defi_bridge, matched across "
         "chains by chaintrace detect bridges' rules (event = the deposit names its recipient, deterministic; "
-        "amount+time = a probabilistic split); exposure carried over one crossing, not propagated further")
+        "amount+time = a probabilistic split); exposure carried over one crossing and propagated on from the release "
+        "within max_hops counted across both chains")
 
 
 def layer_root(ws: Workspace) -> Path:
@@ -141,6 +147,7 @@ def build_layer_doc(ws: Workspace, config: Config, sources: dict[str, Sources], 
                 "eth_index": eth_idx.path.name if eth_idx is not None else None, "note": NOTE,
                 "bridges": [], "params": None}
     idx_of = {"btc": btc_idx, "eth": eth_idx}
+    onward: dict[tuple, dict[int, dict]] = {}  # stream -> release -> {r, x, h0, best, matches, group, key}
     for br in bridges:
         fl = bridge_flows(ws, br["btc"], br["eth"], **(params or {}))
         p = fl["params"]
@@ -196,20 +203,48 @@ def build_layer_doc(ws: Workspace, config: Config, sources: dict[str, Sources], 
                                                    "bridge": br["name"]})
                     row["amount"] += carried
                     row["hops"] = min(row["hops"], hop + 1)
-                    row["matches"].append({"deposit": d["ref"], "release": r["ref"], "rule": m["rule"],
-                                           "confidence": round(m["confidence"], 6),
-                                           "deposit_taint": str(taint), "deposit_value": str(d["amount"]),
-                                           "carried": str(carried)})
+                    mrow = {"deposit": d["ref"], "release": r["ref"], "rule": m["rule"],
+                            "confidence": round(m["confidence"], 6), "deposit_taint": str(taint),
+                            "deposit_value": str(d["amount"]), "carried": str(carried)}
+                    row["matches"].append(mrow)
                     if row["best"] is None or carried > row["best"][0]:
                         row["best"] = (carried, handle, d, r, m, hop)
+                    # what the release carried goes on on its chain (screen.bridge_onward): one seed per
+                    # (stream, release), the stream being the recipient row's key without the address
+                    sd = onward.setdefault((key[0], *key[2:]), {}).setdefault(m["rel"], {
+                        "r": r, "x": 0, "h0": hop + 1, "best": None, "matches": [], "group": group, "key": key})
+                    sd["x"] += carried
+                    sd["h0"] = min(sd["h0"], hop + 1)
+                    sd["matches"].append(mrow)
+                    if sd["best"] is None or carried > sd["best"][0]:
+                        sd["best"] = (carried, handle, d, r, m, hop)
                 if crossed > taint:
                     raise InvariantError(f"bridge deposit {d['ref']}: carried {crossed} > its taint {taint}")
                 if crossed:
                     cons.append({"deposit": d["ref"], "chain": d["chain"], "entity": group.get("entity"),
                                  "taint": str(taint), "carried_src": str(crossed), "kept": str(taint - crossed)})
+    import time
+
+    t0 = time.perf_counter()
+    from chaintrace.screen.bridge_onward import onward_rows
+
+    acct, n_reached = onward_rows(ws, config, sources, idx_of, onward, contrib, _release_path)
+    dv["onward"] = {"max_hops": config.max_hops, "streams": len(onward),
+                    "releases": sum(len(v) for v in onward.values()), "addresses_reached": n_reached,
+                    "seconds": round(time.perf_counter() - t0, 3)}
     exposures, evidence = _rows(ws, contrib, idx_of)
     return {"format": FORMAT, "data_version": dv, "facts": facts, "exposures": exposures, "evidence": evidence,
-            "conservation": cons}
+            "conservation": cons, "onward_conservation": acct}
+
+
+def _release_path(idx_of: dict, best: tuple, bridge: str) -> list[dict]:
+    """The cross-chain path of a release: the deposit's trail on its chain, then the release."""
+    carried, handle, d, r, m, hop = best
+    path = _trail(idx_of[d["chain"]], handle)
+    path.append({"hop": hop + 1, "chain": r["chain"], "txid": r["tx"], "ref": r["ref"], "to": r["to"],
+                 "value": str(r["amount"]), "taint": str(carried), "bridge": bridge, "rule": m["rule"],
+                 "confidence": round(m["confidence"], 6)})
+    return path
 
 
 def _rows(ws: Workspace, contrib: dict, idx_of: dict) -> tuple[dict, dict]:
@@ -229,12 +264,10 @@ def _rows(ws: Workspace, contrib: dict, idx_of: dict) -> tuple[dict, dict]:
              "probabilistic": not c["deterministic"],
              "confidence": 1.0 if c["deterministic"] else round(max(m["confidence"] for m in c["matches"]), 6),
              "matches": c["matches"][:5], "n_matches": len(c["matches"])}
+        if c.get("onward") is not None:
+            e["bridge"] = {**e["bridge"], "onward": c["onward"]}
         rows[chain].setdefault(key, []).append(e)
-        carried, handle, d, r, m, hop = c["best"]
-        path = _trail(idx_of[d["chain"]], handle)
-        path.append({"hop": hop + 1, "chain": r["chain"], "txid": r["tx"], "ref": r["ref"], "to": r["to"],
-                     "value": str(r["amount"]), "taint": str(carried), "bridge": c["bridge"], "rule": m["rule"],
-                     "confidence": round(m["confidence"], 6)})
+        path = c["path"] if c.get("path") is not None else _release_path(idx_of, c["best"], c["bridge"])
         ev[chain].setdefault(key, []).append({"direction": "incoming", "entity": c["group"].get("entity"),
                                               **({"asset": asset} if chain == "eth" else {}),
                                               "amount": str(c["amount"]), "via": "bridge", "path": path})
@@ -367,7 +400,7 @@ def summary(lay: Layer) -> dict:
     dv = lay.data_version
     return {"path": str(lay.path), "layer": dv["layer"], "btc_index": dv["btc_index"], "eth_index": dv["eth_index"],
             "bridges": dv["bridges"], "addresses_with_facts": sum(len(v) for v in lay.facts.values()),
-            "addresses_with_carried_exposure": sum(len(v) for v in lay.rows.values())}
+            "addresses_with_carried_exposure": sum(len(v) for v in lay.rows.values()), "onward": dv.get("onward")}
 
 
 def snapshot_layer(ws: Workspace, config: Config, sources: dict[str, Sources], btc_idx, eth_idx, dv: dict,
