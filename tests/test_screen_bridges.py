@@ -63,7 +63,7 @@ def test_layer_missing_is_said_then_built(world):
     assert before.bridges is None and before.data_version["bridges"]["layer"] is None
     assert any("bridge facts not built" in w for w in before.warnings)
     s = world["summary"]
-    assert s["layer"].startswith("bridges-v2-") and (layer_root(world["ws"]) / s["layer"] / "DONE").exists()
+    assert s["layer"].startswith("bridges-v3-") and (layer_root(world["ws"]) / s["layer"] / "DONE").exists()
     (b,) = s["bridges"]
     assert b["entity"] == "wbtc-bridge" and b["missing"] is None and b["deterministic"] >= 1
     assert world["snap"].data_version["bridges"]["layer"] == s["layer"]
@@ -218,6 +218,43 @@ def test_thief_cash_outs_flagged_beyond_the_bridge(world):
         seen += r["risk"] is not None and not r["invalid"]
         assert not any(e["counts"] for e in _bridge_rows(r)), a
     assert seen == len(users)
+
+
+def test_transfer_answers_name_the_hack_across_the_bridge(world):
+    """The KYT check of the cash-out deposit itself (`screen transfer REF`): its source of funds names the hack on
+    the other chain, with the match's rule and confidence on the row and the path through deposit and release;
+    the release transfer likewise (hop 2)."""
+    from chaintrace.screen.service import screen_one_transfer
+
+    snap, truth = world["snap"], world["truth"]
+    by_release = {d["release"]["ref"]: d for x in ("btc_to_eth", "eth_to_btc") for d in truth[x]["deposits"]}
+    n = 0
+    for direction, src, dst in (("btc_to_eth", "btc", "eth"), ("eth_to_btc", "eth", "btc")):
+        for c in truth[direction]["cashouts"]:
+            t = screen_one_transfer(snap, c["ref"])
+            assert t["chain"] == dst and not t["invalid"], c
+            (e,) = [x for x in t["exposures"] if x.get("via") == "bridge"]  # one stream per cash-out here
+            addr = [x for x in _onward(screen_one_address(snap, c["address"])) if x["counts"] == e["counts"]]
+            assert addr and int(e["amount"]) <= int(max(addr, key=lambda x: int(x["amount"]))["amount"])
+            assert e["hops_min"] == 3 and e["bridge"]["from_chain"] == src and e["bridge"]["onward"]["release"]
+            d = by_release[e["bridge"]["onward"]["release"]]
+            assert e["matches"] and all(m["release"] == d["release"]["ref"] for m in e["matches"])
+            assert {m["rule"] for m in e["matches"]} == ({"event"} if d["memo"] else {"amount+time"})
+            assert 0 < int(e["amount"]) <= c["amount"] and e["share"] == round(int(e["amount"]) / c["amount"], 6)
+            if d["memo"]:
+                assert int(e["amount"]) == c["amount"] and e["share"] == 1.0 and e["counts"]
+            if e["counts"]:
+                n += 1
+                assert t["risk"] == "severe"
+                (ev,) = [x for x in t["evidence"] if x.get("via") == "bridge"]
+                assert [s["chain"] for s in ev["path"]] == [src, src, dst, dst]
+                dep = ev["path"][1]  # the thief's deposit into the bridge, on the source chain
+                assert d["ref"] in (dep.get("ref"), f"{dep.get('txid')}:{dep.get('vout')}")
+            rel = screen_one_transfer(snap, d["release"]["ref"])
+            rows = [x for x in rel["exposures"] if x.get("via") == "bridge"]
+            assert rows and all(x["hops_min"] == 2 and not x["bridge"].get("onward") for x in rows)
+            assert any(m["deposit"] == d["ref"] for x in rows for m in x["matches"])
+    assert n >= 8  # every memo-matched cash-out and the confidently matched others (seed 7)
 
 
 def test_onward_value_conserved(world):

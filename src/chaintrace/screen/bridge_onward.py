@@ -160,21 +160,29 @@ def eth_onward(g, stop: np.ndarray, burn: int, max_hops: int, injections: list[t
 # ------------------------------------------------------------------------------------------ the layer's rows
 
 
-def onward_rows(ws, config, sources: dict, idx_of: dict, onward: dict, contrib: dict, release_path) -> tuple[list, int]:
+def onward_rows(ws, config, sources: dict, idx_of: dict, onward: dict, contrib: dict, release_path) -> tuple[list, int,
+                                                                                                          dict]:
     """Run every stream of `onward` (``(chain, group, asset, deterministic, bridge, source chain)`` -> release
     index -> ``{r, x, h0, best, matches, group}``, what the bridge layer found) on its chain and add one row per
     (address reached, stream) to `contrib`, keyed like the recipients' rows with ``"onward"`` last: the amount
     (exact base units, the confidence factor of the matches already in the carried amounts), the fewest hops
     counted across, the matches of the releases behind it and the path from the theft through the release to the
     address (`release_path(idx_of, best, bridge)` gives the part up to the release). Returns (the runs'
-    accounts, the number of addresses reached)."""
+    accounts, the number of addresses reached, the *transfer rows*: chain -> output / transfer id (the graph's,
+    the index's) -> one row per stream of what that transfer carried, the release itself included, for transfer
+    answers)."""
     accounts: list[dict] = []
     reached: set[tuple[str, str]] = set()
+    transfers: dict[str, dict[str, list]] = {"btc": {}, "eth": {}}
     for chain, run in (("btc", _btc_streams), ("eth", _eth_streams)):
         streams = [(s, rels) for s, rels in sorted(onward.items(), key=lambda kv: repr(kv[0])) if s[0] == chain]
         if streams:
-            run(ws, config, sources, idx_of, streams, contrib, release_path, accounts, reached)
-    return accounts, len(reached)
+            run(ws, config, sources, idx_of, streams, contrib, release_path, accounts, reached, transfers[chain])
+    return accounts, len(reached), transfers
+
+
+def _matches(rels: list[dict]) -> list[dict]:
+    return [m for v in rels for m in v["matches"]]
 
 
 def _add(contrib: dict, chain: str, addr: str, stream: tuple, amount: int, hops: int, path: list[dict],
@@ -183,15 +191,28 @@ def _add(contrib: dict, chain: str, addr: str, stream: tuple, amount: int, hops:
 
     key = A.key(chain, addr)
     reached.add((chain, key))
-    matches = [m for v in rels for m in v["matches"]]
     contrib[(chain, key, *stream[1:], "onward")] = {
-        "group": best["group"], "amount": amount, "hops": hops, "matches": matches, "best": None, "path": path,
-        "to": addr, "chain": chain, "asset": stream[2], "deterministic": stream[3], "source_chain": stream[5],
-        "bridge": stream[4], "onward": {"release": best["r"]["ref"], "recipient": best["r"]["to"]}}
+        "group": best["group"], "amount": amount, "hops": hops, "matches": _matches(rels), "best": None,
+        "path": path, "to": addr, "chain": chain, "asset": stream[2], "deterministic": stream[3],
+        "source_chain": stream[5], "bridge": stream[4], "onward": {"release": best["r"]["ref"],
+                                                                   "recipient": best["r"]["to"]}}
 
 
-def _btc_streams(ws, config, sources, idx_of, streams, contrib, release_path, accounts, reached) -> None:
-    from chaintrace.graph.btc import address_ids, address_strings, load_btc_graph, txids
+def _transfer_row(stream: tuple, amount: int, hops: int, rels: list[dict], best: dict, path: list[dict],
+                  release: bool) -> dict:
+    """What one transfer carried of one stream (:func:`chaintrace.screen.bridges.transfer_rows` makes the answer's
+    exposure row of it)."""
+    ms = _matches(rels)
+    return {"group": best["group"], "amount": str(amount), "hops": hops, "asset": stream[2],
+            "deterministic": stream[3], "bridge": stream[4], "source_chain": stream[5],
+            "confidence": 1.0 if stream[3] else round(max(m["confidence"] for m in ms), 6),
+            "matches": ms[:5], "n_matches": len(ms),
+            "onward": None if release else {"release": best["r"]["ref"], "recipient": best["r"]["to"]},
+            "path": path}
+
+
+def _btc_streams(ws, config, sources, idx_of, streams, contrib, release_path, accounts, reached, transfers) -> None:
+    from chaintrace.graph.btc import address_ids, load_btc_graph
 
     g = load_btc_graph(ws)
     svc = address_ids(ws, sorted(sources["btc"].services)) if sources.get("btc") is not None else {}
@@ -199,58 +220,11 @@ def _btc_streams(ws, config, sources, idx_of, streams, contrib, release_path, ac
     stop = np.zeros(n_addr, np.bool_)
     stop[np.array(sorted(svc.values()), np.int64)] = True
     for stream, rels in streams:
-        items = sorted(rels.items())
-        runs = btc_onward(g, stop, config.max_hops, [(int(v["r"]["id"]), v["x"], v["h0"]) for _, v in items])
-        per: dict[int, dict] = {}  # address id -> {amount, hops, best (taint, run, output), runs}
-        for ri, ((_j, v), run) in enumerate(zip(items, runs)):
-            accounts.append({"chain": "btc", "bridge": stream[4], "entity": v["group"].get("entity"),
-                             "deterministic": stream[3], "release": v["r"]["ref"],
-                             **{k: (str(x) if isinstance(x, int) else {a: str(b) for a, b in x.items()})
-                                for k, x in run["account"].items()}})
-            for o, t, h in zip(run["out"][1:].tolist(), run["taint"][1:].tolist(), run["hop"][1:].tolist()):
-                a = int(g.out_addr[o])
-                if a < 0:
-                    continue
-                p = per.setdefault(a, {"amount": 0, "hops": h, "best": (t, ri, o), "runs": set()})
-                p["amount"] += t
-                p["hops"] = min(p["hops"], h)
-                p["runs"].add(ri)
-                if t > p["best"][0]:
-                    p["best"] = (t, ri, o)
-        if not per:
-            continue
-        names = address_strings(ws, sorted(per))
-        trails = {}
-        for a, p in per.items():
-            _t, ri, o = p["best"]
-            run = runs[ri]
-            at = {int(x): i for i, x in enumerate(run["out"].tolist())}
-            steps: list[tuple[int, int, int]] = []
-            while o >= 0 and o != run["seed"] and len(steps) < 32:
-                i = at[o]
-                steps.append((o, int(run["hop"][i]), int(run["taint"][i])))
-                o = int(run["parent"][i])
-            trails[a] = steps[::-1]
-        tx_of = txids(ws, sorted({int(g.out_tx[o]) for s in trails.values() for o, _h, _t in s}))
-        step_addr = address_strings(ws, sorted({int(g.out_addr[o]) for s in trails.values() for o, _h, _t in s}))
-        for a, p in per.items():
-            if names.get(a) is None:
-                continue
-            _t, ri, _o = p["best"]
-            best = items[ri][1]
-            path = release_path(idx_of, best["best"], stream[4])
-            for o, h, t in trails[a]:
-                tx = int(g.out_tx[o])
-                path.append({"hop": h, "chain": "btc", "txid": tx_of.get(tx), "vout": o - int(g.tx_out[tx]),
-                             "to": step_addr.get(int(g.out_addr[o])), "value": str(int(g.out_value[o])),
-                             "taint": str(t)})
-            _add(contrib, "btc", names[a], stream, p["amount"], p["hops"], path,
-                 [items[r][1] for r in sorted(p["runs"])], best, reached)
+        _btc_stream(ws, g, stop, config, idx_of, stream, rels, contrib, release_path, accounts, reached, transfers)
 
 
-def _eth_streams(ws, config, sources, idx_of, streams, contrib, release_path, accounts, reached) -> None:
+def _eth_streams(ws, config, sources, idx_of, streams, contrib, release_path, accounts, reached, transfers) -> None:
     from chaintrace.graph.eth import load_eth_graph
-    from chaintrace.model.ids import is_synthetic_txid
 
     g = load_eth_graph(ws)
     if idx_of.get("eth") is not None:
@@ -264,48 +238,118 @@ def _eth_streams(ws, config, sources, idx_of, streams, contrib, release_path, ac
     stop[np.array(sorted(svc.values()), np.int64)] = 0
     burn = g.address_ids(["0x" + "0" * 40])
     for stream, rels in streams:
-        items = sorted(rels.items())
-        out = eth_onward(g, stop, next(iter(burn.values())) if burn else -1, config.max_hops,
-                         [(int(v["r"]["id"]), v["x"], v["h0"]) for _, v in items])
-        accounts.append({"chain": "eth", "bridge": stream[4], "entity": items[0][1]["group"].get("entity"),
-                         "deterministic": stream[3], "releases": [v["r"]["ref"] for _, v in items],
-                         "conservation": {names[a]: {"introduced": str(c["introduced"]), "held": str(c["held"]),
-                                                     "stopped": {k: str(x) for k, x in c["stopped"].items()}}
-                                          for a, c in sorted(out["conservation"].items())}})
-        item_of = {int(v["r"]["id"]): i for i, (_j, v) in enumerate(items)}
-        ks, inj = out["k"], out["inj"]
-        amt = [(int(h) << 64) | int(lo) for lo, h in zip(out["lo"].tolist(), out["hi"].tolist())]
-        per: dict[tuple[int, int], dict] = {}
-        for r in np.flatnonzero(~inj).tolist():
-            k = int(ks[r])
-            a = int(g.tr_to[k])
-            if a < 0 or amt[r] <= 0:
+        _eth_stream(ws, g, stop, burn, names, config, idx_of, stream, rels, contrib, release_path, accounts, reached,
+                    transfers)
+
+
+def _btc_stream(ws, g, stop, config, idx_of, stream, rels, contrib, release_path, accounts, reached,
+                transfers) -> None:
+    """One Bitcoin stream: its runs, the rows of the addresses and outputs they reached."""
+    from chaintrace.graph.btc import address_strings, txids
+
+    items = sorted(rels.items())
+    runs = btc_onward(g, stop, config.max_hops, [(int(v["r"]["id"]), v["x"], v["h0"]) for _, v in items])
+    per: dict[int, dict] = {}  # address id -> {amount, hops, best (taint, run, output), runs}
+    outs: dict[int, dict] = {}  # output -> the same (the release outputs too)
+    for ri, ((_j, v), run) in enumerate(zip(items, runs)):
+        accounts.append({"chain": "btc", "bridge": stream[4], "entity": v["group"].get("entity"),
+                         "deterministic": stream[3], "release": v["r"]["ref"],
+                         **{k: (str(x) if isinstance(x, int) else {a: str(b) for a, b in x.items()})
+                            for k, x in run["account"].items()}})
+        for i, (o, t, h) in enumerate(zip(run["out"].tolist(), run["taint"].tolist(), run["hop"].tolist())):
+            a = int(g.out_addr[o])
+            for d, key in ((outs, o), (per, a)):
+                if key < 0 or (d is per and i == 0):  # the seed: the recipient's own row (bridges.py)
+                    continue
+                p = d.setdefault(key, {"amount": 0, "hops": h, "best": (t, ri, o), "runs": set()})
+                p["amount"] += t
+                p["hops"] = min(p["hops"], h)
+                p["runs"].add(ri)
+                if t > p["best"][0]:
+                    p["best"] = (t, ri, o)
+    trails: dict[int, list[tuple[int, int, int]]] = {}
+    for _t, ri, o in [p["best"] for p in (*per.values(), *outs.values())]:
+        if o in trails:
+            continue
+        run = runs[ri]
+        at = {int(x): i for i, x in enumerate(run["out"].tolist())}
+        steps: list[tuple[int, int, int]] = []
+        x = o
+        while x >= 0 and x != run["seed"] and len(steps) < 32:
+            i = at[x]
+            steps.append((x, int(run["hop"][i]), int(run["taint"][i])))
+            x = int(run["parent"][i])
+        trails[o] = steps[::-1]
+    tx_of = txids(ws, sorted({int(g.out_tx[o]) for s in trails.values() for o, _h, _t in s}))
+    step_addr = address_strings(ws, sorted({int(g.out_addr[o]) for s in trails.values() for o, _h, _t in s}))
+    names = address_strings(ws, sorted(per))
+
+    def path_to(best: tuple) -> list[dict]:
+        _t, ri, o = best
+        path = release_path(idx_of, items[ri][1]["best"], stream[4])
+        for x, h, t in trails[o]:
+            tx = int(g.out_tx[x])
+            path.append({"hop": h, "chain": "btc", "txid": tx_of.get(tx), "vout": x - int(g.tx_out[tx]),
+                         "to": step_addr.get(int(g.out_addr[x])), "value": str(int(g.out_value[x])),
+                         "taint": str(t)})
+        return path
+
+    for a, p in per.items():
+        if names.get(a) is not None:
+            _add(contrib, "btc", names[a], stream, p["amount"], p["hops"], path_to(p["best"]),
+                 [items[r][1] for r in sorted(p["runs"])], items[p["best"][1]][1], reached)
+    for o, p in outs.items():
+        best = items[p["best"][1]][1]
+        transfers.setdefault(str(o), []).append(_transfer_row(
+            stream, p["amount"], p["hops"], [items[r][1] for r in sorted(p["runs"])], best, path_to(p["best"]),
+            o == int(best["r"]["id"])))
+
+
+def _eth_stream(ws, g, stop, burn, names, config, idx_of, stream, rels, contrib, release_path, accounts, reached,
+                transfers) -> None:
+    """One Ethereum stream: its run, the rows of the addresses and transfers it reached."""
+    from chaintrace.model.ids import is_synthetic_txid
+
+    items = sorted(rels.items())
+    out = eth_onward(g, stop, next(iter(burn.values())) if burn else -1, config.max_hops,
+                     [(int(v["r"]["id"]), v["x"], v["h0"]) for _, v in items])
+    accounts.append({"chain": "eth", "bridge": stream[4], "entity": items[0][1]["group"].get("entity"),
+                     "deterministic": stream[3], "releases": [v["r"]["ref"] for _, v in items],
+                     "conservation": {names[a]: {"introduced": str(c["introduced"]), "held": str(c["held"]),
+                                                 "stopped": {k: str(x) for k, x in c["stopped"].items()}}
+                                      for a, c in sorted(out["conservation"].items())}})
+    item_of = {int(v["r"]["id"]): i for i, (_j, v) in enumerate(items)}
+    ks, inj, par = out["k"], out["inj"], out["par"]
+    amt = [(int(h) << 64) | int(lo) for lo, h in zip(out["lo"].tolist(), out["hi"].tolist())]
+    root = np.full(len(ks), -1, np.int64)  # the injection record each record's taint came from (the most)
+    for r in range(len(ks)):  # parents come first
+        root[r] = r if inj[r] else (root[par[r]] if par[r] >= 0 else -1)
+    per: dict = {}  # (account, asset) -> {amount, hops, best record, items}
+    trs: dict = {}  # transfer -> the same (the releases too)
+    for r in range(len(ks)):
+        k = int(ks[r])
+        a = int(g.tr_to[k])
+        if amt[r] <= 0:
+            continue
+        for d, key in ((trs, k), (per, (a, int(g.tr_asset[k])))):
+            if (d is per and (inj[r] or a < 0)) or root[r] < 0:
                 continue
-            root = r
-            while root >= 0 and not inj[root]:
-                root = int(out["par"][root])
-            p = per.setdefault((a, int(g.tr_asset[k])), {"amount": 0, "hops": int(out["hop"][r]), "best": r,
-                                                         "items": set()})
+            p = d.setdefault(key, {"amount": 0, "hops": int(out["hop"][r]), "best": r, "items": set()})
             p["amount"] += amt[r]
             p["hops"] = min(p["hops"], int(out["hop"][r]))
-            if root >= 0:
-                p["items"].add(item_of[int(ks[root])])
+            p["items"].add(item_of[int(ks[root[r]])])
             if amt[r] > amt[p["best"]]:
                 p["best"] = r
-        if not per:
-            continue
-        addrs = dict(zip(sorted({a for a, _ in per}), g.address_strings(np.array(sorted({a for a, _ in per})))))
-        for (a, asset), p in per.items():
-            chain_recs: list[int] = []
-            r = p["best"]
-            while r >= 0 and not inj[r] and len(chain_recs) < 32:
-                chain_recs.append(r)
-                r = int(out["par"][r])
-            if r < 0 or not inj[r] or addrs.get(a) is None:
-                continue  # (not reached from a release: cannot happen, every taint of the run was injected)
-            best = items[item_of[int(ks[r])]][1]
-            path = release_path(idx_of, best["best"], stream[4])
-            recs = chain_recs[::-1]
+
+    def path_to(r: int) -> tuple[list[dict], dict]:
+        recs: list[int] = []
+        while r >= 0 and not inj[r] and len(recs) < 32:
+            recs.append(r)
+            r = int(par[r])
+        best = items[item_of[int(ks[r])]][1]
+        path = release_path(idx_of, best["best"], stream[4])
+        recs = recs[::-1]
+        if recs:
             rk = ks[np.array(recs, np.int64)]
             txs, refs, _ = g.refs(rk)
             frm, to = g.address_strings(g.tr_from[rk]), g.address_strings(g.tr_to[rk])
@@ -313,7 +357,20 @@ def _eth_streams(ws, config, sources, idx_of, streams, contrib, release_path, ac
                 k = int(ks[rr])
                 path.append({"hop": int(out["hop"][rr]), "chain": "eth", "txid": txs[i], "ref": refs[i],
                              "from": frm[i], "to": to[i], "asset": names[int(g.tr_asset[k])],
-                             "value": str(g.amount(k)), "taint": str(amt[rr]), "synthesised": is_synthetic_txid(txs[i])})
-            stream_a = (stream[0], stream[1], names[asset], *stream[3:])
-            _add(contrib, "eth", str(addrs[a]), stream_a, p["amount"], p["hops"], path,
-                 [items[i][1] for i in sorted(p["items"])], best, reached)
+                             "value": str(g.amount(k)), "taint": str(amt[rr]),
+                             "synthesised": is_synthetic_txid(txs[i])})
+        return path, best
+
+    accts = sorted({a for a, _ in per})
+    addrs = dict(zip(accts, g.address_strings(np.array(accts, np.int64)))) if accts else {}
+    for (a, asset), p in per.items():
+        if addrs.get(a) is None:
+            continue
+        path, best = path_to(p["best"])
+        _add(contrib, "eth", str(addrs[a]), (stream[0], stream[1], names[asset], *stream[3:]), p["amount"],
+             p["hops"], path, [items[i][1] for i in sorted(p["items"])], best, reached)
+    for k, p in trs.items():
+        path, best = path_to(p["best"])
+        transfers.setdefault(str(k), []).append(_transfer_row(
+            (stream[0], stream[1], names[int(g.tr_asset[k])], *stream[3:]), p["amount"], p["hops"],
+            [items[i][1] for i in sorted(p["items"])], best, path, bool(inj[p["best"]])))

@@ -48,7 +48,7 @@ from chaintrace.store.workspace import Workspace
 from chaintrace.trace.bridges import BRIDGE_CATEGORIES
 from chaintrace.trace.report import InvariantError
 
-FORMAT = 2  # 2: onward exposure (rows of the addresses reached after the release)
+FORMAT = 3  # 2: onward exposure (rows of the addresses reached after the release); 3: transfer rows
 DEFAULT_MIN_CONFIDENCE = 0.5  # an amount+time candidate splitting a deposit over 3+ releases is informational
 MATCH_KEYS = ("fee_min", "fee_max", "fee_fixed", "delay_min", "delay_max")
 NOTE = ("bridge facts: deposits into and releases out of addresses tagged bridge/defi_bridge, matched across "
@@ -228,13 +228,13 @@ def build_layer_doc(ws: Workspace, config: Config, sources: dict[str, Sources], 
     t0 = time.perf_counter()
     from chaintrace.screen.bridge_onward import onward_rows
 
-    acct, n_reached = onward_rows(ws, config, sources, idx_of, onward, contrib, _release_path)
+    acct, n_reached, transfers = onward_rows(ws, config, sources, idx_of, onward, contrib, _release_path)
     dv["onward"] = {"max_hops": config.max_hops, "streams": len(onward),
                     "releases": sum(len(v) for v in onward.values()), "addresses_reached": n_reached,
                     "seconds": round(time.perf_counter() - t0, 3)}
     exposures, evidence = _rows(ws, contrib, idx_of)
     return {"format": FORMAT, "data_version": dv, "facts": facts, "exposures": exposures, "evidence": evidence,
-            "conservation": cons, "onward_conservation": acct}
+            "conservation": cons, "onward_conservation": acct, "transfers": transfers}
 
 
 def _release_path(idx_of: dict, best: tuple, bridge: str) -> list[dict]:
@@ -365,6 +365,40 @@ def apply(r: dict, layer: Layer | None, chain: str, key: str) -> list[tuple[dict
     if r["bridges"] and missing:
         r["warnings"].extend(f"bridge: {m}" for m in missing)
     return list(zip(rows, evs))
+
+
+def transfer_rows(layer: Layer | None, chain: str, tid: int, value: int) -> list[tuple[dict, dict]]:
+    """(exposure row, evidence) pairs of what transfer `tid` (a Bitcoin output id, an Ethereum transfer id of the
+    index) carried across a bridge: a release matched to a deposit that carried exposure, or a transfer after it
+    (onward), one per stream; ``via: bridge``, the match's rule and confidence in ``matches``, share = amount /
+    the transfer's value; the evidence path runs from the source on the other chain through the deposit and the
+    release to this transfer (a transfer answer's source of funds across the bridge)."""
+    from chaintrace.screen.service import _group_exposure
+
+    if layer is None:
+        return []
+    out = []
+    for t in (layer.doc.get("transfers") or {}).get(chain, {}).get(str(tid), ()):
+        amount = int(t["amount"])
+        e = {**_group_exposure(t["group"], "indirect" if t["hops"] > 1 else "direct", "incoming", t["hops"],
+                               amount, amount / value if value else 0.0),
+             **({"asset": t["asset"]} if chain == "eth" else {}), "via": "bridge",
+             "bridge": {"entity": t["bridge"], "from_chain": t["source_chain"], "to_chain": chain,
+                        **({"onward": t["onward"]} if t["onward"] else {})},
+             "probabilistic": not t["deterministic"], "confidence": t["confidence"], "matches": t["matches"],
+             "n_matches": t["n_matches"]}
+        ev = {"direction": "incoming", "entity": t["group"].get("entity"),
+              **({"asset": t["asset"]} if chain == "eth" else {}), "amount": t["amount"], "via": "bridge",
+              "path": t["path"]}
+        out.append((e, ev))
+    return out
+
+
+def add_transfer_rows(r: dict, layer: Layer | None, chain: str, tid: int, value: int) -> list[tuple[dict, dict]]:
+    """Put :func:`transfer_rows` into transfer answer `r` (before scoring); the pairs for :func:`add_evidence`."""
+    pairs = transfer_rows(layer, chain, tid, value)
+    r["exposures"].extend(e for e, _ev in pairs)
+    return pairs
 
 
 def add_evidence(r: dict, pairs: list[tuple[dict, dict]]) -> None:

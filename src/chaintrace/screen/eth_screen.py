@@ -230,8 +230,12 @@ def screen_eth_transfer(snap, ref: str) -> dict:
         r["evidence"].append({"exposure": i, "direction": "incoming", "entity": idx.groups[gi].get("entity"),
                               "asset": asset, "amount": str(taint), "path": idx.trail(rec)})
     r["exposures"] = exposures
+    from chaintrace.screen import bridges as B
+
+    bridge_ev = B.add_transfer_rows(r, snap.bridges, "eth", k, value)  # carried across a bridge (screen.bridges)
     r["policy"] = {"name": snap.config.policy, "max_hops": snap.config.max_hops}
     r["risk"], r["score"], r["rules"] = _score(snap, exposures, [])
+    B.add_evidence(r, bridge_ev)
     if r["transfer"]["synthesised"]:
         r["warnings"].append("the transaction hash was synthesised by chaintrace (the source export had none): "
                              "not an on-chain id")

@@ -493,8 +493,12 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
                               "entity": idx.groups[gi].get("entity"), "amount": str(taint),
                               "path": idx.trail(o, gi, 0)})
     r["exposures"] = exposures
+    from chaintrace.screen import bridges as B
+
+    bridge_ev = B.add_transfer_rows(r, snap.bridges, "btc", o, value)  # carried across a bridge (screen.bridges)
     r["policy"] = {"name": snap.config.policy, "max_hops": snap.config.max_hops}
     r["risk"], r["score"], r["rules"] = score(snap.config, "btc", exposures, [])
+    B.add_evidence(r, bridge_ev)
     r["warnings"].extend(warnings_for(snap, "btc"))
     return r
 
