@@ -20,6 +20,8 @@ import json
 import sys
 import tempfile
 import time
+
+import numpy as np
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -86,6 +88,25 @@ def deposit_address(direction: str, seed: int, i: int) -> str:
             else _btc_addr(f"{seed}-exchange-b-dep{i}"))
 
 
+def transfer_refs(ws, address: str) -> list[str]:
+    """The refs of every transfer paid to `address` (its cash-out deposits), as `screen transfer` takes them."""
+    if address.startswith("0x"):
+        from chaintrace.graph.eth import load_eth_graph
+
+        g = load_eth_graph(ws)
+        ids = g.address_ids([address])
+        return g.refs(np.flatnonzero(g.tr_to == ids[address.lower()]))[1] if ids else []
+    from chaintrace.graph.btc import address_ids, load_btc_graph, txids
+
+    ids = address_ids(ws, [address])
+    if not ids:
+        return []
+    b = load_btc_graph(ws)
+    outs = np.flatnonzero(b.out_addr == ids[address]).tolist()
+    tx = txids(ws, [int(b.out_tx[o]) for o in outs])
+    return [f"{tx[int(b.out_tx[o])]}:{o - int(b.tx_out[int(b.out_tx[o])])}" for o in outs]
+
+
 def cashed_out(ws, direction: str, seed: int, i: int) -> bool:
     """Whether recipient `i` paid its exchange deposit address (the simulator's cash-out)."""
     from chaintrace.graph.btc import address_ids
@@ -102,7 +123,7 @@ def cashed_out(ws, direction: str, seed: int, i: int) -> bool:
 def score_seed(ws, truth: dict, min_confidences: list[float]) -> dict:
     from chaintrace.screen import load_config
     from chaintrace.screen.config import Config
-    from chaintrace.screen.service import make_snapshot, screen_one_address
+    from chaintrace.screen.service import make_snapshot, screen_one_address, screen_one_transfer
 
     base = load_config()
     rows = recipients(truth)
@@ -112,6 +133,9 @@ def score_seed(ws, truth: dict, min_confidences: list[float]) -> dict:
     n_true = sum(len(truth[d]["cashouts"]) for d in ("btc_to_eth", "eth_to_btc"))
     assert sum(cash[k] for k, row in enumerate(rows) if row[2]) == n_true, "cash-outs disagree with the truth"
     dep = {k: deposit_address(d, truth["seed"], k // 2) for k, (d, _r, _t) in enumerate(rows)}
+    refs = {k: transfer_refs(ws, dep[k]) for k in cash if cash[k]}
+    true_refs = {c["ref"] for d in ("btc_to_eth", "eth_to_btc") for c in truth[d]["cashouts"]}
+    assert {r for k, row in enumerate(rows) if row[2] and cash[k] for r in refs[k]} == true_refs, "cash-out refs"
     true_amt = {c["address"]: c["amount"] for d in ("btc_to_eth", "eth_to_btc") for c in truth[d]["cashouts"]}
     assert {dep[k] for k, row in enumerate(rows) if row[2] and cash[k]} == set(true_amt), "cash-out addresses"
     out = {}
@@ -123,6 +147,8 @@ def score_seed(ws, truth: dict, min_confidences: list[float]) -> dict:
         res = [flagged(screen_one_address(snap, r)) for _d, r, _t in rows]
         dans = {k: screen_one_address(snap, dep[k]) for k in cash if cash[k]}  # the exchange deposit's own answer
         dres = {k: flagged(a) for k, a in dans.items()}
+        # the KYT check of each cash-out deposit transfer itself (screen transfer REF)
+        tres = {k: [flagged(screen_one_transfer(snap, ref)) for ref in refs[k]] for k in refs}
         damt = {k: sum(int(e["amount"]) for e in a["exposures"] if e.get("via") == "bridge" and e.get("counts"))
                 for k, a in dans.items()}
         for d in ("btc_to_eth", "eth_to_btc", "both"):
@@ -137,7 +163,11 @@ def score_seed(ws, truth: dict, min_confidences: list[float]) -> dict:
             dfp = sum(dres[k] and not rows[k][2] for k in sel if cash[k])
             amt = sum(min(damt[k], true_amt[dep[k]]) for k in sel if cash[k] and rows[k][2] and dres[k])
             over = sum(max(damt[k] - true_amt[dep[k]], 0) for k in sel if cash[k] and rows[k][2])
+            ttp = sum(sum(tres[k]) for k in sel if cash[k] and rows[k][2])
+            tfp = sum(sum(tres[k]) for k in sel if cash[k] and not rows[k][2])
+            tpos = sum(len(tres[k]) for k in sel if cash[k] and rows[k][2])
             out[(mc, d)] = {"tp": tp, "fp": fp, "pos": pos, "neg": len(sel) - pos, "ctp": ctp, "cfp": cfp,
+                            "ttp": ttp, "tfp": tfp, "tpos": tpos,
                             "cpos": cpos, "dtp": dtp, "dfp": dfp, "dneg": sum(bool(cash[k]) and not rows[k][2]
                                                                             for k in sel),
                             "amt": amt, "over": over, "true_amt": sum(true_amt[dep[k]] for k in sel
@@ -174,7 +204,7 @@ def main() -> None:
 
     body = ("| screening | direction | recipients flagged: recall | precision | ordinary users flagged | cash-out "
             "deposits flagged: recall | precision | ordinary users' deposits flagged | cash-out amount found | "
-            "over-stated |\n|---|---|---|---|---|---|---|---|---|---|\n")
+            "over-stated | cash-out transfers flagged: recall | precision |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     names = {c: f"min_confidence {c}" for c in confs}
     names.update({mc: f"chaintrace (bridge layer, min_confidence {mc})",
                   0.0: "baseline: every amount+time candidate counts (min_confidence 0)"})
@@ -184,8 +214,10 @@ def main() -> None:
             body += (f"| {names[c]} | {d.replace('_to_', ' -> ')} | {f(t['tp'], t['pos'])} | "
                      f"{f(t['tp'], t['tp'] + t['fp'])} | {t['fp']} of {t['neg']} | {f(t['dtp'], t['cpos'])} | "
                      f"{f(t['dtp'], t['dtp'] + t['dfp'])} | {t['dfp']} of {t['dneg']} | "
-                     f"{f(t['amt'], t['true_amt'])} | {t['over']} |\n")
-    body += ("| baseline: no bridge layer (screening before) | both | 0.000 | - | 0 | 0.000 | - | 0 | 0.000 | 0 |\n"
+                     f"{f(t['amt'], t['true_amt'])} | {t['over']} | {f(t['ttp'], t['tpos'])} | "
+                     f"{f(t['ttp'], t['ttp'] + t['tfp'])} |\n")
+    body += ("| baseline: no bridge layer (screening before) | both | 0.000 | - | 0 | 0.000 | - | 0 | 0.000 | 0 | "
+             "0.000 | - |\n"
              f"\n{hi - lo + 1} held-out seeds ({lo}-{hi}; min_confidence was chosen on seeds 7-9) of `chaintrace "
              "simulate bridge` (8 thief deposits and 60 ordinary users bridging in each direction; half of the "
              "thief's BTC deposits carry an OP_RETURN memo naming the recipient, the other direction has none; fee "
@@ -196,7 +228,9 @@ def main() -> None:
              "answer, the exposure propagated on from the release, hop 3 of max_hops 4); the thief's are the "
              "positives, ordinary users' the negatives. Cash-out amount found: the counted bridge exposure of the "
              "flagged thief deposits (capped at each cash-out's true amount) over the true cash-out total; "
-             "over-stated: base units above a cash-out's true amount, summed.\n")
+             "over-stated: base units above a cash-out's true amount, summed. Cash-out transfers: every transfer "
+             "into those deposit addresses screened by reference (`screen transfer`, the KYT check of the deposit: "
+             "its source of funds across the bridge).\n")
     n = len(layers)
     body += (f"\nBridge layer (measured under load, 2 shared cores; per seed, mean of {n}): built in "
              f"{sum(x['build_seconds'] for x in layers) / n:.2f} s, of which the onward propagation "
