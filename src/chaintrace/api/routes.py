@@ -70,6 +70,9 @@ class Result(BaseModel):
     evidence: list[dict] = []
     warnings: list[str] = []
     invalid: str | None = None
+    bridges: list[dict] = Field([], description="address answers: deposits into / releases out of a bridge, each "
+                                "with its match on the other chain, rule, confidence and thresholds "
+                                "(docs/screening.md, Bridges)")
 
 
 class ScreenResponse(BaseModel):

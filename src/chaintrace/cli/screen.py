@@ -38,7 +38,7 @@ def _print(ans: dict, fmt: str, kind: str) -> None:
                                for s in r["sanctions"]),
                      f"{e['direction']} {e['type']} {e['abuse'] or e['category']} {e['entity'] or ''} "
                      f"hops {e['hops_min']} {e['amount']}{' ' + e['asset'] if e.get('asset') else ''} "
-                     f"({100 * e['share']:.2f}%)" if e else "",
+                     f"({100 * e['share']:.2f}%)" + (_via_bridge(e) if e.get("via") == "bridge" else "") if e else "",
                      _detected(r), r["invalid"] or "; ".join(r["warnings"])])
     cols = [kind, "chain", "risk", "score", "sanctions", "largest exposure", "detections", "notes"]
     if fmt == "csv":
@@ -54,7 +54,24 @@ def _detected(r: dict) -> str:
              if e.get("category") == "unidentified_service" and e.get("detection")]
     parts += [f"{d['kind']} ({d['role']}{', x' + str(d['count']) if d['count'] > 1 else ''})"
               for d in r.get("detections") or ()]
+    parts += [_bridge_words(b) for b in r.get("bridges") or ()]
     return "; ".join(dict.fromkeys(parts))
+
+
+def _via_bridge(e: dict) -> str:
+    """`` via bridge wbtc-bridge from eth (probabilistic)``, `` ... onward from <recipient>`` past the release."""
+    on = e["bridge"].get("onward")
+    return (f" via bridge {e['bridge']['entity']} from {e['bridge']['from_chain']}"
+            f"{' (probabilistic)' if e['probabilistic'] else ''}" + (f" onward from {on['recipient']}" if on else ""))
+
+
+def _bridge_words(b: dict) -> str:
+    """A bridge fact in a few words: ``bridge into wbtc-bridge -> eth (event)``."""
+    head = f"bridge {b['direction']} {b['bridge']['entity']}"
+    if b["counterpart"] is None:
+        return f"{head} (unmatched)"
+    conf = "" if b["deterministic"] else f" {b['confidence']:.2f}"
+    return f"{head} {'->' if b['direction'] == 'into' else '<-'} {b['counterpart']['chain']} ({b['rule']}{conf})"
 
 
 @main.group("screen")
@@ -141,6 +158,11 @@ def screen_index(ws, config_path, full, fmt):
     r = build_index(ws, config, progress=RichProgress(), incremental=not full) if has_btc else {}
     if has_eth:
         r["eth"] = build_eth_index(ws, config, progress=RichProgress(), incremental=not full)
+    from chaintrace.screen.bridges import build_current_layer
+
+    lay = build_current_layer(ws, config)  # bridge facts over both indexes (None: the registry names no bridge)
+    if lay is not None:
+        r["bridges"] = lay
     if fmt == "json":
         return print_json(r)
     if has_btc:
@@ -183,3 +205,14 @@ def screen_index(ws, config_path, full, fmt):
                           "outgoing walks redone")
         elif e.get("refresh_reason") and not e.get("reused"):
             console.print(f"  full build: {e['refresh_reason']}")
+    if lay is not None:
+        console.print(f"bridge facts: {lay['layer']} ({lay['addresses_with_facts']:,} addresses with bridge facts, "
+                      f"{lay['addresses_with_carried_exposure']:,} with exposure carried across)")
+        on = lay.get("onward")
+        if on:
+            console.print(f"  onward from {on['releases']} releases: {on['addresses_reached']:,} addresses reached "
+                          f"within max_hops {on['max_hops']} ({on['seconds']:.3f} s)")
+        for b in lay["bridges"]:
+            console.print(f"  {b['entity']}: {b['deposits']} deposits, {b['releases']} releases, "
+                          f"{b['deterministic']} deterministic + {b['probabilistic']} probabilistic matches"
+                          + (f"; {b['missing']}" if b.get("missing") else ""))

@@ -43,6 +43,7 @@ class Config:
     digest: str = field(default="")
     source: str = "default"
     detections: dict = field(default_factory=dict)  # detection kind -> thresholds (chaintrace.screen.detections)
+    bridges: dict = field(default_factory=dict)  # bridge matching thresholds, min_confidence (screen.bridges)
 
     def severity_of(self, category: str | None, abuse: str | None, actor: str | None) -> str | None:
         """Severity of a source with this category/abuse/actor, or None (not an illicit or high-risk source)."""
@@ -96,7 +97,8 @@ def _parse(doc: dict, digest: str, source: str) -> Config:
                      stale_days=int(doc.get("stale_days", 30)), points=points, severity=sev,
                      dprk_actors=frozenset(_norm(a) for a in doc.get("dprk_actors") or ()), rules=rules,
                      min_amount={str(k): int(v) for k, v in (doc.get("min_amount") or {}).items()},
-                     digest=digest, source=source, detections=dict(doc.get("detections") or {}))
+                     digest=digest, source=source, detections=dict(doc.get("detections") or {}),
+                     bridges=dict(doc.get("bridges") or {}))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UserError(f"{source}: bad screening configuration ({e})") from e
     if cfg.policy != "haircut":

@@ -142,9 +142,10 @@ def load_balances(g, prev) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_group(g, seed: np.ndarray, start_k: int, stop: np.ndarray, burn: int, max_hops: int,
-              bal: tuple[np.ndarray, np.ndarray], st: dict, n_old: int) -> tuple[dict, dict]:
-    """Run the haircut kernel for one group over transfers ``start_k..`` from `st` (updated in place) and the
-    balances `bal` (copied). Returns (kernel result as :func:`chaintrace.trace.eth.run_kernel` gives it,
+              bal: tuple[np.ndarray, np.ndarray], st: dict, n_old: int, end_k: int | None = None) -> tuple[dict, dict]:
+    """Run the haircut kernel for one group over transfers ``start_k..end_k`` (default: to the tip; `end_k` must
+    start a transaction, the next run continuing from it) from `st` (updated in place) and the balances `bal`
+    (copied). Returns (kernel result as :func:`chaintrace.trace.eth.run_kernel` gives it,
     records renumbered: ``keep`` mask and ``par`` local to the group's kept records, `n_old` of them before
     this run; the final balances)."""
     from chaintrace.graph.eth import FEE_KINDS
@@ -158,7 +159,7 @@ def run_group(g, seed: np.ndarray, start_k: int, stop: np.ndarray, burn: int, ma
     flagged = np.zeros(g.n_holdings, np.bool_)
     out = K.propagate_state(1, 0, g.tr_from_h, g.tr_to_h, g.tr_to, g.tr_asset, g.tr_lo, g.tr_hi, g.tr_kind,
                             g.tr_tx, g.tx_tr, g.tx_from, g.hold_account, g.hold_asset, g.n_holdings, seed_of,
-                            int(start_k), int(g.n_transfers), stop, int(burn), zero, zero, int(max_hops), -1,
+                            int(start_k), int(g.n_transfers if end_k is None else end_k), stop, int(burn), zero, zero, int(max_hops), -1,
                             int(FEE_KINDS[0]), int(FEE_KINDS[1]), bal_lo, bal_hi, st["t_lo"], st["t_hi"],
                             st["hop"], st["src"], st["s_lo"], st["s_hi"], flagged, int(n_old))
     (r_k, r_lo, r_hi, r_par, r_hop, r_code, r_mlo, r_mhi, t_lo, t_hi, _hop, _src, _fl,

@@ -111,6 +111,10 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
     elif getattr(snap, "service_facts", None) is not None:  # no index: services recognised, per request
         exposures += snap.service_facts.exposures(subject)
     r["exposures"] = exposures
+    from chaintrace.screen import bridges as B
+
+    bridge_ev = B.apply(r, snap.bridges, "eth", key)
+    exposures = r["exposures"]
     r["risk"], r["score"], r["rules"] = _score(snap, exposures, r["sanctions"])
     if r["detections"]:
         from chaintrace.screen.detections import score_detections
@@ -123,6 +127,7 @@ def screen_eth_address(snap, subject: str, r: dict) -> dict:
                                   "direction": e["direction"], "entity": e["entity"], "asset": e["asset"],
                                   "amount": str(amt),
                                   "path": idx.trail(rec) if e["direction"] == "incoming" else idx.trail_out(rec)})
+    B.add_evidence(r, bridge_ev)
     if idx is not None and idx.meta.get("outgoing_partial_groups"):
         r["warnings"].append("the outgoing view of some source groups is partial (work limit reached while indexing)")
     r["warnings"].extend(warnings_for(snap, "eth"))
@@ -225,8 +230,12 @@ def screen_eth_transfer(snap, ref: str) -> dict:
         r["evidence"].append({"exposure": i, "direction": "incoming", "entity": idx.groups[gi].get("entity"),
                               "asset": asset, "amount": str(taint), "path": idx.trail(rec)})
     r["exposures"] = exposures
+    from chaintrace.screen import bridges as B
+
+    bridge_ev = B.add_transfer_rows(r, snap.bridges, "eth", k, value)  # carried across a bridge (screen.bridges)
     r["policy"] = {"name": snap.config.policy, "max_hops": snap.config.max_hops}
     r["risk"], r["score"], r["rules"] = _score(snap, exposures, [])
+    B.add_evidence(r, bridge_ev)
     if r["transfer"]["synthesised"]:
         r["warnings"].append("the transaction hash was synthesised by chaintrace (the source export had none): "
                              "not an on-chain id")

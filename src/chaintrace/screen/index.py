@@ -47,8 +47,10 @@ from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
 from chaintrace.store.workspace import Workspace
 
-FORMAT = 4  # 3: detection facts (x_off, x_blob) and the answers carrying them; 4: the facts compact (a shared
-#             service table), the answers of addresses with detection facts only assembled from them, not baked
+FORMAT = 5  # 3: detection facts (x_off, x_blob) and the answers carrying them; 4: the facts compact (a shared
+#             service table), the answers of addresses with detection facts only assembled from them, not baked;
+#             5: every address answer carries ``bridges`` (chaintrace.screen.bridges): format-4 baked answers lack
+#             it, so a fast answer would differ from a computed one until the index is rebuilt
 PREFIX = f"screen-v{FORMAT}-"
 ARRAYS = ("e_addr", "e_group", "e_dir", "e_amount", "e_hops", "e_out", "f_out", "f_group", "f_taint", "f_hop",
           "f_parent", "f_dir", "a_id", "a_received", "a_sent", "seen_hash", "tx_hash8", "tx_order", "tx_out",

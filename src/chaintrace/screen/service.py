@@ -40,6 +40,7 @@ class Snapshot:
     baked: bool = False  # the index's precomputed answers hold for this snapshot's registry facts
     eth_index: object = None  # chaintrace.screen.eth_index.EthExposureIndex (None: eth direct hits only)
     service_facts: Any = None  # chaintrace.screen.services.ServiceFacts: unidentified_service exposures
+    bridges: Any = None  # chaintrace.screen.bridges.Layer: bridge facts and exposure carried across (None: none)
 
 
 def warnings_for(snap: Snapshot, chain: str | None) -> list[str]:
@@ -105,11 +106,13 @@ def make_snapshot(ws: Workspace, config: Config, *, build: bool = False) -> Snap
             btc_w.append(f"btc chain data is {age.days} days old (newest block {tip_time[:10]}); exposure "
                          "after that is not known")
     baked = idx is not None and idx.blob is not None and "registry_generation_now" not in dv
+    from chaintrace.screen.bridges import snapshot_layer
     from chaintrace.screen.services import ServiceFacts
 
+    layer = snapshot_layer(ws, config, sources, idx, eth_idx, dv, warnings, build=build)
     return Snapshot(config=config, sources=sources, index=idx, data_version=dv, warnings=warnings,
                     chain_warnings={"btc": btc_w, "eth": eth_w}, baked=baked,
-                    eth_index=eth_idx, service_facts=ServiceFacts(ws))
+                    eth_index=eth_idx, service_facts=ServiceFacts(ws), bridges=layer)
 
 
 # --------------------------------------------------------------------------------------------- scoring
@@ -119,6 +122,13 @@ def _group_exposure(g: dict, typ: str, direction: str, hops: int, amount: int, s
     return {"category": g.get("category"), "abuse": g.get("abuse"), "entity": g.get("entity"),
             "actor": g.get("actor"), "type": typ, "direction": direction, "hops_min": int(hops),
             "amount": str(int(amount)), "share": round(float(share), 6), "severity": g.get("severity")}
+
+
+def bridge_min_confidence(config: Config) -> float:
+    """Exposure carried across a bridge by amount+time matches counts from this match confidence on."""
+    from chaintrace.screen.bridges import DEFAULT_MIN_CONFIDENCE
+
+    return float(config.bridges.get("min_confidence", DEFAULT_MIN_CONFIDENCE))
 
 
 def score(config: Config, chain: str, exposures: list[dict], sanctions: list[dict]) -> tuple[str, int, list[str]]:
@@ -133,6 +143,8 @@ def score(config: Config, chain: str, exposures: list[dict], sanctions: list[dic
             continue
         if e["amount"] is None:  # a direct hit from the registry, no amount known (no index / not in the chain)
             ok = config.counts(sev, 0, 1.0, 1 << 62, chain)
+        elif e.get("via") == "bridge" and e.get("probabilistic") and e["confidence"] < bridge_min_confidence(config):
+            ok = False  # carried across a bridge by an amount+time candidate too ambiguous to count
         else:
             ok = config.counts(sev, e["hops_min"], e["share"], int(e["amount"]), chain)
         e["counts"] = ok
@@ -172,7 +184,7 @@ def _empty(subject: str, chain: str | None) -> dict:
 def canned(subject: str, warnings: list[str]) -> dict:
     """The answer of a btc address the chain data holds without any exposure or registry hit."""
     return {"subject": subject, "chain": "btc", "risk": "none", "score": 0, "exposures": [], "sanctions": [],
-            "evidence": [], "detections": [], "warnings": warnings, "invalid": None, "rules": []}
+            "evidence": [], "detections": [], "warnings": warnings, "invalid": None, "bridges": [], "rules": []}
 
 
 def facts_answer(snap: Snapshot, subject: str, facts: dict, warnings: list[str]) -> dict:
@@ -181,10 +193,11 @@ def facts_answer(snap: Snapshot, subject: str, facts: dict, warnings: list[str])
     if snap.index is not None and snap.index.fact_table.informational:  # nothing to score: risk none
         return {"subject": subject, "chain": "btc", "risk": "none", "score": 0, "exposures": facts["exposures"],
                 "sanctions": [], "evidence": [], "detections": facts["detections"], "warnings": list(warnings),
-                "invalid": None, "rules": []}
+                "invalid": None, "bridges": [], "rules": []}
     from chaintrace.screen.detections import apply, score_detections
 
     r = _empty(subject, "btc")
+    r["bridges"] = []
     apply(r, facts, snap.config)
     r["risk"], r["score"], r["rules"] = score(snap.config, "btc", r["exposures"], r["sanctions"])
     if r["detections"]:
@@ -199,6 +212,8 @@ def _quick(snap: Snapshot, subject: str) -> dict | None:
     when it must be computed."""
     idx = snap.index
     if idx is None or not snap.baked or not isinstance(subject, str):
+        return None
+    if snap.bridges is not None and snap.bridges.touches(subject):  # bridge facts: computed (few addresses)
         return None
     row = idx.ans_row.get(subject)
     if row is not None:
@@ -232,6 +247,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
         r["score"] = None
         r["invalid"] = why
         return r
+    r["bridges"] = []  # chaintrace.screen.bridges: deposits into / releases out of a bridge
     if chain == "eth":
         from chaintrace.screen.eth_screen import screen_eth_address
 
@@ -280,6 +296,9 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
     exposures = [e for e in exposures if e["amount"] is not None
                  or (e["category"], e["abuse"], e["entity"], e["actor"]) not in measured]
     r["exposures"] = exposures
+    from chaintrace.screen import bridges as B
+
+    bridge_ev = B.apply(r, snap.bridges, chain, key)
     if idx is not None and chain == "btc":  # detections touching the address (screen.detections)
         from chaintrace.screen.detections import apply, score_detections
 
@@ -296,6 +315,7 @@ def screen_one_address(snap: Snapshot, subject: str) -> dict:
             r["evidence"].append({"exposure": next(i for i, x in enumerate(exposures) if x is e),
                                   "direction": e["direction"], "entity": idx.groups[gi].get("entity"),
                                   "amount": str(amt), "path": idx.trail(o, gi, di)})
+    B.add_evidence(r, bridge_ev)
     r["warnings"].extend(warnings_for(snap, chain))
     return r
 
@@ -391,7 +411,11 @@ def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list
     plain = baked and idx.fact_table.informational and idx.x_off is not None and idx.x_blob is not None
     x_off, x_blob, expand = idx.x_off, idx.x_blob, idx.fact_table.expand
     ans_off, blob, loads = idx.ans_off, idx.blob, orjson.loads
+    bridged = snap.bridges.keys if snap.bridges is not None else set()  # bridge facts: computed (screen.bridges)
     for s, k, sn in zip(subjects, keys, seen):
+        if bridged and k in bridged:
+            out.append(screen_one_address(snap, s))
+            continue
         if k == s:
             row = rows.get(k)
             if row is None:
@@ -405,7 +429,7 @@ def _batch_rows(snap: Snapshot, subjects: list[str], keys: list[str], seen: list
                         out.append({"subject": s, "chain": "btc", "risk": "none", "score": 0,
                                     "exposures": f["exposures"], "sanctions": [], "evidence": [],
                                     "detections": f["detections"], "warnings": list(warnings), "invalid": None,
-                                    "rules": []})
+                                    "bridges": [], "rules": []})
                         continue
                     if baked:
                         facts = idx.facts_at(fr)
@@ -481,8 +505,12 @@ def screen_one_transfer(snap: Snapshot, ref: str) -> dict:
                               "entity": idx.groups[gi].get("entity"), "amount": str(taint),
                               "path": idx.trail(o, gi, 0)})
     r["exposures"] = exposures
+    from chaintrace.screen import bridges as B
+
+    bridge_ev = B.add_transfer_rows(r, snap.bridges, "btc", o, value)  # carried across a bridge (screen.bridges)
     r["policy"] = {"name": snap.config.policy, "max_hops": snap.config.max_hops}
     r["risk"], r["score"], r["rules"] = score(snap.config, "btc", exposures, [])
+    B.add_evidence(r, bridge_ev)
     r["warnings"].extend(warnings_for(snap, "btc"))
     return r
 
@@ -532,6 +560,10 @@ class Screener:
         from chaintrace.screen.eth_index import data_stamp
 
         out.append(data_stamp(self.ws, self.config))
+        from chaintrace.screen.bridges import layer_root
+
+        lr = layer_root(self.ws)
+        out.append(tuple(sorted(p.parent.name for p in lr.glob("bridges-v*/DONE"))) if lr.exists() else ())
         return tuple(out)
 
     def _refresh(self) -> None:
@@ -556,21 +588,30 @@ class Screener:
             return
         from chaintrace.screen.eth_index import build_eth_index, current_name as eth_name
 
+        built = False
         try:
             cur_eth = eth_name(self.ws, self.config)
             if cur_eth is not None and not (self.ws.path / "eth" / "cache" / cur_eth[0] / "DONE").exists():
                 build_eth_index(self.ws, self.config)
+                built = True
         except Exception:  # noqa: BLE001  answered from the previous snapshot meanwhile; retried later
             self._build_failed = time.monotonic()
         cur = current_name(self.ws, self.config)
-        if cur is None or (self.ws.path / "btc" / "cache" / cur[0] / "DONE").exists():
-            return
-        from chaintrace.screen.index import build_index
+        if cur is not None and not (self.ws.path / "btc" / "cache" / cur[0] / "DONE").exists():
+            from chaintrace.screen.index import build_index
 
-        try:
-            build_index(self.ws, self.config)
-        except Exception:  # noqa: BLE001  answered from the previous snapshot meanwhile; retried later
-            self._build_failed = time.monotonic()
+            try:
+                build_index(self.ws, self.config)
+                built = True
+            except Exception:  # noqa: BLE001  answered from the previous snapshot meanwhile; retried later
+                self._build_failed = time.monotonic()
+        if built:  # the bridge layer of the new indexes (chaintrace.screen.bridges)
+            from chaintrace.screen.bridges import build_current_layer
+
+            try:
+                build_current_layer(self.ws, self.config)
+            except Exception:  # noqa: BLE001  retried with the next build; answers say the layer is missing
+                self._build_failed = time.monotonic()
 
     def _watcher(self) -> None:
         while True:

@@ -310,10 +310,12 @@ def build_bridge_world(out: Path, seed: int, params: dict | None = None) -> dict
         truth[d]["cashout_total"] = sum(c["amount"] for c in truth[d]["cashouts"])
     truth["btc_to_eth"]["stolen"], truth["eth_to_btc"]["stolen"] = stolen_btc, stolen_eth
     truth["bridge"] = {"btc_custodian": cust, "eth_contract": bridge, "token": wbtc, "actor": "wbtc-bridge"}
+    truth["btc_to_eth"]["thief"], truth["eth_to_btc"]["thief"] = thief, ethief
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     (out / "stolen-btc.txt").write_text("\n".join(truth["btc_to_eth"]["seeds"]) + "\n")
     (out / "stolen-eth.txt").write_text("\n".join(truth["eth_to_btc"]["seeds"]) + "\n")
     _tags(out / "tags.yaml", seed, cust, bridge, exb, exe)
+    _hack_tags(out / "hack-tags.yaml", seed, thief, ethief)
     return {"btc_blocks": len(btc.blocks), "btc_transactions": btc.n_tx, "eth_blocks": ch.n_blocks,
             "eth_transactions": ch.n_tx, "stolen_btc": stolen_btc, "stolen_eth": stolen_eth,
             "btc_to_eth_cashouts": truth["btc_to_eth"]["cashout_total"],
@@ -336,6 +338,20 @@ def _tags(path: Path, seed: int, cust: str, bridge: str, exb: list[str], exe: li
                                     "is_public": True, "tags": tags}, sort_keys=False))
 
 
+def _hack_tags(path: Path, seed: int, thief_btc: str, thief_eth: str) -> None:
+    """The thief's address on each chain, as an incident report would name it (screening's source: abuse
+    service_hack, actor lazarusgroup): kept apart from tags.yaml, which a trace reads as its sinks."""
+    import yaml
+
+    tags = [{"address": thief_btc, "currency": "BTC", "label": "bridge scenario hack: theft address",
+             "category": "perpetrator", "abuse": "service_hack", "actor": "lazarusgroup"},
+            {"address": thief_eth, "currency": "ETH", "label": "bridge scenario hack: theft address",
+             "category": "perpetrator", "abuse": "service_hack", "actor": "lazarusgroup"}]
+    path.write_text(yaml.safe_dump({"title": f"chaintrace simulation: bridge (seed {seed}): theft addresses",
+                                    "creator": "chaintrace simulate", "confidence": "authority_data",
+                                    "is_public": True, "tags": tags}, sort_keys=False))
+
+
 def simulate_bridge(out_dir, *, seed: int = 1, params: dict | None = None, overwrite: bool = False) -> dict:
     """``chaintrace simulate bridge``: :func:`build_bridge_world` into `out_dir`, written atomically."""
     import time
@@ -347,5 +363,6 @@ def simulate_bridge(out_dir, *, seed: int = 1, params: dict | None = None, overw
         r = build_bridge_world(tmp, seed, params)
     out = Path(out_dir).expanduser().absolute()
     return {"out_dir": str(out), "scenario": "bridge", "seed": seed, **r,
-            "files": ["btc/blk00000.dat", "eth/*.csv", "tags.yaml", "truth.json", "stolen-btc.txt", "stolen-eth.txt"],
+            "files": ["btc/blk00000.dat", "eth/*.csv", "tags.yaml", "hack-tags.yaml", "truth.json", "stolen-btc.txt",
+                      "stolen-eth.txt"],
             "seconds": round(time.perf_counter() - t0, 2)}
