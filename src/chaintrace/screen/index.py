@@ -45,6 +45,7 @@ from chaintrace.intel.index import hash_words
 from chaintrace.progress import Progress
 from chaintrace.screen.config import Config
 from chaintrace.screen.sources import NO_DAY, Sources, read_sources
+from chaintrace.screen.strings import AddressStrings, TxStrings
 from chaintrace.store.workspace import Workspace
 
 FORMAT = 5  # 3: detection facts (x_off, x_blob) and the answers carrying them; 4: the facts compact (a shared
@@ -384,10 +385,9 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
 
     n_out, n_tx = g.n_out, g.n_tx
     # txids: every transaction (hash prefix for transfer refs; the chain prefix digest of a later refresh)
-    tx_tbl = store.read("transactions", ["txid", "tx_id"])
-    tx_hex = tx_tbl.column("txid").to_pylist()
-    tx_idn = tx_tbl.column("tx_id").to_numpy().astype(np.int64)
-    h8 = txid_hash8(tx_hex)
+    txs = TxStrings(store.read("transactions", ["txid", "tx_id"]), n_tx)
+    tx_idn = txs.ids
+    h8 = txs.hash8()
     h8_by_id = np.zeros(n_tx, np.uint64)
     h8_by_id[tx_idn] = h8
     src_digest = R.sources_digest(sources, mixed_in)
@@ -402,11 +402,11 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
         base, why = R.ingest_base(ws, config, commit, g, h8_by_id, src_digest, reg_digest)
     # address keys: every address's (a full build), or, continuing an index, the registry's addresses it
     # found plus the new addresses' (the old ones' keys are in its seen hashes)
-    addr_tbl = store.read("addresses", ["address", "address_id"])
-    addr_ids_all = addr_tbl.column("address_id").to_numpy().astype(np.int64)
-    n_addr = max(int(g.n_addresses), int(addr_ids_all.max()) + 1 if len(addr_ids_all) else 0)
+    addrs = AddressStrings(store.read("addresses", ["address", "address_id"]), int(g.n_addresses))
+    n_addr = len(addrs.pos)
     tail_from = int(base.meta["stats"]["n_addresses"]) if base is not None and "registry_ids" in base.meta else 0
-    keys_to_id, id_to_str, keys = _address_keys(addr_tbl, addr_ids_all, tail_from, base)
+    wanted = set(sources.keys) | sources.services | set(sources.direct)  # the only keys looked up by id
+    keys_to_id = _registry_ids(addrs, wanted, tail_from, base)
     # outputs grouped by address
     oa = g.out_addr
     order = np.argsort(oa, kind="stable")
@@ -433,7 +433,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             base.meta.get("stop_digest"):  # (implied by the registry facts: a safety net)
         why = f"the services where exposure stops changed since {base.path.name}: full rebuild"
         base, tail_from = None, 0
-        keys_to_id, id_to_str, keys = _address_keys(addr_tbl, addr_ids_all, 0, None)
+        keys_to_id = _registry_ids(addrs, wanted, 0, None)
         stop[:] = False
         for k in sources.services:
             a = keys_to_id.get(k)
@@ -526,23 +526,17 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     spent = (oa >= 0) & (g.out_spender_tx >= 0)
     sent = _int_sums(spent, oa, g.out_value, n_addr)
     # the evidence transactions' txids in full
-    from chaintrace.graph.btc import address_strings
-
     ho = np.argsort(h8, kind="stable")
     ev_tx = np.unique(g.out_tx[f["out"]]) if len(f["out"]) else np.zeros(0, np.int64)
-    tx_by_all = dict(zip(tx_idn.tolist(), tx_hex))
-    tx_by_id = tx_by_all if len(ev_tx) else {}
-    ev_txids = {int(t): tx_by_id.get(int(t)) for t in ev_tx.tolist()}
-    missing = [int(a) for a in a_id.tolist() if not id_to_str.get(int(a))]
-    if missing:
-        id_to_str.update(address_strings(ws, missing))
-    exposed = [id_to_str.get(int(a)) or f"#{int(a)}" for a in a_id.tolist()]
+    ev_txids = txs.many(ev_tx)
+    a_str = addrs.strings(a_id)
+    exposed = [a_str.get(a) or f"#{a}" for a in a_id.tolist()]
     arrays = {**e,
               "f_out": f["out"], "f_group": f["group"], "f_taint": f["taint"], "f_hop": f["hop"],
               "f_parent": f["parent"], "f_dir": f["dir"],
               "a_id": a_id, "a_received": received[a_id].astype(np.int64), "a_sent": sent[a_id].astype(np.int64),
-              "seen_hash": np.sort(np.concatenate([np.asarray(base.arrays["seen_hash"]), hash_keys(keys)])
-                                   if tail_from else hash_keys(keys)),  # base is kept when tail_from
+              "seen_hash": np.sort(np.concatenate([np.asarray(base.arrays["seen_hash"]), addrs.key_hashes(tail_from)])
+                                   if tail_from else addrs.key_hashes()),  # base is kept when tail_from
               "tx_hash8": h8[ho], "tx_order": tx_idn[ho],
               "tx_out": np.asarray(g.tx_out), "out_value": np.asarray(g.out_value), "out_tx": np.asarray(g.out_tx)}
     tip = store.tip or {}
@@ -563,7 +557,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
 
     t_facts = time.perf_counter()
     fact_addrs, arrays["x_off"], arrays["x_blob"], run, services = build_facts(
-        ws, g, config, lambda ids: _names(ws, id_to_str, ids), tx_by_all.__getitem__, (mixers, mixer_note))
+        ws, g, config, addrs.strings, txs, (mixers, mixer_note))
     fact_keys = [A.key("btc", s) for s in fact_addrs]
     run["mixers"]["source_groups"] = len(mixed_in)
     run["mixers"]["left_to_tags"] = left
@@ -623,36 +617,15 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     return {**summary(load_index(ws, config, name)), "reused": False}
 
 
-def _names(ws: Workspace, known: dict[int, str], ids) -> dict[int, str]:
-    """Address strings of dense ids: from `known`, the rest in one store query."""
-    from chaintrace.graph.btc import address_strings
-
-    out = {i: known[i] for i in ids if i in known}
-    rest = [i for i in ids if i not in known]
-    if rest:
-        out.update(address_strings(ws, rest))
-    return out
-
-
-def _address_keys(tbl, ids: np.ndarray, tail_from: int, base) -> tuple[dict, dict, list[str]]:
-    """(key -> address id, address id -> string, keys whose seen hashes are new). A full build: every
-    address. Continuing `base` (`tail_from` > 0: its address count): the registry's addresses it found
-    (``registry_ids``), its exposed addresses' strings, and the addresses from `tail_from` on."""
-    from chaintrace.intel import addresses as A
-
+def _registry_ids(addrs: AddressStrings, wanted: set[str], tail_from: int, base) -> dict[str, int]:
+    """Dense ids of the registry's keys `wanted` (sources, services, direct hits) in the chain. A full build:
+    looked up among every address. Continuing `base` (`tail_from` > 0: its address count): its
+    ``registry_ids`` plus those among the addresses from `tail_from` on."""
     if not tail_from:
-        strs = tbl.column("address").to_pylist()
-        keys = [A.key("btc", s) for s in strs]
-        return dict(zip(keys, ids.tolist())), dict(zip(ids.tolist(), strs)), keys
-    sel = np.flatnonzero(ids >= tail_from)
-    strs = tbl.column("address").take(sel).to_pylist()
-    keys = [A.key("btc", s) for s in strs]
-    new_ids = ids[sel].tolist()
-    keys_to_id = dict(base.meta["registry_ids"])
-    keys_to_id.update(zip(keys, new_ids))
-    id_to_str = dict(zip(np.asarray(base.arrays["a_id"]).tolist(), base.meta["addresses"]))
-    id_to_str.update(zip(new_ids, strs))
-    return keys_to_id, id_to_str, keys
+        return addrs.ids_of(wanted)
+    out = dict(base.meta["registry_ids"])
+    out.update(addrs.ids_of(wanted, min_id=tail_from))
+    return out
 
 
 def _resume(ro: dict, base_rows: dict, gi: int, new_seed: np.ndarray, pre: dict, stop: np.ndarray, config: Config,
