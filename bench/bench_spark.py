@@ -394,28 +394,31 @@ def render(rows: list[dict], master: str, conf: dict[str, str] | None = None) ->
     if master.startswith("local[") and master[6:-1].isdigit():
         cores = int(master[6:-1])
     for job, e_key, s_key, e_name in pairs:
-        rr = [r for r in rows if e_key in r and s_key in r and not r[s_key].get("failed")]
-        if not rr:
+        done_e = [r for r in rows if e_key in r and not r[e_key].get("failed")]
+        done_s = [r for r in rows if s_key in r and not r[s_key].get("failed")]
+        if not done_s:
+            lines.append(f"- {job}: Spark finished no run: no line, no estimate.")
             continue
-        xs = [float(r["txs"]) for r in rr]
-        ok = [r for r in rr if not r[e_key].get("failed")]
-        fe, se = _fit([float(r["txs"]) for r in ok], [r[e_key]["wall"] for r in ok]) if ok else (0.0, float("inf"))
-        fs, ss = _fit(xs, [r[s_key]["wall"] for r in rr])
-        gone = [r["txs"] for r in rr if r[e_key].get("failed")]
+        fs, ss = _fit([float(r["txs"]) for r in done_s], [r[s_key]["wall"] for r in done_s])
+        fe, se = _fit([float(r["txs"]) for r in done_e], [r[e_key]["wall"] for r in done_e]) if done_e \
+            else (0.0, float("inf"))
+        gone = [r["txs"] for r in rows if e_key in r and r[e_key].get("failed")]
         if gone:
             cross = (f"{e_name} did not finish at {', '.join(f'{n:,}' for n in gone)} transactions on this "
-                     f"machine ({rr[-1][e_key]['failed'] if rr[-1][e_key].get('failed') else 'see the table'}): "
-                     "Spark did; its line is fitted to the sizes it finished")
+                     f"machine ({next(r[e_key]['failed'] for r in rows if r['txs'] == gone[-1])})")
         elif ss < se:
             cross = f"the lines cross near {max(0.0, (fs - fe) / (se - ss)):,.0f} transactions"
         else:
             cross = "the lines do not cross: Spark local mode costs more per transaction on this machine"
         full_core_h = ss * cores * FULL_CHAIN_TXS / 3600
-        e_line = f"{e_name} {fe:.1f} s + {se * 1e6:.1f} us/tx" if ok else f"{e_name}: no finished run"
-        lines.append(f"- {job}: {e_line}; Spark {fs:.1f} s + {ss * 1e6:.1f} us/tx "
-                     f"({cores} cores); {cross}. Full chain ({FULL_CHAIN_TXS:,} transactions), **estimate**: "
-                     f"{full_core_h:,.0f} core-hours of Spark work, i.e. about {full_core_h / 256:,.1f} h on 256 "
-                     f"cores (32 executors x 8), about ${full_core_h * CORE_HOUR_USD:,.0f} at "
+        on256 = full_core_h / 256
+        e_line = f"{e_name} {fe:.1f} s + {se * 1e6:.1f} us/tx" if done_e else f"{e_name}: no finished run"
+        sizes = ", ".join(f"{r['txs']:,}" for r in done_s)
+        lines.append(f"- {job}: {e_line}; Spark {fs:.1f} s + {ss * 1e6:.1f} us/tx ({cores} cores; fitted to "
+                     f"{sizes}); {cross}. Full chain ({FULL_CHAIN_TXS:,} transactions), **estimate**: "
+                     f"{full_core_h:,.0f} core-hours of Spark work, i.e. about "
+                     f"{f'{on256:,.1f} h' if on256 >= 1 else f'{on256 * 60:,.0f} min'} on 256 "
+                     f"cores (32 executors x 8), about ${full_core_h * CORE_HOUR_USD:,.2f} at "
                      f"${CORE_HOUR_USD}/core-hour.")
     lines += ["", "Assumptions of the estimate: cost linear in transactions (scans, hash aggregations and "
               "sort-merge joins keyed by tx_id/address_id), measured per-core cost carried over unchanged to "
