@@ -32,7 +32,11 @@ job kept in a results file (a run stopped half-way keeps what it measured; sizes
 ``--txs`` alone, without sizes, rewrites the section from the file)::
 
     python bench/bench_spark.py --txs 1000000 5000000 10000000 --master 'local[2]' \
-        --conf spark.driver.memory=6g --results bench-data/spark/results.json
+        --conf spark.driver.memory=6g --max-rss-mb 20000 --results bench-data/spark/results.json
+
+A contender whose process tree passes ``--max-rss-mb`` (or that the kernel kills out of memory) is recorded as
+failed with its time and peak so far, and the run goes on; each engine's line is fitted to the sizes it
+finished.
 
 Expected duration: at 100,000 transactions on a loaded 2-core machine all jobs took about 25 minutes (Spark
 clusters 403 s, stats 175 s, addresses 133 s, exposure 724 s with 62 rounds; the embedded engine and DuckDB
