@@ -101,6 +101,9 @@ def _is_cashaddr_body(a: str) -> bool:
             and set(a.lower()) <= _CASHADDR_SET)
 
 
+LOWERED_PREFIXES = ("bc1", "tb1", "bcrt1", "ltc1", "bnb1")  # bech32 forms: their key is lower-cased
+
+
 def key(chain: str | None, address: str) -> str:
     """The lookup key of an address: EVM, bech32 and CashAddr forms lower-cased (CashAddr without its
     ``bitcoincash:`` prefix), base58 kept as written."""
@@ -110,7 +113,7 @@ def key(chain: str | None, address: str) -> str:
     low = a.lower()
     if low.startswith("bitcoincash:"):
         return low[len("bitcoincash:"):]
-    if low.startswith(("bc1", "tb1", "bcrt1", "ltc1", "bnb1")) or _is_cashaddr_body(a):
+    if low.startswith(LOWERED_PREFIXES) or _is_cashaddr_body(a):
         return low
     return a
 

@@ -174,11 +174,8 @@ class ScreenLog:
 
     def note_results(self, snap, results: list[dict]) -> None:
         """A batch of screening results answered from `snap`: (chain, subject, sanctioned) of the valid ones."""
-        try:  # every result has these fields (a batch's 100,000: one C-level getter per result)
-            rows = [(c, s, bool(x)) for c, s, x, bad in map(_FIELDS, results) if bad is None and c in _CHAINS]
-        except KeyError:
-            rows = [(r["chain"], r["subject"], bool(r["sanctions"])) for r in results
-                    if r.get("invalid") is None and r.get("chain") in _CHAINS]
+        # every address answer has these fields (screen.service._empty): one C-level getter per result
+        rows = [(c, s, bool(x)) for c, s, x, bad in map(_FIELDS, results) if bad is None and c in _CHAINS]
         self._buf.append(("results", snap, rows, time.time()))
 
     def flush(self) -> int:

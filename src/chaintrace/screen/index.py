@@ -528,7 +528,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     # the evidence transactions' txids in full
     ho = np.argsort(h8, kind="stable")
     ev_tx = np.unique(g.out_tx[f["out"]]) if len(f["out"]) else np.zeros(0, np.int64)
-    ev_txids = txs.many(ev_tx)
+    ev_txids = txs.strings(ev_tx)
     a_str = addrs.strings(a_id)
     exposed = [a_str.get(a) or f"#{a}" for a in a_id.tolist()]
     arrays = {**e,
@@ -574,8 +574,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
             "detected_groups": {str(m["group"]): {k: m[k] for k in ("address", "kind", "confidence", "features")}
                                 for m in mixed_in},
             "chain_prefix": R.prefix_digest(g, h8_by_id, n_tx),
-            "registry_ids": {k: keys_to_id[k] for k in sorted(set(sources.keys) | sources.services
-                                                               | set(sources.direct)) if k in keys_to_id},
+            "registry_ids": {k: keys_to_id[k] for k in sorted(wanted) if k in keys_to_id},
             "stats": {"n_tx": n_tx, "n_out": n_out, "n_addresses": n_addr, "n_groups": len(sources.groups),
                       "n_sources": len(sources.keys), "n_sources_in_chain": int(sum(len(s) > 0 for s in seeds)),
                       "n_services": len(sources.services), "n_tainted_outputs": int(len(f["out"])),

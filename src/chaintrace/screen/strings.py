@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chaintrace.intel.addresses import LOWERED_PREFIXES
+
 CHUNK = 1 << 20  # strings turned into Python objects at a time (hashing)
-_LOWERED = ("bc1", "tb1", "bcrt1", "ltc1", "bnb1")  # chaintrace.intel.addresses.key: bech32 forms lower-cased
 
 
 def _positions(ids: np.ndarray, n: int) -> np.ndarray:
@@ -29,28 +30,35 @@ def btc_keys(col: pa.Array) -> pa.Array:
     stripped; bech32 forms lower-cased; base58 and other forms as written)."""
     col = pc.utf8_trim_whitespace(col)
     low = pc.utf8_lower(col)
-    bech = pc.starts_with(low, _LOWERED[0])
-    for p in _LOWERED[1:]:
+    bech = pc.starts_with(low, LOWERED_PREFIXES[0])
+    for p in LOWERED_PREFIXES[1:]:
         bech = pc.or_(bech, pc.starts_with(low, p))
     return pc.if_else(bech, low, col)
 
 
-class AddressStrings:
-    """The store's ``addresses`` table (address, address_id) as columns: strings by dense id, dense ids of
-    given lookup keys, the "seen" hashes of the keys."""
+class _ById:
+    """A string column of a store table with its dense ids: strings by id without a Python object per row."""
 
-    def __init__(self, tbl: pa.Table, n_addr: int):
-        self.ids = tbl.column("address_id").to_numpy().astype(np.int64)
-        self.col = tbl.column("address").combine_chunks()
-        self.keys = btc_keys(self.col)
-        self.pos = _positions(self.ids, n_addr)
+    def __init__(self, tbl: pa.Table, id_col: str, str_col: str, n: int):
+        self.ids = tbl.column(id_col).to_numpy().astype(np.int64)
+        self.col = tbl.column(str_col).combine_chunks()
+        self.pos = _positions(self.ids, n)
 
     def strings(self, ids: Iterable[int]) -> dict[int, str]:
-        """Address strings of dense ids (ids the table does not hold are left out)."""
+        """Strings of dense ids (ids the table does not hold are left out)."""
         ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, np.int64)
         ok = ids[(ids >= 0) & (ids < len(self.pos))]
         ok = ok[self.pos[ok] >= 0]
         return dict(zip(ok.tolist(), self.col.take(pa.array(self.pos[ok])).to_pylist()))
+
+
+class AddressStrings(_ById):
+    """The store's ``addresses`` table (address, address_id): strings by dense id, dense ids of given lookup
+    keys, the "seen" hashes of the keys."""
+
+    def __init__(self, tbl: pa.Table, n_addr: int):
+        super().__init__(tbl, "address_id", "address", n_addr)
+        self.keys = btc_keys(self.col)
 
     def ids_of(self, keys: Iterable[str], min_id: int = 0) -> dict[str, int]:
         """Dense ids of lookup `keys` (those of addresses with id >= `min_id` the table holds)."""
@@ -72,13 +80,11 @@ class AddressStrings:
         return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
 
-class TxStrings:
-    """The store's ``transactions`` table (txid, tx_id) as columns: txids by dense id, their hash prefixes."""
+class TxStrings(_ById):
+    """The store's ``transactions`` table (txid, tx_id): txids by dense id, their hash prefixes."""
 
     def __init__(self, tbl: pa.Table, n_tx: int):
-        self.ids = tbl.column("tx_id").to_numpy().astype(np.int64)
-        self.col = tbl.column("txid").combine_chunks()
-        self.pos = _positions(self.ids, n_tx)
+        super().__init__(tbl, "tx_id", "txid", n_tx)
 
     def hash8(self) -> np.ndarray:
         """:func:`chaintrace.screen.index.txid_hash8` of every txid, in table order."""
@@ -86,10 +92,6 @@ class TxStrings:
 
         parts = [txid_hash8(self.col.slice(i, CHUNK).to_pylist()) for i in range(0, len(self.col), CHUNK)]
         return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
-
-    def many(self, ids: Iterable[int]) -> dict[int, str]:
-        ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, np.int64)
-        return dict(zip(ids.tolist(), self.col.take(pa.array(self.pos[ids])).to_pylist()))
 
     def __call__(self, t: int) -> str:
         """The txid of dense transaction id `t` (KeyError when the table does not hold it)."""
