@@ -181,6 +181,19 @@ def onward_rows(ws, config, sources: dict, idx_of: dict, onward: dict, contrib: 
     return accounts, len(reached), transfers
 
 
+def _tally(d: dict, key, amount: int, hops: int, item: int, best) -> None:
+    """Add `amount` reached at `hops` through stream item `item` to ``d[key]``: the sum, the fewest hops, the
+    items behind it, and `best` (a record naming the path) of its largest single amount."""
+    p = d.get(key)
+    if p is None:
+        p = d[key] = {"amount": 0, "hops": hops, "best": best, "top": amount, "items": set()}
+    p["amount"] += amount
+    p["hops"] = min(p["hops"], hops)
+    p["items"].add(item)
+    if amount > p["top"]:
+        p["top"], p["best"] = amount, best
+
+
 def _matches(rels: list[dict]) -> list[dict]:
     return [m for v in rels for m in v["matches"]]
 
@@ -249,7 +262,7 @@ def _btc_stream(ws, g, stop, config, idx_of, stream, rels, contrib, release_path
 
     items = sorted(rels.items())
     runs = btc_onward(g, stop, config.max_hops, [(int(v["r"]["id"]), v["x"], v["h0"]) for _, v in items])
-    per: dict[int, dict] = {}  # address id -> {amount, hops, best (taint, run, output), runs}
+    per: dict[int, dict] = {}  # address id -> {amount, hops, best (taint, run, output), items: runs} (_tally)
     outs: dict[int, dict] = {}  # output -> the same (the release outputs too)
     for ri, ((_j, v), run) in enumerate(zip(items, runs)):
         accounts.append({"chain": "btc", "bridge": stream[4], "entity": v["group"].get("entity"),
@@ -261,12 +274,7 @@ def _btc_stream(ws, g, stop, config, idx_of, stream, rels, contrib, release_path
             for d, key in ((outs, o), (per, a)):
                 if key < 0 or (d is per and i == 0):  # the seed: the recipient's own row (bridges.py)
                     continue
-                p = d.setdefault(key, {"amount": 0, "hops": h, "best": (t, ri, o), "runs": set()})
-                p["amount"] += t
-                p["hops"] = min(p["hops"], h)
-                p["runs"].add(ri)
-                if t > p["best"][0]:
-                    p["best"] = (t, ri, o)
+                _tally(d, key, t, h, ri, (t, ri, o))
     trails: dict[int, list[tuple[int, int, int]]] = {}
     for _t, ri, o in [p["best"] for p in (*per.values(), *outs.values())]:
         if o in trails:
@@ -297,11 +305,11 @@ def _btc_stream(ws, g, stop, config, idx_of, stream, rels, contrib, release_path
     for a, p in per.items():
         if names.get(a) is not None:
             _add(contrib, "btc", names[a], stream, p["amount"], p["hops"], path_to(p["best"]),
-                 [items[r][1] for r in sorted(p["runs"])], items[p["best"][1]][1], reached)
+                 [items[r][1] for r in sorted(p["items"])], items[p["best"][1]][1], reached)
     for o, p in outs.items():
         best = items[p["best"][1]][1]
         transfers.setdefault(str(o), []).append(_transfer_row(
-            stream, p["amount"], p["hops"], [items[r][1] for r in sorted(p["runs"])], best, path_to(p["best"]),
+            stream, p["amount"], p["hops"], [items[r][1] for r in sorted(p["items"])], best, path_to(p["best"]),
             o == int(best["r"]["id"])))
 
 
@@ -324,7 +332,7 @@ def _eth_stream(ws, g, stop, burn, names, config, idx_of, stream, rels, contrib,
     root = np.full(len(ks), -1, np.int64)  # the injection record each record's taint came from (the most)
     for r in range(len(ks)):  # parents come first
         root[r] = r if inj[r] else (root[par[r]] if par[r] >= 0 else -1)
-    per: dict = {}  # (account, asset) -> {amount, hops, best record, items}
+    per: dict = {}  # (account, asset) -> {amount, hops, best record, items} (_tally)
     trs: dict = {}  # transfer -> the same (the releases too)
     for r in range(len(ks)):
         k = int(ks[r])
@@ -334,12 +342,7 @@ def _eth_stream(ws, g, stop, burn, names, config, idx_of, stream, rels, contrib,
         for d, key in ((trs, k), (per, (a, int(g.tr_asset[k])))):
             if (d is per and (inj[r] or a < 0)) or root[r] < 0:
                 continue
-            p = d.setdefault(key, {"amount": 0, "hops": int(out["hop"][r]), "best": r, "items": set()})
-            p["amount"] += amt[r]
-            p["hops"] = min(p["hops"], int(out["hop"][r]))
-            p["items"].add(item_of[int(ks[root[r]])])
-            if amt[r] > amt[p["best"]]:
-                p["best"] = r
+            _tally(d, key, amt[r], int(out["hop"][r]), item_of[int(ks[root[r]])], r)
 
     def path_to(r: int) -> tuple[list[dict], dict]:
         recs: list[int] = []
