@@ -6,6 +6,7 @@ equal the embedded engine's exactly; the results are read back through the same 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 
@@ -337,6 +338,51 @@ def test_help_example_is_documented():
     ex = [ln.strip() for ln in r.output.split("Example:", 1)[1].strip().splitlines()]
     cmds = {c.replace("chaintrace --data ws ", "chaintrace ") for c in walkthrough()}
     assert ex[0] in cmds and ex[1] in cmds
+
+
+def test_exposure_index_written_only_for_what_spark_computed(exposure, tmp_path):
+    """The screening index is written from the committed Spark exposures only for the same chain commit,
+    configuration and source groups: another configuration, or a registry whose groups differ, is a clear
+    error and leaves no index behind; the same ones write the index again, equal."""
+    from chaintrace import intel
+    from chaintrace.errors import UserError
+    from chaintrace.screen import load_index
+    from chaintrace.screen.config import default_text, load_config
+    from chaintrace.screen.index import index_root
+    from chaintrace.spark import write_exposure_index
+
+    ws = Workspace(tmp_path / "copy")
+    shutil.copytree(exposure["sp"].path, ws.path, ignore=shutil.ignore_patterns("cache"))
+    other = tmp_path / "hops3.yaml"
+    other.write_bytes(default_text().replace(b"max_hops: 4 ", b"max_hops: 3 ", 1))
+    intel.registry.bind(ws, tmp_path / "empty-registry")  # no source groups at all
+    with pytest.raises(UserError, match="another screening configuration"):
+        write_exposure_index(ws, load_config(other))
+    with pytest.raises(UserError, match="source groups changed"):
+        write_exposure_index(ws, exposure["cfg"])
+    assert not list(index_root(ws).glob("screen-*"))  # nothing written
+    intel.registry.bind(ws, exposure["sp"].path.parent / "registry")
+    rep = write_exposure_index(ws, exposure["cfg"])
+    assert rep["n_exposures"] == exposure["rep"]["n_exposures"] > 100
+    b, c = exposure["b"], load_index(ws, exposure["cfg"])
+    for k in ("e_addr", "e_amount", "f_out", "f_taint"):
+        assert np.array_equal(np.asarray(b.arrays[k]), np.asarray(c.arrays[k])), k
+
+
+def test_stop_spark_ends_the_jvm_it_launched(tmp_path):
+    """`spark run --in-process` ends the JVM it launched before the screening index is written (so its heap is
+    not held beside the index writer): in a fresh process, the gateway JVM is gone after stop_spark()."""
+    import subprocess
+    import sys
+
+    code = ("import os\nfrom pyspark import SparkContext\nfrom chaintrace.spark import spark_session, stop_spark\n"
+            "spark_session('local[1]', {'spark.ui.enabled': 'false'})\n"
+            "pid = SparkContext._gateway.proc.pid\nassert stop_spark()\n"
+            "assert not os.path.exists(f'/proc/{pid}') or open(f'/proc/{pid}/stat').read().split()[2] == 'Z'\n"
+            "assert SparkContext._gateway is None and not stop_spark()\nprint('ended', pid)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert r.returncode == 0 and "ended" in r.stdout, r.stderr[-2000:]
 
 
 def test_exposure_with_recognised_mixer_equal_embedded(spark, tmp_path):

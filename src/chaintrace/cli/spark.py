@@ -121,13 +121,24 @@ def run(ws, jobs, master, confs, in_process, no_activation_heights, max_merge_si
             raise UserError(f"--in-process runs local masters only, not {master}: drop --in-process to use spark-submit")
         from chaintrace.graph.cluster import ClusterConfig
         from chaintrace.spark import run_job
+        from chaintrace.spark.session import require_pyspark, spark_running, stop_spark
 
         cfg = ClusterConfig.parse(cc.pop("heuristics"), detectors=cc.pop("detectors"),
                                   activation_heights=cc.pop("activation_heights"), **cc)
+        require_pyspark()
+        ours = not spark_running()  # a session the caller already runs (Python API, tests) is left running
         reps = [run_job(ws, job, master=master, conf=conf, cluster_config=cfg, tagpack_paths=tag_files,
-                        screen_config=screen_config, progress=RichProgress()) for job in jobs]
+                        screen_config=screen_config, index=False, progress=RichProgress()) for job in jobs]
+        if ours:
+            stop_spark()
     else:
         reps = _submit(ws, jobs, master, conf, cc, tag_files, screen_config)
+    for rep in reps:  # the screening index: single-machine work, done once Spark's JVM has ended
+        if rep["job"] == "exposure":
+            from chaintrace.screen import load_config
+            from chaintrace.spark.exposure_job import write_exposure_index
+
+            rep.update(write_exposure_index(ws, load_config(screen_config), progress=RichProgress()))
     if fmt == "json":  # one job: its report; several: {"jobs": [report, ...]}
         return print_json(reps[0] if len(reps) == 1 else {"jobs": reps})
     for rep in reps:

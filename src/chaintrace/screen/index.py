@@ -356,7 +356,9 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     direction) comes from another engine (``chaintrace spark run exposure``): nothing is propagated here,
     the index is written from them (replacing an index of the same name) and ``meta.json`` names the
     `engine`; `mixers_found` is then what that engine's caller got from
-    :func:`chaintrace.screen.mixer_sources.find_mixers` (the groups it propagated), not recognised again."""
+    :func:`chaintrace.screen.mixer_sources.find_mixers` (the groups it propagated), not recognised again.
+    ``exposures["groups"]``, when given, are the source groups the engine propagated: they must equal this
+    build's (registry and recognised mixers unchanged since), else nothing is written."""
     from chaintrace.graph.btc import load_btc_graph
     from chaintrace.screen import kernels
     from chaintrace.screen import refresh as R
@@ -380,6 +382,10 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     # custodial mixers recognised by behaviour are source groups too (another engine's `exposures` were
     # propagated from the same groups: spark.exposure_job adds them the same way)
     sources, mixed_in, left = add_mixer_groups(ws, g, sources, config, mixers)
+    if exposures is not None and exposures.get("groups") is not None and \
+            json.loads(json.dumps(sources.groups)) != exposures["groups"]:
+        raise UserError(f"{ws.path}: the source groups changed since {engine} propagated the exposures (registry "
+                        "or recognised mixers): compute them again (`chaintrace spark run exposure`)")
     store = ws.chain("btc")
     from chaintrace.intel import addresses as A
 

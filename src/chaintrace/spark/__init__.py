@@ -8,11 +8,14 @@ where the embedded engine's own results live, so ``cluster show``, ``sql`` and t
 ``clusters``   multi-input clustering as connected components (large-star/small-star), CoinJoin, size and
                tag guards, cluster id = smallest member (:mod:`.clusters`, :mod:`.cluster_job`)
 ``stats``      address and cluster statistics (:mod:`.stats`)
+``exposure``   the screening exposure index (:mod:`.exposure`, :mod:`.exposure_job`); the index itself is
+               written after Spark has stopped (:func:`write_exposure_index`, :func:`stop_spark`)
 
-Local mode (``--master local[N]``) runs in-process; ``chaintrace spark run --master spark://...|yarn|k8s://``
+``chaintrace spark run --in-process`` runs local masters in this process; ``chaintrace spark run --master spark://...|yarn|k8s://``
 goes through ``spark-submit`` (:mod:`.submit`). See docs/spark.md.
 """
+from chaintrace.spark.exposure_job import write_exposure_index
 from chaintrace.spark.jobs import JOBS, run_job
-from chaintrace.spark.session import parse_conf, spark_session
+from chaintrace.spark.session import parse_conf, spark_session, stop_spark
 
-__all__ = ["JOBS", "run_job", "spark_session", "parse_conf"]
+__all__ = ["JOBS", "run_job", "spark_session", "stop_spark", "write_exposure_index", "parse_conf"]

@@ -2,11 +2,14 @@
 
 * as derived tables (views ``btc.exposure_outputs``: every tainted output per group and direction with its
   amount, hop and parent; ``btc.exposure``: per address, group and direction the amount, minimal hop and the
-  output carrying most -- the figures the index answers from), Parquet written by Spark;
-* as the screening index itself (``DATA/btc/cache/screen-v*``), written by
-  :func:`chaintrace.screen.index.build_index` from the Spark per-output amounts (the propagation is not run
-  again), so ``chaintrace screen`` and ``serve`` answer from it unchanged. The index's address/transaction
-  lookup arrays are the screen library's, as for an embedded build.
+  output carrying most -- the figures the index answers from), Parquet written by Spark
+  (:func:`run_exposure`);
+* as the screening index itself (``DATA/btc/cache/screen-v*``), written by :func:`write_exposure_index` with
+  :func:`chaintrace.screen.index.build_index` from the committed per-output amounts (the propagation is not
+  run again), so ``chaintrace screen`` and ``serve`` answer from it unchanged. The index is a single-machine
+  structure: it is written after Spark is done -- by ``chaintrace spark run`` once ``spark-submit`` has
+  returned, or in the same process once the driver's JVM has ended (:func:`chaintrace.spark.session.stop_spark`)
+  -- so the JVM's memory is not held beside the index writer's.
 
 Sources and services come from the registry exactly as for ``chaintrace screen index``
 (:func:`chaintrace.screen.sources.read_sources`, the same configuration and date).
@@ -78,12 +81,11 @@ def exposures(f, outputs):
 
 
 def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = NULL) -> dict:
-    """Compute the exposure index on Spark, commit the derived tables and the screening index. Returns a
-    report (rows, rounds of the fixed point, the index summary)."""
+    """Compute the exposures on Spark and commit the derived tables (the screening index is written from them
+    by :func:`write_exposure_index`). Returns a report (rows, rounds of the fixed point, phase times)."""
     from pyspark.sql import functions as F
 
     from chaintrace.graph.btc import load_btc_graph
-    from chaintrace.screen.index import build_index
     from chaintrace.screen.mixer_sources import add_mixer_groups, find_mixers
     from chaintrace.spark.jobs import _commit_derived
 
@@ -125,18 +127,39 @@ def run_exposure(spark, ws: Workspace, config: Config, *, progress: Progress = N
     for k in ("link", "dest"):
         keyed[k].unpersist()
     phases["tables"] = round(time.time() - t1, 3)
-    t1 = time.time()
-    # the screening index, from the committed per-output amounts
+    return {"tables": rows, "rounds": rounds, "groups": len(sources.groups),
+            "sources_in_chain": sum(1 for k in sources.keys if k in ids), "services_in_chain": len(stop_ids),
+            "phase_seconds": phases, "seconds": round(time.time() - t0, 3)}
+
+
+def write_exposure_index(ws: Workspace, config: Config, *, progress: Progress = NULL) -> dict:
+    """The screening index from the committed ``btc.exposure_outputs`` (no Spark needed: run it after the
+    job, once the JVM is gone), for the same chain commit and configuration. The custodial mixers are
+    recognised again over the same store and clusters by the index builder; their groups must be the ones the
+    Spark job propagated (the table's ``groups``), else the registry or the clusters changed in between and
+    the job must be run again. Returns the index summary and the phase's seconds."""
+    from chaintrace.errors import UserError
+    from chaintrace.screen.index import build_index
     from chaintrace.store.derived import DerivedTables
 
-    files = DerivedTables(ws.path / "btc").files("exposure_outputs")
+    t0 = time.time()
+    d = DerivedTables(ws.path / "btc")
+    info = d.table("exposure_outputs")
+    if info is None:
+        raise UserError(f"{ws.path}: no btc.exposure_outputs table: run `chaintrace spark run exposure` first")
+    if info.get("store_commit") != store_meta(ws)["commit"]:
+        raise UserError(f"{ws.path}: btc.exposure_outputs was computed on another commit of the chain data "
+                        f"({info.get('store_commit')}): run `chaintrace spark run exposure` again")
+    if info.get("config_digest") != config.digest:
+        raise UserError(f"{ws.path}: btc.exposure_outputs was computed with another screening configuration "
+                        f"({info.get('config_digest')}, this one is {config.digest}): run `chaintrace spark run exposure` again")
+    files = d.files("exposure_outputs")
     t = pq.ParquetDataset([str(p) for p in files]).read() if files else None
     cols = {"out": "output_id", "group": "group_id", "taint": "taint", "hop": "hop", "parent": "parent",
             "dir": "direction"}
     arr = {k: (t.column(c).to_numpy() if t is not None else np.zeros(0, np.int64)) for k, c in cols.items()}
-    idx = build_index(ws, config, exposures=arr, engine="spark", mixers_found=mixers)
-    phases["index"] = round(time.time() - t1, 3)
-    return {"tables": rows, "rounds": rounds, "groups": len(sources.groups),
-            "sources_in_chain": sum(1 for k in sources.keys if k in ids), "services_in_chain": len(stop_ids),
-            "index": idx["path"], "n_tainted_outputs": idx["n_tainted_outputs"], "n_exposures": idx["n_exposures"],
-            "n_exposed_addresses": idx["n_exposed_addresses"], "phase_seconds": phases, "seconds": round(time.time() - t0, 3)}
+    del t
+    arr["groups"] = info.get("groups")
+    idx = build_index(ws, config, exposures=arr, engine="spark", progress=progress)
+    return {"index": idx["path"], "n_tainted_outputs": idx["n_tainted_outputs"], "n_exposures": idx["n_exposures"],
+            "n_exposed_addresses": idx["n_exposed_addresses"], "index_seconds": round(time.time() - t0, 3)}

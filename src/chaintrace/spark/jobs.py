@@ -51,10 +51,14 @@ def _commit_derived(ws: Workspace, frames: dict, meta: dict, extra: dict, sort: 
 
 
 def run_job(ws: Workspace, job: str, *, master: str | None = None, conf: dict[str, str] | None = None,
-            cluster_config=None, tags=None, tagpack_paths=(), screen_config=None, progress: Progress = NULL) -> dict:
+            cluster_config=None, tags=None, tagpack_paths=(), screen_config=None, index: bool = True,
+            progress: Progress = NULL) -> dict:
     """Run one job (:data:`JOBS`) on Spark against the workspace and commit its output. Returns a report.
     `screen_config`: the screening configuration of ``exposure`` (a :class:`chaintrace.screen.config.Config`
-    or a file path; default: the shipped one, as ``chaintrace screen index``)."""
+    or a file path; default: the shipped one, as ``chaintrace screen index``). `index=False`: ``exposure``
+    commits its tables only (report ``index``: None); the caller writes the screening index with
+    :func:`chaintrace.spark.exposure_job.write_exposure_index` once Spark is stopped
+    (:func:`chaintrace.spark.session.stop_spark`), as ``chaintrace spark run`` does."""
     if job not in JOBS:
         raise UserError(f"unknown Spark job {job!r}; jobs: {', '.join(JOBS)}")
     t0 = time.time()
@@ -70,10 +74,11 @@ def run_job(ws: Workspace, job: str, *, master: str | None = None, conf: dict[st
         return {**base, **rep, "job": job, "seconds": round(time.time() - t0, 3)}
     if job == "exposure":
         from chaintrace.screen import load_config
-        from chaintrace.spark.exposure_job import run_exposure
+        from chaintrace.spark.exposure_job import run_exposure, write_exposure_index
 
         cfg = screen_config if hasattr(screen_config, "max_hops") else load_config(screen_config)
         rep = run_exposure(spark, ws, cfg, progress=progress)
+        rep.update(write_exposure_index(ws, cfg, progress=progress) if index else {"index": None})
         return {**base, **rep, "seconds": round(time.time() - t0, 3)}
     tx = store_table(spark, ws, "transactions")
     inputs = store_table(spark, ws, "inputs")

@@ -105,3 +105,38 @@ def store_meta(ws: Workspace, chain: str = "btc") -> dict:
     return {"commit": m["commit"], "network": store.meta.get("network", "main"), "tip": store.tip,
             "n_tx": store.row_count("transactions"), "n_addresses": store.row_count("addresses"),
             "n_outputs": store.row_count("outputs")}
+
+
+def spark_running() -> bool:
+    """Whether this process has a SparkContext already (a caller's session: leave it running)."""
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
+
+
+def stop_spark() -> bool:
+    """Stop the active session and, when this process launched the JVM (local masters in-process, not under
+    spark-submit, whose JVM is the parent), end that JVM too, so its heap is given back before single-machine
+    work (the screening index) follows. Returns whether a JVM was ended; a later :func:`spark_session`
+    starts a new one."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    gw = SparkContext._gateway
+    proc = getattr(gw, "proc", None)
+    if gw is None or proc is None:
+        return False
+    gw.shutdown()
+    if proc.stdin is not None:
+        proc.stdin.close()  # the gateway server exits when its stdin closes
+    try:
+        proc.wait(timeout=60)
+    except Exception:
+        proc.kill()
+        proc.wait()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    return True

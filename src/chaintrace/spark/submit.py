@@ -77,7 +77,7 @@ def _driver(argv: list[str]) -> int:
     for job in a.jobs:  # one JVM, one session for all of them, in the order given
         try:
             rep = run_job(Workspace(a.data), job, cluster_config=cfg, tagpack_paths=a.tagpack,
-                          screen_config=a.screen_config)
+                          screen_config=a.screen_config, index=False)  # the caller writes it (cli.spark)
         except ChaintraceError as e:
             print(MARK + json.dumps({"error": str(e)}), flush=True)
             return 2
