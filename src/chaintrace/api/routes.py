@@ -40,16 +40,45 @@ class TransfersRequest(BaseModel):
 
 
 class Exposure(BaseModel):
+    """One exposure row (docs/screening.md, "Answers"). Rows of other kinds add the fields below that are
+    null/absent on plain rows: `unidentified_service` relations (`value`, `values`, `transfers`, `txids`,
+    `detection`), rows carried across a bridge (`via`, `bridge`, `probabilistic`, `confidence`, `matches`,
+    `n_matches`), rows of recognised mixers (`detection`)."""
     category: str | None = None
     abuse: str | None = None
     entity: str | None = None
     actor: str | None = None
     type: str = Field(description="direct | indirect")
-    direction: str = Field(description="incoming | outgoing")
+    direction: str = Field(description="incoming | outgoing (`self` on unidentified_service rows)")
     hops_min: int
-    amount: str | None = Field(description="base units (satoshi, wei) as a decimal string")
+    amount: str | None = Field(description="base units (satoshi, wei) as a decimal string; null on relation rows")
     share: float | None = None
     asset: str | None = Field(None, description="eth: `ETH` or the token's contract address (the amount's unit)")
+    severity: str | None = Field(None, description="the configuration's severity of the category (null: informational)")
+    counts: bool | None = Field(None, description="whether its severity's rule fired (else listed, informational)")
+    value: str | None = Field(None, description="unidentified_service rows (Bitcoin): what the transactions paid, satoshi")
+    values: dict[str, str] | None = Field(None, description="unidentified_service rows (Ethereum): {asset: exact sum}")
+    transfers: int | None = Field(None, description="unidentified_service rows: how many transactions/transfers")
+    txids: list[str] | None = Field(None, description="unidentified_service rows: up to three of them")
+    detection: dict | None = Field(None, description="the behavioural detection behind the row "
+                                   "({address, kind, confidence, hub, features, txids})")
+    via: str | None = Field(None, description="`bridge`: carried across a bridge from another chain")
+    bridge: dict | None = Field(None, description="{entity, from_chain, to_chain, onward?} of a bridge row")
+    probabilistic: bool | None = Field(None, description="bridge rows: true unless every match behind it is deterministic")
+    confidence: float | None = Field(None, description="bridge rows: the best match's confidence")
+    matches: list[dict] | None = Field(None, description="bridge rows: up to five matches {deposit, release, rule, "
+                                       "confidence, deposit_taint, deposit_value, carried}")
+    n_matches: int | None = None
+
+
+class Detection(BaseModel):
+    kind: str = Field(description="peel_chain | structuring | pass_through | dormancy (docs/screening.md)")
+    role: str
+    confidence: float | None = None
+    severity: str | None = None
+    count: int = 0
+    evidence: list[dict] = []
+    thresholds: dict = {}
 
 
 class Sanction(BaseModel):
@@ -73,6 +102,8 @@ class Result(BaseModel):
     bridges: list[dict] = Field([], description="address answers: deposits into / releases out of a bridge, each "
                                 "with its match on the other chain, rule, confidence and thresholds "
                                 "(docs/screening.md, Bridges)")
+    detections: list[Detection] = Field([], description="address answers: the laundering shapes the address takes "
+                                        "part in (docs/screening.md, Detections in answers)")
 
 
 class ScreenResponse(BaseModel):
