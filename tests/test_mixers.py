@@ -293,6 +293,80 @@ def test_trace_through_a_simulated_mixer_with_and_without_linking(mixed):
     assert "Probabilistic: through custodial mixers" in render_html([on])
 
 
+def test_post_mix_evidence_links_the_launderers_payouts_and_keeps_conservation(mixed):
+    """Payouts whose later spending pays the traced side's exchange accounts (``postmix:deposit_reuse``) or
+    shows one owner receiving several orders' payouts (``postmix:common_owner``) are linked outright."""
+    from chaintrace.app.evaluate import incident_seeds, score
+    from chaintrace.trace import trace
+    from chaintrace.trace.report import check_invariant
+
+    sim, ws, truth = mixed
+    inc = truth["incidents"][0]
+    kw = dict(policy="fifo", tags=[sim / "tags.yaml"], registry=False, clusters=True, through_mixers=True)
+    off = trace(ws, incident_seeds(inc), mixer_params={"postmix": False}, **kw)
+    on = trace(ws, incident_seeds(inc), **kw)
+    assert off.totals("BTC") == on.totals("BTC")  # the deterministic part is unchanged
+    assert on.probabilistic["params"]["postmix"] is True and off.probabilistic["params"]["postmix"] is False
+    assert off.probabilistic["mixers"][0]["postmix"] is None
+    assert not [x for x in off.probabilistic["links"] if x["rule"].startswith("postmix:")]
+    post = [x for x in on.probabilistic["links"] if x["rule"].startswith("postmix:")]
+    assert post and all(0 < x["confidence"] <= 1 for x in post)
+    # the evidence: the account addresses each payout's owner paid (for deposit_reuse: one the trace reached)
+    assert all(x["postmix_accounts"] and all(x["postmix_accounts"]) for x in post if x["rule"].endswith("reuse"))
+    reached = {s.address for s in on.sinks}
+    assert all(set(x["postmix_accounts"]) & reached for x in post if x["rule"].endswith("reuse"))
+    # every payout linked by post-mix evidence is one the launderer received (simulator truth)
+    launderer = {f"{p['txid']}:{p['vout']}" for p in inc["mixer_payouts"]}
+    assert {x["payout"] for x in post} <= launderer
+    m = on.probabilistic["mixers"][0]
+    pm = m["postmix"]
+    assert pm["payouts_deposit_reuse"] + pm["payouts_common_owner"] > 0 and pm["traced_links_postmix"] == len(
+        [x for x in post if x["mixer"] == m["actor"]])
+    # conservation: traced in = linked out + held; linked out = the nested trace's seeded total
+    assert int(m["traced_in"]) == int(m["linked_out"]) + int(m["held"]) and int(m["held"]) >= 0
+    t = on.probabilistic["trace"].totals("BTC")
+    assert t["seeded"] == int(m["linked_out"]) == t["sinks"] + t["holdings"] + t["stopped"] + t["fees"]
+    check_invariant(on)
+    assert score(on, inc)["recall_all"] > score(off, inc)["recall_all"]
+
+
+def test_post_mix_rules_on_owner_groups():
+    from chaintrace.detect.postmix import COMMON_OWNER, DEPOSIT_REUSE, owner_groups, traced_side
+
+    # walks: payouts 0 and 1 pay account 50; 1 and 2 meet in transaction 7 (co-spent); 3 alone
+    g = owner_groups([[50], [50], [], []], [[5], [6, 7], [7], [8]])
+    assert g.tolist() == [0, 0, 0, 3]
+    kw = dict(fee_min=0.01, delay_min=1, delay_max=50, max_parts=5)
+    dv, dh = np.array([10 * BTC, 10 * BTC, 3 * BTC]), np.array([100, 110, 100])
+    traced = np.array([True, True, False])
+    pv = np.array([4 * BTC, 4 * BTC, 4 * BTC, BTC])
+    ph = np.array([120, 130, 140, 125])
+    none = np.zeros(4, bool)
+    # 12 BTC in one group: more than any one deposit pays back, within what the traced ones do
+    assert traced_side(g, none, pv, ph, dv, dh, traced, **kw).tolist() == [COMMON_OWNER] * 3 + [0]
+    # a group one deposit can explain (an ordinary customer's order) stays unlinked
+    assert traced_side(np.array([0, 0, 2, 3]), none, pv, ph, dv, dh, traced, **kw).tolist() == [0, 0, 0, 0]
+    # more than the traced deposits could pay back: someone else's
+    assert traced_side(g, none, pv * 2, ph, dv, dh, traced, **kw).tolist() == [0, 0, 0, 0]
+    # a walk that pays an account the deterministic trace reached anchors its whole group
+    anch = np.array([False, False, False, True])
+    assert traced_side(np.array([0, 0, 2, 0]), anch, pv, ph, dv, dh, traced, **kw).tolist() == \
+        [COMMON_OWNER, COMMON_OWNER, 0, DEPOSIT_REUSE]
+
+
+def test_a_post_mix_linked_payout_is_the_traced_deposits_and_no_other_deposits():
+    # two deposits of 1 BTC at 100, the first traced; the 0.5 BTC payout is the traced side's by post-mix
+    # evidence: linked to deposit 0 outright (rule 4), and no candidate of deposit 1, which gets the 0.98 BTC one
+    dv, dh = np.array([BTC, BTC]), np.array([100, 100])
+    pv, ph = np.array([50_000_000, 48_000_000, 98_000_000]), np.array([110, 120, 130])
+    L = link_deposits(dv, dh, pv, ph, side_dep=np.array([True, False]), side_pay=np.array([3, 0, 0]))
+    got = {(int(d), int(p)): (round(float(c), 3), int(r)) for d, p, c, r in zip(L.dep, L.pay, L.confidence, L.rule)}
+    assert got[(0, 0)] == (1.0, 4)
+    assert (1, 0) not in got and got[(0, 1)] == (1.0, 0) and got[(1, 2)] == (1.0, 0)
+    L = link_deposits(dv, dh, pv, ph, side_dep=np.array([True, False]), side_pay=np.array([1, 0, 0]))
+    assert L.rule[(L.dep == 0) & (L.pay == 0)].tolist() == [5]  # deposit_reuse
+
+
 @pytest.fixture(scope="module")
 def mixed_large(tmp_path_factory):
     """A 20,000-transaction mixer-scenario chain (seed 201): enough orders for the mixer's fee to show."""
@@ -362,6 +436,12 @@ def test_detect_mixer_links_cli_and_trace_cli(mixed):
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["probabilistic"]["mixers"] and d["probabilistic"]["trace"]["sinks"]
+    assert d["probabilistic"]["params"]["postmix"] is True and d["probabilistic"]["mixers"][0]["postmix"]
+    r = CliRunner().invoke(main, args + ["--no-mixer-postmix"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["probabilistic"]["params"]["postmix"] is False and d["probabilistic"]["mixers"][0]["postmix"] is None
+    assert not [x for x in d["probabilistic"]["links"] if x["rule"].startswith("postmix:")]
 
 
 def test_the_documented_mixer_example_runs_as_written(tmp_path, monkeypatch):

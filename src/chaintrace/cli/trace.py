@@ -85,6 +85,9 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
                    "(reported apart, probabilistic, with confidences; docs/tracing.md).")
 @click.option("--mixer-min-confidence", type=float, default=None,
               help="--through-mixers: links below this confidence carry nothing [0.02].")
+@click.option("--no-mixer-postmix", is_flag=True, default=False,
+              help="--through-mixers: link by amount and delay only, without the post-mix evidence (payouts "
+                   "whose later deposits show them the traced side's; docs/tracing.md).")
 @click.option("--through-bridges", is_flag=True, default=False,
               help="Continue on the other chain (btc <-> eth) from the bridge releases matched with traced deposits, "
                    "carrying the matched share: event matches as taint, amount+time ones probabilistic, reported "
@@ -110,7 +113,7 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @data_option
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
               min_value, min_share, since, until, max_txs, coinjoins, no_activation_heights, follow_services,
-              through_mixers, mixer_min_confidence, through_bridges, bridge_addrs, bridge_min_confidence, b_fee_max,
+              through_mixers, mixer_min_confidence, no_mixer_postmix, through_bridges, bridge_addrs, bridge_min_confidence, b_fee_max,
               b_delay_max, explain, detections, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
@@ -125,6 +128,7 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
       chaintrace trace --from-file sim-btc/stolen.txt --coinjoins stop --no-activation-heights
       chaintrace trace --from-file sim-btc/stolen.txt --coinjoins link --no-activation-heights
       chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --through-mixers
+      chaintrace trace --from-file sim-btc/stolen.txt --tags sim-btc/tags.yaml --through-mixers --no-mixer-postmix
       chaintrace trace --from-file sim-bridge/stolen.txt --tags sim-bridge/tags.yaml --through-bridges
     """
     from chaintrace.trace import read_seed_file, trace
@@ -136,7 +140,9 @@ def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_f
                    tags=tag_files, actors=actor_files, registry=not no_registry, clusters=not no_clusters,
                    explain=explain, top_paths=top_paths, coinjoins=coinjoins, follow_services=follow_services,
                    activation_heights=not no_activation_heights, through_mixers=through_mixers, detections=detections,
-                   mixer_params={"min_confidence": mixer_min_confidence} if mixer_min_confidence is not None else None,
+                   mixer_params={k: v for k, v in (("min_confidence", mixer_min_confidence),
+                                                   ("postmix", False if no_mixer_postmix else None)) if v is not None}
+                   or None,
                    through_bridges=through_bridges,
                    bridge_params={"bridges": list(bridge_addrs) or None, "min_confidence": bridge_min_confidence,
                                   "fee_max": b_fee_max, "delay_max": b_delay_max},

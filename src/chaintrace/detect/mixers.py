@@ -41,7 +41,8 @@ DEFAULTS: dict[str, Any] = {"fee_min": 0.005, "fee_max": 0.05, "delay_min": 1, "
                              "max_sets": 64, "budget": 100_000}
 SINGLE_FIT_ODDS = 10_000.0  # window flow: prior odds of a payout that alone pays a deposit back at the fee
 STATUS = ("linked", "unlinked", "ambiguous")
-RULES = ("single", "split", "window", "same_wallet")
+RULES = ("single", "split", "window", "same_wallet", "postmix_common_owner", "postmix_deposit_reuse")
+SIDE_RULES = {3: 4, 1: 5}  # chaintrace.detect.postmix rule (COMMON_OWNER, DEPOSIT_REUSE) -> link rule
 
 
 @dataclass
@@ -51,7 +52,8 @@ class Links:
     ``dep``/``pay``: indexes into the deposit / payout arrays given to :func:`link_deposits`; ``confidence``:
     the share of the deposit's candidate sets that contain the payout, scaled down where several deposits
     claim the payout; ``rule``: 0 single, 1 split (the smallest set the pair appears in), 2 window, 3 same_wallet
-    (the payout went to the wallet the deposit came from); ``fee``: the fee
+    (the payout went to the wallet the deposit came from), 4 postmix_common_owner, 5 postmix_deposit_reuse (the
+    payout's later spending makes it the traced side's: :func:`chaintrace.detect.postmix.traced_side`); ``fee``: the fee
     rate the most likely set implies (1 - sum/V). ``status`` per deposit: 0 linked, 1 unlinked (no candidate
     set), 2 ambiguous (too many); ``n_sets`` per deposit: the candidate sets found."""
 
@@ -325,7 +327,7 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
                   fee_max: float = DEFAULTS["fee_max"], delay_min: int = DEFAULTS["delay_min"],
                   delay_max: int = DEFAULTS["delay_max"], max_parts: int = DEFAULTS["max_parts"],
                   max_sets: int = DEFAULTS["max_sets"], budget: int = DEFAULTS["budget"],
-                  dep_wallet=None, pay_wallet=None) -> Links:
+                  dep_wallet=None, pay_wallet=None, side_dep=None, side_pay=None) -> Links:
     """Candidate links between a mixer's deposits (values in base units, block heights) and its payouts.
 
     `dep_wallet`, `pay_wallet` (optional, int per deposit / payout, -1 unknown): the wallet (cluster) the
@@ -333,6 +335,11 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     deposit's own wallet is linked to it outright (rule ``same_wallet``, shared equally when several deposits
     of that wallet could have made it) and is no candidate for any other deposit; the deposit's other payouts
     are searched for what it still has to be paid back.
+    `side_dep` (bool per deposit: the traced side's), `side_pay` (int per payout: the post-mix rule of
+    :func:`chaintrace.detect.postmix.traced_side` that makes it the traced side's, 0 none): such a payout is
+    linked outright, like a same-wallet one, to the traced deposits that could have made it (in their window,
+    not above ``V x (1 - fee_min)``; shared equally), with rule ``postmix_common_owner`` or
+    ``postmix_deposit_reuse``, and is no candidate for any other deposit.
     See the module doc for the rule; every parameter is reported with the links by the callers."""
     if not 0.0 <= fee_min <= fee_max < 1.0:
         raise ValueError(f"fee range {fee_min}..{fee_max}: need 0 <= fee_min <= fee_max < 1")
@@ -345,7 +352,19 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     pv = np.ascontiguousarray(pay_value, np.int64)
     ph = np.ascontiguousarray(pay_height, np.int64)
     order = np.argsort(ph, kind="stable").astype(np.int64)
+    z = np.zeros(0, np.int64)
+    sd_d, sd_p, sd_c = z, z, np.zeros(0)
+    if side_dep is not None and side_pay is not None:
+        side_pay = np.asarray(side_pay, np.int64)
+        sd_d, sd_p, sd_c = _same_wallet(dv, dh, pv, ph, np.where(np.asarray(side_dep, bool), 0, -1),
+                                        np.where(side_pay > 0, 0, -1), fee_min, delay_min, delay_max)
+        if pay_wallet is not None:  # a post-mix-linked payout is linked by that rule only
+            pay_wallet = np.where(side_pay > 0, -1, np.asarray(pay_wallet, np.int64))
     sw_d, sw_p, sw_c = _same_wallet(dv, dh, pv, ph, dep_wallet, pay_wallet, fee_min, delay_min, delay_max)
+    sw_r = np.full(len(sw_d), 3, np.int64)
+    if len(sd_d):
+        sw_r = np.concatenate([sw_r, np.array([SIDE_RULES[int(r)] for r in side_pay[sd_p].tolist()], np.int64)])
+        sw_d, sw_p, sw_c = np.concatenate([sw_d, sd_d]), np.concatenate([sw_p, sd_p]), np.concatenate([sw_c, sd_c])
     known = np.zeros(len(dv), np.int64)
     pv_search = pv.copy()
     if len(sw_d):
@@ -360,7 +379,7 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     d_rows = [sdep[set_of], sw_d]
     p_rows = [mem, sw_p]
     c_rows = [1.0 / n_sets[sdep[set_of]] if len(set_of) else np.zeros(0), sw_c]
-    r_rows = [(size[set_of] > 1).astype(np.int64), np.full(len(sw_d), 3, np.int64)]
+    r_rows = [(size[set_of] > 1).astype(np.int64), sw_r]
     # ambiguous deposits: a proportional flow over the payouts they could have made (rule "window")
     amb = np.flatnonzero(status == 2)
     if len(amb):
@@ -380,7 +399,7 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
     key = d_all * max(1, len(pv)) + p_all
     uk, inv = np.unique(key, return_inverse=True)
     conf = np.bincount(inv, weights=c_all, minlength=len(uk)) if len(uk) else np.zeros(0)
-    rule_min = np.full(len(uk), 3, np.int64)
+    rule_min = np.full(len(uk), len(RULES), np.int64)
     np.minimum.at(rule_min, inv, r_all)
     dep = uk // max(1, len(pv))
     pay = uk % max(1, len(pv))

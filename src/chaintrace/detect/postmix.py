@@ -134,3 +134,106 @@ def linked_amounts(traced_in: int, values: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(len(values), np.int64)
     return np.array([v * traced_in // total for v in values.tolist()], np.int64)
+
+
+# ---------------------------------------------------------------------- post-mix owners of custodial-mixer payouts
+
+def owner_walks(tx_out, tx_in, out_addr, out_spender_tx, in_output, outs, account_addr, stop_addr,
+                max_hops: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Per output of `outs`: (the account addresses its owner paid, the transactions that spent its coins)
+    along its *change walk*: the transaction spending the output is its owner's; what it pays to an account
+    address (`account_addr`, bool per address: a customer account at a service, e.g. an exchange deposit
+    address) is the owner's deposit; when exactly one other output is left (to no address of `stop_addr`),
+    that one is the owner's change and the walk goes on with it, up to `max_hops` transactions. With two or
+    more outputs left the change is unknown and the walk stops (a walk along every output would soon cross
+    into other people's wallets)."""
+    accounts: list[list[int]] = []
+    spends: list[list[int]] = []
+    for o in np.asarray(outs).tolist():
+        acc: list[int] = []
+        txs: list[int] = []
+        cur = int(o)
+        for _ in range(max_hops):
+            t = int(out_spender_tx[cur])
+            if t < 0 or t in txs:
+                break
+            txs.append(t)
+            rest = []
+            for y in range(int(tx_out[t]), int(tx_out[t + 1])):
+                a = int(out_addr[y])
+                if a < 0:
+                    continue
+                if account_addr[a]:
+                    acc.append(a)
+                elif not stop_addr[a]:
+                    rest.append(y)
+            if len(rest) != 1:
+                break
+            cur = rest[0]
+        accounts.append(acc)
+        spends.append(txs)
+    return accounts, spends
+
+
+def owner_groups(accounts: list[list[int]], spends: list[list[int]]) -> np.ndarray:
+    """Group id per walked output (the smallest index in its group): outputs whose walks pay the same account
+    address (an exchange deposit address is one customer's account) or meet in one transaction (co-spent:
+    the common-input-ownership heuristic) have one owner; transitively."""
+    n = len(accounts)
+    root = list(range(n))
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    first: dict[tuple[int, int], int] = {}
+    for i in range(n):
+        for key in [(0, a) for a in accounts[i]] + [(1, t) for t in spends[i]]:
+            j = first.setdefault(key, i)
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                root[max(ri, rj)] = min(ri, rj)
+    return np.array([find(i) for i in range(n)], np.int64)
+
+
+COMMON_OWNER = 3  # post-mix rules for custodial-mixer payouts (DEPOSIT_REUSE: an anchor address, as above)
+
+
+def traced_side(group, anchored, pay_value, pay_height, dep_value, dep_height, traced, *, fee_min: float,
+                delay_min: int, delay_max: int, max_parts: int) -> np.ndarray:
+    """Per walked payout (`group` from :func:`owner_groups`, `anchored`: its walk paid an anchor address), the
+    post-mix rule that makes it the traced side's: ``DEPOSIT_REUSE`` (its owner's account is one the
+    deterministic trace reached), ``COMMON_OWNER`` (it shares its owner with a payout of that rule, or its
+    owner group is *more than one order* -- more than `max_parts` payouts, or more value or a longer span than
+    any one deposit of the mixer (`dep_value`, `dep_height`) could have paid back in one delay window --
+    while the traced deposits (bool `traced`) could have paid it all: one owner receiving several orders' payouts
+    in the traced deposits' windows, as the traced side placed several orders), else 0. A lone payout, or a
+    group one deposit can explain (an ordinary customer's order of 1..`max_parts` payouts), stays 0."""
+    group = np.asarray(group, np.int64)
+    anchored = np.asarray(anchored, bool)
+    pv = np.asarray(pay_value, np.int64)
+    ph = np.asarray(pay_height, np.int64)
+    dv = np.asarray(dep_value, np.int64)
+    dh = np.asarray(dep_height, np.int64)
+    traced = np.asarray(traced, bool)
+    rule = np.zeros(len(group), np.int64)
+    rule[anchored] = DEPOSIT_REUSE
+    back = np.floor(dv * (1.0 - fee_min))  # the most a deposit pays back
+    traced_back = float(back[traced].sum())
+    for gid in np.unique(group).tolist():
+        m = group == gid
+        if anchored[m].any():
+            rule[m & ~anchored] = COMMON_OWNER
+            continue
+        n = int(m.sum())
+        if n < 2 or not traced.any():
+            continue
+        total = int(pv[m].sum())
+        lo, hi = int(ph[m].min()), int(ph[m].max())
+        one_order = n <= max_parts and bool(
+            ((dh + delay_min <= lo) & (hi <= dh + delay_max) & (back >= total)).any())
+        if not one_order and total <= traced_back:
+            rule[m] = COMMON_OWNER
+    return rule

@@ -14,7 +14,10 @@ from chaintrace.graph.btc import BtcGraph, address_ids, address_strings, load_bt
 from chaintrace.store.workspace import Workspace
 
 RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split", 2: "amount-fee-delay:window",
-              3: "same-wallet"}
+              3: "same-wallet", 4: "postmix:common_owner", 5: "postmix:deposit_reuse"}
+# post-mix evidence (``trace --through-mixers``): on by default; the change walk's length; an account address
+# that received more than this many payments is a shared destination (a merchant's, a processor's), no owner
+POSTMIX_DEFAULTS: dict[str, Any] = {"postmix": True, "postmix_hops": 6, "postmix_max_receipts": 20}
 
 
 def mixer_address_mask(ws: Workspace, g: BtcGraph, mixer, clusters: bool = True) -> tuple[np.ndarray, dict]:
@@ -96,12 +99,14 @@ def _funder_wallet(g: BtcGraph, outs: np.ndarray, wallet: np.ndarray) -> np.ndar
 
 
 def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[int, int] | None = None,
-                    widened: list | None = None, wallet: np.ndarray | None = None):
+                    widened: list | None = None, wallet: np.ndarray | None = None, side: dict | None = None):
     """(deposit output ids, payout output ids, Links); `widened` (a list) receives the mixer's addresses
     widened along its reserve's change (bool per address id). `heights` (lo, hi): only deposits within
     lo - delay_max .. hi + delay_max and payouts within lo .. hi + delay_max (the ones that can matter for
     deposits made between lo and hi). `wallet` (:func:`wallets`): link payouts back to the depositor's own
-    wallet (rule same_wallet)."""
+    wallet (rule same_wallet). `side` (post-mix evidence, :func:`postmix_side`): ``traced`` (the traced
+    deposits' output ids), ``account_addr``, ``anchor_addr``, ``stop_addr`` (bool per address), ``hops``;
+    its findings are stored in it under ``found``."""
     dep, pay, wide = M.mixer_flows(g.tx_in, g.tx_out, g.in_output, g.out_addr, g.out_value, g.out_type, mask,
                                      out_spender_tx=g.out_spender_tx)
     if widened is not None:
@@ -128,13 +133,57 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
         dw = _funder_wallet(g, dep, wallet)
         pa = np.asarray(g.out_addr)[pay]
         pw = np.where(pa >= 0, wallet[np.maximum(pa, 0)], -1)
-    links = M.link_deposits(v[dep], dh, v[pay], ph, dep_wallet=dw, pay_wallet=pw,
+    sd = spay = None
+    if side is not None:
+        sd, spay = postmix_side(g, dep, dh, pay, ph, params, side)
+    links = M.link_deposits(v[dep], dh, v[pay], ph, dep_wallet=dw, pay_wallet=pw, side_dep=sd, side_pay=spay,
                             **{k: params[k] for k in M.DEFAULTS})
     links.calibration = cal
     return dep, pay, links
 
 
 CALIBRATED = ("fee_min", "fee_max", "delay_min", "delay_max")
+
+
+def postmix_side(g: BtcGraph, dep, dh, pay, ph, params: dict, side: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(bool per deposit: traced, post-mix rule per payout) for :func:`chaintrace.detect.mixers.link_deposits`:
+    the payouts some traced deposit could have made (in its window, not above ``V x (1 - fee_min)``) are
+    walked forward along their change (:func:`chaintrace.detect.postmix.owner_walks`), grouped by owner
+    (:func:`~chaintrace.detect.postmix.owner_groups`: the same account address paid, or co-spent) and
+    judged (:func:`~chaintrace.detect.postmix.traced_side`). ``side["found"]`` receives the counts and, per
+    linked payout (output id), its rule and the account addresses its walk paid."""
+    from chaintrace.detect import postmix as P
+
+    v = np.asarray(g.out_value)
+    traced = np.isin(dep, side["traced"])
+    dv, pv = v[dep], v[pay]
+    cand = np.zeros(len(pay), bool)
+    if traced.any():
+        order = np.argsort(ph, kind="stable")
+        hs = ph[order]
+        lo_d, hi_d = int(params["delay_min"]), int(params["delay_max"])
+        for d in np.flatnonzero(traced).tolist():
+            a, b = np.searchsorted(hs, dh[d] + lo_d), np.searchsorted(hs, dh[d] + hi_d, "right")
+            k = order[a:b]
+            cand[k[(pv[k] > 0) & (pv[k] <= dv[d] * (1.0 - params["fee_min"]))]] = True
+    idx = np.flatnonzero(cand)
+    acc, spends = P.owner_walks(np.asarray(g.tx_out), np.asarray(g.tx_in), np.asarray(g.out_addr),
+                                np.asarray(g.out_spender_tx), np.asarray(g.in_output), pay[idx],
+                                side["account_addr"], side["stop_addr"], int(side["hops"]))
+    anchor = side["anchor_addr"]
+    anchored = np.array([any(anchor[a] for a in x) for x in acc], bool)
+    group = P.owner_groups(acc, spends)
+    rule = P.traced_side(group, anchored, pv[idx], ph[idx], dv, dh, traced, fee_min=float(params["fee_min"]),
+                         delay_min=int(params["delay_min"]), delay_max=int(params["delay_max"]),
+                         max_parts=int(params["max_parts"]))
+    side_pay = np.zeros(len(pay), np.int64)
+    side_pay[idx] = rule
+    side["found"] = {"payouts_walked": int(len(idx)), "owner_groups": int(len(np.unique(group))),
+                     "payouts_common_owner": int((rule == P.COMMON_OWNER).sum()),
+                     "payouts_deposit_reuse": int((rule == P.DEPOSIT_REUSE).sum()),
+                     "evidence": {int(pay[i]): (int(r), sorted(set(a))) for i, r, a in zip(idx.tolist(), rule.tolist(),
+                                                                                        acc) if r}}
+    return traced, side_pay
 
 
 def check_params(p: dict) -> dict:
@@ -144,6 +193,11 @@ def check_params(p: dict) -> dict:
     out: dict[str, Any] = {k: p.get(k) if p.get(k) is not None else d for k, d in M.DEFAULTS.items()}
     cal = p.get("calibrate")
     out["calibrate"] = bool(cal) if cal is not None else all(p.get(k) is None for k in CALIBRATED)
+    for k, d in POSTMIX_DEFAULTS.items():
+        out[k] = (bool(p[k]) if k == "postmix" else int(p[k])) if p.get(k) is not None else d
+    if out["postmix_hops"] < 1 or out["postmix_max_receipts"] < 1:
+        raise UserError(f"postmix_hops {out['postmix_hops']}, postmix_max_receipts {out['postmix_max_receipts']}: "
+                        "need at least 1")
     if not 0.0 <= out["fee_min"] <= out["fee_max"] < 1.0:
         raise UserError(f"--fee-min/--fee-max {out['fee_min']}..{out['fee_max']}: fees are fractions, "
                         "0 <= min <= max < 1")
@@ -159,7 +213,7 @@ def mixer_links(ws: Workspace, mixer=None, *, clusters: bool = True, **params) -
     """Candidate links between the deposits into `mixer` and its payouts (docs/detection.md). Without
     `mixer`: the custodial mixer recognised by behaviour with the highest confidence (:func:`detected_mixers`;
     the answer's ``mixer.detected`` says so, with its confidence and features)."""
-    p = check_params(params)
+    p = {k: v for k, v in check_params(params).items() if k not in POSTMIX_DEFAULTS}  # no traced side here
     ws.require_chain("btc")
     g = load_btc_graph(ws)
     if not mixer:

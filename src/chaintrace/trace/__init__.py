@@ -149,7 +149,8 @@ def trace(ws, seeds: list[str], *, chain: str = "btc", policy: str = "haircut", 
     `through_mixers` (Bitcoin): value reaching a custodial mixer (a ``mixing_service`` sink) is also followed
     along the mixer's payouts linked to its deposits by amount minus a fee and delay
     (:mod:`chaintrace.trace.mixers`; `mixer_params`: fee_min, fee_max, delay_min, delay_max, max_parts,
-    min_confidence), reported apart in ``report.probabilistic``.
+    min_confidence, and the post-mix evidence: postmix (on unless false), postmix_hops, postmix_max_receipts),
+    reported apart in ``report.probabilistic``.
     `detections` (Bitcoin): ``report.detections`` lists the peel chains, fan-outs/ins, structuring, rapid
     pass-through and dormancy touching the traced paths, and each `explain` entry those touching its address
     (:mod:`chaintrace.trace.detections`; off by default in the library, on by default in ``chaintrace trace``:

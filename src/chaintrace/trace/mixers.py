@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from chaintrace.detect import mixers as M
-from chaintrace.graph.btc import BtcGraph, txids
+from chaintrace.graph.btc import BtcGraph, address_strings, txids
 from chaintrace.graph.mixers import RULE_NAMES, check_params, flows_and_links, wallets
 from chaintrace.trace import kernels as K
 
@@ -100,6 +100,36 @@ def _scale(res, pay_value: np.ndarray, linked: np.ndarray):
                            seed_seeded=np.array([seeded], np.int64))
 
 
+def _postmix_inputs(g: BtcGraph, res, sinks, params: dict) -> dict:
+    """What the post-mix evidence needs from the deterministic trace: account addresses (sink addresses of no
+    mixer or CoinJoin that received at most ``postmix_max_receipts`` payments: one customer's account at a
+    service), anchor addresses (the account addresses the deterministic trace reached, at least half traced:
+    :func:`chaintrace.trace.postmix._anchors`) and the addresses a walk does not go past (every sink)."""
+    from chaintrace.trace.postmix import NOT_SINKS, _anchors
+
+    addr_sink = np.asarray(sinks.addr_sink)
+    if not len(addr_sink):
+        addr_sink = np.full(g.n_addresses, -1, np.int64)
+    ok_ent = np.array([x.category not in NOT_SINKS for x in sinks.entities] + [False], bool)
+    out_addr = np.asarray(g.out_addr)
+    receipts = np.bincount(out_addr[out_addr >= 0], minlength=g.n_addresses)
+    account = ok_ent[addr_sink] & (addr_sink >= 0) & (receipts <= int(params["postmix_max_receipts"]))
+    anchor, _ = _anchors(g, res, sinks, 0.5)
+    return {"account_addr": account, "anchor_addr": anchor & account, "stop_addr": addr_sink >= 0,
+            "hops": int(params["postmix_hops"])}
+
+
+def _postmix_summary(side: dict | None, L, traced_deps: np.ndarray) -> dict | None:
+    """The post-mix evidence of one mixer as the report shows it (counts; the links carry the rules)."""
+    if side is None:
+        return None
+    f = dict(side.get("found") or {})
+    f.pop("evidence", None)
+    tr = np.isin(L.dep, np.flatnonzero(traced_deps))
+    f["traced_links_postmix"] = int((tr & (L.rule >= 4)).sum())
+    return f
+
+
 def _name(sinks, all_mix, group_of, key) -> str:
     labels = sorted({sinks.entities[x].label for x in all_mix if group_of[x] == key})
     return " / ".join(labels)
@@ -135,6 +165,8 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
     all_pay, all_linked = [], []
     link_rows = []
     stop_at = None
+    side_base = _postmix_inputs(g, res, sinks, params) if params["postmix"] else None
+    evidence: dict[int, list[int]] = {}  # payout output id -> the account addresses its walk paid
     for e in mixer_ents:
         sl = sink_slots[ent_of_slot == e]
         traced_out = res.out[sl]
@@ -143,8 +175,12 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         th = h[out_tx[traced_out]]
         wide: list = []
         wal = wallets(ws, g, mask) if req.clusters else None
+        side = None if side_base is None else {**side_base, "traced": np.unique(traced_out),
+                                               "stop_addr": side_base["stop_addr"] | mask}
         dep, pay, L = flows_and_links(g, mask, params, heights=(int(th.min()), int(th.max())), widened=wide,
-                                      wallet=wal)
+                                      wallet=wal, side=side)
+        if side is not None:
+            evidence.update({o: a for o, (_r, a) in side["found"]["evidence"].items()})
         # the mixer's inferred reserve addresses stop the probabilistic trace too (value back in the mixer)
         stop_at = np.asarray(sinks.addr_sink).copy() if stop_at is None else stop_at
         extra = wide[0] & (stop_at < 0)
@@ -173,6 +209,7 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
             "deposits_unlinked": int((st == 1).sum()), "deposits_ambiguous": int((st == 2).sum()),
             "mixer_deposits": int(len(dep)), "mixer_payouts": int(len(pay)),
             "detected": sinks.detected_mixers.get(e), "calibration": L.calibration,
+            "postmix": _postmix_summary(side, L, traced_deps),
             "linked_out": 0, "held": 0, "_linked": int(per_pay.sum()), "_e": e})
     pay_out = np.concatenate(all_pay) if all_pay else np.zeros(0, np.int64)
     linked = np.concatenate(all_linked) if all_linked else np.zeros(0, np.int64)
@@ -220,12 +257,15 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
         t = int(out_tx[o])
         return f"{tid[t]}:{o - int(tx_out[t])}"
 
+    post = {p for _, _, p, _, r, *_ in link_rows if r >= 4}
+    names = address_strings(ws, {a for p in post for a in evidence.get(p, [])}) if post else {}
     link_rows.sort(key=lambda r: (-r[6], r[1], r[2]))
     section["links"] = [{"mixer": e, "deposit": ref(d), "payout": ref(p),
                          "deposit_traced": str(dt), "deposit_value": str(int(out_value[d])),
                          "payout_value": str(int(out_value[p])), "amount": str(a), "confidence": round(c, 4),
                          "rule": RULE_NAMES[r], "implied_fee": None if f != f else round(f, 5), "candidate_sets": ns,
-                         "delay_blocks": int(h[out_tx[p]] - h[out_tx[d]])}
+                         "delay_blocks": int(h[out_tx[p]] - h[out_tx[d]]),
+                         **({"postmix_accounts": [names.get(x) for x in evidence.get(p, [])]} if r >= 4 else {})}
                         for e, d, p, c, r, f, a, dt, ns in link_rows]
     section["trace"] = sub
     return section
