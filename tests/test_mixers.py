@@ -365,6 +365,13 @@ def test_a_post_mix_linked_payout_is_the_traced_deposits_and_no_other_deposits()
     assert (1, 0) not in got and got[(0, 1)] == (1.0, 0) and got[(1, 2)] == (1.0, 0)
     L = link_deposits(dv, dh, pv, ph, side_dep=np.array([True, False]), side_pay=np.array([1, 0, 0]))
     assert L.rule[(L.dep == 0) & (L.pay == 0)].tolist() == [5]  # deposit_reuse
+    # 60 traced deposits that could all have made the payout share it (1/60 each, below the usual 0.02 minimum
+    # confidence, which does not apply to this allocation): the payout carries its whole value, no more
+    dv, dh = np.full(60, BTC), np.full(60, 100)
+    L = link_deposits(dv, dh, pv[:1], ph[:1], side_dep=np.ones(60, bool), side_pay=np.array([3]))
+    assert set(L.rule.tolist()) == {4} and np.allclose(L.confidence, 1 / 60)
+    amt = linked_amounts(L, dv, dv, pv[:1], min_confidence=0.02)
+    assert 49_999_900 <= amt.sum() <= 50_000_000
 
 
 @pytest.fixture(scope="module")

@@ -423,12 +423,13 @@ def link_deposits(dep_value, dep_height, pay_value, pay_height, *, fee_min: floa
 def linked_amounts(links: Links, dep_taint, dep_value, pay_value, min_confidence: float = 0.0) -> np.ndarray:
     """Per link, the traced value it carries (integer base units): the payout's value times the link's
     confidence times the share of the deposit that was traced (``dep_taint / dep_value``), floored; links
-    below `min_confidence` carry nothing. Per payout the total never exceeds its value, and per deposit the
+    below `min_confidence` carry nothing, except post-mix links (rules 4, 5: the payout is the traced side's,
+    and its confidence only shares it among the traced deposits that could have made it). Per payout the total never exceeds its value, and per deposit the
     total never exceeds its traced value (the rest stays "held in the mixer / unlinked")."""
     dt = np.asarray(dep_taint, np.int64)
     dv = np.asarray(dep_value, np.int64)
     pv = np.asarray(pay_value, np.int64)
-    c = np.where(links.confidence >= min_confidence, links.confidence, 0.0)
+    c = np.where((links.confidence >= min_confidence) | (links.rule >= 4), links.confidence, 0.0)
     amt = np.floor(pv[links.pay] * c * (dt[links.dep] / np.maximum(dv[links.dep], 1))).astype(np.int64)
     amt = np.maximum(amt, 0)
     # caps: per payout its value, per deposit its traced value (floors keep both exact)
