@@ -33,6 +33,11 @@ DEFAULT_MIN_CONFIDENCE = 0.02
 NOTE = ("probabilistic: custodial-mixer payouts linked to the traced deposits by amount minus a fee and by delay "
         "only; the value shown is each payout's linked share (value x confidence x traced share of the deposit). "
         "A candidate, not proof; kept apart from the deterministic taint.")
+NOTE_POSTMIX = ("probabilistic: custodial-mixer payouts linked to the traced deposits by amount minus a fee and by "
+                "delay, and by what the payouts did afterwards (rules postmix:*: paid an exchange account the "
+                "deterministic trace reached, or one owner received more than one order's payouts); the value "
+                "shown is each payout's linked share (value x confidence x traced share of the deposit). A "
+                "candidate, not proof; kept apart from the deterministic taint.")
 
 
 DETECTED_SOURCE = "recognised by behaviour (chaintrace.detect.mixers.detect_mixers)"
@@ -156,7 +161,7 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
     group_of = {e: mkey(e) for e in all_mix}
     ent_of_slot = np.array([group_of.get(int(e), "") for e in ent_of_slot], object)
     mixer_ents = sorted({k for k in ent_of_slot if k})
-    section: dict[str, Any] = {"note": NOTE, "params": {**params, "min_confidence": min_conf}, "mixers": [],
+    section: dict[str, Any] = {"note": NOTE_POSTMIX if params["postmix"] else NOTE, "params": {**params, "min_confidence": min_conf}, "mixers": [],
                                "links": []}
     if not mixer_ents:
         section["mixers"] = []
