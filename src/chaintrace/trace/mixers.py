@@ -161,8 +161,8 @@ def through_mixers(ws, g: BtcGraph, req, res, sinks, propagate_kw: dict, build_r
     group_of = {e: mkey(e) for e in all_mix}
     ent_of_slot = np.array([group_of.get(int(e), "") for e in ent_of_slot], object)
     mixer_ents = sorted({k for k in ent_of_slot if k})
-    section: dict[str, Any] = {"note": NOTE_POSTMIX if params["postmix"] else NOTE, "params": {**params, "min_confidence": min_conf}, "mixers": [],
-                               "links": []}
+    section: dict[str, Any] = {"note": NOTE_POSTMIX if params["postmix"] else NOTE,
+                               "params": {**params, "min_confidence": min_conf}, "mixers": [], "links": []}
     if not mixer_ents:
         section["mixers"] = []
         section["trace"] = None
