@@ -56,7 +56,8 @@ class Exposure(BaseModel):
     asset: str | None = Field(None, description="eth: `ETH` or the token's contract address (the amount's unit)")
     severity: str | None = Field(None, description="the configuration's severity of the category (null: informational)")
     counts: bool | None = Field(None, description="whether its severity's rule fired (else listed, informational)")
-    value: str | None = Field(None, description="unidentified_service rows (Bitcoin): what the transactions paid, satoshi")
+    value: str | None = Field(None, description="unidentified_service rows (Bitcoin): what the transactions paid, "
+                              "satoshi")
     values: dict[str, str] | None = Field(None, description="unidentified_service rows (Ethereum): {asset: exact sum}")
     transfers: int | None = Field(None, description="unidentified_service rows: how many transactions/transfers")
     txids: list[str] | None = Field(None, description="unidentified_service rows: up to three of them")
@@ -64,7 +65,8 @@ class Exposure(BaseModel):
                                    "({address, kind, confidence, hub, features, txids})")
     via: str | None = Field(None, description="`bridge`: carried across a bridge from another chain")
     bridge: dict | None = Field(None, description="{entity, from_chain, to_chain, onward?} of a bridge row")
-    probabilistic: bool | None = Field(None, description="bridge rows: true unless every match behind it is deterministic")
+    probabilistic: bool | None = Field(None, description="bridge rows: true unless every match behind it is "
+                                       "deterministic")
     confidence: float | None = Field(None, description="bridge rows: the best match's confidence")
     matches: list[dict] | None = Field(None, description="bridge rows: up to five matches {deposit, release, rule, "
                                        "confidence, deposit_taint, deposit_value, carried}")

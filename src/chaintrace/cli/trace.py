@@ -113,8 +113,8 @@ def write_report_file(report, path: str, fmt: str | None = None) -> Path:
 @data_option
 def trace_cmd(ws, seeds, seed_files, chain, policy, fee_mode, tag_files, actor_files, no_registry, no_clusters, max_hops,
               min_value, min_share, since, until, max_txs, coinjoins, no_activation_heights, follow_services,
-              through_mixers, mixer_min_confidence, no_mixer_postmix, through_bridges, bridge_addrs, bridge_min_confidence, b_fee_max,
-              b_delay_max, explain, detections, top_paths, out_file, fmt):
+              through_mixers, mixer_min_confidence, no_mixer_postmix, through_bridges, bridge_addrs,
+              bridge_min_confidence, b_fee_max, b_delay_max, explain, detections, top_paths, out_file, fmt):
     """Follow stolen funds forward and report where they went: exchanges and other services reached
     (sinks), value still held, value no longer followed, fees. Exact amounts that always add up to what was
     seeded.

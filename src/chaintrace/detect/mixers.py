@@ -424,8 +424,9 @@ def linked_amounts(links: Links, dep_taint, dep_value, pay_value, min_confidence
     """Per link, the traced value it carries (integer base units): the payout's value times the link's
     confidence times the share of the deposit that was traced (``dep_taint / dep_value``), floored; links
     below `min_confidence` carry nothing, except post-mix links (rules 4, 5: the payout is the traced side's,
-    and its confidence only shares it among the traced deposits that could have made it). Per payout the total never exceeds its value, and per deposit the
-    total never exceeds its traced value (the rest stays "held in the mixer / unlinked")."""
+    and its confidence only shares it among the traced deposits that could have made it). Per payout the total
+    never exceeds its value, and per deposit the total never exceeds its traced value (the rest stays "held in
+    the mixer / unlinked")."""
     dt = np.asarray(dep_taint, np.int64)
     dv = np.asarray(dep_value, np.int64)
     pv = np.asarray(pay_value, np.int64)

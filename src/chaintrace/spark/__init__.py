@@ -11,7 +11,8 @@ where the embedded engine's own results live, so ``cluster show``, ``sql`` and t
 ``exposure``   the screening exposure index (:mod:`.exposure`, :mod:`.exposure_job`); the index itself is
                written after Spark has stopped (:func:`write_exposure_index`, :func:`stop_spark`)
 
-``chaintrace spark run --in-process`` runs local masters in this process; ``chaintrace spark run --master spark://...|yarn|k8s://``
+``chaintrace spark run --in-process`` runs local masters in this process;
+``chaintrace spark run --master spark://...|yarn|k8s://``
 goes through ``spark-submit`` (:mod:`.submit`). See docs/spark.md.
 """
 from chaintrace.spark.exposure_job import write_exposure_index

@@ -152,7 +152,8 @@ def write_exposure_index(ws: Workspace, config: Config, *, progress: Progress = 
                         f"({info.get('store_commit')}): run `chaintrace spark run exposure` again")
     if info.get("config_digest") != config.digest:
         raise UserError(f"{ws.path}: btc.exposure_outputs was computed with another screening configuration "
-                        f"({info.get('config_digest')}, this one is {config.digest}): run `chaintrace spark run exposure` again")
+                        f"({info.get('config_digest')}, this one is {config.digest}): run `chaintrace spark run "
+                        "exposure` again")
     files = d.files("exposure_outputs")
     t = pq.ParquetDataset([str(p) for p in files]).read() if files else None
     cols = {"out": "output_id", "group": "group_id", "taint": "taint", "hop": "hop", "parent": "parent",
