@@ -11,9 +11,9 @@ where the embedded engine's own results live, so ``cluster show``, ``sql`` and t
 ``exposure``   the screening exposure index (:mod:`.exposure`, :mod:`.exposure_job`); the index itself is
                written after Spark has stopped (:func:`write_exposure_index`, :func:`stop_spark`)
 
-``chaintrace spark run --in-process`` runs local masters in this process;
-``chaintrace spark run --master spark://...|yarn|k8s://``
-goes through ``spark-submit`` (:mod:`.submit`). See docs/spark.md.
+``chaintrace spark run`` goes through ``spark-submit`` (:mod:`.submit`) for any master (``local[N]``,
+``spark://...``, ``yarn``, ``k8s://...``); with ``--in-process`` a local master runs in this process.
+See docs/spark.md.
 """
 from chaintrace.spark.exposure_job import write_exposure_index
 from chaintrace.spark.jobs import JOBS, run_job
