@@ -342,8 +342,7 @@ def _reusable(prev: ExposureIndex, groups: list[dict], seed_digests: list[str]) 
 
 
 def build_index(ws: Workspace, config: Config, *, at: str | None = None, progress: Progress | None = None,
-                incremental: bool = True, exposures: dict | None = None, engine: str = "embedded",
-                mixers_found: tuple[list[dict], str] | None = None) -> dict:
+                incremental: bool = True, exposures: dict | None = None, engine: str = "embedded") -> dict:
     """Build (or reuse) the exposure index of the current Bitcoin data and registry; returns its summary.
 
     Incremental after a registry change (an ``intel import``) on the same chain data: the propagation of
@@ -355,10 +354,9 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     `exposures` (arrays ``out, group, taint, hop, parent, dir``: every tainted output per source group and
     direction) comes from another engine (``chaintrace spark run exposure``): nothing is propagated here,
     the index is written from them (replacing an index of the same name) and ``meta.json`` names the
-    `engine`; `mixers_found` is then what that engine's caller got from
-    :func:`chaintrace.screen.mixer_sources.find_mixers` (the groups it propagated), not recognised again.
-    ``exposures["groups"]``, when given, are the source groups the engine propagated: they must equal this
-    build's (registry and recognised mixers unchanged since), else nothing is written."""
+    `engine`. ``exposures["groups"]``, when given, are the source groups the engine propagated (the custodial
+    mixers it recognised included): they must equal this build's (registry and recognised mixers unchanged
+    since), else nothing is written."""
     from chaintrace.graph.btc import load_btc_graph
     from chaintrace.screen import kernels
     from chaintrace.screen import refresh as R
@@ -378,7 +376,7 @@ def build_index(ws: Workspace, config: Config, *, at: str | None = None, progres
     from chaintrace.screen.mixer_sources import add_mixer_groups, find_mixers
 
     reg_digest = R.sources_digest(sources)  # the registry's own facts (a refresh says which of the two changed)
-    mixers, mixer_note = mixers_found if mixers_found is not None else find_mixers(ws, g)
+    mixers, mixer_note = find_mixers(ws, g)
     # custodial mixers recognised by behaviour are source groups too (another engine's `exposures` were
     # propagated from the same groups: spark.exposure_job adds them the same way)
     sources, mixed_in, left = add_mixer_groups(ws, g, sources, config, mixers)
