@@ -437,7 +437,7 @@ def render(rows: list[dict], master: str, conf: dict[str, str] | None = None) ->
               "sub-DAG; the real chain's sources -- thousands of hacks, sanctioned and darknet addresses -- "
               "reach further, so more rounds, each one shuffling the previous round's changes and streaming the tainted set "
               "and the static per-transaction table once, without a shuffle or sort) and the "
-              "screening index's lookup arrays written on the driver (not distributed). It is an "
+              "screening index's lookup arrays written on one machine after the Spark job (not distributed). It is an "
               "extrapolation, not a measurement."]
     loads = [c["load"] for r in rows for c in r.values() if isinstance(c, dict) and "load" in c]
     if loads:
