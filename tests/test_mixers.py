@@ -331,7 +331,8 @@ def test_post_mix_evidence_links_the_launderers_payouts_and_keeps_conservation(m
 
 
 def test_post_mix_rules_on_owner_groups():
-    from chaintrace.detect.postmix import COMMON_OWNER, DEPOSIT_REUSE, owner_groups, traced_side
+    from chaintrace.detect.postmix import COMMON_OWNER, DEPOSIT_REUSE, traced_side
+    from chaintrace.graph.mixers import owner_groups
 
     # walks: payouts 0 and 1 pay account 50; 1 and 2 meet in transaction 7 (co-spent); 3 alone
     g = owner_groups([[50], [50], [], []], [[5], [6, 7], [7], [8]])

@@ -175,42 +175,20 @@ def owner_walks(tx_out, tx_in, out_addr, out_spender_tx, in_output, outs, accoun
     return accounts, spends
 
 
-def owner_groups(accounts: list[list[int]], spends: list[list[int]]) -> np.ndarray:
-    """Group id per walked output (the smallest index in its group): outputs whose walks pay the same account
-    address (an exchange deposit address is one customer's account) or meet in one transaction (co-spent:
-    the common-input-ownership heuristic) have one owner; transitively."""
-    n = len(accounts)
-    root = list(range(n))
-
-    def find(x: int) -> int:
-        while root[x] != x:
-            root[x] = root[root[x]]
-            x = root[x]
-        return x
-
-    first: dict[tuple[int, int], int] = {}
-    for i in range(n):
-        for key in [(0, a) for a in accounts[i]] + [(1, t) for t in spends[i]]:
-            j = first.setdefault(key, i)
-            ri, rj = find(i), find(j)
-            if ri != rj:
-                root[max(ri, rj)] = min(ri, rj)
-    return np.array([find(i) for i in range(n)], np.int64)
-
-
 COMMON_OWNER = 3  # post-mix rules for custodial-mixer payouts (DEPOSIT_REUSE: an anchor address, as above)
 
 
 def traced_side(group, anchored, pay_value, pay_height, dep_value, dep_height, traced, *, fee_min: float,
                 delay_min: int, delay_max: int, max_parts: int) -> np.ndarray:
-    """Per walked payout (`group` from :func:`owner_groups`, `anchored`: its walk paid an anchor address), the
-    post-mix rule that makes it the traced side's: ``DEPOSIT_REUSE`` (its owner's account is one the
-    deterministic trace reached), ``COMMON_OWNER`` (it shares its owner with a payout of that rule, or its
-    owner group is *more than one order* -- more than `max_parts` payouts, or more value or a longer span than
-    any one deposit of the mixer (`dep_value`, `dep_height`) could have paid back in one delay window --
-    while the traced deposits (bool `traced`) could have paid it all: one owner receiving several orders' payouts
-    in the traced deposits' windows, as the traced side placed several orders), else 0. A lone payout, or a
-    group one deposit can explain (an ordinary customer's order of 1..`max_parts` payouts), stays 0."""
+    """Per walked payout (`group`: its owner group, :func:`chaintrace.graph.mixers.owner_groups`; `anchored`: its
+    walk paid an anchor address), the post-mix rule that makes it the traced side's: ``DEPOSIT_REUSE`` (its
+    owner's account is one the deterministic trace reached), ``COMMON_OWNER`` (it shares its owner with a payout
+    of that rule, or its owner group is *more than one order* -- more than `max_parts` payouts, or more value or
+    a longer span than any one deposit of the mixer (`dep_value`, `dep_height`) could have paid back in one
+    delay window -- while the traced deposits (bool `traced`) could have paid it all: one owner receiving several
+    orders' payouts in the traced deposits' windows, as the traced side placed several orders), else 0. A lone
+    payout, or a group one deposit can explain (an ordinary customer's order of 1..`max_parts` payouts), stays
+    0."""
     group = np.asarray(group, np.int64)
     anchored = np.asarray(anchored, bool)
     pv = np.asarray(pay_value, np.int64)

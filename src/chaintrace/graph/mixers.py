@@ -11,6 +11,7 @@ import numpy as np
 from chaintrace.detect import mixers as M
 from chaintrace.errors import UserError
 from chaintrace.graph.btc import BtcGraph, address_ids, address_strings, load_btc_graph, txids
+from chaintrace.graph.unionfind import UnionFind
 from chaintrace.store.workspace import Workspace
 
 RULE_NAMES = {0: "amount-fee-delay:single", 1: "amount-fee-delay:split", 2: "amount-fee-delay:window",
@@ -145,11 +146,27 @@ def flows_and_links(g: BtcGraph, mask: np.ndarray, params: dict, heights: tuple[
 CALIBRATED = ("fee_min", "fee_max", "delay_min", "delay_max")
 
 
+def owner_groups(accounts: list[list[int]], spends: list[list[int]]) -> np.ndarray:
+    """Group id per walked output (the smallest index in its group): outputs whose walks
+    (:func:`chaintrace.detect.postmix.owner_walks`) pay the same account address (an exchange deposit address
+    is one customer's account) or meet in one transaction (co-spent: the common-input-ownership heuristic) have
+    one owner; transitively (:class:`chaintrace.graph.unionfind.UnionFind`: the root is the smallest index)."""
+    first: dict[tuple[int, int], int] = {}
+    a, b = [], []
+    for i, (acc, txs) in enumerate(zip(accounts, spends)):
+        for key in [(0, x) for x in acc] + [(1, t) for t in txs]:
+            a.append(i)
+            b.append(first.setdefault(key, i))
+    uf = UnionFind(len(accounts))
+    uf.union_pairs(np.array(a, np.int64), np.array(b, np.int64))
+    return uf.cluster_ids().astype(np.int64)
+
+
 def postmix_side(g: BtcGraph, dep, dh, pay, ph, params: dict, side: dict) -> tuple[np.ndarray, np.ndarray]:
     """(bool per deposit: traced, post-mix rule per payout) for :func:`chaintrace.detect.mixers.link_deposits`:
     the payouts some traced deposit could have made (in its window, not above ``V x (1 - fee_min)``) are
     walked forward along their change (:func:`chaintrace.detect.postmix.owner_walks`), grouped by owner
-    (:func:`~chaintrace.detect.postmix.owner_groups`: the same account address paid, or co-spent) and
+    (:func:`owner_groups`: the same account address paid, or co-spent) and
     judged (:func:`~chaintrace.detect.postmix.traced_side`). ``side["found"]`` receives the counts and, per
     linked payout (output id), its rule and the account addresses its walk paid."""
     from chaintrace.detect import postmix as P
@@ -172,7 +189,7 @@ def postmix_side(g: BtcGraph, dep, dh, pay, ph, params: dict, side: dict) -> tup
                                 side["account_addr"], side["stop_addr"], int(side["hops"]))
     anchor = side["anchor_addr"]
     anchored = np.array([any(anchor[a] for a in x) for x in acc], bool)
-    group = P.owner_groups(acc, spends)
+    group = owner_groups(acc, spends)
     rule = P.traced_side(group, anchored, pv[idx], ph[idx], dv, dh, traced, fee_min=float(params["fee_min"]),
                          delay_min=int(params["delay_min"]), delay_max=int(params["delay_max"]),
                          max_parts=int(params["max_parts"]))
