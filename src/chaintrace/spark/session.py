@@ -119,6 +119,8 @@ def stop_spark() -> bool:
     spark-submit, whose JVM is the parent), end that JVM too, so its heap is given back before single-machine
     work (the screening index) follows. Returns whether a JVM was ended; a later :func:`spark_session`
     starts a new one."""
+    import subprocess
+
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
@@ -134,7 +136,7 @@ def stop_spark() -> bool:
         proc.stdin.close()  # the gateway server exits when its stdin closes
     try:
         proc.wait(timeout=60)
-    except Exception:
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
     SparkContext._gateway = None
